@@ -1,0 +1,1 @@
+"""pos-sync: Dagster definitions, app store, CLI and HTTP API."""
