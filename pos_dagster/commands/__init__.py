@@ -1,0 +1,1 @@
+"""Sub-commands of the ``pos-sync`` CLI. Each module exposes ``register(subparsers)``."""
