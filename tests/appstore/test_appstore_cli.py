@@ -1,0 +1,219 @@
+"""``pos-sync accounts`` end to end, against a real local HTTP server standing in for Square."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import types
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from pos_dagster.appstore import account_credentials, dispose_engines
+from pos_dagster.cli import main
+
+GOOD_TOKEN = "EAAAl-good-SECRET-token-111"
+REFRESH = "EQAAl-refresh-SECRET-222"
+SECRETS = (GOOD_TOKEN, REFRESH, "toast-SECRET-333", "ls-access-SECRET-444", "ls-refresh-SECRET-555")
+
+LOCATIONS = {
+    "locations": [
+        {"id": "LOC-CENTRO", "name": "Centro", "timezone": "Europe/Madrid", "currency": "EUR",
+         "merchant_id": "MERCH-1", "business_name": "VUE Madrid", "status": "ACTIVE"},
+        {"id": "LOC-NORTE", "name": "Norte", "timezone": "Europe/Madrid", "currency": "EUR",
+         "merchant_id": "MERCH-1", "business_name": "VUE Madrid", "status": "ACTIVE"},
+    ]
+}
+
+
+class FakeSquare:
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802
+                fake.requests.append({"path": self.path, "headers": dict(self.headers)})
+                if self.path != "/v2/locations":
+                    self._send(404, {"errors": [{"category": "INVALID_REQUEST_ERROR", "code": "NOT_FOUND"}]})
+                elif self.headers.get("Authorization") != f"Bearer {GOOD_TOKEN}":
+                    self._send(401, {"errors": [{"category": "AUTHENTICATION_ERROR", "code": "UNAUTHORIZED",
+                                                 "detail": "This request could not be authorized."}]})
+                else:
+                    self._send(200, LOCATIONS)
+
+            def _send(self, status: int, body: dict[str, Any]) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+
+
+@pytest.fixture()
+def square() -> Iterator[FakeSquare]:
+    fake = FakeSquare()
+    fake.thread.start()
+    yield fake
+    fake.server.shutdown()
+    fake.server.server_close()
+    dispose_engines()
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_accounts_round_trip(square: FakeSquare, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(
+        capsys, "accounts", "add", "square", "--tenant", "t1", "--access-token", GOOD_TOKEN,
+        "--refresh-token", REFRESH, "--expires-at", "2030-01-01T00:00:00Z", "--base-url", square.url, "--json",
+    )
+    assert code == 0, err
+    added = json.loads(out)  # exactly one JSON document on stdout
+    assert added["created"] is True
+    assert (added["provider"], added["merchant_id"], added["name"]) == ("square", "MERCH-1", "VUE Madrid")
+    assert added["location_ids"] == ["LOC-CENTRO", "LOC-NORTE"]
+    assert added["token_expires_at"] == "2030-01-01T00:00:00+00:00"
+    assert "discovering" in err
+    [request] = square.requests
+    assert request["path"] == "/v2/locations"
+    assert request["headers"]["Authorization"] == f"Bearer {GOOD_TOKEN}"
+    assert request["headers"]["Square-Version"] == "2025-08-20"
+    creds = account_credentials(added["id"])
+    assert (creds.access_token, creds.refresh_token, creds.base_url) == (GOOD_TOKEN, REFRESH, square.url)
+
+    code, out, err = run(capsys, "accounts", "add", "toast", "--tenant", "t2", "--client-id", "cid-1",
+                         "--client-secret", "toast-SECRET-333", "--location", "guid-a,guid-b", "--json")
+    assert code == 0, err
+    toast = json.loads(out)
+    assert (toast["merchant_id"], toast["location_ids"]) == ("cid-1", ["guid-a", "guid-b"])
+
+    code, out, err = run(capsys, "accounts", "add", "lightspeed", "--tenant", "t1", "--domain-prefix", "Panaderia",
+                         "--access-token", "ls-access-SECRET-444", "--refresh-token", "ls-refresh-SECRET-555",
+                         "--location", "outlet-1")
+    assert code == 0, err
+    assert "added lightspeed account" in out
+
+    code, out, err = run(capsys, "accounts", "list", "--json")
+    assert code == 0, err
+    accounts = json.loads(out)
+    assert isinstance(accounts, list) and len(accounts) == 3
+    for secret in SECRETS:
+        assert secret not in out
+    required = {"id", "tenant_id", "provider", "name", "merchant_id", "location_ids", "status", "last_sync_at",
+                "last_successful_sync_at", "sync_frequency_minutes"}
+    for acc in accounts:
+        assert required <= set(acc)
+    lightspeed = next(a for a in accounts if a["provider"] == "lightspeed")
+    assert (lightspeed["merchant_id"], lightspeed["extra"]) == ("panaderia", {"domain_prefix": "panaderia"})
+
+    code, out, _ = run(capsys, "accounts", "list", "--tenant", "t1", "--json")
+    assert {a["provider"] for a in json.loads(out)} == {"square", "lightspeed"}
+
+    code, out, _ = run(capsys, "accounts", "list")
+    assert code == 0 and added["id"] in out and "LOC-CENTRO,LOC-NORTE" in out
+    assert all(secret not in out for secret in SECRETS)
+
+    code, out, err = run(capsys, "accounts", "remove", added["id"])
+    assert code == 0, err
+    assert "KEPT" in out
+    code, out, err = run(capsys, "accounts", "remove", toast["id"], "--json")
+    assert code == 0, err
+    assert json.loads(out)["warehouse_data"] == "kept"
+
+    code, out, _ = run(capsys, "accounts", "list", "--json")
+    assert [a["provider"] for a in json.loads(out)] == ["lightspeed"]
+    code, out, err = run(capsys, "accounts", "remove", added["id"], "--json")
+    assert code == 1 and out == "" and "no POS account" in err
+
+
+def test_add_square_again_updates_and_restricts_locations(square: FakeSquare, capsys: pytest.CaptureFixture[str]) -> None:
+    base = ("accounts", "add", "square", "--tenant", "t1", "--access-token", GOOD_TOKEN, "--base-url", square.url)
+    code, out, _ = run(capsys, *base, "--json")
+    first = json.loads(out)
+    code, out, err = run(capsys, *base, "--location", "LOC-NORTE", "--name", "Norte only", "--json")
+    assert code == 0, err
+    second = json.loads(out)
+    assert (second["id"], second["created"]) == (first["id"], False)
+    assert (second["location_ids"], second["name"]) == (["LOC-NORTE"], "Norte only")
+
+    code, out, err = run(capsys, *base, "--location", "LOC-NOPE")
+    assert code == 1 and out == ""
+    assert "LOC-NOPE" in err and "LOC-CENTRO" in err
+
+
+def test_add_square_errors_are_clear_and_leak_nothing(square: FakeSquare, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "accounts", "add", "square", "--tenant", "t1", "--access-token", "bad-SECRET-999",
+                         "--base-url", square.url, "--json")
+    assert code == 1 and out == ""
+    assert "401" in err and "rejected the access token" in err
+    assert "bad-SECRET-999" not in err
+
+    square.server.shutdown()
+    square.server.server_close()
+    code, out, err = run(capsys, "accounts", "add", "square", "--tenant", "t1", "--access-token", GOOD_TOKEN,
+                         "--base-url", square.url)
+    assert code == 1 and "could not reach Square" in err and GOOD_TOKEN not in err
+
+    code, out, _ = run(capsys, "accounts", "list", "--json")
+    assert json.loads(out) == []
+
+
+def test_secret_from_stdin(square: FakeSquare, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    monkeypatch.setattr(sys, "stdin", io.StringIO(GOOD_TOKEN + "\n"))
+    code, out, err = run(capsys, "accounts", "add", "square", "--tenant", "t1", "--access-token", "-",
+                         "--base-url", square.url, "--json")
+    assert code == 0, err
+    assert account_credentials(json.loads(out)["id"]).access_token == GOOD_TOKEN
+
+
+def test_remove_purge(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    code, out, _ = run(capsys, "accounts", "add", "toast", "--tenant", "t1", "--client-id", "c", "--client-secret",
+                       "s", "--location", "r1", "--json")
+    account_id = json.loads(out)["id"]
+
+    monkeypatch.setitem(sys.modules, "pos_dagster.warehouse_purge", None)
+    code, out, err = run(capsys, "accounts", "remove", account_id, "--purge", "--json")
+    assert code == 1 and out == "" and "not installed" in err
+    code, out, _ = run(capsys, "accounts", "list", "--json")
+    assert [a["id"] for a in json.loads(out)] == [account_id]
+
+    calls: list[tuple[Any, ...]] = []
+    module = types.ModuleType("pos_dagster.warehouse_purge")
+    module.purge_account_data = lambda *args: calls.append(args) or {"deleted": 3}  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "pos_dagster.warehouse_purge", module)
+    code, out, err = run(capsys, "accounts", "remove", account_id, "--purge", "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert (result["purged"], result["warehouse_data"], result["purge_result"]) == (True, "purged", {"deleted": 3})
+    assert calls == [(account_id, "toast", ["r1"])]
+    dispose_engines()
+
+
+def test_toast_and_lightspeed_require_locations(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main(["accounts", "add", "toast", "--tenant", "t1", "--client-id", "c", "--client-secret", "s"])
+    assert exc.value.code == 2
+    assert "--location" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["accounts", "add", "lightspeed", "--tenant", "t1", "--domain-prefix", "x", "--access-token", "a",
+              "--refresh-token", "r"])
+    code, out, _ = run(capsys, "accounts", "list")
+    assert code == 0 and "no POS accounts" in out
+    dispose_engines()
