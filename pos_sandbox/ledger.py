@@ -80,36 +80,23 @@ class DailyRow:
         }
 
 
-def _objects(world: World, now: datetime) -> list[dict[str, Any]]:
-    """What the emulators serve, per provider and location (and per account for catalogs)."""
-    rows: list[dict[str, Any]] = []
-    for loc in world.locations:
-        payments = refunds = refunds_completed = orders = returns = voided = 0
-        lines = 0
-        for sale in world.iter_sales(loc.location_id):
-            if sale.closed_at > now:
-                continue
-            orders += 1
-            lines += len(sale.lines)
-            payments += len(sale.tenders)
-            voided += sale.state == "voided"
-            refund = sale.refund_as_of(now)
-            if refund is not None:
-                refunds += 1
-                returns += 1
-                refunds_completed += refund.completed_at <= now
-        row: dict[str, Any] = {"provider": loc.provider, "account_id": loc.account_id, "location_id": loc.location_id}
-        if loc.provider == "square":
-            row.update(payments=payments, refunds=refunds, refunds_completed=refunds_completed,
-                       orders=orders + returns, sale_orders=orders, return_orders=returns,
-                       voided_orders=voided, line_items=lines)
-        elif loc.provider == "toast":
-            row.update(orders=orders, checks=orders, payments=payments, selections=lines,
-                       refunded_payments=refunds, voided_orders=voided)
-        else:
-            row.update(sales=orders + returns, return_sales=returns, payments=payments + returns,
-                       line_items=lines, voided_sales=voided)
-        rows.append(row)
+def _location_objects(provider: str, counts: dict[str, int]) -> dict[str, int]:
+    """Object counts as each provider's emulator serves them."""
+    orders, returns, voided = counts["orders"], counts["refunds"], counts["voided"]
+    payments, lines = counts["payments"], counts["lines"]
+    if provider == "square":
+        return {"payments": payments, "refunds": returns, "refunds_completed": counts["refunds_completed"],
+                "orders": orders + returns, "sale_orders": orders, "return_orders": returns,
+                "voided_orders": voided, "line_items": lines}
+    if provider == "toast":
+        return {"orders": orders, "checks": orders, "payments": payments, "selections": lines,
+                "refunded_payments": returns, "voided_orders": voided}
+    return {"sales": orders + returns, "return_sales": returns, "payments": payments + returns,
+            "line_items": lines, "voided_sales": voided}
+
+
+def _catalog_objects(world: World, now: datetime) -> list[dict[str, Any]]:
+    rows = []
     for account in world.accounts:
         items = [it for it in world.items[account.account_id] if it.created_at <= now]
         deleted = sum(1 for it in items if (s := it.state_at(now)) is not None and s.deleted)
@@ -138,13 +125,22 @@ def compute_truth(world: World, as_of: datetime | None = None) -> dict[str, Any]
             found = daily[key] = DailyRow(loc_provider, loc_id, day, currency)
         return found
 
+    objects: list[dict[str, Any]] = []
     for loc in world.locations:
+        counts = dict.fromkeys(("orders", "refunds", "refunds_completed", "voided", "payments", "lines"), 0)
         for day in world.local_day_range():
             for sale in world.sales_for_day(loc.location_id, day):
                 if sale.closed_at > now:
                     continue
+                counts["orders"] += 1
+                counts["payments"] += len(sale.tenders)
+                counts["lines"] += len(sale.lines)
+                if sale.refund is not None and sale.refund.created_at <= now:
+                    counts["refunds"] += 1
+                    counts["refunds_completed"] += sale.refund.completed_at <= now
                 r = row(loc.provider, loc.location_id, sale.local_date, loc.currency)
                 if sale.state == "voided":
+                    counts["voided"] += 1
                     r.void_count += 1
                     continue
                 r.sales_count += 1
@@ -161,6 +157,8 @@ def compute_truth(world: World, as_of: datetime | None = None) -> dict[str, Any]
                     rr = row(loc.provider, loc.location_id, world.business_date(loc, refund.created_at), loc.currency)
                     rr.refund_count += 1
                     rr.refund += refund.amount_cents
+        objects.append({"provider": loc.provider, "account_id": loc.account_id, "location_id": loc.location_id,
+                        **_location_objects(loc.provider, counts)})
 
     accounts = [
         {
@@ -199,6 +197,6 @@ def compute_truth(world: World, as_of: datetime | None = None) -> dict[str, Any]
         "world": world.describe() | {"as_of": now.isoformat().replace("+00:00", "Z")},
         "accounts": accounts,
         "daily": [r.as_json() for _, r in sorted(daily.items(), key=lambda kv: kv[0])],
-        "objects": _objects(world, now),
+        "objects": objects + _catalog_objects(world, now),
         "mapping": mapping,
     }

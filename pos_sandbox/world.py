@@ -101,6 +101,43 @@ def guid(*parts: object) -> str:
     return str(uuid.UUID(bytes=_digest(*parts)[:16], version=4))
 
 
+_B64_FIX = str.maketrans("+/", "aZ")
+HEX = "0123456789abcdef"
+
+
+class IdMaker:
+    """Fast ids drawn from a seeded RNG (deterministic per location-day stream)."""
+
+    __slots__ = ("_bits",)
+
+    def __init__(self, rng: random.Random) -> None:
+        self._bits = rng.getrandbits
+
+    def square(self, length: int) -> str:
+        return base64.b64encode(self._bits(192).to_bytes(24, "big")).decode().translate(_B64_FIX)[:length]
+
+    def guid(self) -> str:
+        h = f"{self._bits(128):032x}"
+        return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{HEX[8 + (int(h[16], 16) & 3)]}{h[17:20]}-{h[20:]}"
+
+    def for_provider(self, provider: str, length: int) -> str:
+        return self.square(length) if provider == "square" else self.guid()
+
+
+def _cum(weights: tuple[int, ...]) -> list[int]:
+    out, total = [], 0
+    for w in weights:
+        total += w
+        out.append(total)
+    return out
+
+
+LINES_CHOICES, LINES_CUM = (1, 2, 3, 4, 5), _cum((38, 32, 17, 9, 4))
+UNITS_CHOICES, UNITS_CUM = (1, 2, 3, 4, 6), _cum((70, 18, 6, 4, 2))
+KINDS = ("cash", "card", "contactless", "mobile")
+KINDS_CUM_US, KINDS_CUM_ES = _cum((15, 55, 22, 8)), _cum((38, 25, 30, 7))
+
+
 def _strip_accents(text: str) -> str:
     return "".join(c for c in unicodedata.normalize("NFD", text) if unicodedata.category(c) != "Mn")
 
@@ -452,6 +489,7 @@ class World:
         open_minutes = (loc.close_hour - loc.open_hour) * 60
         weights = list(data.HOURLY_WEIGHTS[: loc.close_hour - loc.open_hour])
         hours = rng.choices(range(len(weights)), weights=weights, k=count)
+        ids = IdMaker(rng)
         seconds = sorted(
             (loc.open_hour + h) * 3600 + rng.randrange(0, 3600) for h in hours
         )
@@ -459,29 +497,30 @@ class World:
 
         menu_time = self._catalog_time(account, (day - self.start).days)
         menu = self.catalog_as_of(account.account_id, menu_time)
-        menu_weights = [self._popularity[self.product_by_id[it.product_id].sku] for it, _ in menu]
+        menu_cum = _cum(tuple(self._popularity[self.product_by_id[it.product_id].sku] for it, _ in menu))
+        menu_range = range(len(menu))
         coffee = {it.item_id for it, _ in menu if self.product_by_id[it.product_id].category == "Cafetería"}
         modifiers = self.modifiers[account.account_id]
         promo, staff = self.discounts[account.account_id]
         cashiers = [m for m in self.team[account.account_id] if loc.location_id in m.location_ids and not m.is_owner]
         customers = self.customers[account.account_id]
         tax_mode_incl = loc.prices_include_tax
-        day_key = day.isoformat()
-        tender_weights = (15, 55, 22, 8) if us else (38, 25, 30, 7)
+        kinds_cum = KINDS_CUM_US if us else KINDS_CUM_ES
+        choices = rng.choices
+        random_ = rng.random
         brands = ("VISA", "MASTERCARD", "AMERICAN_EXPRESS", "DISCOVER") if us else ("VISA", "MASTERCARD", "VISA", "MASTERCARD", "AMERICAN_EXPRESS")
         sales: list[Sale] = []
         for i, sec in enumerate(seconds):
             closed_at = day_start_utc + timedelta(seconds=sec)
             opened_at = closed_at - timedelta(seconds=rng.randrange(20, 600))
-            base = f"{self.seed}|{loc.location_id}|{day_key}|{i}"
-            sale_id = square_id(27, base, "order") if provider == "square" else guid(base, "order")
+            sale_id = ids.for_provider(provider, 27)
 
             # ---- lines
-            n_lines = rng.choices((1, 2, 3, 4, 5), weights=(38, 32, 17, 9, 4))[0]
-            picks = rng.choices(range(len(menu)), weights=menu_weights, k=n_lines)
-            order_discount = rng.random() < 0.02
+            n_lines = choices(LINES_CHOICES, cum_weights=LINES_CUM)[0]
+            picks = choices(menu_range, cum_weights=menu_cum, k=n_lines)
+            order_discount = random_() < 0.02
             lines: list[Line] = []
-            for j, pick in enumerate(picks):
+            for pick in picks:
                 item, state = menu[pick]
                 tax = self.tax_for(account.account_id, item.item_id)
                 if item.by_weight:
@@ -490,7 +529,7 @@ class World:
                     mods: tuple[AppliedModifier, ...] = ()
                     gross = half_up_div(grams * state.price_cents, 1000)
                 else:
-                    units = rng.choices((1, 2, 3, 4, 6), weights=(70, 18, 6, 4, 2))[0]
+                    units = choices(UNITS_CHOICES, cum_weights=UNITS_CUM)[0]
                     quantity = Decimal(units)
                     mods = ()
                     if item.item_id in coffee and rng.random() < 0.3:
@@ -513,7 +552,7 @@ class World:
                     tax_cents = half_up_div(net * rate_milli, 100_000)
                     total = net + tax_cents
                 lines.append(Line(
-                    uid=square_id(22, base, "line", j) if provider == "square" else guid(base, "line", j),
+                    uid=ids.for_provider(provider, 22),
                     item_id=item.item_id, variation_id=item.variation_id, product_id=item.product_id,
                     name=state.name, variation_name=state.variation_name, sku=state.sku,
                     category_id=item.category_id, category_name=item.category_name,
@@ -534,7 +573,7 @@ class World:
 
             voided = rng.random() < 0.01
             # ---- tenders
-            kind = rng.choices(("cash", "card", "contactless", "mobile"), weights=tender_weights)[0]
+            kind = choices(KINDS, cum_weights=kinds_cum)[0]
             if voided:
                 kind = "card"
             split = (not voided) and due >= 500 and rng.random() < 0.04
@@ -547,14 +586,14 @@ class World:
             tenders: list[Tender] = []
             if split:
                 cash_part = (due // 2) // 10 * 10 or due // 2
-                tenders.append(self._tender(base, 0, "cash", cash_part, 0, rng, brands, provider))
-                tenders.append(self._tender(base, 1, "card", due - cash_part, tip, rng, brands, provider))
+                tenders.append(self._tender(ids, "cash", cash_part, 0, rng, brands, provider))
+                tenders.append(self._tender(ids, "card", due - cash_part, tip, rng, brands, provider))
             else:
-                tenders.append(self._tender(base, 0, kind, due, tip, rng, brands, provider))
+                tenders.append(self._tender(ids, kind, due, tip, rng, brands, provider))
 
             sale = Sale(
                 id=sale_id,
-                check_id=guid(base, "check"),
+                check_id=ids.guid(),
                 location_id=loc.location_id,
                 provider=provider,
                 number=i + 1,
@@ -581,16 +620,16 @@ class World:
             if not voided and len(tenders) == 1:
                 roll = rng.random()
                 if roll < 0.015:
-                    sale.refund = self._refund(sale, base, rng, loc, provider)
-                elif roll < 0.04 and tenders[0].kind != "cash" and (tip > 0 or us):
+                    sale.refund = self._refund(sale, ids, rng, loc, provider)
+                elif roll < 0.03 and tenders[0].kind != "cash":
                     at = closed_at + timedelta(minutes=rng.randrange(60, 30 * 60))
                     sale.tip_edit = TipEdit(at, tenders[0].id, tip + rng.choice((50, 100, 150, 200)))
             sales.append(sale)
         return sales
 
-    def _tender(self, base: str, k: int, kind: str, amount: int, tip: int, rng: random.Random,
+    def _tender(self, ids: IdMaker, kind: str, amount: int, tip: int, rng: random.Random,
                 brands: tuple[str, ...], provider: str) -> Tender:
-        tender_id = square_id(29, base, "tender", k) if provider == "square" else guid(base, "tender", k)
+        tender_id = ids.for_provider(provider, 29)
         if kind == "cash":
             return Tender(tender_id, "cash", amount, 0, None, None, None)
         brand = rng.choice(brands)
@@ -600,7 +639,7 @@ class World:
         wallet = rng.choice(("APPLE_PAY", "GOOGLE_PAY")) if kind == "mobile" else None
         return Tender(tender_id, kind, amount, tip, brand, last_4, entry, wallet)
 
-    def _refund(self, sale: Sale, base: str, rng: random.Random, loc: Location, provider: str) -> Refund:
+    def _refund(self, sale: Sale, ids: IdMaker, rng: random.Random, loc: Location, provider: str) -> Refund:
         tender = sale.tenders[0]
         if rng.random() < 0.4:
             created = sale.closed_at + timedelta(minutes=rng.randrange(5, 90))
@@ -626,7 +665,7 @@ class World:
             service, tip = 0, 0
         amount = sum(r.amount_cents for r in refund_lines) + service + tip
         tax_sum = sum(r.tax_cents for r in refund_lines)
-        refund_id = f"{tender.id}_{square_id(35, base, 'refund')}" if provider == "square" else guid(base, "refund")
+        refund_id = f"{tender.id}_{ids.square(35)}" if provider == "square" else ids.guid()
         return Refund(
             id=refund_id,
             tender_id=tender.id,
@@ -640,7 +679,7 @@ class World:
             tax_cents=tax_sum,
             reason=rng.choice(("Producto defectuoso", "Error en el pedido", "Cliente insatisfecho"))
             if loc.country == "ES" else rng.choice(("Wrong order", "Quality issue", "Customer request")),
-            return_order_id=square_id(27, base, "return") if provider == "square" else guid(base, "return"),
+            return_order_id=ids.for_provider(provider, 27),
         )
 
     # ------------------------------------------------------------------ queries used by emulators

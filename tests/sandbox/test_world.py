@@ -1,0 +1,149 @@
+"""The bakery world: determinism, shape, the virtual clock, DST, and the ledger's arithmetic."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+
+from pos_dagster.cli import main
+from pos_sandbox.ledger import compute_truth
+from pos_sandbox.world import World, half_up_div
+
+
+def test_half_up_rounding() -> None:
+    assert half_up_div(5, 10) == 1  # 0.5 -> 1
+    assert half_up_div(14, 10) == 1
+    assert half_up_div(15, 10) == 2
+    assert half_up_div(-15, 10) == -2
+    assert half_up_div(0, 7) == 0
+
+
+def test_same_seed_same_world_different_seed_differs() -> None:
+    a = compute_truth(World(seed=3, start=date(2026, 5, 4), days=3, scale="tiny"))
+    b = compute_truth(World(seed=3, start=date(2026, 5, 4), days=3, scale="tiny"))
+    c = compute_truth(World(seed=4, start=date(2026, 5, 4), days=3, scale="tiny"))
+    assert json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+    assert a["daily"] != c["daily"]
+
+
+def test_lazy_days_are_identical_in_any_order() -> None:
+    w1 = World(seed=9, start=date(2026, 5, 4), days=4, scale="tiny")
+    w2 = World(seed=9, start=date(2026, 5, 4), days=4, scale="tiny")
+    loc = w1.locations[0].location_id
+    forward = [s.id for d in w1.local_day_range() for s in w1.sales_for_day(loc, d)]
+    backward = [s.id for d in reversed(w2.local_day_range()) for s in reversed(w2.sales_for_day(loc, d))]
+    assert forward == list(reversed(backward))
+    assert len(set(forward)) == len(forward)
+
+
+def test_layout_time_zones_currencies_and_tax_modes() -> None:
+    world = World(seed=1, start=date(2026, 5, 4), days=2, scale="small")
+    by_provider = Counter(loc.provider for loc in world.locations)
+    assert by_provider == {"square": 2, "toast": 1, "lightspeed": 1}
+    zones = {loc.timezone for loc in world.locations}
+    assert {"Europe/Madrid", "Atlantic/Canary", "America/New_York"} <= zones
+    us = [loc for loc in world.locations if loc.country == "US"]
+    assert us and all(loc.currency == "USD" and not loc.prices_include_tax for loc in us)
+    assert all(loc.prices_include_tax for loc in world.locations if loc.country == "ES")
+    chain = World(seed=1, start=date(2026, 5, 4), days=1, scale="chain")
+    assert len(chain.locations) == 10 and {loc.provider for loc in chain.locations} == {"square", "toast", "lightspeed"}
+
+
+def test_sale_arithmetic_is_consistent() -> None:
+    world = World(seed=5, start=date(2026, 6, 1), days=3, scale="tiny")
+    seen_weight = seen_modifier = seen_discount = False
+    for loc in world.locations:
+        for sale in world.iter_sales(loc.location_id):
+            assert sale.gross_cents == sum(line.gross_cents for line in sale.lines)
+            assert sale.tax_cents == sum(line.tax_cents for line in sale.lines)
+            assert sum(t.amount_cents for t in sale.tenders) == sale.net_before_tip_cents
+            for line in sale.lines:
+                expected_total = line.gross_cents - line.discount_cents + (0 if loc.prices_include_tax else line.tax_cents)
+                assert line.total_cents == expected_total
+                seen_weight |= line.unit == "kg" and line.quantity != line.quantity.to_integral_value()
+                seen_modifier |= bool(line.modifiers)
+                seen_discount |= line.discount_cents > 0
+    assert seen_weight and seen_modifier and seen_discount
+
+
+def test_refunds_voids_and_late_edits_exist_in_a_larger_world() -> None:
+    world = World(seed=2, start=date(2026, 6, 1), days=7, scale="small", providers=["square"])
+    sales = [s for loc in world.locations for s in world.iter_sales(loc.location_id)]
+    refunds = [s.refund for s in sales if s.refund]
+    assert any(r.full for r in refunds) and any(not r.full for r in refunds)
+    assert any((r.created_at - s.closed_at) > timedelta(days=1) for s in sales if (r := s.refund))
+    assert any(s.state == "voided" for s in sales)
+    assert any(s.tip_edit for s in sales)
+    assert any(len(s.tenders) > 1 for s in sales)
+    assert any(s.customer_id for s in sales)
+    assert any(s.service_charge_cents for s in sales)
+
+
+def test_catalog_changes_during_window() -> None:
+    world = World(seed=2, start=date(2026, 6, 1), days=10, scale="tiny", providers=["square"])
+    items = world.items[world.accounts[0].account_id]
+    assert any(len(it.history) > 1 and it.history[-1].deleted for it in items)
+    assert any(len(it.history) > 1 and it.history[-1].name != it.history[0].name for it in items)
+    assert any(len(it.history) > 1 and it.history[-1].price_cents != it.history[0].price_cents for it in items)
+    assert any(it.created_at > world.window_start_utc for it in items)
+    # a deleted item is never sold after its deletion
+    deleted = {it.item_id: it.history[-1].at for it in items if it.history[-1].deleted}
+    for loc in world.locations:
+        for sale in world.iter_sales(loc.location_id):
+            for line in sale.lines:
+                assert line.item_id not in deleted or sale.closed_at < deleted[line.item_id]
+
+
+def test_clock_hides_the_future() -> None:
+    world = World(seed=11, start=date(2026, 6, 1), days=4, scale="tiny", providers=["square"])
+    full = compute_truth(world)
+    mid = world.window_start_utc + timedelta(days=2)
+    world.set_now(mid)
+    partial = compute_truth(world)
+    assert sum(r["sales_count"] for r in partial["daily"]) < sum(r["sales_count"] for r in full["daily"])
+    assert max(r["business_date"] for r in partial["daily"]) <= mid.date().isoformat()
+    assert compute_truth(world, as_of=world.window_end_utc)["daily"] == full["daily"]
+
+
+def test_ledger_identities() -> None:
+    truth = compute_truth(World(seed=8, start=date(2026, 6, 1), days=3, scale="tiny"))
+    for row in truth["daily"]:
+        gross, disc, svc, tax, tip = (Decimal(row[k]) for k in ("gross_sales", "discount_amount",
+                                                                 "service_charge_amount", "tax_amount", "tip_amount"))
+        added_tax = Decimal(0) if row["currency"] == "EUR" else tax
+        assert Decimal(row["total_amount"]) == gross - disc + svc + added_tax + tip
+        assert Decimal(row["net_amount"]) == Decimal(row["total_amount"]) - Decimal(row["refund_amount"])
+        for key in ("gross_sales", "total_amount", "tax_amount"):
+            assert Decimal(row[key]).as_tuple().exponent == -2
+
+
+def test_dst_window_business_dates_are_local() -> None:
+    # Europe switches to summer time on 2026-03-29; the US on 2026-03-08
+    world = World(seed=4, start=date(2026, 3, 27), days=4, scale="tiny")
+    for loc in world.locations:
+        for sale in world.iter_sales(loc.location_id):
+            local = sale.closed_at.astimezone(world.zone(loc.timezone))
+            assert loc.open_hour <= local.hour < loc.close_hour
+            assert sale.local_date == local.date()
+    dates = {r["business_date"] for r in compute_truth(world)["daily"]}
+    assert {"2026-03-28", "2026-03-29", "2026-03-30"} <= dates
+
+
+def test_truth_cli_json_is_one_document(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["sandbox", "truth", "--seed", "3", "--days", "2", "--start", "2026-05-04", "--scale", "tiny",
+                 "--providers", "square", "--json"])
+    assert code == 0
+    out = capsys.readouterr().out
+    doc = json.loads(out)
+    assert set(doc) >= {"accounts", "daily", "objects", "mapping"}
+    assert {a["provider"] for a in doc["accounts"]} == {"square"}
+    assert all(m["product_id"] for m in doc["mapping"])
+
+
+def test_truth_cli_rejects_unknown_provider(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["sandbox", "truth", "--providers", "clover", "--json"]) == 1
+    assert "unknown providers" in capsys.readouterr().err
