@@ -1,0 +1,193 @@
+"""OAuth access tokens that refresh themselves (``refresh_token`` grant) and tell the caller.
+
+``TokenProvider.get()`` returns a usable access token, refreshing first when it expires within
+``refresh_margin``. After a 401 the HTTP session calls :meth:`TokenProvider.handle_unauthorized`
+with the token that was rejected: the provider refreshes **at most once per rejected token** (if
+another request already refreshed it, the new token is returned without a second refresh). Every
+refresh calls ``on_refresh(TokenSet)`` so the caller can persist the new tokens (encrypted, in its
+own store: this module never writes anything). A refresh that fails for good raises
+:class:`ReauthorizationRequired` with a message telling the operator how to reconnect.
+
+Token request: ``POST {token_url}`` with JSON ``{client_id, client_secret, grant_type:
+"refresh_token", refresh_token}`` (Square ``ObtainToken``); the answer carries ``access_token``,
+``expires_at`` (RFC 3339) or ``expires_in`` (seconds), and optionally a new ``refresh_token``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import requests
+
+from dlt_sources.common.errors import ReauthorizationRequired
+from dlt_sources.common.http import send_with_retries
+from dlt_sources.common.retry import RetryPolicy
+
+log = logging.getLogger(__name__)
+
+DEFAULT_RECONNECT_HINT = (
+    "Reconnect the account: run `pos-sync accounts add <provider>` (OAuth) and approve access again; "
+    "syncs of this account stay paused until then."
+)
+
+
+@dataclass(frozen=True)
+class TokenSet:
+    """The tokens of one connected account as the token endpoint last returned them."""
+
+    access_token: str
+    refresh_token: str | None = None
+    expires_at: datetime | None = None
+    merchant_id: str | None = None
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def expires_within(self, margin: timedelta, now: datetime) -> bool:
+        return self.expires_at is not None and self.expires_at - margin <= now
+
+
+def parse_expiry(body: dict[str, Any], now: datetime) -> datetime | None:
+    """``expires_at`` (RFC 3339, Square) or ``expires_in`` (seconds, most others)."""
+    if body.get("expires_at"):
+        text = str(body["expires_at"]).strip()
+        if text.endswith("Z"):
+            text = text[:-1] + "+00:00"
+        parsed = datetime.fromisoformat(text)
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    if body.get("expires_in") is not None:
+        return now + timedelta(seconds=float(body["expires_in"]))
+    return None
+
+
+class TokenProvider:
+    """Holds access/refresh token, expiry, client credentials and token URL; refreshes on demand."""
+
+    def __init__(
+        self,
+        access_token: str,
+        *,
+        refresh_token: str | None = None,
+        expires_at: datetime | None = None,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        token_url: str | None = None,
+        on_refresh: Callable[[TokenSet], None] | None = None,
+        refresh_margin: timedelta = timedelta(minutes=5),
+        provider: str = "Square",
+        reconnect_hint: str | None = None,
+        policy: RetryPolicy | None = None,
+        clock: Callable[[], datetime] | None = None,
+        session: requests.Session | None = None,
+    ) -> None:
+        if not access_token and not refresh_token:
+            raise ValueError("a TokenProvider needs an access token or a refresh token")
+        self._tokens = TokenSet(access_token=access_token, refresh_token=refresh_token, expires_at=expires_at)
+        self.client_id = client_id
+        self.client_secret = client_secret
+        self.token_url = token_url
+        self.on_refresh = on_refresh
+        self.refresh_margin = refresh_margin
+        self.provider = provider
+        self.reconnect_hint = reconnect_hint or DEFAULT_RECONNECT_HINT.replace("<provider>", provider.lower())
+        self.policy = policy or RetryPolicy(max_attempts=4, max_total_sleep=30.0, timeout=30.0)
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._session = session or requests.Session()
+        self._lock = threading.RLock()
+        self.refresh_count = 0
+
+    @classmethod
+    def static(cls, access_token: str, provider: str = "Square") -> TokenProvider:
+        """A provider that never refreshes (personal access token): a 401 means reconnect."""
+        return cls(access_token, provider=provider)
+
+    @property
+    def tokens(self) -> TokenSet:
+        return self._tokens
+
+    @property
+    def can_refresh(self) -> bool:
+        return bool(self._tokens.refresh_token and self.client_id and self.token_url)
+
+    def get(self) -> str:
+        """A valid access token, refreshed first if it expires within ``refresh_margin``."""
+        with self._lock:
+            tokens = self._tokens
+            if (not tokens.access_token or tokens.expires_within(self.refresh_margin, self._clock())) \
+                    and self.can_refresh:
+                return self.refresh(reason="the access token expires soon").access_token
+            if not tokens.access_token:
+                raise ReauthorizationRequired(f"No {self.provider} access token is stored. {self.reconnect_hint}")
+            return tokens.access_token
+
+    def handle_unauthorized(self, rejected_token: str, reason: str = "") -> str:
+        """After a 401 with ``rejected_token``: refresh once (unless already done) or raise."""
+        with self._lock:
+            if self._tokens.access_token != rejected_token:
+                return self._tokens.access_token  # someone refreshed meanwhile
+            if not self.can_refresh:
+                raise ReauthorizationRequired(
+                    f"{self.provider} rejected the access token (401 {reason}) and no refresh token or "
+                    f"client credentials are configured to renew it. {self.reconnect_hint}"
+                )
+            return self.refresh(reason=f"401 {reason}".strip()).access_token
+
+    def refresh(self, reason: str = "") -> TokenSet:
+        """Run the ``refresh_token`` grant; persist via ``on_refresh``; raise if it is refused."""
+        with self._lock:
+            if not self.can_refresh:
+                raise ReauthorizationRequired(
+                    f"Cannot refresh the {self.provider} access token: no refresh token, client id or "
+                    f"token URL. {self.reconnect_hint}"
+                )
+            assert self.token_url is not None
+            body = {
+                "client_id": self.client_id,
+                "client_secret": self.client_secret,
+                "grant_type": "refresh_token",
+                "refresh_token": self._tokens.refresh_token,
+            }
+            log.info("refreshing the %s access token (%s)", self.provider, reason or "requested")
+            # a transient outage of the token endpoint raises RetriesExhausted (tokens may still be good)
+            response = send_with_retries(
+                lambda: self._session.post(self.token_url, json=body, timeout=self.policy.timeout,
+                                           headers={"Accept": "application/json"}),
+                self.policy, f"{self.provider} token refresh",
+            )
+            try:
+                payload = response.json()
+            except ValueError:
+                payload = {}
+            if response.status_code >= 400 or not payload.get("access_token"):
+                detail = _error_detail(payload) or response.text[:300]
+                raise ReauthorizationRequired(
+                    f"{self.provider} refused to refresh the access token (HTTP {response.status_code}: "
+                    f"{detail}); the refresh token was revoked or has expired. {self.reconnect_hint}"
+                )
+            now = self._clock()
+            new = TokenSet(
+                access_token=str(payload["access_token"]),
+                refresh_token=str(payload.get("refresh_token") or self._tokens.refresh_token),
+                expires_at=parse_expiry(payload, now),
+                merchant_id=payload.get("merchant_id") or self._tokens.merchant_id,
+                raw={k: v for k, v in payload.items() if k not in {"access_token", "refresh_token"}},
+            )
+            self._tokens = new
+            self.refresh_count += 1
+            if self.on_refresh is not None:
+                self.on_refresh(replace(new))
+            return new
+
+
+def _error_detail(payload: dict[str, Any]) -> str:
+    errors = payload.get("errors")
+    if isinstance(errors, list) and errors:
+        return "; ".join(
+            f"{e.get('code', '?')}: {e.get('detail', '')}".strip() for e in errors if isinstance(e, dict)
+        )
+    if payload.get("error"):
+        return f"{payload.get('error')}: {payload.get('error_description', '')}".strip()
+    return ""

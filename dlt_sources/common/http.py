@@ -1,0 +1,144 @@
+"""A ``requests`` session with the retry, auth-refresh and error rules every POS source needs.
+
+Why not dlt's own retrying session (``dlt.sources.helpers.requests.Client``)? It retries 429/5xx
+and connection errors and honours ``Retry-After``, but it cannot do all of what these sources need:
+
+* a **total sleep budget** per request (dlt only caps single waits and attempts);
+* **full jitter** (dlt's tenacity wait is exponential without jitter);
+* on ``401``: refresh the OAuth token **once** and re-send the same request with the new token
+  (the ``Authorization`` header must be rewritten on the prepared request, per attempt);
+* turning provider error bodies into typed errors (:class:`MissingScopes`, :class:`InvalidCursor`)
+  instead of an ``HTTPError`` or, worse, an empty page.
+
+So :class:`ApiSession` subclasses ``requests.Session`` and overrides ``send``. It plugs into dlt's
+``RESTClient(session=...)``, so pagination still uses dlt's paginators. Call ``RESTClient.paginate``
+with ``hooks={"response": []}``: errors are raised here, after retries, not by dlt's
+raise-for-status hook on the first 429.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import requests
+from requests import PreparedRequest, Response
+
+from dlt_sources.common.errors import ApiError, ReauthorizationRequired, RetriesExhausted
+from dlt_sources.common.retry import RetryPolicy, parse_retry_after
+
+if TYPE_CHECKING:
+    from dlt_sources.common.auth import TokenProvider
+
+log = logging.getLogger(__name__)
+
+ErrorMapper = Callable[[PreparedRequest, Response], Exception | None]
+TRANSIENT_EXCEPTIONS: tuple[type[Exception], ...] = (
+    requests.exceptions.Timeout,
+    requests.exceptions.ConnectionError,
+    requests.exceptions.ChunkedEncodingError,
+)
+
+
+def send_with_retries(send: Callable[[], Response], policy: RetryPolicy, what: str) -> Response:
+    """Call ``send`` until it returns a non-retryable response; raise :class:`RetriesExhausted`.
+
+    Retryable: statuses in ``policy.retry_statuses`` and :data:`TRANSIENT_EXCEPTIONS`.
+    """
+    slept = 0.0
+    attempt = 0
+    while True:
+        attempt += 1
+        response: Response | None = None
+        try:
+            response = send()
+        except TRANSIENT_EXCEPTIONS as exc:
+            failure = f"{type(exc).__name__}: {exc}"
+            delay = policy.backoff(attempt - 1)
+        else:
+            if response.status_code not in policy.retry_statuses:
+                return response
+            failure = f"HTTP {response.status_code}"
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            delay = retry_after if retry_after is not None else policy.backoff(attempt - 1)
+        if attempt >= policy.max_attempts:
+            raise RetriesExhausted(
+                f"{what}: gave up after {attempt} attempts (last: {failure})",
+                status=response.status_code if response is not None else None,
+                body=response.text[:2000] if response is not None else None,
+            )
+        if slept + delay > policy.max_total_sleep:
+            raise RetriesExhausted(
+                f"{what}: waiting {delay:.1f}s more would exceed the retry sleep budget of "
+                f"{policy.max_total_sleep:.0f}s (slept {slept:.1f}s over {attempt} attempts; last: {failure})",
+                status=response.status_code if response is not None else None,
+                body=response.text[:2000] if response is not None else None,
+            )
+        log.info("%s: %s, retry %d in %.2fs", what, failure, attempt, delay)
+        if response is not None:
+            response.close()
+        policy.sleep(delay)
+        slept += delay
+
+
+class ApiSession(requests.Session):
+    """Bearer auth from a :class:`TokenProvider`, bounded retries, typed errors (see module doc).
+
+    ``error_mapper(request, response)`` turns a non-2xx response into the exception to raise
+    (return None for the generic :class:`ApiError`). ``request_count`` counts HTTP requests sent,
+    retries and re-sends included (handy for tests and run metadata).
+    """
+
+    def __init__(self, token_provider: TokenProvider | None = None, *, policy: RetryPolicy | None = None,
+                 error_mapper: ErrorMapper | None = None, provider: str = "provider") -> None:
+        super().__init__()
+        self.token_provider = token_provider
+        self.policy = policy or RetryPolicy()
+        self.error_mapper = error_mapper
+        self.provider = provider
+        self.request_count = 0
+        self._count_lock = threading.Lock()
+
+    def _send_once(self, request: PreparedRequest, kwargs: dict[str, Any]) -> Response:
+        with self._count_lock:
+            self.request_count += 1
+        kwargs.setdefault("timeout", self.policy.timeout)
+        return super().send(request, **kwargs)
+
+    def send(self, request: PreparedRequest, **kwargs: Any) -> Response:  # type: ignore[override]
+        what = f"{self.provider} {request.method} {_path(request)}"
+        refreshed = False
+        while True:
+            token = None
+            if self.token_provider is not None:
+                token = self.token_provider.get()
+                request.headers["Authorization"] = f"Bearer {token}"
+            response = send_with_retries(lambda: self._send_once(request, dict(kwargs)), self.policy, what)
+            if response.status_code == 401 and self.token_provider is not None and token is not None:
+                if refreshed:
+                    raise ReauthorizationRequired(
+                        f"{what}: still 401 Unauthorized right after refreshing the access token "
+                        f"({_body_snippet(response)}). {self.token_provider.reconnect_hint}"
+                    )
+                self.token_provider.handle_unauthorized(token, reason=_body_snippet(response))
+                refreshed = True
+                continue
+            if response.status_code >= 400:
+                mapped = self.error_mapper(request, response) if self.error_mapper else None
+                if mapped is not None:
+                    raise mapped
+                raise ApiError(f"{what}: HTTP {response.status_code}: {_body_snippet(response)}",
+                               status=response.status_code, body=response.text[:2000])
+            return response
+
+
+def _path(request: PreparedRequest) -> str:
+    return urlsplit(request.url or "").path
+
+
+def _body_snippet(response: Response, limit: int = 500) -> str:
+    text = response.text or ""
+    return text[:limit] if text else "(empty body)"

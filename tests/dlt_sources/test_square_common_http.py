@@ -1,0 +1,198 @@
+"""Unit tests of the shared HTTP pieces: retry policy, Retry-After, token refresh, typed errors."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from typing import Any
+
+import pytest
+import requests
+from requests.adapters import BaseAdapter
+
+from dlt_sources.common import (
+    ApiSession,
+    MissingScopes,
+    ReauthorizationRequired,
+    RetriesExhausted,
+    RetryPolicy,
+    TokenProvider,
+    TokenSet,
+    parse_retry_after,
+)
+from dlt_sources.common.errors import InvalidCursor
+from dlt_sources.square.helpers import is_stale, parse_ts, square_error_mapper
+
+Reply = tuple[int, dict[str, Any], dict[str, str]] | Exception
+
+
+class ScriptedAdapter(BaseAdapter):
+    """Answers requests from a script: a list of replies, or a callable(request) -> reply."""
+
+    def __init__(self, script: list[Reply] | Callable[[requests.PreparedRequest], Reply]) -> None:
+        super().__init__()
+        self.script = script
+        self.requests: list[requests.PreparedRequest] = []
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        self.requests.append(request.copy())
+        reply = self.script(request) if callable(self.script) else self.script.pop(0)
+        if isinstance(reply, Exception):
+            raise reply
+        status, body, headers = reply
+        response = requests.Response()
+        response.status_code = status
+        response._content = json.dumps(body).encode()
+        response.headers.update({"Content-Type": "application/json", **headers})
+        response.url = request.url or ""
+        response.request = request
+        return response
+
+    def close(self) -> None:
+        pass
+
+
+class Sleeps(list[float]):
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+def policy(sleeps: Sleeps, **kw: Any) -> RetryPolicy:
+    return RetryPolicy(sleep=sleeps, **({"base_delay": 0.01, "max_delay": 0.05} | kw))
+
+
+def mounted(session: requests.Session, adapter: ScriptedAdapter) -> requests.Session:
+    session.mount("http://", adapter)
+    return session
+
+
+def test_parse_retry_after_seconds_date_and_garbage() -> None:
+    now = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+    assert parse_retry_after("3") == 3.0
+    assert parse_retry_after(" 0.5 ") == 0.5
+    assert parse_retry_after(format_datetime(now + timedelta(seconds=7), usegmt=True), now) == 7.0
+    assert parse_retry_after(format_datetime(now - timedelta(seconds=7), usegmt=True), now) == 0.0
+    assert parse_retry_after("soon") is None
+    assert parse_retry_after(None) is None
+
+
+def test_full_jitter_stays_below_the_exponential_cap() -> None:
+    p = RetryPolicy(base_delay=1.0, max_delay=8.0)
+    for n in range(8):
+        for _ in range(50):
+            assert 0 <= p.backoff(n) <= min(8.0, 2**n)
+
+
+def test_retries_429_honouring_retry_after_and_5xx_then_succeeds() -> None:
+    sleeps = Sleeps()
+    adapter = ScriptedAdapter([(429, {}, {"Retry-After": "2"}), (503, {}, {}), (200, {"ok": 1}, {})])
+    session = mounted(ApiSession(TokenProvider.static("t"), policy=policy(sleeps, max_total_sleep=10)), adapter)
+    assert session.get("http://x/v2/payments").json() == {"ok": 1}
+    assert sleeps[0] == 2.0 and 0 <= sleeps[1] <= 0.05
+    assert session.request_count == 3
+    assert all(r.headers["Authorization"] == "Bearer t" for r in adapter.requests)
+
+
+def test_connection_errors_are_retried_and_attempts_are_bounded() -> None:
+    sleeps = Sleeps()
+    adapter = ScriptedAdapter([requests.exceptions.ConnectionError("boom")] * 3)
+    session = mounted(ApiSession(None, policy=policy(sleeps, max_attempts=3)), adapter)
+    with pytest.raises(RetriesExhausted, match="3 attempts"):
+        session.get("http://x/v2/orders")
+    assert len(sleeps) == 2
+
+
+def test_sleep_budget_stops_a_long_retry_after() -> None:
+    sleeps = Sleeps()
+    adapter = ScriptedAdapter([(429, {}, {"Retry-After": "120"})])
+    session = mounted(ApiSession(None, policy=policy(sleeps, max_total_sleep=30)), adapter)
+    with pytest.raises(RetriesExhausted, match="sleep budget"):
+        session.get("http://x/v2/orders")
+    assert sleeps == []
+
+
+def _token_reply(access: str) -> Reply:
+    return (200, {"access_token": access, "token_type": "bearer", "refresh_token": "r1",
+                  "expires_at": "2099-01-01T00:00:00Z", "merchant_id": "M1"}, {})
+
+
+def test_401_refreshes_once_persists_tokens_and_resends() -> None:
+    saved: list[TokenSet] = []
+
+    def script(request: requests.PreparedRequest) -> Reply:
+        if request.url and request.url.endswith("/oauth2/token"):
+            body = json.loads(request.body or b"{}")
+            assert body == {"client_id": "cid", "client_secret": "sec", "grant_type": "refresh_token",
+                            "refresh_token": "r1"}
+            return _token_reply("fresh")
+        if request.headers["Authorization"] == "Bearer stale":
+            return (401, {"errors": [{"category": "AUTHENTICATION_ERROR", "code": "ACCESS_TOKEN_EXPIRED"}]}, {})
+        return (200, {"ok": True}, {})
+
+    adapter = ScriptedAdapter(script)
+    provider = TokenProvider("stale", refresh_token="r1", client_id="cid", client_secret="sec",
+                             token_url="http://x/oauth2/token", on_refresh=saved.append,
+                             session=mounted(requests.Session(), adapter))
+    session = mounted(ApiSession(provider, policy=policy(Sleeps())), adapter)
+    assert session.get("http://x/v2/locations").json() == {"ok": True}
+    assert provider.refresh_count == 1 and saved[0].access_token == "fresh"
+    assert saved[0].expires_at == datetime(2099, 1, 1, tzinfo=UTC)
+    # later requests use the new token without refreshing again
+    session.get("http://x/v2/locations")
+    assert provider.refresh_count == 1
+
+
+def test_refresh_before_expiry() -> None:
+    adapter = ScriptedAdapter(lambda r: _token_reply("new") if r.url and "oauth2" in r.url else (200, {}, {}))
+    clock = datetime(2026, 1, 1, tzinfo=UTC)
+    provider = TokenProvider("old", refresh_token="r1", client_id="cid", client_secret="s",
+                             token_url="http://x/oauth2/token", expires_at=clock + timedelta(minutes=2),
+                             clock=lambda: clock, session=mounted(requests.Session(), adapter))
+    assert provider.get() == "new"
+
+
+def test_revoked_refresh_token_raises_reauthorization_required() -> None:
+    def script(request: requests.PreparedRequest) -> Reply:
+        if request.url and request.url.endswith("/oauth2/token"):
+            return (401, {"errors": [{"code": "UNAUTHORIZED", "detail": "refresh token revoked"}]}, {})
+        return (401, {"errors": [{"code": "ACCESS_TOKEN_REVOKED"}]}, {})
+
+    adapter = ScriptedAdapter(script)
+    provider = TokenProvider("a", refresh_token="r", client_id="c", client_secret="s",
+                             token_url="http://x/oauth2/token", session=mounted(requests.Session(), adapter))
+    session = mounted(ApiSession(provider, policy=policy(Sleeps())), adapter)
+    with pytest.raises(ReauthorizationRequired, match="pos-sync accounts add square"):
+        session.get("http://x/v2/payments")
+
+
+def test_still_401_after_refresh_raises_instead_of_looping() -> None:
+    adapter = ScriptedAdapter(lambda r: _token_reply("b") if r.url and "oauth2" in r.url else (401, {}, {}))
+    provider = TokenProvider("a", refresh_token="r", client_id="c", client_secret="s",
+                             token_url="http://x/oauth2/token", session=mounted(requests.Session(), adapter))
+    session = mounted(ApiSession(provider, policy=policy(Sleeps())), adapter)
+    with pytest.raises(ReauthorizationRequired, match="right after refreshing"):
+        session.get("http://x/v2/payments")
+    assert provider.refresh_count == 1
+
+
+def test_square_error_mapper_types() -> None:
+    scopes = {"errors": [{"category": "AUTHENTICATION_ERROR", "code": "INSUFFICIENT_SCOPES", "detail": "x"}]}
+    adapter = ScriptedAdapter([(403, scopes, {}), (400, {"errors": [{"code": "INVALID_CURSOR"}]}, {})])
+    session = mounted(ApiSession(None, policy=policy(Sleeps()), error_mapper=square_error_mapper), adapter)
+    with pytest.raises(MissingScopes, match="ORDERS_READ") as info:
+        session.post("http://x/square/v2/orders/search", json={})
+    assert info.value.scopes == ("ORDERS_READ",)
+    with pytest.raises(InvalidCursor):
+        session.get("http://x/v2/payments", params={"cursor": "zzz"})
+
+
+def test_guard_comparisons() -> None:
+    assert is_stale("timestamp", "2026-01-01T00:00:00.000Z", datetime(2026, 1, 1, tzinfo=UTC))
+    assert not is_stale("timestamp", "2026-01-01T00:00:00.001Z", datetime(2026, 1, 1, tzinfo=UTC))
+    assert is_stale("timestamp", "2026-01-01T00:00:00Z", datetime(2026, 1, 1, 0, 0, 1))  # naive = UTC
+    assert is_stale("int", 5, 5) and is_stale("int", 4, 5) and not is_stale("int", 6, 5)
+    assert not is_stale("int", None, 5) and not is_stale("timestamp", "2026-01-01T00:00:00Z", None)
+    assert is_stale("hash", "ab", "ab") and not is_stale("hash", "ab", "cd")
+    assert parse_ts("2019-10-29T17:26:16.808603647Z") == datetime(2019, 10, 29, 17, 26, 16, 808603, tzinfo=UTC)
