@@ -1,0 +1,1 @@
+"""Dagster assets: raw ingestion per provider, canonical tables, downstream feeds."""

@@ -1,0 +1,18 @@
+"""The one Definitions object of pos-sync (loaded by workspace.yaml and `dagster dev`)."""
+
+from __future__ import annotations
+
+import dagster as dg
+from dagster_dlt import DagsterDltResource
+
+from pos_dagster.assets.square import square_historical_backfill, square_raw, square_sync_job
+from pos_dagster.schedules import sync_schedules
+from pos_dagster.sensors import account_partitions_sensor
+
+defs = dg.Definitions(
+    assets=[square_raw],
+    jobs=[square_sync_job, square_historical_backfill],
+    schedules=sync_schedules,
+    sensors=[account_partitions_sensor],
+    resources={"dlt_runner": DagsterDltResource()},
+)

@@ -1,0 +1,1 @@
+"""Dagster-side helpers shared by assets, sensors, schedules and the CLI."""
