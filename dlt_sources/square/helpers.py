@@ -1,0 +1,337 @@
+"""Square client, pagination with INVALID_CURSOR restarts, row shaping and the version guard."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from dlt.sources.helpers.rest_client import RESTClient
+from dlt.sources.helpers.rest_client.paginators import JSONResponseCursorPaginator
+from requests import PreparedRequest, Response
+
+from dlt_sources.common.auth import TokenProvider
+from dlt_sources.common.errors import (
+    ApiError,
+    InvalidCursor,
+    MissingScopes,
+    ReauthorizationRequired,
+)
+from dlt_sources.common.http import ApiSession
+from dlt_sources.common.retry import RetryPolicy
+from dlt_sources.square.settings import (
+    ACCOUNT_COLUMN,
+    CONTENT_HASH_COLUMN,
+    GUARD_COLUMNS,
+    KNOWN_VERSIONS_CHUNK,
+    MAX_CURSOR_RESTARTS,
+    SCOPES_BY_PATH,
+    SQUARE_VERSION,
+)
+
+if TYPE_CHECKING:
+    from dlt import Pipeline
+
+log = logging.getLogger(__name__)
+
+KnownVersions = Callable[[str, list[str]], Mapping[str, Any]]
+Row = dict[str, Any]
+
+RECONNECT_HINT = (
+    "Reconnect the Square account: run `pos-sync accounts add square` and approve the OAuth consent "
+    "again (the OAuth grant was revoked, expired, or lacks a permission); syncs of this account stay "
+    "paused until then."
+)
+
+
+# ---------------------------------------------------------------------- time
+def parse_ts(value: Any) -> datetime:
+    """RFC 3339 (any precision; truncated to microseconds) or datetime -> aware UTC datetime."""
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    text = str(value).strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    if "." in text:  # trim fractions beyond microseconds (Square catalog uses nanoseconds)
+        head, _, rest = text.partition(".")
+        digits = len(rest) - len(rest.lstrip("0123456789"))
+        frac, tail = rest[:digits], rest[digits:]
+        text = f"{head}.{(frac + '000000')[:6]}{tail}"
+    parsed = datetime.fromisoformat(text)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def iso(when: datetime) -> str:
+    """Aware datetime -> RFC 3339 UTC with milliseconds (``2026-03-29T05:24:29.123Z``)."""
+    when = when.astimezone(UTC)
+    return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
+
+
+# ---------------------------------------------------------------------- errors
+def _error_codes(response: Response) -> list[dict[str, Any]]:
+    try:
+        body = response.json()
+    except ValueError:
+        return []
+    errors = body.get("errors") if isinstance(body, dict) else None
+    return [e for e in errors if isinstance(e, dict)] if isinstance(errors, list) else []
+
+
+def scope_for_path(path: str) -> str | None:
+    marker = path.find("/v2/")
+    tail = path[marker:] if marker >= 0 else path
+    for prefix, scope in SCOPES_BY_PATH.items():
+        if tail.startswith(prefix):
+            return scope
+    return None
+
+
+def square_error_mapper(request: PreparedRequest, response: Response) -> Exception | None:
+    """Square error envelope -> typed errors (403 INSUFFICIENT_SCOPES, 400 INVALID_CURSOR, 401)."""
+    errors = _error_codes(response)
+    codes = [str(e.get("code", "")) for e in errors]
+    detail = "; ".join(f"{e.get('code')}: {e.get('detail', '')}" for e in errors) or response.text[:300]
+    path = (request.path_url or "").split("?", 1)[0]
+    if response.status_code == 403 and ("INSUFFICIENT_SCOPES" in codes or not codes):
+        scope = scope_for_path(path)
+        needed = f"the {scope} permission" if scope else "a permission"
+        return MissingScopes(
+            f"Square refused {request.method} {path}: the access token lacks {needed} ({detail}). "
+            f"No rows were loaded for this stream. {RECONNECT_HINT}",
+            scopes=[scope] if scope else [],
+        )
+    if "INVALID_CURSOR" in codes:
+        return InvalidCursor(f"Square rejected the cursor of {path}: {detail}", status=response.status_code,
+                             codes=codes, body=response.text[:2000])
+    if response.status_code == 401:
+        return ReauthorizationRequired(f"Square answered 401 on {path} ({detail}). {RECONNECT_HINT}")
+    return ApiError(f"Square {request.method} {path}: HTTP {response.status_code}: {detail}",
+                    status=response.status_code, codes=codes, body=response.text[:2000])
+
+
+# ---------------------------------------------------------------------- client
+class SquareClient:
+    """dlt ``RESTClient`` on an :class:`ApiSession` (auth refresh, bounded retries, typed errors)."""
+
+    def __init__(self, base_url: str, token_provider: TokenProvider, *, policy: RetryPolicy | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.session = ApiSession(token_provider, policy=policy, error_mapper=square_error_mapper,
+                                  provider="Square")
+        self.rest = RESTClient(
+            base_url=self.base_url,
+            headers={"Square-Version": SQUARE_VERSION, "Accept": "application/json"},
+            session=self.session,
+        )
+
+    @property
+    def request_count(self) -> int:
+        return self.session.request_count
+
+    def get(self, path: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        response = self.rest.get(path, params=dict(params or {}), hooks={"response": []})
+        return dict(response.json() or {})
+
+    def pages(self, method: str, path: str, data_key: str, *, params: Mapping[str, Any] | None = None,
+              body: Mapping[str, Any] | None = None) -> Iterator[tuple[list[Row], dict[str, Any]]]:
+        """(rows, response JSON) per page; cursor in the query (GET) or in the body (POST)."""
+        if method == "GET":
+            paginator = JSONResponseCursorPaginator(cursor_path="cursor", cursor_param="cursor")
+        else:
+            paginator = JSONResponseCursorPaginator(cursor_path="cursor", cursor_body_path="cursor")
+        for page in self.rest.paginate(
+            path,
+            method=method,  # type: ignore[arg-type]
+            params=dict(params) if params is not None else None,
+            json=json.loads(json.dumps(body)) if body is not None else None,  # paginator mutates it
+            paginator=paginator,
+            data_selector=data_key,
+            hooks={"response": []},  # errors are raised by ApiSession after retries
+        ):
+            yield list(page), page.response.json()
+
+
+def restartable_pages(
+    client: SquareClient,
+    method: str,
+    path: str,
+    data_key: str,
+    make_request: Callable[[datetime], tuple[dict[str, Any] | None, dict[str, Any] | None]],
+    begin: datetime,
+    cursor_field: str,
+    *,
+    max_restarts: int = MAX_CURSOR_RESTARTS,
+) -> Iterator[tuple[list[Row], dict[str, Any]]]:
+    """Pages of an ascending query; on INVALID_CURSOR restart it from the high-water mark reached.
+
+    ``make_request(begin)`` builds (params, body) for a query starting at ``begin``. Rows come sorted
+    ascending by ``cursor_field``, so restarting at the largest value seen loses nothing; rows on
+    the boundary come again and are de-duplicated by the merge. At most ``max_restarts`` restarts.
+    """
+    restarts = 0
+    current = begin
+    while True:
+        params, body = make_request(current)
+        try:
+            for rows, payload in client.pages(method, path, data_key, params=params, body=body):
+                for row in rows:
+                    value = row.get(cursor_field)
+                    if value:
+                        seen = parse_ts(value)
+                        if seen > current:
+                            current = seen
+                yield rows, payload
+            return
+        except InvalidCursor:
+            restarts += 1
+            if restarts > max_restarts:
+                raise
+            log.warning("Square %s: INVALID_CURSOR, restarting from %s (restart %d/%d)", path, iso(current),
+                        restarts, max_restarts)
+
+
+# ---------------------------------------------------------------------- rows
+def content_hash(row: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(row, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:32]
+
+
+def shape_rows(table: str, rows: Sequence[Row], account_id: str | None) -> list[Row]:
+    """Tenant column on every row; catalog objects lose nested copies of top-level objects."""
+    out: list[Row] = []
+    for row in rows:
+        shaped = dict(row)
+        if table == "catalog":
+            shaped = shape_catalog_object(shaped)
+        elif table == "locations":
+            shaped[CONTENT_HASH_COLUMN] = content_hash(row)
+        shaped[ACCOUNT_COLUMN] = account_id
+        out.append(shaped)
+    return out
+
+
+def shape_catalog_object(obj: Row) -> Row:
+    """Variations and modifiers are fetched as top-level objects: drop their nested copies.
+
+    ``item_data.variations`` (full ITEM_VARIATION objects) and ``modifier_list_data.modifiers`` would
+    otherwise be loaded twice (once as rows, once as child tables). Nothing is lost: the child
+    objects point to their parent (``item_variation_data.item_id``, ``modifier_data.modifier_list_id``).
+    """
+    item = obj.get("item_data")
+    if isinstance(item, dict) and "variations" in item:
+        obj["item_data"] = {k: v for k, v in item.items() if k != "variations"}
+    mod_list = obj.get("modifier_list_data")
+    if isinstance(mod_list, dict) and "modifiers" in mod_list:
+        obj["modifier_list_data"] = {k: v for k, v in mod_list.items() if k != "modifiers"}
+    return obj
+
+
+# ---------------------------------------------------------------------- version guard
+def _as_int(value: Any) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def is_stale(kind: str, fetched: Any, known: Any) -> bool:
+    """True when the stored value ``known`` is the same as or newer than ``fetched``."""
+    if known is None or fetched is None:
+        return False
+    if kind == "hash":
+        return bool(fetched == known)
+    if kind == "int":
+        f, k = _as_int(fetched), _as_int(known)
+        return f is not None and k is not None and f <= k
+    try:
+        return parse_ts(fetched) <= parse_ts(known)
+    except (TypeError, ValueError):
+        return False
+
+
+class VersionGuard:
+    """Drops fetched rows the destination already holds in the same or a newer version.
+
+    ``known_versions(table, ids)`` returns ``{id: stored value}`` of the table's guard column
+    (:data:`GUARD_COLUMNS`). Look-ups go by the ids of each fetched page, so the cost follows the
+    rows fetched, not the table size. ``dropped``/``passed`` count rows per table.
+    """
+
+    def __init__(self, known_versions: KnownVersions | None) -> None:
+        self.known_versions = known_versions
+        self.dropped: dict[str, int] = {}
+        self.passed: dict[str, int] = {}
+
+    def filter(self, table: str, rows: list[Row]) -> list[Row]:
+        if not rows:
+            return rows
+        if self.known_versions is None:
+            self.passed[table] = self.passed.get(table, 0) + len(rows)
+            return rows
+        column, kind = GUARD_COLUMNS[table]
+        ids = list(dict.fromkeys(str(r["id"]) for r in rows if r.get("id") is not None))
+        known = self.known_versions(table, ids) if ids else {}
+        kept: list[Row] = []
+        for row in rows:
+            fetched = row.get(column)  # None (e.g. a POS order without version): always loaded
+            if is_stale(kind, fetched, known.get(str(row.get("id")))):
+                continue
+            kept.append(row)
+        self.dropped[table] = self.dropped.get(table, 0) + len(rows) - len(kept)
+        self.passed[table] = self.passed.get(table, 0) + len(kept)
+        return kept
+
+
+def destination_known_versions(pipeline: Pipeline, *, account_id: str | None = None,
+                               chunk_size: int = KNOWN_VERSIONS_CHUNK) -> KnownVersions:
+    """A ``known_versions`` that asks the pipeline's destination, ``chunk_size`` ids per query.
+
+    Returns ``{}`` for tables or guard columns that do not exist yet (first run). With
+    ``account_id`` only rows of that tenant (``_pos_account_id``) count.
+    """
+    from dlt.destinations.exceptions import DatabaseUndefinedRelation
+
+    def known(table: str, ids: list[str]) -> dict[str, Any]:
+        column = GUARD_COLUMNS[table][0]
+        if not ids or not _column_in_schema(pipeline, table, column):
+            return {}
+        found: dict[str, Any] = {}
+        try:
+            with pipeline.sql_client() as client:
+                qualified = client.make_qualified_table_name(table)
+                id_col = client.escape_column_name("id")
+                guard_col = client.escape_column_name(column)
+                acct_col = client.escape_column_name(ACCOUNT_COLUMN)
+                for i in range(0, len(ids), chunk_size):
+                    chunk = ids[i : i + chunk_size]
+                    marks = ", ".join(["%s"] * len(chunk))
+                    sql = f"SELECT {id_col}, {guard_col} FROM {qualified} WHERE {id_col} IN ({marks})"
+                    args: list[Any] = list(chunk)
+                    if account_id is not None:
+                        sql += f" AND {acct_col} = %s"
+                        args.append(account_id)
+                    for row_id, value in client.execute_sql(sql, *args) or []:
+                        found[str(row_id)] = value
+        except DatabaseUndefinedRelation:
+            return {}
+        return found
+
+    return known
+
+
+def _column_in_schema(pipeline: Pipeline, table: str, column: str) -> bool:
+    """Whether a completed column exists in any of the pipeline's schemas (else it is not loaded yet)."""
+    for schema in pipeline.schemas.values():
+        columns = schema.tables.get(table, {}).get("columns", {})
+        if column in columns and columns[column].get("data_type"):
+            return True
+    return False
+
+
+def preferred_loader_file_format(destination_type: str) -> str | None:
+    """The fastest loader format measured here: parquet for DuckDB, csv (COPY) for PostgreSQL."""
+    name = destination_type.rsplit(".", 1)[-1]
+    return {"duckdb": "parquet", "postgres": "csv"}.get(name)

@@ -1,0 +1,59 @@
+"""Constants of the Square source: API version pin, page sizes, endpoints, scopes, guard columns."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+SQUARE_VERSION = "2025-08-20"  # Square-Version header; updated_at filters need >= 2025-02-20 (refunds)
+DEFAULT_BASE_URL = "https://connect.squareup.com"
+SANDBOX_BASE_URL = "https://connect.squareupsandbox.com"  # "squareup", not "square" (airbyte typo)
+TOKEN_PATH = "/oauth2/token"
+
+# page sizes (Square maxima: payments/refunds 100, orders 1000, catalog 1000, team members 200)
+PAYMENTS_PAGE_SIZE = 100
+REFUNDS_PAGE_SIZE = 100
+ORDERS_PAGE_SIZE = 500
+CATALOG_PAGE_SIZE = 1000
+TEAM_MEMBERS_PAGE_SIZE = 200
+ORDERS_LOCATION_BATCH = 10  # SearchOrders accepts at most 10 location ids
+
+DEFAULT_LOOKBACK = timedelta(minutes=15)  # re-read window (eventual consistency, late offline payments)
+DEFAULT_INITIAL_DAYS = 90  # first incremental run starts at now - 90 days unless initial_start is given
+MAX_CURSOR_RESTARTS = 3  # INVALID_CURSOR: restart a query from its high-water mark at most this often
+KNOWN_VERSIONS_CHUNK = 500  # ids per destination look-up of the version guard
+
+ORDER_STATES = ("OPEN", "COMPLETED", "CANCELED", "DRAFT")
+CATALOG_OBJECT_TYPES = ("ITEM", "ITEM_VARIATION", "CATEGORY", "MODIFIER_LIST", "MODIFIER", "TAX", "DISCOUNT")
+
+ENDPOINTS = {
+    "locations": "/v2/locations",
+    "payments": "/v2/payments",
+    "refunds": "/v2/refunds",
+    "orders": "/v2/orders/search",
+    "catalog": "/v2/catalog/search",
+    "team_members": "/v2/team-members/search",
+}
+
+# OAuth scope each endpoint family needs (for MissingScopes messages)
+SCOPES_BY_PATH = {
+    "/v2/locations": "MERCHANT_PROFILE_READ",
+    "/v2/payments": "PAYMENTS_READ",
+    "/v2/refunds": "PAYMENTS_READ",
+    "/v2/orders": "ORDERS_READ",
+    "/v2/catalog": "ITEMS_READ",
+    "/v2/team-members": "EMPLOYEES_READ",
+}
+
+ACCOUNT_COLUMN = "_pos_account_id"
+CONTENT_HASH_COLUMN = "_pos_content_hash"
+
+# version guard: table -> (column compared, kind). "timestamp"/"int": drop the fetched row when the
+# stored value is the same or newer; "hash": drop it when the stored content hash is equal.
+GUARD_COLUMNS: dict[str, tuple[str, str]] = {
+    "locations": (CONTENT_HASH_COLUMN, "hash"),
+    "payments": ("updated_at", "timestamp"),
+    "refunds": ("updated_at", "timestamp"),
+    "orders": ("version", "int"),
+    "catalog": ("version", "int"),
+    "team_members": ("updated_at", "timestamp"),
+}
