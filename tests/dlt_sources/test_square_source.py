@@ -1,0 +1,287 @@
+"""The Square source against the real sandbox on loopback, loading into DuckDB in tmp_path."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from dlt.pipeline.exceptions import PipelineStepFailed
+from square_support import (
+    HttpLog,
+    Sent,
+    SquareEnv,
+    assert_matches_truth,
+    data_row_counts,
+    hwm_state,
+    query,
+)
+
+from pos_sandbox.world import World
+
+
+def changed_between(world: World, since: datetime, until: datetime) -> dict[str, int]:
+    """Objects created or updated in (since, until], from the world's own events (not the API)."""
+    out = {"payments": 0, "refunds": 0, "orders": 0}
+
+    def changed(events: set[datetime], visible: datetime) -> bool:
+        return visible <= until and any(since < e <= until for e in events)
+
+    for loc in world.locations:
+        for sale in world.iter_sales(loc.location_id):
+            refund, edit = sale.refund, sale.tip_edit
+            for tender in sale.tenders:
+                events = {sale.closed_at}
+                if edit is not None and edit.tender_id == tender.id:
+                    events.add(edit.at)
+                if refund is not None and refund.tender_id == tender.id:
+                    events |= {refund.created_at, refund.completed_at}
+                out["payments"] += changed(events, sale.closed_at)
+            order_events = {sale.closed_at} | ({edit.at} if edit is not None else set())
+            out["orders"] += changed(order_events, sale.closed_at)
+            if refund is not None:
+                events_r = {refund.created_at, refund.completed_at}
+                out["refunds"] += changed(events_r, refund.created_at)
+                out["orders"] += changed(events_r, refund.created_at)  # the return order
+    return out
+
+
+def test_full_import_equals_ledger_and_a_noop_run_writes_nothing(
+        make_env: Callable[..., SquareEnv], http_log: HttpLog) -> None:
+    env = make_env()
+    pipeline = env.pipeline()
+    env.run(pipeline)
+    assert_matches_truth(pipeline, env.truth())
+    # money is integer minor units, quantities stay strings
+    types = dict(query(pipeline, "select column_name, data_type from information_schema.columns "
+                                 "where table_name = 'orders__line_items'"))
+    assert types["quantity"] == "VARCHAR" and types["total_money__amount"] == "BIGINT"
+    assert query(pipeline, "select count(*) from payments where _pos_account_id <> "
+                           f"'{env.account['account_id']}' or _pos_account_id is null")[0][0] == 0
+    state = hwm_state(pipeline, "payments", env.account["account_id"])
+    assert sorted(state["hwm"]) == sorted(env.location_ids)
+
+    http_log.clear()
+    env.run(pipeline)
+    assert data_row_counts(pipeline) == {}
+    per_stream = http_log.per_stream()
+    assert all(n == 1 for n in per_stream.values()), per_stream
+    locs = env.location_ids
+    assert set(per_stream) == {
+        ("/v2/locations", "-"), ("/v2/team-members/search", "-"), ("/v2/catalog/search", "-"),
+        *(("/v2/payments", loc) for loc in locs), *(("/v2/refunds", loc) for loc in locs),
+        ("/v2/orders/search", ",".join(locs)),
+    }
+    # the re-read covers the lookback before each location's high-water mark
+    for sent in http_log.sent:
+        if sent.path.endswith("/v2/payments"):
+            begin = datetime.fromisoformat(sent.params["updated_at_begin_time"].replace("Z", "+00:00"))
+            assert begin == datetime.fromisoformat(state["hwm"][sent.params["location_id"]].replace(
+                "Z", "+00:00")) - timedelta(minutes=15)
+            assert sent.params["sort_field"] == "UPDATED_AT" and sent.params["sort_order"] == "ASC"
+
+
+def test_clock_advance_loads_exactly_the_new_and_changed_objects(make_env: Callable[..., SquareEnv]) -> None:
+    env = make_env()
+    world = env.world
+    now1 = world.window_end_utc - timedelta(hours=30)
+    env.set_now(now1)
+    pipeline = env.pipeline()
+    env.run(pipeline)
+    assert_matches_truth(pipeline, env.truth())
+
+    now2 = world.window_end_utc + timedelta(days=7)  # late refunds and tip edits become visible
+    env.set_now(now2)
+    expected = changed_between(world, now1, now2)
+    assert expected["refunds"] >= 2, "the seed should produce refunds after now1"
+    env.run(pipeline)
+    counts = data_row_counts(pipeline)
+    assert {k: counts.get(k, 0) for k in expected} == expected
+    assert not {"locations", "team_members"} & set(counts)  # unchanged: nothing written
+    # catalog: the ITEM and its ITEM_VARIATION of every item edited, added or deleted meanwhile
+    edited = sum(1 for items in world.items.values() for item in items
+                 if any(now1 < state.at <= now2 for state in item.history))
+    assert counts.get("catalog", 0) == 2 * edited
+    assert_matches_truth(pipeline, env.truth())
+    # the tip edits are in: each edited payment carries its new tip
+    for loc in world.locations:
+        for sale in world.iter_sales(loc.location_id):
+            if sale.tip_edit is not None and sale.tip_edit.at <= now2:
+                tip = query(pipeline, f"select tip_money__amount from payments where id = '{sale.tip_edit.tender_id}'")
+                assert tip == [(sale.tip_edit.new_tip_cents,)]
+
+
+def test_faults_429_503_and_token_expiry_still_give_exact_counts(
+        make_env: Callable[..., SquareEnv], monkeypatch: pytest.MonkeyPatch) -> None:
+    from pos_sandbox import square as emulator
+    from pos_sandbox.faults import FaultPlan
+
+    # Mounted at /square by SandboxServer, the fault middleware sees the full path
+    # ("/square/v2/..."), which SquareEmulator.fault_applies does not expect: strip the mount prefix.
+    original = emulator.SquareEmulator.fault_applies
+
+    def applies(self: Any, path: str) -> bool:
+        for marker in ("/v2/", "/oauth2/"):
+            if marker in path:
+                return bool(original(self, self.base_path + path[path.index(marker):]))
+        return bool(original(self, path))
+
+    monkeypatch.setattr(emulator.SquareEmulator, "fault_applies", applies)
+
+    plan = FaultPlan(schedule={2: "429", 4: "429-noretry", 6: "503", 7: "503", 11: "502"}, expire_after=4)
+    env = make_env(faults=plan)
+    saved: list[Any] = []
+    provider = env.token_provider(on_refresh=saved.append)
+    pipeline = env.pipeline()
+    env.run(pipeline, token_provider=provider)
+    assert_matches_truth(pipeline, env.truth())
+    assert plan.injected["429"] == 1 and plan.injected["429-noretry"] == 1 and plan.injected["503"] == 2
+    assert plan.injected["expire"] >= 1
+    assert provider.refresh_count >= 1 and saved and saved[-1].access_token == provider.tokens.access_token
+    assert saved[-1].refresh_token == env.account["refresh_token"]  # code flow: the same refresh token
+
+
+def _cause(exc: BaseException, kind: type[BaseException]) -> BaseException | None:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, kind):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def test_revoked_refresh_token_raises_reauthorization_required(make_env: Callable[..., SquareEnv]) -> None:
+    import requests
+
+    from dlt_sources.common import ReauthorizationRequired
+
+    env = make_env()
+    acct = env.account
+    revoked = requests.post(acct["base_url"] + "/oauth2/revoke", json={"client_id": acct["client_id"],
+                            "merchant_id": acct["account_id"]},
+                            headers={"Authorization": f"Client {acct['client_secret']}"}, timeout=10)
+    assert revoked.status_code == 200, revoked.text
+    pipeline = env.pipeline()
+    with pytest.raises(PipelineStepFailed) as info:
+        env.run(pipeline, token_provider=env.token_provider())
+    error = _cause(info.value, ReauthorizationRequired)
+    assert error is not None, info.value
+    assert "pos-sync accounts add square" in str(error)
+
+
+def test_missing_scope_raises_missing_scopes_not_an_empty_table(make_env: Callable[..., SquareEnv]) -> None:
+    import requests
+
+    from dlt_sources.common import MissingScopes
+
+    env = make_env()
+    acct = env.account
+    issued = requests.post(acct["base_url"] + "/_sandbox/square/tokens", timeout=10, json={
+        "merchant_id": acct["account_id"],
+        "scopes": ["MERCHANT_PROFILE_READ", "PAYMENTS_READ", "ITEMS_READ", "EMPLOYEES_READ"],
+    })
+    assert issued.status_code == 200, issued.text
+    pipeline = env.pipeline()
+    with pytest.raises(PipelineStepFailed) as info:
+        env.run(pipeline, token_provider=_static(issued.json()["access_token"]))
+    error = _cause(info.value, MissingScopes)
+    assert error is not None and "ORDERS_READ" in str(error) and error.scopes == ("ORDERS_READ",)  # type: ignore[attr-defined]
+    assert query(pipeline, "select count(*) from information_schema.tables where table_name = 'orders'") == [(0,)]
+
+
+def _static(token: str) -> Any:
+    from dlt_sources.common import TokenProvider
+
+    return TokenProvider.static(token)
+
+
+def test_run_killed_after_first_location_then_rerun_has_no_gaps_or_duplicates(
+        make_env: Callable[..., SquareEnv], http_log: HttpLog) -> None:
+    env = make_env()
+    world = env.world
+    now1 = world.window_end_utc - timedelta(hours=30)
+    env.set_now(now1)
+    pipeline = env.pipeline()
+    env.run(pipeline)
+    acct_id = env.account["account_id"]
+    before = {r: hwm_state(pipeline, r, acct_id) for r in ("payments", "refunds", "orders", "catalog")}
+
+    env.set_now(world.window_end_utc + timedelta(days=7))
+    second = env.location_ids[1]
+
+    def crash(sent: Sent, request: Any) -> None:
+        if sent.path.endswith("/v2/payments") and sent.params.get("location_id") == second:
+            raise RuntimeError("worker killed mid-sync")
+
+    http_log.hook = crash
+    with pytest.raises(PipelineStepFailed):
+        env.run(pipeline)
+    assert any(s.path.endswith("/v2/payments") and s.params.get("location_id") == env.location_ids[0]
+               and s.status == 200 for s in http_log.sent), "the first location was read before the crash"
+    after_crash = {r: hwm_state(pipeline, r, acct_id) for r in before}
+    assert after_crash == before  # no cursor moved
+
+    http_log.hook = None
+    env.run(pipeline)
+    assert_matches_truth(pipeline, env.truth())
+    assert hwm_state(pipeline, "payments", acct_id)["hwm"] != before["payments"]["hwm"]
+
+
+def test_window_mode_is_stateless_and_reads_created_at_in_the_window(
+        make_env: Callable[..., SquareEnv], http_log: HttpLog) -> None:
+    env = make_env()
+    world = env.world
+    start = world.window_start_utc + timedelta(days=1)
+    end = start + timedelta(days=1)
+    pipeline = env.pipeline("square_window")
+    env.run(pipeline, start=start, end=end)
+    expected_payments = 0
+    expected_orders = 0
+    for loc in world.locations:
+        for sale in world.iter_sales(loc.location_id):
+            created = [sale.closed_at - timedelta(seconds=2 * (len(sale.tenders) - k)) for k in range(len(sale.tenders))]
+            expected_payments += sum(start <= c < end for c in created)
+            expected_orders += start <= sale.opened_at < end
+            if sale.refund is not None and sale.refund.created_at <= world.now:
+                expected_orders += start <= sale.refund.created_at < end
+    assert query(pipeline, "select count(*) from payments")[0][0] == expected_payments
+    assert query(pipeline, "select count(*) from orders")[0][0] == expected_orders
+    for resource in ("payments", "refunds", "orders", "catalog"):
+        assert hwm_state(pipeline, resource, env.account["account_id"]) == {}
+    sent = [s for s in http_log.sent if s.path.endswith("/v2/payments")]
+    assert sent and all("begin_time" in s.params and "updated_at_begin_time" not in s.params for s in sent)
+
+
+def test_invalid_cursor_restarts_from_the_high_water_mark(
+        make_env: Callable[..., SquareEnv], http_log: HttpLog, monkeypatch: pytest.MonkeyPatch) -> None:
+    import dlt_sources.square as square
+
+    monkeypatch.setattr(square, "PAYMENTS_PAGE_SIZE", 10)  # several pages per location
+    env = make_env()
+    garbled: list[Sent] = []
+
+    def garble(sent: Sent, request: Any) -> Any:
+        if sent.path.endswith("/v2/payments") and "cursor" in sent.params and len(garbled) < 2:
+            garbled.append(sent)
+            bad = request.copy()
+            bad.prepare_url(request.url.split("?", 1)[0], {**sent.params, "cursor": "expired-cursor"})
+            return bad
+        return None
+
+    http_log.hook = garble
+    pipeline = env.pipeline()
+    env.run(pipeline)
+    assert len(garbled) == 2 and all(s.status == 400 for s in garbled)
+    assert_matches_truth(pipeline, env.truth())
+    first_queries: dict[str, str] = {}
+    restarts = 0
+    for sent in http_log.sent:
+        if sent.path.endswith("/v2/payments") and "cursor" not in sent.params:
+            loc = sent.params["location_id"]
+            if loc not in first_queries:
+                first_queries[loc] = sent.params["updated_at_begin_time"]
+            else:  # a restart resumes at the high-water mark reached, not at the beginning
+                assert sent.params["updated_at_begin_time"] > first_queries[loc]
+                restarts += 1
+    assert restarts == 2
