@@ -518,3 +518,25 @@ def test_full_world_with_every_provider() -> None:
         assert {loc["id"] for loc in s.get("/v2/locations").json()["locations"]} == \
             set(next(a for a in world.accounts if a.provider == "square").location_ids)
         assert s.get("/v2/payments").status_code == 200
+
+
+def test_updated_at_follows_the_world_at_every_clock_position() -> None:
+    world = make_world(days=4)
+    interesting = [x for x in sales(world) if x.tip_edit is not None or x.refund is not None]
+    instants = sorted({t for x in interesting for t in (
+        [x.tip_edit.at] if x.tip_edit else []) + ([x.refund.created_at, x.refund.completed_at] if x.refund else [])})
+    with served(world) as s:
+        for now in instants[:: max(1, len(instants) // 6)] + [world.window_end_utc]:
+            world.set_now(now)
+            for loc in world.accounts[0].location_ids:
+                by_id = {x.id: x for x in world.iter_sales(loc)}
+                tenders = {t.id: (x, t) for x in by_id.values() for t in x.tenders}
+                for p in s.paginate("/v2/payments", "payments", location_id=loc)[0]:
+                    sale, tender = tenders[p["id"]]
+                    assert parse(p["updated_at"]) == sale.payment_updated_at_as_of(tender, now)
+                    assert parse(p["created_at"]) <= parse(p["updated_at"])
+                    assert p["total_money"]["amount"] == tender.amount_cents + sale.tender_tip_as_of(tender, now)
+                orders = s.paginate("/v2/orders/search", "orders", method="POST", body={"location_ids": [loc]})[0]
+                for o in orders:
+                    if o["id"] in by_id:
+                        assert parse(o["updated_at"]) == by_id[o["id"]].updated_at_as_of(now)
