@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from square_support import Served, make_world, served
+from square_emulator_support import Served, make_world, served
 
 from pos_sandbox.model import Sale
 from pos_sandbox.world import World

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from square_support import Served, served
+from square_emulator_support import Served, served
 
 from pos_sandbox.faults import Fault, FaultPlan
 

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from square_support import Served, served
+from square_emulator_support import Served, served
 
 import pos_sandbox.square_oauth as square_oauth
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from square_support import SPEC_PATH, Served, make_world, response_schema_name, served, validate
+from square_emulator_support import SPEC_PATH, Served, make_world, response_schema_name, served, validate
 
 pytestmark = pytest.mark.skipif(not SPEC_PATH.exists(), reason=f"Square OpenAPI not found at {SPEC_PATH}")
 

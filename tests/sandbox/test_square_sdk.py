@@ -8,7 +8,7 @@ from typing import Any
 
 import pydantic
 import pytest
-from square_support import Served, make_world, served
+from square_emulator_support import Served, make_world, served
 
 square = pytest.importorskip("square")
 from square import Square  # noqa: E402
