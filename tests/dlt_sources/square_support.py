@@ -209,3 +209,34 @@ def data_row_counts(pipeline: dlt.Pipeline) -> dict[str, int]:
 def hwm_state(pipeline: dlt.Pipeline, resource: str, account_id: str) -> dict[str, Any]:
     resources = pipeline.state.get("sources", {}).get("square", {}).get("resources", {})
     return dict(resources.get(resource, {}).get("accounts", {}).get(account_id, {}))
+
+
+def changed_between(world: World, since: datetime, until: datetime) -> dict[str, int]:
+    """Objects created or updated in (since, until], from the world's own events (not the API)."""
+    out = {"payments": 0, "refunds": 0, "orders": 0}
+
+    def changed(events: set[datetime], visible: datetime) -> bool:
+        return visible <= until and any(since < e <= until for e in events)
+
+    for loc in world.locations:
+        for sale in world.iter_sales(loc.location_id):
+            refund, edit = sale.refund, sale.tip_edit
+            for tender in sale.tenders:
+                events = {sale.closed_at}
+                if edit is not None and edit.tender_id == tender.id:
+                    events.add(edit.at)
+                if refund is not None and refund.tender_id == tender.id:
+                    events |= {refund.created_at, refund.completed_at}
+                out["payments"] += changed(events, sale.closed_at)
+            order_events = {sale.closed_at} | ({edit.at} if edit is not None else set())
+            out["orders"] += changed(order_events, sale.closed_at)
+            if refund is not None:
+                events_r = {refund.created_at, refund.completed_at}
+                out["refunds"] += changed(events_r, refund.created_at)
+                out["orders"] += changed(events_r, refund.created_at)  # the return order
+    return out
+
+
+def rows_in_load(pipeline: dlt.Pipeline, table: str, load_id: str) -> int:
+    """Rows a load wrote to ``table`` (exact even where dlt's csv row_counts are not, dlt#4461)."""
+    return int(query(pipeline, f"select count(*) from {table} where _dlt_load_id = '{load_id}'")[0][0])

@@ -7,7 +7,14 @@ from datetime import timedelta
 
 import dlt
 import pytest
-from square_support import HttpLog, SquareEnv, assert_matches_truth, data_row_counts
+from square_support import (
+    HttpLog,
+    SquareEnv,
+    assert_matches_truth,
+    changed_between,
+    data_row_counts,
+    rows_in_load,
+)
 
 pytestmark = pytest.mark.postgres
 
@@ -25,7 +32,8 @@ def test_postgres_full_import_noop_and_advance(make_env: Callable[..., SquareEnv
                                                pg_url: str) -> None:
     env = make_env()
     world = env.world
-    env.set_now(world.window_end_utc - timedelta(hours=30))
+    now1 = world.window_end_utc - timedelta(hours=30)
+    env.set_now(now1)
     pipeline = env.pipeline("square_pg", destination=dlt.destinations.postgres(with_password(pg_url)))
     env.run(pipeline, loader_file_format="csv")  # COPY: the fast path measured for PostgreSQL
     assert_matches_truth(pipeline, env.truth())
@@ -35,7 +43,10 @@ def test_postgres_full_import_noop_and_advance(make_env: Callable[..., SquareEnv
     assert data_row_counts(pipeline) == {}
     assert all(n == 1 for n in http_log.per_stream().values())
 
-    env.set_now(world.window_end_utc + timedelta(days=7))
-    env.run(pipeline, loader_file_format="csv")
-    assert data_row_counts(pipeline).get("refunds", 0) >= 2
+    now2 = world.window_end_utc + timedelta(days=7)
+    env.set_now(now2)
+    info = env.run(pipeline, loader_file_format="csv")
+    expected = changed_between(world, now1, now2)
+    assert expected["refunds"] >= 2
+    assert {t: rows_in_load(pipeline, t, info.loads_ids[-1]) for t in expected} == expected
     assert_matches_truth(pipeline, env.truth())

@@ -13,38 +13,11 @@ from square_support import (
     Sent,
     SquareEnv,
     assert_matches_truth,
+    changed_between,
     data_row_counts,
     hwm_state,
     query,
 )
-
-from pos_sandbox.world import World
-
-
-def changed_between(world: World, since: datetime, until: datetime) -> dict[str, int]:
-    """Objects created or updated in (since, until], from the world's own events (not the API)."""
-    out = {"payments": 0, "refunds": 0, "orders": 0}
-
-    def changed(events: set[datetime], visible: datetime) -> bool:
-        return visible <= until and any(since < e <= until for e in events)
-
-    for loc in world.locations:
-        for sale in world.iter_sales(loc.location_id):
-            refund, edit = sale.refund, sale.tip_edit
-            for tender in sale.tenders:
-                events = {sale.closed_at}
-                if edit is not None and edit.tender_id == tender.id:
-                    events.add(edit.at)
-                if refund is not None and refund.tender_id == tender.id:
-                    events |= {refund.created_at, refund.completed_at}
-                out["payments"] += changed(events, sale.closed_at)
-            order_events = {sale.closed_at} | ({edit.at} if edit is not None else set())
-            out["orders"] += changed(order_events, sale.closed_at)
-            if refund is not None:
-                events_r = {refund.created_at, refund.completed_at}
-                out["refunds"] += changed(events_r, refund.created_at)
-                out["orders"] += changed(events_r, refund.created_at)  # the return order
-    return out
 
 
 def test_full_import_equals_ledger_and_a_noop_run_writes_nothing(
