@@ -32,6 +32,7 @@ from dlt_sources.square.helpers import (
 from dlt_sources.square.settings import (
     CATALOG_OBJECT_TYPES,
     CATALOG_PAGE_SIZE,
+    CREATED_AT_FLOOR,
     DEFAULT_BASE_URL,
     DEFAULT_INITIAL_DAYS,
     DEFAULT_LOOKBACK,
@@ -132,8 +133,9 @@ class _Sync:
         hwm: dict[str, str] = dict(state.get("hwm", {}))
         for loc in self.location_ids():
             def request(begin: datetime, loc: str = loc) -> tuple[dict[str, Any], None]:
-                return {"location_id": loc, "updated_at_begin_time": iso(begin), "updated_at_end_time": iso(now),
-                        "sort_field": "UPDATED_AT", "sort_order": "ASC", "limit": page_size}, None
+                return {"location_id": loc, "begin_time": iso(CREATED_AT_FLOOR), "updated_at_begin_time": iso(begin),
+                        "updated_at_end_time": iso(now), "sort_field": "UPDATED_AT", "sort_order": "ASC",
+                        "limit": page_size}, None
             seen: datetime | None = None
             for rows, _ in restartable_pages(self.client, "GET", path, table, request,
                                              self.begin_for([loc], hwm), "updated_at"):

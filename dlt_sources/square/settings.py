@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 SQUARE_VERSION = "2025-08-20"  # Square-Version header; updated_at filters need >= 2025-02-20 (refunds)
 DEFAULT_BASE_URL = "https://connect.squareup.com"
@@ -21,6 +21,10 @@ DEFAULT_LOOKBACK = timedelta(minutes=15)  # re-read window (eventual consistency
 DEFAULT_INITIAL_DAYS = 90  # first incremental run starts at now - 90 days unless initial_start is given
 MAX_CURSOR_RESTARTS = 3  # INVALID_CURSOR: restart a query from its high-water mark at most this often
 KNOWN_VERSIONS_CHUNK = 500  # ids per destination look-up of the version guard
+
+# ListPayments / ListPaymentRefunds also filter created_at, with begin_time defaulting to now - 1 year.
+# Incremental queries send this floor so updates (refunds, tip edits) of older payments still arrive.
+CREATED_AT_FLOOR = datetime(2009, 1, 1, tzinfo=UTC)
 
 ORDER_STATES = ("OPEN", "COMPLETED", "CANCELED", "DRAFT")
 CATALOG_OBJECT_TYPES = ("ITEM", "ITEM_VARIATION", "CATEGORY", "MODIFIER_LIST", "MODIFIER", "TAX", "DISCOUNT")

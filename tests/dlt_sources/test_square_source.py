@@ -19,6 +19,8 @@ from square_support import (
     query,
 )
 
+from dlt_sources.square.helpers import iso
+
 
 def test_full_import_equals_ledger_and_a_noop_run_writes_nothing(
         make_env: Callable[..., SquareEnv], http_log: HttpLog) -> None:
@@ -53,6 +55,7 @@ def test_full_import_equals_ledger_and_a_noop_run_writes_nothing(
             assert begin == datetime.fromisoformat(state["hwm"][sent.params["location_id"]].replace(
                 "Z", "+00:00")) - timedelta(minutes=15)
             assert sent.params["sort_field"] == "UPDATED_AT" and sent.params["sort_order"] == "ASC"
+            assert sent.params["begin_time"] == "2009-01-01T00:00:00.000Z"  # not Square's 1-year default
 
 
 def test_clock_advance_loads_exactly_the_new_and_changed_objects(make_env: Callable[..., SquareEnv]) -> None:
@@ -224,6 +227,7 @@ def test_window_mode_is_stateless_and_reads_created_at_in_the_window(
         assert hwm_state(pipeline, resource, env.account["account_id"]) == {}
     sent = [s for s in http_log.sent if s.path.endswith("/v2/payments")]
     assert sent and all("begin_time" in s.params and "updated_at_begin_time" not in s.params for s in sent)
+    assert all(s.params["begin_time"] == iso(start) and s.params["end_time"] == iso(end) for s in sent)
 
 
 def test_invalid_cursor_restarts_from_the_high_water_mark(
