@@ -262,3 +262,58 @@ def test_invalid_cursor_restarts_from_the_high_water_mark(
                 assert sent.params["updated_at_begin_time"] > first_queries[loc]
                 restarts += 1
     assert restarts == 2
+
+
+CHILD = r"""
+import json, os, signal, sys
+from datetime import datetime
+import dlt
+from dlt_sources.common.http import ApiSession
+from dlt_sources.square import destination_known_versions, square_source
+
+args = json.loads(sys.argv[1])
+original = ApiSession._send_once
+
+def send_once(self, request, kwargs):
+    if "/v2/payments" in request.url and args["kill_location"] in request.url:
+        os.kill(os.getpid(), signal.SIGKILL)  # no cleanup, no exception handling: a hard kill
+    return original(self, request, kwargs)
+
+ApiSession._send_once = send_once
+pipeline = dlt.pipeline(pipeline_name=args["name"], destination=dlt.destinations.duckdb(args["db"]),
+                        dataset_name="raw_square", pipelines_dir=args["pipelines_dir"])
+source = square_source(args["token"], args["locations"], base_url=args["base_url"], account_id=args["account"],
+                       initial_start=datetime.fromisoformat(args["initial_start"]),
+                       now=datetime.fromisoformat(args["now"]),
+                       known_versions=destination_known_versions(pipeline, account_id=args["account"]))
+pipeline.run(source, loader_file_format="parquet")
+"""
+
+
+def test_hard_killed_subprocess_then_rerun_has_no_gaps_or_duplicates(make_env: Callable[..., SquareEnv]) -> None:
+    import json
+    import subprocess
+    import sys
+
+    env = make_env()
+    world = env.world
+    now1 = world.window_end_utc - timedelta(hours=30)
+    env.set_now(now1)
+    pipeline = env.pipeline()
+    env.run(pipeline)
+    acct = env.account
+    before = hwm_state(pipeline, "payments", acct["account_id"])
+
+    env.set_now(world.window_end_utc + timedelta(days=7))
+    args = {"name": pipeline.pipeline_name, "db": str(env.tmp_path / "w.duckdb"),
+            "pipelines_dir": str(env.tmp_path / "pipelines"), "token": acct["access_token"],
+            "locations": env.location_ids, "base_url": acct["base_url"], "account": acct["account_id"],
+            "initial_start": (world.window_start_utc - timedelta(days=1)).isoformat(),
+            "now": world.now.isoformat(), "kill_location": env.location_ids[1]}
+    child = subprocess.run([sys.executable, "-c", CHILD, json.dumps(args)], capture_output=True, timeout=120)
+    assert child.returncode == -9, child.stderr.decode()[-2000:]
+
+    rerun = env.pipeline()  # a new process would open the pipeline afresh
+    assert hwm_state(rerun, "payments", acct["account_id"]) == before
+    env.run(rerun)
+    assert_matches_truth(rerun, env.truth())
