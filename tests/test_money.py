@@ -1,0 +1,26 @@
+from decimal import Decimal
+
+import pytest
+
+from transforms.money import from_major, from_minor, quantity
+
+
+@pytest.mark.parametrize(("amount", "currency", "expected"), [
+    (1250, "EUR", "12.50"), (-5, "USD", "-0.05"), (0, "EUR", "0.00"), (1000, "JPY", "1000"), (None, "EUR", "0.00"),
+])
+def test_from_minor(amount: int | None, currency: str, expected: str) -> None:
+    assert from_minor(amount, currency) == Decimal(expected)
+    assert str(from_minor(amount, currency)) == expected
+
+
+@pytest.mark.parametrize(("amount", "expected"), [
+    (2.675, "2.68"), (1.005, "1.01"), (0.125, "0.13"), (4.30435, "4.30"), (-2.675, "-2.68"), ("12.345", "12.35"),
+])
+def test_from_major_rounds_half_up_once_on_the_decimal_text(amount: float | str, expected: str) -> None:
+    assert from_major(amount, "EUR") == Decimal(expected)
+
+
+def test_quantity_is_exact() -> None:
+    assert quantity("0.350") == Decimal("0.350")
+    assert quantity(1.5) == Decimal("1.5")
+    assert quantity(None) == 0

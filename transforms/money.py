@@ -1,0 +1,48 @@
+"""Exact money: decimals in the currency's major units, rounded half-up once, on read.
+
+Never floats. Square reports integer minor units; Toast major-unit doubles (round the *decimal
+text* of the double, not the binary value); Lightspeed major units with up to 5 decimals.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+
+MINOR_UNITS: dict[str, int] = {"EUR": 2, "USD": 2, "GBP": 2, "CAD": 2, "AUD": 2, "JPY": 0, "CLP": 0, "KWD": 3}
+
+
+def exponent(currency: str) -> int:
+    return MINOR_UNITS.get(currency.upper(), 2)
+
+
+def quantum(currency: str) -> Decimal:
+    return Decimal(1).scaleb(-exponent(currency))
+
+
+def from_minor(amount: int | str | None, currency: str) -> Decimal:
+    """Square-style integer minor units → major units (``1250`` EUR → ``12.50``)."""
+    if amount is None or amount == "":
+        return Decimal(0).quantize(quantum(currency))
+    return Decimal(int(amount)).scaleb(-exponent(currency)).quantize(quantum(currency))
+
+
+def from_major(amount: float | int | str | Decimal | None, currency: str) -> Decimal:
+    """Major units as the provider wrote them → rounded half-up to the minor unit, once.
+
+    A float goes through ``repr`` (the shortest text that round-trips), so ``2.675`` stays
+    ``2.675`` and rounds to ``2.68`` — not the binary ``2.67499999…``.
+    """
+    if amount is None or amount == "":
+        return Decimal(0).quantize(quantum(currency))
+    if isinstance(amount, float):
+        amount = repr(amount)
+    return Decimal(amount).quantize(quantum(currency), rounding=ROUND_HALF_UP)
+
+
+def quantity(value: str | int | float | Decimal | None) -> Decimal:
+    """Quantities are exact decimals (Square sends strings like ``"0.350"``)."""
+    if value is None or value == "":
+        return Decimal(0)
+    if isinstance(value, float):
+        value = repr(value)
+    return Decimal(value)
