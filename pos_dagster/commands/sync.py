@@ -9,7 +9,7 @@ from typing import Any
 from pos_dagster.cli import CommandError, emit_json, log
 
 
-def sync_account(account_id: str, instance: Any = None) -> dict[str, Any]:
+def sync_account(account_id: str, instance: Any = None, log_level: str = "WARNING") -> dict[str, Any]:
     """Materialize one account partition's sync job in-process; returns a summary (never raises
     for a failed sync: the summary says ``failed`` and why)."""
     from pos_dagster import appstore
@@ -31,6 +31,7 @@ def sync_account(account_id: str, instance: Any = None) -> dict[str, Any]:
         instance=instance,
         partition_key=account_id,
         raise_on_error=False,
+        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
         tags={"pos/account": account_id, "pos/trigger": "cli"},
     )
     duration = time.monotonic() - started
@@ -39,9 +40,7 @@ def sync_account(account_id: str, instance: Any = None) -> dict[str, Any]:
     after = appstore.get_account(account_id)
     rows: dict[str, int] = {}
     for event in result.get_asset_materialization_events():
-        mat = event.asset_materialization
-        if mat is None:
-            continue
+        mat = event.event_specific_data.materialization  # type: ignore[union-attr]
         value = mat.metadata.get("rows_loaded")
         rows["/".join(mat.asset_key.path[1:])] = int(getattr(value, "value", value) or 0)
     summary = {
