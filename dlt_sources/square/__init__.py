@@ -85,10 +85,12 @@ class _Sync:
         return self._initial_start or self.now() - timedelta(days=DEFAULT_INITIAL_DAYS)
 
     def begin_for(self, locations: Sequence[str], hwm: dict[str, str]) -> datetime:
-        """Query start: the oldest high-water mark of ``locations`` minus the lookback."""
+        """Query start: the oldest high-water mark of ``locations`` minus the lookback (never after now)."""
         if any(loc not in hwm for loc in locations):
-            return self.initial_start()
-        return min(parse_ts(hwm[loc]) for loc in locations) - self.lookback
+            begin = self.initial_start()
+        else:
+            begin = min(parse_ts(hwm[loc]) for loc in locations) - self.lookback
+        return min(begin, self.now())
 
     def state(self) -> dict[str, Any]:
         """This resource's incremental state for this account (tenants never share a cursor)."""
@@ -150,11 +152,10 @@ class _Sync:
         path = ENDPOINTS["orders"]
         locations = self.location_ids()
         batches = [locations[i : i + ORDERS_LOCATION_BATCH] for i in range(0, len(locations), ORDERS_LOCATION_BATCH)]
-        if self.window is not None:
-            field, (start, end) = "created_at", self.window
-        else:
-            field, end = "updated_at", self.now()
-        state = self.state() if self.window is None else {}
+        window = self.window
+        field = "created_at" if window is not None else "updated_at"
+        end = window[1] if window is not None else self.now()
+        state = self.state() if window is None else {}
         hwm: dict[str, str] = dict(state.get("hwm", {}))
         for batch in batches:
             def request(begin: datetime, batch: list[str] = batch) -> tuple[None, dict[str, Any]]:
@@ -169,17 +170,17 @@ class _Sync:
                     },
                     "limit": ORDERS_PAGE_SIZE,
                 }
-            begin = start if self.window is not None else self.begin_for(batch, hwm)
+            begin = window[0] if window is not None else self.begin_for(batch, hwm)
             seen: datetime | None = None
             for rows, _ in restartable_pages(self.client, "POST", path, "orders", request, begin, field):
-                if self.window is not None:
-                    rows = [r for r in rows if start <= parse_ts(r["created_at"]) < end]
+                if window is not None:
+                    rows = [r for r in rows if window[0] <= parse_ts(r["created_at"]) < window[1]]
                 seen = _max_ts(seen, rows, "updated_at")
                 if out := self.prepare("orders", rows):
                     yield out
-            _advance(hwm, batch, seen)
-        if self.window is None:
-            state["hwm"] = hwm
+            _advance(hwm, batch, seen)  # the query covered every location of the batch up to `now`
+        if window is None:
+            state["hwm"] = hwm  # reached only when every batch finished
 
     def catalog(self) -> Iterator[list[Row]]:
         """SearchCatalogObjects from the last ``latest_time`` (exclusive) minus the lookback, tombstones included."""
