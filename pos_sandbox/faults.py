@@ -257,10 +257,16 @@ class FaultMiddleware:
         self.expire_token = expire_token
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self.plan.active or not self.applies(scope["path"]):
+        # Mounted under a prefix (SandboxServer serves /square, /toast, ...), Starlette keeps the
+        # full path in scope["path"] and the prefix in root_path: match on the app-relative path.
+        path = scope.get("path", "")
+        root = scope.get("root_path", "")
+        if root and path.startswith(root):
+            path = path[len(root):]
+        if scope["type"] != "http" or not self.plan.active or not self.applies(path):
             await self.app(scope, receive, send)
             return
-        key = self.plan.request_key(scope["method"], scope["path"], scope.get("query_string", b"").decode("latin-1"))
+        key = self.plan.request_key(scope["method"], path, scope.get("query_string", b"").decode("latin-1"))
         _, fault = self.plan.decide(key)
         if (
             fault is None

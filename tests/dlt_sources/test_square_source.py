@@ -89,21 +89,8 @@ def test_clock_advance_loads_exactly_the_new_and_changed_objects(make_env: Calla
 
 
 def test_faults_429_503_and_token_expiry_still_give_exact_counts(
-        make_env: Callable[..., SquareEnv], monkeypatch: pytest.MonkeyPatch) -> None:
-    from pos_sandbox import square as emulator
+        make_env: Callable[..., SquareEnv]) -> None:
     from pos_sandbox.faults import FaultPlan
-
-    # Mounted at /square by SandboxServer, the fault middleware sees the full path
-    # ("/square/v2/..."), which SquareEmulator.fault_applies does not expect: strip the mount prefix.
-    original = emulator.SquareEmulator.fault_applies
-
-    def applies(self: Any, path: str) -> bool:
-        for marker in ("/v2/", "/oauth2/"):
-            if marker in path:
-                return bool(original(self, self.base_path + path[path.index(marker):]))
-        return bool(original(self, path))
-
-    monkeypatch.setattr(emulator.SquareEmulator, "fault_applies", applies)
 
     plan = FaultPlan(schedule={2: "429", 4: "429-noretry", 6: "503", 7: "503", 11: "502"}, expire_after=4)
     env = make_env(faults=plan)
