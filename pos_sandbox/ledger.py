@@ -15,7 +15,9 @@ Definitions (documented in ``docs/sandbox.md``; every connector and transform re
   ``discount_amount``, ``service_charge_amount``, ``tax_amount`` (included or added), ``tip_amount``,
   ``total_amount`` = gross − discounts + service charges + added tax + tips, and
   ``net_amount`` = total − refunds;
-* ``items_quantity``: Σ line quantities of completed sales (decimal string);
+* ``items_quantity``: Σ line quantities of completed sales (decimal string); voided lines (Toast
+  selections voided before the close) are in no amount or quantity of their sale;
+* deleted sales (Toast checks deleted before payment) count nowhere, not even as voids;
 * amounts are decimal strings in major units of the location's currency.
 
 Everything is evaluated **as of** the sandbox clock: sales closed after it, tip edits and refunds
@@ -89,8 +91,10 @@ def _location_objects(provider: str, counts: dict[str, int]) -> dict[str, int]:
                 "orders": orders + returns, "sale_orders": orders, "return_orders": returns,
                 "voided_orders": voided, "line_items": lines}
     if provider == "toast":
-        return {"orders": orders, "checks": orders, "payments": payments, "selections": lines,
-                "refunded_payments": returns, "voided_orders": voided}
+        # refunds show in place on the payment once completed; deleted checks stay in ordersBulk
+        return {"orders": orders, "checks": orders, "deleted_checks": counts["deleted"], "payments": payments,
+                "selections": lines, "voided_selections": counts["voided_lines"],
+                "refunded_payments": counts["refunds_completed"], "voided_orders": voided}
     return {"sales": orders + returns, "return_sales": returns, "payments": payments + returns,
             "line_items": lines, "voided_sales": voided}
 
@@ -127,7 +131,8 @@ def compute_truth(world: World, as_of: datetime | None = None) -> dict[str, Any]
 
     objects: list[dict[str, Any]] = []
     for loc in world.locations:
-        counts = dict.fromkeys(("orders", "refunds", "refunds_completed", "voided", "payments", "lines"), 0)
+        counts = dict.fromkeys(("orders", "refunds", "refunds_completed", "voided", "payments", "lines",
+                                "voided_lines", "deleted"), 0)
         for day in world.local_day_range():
             for sale in world.sales_for_day(loc.location_id, day):
                 if sale.closed_at > now:
@@ -135,16 +140,20 @@ def compute_truth(world: World, as_of: datetime | None = None) -> dict[str, Any]
                 counts["orders"] += 1
                 counts["payments"] += len(sale.tenders)
                 counts["lines"] += len(sale.lines)
+                counts["voided_lines"] += sum(1 for line in sale.lines if line.voided)
                 if sale.refund is not None and sale.refund.created_at <= now:
                     counts["refunds"] += 1
                     counts["refunds_completed"] += sale.refund.completed_at <= now
+                if sale.state == "deleted":
+                    counts["deleted"] += sale.deleted_at is not None and sale.deleted_at <= now
+                    continue
                 r = row(loc.provider, loc.location_id, sale.local_date, loc.currency)
                 if sale.state == "voided":
                     counts["voided"] += 1
                     r.void_count += 1
                     continue
                 r.sales_count += 1
-                r.items_quantity += sum((line.quantity for line in sale.lines), Decimal(0))
+                r.items_quantity += sum((line.quantity for line in sale.lines if not line.voided), Decimal(0))
                 r.gross += sale.gross_cents
                 r.discount += sale.discount_cents
                 r.service_charge += sale.service_charge_cents

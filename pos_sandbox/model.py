@@ -6,7 +6,8 @@ arithmetic, done once, in the world. Emulators *render* these objects in each pr
 and never recompute them; the ledger sums them. Times are aware UTC ``datetime`` objects.
 
 A sale's visible state depends on the sandbox clock (``now``): a sale exists from ``closed_at``
-on; its tip adjustment (a late edit) applies from ``tip_edit.at``; its refund exists from
+on (a Toast sale in state ``deleted`` is an unpaid check, without tenders, deleted at
+``deleted_at``); its tip adjustment (a late edit) applies from ``tip_edit.at``; its refund exists from
 ``refund.created_at`` and is completed from ``refund.completed_at``. Use the ``*_as_of`` helpers
 rather than reading the raw fields when rendering.
 """
@@ -203,6 +204,7 @@ class Line:
     tax_rate: Decimal
     tax_cents: int  # included (Spain) or added (US)
     total_cents: int  # gross - discount + added tax
+    voided: bool = False  # Toast: a selection voided before the close; kept, but in no total of the sale
 
 
 @dataclass(slots=True)  # not frozen: frozen __init__ is ~3x slower to build
@@ -261,7 +263,7 @@ class Sale:
     opened_at: datetime
     closed_at: datetime
     local_date: date  # business date (location zone; Toast: with closeout hour)
-    state: str  # completed | voided (Toast may later add deleted: counted nowhere)
+    state: str  # completed | voided | deleted (Toast only: the check was deleted; counted nowhere)
     prices_include_tax: bool
     lines: tuple[Line, ...]
     order_discount_id: str | None  # order-scope discount (allocated into line discounts)
@@ -271,12 +273,13 @@ class Sale:
     customer_id: str | None
     cashier_id: str
     register_id: str
-    gross_cents: int
+    gross_cents: int  # sums over the lines that are not voided
     discount_cents: int
     tax_cents: int
     refund: Refund | None = None
     tip_edit: TipEdit | None = None
     void_at: datetime | None = None  # voided sales: when the void happened (== closed_at)
+    deleted_at: datetime | None = None  # deleted (Toast) sales: when the check was deleted (> closed_at)
     source: str = "Square Point of Sale"
     note: str | None = field(default=None)
 
@@ -308,6 +311,8 @@ class Sale:
         stamp = self.closed_at
         if self.tip_edit is not None and self.tip_edit.at <= now:
             stamp = max(stamp, self.tip_edit.at)
+        if self.deleted_at is not None and self.deleted_at <= now:
+            stamp = max(stamp, self.deleted_at)
         return stamp
 
     def payment_updated_at_as_of(self, tender: Tender, now: datetime) -> datetime:

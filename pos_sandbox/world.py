@@ -53,6 +53,8 @@ from pos_sandbox.model import (
 SCALES: dict[str, int] = {"tiny": 20, "small": 300, "chain": 800}
 EPOCH_BEFORE_WINDOW = timedelta(days=400)  # catalog objects created long before the window
 MAX_LATE_DAYS = 6  # refunds / tip edits arrive at most this many days after the sale
+TOAST_VOIDED_LINE_RATE = 0.08  # Toast sales with 2+ lines: one selection voided before the close
+TOAST_DELETED_RATE = 0.03  # Toast sales whose (unpaid) check is deleted, e.g. merged into another order
 DAY_CACHE_SIZE = 160  # (location, day) entries kept in memory
 
 # provider -> list of (place key, is main) per scale family
@@ -561,9 +563,12 @@ class World:
                     discount_cents=discount, discount_id=discount_id, tax_id=tax.id, tax_rate=tax.rate,
                     tax_cents=tax_cents, total_cents=total,
                 ))
-            gross_sum = sum(line.gross_cents for line in lines)
-            discount_sum = sum(line.discount_cents for line in lines)
-            tax_sum = sum(line.tax_cents for line in lines)
+            if provider == "toast" and len(lines) >= 2 and random_() < TOAST_VOIDED_LINE_RATE:
+                lines[rng.randrange(len(lines))].voided = True  # stays on the check, in no total
+            counted = [line for line in lines if not line.voided]
+            gross_sum = sum(line.gross_cents for line in counted)
+            discount_sum = sum(line.discount_cents for line in counted)
+            tax_sum = sum(line.tax_cents for line in counted)
             service = 0
             service_name = None
             if rng.random() < 0.02:
@@ -572,6 +577,7 @@ class World:
             due = gross_sum - discount_sum + service + (0 if tax_mode_incl else tax_sum)
 
             voided = rng.random() < 0.01
+            deleted = provider == "toast" and not voided and random_() < TOAST_DELETED_RATE
             # ---- tenders
             kind = choices(KINDS, cum_weights=kinds_cum)[0]
             if voided:
@@ -590,6 +596,10 @@ class World:
                 tenders.append(self._tender(ids, "card", due - cash_part, tip, rng, brands, provider))
             else:
                 tenders.append(self._tender(ids, kind, due, tip, rng, brands, provider))
+            deleted_at = None
+            if deleted:  # an unpaid check, deleted later (Toast keeps it with deleted=true)
+                tenders = []
+                deleted_at = closed_at + timedelta(minutes=rng.randrange(2, 90))
 
             sale = Sale(
                 id=sale_id,
@@ -601,7 +611,7 @@ class World:
                 opened_at=opened_at,
                 closed_at=closed_at,
                 local_date=self.business_date(loc, opened_at if provider == "toast" else closed_at),
-                state="voided" if voided else "completed",
+                state="voided" if voided else "deleted" if deleted else "completed",
                 prices_include_tax=tax_mode_incl,
                 lines=tuple(lines),
                 order_discount_id=staff.id if order_discount else None,
@@ -615,6 +625,7 @@ class World:
                 discount_cents=discount_sum,
                 tax_cents=tax_sum,
                 void_at=closed_at if voided else None,
+                deleted_at=deleted_at,
                 source={"square": "Square Point of Sale", "toast": "In Store", "lightspeed": "USER"}[provider],
             )
             if not voided and len(tenders) == 1:
@@ -646,14 +657,15 @@ class World:
         else:
             created = sale.closed_at + timedelta(days=rng.randrange(1, MAX_LATE_DAYS), minutes=rng.randrange(-120, 120))
         completed = created + timedelta(seconds=rng.randrange(5, 600))
-        full = rng.random() < 0.5 or len(sale.lines) == 1 and sale.lines[0].quantity == 1
+        live = [line for line in sale.lines if not line.voided]  # voided selections are never refunded
+        full = rng.random() < 0.5 or len(live) == 1 and live[0].quantity == 1
         refund_lines: list[RefundLine] = []
         if full:
-            for line in sale.lines:
+            for line in live:
                 refund_lines.append(RefundLine(line.uid, line.quantity, line.total_cents, line.tax_cents))
             service, tip = sale.service_charge_cents, tender.tip_cents
         else:
-            line = rng.choice(sale.lines)
+            line = rng.choice(live)
             if line.unit is None and line.quantity > 1:
                 qty = Decimal(1)
                 amount = half_up_div(line.total_cents, int(line.quantity))

@@ -58,9 +58,11 @@ def test_sale_arithmetic_is_consistent() -> None:
     seen_weight = seen_modifier = seen_discount = False
     for loc in world.locations:
         for sale in world.iter_sales(loc.location_id):
-            assert sale.gross_cents == sum(line.gross_cents for line in sale.lines)
-            assert sale.tax_cents == sum(line.tax_cents for line in sale.lines)
-            assert sum(t.amount_cents for t in sale.tenders) == sale.net_before_tip_cents
+            counted = [line for line in sale.lines if not line.voided]  # Toast voided selections
+            assert sale.gross_cents == sum(line.gross_cents for line in counted)
+            assert sale.tax_cents == sum(line.tax_cents for line in counted)
+            if sale.state != "deleted":  # a deleted (Toast) check was never paid
+                assert sum(t.amount_cents for t in sale.tenders) == sale.net_before_tip_cents
             for line in sale.lines:
                 expected_total = line.gross_cents - line.discount_cents + (0 if loc.prices_include_tax else line.tax_cents)
                 assert line.total_cents == expected_total
@@ -147,3 +149,31 @@ def test_truth_cli_json_is_one_document(capsys: pytest.CaptureFixture[str]) -> N
 def test_truth_cli_rejects_unknown_provider(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["sandbox", "truth", "--providers", "clover", "--json"]) == 1
     assert "unknown providers" in capsys.readouterr().err
+
+
+def test_toast_deleted_checks_and_voided_selections() -> None:
+    """Toast only: deleted (unpaid) checks and voided selections; Square sales never get them."""
+    world = World(seed=3, start=date(2026, 6, 1), days=7, scale="small", providers=["square", "toast"])
+    toast = next(loc for loc in world.locations if loc.provider == "toast")
+    sales = list(world.iter_sales(toast.location_id))
+    deleted = [s for s in sales if s.state == "deleted"]
+    assert deleted and all(not s.tenders and s.deleted_at is not None and s.deleted_at > s.closed_at
+                           and s.refund is None and s.tip_edit is None for s in deleted)
+    with_voided = [s for s in sales if any(line.voided for line in s.lines)]
+    assert with_voided and all(any(not line.voided for line in s.lines) for s in with_voided)
+    for sale in with_voided:
+        if sale.refund is not None:
+            voided_uids = {line.uid for line in sale.lines if line.voided}
+            assert not voided_uids & {r.line_uid for r in sale.refund.lines}
+    for loc in world.locations:
+        if loc.provider == "square":
+            assert all(s.state != "deleted" and not any(line.voided for line in s.lines)
+                       for s in world.iter_sales(loc.location_id))
+    truth = compute_truth(world)
+    row = next(r for r in truth["objects"] if r["location_id"] == toast.location_id)
+    assert row["deleted_checks"] == len(deleted)
+    assert row["voided_selections"] == sum(1 for s in sales for line in s.lines if line.voided)
+    daily = [r for r in truth["daily"] if r["location_id"] == toast.location_id]
+    completed = [s for s in sales if s.state == "completed"]
+    assert sum(r["sales_count"] for r in daily) == len(completed)
+    assert sum(r["void_count"] for r in daily) == sum(1 for s in sales if s.state == "voided")
