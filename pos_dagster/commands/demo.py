@@ -82,6 +82,39 @@ def _raw_tables(client: Any, dataset: str) -> list[str]:
     return [r[0] for r in rows if not r[0].startswith("_dlt")]
 
 
+def reconcile_with_ledger(world: Any, providers: set[str]) -> dict[str, Any]:
+    """Canonical daily figures per location vs the sandbox ledger, to the cent."""
+    from decimal import Decimal
+
+    from pos_dagster.canonical.reconcile import canonical_daily, compare_daily
+    from pos_dagster.canonical.warehouse import Warehouse
+    from pos_sandbox.ledger import compute_truth
+
+    truth = [r for r in compute_truth(world)["daily"] if r["provider"] in providers]
+    wh = Warehouse()
+    try:
+        actual = canonical_daily(wh, world.tenant_id) if wh.table_exists("pos", "pos_transactions") else []
+    finally:
+        wh.close()
+    problems = compare_daily(truth, actual)
+    locations: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in actual:
+        loc = locations.setdefault((row["provider"], row["location_id"]), {
+            "provider": row["provider"], "location_id": row["location_id"], "currency": row["currency"],
+            "sales_count": 0, "void_count": 0, "refund_count": 0, "total_amount": Decimal(0),
+            "refund_amount": Decimal(0), "net_amount": Decimal(0), "reconciled": True})
+        for k in ("sales_count", "void_count", "refund_count"):
+            loc[k] += row[k]
+        for k in ("total_amount", "refund_amount", "net_amount"):
+            loc[k] += Decimal(row[k])
+    for (provider, location_id), loc in locations.items():
+        loc["reconciled"] = not any(p.startswith(f"('{provider}', '{location_id}'") for p in problems)
+        for k in ("total_amount", "refund_amount", "net_amount"):
+            loc[k] = str(loc[k])
+    return {"verdict": "reconciled" if not problems and actual else "mismatch",
+            "days_compared": len(truth), "problems": problems, "locations": list(locations.values())}
+
+
 def _demo(args: argparse.Namespace) -> int:
     from pos_dagster.commands.sync import sync_account
     from pos_dagster.lib.instance import get_instance
@@ -113,6 +146,7 @@ def _demo(args: argparse.Namespace) -> int:
                 log(f"  error: {summary['error']}")
             accounts_out.append(summary)
     counts = {p: warehouse_row_counts(p) for p in sorted({a["provider"] for a in accounts_out})}
+    canonical = reconcile_with_ledger(world, {a["provider"] for a in accounts_out})
     document = {
         "pos_home": str(settings.pos_home),
         "warehouse": settings.warehouse_url or str(settings.warehouse_path),
@@ -125,6 +159,7 @@ def _demo(args: argparse.Namespace) -> int:
         "tenant_id": world.tenant_id,
         "accounts": accounts_out,
         "raw_row_counts": counts,
+        "canonical": canonical,
         "duration_seconds": round(time.monotonic() - started, 2),
         "truth_command": (f"pos-sync sandbox truth --seed {world.seed} --start {world.start} --days {world.days} "
                           f"--scale {world.scale} --providers {','.join(providers)} --json"),
@@ -140,9 +175,19 @@ def _demo(args: argparse.Namespace) -> int:
                   f"{acc['sync_type'] or '':<11} {acc['duration_seconds']:>7.2f} s")
         for provider, tables in counts.items():
             print(f"  raw_{provider}: " + ", ".join(f"{t}={n}" for t, n in tables.items()))
+        print("canonical figures per location (pos.pos_transactions) vs the sandbox ledger:")
+        for loc in canonical["locations"]:
+            print(f"  {loc['provider']:<10} {loc['location_id']:<38} sales {loc['sales_count']:>6}  voids "
+                  f"{loc['void_count']:>3}  refunds {loc['refund_count']:>4}  net {loc['net_amount']:>12} "
+                  f"{loc['currency']}  {'reconciled' if loc['reconciled'] else 'MISMATCH'}")
+        print(f"reconciliation: {canonical['verdict']}")
+        for problem in canonical["problems"][:10]:
+            print(f"  {problem}")
         print(f"ground truth: {document['truth_command']}")
     if any(a["status"] == "failed" for a in accounts_out):
         raise CommandError("a demo sync failed (see above)")
+    if canonical["verdict"] != "reconciled":
+        raise CommandError("canonical figures do not reconcile with the sandbox ledger (see above)")
     return 0
 
 

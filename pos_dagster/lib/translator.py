@@ -1,5 +1,11 @@
 """How dlt resources become Dagster assets: ``raw/<provider>/<resource>``, no phantom upstream
-dependencies, skippable (a no-change sync emits no materialization, so nothing downstream fires)."""
+dependencies.
+
+Raw specs are deliberately *not* skippable: Dagster skips a downstream step when any upstream
+output is missing, so a sync that changed payments but not the catalog would otherwise skip the
+canonical build. Every sync materializes its raw assets (``rows_loaded`` says how much changed);
+the canonical assets are the skippable ones — they materialize only when they processed new raw
+loads, which is what downstream feeds react to."""
 
 from __future__ import annotations
 
@@ -18,5 +24,4 @@ class PosDltTranslator(DagsterDltTranslator):
             key=dg.AssetKey(["raw", self.provider, data.resource.name]),
             deps=[],
             group_name=f"raw_{self.provider}",
-            skippable=True,
         ).merge_attributes(kinds={self.provider}, tags={"pos/provider": self.provider})

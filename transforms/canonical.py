@@ -1,0 +1,242 @@
+"""The canonical model: tables in schema ``pos`` of the warehouse, whatever till a shop uses.
+
+Money is DECIMAL in the currency's major units (``NUMERIC(14,2)``) beside a ``currency`` column —
+never float. Refund rows carry positive refunded amounts. Names follow the service spec
+(``pos_transactions``, ``pos_transaction_items``), extended.
+
+These specs are the single source of the column lists, types and keys: the writers create the
+tables from them (DuckDB and PostgreSQL), the normalizers emit rows with exactly these keys.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+SCHEMA = "pos"
+ID_NAMESPACE = uuid.UUID("6f1d8f6e-3c1b-5a52-9f43-3e2f0a3d7b11")
+
+MONEY = "NUMERIC(14,2)"
+QTY = "NUMERIC(14,3)"
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    columns: tuple[tuple[str, str], ...]  # (name, SQL type)
+    key: tuple[str, ...]
+    parent_key: str | None = None  # child tables: rows are replaced per parent id
+    indexes: tuple[tuple[str, ...], ...] = field(default=())
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c for c, _ in self.columns]
+
+    def ddl(self, dialect: str) -> list[str]:
+        def sqltype(t: str) -> str:
+            if t == "JSON":
+                return "JSONB" if dialect == "postgres" else "JSON"
+            if t == "TIMESTAMPTZ":
+                return "TIMESTAMPTZ" if dialect == "postgres" else "TIMESTAMP WITH TIME ZONE"
+            return t
+
+        cols = ",\n  ".join(f'"{c}" {sqltype(t)}' for c, t in self.columns)
+        key = ", ".join(f'"{k}"' for k in self.key)
+        stmts = [f'CREATE TABLE IF NOT EXISTS {SCHEMA}."{self.name}" (\n  {cols},\n  PRIMARY KEY ({key})\n)']
+        for idx in self.indexes:
+            name = f"ix_{self.name}_{'_'.join(idx)}"
+            stmts.append(f'CREATE INDEX IF NOT EXISTS {name} ON {SCHEMA}."{self.name}" ({", ".join(idx)})')
+        return stmts
+
+
+POS_LOCATIONS = Table(
+    "pos_locations",
+    (
+        ("tenant_id", "TEXT"), ("pos_account_id", "TEXT"), ("pos_provider", "TEXT"), ("location_id", "TEXT"),
+        ("name", "TEXT"), ("timezone", "TEXT"), ("currency", "TEXT"), ("prices_include_tax", "BOOLEAN"),
+        ("country", "TEXT"), ("updated_at", "TIMESTAMPTZ"),
+    ),
+    key=("tenant_id", "pos_provider", "location_id"),
+)
+
+POS_TRANSACTIONS = Table(
+    "pos_transactions",
+    (
+        ("id", "TEXT"),
+        ("tenant_id", "TEXT"),
+        ("pos_account_id", "TEXT"),
+        ("pos_provider", "TEXT"),
+        ("location_id", "TEXT"),
+        ("pos_transaction_id", "TEXT"),
+        ("transaction_type", "TEXT"),  # sale | refund | void
+        ("status", "TEXT"),  # completed | pending | failed | voided
+        ("refunded_transaction_id", "TEXT"),
+        ("transaction_date", "TIMESTAMPTZ"),
+        ("business_date", "DATE"),
+        ("subtotal", MONEY),
+        ("discount_amount", MONEY),
+        ("service_charge_amount", MONEY),
+        ("tax_amount", MONEY),
+        ("tip_amount", MONEY),
+        ("total_amount", MONEY),
+        ("currency", "TEXT"),
+        ("items_quantity", QTY),
+        ("payment_method", "TEXT"),  # cash | card | contactless | mobile | split | other
+        ("card_brand", "TEXT"),
+        ("card_last_four", "TEXT"),
+        ("cashier_id", "TEXT"),
+        ("cashier_name", "TEXT"),
+        ("device_id", "TEXT"),
+        ("device_name", "TEXT"),
+        ("receipt_number", "TEXT"),
+        ("customer_ref", "TEXT"),  # keyed hash of the provider's customer id
+        ("customer_name", "TEXT"),
+        ("customer_email", "TEXT"),  # keyed hash unless POS_STORE_CUSTOMER_PII=true
+        ("customer_phone", "TEXT"),  # keyed hash unless POS_STORE_CUSTOMER_PII=true
+        ("source_version", "TEXT"),  # provider's version / updated_at the row was built from
+        ("source_updated_at", "TIMESTAMPTZ"),
+        ("source_load_id", "TEXT"),
+    ),
+    key=("id",),
+    indexes=(("tenant_id", "pos_provider", "location_id", "business_date"), ("pos_account_id",)),
+)
+
+POS_TRANSACTION_ITEMS = Table(
+    "pos_transaction_items",
+    (
+        ("id", "TEXT"),
+        ("transaction_id", "TEXT"),
+        ("tenant_id", "TEXT"),
+        ("pos_account_id", "TEXT"),
+        ("pos_provider", "TEXT"),
+        ("location_id", "TEXT"),
+        ("business_date", "DATE"),
+        ("transaction_type", "TEXT"),
+        ("line_number", "INTEGER"),
+        ("pos_line_id", "TEXT"),
+        ("pos_item_id", "TEXT"),  # the sellable POS product (Square: item variation id)
+        ("pos_parent_item_id", "TEXT"),  # Square: item id
+        ("product_name", "TEXT"),
+        ("variation_name", "TEXT"),
+        ("product_sku", "TEXT"),
+        ("category", "TEXT"),
+        ("quantity", QTY),
+        ("unit", "TEXT"),
+        ("unit_price", MONEY),
+        ("gross_amount", MONEY),
+        ("discount_amount", MONEY),
+        ("tax_amount", MONEY),
+        ("line_total", MONEY),
+        ("currency", "TEXT"),
+        ("modifiers", "JSON"),
+        ("mapped_product_id", "TEXT"),
+        ("is_mapped", "BOOLEAN"),
+    ),
+    key=("id",),
+    parent_key="transaction_id",
+    indexes=(("transaction_id",), ("tenant_id", "location_id", "business_date")),
+)
+
+POS_TENDERS = Table(
+    "pos_tenders",
+    (
+        ("id", "TEXT"),
+        ("transaction_id", "TEXT"),
+        ("tenant_id", "TEXT"),
+        ("pos_provider", "TEXT"),
+        ("pos_tender_id", "TEXT"),
+        ("method", "TEXT"),
+        ("card_brand", "TEXT"),
+        ("card_last_four", "TEXT"),
+        ("entry_method", "TEXT"),
+        ("amount", MONEY),  # excludes tip
+        ("tip_amount", MONEY),
+        ("currency", "TEXT"),
+        ("status", "TEXT"),
+    ),
+    key=("id",),
+    parent_key="transaction_id",
+    indexes=(("transaction_id",),),
+)
+
+POS_PRODUCTS = Table(
+    "pos_products",
+    (
+        ("tenant_id", "TEXT"),
+        ("pos_account_id", "TEXT"),
+        ("pos_provider", "TEXT"),
+        ("pos_item_id", "TEXT"),
+        ("pos_parent_item_id", "TEXT"),
+        ("name", "TEXT"),
+        ("variation_name", "TEXT"),
+        ("category", "TEXT"),
+        ("sku", "TEXT"),
+        ("price", MONEY),
+        ("currency", "TEXT"),
+        ("is_deleted", "BOOLEAN"),
+        ("source_version", "TEXT"),
+        ("first_seen_at", "TIMESTAMPTZ"),
+        ("last_seen_at", "TIMESTAMPTZ"),
+    ),
+    key=("tenant_id", "pos_provider", "pos_item_id"),
+)
+
+DAILY_PRODUCT_SALES = Table(
+    "daily_product_sales",
+    (
+        ("tenant_id", "TEXT"),
+        ("pos_provider", "TEXT"),
+        ("location_id", "TEXT"),
+        ("business_date", "DATE"),
+        ("pos_item_id", "TEXT"),
+        ("product_name", "TEXT"),
+        ("mapped_product_id", "TEXT"),
+        ("currency", "TEXT"),
+        ("quantity_sold", QTY),
+        ("quantity_refunded", QTY),
+        ("gross_sales", MONEY),
+        ("discount_amount", MONEY),
+        ("refund_amount", MONEY),
+        ("net_revenue", MONEY),  # line totals of completed sales - refunded line totals
+        ("transactions", "INTEGER"),
+    ),
+    key=("tenant_id", "pos_provider", "location_id", "business_date", "pos_item_id"),
+)
+
+# bookkeeping: which raw loads each account's canonical build has processed
+TRANSFORM_LOADS = Table(
+    "transform_loads",
+    (("pos_account_id", "TEXT"), ("pos_provider", "TEXT"), ("load_id", "TEXT"), ("processed_at", "TIMESTAMPTZ"),
+     ("transactions", "INTEGER")),
+    key=("pos_account_id", "pos_provider", "load_id"),
+)
+
+TABLES: tuple[Table, ...] = (
+    POS_LOCATIONS, POS_TRANSACTIONS, POS_TRANSACTION_ITEMS, POS_TENDERS, POS_PRODUCTS, DAILY_PRODUCT_SALES,
+    TRANSFORM_LOADS,
+)
+
+
+def canonical_id(*parts: Any) -> str:
+    """Deterministic row ids (UUIDv5): the same source object always gets the same id, on any
+    warehouse, so re-runs replace rows instead of duplicating them."""
+    return str(uuid.uuid5(ID_NAMESPACE, "|".join("" if p is None else str(p) for p in parts)))
+
+
+@dataclass
+class CanonicalBatch:
+    """Rows per canonical table produced by a normalizer run."""
+
+    transactions: list[dict[str, Any]] = field(default_factory=list)
+    items: list[dict[str, Any]] = field(default_factory=list)
+    tenders: list[dict[str, Any]] = field(default_factory=list)
+    products: list[dict[str, Any]] = field(default_factory=list)
+    locations: list[dict[str, Any]] = field(default_factory=list)
+
+    def extend(self, other: CanonicalBatch) -> None:
+        self.transactions += other.transactions
+        self.items += other.items
+        self.tenders += other.tenders
+        self.products += other.products
+        self.locations += other.locations
