@@ -59,7 +59,9 @@ def run_account_sync(
         context.log.info(f"sync disabled for account {account_id}; nothing to do")
         return
     now = utcnow()
-    sync_type = "historical" if account.last_successful_sync_at is None else "incremental"
+    # the first regular sync is the historical import, even after backfill windows (which do not
+    # move the cursor but do count as successful syncs)
+    sync_type = "historical" if account.historical_import_done_at is None else "incremental"
     pipeline = account_pipeline(provider, account_id)
     with track_sync(account_id, sync_type, context.run_id) as stats:
         source = build_source(creds, pipeline, now=now)

@@ -36,7 +36,7 @@ def square_raw(context: dg.AssetExecutionContext, dlt_runner: DagsterDltResource
     yield from run_account_sync(context, dlt_runner, PROVIDER, build_square_source)
 
 
-@dg.op(pool=POOL, tags={"pos/provider": PROVIDER})
+@dg.op(pool=POOL, tags={"pos/provider": PROVIDER}, out={})  # yields materializations only
 def square_window(context: dg.OpExecutionContext):
     """Load one day (UTC) of one account's Square history without touching its cursor."""
     keys = context.partition_key.keys_by_dimension  # type: ignore[attr-defined]
