@@ -11,7 +11,8 @@ meant):
   bound), ``page_size`` (default 100 as the spec's ``PageSize`` parameter, at most
   ``max_page_size``); ``{"data": [...], "version": {"min", "max"}}`` sorted by version ascending;
   the next page is ``after = version.max``; ``data`` is empty at the end (its ``version`` then
-  echoes ``after``). ``/products``, ``/outlets``, ``/registers`` leave soft-deleted objects out
+  echoes ``after``). ``/taxes`` has no ``version`` envelope (the spec's ``TaxCollection`` schema
+  and example have none): page it with the largest ``data[].version``. ``/products``, ``/outlets``, ``/registers`` leave soft-deleted objects out
   unless ``deleted=true`` — a change feed without it never shows a deletion. Unknown query
   parameters are ignored, as X-Series ignores ``date_from``/``date_to`` on ``/sales`` (trap 1 in
   providers.md §5).
@@ -151,7 +152,8 @@ class LightspeedEmulator:
         return default if size is None else min(size, self.max_page_size)
 
     def _feed_page(self, request: Request, kind: str,
-                   render: Callable[[FeedRec, int, datetime], dict[str, Any] | None]) -> Response:
+                   render: Callable[[FeedRec, int, datetime], dict[str, Any] | None],
+                   envelope_version: bool = True) -> Response:
         token, headers = self.begin(request)
         q = request.query_params
         after = int_param(q.get("after"), "after") or 0
@@ -168,6 +170,8 @@ class LightspeedEmulator:
             versions.append(version)
             if len(data) == size:
                 break
+        if not envelope_version:  # TaxCollection: schema and example have no `version` envelope
+            return json_response({"data": data}, headers=headers)
         bounds = {"min": versions[0], "max": versions[-1]} if versions else {"min": after, "max": after}
         return json_response({"data": data, "version": bounds}, headers=headers)
 
@@ -222,7 +226,8 @@ class LightspeedEmulator:
         return self._feed_page(request, "payment_types", lambda rec, k, now: self.render.payment_type(rec.ref, rec, k))
 
     async def list_taxes(self, request: Request) -> Response:
-        return self._feed_page(request, "taxes", lambda rec, k, now: self.render.tax(rec.ref, rec, k))
+        return self._feed_page(request, "taxes", lambda rec, k, now: self.render.tax(rec.ref, rec, k),
+                               envelope_version=False)
 
     async def list_product_categories(self, request: Request) -> Response:
         token, headers = self.begin(request)
