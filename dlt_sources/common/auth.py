@@ -8,9 +8,20 @@ refresh calls ``on_refresh(TokenSet)`` so the caller can persist the new tokens 
 own store: this module never writes anything). A refresh that fails for good raises
 :class:`ReauthorizationRequired` with a message telling the operator how to reconnect.
 
-Token request: ``POST {token_url}`` with JSON ``{client_id, client_secret, grant_type:
-"refresh_token", refresh_token}`` (Square ``ObtainToken``); the answer carries ``access_token``,
-``expires_at`` (RFC 3339) or ``expires_in`` (seconds), and optionally a new ``refresh_token``.
+Token request: ``POST {token_url}`` with ``{client_id, client_secret, grant_type:
+"refresh_token", refresh_token}``, as JSON (``token_request_format="json"``, Square
+``ObtainToken``, the default) or as an ``application/x-www-form-urlencoded`` form
+(``token_request_format="form"``, standard OAuth 2.0, Lightspeed). The answer carries
+``access_token``, ``expires_at`` (RFC 3339), ``expires`` (unix seconds) or ``expires_in``
+(seconds), and optionally a new ``refresh_token``.
+
+**Rotating refresh tokens** (each refresh returns a new refresh token and revokes the old one,
+e.g. Lightspeed X-Series): ``on_refresh`` is called with the new tokens *inside* :meth:`refresh`,
+before the new access token is returned to any request, so a caller that persists them there
+(atomically) never loses a rotated token to a crash after its first use. A refresh whose answer
+is lost (timeout, 5xx after the server rotated) is retried with the same, old refresh token:
+whether that works depends on the provider's grace period; if it does not, the refusal raises
+:class:`ReauthorizationRequired`.
 """
 
 from __future__ import annotations
@@ -51,13 +62,16 @@ class TokenSet:
 
 
 def parse_expiry(body: dict[str, Any], now: datetime) -> datetime | None:
-    """``expires_at`` (RFC 3339, Square) or ``expires_in`` (seconds, most others)."""
+    """``expires_at`` (RFC 3339, Square), ``expires`` (unix seconds, Lightspeed) or ``expires_in``
+    (seconds, most others)."""
     if body.get("expires_at"):
         text = str(body["expires_at"]).strip()
         if text.endswith("Z"):
             text = text[:-1] + "+00:00"
         parsed = datetime.fromisoformat(text)
         return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    if isinstance(body.get("expires"), int | float) and not isinstance(body.get("expires"), bool):
+        return datetime.fromtimestamp(float(body["expires"]), UTC)
     if body.get("expires_in") is not None:
         return now + timedelta(seconds=float(body["expires_in"]))
     return None
@@ -82,9 +96,13 @@ class TokenProvider:
         policy: RetryPolicy | None = None,
         clock: Callable[[], datetime] | None = None,
         session: requests.Session | None = None,
+        token_request_format: str = "json",
     ) -> None:
         if not access_token and not refresh_token:
             raise ValueError("a TokenProvider needs an access token or a refresh token")
+        if token_request_format not in ("json", "form"):
+            raise ValueError("token_request_format must be 'json' or 'form'")
+        self.token_request_format = token_request_format
         self._tokens = TokenSet(access_token=access_token, refresh_token=refresh_token, expires_at=expires_at)
         self.client_id = client_id
         self.client_secret = client_secret
@@ -152,9 +170,10 @@ class TokenProvider:
             }
             log.info("refreshing the %s access token (%s)", self.provider, reason or "requested")
             # a transient outage of the token endpoint raises RetriesExhausted (tokens may still be good)
+            encoding = {"json": body} if self.token_request_format == "json" else {"data": body}
             response = send_with_retries(
-                lambda: self._session.post(self.token_url, json=body, timeout=self.policy.timeout,
-                                           headers={"Accept": "application/json"}),
+                lambda: self._session.post(self.token_url, timeout=self.policy.timeout,  # type: ignore[arg-type]
+                                           headers={"Accept": "application/json"}, **encoding),
                 self.policy, f"{self.provider} token refresh",
             )
             try:
@@ -189,5 +208,6 @@ def _error_detail(payload: dict[str, Any]) -> str:
             f"{e.get('code', '?')}: {e.get('detail', '')}".strip() for e in errors if isinstance(e, dict)
         )
     if payload.get("error"):
-        return f"{payload.get('error')}: {payload.get('error_description', '')}".strip()
+        detail = payload.get("error_description") or payload.get("message") or ""
+        return f"{payload.get('error')}: {detail}".strip()
     return ""
