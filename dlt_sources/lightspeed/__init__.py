@@ -1,0 +1,183 @@
+"""Lightspeed Retail (X-Series, API 2.0) → raw tables: sales (+ line items, payments…), products,
+product categories, outlets, registers, users, payment types, taxes.
+
+Every stream except categories is a **version change feed**: ``after = <stored version.max>``
+(exclusive), pages until ``data`` is empty, merge on ``id``. Refresh tokens rotate on every use
+and are handed to ``on_tokens_refreshed`` the moment they arrive. See ``README.md`` beside this file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
+from typing import Any
+
+import dlt
+from dlt.sources import DltResource
+
+from dlt_sources.common.auth import TokenSet
+from dlt_sources.common.retry import RetryPolicy
+from dlt_sources.lightspeed.helpers import (
+    KnownVersions,
+    LightspeedClient,
+    Row,
+    VersionGuard,
+    category_pages,
+    content_hash,
+    destination_known_versions,
+    rotating_token_provider,
+    shape_rows,
+    version_pages,
+)
+from dlt_sources.lightspeed.settings import (
+    CATEGORIES_PAGE_SIZE,
+    CATEGORIES_PATH,
+    DEFAULT_BASE_URL,
+    RECONNECT_HINT,
+    TOKEN_PATH,
+    VERSION_STREAMS,
+)
+
+__all__ = ["RECONNECT_HINT", "TOKEN_PATH", "destination_known_versions", "lightspeed_source"]
+
+MAX_TABLE_NESTING = 2  # sales.line_items[].tax_components[]
+OUTLET_SCOPED = ("sales", "outlets", "registers")  # rows carry outlet_id (outlets: id)
+# columns that may be null on every row of a first load (e.g. no return yet) but must exist
+COLUMN_HINTS: dict[str, dict[str, Any]] = {
+    "sales": {"return_for": {"data_type": "text", "nullable": True},
+              "customer_id": {"data_type": "text", "nullable": True},
+              "total_price": {"data_type": "decimal", "nullable": True},
+              "total_tax": {"data_type": "decimal", "nullable": True}},
+    "products": {"variant_parent_id": {"data_type": "text", "nullable": True},
+                 "sku": {"data_type": "text", "nullable": True}},
+}
+
+
+class _Sync:
+    """What the resources of one source instance share: client, tenant, outlet filter, guard."""
+
+    def __init__(self, client: LightspeedClient, account_id: str, outlet_ids: Sequence[str],
+                 guard: VersionGuard) -> None:
+        self.client = client
+        self.account_id = account_id
+        self.outlet_ids = sorted(dict.fromkeys(outlet_ids))
+        self.guard = guard
+
+    def state(self) -> dict[str, Any]:
+        """This resource's state for this account (two tenants in one pipeline never share a cursor)."""
+        accounts = dlt.current.resource_state().setdefault("accounts", {})
+        state: dict[str, Any] = accounts.setdefault(self.account_id, {})
+        return state
+
+    def _wanted(self, table: str, row: Row) -> bool:
+        if not self.outlet_ids or table not in OUTLET_SCOPED:
+            return True
+        outlet = row.get("id") if table == "outlets" else row.get("outlet_id")
+        return outlet in self.outlet_ids
+
+    def feed(self, table: str) -> Iterator[list[Row]]:
+        """One version feed from the stored high-water mark; the mark moves page by page (dlt commits
+        resource state with the load package, so a failed run keeps the previous mark)."""
+        path, params, page_size = VERSION_STREAMS[table]
+        state = self.state()
+        after = int(state.get("after", 0))
+        if table in OUTLET_SCOPED and state.get("outlets") != self.outlet_ids:
+            # the outlet filter changed: rows of newly wanted outlets lie behind the mark; read again
+            # from the start (the merge and the guard make the re-read harmless)
+            if state.get("outlets") is not None and not set(self.outlet_ids) <= set(state["outlets"] or ()):
+                after = 0
+            state["outlets"] = self.outlet_ids
+        for rows, top in version_pages(self.client, path, after, page_size, params):
+            kept = self.guard.filter(table, [r for r in rows if self._wanted(table, r)])
+            if kept:
+                yield shape_rows(kept, self.account_id)
+            state["after"] = top
+
+    def categories(self) -> Iterator[list[Row]]:
+        """Categories have no version: read fully (one page), load only new or changed ones."""
+        state = self.state()
+        hashes: dict[str, str] = dict(state.get("hashes", {}))
+        seen: dict[str, str] = {}
+        for rows in category_pages(self.client, CATEGORIES_PATH, CATEGORIES_PAGE_SIZE):
+            changed = []
+            for row in rows:
+                digest = content_hash(row)
+                seen[str(row["id"])] = digest
+                if hashes.get(str(row["id"])) != digest:
+                    changed.append(row)
+            if changed:
+                yield shape_rows(changed, self.account_id)
+        state["hashes"] = seen
+
+
+@dlt.source(name="lightspeed", max_table_nesting=MAX_TABLE_NESTING)
+def lightspeed_source(
+    domain_prefix: str,
+    outlet_ids: Sequence[str],
+    *,
+    base_url: str | None = None,
+    access_token: str,
+    refresh_token: str | None,
+    client_id: str | None,
+    client_secret: str | None,
+    account_id: str | None = None,
+    now: datetime | None = None,
+    on_tokens_refreshed: Callable[[TokenSet], None] | None = None,
+    known_versions: KnownVersions | None = None,
+    retry_policy: RetryPolicy | None = None,
+) -> Sequence[DltResource]:
+    """The Lightspeed X-Series source of one store (domain prefix = account).
+
+    Args:
+        domain_prefix: the store's domain prefix (``{domain_prefix}.retail.lightspeed.app``).
+        outlet_ids: outlets whose sales, outlet and register rows are loaded; empty = all. The
+            feeds are store-wide: rows of other outlets are skipped (their versions still count),
+            and widening the list later re-reads those feeds from the start.
+        base_url: the store's base URL (default ``https://{domain_prefix}.retail.lightspeed.app``;
+            the sandbox: ``http://127.0.0.1:<port>/lightspeed``); ``/api/2.0`` and
+            ``/api/1.0/token`` are appended.
+        access_token, refresh_token, client_id, client_secret: the OAuth app and the store's tokens.
+        account_id: tenant id written to every top-level row as ``_pos_account_id`` and keying the
+            state (default: ``domain_prefix``).
+        now: accepted for the common call shape of the POS sources; the change feed needs no
+            time bound, so it is not used.
+        on_tokens_refreshed: called with the new :class:`TokenSet` inside every refresh, before
+            the new access token is used: persist the (rotated) refresh token there, atomically.
+        known_versions: ``(table, ids) -> {id: stored version}`` for the optional guard, e.g.
+            ``destination_known_versions(pipeline, account_id=...)``.
+        retry_policy: HTTP retry bounds (attempts, backoff, total sleep budget).
+
+    Raises (from the resources, wrapped by dlt in ``PipelineStepFailed``):
+        ReauthorizationRequired: the tokens can no longer be refreshed (message says what to do);
+            no state moves past what was loaded.
+
+    The body makes no network call: resources fetch lazily.
+    """
+    del now
+    base = (base_url or DEFAULT_BASE_URL.format(domain_prefix=domain_prefix)).rstrip("/")
+    tokens = rotating_token_provider(base, access_token=access_token, refresh_token=refresh_token,
+                                     client_id=client_id, client_secret=client_secret,
+                                     on_refresh=on_tokens_refreshed, policy=retry_policy)
+    client = LightspeedClient(base, tokens, policy=retry_policy)
+    sync = _Sync(client, account_id or domain_prefix, outlet_ids, VersionGuard(known_versions))
+    merge: Any = {"disposition": "merge", "strategy": "delete-insert"}
+
+    def feed_resource(table: str) -> DltResource:
+        def rows() -> Iterator[list[Row]]:
+            yield from sync.feed(table)
+        rows.__name__ = table
+        columns: Any = {"version": {"data_type": "bigint", "dedup_sort": "desc"},
+                        "deleted_at": {"data_type": "timestamp", "nullable": True},
+                        **COLUMN_HINTS.get(table, {})}
+        return dlt.resource(rows, name=table, write_disposition=merge, primary_key="id", columns=columns)
+
+    @dlt.resource(name="product_categories", write_disposition=merge, primary_key="id",
+                  columns={"parent_category_id": {"data_type": "text", "nullable": True}})
+    def product_categories() -> Iterator[list[Row]]:
+        yield from sync.categories()
+
+    return [
+        feed_resource("outlets"), feed_resource("registers"), feed_resource("users"),
+        feed_resource("payment_types"), feed_resource("taxes"), product_categories,
+        feed_resource("products"), feed_resource("sales"),
+    ]

@@ -1,0 +1,42 @@
+"""Constants of the Lightspeed Retail (X-Series) source: hosts, paths, page sizes, decimal fields."""
+
+from __future__ import annotations
+
+DEFAULT_BASE_URL = "https://{domain_prefix}.retail.lightspeed.app"  # the store's own host
+API_PREFIX = "/api/2.0"
+TOKEN_PATH = "/api/1.0/token"  # form-encoded; refresh tokens rotate on every use
+
+ACCOUNT_COLUMN = "_pos_account_id"
+USER_AGENT = "pos-sync (dlt source lightspeed)"
+
+# resource / table -> (path under /api/2.0, extra query parameters, page size)
+# `deleted=true`: without it a change feed never shows a soft delete (deleted_at).
+VERSION_STREAMS: dict[str, tuple[str, dict[str, str], int]] = {
+    "sales": ("/sales", {}, 1000),
+    "products": ("/products", {"deleted": "true"}, 1000),
+    "outlets": ("/outlets", {"deleted": "true"}, 1000),
+    "registers": ("/registers", {"deleted": "true"}, 1000),
+    "users": ("/users", {}, 1000),
+    "payment_types": ("/payment_types", {}, 1000),
+    "taxes": ("/taxes", {}, 1000),
+}
+CATEGORIES_PATH = "/product_categories"
+CATEGORIES_PAGE_SIZE = 1000
+
+# numbers kept as exact decimals (money in major units with up to 5 decimals, quantities, rates):
+# parsed from the JSON text as Decimal, integers included, so every row gives the column the same
+# decimal type (an integral `200` must not make a BIGINT column that a later `4.30435` splits).
+DECIMAL_FIELDS = frozenset({
+    "quantity", "price", "unit_price", "price_total", "total_price", "discount", "unit_discount",
+    "discount_total", "total_discount", "cost", "unit_cost", "cost_total", "total_cost", "tax", "unit_tax",
+    "tax_total", "total_tax", "loyalty_value", "unit_loyalty_value", "total_loyalty_value", "total_loyalty",
+    "amount", "value", "rate", "supply_price", "price_including_tax", "price_excluding_tax", "loyalty_amount",
+    "target_daily", "target_weekly", "target_monthly",
+})
+
+RECONNECT_HINT = (
+    "Mark the Lightspeed account reauth_required and reconnect it: run `pos-sync accounts add lightspeed "
+    "--domain-prefix <prefix> …` and approve access again (Lightspeed rotates refresh tokens on every use, so a "
+    "refresh token that was already used — e.g. by a refresh whose response was lost — can no longer be "
+    "exchanged). Nothing synced so far is lost: the next sync resumes from the last version that was loaded."
+)
