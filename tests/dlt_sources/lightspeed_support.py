@@ -1,0 +1,241 @@
+"""Helpers and fixtures of the Lightspeed source tests: a real sandbox on loopback (Lightspeed
+only), pipelines in tmp_path, an HTTP log, ledger checks against the destination."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, parse_qsl, urlsplit
+
+import dlt
+import httpx
+import pytest
+from requests import PreparedRequest, Response
+
+from dlt_sources.common import RetryPolicy, TokenSet
+from dlt_sources.common.http import ApiSession
+from dlt_sources.lightspeed import destination_known_versions, lightspeed_source
+from pos_sandbox.faults import FaultPlan
+from pos_sandbox.ledger import compute_truth
+from pos_sandbox.server import SandboxServer
+from pos_sandbox.world import World
+
+SEED = 10
+START = date(2026, 3, 2)
+FAST_RETRIES = RetryPolicy(base_delay=0.01, max_delay=0.05, max_total_sleep=20.0, timeout=20.0)
+STREAMS = ("sales", "products", "product_categories", "outlets", "registers", "users", "payment_types", "taxes")
+
+
+@dataclass
+class Sent:
+    method: str
+    path: str
+    params: dict[str, str]
+    authorization: str | None
+    status: int | None = None
+
+
+@dataclass
+class HttpLog:
+    sent: list[Sent] = field(default_factory=list)
+
+    def clear(self) -> None:
+        self.sent.clear()
+
+    def api(self) -> list[Sent]:
+        return [s for s in self.sent if "/api/2.0/" in s.path]
+
+    def per_stream(self) -> Counter[str]:
+        return Counter(s.path.rsplit("/api/2.0/", 1)[1] for s in self.api())
+
+
+@pytest.fixture()
+def ls_http_log(monkeypatch: pytest.MonkeyPatch) -> HttpLog:
+    log = HttpLog()
+    original = ApiSession._send_once
+
+    def send_once(self: ApiSession, request: PreparedRequest, kwargs: dict[str, Any]) -> Response:
+        parts = urlsplit(request.url or "")
+        sent = Sent(str(request.method), parts.path, dict(parse_qsl(parts.query)),
+                    request.headers.get("Authorization"))
+        log.sent.append(sent)
+        response = original(self, request, kwargs)
+        sent.status = response.status_code
+        return response
+
+    monkeypatch.setattr(ApiSession, "_send_once", send_once)
+    return log
+
+
+@dataclass
+class LightspeedEnv:
+    world: World
+    server: SandboxServer
+    tmp_path: Path
+    tokens: dict[str, str]
+    saved: list[TokenSet] = field(default_factory=list)
+
+    @property
+    def account(self) -> dict[str, Any]:
+        return next(a for a in self.server.manifest()["accounts"] if a["provider"] == "lightspeed")
+
+    @property
+    def emulator(self) -> Any:
+        for route in self.server.app.routes:
+            if getattr(route, "path", "") == "/lightspeed":
+                return route.app.state.lightspeed  # type: ignore[attr-defined]
+        raise LookupError("no Lightspeed mount")
+
+    def pipeline(self, name: str = "lightspeed_test", destination: Any = None) -> dlt.Pipeline:
+        return dlt.pipeline(pipeline_name=name,
+                            destination=destination or dlt.destinations.duckdb(str(self.tmp_path / "w.duckdb")),
+                            dataset_name="raw_lightspeed", pipelines_dir=str(self.tmp_path / "pipelines"))
+
+    def persist(self, tokens: TokenSet) -> None:
+        """The caller's atomic token store: the latest tokens replace the previous ones."""
+        self.saved.append(tokens)
+        self.tokens = {"access_token": tokens.access_token, "refresh_token": tokens.refresh_token or ""}
+
+    def source(self, pipeline: dlt.Pipeline, **kw: Any) -> Any:
+        acct = self.account
+        options: dict[str, Any] = {
+            "base_url": acct["base_url"],
+            "access_token": self.tokens["access_token"],
+            "refresh_token": self.tokens["refresh_token"],
+            "client_id": acct["client_id"],
+            "client_secret": acct["client_secret"],
+            "account_id": acct["account_id"],
+            "now": self.world.now,
+            "on_tokens_refreshed": self.persist,
+            "known_versions": destination_known_versions(pipeline, account_id=acct["account_id"]),
+            "retry_policy": FAST_RETRIES,
+        } | kw
+        return lightspeed_source(acct["account_id"], acct["location_ids"], **options)
+
+    def run(self, pipeline: dlt.Pipeline, loader_file_format: str | None = "parquet", **kw: Any) -> Any:
+        info = pipeline.run(self.source(pipeline, **kw), loader_file_format=loader_file_format)  # type: ignore[arg-type]
+        info.raise_on_failed_jobs()
+        return info
+
+    def truth(self) -> dict[str, Any]:
+        return compute_truth(self.world)
+
+    def sandbox_post(self, path: str, body: dict[str, Any]) -> httpx.Response:
+        return httpx.post(self.account["base_url"] + path, json=body)
+
+    def reauthorize(self) -> None:
+        """What a human does after ``reauth_required``: the OAuth consent again → new tokens."""
+        acct = self.account
+        page = httpx.get(acct["base_url"] + "/connect", params={
+            "client_id": acct["client_id"], "redirect_uri": "https://app.example/cb", "auto_approve": "true",
+            "domain_prefix": acct["account_id"]})
+        code = parse_qs(urlsplit(page.headers["location"]).query)["code"][0]
+        token = httpx.post(acct["base_url"] + "/api/1.0/token", data={
+            "grant_type": "authorization_code", "code": code, "client_id": acct["client_id"],
+            "client_secret": acct["client_secret"], "redirect_uri": "https://app.example/cb"}).json()
+        self.tokens = {"access_token": token["access_token"], "refresh_token": token["refresh_token"]}
+
+
+@pytest.fixture()
+def make_ls_env(tmp_path: Path) -> Iterator[Callable[..., LightspeedEnv]]:
+    servers: list[SandboxServer] = []
+
+    def make(seed: int = SEED, days: int = 3, faults: FaultPlan | None = None, scale: str = "tiny",
+             **options: Any) -> LightspeedEnv:
+        world = World(seed, START, days=days, scale=scale, providers=["lightspeed"])
+        server = SandboxServer(world, faults=faults, **options).start()
+        servers.append(server)
+        creds = next(c for c in server.credentials.values() if c.provider == "lightspeed")
+        return LightspeedEnv(world, server, tmp_path, {"access_token": creds.access_token,
+                                                       "refresh_token": creds.refresh_token})
+
+    yield make
+    for server in servers:
+        server.stop()
+
+
+# ---------------------------------------------------------------------- destination checks
+def query(pipeline: dlt.Pipeline, sql: str) -> list[tuple[Any, ...]]:
+    with pipeline.sql_client() as client:
+        return [tuple(r) for r in client.execute_sql(sql) or []]
+
+
+def loaded_objects(pipeline: dlt.Pipeline) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {}
+
+    def put(sql: str, key: str) -> None:
+        for loc, n in query(pipeline, sql):
+            if n:
+                out.setdefault(loc, {})[key] = int(n)
+
+    put("select outlet_id, count(*) from sales group by 1", "sales")
+    put("select outlet_id, count(*) from sales where return_for is not null group by 1", "return_sales")
+    put("select outlet_id, count(*) from sales where status = 'VOIDED' group by 1", "voided_sales")
+    put("select s.outlet_id, count(*) from sales__payments p join sales s on p._dlt_parent_id = s._dlt_id "
+        "group by 1", "payments")
+    put("select s.outlet_id, count(*) from sales__line_items li join sales s on li._dlt_parent_id = s._dlt_id "
+        "where s.return_for is null group by 1", "line_items")
+    return out
+
+
+def expected_objects(truth: dict[str, Any]) -> dict[str, dict[str, int]]:
+    keys = ("sales", "return_sales", "voided_sales", "payments", "line_items")
+    return {r["location_id"]: {k: r[k] for k in keys if r[k]} for r in truth["objects"]
+            if r["location_id"] is not None and r["provider"] == "lightspeed"}
+
+
+def assert_matches_truth(pipeline: dlt.Pipeline, truth: dict[str, Any]) -> None:
+    assert loaded_objects(pipeline) == expected_objects(truth)
+    for table in STREAMS:
+        n, distinct = query(pipeline, f"select count(*), count(distinct id) from {table}")[0]
+        assert n == distinct, f"duplicate ids in {table}"
+    account = next(r for r in truth["objects"] if r["location_id"] is None and r["provider"] == "lightspeed")
+    catalog = account["catalog"]
+    assert query(pipeline, "select count(*) from products where deleted_at is null")[0][0] == catalog["items"]
+    assert query(pipeline, "select count(*) from products where deleted_at is not null")[0][0] == \
+        catalog["deleted_items"]
+    assert query(pipeline, "select count(*) from product_categories")[0][0] == catalog["categories"]
+    assert query(pipeline, "select count(*) from taxes")[0][0] == catalog["taxes"]
+    assert query(pipeline, "select count(*) from users")[0][0] == account["team_members"]
+    # money survived exactly: Σ collected of CLOSED sales and of CLOSED returns = the ledger's totals
+    daily = [r for r in truth["daily"] if r["provider"] == "lightspeed"]
+    total, refunds = query(pipeline, "select "
+                           "sum(case when return_for is null and status = 'CLOSED' then total_price + total_tax end), "
+                           "-sum(case when return_for is not null and status = 'CLOSED' then total_price + total_tax "
+                           "end) from sales")[0]
+    assert Decimal(total) == sum(Decimal(r["total_amount"]) for r in daily)
+    assert Decimal(refunds or 0) == sum(Decimal(r["refund_amount"]) for r in daily)
+
+
+def data_row_counts(pipeline: dlt.Pipeline) -> dict[str, int]:
+    counts = pipeline.last_trace.last_normalize_info.row_counts
+    return {t: n for t, n in counts.items() if not t.startswith("_dlt") and n}
+
+
+def rows_in_load(pipeline: dlt.Pipeline, table: str, load_id: str) -> int:
+    return int(query(pipeline, f"select count(*) from {table} where _dlt_load_id = '{load_id}'")[0][0])
+
+
+def resource_state(pipeline: dlt.Pipeline, resource: str, account_id: str) -> dict[str, Any]:
+    resources = pipeline.state.get("sources", {}).get("lightspeed", {}).get("resources", {})
+    return dict(resources.get(resource, {}).get("accounts", {}).get(account_id, {}))
+
+
+def changed_between(world: World, since: datetime, until: datetime) -> dict[str, int]:
+    """Sales (incl. return sales) and products changed in (since, until], from the world's events."""
+    out = {"sales": 0, "products": 0}
+    for loc in world.locations:
+        for sale in world.iter_sales(loc.location_id):
+            refund, edit = sale.refund, sale.tip_edit
+            events = {sale.closed_at} | ({edit.at} if edit else set()) | ({refund.created_at} if refund else set())
+            out["sales"] += any(since < e <= until for e in events)
+            if refund is not None:
+                out["sales"] += any(since < e <= until for e in (refund.created_at, refund.completed_at))
+    for items in world.items.values():
+        out["products"] += sum(1 for it in items if any(since < s.at <= until for s in it.history))
+    return out
