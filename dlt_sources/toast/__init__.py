@@ -1,0 +1,216 @@
+"""Toast → raw tables: restaurants, orders (checks, selections, payments as child tables), menus.
+
+Orders are read incrementally by ``modifiedDate`` windows (≤ 1 day each) with a lookback, one
+restaurant at a time, the marks committed only when every restaurant finished; menus only when
+``/menus/v2/metadata`` says they changed; a version guard drops rows the destination already holds.
+Money stays exact: every non-integer number is loaded as its decimal text. See ``README.md``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import dlt
+from dlt.sources import DltResource
+
+from dlt_sources.common.retry import RetryPolicy
+from dlt_sources.toast.helpers import (
+    KnownVersions,
+    MemoryTokenCache,
+    Row,
+    ToastClient,
+    ToastTokenProvider,
+    TokenCache,
+    VersionGuard,
+    destination_known_versions,
+    iso,
+    parse_ts,
+    preferred_loader_file_format,
+    restaurant_list,
+    shape_menus,
+    shape_row,
+    toast_ts,
+    windows,
+)
+from dlt_sources.toast.settings import (
+    DEFAULT_BASE_URL,
+    DEFAULT_INITIAL_DAYS,
+    DEFAULT_LOOKBACK,
+    MAX_ORDERS_WINDOW,
+    MENUS_METADATA_PATH,
+    MENUS_PATH,
+    ORDERS_BULK_PATH,
+    ORDERS_PAGE_SIZE,
+    RESTAURANT_PATH,
+)
+
+__all__ = [
+    "MemoryTokenCache",
+    "TokenCache",
+    "ToastTokenProvider",
+    "destination_known_versions",
+    "preferred_loader_file_format",
+    "toast_source",
+]
+
+MAX_TABLE_NESTING = 5  # orders.checks[].selections[].modifiers[].applied_taxes[]
+
+
+class _Sync:
+    """What the resources of one source instance share: client, clock, restaurants, guard, state."""
+
+    def __init__(self, client: ToastClient, restaurants: list[str], account_id: str | None,
+                 window: tuple[datetime, datetime] | None, initial_start: datetime | None, lookback: timedelta,
+                 now: datetime | None, guard: VersionGuard) -> None:
+        self.client = client
+        self.restaurants = restaurants
+        self.account_id = account_id
+        self.window = window
+        self._initial_start = initial_start
+        self.lookback = lookback
+        self._now = now
+        self.guard = guard
+
+    def now(self) -> datetime:
+        """The run's upper bound, fixed at first use so every stream shares it."""
+        if self._now is None:
+            self._now = datetime.now(UTC)
+        return self._now
+
+    def initial_start(self) -> datetime:
+        return self._initial_start or self.now() - timedelta(days=DEFAULT_INITIAL_DAYS)
+
+    def state(self) -> dict[str, Any]:
+        """This resource's state for this account (tenants never share a mark)."""
+        accounts = dlt.current.resource_state().setdefault("accounts", {})
+        state: dict[str, Any] = accounts.setdefault(self.account_id or "_default", {})
+        return state
+
+    # -------------------------------------------------------------- streams
+    def restaurants_rows(self) -> Iterator[list[Row]]:
+        for guid in self.restaurants:
+            payload = self.client.get(RESTAURANT_PATH.format(guid=guid), guid)
+            rows = self.guard.filter("restaurants", [shape_row(payload, self.account_id, guid, with_hash=True)])
+            if rows:
+                yield rows
+
+    def orders(self) -> Iterator[list[Row]]:
+        if self.window is not None:
+            yield from self._orders_by_business_date(*self.window)
+            return
+        state = self.state()
+        marks: dict[str, str] = dict(state.get("hwm", {}))
+        end = self.now() + timedelta(milliseconds=1)  # endDate is exclusive: include orders modified at `now`
+        for guid in self.restaurants:
+            begin = parse_ts(marks[guid]) - self.lookback if guid in marks else self.initial_start()
+            for start, stop in windows(min(begin, end), end, MAX_ORDERS_WINDOW):
+                params = {"startDate": toast_ts(start), "endDate": toast_ts(stop), "pageSize": ORDERS_PAGE_SIZE}
+                for page in self.client.pages(ORDERS_BULK_PATH, guid, params):
+                    if rows := self.guard.filter("orders", [shape_row(o, self.account_id, guid) for o in page]):
+                        yield rows
+            marks[guid] = iso(self.now())  # everything modified up to `now` was read
+        state["hwm"] = marks  # reached only when every restaurant finished
+
+    def _orders_by_business_date(self, start: datetime, end: datetime) -> Iterator[list[Row]]:
+        first = start.date()
+        days = [first + timedelta(days=d) for d in range(max(1, (end.date() - first).days))]
+        for guid in self.restaurants:
+            for day in days:
+                params = {"businessDate": _yyyymmdd(day), "pageSize": ORDERS_PAGE_SIZE}
+                for page in self.client.pages(ORDERS_BULK_PATH, guid, params):
+                    if rows := self.guard.filter("orders", [shape_row(o, self.account_id, guid) for o in page]):
+                        yield rows
+
+    def menus(self) -> Iterator[list[Row]]:
+        """``/menus`` only for restaurants whose ``/metadata`` ``lastUpdated`` changed since the last load."""
+        state = self.state() if self.window is None else {}
+        seen: dict[str, str] = dict(state.get("last_updated", {}))
+        for guid in self.restaurants:
+            meta = self.client.get(MENUS_METADATA_PATH, guid)
+            last_updated = str(meta.get("lastUpdated") or "")
+            if last_updated and seen.get(guid) == last_updated:
+                continue
+            payload = self.client.get(MENUS_PATH, guid)
+            rows = self.guard.filter("menus", [shape_row(shape_menus(payload), self.account_id, guid)])
+            if rows:
+                yield rows
+            seen[guid] = str(payload.get("lastUpdated") or last_updated)
+        if self.window is None:
+            state["last_updated"] = seen
+
+
+def _yyyymmdd(day: date) -> str:
+    return f"{day.year:04d}{day.month:02d}{day.day:02d}"
+
+
+@dlt.source(name="toast", max_table_nesting=MAX_TABLE_NESTING)
+def toast_source(
+    client_id: str,
+    client_secret: str,
+    restaurant_guids: Sequence[str],
+    *,
+    base_url: str = DEFAULT_BASE_URL,
+    account_id: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    initial_start: datetime | None = None,
+    lookback: timedelta = DEFAULT_LOOKBACK,
+    now: datetime | None = None,
+    token_cache: TokenCache | None = None,
+    known_versions: Callable[[str, list[str]], dict[str, Any]] | KnownVersions | None = None,
+    retry_policy: RetryPolicy | None = None,
+) -> Sequence[DltResource]:
+    """The Toast source of one API client (account) and its restaurants.
+
+    Args:
+        client_id, client_secret: the Toast machine client (standard API access).
+        restaurant_guids: restaurants to sync (``Toast-Restaurant-External-ID`` values); at least one.
+        base_url: API host (production, ``settings.SANDBOX_BASE_URL`` or the emulator).
+        account_id: tenant id written to every row as ``_pos_account_id`` and keying the state.
+        start, end: both or neither. Given: **window mode**, stateless: orders whose ``businessDate``
+            is a day from ``start``'s date up to ``end``'s date (exclusive; at least one day; the
+            dates of the UTC instants), restaurants, and menus when changed.
+        initial_start: where the first incremental run starts (default now − 90 days).
+        lookback: re-read window before each restaurant's mark.
+        now: the run's upper bound (injected clock); default: real UTC now at first use.
+        token_cache: ``get()``/``put(TokenSet)`` of the machine-client token so it is reused across
+            runs and restaurants (Toast asks for at most a couple of logins per hour); default: in memory.
+        known_versions: ``(table, keys) -> {key: stored guard value}`` for the version guard, e.g.
+            ``destination_known_versions(pipeline, account_id=...)``; None: no guard.
+        retry_policy: HTTP retry bounds (attempts, backoff, total sleep budget).
+
+    The body makes no network call: resources fetch lazily.
+    """
+    if (start is None) != (end is None):
+        raise ValueError("give both start and end (window mode) or neither (incremental mode)")
+    window: tuple[datetime, datetime] | None = None
+    if start is not None and end is not None:
+        window = (parse_ts(start), parse_ts(end))
+        if window[0] >= window[1]:
+            raise ValueError(f"empty window: start {start} is not before end {end}")
+    restaurants = restaurant_list(restaurant_guids)
+    provider = ToastTokenProvider(client_id, client_secret, base_url, cache=token_cache or MemoryTokenCache(),
+                                  policy=retry_policy)
+    client = ToastClient(base_url, provider, policy=retry_policy)
+    sync = _Sync(client, restaurants, account_id, window, parse_ts(initial_start) if initial_start else None,
+                 lookback, parse_ts(now) if now else None, VersionGuard(known_versions))
+
+    merge: Any = {"disposition": "merge", "strategy": "delete-insert"}
+
+    @dlt.resource(name="restaurants", write_disposition=merge, primary_key="guid")
+    def restaurants_resource() -> Iterator[list[Row]]:
+        yield from sync.restaurants_rows()
+
+    @dlt.resource(name="orders", write_disposition=merge, primary_key="guid",
+                  columns={"modified_date": {"dedup_sort": "desc"}})
+    def orders() -> Iterator[list[Row]]:
+        yield from sync.orders()
+
+    @dlt.resource(name="menus", write_disposition=merge, primary_key="restaurant_guid",
+                  columns={"last_updated": {"dedup_sort": "desc"}})
+    def menus() -> Iterator[list[Row]]:
+        yield from sync.menus()
+
+    return [restaurants_resource, orders, menus]

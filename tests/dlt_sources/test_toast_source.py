@@ -1,0 +1,158 @@
+"""The Toast source against the real Toast sandbox on loopback, loading into DuckDB in tmp_path."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from dlt.pipeline.exceptions import PipelineStepFailed
+from square_support import HttpLog
+from toast_support import (
+    ToastEnv,
+    assert_matches_truth,
+    changed_orders,
+    data_row_counts,
+    query,
+    toast_env,
+)
+
+from dlt_sources.common.errors import ReauthorizationRequired
+from dlt_sources.toast import MemoryTokenCache
+from dlt_sources.toast.helpers import parse_ts
+from pos_sandbox.faults import FaultPlan
+
+__all__ = ["toast_env"]  # the fixture, imported for pytest
+
+
+def test_full_import_equals_ledger_and_a_noop_run_loads_nothing(
+        toast_env: Callable[..., ToastEnv], http_log: HttpLog) -> None:
+    env = toast_env()
+    pipeline = env.pipeline()
+    env.run(pipeline)
+    assert_matches_truth(pipeline, env.truth())
+    restaurant = env.restaurants[0]
+    # money and quantities are the payload's exact decimal text; timestamps are parsed
+    types = dict(query(pipeline, "select column_name, data_type from information_schema.columns "
+                                 "where table_name = 'orders__checks'"))
+    assert types["amount"] == "VARCHAR" and types["total_amount"] == "VARCHAR"
+    assert types["modified_date"].startswith("TIMESTAMP")
+    artefacts = query(pipeline, "select total_amount from orders__checks where length(total_amount) > 8")
+    assert artefacts, "float artefacts of Toast's doubles are kept as text"
+    for (text,) in artefacts:
+        assert Decimal(text) != Decimal(text).quantize(Decimal("0.01"))
+    assert query(pipeline, "select count(*) from orders where _pos_account_id is null or "
+                           f"_pos_restaurant_guid <> '{restaurant}'")[0][0] == 0
+    assert query(pipeline, "select count(*) from restaurants")[0][0] == 1
+    assert query(pipeline, "select general__time_zone, general__closeout_hour, general__currency_code "
+                           "from restaurants") == [("America/New_York", 4, "USD")]
+    items = query(pipeline, "select count(*) from menus__menu_items")[0][0]
+    account_id = env.world.accounts[0].account_id
+    assert items == len(env.world.catalog_as_of(account_id, env.world.now))
+    state = pipeline.state["sources"]["toast"]["resources"]["orders"]["accounts"][env.account["account_id"]]
+    assert parse_ts(state["hwm"][restaurant]) == env.world.now
+    assert env.stats()["login_calls"] == 1 and env.cache.tokens is not None
+
+    http_log.clear()
+    env.run(pipeline)
+    assert data_row_counts(pipeline) == {}
+    bulk = [s for s in http_log.sent if s.path.endswith("/orders/v2/ordersBulk")]
+    assert len(bulk) == 1  # at most one orders request per restaurant
+    assert parse_ts(bulk[0].params["startDate"]) == env.world.now - timedelta(minutes=15)
+    assert not any(s.path.endswith("/menus/v2/menus") for s in http_log.sent)  # metadata unchanged
+    assert not any(s.path.endswith("/authentication/login") for s in http_log.sent)  # cached token reused
+    assert env.stats()["login_calls"] == 1
+
+
+def test_clock_advance_loads_exactly_the_new_and_changed_orders(toast_env: Callable[..., ToastEnv]) -> None:
+    env = toast_env()
+    world = env.world
+    now1 = world.window_start_utc + timedelta(days=2, hours=14)
+    world.set_now(now1)
+    pipeline = env.pipeline()
+    env.run(pipeline)
+    assert_matches_truth(pipeline, env.truth())
+
+    now2 = world.window_end_utc + timedelta(days=7)  # late refunds, tip edits and deletions arrive
+    world.set_now(now2)
+    expected = changed_orders(world, now1, now2)
+    env.run(pipeline)
+    counts = data_row_counts(pipeline)
+    assert counts.get("orders", 0) == expected
+    assert "restaurants" not in counts  # unchanged: nothing written
+    assert_matches_truth(pipeline, env.truth())
+    # the catalog changed meanwhile: the menus were reloaded whole, archived items are gone
+    account_id = world.accounts[0].account_id
+    assert counts.get("menus") == 1
+    served_items = {r[0] for r in query(pipeline, "select guid from menus__menu_items")}
+    assert served_items == {item.item_id for item, _ in world.catalog_as_of(account_id, now2)}
+    # tip edits are in
+    for loc in world.locations:
+        for sale in world.iter_sales(loc.location_id):
+            if sale.tip_edit is not None:
+                tip = query(pipeline, f"select tip_amount from orders__checks__payments where guid = "
+                                      f"'{sale.tip_edit.tender_id}'")
+                assert Decimal(tip[0][0]) == Decimal(sale.tip_edit.new_tip_cents) / 100
+
+
+def test_faults_429_storm_5xx_and_token_expiry_keep_counts_exact(toast_env: Callable[..., ToastEnv]) -> None:
+    plan = FaultPlan(schedule={3: "503", 4: "502", 6: "500"}, expire_after=4)
+    env = toast_env(faults=plan, rate_limits=[(3, 1.0)])  # a real 429 storm: 3 requests per second
+    pipeline = env.pipeline()
+    env.run(pipeline)
+    assert_matches_truth(pipeline, env.truth())
+    stats = env.stats()
+    assert stats["rate_limited"] >= 2, stats
+    assert plan.injected["503"] == 1 and plan.injected["502"] == 1 and plan.injected["500"] == 1
+    assert plan.injected["expire"] >= 1
+    assert stats["login_calls"] <= 1 + plan.injected["expire"]
+
+
+def test_window_mode_reads_business_days_and_writes_no_state(toast_env: Callable[..., ToastEnv]) -> None:
+    env = toast_env()
+    world = env.world
+    pipeline = env.pipeline()
+    day = world.start + timedelta(days=1)
+    loc = world.locations[0]
+    start = world.local_midnight(loc, day)
+    env.run(pipeline, start=start, end=start + timedelta(days=1))
+    got = {r[0] for r in query(pipeline, "select guid from orders")}
+    assert got == {s.id for s in world.iter_sales(loc.location_id) if s.local_date == day and s.closed_at <= world.now}
+    orders_state = pipeline.state.get("sources", {}).get("toast", {}).get("resources", {}).get("orders", {})
+    assert not orders_state.get("accounts")
+
+
+def test_bad_credentials_raise_reauthorization_required(toast_env: Callable[..., ToastEnv]) -> None:
+    env = toast_env()
+    pipeline = env.pipeline()
+    acct = env.account
+    from dlt_sources.toast import toast_source
+
+    source = toast_source(acct["client_id"], "wrong-secret", env.restaurants, base_url=acct["base_url"],
+                          token_cache=MemoryTokenCache())
+    with pytest.raises(PipelineStepFailed) as failed:
+        pipeline.run(source)
+    cause = failed.value.__cause__ or failed.value.__context__
+    seen = []
+    while cause is not None:
+        seen.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    assert any(isinstance(c, ReauthorizationRequired) for c in seen)
+
+
+def test_cached_tokens_expired_or_rejected_are_reminted_once(toast_env: Callable[..., ToastEnv]) -> None:
+    from datetime import UTC, datetime
+
+    from dlt_sources.common.auth import TokenSet
+
+    env = toast_env()
+    pipeline = env.pipeline()
+    env.cache = MemoryTokenCache(TokenSet("stale", expires_at=datetime.now(UTC) - timedelta(minutes=1)))
+    env.run(pipeline)  # expired in the cache: one login before the first call
+    assert env.stats()["login_calls"] == 1 and env.cache.tokens is not None
+    assert env.cache.tokens.access_token != "stale"
+    env.cache = MemoryTokenCache(TokenSet("unknown-to-toast", expires_at=datetime.now(UTC) + timedelta(hours=1)))
+    env.run(pipeline)  # looks valid but Toast answers 401: one login, the request is sent again
+    assert env.stats()["login_calls"] == 2 and env.cache.puts == 1
+    assert_matches_truth(pipeline, env.truth())
