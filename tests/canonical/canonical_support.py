@@ -1,0 +1,245 @@
+"""Helpers of the canonical-model tests: a sandbox on loopback, a Square account linked through
+the emulator's OAuth (so it is in the app store), raw loads through the real Square source into
+the warehouse of the settings (DuckDB under ``POS_HOME`` or ``POS_WAREHOUSE_URL``), the
+canonical build, and normalised snapshots of the canonical tables.
+
+Tiny worlds (2 Square locations, ~20 sales per location-day, 3–4 days): a raw load is about a
+second, a build well under one.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pos_sandbox.ledger import compute_truth
+from pos_sandbox.server import SandboxServer
+from pos_sandbox.world import World
+
+NORMAL = (8, date(2026, 3, 2), 3)  # seed, start, days: a void, a same-day and a next-day refund, tip edits
+DST = (15, date(2026, 3, 27), 4)  # window crosses the European DST change (29 March 2026)
+
+# every canonical table and its key; bookkeeping columns that legitimately differ between two
+# builds of the same data (load ids, wall-clock stamps) are left out where asked
+TABLES: dict[str, tuple[str, ...]] = {
+    "pos_transactions": ("id",),
+    "pos_transaction_items": ("id",),
+    "pos_tenders": ("id",),
+    "pos_products": ("tenant_id", "pos_provider", "pos_item_id"),
+    "daily_product_sales": ("tenant_id", "pos_provider", "location_id", "business_date", "pos_item_id"),
+    "pos_locations": ("tenant_id", "pos_provider", "location_id"),
+}
+BOOKKEEPING = frozenset({"source_load_id", "updated_at", "processed_at"})
+WALL_CLOCK = frozenset({"updated_at"})  # pos_locations.updated_at: when the build last wrote it
+
+Snapshot = dict[str, dict[tuple[Any, ...], dict[str, Any]]]
+
+
+def with_password(url: str) -> str:
+    """dlt's PostgresCredentials require a password; the trust-auth test server ignores it."""
+    scheme, rest = url.split("://", 1)
+    userinfo, _, hostpart = rest.rpartition("@")
+    if not userinfo or ":" in userinfo:
+        return url
+    return f"{scheme}://{userinfo}:unused@{hostpart}"
+
+
+def norm(value: Any) -> Any:
+    """One comparable form per value, whatever the warehouse returned: exact decimals as text
+    (scale included), timestamps in UTC, JSON parsed and re-dumped with sorted keys."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        assert value.tzinfo is not None, f"naive timestamp {value!r}"
+        return value.astimezone(UTC)
+    if isinstance(value, float):
+        raise AssertionError(f"a float in a canonical table: {value!r}")
+    if isinstance(value, list | dict):
+        return json.dumps(value, sort_keys=True)
+    return value
+
+
+def norm_json(value: Any) -> Any:
+    return None if value is None else json.dumps(json.loads(value) if isinstance(value, str) else value,
+                                                 sort_keys=True)
+
+
+def snapshot(exclude: frozenset[str] = WALL_CLOCK, tenant_id: str | None = None) -> Snapshot:
+    """Every row of every canonical table, keyed, normalised (see :func:`norm`)."""
+    from pos_dagster.canonical.warehouse import Warehouse
+
+    wh = Warehouse()
+    out: Snapshot = {}
+    try:
+        for table, key in TABLES.items():
+            rows = wh.query(f"select * from pos.{table}")
+            got: dict[tuple[Any, ...], dict[str, Any]] = {}
+            for row in rows:
+                if tenant_id is not None and row["tenant_id"] != tenant_id:
+                    continue
+                clean = {c: (norm_json(v) if c == "modifiers" else norm(v)) for c, v in row.items() if c not in exclude}
+                k = tuple(clean[c] for c in key)
+                assert k not in got, f"duplicate key {k} in {table}"
+                got[k] = clean
+            out[table] = got
+    finally:
+        wh.close()
+    return out
+
+
+def warehouse_query(sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+    from pos_dagster.canonical.warehouse import Warehouse
+
+    wh = Warehouse()
+    try:
+        return wh.query(sql, params)
+    finally:
+        wh.close()
+
+
+def changed_rows(before: dict[tuple[Any, ...], dict[str, Any]],
+                 after: dict[tuple[Any, ...], dict[str, Any]]) -> tuple[set[Any], set[Any], set[Any]]:
+    """(new keys, removed keys, keys whose row differs)."""
+    new = set(after) - set(before)
+    removed = set(before) - set(after)
+    differ = {k for k in set(before) & set(after) if before[k] != after[k]}
+    return new, removed, differ
+
+
+@dataclass
+class CanonicalEnv:
+    """One sandbox world + one linked Square account; raw loads and builds on demand."""
+
+    world: World
+    server: SandboxServer
+    account_id: str
+    monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path
+    load_infos: list[Any] = field(default_factory=list)
+
+    @property
+    def tenant_id(self) -> str:
+        return self.world.tenant_id
+
+    def set_now(self, when: datetime) -> None:
+        """Move the sandbox clock and the connector's clock (POS_NOW) together."""
+        self.world.set_now(when)
+        self.monkeypatch.setenv("POS_NOW", when.isoformat())
+
+    def truth(self) -> dict[str, Any]:
+        return compute_truth(self.world)
+
+    def ingest(self) -> Any:
+        """One incremental raw load through the real Square source, exactly as the Dagster raw
+        asset builds it (app-store credentials, the account's pipeline, the warehouse's format)."""
+        from pos_dagster import appstore
+        from pos_dagster.ingest.square import build_square_source
+        from pos_dagster.lib.clock import utcnow
+        from pos_dagster.lib.warehouse import account_pipeline, loader_file_format
+
+        creds = appstore.account_credentials(self.account_id)
+        pipeline = account_pipeline("square", self.account_id)
+        source = build_square_source(creds, pipeline, now=utcnow())
+        kwargs = {"loader_file_format": fmt} if (fmt := loader_file_format()) else {}
+        info = pipeline.run(source, **kwargs)
+        info.raise_on_failed_jobs()
+        self.load_infos.append(info)
+        return info
+
+    def forget_local_pipeline_state(self) -> None:
+        """Drop the local dlt working dirs: the next run restores its state from the destination
+        (used to load the same world into a second warehouse)."""
+        from pos_dagster.settings import load_settings
+
+        shutil.rmtree(load_settings().pos_home / "dlt" / "pipelines", ignore_errors=True)
+
+    def build(self) -> Any:
+        from pos_dagster.canonical.build import build_account
+
+        return build_account(self.account_id, "square", self.tenant_id)
+
+    def sync(self, instance: Any) -> dict[str, Any]:
+        """``pos-sync sync`` for this account: the Dagster job (raw + canonical) in-process."""
+        from pos_dagster.commands.sync import sync_account
+
+        return sync_account(self.account_id, instance=instance)
+
+    def reconcile(self) -> list[str]:
+        """Problems (empty = reconciled to the cent) between the canonical daily figures and the
+        sandbox ledger as of the clock."""
+        from pos_dagster.canonical.reconcile import canonical_daily, compare_daily
+        from pos_dagster.canonical.warehouse import Warehouse
+
+        truth = [r for r in self.truth()["daily"] if r["provider"] == "square"]
+        assert truth, "an empty ledger reconciles with anything"
+        wh = Warehouse()
+        try:
+            actual = canonical_daily(wh, self.tenant_id)
+        finally:
+            wh.close()
+        return compare_daily(truth, actual)
+
+    def checks(self) -> dict[str, int]:
+        from pos_dagster.canonical.checks_sql import CHECKS
+        from pos_dagster.canonical.warehouse import Warehouse
+
+        wh = Warehouse()
+        try:
+            return {name: fn(wh) for name, fn in CHECKS.items()}
+        finally:
+            wh.close()
+
+    def raw_load_ids(self) -> list[str]:
+        return [r["load_id"] for r in warehouse_query(
+            "select load_id from raw_square._dlt_loads where status = 0 order by load_id")]
+
+
+def make_world(spec: tuple[int, date, int] = NORMAL) -> World:
+    seed, start, days = spec
+    return World(seed, start, days=days, scale="tiny", providers=["square"])
+
+
+@dataclass
+class EnvFactory:
+    tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch
+    servers: list[SandboxServer] = field(default_factory=list)
+
+    def __call__(self, world: World | None = None, now: datetime | None = None) -> CanonicalEnv:
+        from pos_dagster.commands.demo import link_square_account
+
+        world = world or make_world()
+        if now is not None:
+            world.set_now(now)
+        self.monkeypatch.setenv("POS_NOW", world.now.isoformat())
+        server = SandboxServer(world).start()
+        self.servers.append(server)
+        cred = next(a for a in server.manifest()["accounts"] if a["provider"] == "square")
+        account_id = link_square_account(cred["base_url"], world.tenant_id, cred)  # OAuth → app store
+        return CanonicalEnv(world, server, account_id, self.monkeypatch, self.tmp_path)
+
+    def close(self) -> None:
+        from pos_dagster.appstore import dispose_engines
+
+        for server in self.servers:
+            server.stop()
+        dispose_engines()
+
+
+def env_factory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., CanonicalEnv]]:
+    monkeypatch.delenv("POS_NOW", raising=False)
+    monkeypatch.delenv("POS_STORE_CUSTOMER_PII", raising=False)
+    monkeypatch.setenv("POS_PII_KEY", "canonical-test-key")
+    factory = EnvFactory(tmp_path, monkeypatch)
+    try:
+        yield factory
+    finally:
+        factory.close()
