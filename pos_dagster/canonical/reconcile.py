@@ -12,6 +12,7 @@ from typing import Any
 
 from pos_dagster.canonical.warehouse import Warehouse
 from transforms.canonical import SCHEMA
+from transforms.money import quantum
 
 FIELDS = ("sales_count", "void_count", "refund_count", "gross_sales", "discount_amount",
           "service_charge_amount", "tax_amount", "tip_amount", "total_amount", "refund_amount", "net_amount")
@@ -39,7 +40,9 @@ def canonical_daily(wh: Warehouse, tenant_id: str | None = None) -> list[dict[st
         order by pos_provider, location_id, business_date""", params)
     out = []
     for r in rows:
-        money = {k: Decimal(r[k]).quantize(Decimal("0.01")) for k in FIELDS[3:10]}
+        # the currency's own minor units, as the ledger writes them (JPY "1250", not "1250.00")
+        q = quantum(r["currency"] or "EUR")
+        money = {k: Decimal(r[k]).quantize(q) for k in FIELDS[3:10]}
         out.append({
             "provider": r["pos_provider"], "location_id": r["location_id"],
             "business_date": str(r["business_date"]), "currency": r["currency"],

@@ -357,3 +357,35 @@ def test_demo_json_reports_a_reconciled_canonical_model(capsys: pytest.CaptureFi
     assert canonical["problems"] == [] and canonical["days_compared"] >= 2
     assert canonical["locations"] and all(loc["reconciled"] for loc in canonical["locations"])
     assert sum(loc["sales_count"] for loc in canonical["locations"]) > 0
+
+
+# ---------------------------------------------------------------------- reconcile: minor units
+def test_canonical_daily_writes_each_currencys_minor_units() -> None:
+    """A zero-decimal currency reconciles too (the ledger writes JPY ``1250``, EUR ``12.50``)."""
+    from datetime import date
+
+    from pos_dagster.canonical.reconcile import canonical_daily, compare_daily
+    from pos_dagster.canonical.warehouse import Warehouse
+    from pos_sandbox.ledger import DailyRow
+    from transforms.canonical import POS_TRANSACTIONS
+
+    def row(n: int, location: str, currency: str, total: str) -> dict[str, Any]:
+        amount = Decimal(total)
+        return dict.fromkeys(POS_TRANSACTIONS.column_names) | {
+            "id": f"t{n}", "tenant_id": "tenant", "pos_provider": "square", "location_id": location,
+            "pos_transaction_id": f"o{n}", "transaction_type": "sale", "status": "completed",
+            "transaction_date": datetime(2026, 3, 2, 10, tzinfo=UTC), "business_date": date(2026, 3, 2),
+            "subtotal": amount, "discount_amount": Decimal(0), "service_charge_amount": Decimal(0),
+            "tax_amount": Decimal(0), "tip_amount": Decimal(0), "total_amount": amount, "currency": currency}
+
+    wh = Warehouse()
+    try:
+        wh.ensure_schema()
+        wh.insert_rows(POS_TRANSACTIONS, [row(1, "LJ", "JPY", "1250"), row(2, "LE", "EUR", "12.50")])
+        actual = canonical_daily(wh, "tenant")
+    finally:
+        wh.close()
+    ledger = [DailyRow("square", "LJ", date(2026, 3, 2), "JPY", sales_count=1, gross=1250, total=1250).as_json(),
+              DailyRow("square", "LE", date(2026, 3, 2), "EUR", sales_count=1, gross=1250, total=1250).as_json()]
+    assert compare_daily(ledger, actual) == []
+    assert {r["location_id"]: r["total_amount"] for r in actual} == {"LJ": "1250", "LE": "12.50"}
