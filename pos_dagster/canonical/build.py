@@ -176,6 +176,17 @@ def _square(wh: Warehouse, settings: Settings, tenant_id: str, account_id: str, 
 BUILDERS = {"square": _square}
 
 
+def unprocessed_loads(wh: Warehouse, provider: str, processed: set[str]) -> list[str]:
+    """Completed loads of ``raw_<provider>`` this account's build has not processed yet. Loads of
+    other accounts sharing the dataset are included: they touch none of this account's rows and
+    are simply recorded as processed."""
+    dataset = f"raw_{provider}"
+    if not wh.table_exists(dataset, "_dlt_loads"):
+        return []
+    rows = wh.query(f"select load_id from {dataset}._dlt_loads where status = 0 order by load_id")
+    return [r["load_id"] for r in rows if r["load_id"] not in processed]
+
+
 def build_account(account_id: str, provider: str, tenant_id: str, settings: Settings | None = None) -> BuildResult:
     """Process every raw load of ``provider`` this account's canonical build has not seen yet."""
     settings = settings or load_settings()
@@ -190,7 +201,7 @@ def build_account(account_id: str, provider: str, tenant_id: str, settings: Sett
         processed = {r["load_id"] for r in wh.query(
             f"select load_id from {SCHEMA}.transform_loads where pos_account_id = %s and pos_provider = %s",
             (account_id, provider))}
-        raw_loads = SquareRaw(wh, account_id).unprocessed_loads(processed)
+        raw_loads = unprocessed_loads(wh, provider, processed)
         if not raw_loads:
             result.seconds = round(time.monotonic() - started, 3)
             return result

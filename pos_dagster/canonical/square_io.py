@@ -36,12 +36,6 @@ class SquareRaw:
         return f'{RAW}."{table}"'
 
     # ------------------------------------------------------------------ loads
-    def unprocessed_loads(self, processed: set[str]) -> list[str]:
-        if not self.has("_dlt_loads"):
-            return []
-        rows = self.wh.query(f"select load_id from {self.q('_dlt_loads')} where status = 0 order by load_id")
-        return [r["load_id"] for r in rows if r["load_id"] not in processed]
-
     def changed(self, loads: list[str]) -> tuple[set[str], set[str]]:
         """(order ids, refund ids) touched by ``loads`` for this account.
 
