@@ -90,14 +90,18 @@ def truth_rows(ls: Served) -> list[dict[str, Any]]:
                   key=lambda r: (r["location_id"], r["business_date"]))
 
 
-@pytest.mark.parametrize("offset_hours", [None, -40, 24 * 7])
-def test_ledger_through_the_api_equals_truth(offset_hours: int | None) -> None:
-    world = make_world(seed=5, days=4, scale="small")
+@pytest.mark.parametrize("scale,days,offset_hours", [
+    ("small", 4, None), ("small", 4, -40), ("small", 4, 24 * 7),
+    ("chain", 1, None),  # three outlets (Barcelona, Valencia, Sevilla) in one store: one version counter
+])
+def test_ledger_through_the_api_equals_truth(scale: str, days: int, offset_hours: int | None) -> None:
+    world = make_world(seed=5, days=days, scale=scale)
     if offset_hours is not None:
         world.set_now(world.window_end_utc + timedelta(hours=offset_hours))
     with served(world) as ls:
         got = ledger_via_api(ls)
         expected = truth_rows(ls)
         assert got == expected
+        assert {r["location_id"] for r in got} == {loc.location_id for loc in world.locations}
         assert sum(r["refund_count"] for r in got) > 0 and sum(r["void_count"] for r in got) > 0
         assert any(r["tip_amount"] != "0.00" for r in got) and any(r["discount_amount"] != "0.00" for r in got)
