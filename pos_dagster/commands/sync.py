@@ -3,10 +3,44 @@
 from __future__ import annotations
 
 import argparse
+import os
+import socket
 import time
 from typing import Any
 
 from pos_dagster.cli import CommandError, emit_json, log
+
+DEAD_RUN_MESSAGE = "the pos-sync process running this sync ended without finishing it (killed?)"
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def reap_dead_cli_runs(instance: Any, account_id: str) -> list[str]:
+    """Runs of this account that ``pos-sync`` started on this host and whose process is gone (a
+    killed sync) are marked failed and give back the pool slots they held; otherwise the next
+    run waits for the ``square_api`` slot forever (no daemon watches in-process runs)."""
+    import dagster as dg
+
+    reaped = []
+    runs = instance.get_runs(dg.RunsFilter(
+        tags={"pos/account": account_id, "pos/host": socket.gethostname()},
+        statuses=[dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.NOT_STARTED]))
+    for run in runs:
+        pid = int(run.tags.get("pos/pid") or 0)
+        if pid and _process_alive(pid):
+            continue
+        instance.report_run_failed(run, DEAD_RUN_MESSAGE)
+        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+        reaped.append(run.run_id)
+    return reaped
 
 
 def sync_account(account_id: str, instance: Any = None, log_level: str = "WARNING") -> dict[str, Any]:
@@ -25,6 +59,8 @@ def sync_account(account_id: str, instance: Any = None, log_level: str = "WARNIN
     instance = instance or get_instance()
     if not instance.has_dynamic_partition(ACCOUNT_PARTITIONS, account_id):
         instance.add_dynamic_partitions(ACCOUNT_PARTITIONS, [account_id])
+    for run_id in reap_dead_cli_runs(instance, account_id):
+        log(f"  closed run {run_id} of a killed sync as failed and freed its pool slot")
     job = defs.resolve_job_def(SYNC_JOBS[account.provider])
     started = time.monotonic()
     result = job.execute_in_process(
@@ -32,7 +68,8 @@ def sync_account(account_id: str, instance: Any = None, log_level: str = "WARNIN
         partition_key=account_id,
         raise_on_error=False,
         run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
-        tags={"pos/account": account_id, "pos/trigger": "cli"},
+        tags={"pos/account": account_id, "pos/trigger": "cli", "pos/host": socket.gethostname(),
+              "pos/pid": str(os.getpid())},
     )
     duration = time.monotonic() - started
     history = appstore.sync_history(account_id, limit=1)
