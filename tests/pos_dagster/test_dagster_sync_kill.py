@@ -1,0 +1,103 @@
+"""A ``pos-sync sync`` process killed with SIGKILL in the middle of a sync, then re-run: no
+duplicate ids, no gaps versus the ledger, and the sync log the killed run left ``in_progress`` is
+closed as ``failed`` by the next run.
+
+The sandbox runs in the test process (the child connects over loopback); a ``slow`` fault makes
+every request take a while so the kill lands mid-sync, after the child has fetched a few pages.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from dagster_sync_support import TRANSACTION_TABLES, EnvFactory, changed_ids, make_world, mid_window
+
+from pos_sandbox.faults import FaultPlan
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _sync_process(account_id: str, out: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "pos_dagster.cli", "sync", "--account", account_id, "--json"],
+        cwd=REPO, env=dict(os.environ), stdout=(out / "stdout").open("wb"), stderr=(out / "stderr").open("wb"),
+    )
+
+
+def _wait(proc: subprocess.Popen[bytes], out: Path, timeout: float) -> int:
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        raise AssertionError(f"sync process hung; stderr:\n{(out / 'stderr').read_text()[-4000:]}") from None
+
+
+def test_sigkill_mid_sync_then_rerun_has_no_duplicates_and_no_gaps(make_env: EnvFactory, tmp_path: Path) -> None:
+    from pos_dagster import appstore
+
+    world = make_world()
+    mid = mid_window(world)
+    plan = FaultPlan()
+    env = make_env(world=world, faults=plan, now=mid)
+    assert env.sync().success  # the historical import, in-process
+    loads_before = env.data_load_ids()
+    until = world.window_end_utc + timedelta(days=2)
+    env.set_now(until)  # POS_NOW is inherited by the child processes
+
+    # every request of the child is slowed down; kill it once it has fetched a few pages
+    plan.probabilities, plan.slow_ms = {"slow": 1.0}, 400
+    plan.reset()
+    (tmp_path / "killed").mkdir()
+    child = _sync_process(env.account_id, tmp_path / "killed")
+    deadline = time.monotonic() + 120
+    while plan.counters()["requests"] < 4:
+        assert child.poll() is None, (tmp_path / "killed" / "stderr").read_text()[-2000:]
+        assert time.monotonic() < deadline, "the child never reached the sandbox"
+        time.sleep(0.05)
+    in_progress = appstore.sync_history(env.account_id, limit=1)[0]
+    assert in_progress.status == "in_progress"
+    child.send_signal(signal.SIGKILL)
+    assert child.wait(timeout=30) == -signal.SIGKILL
+    assert appstore.sync_history(env.account_id, limit=1)[0].status == "in_progress"  # nobody closed it
+    assert env.data_load_ids() == loads_before  # nothing of the killed run landed
+
+    # re-run (no faults): exactly what changed since the last good sync, once
+    plan.probabilities = {}
+    plan.reset()
+    (tmp_path / "rerun").mkdir()
+    rerun = _sync_process(env.account_id, tmp_path / "rerun")
+    assert _wait(rerun, tmp_path / "rerun", 60) == 0, (tmp_path / "rerun" / "stderr").read_text()[-3000:]
+    summaries = json.loads((tmp_path / "rerun" / "stdout").read_text())
+    assert [s["status"] for s in summaries] == ["success"] and summaries[0]["account_id"] == env.account_id
+
+    history = appstore.sync_history(env.account_id, limit=5)
+    assert [h.status for h in history] == ["success", "failed", "success"]
+    stale = next(h for h in history if h.id == in_progress.id)
+    assert stale.status == "failed" and stale.error_message == appstore.STALE_SYNC_MESSAGE
+    assert stale.sync_completed_at is not None
+
+    # the killed process's Dagster run was closed as failed and gave its square_api slot back
+    # (otherwise the re-run would wait for the pool slot forever)
+    import dagster as dg
+
+    instance = dg.DagsterInstance.get()  # DAGSTER_HOME: the one the child processes used
+    try:
+        statuses = sorted(run.status.value for run in instance.get_runs())
+        assert statuses == ["FAILURE", "SUCCESS"], statuses
+        assert not instance.event_log_storage.get_concurrency_info("square_api").claimed_slots
+    finally:
+        instance.dispose()
+
+    new_loads = env.data_load_ids() - loads_before
+    expected = changed_ids(world, mid, until)
+    for table in TRANSACTION_TABLES:
+        assert env.ids_in_load(table, new_loads) == expected[table], table  # no gap: the cursor had not moved
+    env.assert_matches_ledger()  # no duplicate ids, the ledger's counts
