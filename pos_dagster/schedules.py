@@ -8,12 +8,11 @@ Started RUNNING: a new deployment syncs without anyone clicking.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
 from pos_dagster import appstore
-from pos_dagster.lib.clock import utcnow
 
 TICK_MINUTES = 5
 SYNC_JOBS = {"square": "square_sync"}
@@ -37,7 +36,9 @@ def make_sync_schedule(provider: str) -> dg.ScheduleDefinition:
                  job_name=SYNC_JOBS[provider], default_status=dg.DefaultScheduleStatus.RUNNING,
                  description=f"Requests a sync for every {provider} account whose sync frequency has elapsed.")
     def _schedule(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest]:
-        now = utcnow()
+        # wall-clock time, not the connector's clock (POS_NOW): frequencies are measured against
+        # the app store's last_sync_at, which is wall-clock
+        now = datetime.now(UTC)
         requests = []
         for account in due_accounts(now):
             if account.provider != provider:
