@@ -442,9 +442,9 @@ def upsert_account(
                 pos_provider=provider,
                 merchant_id=merchant_id,
                 extra=dict(extra or {}),
-                sync_frequency_minutes=settings.default_sync_frequency_minutes,
-                historical_import_days=settings.historical_import_days,
-                **updates,
+                # settings' defaults unless given (passing both raised "multiple values" TypeError)
+                **{"sync_frequency_minutes": settings.default_sync_frequency_minutes,
+                   "historical_import_days": settings.historical_import_days, **updates},
             )
             try:
                 with s.begin_nested():
