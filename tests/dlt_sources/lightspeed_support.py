@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -224,6 +224,21 @@ def rows_in_load(pipeline: dlt.Pipeline, table: str, load_id: str) -> int:
 def resource_state(pipeline: dlt.Pipeline, resource: str, account_id: str) -> dict[str, Any]:
     resources = pipeline.state.get("sources", {}).get("lightspeed", {}).get("resources", {})
     return dict(resources.get(resource, {}).get("accounts", {}).get(account_id, {}))
+
+
+def seed_with_late_changes(days: int = 3) -> int:
+    """The first seed whose tiny world has, after ``now1 = window end − 30 h``, a return of a sale
+    closed before it, a tip edit and a product soft-delete (so one clock advance shows all three)."""
+    for seed in range(1, 200):
+        world = World(seed, START, days=days, scale="tiny", providers=["lightspeed"])
+        now1 = world.window_end_utc - timedelta(hours=30)
+        sales = [s for loc in world.locations for s in world.iter_sales(loc.location_id)]
+        if (any(s.refund is not None and s.closed_at <= now1 < s.refund.created_at for s in sales)
+                and any(s.tip_edit is not None and now1 < s.tip_edit.at for s in sales)
+                and any(st.deleted and now1 < st.at for items in world.items.values() for it in items
+                        for st in it.history)):
+            return seed
+    raise LookupError("no seed with a late return, a tip edit and a deletion after now1")
 
 
 def changed_between(world: World, since: datetime, until: datetime) -> dict[str, int]:

@@ -17,6 +17,7 @@ from lightspeed_support import (
     make_ls_env,
     query,
     rows_in_load,
+    seed_with_late_changes,
 )
 
 pytestmark = pytest.mark.postgres
@@ -34,7 +35,7 @@ def with_password(url: str) -> str:
 
 def test_postgres_import_noop_and_change_feed(make_ls_env: Callable[..., LightspeedEnv], ls_http_log: HttpLog,
                                              pg_url: str) -> None:
-    env = make_ls_env(seed=8)
+    env = make_ls_env(seed=seed_with_late_changes())
     world = env.world
     now1 = world.window_end_utc - timedelta(hours=30)
     world.set_now(now1)

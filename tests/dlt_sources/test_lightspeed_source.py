@@ -18,6 +18,7 @@ from lightspeed_support import (
     make_ls_env,
     query,
     resource_state,
+    seed_with_late_changes,
 )
 
 from dlt_sources.common import TokenSet
@@ -57,7 +58,7 @@ def test_full_import_equals_ledger_and_a_noop_sync_is_one_request_per_stream(
 
 def test_tip_edit_late_return_and_soft_delete_arrive_through_the_change_feed(
         make_ls_env: Callable[..., LightspeedEnv]) -> None:
-    env = make_ls_env(seed=8)  # a seed with a late return, a tip edit and a product deletion after now1
+    env = make_ls_env(seed=seed_with_late_changes())
     world = env.world
     now1 = world.window_end_utc - timedelta(hours=30)
     world.set_now(now1)
