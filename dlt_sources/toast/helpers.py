@@ -142,8 +142,8 @@ class ToastTokenProvider(TokenProvider):
 
     Toast has no refresh grant: "refreshing" is logging in again (``POST {base_url}/authentication/
     v1/authentication/login`` with ``clientId``, ``clientSecret``, ``userAccessType=TOAST_MACHINE_CLIENT``).
-    The token is renewed ``refresh_margin`` before ``expiresIn`` runs out, and at most once per
-    rejected token after a 401 (:meth:`TokenProvider.handle_unauthorized`). Bad credentials raise
+    The token is renewed ``refresh_margin`` before ``expiresIn`` runs out (at most half of the
+    lifetime the last login reported), and at most once per rejected token after a 401 (:meth:`TokenProvider.handle_unauthorized`). Bad credentials raise
     :class:`ReauthorizationRequired`. ``login_count`` counts logins.
     """
 
@@ -158,6 +158,7 @@ class ToastTokenProvider(TokenProvider):
             clock=clock, session=session,
         )
         self.cache = cache
+        self.configured_margin = refresh_margin
 
     @property
     def can_refresh(self) -> bool:
@@ -191,6 +192,11 @@ class ToastTokenProvider(TokenProvider):
                 )
             now = self._clock()
             expires_in = token.get("expiresIn")
+            if expires_in is not None:
+                # Toast hands out the same token until shortly before it expires: a login inside our
+                # margin may return a token with little time left; use it for half of that time
+                # instead of logging in again on every call
+                self.refresh_margin = min(self.configured_margin, timedelta(seconds=float(expires_in) / 2))
             new = TokenSet(access_token=str(token["accessToken"]),
                            expires_at=now + timedelta(seconds=float(expires_in)) if expires_in is not None else None,
                            raw={k: v for k, v in token.items() if k != "accessToken"})

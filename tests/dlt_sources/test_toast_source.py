@@ -156,3 +156,14 @@ def test_cached_tokens_expired_or_rejected_are_reminted_once(toast_env: Callable
     env.run(pipeline)  # looks valid but Toast answers 401: one login, the request is sent again
     assert env.stats()["login_calls"] == 2 and env.cache.puts == 1
     assert_matches_truth(pipeline, env.truth())
+
+
+def test_short_lived_tokens_do_not_cause_a_login_per_request(toast_env: Callable[..., ToastEnv]) -> None:
+    from dlt_sources.toast import ToastTokenProvider
+
+    env = toast_env(token_ttl_seconds=4.0, token_renew_before_seconds=1.0)
+    acct = env.account
+    provider = ToastTokenProvider(acct["client_id"], acct["client_secret"], acct["base_url"])
+    first = provider.get()  # expiresIn 4 s, well inside the default 10-minute margin
+    assert [provider.get() for _ in range(5)] == [first] * 5
+    assert provider.login_count == 1 and provider.refresh_margin <= timedelta(seconds=2)
