@@ -13,14 +13,17 @@ from __future__ import annotations
 import os
 import secrets
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
+from pos_dagster.canonical.raw_io import RawReader
 from pos_dagster.canonical.square_io import SquareRaw
 from pos_dagster.canonical.warehouse import Warehouse
 from pos_dagster.settings import Settings, load_settings
 from transforms import square as square_transform
+from transforms import toast as toast_transform
 from transforms.canonical import (
     DAILY_PRODUCT_SALES,
     POS_LOCATIONS,
@@ -31,6 +34,7 @@ from transforms.canonical import (
     SCHEMA,
     TRANSFORM_LOADS,
     CanonicalBatch,
+    canonical_id,
 )
 from transforms.pii import make_pseudonymizer
 
@@ -71,9 +75,11 @@ def _chunks(items: list[str], size: int) -> list[list[str]]:
     return [items[i:i + size] for i in range(0, len(items), size)] or []
 
 
-def write_batch(wh: Warehouse, batch: CanonicalBatch) -> set[tuple[str, str, str, date]]:
-    """Replace the batch's transactions (and their items/tenders); returns the affected days."""
-    ids = [(t["id"],) for t in batch.transactions]
+def write_batch(wh: Warehouse, batch: CanonicalBatch, stale_ids: Iterable[str] = ()) -> set[tuple[str, str, str, date]]:
+    """Replace the batch's transactions (and their items/tenders) and delete ``stale_ids`` (rows
+    whose source object no longer yields one, e.g. a deleted Toast check); returns the affected
+    days."""
+    ids = sorted({(t["id"],) for t in batch.transactions} | {(i,) for i in stale_ids})
     if not ids:
         return set()
     tmp = wh.temp_keys(["id"], ids)
@@ -156,24 +162,88 @@ def _square(wh: Warehouse, settings: Settings, tenant_id: str, account_id: str, 
         result.transactions += len(batch.transactions)
         result.items += len(batch.items)
     if first_build or raw.catalog_changed(loads):
-        products = square_transform.normalize_products(ctx, catalog_rows)
-        existing = {r["pos_item_id"]: r["first_seen_at"] for r in wh.query(
-            f"select pos_item_id, first_seen_at from {SCHEMA}.pos_products where pos_account_id = %s "
-            f"and pos_provider = 'square'", (account_id,))}
-        for p in products:
-            if existing.get(p["pos_item_id"]) is not None:
-                p["first_seen_at"] = min(existing[p["pos_item_id"]], p["first_seen_at"] or existing[p["pos_item_id"]])
-        wh.delete_by_keys(POS_PRODUCTS, ["pos_account_id", "pos_provider"], [(account_id, "square")])
-        result.products = wh.insert_rows(POS_PRODUCTS, products)
+        result.products = _replace_products(wh, account_id, "square",
+                                            square_transform.normalize_products(ctx, catalog_rows))
     inclusive = any(r.get("type") == "TAX" and r.get("tax_data__inclusion_type") == "INCLUSIVE" for r in catalog_rows)
-    location_rows = square_transform.normalize_locations(ctx, lambda _loc: inclusive)
-    wh.delete_by_keys(POS_LOCATIONS, ["tenant_id", "pos_provider", "location_id"],
-                      [(r["tenant_id"], r["pos_provider"], r["location_id"]) for r in location_rows])
-    wh.insert_rows(POS_LOCATIONS, location_rows)
+    _replace_locations(wh, square_transform.normalize_locations(ctx, lambda _loc: inclusive))
     return days
 
 
-BUILDERS = {"square": _square}
+TOAST_ORDER_CHILDREN = {
+    "orders__checks": ("checks", "orders"),
+    "orders__checks__selections": ("selections", "orders__checks"),
+    "orders__checks__selections__modifiers": ("modifiers", "orders__checks__selections"),
+    "orders__checks__payments": ("payments", "orders__checks"),
+    "orders__checks__applied_service_charges": ("applied_service_charges", "orders__checks"),
+}
+
+
+def _replace_products(wh: Warehouse, account_id: str, provider: str, products: list[dict[str, Any]]) -> int:
+    """Replace the account's POS products, keeping when each was first seen."""
+    existing = {r["pos_item_id"]: r["first_seen_at"] for r in wh.query(
+        f"select pos_item_id, first_seen_at from {SCHEMA}.pos_products where pos_account_id = %s "
+        f"and pos_provider = %s", (account_id, provider))}
+    for p in products:
+        seen = existing.get(p["pos_item_id"])
+        if seen is not None:
+            p["first_seen_at"] = min(seen, p["first_seen_at"] or seen)
+    wh.delete_by_keys(POS_PRODUCTS, ["pos_account_id", "pos_provider"], [(account_id, provider)])
+    return wh.insert_rows(POS_PRODUCTS, products)
+
+
+def _replace_locations(wh: Warehouse, rows: list[dict[str, Any]]) -> None:
+    wh.delete_by_keys(POS_LOCATIONS, ["tenant_id", "pos_provider", "location_id"],
+                      [(r["tenant_id"], r["pos_provider"], r["location_id"]) for r in rows])
+    wh.insert_rows(POS_LOCATIONS, rows)
+
+
+def _toast(wh: Warehouse, settings: Settings, tenant_id: str, account_id: str, loads: list[str],
+           first_build: bool, result: BuildResult) -> set[tuple[str, str, str, date]]:
+    from transforms.pii import normalise_email, normalise_phone
+
+    raw = RawReader(wh, "toast", account_id)
+    key = pii_key(settings)
+    clear = settings.store_customer_pii
+    restaurants = {r["guid"]: r for r in raw.account_table("restaurants")}
+    menus = raw.attach("menus", raw.account_table("menus"), {"menus__menu_items": ("menu_items", "menus")})
+    menu_items: dict[str, dict[str, Any]] = {}
+    for menu in menus:
+        for item in menu.get("menu_items") or []:
+            item["_restaurant_guid"] = menu.get("_pos_restaurant_guid")
+            item["_seen_at"] = menu.get("last_updated")
+            menu_items[item["guid"]] = item
+    ctx = toast_transform.ToastContext(
+        tenant_id=tenant_id, account_id=account_id, restaurants=restaurants, menu_items=menu_items,
+        pseudonymize=make_pseudonymizer(key, keep_clear=clear),
+        pseudonymize_email=make_pseudonymizer(key, keep_clear=clear, normalise=normalise_email),
+        pseudonymize_phone=make_pseudonymizer(key, keep_clear=clear, normalise=normalise_phone),
+        keep_names=clear,
+    )
+    days: set[tuple[str, str, str, date]] = set()
+    for chunk in _chunks(sorted(raw.changed_ids("orders", "guid", loads)), CHUNK):
+        orders = raw.attach("orders", raw.roots("orders", "guid", chunk), TOAST_ORDER_CHILDREN)
+        batch = toast_transform.normalize(ctx, orders)
+        stale = [ctx.check_id(g) for g in toast_transform.check_ids(orders)]
+        stale += [canonical_id(tenant_id, "toast", "refund", p["guid"])
+                  for o in orders for c in o.get("checks") or [] for p in c.get("payments") or []]
+        days |= write_batch(wh, batch, stale)
+        result.transactions += len(batch.transactions)
+        result.items += len(batch.items)
+        result.tenders += len(batch.tenders)
+    if first_build or raw.table_changed("menus", loads):
+        result.products = _replace_products(wh, account_id, "toast",
+                                            toast_transform.normalize_products(ctx, menu_items.values()))
+    _replace_locations(wh, [
+        {"tenant_id": tenant_id, "pos_account_id": account_id, "pos_provider": "toast", "location_id": guid,
+         "name": r.get("general__location_name") or r.get("general__name"), "timezone": r.get("general__time_zone"),
+         "currency": r.get("general__currency_code"), "prices_include_tax": False,
+         "country": r.get("location__country"), "updated_at": datetime.now(UTC)}
+        for guid, r in restaurants.items()
+    ])
+    return days
+
+
+BUILDERS = {"square": _square, "toast": _toast}
 
 
 def unprocessed_loads(wh: Warehouse, provider: str, processed: set[str]) -> list[str]:
