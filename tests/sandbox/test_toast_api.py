@@ -287,7 +287,7 @@ def test_menus_endpoint_limit_is_one_request_per_second_per_restaurant() -> None
 
 
 def test_global_rate_limits_answer_429_with_retry_after() -> None:
-    with served(rate_limits=[(5, 2.0), (8, 900.0)]) as s:
+    with served(rate_limits=[(5, 2.0), (8, 86_400.0)]) as s:  # a long second window: no reset mid-test
         time.sleep(2.0 - time.time() % 2.0 + 0.02)
         statuses = []
         for _ in range(7):
@@ -302,7 +302,7 @@ def test_global_rate_limits_answer_429_with_retry_after() -> None:
         assert after.status_code == 200 and after.headers["X-Toast-RateLimit-Remaining"] == "2"
         for _ in range(2):
             s.get("/menus/v2/metadata")
-        quarter = s.get("/menus/v2/metadata")  # 8 per 15 minutes used up
+        quarter = s.get("/menus/v2/metadata")  # 8 per day used up
         assert quarter.status_code == 429 and int(quarter.headers["Retry-After"]) > 2
 
 
