@@ -22,6 +22,7 @@ from pos_dagster.canonical.raw_io import RawReader
 from pos_dagster.canonical.square_io import SquareRaw
 from pos_dagster.canonical.warehouse import Warehouse
 from pos_dagster.settings import Settings, load_settings
+from transforms import lightspeed as lightspeed_transform
 from transforms import square as square_transform
 from transforms import toast as toast_transform
 from transforms.canonical import (
@@ -243,7 +244,50 @@ def _toast(wh: Warehouse, settings: Settings, tenant_id: str, account_id: str, l
     return days
 
 
-BUILDERS = {"square": _square, "toast": _toast}
+LIGHTSPEED_SALE_CHILDREN = {
+    "sales__line_items": ("line_items", "sales"),
+    "sales__payments": ("payments", "sales"),
+    "sales__adjustments": ("adjustments", "sales"),
+}
+
+
+def _lightspeed(wh: Warehouse, settings: Settings, tenant_id: str, account_id: str, loads: list[str],
+                first_build: bool, result: BuildResult) -> set[tuple[str, str, str, date]]:
+    raw = RawReader(wh, "lightspeed", account_id)
+    taxes = raw.attach("taxes", raw.account_table("taxes"), {"taxes__rates": ("rates", "taxes")})
+    products = raw.account_table("products")
+    ctx = lightspeed_transform.LightspeedContext(
+        tenant_id=tenant_id, account_id=account_id,
+        outlets={r["id"]: r for r in raw.account_table("outlets")},
+        tax_rates={t["id"]: (t.get("rates") or [{}])[0].get("rate") or 0 for t in taxes},
+        products={r["id"]: r for r in products},
+        payment_types={r["id"]: r for r in raw.account_table("payment_types")},
+        users={r["id"]: r for r in raw.account_table("users")},
+        registers={r["id"]: r for r in raw.account_table("registers")},
+        pseudonymize=make_pseudonymizer(pii_key(settings), keep_clear=settings.store_customer_pii),
+    )
+    days: set[tuple[str, str, str, date]] = set()
+    for chunk in _chunks(sorted(raw.changed_ids("sales", "id", loads)), CHUNK):
+        sales = raw.attach("sales", raw.roots("sales", "id", chunk), LIGHTSPEED_SALE_CHILDREN)
+        batch = lightspeed_transform.normalize(ctx, sales)
+        days |= write_batch(wh, batch, lightspeed_transform.row_ids(ctx, sales))
+        result.transactions += len(batch.transactions)
+        result.items += len(batch.items)
+        result.tenders += len(batch.tenders)
+    if first_build or raw.table_changed("products", loads):
+        result.products = _replace_products(wh, account_id, "lightspeed",
+                                            lightspeed_transform.normalize_products(ctx, products))
+    _replace_locations(wh, [
+        {"tenant_id": tenant_id, "pos_account_id": account_id, "pos_provider": "lightspeed", "location_id": oid,
+         "name": o.get("name"), "timezone": o.get("time_zone"), "currency": o.get("currency"),
+         "prices_include_tax": (o.get("display_prices") or "inclusive") != "exclusive",
+         "country": o.get("physical_country_id"), "updated_at": datetime.now(UTC)}
+        for oid, o in ctx.outlets.items()
+    ])
+    return days
+
+
+BUILDERS = {"square": _square, "toast": _toast, "lightspeed": _lightspeed}
 
 
 def unprocessed_loads(wh: Warehouse, provider: str, processed: set[str]) -> list[str]:
