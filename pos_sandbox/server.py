@@ -16,6 +16,7 @@ runs it in the foreground.
 from __future__ import annotations
 
 import importlib
+import inspect
 import socket
 import threading
 import time
@@ -70,13 +71,23 @@ def available_emulators(providers: tuple[str, ...]) -> dict[str, Callable[..., A
     return found
 
 
+def _options_for(factory: Callable[..., Any], options: dict[str, Any]) -> dict[str, Any]:
+    """The emulator options a factory declares (each provider takes its own knobs, e.g.
+    Lightspeed's ``refresh_grace_seconds``); factories with ``**kwargs`` get them all."""
+    params = inspect.signature(factory).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return dict(options)
+    return {k: v for k, v in options.items() if k in params}
+
+
 def create_app(world: World, faults: Any = None, credentials: dict[str, DemoCredentials] | None = None,
                **emulator_options: Any) -> Starlette:
     creds = credentials or demo_credentials(world)
     mounts: list[Any] = []
     for provider, factory in available_emulators(world.providers).items():
         provider_creds = {k: v for k, v in creds.items() if v.provider == provider}
-        mounts.append(Mount(f"/{provider}", app=factory(world, provider_creds, faults, **emulator_options)))
+        options = _options_for(factory, emulator_options)
+        mounts.append(Mount(f"/{provider}", app=factory(world, provider_creds, faults, **options)))
 
     async def clock(request: Request) -> JSONResponse:
         if request.method == "POST":
