@@ -1,0 +1,61 @@
+"""``pos-sync demo --json`` prints one JSON document whose world parameters reproduce the ledger
+with ``pos-sync sandbox truth`` and whose raw counts equal the ledger's objects; afterwards
+``pos-sync accounts list --json`` shows the linked account and its locations, and no token text
+appears anywhere on stdout or stderr."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+
+def test_demo_json_matches_truth_and_accounts_list_leaks_no_token(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from pos_dagster import appstore
+    from pos_dagster.cli import main
+    from pos_dagster.settings import load_settings
+
+    monkeypatch.delenv("POS_NOW", raising=False)
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "pos-home" / "dagster"))  # undone after the test
+    try:
+        assert main(["demo", "--days", "2", "--scale", "tiny", "--json"]) == 0
+        demo_out, demo_err = capsys.readouterr()
+        doc = json.loads(demo_out)  # exactly one JSON document on stdout
+        assert doc["pos_home"] == str(load_settings().pos_home)
+        assert (doc["days"], doc["scale"]) == (2, "tiny") and isinstance(doc["seed"], int) and doc["start"]
+        assert "square" in doc["providers"]
+        [account] = [a for a in doc["accounts"] if a["provider"] == "square"]
+        assert account["status"] == "success" and account["sync_type"] == "historical"
+
+        assert main(["sandbox", "truth", "--seed", str(doc["seed"]), "--start", doc["start"], "--days",
+                     str(doc["days"]), "--scale", doc["scale"], "--providers", ",".join(doc["providers"]),
+                     "--json"]) == 0
+        truth = json.loads(capsys.readouterr().out)
+        square = [o for o in truth["objects"] if o["provider"] == "square" and o["location_id"] is not None]
+        raw = doc["raw_row_counts"]["square"]
+        assert raw["payments"] == sum(o["payments"] for o in square)
+        assert raw.get("refunds", 0) == sum(o["refunds"] for o in square)
+        assert raw["orders"] == sum(o["orders"] for o in square)
+        assert raw["orders__line_items"] == sum(o["line_items"] for o in square)
+        [merchant] = [o for o in truth["objects"] if o["provider"] == "square" and o["location_id"] is None]
+        assert raw["team_members"] == merchant["team_members"]
+        assert raw["locations"] == len(square)
+
+        assert main(["accounts", "list", "--json"]) == 0
+        list_out, list_err = capsys.readouterr()
+        accounts = json.loads(list_out)
+        [listed] = [a for a in accounts if a["provider"] == "square"]
+        assert listed["id"] == account["account_id"] and listed["tenant_id"] == truth["world"]["tenant_id"]
+        assert sorted(listed["location_ids"]) == sorted(o["location_id"] for o in square)
+        assert listed["status"] == "active" and listed["last_sync_at"]
+
+        creds = appstore.account_credentials(listed["id"])
+        secrets = [creds.access_token, creds.refresh_token, creds.client_secret, creds.webhook_signature_key]
+        assert all(secrets)
+        for text in (demo_out, demo_err, list_out, list_err):
+            for secret in secrets:
+                assert secret not in text
+    finally:
+        appstore.dispose_engines()
