@@ -78,7 +78,8 @@ def _serve(args: argparse.Namespace) -> int:
             faults = FaultPlan.parse(args.faults, seed=args.seed)
         except ValueError as exc:
             raise CommandError(f"--faults: {exc}") from exc
-    server = SandboxServer(world, faults=faults, port=args.port, host=args.host)
+    server = SandboxServer(world, faults=faults, port=args.port, host=args.host,
+                           refresh_grace_seconds=args.lightspeed_refresh_grace)
     server.start()
     sys.stdout.write(json.dumps(server.manifest()) + "\n")
     sys.stdout.flush()
@@ -119,4 +120,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     serve.add_argument("--faults", default="none",
                        help="fault plan: 'none', a preset ('flaky', 'storm') or 'kind:rate,...' "
                             "e.g. '429:0.05,503:0.02,slow:0.01,expire:0.01'")
+    serve.add_argument("--lightspeed-refresh-grace", type=float, default=0.0, metavar="SECONDS",
+                       help="how long a rotated Lightspeed refresh token keeps working (default 0: at once "
+                            "invalid, as Lightspeed documents; Lightspeed's real grace is unconfirmed)")
     serve.set_defaults(func=_serve)

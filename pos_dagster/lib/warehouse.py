@@ -21,11 +21,24 @@ import dlt
 from pos_dagster.settings import Settings, load_settings
 
 
+def dlt_postgres_url(url: str) -> str:
+    """dlt's PostgresCredentials insist on a password; a server with trust/peer auth (local dev,
+    CI) has none, so a placeholder is put in the URL — such a server ignores it, and a server that
+    needs one gets the real password from the URL as usual."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    url = url.replace("postgresql+psycopg://", "postgresql://")
+    parts = urlsplit(url)
+    if parts.password is None and parts.username:
+        host = parts.netloc.split("@", 1)[1]
+        parts = parts._replace(netloc=f"{parts.username}:no-password@{host}")
+    return urlunsplit(parts)
+
+
 def dlt_destination(settings: Settings | None = None) -> Any:
     settings = settings or load_settings()
     if settings.warehouse_url:
-        url = settings.warehouse_url.replace("postgresql+psycopg://", "postgresql://")
-        return dlt.destinations.postgres(url)
+        return dlt.destinations.postgres(dlt_postgres_url(settings.warehouse_url))
     settings.pos_home.mkdir(parents=True, exist_ok=True)
     return dlt.destinations.duckdb(str(settings.warehouse_path))
 
