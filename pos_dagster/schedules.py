@@ -15,13 +15,15 @@ import dagster as dg
 from pos_dagster import appstore
 
 TICK_MINUTES = 5
-SYNC_JOBS = {"square": "square_sync"}
+SYNC_JOBS = {"square": "square_sync", "toast": "toast_sync", "lightspeed": "lightspeed_sync"}
+# accounts waiting for a human (re-link, new credentials) are not scheduled: every sync would fail
+NEEDS_HUMAN = {"disconnected", "reauth_required"}
 
 
 def due_accounts(now: datetime) -> list[appstore.AccountInfo]:
     due = []
     for account in appstore.list_accounts(sync_enabled_only=True):
-        if account.provider not in SYNC_JOBS or account.status == "disconnected":
+        if account.provider not in SYNC_JOBS or account.status in NEEDS_HUMAN:
             continue
         last = account.last_sync_at
         if last is None or last + timedelta(minutes=account.sync_frequency_minutes) <= now:

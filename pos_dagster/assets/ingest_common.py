@@ -63,7 +63,7 @@ def run_account_sync(
     # move the cursor but do count as successful syncs)
     sync_type = "historical" if account.historical_import_done_at is None else "incremental"
     pipeline = account_pipeline(provider, account_id)
-    with track_sync(account_id, sync_type, context.run_id) as stats:
+    with track_sync(account_id, sync_type, context.run_id, provider=provider) as stats:
         source = build_source(creds, pipeline, now=now)
         kwargs = {"loader_file_format": fmt} if (fmt := loader_file_format()) else {}
         events = list(dlt_runner.run(context=context, dlt_source=source, dlt_pipeline=pipeline, **kwargs))
@@ -84,7 +84,7 @@ def run_window_sync(
     """A stateless [start, end) window load (historical backfill); never moves the cursor."""
     creds = account_credentials_for(provider, account_id)
     pipeline = account_pipeline(provider, account_id, mode=f"window_{start:%Y%m%d}")
-    with track_sync(account_id, "backfill", context.run_id) as stats:
+    with track_sync(account_id, "backfill", context.run_id, provider=provider) as stats:
         source = build_source(creds, pipeline, now=utcnow(), start=start, end=end)
         kwargs = {"loader_file_format": fmt} if (fmt := loader_file_format()) else {}
         load_info = pipeline.run(source, **kwargs)
