@@ -161,34 +161,78 @@ def _add_square(args: argparse.Namespace) -> int:
     )
 
 
+def _select(found: list[dict[str, Any]], wanted: list[str], what: str) -> list[dict[str, Any]]:
+    """The discovered locations ``wanted`` restricts to (all when empty); unknown ids are an error."""
+    if not wanted:
+        return found
+    by_id = {loc["location_id"]: loc for loc in found}
+    unknown = [lid for lid in wanted if lid not in by_id]
+    if unknown:
+        raise CommandError(f"{what}(s) not visible to these credentials: {', '.join(unknown)} "
+                           f"(available: {', '.join(sorted(by_id)) or 'none'})")
+    return [by_id[lid] for lid in wanted]
+
+
+def _location_rows(locations: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: loc.get(k) for k in ("location_id", "name", "timezone", "currency")} for loc in locations]
+
+
 @_friendly_errors
 def _add_toast(args: argparse.Namespace) -> int:
+    from pos_dagster.discovery import TOAST_DEFAULT_BASE_URL, discover_locations, toast_login
+
     client_secret = _secret(args.client_secret, "--client-secret")
-    locations = _location_ids(args.location)
-    if not locations:
-        raise CommandError("--location is required for Toast (location discovery is not available yet)")
+    if not client_secret:
+        raise CommandError("--client-secret is required")
+    wanted = _location_ids(args.location)
+    base = (args.base_url or TOAST_DEFAULT_BASE_URL).rstrip("/")
+    log(f"logging in to Toast at {base} as machine client {args.client_id} ...")
+    token = toast_login(args.client_id, client_secret, base)
+    log("looking up the restaurants ..." if wanted else "listing the client's restaurants ...")
+    # with GUIDs: exactly those restaurants' details (an unknown or foreign GUID is an error)
+    selected = discover_locations("toast", base, token["access_token"], location_ids=wanted or None)
+    if not selected:
+        raise CommandError("Toast returned no restaurants for this client")
+    selected = _select(selected, wanted, "restaurant")
+    log(f"{len(selected)} restaurant(s): {', '.join(str(r.get('name') or r['location_id']) for r in selected)}")
+    group = next((r["merchant_id"] for r in selected if r.get("merchant_id")), None)
+    name = args.name or next((r["business_name"] for r in selected if r.get("business_name")), None)
     return _store(
         args,
         provider="toast",
         merchant_id=args.client_id,
-        account_name=args.name or f"Toast {args.client_id}",
+        account_name=name or f"Toast {args.client_id}",
         base_url=args.base_url,
         client_id=args.client_id,
         client_secret=client_secret,
-        locations=[{"location_id": lid} for lid in locations],
+        # the login token is kept (encrypted) and reused by the syncs: Toast limits logins
+        access_token=token["access_token"],
+        token_expires_at=token["expires_at"],
+        extra={"management_group_guid": group} if group else None,
+        locations=_location_rows(selected),
     )
 
 
 @_friendly_errors
 def _add_lightspeed(args: argparse.Namespace) -> int:
+    from pos_dagster.discovery import LIGHTSPEED_DEFAULT_BASE_URL, discover_locations
+
     access_token = _secret(args.access_token, "--access-token")
     refresh_token = _secret(args.refresh_token, "--refresh-token")
-    locations = _location_ids(args.location)
-    if not locations:
-        raise CommandError("--location is required for Lightspeed (location discovery is not available yet)")
+    client_secret = _secret(args.client_secret, "--client-secret")
+    if not access_token:
+        raise CommandError("--access-token is required")
     prefix = args.domain_prefix.strip().lower()
     if not prefix:
         raise CommandError("--domain-prefix must not be empty")
+    base = (args.base_url or LIGHTSPEED_DEFAULT_BASE_URL.format(domain_prefix=prefix)).rstrip("/")
+    log(f"discovering Lightspeed outlets at {base} ...")
+    found = discover_locations("lightspeed", base, access_token, domain_prefix=prefix)
+    if not found:
+        raise CommandError("Lightspeed returned no outlets for this access token")
+    wanted = _location_ids(args.location)
+    selected = _select(found, wanted, "outlet")
+    log(f"store {prefix}: {len(found)} outlet(s) found, {len(selected)} selected")
     return _store(
         args,
         provider="lightspeed",
@@ -198,8 +242,10 @@ def _add_lightspeed(args: argparse.Namespace) -> int:
         access_token=access_token,
         refresh_token=refresh_token,
         token_expires_at=_parse_instant(args.expires_at, "--expires-at"),
+        client_id=args.client_id,
+        client_secret=client_secret,
         extra={"domain_prefix": prefix},
-        locations=[{"location_id": lid} for lid in locations],
+        locations=_location_rows(selected),
     )
 
 
@@ -319,36 +365,42 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     toast = providers.add_parser(
         "toast",
-        help="Toast machine client (--location required)",
-        description="Connect a Toast machine client. Location discovery is not available for Toast yet: "
-        "pass every restaurant GUID with --location.",
+        help="Toast machine client (restaurants looked up with its login)",
+        description="Connect a Toast machine client (standard API access). The client logs in once (the "
+        "token is stored encrypted and reused by the syncs); each --location restaurant GUID is looked up "
+        "for its name, time zone and currency. Without --location the restaurants are listed through "
+        "Toast's partners API, which only partner clients may call: standard clients pass the GUIDs.",
     )
     toast.add_argument("--client-id", required=True, help="Toast machine client id (also the account's merchant id)")
     toast.add_argument("--client-secret", required=True, help="Toast machine client secret ('-': stdin)")
     toast.add_argument("--base-url", help=f"API base URL {_PROVIDER_DEFAULT_NOTE}")
     toast.add_argument(
-        "--location", action="append", metavar="RESTAURANT_GUID", required=True,
-        help="restaurant GUID (repeatable; required: Toast location discovery is not available yet)",
+        "--location", action="append", metavar="RESTAURANT_GUID",
+        help="restaurant GUID (repeatable; default: every restaurant the partners API lists)",
     )
     _common_add_arguments(toast)
     toast.set_defaults(func=_add_toast)
 
     lightspeed = providers.add_parser(
         "lightspeed",
-        help="Lightspeed Retail (X-Series) store (--location required)",
-        description="Connect a Lightspeed Retail (X-Series) store. Location discovery is not available "
-        "for Lightspeed yet: pass every outlet id with --location.",
+        help="Lightspeed Retail (X-Series) store (outlets discovered from the API)",
+        description="Connect a Lightspeed Retail (X-Series) store. Outlets are discovered with "
+        "GET /api/2.0/outlets; --location restricts the account to some of them. Refresh tokens rotate on "
+        "every use: the syncs store each new one the moment it arrives.",
     )
     lightspeed.add_argument("--domain-prefix", required=True, help="store domain prefix (the account's merchant id)")
     lightspeed.add_argument("--access-token", required=True, help="OAuth access token ('-': stdin)")
     lightspeed.add_argument("--refresh-token", required=True, help="OAuth refresh token ('-': stdin)")
     lightspeed.add_argument("--expires-at", help="access token expiry, ISO-8601")
+    lightspeed.add_argument("--client-id", help="OAuth app client id, for token refresh (default: LIGHTSPEED_CLIENT_ID)")
+    lightspeed.add_argument(
+        "--client-secret", help="OAuth app client secret, for token refresh ('-': stdin; default: LIGHTSPEED_CLIENT_SECRET)"
+    )
     lightspeed.add_argument(
         "--base-url", help="API base URL (default: https://{domain_prefix}.retail.lightspeed.app)"
     )
     lightspeed.add_argument(
-        "--location", action="append", metavar="OUTLET_ID", required=True,
-        help="outlet id (repeatable; required: Lightspeed location discovery is not available yet)",
+        "--location", action="append", metavar="OUTLET_ID", help="only this outlet id (repeatable)"
     )
     _common_add_arguments(lightspeed)
     lightspeed.set_defaults(func=_add_lightspeed)

@@ -71,6 +71,27 @@ def square() -> Iterator[FakeSquare]:
     dispose_engines()
 
 
+@pytest.fixture(autouse=True)
+def offline_toast_lightspeed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Toast and Lightspeed discovery without a network: the ids given come back as found (Toast
+    without ids: the partners API is unavailable; Lightspeed without ids: one outlet). The real
+    calls run against the sandbox in tests/pos_dagster/test_toast_lightspeed_dagster.py."""
+    from pos_dagster import discovery
+
+    real = discovery.discover_locations
+
+    def discover(provider: str, base_url: str | None, token: str, **kw: Any) -> list[dict[str, Any]]:
+        if provider == "square":
+            return real(provider, base_url, token, **kw)
+        ids = kw.get("location_ids") or []
+        if provider == "toast" and not ids:
+            raise discovery.DiscoveryUnavailable("partners API unavailable; pass the restaurant GUIDs with --location")
+        return [{"location_id": i} for i in ids or ["outlet-1", "outlet-2"]]
+
+    monkeypatch.setattr(discovery, "discover_locations", discover)
+    monkeypatch.setattr(discovery, "toast_login", lambda *a, **k: {"access_token": "toast-token", "expires_at": None})
+
+
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     code = main(list(argv))
     out, err = capsys.readouterr()
@@ -206,14 +227,17 @@ def test_remove_purge(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.Mo
     dispose_engines()
 
 
-def test_toast_and_lightspeed_require_locations(capsys: pytest.CaptureFixture[str]) -> None:
-    with pytest.raises(SystemExit) as exc:
-        main(["accounts", "add", "toast", "--tenant", "t1", "--client-id", "c", "--client-secret", "s"])
-    assert exc.value.code == 2
-    assert "--location" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        main(["accounts", "add", "lightspeed", "--tenant", "t1", "--domain-prefix", "x", "--access-token", "a",
-              "--refresh-token", "r"])
-    code, out, _ = run(capsys, "accounts", "list")
-    assert code == 0 and "no POS accounts" in out
+def test_toast_without_locations_needs_the_partners_api_lightspeed_discovers_outlets(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "accounts", "add", "toast", "--tenant", "t1", "--client-id", "c", "--client-secret", "s")
+    assert code == 1 and out == "" and "--location" in err
+    code, out, err = run(capsys, "accounts", "add", "lightspeed", "--tenant", "t1", "--domain-prefix", "x",
+                         "--access-token", "a", "--refresh-token", "r", "--json")
+    assert code == 0, err
+    assert json.loads(out)["location_ids"] == ["outlet-1", "outlet-2"]
+    code, out, err = run(capsys, "accounts", "add", "lightspeed", "--tenant", "t1", "--domain-prefix", "x",
+                         "--access-token", "a", "--refresh-token", "r", "--location", "outlet-9")
+    assert code == 1 and "outlet-9" in err and "outlet-1" in err
+    code, out, _ = run(capsys, "accounts", "list", "--json")
+    assert [a["provider"] for a in json.loads(out)] == ["lightspeed"]
     dispose_engines()
