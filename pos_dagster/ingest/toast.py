@@ -9,7 +9,6 @@ logins per hour.
 
 from __future__ import annotations
 
-import os
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -67,11 +66,9 @@ def build_toast_source(
     settings = settings or load_settings()
     days = (appstore.get_account(creds.account_id).historical_import_days
             or settings.historical_import_days)
-    client_id = creds.client_id or os.environ.get("TOAST_CLIENT_ID") or creds.merchant_id
-    client_secret = creds.client_secret or os.environ.get("TOAST_CLIENT_SECRET") or ""
     return toast_source(
-        client_id,
-        client_secret,
+        creds.client_id or creds.merchant_id,  # `accounts add toast`: merchant id = client id
+        creds.client_secret or "",
         list(creds.location_ids),
         base_url=(creds.base_url or DEFAULT_BASE_URL).rstrip("/"),
         account_id=creds.account_id,
