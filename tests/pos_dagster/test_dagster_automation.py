@@ -62,12 +62,15 @@ def test_partitions_sensor_follows_the_app_store_and_requests_first_syncs(instan
 
     square = _add("M1")
     paused = _add("M2", sync_enabled=False)
-    toast = _add("T1", provider="toast")  # no Toast sync job yet: a partition, no run
+    toast = _add("T1", provider="toast")  # its first sync runs Toast's own job
     first = _evaluate_sensor(instance)
     [add] = first.dynamic_partitions_requests or []
     assert isinstance(add, dg.AddDynamicPartitionsRequest) and add.partitions_def_name == ACCOUNT_PARTITIONS
     assert sorted(add.partition_keys) == sorted([square, paused, toast])
-    [run] = first.run_requests or []
+    runs = {r.partition_key: r for r in first.run_requests or []}
+    assert sorted(runs) == sorted([square, toast])  # not the paused account
+    assert (runs[toast].job_name, runs[toast].run_key) == ("toast_sync", f"{toast}:first-sync")
+    run = runs[square]
     assert (run.partition_key, run.job_name, run.run_key) == (square, "square_sync", f"{square}:first-sync")
     assert run.tags["pos/account"] == square and run.tags["pos/trigger"] == "new-account"
     assert sorted(instance.get_dynamic_partitions(ACCOUNT_PARTITIONS)) == sorted([square, paused, toast])
