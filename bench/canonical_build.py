@@ -158,8 +158,9 @@ def _run(phase: str, home: Path, args: argparse.Namespace, tenant: str = "") -> 
     cmd = [sys.executable, "-m", "bench.canonical_build", "--phase", phase, "--home", str(home),
            "--scale", args.scale, "--days", str(args.days), "--tenant", tenant]
     print(f"[canonical_build] {phase} in {home} …", file=sys.stderr, flush=True)
+    load = round(os.getloadavg()[0], 2)
     done = subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True)
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return json.loads(done.stdout.strip().splitlines()[-1]) | {"load_average_1m_at_start": load}
 
 
 def _copy(src: Path, dst: Path) -> float:
@@ -192,15 +193,17 @@ def orchestrate(args: argparse.Namespace) -> dict[str, Any]:
     incremental = _run("build", full_home, args, tenant)
     naive = _run("rebuild", naive_home, args, tenant)
     again = _run("build", full_home, args, tenant)  # nothing new: a no-op
-    for home in (full_home, naive_home):
-        shutil.rmtree(home, ignore_errors=True)
+    if not args.keep:
+        for home in (full_home, naive_home):
+            shutil.rmtree(home, ignore_errors=True)
 
     def ratio(a: float, b: float) -> float:
         return round(a / b, 4) if b else float("nan")
 
     return {
         "benchmark": "canonical_build",
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform(),
+                    "note": "the machine may be shared: each phase records the 1-minute load average at its start"},
         "world": {"seed": SEED, "scale": args.scale, "start": START.isoformat(), "window_days": args.days + 1,
                   "providers": ["square"], "locations": 5 if args.scale == "chain" else 2,
                   "clock_full": raw["now"], "clock_new_day": sync_day["now"]},
@@ -210,7 +213,7 @@ def orchestrate(args: argparse.Namespace) -> dict[str, Any]:
         "new_day_sync": sync_day,
         "new_day_incremental_build": incremental,
         "new_day_naive_full_rebuild": naive,
-        "no_op_build": {k: again[k] for k in ("seconds", "loads", "transactions")},
+        "no_op_build": {k: again[k] for k in ("seconds", "loads", "transactions", "load_average_1m_at_start")},
         "ratios": {
             "incremental_build_over_full_build": ratio(incremental["seconds"], full["seconds"]),
             "incremental_sync_plus_build_over_full_build": ratio(incremental["seconds"] + sync_day["seconds"],
@@ -228,6 +231,7 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=90, help="days built by the full build (default 90)")
     parser.add_argument("--out", help="also write the JSON document to this file")
     parser.add_argument("--rebuild-cache", action="store_true", help="reload the raw window from the sandbox")
+    parser.add_argument("--keep", action="store_true", help="keep the work copies under bench/_work/run_*")
     parser.add_argument("--phase", choices=("prepare", "build", "rebuild", "sync_day"), help=argparse.SUPPRESS)
     parser.add_argument("--home", help=argparse.SUPPRESS)
     parser.add_argument("--tenant", default="", help=argparse.SUPPRESS)
