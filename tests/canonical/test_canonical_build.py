@@ -144,11 +144,12 @@ def snapshot_without(snap: dict[str, Any], column: str) -> dict[str, Any]:
 # ---------------------------------------------------------------------- (d) late events
 def test_late_refund_and_tip_edit_change_exactly_the_affected_rows(make_env: EnvMaker) -> None:
     world = make_world()  # NORMAL: seed 8 — a refund a day after its sale, a tip edit overnight
-    t1 = datetime(2026, 3, 3, 20, 0, tzinfo=UTC)  # mid-window
+    t1 = datetime(2026, 3, 3, 12, 30, tzinfo=UTC)  # mid-window, while another refund is still pending
     sales = {s.id: s for loc in world.locations for s in world.iter_sales(loc.location_id)}
     late_refunds = [s for s in sales.values() if s.refund is not None and s.closed_at <= t1 < s.refund.created_at]
     late_edits = [s for s in sales.values() if s.tip_edit is not None and s.closed_at <= t1 < s.tip_edit.at]
-    assert late_refunds and late_edits, "the world no longer has the late events this test needs"
+    pending = [s for s in sales.values() if s.refund is not None and s.refund.created_at <= t1 < s.refund.completed_at]
+    assert late_refunds and late_edits and pending, "the world no longer has the late events this test needs"
     t2 = max(max(s.refund.completed_at for s in late_refunds), max(s.tip_edit.at for s in late_edits)) \
         + timedelta(minutes=1)
 
@@ -157,6 +158,10 @@ def test_late_refund_and_tip_edit_change_exactly_the_affected_rows(make_env: Env
     env.build()
     assert env.reconcile() == []
     before = snapshot(exclude=frozenset({"updated_at"}))
+    for s in pending:  # in the model, but in no daily figure until it completes
+        row = before["pos_transactions"][(_refund_id(env, s.refund.id),)]
+        assert (row["transaction_type"], row["status"], row["refunded_transaction_id"]) == \
+            ("refund", "pending", _sale_id(env, s.id))
 
     env.set_now(t2)
     env.ingest()
@@ -171,7 +176,7 @@ def test_late_refund_and_tip_edit_change_exactly_the_affected_rows(make_env: Env
     completed = {_refund_id(env, s.refund.id) for s in sales.values()
                  if s.refund is not None and s.refund.created_at <= t1 < s.refund.completed_at <= t2}
     edited = {_sale_id(env, s.id): s for s in late_edits if s.tip_edit.at <= t2}
-    assert edited
+    assert edited and completed == {_refund_id(env, s.refund.id) for s in pending}
 
     new, removed, differ = changed_rows(before["pos_transactions"], after["pos_transactions"])
     assert removed == set()
@@ -179,6 +184,8 @@ def test_late_refund_and_tip_edit_change_exactly_the_affected_rows(make_env: Env
     assert {k[0] for k in differ} == set(edited) | completed
 
     tx = after["pos_transactions"]
+    for s in pending:
+        assert tx[(_refund_id(env, s.refund.id),)]["status"] == "completed"
     for s in late_refunds:
         row = tx[(_refund_id(env, s.refund.id),)]
         assert (row["transaction_type"], row["status"]) == ("refund", "completed")
