@@ -141,6 +141,31 @@ def snapshot_without(snap: dict[str, Any], column: str) -> dict[str, Any]:
             for t, rows in snap.items()}
 
 
+def test_a_build_that_crashes_leaves_the_tables_and_the_loads_as_they_were(make_env: EnvMaker,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from pos_dagster.canonical import build as build_module
+
+    world = make_world()
+    env = make_env(world=world, now=world.window_start_utc + timedelta(days=1, hours=12))
+    env.ingest()
+    env.build()
+    before = snapshot(exclude=frozenset())
+    env.set_now(world.window_end_utc)
+    env.ingest()
+
+    def crash(*_: Any) -> int:
+        raise RuntimeError("killed mid-build")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(build_module, "recompute_daily_product_sales", crash)
+        with pytest.raises(RuntimeError, match="killed mid-build"):
+            env.build()
+    assert snapshot(exclude=frozenset()) == before  # the rows written before the crash were rolled back
+    retry = env.build()  # the load is still unprocessed: the next build does it
+    assert retry.loads == 1 and retry.transactions > 0
+    assert env.reconcile() == []
+
+
 # ---------------------------------------------------------------------- (d) late events
 def test_late_refund_and_tip_edit_change_exactly_the_affected_rows(make_env: EnvMaker) -> None:
     world = make_world()  # NORMAL: seed 8 — a refund a day after its sale, a tip edit overnight
