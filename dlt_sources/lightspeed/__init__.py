@@ -17,13 +17,13 @@ from dlt.sources import DltResource
 
 from dlt_sources.common.auth import TokenSet
 from dlt_sources.common.retry import RetryPolicy
+from dlt_sources.common.rows import content_hash
 from dlt_sources.lightspeed.helpers import (
     KnownVersions,
     LightspeedClient,
     Row,
     VersionGuard,
     category_pages,
-    content_hash,
     destination_known_versions,
     rotating_token_provider,
     shape_rows,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -11,10 +10,13 @@ from typing import TYPE_CHECKING, Any
 
 from requests import PreparedRequest, Response
 
+from dlt_sources.common import guard
 from dlt_sources.common.auth import TokenProvider, TokenSet
 from dlt_sources.common.errors import ApiError, ReauthorizationRequired
+from dlt_sources.common.guard import KNOWN_VERSIONS_CHUNK, GuardColumns, KnownVersions
 from dlt_sources.common.http import ApiSession
 from dlt_sources.common.retry import RetryPolicy
+from dlt_sources.common.rows import Row
 from dlt_sources.lightspeed.settings import (
     ACCOUNT_COLUMN,
     API_PREFIX,
@@ -22,15 +24,13 @@ from dlt_sources.lightspeed.settings import (
     RECONNECT_HINT,
     TOKEN_PATH,
     USER_AGENT,
+    VERSION_GUARD,
 )
 
 if TYPE_CHECKING:
     from dlt import Pipeline
 
 log = logging.getLogger(__name__)
-
-Row = dict[str, Any]
-KnownVersions = Callable[[str, list[str]], Mapping[str, Any]]
 
 
 # ---------------------------------------------------------------------- errors and auth
@@ -157,12 +157,8 @@ def shape_rows(rows: Sequence[Row], account_id: str | None) -> list[Row]:
     return out
 
 
-def content_hash(row: Mapping[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(row, sort_keys=True, default=str, separators=(",", ":")).encode()).hexdigest()[:32]
-
-
 # ---------------------------------------------------------------------- version guard
-class VersionGuard:
+class VersionGuard(guard.VersionGuard):
     """Drops rows whose stored ``version`` is the same or newer (e.g. after a lost cursor state).
 
     ``known_versions(table, ids) -> {id: stored version}``; None disables the guard. The change
@@ -170,54 +166,16 @@ class VersionGuard:
     """
 
     def __init__(self, known_versions: KnownVersions | None) -> None:
-        self.known_versions = known_versions
-        self.dropped: dict[str, int] = {}
-
-    def filter(self, table: str, rows: list[Row]) -> list[Row]:
-        if not rows or self.known_versions is None:
-            return rows
-        ids = [str(r["id"]) for r in rows if r.get("id") is not None]
-        known = self.known_versions(table, ids) if ids else {}
-        kept = []
-        for row in rows:
-            stored = known.get(str(row.get("id")))
-            try:
-                stale = stored is not None and int(row["version"]) <= int(stored)
-            except (KeyError, TypeError, ValueError):
-                stale = False
-            if not stale:
-                kept.append(row)
-        self.dropped[table] = self.dropped.get(table, 0) + len(rows) - len(kept)
-        return kept
+        super().__init__(known_versions, _version_guard)
 
 
 def destination_known_versions(pipeline: Pipeline, *, account_id: str | None = None,
-                               chunk_size: int = 500) -> KnownVersions:
+                               chunk_size: int = KNOWN_VERSIONS_CHUNK) -> KnownVersions:
     """A ``known_versions`` reading ``id, version`` from the pipeline's destination (``{}`` before
     the table exists); with ``account_id`` only that tenant's rows count."""
-    from dlt.destinations.exceptions import DatabaseUndefinedRelation
+    return guard.destination_known_versions(pipeline, _version_guard, account_id=account_id,
+                                            chunk_size=chunk_size)
 
-    def known(table: str, ids: list[str]) -> dict[str, Any]:
-        if not ids or not any("version" in s.tables.get(table, {}).get("columns", {})
-                              for s in pipeline.schemas.values()):
-            return {}
-        found: dict[str, Any] = {}
-        try:
-            with pipeline.sql_client() as client:
-                qualified = client.make_qualified_table_name(table)
-                for i in range(0, len(ids), chunk_size):
-                    chunk = ids[i : i + chunk_size]
-                    sql = (f"SELECT {client.escape_column_name('id')}, {client.escape_column_name('version')} "
-                           f"FROM {qualified} WHERE {client.escape_column_name('id')} IN "
-                           f"({', '.join(['%s'] * len(chunk))})")
-                    args: list[Any] = list(chunk)
-                    if account_id is not None:
-                        sql += f" AND {client.escape_column_name(ACCOUNT_COLUMN)} = %s"
-                        args.append(account_id)
-                    for row_id, version in client.execute_sql(sql, *args) or []:
-                        found[str(row_id)] = version
-        except DatabaseUndefinedRelation:
-            return {}
-        return found
 
-    return known
+def _version_guard(table: str) -> GuardColumns:
+    return VERSION_GUARD  # every feed alike

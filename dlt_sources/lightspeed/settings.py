@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dlt_sources.common.guard import GuardColumns
+from dlt_sources.common.rows import ACCOUNT_COLUMN as ACCOUNT_COLUMN  # re-exported
+
 DEFAULT_BASE_URL = "https://{domain_prefix}.retail.lightspeed.app"  # the store's own host
 API_PREFIX = "/api/2.0"
 TOKEN_PATH = "/api/1.0/token"  # form-encoded; refresh tokens rotate on every use
 
-ACCOUNT_COLUMN = "_pos_account_id"
 USER_AGENT = "pos-sync (dlt source lightspeed)"
 
 # resource / table -> (path under /api/2.0, extra query parameters, page size)
@@ -20,6 +22,8 @@ VERSION_STREAMS: dict[str, tuple[str, dict[str, str], int]] = {
     "payment_types": ("/payment_types", {}, 1000),
     "taxes": ("/taxes", {}, 1000),
 }
+# the optional version guard of every feed: drop a row whose stored ``version`` is the same or newer
+VERSION_GUARD = GuardColumns("id", "version", "int")
 CATEGORIES_PATH = "/product_categories"
 CATEGORIES_PAGE_SIZE = 1000
 

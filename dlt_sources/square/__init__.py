@@ -16,6 +16,7 @@ from dlt.sources import DltResource
 
 from dlt_sources.common.auth import TokenProvider
 from dlt_sources.common.retry import RetryPolicy
+from dlt_sources.common.rows import preferred_loader_file_format
 from dlt_sources.square.helpers import (
     RECONNECT_HINT,
     KnownVersions,
@@ -25,7 +26,6 @@ from dlt_sources.square.helpers import (
     destination_known_versions,
     iso,
     parse_ts,
-    preferred_loader_file_format,
     restartable_pages,
     shape_rows,
 )

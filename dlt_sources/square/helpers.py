@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -13,6 +12,7 @@ from dlt.sources.helpers.rest_client import RESTClient
 from dlt.sources.helpers.rest_client.paginators import JSONResponseCursorPaginator
 from requests import PreparedRequest, Response
 
+from dlt_sources.common import guard
 from dlt_sources.common.auth import TokenProvider
 from dlt_sources.common.errors import (
     ApiError,
@@ -20,8 +20,10 @@ from dlt_sources.common.errors import (
     MissingScopes,
     ReauthorizationRequired,
 )
+from dlt_sources.common.guard import KnownVersions
 from dlt_sources.common.http import ApiSession
 from dlt_sources.common.retry import RetryPolicy
+from dlt_sources.common.rows import Row, content_hash
 from dlt_sources.square.settings import (
     ACCOUNT_COLUMN,
     CONTENT_HASH_COLUMN,
@@ -36,9 +38,6 @@ if TYPE_CHECKING:
     from dlt import Pipeline
 
 log = logging.getLogger(__name__)
-
-KnownVersions = Callable[[str, list[str]], Mapping[str, Any]]
-Row = dict[str, Any]
 
 RECONNECT_HINT = (
     "Reconnect the Square account: run `pos-sync accounts add square` and approve the OAuth consent "
@@ -195,10 +194,6 @@ def restartable_pages(
 
 
 # ---------------------------------------------------------------------- rows
-def content_hash(row: Mapping[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(row, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:32]
-
-
 def shape_rows(table: str, rows: Sequence[Row], account_id: str | None) -> list[Row]:
     """Tenant column on every row; catalog objects lose nested copies of top-level objects."""
     out: list[Row] = []
@@ -230,29 +225,12 @@ def shape_catalog_object(obj: Row) -> Row:
 
 
 # ---------------------------------------------------------------------- version guard
-def _as_int(value: Any) -> int | None:
-    try:
-        return int(value) if value is not None else None
-    except (TypeError, ValueError):
-        return None
-
-
 def is_stale(kind: str, fetched: Any, known: Any) -> bool:
     """True when the stored value ``known`` is the same as or newer than ``fetched``."""
-    if known is None or fetched is None:
-        return False
-    if kind == "hash":
-        return bool(fetched == known)
-    if kind == "int":
-        f, k = _as_int(fetched), _as_int(known)
-        return f is not None and k is not None and f <= k
-    try:
-        return parse_ts(fetched) <= parse_ts(known)
-    except (TypeError, ValueError):
-        return False
+    return guard.is_stale(kind, fetched, known, parse_ts)
 
 
-class VersionGuard:
+class VersionGuard(guard.VersionGuard):
     """Drops fetched rows the destination already holds in the same or a newer version.
 
     ``known_versions(table, ids)`` returns ``{id: stored value}`` of the table's guard column
@@ -261,28 +239,7 @@ class VersionGuard:
     """
 
     def __init__(self, known_versions: KnownVersions | None) -> None:
-        self.known_versions = known_versions
-        self.dropped: dict[str, int] = {}
-        self.passed: dict[str, int] = {}
-
-    def filter(self, table: str, rows: list[Row]) -> list[Row]:
-        if not rows:
-            return rows
-        if self.known_versions is None:
-            self.passed[table] = self.passed.get(table, 0) + len(rows)
-            return rows
-        column, kind = GUARD_COLUMNS[table]
-        ids = list(dict.fromkeys(str(r["id"]) for r in rows if r.get("id") is not None))
-        known = self.known_versions(table, ids) if ids else {}
-        kept: list[Row] = []
-        for row in rows:
-            fetched = row.get(column)  # None (e.g. a POS order without version): always loaded
-            if is_stale(kind, fetched, known.get(str(row.get("id")))):
-                continue
-            kept.append(row)
-        self.dropped[table] = self.dropped.get(table, 0) + len(rows) - len(kept)
-        self.passed[table] = self.passed.get(table, 0) + len(kept)
-        return kept
+        super().__init__(known_versions, GUARD_COLUMNS.__getitem__, parse_ts)
 
 
 def destination_known_versions(pipeline: Pipeline, *, account_id: str | None = None,
@@ -292,46 +249,5 @@ def destination_known_versions(pipeline: Pipeline, *, account_id: str | None = N
     Returns ``{}`` for tables or guard columns that do not exist yet (first run). With
     ``account_id`` only rows of that tenant (``_pos_account_id``) count.
     """
-    from dlt.destinations.exceptions import DatabaseUndefinedRelation
-
-    def known(table: str, ids: list[str]) -> dict[str, Any]:
-        column = GUARD_COLUMNS[table][0]
-        if not ids or not _column_in_schema(pipeline, table, column):
-            return {}
-        found: dict[str, Any] = {}
-        try:
-            with pipeline.sql_client() as client:
-                qualified = client.make_qualified_table_name(table)
-                id_col = client.escape_column_name("id")
-                guard_col = client.escape_column_name(column)
-                acct_col = client.escape_column_name(ACCOUNT_COLUMN)
-                for i in range(0, len(ids), chunk_size):
-                    chunk = ids[i : i + chunk_size]
-                    marks = ", ".join(["%s"] * len(chunk))
-                    sql = f"SELECT {id_col}, {guard_col} FROM {qualified} WHERE {id_col} IN ({marks})"
-                    args: list[Any] = list(chunk)
-                    if account_id is not None:
-                        sql += f" AND {acct_col} = %s"
-                        args.append(account_id)
-                    for row_id, value in client.execute_sql(sql, *args) or []:
-                        found[str(row_id)] = value
-        except DatabaseUndefinedRelation:
-            return {}
-        return found
-
-    return known
-
-
-def _column_in_schema(pipeline: Pipeline, table: str, column: str) -> bool:
-    """Whether a completed column exists in any of the pipeline's schemas (else it is not loaded yet)."""
-    for schema in pipeline.schemas.values():
-        columns = schema.tables.get(table, {}).get("columns", {})
-        if column in columns and columns[column].get("data_type"):
-            return True
-    return False
-
-
-def preferred_loader_file_format(destination_type: str) -> str | None:
-    """The fastest loader format measured here: parquet for DuckDB, csv (COPY) for PostgreSQL."""
-    name = destination_type.rsplit(".", 1)[-1]
-    return {"duckdb": "parquet", "postgres": "csv"}.get(name)
+    return guard.destination_known_versions(pipeline, GUARD_COLUMNS.__getitem__, account_id=account_id,
+                                            chunk_size=chunk_size)

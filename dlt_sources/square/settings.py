@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from dlt_sources.common.guard import GuardColumns
+from dlt_sources.common.rows import ACCOUNT_COLUMN as ACCOUNT_COLUMN  # re-exported
+from dlt_sources.common.rows import CONTENT_HASH_COLUMN as CONTENT_HASH_COLUMN
+
 SQUARE_VERSION = "2025-08-20"  # Square-Version header; updated_at filters need >= 2025-02-20 (refunds)
 DEFAULT_BASE_URL = "https://connect.squareup.com"
 SANDBOX_BASE_URL = "https://connect.squareupsandbox.com"  # "squareup", not "square" (airbyte typo)
@@ -48,16 +52,14 @@ SCOPES_BY_PATH = {
     "/v2/team-members": "EMPLOYEES_READ",
 }
 
-ACCOUNT_COLUMN = "_pos_account_id"
-CONTENT_HASH_COLUMN = "_pos_content_hash"
-
-# version guard: table -> (column compared, kind). "timestamp"/"int": drop the fetched row when the
-# stored value is the same or newer; "hash": drop it when the stored content hash is equal.
-GUARD_COLUMNS: dict[str, tuple[str, str]] = {
-    "locations": (CONTENT_HASH_COLUMN, "hash"),
-    "payments": ("updated_at", "timestamp"),
-    "refunds": ("updated_at", "timestamp"),
-    "orders": ("version", "int"),
-    "catalog": ("version", "int"),
-    "team_members": ("updated_at", "timestamp"),
+# version guard: table -> (key, column compared, kind); rows and destination name them alike.
+# "timestamp"/"int": drop the fetched row when the stored value is the same or newer; "hash": drop
+# it when the stored content hash is equal.
+GUARD_COLUMNS: dict[str, GuardColumns] = {
+    "locations": GuardColumns("id", CONTENT_HASH_COLUMN, "hash"),
+    "payments": GuardColumns("id", "updated_at", "timestamp"),
+    "refunds": GuardColumns("id", "updated_at", "timestamp"),
+    "orders": GuardColumns("id", "version", "int"),
+    "catalog": GuardColumns("id", "version", "int"),
+    "team_members": GuardColumns("id", "updated_at", "timestamp"),
 }

@@ -16,6 +16,7 @@ import dlt
 from dlt.sources import DltResource
 
 from dlt_sources.common.retry import RetryPolicy
+from dlt_sources.common.rows import preferred_loader_file_format
 from dlt_sources.toast.helpers import (
     KnownVersions,
     MemoryTokenCache,
@@ -27,7 +28,6 @@ from dlt_sources.toast.helpers import (
     destination_known_versions,
     iso,
     parse_ts,
-    preferred_loader_file_format,
     restaurant_list,
     shape_menus,
     shape_row,

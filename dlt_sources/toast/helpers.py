@@ -3,7 +3,6 @@ row shaping and the version guard."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import re
@@ -16,10 +15,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 import requests
 from requests import PreparedRequest, Response
 
+from dlt_sources.common import guard
 from dlt_sources.common.auth import TokenProvider, TokenSet
 from dlt_sources.common.errors import ApiError, MissingScopes, ReauthorizationRequired
+from dlt_sources.common.guard import KnownVersions
 from dlt_sources.common.http import ApiSession, send_with_retries
 from dlt_sources.common.retry import RetryPolicy
+from dlt_sources.common.rows import Row, content_hash
 from dlt_sources.toast.settings import (
     ACCOUNT_COLUMN,
     CONTENT_HASH_COLUMN,
@@ -38,9 +40,6 @@ if TYPE_CHECKING:
     from dlt import Pipeline
 
 log = logging.getLogger(__name__)
-
-Row = dict[str, Any]
-KnownVersions = Callable[[str, list[str]], Mapping[str, Any]]
 
 RECONNECT_HINT = (
     "Check the Toast API client: run `pos-sync accounts add toast --client-id … --client-secret …` with "
@@ -285,10 +284,6 @@ class ToastClient:
 
 
 # ---------------------------------------------------------------------- rows
-def content_hash(row: Mapping[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(row, sort_keys=True, separators=(",", ":"), default=str).encode()).hexdigest()[:32]
-
-
 def shape_row(row: Row, account_id: str | None, restaurant: str, *, with_hash: bool = False) -> Row:
     shaped: Row = exact_numbers(row)
     if with_hash:
@@ -335,19 +330,7 @@ def shape_menus(payload: Row) -> Row:
 
 
 # ---------------------------------------------------------------------- version guard
-def is_stale(kind: str, fetched: Any, known: Any) -> bool:
-    """True when the stored value ``known`` is the same as or newer than ``fetched``."""
-    if known is None or fetched is None:
-        return False
-    if kind == "hash":
-        return bool(fetched == known)
-    try:
-        return parse_ts(fetched) <= parse_ts(known)
-    except (TypeError, ValueError):
-        return False
-
-
-class VersionGuard:
+class VersionGuard(guard.VersionGuard):
     """Drops fetched rows the destination already holds in the same or a newer version.
 
     ``known_versions(table, keys)`` returns ``{key: stored guard value}`` (:data:`GUARD_COLUMNS`),
@@ -355,23 +338,7 @@ class VersionGuard:
     """
 
     def __init__(self, known_versions: KnownVersions | None) -> None:
-        self.known_versions = known_versions
-        self.dropped: dict[str, int] = {}
-        self.passed: dict[str, int] = {}
-
-    def filter(self, table: str, rows: list[Row]) -> list[Row]:
-        if not rows:
-            return rows
-        if self.known_versions is None:
-            self.passed[table] = self.passed.get(table, 0) + len(rows)
-            return rows
-        key_field, guard_field, _, _, kind = GUARD_COLUMNS[table]
-        keys = list(dict.fromkeys(str(r[key_field]) for r in rows if r.get(key_field) is not None))
-        known = self.known_versions(table, keys) if keys else {}
-        kept = [r for r in rows if not is_stale(kind, r.get(guard_field), known.get(str(r.get(key_field))))]
-        self.dropped[table] = self.dropped.get(table, 0) + len(rows) - len(kept)
-        self.passed[table] = self.passed.get(table, 0) + len(kept)
-        return kept
+        super().__init__(known_versions, GUARD_COLUMNS.__getitem__, parse_ts)
 
 
 def destination_known_versions(pipeline: Pipeline, *, account_id: str | None = None,
@@ -381,45 +348,8 @@ def destination_known_versions(pipeline: Pipeline, *, account_id: str | None = N
     Returns ``{}`` for tables or columns that do not exist yet (first run); with ``account_id``
     only rows of that tenant (``_pos_account_id``) count.
     """
-    from dlt.destinations.exceptions import DatabaseUndefinedRelation
-
-    def known(table: str, keys: list[str]) -> dict[str, Any]:
-        _, _, key_col, guard_col, _ = GUARD_COLUMNS[table]
-        if not keys or not _column_in_schema(pipeline, table, guard_col):
-            return {}
-        found: dict[str, Any] = {}
-        try:
-            with pipeline.sql_client() as client:
-                qualified = client.make_qualified_table_name(table)
-                k, g, a = (client.escape_column_name(c) for c in (key_col, guard_col, ACCOUNT_COLUMN))
-                for i in range(0, len(keys), chunk_size):
-                    chunk = keys[i : i + chunk_size]
-                    sql = f"SELECT {k}, {g} FROM {qualified} WHERE {k} IN ({', '.join(['%s'] * len(chunk))})"
-                    args: list[Any] = list(chunk)
-                    if account_id is not None:
-                        sql += f" AND {a} = %s"
-                        args.append(account_id)
-                    for key, value in client.execute_sql(sql, *args) or []:
-                        found[str(key)] = value
-        except DatabaseUndefinedRelation:
-            return {}
-        return found
-
-    return known
-
-
-def _column_in_schema(pipeline: Pipeline, table: str, column: str) -> bool:
-    for schema in pipeline.schemas.values():
-        columns = schema.tables.get(table, {}).get("columns", {})
-        if column in columns and columns[column].get("data_type"):
-            return True
-    return False
-
-
-def preferred_loader_file_format(destination_type: str) -> str | None:
-    """parquet for DuckDB, csv (COPY) for PostgreSQL (measured for the Square source)."""
-    name = destination_type.rsplit(".", 1)[-1]
-    return {"duckdb": "parquet", "postgres": "csv"}.get(name)
+    return guard.destination_known_versions(pipeline, GUARD_COLUMNS.__getitem__, account_id=account_id,
+                                            chunk_size=chunk_size)
 
 
 def restaurant_list(restaurant_guids: Sequence[str]) -> list[str]:

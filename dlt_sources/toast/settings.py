@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from dlt_sources.common.guard import GuardColumns
+from dlt_sources.common.rows import ACCOUNT_COLUMN as ACCOUNT_COLUMN  # re-exported
+from dlt_sources.common.rows import CONTENT_HASH_COLUMN as CONTENT_HASH_COLUMN
+
 DEFAULT_BASE_URL = "https://ws-api.toasttab.com"
 SANDBOX_BASE_URL = "https://ws-sandbox-api.eng.toasttab.com"  # Toast's partner sandbox (not in the spec)
 
@@ -29,9 +33,7 @@ SCOPES_BY_PATH = {
     "/restaurants/v1/": "restaurants:read",
 }
 
-ACCOUNT_COLUMN = "_pos_account_id"
 RESTAURANT_COLUMN = "_pos_restaurant_guid"
-CONTENT_HASH_COLUMN = "_pos_content_hash"
 
 # JSON fields whose numbers are decimal amounts (money, quantities, rates): loaded as exact decimal
 # text even when Toast sends an integer literal, so each column keeps one type. Every other
@@ -44,12 +46,12 @@ DECIMAL_FIELDS = frozenset({
     "priceScaleFactor", "fixedPrice", "multiplicationFactor", "guestCount", "length", "height", "width", "weight",
 })
 
-# version guard: table -> (key column, guard column, kind) as dlt names them in the destination
-# (snake_case), and the row fields they come from. "timestamp": drop the fetched row when the stored
-# value is the same or newer; "hash": drop it when the stored content hash is equal.
-GUARD_COLUMNS: dict[str, tuple[str, str, str, str, str]] = {
-    # table: (row key field, row guard field, db key column, db guard column, kind)
-    "orders": ("guid", "modifiedDate", "guid", "modified_date", "timestamp"),
-    "restaurants": ("guid", CONTENT_HASH_COLUMN, "guid", CONTENT_HASH_COLUMN, "hash"),
-    "menus": ("restaurantGuid", "lastUpdated", "restaurant_guid", "last_updated", "timestamp"),
+# version guard: table -> (row key field, row guard field, kind, db key column, db guard column): the
+# row fields and the columns dlt names them in the destination (snake_case). "timestamp": drop the
+# fetched row when the stored value is the same or newer; "hash": drop it when the stored content
+# hash is equal.
+GUARD_COLUMNS: dict[str, GuardColumns] = {
+    "orders": GuardColumns("guid", "modifiedDate", "timestamp", "guid", "modified_date"),
+    "restaurants": GuardColumns("guid", CONTENT_HASH_COLUMN, "hash", "guid", CONTENT_HASH_COLUMN),
+    "menus": GuardColumns("restaurantGuid", "lastUpdated", "timestamp", "restaurant_guid", "last_updated"),
 }

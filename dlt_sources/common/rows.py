@@ -1,0 +1,25 @@
+"""Raw rows as every POS source loads them: the tenant and content-hash columns, the content hash,
+and the loader file format each destination loads fastest."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+Row = dict[str, Any]
+
+ACCOUNT_COLUMN = "_pos_account_id"  # the tenant (app-store account) of every top-level row
+CONTENT_HASH_COLUMN = "_pos_content_hash"  # the guard column of rows that carry no version
+
+
+def content_hash(row: Mapping[str, Any]) -> str:
+    """A stable digest of a row's JSON (keys sorted; decimals, datetimes… as their text)."""
+    return hashlib.sha256(json.dumps(row, sort_keys=True, separators=(",", ":"), default=str).encode()).hexdigest()[:32]
+
+
+def preferred_loader_file_format(destination_type: str) -> str | None:
+    """The fastest loader format measured here: parquet for DuckDB, csv (COPY) for PostgreSQL."""
+    name = destination_type.rsplit(".", 1)[-1]
+    return {"duckdb": "parquet", "postgres": "csv"}.get(name)
