@@ -5,7 +5,7 @@ ground-truth ledger, with peak RSS, against a naive baseline measured in the sam
 same generation with no LRU bound (every location-day kept in memory), which is what
 "build the world up front" costs.
 
-    python -m bench.world_generation --scale chain --days 90 [--json]
+    python -m bench.world_generation --scale chain --days 90 [--json] [--out bench/results/world_generation.json]
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ import subprocess
 import sys
 import time
 from datetime import date
+
+from bench._common import emit, machine
 
 
 def _run(scale: str, days: int, unbounded: bool) -> dict[str, float]:
@@ -56,6 +58,7 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=90)
     parser.add_argument("--mode", choices=("lazy", "unbounded", "both"), default="both")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--out", default=None, help="also write the JSON document to this file")
     args = parser.parse_args()
     if args.mode != "both":
         print(json.dumps(_run(args.scale, args.days, args.mode == "unbounded")))
@@ -65,8 +68,9 @@ def main() -> None:
         out = subprocess.run([sys.executable, "-m", "bench.world_generation", "--scale", args.scale,
                               "--days", str(args.days), "--mode", mode], capture_output=True, text=True, check=True)
         results[mode] = json.loads(out.stdout.strip().splitlines()[-1])
-    doc = {"benchmark": "world_generation", "scale": args.scale, "days": args.days, "results": results}
-    print(json.dumps(doc, indent=2))
+    doc = {"benchmark": "world_generation", "scale": args.scale, "days": args.days, "machine": machine(),
+           "results": results}
+    emit(doc, args.out)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,49 @@
+"""Run every benchmark and write its JSON document to ``bench/results/`` (``make bench``).
+
+    python -m bench.run_all [--only world_generation,emulator_serving,...] [--postgres URL]
+
+Each benchmark runs in its own process, one after the other (they would disturb each other's
+figures on a 2-core machine). See ``bench/README.md`` for what each one compares against.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+
+from bench._common import RESULTS, ROOT
+
+BENCHMARKS: dict[str, list[str]] = {
+    "world_generation": ["--scale", "chain", "--days", "90"],
+    "emulator_serving": ["--scale", "chain", "--days", "90"],
+    "square_import": ["--scale", "chain", "--days", "90"],
+    "canonical_build": [],
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", default=",".join(BENCHMARKS), help="comma-separated benchmark names")
+    parser.add_argument("--postgres", default=None, help="square_import: also import into this PostgreSQL URL")
+    args = parser.parse_args()
+    failed = []
+    for name in [n.strip() for n in args.only.split(",") if n.strip()]:
+        extra = list(BENCHMARKS[name])
+        if name == "square_import" and args.postgres:
+            extra += ["--postgres", args.postgres, "--postgres-days", "7"]
+        out = RESULTS / f"{name}.json"
+        sys.stderr.write(f"== {name} → {out.relative_to(ROOT)}\n")
+        started = time.monotonic()
+        done = subprocess.run([sys.executable, "-m", f"bench.{name}", *extra, "--out", str(out)], cwd=ROOT,
+                              stdout=subprocess.DEVNULL)
+        sys.stderr.write(f"   {'ok' if done.returncode == 0 else 'FAILED'} in {time.monotonic() - started:.0f} s\n")
+        if done.returncode != 0:
+            failed.append(name)
+    if failed:
+        sys.exit(f"failed: {', '.join(failed)}")
+
+
+if __name__ == "__main__":
+    main()
