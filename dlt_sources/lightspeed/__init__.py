@@ -16,6 +16,7 @@ import dlt
 from dlt.sources import DltResource
 
 from dlt_sources.common.auth import TokenSet
+from dlt_sources.common.incremental import account_state
 from dlt_sources.common.retry import RetryPolicy
 from dlt_sources.common.rows import content_hash
 from dlt_sources.lightspeed.helpers import (
@@ -65,9 +66,7 @@ class _Sync:
 
     def state(self) -> dict[str, Any]:
         """This resource's state for this account (two tenants in one pipeline never share a cursor)."""
-        accounts = dlt.current.resource_state().setdefault("accounts", {})
-        state: dict[str, Any] = accounts.setdefault(self.account_id, {})
-        return state
+        return account_state(self.account_id)
 
     def _wanted(self, table: str, row: Row) -> bool:
         if not self.outlet_ids or table not in OUTLET_SCOPED:

@@ -15,6 +15,7 @@ import dlt
 from dlt.sources import DltResource
 
 from dlt_sources.common.auth import TokenProvider
+from dlt_sources.common.incremental import IncrementalSync, window_of
 from dlt_sources.common.retry import RetryPolicy
 from dlt_sources.common.rows import preferred_loader_file_format
 from dlt_sources.square.helpers import (
@@ -58,32 +59,20 @@ __all__ = [
 MAX_TABLE_NESTING = 4  # orders.returns[].return_line_items[].applied_taxes[].applied_money
 
 
-class _Sync:
+class _Sync(IncrementalSync):
     """What the resources of one source instance share: client, clock, locations, guard, state keys."""
+
+    initial_days = DEFAULT_INITIAL_DAYS
 
     def __init__(self, client: SquareClient, location_ids: Sequence[str], account_id: str | None,
                  window: tuple[datetime, datetime] | None, initial_start: datetime | None,
                  lookback: timedelta, now: datetime | None, guard: VersionGuard) -> None:
+        super().__init__(account_id, window, initial_start, lookback, now, guard)
         self.client = client
         self._location_ids = list(dict.fromkeys(location_ids))
-        self.account_id = account_id
-        self.window = window
-        self._initial_start = initial_start
-        self.lookback = lookback
-        self._now = now
-        self.guard = guard
         self._locations_payload: dict[str, Any] | None = None
 
-    # -------------------------------------------------------------- clock and bounds
-    def now(self) -> datetime:
-        """The run's upper bound, fixed at first use so every stream shares it."""
-        if self._now is None:
-            self._now = datetime.now(UTC)
-        return self._now
-
-    def initial_start(self) -> datetime:
-        return self._initial_start or self.now() - timedelta(days=DEFAULT_INITIAL_DAYS)
-
+    # -------------------------------------------------------------- bounds
     def begin_for(self, locations: Sequence[str], hwm: dict[str, str]) -> datetime:
         """Query start: the oldest high-water mark of ``locations`` minus the lookback (never after now)."""
         if any(loc not in hwm for loc in locations):
@@ -91,13 +80,6 @@ class _Sync:
         else:
             begin = min(parse_ts(hwm[loc]) for loc in locations) - self.lookback
         return min(begin, self.now())
-
-    def state(self) -> dict[str, Any]:
-        """This resource's incremental state for this account (tenants never share a cursor)."""
-        root = dlt.current.resource_state()
-        accounts = root.setdefault("accounts", {})
-        state: dict[str, Any] = accounts.setdefault(self.account_id or "_default", {})
-        return state
 
     # -------------------------------------------------------------- helpers
     def locations_payload(self) -> dict[str, Any]:
@@ -273,13 +255,7 @@ def square_source(
 
     The body makes no network call: resources fetch lazily.
     """
-    if (start is None) != (end is None):
-        raise ValueError("give both start and end (window mode) or neither (incremental mode)")
-    window: tuple[datetime, datetime] | None = None
-    if start is not None and end is not None:
-        window = (parse_ts(start), parse_ts(end))
-        if window[0] >= window[1]:
-            raise ValueError(f"empty window: start {start} is not before end {end}")
+    window = window_of(start, end, parse_ts)
     provider = token_provider or TokenProvider(access_token, provider="Square", reconnect_hint=RECONNECT_HINT)
     client = SquareClient(base_url, provider, policy=retry_policy)
     sync = _Sync(client, location_ids, account_id, window,

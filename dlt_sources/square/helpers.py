@@ -22,6 +22,7 @@ from dlt_sources.common.errors import (
 )
 from dlt_sources.common.guard import KnownVersions
 from dlt_sources.common.http import ApiSession
+from dlt_sources.common.incremental import iso
 from dlt_sources.common.retry import RetryPolicy
 from dlt_sources.common.rows import Row, content_hash
 from dlt_sources.square.settings import (
@@ -63,12 +64,6 @@ def parse_ts(value: Any) -> datetime:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC)
-
-
-def iso(when: datetime) -> str:
-    """Aware datetime -> RFC 3339 UTC with milliseconds (``2026-03-29T05:24:29.123Z``)."""
-    when = when.astimezone(UTC)
-    return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
 
 
 # ---------------------------------------------------------------------- errors

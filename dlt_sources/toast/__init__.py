@@ -9,12 +9,13 @@ Money stays exact: every non-integer number is loaded as its decimal text. See `
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import dlt
 from dlt.sources import DltResource
 
+from dlt_sources.common.incremental import IncrementalSync, iso, window_of
 from dlt_sources.common.retry import RetryPolicy
 from dlt_sources.common.rows import preferred_loader_file_format
 from dlt_sources.toast.helpers import (
@@ -26,7 +27,6 @@ from dlt_sources.toast.helpers import (
     TokenCache,
     VersionGuard,
     destination_known_versions,
-    iso,
     parse_ts,
     restaurant_list,
     shape_menus,
@@ -58,35 +58,17 @@ __all__ = [
 MAX_TABLE_NESTING = 5  # orders.checks[].selections[].modifiers[].applied_taxes[]
 
 
-class _Sync:
+class _Sync(IncrementalSync):
     """What the resources of one source instance share: client, clock, restaurants, guard, state."""
+
+    initial_days = DEFAULT_INITIAL_DAYS
 
     def __init__(self, client: ToastClient, restaurants: list[str], account_id: str | None,
                  window: tuple[datetime, datetime] | None, initial_start: datetime | None, lookback: timedelta,
                  now: datetime | None, guard: VersionGuard) -> None:
+        super().__init__(account_id, window, initial_start, lookback, now, guard)
         self.client = client
         self.restaurants = restaurants
-        self.account_id = account_id
-        self.window = window
-        self._initial_start = initial_start
-        self.lookback = lookback
-        self._now = now
-        self.guard = guard
-
-    def now(self) -> datetime:
-        """The run's upper bound, fixed at first use so every stream shares it."""
-        if self._now is None:
-            self._now = datetime.now(UTC)
-        return self._now
-
-    def initial_start(self) -> datetime:
-        return self._initial_start or self.now() - timedelta(days=DEFAULT_INITIAL_DAYS)
-
-    def state(self) -> dict[str, Any]:
-        """This resource's state for this account (tenants never share a mark)."""
-        accounts = dlt.current.resource_state().setdefault("accounts", {})
-        state: dict[str, Any] = accounts.setdefault(self.account_id or "_default", {})
-        return state
 
     # -------------------------------------------------------------- streams
     def restaurants_rows(self) -> Iterator[list[Row]]:
@@ -183,13 +165,7 @@ def toast_source(
 
     The body makes no network call: resources fetch lazily.
     """
-    if (start is None) != (end is None):
-        raise ValueError("give both start and end (window mode) or neither (incremental mode)")
-    window: tuple[datetime, datetime] | None = None
-    if start is not None and end is not None:
-        window = (parse_ts(start), parse_ts(end))
-        if window[0] >= window[1]:
-            raise ValueError(f"empty window: start {start} is not before end {end}")
+    window = window_of(start, end, parse_ts)
     restaurants = restaurant_list(restaurant_guids)
     provider = ToastTokenProvider(client_id, client_secret, base_url, cache=token_cache or MemoryTokenCache(),
                                   policy=retry_policy)

@@ -74,12 +74,6 @@ def toast_ts(when: datetime) -> str:
     return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}+0000"
 
 
-def iso(when: datetime) -> str:
-    """Aware datetime → RFC 3339 UTC with milliseconds (state values)."""
-    when = when.astimezone(UTC)
-    return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z"
-
-
 def windows(begin: datetime, end: datetime, size: timedelta) -> Iterator[tuple[datetime, datetime]]:
     """``[begin, end)`` cut into consecutive windows of at most ``size``."""
     start = begin
