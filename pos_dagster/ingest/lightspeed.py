@@ -14,10 +14,9 @@ from typing import Any
 
 import dlt
 
-from dlt_sources.common.auth import TokenSet
 from dlt_sources.lightspeed import destination_known_versions, lightspeed_source
-from pos_dagster import appstore
 from pos_dagster.appstore import AccountCredentials
+from pos_dagster.ingest.common import token_saver
 from pos_dagster.settings import Settings
 
 NO_WINDOW = ("Lightspeed's change feed has no date window (X-Series ignores date filters on /sales): "
@@ -44,10 +43,6 @@ def build_lightspeed_source(
     if start is not None or end is not None:
         raise ValueError(NO_WINDOW)
     account_id = creds.account_id
-
-    def persist(tokens: TokenSet) -> None:
-        appstore.save_tokens(account_id, tokens.access_token, tokens.refresh_token, tokens.expires_at)
-
     return lightspeed_source(
         domain_prefix_of(creds),
         list(creds.location_ids),
@@ -58,6 +53,6 @@ def build_lightspeed_source(
         client_secret=creds.client_secret or os.environ.get("LIGHTSPEED_CLIENT_SECRET"),
         account_id=account_id,
         now=now,
-        on_tokens_refreshed=persist,
+        on_tokens_refreshed=token_saver(account_id),
         known_versions=destination_known_versions(pipeline, account_id=account_id),
     )

@@ -3,28 +3,22 @@
 from __future__ import annotations
 
 import os
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import dlt
 
-from dlt_sources.common.auth import TokenProvider, TokenSet
-from dlt_sources.square import square_source
-from dlt_sources.square.helpers import destination_known_versions
+from dlt_sources.common.auth import TokenProvider
+from dlt_sources.square import destination_known_versions, square_source
 from dlt_sources.square.settings import DEFAULT_BASE_URL, TOKEN_PATH
-from pos_dagster import appstore
 from pos_dagster.appstore import AccountCredentials
-from pos_dagster.settings import Settings, load_settings
+from pos_dagster.ingest.common import initial_start_for, token_saver
+from pos_dagster.settings import Settings
 
 
 def token_provider_for(creds: AccountCredentials) -> TokenProvider:
     """Refreshes through the OAuth refresh_token grant and persists new tokens (encrypted) at once."""
     base_url = (creds.base_url or DEFAULT_BASE_URL).rstrip("/")
-    account_id = creds.account_id
-
-    def persist(tokens: TokenSet) -> None:
-        appstore.save_tokens(account_id, tokens.access_token, tokens.refresh_token, tokens.expires_at)
-
     return TokenProvider(
         creds.access_token or "",
         refresh_token=creds.refresh_token,
@@ -32,7 +26,7 @@ def token_provider_for(creds: AccountCredentials) -> TokenProvider:
         client_id=creds.client_id or os.environ.get("SQUARE_APP_ID"),
         client_secret=creds.client_secret or os.environ.get("SQUARE_APP_SECRET"),
         token_url=base_url + TOKEN_PATH,
-        on_refresh=persist,
+        on_refresh=token_saver(creds.account_id),
         provider="Square",
     )
 
@@ -47,9 +41,6 @@ def build_square_source(
     settings: Settings | None = None,
 ) -> Any:
     """A fresh source for one run: incremental (no window) or a stateless [start, end) window."""
-    settings = settings or load_settings()
-    days = (appstore.get_account(creds.account_id).historical_import_days
-            or settings.historical_import_days)
     return square_source(
         access_token=creds.access_token or "",
         location_ids=list(creds.location_ids),
@@ -57,7 +48,7 @@ def build_square_source(
         account_id=creds.account_id,
         start=start,
         end=end,
-        initial_start=now - timedelta(days=days),
+        initial_start=initial_start_for(creds, now, settings),
         now=now,
         token_provider=token_provider_for(creds),
         known_versions=destination_known_versions(pipeline, account_id=creds.account_id),

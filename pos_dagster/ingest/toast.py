@@ -9,7 +9,7 @@ logins per hour.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import dlt
@@ -19,7 +19,8 @@ from dlt_sources.toast import destination_known_versions, toast_source
 from dlt_sources.toast.settings import DEFAULT_BASE_URL
 from pos_dagster import appstore
 from pos_dagster.appstore import AccountCredentials
-from pos_dagster.settings import Settings, load_settings
+from pos_dagster.ingest.common import initial_start_for
+from pos_dagster.settings import Settings
 
 
 class AppStoreTokenCache:
@@ -63,9 +64,6 @@ def build_toast_source(
 ) -> Any:
     """A fresh source for one run: incremental (no window) or a stateless [start, end) window of
     business days. Restaurants = the account's enabled locations (restaurant GUIDs)."""
-    settings = settings or load_settings()
-    days = (appstore.get_account(creds.account_id).historical_import_days
-            or settings.historical_import_days)
     return toast_source(
         creds.client_id or creds.merchant_id,  # `accounts add toast`: merchant id = client id
         creds.client_secret or "",
@@ -74,7 +72,7 @@ def build_toast_source(
         account_id=creds.account_id,
         start=start,
         end=end,
-        initial_start=now - timedelta(days=days),
+        initial_start=initial_start_for(creds, now, settings),
         now=now,
         token_cache=AppStoreTokenCache(creds),
         known_versions=destination_known_versions(pipeline, account_id=creds.account_id),
