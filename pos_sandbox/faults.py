@@ -230,6 +230,14 @@ class FaultPlan:
 ErrorRenderer = Callable[[Fault], tuple[bytes, Mapping[str, str]]]
 
 
+def authorization_header(scope: Scope) -> str | None:
+    """The ``Authorization`` header of an ASGI request (what the emulators' token hooks look at)."""
+    for name, value in scope.get("headers", ()):
+        if name == b"authorization":
+            return str(value.decode("latin-1"))
+    return None
+
+
 class FaultMiddleware:
     """ASGI middleware that applies a :class:`FaultPlan` to the requests ``applies`` selects.
 

@@ -50,7 +50,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from pos_sandbox.credentials import DemoCredentials
-from pos_sandbox.faults import Fault, FaultMiddleware, FaultPlan, Send
+from pos_sandbox.faults import Fault, FaultMiddleware, FaultPlan, Send, authorization_header
 from pos_sandbox.lightspeed_http import (
     ERROR_TEXT,
     LightspeedError,
@@ -278,18 +278,11 @@ class LightspeedEmulator:
         ]
 
     # ------------------------------------------------------------------ fault hooks
-    @staticmethod
-    def _authorization(scope: dict[str, Any]) -> str | None:
-        for name, value in scope.get("headers", ()):
-            if name == b"authorization":
-                return str(value.decode("latin-1"))
-        return None
-
     def token_valid(self, scope: dict[str, Any]) -> bool:
-        return self.store.token_of_header(self._authorization(scope)) is not None
+        return self.store.token_of_header(authorization_header(scope)) is not None
 
     def expire_token(self, scope: dict[str, Any]) -> bool:
-        tok = self.store.token_of_header(self._authorization(scope))
+        tok = self.store.token_of_header(authorization_header(scope))
         return tok is not None and self.store.expire(tok.token)
 
     @staticmethod

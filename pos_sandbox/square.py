@@ -34,7 +34,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from pos_sandbox.credentials import DemoCredentials
-from pos_sandbox.faults import Fault, FaultMiddleware, FaultPlan
+from pos_sandbox.faults import Fault, FaultMiddleware, FaultPlan, authorization_header
 from pos_sandbox.model import Account, Location
 from pos_sandbox.square_http import (
     CursorCodec,
@@ -693,18 +693,11 @@ class SquareEmulator:
         ]
 
     # ------------------------------------------------------------------ fault hooks
-    @staticmethod
-    def _authorization(scope: dict[str, Any]) -> str | None:
-        for name, value in scope.get("headers", ()):
-            if name == b"authorization":
-                return value.decode("latin-1")
-        return None
-
     def token_valid(self, scope: dict[str, Any]) -> bool:
-        return self.store.token_of_header(self._authorization(scope)) is not None
+        return self.store.token_of_header(authorization_header(scope)) is not None
 
     def expire_token(self, scope: dict[str, Any]) -> bool:
-        tok = self.store.token_of_header(self._authorization(scope))
+        tok = self.store.token_of_header(authorization_header(scope))
         return tok is not None and self.store.expire(tok.token)
 
     def fault_applies(self, path: str) -> bool:

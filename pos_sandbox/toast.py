@@ -51,7 +51,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from pos_sandbox.credentials import DemoCredentials
-from pos_sandbox.faults import Fault, FaultMiddleware, FaultPlan
+from pos_sandbox.faults import Fault, FaultMiddleware, FaultPlan, authorization_header
 from pos_sandbox.model import Location, Sale
 from pos_sandbox.toast_http import (
     EARLIEST,
@@ -243,18 +243,11 @@ class ToastEmulator:
         ]
 
     # ------------------------------------------------------------------ fault hooks
-    @staticmethod
-    def _authorization(scope: dict[str, Any]) -> str | None:
-        for name, value in scope.get("headers", ()):
-            if name == b"authorization":
-                return str(value.decode("latin-1"))
-        return None
-
     def token_valid(self, scope: dict[str, Any]) -> bool:
-        return self.tokens.token_of_header(self._authorization(scope)) is not None
+        return self.tokens.token_of_header(authorization_header(scope)) is not None
 
     def expire_token(self, scope: dict[str, Any]) -> bool:
-        token = self.tokens.token_of_header(self._authorization(scope))
+        token = self.tokens.token_of_header(authorization_header(scope))
         return token is not None and self.tokens.expire(token.access_token)
 
     @staticmethod
