@@ -25,23 +25,31 @@ DEMO_SEED = 42
 REDIRECT_URI = "http://127.0.0.1/pos-sync/oauth/callback"
 
 
+def _authorization_code(client: httpx.Client, path: str, params: dict[str, Any], *, failed: str,
+                        provider: str) -> dict[str, list[str]]:
+    """The emulator's authorize endpoint, auto-approved: the query of its redirect (with a ``code``),
+    after checking that it carries the ``state`` sent."""
+    state = secrets.token_urlsafe(12)
+    authorize = client.get(path, params={**params, "state": state, "redirect_uri": REDIRECT_URI,
+                                         "auto_approve": "true"})
+    if authorize.status_code not in (302, 303, 307):
+        raise CommandError(f"{failed}: HTTP {authorize.status_code} {authorize.text[:200]}")
+    query = parse_qs(urlparse(authorize.headers["location"]).query)
+    if query.get("state", [""])[0] != state or "code" not in query:
+        raise CommandError(f"{provider} OAuth redirect without a code or with a wrong state: {query}")
+    return query
+
+
 def link_square_account(base_url: str, tenant_id: str, cred: dict[str, Any]) -> str:
     """OAuth code flow against the emulator, location discovery, then the app store."""
     from pos_dagster import appstore
     from pos_dagster.discovery import discover_locations
 
-    state = secrets.token_urlsafe(12)
     with httpx.Client(base_url=base_url, timeout=30) as client:
-        authorize = client.get("/oauth2/authorize", params={
+        query = _authorization_code(client, "/oauth2/authorize", {
             "client_id": cred["client_id"], "scope": " ".join(cred["scopes"]), "session": "false",
-            "state": state, "redirect_uri": REDIRECT_URI, "merchant_id": cred["account_id"],
-            "auto_approve": "true",
-        })
-        if authorize.status_code not in (302, 303, 307):
-            raise CommandError(f"Square OAuth authorize failed: HTTP {authorize.status_code} {authorize.text[:200]}")
-        query = parse_qs(urlparse(authorize.headers["location"]).query)
-        if query.get("state", [""])[0] != state or "code" not in query:
-            raise CommandError(f"Square OAuth redirect without a code or with a wrong state: {query}")
+            "merchant_id": cred["account_id"],
+        }, failed="Square OAuth authorize failed", provider="Square")
         token = client.post("/oauth2/token", json={
             "client_id": cred["client_id"], "client_secret": cred["client_secret"],
             "grant_type": "authorization_code", "code": query["code"][0], "redirect_uri": REDIRECT_URI,
@@ -92,18 +100,11 @@ def link_lightspeed_account(base_url: str, tenant_id: str, cred: dict[str, Any])
     from pos_dagster import appstore
     from pos_dagster.discovery import discover_locations
 
-    state = secrets.token_urlsafe(12)
     with httpx.Client(base_url=base_url, timeout=30) as client:
-        authorize = client.get("/connect", params={
+        query = _authorization_code(client, "/connect", {
             "response_type": "code", "client_id": cred["client_id"], "scope": " ".join(cred.get("scopes") or []),
-            "state": state, "redirect_uri": REDIRECT_URI, "domain_prefix": cred["account_id"],
-            "auto_approve": "true",
-        })
-        if authorize.status_code not in (302, 303, 307):
-            raise CommandError(f"Lightspeed authorize failed: HTTP {authorize.status_code} {authorize.text[:200]}")
-        query = parse_qs(urlparse(authorize.headers["location"]).query)
-        if query.get("state", [""])[0] != state or "code" not in query:
-            raise CommandError(f"Lightspeed OAuth redirect without a code or with a wrong state: {query}")
+            "domain_prefix": cred["account_id"],
+        }, failed="Lightspeed authorize failed", provider="Lightspeed")
         token = client.post("/api/1.0/token", data={
             "grant_type": "authorization_code", "code": query["code"][0], "client_id": cred["client_id"],
             "client_secret": cred["client_secret"], "redirect_uri": REDIRECT_URI,
