@@ -27,6 +27,15 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
 
+def aware_utc(value: datetime | None) -> datetime | None:
+    """Naive datetimes are taken as UTC (like the columns do); aware ones converted to UTC."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """``DateTime(timezone=True)`` that only accepts and only returns aware UTC datetimes.
 
@@ -41,20 +50,14 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         if not isinstance(value, datetime):
             raise TypeError(f"expected a datetime, got {type(value).__name__}")
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
-        value = value.astimezone(UTC)
+        value = aware_utc(value)
         if dialect.name == "sqlite":
             # SQLite has no timezone type: store naive UTC so text ordering stays chronological.
             return value.replace(tzinfo=None)
         return value
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
+        return aware_utc(value)
 
 
 JSONType = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")

@@ -18,7 +18,7 @@ import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -35,6 +35,7 @@ from pos_dagster.appstore.models import (
     Provider,
     SyncStatus,
     SyncType,
+    aware_utc,
     utcnow,
 )
 from pos_dagster.settings import Settings, load_settings
@@ -345,15 +346,6 @@ def _positive(value: int, what: str) -> int:
     return int(value)
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    """Naive datetimes are taken as UTC (like the columns do); aware ones converted to UTC."""
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
-
-
 def _count(value: int, what: str) -> int:
     if int(value) < 0:
         raise AppStoreError(f"{what} must be >= 0, got {value}")
@@ -416,7 +408,7 @@ def upsert_account(
     plain: dict[str, Any] = {
         "account_name": account_name,
         "base_url": base_url.rstrip("/") if base_url else base_url,
-        "token_expires_at": _aware(token_expires_at),
+        "token_expires_at": aware_utc(token_expires_at),
         "client_id": client_id,
         "sync_enabled": sync_enabled,
         "sync_frequency_minutes": sync_frequency_minutes,
@@ -585,7 +577,7 @@ def save_tokens(
         acc.access_token_enc = access_enc
         if refresh_enc is not None:
             acc.refresh_token_enc = refresh_enc
-        acc.token_expires_at = _aware(expires_at)
+        acc.token_expires_at = aware_utc(expires_at)
         if acc.status == AccountStatus.REAUTH_REQUIRED.value:
             acc.status = AccountStatus.ACTIVE.value
             acc.error_message = None
@@ -779,7 +771,7 @@ def start_sync_log(
         raise AppStoreError(
             f"unknown sync type {sync_type!r} (known: {', '.join(t.value for t in SyncType)})"
         ) from None
-    now = _aware(started_at) or utcnow()
+    now = aware_utc(started_at) or utcnow()
     with _use(session, settings) as s:
         acc = _load_account(s, account_id, for_update=True)
         stale = s.execute(
@@ -837,7 +829,7 @@ def finish_sync_log(
     }
     if unmapped_products is not None:
         counts["unmapped_products_count"] = _count(unmapped_products, "unmapped_products")
-    now = _aware(completed_at) or utcnow()
+    now = aware_utc(completed_at) or utcnow()
     with _use(session, settings) as s:
         log = s.get(PosSyncLog, log_id)
         if log is None:
