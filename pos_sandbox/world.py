@@ -21,6 +21,7 @@ import random
 import threading
 import unicodedata
 import uuid
+from bisect import bisect
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime, time, timedelta
@@ -136,6 +137,7 @@ def _cum(weights: tuple[int, ...]) -> list[int]:
 
 LINES_CHOICES, LINES_CUM = (1, 2, 3, 4, 5), _cum((38, 32, 17, 9, 4))
 UNITS_CHOICES, UNITS_CUM = (1, 2, 3, 4, 6), _cum((70, 18, 6, 4, 2))
+LINES_TOTAL, UNITS_TOTAL = float(LINES_CUM[-1]), float(UNITS_CUM[-1])
 KINDS = ("cash", "card", "contactless", "mobile")
 KINDS_CUM_US, KINDS_CUM_ES = _cum((15, 55, 22, 8)), _cum((38, 25, 30, 7))
 
@@ -500,7 +502,11 @@ class World:
         menu_time = self._catalog_time(account, (day - self.start).days)
         menu = self.catalog_as_of(account.account_id, menu_time)
         menu_cum = _cum(tuple(self._popularity[self.product_by_id[it.product_id].sku] for it, _ in menu))
+        # sales open at least an hour after the business-day boundary (Toast's closeout hour):
+        # their business date is the local day itself, no per-sale zone conversion needed
+        same_day = loc.open_hour - 1 >= loc.closeout_hour
         menu_range = range(len(menu))
+        menu_total, menu_hi = float(menu_cum[-1]), len(menu_cum) - 1
         coffee = {it.item_id for it, _ in menu if self.product_by_id[it.product_id].category == "Cafetería"}
         modifiers = self.modifiers[account.account_id]
         promo, staff = self.discounts[account.account_id]
@@ -508,7 +514,6 @@ class World:
         customers = self.customers[account.account_id]
         tax_mode_incl = loc.prices_include_tax
         kinds_cum = KINDS_CUM_US if us else KINDS_CUM_ES
-        choices = rng.choices
         random_ = rng.random
         brands = ("VISA", "MASTERCARD", "AMERICAN_EXPRESS", "DISCOVER") if us else ("VISA", "MASTERCARD", "VISA", "MASTERCARD", "AMERICAN_EXPRESS")
         sales: list[Sale] = []
@@ -518,8 +523,10 @@ class World:
             sale_id = ids.for_provider(provider, 27)
 
             # ---- lines
-            n_lines = choices(LINES_CHOICES, cum_weights=LINES_CUM)[0]
-            picks = choices(menu_range, cum_weights=menu_cum, k=n_lines)
+            # bisect(cum, random() * total) is exactly what Random.choices does for one draw,
+            # without its per-call overhead (same stream, same world)
+            n_lines = LINES_CHOICES[bisect(LINES_CUM, random_() * LINES_TOTAL)]
+            picks = [menu_range[bisect(menu_cum, random_() * menu_total, 0, menu_hi)] for _ in range(n_lines)]
             order_discount = random_() < 0.02
             lines: list[Line] = []
             for pick in picks:
@@ -531,7 +538,7 @@ class World:
                     mods: tuple[AppliedModifier, ...] = ()
                     gross = half_up_div(grams * state.price_cents, 1000)
                 else:
-                    units = choices(UNITS_CHOICES, cum_weights=UNITS_CUM)[0]
+                    units = UNITS_CHOICES[bisect(UNITS_CUM, random_() * UNITS_TOTAL)]
                     quantity = Decimal(units)
                     mods = ()
                     if item.item_id in coffee and rng.random() < 0.3:
@@ -579,7 +586,7 @@ class World:
             voided = rng.random() < 0.01
             deleted = provider == "toast" and not voided and random_() < TOAST_DELETED_RATE
             # ---- tenders
-            kind = choices(KINDS, cum_weights=kinds_cum)[0]
+            kind = KINDS[bisect(kinds_cum, random_() * kinds_cum[-1])]
             if voided:
                 kind = "card"
             split = (not voided) and due >= 500 and rng.random() < 0.04
@@ -610,7 +617,7 @@ class World:
                 receipt_number=tenders[0].id[:4] if provider == "square" else f"{day.strftime('%y%m%d')}-{i + 1:04d}",
                 opened_at=opened_at,
                 closed_at=closed_at,
-                local_date=self.business_date(loc, opened_at if provider == "toast" else closed_at),
+                local_date=day if same_day else self.business_date(loc, opened_at if provider == "toast" else closed_at),
                 state="voided" if voided else "deleted" if deleted else "completed",
                 prices_include_tax=tax_mode_incl,
                 lines=tuple(lines),
