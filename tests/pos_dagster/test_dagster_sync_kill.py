@@ -74,7 +74,7 @@ def test_sigkill_mid_sync_then_rerun_has_no_duplicates_and_no_gaps(make_env: Env
     plan.reset()
     (tmp_path / "rerun").mkdir()
     rerun = _sync_process(env.account_id, tmp_path / "rerun")
-    assert _wait(rerun, tmp_path / "rerun", 60) == 0, (tmp_path / "rerun" / "stderr").read_text()[-3000:]
+    assert _wait(rerun, tmp_path / "rerun", 150) == 0, (tmp_path / "rerun" / "stderr").read_text()[-3000:]
     summaries = json.loads((tmp_path / "rerun" / "stdout").read_text())
     assert [s["status"] for s in summaries] == ["success"] and summaries[0]["account_id"] == env.account_id
 
