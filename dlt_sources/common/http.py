@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+import orjson
 import requests
 from requests import PreparedRequest, Response
 
@@ -132,7 +133,32 @@ class ApiSession(requests.Session):
                     raise mapped
                 raise ApiError(f"{what}: HTTP {response.status_code}: {_body_snippet(response)}",
                                status=response.status_code, body=response.text[:2000])
-            return response
+            return parse_json_once(response)
+
+
+def parse_json_once(response: Response) -> Response:
+    """Make ``response.json()`` parse the body once (with orjson) and return that same object after.
+
+    dlt's ``RESTClient.paginate`` calls ``response.json()`` for the data selector and again in the
+    cursor paginator, and the sources read the payload too: three parses of every page with
+    ``requests``' (simple)json, the largest client-side cost of a historical import. Callers must
+    not mutate the returned object (none here do: rows are copied before shaping). Calls with
+    arguments, and bodies orjson refuses, go to ``requests``' own ``json`` (same exceptions).
+    """
+    cache: list[Any] = []
+
+    def json(**kwargs: Any) -> Any:
+        if kwargs:
+            return Response.json(response, **kwargs)
+        if not cache:
+            try:
+                cache.append(orjson.loads(response.content))
+            except (orjson.JSONDecodeError, TypeError):
+                return Response.json(response)
+        return cache[0]
+
+    response.json = json  # type: ignore[method-assign]
+    return response
 
 
 def _path(request: PreparedRequest) -> str:

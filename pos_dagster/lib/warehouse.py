@@ -18,6 +18,7 @@ from typing import Any
 
 import dlt
 
+from dlt_sources.common.tuning import apply_performance_defaults
 from pos_dagster.settings import Settings, load_settings
 
 
@@ -70,6 +71,7 @@ def pipeline_name(provider: str, account_id: str, mode: str = "incremental") -> 
 def account_pipeline(provider: str, account_id: str, mode: str = "incremental",
                      settings: Settings | None = None) -> dlt.Pipeline:
     settings = settings or load_settings()
+    apply_performance_defaults()
     return dlt.pipeline(
         pipeline_name=pipeline_name(provider, account_id, mode),
         destination=dlt_destination(settings),
