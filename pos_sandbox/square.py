@@ -291,21 +291,30 @@ class SquareEmulator:
             scan = index.payments_created.scan(asc=asc, lo=begin, hi=end, after=after, now_us=now,  # type: ignore[arg-type]
                                                updated=False)
         recs, more = self.page(scan, accept, limit)
+        return self.sale_records_page("payments", self.render.payment, recs, more, fingerprint, now)
+
+    # ------------------------------------------------------------------ payments and refunds
+    def sale_records_page(self, key: str, render: Any, recs: list[Any], more: Any, fingerprint: Any,
+                          now: int) -> Response:
+        """One list page of payments or refunds; ``cursor`` only when there is a next page."""
         body: dict[str, Any] = {}
         if recs:
-            body["payments"] = [self.render.payment(r, self.indexes.sale(r), now) for r in recs]  # type: ignore[arg-type]
+            body[key] = [render(r, self.indexes.sale(r), now) for r in recs]
         if more is not None:
             body["cursor"] = self.cursors.encode(fingerprint, {"k": list(more)})
         return json_response(body)
 
-    async def get_payment(self, request: Request) -> Response:
-        token = self.begin(request, ("PAYMENTS_READ",))
-        payment_id = request.path_params["payment_id"]
+    def sale_record(self, kind: str, object_id: str, render: Any, by_id: Any, token: Any) -> Response:
+        """GetPayment / GetPaymentRefund: one visible object of the token's merchant, else 404."""
         now = self.now_us()
-        rec = self.indexes.find(self.merchant_locations(token), lambda i: i.payments_by_id, payment_id)
+        rec = self.indexes.find(self.merchant_locations(token), by_id, object_id)
         if rec is None or rec.visible_us > now:
-            raise SquareError(404, "NOT_FOUND", f"Could not find payment with id `{payment_id}`.")
-        return json_response({"payment": self.render.payment(rec, self.indexes.sale(rec), now)})  # type: ignore[arg-type]
+            raise SquareError(404, "NOT_FOUND", f"Could not find {kind} with id `{object_id}`.")
+        return json_response({kind: render(rec, self.indexes.sale(rec), now)})
+
+    async def get_payment(self, request: Request) -> Response:
+        return self.sale_record("payment", request.path_params["payment_id"], self.render.payment,
+                                lambda i: i.payments_by_id, self.begin(request, ("PAYMENTS_READ",)))
 
     # ------------------------------------------------------------------ refunds
     async def list_refunds(self, request: Request) -> Response:
@@ -351,21 +360,11 @@ class SquareEmulator:
             scans.append(keys.scan(asc=asc, lo=lo, hi=hi, after=after, now_us=now,  # type: ignore[arg-type]
                                    updated=by_updated))
         recs, more = self.page(merge_scans(scans, asc), accept, limit)
-        body: dict[str, Any] = {}
-        if recs:
-            body["refunds"] = [self.render.refund(r, self.indexes.sale(r), now) for r in recs]  # type: ignore[arg-type]
-        if more is not None:
-            body["cursor"] = self.cursors.encode(fingerprint, {"k": list(more)})
-        return json_response(body)
+        return self.sale_records_page("refunds", self.render.refund, recs, more, fingerprint, now)
 
     async def get_refund(self, request: Request) -> Response:
-        token = self.begin(request, ("PAYMENTS_READ",))
-        refund_id = request.path_params["refund_id"]
-        now = self.now_us()
-        rec = self.indexes.find(self.merchant_locations(token), lambda i: i.refunds_by_id, refund_id)
-        if rec is None or rec.visible_us > now:
-            raise SquareError(404, "NOT_FOUND", f"Could not find refund with id `{refund_id}`.")
-        return json_response({"refund": self.render.refund(rec, self.indexes.sale(rec), now)})  # type: ignore[arg-type]
+        return self.sale_record("refund", request.path_params["refund_id"], self.render.refund,
+                                lambda i: i.refunds_by_id, self.begin(request, ("PAYMENTS_READ",)))
 
     # ------------------------------------------------------------------ orders
     async def search_orders(self, request: Request) -> Response:
