@@ -12,8 +12,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import dlt
+import pyarrow as pa
 from dlt.sources import DltResource
 
+from dlt_sources.common.arrow import arrow_batches, prepare_arrow_resources
 from dlt_sources.common.auth import TokenProvider
 from dlt_sources.common.incremental import IncrementalSync, window_of
 from dlt_sources.common.retry import RetryPolicy
@@ -31,6 +33,8 @@ from dlt_sources.square.helpers import (
     shape_rows,
 )
 from dlt_sources.square.settings import (
+    ARROW_BATCH_ROWS,
+    ARROW_TABLES,
     CATALOG_OBJECT_TYPES,
     CATALOG_PAGE_SIZE,
     CREATED_AT_FLOOR,
@@ -38,6 +42,7 @@ from dlt_sources.square.settings import (
     DEFAULT_INITIAL_DAYS,
     DEFAULT_LOOKBACK,
     ENDPOINTS,
+    JSON_COLUMNS,
     ORDER_STATES,
     ORDERS_LOCATION_BATCH,
     ORDERS_PAGE_SIZE,
@@ -45,6 +50,7 @@ from dlt_sources.square.settings import (
     REFUNDS_PAGE_SIZE,
     SQUARE_VERSION,
     TEAM_MEMBERS_PAGE_SIZE,
+    TIMESTAMP_COLUMNS,
     TOKEN_PATH,
 )
 
@@ -255,6 +261,7 @@ def square_source(
 
     The body makes no network call: resources fetch lazily.
     """
+    prepare_arrow_resources(ARROW_TABLES)  # payments and refunds come as Arrow tables
     window = window_of(start, end, parse_ts)
     provider = token_provider or TokenProvider(access_token, provider="Square", reconnect_hint=RECONNECT_HINT)
     client = SquareClient(base_url, provider, policy=retry_policy)
@@ -268,15 +275,23 @@ def square_source(
     def locations() -> Iterator[list[Row]]:
         yield from sync.locations()
 
-    @dlt.resource(name="payments", write_disposition=merge, primary_key="id",
-                  columns={"updated_at": {"dedup_sort": "desc"}})
-    def payments() -> Iterator[list[Row]]:
-        yield from sync.list_by_location("payments", PAYMENTS_PAGE_SIZE)
+    def arrow_columns(table: str) -> dict[str, tuple[str, ...]]:
+        return {"json_columns": JSON_COLUMNS[table], "timestamp_columns": TIMESTAMP_COLUMNS[table], "not_null": ("id",)}
 
-    @dlt.resource(name="refunds", write_disposition=merge, primary_key="id",
-                  columns={"updated_at": {"dedup_sort": "desc"}})
-    def refunds() -> Iterator[list[Row]]:
-        yield from sync.list_by_location("refunds", REFUNDS_PAGE_SIZE)
+    def hints(table: str, guard_column: str) -> dict[str, Any]:
+        """The guard column sorts duplicates newest first; :data:`JSON_COLUMNS` stay JSON."""
+        return {guard_column: {"dedup_sort": "desc"},
+                **{column: {"data_type": "json"} for column in JSON_COLUMNS.get(table, ())}}
+
+    @dlt.resource(name="payments", write_disposition=merge, primary_key="id", columns=hints("payments", "updated_at"))
+    def payments() -> Iterator[pa.Table]:
+        yield from arrow_batches(sync.list_by_location("payments", PAYMENTS_PAGE_SIZE), ARROW_BATCH_ROWS,
+                                 **arrow_columns("payments"))
+
+    @dlt.resource(name="refunds", write_disposition=merge, primary_key="id", columns=hints("refunds", "updated_at"))
+    def refunds() -> Iterator[pa.Table]:
+        yield from arrow_batches(sync.list_by_location("refunds", REFUNDS_PAGE_SIZE), ARROW_BATCH_ROWS,
+                                 **arrow_columns("refunds"))
 
     @dlt.resource(name="orders", write_disposition=merge, primary_key="id",
                   columns={"version": {"dedup_sort": "desc"}})

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from dlt.common.jsonpath import compile_path
 from dlt.sources.helpers.rest_client import RESTClient
 from dlt.sources.helpers.rest_client.paginators import JSONResponseCursorPaginator
 from requests import PreparedRequest, Response
@@ -23,6 +25,7 @@ from dlt_sources.common.errors import (
 from dlt_sources.common.guard import KnownVersions
 from dlt_sources.common.http import ApiSession
 from dlt_sources.common.incremental import iso
+from dlt_sources.common.prefetch import prefetched
 from dlt_sources.common.retry import RetryPolicy
 from dlt_sources.common.rows import Row, content_hash
 from dlt_sources.square.settings import (
@@ -31,6 +34,7 @@ from dlt_sources.square.settings import (
     GUARD_COLUMNS,
     KNOWN_VERSIONS_CHUNK,
     MAX_CURSOR_RESTARTS,
+    PREFETCH_PAGES,
     SCOPES_BY_PATH,
     SQUARE_VERSION,
 )
@@ -52,6 +56,11 @@ def parse_ts(value: Any) -> datetime:
     """RFC 3339 (any precision; truncated to microseconds) or datetime -> aware UTC datetime."""
     if isinstance(value, datetime):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if type(value) is str and len(value) in _FAST_LENGTHS and value[-1] == "Z":
+        try:  # the common case: "2026-01-05T08:12:33Z" / "…33.123Z" / "…33.123456Z"
+            return datetime.fromisoformat(value[:-1]).replace(tzinfo=UTC)
+        except ValueError:
+            pass
     text = str(value).strip()
     if text.endswith(("Z", "z")):
         text = text[:-1] + "+00:00"
@@ -64,6 +73,9 @@ def parse_ts(value: Any) -> datetime:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC)
+
+
+_FAST_LENGTHS = frozenset({20, 24, 27})  # seconds, milliseconds, microseconds + "Z"
 
 
 # ---------------------------------------------------------------------- errors
@@ -112,8 +124,10 @@ def square_error_mapper(request: PreparedRequest, response: Response) -> Excepti
 class SquareClient:
     """dlt ``RESTClient`` on an :class:`ApiSession` (auth refresh, bounded retries, typed errors)."""
 
-    def __init__(self, base_url: str, token_provider: TokenProvider, *, policy: RetryPolicy | None = None) -> None:
+    def __init__(self, base_url: str, token_provider: TokenProvider, *, policy: RetryPolicy | None = None,
+                 prefetch: int = PREFETCH_PAGES) -> None:
         self.base_url = base_url.rstrip("/")
+        self.prefetch = prefetch
         self.session = ApiSession(token_provider, policy=policy, error_mapper=square_error_mapper,
                                   provider="Square")
         self.rest = RESTClient(
@@ -132,21 +146,36 @@ class SquareClient:
 
     def pages(self, method: str, path: str, data_key: str, *, params: Mapping[str, Any] | None = None,
               body: Mapping[str, Any] | None = None) -> Iterator[tuple[list[Row], dict[str, Any]]]:
-        """(rows, response JSON) per page; cursor in the query (GET) or in the body (POST)."""
+        """(rows, response JSON) per page; cursor in the query (GET) or in the body (POST).
+
+        The next page is requested while the caller works on the current one
+        (:func:`~dlt_sources.common.prefetch.prefetched`, ``prefetch`` pages ahead; 0 = in turn).
+        """
         if method == "GET":
             paginator = JSONResponseCursorPaginator(cursor_path="cursor", cursor_param="cursor")
         else:
             paginator = JSONResponseCursorPaginator(cursor_path="cursor", cursor_body_path="cursor")
-        for page in self.rest.paginate(
-            path,
-            method=method,  # type: ignore[arg-type]
-            params=dict(params) if params is not None else None,
-            json=json.loads(json.dumps(body)) if body is not None else None,  # paginator mutates it
-            paginator=paginator,
-            data_selector=data_key,
-            hooks={"response": []},  # errors are raised by ApiSession after retries
-        ):
-            yield list(page), page.response.json()
+
+        def fetch() -> Iterator[tuple[list[Row], dict[str, Any]]]:
+            for page in self.rest.paginate(
+                path,
+                method=method,  # type: ignore[arg-type]
+                params=dict(params) if params is not None else None,
+                json=json.loads(json.dumps(body)) if body is not None else None,  # paginator mutates it
+                paginator=paginator,
+                data_selector=_selector(data_key),
+                hooks={"response": []},  # errors are raised by ApiSession after retries
+            ):
+                yield list(page), page.response.json()
+
+        yield from prefetched(fetch(), self.prefetch, name=f"square-pages{path}")
+
+
+@functools.cache
+def _selector(data_key: str) -> Any:
+    """The compiled JSONPath of a page's data key: dlt compiles a text selector again for every
+    page (building jsonpath-ng's parser each time: ~1 ms, a tenth of a payments page's client time)."""
+    return compile_path(data_key)
 
 
 def restartable_pages(

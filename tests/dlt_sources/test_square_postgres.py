@@ -10,6 +10,7 @@ import pytest
 from square_support import (
     HttpLog,
     SquareEnv,
+    assert_flat_rows_match_api,
     assert_matches_truth,
     changed_between,
     data_row_counts,
@@ -37,6 +38,9 @@ def test_postgres_full_import_noop_and_advance(make_env: Callable[..., SquareEnv
     pipeline = env.pipeline("square_pg", destination=dlt.destinations.postgres(with_password(pg_url)))
     env.run(pipeline, loader_file_format="csv")  # COPY: the fast path measured for PostgreSQL
     assert_matches_truth(pipeline, env.truth())
+    # payments and refunds come as Arrow tables: csv from Arrow, lists as jsonb, exact instants
+    assert assert_flat_rows_match_api(pipeline, env, "payments") == 60
+    assert assert_flat_rows_match_api(pipeline, env, "refunds") > 0
 
     http_log.clear()
     env.run(pipeline, loader_file_format="csv")

@@ -12,6 +12,7 @@ from square_support import (
     HttpLog,
     Sent,
     SquareEnv,
+    assert_flat_rows_match_api,
     assert_matches_truth,
     changed_between,
     data_row_counts,
@@ -304,3 +305,30 @@ def test_hard_killed_subprocess_then_rerun_has_no_gaps_or_duplicates(make_env: C
     assert hwm_state(rerun, "payments", acct["account_id"]) == before
     env.run(rerun)
     assert_matches_truth(rerun, env.truth())
+
+
+def test_payments_and_refunds_land_flat_with_lists_as_json(make_env: Callable[..., SquareEnv],
+                                                           caplog: pytest.LogCaptureFixture) -> None:
+    """Payments and refunds reach dlt as Arrow tables (no per-row normalisation): the stored rows
+    must be what dlt's dict path made of them, minus the child tables of their lists."""
+    env = make_env()
+    pipeline = env.pipeline()
+    with caplog.at_level("WARNING", logger="dlt"):
+        env.run(pipeline)
+    assert not [r for r in caplog.records if "arrow schema" in r.getMessage()]
+    assert_matches_truth(pipeline, env.truth())
+    tables = {t for (t,) in query(pipeline, "select table_name from information_schema.tables "
+                                            "where table_schema = 'raw_square'")}
+    assert not {t for t in tables if t.startswith(("payments__", "refunds__"))}
+    types = dict(query(pipeline, "select column_name, data_type from information_schema.columns "
+                                 "where table_schema = 'raw_square' and table_name = 'payments'"))
+    assert types["amount_money__amount"] == types["tip_money__amount"] == "BIGINT"
+    assert types["created_at"] == types["card_details__card_payment_timeline__captured_at"] == "TIMESTAMP WITH TIME ZONE"
+    assert types["processing_fee"] == types["refund_ids"] == "JSON"
+    assert types["id"] == "VARCHAR" and types["_dlt_id"] == types["_dlt_load_id"] == "VARCHAR"
+    assert query(pipeline, "select count(*) from payments where refund_ids is not null")[0][0] > 0
+    assert assert_flat_rows_match_api(pipeline, env, "payments") == 60
+    assert assert_flat_rows_match_api(pipeline, env, "refunds") > 0
+    # each load's rows carry that load's id (the canonical build reads changes by _dlt_load_id)
+    loads = {r[0] for r in query(pipeline, "select distinct _dlt_load_id from payments")}
+    assert loads == set(pipeline.list_completed_load_packages())

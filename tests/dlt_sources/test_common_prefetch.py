@@ -1,0 +1,74 @@
+"""``dlt_sources.common.prefetch``: pages fetched one ahead keep order, errors and early stops."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from dlt_sources.common.prefetch import prefetched
+
+
+def test_items_arrive_in_order_and_the_worker_runs_ahead_while_the_consumer_works() -> None:
+    produced: list[int] = []
+
+    def pages() -> Iterator[int]:
+        for i in range(5):
+            produced.append(i)
+            yield i
+
+    it = prefetched(pages(), depth=1)
+    assert next(it) == 0
+    deadline = time.monotonic() + 5
+    while len(produced) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert produced[:2] == [0, 1]  # page 1 was fetched while page 0 was still being worked on
+    time.sleep(0.05)
+    assert len(produced) <= 3  # at most depth pages wait in the queue, plus the one being fetched
+    assert [0, *it] == [0, 1, 2, 3, 4]
+
+
+def test_an_error_is_raised_in_the_consumer_after_the_items_before_it() -> None:
+    def pages() -> Iterator[int]:
+        yield 1
+        yield 2
+        raise ValueError("INVALID_CURSOR")
+
+    got: list[int] = []
+    with pytest.raises(ValueError, match="INVALID_CURSOR"):
+        for item in prefetched(pages()):
+            got.append(item)
+    assert got == [1, 2]
+
+
+def test_closing_the_consumer_early_stops_and_closes_the_underlying_iterator() -> None:
+    closed = threading.Event()
+    produced: list[int] = []
+
+    def pages() -> Iterator[int]:
+        try:
+            for i in range(1000):
+                produced.append(i)
+                yield i
+        finally:
+            closed.set()
+
+    it = prefetched(pages(), depth=1)
+    assert next(it) == 0
+    it.close()
+    assert closed.wait(5)
+    assert len(produced) <= 3
+
+
+def test_depth_zero_iterates_in_turn_in_the_callers_thread() -> None:
+    threads: set[str] = set()
+
+    def pages() -> Iterator[int]:
+        for i in range(3):
+            threads.add(threading.current_thread().name)
+            yield i
+
+    assert list(prefetched(pages(), depth=0)) == [0, 1, 2]
+    assert threads == {threading.current_thread().name}
