@@ -80,7 +80,7 @@ def run_import(spec: dict[str, Any]) -> dict[str, Any]:
     """Runs in its own process: the historical import, then (optionally) a no-change sync."""
     import dlt
 
-    from dlt_sources.common.tuning import apply_performance_defaults
+    from dlt_sources.common.tuning import apply_performance_defaults, duckdb_destination
     from dlt_sources.square import destination_known_versions, square_source
 
     if spec.get("tuned", True):
@@ -90,7 +90,9 @@ def run_import(spec: dict[str, Any]) -> dict[str, Any]:
     os.environ["DLT_DATA_DIR"] = str(work / "dlt-data")
     os.environ["RUNTIME__DLTHUB_TELEMETRY"] = "false"
     if spec["destination"] == "duckdb":
-        destination: Any = dlt.destinations.duckdb(str(work / "warehouse.duckdb"))
+        # the product's destination (DuckDB memory_limit); the naive baseline keeps DuckDB's default
+        destination: Any = (duckdb_destination(str(work / "warehouse.duckdb")) if spec.get("tuned", True)
+                             else dlt.destinations.duckdb(str(work / "warehouse.duckdb")))
     else:
         destination = dlt.destinations.postgres(_with_password(spec["destination"]))
     pipeline = dlt.pipeline(pipeline_name=spec["name"], destination=destination, dataset_name=spec["dataset"],

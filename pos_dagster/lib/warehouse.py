@@ -2,7 +2,8 @@
 one dlt pipeline per (provider, account, mode).
 
 * DuckDB: ``$POS_HOME/warehouse.duckdb`` — always an explicit path (dlt would otherwise create
-  ``<pipeline_name>.duckdb`` in the working directory, one file per account).
+  ``<pipeline_name>.duckdb`` in the working directory, one file per account) — with DuckDB's
+  ``memory_limit`` at ``POS_DUCKDB_MEMORY_LIMIT`` (default 512MB; see ``dlt_sources.common.tuning``).
 * PostgreSQL: ``POS_WAREHOUSE_URL=postgresql://…``.
 
 Raw data lands in one dataset per provider (``raw_square``…); every account has its own pipeline
@@ -18,7 +19,7 @@ from typing import Any
 
 import dlt
 
-from dlt_sources.common.tuning import apply_performance_defaults
+from dlt_sources.common.tuning import apply_performance_defaults, duckdb_destination
 from pos_dagster.settings import Settings, load_settings
 
 
@@ -41,7 +42,7 @@ def dlt_destination(settings: Settings | None = None) -> Any:
     if settings.warehouse_url:
         return dlt.destinations.postgres(dlt_postgres_url(settings.warehouse_url))
     settings.pos_home.mkdir(parents=True, exist_ok=True)
-    return dlt.destinations.duckdb(str(settings.warehouse_path))
+    return duckdb_destination(str(settings.warehouse_path))
 
 
 def warehouse_kind(settings: Settings | None = None) -> str:
