@@ -113,12 +113,21 @@ def destination_known_versions(pipeline: Pipeline, columns: ColumnsFor, *, accou
 
     Returns ``{}`` for tables or guard columns that do not exist yet (first run). With
     ``account_id`` only rows of that tenant (``_pos_account_id``) count.
+
+    Make one per source (i.e. per run): a table found absent at its first look-up is remembered
+    as absent for the rest of the run, since nothing is loaded while a source extracts (asking
+    again cost a schema scan and a failing query per page: ~1 ms, 5 % of a historical import).
     """
     from dlt.destinations.exceptions import DatabaseUndefinedRelation
 
+    absent: set[str] = set()
+
     def known(table: str, keys: list[str]) -> dict[str, Any]:
+        if not keys or table in absent:
+            return {}
         spec = columns(table)
-        if not keys or not column_in_schema(pipeline, table, spec.db_column):
+        if not column_in_schema(pipeline, table, spec.db_column):
+            absent.add(table)
             return {}
         found: dict[str, Any] = {}
         try:
@@ -135,6 +144,7 @@ def destination_known_versions(pipeline: Pipeline, columns: ColumnsFor, *, accou
                     for key, value in client.execute_sql(sql, *args) or []:
                         found[str(key)] = value
         except DatabaseUndefinedRelation:
+            absent.add(table)
             return {}
         return found
 

@@ -1,4 +1,5 @@
-"""Fetch the next page of a paginated query while the current one is being processed.
+"""Fetch the next page of a paginated query while the current one is being processed, and walk
+several queries (one per location) at once.
 
 A historical import alternates two kinds of work: waiting for the API to build a page (the
 socket wait releases the GIL) and the source's own work on the page before (shaping rows, the
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -73,6 +74,71 @@ def prefetched(items: Iterable[T], depth: int = 1, *, name: str = "prefetch") ->
             item = slots.get()
             if item is _DONE:
                 return
+            if isinstance(item, _Failure):
+                raise item.error
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+
+
+def fan_in(sources: Sequence[Iterable[T]], parallel: int, *, name: str = "fan-in") -> Iterator[T]:
+    """The items of several iterators (e.g. one paginated query per location), each walked in a
+    worker thread, at most ``parallel`` at a time, interleaved in the order they arrive.
+
+    Each iterator's own items keep their order; across iterators there is no order. The first
+    exception of any iterator stops the others and is re-raised in the consumer; closing the
+    consumer stops every worker (each closes its current iterator in its own thread).
+    ``parallel <= 1`` walks them one after the other (still one page ahead, in one thread).
+    """
+    pending = list(sources)
+    if not pending:
+        return
+    workers = max(1, min(parallel, len(pending)))
+    slots: queue.Queue[object] = queue.Queue(maxsize=workers)
+    stop = threading.Event()
+    lock = threading.Lock()
+    upcoming = iter(pending)
+
+    def offer(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                slots.put(item, timeout=_POLL_SECONDS)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        try:
+            while not stop.is_set():
+                with lock:
+                    source = next(upcoming, None)
+                if source is None:
+                    break
+                iterator = iter(source)
+                try:
+                    for item in iterator:
+                        if not offer(item):
+                            return
+                finally:
+                    close = getattr(iterator, "close", None)
+                    if close is not None:
+                        close()
+        except BaseException as error:  # noqa: BLE001 - handed to the consumer, raised there
+            offer(_Failure(error))  # the consumer raises it and stops the other workers
+            return
+        offer(_DONE)
+
+    threads = [threading.Thread(target=work, name=f"{name}-{i}", daemon=True) for i in range(workers)]
+    for thread in threads:
+        thread.start()
+    try:
+        finished = 0
+        while finished < workers:
+            item = slots.get()
+            if item is _DONE:
+                finished += 1
+                continue
             if isinstance(item, _Failure):
                 raise item.error
             yield item  # type: ignore[misc]

@@ -18,6 +18,7 @@ from dlt.sources import DltResource
 from dlt_sources.common.arrow import arrow_batches, prepare_arrow_resources
 from dlt_sources.common.auth import TokenProvider
 from dlt_sources.common.incremental import IncrementalSync, window_of
+from dlt_sources.common.prefetch import fan_in
 from dlt_sources.common.retry import RetryPolicy
 from dlt_sources.common.rows import preferred_loader_file_format
 from dlt_sources.square.helpers import (
@@ -43,6 +44,7 @@ from dlt_sources.square.settings import (
     DEFAULT_LOOKBACK,
     ENDPOINTS,
     JSON_COLUMNS,
+    LOCATION_CONCURRENCY,
     ORDER_STATES,
     ORDERS_LOCATION_BATCH,
     ORDERS_PAGE_SIZE,
@@ -72,9 +74,11 @@ class _Sync(IncrementalSync):
 
     def __init__(self, client: SquareClient, location_ids: Sequence[str], account_id: str | None,
                  window: tuple[datetime, datetime] | None, initial_start: datetime | None,
-                 lookback: timedelta, now: datetime | None, guard: VersionGuard) -> None:
+                 lookback: timedelta, now: datetime | None, guard: VersionGuard,
+                 location_concurrency: int = LOCATION_CONCURRENCY) -> None:
         super().__init__(account_id, window, initial_start, lookback, now, guard)
         self.client = client
+        self.location_concurrency = location_concurrency
         self._location_ids = list(dict.fromkeys(location_ids))
         self._locations_payload: dict[str, Any] | None = None
 
@@ -103,36 +107,47 @@ class _Sync(IncrementalSync):
 
     # -------------------------------------------------------------- streams
     def list_by_location(self, table: str, page_size: int) -> Iterator[list[Row]]:
-        """ListPayments / ListPaymentRefunds, one ``location_id`` per query (see README)."""
+        """ListPayments / ListPaymentRefunds, one ``location_id`` per query (see README); up to
+        ``location_concurrency`` locations are paged at once, their pages interleaved."""
         path = ENDPOINTS[table]
         if self.window is not None:
             start, end = self.window
-            for loc in self.location_ids():
-                def window_request(begin: datetime, loc: str = loc) -> tuple[dict[str, Any], None]:
+
+            def window_pages(loc: str) -> Iterator[tuple[str, list[Row]]]:
+                def window_request(begin: datetime) -> tuple[dict[str, Any], None]:
                     return {"location_id": loc, "begin_time": iso(begin), "end_time": iso(end),
                             "sort_field": "CREATED_AT", "sort_order": "ASC", "limit": page_size}, None
                 for rows, _ in restartable_pages(self.client, "GET", path, table, window_request, start,
                                                  "created_at"):
-                    rows = [r for r in rows if start <= parse_ts(r["created_at"]) < end]
-                    if out := self.prepare(table, rows):
-                        yield out
+                    yield loc, [r for r in rows if start <= parse_ts(r["created_at"]) < end]
+
+            for _, rows in fan_in([window_pages(loc) for loc in self.location_ids()], self.location_concurrency,
+                                  name=f"square-{table}"):
+                if out := self.prepare(table, rows):
+                    yield out
             return
 
         now = self.now()
         state = self.state()
         hwm: dict[str, str] = dict(state.get("hwm", {}))
-        for loc in self.location_ids():
-            def request(begin: datetime, loc: str = loc) -> tuple[dict[str, Any], None]:
+
+        def location_pages(loc: str) -> Iterator[tuple[str, list[Row]]]:
+            def request(begin: datetime) -> tuple[dict[str, Any], None]:
                 return {"location_id": loc, "begin_time": iso(CREATED_AT_FLOOR), "updated_at_begin_time": iso(begin),
                         "updated_at_end_time": iso(now), "sort_field": "UPDATED_AT", "sort_order": "ASC",
                         "limit": page_size}, None
-            seen: datetime | None = None
             for rows, _ in restartable_pages(self.client, "GET", path, table, request,
                                              self.begin_for([loc], hwm), "updated_at"):
-                seen = _max_ts(seen, rows, "updated_at")
-                if out := self.prepare(table, rows):
-                    yield out
-            _advance(hwm, [loc], seen)
+                yield loc, rows
+
+        seen: dict[str, datetime | None] = {}
+        for loc, rows in fan_in([location_pages(loc) for loc in self.location_ids()], self.location_concurrency,
+                                name=f"square-{table}"):
+            seen[loc] = _max_ts(seen.get(loc), rows, "updated_at")
+            if out := self.prepare(table, rows):
+                yield out
+        for loc, max_seen in seen.items():
+            _advance(hwm, [loc], max_seen)
         state["hwm"] = hwm  # reached only when every location finished
 
     def orders(self) -> Iterator[list[Row]]:
@@ -242,6 +257,7 @@ def square_source(
     token_provider: TokenProvider | None = None,
     known_versions: Callable[[str, list[str]], dict[str, Any]] | KnownVersions | None = None,
     retry_policy: RetryPolicy | None = None,
+    location_concurrency: int = LOCATION_CONCURRENCY,
 ) -> Sequence[DltResource]:
     """The Square source of one merchant (account).
 
@@ -258,6 +274,8 @@ def square_source(
         known_versions: ``(table, ids) -> {id: stored updated_at / version / hash}`` for the
             version guard, e.g. ``destination_known_versions(pipeline, account_id=...)``; None: no guard.
         retry_policy: HTTP retry bounds (attempts, backoff, total sleep budget).
+        location_concurrency: locations whose payments/refunds are paged at the same time
+            (each in its own thread and HTTP connection; 1 = one after the other).
 
     The body makes no network call: resources fetch lazily.
     """
@@ -267,7 +285,7 @@ def square_source(
     client = SquareClient(base_url, provider, policy=retry_policy)
     sync = _Sync(client, location_ids, account_id, window,
                  parse_ts(initial_start) if initial_start else None, lookback,
-                 parse_ts(now) if now else None, VersionGuard(known_versions))
+                 parse_ts(now) if now else None, VersionGuard(known_versions), location_concurrency)
 
     merge: Any = {"disposition": "merge", "strategy": "delete-insert"}
 

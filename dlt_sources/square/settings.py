@@ -20,6 +20,7 @@ ORDERS_PAGE_SIZE = 500
 CATALOG_PAGE_SIZE = 1000
 TEAM_MEMBERS_PAGE_SIZE = 200
 PREFETCH_PAGES = 1  # pages requested ahead while the current one is processed (cursor paging: 1 is the most)
+LOCATION_CONCURRENCY = 2  # locations whose payments/refunds are paged at once (threads, connections)
 ORDERS_LOCATION_BATCH = 10  # SearchOrders accepts at most 10 location ids
 
 DEFAULT_LOOKBACK = timedelta(minutes=15)  # re-read window (eventual consistency, late offline payments)

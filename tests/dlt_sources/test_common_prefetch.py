@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from dlt_sources.common.prefetch import prefetched
+from dlt_sources.common.prefetch import fan_in, prefetched
 
 
 def test_items_arrive_in_order_and_the_worker_runs_ahead_while_the_consumer_works() -> None:
@@ -72,3 +72,71 @@ def test_depth_zero_iterates_in_turn_in_the_callers_thread() -> None:
 
     assert list(prefetched(pages(), depth=0)) == [0, 1, 2]
     assert threads == {threading.current_thread().name}
+
+
+def test_fan_in_keeps_each_sources_order_and_runs_at_most_parallel_at_once() -> None:
+    active: list[int] = []
+    most = [0]
+    lock = threading.Lock()
+
+    def source(name: str, n: int) -> Iterator[tuple[str, int]]:
+        with lock:
+            active.append(1)
+            most[0] = max(most[0], len(active))
+        try:
+            for i in range(n):
+                time.sleep(0.002)
+                yield name, i
+        finally:
+            with lock:
+                active.pop()
+
+    sources = [source(f"loc{k}", 20 + k) for k in range(5)]
+    got = list(fan_in(sources, 2))
+    assert most[0] == 2
+    for k in range(5):
+        assert [i for name, i in got if name == f"loc{k}"] == list(range(20 + k))
+    assert len(got) == sum(20 + k for k in range(5))
+
+
+def test_fan_in_raises_the_first_error_and_stops_the_other_sources() -> None:
+    closed: list[str] = []
+
+    def good() -> Iterator[int]:
+        try:
+            for i in range(10_000):
+                time.sleep(0.001)
+                yield i
+        finally:
+            closed.append("good")
+
+    def bad() -> Iterator[int]:
+        yield -1
+        raise RuntimeError("401 after refresh")
+
+    with pytest.raises(RuntimeError, match="401 after refresh"):
+        list(fan_in([good(), bad()], 2))
+    deadline = time.monotonic() + 5
+    while "good" not in closed and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert closed == ["good"]
+
+
+def test_fan_in_closed_early_stops_every_worker() -> None:
+    closed: list[int] = []
+
+    def source(k: int) -> Iterator[int]:
+        try:
+            while True:
+                yield k
+        finally:
+            closed.append(k)
+
+    it = fan_in([source(k) for k in range(3)], 3)
+    assert next(it) in (0, 1, 2)
+    it.close()
+    deadline = time.monotonic() + 5
+    while len(closed) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert sorted(closed) == [0, 1, 2]
+    assert list(fan_in([], 2)) == []
