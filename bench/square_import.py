@@ -76,6 +76,12 @@ def _steps(pipeline: Any) -> dict[str, float]:
             if s.step in ("extract", "normalize", "load") and s.finished_at and s.started_at}
 
 
+def _drop_dataset(pipeline: Any) -> None:
+    with pipeline.sql_client() as client:
+        if client.has_dataset():
+            client.drop_dataset()
+
+
 def run_import(spec: dict[str, Any]) -> dict[str, Any]:
     """Runs in its own process: the historical import, then (optionally) a no-change sync."""
     import dlt
@@ -97,6 +103,10 @@ def run_import(spec: dict[str, Any]) -> dict[str, Any]:
         destination = dlt.destinations.postgres(_with_password(spec["destination"]))
     pipeline = dlt.pipeline(pipeline_name=spec["name"], destination=destination, dataset_name=spec["dataset"],
                             pipelines_dir=str(work / "pipelines"))
+    if spec["destination"] != "duckdb":
+        # a server outlives the run: start from an empty dataset, or dlt restores the last run's state
+        # from the destination and the "import" loads nothing
+        _drop_dataset(pipeline)
     begin = datetime.fromisoformat(spec["begin"])
     now = datetime.fromisoformat(spec["now"])
 
@@ -130,6 +140,8 @@ def run_import(spec: dict[str, Any]) -> dict[str, Any]:
         written = {t: n for t, n in pipeline.last_trace.last_normalize_info.row_counts.items()
                    if not t.startswith("_dlt") and n}
         out["no_change_sync"] = {"seconds": round(seconds, 2), "steps": _steps(pipeline), "rows_written": written}
+    if spec["destination"] != "duckdb":
+        _drop_dataset(pipeline)
     out["peak_rss_mib"] = peak_rss_mib()
     out["normalize_workers_peak_rss_mib"] = peak_rss_mib(resource.RUSAGE_CHILDREN)
     out["dlt_settings"] = {k: os.environ.get(k) for k in ("SOURCES__DATA_WRITER__DISABLE_COMPRESSION",
@@ -178,7 +190,10 @@ def _measure(args: argparse.Namespace, sandbox: Sandbox, work_root: Path) -> dic
         work = work_root / name
         work.mkdir()
         until = now if days is None or days >= args.days else begin + timedelta(days=days + 1)
-        return {**base, "name": f"bench_{name}", "work": str(work), "destination": destination, "format": fmt,
+        # a server's dataset is the benchmark's own (dropped before and after); DuckDB files are in `work`
+        dataset = "raw_square" if destination == "duckdb" else "bench_square_import"
+        return {**base, "dataset": dataset, "name": f"bench_{name}", "work": str(work), "destination": destination,
+                "format": fmt,
                 "groups": [list(g) for g in groups], "no_change": no_change, "now": until.isoformat(),
                 "window_days": days if days is not None and days < args.days else args.days,
                 "tuned": name != "baseline"}  # the naive baseline keeps dlt's defaults
