@@ -77,9 +77,13 @@ def _steps(pipeline: Any) -> dict[str, float]:
 
 
 def _drop_dataset(pipeline: Any) -> None:
+    """The dataset and dlt's ``<dataset>_staging`` (merge) dataset."""
     with pipeline.sql_client() as client:
         if client.has_dataset():
             client.drop_dataset()
+        with client.with_staging_dataset():
+            if client.has_dataset():
+                client.drop_dataset()
 
 
 def run_import(spec: dict[str, Any]) -> dict[str, Any]:
