@@ -14,8 +14,8 @@ with exactly the columns the dict path would have made:
   batch is left out of it (Arrow would type it ``null``), and dlt fills it in when the table has
   it; ``int`` -> int64 (money is integer minor units, never a float), ``str`` -> string, ``bool``.
 
-The dlt columns of dict rows (``_dlt_load_id``, ``_dlt_id``) are added to Arrow items only when
-:func:`require_dlt_columns` is in force (dlt's default for Arrow is neither).
+The dlt columns of dict rows (``_dlt_load_id``, ``_dlt_id``) are added to Arrow items only after
+:func:`prepare_arrow_resources` (dlt's default for Arrow is neither).
 """
 
 from __future__ import annotations

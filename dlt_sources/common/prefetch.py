@@ -37,51 +37,16 @@ class _Failure:
 
 
 def prefetched(items: Iterable[T], depth: int = 1, *, name: str = "prefetch") -> Iterator[T]:
-    """Iterate ``items`` in a daemon thread, at most ``depth`` items ahead of the consumer."""
+    """Iterate ``items`` in a daemon thread, at most ``depth`` items ahead of the consumer
+    (``depth < 1``: in the caller's thread, in turn). One source of :func:`fan_in`."""
     if depth < 1:
         yield from items
         return
-    slots: queue.Queue[object] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def offer(item: object) -> bool:
-        while not stop.is_set():
-            try:
-                slots.put(item, timeout=_POLL_SECONDS)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def work() -> None:
-        iterator = iter(items)
-        try:
-            for item in iterator:
-                if not offer(item):
-                    return
-            offer(_DONE)
-        except BaseException as error:  # noqa: BLE001 - handed to the consumer, raised there
-            offer(_Failure(error))
-        finally:
-            close = getattr(iterator, "close", None)
-            if close is not None:
-                close()
-
-    worker = threading.Thread(target=work, name=name, daemon=True)
-    worker.start()
-    try:
-        while True:
-            item = slots.get()
-            if item is _DONE:
-                return
-            if isinstance(item, _Failure):
-                raise item.error
-            yield item  # type: ignore[misc]
-    finally:
-        stop.set()
+    yield from fan_in([items], 1, depth=depth, name=name)
 
 
-def fan_in(sources: Sequence[Iterable[T]], parallel: int, *, name: str = "fan-in") -> Iterator[T]:
+def fan_in(sources: Sequence[Iterable[T]], parallel: int, *, depth: int = 1,
+           name: str = "fan-in") -> Iterator[T]:
     """The items of several iterators (e.g. one paginated query per location), each walked in a
     worker thread, at most ``parallel`` at a time, interleaved in the order they arrive.
 
@@ -89,12 +54,13 @@ def fan_in(sources: Sequence[Iterable[T]], parallel: int, *, name: str = "fan-in
     exception of any iterator stops the others and is re-raised in the consumer; closing the
     consumer stops every worker (each closes its current iterator in its own thread).
     ``parallel <= 1`` walks them one after the other (still one page ahead, in one thread).
+    At most ``depth`` items per worker wait for the consumer.
     """
     pending = list(sources)
     if not pending:
         return
     workers = max(1, min(parallel, len(pending)))
-    slots: queue.Queue[object] = queue.Queue(maxsize=workers)
+    slots: queue.Queue[object] = queue.Queue(maxsize=workers * max(1, depth))
     stop = threading.Event()
     lock = threading.Lock()
     upcoming = iter(pending)
