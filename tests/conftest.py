@@ -1,8 +1,7 @@
 """Shared fixtures.
 
-PostgreSQL: tests that need it use ``pg_url``. Under ``CI=true`` an unreachable server is an
-error (never a skip); on a developer machine without PostgreSQL those tests are skipped with a
-reason. Each test session gets its own database, dropped at the end.
+PostgreSQL: tests that need it use ``pg_url``. An unreachable server is an error, never a skip
+(point ``POS_TEST_PG_DSN`` at one). Each test session gets its own database, dropped at the end.
 """
 
 from __future__ import annotations
@@ -14,10 +13,6 @@ from collections.abc import Iterator
 import pytest
 
 PG_ADMIN_DSN = os.environ.get("POS_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
-
-
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
 @pytest.fixture(autouse=True)
@@ -40,10 +35,7 @@ def pg_admin_dsn() -> str:
         with psycopg.connect(PG_ADMIN_DSN, connect_timeout=5) as conn:
             conn.execute("select 1")
     except Exception as exc:  # noqa: BLE001
-        message = f"PostgreSQL not reachable at {PG_ADMIN_DSN}: {exc}"
-        if _in_ci():
-            pytest.fail(message + " (CI=true: PostgreSQL tests never skip)", pytrace=False)
-        pytest.skip(message)
+        pytest.fail(f"PostgreSQL not reachable at {PG_ADMIN_DSN} (set POS_TEST_PG_DSN): {exc}", pytrace=False)
     return PG_ADMIN_DSN
 
 

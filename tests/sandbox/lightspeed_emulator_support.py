@@ -1,5 +1,5 @@
 """Shared helpers of the Lightspeed emulator tests: a small world, a served app, an API client,
-and the official X-Series OpenAPI (``../shared/specs/lightspeed-xseries-api-2.0.json``) as a
+and the official X-Series OpenAPI (``tests/specs/lightspeed-xseries-api-2.0.json``) as a
 validator.
 
 Where the spec's schemas and its response examples disagree the emulator follows the examples
@@ -21,13 +21,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from support.specs import load_spec
 
 from pos_sandbox.credentials import DemoCredentials, demo_credentials
 from pos_sandbox.faults import FaultPlan
 from pos_sandbox.lightspeed import create_lightspeed_app
 from pos_sandbox.world import World
 
-SPEC_PATH = Path(__file__).resolve().parents[2].parent / "shared/specs/lightspeed-xseries-api-2.0.json"
+SPEC_NAME = "lightspeed-xseries-api-2.0.json"
 START = date(2026, 3, 2)  # a Monday
 
 # schema -> {property: JSON schema} the examples carry but the schema lacks (or types differently)
@@ -160,9 +161,8 @@ def _strict(node: Any, name: str | None = None) -> Any:
     return node
 
 
-@lru_cache(maxsize=1)
 def spec() -> dict[str, Any]:
-    return json.loads(SPEC_PATH.read_text())
+    return load_spec(SPEC_NAME)
 
 
 @lru_cache(maxsize=1)

@@ -1,9 +1,8 @@
 """Shared helpers of the Square emulator tests: a small world, a served app, an API client and
-the official OpenAPI (read from ``../shared/specs/`` next to the repository) as a validator."""
+the official OpenAPI (``tests/specs/square-api-2025-08-20.json``) as a validator."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -13,13 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from support.specs import load_spec
 
 from pos_sandbox.credentials import DemoCredentials, demo_credentials
 from pos_sandbox.faults import FaultPlan
 from pos_sandbox.square import create_square_app
 from pos_sandbox.world import World
 
-SPEC_PATH = Path(__file__).resolve().parents[2].parent / "shared/specs/square-api-2025-08-20.json"
+SPEC_NAME = "square-api-2025-08-20.json"
 
 
 def _load_serve() -> Any:
@@ -116,9 +116,8 @@ def _strict(node: Any) -> Any:
     return node
 
 
-@lru_cache(maxsize=1)
 def spec() -> dict[str, Any]:
-    return json.loads(SPEC_PATH.read_text())
+    return load_spec(SPEC_NAME)
 
 
 @lru_cache(maxsize=1)

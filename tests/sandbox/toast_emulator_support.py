@@ -1,5 +1,5 @@
 """Shared helpers of the Toast emulator tests: a small world, a served app, a logged-in client, the
-Swagger 2.0 definitions of ``../shared/specs/toast-*-openapi.yaml`` as JSON Schema validators, and
+Swagger 2.0 definitions of ``tests/specs/toast-*-schemas.json`` as JSON Schema validators, and
 an independent recomputation of the daily ledger from the API's JSON."""
 
 from __future__ import annotations
@@ -10,20 +10,19 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from functools import cache, lru_cache
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import httpx
-import yaml
+from support.specs import load_spec
 
 from pos_sandbox.credentials import DemoCredentials, demo_credentials
 from pos_sandbox.faults import FaultPlan
 from pos_sandbox.toast import create_toast_app
 from pos_sandbox.world import World
 
-SPECS = Path(__file__).resolve().parents[2].parent / "shared/specs"
-SPEC_FILES = {name: SPECS / f"toast-{name}-openapi.yaml" for name in ("orders", "menus", "restaurants", "authentication")}
+SPEC_FILES = {name: f"toast-{name}-schemas.json" for name in ("orders", "menus", "restaurants", "authentication")}
 START = date(2026, 3, 2)  # a Monday
 
 
@@ -123,9 +122,8 @@ def served(world: World | None = None, faults: FaultPlan | None = None, **option
 
 
 # ---------------------------------------------------------------------- Swagger 2.0 → JSON Schema
-@cache
 def spec(name: str) -> dict[str, Any]:
-    return dict(yaml.safe_load(SPEC_FILES[name].read_text()))
+    return load_spec(SPEC_FILES[name])
 
 
 def _flatten(defs: dict[str, Any], node: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:

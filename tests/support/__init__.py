@@ -1,0 +1,2 @@
+"""Helpers shared by the test packages (imported as ``support``: ``tests/`` is on ``sys.path``
+through its ``conftest.py``)."""
