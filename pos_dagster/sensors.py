@@ -10,6 +10,10 @@ from pos_dagster.partitions import ACCOUNT_PARTITIONS
 from pos_dagster.schedules import SYNC_JOBS
 
 
+def first_sync_key(account: appstore.AccountInfo) -> str:
+    return f"{account.id}:first-sync:{int(account.created_at.timestamp())}"
+
+
 @dg.sensor(minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING,
            description="Keeps the pos_accounts partitions in step with the app store.")
 def account_partitions_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
@@ -23,7 +27,8 @@ def account_partitions_sensor(context: dg.SensorEvaluationContext) -> dg.SensorR
     if gone:
         requests.append(dg.DeleteDynamicPartitionsRequest(ACCOUNT_PARTITIONS, gone))
     runs = [
-        dg.RunRequest(run_key=f"{account_id}:first-sync", partition_key=account_id,
+        # the link time in the key: a store removed and added again (same id) gets its first sync too
+        dg.RunRequest(run_key=first_sync_key(accounts[account_id]), partition_key=account_id,
                       job_name=SYNC_JOBS[accounts[account_id].provider],
                       tags={"pos/account": account_id, "pos/trigger": "new-account"})
         for account_id in new

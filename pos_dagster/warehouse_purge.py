@@ -1,14 +1,16 @@
 """``pos-sync accounts remove ID --purge``: delete an account's data from the warehouse (GDPR
 erasure / offboarding): its raw rows in ``raw_<provider>`` (top-level tables by
 ``_pos_account_id``, child tables through ``_dlt_root_id``), its canonical rows in ``pos``, and
-its dlt pipeline state, so a re-linked account starts from a clean historical import."""
+its dlt pipeline state (in the destination and the local working folders), so a re-linked
+account — which gets the same id — starts from a clean historical import."""
 
 from __future__ import annotations
 
+import shutil
 from typing import Any
 
 from pos_dagster.canonical.warehouse import Warehouse
-from pos_dagster.lib.warehouse import pipeline_name
+from pos_dagster.lib.warehouse import pipeline_name, pipelines_dir
 from transforms.canonical import SCHEMA
 
 
@@ -48,4 +50,8 @@ def purge_account_data(account_id: str, provider: str, location_ids: tuple[str, 
                                f"(select location_id from {keys})", (provider,))
     finally:
         wh.close()
+    prefix = pipeline_name(provider, account_id)
+    for folder in pipelines_dir().iterdir():
+        if folder.name == prefix or folder.name.startswith(prefix + "__"):
+            shutil.rmtree(folder)
     return {"deleted_rows": {k: v for k, v in deleted.items() if v}}

@@ -13,6 +13,7 @@ from pos_dagster import appstore
 from pos_dagster.cli import main
 from pos_dagster.commands.demo import link_square_account
 from pos_dagster.commands.sync import sync_account
+from pos_dagster.lib.warehouse import pipeline_name, pipelines_dir
 from pos_dagster.settings import load_settings
 from pos_sandbox.server import SandboxServer
 from pos_sandbox.world import World
@@ -57,6 +58,10 @@ def test_purge_removes_only_that_accounts_data(capsys: pytest.CaptureFixture[str
     assert out["purged"] is True and out["purge_result"]["deleted_rows"]["raw_square.orders"] > 0
 
     assert _counts(path, gone) == {"orders": 0, "line_items": 0, "transactions": 0, "state": 0}
+    # the local working folders of its pipelines went too: a re-added store (same id) starts afresh
+    local = [p.name for p in pipelines_dir().iterdir()]
+    assert pipeline_name("square", keep) in local
+    assert not [n for n in local if n.startswith(pipeline_name("square", gone))]
     assert _counts(path, keep) == before_keep
     with pytest.raises(appstore.AccountNotFound):
         appstore.get_account(gone)

@@ -71,6 +71,17 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
+ACCOUNT_ID_NAMESPACE = uuid.UUID("0b6f3c2e-8d0e-5b8a-9a57-2f6b4c1d9e30")
+
+
+def account_id_for(tenant_id: str, provider: str, merchant_id: str) -> str:
+    """The id of the account of one store: derived from ``(tenant, provider, merchant id)``, so
+    adding a store again — after ``accounts remove`` without ``--purge``, or after the app store
+    was lost — gives the same id, hence the same dlt pipeline (its cursor) and the same canonical
+    rows: the history continues instead of starting over beside itself."""
+    return str(uuid.uuid5(ACCOUNT_ID_NAMESPACE, f"{tenant_id}|{provider}|{merchant_id}"))
+
+
 class Provider(enum.StrEnum):
     SQUARE = "square"
     TOAST = "toast"

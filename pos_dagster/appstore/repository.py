@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-from pos_dagster.appstore import crypto
+from pos_dagster.appstore import crypto, models
 from pos_dagster.appstore.db import session_scope
 from pos_dagster.appstore.models import (
     AccountStatus,
@@ -430,6 +430,7 @@ def upsert_account(
         created = False
         if acc is None:
             acc = PosAccount(
+                id=models.account_id_for(tenant_id, provider, merchant_id),
                 tenant_id=tenant_id,
                 pos_provider=provider,
                 merchant_id=merchant_id,

@@ -14,7 +14,7 @@ from pos_dagster import appstore
 from pos_dagster.appstore import AccountCredentials
 from pos_dagster.ingest.bookkeeping import SyncStats, track_sync
 from pos_dagster.lib.clock import utcnow
-from pos_dagster.lib.warehouse import account_pipeline, loader_file_format
+from pos_dagster.lib.warehouse import account_pipeline, has_sync_state, loader_file_format
 
 SourceBuilder = Callable[..., Any]  # (creds, pipeline, *, now, start=None, end=None) -> DltSource
 
@@ -59,10 +59,12 @@ def run_account_sync(
         context.log.info(f"sync disabled for account {account_id}; nothing to do")
         return
     now = utcnow()
-    # the first regular sync is the historical import, even after backfill windows (which do not
-    # move the cursor but do count as successful syncs)
-    sync_type = "historical" if account.historical_import_done_at is None else "incremental"
     pipeline = account_pipeline(provider, account_id)
+    # the first regular sync is the historical import, even after backfill windows (which do not
+    # move the cursor but do count as successful syncs); a store re-linked under the same id
+    # continues the cursor its pipeline kept, which is incremental
+    historical = account.historical_import_done_at is None and not has_sync_state(pipeline)
+    sync_type = "historical" if historical else "incremental"
     with track_sync(account_id, sync_type, context.run_id, provider=provider) as stats:
         source = build_source(creds, pipeline, now=now)
         kwargs = {"loader_file_format": fmt} if (fmt := loader_file_format()) else {}

@@ -180,15 +180,23 @@ TOAST_ORDER_CHILDREN = {
 
 
 def _replace_products(wh: Warehouse, account_id: str, provider: str, products: list[dict[str, Any]]) -> int:
-    """Replace the account's POS products, keeping when each was first seen."""
-    existing = {r["pos_item_id"]: r["first_seen_at"] for r in wh.query(
-        f"select pos_item_id, first_seen_at from {SCHEMA}.pos_products where pos_account_id = %s "
-        f"and pos_provider = %s", (account_id, provider))}
+    """Replace the account's POS products, keeping when each was first seen.
+
+    A product is the tenant's (its key has no account): one an earlier account of the same store
+    wrote (the store was re-linked under a new id) is taken over, not duplicated."""
+    keys = sorted({(p["tenant_id"], p["pos_provider"], p["pos_item_id"]) for p in products})
+    existing: dict[str, Any] = {}
+    if keys:
+        tmp = wh.temp_keys(["tenant_id", "pos_provider", "pos_item_id"], keys)
+        existing = {r["pos_item_id"]: r["first_seen_at"] for r in wh.query(
+            f"select p.pos_item_id, p.first_seen_at from {SCHEMA}.pos_products p join {tmp} k "
+            f"on p.tenant_id = k.tenant_id and p.pos_provider = k.pos_provider and p.pos_item_id = k.pos_item_id")}
     for p in products:
         seen = existing.get(p["pos_item_id"])
         if seen is not None:
             p["first_seen_at"] = min(seen, p["first_seen_at"] or seen)
     wh.delete_by_keys(POS_PRODUCTS, ["pos_account_id", "pos_provider"], [(account_id, provider)])
+    wh.delete_by_keys(POS_PRODUCTS, ["tenant_id", "pos_provider", "pos_item_id"], keys)
     return wh.insert_rows(POS_PRODUCTS, products)
 
 

@@ -91,3 +91,21 @@ def template_pipeline(provider: str) -> dlt.Pipeline:
         dataset_name=f"raw_{provider}",
         pipelines_dir=str(settings.pos_home / "dlt" / "templates"),
     )
+
+
+def has_sync_state(pipeline: dlt.Pipeline) -> bool:
+    """Whether the pipeline's incremental state (its cursors) exists, locally or in the
+    destination (where dlt restores it from when the local working folder is gone): a sync of
+    such a pipeline continues a history instead of importing one."""
+    if pipeline.state.get("sources"):
+        return True
+    from dlt.destinations.exceptions import DatabaseUndefinedRelation
+
+    try:
+        with pipeline.sql_client() as client:
+            table = client.make_qualified_table_name("_dlt_pipeline_state")
+            rows = client.execute_sql(f"select count(*) from {table} where pipeline_name = %s",
+                                      pipeline.pipeline_name)
+    except DatabaseUndefinedRelation:
+        return False
+    return bool(rows and rows[0][0])

@@ -56,6 +56,7 @@ def test_partitions_sensor_follows_the_app_store_and_requests_first_syncs(instan
     from pos_dagster import appstore
     from pos_dagster.definitions import defs
     from pos_dagster.partitions import ACCOUNT_PARTITIONS
+    from pos_dagster.sensors import first_sync_key
 
     sensor = defs.get_sensor_def("account_partitions_sensor")
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
@@ -69,9 +70,10 @@ def test_partitions_sensor_follows_the_app_store_and_requests_first_syncs(instan
     assert sorted(add.partition_keys) == sorted([square, paused, toast])
     runs = {r.partition_key: r for r in first.run_requests or []}
     assert sorted(runs) == sorted([square, toast])  # not the paused account
-    assert (runs[toast].job_name, runs[toast].run_key) == ("toast_sync", f"{toast}:first-sync")
+    assert (runs[toast].job_name, runs[toast].run_key) == ("toast_sync", first_sync_key(appstore.get_account(toast)))
     run = runs[square]
-    assert (run.partition_key, run.job_name, run.run_key) == (square, "square_sync", f"{square}:first-sync")
+    assert (run.partition_key, run.job_name, run.run_key) == (square, "square_sync",
+                                                              first_sync_key(appstore.get_account(square)))
     assert run.tags["pos/account"] == square and run.tags["pos/trigger"] == "new-account"
     assert sorted(instance.get_dynamic_partitions(ACCOUNT_PARTITIONS)) == sorted([square, paused, toast])
 
