@@ -128,7 +128,7 @@ def sandbox_process(*, seed: int, start: date, days: int, scale: str, providers:
     home = tempfile.mkdtemp(prefix="pos-bench-sandbox-")
     env = dict(os.environ, POS_HOME=home)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pos_dagster.cli", "sandbox", "serve", "--seed", str(seed), "--start",
+        [sys.executable, "-m", "pos_sync.cli", "sandbox", "serve", "--seed", str(seed), "--start",
          start.isoformat(), "--days", str(days), "--scale", scale, "--providers", providers, "--port", "0"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )

@@ -3,7 +3,7 @@
 What it measures, on one DuckDB warehouse (``$POS_HOME/warehouse.duckdb``):
 
 1. **full build**: every raw load of ``--days`` days of the chain world's Square account (5
-   locations) normalised from scratch by :func:`pos_dagster.canonical.build.build_account`:
+   locations) normalised from scratch by :func:`pos_sync.canonical.build.build_account`:
    seconds, canonical rows/s, peak RSS of the process;
 2. **one new day, incremental**: the sandbox clock moves one day further (it stood at the end of
    day ``--days``, inside a window of ``--days + 1`` days, so a full day of sales plus the
@@ -74,8 +74,8 @@ def _sync(home: Path, scale: str, days: int, now: datetime) -> dict[str, Any]:
     import dlt
 
     from dlt_sources.square import destination_known_versions, square_source
-    from pos_dagster.lib.warehouse import account_pipeline
     from pos_sandbox.server import SandboxServer
+    from pos_sync.warehouse.pipelines import account_pipeline
 
     world = _world(scale, days)
     world.set_now(now)
@@ -102,8 +102,8 @@ def _sync(home: Path, scale: str, days: int, now: datetime) -> dict[str, Any]:
 
 
 def _build(home: Path, tenant_id: str, drop: bool) -> dict[str, Any]:
-    from pos_dagster.canonical.build import build_account
-    from pos_dagster.canonical.warehouse import Warehouse
+    from pos_sync.canonical.build import build_account
+    from pos_sync.warehouse.sql import Warehouse
 
     if drop:
         wh = Warehouse()

@@ -94,7 +94,7 @@ def run_import(spec: dict[str, Any]) -> dict[str, Any]:
     from dlt_sources.square import destination_known_versions, square_source
 
     if spec.get("tuned", True):
-        apply_performance_defaults()  # the product's dlt settings (pos_dagster.lib.warehouse)
+        apply_performance_defaults()  # the product's dlt settings (pos_sync.warehouse.pipelines)
 
     work = Path(spec["work"])
     os.environ["DLT_DATA_DIR"] = str(work / "dlt-data")

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import dagster as dg
 
-from pos_dagster.canonical.checks_sql import CHECKS
-from pos_dagster.canonical.warehouse import Warehouse
+from pos_sync.canonical.checks_sql import CHECKS
+from pos_sync.warehouse.sql import Warehouse
 
 TRANSACTIONS = dg.AssetKey(["pos", "pos_transactions"])
 

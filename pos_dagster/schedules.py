@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
-from pos_dagster import appstore
+from pos_sync import appstore
 
 TICK_MINUTES = 5
 SYNC_JOBS = {"square": "square_sync", "toast": "toast_sync", "lightspeed": "lightspeed_sync"}

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import dagster as dg
 
-from pos_dagster import appstore
 from pos_dagster.partitions import ACCOUNT_PARTITIONS
 from pos_dagster.schedules import SYNC_JOBS
+from pos_sync import appstore
 
 
 def first_sync_key(account: appstore.AccountInfo) -> str:

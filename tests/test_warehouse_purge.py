@@ -9,14 +9,14 @@ from datetime import date
 import duckdb
 import pytest
 
-from pos_dagster import appstore
-from pos_dagster.cli import main
-from pos_dagster.commands.demo import link_square_account
-from pos_dagster.commands.sync import sync_account
-from pos_dagster.lib.warehouse import pipeline_name, pipelines_dir
-from pos_dagster.settings import load_settings
+from pos_dagster.adapter import sync_account
 from pos_sandbox.server import SandboxServer
 from pos_sandbox.world import World
+from pos_sync import appstore
+from pos_sync.cli import main
+from pos_sync.cli.demo import link_square_account
+from pos_sync.settings import load_settings
+from pos_sync.warehouse.pipelines import pipeline_name, pipelines_dir
 
 
 def _counts(path: str, account_id: str) -> dict[str, int]:

@@ -3,7 +3,7 @@
 Inputs are the raw rows dlt loaded (flattened column names such as ``total_money__amount``), with
 each order's child tables attached as lists (``line_items`` with their ``modifiers``,
 ``tenders``, ``returns`` with their ``return_line_items`` …) — see
-:func:`pos_dagster.canonical.square_io.load_square_raw`.
+:func:`pos_sync.canonical.square_io.load_square_raw`.
 
 Square's model, as we read it:
 * a sale is an order that is not a return order; COMPLETED → a completed sale, CANCELED → a

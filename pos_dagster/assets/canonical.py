@@ -7,10 +7,10 @@ new raw loads, so downstream feeds react to real changes, not to every 15-minute
 
 import dagster as dg
 
-from pos_dagster import appstore
-from pos_dagster.canonical import build as canonical_build
-from pos_dagster.canonical.build import build_account
 from pos_dagster.partitions import account_partitions
+from pos_sync import appstore
+from pos_sync.canonical import build as canonical_build
+from pos_sync.canonical.build import build_account
 
 CANONICAL_TABLES = ("pos_transactions", "pos_transaction_items", "pos_tenders", "pos_products", "pos_locations",
                     "daily_product_sales")

@@ -14,8 +14,8 @@ from dagster_dlt import DagsterDltResource, dlt_assets
 
 from pos_dagster.assets.ingest_common import SourceBuilder, run_account_sync, run_window_sync
 from pos_dagster.lib.translator import PosDltTranslator
-from pos_dagster.lib.warehouse import template_pipeline
 from pos_dagster.partitions import account_partitions, historical_windows
+from pos_sync.warehouse.pipelines import template_pipeline
 
 WAREHOUSE_WRITER = {"pos/warehouse-writer": "1"}  # runs that write the warehouse (one at a time per account)
 

@@ -10,11 +10,11 @@ import dagster as dg
 import dlt
 from dagster_dlt import DagsterDltResource
 
-from pos_dagster import appstore
-from pos_dagster.appstore import AccountCredentials
-from pos_dagster.ingest.bookkeeping import SyncStats, track_sync
-from pos_dagster.lib.clock import utcnow
-from pos_dagster.lib.warehouse import account_pipeline, has_sync_state, loader_file_format
+from pos_sync import appstore
+from pos_sync.appstore import AccountCredentials
+from pos_sync.clock import utcnow
+from pos_sync.ingest.bookkeeping import SyncStats, track_sync
+from pos_sync.warehouse.pipelines import account_pipeline, has_sync_state, loader_file_format
 
 SourceBuilder = Callable[..., Any]  # (creds, pipeline, *, now, start=None, end=None) -> DltSource
 

@@ -6,7 +6,7 @@ an account's first regular sync reads its whole history and later syncs read wha
 
 from dlt_sources.lightspeed import lightspeed_source
 from pos_dagster.assets.factories import raw_assets, sync_job
-from pos_dagster.ingest.lightspeed import build_lightspeed_source
+from pos_sync.ingest.lightspeed import build_lightspeed_source
 
 PROVIDER = "lightspeed"
 POOL = "lightspeed_api"  # X-Series rate limits (per store) hold when many accounts sync at once

@@ -4,7 +4,7 @@ window job (account × day) used for backfills."""
 
 from dlt_sources.square import square_source
 from pos_dagster.assets.factories import raw_assets, sync_job, window_backfill
-from pos_dagster.ingest.square import build_square_source
+from pos_sync.ingest.square import build_square_source
 
 PROVIDER = "square"
 POOL = "square_api"  # provider API rate limits hold when many accounts sync at once

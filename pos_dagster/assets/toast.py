@@ -4,7 +4,7 @@ window job (account × day: Toast's business dates) used for backfills."""
 
 from dlt_sources.toast import toast_source
 from pos_dagster.assets.factories import raw_assets, sync_job, window_backfill
-from pos_dagster.ingest.toast import build_toast_source
+from pos_sync.ingest.toast import build_toast_source
 
 PROVIDER = "toast"
 POOL = "toast_api"  # Toast's rate limits (20 req/s, 10 000 / 15 min, logins) hold when many accounts sync

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from pos_dagster.settings import Settings, ensure_home, load_settings
+from pos_sync.settings import Settings, ensure_home, load_settings
 
 
 def default_instance_yaml() -> str:

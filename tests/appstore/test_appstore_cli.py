@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from pos_dagster.appstore import account_credentials, dispose_engines
-from pos_dagster.cli import main
+from pos_sync.appstore import account_credentials, dispose_engines
+from pos_sync.cli import main
 
 GOOD_TOKEN = "EAAAl-good-SECRET-token-111"
 REFRESH = "EQAAl-refresh-SECRET-222"
@@ -76,7 +76,7 @@ def offline_toast_lightspeed(monkeypatch: pytest.MonkeyPatch) -> None:
     """Toast and Lightspeed discovery without a network: the ids given come back as found (Toast
     without ids: the partners API is unavailable; Lightspeed without ids: one outlet). The real
     calls run against the sandbox in tests/pos_dagster/test_toast_lightspeed_dagster.py."""
-    from pos_dagster import discovery
+    from pos_sync import discovery
 
     real = discovery.discover_locations
 
@@ -209,16 +209,16 @@ def test_remove_purge(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.Mo
                        "s", "--location", "r1", "--json")
     account_id = json.loads(out)["id"]
 
-    monkeypatch.setitem(sys.modules, "pos_dagster.warehouse_purge", None)
+    monkeypatch.setitem(sys.modules, "pos_sync.warehouse.purge", None)
     code, out, err = run(capsys, "accounts", "remove", account_id, "--purge", "--json")
     assert code == 1 and out == "" and "not installed" in err
     code, out, _ = run(capsys, "accounts", "list", "--json")
     assert [a["id"] for a in json.loads(out)] == [account_id]
 
     calls: list[tuple[Any, ...]] = []
-    module = types.ModuleType("pos_dagster.warehouse_purge")
+    module = types.ModuleType("pos_sync.warehouse.purge")
     module.purge_account_data = lambda *args: calls.append(args) or {"deleted": 3}  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "pos_dagster.warehouse_purge", module)
+    monkeypatch.setitem(sys.modules, "pos_sync.warehouse.purge", module)
     code, out, err = run(capsys, "accounts", "remove", account_id, "--purge", "--json")
     assert code == 0, err
     result = json.loads(out)

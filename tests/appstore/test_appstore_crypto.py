@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 from cryptography.fernet import Fernet
 
-from pos_dagster.appstore import (
+from pos_sync.appstore import (
     CryptoError,
     account_credentials,
     add_account,
@@ -24,8 +24,8 @@ from pos_dagster.appstore import (
     save_tokens,
     session_scope,
 )
-from pos_dagster.appstore.models import PosAccount
-from pos_dagster.settings import load_settings
+from pos_sync.appstore.models import PosAccount
+from pos_sync.settings import load_settings
 
 ACCESS = "sq0atp-ACCESS-very-secret-0001"
 REFRESH = "sq0rtp-REFRESH-very-secret-0002"

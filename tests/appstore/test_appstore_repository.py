@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from pos_dagster.appstore import (
+from pos_sync.appstore import (
     STALE_SYNC_MESSAGE,
     AccountNotFound,
     AppStoreError,
@@ -212,20 +212,20 @@ def test_remove_keeps_or_purges_warehouse_data(db_url: str, monkeypatch: pytest.
     start_sync_log(a)
 
     # hook missing: refuse, nothing removed
-    monkeypatch.setitem(sys.modules, "pos_dagster.warehouse_purge", None)
+    monkeypatch.setitem(sys.modules, "pos_sync.warehouse.purge", None)
     with pytest.raises(PurgeUnavailable, match="nothing was removed"):
         remove_account(a, purge=True)
     assert get_account(a).id == a
 
     # hook failing: nothing removed
     calls: list[tuple[Any, ...]] = []
-    module = types.ModuleType("pos_dagster.warehouse_purge")
+    module = types.ModuleType("pos_sync.warehouse.purge")
 
     def broken(*args: Any) -> None:
         raise RuntimeError("warehouse locked")
 
     module.purge_account_data = broken  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "pos_dagster.warehouse_purge", module)
+    monkeypatch.setitem(sys.modules, "pos_sync.warehouse.purge", module)
     with pytest.raises(PurgeFailed, match="warehouse locked"):
         remove_account(a, purge=True)
     assert get_account(a).id == a

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from pos_dagster.appstore import (
+from pos_sync.appstore import (
     add_account,
     current_revision,
     dispose_engines,
@@ -24,8 +24,8 @@ from pos_dagster.appstore import (
     start_sync_log,
     upgrade,
 )
-from pos_dagster.appstore.db import MIGRATIONS_DIR, VERSION_TABLE
-from pos_dagster.appstore.models import Base, PosAccount, PosLocation, PosSyncLog, PosWebhook
+from pos_sync.appstore.db import MIGRATIONS_DIR, VERSION_TABLE
+from pos_sync.appstore.models import Base, PosAccount, PosLocation, PosSyncLog, PosWebhook
 
 TABLES = {"pos_accounts", "pos_locations", "pos_sync_logs", "pos_webhooks"}
 
@@ -196,7 +196,7 @@ def test_default_store_is_sqlite_under_pos_home(tmp_path: Path) -> None:
 
 
 def test_migration_scripts_live_inside_the_package() -> None:
-    package_dir = Path(__file__).resolve().parents[2] / "pos_dagster"
+    package_dir = Path(__file__).resolve().parents[2] / "pos_sync"
     assert MIGRATIONS_DIR.is_relative_to(package_dir.resolve())
     for name in ("env.py", "script.py.mako", "versions/0001_initial.py"):
         assert (MIGRATIONS_DIR / name).is_file(), name

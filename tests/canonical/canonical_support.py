@@ -74,7 +74,7 @@ def norm_json(value: Any) -> Any:
 
 def snapshot(exclude: frozenset[str] = WALL_CLOCK, tenant_id: str | None = None) -> Snapshot:
     """Every row of every canonical table, keyed, normalised (see :func:`norm`)."""
-    from pos_dagster.canonical.warehouse import Warehouse
+    from pos_sync.warehouse.sql import Warehouse
 
     wh = Warehouse()
     out: Snapshot = {}
@@ -96,7 +96,7 @@ def snapshot(exclude: frozenset[str] = WALL_CLOCK, tenant_id: str | None = None)
 
 
 def warehouse_query(sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
-    from pos_dagster.canonical.warehouse import Warehouse
+    from pos_sync.warehouse.sql import Warehouse
 
     wh = Warehouse()
     try:
@@ -140,10 +140,10 @@ class CanonicalEnv:
     def ingest(self) -> Any:
         """One incremental raw load through the real Square source, exactly as the Dagster raw
         asset builds it (app-store credentials, the account's pipeline, the warehouse's format)."""
-        from pos_dagster import appstore
-        from pos_dagster.ingest.square import build_square_source
-        from pos_dagster.lib.clock import utcnow
-        from pos_dagster.lib.warehouse import account_pipeline, loader_file_format
+        from pos_sync import appstore
+        from pos_sync.clock import utcnow
+        from pos_sync.ingest.square import build_square_source
+        from pos_sync.warehouse.pipelines import account_pipeline, loader_file_format
 
         creds = appstore.account_credentials(self.account_id)
         pipeline = account_pipeline("square", self.account_id)
@@ -157,26 +157,26 @@ class CanonicalEnv:
     def forget_local_pipeline_state(self) -> None:
         """Drop the local dlt working dirs: the next run restores its state from the destination
         (used to load the same world into a second warehouse)."""
-        from pos_dagster.settings import load_settings
+        from pos_sync.settings import load_settings
 
         shutil.rmtree(load_settings().pos_home / "dlt" / "pipelines", ignore_errors=True)
 
     def build(self) -> Any:
-        from pos_dagster.canonical.build import build_account
+        from pos_sync.canonical.build import build_account
 
         return build_account(self.account_id, "square", self.tenant_id)
 
     def sync(self, instance: Any) -> dict[str, Any]:
         """``pos-sync sync`` for this account: the Dagster job (raw + canonical) in-process."""
-        from pos_dagster.commands.sync import sync_account
+        from pos_dagster.adapter import sync_account
 
         return sync_account(self.account_id, instance=instance)
 
     def reconcile(self) -> list[str]:
         """Problems (empty = reconciled to the cent) between the canonical daily figures and the
         sandbox ledger as of the clock."""
-        from pos_dagster.canonical.reconcile import canonical_daily, compare_daily
-        from pos_dagster.canonical.warehouse import Warehouse
+        from pos_sync.canonical.reconcile import canonical_daily, compare_daily
+        from pos_sync.warehouse.sql import Warehouse
 
         truth = [r for r in self.truth()["daily"] if r["provider"] == "square"]
         assert truth, "an empty ledger reconciles with anything"
@@ -188,8 +188,8 @@ class CanonicalEnv:
         return compare_daily(truth, actual)
 
     def checks(self) -> dict[str, int]:
-        from pos_dagster.canonical.checks_sql import CHECKS
-        from pos_dagster.canonical.warehouse import Warehouse
+        from pos_sync.canonical.checks_sql import CHECKS
+        from pos_sync.warehouse.sql import Warehouse
 
         wh = Warehouse()
         try:
@@ -214,7 +214,7 @@ class EnvFactory:
     servers: list[SandboxServer] = field(default_factory=list)
 
     def __call__(self, world: World | None = None, now: datetime | None = None) -> CanonicalEnv:
-        from pos_dagster.commands.demo import link_square_account
+        from pos_sync.cli.demo import link_square_account
 
         world = world or make_world()
         if now is not None:
@@ -227,7 +227,7 @@ class EnvFactory:
         return CanonicalEnv(world, server, account_id, self.monkeypatch, self.tmp_path)
 
     def close(self) -> None:
-        from pos_dagster.appstore import dispose_engines
+        from pos_sync.appstore import dispose_engines
 
         for server in self.servers:
             server.stop()

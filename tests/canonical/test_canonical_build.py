@@ -1,5 +1,5 @@
 """The canonical model end to end: the real Square source against the sandbox, the incremental
-canonical build (``pos_dagster.canonical.build``), and the sandbox ledger as the judge.
+canonical build (``pos_sync.canonical.build``), and the sandbox ledger as the judge.
 
 * daily figures grouped from ``pos.pos_transactions`` equal every ``daily`` row of the ledger,
   for a plain window and one crossing the European DST change;
@@ -143,7 +143,7 @@ def snapshot_without(snap: dict[str, Any], column: str) -> dict[str, Any]:
 
 def test_a_build_that_crashes_leaves_the_tables_and_the_loads_as_they_were(make_env: EnvMaker,
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    from pos_dagster.canonical import build as build_module
+    from pos_sync.canonical import build as build_module
 
     world = make_world()
     env = make_env(world=world, now=world.window_start_utc + timedelta(days=1, hours=12))
@@ -279,8 +279,8 @@ CORRUPTIONS: dict[str, str] = {
 
 
 def test_checks_pass_on_a_good_build_and_each_catches_its_corruption(make_env: EnvMaker) -> None:
-    from pos_dagster.canonical.checks_sql import CHECKS
-    from pos_dagster.canonical.warehouse import Warehouse
+    from pos_sync.canonical.checks_sql import CHECKS
+    from pos_sync.warehouse.sql import Warehouse
 
     assert set(CORRUPTIONS) == set(CHECKS)  # every check is shown able to fail
     world = make_world()
@@ -310,7 +310,7 @@ class _Rollback(Exception):
 # ---------------------------------------------------------------------- (f) PII
 def test_customer_ids_are_pseudonymised_unless_clear_storage_is_asked(make_env: EnvMaker,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    from pos_dagster.canonical.warehouse import Warehouse
+    from pos_sync.warehouse.sql import Warehouse
 
     world = make_world()
     env = make_env(world=world)
@@ -359,7 +359,7 @@ def _check_evaluations(instance: Any, run_id: str) -> dict[str, bool]:
 def test_sync_job_skips_the_canonical_asset_without_new_loads(make_env: EnvMaker) -> None:
     import dagster as dg
 
-    from pos_dagster.canonical.checks_sql import CHECKS
+    from pos_sync.canonical.checks_sql import CHECKS
 
     world = make_world()
     env = make_env(world=world)
@@ -380,7 +380,7 @@ def test_sync_job_skips_the_canonical_asset_without_new_loads(make_env: EnvMaker
 
 
 def test_demo_json_reports_a_reconciled_canonical_model(capsys: pytest.CaptureFixture[str]) -> None:
-    from pos_dagster.cli import main
+    from pos_sync.cli import main
 
     assert main(["demo", "--days", "2", "--scale", "tiny", "--json"]) == 0
     document = json.loads(capsys.readouterr().out)
@@ -396,9 +396,9 @@ def test_canonical_daily_writes_each_currencys_minor_units() -> None:
     """A zero-decimal currency reconciles too (the ledger writes JPY ``1250``, EUR ``12.50``)."""
     from datetime import date
 
-    from pos_dagster.canonical.reconcile import canonical_daily, compare_daily
-    from pos_dagster.canonical.warehouse import Warehouse
     from pos_sandbox.ledger import DailyRow
+    from pos_sync.canonical.reconcile import canonical_daily, compare_daily
+    from pos_sync.warehouse.sql import Warehouse
     from transforms.canonical import POS_TRANSACTIONS
 
     def row(n: int, location: str, currency: str, total: str) -> dict[str, Any]:

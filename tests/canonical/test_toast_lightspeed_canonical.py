@@ -12,15 +12,15 @@ import pytest
 
 from dlt_sources.lightspeed import lightspeed_source
 from dlt_sources.toast import toast_source
-from pos_dagster.canonical.build import build_account
-from pos_dagster.canonical.checks_sql import CHECKS
-from pos_dagster.canonical.reconcile import canonical_daily, compare_daily
-from pos_dagster.canonical.warehouse import Warehouse
-from pos_dagster.lib.warehouse import dlt_destination
-from pos_dagster.settings import load_settings
 from pos_sandbox.ledger import compute_truth
 from pos_sandbox.server import SandboxServer
 from pos_sandbox.world import World
+from pos_sync.canonical.build import build_account
+from pos_sync.canonical.checks_sql import CHECKS
+from pos_sync.canonical.reconcile import canonical_daily, compare_daily
+from pos_sync.settings import load_settings
+from pos_sync.warehouse.pipelines import dlt_destination
+from pos_sync.warehouse.sql import Warehouse
 
 ACCOUNT = "acct-under-test"
 

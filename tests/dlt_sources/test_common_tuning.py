@@ -5,7 +5,7 @@ from __future__ import annotations
 import dlt
 import pytest
 
-from pos_dagster.lib.warehouse import dlt_destination
+from pos_sync.warehouse.pipelines import dlt_destination
 
 
 def _memory_limit(pipeline: dlt.Pipeline) -> str:

@@ -33,7 +33,7 @@ OBJECT_KEYS = ("payments", "refunds", "refunds_completed", "orders", "return_ord
 @dataclass
 class SyncOutcome:
     result: dg.ExecuteInProcessResult
-    log: Any  # pos_dagster.appstore.SyncLogInfo of this run
+    log: Any  # pos_sync.appstore.SyncLogInfo of this run
     rows_loaded: dict[str, int]  # raw/square/<table> materializations of this run -> rows_loaded
     materialized: set[str]  # every asset key ("raw/square/payments", "pos/pos_transactions", …)
 
@@ -71,9 +71,9 @@ class SyncEnv:
     # ------------------------------------------------------------------ Dagster
     def sync(self, *, tags: dict[str, str] | None = None) -> SyncOutcome:
         """Materialize the account partition with ``square_sync`` (never raises for a failed run)."""
-        from pos_dagster import appstore
         from pos_dagster.definitions import defs
         from pos_dagster.partitions import ACCOUNT_PARTITIONS
+        from pos_sync import appstore
 
         if not self.instance.has_dynamic_partition(ACCOUNT_PARTITIONS, self.account_id):
             self.instance.add_dynamic_partitions(ACCOUNT_PARTITIONS, [self.account_id])
@@ -97,7 +97,7 @@ class SyncEnv:
         return outcome
 
     def account(self) -> Any:
-        from pos_dagster import appstore
+        from pos_sync import appstore
 
         return appstore.get_account(self.account_id)
 
@@ -139,7 +139,7 @@ def warehouse_query(sql: str) -> list[tuple[Any, ...]]:
     a query on a table that does not exist yet (nothing of that kind was ever loaded) gives []."""
     from dlt.destinations.exceptions import DatabaseUndefinedRelation
 
-    from pos_dagster.lib.warehouse import account_pipeline
+    from pos_sync.warehouse.pipelines import account_pipeline
 
     pipeline = account_pipeline("square", "tests-inspect", mode="inspect")
     try:
@@ -244,7 +244,7 @@ class EnvFactory:
 
     def __call__(self, warehouse: str = "duckdb", *, world: World | None = None, faults: FaultPlan | None = None,
                  now: datetime | None = None, instance: dg.DagsterInstance | None = None) -> SyncEnv:
-        from pos_dagster.commands.demo import link_square_account
+        from pos_sync.cli.demo import link_square_account
 
         if warehouse == "postgres":
             self.use_postgres()
@@ -262,7 +262,7 @@ class EnvFactory:
         return SyncEnv(world, server, account_id, instance, self.monkeypatch, warehouse, self.tmp_path)
 
     def close(self) -> None:
-        from pos_dagster.appstore import dispose_engines
+        from pos_sync.appstore import dispose_engines
 
         for server in self.servers:
             server.stop()

@@ -15,20 +15,20 @@ def instance(monkeypatch: pytest.MonkeyPatch) -> Iterator[dg.DagsterInstance]:
     monkeypatch.delenv("POS_NOW", raising=False)
     with dg.instance_for_test() as inst:
         yield inst
-    from pos_dagster.appstore import dispose_engines
+    from pos_sync.appstore import dispose_engines
 
     dispose_engines()
 
 
 def _add(merchant: str, provider: str = "square", **kwargs: object) -> str:
-    from pos_dagster import appstore
+    from pos_sync import appstore
 
     return appstore.add_account(tenant_id="t1", provider=provider, merchant_id=merchant, access_token="tok",
                                 locations=[{"location_id": f"{merchant}-L1"}], **kwargs)
 
 
 def _synced(account_id: str, minutes_ago: float) -> None:
-    from pos_dagster import appstore
+    from pos_sync import appstore
 
     done = datetime.now(UTC) - timedelta(minutes=minutes_ago)
     log_id = appstore.start_sync_log(account_id, "historical", started_at=done - timedelta(seconds=40))
@@ -53,10 +53,10 @@ def _evaluate_sensor(instance: dg.DagsterInstance) -> dg.SensorResult:
 
 
 def test_partitions_sensor_follows_the_app_store_and_requests_first_syncs(instance: dg.DagsterInstance) -> None:
-    from pos_dagster import appstore
     from pos_dagster.definitions import defs
     from pos_dagster.partitions import ACCOUNT_PARTITIONS
     from pos_dagster.sensors import first_sync_key
+    from pos_sync import appstore
 
     sensor = defs.get_sensor_def("account_partitions_sensor")
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
@@ -92,9 +92,9 @@ def test_partitions_sensor_follows_the_app_store_and_requests_first_syncs(instan
 
 def test_schedule_requests_runs_only_for_accounts_whose_frequency_elapsed(
         instance: dg.DagsterInstance, monkeypatch: pytest.MonkeyPatch) -> None:
-    from pos_dagster import appstore
     from pos_dagster.definitions import defs
     from pos_dagster.partitions import ACCOUNT_PARTITIONS
+    from pos_sync import appstore
 
     never = _add("M1")  # never synced: due
     fresh = _add("M2")  # synced 5 min ago, every 15 min: not due

@@ -13,9 +13,9 @@ import pytest
 
 def test_demo_json_matches_truth_and_accounts_list_leaks_no_token(
         capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from pos_dagster import appstore
-    from pos_dagster.cli import main
-    from pos_dagster.settings import load_settings
+    from pos_sync import appstore
+    from pos_sync.cli import main
+    from pos_sync.settings import load_settings
 
     monkeypatch.delenv("POS_NOW", raising=False)
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "pos-home" / "dagster"))  # undone after the test

@@ -108,10 +108,10 @@ def _created_at(value: Any) -> datetime:
 
 
 def test_backfill_window_job_loads_one_day_and_leaves_the_cursor(make_env: EnvFactory) -> None:
-    from pos_dagster import appstore
     from pos_dagster.definitions import defs
-    from pos_dagster.lib.warehouse import pipeline_name
     from pos_dagster.partitions import ACCOUNT_PARTITIONS
+    from pos_sync import appstore
+    from pos_sync.warehouse.pipelines import pipeline_name
     env = make_env()
     env.instance.add_dynamic_partitions(ACCOUNT_PARTITIONS, [env.account_id])
     day = env.world.start + timedelta(days=1)

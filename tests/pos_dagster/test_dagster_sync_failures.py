@@ -14,7 +14,7 @@ from pos_sandbox.faults import FaultPlan
 
 
 def test_faults_429_storm_503s_and_token_expiry_mid_sync(make_env: EnvFactory) -> None:
-    from pos_dagster import appstore
+    from pos_sync import appstore
 
     plan = FaultPlan()  # inactive while the account is linked (OAuth + location discovery)
     env = make_env(faults=plan)
@@ -47,9 +47,9 @@ def test_faults_429_storm_503s_and_token_expiry_mid_sync(make_env: EnvFactory) -
 
 
 def test_revoked_grant_disconnects_then_relink_resumes_without_gaps(make_env: EnvFactory) -> None:
-    from pos_dagster import appstore
-    from pos_dagster.commands.demo import link_square_account
     from pos_dagster.schedules import due_accounts
+    from pos_sync import appstore
+    from pos_sync.cli.demo import link_square_account
 
     world = make_world()
     mid = mid_window(world)

@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def _sync_process(account_id: str, out: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "pos_dagster.cli", "sync", "--account", account_id, "--json"],
+        [sys.executable, "-m", "pos_sync.cli", "sync", "--account", account_id, "--json"],
         cwd=REPO, env=dict(os.environ), stdout=(out / "stdout").open("wb"), stderr=(out / "stderr").open("wb"),
     )
 
@@ -41,7 +41,7 @@ def _wait(proc: subprocess.Popen[bytes], out: Path, timeout: float) -> int:
 
 
 def test_sigkill_mid_sync_then_rerun_has_no_duplicates_and_no_gaps(make_env: EnvFactory, tmp_path: Path) -> None:
-    from pos_dagster import appstore
+    from pos_sync import appstore
 
     world = make_world()
     mid = mid_window(world)

@@ -1,6 +1,6 @@
 """Re-linking a store continues its history (issue: re-linking silently stopped every sync).
 
-Through the real CLI (``pos_dagster.cli.main``) against a sandbox on loopback, for each provider:
+Through the real CLI (``pos_sync.cli.main``) against a sandbox on loopback, for each provider:
 sync; ``accounts remove`` without ``--purge``; ``accounts add`` the same store; sync again — the
 account gets the same id, the sync continues the cursor (it is incremental, not a second
 historical import), the canonical tables reconcile with the ledger to the cent with no duplicate,
@@ -45,7 +45,7 @@ class Store:
         self.monkeypatch.setenv("POS_NOW", when.isoformat())
 
     def cli(self, *argv: str, stdin: str | None = None) -> tuple[int, str, str]:
-        from pos_dagster.cli import main
+        from pos_sync.cli import main
 
         self.capsys.readouterr()
         if stdin is not None:
@@ -68,8 +68,8 @@ class Store:
                     *common, *[a for guid in cred["location_ids"] for a in ("--location", guid)]]
             code, out, err = self.cli(*argv, stdin=cred["client_secret"])
         else:
-            from pos_dagster import appstore
-            from pos_dagster.commands.demo import link_lightspeed_account
+            from pos_sync import appstore
+            from pos_sync.cli.demo import link_lightspeed_account
 
             account_id = link_lightspeed_account(cred["base_url"], self.world.tenant_id, cred)
             return appstore.get_account(account_id).to_dict()
@@ -87,13 +87,13 @@ class Store:
         assert code == 0, err
 
     def assert_reconciled(self, provider: str) -> None:
-        from pos_dagster.commands.demo import reconcile_with_ledger
+        from pos_sync.cli.demo import reconcile_with_ledger
 
         truth = compute_truth(self.world)
         result = reconcile_with_ledger(self.world, {provider})
         assert result["verdict"] == "reconciled", result["problems"][:5]
         assert result["days_compared"] == len([r for r in truth["daily"] if r["provider"] == provider])
-        from pos_dagster.canonical.warehouse import Warehouse
+        from pos_sync.warehouse.sql import Warehouse
 
         wh = Warehouse()
         try:
@@ -118,14 +118,14 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.Captur
     try:
         yield s
     finally:
-        from pos_dagster.appstore import dispose_engines
+        from pos_sync.appstore import dispose_engines
 
         server.stop()
         dispose_engines()
 
 
 def _canonical_ids(provider: str) -> set[str]:
-    from pos_dagster.canonical.warehouse import Warehouse
+    from pos_sync.warehouse.sql import Warehouse
 
     wh = Warehouse()
     try:
@@ -135,8 +135,8 @@ def _canonical_ids(provider: str) -> set[str]:
 
 
 def _lose_app_store() -> None:
-    from pos_dagster.appstore import dispose_engines
-    from pos_dagster.settings import load_settings
+    from pos_sync.appstore import dispose_engines
+    from pos_sync.settings import load_settings
 
     dispose_engines()
     path = Path(load_settings().database_url.removeprefix("sqlite:///"))
@@ -169,7 +169,7 @@ def test_an_account_with_a_legacy_random_id_re_added_takes_its_history_over(stor
     """Accounts created before ids came from the store have random ids; re-adding one after it was
     removed (or its app store lost) gives the derived id: a second history over the same rows,
     which the canonical build takes over without a duplicate."""
-    from pos_dagster.appstore import models
+    from pos_sync.appstore import models
 
     with monkeypatch.context() as m:
         m.setattr(models, "account_id_for", lambda *_parts: str(uuid.uuid4()))

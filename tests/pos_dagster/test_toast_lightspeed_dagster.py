@@ -1,6 +1,6 @@
 """Toast and Lightspeed through the product: accounts linked as a merchant would (Toast machine
 client login + restaurant details, Lightspeed OAuth code flow + outlet discovery), synced with
-``pos_dagster.commands.sync.sync_account`` (the Dagster job, in-process) against a real sandbox on
+``pos_dagster.adapter.sync_account`` (the Dagster job, in-process) against a real sandbox on
 loopback, on DuckDB and on PostgreSQL.
 
 * raw counts equal the ledger's ``objects``; a second sync loads nothing;
@@ -56,7 +56,7 @@ class Env:
         self.monkeypatch.setenv("POS_NOW", when.isoformat())
 
     def link(self, provider: str) -> str:
-        from pos_dagster.commands.demo import link_lightspeed_account, link_toast_account
+        from pos_sync.cli.demo import link_lightspeed_account, link_toast_account
 
         cred = self.cred(provider)
         if provider == "toast":  # the world starts DAYS before its end: no 90 empty days of windows
@@ -64,7 +64,7 @@ class Env:
         return link_lightspeed_account(cred["base_url"], self.world.tenant_id, cred)
 
     def sync(self, account_id: str) -> dict[str, Any]:
-        from pos_dagster.commands.sync import sync_account
+        from pos_dagster.adapter import sync_account
 
         return sync_account(account_id, instance=self.instance)
 
@@ -108,7 +108,7 @@ def make_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster-home"))
     (tmp_path / "dagster-home").mkdir()
     yield make
-    from pos_dagster.appstore import dispose_engines
+    from pos_sync.appstore import dispose_engines
 
     for server in servers:
         server.stop()
@@ -121,7 +121,7 @@ def make_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 def query(provider: str, sql: str) -> list[tuple[Any, ...]]:
     from dlt.destinations.exceptions import DatabaseUndefinedRelation
 
-    from pos_dagster.lib.warehouse import account_pipeline
+    from pos_sync.warehouse.pipelines import account_pipeline
 
     pipeline = account_pipeline(provider, "tests-inspect", mode="inspect")
     try:
@@ -191,7 +191,7 @@ def raw_rows(summary: dict[str, Any], provider: str) -> dict[str, int]:
 
 
 def last_log(account_id: str) -> Any:
-    from pos_dagster import appstore
+    from pos_sync import appstore
 
     return appstore.sync_history(account_id, limit=1)[0]
 
@@ -201,8 +201,8 @@ def test_toast_sync_matches_ledger_reuses_the_stored_token_and_a_second_sync_loa
         make_env: Callable[..., Env]) -> None:
     import sqlalchemy as sa
 
-    from pos_dagster import appstore
-    from pos_dagster.appstore.models import PosAccount
+    from pos_sync import appstore
+    from pos_sync.appstore.models import PosAccount
 
     env = make_env()
     account_id = env.link("toast")
@@ -250,10 +250,10 @@ def test_toast_sync_matches_ledger_reuses_the_stored_token_and_a_second_sync_loa
 
 def test_toast_backfill_window_job_loads_one_business_date_and_leaves_the_cursor(
         make_env: Callable[..., Env]) -> None:
-    from pos_dagster import appstore
     from pos_dagster.definitions import defs
-    from pos_dagster.lib.warehouse import pipeline_name
     from pos_dagster.partitions import ACCOUNT_PARTITIONS
+    from pos_sync import appstore
+    from pos_sync.warehouse.pipelines import pipeline_name
 
     env = make_env()
     account_id = env.link("toast")
@@ -288,7 +288,7 @@ def test_toast_backfill_window_job_loads_one_business_date_and_leaves_the_cursor
 # ---------------------------------------------------------------------- Lightspeed
 def test_lightspeed_sync_matches_ledger_saves_rotated_tokens_and_a_second_sync_loads_nothing(
         make_env: Callable[..., Env]) -> None:
-    from pos_dagster import appstore
+    from pos_sync import appstore
 
     env = make_env()
     account_id = env.link("lightspeed")
@@ -324,8 +324,8 @@ def test_lightspeed_sync_matches_ledger_saves_rotated_tokens_and_a_second_sync_l
 
 
 def test_lightspeed_lost_refresh_without_grace_needs_reauth_and_loses_nothing(make_env: Callable[..., Env]) -> None:
-    from pos_dagster import appstore
     from pos_dagster.schedules import due_accounts
+    from pos_sync import appstore
 
     env = make_env()  # refresh_grace_seconds = 0: the emulator's (and presumably Lightspeed's) default
     world = env.world
@@ -368,7 +368,7 @@ def test_lightspeed_lost_refresh_without_grace_needs_reauth_and_loses_nothing(ma
 
 def test_failure_classification_per_provider() -> None:
     from dlt_sources.common.errors import MissingScopes, ReauthorizationRequired
-    from pos_dagster.ingest.bookkeeping import classify_failure
+    from pos_sync.ingest.bookkeeping import classify_failure
 
     wrapped = RuntimeError("pipeline step failed")
     wrapped.__cause__ = ReauthorizationRequired("reconnect")
@@ -397,8 +397,8 @@ def test_toast_and_lightspeed_on_postgresql(make_env: Callable[..., Env]) -> Non
 # ---------------------------------------------------------------------- CLI and demo
 def test_cli_adds_toast_and_lightspeed_with_discovery(make_env: Callable[..., Env],
                                                       capsys: pytest.CaptureFixture[str]) -> None:
-    from pos_dagster import appstore
-    from pos_dagster.cli import main
+    from pos_sync import appstore
+    from pos_sync.cli import main
 
     env = make_env()
     toast = env.cred("toast")
@@ -441,8 +441,8 @@ def test_cli_adds_toast_and_lightspeed_with_discovery(make_env: Callable[..., En
 
 def test_demo_links_syncs_and_reconciles_all_three_providers(
         capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from pos_dagster import appstore
-    from pos_dagster.cli import main
+    from pos_sync import appstore
+    from pos_sync.cli import main
 
     monkeypatch.delenv("POS_NOW", raising=False)
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "pos-home" / "dagster"))

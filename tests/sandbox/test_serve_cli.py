@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[2]
 def test_serve_prints_manifest_then_serves_and_stops_cleanly(tmp_path: Path) -> None:
     env = dict(os.environ, POS_HOME=str(tmp_path / "home"))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pos_dagster.cli", "sandbox", "serve", "--seed", "5", "--days", "2",
+        [sys.executable, "-m", "pos_sync.cli", "sandbox", "serve", "--seed", "5", "--days", "2",
          "--start", "2026-05-04", "--scale", "tiny", "--port", "0"],
         cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )

@@ -9,9 +9,9 @@ from decimal import Decimal
 
 import pytest
 
-from pos_dagster.cli import main
 from pos_sandbox.ledger import compute_truth
 from pos_sandbox.world import World, half_up_div
+from pos_sync.cli import main
 
 
 def test_half_up_rounding() -> None:

@@ -1,7 +1,7 @@
 """transforms.square and transforms.pii on small hand-built raw rows (no warehouse, no sandbox).
 
 The rows have the shape dlt loads them in (flattened ``…__amount`` columns, child tables
-re-attached as lists), as :mod:`pos_dagster.canonical.square_io` hands them to the normalizer.
+re-attached as lists), as :mod:`pos_sync.canonical.square_io` hands them to the normalizer.
 """
 
 from __future__ import annotations

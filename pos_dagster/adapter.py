@@ -1,0 +1,117 @@
+"""The Dagster side of :mod:`pos_sync.runner`: a sync asked for by the service core (the CLI's
+``pos-sync sync`` and ``pos-sync demo``) runs the account's provider sync job in-process on the
+configured Dagster instance, so it shows up in ``dagster dev`` like a daemon-launched run."""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from typing import Any
+
+import dagster as dg
+
+from pos_dagster.lib.instance import get_instance
+
+DEAD_RUN_MESSAGE = "the pos-sync process running this sync ended without finishing it (killed?)"
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def reap_dead_cli_runs(instance: dg.DagsterInstance, account_id: str) -> list[str]:
+    """Runs of this account that ``pos-sync`` started on this host and whose process is gone (a
+    killed sync) are marked failed and give back the pool slots they held; otherwise the next
+    run waits for the provider's pool slot forever (no daemon watches in-process runs)."""
+    reaped = []
+    runs = instance.get_runs(dg.RunsFilter(
+        tags={"pos/account": account_id, "pos/host": socket.gethostname()},
+        statuses=[dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.NOT_STARTED]))
+    for run in runs:
+        pid = int(run.tags.get("pos/pid") or 0)
+        if pid and _process_alive(pid):
+            continue
+        instance.report_run_failed(run, DEAD_RUN_MESSAGE)
+        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+        reaped.append(run.run_id)
+    return reaped
+
+
+class DagsterSyncRunner:
+    """Executes ``<provider>_sync`` for one account partition in this process."""
+
+    def __init__(self, instance: dg.DagsterInstance | None = None, log_level: str = "WARNING",
+                 on_progress: Any = None) -> None:
+        self._instance = instance
+        self.log_level = log_level
+        self.on_progress = on_progress or (lambda _message: None)
+
+    @property
+    def instance(self) -> dg.DagsterInstance:
+        if self._instance is None:
+            self._instance = get_instance()
+        return self._instance
+
+    def sync(self, account_id: str) -> dict[str, Any]:
+        from pos_dagster.definitions import defs
+        from pos_dagster.partitions import ACCOUNT_PARTITIONS
+        from pos_dagster.schedules import SYNC_JOBS
+        from pos_sync import appstore
+
+        account = appstore.get_account(account_id)
+        if account.provider not in SYNC_JOBS:
+            return {"account_id": account_id, "provider": account.provider, "status": "skipped",
+                    "error": f"no sync job for {account.provider} yet"}
+        instance = self.instance
+        if not instance.has_dynamic_partition(ACCOUNT_PARTITIONS, account_id):
+            instance.add_dynamic_partitions(ACCOUNT_PARTITIONS, [account_id])
+        for run_id in reap_dead_cli_runs(instance, account_id):
+            self.on_progress(f"  closed run {run_id} of a killed sync as failed and freed its pool slot")
+        job = defs.resolve_job_def(SYNC_JOBS[account.provider])
+        started = time.monotonic()
+        result = job.execute_in_process(
+            instance=instance,
+            partition_key=account_id,
+            raise_on_error=False,
+            run_config={"loggers": {"console": {"config": {"log_level": self.log_level}}}},
+            tags={"pos/account": account_id, "pos/trigger": "cli", "pos/host": socket.gethostname(),
+                  "pos/pid": str(os.getpid())},
+        )
+        duration = time.monotonic() - started
+        history = appstore.sync_history(account_id, limit=1)
+        last = history[0] if history else None
+        after = appstore.get_account(account_id)
+        rows: dict[str, int] = {}
+        for event in result.get_asset_materialization_events():
+            mat = event.event_specific_data.materialization  # type: ignore[union-attr]
+            value = mat.metadata.get("rows_loaded")
+            rows["/".join(mat.asset_key.path[1:])] = int(getattr(value, "value", value) or 0)
+        return {
+            "account_id": account_id,
+            "provider": account.provider,
+            "run_id": result.run_id,
+            "status": "success" if result.success else "failed",
+            "sync_type": last.sync_type if last else None,
+            "duration_seconds": round(duration, 2),
+            "rows_loaded": rows,
+            "account_status": after.status,
+            "error": None if result.success else (after.error_message or (last.error_message if last else None)
+                                                   or "run failed: see the Dagster run log"),
+        }
+
+
+def runner(**options: Any) -> DagsterSyncRunner:
+    return DagsterSyncRunner(**options)
+
+
+def sync_account(account_id: str, instance: dg.DagsterInstance | None = None,
+                 log_level: str = "WARNING") -> dict[str, Any]:
+    """One in-process sync of the account (tests and scripts)."""
+    return DagsterSyncRunner(instance, log_level).sync(account_id)

@@ -1,1 +1,0 @@
-"""Sub-commands of the ``pos-sync`` CLI. Each module exposes ``register(subparsers)``."""

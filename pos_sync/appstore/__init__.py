@@ -1,0 +1,98 @@
+"""The app store: POS accounts, their locations, sync logs and the webhook inbox.
+
+SQLite under ``POS_HOME`` by default, PostgreSQL with ``POS_DATABASE_URL``. Secrets are
+Fernet-encrypted at rest (:mod:`.crypto`); the schema is managed by Alembic (:func:`upgrade`,
+run automatically by every repository function). Typical use::
+
+    from pos_sync.appstore import account_credentials, start_sync_log, finish_sync_log
+
+    creds = account_credentials(account_id)
+    log_id = start_sync_log(account_id, "incremental", dagster_run_id=context.run_id)
+    ...
+    finish_sync_log(log_id, "success", fetched=120, processed=120)
+"""
+
+from pos_sync.appstore.crypto import CryptoError, decrypt, encrypt
+from pos_sync.appstore.db import (
+    current_revision,
+    dispose_engines,
+    ensure_schema,
+    get_engine,
+    head_revision,
+    normalize_url,
+    session_scope,
+    upgrade,
+)
+from pos_sync.appstore.models import AccountStatus, Provider, SyncStatus, SyncType
+from pos_sync.appstore.repository import (
+    STALE_SYNC_MESSAGE,
+    AccountCredentials,
+    AccountInfo,
+    AccountNotFound,
+    AppStoreError,
+    LocationConflict,
+    LocationInfo,
+    PurgeFailed,
+    PurgeUnavailable,
+    RemovedAccount,
+    SyncLogInfo,
+    SyncLogNotFound,
+    account_credentials,
+    add_account,
+    find_account,
+    finish_sync_log,
+    get_account,
+    list_accounts,
+    mark_account_error,
+    mark_account_ok,
+    remove_account,
+    save_tokens,
+    set_locations,
+    start_sync_log,
+    sync_history,
+    upsert_account,
+)
+
+__all__ = [
+    "STALE_SYNC_MESSAGE",
+    "AccountCredentials",
+    "AccountInfo",
+    "AccountNotFound",
+    "AccountStatus",
+    "AppStoreError",
+    "CryptoError",
+    "LocationConflict",
+    "LocationInfo",
+    "Provider",
+    "PurgeFailed",
+    "PurgeUnavailable",
+    "RemovedAccount",
+    "SyncLogInfo",
+    "SyncLogNotFound",
+    "SyncStatus",
+    "SyncType",
+    "account_credentials",
+    "add_account",
+    "current_revision",
+    "decrypt",
+    "dispose_engines",
+    "encrypt",
+    "ensure_schema",
+    "find_account",
+    "finish_sync_log",
+    "get_account",
+    "get_engine",
+    "head_revision",
+    "list_accounts",
+    "mark_account_error",
+    "mark_account_ok",
+    "normalize_url",
+    "remove_account",
+    "save_tokens",
+    "session_scope",
+    "set_locations",
+    "start_sync_log",
+    "sync_history",
+    "upgrade",
+    "upsert_account",
+]

@@ -1,0 +1,276 @@
+"""SQLAlchemy 2 typed declarative models of the pos-sync app store.
+
+Portable across SQLite (the default, a file under ``POS_HOME``) and PostgreSQL. Conventions:
+
+* primary keys are UUIDs stored as 36-character strings (portable, readable in SQLite);
+* every timestamp is a :class:`UTCDateTime`: stored as ``DateTime(timezone=True)`` and always read
+  back as a timezone-aware UTC ``datetime`` (SQLite drops the offset; the decorator restores it);
+* secrets live only in ``*_enc`` columns, Fernet-encrypted by :mod:`pos_sync.appstore.crypto`,
+  and no ``__repr__`` ever shows them;
+* JSON columns are ``JSON`` (``JSONB`` on PostgreSQL).
+
+Keep this module and ``migrations/versions`` in sync: ``tests/appstore`` compares the migrated
+schema with this metadata on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+
+def aware_utc(value: datetime | None) -> datetime | None:
+    """Naive datetimes are taken as UTC (like the columns do); aware ones converted to UTC."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """``DateTime(timezone=True)`` that only accepts and only returns aware UTC datetimes.
+
+    Naive values written to it are taken to be UTC already (``datetime.utcnow()`` style).
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, datetime):
+            raise TypeError(f"expected a datetime, got {type(value).__name__}")
+        value = aware_utc(value)
+        if dialect.name == "sqlite":
+            # SQLite has no timezone type: store naive UTC so text ordering stays chronological.
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return aware_utc(value)
+
+
+JSONType = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+ACCOUNT_ID_NAMESPACE = uuid.UUID("0b6f3c2e-8d0e-5b8a-9a57-2f6b4c1d9e30")
+
+
+def account_id_for(tenant_id: str, provider: str, merchant_id: str) -> str:
+    """The id of the account of one store: derived from ``(tenant, provider, merchant id)``, so
+    adding a store again — after ``accounts remove`` without ``--purge``, or after the app store
+    was lost — gives the same id, hence the same dlt pipeline (its cursor) and the same canonical
+    rows: the history continues instead of starting over beside itself."""
+    return str(uuid.uuid5(ACCOUNT_ID_NAMESPACE, f"{tenant_id}|{provider}|{merchant_id}"))
+
+
+class Provider(enum.StrEnum):
+    SQUARE = "square"
+    TOAST = "toast"
+    LIGHTSPEED = "lightspeed"
+
+
+class AccountStatus(enum.StrEnum):
+    ACTIVE = "active"
+    DISCONNECTED = "disconnected"
+    ERROR = "error"
+    REAUTH_REQUIRED = "reauth_required"
+
+
+class SyncType(enum.StrEnum):
+    INCREMENTAL = "incremental"
+    HISTORICAL = "historical"
+    BACKFILL = "backfill"
+
+
+class SyncStatus(enum.StrEnum):
+    IN_PROGRESS = "in_progress"
+    SUCCESS = "success"
+    PARTIAL = "partial"
+    FAILED = "failed"
+
+
+class WebhookStatus(enum.StrEnum):
+    PENDING = "pending"
+    PROCESSED = "processed"
+    FAILED = "failed"
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSONType}
+
+
+class PosAccount(Base):
+    """One connected POS account (a Square merchant, a Toast machine client, a Lightspeed store)."""
+
+    __tablename__ = "pos_accounts"
+    __table_args__ = (
+        sa.UniqueConstraint("tenant_id", "pos_provider", "merchant_id", name="uq_pos_accounts_tenant_provider_merchant"),
+        sa.Index("idx_pos_accounts_tenant", "tenant_id", "status"),
+    )
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(sa.String(255))
+    pos_provider: Mapped[str] = mapped_column(sa.String(50))
+    account_name: Mapped[str | None] = mapped_column(sa.String(255))
+    # Square merchant id / Toast client id / Lightspeed domain prefix.
+    merchant_id: Mapped[str] = mapped_column(sa.String(255))
+    # API base URL; NULL means the provider's production default.
+    base_url: Mapped[str | None] = mapped_column(sa.String(500))
+
+    access_token_enc: Mapped[str | None] = mapped_column(sa.Text)
+    refresh_token_enc: Mapped[str | None] = mapped_column(sa.Text)
+    token_expires_at: Mapped[datetime | None]
+    client_id: Mapped[str | None] = mapped_column(sa.String(255))
+    client_secret_enc: Mapped[str | None] = mapped_column(sa.Text)
+    # Provider-specific, non-secret settings (e.g. {"domain_prefix": "..."} for Lightspeed).
+    extra: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    sync_enabled: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
+    sync_frequency_minutes: Mapped[int] = mapped_column(default=15, server_default=sa.text("15"))
+    historical_import_days: Mapped[int | None]
+    historical_import_done_at: Mapped[datetime | None]
+    last_sync_at: Mapped[datetime | None]
+    last_successful_sync_at: Mapped[datetime | None]
+    next_sync_at: Mapped[datetime | None]
+
+    webhook_id: Mapped[str | None] = mapped_column(sa.String(255))
+    webhook_url: Mapped[str | None] = mapped_column(sa.String(500))
+    webhook_signature_key_enc: Mapped[str | None] = mapped_column(sa.Text)
+
+    status: Mapped[str] = mapped_column(
+        sa.String(50), default=AccountStatus.ACTIVE.value, server_default=AccountStatus.ACTIVE.value
+    )
+    error_message: Mapped[str | None] = mapped_column(sa.Text)
+    error_count: Mapped[int] = mapped_column(default=0, server_default=sa.text("0"))
+    last_error_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=sa.func.now())
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, server_default=sa.func.now())
+
+    locations: Mapped[list[PosLocation]] = relationship(
+        back_populates="account",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="PosLocation.location_id",
+    )
+
+    def __repr__(self) -> str:  # never show secrets
+        return (
+            f"PosAccount(id={self.id!r}, tenant_id={self.tenant_id!r}, pos_provider={self.pos_provider!r}, "
+            f"merchant_id={self.merchant_id!r}, status={self.status!r})"
+        )
+
+
+class PosLocation(Base):
+    """A store location of an account (Square location, Toast restaurant GUID, Lightspeed outlet)."""
+
+    __tablename__ = "pos_locations"
+    __table_args__ = (
+        sa.UniqueConstraint("tenant_id", "pos_provider", "location_id", name="uq_pos_locations_tenant_provider_location"),
+        sa.Index("idx_pos_locations_account", "pos_account_id"),
+    )
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(sa.String(255))
+    pos_account_id: Mapped[str] = mapped_column(sa.String(36), sa.ForeignKey("pos_accounts.id", ondelete="CASCADE"))
+    pos_provider: Mapped[str] = mapped_column(sa.String(50))
+    location_id: Mapped[str] = mapped_column(sa.String(255))
+    name: Mapped[str | None] = mapped_column(sa.String(255))
+    timezone: Mapped[str | None] = mapped_column(sa.String(64))
+    currency: Mapped[str | None] = mapped_column(sa.String(10))
+    enabled: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=sa.func.now())
+
+    account: Mapped[PosAccount] = relationship(back_populates="locations")
+
+    def __repr__(self) -> str:
+        return f"PosLocation(id={self.id!r}, pos_provider={self.pos_provider!r}, location_id={self.location_id!r})"
+
+
+class PosSyncLog(Base):
+    """One sync run of one account. ``sync_duration_seconds`` is a float number of seconds."""
+
+    __tablename__ = "pos_sync_logs"
+    __table_args__ = (
+        # The spec's (pos_account_id, sync_started_at DESC): a B-tree serves "latest first" by
+        # scanning backwards, and an ascending index keeps autogenerate comparisons exact.
+        sa.Index("idx_pos_sync_logs_account_date", "pos_account_id", "sync_started_at"),
+        sa.Index("idx_pos_sync_logs_account_status", "pos_account_id", "status"),
+    )
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(sa.String(255))
+    pos_account_id: Mapped[str] = mapped_column(sa.String(36), sa.ForeignKey("pos_accounts.id", ondelete="CASCADE"))
+    sync_type: Mapped[str] = mapped_column(
+        sa.String(50), default=SyncType.INCREMENTAL.value, server_default=SyncType.INCREMENTAL.value
+    )
+    sync_started_at: Mapped[datetime]
+    sync_completed_at: Mapped[datetime | None]
+    sync_duration_seconds: Mapped[float | None] = mapped_column(sa.Float)
+    status: Mapped[str] = mapped_column(sa.String(50))
+    error_message: Mapped[str | None] = mapped_column(sa.Text)
+    transactions_fetched: Mapped[int] = mapped_column(default=0, server_default=sa.text("0"))
+    transactions_processed: Mapped[int] = mapped_column(default=0, server_default=sa.text("0"))
+    transactions_failed: Mapped[int] = mapped_column(default=0, server_default=sa.text("0"))
+    new_products_discovered: Mapped[int] = mapped_column(default=0, server_default=sa.text("0"))
+    unmapped_products_count: Mapped[int] = mapped_column(default=0, server_default=sa.text("0"))
+    dagster_run_id: Mapped[str | None] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=sa.func.now())
+
+    def __repr__(self) -> str:
+        return (
+            f"PosSyncLog(id={self.id!r}, pos_account_id={self.pos_account_id!r}, sync_type={self.sync_type!r}, "
+            f"status={self.status!r})"
+        )
+
+
+class PosWebhook(Base):
+    """Webhook inbox: one row per received provider event, deduplicated on (provider, event id)."""
+
+    __tablename__ = "pos_webhooks"
+    __table_args__ = (
+        sa.UniqueConstraint("pos_provider", "webhook_event_id", name="uq_pos_webhooks_provider_event"),
+        sa.Index("idx_pos_webhooks_status", "processing_status", "received_at"),
+        sa.Index("idx_pos_webhooks_account", "pos_account_id"),
+    )
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(sa.String(255))
+    pos_account_id: Mapped[str | None] = mapped_column(
+        sa.String(36), sa.ForeignKey("pos_accounts.id", ondelete="CASCADE")
+    )
+    pos_provider: Mapped[str] = mapped_column(sa.String(50))
+    webhook_event_id: Mapped[str | None] = mapped_column(sa.String(255))
+    event_type: Mapped[str] = mapped_column(sa.String(100))
+    event_data: Mapped[dict[str, Any]]
+    received_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=sa.func.now())
+    processed_at: Mapped[datetime | None]
+    processing_status: Mapped[str] = mapped_column(
+        sa.String(50), default=WebhookStatus.PENDING.value, server_default=WebhookStatus.PENDING.value
+    )
+    error_message: Mapped[str | None] = mapped_column(sa.Text)
+    retry_count: Mapped[int] = mapped_column(default=0, server_default=sa.text("0"))
+
+    def __repr__(self) -> str:
+        return (
+            f"PosWebhook(id={self.id!r}, pos_provider={self.pos_provider!r}, "
+            f"webhook_event_id={self.webhook_event_id!r}, processing_status={self.processing_status!r})"
+        )

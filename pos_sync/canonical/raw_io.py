@@ -1,0 +1,80 @@
+"""Reading one account's rows from a ``raw_<provider>`` dataset, with dlt child tables
+re-attached to their parents as lists (the shape the pure normalizers take)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from pos_sync.warehouse.sql import Warehouse
+
+Row = dict[str, Any]
+
+
+class RawReader:
+    ACCOUNT_COLUMN = "_pos_account_id"
+
+    def __init__(self, wh: Warehouse, provider: str, account_id: str) -> None:
+        self.wh = wh
+        self.dataset = f"raw_{provider}"
+        self.account_id = account_id
+        self.tables = {r["table_name"] for r in wh.query(
+            "select table_name from information_schema.tables where table_schema = %s", (self.dataset,))}
+
+    def has(self, table: str) -> bool:
+        return table in self.tables
+
+    def q(self, table: str) -> str:
+        return f'{self.dataset}."{table}"'
+
+    def keys(self, values: Iterable[str], column: str = "id") -> str:
+        return self.wh.temp_keys([column], [(v,) for v in values])
+
+    def account_table(self, table: str) -> list[Row]:
+        if not self.has(table):
+            return []
+        return self.wh.query(f"select * from {self.q(table)} where {self.ACCOUNT_COLUMN} = %s", (self.account_id,))
+
+    def changed_ids(self, table: str, key_column: str, loads: list[str], *, extra_where: str = "") -> set[str]:
+        """Keys of this account's ``table`` rows written by ``loads``."""
+        if not loads or not self.has(table):
+            return set()
+        tmp = self.keys(loads, "load_id")
+        return {r["k"] for r in self.wh.query(
+            f"select t.{key_column} as k from {self.q(table)} t join {tmp} l on t._dlt_load_id = l.load_id "
+            f"where t.{self.ACCOUNT_COLUMN} = %s {extra_where}", (self.account_id,)) if r["k"] is not None}
+
+    def table_changed(self, table: str, loads: list[str]) -> bool:
+        return bool(self.changed_ids(table, "_dlt_id", loads))
+
+    def roots(self, table: str, key_column: str, ids: Iterable[str]) -> list[Row]:
+        ids = list(ids)
+        if not ids or not self.has(table):
+            return []
+        tmp = self.keys(ids)
+        return self.wh.query(f"select t.* from {self.q(table)} t join {tmp} k on t.{key_column} = k.id "
+                             f"where t.{self.ACCOUNT_COLUMN} = %s", (self.account_id,))
+
+    def attach(self, root_table: str, roots: list[Row], children: Mapping[str, tuple[str, str]]) -> list[Row]:
+        """Attach child rows (``child_table -> (key in the parent dict, parent table)``, parents
+        listed before their children) as lists ordered by ``_dlt_list_idx``."""
+        if not roots:
+            return roots
+        nodes: dict[str, dict[str, Row]] = {root_table: {r["_dlt_id"]: r for r in roots}}
+        root_keys = self.keys(nodes[root_table])
+        for table, (key, parent_table) in children.items():
+            if not self.has(table):
+                continue
+            rows = self.wh.query(f"select c.* from {self.q(table)} c join {root_keys} k on c._dlt_root_id = k.id "
+                                 f"order by c._dlt_list_idx")
+            nodes[table] = {r["_dlt_id"]: r for r in rows}
+            grouped: dict[str, list[Row]] = defaultdict(list)
+            for r in rows:
+                grouped[r["_dlt_parent_id"]].append(r)
+            parents = nodes.get(parent_table, {})
+            for parent_id, items in grouped.items():
+                parent = parents.get(parent_id)
+                if parent is not None:
+                    parent[key] = items
+        return roots

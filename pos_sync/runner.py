@@ -1,0 +1,29 @@
+"""How the service core asks for a sync run without importing Dagster.
+
+The CLI (``pos-sync sync``, ``pos-sync demo``) and, later, the HTTP API need an account synced
+*now*. The orchestrator that runs it lives in ``pos_dagster`` (its ``adapter`` module implements
+:class:`SyncRunner` by executing the provider's sync job in-process on the Dagster instance, so
+the run shows up in ``dagster dev``); the core only knows this protocol and the module's name.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any, Protocol
+
+RUNNER_MODULE = "pos_dagster.adapter"
+
+
+class SyncRunner(Protocol):
+    def sync(self, account_id: str) -> dict[str, Any]:
+        """Run one sync of the account to its end; a summary (``status`` success | failed | skipped,
+        ``sync_type``, ``duration_seconds``, ``rows_loaded``, ``account_status``, ``error``). Never
+        raises for a failed sync: the summary says why."""
+        ...
+
+
+def get_runner(**options: Any) -> SyncRunner:
+    """The orchestrator's runner (``pos_dagster.adapter.runner(**options)``)."""
+    module = importlib.import_module(RUNNER_MODULE)
+    runner: SyncRunner = module.runner(**options)
+    return runner

@@ -1,0 +1,171 @@
+"""A thin warehouse adapter for the canonical build: DuckDB (embedded) or PostgreSQL.
+
+Only what the transforms need: parameterised queries returning dicts, DDL from the canonical
+specs, key tables for set-based deletes, and fast bulk inserts (Arrow into DuckDB, COPY into
+PostgreSQL). SQL is written with ``%s`` placeholders and translated for DuckDB.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from contextlib import contextmanager
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from pos_sync.settings import Settings, load_settings
+from transforms.canonical import SCHEMA, TABLES, Table
+
+
+def _arrow_type(sql_type: str) -> Any:
+    import pyarrow as pa
+
+    if sql_type.startswith("NUMERIC"):
+        precision, scale = (int(x) for x in re.findall(r"\d+", sql_type))
+        return pa.decimal128(precision, scale)
+    return {
+        "TEXT": pa.string(), "JSON": pa.string(), "BOOLEAN": pa.bool_(), "INTEGER": pa.int64(),
+        "DATE": pa.date32(), "TIMESTAMPTZ": pa.timestamp("us", tz="UTC"),
+    }[sql_type]
+
+
+class Warehouse:
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or load_settings()
+        self.dialect = "postgres" if self.settings.warehouse_url else "duckdb"
+        if self.dialect == "duckdb":
+            import duckdb
+
+            self.settings.pos_home.mkdir(parents=True, exist_ok=True)
+            self.conn: Any = duckdb.connect(str(self.settings.warehouse_path))
+        else:
+            import psycopg
+
+            url = self.settings.warehouse_url.replace("postgresql+psycopg://", "postgresql://")  # type: ignore[union-attr]
+            self.conn = psycopg.connect(url, autocommit=False)
+        self._tmp = 0
+
+    # ------------------------------------------------------------------ basics
+    def _sql(self, sql: str) -> str:
+        return sql.replace("%s", "?") if self.dialect == "duckdb" else sql
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        if self.dialect == "duckdb":
+            self.conn.execute(self._sql(sql), list(params))
+        else:
+            with self.conn.cursor() as cur:
+                cur.execute(sql, params)
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        if self.dialect == "duckdb":
+            cur = self.conn.execute(self._sql(sql), list(params))
+            names = [d[0] for d in cur.description]
+            return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+        from psycopg.rows import dict_row
+
+        with self.conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(sql, params)
+            return list(cur.fetchall())
+
+    def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        rows = self.query(sql, params)
+        return next(iter(rows[0].values())) if rows else None
+
+    def commit(self) -> None:
+        self.conn.commit()
+
+    def rollback(self) -> None:
+        self.conn.rollback()
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @contextmanager
+    def transaction(self) -> Any:
+        if self.dialect == "duckdb":
+            self.conn.execute("BEGIN TRANSACTION")
+        try:
+            yield self
+        except BaseException:
+            self.rollback()
+            raise
+        self.commit()
+
+    # ------------------------------------------------------------------ metadata
+    def table_exists(self, schema: str, table: str) -> bool:
+        return bool(self.scalar(
+            "select count(*) from information_schema.tables where table_schema = %s and table_name = %s",
+            (schema, table)))
+
+    def columns(self, schema: str, table: str) -> set[str]:
+        rows = self.query("select column_name from information_schema.columns where table_schema = %s "
+                          "and table_name = %s", (schema, table))
+        return {r["column_name"] for r in rows}
+
+    def ensure_schema(self) -> None:
+        self.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
+        for table in TABLES:
+            for stmt in table.ddl(self.dialect):
+                self.execute(stmt)
+        self.commit()
+
+    # ------------------------------------------------------------------ bulk
+    def temp_keys(self, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+        """A temporary table of key tuples (all TEXT/DATE as given) for set-based joins."""
+        self._tmp += 1
+        name = f"tmp_keys_{self._tmp}"
+        rows = list(rows)
+        if self.dialect == "duckdb":
+            import pyarrow as pa
+
+            arrays = {c: [r[i] for r in rows] for i, c in enumerate(columns)}
+            table = pa.table(arrays) if rows else pa.table({c: pa.array([], pa.string()) for c in columns})
+            self.conn.register(f"{name}_src", table)
+            self.conn.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {name}_src")
+            self.conn.unregister(f"{name}_src")
+        else:
+            types = ", ".join(f'"{c}" {"DATE" if rows and isinstance(rows[0][i], date) and not isinstance(rows[0][i], datetime) else "TEXT"}'
+                              for i, c in enumerate(columns))
+            with self.conn.cursor() as cur:
+                cur.execute(f"CREATE TEMP TABLE {name} ({types}) ON COMMIT DROP")
+                with cur.copy(f"COPY {name} ({', '.join(columns)}) FROM STDIN") as copy:
+                    for row in rows:
+                        copy.write_row(row)
+        return name
+
+    def insert_rows(self, table: Table, rows: list[dict[str, Any]]) -> int:
+        if not rows:
+            return 0
+        cols = table.column_names
+        quoted = ", ".join(f'"{c}"' for c in cols)
+        if self.dialect == "duckdb":
+            import pyarrow as pa
+
+            schema = pa.schema([(c, _arrow_type(t)) for c, t in table.columns])
+            data = pa.Table.from_pylist([{c: _coerce(r.get(c)) for c in cols} for r in rows], schema=schema)
+            self.conn.register("_pos_insert_src", data)
+            self.conn.execute(f'INSERT INTO {SCHEMA}."{table.name}" ({quoted}) SELECT {quoted} FROM _pos_insert_src')
+            self.conn.unregister("_pos_insert_src")
+        else:
+            with self.conn.cursor() as cur, cur.copy(
+                    f'COPY {SCHEMA}."{table.name}" ({quoted}) FROM STDIN') as copy:
+                for r in rows:
+                    copy.write_row([r.get(c) for c in cols])
+        return len(rows)
+
+    def delete_by_keys(self, table: Table, key_columns: Sequence[str], keys: Iterable[Sequence[Any]]) -> None:
+        keys = list(keys)
+        if not keys:
+            return
+        tmp = self.temp_keys(key_columns, keys)
+        cond = " AND ".join(f't."{c}" = k."{c}"' for c in key_columns)
+        self.execute(f'DELETE FROM {SCHEMA}."{table.name}" t WHERE EXISTS (SELECT 1 FROM {tmp} k WHERE {cond})'
+                     if self.dialect == "postgres" else
+                     f'DELETE FROM {SCHEMA}."{table.name}" AS t WHERE EXISTS (SELECT 1 FROM {tmp} k WHERE {cond})')
+
+
+def _coerce(value: Any) -> Any:
+    if isinstance(value, Decimal | datetime | date | bool | int | str) or value is None:
+        return value
+    return str(value)
