@@ -12,6 +12,7 @@ from typing import Any
 import dagster as dg
 
 from pos_dagster.lib.instance import get_instance
+from pos_dagster.lib.tags import ACCOUNT, PROVIDER, TRIGGER
 
 DEAD_RUN_MESSAGE = "the pos-sync process running this sync ended without finishing it (killed?)"
 
@@ -48,8 +49,9 @@ class DagsterSyncRunner:
     """Executes ``<provider>_sync`` for one account partition in this process."""
 
     def __init__(self, instance: dg.DagsterInstance | None = None, log_level: str = "WARNING",
-                 on_progress: Any = None) -> None:
+                 on_progress: Any = None, definitions: dg.Definitions | None = None) -> None:
         self._instance = instance
+        self.definitions = definitions  # default: pos_dagster.definitions.defs
         self.log_level = log_level
         self.on_progress = on_progress or (lambda _message: None)
 
@@ -61,27 +63,25 @@ class DagsterSyncRunner:
 
     def sync(self, account_id: str) -> dict[str, Any]:
         from pos_dagster.definitions import defs
-        from pos_dagster.partitions import ACCOUNT_PARTITIONS
-        from pos_dagster.schedules import SYNC_JOBS
+        from pos_dagster.defs.ingest.jobs import sync_job_name
+        from pos_dagster.lib.partitions import accounts_partitions_name
         from pos_sync import appstore
 
         account = appstore.get_account(account_id)
-        if account.provider not in SYNC_JOBS:
-            return {"account_id": account_id, "provider": account.provider, "status": "skipped",
-                    "error": f"no sync job for {account.provider} yet"}
         instance = self.instance
-        if not instance.has_dynamic_partition(ACCOUNT_PARTITIONS, account_id):
-            instance.add_dynamic_partitions(ACCOUNT_PARTITIONS, [account_id])
+        partitions = accounts_partitions_name(account.provider)
+        if not instance.has_dynamic_partition(partitions, account_id):
+            instance.add_dynamic_partitions(partitions, [account_id])
         for run_id in reap_dead_cli_runs(instance, account_id):
             self.on_progress(f"  closed run {run_id} of a killed sync as failed and freed its pool slot")
-        job = defs.resolve_job_def(SYNC_JOBS[account.provider])
+        job = (self.definitions or defs).resolve_job_def(sync_job_name(account.provider))
         started = time.monotonic()
         result = job.execute_in_process(
             instance=instance,
             partition_key=account_id,
             raise_on_error=False,
             run_config={"loggers": {"console": {"config": {"log_level": self.log_level}}}},
-            tags={"pos/account": account_id, "pos/trigger": "cli", "pos/host": socket.gethostname(),
+            tags={ACCOUNT: account_id, PROVIDER: account.provider, TRIGGER: "cli", "pos/host": socket.gethostname(),
                   "pos/pid": str(os.getpid())},
         )
         duration = time.monotonic() - started
@@ -111,7 +111,7 @@ def runner(**options: Any) -> DagsterSyncRunner:
     return DagsterSyncRunner(**options)
 
 
-def sync_account(account_id: str, instance: dg.DagsterInstance | None = None,
-                 log_level: str = "WARNING") -> dict[str, Any]:
+def sync_account(account_id: str, instance: dg.DagsterInstance | None = None, log_level: str = "WARNING",
+                 definitions: dg.Definitions | None = None) -> dict[str, Any]:
     """One in-process sync of the account (tests and scripts)."""
-    return DagsterSyncRunner(instance, log_level).sync(account_id)
+    return DagsterSyncRunner(instance, log_level, definitions=definitions).sync(account_id)

@@ -1,24 +1,18 @@
-"""The one Definitions object of pos-sync (loaded by workspace.yaml and `dagster dev`)."""
+"""The one Definitions object of pos-sync (``workspace.yaml`` loads ``defs`` from here).
 
-from __future__ import annotations
+Assembled from the ``pos_dagster/defs/`` tree by ``dg.load_from_defs_folder`` (``[tool.dg]`` in
+``pyproject.toml``): every module there contributes its part, most of them one per provider of
+the registry (``pos_sync.providers``). :func:`build_definitions` assembles it again — after a
+provider was registered, for instance. Loading touches nothing on disk.
+"""
+
+from pathlib import Path
 
 import dagster as dg
-from dagster_dlt import DagsterDltResource
 
-from pos_dagster.assets.canonical import canonical_tables
-from pos_dagster.assets.lightspeed import lightspeed_raw, lightspeed_sync_job
-from pos_dagster.assets.square import square_historical_backfill, square_raw, square_sync_job
-from pos_dagster.assets.toast import toast_historical_backfill, toast_raw, toast_sync_job
-from pos_dagster.checks import canonical_integrity_checks
-from pos_dagster.schedules import sync_schedules
-from pos_dagster.sensors import account_partitions_sensor
 
-defs = dg.Definitions(
-    assets=[square_raw, toast_raw, lightspeed_raw, canonical_tables],
-    asset_checks=[canonical_integrity_checks],
-    jobs=[square_sync_job, square_historical_backfill, toast_sync_job, toast_historical_backfill,
-          lightspeed_sync_job],
-    schedules=sync_schedules,
-    sensors=[account_partitions_sensor],
-    resources={"dlt_runner": DagsterDltResource()},
-)
+def build_definitions() -> dg.Definitions:
+    return dg.load_from_defs_folder(path_within_project=Path(__file__).parent)
+
+
+defs = build_definitions()

@@ -1,21 +1,77 @@
-"""Environment-driven settings shared by the CLI, the app store and the Dagster definitions.
+"""Settings: the one module that reads the environment.
 
 Every local file lives under ``POS_HOME`` (default ``./.pos-sync``) so a checkout runs with
 nothing to start: the app store is SQLite there, the warehouse DuckDB, Dagster's instance under
 ``$POS_HOME/dagster``. Production points the URLs at PostgreSQL instead.
+
+:func:`load_settings` parses and validates the environment once (the result is cached for as
+long as the environment stays the same: a process reads it once; tests that change a variable get
+fresh settings) and raises :class:`SettingsError` with one line naming the variable at fault.
+Nothing else in ``pos_sync``, ``pos_dagster``, ``dlt_sources`` or ``transforms`` reads
+``os.environ`` (dlt's own configuration shims in ``dlt_sources.common`` aside).
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from functools import lru_cache
 from pathlib import Path
 
+DEFAULT_DUCKDB_MEMORY_LIMIT = "512MB"
 
-def _bool(value: str | None, default: bool) -> bool:
-    if value is None or value == "":
+
+class SettingsError(ValueError):
+    """An environment variable has a value pos-sync cannot use (the message names it)."""
+
+
+def _bool(name: str, value: str | None, default: bool) -> bool:
+    if value is None or value.strip() == "":
         return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
+    text = value.strip().lower()
+    if text in {"1", "true", "yes", "on"}:
+        return True
+    if text in {"0", "false", "no", "off"}:
+        return False
+    raise SettingsError(f"{name}={value!r} is not a boolean (use true or false)")
+
+
+def _int(name: str, value: str | None, default: int, *, minimum: int = 0) -> int:
+    if value is None or value.strip() == "":
+        return default
+    try:
+        number = int(value.strip())
+    except ValueError:
+        raise SettingsError(f"{name}={value!r} is not a whole number") from None
+    if number < minimum:
+        raise SettingsError(f"{name}={value!r} must be at least {minimum}")
+    return number
+
+
+def parse_instant(name: str, value: str) -> datetime:
+    """An RFC 3339 instant with its UTC offset (``2026-03-05T00:00:00Z``) as aware UTC."""
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise SettingsError(f"{name}={value!r} is not an RFC 3339 instant (e.g. 2026-03-05T00:00:00Z)") from None
+    if parsed.tzinfo is None or "T" not in text:
+        raise SettingsError(f"{name}={value!r} needs a date, a time and a UTC offset "
+                            "(e.g. 2026-03-05T00:00:00Z)")
+    return parsed.astimezone(UTC)
+
+
+def _date(name: str, value: str | None, default: date) -> date:
+    if value is None or value.strip() == "":
+        return default
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        raise SettingsError(f"{name}={value!r} is not a date (YYYY-MM-DD)") from None
 
 
 @dataclass(frozen=True)
@@ -30,6 +86,11 @@ class Settings:
     max_sync_retries: int
     pii_key: str | None
     store_customer_pii: bool
+    now: datetime | None = None  # POS_NOW: the connector's injected clock
+    backfill_start_date: date = date(2024, 1, 1)  # first day the backfill partitions offer
+    duckdb_memory_limit: str = DEFAULT_DUCKDB_MEMORY_LIMIT
+    debug: bool = False  # POS_DEBUG: full tracebacks from the CLI
+    environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def warehouse_path(self) -> Path:
@@ -39,24 +100,54 @@ class Settings:
     def key_file(self) -> Path:
         return self.pos_home / "secret.key"
 
+    def utcnow(self) -> datetime:
+        """The connector's "now": ``POS_NOW`` when injected, else real UTC time."""
+        return self.now or datetime.now(UTC)
 
-def load_settings(environ: dict[str, str] | None = None) -> Settings:
-    env = os.environ if environ is None else environ
+    def app_credentials(self, env_names: tuple[str, str] | None) -> tuple[str | None, str | None]:
+        """An OAuth app's client id and secret from the variables a provider names (e.g.
+        ``SQUARE_APP_ID``/``SQUARE_APP_SECRET``)."""
+        if env_names is None:
+            return None, None
+        return self.environ.get(env_names[0]) or None, self.environ.get(env_names[1]) or None
+
+
+def parse_settings(env: Mapping[str, str]) -> Settings:
+    """Settings from an environment mapping (raises :class:`SettingsError`)."""
     pos_home = Path(env.get("POS_HOME") or "./.pos-sync").expanduser().resolve()
     dagster_home = Path(env.get("DAGSTER_HOME") or pos_home / "dagster").expanduser().resolve()
-    database_url = env.get("POS_DATABASE_URL") or f"sqlite:///{pos_home / 'appstore.sqlite'}"
+    database_url = env.get("POS_DATABASE_URL") or env.get("DATABASE_URL") or f"sqlite:///{pos_home / 'appstore.sqlite'}"
+    injected = env.get("POS_NOW")
     return Settings(
         pos_home=pos_home,
         dagster_home=dagster_home,
         database_url=database_url,
         warehouse_url=env.get("POS_WAREHOUSE_URL") or None,
         encryption_key=env.get("POS_ENCRYPTION_KEY") or None,
-        default_sync_frequency_minutes=int(env.get("DEFAULT_SYNC_FREQUENCY_MINUTES") or 15),
-        historical_import_days=int(env.get("HISTORICAL_IMPORT_DAYS") or 90),
-        max_sync_retries=int(env.get("MAX_SYNC_RETRIES") or 3),
+        default_sync_frequency_minutes=_int("DEFAULT_SYNC_FREQUENCY_MINUTES", env.get("DEFAULT_SYNC_FREQUENCY_MINUTES"),
+                                            15, minimum=1),
+        historical_import_days=_int("HISTORICAL_IMPORT_DAYS", env.get("HISTORICAL_IMPORT_DAYS"), 90),
+        max_sync_retries=_int("MAX_SYNC_RETRIES", env.get("MAX_SYNC_RETRIES"), 3),
         pii_key=env.get("POS_PII_KEY") or None,
-        store_customer_pii=_bool(env.get("POS_STORE_CUSTOMER_PII"), False),
+        store_customer_pii=_bool("POS_STORE_CUSTOMER_PII", env.get("POS_STORE_CUSTOMER_PII"), False),
+        now=parse_instant("POS_NOW", injected) if injected else None,
+        backfill_start_date=_date("POS_BACKFILL_START_DATE", env.get("POS_BACKFILL_START_DATE"), date(2024, 1, 1)),
+        duckdb_memory_limit=env.get("POS_DUCKDB_MEMORY_LIMIT") or DEFAULT_DUCKDB_MEMORY_LIMIT,
+        debug=_bool("POS_DEBUG", env.get("POS_DEBUG"), False),
+        environ=dict(env),
     )
+
+
+@lru_cache(maxsize=8)
+def _cached(snapshot: tuple[tuple[str, str], ...]) -> Settings:
+    return parse_settings(dict(snapshot))
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """The process's settings (parsed once per distinct environment)."""
+    if environ is not None:
+        return parse_settings(environ)
+    return _cached(tuple(sorted(os.environ.items())))
 
 
 def ensure_home(settings: Settings) -> None:

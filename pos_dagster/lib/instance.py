@@ -4,7 +4,6 @@ embedded-default ``dagster.yaml`` written there on first use, so runs started fr
 
 from __future__ import annotations
 
-import os
 from importlib import resources
 from pathlib import Path
 
@@ -20,8 +19,7 @@ def default_instance_yaml() -> str:
 def get_instance(settings: Settings | None = None) -> dg.DagsterInstance:
     settings = settings or load_settings()
     ensure_home(settings)
-    os.environ["DAGSTER_HOME"] = str(settings.dagster_home)
     config = Path(settings.dagster_home) / "dagster.yaml"
     if not config.exists():
         config.write_text(default_instance_yaml())
-    return dg.DagsterInstance.get()
+    return dg.DagsterInstance.from_config(str(settings.dagster_home))

@@ -1,11 +1,8 @@
-"""How dlt resources become Dagster assets: ``raw/<provider>/<resource>``, no phantom upstream
-dependencies.
+"""Raw asset keys: ``raw/<provider>/<resource>`` for every dlt resource of a provider's source.
 
-Raw specs are deliberately *not* skippable: Dagster skips a downstream step when any upstream
-output is missing, so a sync that changed payments but not the catalog would otherwise skip the
-canonical build. Every sync materializes its raw assets (``rows_loaded`` says how much changed);
-the canonical assets are the skippable ones — they materialize only when they processed new raw
-loads, which is what downstream feeds react to."""
+:func:`raw_key` names them at definition time (from the registry's resource names, no source
+built); :class:`PosDltTranslator` gives dagster-dlt the same keys at run time, so the
+materializations of a run land on the declared assets."""
 
 from __future__ import annotations
 
@@ -14,14 +11,14 @@ from dagster_dlt import DagsterDltTranslator
 from dagster_dlt.translator import DltResourceTranslatorData
 
 
+def raw_key(provider: str, resource: str) -> dg.AssetKey:
+    return dg.AssetKey(["raw", provider, resource])
+
+
 class PosDltTranslator(DagsterDltTranslator):
     def __init__(self, provider: str) -> None:
         self.provider = provider
 
     def get_asset_spec(self, data: DltResourceTranslatorData) -> dg.AssetSpec:
-        spec = super().get_asset_spec(data)
-        return spec.replace_attributes(
-            key=dg.AssetKey(["raw", self.provider, data.resource.name]),
-            deps=[],
-            group_name=f"raw_{self.provider}",
-        ).merge_attributes(kinds={self.provider}, tags={"pos/provider": self.provider})
+        return super().get_asset_spec(data).replace_attributes(key=raw_key(self.provider, data.resource.name),
+                                                               deps=[])

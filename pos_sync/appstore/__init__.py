@@ -12,6 +12,18 @@ run automatically by every repository function). Typical use::
     finish_sync_log(log_id, "success", fetched=120, processed=120)
 """
 
+from pos_sync.appstore.account_state import mark_account_error, mark_account_ok, save_tokens
+from pos_sync.appstore.accounts import (
+    account_credentials,
+    add_account,
+    find_account,
+    get_account,
+    list_accounts,
+    load_for_sync,
+    remove_account,
+    set_locations,
+    upsert_account,
+)
 from pos_sync.appstore.crypto import CryptoError, decrypt, encrypt
 from pos_sync.appstore.db import (
     current_revision,
@@ -23,34 +35,23 @@ from pos_sync.appstore.db import (
     session_scope,
     upgrade,
 )
-from pos_sync.appstore.models import AccountStatus, Provider, SyncStatus, SyncType
-from pos_sync.appstore.repository import (
-    STALE_SYNC_MESSAGE,
-    AccountCredentials,
-    AccountInfo,
+from pos_sync.appstore.errors import (
     AccountNotFound,
     AppStoreError,
     LocationConflict,
-    LocationInfo,
     PurgeFailed,
     PurgeUnavailable,
+    SyncLogNotFound,
+)
+from pos_sync.appstore.models import AccountStatus, SyncStatus, SyncType
+from pos_sync.appstore.store import AppStore
+from pos_sync.appstore.sync_logs import STALE_SYNC_MESSAGE, finish_sync_log, start_sync_log, sync_history
+from pos_sync.appstore.values import (
+    AccountCredentials,
+    AccountInfo,
+    LocationInfo,
     RemovedAccount,
     SyncLogInfo,
-    SyncLogNotFound,
-    account_credentials,
-    add_account,
-    find_account,
-    finish_sync_log,
-    get_account,
-    list_accounts,
-    mark_account_error,
-    mark_account_ok,
-    remove_account,
-    save_tokens,
-    set_locations,
-    start_sync_log,
-    sync_history,
-    upsert_account,
 )
 
 __all__ = [
@@ -59,11 +60,11 @@ __all__ = [
     "AccountInfo",
     "AccountNotFound",
     "AccountStatus",
+    "AppStore",
     "AppStoreError",
     "CryptoError",
     "LocationConflict",
     "LocationInfo",
-    "Provider",
     "PurgeFailed",
     "PurgeUnavailable",
     "RemovedAccount",
@@ -84,6 +85,7 @@ __all__ = [
     "get_engine",
     "head_revision",
     "list_accounts",
+    "load_for_sync",
     "mark_account_error",
     "mark_account_ok",
     "normalize_url",

@@ -82,12 +82,6 @@ def account_id_for(tenant_id: str, provider: str, merchant_id: str) -> str:
     return str(uuid.uuid5(ACCOUNT_ID_NAMESPACE, f"{tenant_id}|{provider}|{merchant_id}"))
 
 
-class Provider(enum.StrEnum):
-    SQUARE = "square"
-    TOAST = "toast"
-    LIGHTSPEED = "lightspeed"
-
-
 class AccountStatus(enum.StrEnum):
     ACTIVE = "active"
     DISCONNECTED = "disconnected"

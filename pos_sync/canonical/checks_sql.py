@@ -1,9 +1,13 @@
 """Integrity checks over the canonical tables (counts of offending rows; 0 = pass).
 
-Used by the Dagster asset checks and by the tests; plain SQL that runs on DuckDB and PostgreSQL.
+Used by the Dagster asset checks (one set per provider slice: ``provider`` restricts every check
+to that provider's rows) and by the tests; plain SQL that runs on DuckDB and PostgreSQL.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
 
 from pos_sync.warehouse.sql import Warehouse
 from transforms.canonical import SCHEMA
@@ -14,50 +18,66 @@ TD = f"{SCHEMA}.pos_tenders"
 L = f"{SCHEMA}.pos_locations"
 
 
-def items_vs_subtotal(wh: Warehouse) -> int:
+def _only(provider: str | None, alias: str = "t") -> tuple[str, tuple[Any, ...]]:
+    return (f" and {alias}.pos_provider = %s", (provider,)) if provider else ("", ())
+
+
+def items_vs_subtotal(wh: Warehouse, provider: str | None = None) -> int:
     """Completed sales whose items' gross does not add up to the transaction subtotal."""
+    where, params = _only(provider)
     return int(wh.scalar(f"""
         select count(*) from {T} t
         left join (select transaction_id, sum(gross_amount) as gross from {I} group by transaction_id) i
           on i.transaction_id = t.id
-        where t.transaction_type = 'sale' and t.status = 'completed' and coalesce(i.gross, 0) <> t.subtotal"""))
+        where t.transaction_type = 'sale' and t.status = 'completed' and coalesce(i.gross, 0) <> t.subtotal{where}""",
+                         params))
 
 
-def tenders_vs_total(wh: Warehouse) -> int:
+def tenders_vs_total(wh: Warehouse, provider: str | None = None) -> int:
     """Completed sales with tenders whose amounts plus tips differ from the total collected."""
+    where, params = _only(provider)
     return int(wh.scalar(f"""
         select count(*) from {T} t
         join (select transaction_id, sum(amount + tip_amount) as paid from {TD} group by transaction_id) d
           on d.transaction_id = t.id
-        where t.transaction_type = 'sale' and t.status = 'completed' and d.paid <> t.total_amount"""))
+        where t.transaction_type = 'sale' and t.status = 'completed' and d.paid <> t.total_amount{where}""", params))
 
 
-def duplicate_transactions(wh: Warehouse) -> int:
+def duplicate_transactions(wh: Warehouse, provider: str | None = None) -> int:
     """Provider transactions present more than once for a tenant."""
+    where, params = _only(provider)
     return int(wh.scalar(f"""
-        select count(*) from (select tenant_id, pos_provider, pos_transaction_id from {T}
-                              group by tenant_id, pos_provider, pos_transaction_id having count(*) > 1) d"""))
+        select count(*) from (select tenant_id, pos_provider, pos_transaction_id from {T} t where true{where}
+                              group by tenant_id, pos_provider, pos_transaction_id having count(*) > 1) d""", params))
 
 
-def unlinked_refunds(wh: Warehouse) -> int:
+def unlinked_refunds(wh: Warehouse, provider: str | None = None) -> int:
     """Completed refunds that do not point at a sale we have."""
+    where, params = _only(provider, "r")
     return int(wh.scalar(f"""
         select count(*) from {T} r left join {T} s on s.id = r.refunded_transaction_id
-        where r.transaction_type = 'refund' and r.status = 'completed' and s.id is null"""))
+        where r.transaction_type = 'refund' and r.status = 'completed' and s.id is null{where}""", params))
 
 
-def business_dates_off_zone(wh: Warehouse) -> int:
+def business_dates_off_zone(wh: Warehouse, provider: str | None = None) -> int:
     """Transactions whose business date is not the local date of their time in the location's
-    zone (providers whose business day is the local calendar day: Square, Lightspeed)."""
+    zone, for providers whose business day is the local calendar day (the registry's
+    ``local_business_day``; Toast has a business day of its own)."""
+    from pos_sync.providers import registry
+
+    local_day = [s.name for s in registry if s.local_business_day and (provider is None or s.name == provider)]
+    if not local_day:
+        return 0
     local = ("cast(timezone(l.timezone, t.transaction_date) as date)" if wh.dialect == "duckdb"
              else "cast((t.transaction_date at time zone l.timezone) as date)")
+    marks = ", ".join(["%s"] * len(local_day))
     return int(wh.scalar(f"""
         select count(*) from {T} t join {L} l
           on l.tenant_id = t.tenant_id and l.pos_provider = t.pos_provider and l.location_id = t.location_id
-        where t.pos_provider in ('square', 'lightspeed') and t.business_date <> {local}"""))
+        where t.pos_provider in ({marks}) and t.business_date <> {local}""", tuple(local_day)))
 
 
-CHECKS = {
+CHECKS: dict[str, Callable[..., int]] = {
     "items_reconcile_with_subtotal": items_vs_subtotal,
     "tenders_reconcile_with_total": tenders_vs_total,
     "no_duplicate_transactions": duplicate_transactions,

@@ -1,10 +1,11 @@
 """Reading one account's rows from a ``raw_<provider>`` dataset, with dlt child tables
-re-attached to their parents as lists (the shape the pure normalizers take)."""
+re-attached to their parents as lists (the shape the pure normalizers take): the warehouse side
+of :class:`transforms.build.RawRows`."""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from pos_sync.warehouse.sql import Warehouse
@@ -36,16 +37,26 @@ class RawReader:
             return []
         return self.wh.query(f"select * from {self.q(table)} where {self.ACCOUNT_COLUMN} = %s", (self.account_id,))
 
-    def changed_ids(self, table: str, key_column: str, loads: list[str], *, extra_where: str = "") -> set[str]:
+    def changed_ids(self, table: str, key_column: str, loads: Sequence[str]) -> set[str]:
         """Keys of this account's ``table`` rows written by ``loads``."""
         if not loads or not self.has(table):
             return set()
         tmp = self.keys(loads, "load_id")
         return {r["k"] for r in self.wh.query(
             f"select t.{key_column} as k from {self.q(table)} t join {tmp} l on t._dlt_load_id = l.load_id "
-            f"where t.{self.ACCOUNT_COLUMN} = %s {extra_where}", (self.account_id,)) if r["k"] is not None}
+            f"where t.{self.ACCOUNT_COLUMN} = %s", (self.account_id,)) if r["k"] is not None}
 
-    def table_changed(self, table: str, loads: list[str]) -> bool:
+    def related_ids(self, table: str, key_column: str, column: str, values: Iterable[str]) -> set[str]:
+        """Keys of this account's ``table`` rows whose ``column`` is one of ``values``."""
+        values = list(values)
+        if not values or not self.has(table):
+            return set()
+        tmp = self.keys(values)
+        return {r["k"] for r in self.wh.query(
+            f"select t.{key_column} as k from {self.q(table)} t join {tmp} v on t.{column} = v.id "
+            f"where t.{self.ACCOUNT_COLUMN} = %s", (self.account_id,)) if r["k"] is not None}
+
+    def table_changed(self, table: str, loads: Sequence[str]) -> bool:
         return bool(self.changed_ids(table, "_dlt_id", loads))
 
     def roots(self, table: str, key_column: str, ids: Iterable[str]) -> list[Row]:

@@ -218,12 +218,13 @@ def _demo(args: argparse.Namespace) -> int:
             if summary.get("error"):
                 log(f"  error: {summary['error']}")
             accounts_out.append(summary)
-    from pos_sync.canonical.build import BUILDERS
+    from pos_sync.providers import registry
 
+    with_canonical = {spec.name for spec in registry if spec.canonical is not None}
     counts = {p: warehouse_row_counts(p) for p in sorted({a["provider"] for a in accounts_out})}
     synced = {a["provider"] for a in accounts_out}
-    canonical = reconcile_with_ledger(world, synced & set(BUILDERS))
-    canonical["providers_without_canonical_build"] = sorted(synced - set(BUILDERS))
+    canonical = reconcile_with_ledger(world, synced & with_canonical)
+    canonical["providers_without_canonical_build"] = sorted(synced - with_canonical)
     document = {
         "pos_home": str(settings.pos_home),
         "warehouse": settings.warehouse_url or str(settings.warehouse_path),

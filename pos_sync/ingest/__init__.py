@@ -1,4 +1,3 @@
-"""Building provider sources for an account and keeping its sync log honest.
-
-Dagster-independent: the assets, the CLI and the tests call the same functions.
-"""
+"""One account's sync, free of Dagster: read the account once, build its provider's source,
+keep its sync log and status honest (:mod:`.bookkeeping`). The Dagster assets and the tests call
+the same code (:class:`~pos_sync.ingest.sync.AccountSync`)."""

@@ -3,7 +3,8 @@ one dlt pipeline per (provider, account, mode).
 
 * DuckDB: ``$POS_HOME/warehouse.duckdb`` — always an explicit path (dlt would otherwise create
   ``<pipeline_name>.duckdb`` in the working directory, one file per account) — with DuckDB's
-  ``memory_limit`` at ``POS_DUCKDB_MEMORY_LIMIT`` (default 512MB; see ``dlt_sources.common.tuning``).
+  ``memory_limit`` at ``POS_DUCKDB_MEMORY_LIMIT`` (default 512MB, from the settings; see
+  ``dlt_sources.common.tuning``).
 * PostgreSQL: ``POS_WAREHOUSE_URL=postgresql://…``.
 
 Raw data lands in one dataset per provider (``raw_square``…); every account has its own pipeline
@@ -42,7 +43,7 @@ def dlt_destination(settings: Settings | None = None) -> Any:
     if settings.warehouse_url:
         return dlt.destinations.postgres(dlt_postgres_url(settings.warehouse_url))
     settings.pos_home.mkdir(parents=True, exist_ok=True)
-    return duckdb_destination(str(settings.warehouse_path))
+    return duckdb_destination(str(settings.warehouse_path), memory_limit=settings.duckdb_memory_limit)
 
 
 def warehouse_kind(settings: Settings | None = None) -> str:
@@ -78,18 +79,6 @@ def account_pipeline(provider: str, account_id: str, mode: str = "incremental",
         destination=dlt_destination(settings),
         dataset_name=f"raw_{provider}",
         pipelines_dir=str(pipelines_dir(settings)),
-    )
-
-
-def template_pipeline(provider: str) -> dlt.Pipeline:
-    """The pipeline given to ``@dlt_assets`` at definition time (metadata only; runs use
-    :func:`account_pipeline`)."""
-    settings = load_settings()
-    return dlt.pipeline(
-        pipeline_name=f"{provider}__template",
-        destination=dlt_destination(settings),
-        dataset_name=f"raw_{provider}",
-        pipelines_dir=str(settings.pos_home / "dlt" / "templates"),
     )
 
 

@@ -140,16 +140,15 @@ class CanonicalEnv:
     def ingest(self) -> Any:
         """One incremental raw load through the real Square source, exactly as the Dagster raw
         asset builds it (app-store credentials, the account's pipeline, the warehouse's format)."""
-        from pos_sync import appstore
-        from pos_sync.clock import utcnow
-        from pos_sync.ingest.square import build_square_source
-        from pos_sync.warehouse.pipelines import account_pipeline, loader_file_format
+        from pos_sync.appstore import AppStore
+        from pos_sync.ingest.sync import AccountSync
+        from pos_sync.providers import registry
+        from pos_sync.settings import load_settings
 
-        creds = appstore.account_credentials(self.account_id)
-        pipeline = account_pipeline("square", self.account_id)
-        source = build_square_source(creds, pipeline, now=utcnow())
-        kwargs = {"loader_file_format": fmt} if (fmt := loader_file_format()) else {}
-        info = pipeline.run(source, **kwargs)
+        settings = load_settings()
+        run = AccountSync(AppStore(settings), settings, registry.get("square"), self.account_id)
+        pipeline = run.pipeline()
+        info = pipeline.run(run.source(pipeline, settings.utcnow()), **run.run_kwargs())
         info.raise_on_failed_jobs()
         self.load_infos.append(info)
         return info

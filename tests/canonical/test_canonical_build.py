@@ -143,7 +143,7 @@ def snapshot_without(snap: dict[str, Any], column: str) -> dict[str, Any]:
 
 def test_a_build_that_crashes_leaves_the_tables_and_the_loads_as_they_were(make_env: EnvMaker,
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    from pos_sync.canonical import build as build_module
+    from pos_sync.canonical.writer import CanonicalWriter
 
     world = make_world()
     env = make_env(world=world, now=world.window_start_utc + timedelta(days=1, hours=12))
@@ -157,7 +157,7 @@ def test_a_build_that_crashes_leaves_the_tables_and_the_loads_as_they_were(make_
         raise RuntimeError("killed mid-build")
 
     with monkeypatch.context() as patch:
-        patch.setattr(build_module, "recompute_daily_product_sales", crash)
+        patch.setattr(CanonicalWriter, "recompute_daily_product_sales", crash)
         with pytest.raises(RuntimeError, match="killed mid-build"):
             env.build()
     assert snapshot(exclude=frozenset()) == before  # the rows written before the crash were rolled back
@@ -367,7 +367,7 @@ def test_sync_job_skips_the_canonical_asset_without_new_loads(make_env: EnvMaker
         first = env.sync(instance)
         assert first["status"] == "success", first
         assert sorted(_canonical_materializations(instance, first["run_id"])) == sorted(
-            f"pos/{t}" for t in ("pos_transactions", "pos_transaction_items", "pos_tenders", "pos_products",
+            f"pos/square/{t}" for t in ("pos_transactions", "pos_transaction_items", "pos_tenders", "pos_products",
                                  "pos_locations", "daily_product_sales"))
         assert _check_evaluations(instance, first["run_id"]) == dict.fromkeys(CHECKS, True)
         assert env.reconcile() == []

@@ -35,7 +35,7 @@ class SyncOutcome:
     result: dg.ExecuteInProcessResult
     log: Any  # pos_sync.appstore.SyncLogInfo of this run
     rows_loaded: dict[str, int]  # raw/square/<table> materializations of this run -> rows_loaded
-    materialized: set[str]  # every asset key ("raw/square/payments", "pos/pos_transactions", …)
+    materialized: set[str]  # every asset key ("raw/square/payments", "pos/square/pos_transactions", …)
 
     @property
     def success(self) -> bool:
@@ -72,11 +72,10 @@ class SyncEnv:
     def sync(self, *, tags: dict[str, str] | None = None) -> SyncOutcome:
         """Materialize the account partition with ``square_sync`` (never raises for a failed run)."""
         from pos_dagster.definitions import defs
-        from pos_dagster.partitions import ACCOUNT_PARTITIONS
         from pos_sync import appstore
 
-        if not self.instance.has_dynamic_partition(ACCOUNT_PARTITIONS, self.account_id):
-            self.instance.add_dynamic_partitions(ACCOUNT_PARTITIONS, [self.account_id])
+        if not self.instance.has_dynamic_partition("square_accounts", self.account_id):
+            self.instance.add_dynamic_partitions("square_accounts", [self.account_id])
         job = defs.resolve_job_def("square_sync")
         result = job.execute_in_process(partition_key=self.account_id, instance=self.instance,
                                         raise_on_error=False, run_config=QUIET, tags=tags)

@@ -1,5 +1,7 @@
-"""The partitions sensor and the per-account sync schedule, evaluated with Dagster's test contexts
-against a real instance and app store (no sandbox needed: nothing is synced)."""
+"""The account sync sensor, evaluated with Dagster's test contexts against a real instance and
+app store (no sandbox needed: nothing is synced): per-provider partitions follow the app store,
+due accounts get one run each, no double launch, accounts waiting for a human or already running
+are left alone, and the wall clock — not POS_NOW — decides what is due."""
 
 from __future__ import annotations
 
@@ -35,65 +37,64 @@ def _synced(account_id: str, minutes_ago: float) -> None:
     appstore.finish_sync_log(log_id, "success", completed_at=done)
 
 
-def _evaluate_sensor(instance: dg.DagsterInstance) -> dg.SensorResult:
-    from pos_dagster.definitions import defs
-    from pos_dagster.sensors import account_partitions_sensor
+def _tick(instance: dg.DagsterInstance) -> dg.SensorResult:
+    """One evaluation the way the daemon does it (resources bound, job and partitions resolved),
+    its partition requests then applied to the instance as the daemon would."""
+    from dagster._core.definitions.partitions.context import partition_loading_context
 
-    context = dg.build_sensor_context(instance=instance, definitions=defs)
-    result = account_partitions_sensor(context)
-    assert isinstance(result, dg.SensorResult)
-    # as the daemon would: apply the partition requests to the instance
-    for request in result.dynamic_partitions_requests or []:
+    from pos_dagster.definitions import defs
+    from pos_dagster.lib.resources import pos_resources
+
+    sensor = defs.get_repository_def().get_sensor_def("account_sync_sensor")
+    # the daemon evaluates sensors inside partition_loading_context (dagster/_daemon/sensor.py)
+    with partition_loading_context(dynamic_partitions_store=instance), \
+            dg.build_sensor_context(instance_ref=instance.get_ref(), definitions=defs, resources=pos_resources()) as context:
+        data = sensor.evaluate_tick(context)
+    for request in data.dynamic_partitions_requests or []:
         if isinstance(request, dg.AddDynamicPartitionsRequest):
             instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
         else:
             for key in request.partition_keys:
                 instance.delete_dynamic_partition(request.partitions_def_name, key)
-    return result
+    return dg.SensorResult(run_requests=list(data.run_requests or []),
+                           dynamic_partitions_requests=list(data.dynamic_partitions_requests or []))
 
 
-def test_partitions_sensor_follows_the_app_store_and_requests_first_syncs(instance: dg.DagsterInstance) -> None:
+def test_sensor_keeps_each_providers_partitions_and_requests_first_syncs(instance: dg.DagsterInstance) -> None:
     from pos_dagster.definitions import defs
-    from pos_dagster.partitions import ACCOUNT_PARTITIONS
-    from pos_dagster.sensors import first_sync_key
     from pos_sync import appstore
 
-    sensor = defs.get_sensor_def("account_partitions_sensor")
+    sensor = defs.get_sensor_def("account_sync_sensor")
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
 
     square = _add("M1")
     paused = _add("M2", sync_enabled=False)
-    toast = _add("T1", provider="toast")  # its first sync runs Toast's own job
-    first = _evaluate_sensor(instance)
-    [add] = first.dynamic_partitions_requests or []
-    assert isinstance(add, dg.AddDynamicPartitionsRequest) and add.partitions_def_name == ACCOUNT_PARTITIONS
-    assert sorted(add.partition_keys) == sorted([square, paused, toast])
+    toast = _add("T1", provider="toast")  # its first sync runs Toast's own job, in Toast's partitions
+    first = _tick(instance)
+    adds = {r.partitions_def_name: sorted(r.partition_keys) for r in first.dynamic_partitions_requests or []}
+    assert adds == {"square_accounts": sorted([square, paused]), "toast_accounts": [toast]}
     runs = {r.partition_key: r for r in first.run_requests or []}
     assert sorted(runs) == sorted([square, toast])  # not the paused account
-    assert (runs[toast].job_name, runs[toast].run_key) == ("toast_sync", first_sync_key(appstore.get_account(toast)))
-    run = runs[square]
-    assert (run.partition_key, run.job_name, run.run_key) == (square, "square_sync",
-                                                              first_sync_key(appstore.get_account(square)))
-    assert run.tags["pos/account"] == square and run.tags["pos/trigger"] == "new-account"
-    assert sorted(instance.get_dynamic_partitions(ACCOUNT_PARTITIONS)) == sorted([square, paused, toast])
+    assert (runs[toast].job_name, runs[square].job_name) == ("toast_sync", "square_sync")
+    assert runs[square].tags["pos/account"] == square and runs[square].tags["pos/trigger"] == "new-account"
+    assert instance.get_dynamic_partitions("lightspeed_accounts") == []  # no Toast account offered to Lightspeed
 
-    # the daemon's evaluation path accepts the result (job and partition resolve)
-    data = sensor.evaluate_tick(dg.build_sensor_context(instance=instance, definitions=defs))
-    assert data.run_requests == [] and not data.dynamic_partitions_requests  # nothing new any more
+    again = _tick(instance)  # evaluated again: nothing new, the same run keys (no double launch)
+    assert not again.dynamic_partitions_requests
+    assert sorted(r.run_key for r in again.run_requests or []) == sorted(r.run_key for r in runs.values())
 
     appstore.remove_account(square)
     later = _add("M3")
-    third = _evaluate_sensor(instance)
-    kinds = {type(r).__name__: sorted(r.partition_keys) for r in third.dynamic_partitions_requests or []}
-    assert kinds == {"AddDynamicPartitionsRequest": [later], "DeleteDynamicPartitionsRequest": [square]}
-    assert [r.partition_key for r in third.run_requests or []] == [later]
-    assert sorted(instance.get_dynamic_partitions(ACCOUNT_PARTITIONS)) == sorted([paused, toast, later])
+    third = _tick(instance)
+    kinds = {(type(r).__name__, r.partitions_def_name): sorted(r.partition_keys)
+             for r in third.dynamic_partitions_requests or []}
+    assert kinds == {("AddDynamicPartitionsRequest", "square_accounts"): [later],
+                     ("DeleteDynamicPartitionsRequest", "square_accounts"): [square]}
+    assert sorted(instance.get_dynamic_partitions("square_accounts")) == sorted([paused, later])
 
 
-def test_schedule_requests_runs_only_for_accounts_whose_frequency_elapsed(
-        instance: dg.DagsterInstance, monkeypatch: pytest.MonkeyPatch) -> None:
-    from pos_dagster.definitions import defs
-    from pos_dagster.partitions import ACCOUNT_PARTITIONS
+def test_due_accounts_get_one_run_and_the_wall_clock_decides(instance: dg.DagsterInstance,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     from pos_sync import appstore
 
     never = _add("M1")  # never synced: due
@@ -103,34 +104,26 @@ def test_schedule_requests_runs_only_for_accounts_whose_frequency_elapsed(
     _synced(stale, 20)
     hourly = _add("M4", sync_frequency_minutes=60)  # synced 20 min ago, hourly: not due
     _synced(hourly, 20)
-    paused = _add("M5", sync_enabled=False)
+    _add("M5", sync_enabled=False)
     broken = _add("M6")
-    appstore.mark_account_error(broken, status="disconnected", message="revoked")
-    toast = _add("T1", provider="toast")
-    instance.add_dynamic_partitions(ACCOUNT_PARTITIONS, [never, fresh, stale, hourly, paused, broken, toast])
+    appstore.mark_account_error(broken, status="disconnected", message="revoked")  # waits for a re-link
     assert appstore.get_account(fresh).sync_frequency_minutes == 15  # DEFAULT_SYNC_FREQUENCY_MINUTES
 
-    # the connector's clock (POS_NOW, a past sandbox world) does not drive the schedule
+    # the connector's clock (POS_NOW, a past sandbox world) does not drive what is due
     monkeypatch.setenv("POS_NOW", "2026-03-05T00:00:00Z")
-    schedule = defs.get_schedule_def("square_sync_schedule")
-    assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
-    assert schedule.job_name == "square_sync"
-
-    def tick() -> list[dg.RunRequest]:
-        context = dg.build_schedule_context(instance=instance, scheduled_execution_time=datetime.now(UTC),
-                                            repository_def=defs.get_repository_def())
-        data = schedule.evaluate_tick(context)
-        assert bool(data.skip_message) == (not data.run_requests), data.skip_message
-        return list(data.run_requests or [])
-
-    requests = tick()
+    requests = list(_tick(instance).run_requests or [])
     assert sorted(r.partition_key for r in requests) == sorted([never, stale])
     for request in requests:
-        assert request.tags["pos/account"] == request.partition_key and request.tags["pos/trigger"] == "schedule"
-        assert request.tags["dagster/partition"] == request.partition_key
+        assert request.tags["pos/account"] == request.partition_key and request.job_name == "square_sync"
+        assert request.tags["pos/trigger"] == ("new-account" if request.partition_key == never else "due")
     # a tick evaluated twice in the same slot asks for the same runs (same run keys: no double launch)
-    assert sorted(r.run_key for r in tick()) == sorted(r.run_key for r in requests)
+    assert sorted(r.run_key for r in _tick(instance).run_requests or []) == sorted(r.run_key for r in requests)
+
+    # an account whose run is queued or running is not asked for again
+    instance.add_run(dg.DagsterRun(job_name="square_sync", run_id="run-in-flight", status=dg.DagsterRunStatus.STARTED,
+                                   tags={"pos/account": stale}))
+    assert [r.partition_key for r in _tick(instance).run_requests or []] == [never]
 
     _synced(never, 0)
     _synced(stale, 0)
-    assert tick() == []
+    assert _tick(instance).run_requests == []

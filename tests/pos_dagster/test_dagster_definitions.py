@@ -12,39 +12,67 @@ import sys
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def test_definitions_are_loadable_and_shaped_as_documented() -> None:
     from pos_dagster.definitions import defs
-    from pos_dagster.partitions import ACCOUNT_PARTITIONS
 
     dg.Definitions.validate_loadable(defs)
     keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
     raw = {f"raw/square/{t}" for t in ("locations", "payments", "refunds", "orders", "catalog", "team_members")}
     assert raw <= keys
 
-    payments = defs.get_assets_def(dg.AssetKey(["raw", "square", "payments"]))
-    assert isinstance(payments.partitions_def, dg.DynamicPartitionsDefinition)
-    assert payments.partitions_def.name == ACCOUNT_PARTITIONS
-    assert payments.node_def.pool == "square_api"  # type: ignore[union-attr]
-    assert all(not spec.deps for spec in payments.specs)  # no phantom upstream dlt source assets
+    # each provider's assets are partitioned by its own accounts: nothing offers another's partitions
+    for provider, resource in (("square", "payments"), ("toast", "orders"), ("lightspeed", "sales")):
+        assets = defs.get_assets_def(dg.AssetKey(["raw", provider, resource]))
+        assert isinstance(assets.partitions_def, dg.DynamicPartitionsDefinition)
+        assert assets.partitions_def.name == f"{provider}_accounts"
+        assert assets.node_def.pool == f"{provider}_api"  # type: ignore[union-attr]
+        assert all(not spec.deps for spec in assets.specs)  # no phantom upstream dlt source assets
+        slice_ = defs.get_assets_def(dg.AssetKey(["pos", provider, "pos_transactions"]))
+        assert slice_.partitions_def == assets.partitions_def
+
+    # precise lineage: a canonical slice depends on the raw tables it is built from, nothing else
+    graph = defs.resolve_asset_graph()
+    tenders = graph.get(dg.AssetKey(["pos", "square", "pos_tenders"]))
+    assert {k.to_user_string() for k in tenders.parent_keys} == {"raw/square/orders", "raw/square/payments"}
+    daily = graph.get(dg.AssetKey(["pos", "toast", "daily_product_sales"]))
+    assert {k.to_user_string() for k in daily.parent_keys} == {"pos/toast/pos_transactions",
+                                                               "pos/toast/pos_transaction_items"}
+    # every asset says what it is, who owns it and what kind it is
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        assert node.description and node.owners and node.kinds, key.to_user_string()
 
     sync = defs.resolve_job_def("square_sync")
     assert sync.tags.get("pos/warehouse-writer") == "1"
-    assert {k.to_user_string() for k in sync.asset_layer.executable_asset_keys} >= raw  # type: ignore[attr-defined]
+    executable = {k.to_user_string() for k in sync.asset_layer.executable_asset_keys}  # type: ignore[attr-defined]
+    assert raw <= executable and "pos/square/pos_transactions" in executable
+    assert not {k for k in executable if k.startswith(("raw/toast", "pos/toast", "raw/lightspeed"))}
 
     backfill = defs.resolve_job_def("square_historical_backfill")
     assert isinstance(backfill.partitions_def, dg.MultiPartitionsDefinition)
     assert sorted(d.name for d in backfill.partitions_def.partitions_defs) == ["account", "date"]
     assert backfill.tags.get("pos/warehouse-writer") == "1"
     assert [node.definition.pool for node in backfill.nodes] == ["square_api"]  # type: ignore[attr-defined]
+    with pytest.raises(dg.DagsterInvariantViolationError):
+        defs.resolve_job_def("lightspeed_historical_backfill")  # its change feed has no date window
 
-    schedule = defs.get_schedule_def("square_sync_schedule")
-    assert schedule.cron_schedule == "*/5 * * * *" and schedule.default_status == dg.DefaultScheduleStatus.RUNNING
-    sensor = defs.get_sensor_def("account_partitions_sensor")
+    sensor = defs.get_sensor_def("account_sync_sensor")
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    assert not list(defs.schedules or [])  # the sensor replaced the polling schedules
+
+
+def test_loading_the_definitions_touches_nothing_on_disk(tmp_path: Path) -> None:
+    home = tmp_path / "untouched-home"
+    env = dict(os.environ, POS_HOME=str(home), DAGSTER_HOME=str(home / "dagster"))
+    done = subprocess.run([sys.executable, "-c", "import pos_dagster.definitions"], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert not home.exists()
 
 
 def test_dagster_cli_validates_the_workspace(tmp_path: Path) -> None:

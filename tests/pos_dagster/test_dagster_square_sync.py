@@ -37,7 +37,6 @@ def _requests_per_route(plan: FaultPlan) -> Counter[str]:
 
 @pytest.mark.parametrize("warehouse", WAREHOUSES)
 def test_import_then_no_change_then_clock_advance(make_env: EnvFactory, warehouse: str) -> None:
-    from pos_dagster.partitions import ACCOUNT_PARTITIONS
 
     world = make_world()
     mid = mid_window(world)
@@ -54,7 +53,7 @@ def test_import_then_no_change_then_clock_advance(make_env: EnvFactory, warehous
     assert first.log.transactions_fetched == sum(first.rows_loaded[f"raw/square/{t}"] for t in TRANSACTION_TABLES)
     account = env.account()
     assert account.status == "active" and account.historical_import_done_at is not None
-    assert env.instance.get_dynamic_partitions(ACCOUNT_PARTITIONS) == [env.account_id]
+    assert env.instance.get_dynamic_partitions("square_accounts") == [env.account_id]
     latest = env.instance.get_latest_materialization_event(dg.AssetKey(["raw", "square", "payments"]))
     assert latest is not None and latest.asset_materialization is not None
     assert latest.asset_materialization.partition == env.account_id
@@ -109,11 +108,10 @@ def _created_at(value: Any) -> datetime:
 
 def test_backfill_window_job_loads_one_day_and_leaves_the_cursor(make_env: EnvFactory) -> None:
     from pos_dagster.definitions import defs
-    from pos_dagster.partitions import ACCOUNT_PARTITIONS
     from pos_sync import appstore
     from pos_sync.warehouse.pipelines import pipeline_name
     env = make_env()
-    env.instance.add_dynamic_partitions(ACCOUNT_PARTITIONS, [env.account_id])
+    env.instance.add_dynamic_partitions("square_accounts", [env.account_id])
     day = env.world.start + timedelta(days=1)
     key = dg.MultiPartitionKey({"account": env.account_id, "date": day.isoformat()})
     job = defs.resolve_job_def("square_historical_backfill")

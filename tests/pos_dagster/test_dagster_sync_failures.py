@@ -47,7 +47,7 @@ def test_faults_429_storm_503s_and_token_expiry_mid_sync(make_env: EnvFactory) -
 
 
 def test_revoked_grant_disconnects_then_relink_resumes_without_gaps(make_env: EnvFactory) -> None:
-    from pos_dagster.schedules import due_accounts
+    from pos_dagster.defs.automation.sensors import is_due
     from pos_sync import appstore
     from pos_sync.cli.demo import link_square_account
 
@@ -78,7 +78,7 @@ def test_revoked_grant_disconnects_then_relink_resumes_without_gaps(make_env: En
     assert account.status == "disconnected" and account.error_message == message and account.error_count == 1
     assert env.data_load_ids() == loads_before  # the failed run wrote nothing
     # a disconnected account is not scheduled until it is re-linked
-    assert env.account_id not in {a.id for a in due_accounts(datetime.now(UTC) + timedelta(days=1))}
+    assert env.account_id not in {a.id for a in appstore.list_accounts() if is_due(a, datetime.now(UTC) + timedelta(days=1))}
 
     # re-link through the emulator's OAuth: new tokens, same account, active again
     assert link_square_account(cred["base_url"], world.tenant_id, cred) == env.account_id

@@ -251,13 +251,12 @@ def test_toast_sync_matches_ledger_reuses_the_stored_token_and_a_second_sync_loa
 def test_toast_backfill_window_job_loads_one_business_date_and_leaves_the_cursor(
         make_env: Callable[..., Env]) -> None:
     from pos_dagster.definitions import defs
-    from pos_dagster.partitions import ACCOUNT_PARTITIONS
     from pos_sync import appstore
     from pos_sync.warehouse.pipelines import pipeline_name
 
     env = make_env()
     account_id = env.link("toast")
-    env.instance.add_dynamic_partitions(ACCOUNT_PARTITIONS, [account_id])
+    env.instance.add_dynamic_partitions("toast_accounts", [account_id])
     day = START + timedelta(days=1)
     key = dg.MultiPartitionKey({"account": account_id, "date": day.isoformat()})
     job = defs.resolve_job_def("toast_historical_backfill")
@@ -324,7 +323,7 @@ def test_lightspeed_sync_matches_ledger_saves_rotated_tokens_and_a_second_sync_l
 
 
 def test_lightspeed_lost_refresh_without_grace_needs_reauth_and_loses_nothing(make_env: Callable[..., Env]) -> None:
-    from pos_dagster.schedules import due_accounts
+    from pos_dagster.defs.automation.sensors import is_due
     from pos_sync import appstore
 
     env = make_env()  # refresh_grace_seconds = 0: the emulator's (and presumably Lightspeed's) default
@@ -354,7 +353,7 @@ def test_lightspeed_lost_refresh_without_grace_needs_reauth_and_loses_nothing(ma
     assert loaded_objects("lightspeed") == loaded
     assert {r[0] for r in query("lightspeed", "select distinct _dlt_load_id from sales")} == loads
     # not scheduled until a human reconnects it
-    assert account_id not in {a.id for a in due_accounts(datetime.now(UTC) + timedelta(days=1))}
+    assert account_id not in {a.id for a in appstore.list_accounts() if is_due(a, datetime.now(UTC) + timedelta(days=1))}
 
     # reconnect through OAuth: same account, active, and the next sync completes the ledger
     assert env.link("lightspeed") == account_id
@@ -369,15 +368,16 @@ def test_lightspeed_lost_refresh_without_grace_needs_reauth_and_loses_nothing(ma
 def test_failure_classification_per_provider() -> None:
     from dlt_sources.common.errors import MissingScopes, ReauthorizationRequired
     from pos_sync.ingest.bookkeeping import classify_failure
+    from pos_sync.providers import registry
 
     wrapped = RuntimeError("pipeline step failed")
     wrapped.__cause__ = ReauthorizationRequired("reconnect")
-    assert classify_failure(wrapped) == ("disconnected", "reconnect")  # Square's behaviour is the default
-    assert classify_failure(wrapped, "square") == ("disconnected", "reconnect")
-    assert classify_failure(wrapped, "lightspeed") == ("reauth_required", "reconnect")
-    assert classify_failure(wrapped, "toast") == ("reauth_required", "reconnect")
-    assert classify_failure(MissingScopes("needs orders:read"), "toast") == ("error", "needs orders:read")
-    assert classify_failure(ValueError("boom"), "lightspeed") == ("error", "ValueError: boom")
+    assert classify_failure(wrapped) == ("disconnected", "reconnect")  # the default
+    assert classify_failure(wrapped, registry.get("square").reauth_status) == ("disconnected", "reconnect")
+    assert classify_failure(wrapped, registry.get("lightspeed").reauth_status) == ("reauth_required", "reconnect")
+    assert classify_failure(wrapped, registry.get("toast").reauth_status) == ("reauth_required", "reconnect")
+    assert classify_failure(MissingScopes("needs orders:read"), "reauth_required") == ("error", "needs orders:read")
+    assert classify_failure(ValueError("boom"), "reauth_required") == ("error", "ValueError: boom")
 
 
 # ---------------------------------------------------------------------- PostgreSQL

@@ -1,1 +1,0 @@
-"""Dagster assets: raw ingestion per provider, canonical tables, downstream feeds."""

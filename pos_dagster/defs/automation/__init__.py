@@ -1,0 +1,1 @@
+"""What starts runs without anyone clicking: the account sync sensor."""

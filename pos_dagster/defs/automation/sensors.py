@@ -1,0 +1,91 @@
+"""``account_sync_sensor``: every account syncs at its own frequency, and Dagster's partitions
+follow the app store.
+
+Each tick (every 30 s) it reads the app store once and, per registered provider:
+
+* adds a ``<provider>_accounts`` partition for each new account and deletes those of removed
+  accounts;
+* requests ``<provider>_sync`` for each enabled account that does not need a human
+  (``disconnected``/``reauth_required`` wait for a re-link) and is due: never synced, or its
+  ``last_sync_at + sync_frequency_minutes`` has passed on the wall clock (``POS_NOW`` does not
+  drive it) — unless a run of that account is already queued or running.
+
+No double launch: the run key is ``<account>:<linked at>:<slot>`` (slot = now ÷ frequency), so a
+tick evaluated twice, or two ticks inside one slot, launch one run; the link time makes a store
+removed and added again due at once. Why a sensor and not declarative automation: the frequency
+is per account and lives in the app store (the API changes it), not in the asset graph; an
+``AutomationCondition`` is per asset and cron-shaped, and cannot skip an account waiting for a
+human. See ``docs/dagster.md``.
+"""
+
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+
+from pos_dagster.defs.ingest.jobs import sync_job, sync_job_name
+from pos_dagster.lib.partitions import accounts_partitions_name
+from pos_dagster.lib.resources import AppStoreResource
+from pos_dagster.lib.tags import ACCOUNT, PROVIDER, TRIGGER
+from pos_sync.appstore import AccountInfo
+from pos_sync.providers import registry
+
+NEEDS_HUMAN = {"disconnected", "reauth_required"}  # every sync would fail until someone re-links
+IN_FLIGHT = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
+             dg.DagsterRunStatus.STARTED]
+
+
+def is_due(account: AccountInfo, now: datetime) -> bool:
+    if not account.sync_enabled or account.status in NEEDS_HUMAN:
+        return False
+    last = account.last_sync_at
+    return last is None or last + timedelta(minutes=account.sync_frequency_minutes) <= now
+
+
+def run_key(account: AccountInfo, now: datetime) -> str:
+    slot = int(now.timestamp() // (account.sync_frequency_minutes * 60))
+    return f"{account.id}:{int(account.created_at.timestamp())}:{slot}"
+
+
+def accounts_in_flight(instance: dg.DagsterInstance) -> set[str]:
+    """Accounts with a sync run queued or running (daemon-launched or from ``pos-sync sync``)."""
+    runs = instance.get_runs(dg.RunsFilter(statuses=IN_FLIGHT), limit=5000)
+    return {run.tags[ACCOUNT] for run in runs if ACCOUNT in run.tags}
+
+
+def evaluate(instance: dg.DagsterInstance, accounts: list[AccountInfo], now: datetime) -> dg.SensorResult:
+    partition_requests: list[dg.AddDynamicPartitionsRequest | dg.DeleteDynamicPartitionsRequest] = []
+    runs: list[dg.RunRequest] = []
+    busy = accounts_in_flight(instance)
+    for spec in registry:
+        name = accounts_partitions_name(spec.name)
+        mine = {a.id: a for a in accounts if a.provider == spec.name}
+        existing = set(instance.get_dynamic_partitions(name))
+        if new := sorted(set(mine) - existing):
+            partition_requests.append(dg.AddDynamicPartitionsRequest(name, new))
+        if gone := sorted(existing - set(mine)):
+            partition_requests.append(dg.DeleteDynamicPartitionsRequest(name, gone))
+        runs += [
+            dg.RunRequest(run_key=run_key(account, now), job_name=sync_job_name(spec.name), partition_key=account.id,
+                          tags={ACCOUNT: account.id, PROVIDER: spec.name,
+                                TRIGGER: "new-account" if account.last_sync_at is None else "due"})
+            for account in mine.values() if account.id not in busy and is_due(account, now)
+        ]
+    return dg.SensorResult(run_requests=runs, dynamic_partitions_requests=partition_requests)
+
+
+def account_sync_sensor() -> dg.SensorDefinition:
+    @dg.sensor(name="account_sync_sensor", minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING,
+               jobs=[sync_job(spec) for spec in registry],
+               description="Keeps each provider's account partitions in step with the app store and requests "
+                           "a sync for every account whose sync frequency has elapsed.")
+    def _sensor(context: dg.SensorEvaluationContext, appstore: AppStoreResource) -> dg.SensorResult:
+        # wall-clock time, not the connector's clock (POS_NOW): frequencies are measured against
+        # the app store's last_sync_at, which is wall-clock
+        return evaluate(context.instance, appstore.store().list_accounts(), datetime.now(UTC))
+
+    return _sensor
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return dg.Definitions(sensors=[account_sync_sensor()])

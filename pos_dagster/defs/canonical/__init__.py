@@ -1,0 +1,1 @@
+"""Per-provider slices of the canonical tables and their integrity checks."""

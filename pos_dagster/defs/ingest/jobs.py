@@ -1,0 +1,30 @@
+"""``<provider>_sync``: the raw multi-asset of one account partition and everything downstream
+(its canonical slices and their checks), tagged as a warehouse writer (DuckDB has one writer:
+``dagster.yaml`` limits such runs to one at a time)."""
+
+from functools import cache
+from typing import Any
+
+import dagster as dg
+
+from pos_dagster.lib.tags import WAREHOUSE_WRITER
+from pos_sync.providers import ProviderSpec, registry
+
+
+def sync_job_name(provider: str) -> str:
+    return f"{provider}_sync"
+
+
+@cache
+def sync_job(spec: ProviderSpec) -> Any:  # an unresolved asset job
+    return dg.define_asset_job(
+        sync_job_name(spec.name),
+        selection=dg.AssetSelection.groups(f"raw_{spec.name}").downstream(),
+        tags=WAREHOUSE_WRITER,
+        description=f"Incremental sync of one {spec.label} account partition and its canonical tables.",
+    )
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return dg.Definitions(jobs=[sync_job(spec) for spec in registry])

@@ -1,0 +1,6 @@
+"""Run and op tags pos-sync sets and reads."""
+
+WAREHOUSE_WRITER = {"pos/warehouse-writer": "1"}  # runs that write the warehouse (DuckDB: one at a time)
+ACCOUNT = "pos/account"  # the account a run syncs
+PROVIDER = "pos/provider"
+TRIGGER = "pos/trigger"  # why it runs: new-account, due, cli, …

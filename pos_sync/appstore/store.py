@@ -1,0 +1,62 @@
+"""The app store bound to one set of settings: what the Dagster resources, the CLI and the API
+hand around instead of reading the environment in every call."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from pos_sync.appstore import account_state, accounts, sync_logs
+from pos_sync.appstore.values import AccountCredentials, AccountInfo, RemovedAccount, SyncLogInfo
+from pos_sync.settings import Settings
+
+
+class AppStore:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    # ------------------------------------------------------------------ accounts
+    def upsert_account(self, **fields: Any) -> tuple[str, bool]:
+        return accounts.upsert_account(settings=self.settings, **fields)
+
+    def get_account(self, account_id: str, *, tenant_id: str | None = None) -> AccountInfo:
+        return accounts.get_account(account_id, tenant_id=tenant_id, settings=self.settings)
+
+    def list_accounts(self, tenant_id: str | None = None, *, provider: str | None = None,
+                      sync_enabled_only: bool = False) -> list[AccountInfo]:
+        return accounts.list_accounts(tenant_id, provider=provider, sync_enabled_only=sync_enabled_only,
+                                      settings=self.settings)
+
+    def account_credentials(self, account_id: str, *, tenant_id: str | None = None) -> AccountCredentials:
+        return accounts.account_credentials(account_id, tenant_id=tenant_id, settings=self.settings)
+
+    def load_for_sync(self, account_id: str) -> tuple[AccountInfo, AccountCredentials]:
+        return accounts.load_for_sync(account_id, settings=self.settings)
+
+    def set_locations(self, account_id: str, locations: Sequence[Mapping[str, Any]]) -> list[str]:
+        return accounts.set_locations(account_id, locations, settings=self.settings)
+
+    def remove_account(self, account_id: str, purge: bool = False, *, tenant_id: str | None = None) -> RemovedAccount:
+        return accounts.remove_account(account_id, purge, tenant_id=tenant_id, settings=self.settings)
+
+    # ------------------------------------------------------------------ what a sync changes
+    def save_tokens(self, account_id: str, access_token: str, refresh_token: str | None = None,
+                    expires_at: datetime | None = None) -> None:
+        account_state.save_tokens(account_id, access_token, refresh_token, expires_at, settings=self.settings)
+
+    def mark_account_error(self, account_id: str, status: str, message: str | None) -> None:
+        account_state.mark_account_error(account_id, status, message, settings=self.settings)
+
+    def mark_account_ok(self, account_id: str) -> None:
+        account_state.mark_account_ok(account_id, settings=self.settings)
+
+    # ------------------------------------------------------------------ sync logs
+    def start_sync_log(self, account_id: str, sync_type: str, dagster_run_id: str | None = None) -> str:
+        return sync_logs.start_sync_log(account_id, sync_type, dagster_run_id, settings=self.settings)
+
+    def finish_sync_log(self, log_id: str, status: str, **counts: Any) -> SyncLogInfo:
+        return sync_logs.finish_sync_log(log_id, status, settings=self.settings, **counts)
+
+    def sync_history(self, account_id: str, limit: int = 20, *, tenant_id: str | None = None) -> list[SyncLogInfo]:
+        return sync_logs.sync_history(account_id, limit, tenant_id=tenant_id, settings=self.settings)

@@ -1,0 +1,151 @@
+"""Sync logs: open one per run (closing any a killed run left open), close it with its outcome
+and counters (updating the account's sync times), and read an account's history."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from pos_sync.appstore.access import count, load_account, use_session
+from pos_sync.appstore.errors import AppStoreError, SyncLogNotFound
+from pos_sync.appstore.models import PosSyncLog, SyncStatus, SyncType, aware_utc, utcnow
+from pos_sync.appstore.values import SyncLogInfo, log_info
+from pos_sync.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+STALE_SYNC_MESSAGE = "run ended without closing its sync log (killed?)"
+
+
+def _close(log: PosSyncLog, status: str, when: datetime, message: str | None) -> None:
+    log.status = status
+    log.sync_completed_at = when
+    log.sync_duration_seconds = max(0.0, (when - log.sync_started_at).total_seconds())
+    log.error_message = message
+
+
+def start_sync_log(
+    account_id: str,
+    sync_type: str = SyncType.INCREMENTAL.value,
+    dagster_run_id: str | None = None,
+    *,
+    started_at: datetime | None = None,
+    session: Session | None = None,
+    settings: Settings | None = None,
+) -> str:
+    """Open an ``in_progress`` sync log and return its id.
+
+    Any log of the same account still ``in_progress`` is first closed as ``failed`` with
+    :data:`STALE_SYNC_MESSAGE` (a run that died without closing it). The account row is locked
+    meanwhile (``SELECT ... FOR UPDATE`` / SQLite write transaction), so two starts serialise.
+    """
+    try:
+        sync_type = SyncType(sync_type).value
+    except ValueError:
+        raise AppStoreError(
+            f"unknown sync type {sync_type!r} (known: {', '.join(t.value for t in SyncType)})"
+        ) from None
+    now = aware_utc(started_at) or utcnow()
+    with use_session(session, settings) as s:
+        acc = load_account(s, account_id, for_update=True)
+        stale = s.execute(
+            sa.select(PosSyncLog).where(
+                PosSyncLog.pos_account_id == acc.id, PosSyncLog.status == SyncStatus.IN_PROGRESS.value
+            )
+        ).scalars().all()
+        for log in stale:
+            logger.warning("closing stale sync log %s of account %s as failed", log.id, acc.id)
+            _close(log, SyncStatus.FAILED.value, max(now, log.sync_started_at), STALE_SYNC_MESSAGE)
+        new = PosSyncLog(
+            tenant_id=acc.tenant_id,
+            pos_account_id=acc.id,
+            sync_type=sync_type,
+            sync_started_at=now,
+            status=SyncStatus.IN_PROGRESS.value,
+            dagster_run_id=dagster_run_id,
+        )
+        s.add(new)
+        s.flush()
+        return new.id
+
+
+def finish_sync_log(
+    log_id: str,
+    status: str,
+    *,
+    fetched: int = 0,
+    processed: int = 0,
+    failed: int = 0,
+    new_products: int = 0,
+    unmapped_products: int | None = None,
+    error_message: str | None = None,
+    completed_at: datetime | None = None,
+    session: Session | None = None,
+    settings: Settings | None = None,
+) -> SyncLogInfo:
+    """Close a sync log as ``success`` | ``partial`` | ``failed`` with its counters.
+
+    Also updates the account: ``last_sync_at`` = completion time (any outcome);
+    ``last_successful_sync_at`` = the *start* of this sync when it succeeded (a safe incremental
+    lower bound: everything before it was fetched); ``next_sync_at`` = completion +
+    ``sync_frequency_minutes`` when sync is enabled; ``historical_import_done_at`` after a
+    successful historical sync. A log already closed (e.g. as stale) is overwritten with the real
+    outcome, with a warning.
+    """
+    allowed = {SyncStatus.SUCCESS.value, SyncStatus.PARTIAL.value, SyncStatus.FAILED.value}
+    if status not in allowed:
+        raise AppStoreError(f"finish_sync_log status must be one of {sorted(allowed)}, got {status!r}")
+    counts = {
+        "transactions_fetched": count(fetched, "fetched"),
+        "transactions_processed": count(processed, "processed"),
+        "transactions_failed": count(failed, "failed"),
+        "new_products_discovered": count(new_products, "new_products"),
+    }
+    if unmapped_products is not None:
+        counts["unmapped_products_count"] = count(unmapped_products, "unmapped_products")
+    now = aware_utc(completed_at) or utcnow()
+    with use_session(session, settings) as s:
+        log = s.get(PosSyncLog, log_id)
+        if log is None:
+            raise SyncLogNotFound(f"no sync log {log_id}")
+        acc = load_account(s, log.pos_account_id, for_update=True)
+        s.refresh(log)
+        if log.status != SyncStatus.IN_PROGRESS.value:
+            logger.warning("sync log %s was already closed as %s; recording the real outcome", log.id, log.status)
+        _close(log, status, max(now, log.sync_started_at), error_message)
+        for key, value in counts.items():
+            setattr(log, key, value)
+        completed = log.sync_completed_at or now
+        acc.last_sync_at = completed
+        if status == SyncStatus.SUCCESS.value:
+            if acc.last_successful_sync_at is None or log.sync_started_at > acc.last_successful_sync_at:
+                acc.last_successful_sync_at = log.sync_started_at
+            if log.sync_type == SyncType.HISTORICAL.value:
+                acc.historical_import_done_at = completed
+        if acc.sync_enabled:
+            acc.next_sync_at = completed + timedelta(minutes=acc.sync_frequency_minutes)
+        s.flush()
+        return log_info(log)
+
+
+def sync_history(
+    account_id: str,
+    limit: int = 20,
+    *,
+    tenant_id: str | None = None,
+    session: Session | None = None,
+    settings: Settings | None = None,
+) -> list[SyncLogInfo]:
+    """The account's latest sync logs, newest first."""
+    with use_session(session, settings, readonly=True) as s:
+        load_account(s, account_id, tenant_id)
+        logs = s.execute(
+            sa.select(PosSyncLog)
+            .where(PosSyncLog.pos_account_id == account_id)
+            .order_by(PosSyncLog.sync_started_at.desc(), PosSyncLog.created_at.desc())
+            .limit(max(1, int(limit)))
+        ).scalars()
+        return [log_info(log) for log in logs]

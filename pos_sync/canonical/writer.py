@@ -1,0 +1,117 @@
+"""The canonical tables' one writer: what every provider's builder hands over is written here
+(replace-by-id, never duplicate), and the days it touched are remembered so
+``daily_product_sales`` is recomputed for exactly those (location, business date) pairs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date
+from typing import Any
+
+from pos_sync.warehouse.sql import Warehouse
+from transforms.canonical import (
+    DAILY_PRODUCT_SALES,
+    POS_LOCATIONS,
+    POS_PRODUCTS,
+    POS_TENDERS,
+    POS_TRANSACTION_ITEMS,
+    POS_TRANSACTIONS,
+    SCHEMA,
+    CanonicalBatch,
+)
+
+Day = tuple[str, str, str, date]  # tenant, provider, location, business date
+
+
+class CanonicalWriter:
+    """A :class:`transforms.build.CanonicalSink` over the warehouse, inside the caller's transaction."""
+
+    def __init__(self, wh: Warehouse, account_id: str, provider: str) -> None:
+        self.wh = wh
+        self.account_id = account_id
+        self.provider = provider
+        self.days: set[Day] = set()
+        self.transactions = self.items = self.tenders = self.products = 0
+
+    def write(self, batch: CanonicalBatch, stale_ids: Iterable[str] = ()) -> None:
+        ids = sorted({(t["id"],) for t in batch.transactions} | {(i,) for i in stale_ids})
+        if not ids:
+            return
+        wh = self.wh
+        tmp = wh.temp_keys(["id"], ids)
+        before = wh.query(
+            f"select t.tenant_id, t.pos_provider, t.location_id, t.business_date from {SCHEMA}.pos_transactions t "
+            f"join {tmp} k on t.id = k.id")
+        self.days |= {(r["tenant_id"], r["pos_provider"], r["location_id"], r["business_date"]) for r in before}
+        wh.delete_by_keys(POS_TRANSACTIONS, ["id"], ids)
+        wh.delete_by_keys(POS_TRANSACTION_ITEMS, ["transaction_id"], ids)
+        wh.delete_by_keys(POS_TENDERS, ["transaction_id"], ids)
+        wh.insert_rows(POS_TRANSACTIONS, batch.transactions)
+        wh.insert_rows(POS_TRANSACTION_ITEMS, batch.items)
+        wh.insert_rows(POS_TENDERS, batch.tenders)
+        self.days |= {(t["tenant_id"], t["pos_provider"], t["location_id"], t["business_date"])
+                      for t in batch.transactions if t["business_date"] is not None}
+        self.transactions += len(batch.transactions)
+        self.items += len(batch.items)
+        self.tenders += len(batch.tenders)
+
+    def replace_products(self, products: list[dict[str, Any]]) -> None:
+        """Replace the account's POS products, keeping when each was first seen.
+
+        A product is the tenant's (its key has no account): one an earlier account of the same
+        store wrote (the store was re-linked under a new id) is taken over, not duplicated."""
+        wh = self.wh
+        keys = sorted({(p["tenant_id"], p["pos_provider"], p["pos_item_id"]) for p in products})
+        existing: dict[str, Any] = {}
+        if keys:
+            tmp = wh.temp_keys(["tenant_id", "pos_provider", "pos_item_id"], keys)
+            existing = {r["pos_item_id"]: r["first_seen_at"] for r in wh.query(
+                f"select p.pos_item_id, p.first_seen_at from {SCHEMA}.pos_products p join {tmp} k "
+                f"on p.tenant_id = k.tenant_id and p.pos_provider = k.pos_provider "
+                f"and p.pos_item_id = k.pos_item_id")}
+        for p in products:
+            seen = existing.get(p["pos_item_id"])
+            if seen is not None:
+                p["first_seen_at"] = min(seen, p["first_seen_at"] or seen)
+        wh.delete_by_keys(POS_PRODUCTS, ["pos_account_id", "pos_provider"], [(self.account_id, self.provider)])
+        wh.delete_by_keys(POS_PRODUCTS, ["tenant_id", "pos_provider", "pos_item_id"], keys)
+        self.products = wh.insert_rows(POS_PRODUCTS, products)
+
+    def replace_locations(self, rows: list[dict[str, Any]]) -> None:
+        self.wh.delete_by_keys(POS_LOCATIONS, ["tenant_id", "pos_provider", "location_id"],
+                               [(r["tenant_id"], r["pos_provider"], r["location_id"]) for r in rows])
+        self.wh.insert_rows(POS_LOCATIONS, rows)
+
+    def recompute_daily_product_sales(self) -> int:
+        """``daily_product_sales`` of every day the writes touched, from the canonical rows."""
+        if not self.days:
+            return 0
+        wh = self.wh
+        keys = sorted(self.days, key=lambda d: (d[0], d[1], d[2], d[3]))
+        columns = ["tenant_id", "pos_provider", "location_id", "business_date"]
+        wh.delete_by_keys(DAILY_PRODUCT_SALES, columns, keys)
+        tmp = wh.temp_keys(columns, keys)
+        cols = ", ".join(f'"{c}"' for c in DAILY_PRODUCT_SALES.column_names)
+        sale = "t.transaction_type = 'sale'"
+        refund = "t.transaction_type = 'refund'"
+        wh.execute(f"""
+            INSERT INTO {SCHEMA}.daily_product_sales ({cols})
+            SELECT i.tenant_id, i.pos_provider, i.location_id, i.business_date,
+                   coalesce(i.pos_item_id, '(custom)'), max(i.product_name), max(i.mapped_product_id),
+                   max(i.currency),
+                   coalesce(sum(CASE WHEN {sale} THEN i.quantity END), 0),
+                   coalesce(sum(CASE WHEN {refund} THEN i.quantity END), 0),
+                   coalesce(sum(CASE WHEN {sale} THEN i.gross_amount END), 0),
+                   coalesce(sum(CASE WHEN {sale} THEN i.discount_amount END), 0),
+                   coalesce(sum(CASE WHEN {refund} THEN i.line_total END), 0),
+                   coalesce(sum(CASE WHEN {sale} THEN i.line_total ELSE -i.line_total END), 0),
+                   count(DISTINCT CASE WHEN {sale} THEN i.transaction_id END)
+            FROM {SCHEMA}.pos_transaction_items i
+            JOIN {SCHEMA}.pos_transactions t ON t.id = i.transaction_id
+            JOIN {tmp} k ON k.tenant_id = i.tenant_id AND k.pos_provider = i.pos_provider
+                        AND k.location_id = i.location_id AND k.business_date = i.business_date
+            WHERE t.status = 'completed' AND t.transaction_type IN ('sale', 'refund')
+            GROUP BY i.tenant_id, i.pos_provider, i.location_id, i.business_date,
+                     coalesce(i.pos_item_id, '(custom)')
+        """)
+        return len(keys)

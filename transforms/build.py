@@ -1,0 +1,93 @@
+"""What a provider's canonical builder works with: the raw rows it reads and the canonical rows
+it writes, as two small protocols, so the builders stay free of SQL and connections.
+
+A builder (one per provider, ``transforms/<provider>/build.py``) is a function
+``build(raw: RawRows, out: CanonicalSink, job: BuildJob) -> None``: it reads the account's rows
+of the raw loads not processed yet through ``raw``, normalises them with the provider's pure
+normaliser and hands the canonical rows to ``out``. ``pos_sync.canonical`` implements both
+protocols over the warehouse and runs the builder inside one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from transforms.canonical import CanonicalBatch
+from transforms.pii import make_pseudonymizer
+
+Row = dict[str, Any]
+CHUNK = 20_000  # objects normalised per batch (bounded memory on first builds)
+
+
+class RawRows(Protocol):
+    """One account's rows in its provider's raw dataset (dlt child tables re-attachable)."""
+
+    def account_table(self, table: str) -> list[Row]:
+        """Every row of the account in ``table`` ([] when the table does not exist yet)."""
+        ...
+
+    def changed_ids(self, table: str, key_column: str, loads: Sequence[str]) -> set[str]:
+        """``key_column`` of the account's ``table`` rows written by ``loads``."""
+        ...
+
+    def table_changed(self, table: str, loads: Sequence[str]) -> bool:
+        ...
+
+    def roots(self, table: str, key_column: str, ids: Iterable[str]) -> list[Row]:
+        """The account's ``table`` rows whose ``key_column`` is one of ``ids``."""
+        ...
+
+    def related_ids(self, table: str, key_column: str, column: str, values: Iterable[str]) -> set[str]:
+        """``key_column`` of the account's ``table`` rows whose ``column`` is one of ``values``."""
+        ...
+
+    def attach(self, root_table: str, roots: list[Row], children: Mapping[str, tuple[str, str]]) -> list[Row]:
+        """Child rows (``child_table -> (key in the parent dict, parent table)``) attached as lists."""
+        ...
+
+
+class CanonicalSink(Protocol):
+    """Where a builder's canonical rows go (replacing what the same source objects gave before)."""
+
+    def write(self, batch: CanonicalBatch, stale_ids: Iterable[str] = ()) -> None:
+        """Replace the batch's transactions (with their items and tenders) and delete ``stale_ids``
+        (transactions whose source object no longer yields one, e.g. a deleted check)."""
+        ...
+
+    def replace_products(self, products: list[Row]) -> None:
+        """The account's POS products, as the catalog now says."""
+        ...
+
+    def replace_locations(self, rows: list[Row]) -> None:
+        ...
+
+
+@dataclass(frozen=True)
+class BuildJob:
+    """One canonical build of one account: which loads, and how personal data is treated."""
+
+    tenant_id: str
+    account_id: str
+    loads: tuple[str, ...]
+    first_build: bool  # the account's first build: products and locations are written whatever changed
+    pii_key: bytes
+    keep_pii_clear: bool = False
+    now: datetime | None = None  # the build's time (``updated_at`` of location rows)
+
+    def pseudonymizer(self, normalise: Callable[[str], str] | None = None) -> Callable[[str | None], str | None]:
+        if normalise is None:
+            return make_pseudonymizer(self.pii_key, keep_clear=self.keep_pii_clear)
+        return make_pseudonymizer(self.pii_key, keep_clear=self.keep_pii_clear, normalise=normalise)
+
+
+Builder = Callable[[RawRows, CanonicalSink, BuildJob], None]
+
+
+def chunks(items: Iterable[str], size: int = CHUNK) -> Iterator[list[str]]:
+    """Sorted ``items`` in lists of at most ``size``."""
+    ordered = sorted(items)
+    for i in range(0, len(ordered), size):
+        yield ordered[i:i + size]

@@ -1,0 +1,43 @@
+"""Lightspeed X-Series' canonical build of one store: the sales the new raw loads touched (line
+items, payments, adjustments re-attached) over the store's products, taxes, payment types,
+users and registers; the products when they changed; the outlets."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from transforms.build import BuildJob, CanonicalSink, RawRows, chunks
+from transforms.lightspeed.normalize import (
+    LightspeedContext,
+    normalize,
+    normalize_locations,
+    normalize_products,
+    row_ids,
+)
+
+SALE_CHILDREN = {
+    "sales__line_items": ("line_items", "sales"),
+    "sales__payments": ("payments", "sales"),
+    "sales__adjustments": ("adjustments", "sales"),
+}
+
+
+def build(raw: RawRows, out: CanonicalSink, job: BuildJob) -> None:
+    taxes = raw.attach("taxes", raw.account_table("taxes"), {"taxes__rates": ("rates", "taxes")})
+    products = raw.account_table("products")
+    ctx = LightspeedContext(
+        tenant_id=job.tenant_id, account_id=job.account_id,
+        outlets={r["id"]: r for r in raw.account_table("outlets")},
+        tax_rates={t["id"]: (t.get("rates") or [{}])[0].get("rate") or 0 for t in taxes},
+        products={r["id"]: r for r in products},
+        payment_types={r["id"]: r for r in raw.account_table("payment_types")},
+        users={r["id"]: r for r in raw.account_table("users")},
+        registers={r["id"]: r for r in raw.account_table("registers")},
+        pseudonymize=job.pseudonymizer(),
+    )
+    for chunk in chunks(raw.changed_ids("sales", "id", job.loads)):
+        sales = raw.attach("sales", raw.roots("sales", "id", chunk), SALE_CHILDREN)
+        out.write(normalize(ctx, sales), row_ids(ctx, sales))  # a soft-deleted sale's rows disappear
+    if job.first_build or raw.table_changed("products", job.loads):
+        out.replace_products(normalize_products(ctx, products))
+    out.replace_locations(normalize_locations(ctx, job.now or datetime.now(UTC)))

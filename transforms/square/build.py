@@ -1,0 +1,76 @@
+"""Square's canonical build of one account: which orders and refunds the new raw loads touched,
+those objects with their payments, normalised and handed to the sink; the catalog and the
+locations when they changed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from transforms.build import BuildJob, CanonicalSink, RawRows, Row, chunks
+from transforms.square.normalize import (
+    SquareContext,
+    is_return_order,
+    normalize,
+    normalize_locations,
+    normalize_products,
+)
+
+# order child tables re-attached as lists: table -> (key in the parent dict, parent table)
+ORDER_CHILDREN = {
+    "orders__line_items": ("line_items", "orders"),
+    "orders__line_items__modifiers": ("modifiers", "orders__line_items"),
+    "orders__tenders": ("tenders", "orders"),
+    "orders__returns": ("returns", "orders"),
+    "orders__returns__return_line_items": ("return_line_items", "orders__returns"),
+}
+
+
+def changed(raw: RawRows, loads: tuple[str, ...]) -> tuple[set[str], set[str]]:
+    """(order ids, refund ids) touched by ``loads``.
+
+    A tip edit changes the payment and bumps the order; a refund adds a PaymentRefund and a
+    return order, and its completion updates both — so orders, payments and refunds are all
+    looked at, and the refund of a return order that changed is rebuilt too.
+    """
+    orders = raw.changed_ids("orders", "id", loads) | raw.changed_ids("payments", "order_id", loads)
+    refunds = raw.changed_ids("refunds", "id", loads)
+    if orders:
+        refunds |= raw.related_ids("refunds", "id", "order_id", orders)
+    return orders, refunds
+
+
+def _orders(raw: RawRows, ids: Iterable[str]) -> list[Row]:
+    return raw.attach("orders", raw.roots("orders", "id", ids), ORDER_CHILDREN)
+
+
+def _payments(raw: RawRows, order_ids: Iterable[str], payment_ids: Iterable[str]) -> dict[str, Row]:
+    out = {r["id"]: r for r in raw.roots("payments", "order_id", set(order_ids))}
+    out.update({r["id"]: r for r in raw.roots("payments", "id", set(payment_ids))})
+    return out
+
+
+def build(raw: RawRows, out: CanonicalSink, job: BuildJob) -> None:
+    catalog_rows = raw.account_table("catalog")
+    ctx = SquareContext(
+        tenant_id=job.tenant_id,
+        account_id=job.account_id,
+        locations={r["id"]: r for r in raw.account_table("locations")},
+        catalog={r["id"]: r for r in catalog_rows},
+        team={r["id"]: r for r in raw.account_table("team_members")},
+        pseudonymize=job.pseudonymizer(),
+    )
+    order_ids, refund_ids = changed(raw, job.loads)
+    for chunk in chunks(order_ids):
+        sale_orders = [o for o in _orders(raw, chunk) if not is_return_order(o)]
+        tender_payments = [t["payment_id"] for o in sale_orders for t in o.get("tenders") or [] if t.get("payment_id")]
+        ctx.payments = _payments(raw, [o["id"] for o in sale_orders], tender_payments)
+        out.write(normalize(ctx, sale_orders, []))
+    for chunk in chunks(refund_ids):
+        refunds = raw.roots("refunds", "id", chunk)
+        return_orders = _orders(raw, {r["order_id"] for r in refunds if r.get("order_id")})
+        ctx.payments = _payments(raw, [], [r["payment_id"] for r in refunds if r.get("payment_id")])
+        out.write(normalize(ctx, return_orders, refunds))
+    if job.first_build or raw.table_changed("catalog", job.loads):
+        out.replace_products(normalize_products(ctx, catalog_rows))
+    inclusive = any(r.get("type") == "TAX" and r.get("tax_data__inclusion_type") == "INCLUSIVE" for r in catalog_rows)
+    out.replace_locations(normalize_locations(ctx, lambda _loc: inclusive, job.now))

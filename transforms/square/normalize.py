@@ -1,0 +1,346 @@
+"""Square raw → canonical rows (pure: plain dicts in, plain dicts out).
+
+Inputs are the raw rows dlt loaded (flattened column names such as ``total_money__amount``), with
+each order's child tables attached as lists (``line_items`` with their ``modifiers``,
+``tenders``, ``returns`` with their ``return_line_items`` …) — see
+:func:`pos_sync.canonical.square_io.load_square_raw`.
+
+Square's model, as we read it:
+* a sale is an order that is not a return order; COMPLETED → a completed sale, CANCELED → a
+  void row (status ``voided``), OPEN/DRAFT → a pending sale;
+* a refund is a ``PaymentRefund``; its ``order_id`` is the *return order* (``returns[]`` with
+  ``source_order_id``), which carries the refunded lines and amounts; the original order is
+  never changed, and ``Order.refunds[]`` is not counted again;
+* amounts are integer minor units: exact; ``Tender.amount_money`` includes the tip,
+  ``Payment.amount_money`` does not — totals come from the order, tips from ``total_tip_money``;
+* business date: the local date of the close (refunds: of their creation) in the location's zone.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from transforms.canonical import CanonicalBatch, canonical_id
+from transforms.money import from_minor, quantity
+from transforms.times import as_utc, local_date
+
+PROVIDER = "square"
+Row = dict[str, Any]
+
+SALE_STATUS = {"COMPLETED": ("sale", "completed"), "CANCELED": ("void", "voided"),
+               "OPEN": ("sale", "pending"), "DRAFT": ("sale", "pending")}
+REFUND_STATUS = {"COMPLETED": "completed", "PENDING": "pending", "APPROVED": "pending",
+                 "REJECTED": "failed", "FAILED": "failed"}
+
+
+@dataclass
+class SquareContext:
+    """What the normalizer needs besides the orders: ids, lookups and the PII policy."""
+
+    tenant_id: str
+    account_id: str
+    locations: dict[str, Row]  # location id -> raw location row (timezone, currency)
+    payments: dict[str, Row] = field(default_factory=dict)  # payment id -> raw payment
+    catalog: dict[str, Row] = field(default_factory=dict)  # catalog object id -> raw catalog row
+    team: dict[str, Row] = field(default_factory=dict)  # team member id -> raw row
+    pseudonymize: Callable[[str | None], str | None] = lambda value: value
+    _zones: dict[str, ZoneInfo] = field(default_factory=dict)
+
+    def zone(self, location_id: str) -> ZoneInfo:
+        tz = (self.locations.get(location_id) or {}).get("timezone") or "UTC"
+        zone = self._zones.get(tz)
+        if zone is None:
+            zone = self._zones[tz] = ZoneInfo(tz)
+        return zone
+
+    def currency(self, location_id: str, fallback: str | None = None) -> str:
+        return fallback or (self.locations.get(location_id) or {}).get("currency") or "USD"
+
+    def sale_id(self, order_id: str) -> str:
+        return canonical_id(self.tenant_id, PROVIDER, "order", order_id)
+
+
+def _m(row: Row, prefix: str, currency: str) -> Decimal:
+    return from_minor(row.get(f"{prefix}__amount"), currency)
+
+
+def _tender_method(tender: Row) -> str:
+    kind = tender.get("type")
+    if kind == "CASH":
+        return "cash"
+    if kind == "WALLET":
+        return "mobile"
+    if kind in ("CARD", "THIRD_PARTY_CARD", "SQUARE_GIFT_CARD"):
+        return "contactless" if tender.get("card_details__entry_method") == "CONTACTLESS" else "card"
+    return "other"
+
+
+def _payment_method(tenders: list[Row]) -> str | None:
+    methods = {_tender_method(t) for t in tenders}
+    if not methods:
+        return None
+    return methods.pop() if len(methods) == 1 else "split"
+
+
+def _team_name(ctx: SquareContext, member_id: str | None) -> str | None:
+    member = ctx.team.get(member_id or "")
+    if not member:
+        return None
+    return " ".join(p for p in (member.get("given_name"), member.get("family_name")) if p) or None
+
+
+def _catalog_details(ctx: SquareContext, variation_id: str | None) -> tuple[str | None, str | None, str | None]:
+    """(parent item id, SKU, category name) of a variation, from the raw catalog."""
+    variation = ctx.catalog.get(variation_id or "")
+    if not variation:
+        return None, None, None
+    item_id = variation.get("item_variation_data__item_id")
+    item = ctx.catalog.get(item_id or "") or {}
+    category_id = item.get("item_data__reporting_category__id")
+    category = (ctx.catalog.get(category_id or "") or {}).get("category_data__name")
+    return item_id, variation.get("item_variation_data__sku"), category
+
+
+def _unit(line: Row) -> str | None:
+    weight = line.get("quantity_unit__measurement_unit__weight_unit")
+    return {"METRIC_KILOGRAM": "kg", "METRIC_GRAM": "g", "IMPERIAL_POUND": "lb"}.get(weight or "", weight)
+
+
+def _items(ctx: SquareContext, transaction: Row, lines: Iterable[Row], *, gross_key: str, currency: str) -> list[Row]:
+    rows = []
+    for n, line in enumerate(lines):
+        parent, sku, category = _catalog_details(ctx, line.get("catalog_object_id"))
+        modifiers = [
+            {"name": m.get("name"), "quantity": str(m.get("quantity") or "1"),
+             "price": str(_m(m, "base_price_money", currency)), "pos_modifier_id": m.get("catalog_object_id")}
+            for m in line.get("modifiers") or []
+        ]
+        rows.append({
+            "id": canonical_id(transaction["id"], "line", line.get("uid") or n),
+            "transaction_id": transaction["id"],
+            "tenant_id": ctx.tenant_id,
+            "pos_account_id": ctx.account_id,
+            "pos_provider": PROVIDER,
+            "location_id": transaction["location_id"],
+            "business_date": transaction["business_date"],
+            "transaction_type": transaction["transaction_type"],
+            "line_number": n + 1,
+            "pos_line_id": line.get("uid"),
+            "pos_item_id": line.get("catalog_object_id"),
+            "pos_parent_item_id": parent,
+            "product_name": line.get("name") or "(custom amount)",
+            "variation_name": line.get("variation_name"),
+            "product_sku": sku,
+            "category": category,
+            "quantity": quantity(line.get("quantity")),
+            "unit": _unit(line),
+            "unit_price": _m(line, "base_price_money", currency),
+            "gross_amount": _m(line, gross_key, currency),
+            "discount_amount": _m(line, "total_discount_money", currency),
+            "tax_amount": _m(line, "total_tax_money", currency),
+            "line_total": _m(line, "total_money", currency),
+            "currency": currency,
+            "modifiers": json.dumps(modifiers, ensure_ascii=False) if modifiers else None,
+            "mapped_product_id": None,
+            "is_mapped": False,
+        })
+    return rows
+
+
+def normalize_sale(ctx: SquareContext, order: Row) -> CanonicalBatch:
+    """One non-return order → a sale (or void) row with its items and tenders."""
+    location_id = order["location_id"]
+    currency = ctx.currency(location_id, order.get("total_money__currency"))
+    kind, status = SALE_STATUS.get(order.get("state") or "", ("sale", "pending"))
+    closed = as_utc(order.get("closed_at"))
+    when = closed or as_utc(order.get("updated_at")) or as_utc(order.get("created_at"))
+    tenders = order.get("tenders") or []
+    payments = [ctx.payments[t["payment_id"]] for t in tenders if t.get("payment_id") in ctx.payments]
+    payment = payments[0] if payments else {}
+    card = next((t for t in tenders if t.get("card_details__card__card_brand")), None)
+    lines = order.get("line_items") or []
+    transaction: Row = {
+        "id": ctx.sale_id(order["id"]),
+        "tenant_id": ctx.tenant_id,
+        "pos_account_id": ctx.account_id,
+        "pos_provider": PROVIDER,
+        "location_id": location_id,
+        "pos_transaction_id": order["id"],
+        "transaction_type": kind,
+        "status": status,
+        "refunded_transaction_id": None,
+        "transaction_date": when,
+        "business_date": local_date(when, ctx.zone(location_id)),
+        "subtotal": sum((_m(line, "gross_sales_money", currency) for line in lines), Decimal("0.00")),
+        "discount_amount": _m(order, "total_discount_money", currency),
+        "service_charge_amount": _m(order, "total_service_charge_money", currency),
+        "tax_amount": _m(order, "total_tax_money", currency),
+        "tip_amount": _m(order, "total_tip_money", currency),
+        "total_amount": _m(order, "total_money", currency),
+        "currency": currency,
+        "items_quantity": sum((quantity(line.get("quantity")) for line in lines), Decimal(0)),
+        "payment_method": _payment_method(tenders),
+        "card_brand": card.get("card_details__card__card_brand") if card else None,
+        "card_last_four": card.get("card_details__card__last_4") if card else None,
+        "cashier_id": payment.get("team_member_id"),
+        "cashier_name": _team_name(ctx, payment.get("team_member_id")),
+        "device_id": payment.get("device_details__device_id"),
+        "device_name": payment.get("device_details__device_name"),
+        "receipt_number": payment.get("receipt_number"),
+        "customer_ref": ctx.pseudonymize(order.get("customer_id")),
+        "customer_name": None,
+        "customer_email": None,
+        "customer_phone": None,
+        "source_version": str(order.get("version") or ""),
+        "source_updated_at": as_utc(order.get("updated_at")),
+        "source_load_id": order.get("_dlt_load_id"),
+    }
+    batch = CanonicalBatch(transactions=[transaction])
+    batch.items = _items(ctx, transaction, lines, gross_key="gross_sales_money", currency=currency)
+    for n, tender in enumerate(tenders):
+        batch.tenders.append({
+            "id": canonical_id(transaction["id"], "tender", tender.get("id") or n),
+            "transaction_id": transaction["id"],
+            "tenant_id": ctx.tenant_id,
+            "pos_provider": PROVIDER,
+            "pos_tender_id": tender.get("id"),
+            "method": _tender_method(tender),
+            "card_brand": tender.get("card_details__card__card_brand"),
+            "card_last_four": tender.get("card_details__card__last_4"),
+            "entry_method": tender.get("card_details__entry_method"),
+            # Tender.amount_money includes the tip: the canonical tender amount excludes it
+            "amount": _m(tender, "amount_money", currency) - _m(tender, "tip_money", currency),
+            "tip_amount": _m(tender, "tip_money", currency),
+            "currency": currency,
+            "status": (tender.get("card_details__status") or "CAPTURED").lower(),
+        })
+    return batch
+
+
+def normalize_refund(ctx: SquareContext, refund: Row, return_order: Row | None) -> CanonicalBatch:
+    """One PaymentRefund (+ its return order, when loaded) → a refund row linked to the sale."""
+    location_id = refund["location_id"]
+    currency = ctx.currency(location_id, refund.get("amount_money__currency"))
+    created = as_utc(refund.get("created_at"))
+    payment = ctx.payments.get(refund.get("payment_id") or "") or {}
+    source_order_id = payment.get("order_id")
+    returns = (return_order or {}).get("returns") or []
+    if source_order_id is None and returns:
+        source_order_id = returns[0].get("source_order_id")
+    ret = return_order or {}
+    lines = [line for r in returns for line in (r.get("return_line_items") or [])]
+    transaction: Row = {
+        "id": canonical_id(ctx.tenant_id, PROVIDER, "refund", refund["id"]),
+        "tenant_id": ctx.tenant_id,
+        "pos_account_id": ctx.account_id,
+        "pos_provider": PROVIDER,
+        "location_id": location_id,
+        "pos_transaction_id": refund["id"],
+        "transaction_type": "refund",
+        "status": REFUND_STATUS.get(refund.get("status") or "", "pending"),
+        "refunded_transaction_id": ctx.sale_id(source_order_id) if source_order_id else None,
+        "transaction_date": created,
+        "business_date": local_date(created, ctx.zone(location_id)),
+        "subtotal": sum((_m(line, "gross_return_money", currency) for line in lines), Decimal("0.00")),
+        "discount_amount": _m(ret, "return_amounts__discount_money", currency),
+        "service_charge_amount": _m(ret, "return_amounts__service_charge_money", currency),
+        "tax_amount": _m(ret, "return_amounts__tax_money", currency),
+        "tip_amount": _m(ret, "return_amounts__tip_money", currency),
+        "total_amount": _m(refund, "amount_money", currency),
+        "currency": currency,
+        "items_quantity": sum((quantity(line.get("quantity")) for line in lines), Decimal(0)),
+        "payment_method": None,
+        "card_brand": refund.get("destination_details__card_details__card__card_brand"),
+        "card_last_four": refund.get("destination_details__card_details__card__last_4"),
+        "cashier_id": refund.get("team_member_id"),
+        "cashier_name": _team_name(ctx, refund.get("team_member_id")),
+        "device_id": None,
+        "device_name": None,
+        "receipt_number": None,
+        "customer_ref": ctx.pseudonymize(ret.get("customer_id")),
+        "customer_name": None,
+        "customer_email": None,
+        "customer_phone": None,
+        "source_version": str(as_utc(refund.get("updated_at")) or ""),
+        "source_updated_at": as_utc(refund.get("updated_at")),
+        "source_load_id": refund.get("_dlt_load_id"),
+    }
+    batch = CanonicalBatch(transactions=[transaction])
+    batch.items = _items(ctx, transaction, lines, gross_key="gross_return_money", currency=currency)
+    return batch
+
+
+def is_return_order(order: Row) -> bool:
+    return bool(order.get("returns"))
+
+
+def normalize(ctx: SquareContext, orders: Iterable[Row], refunds: Iterable[Row]) -> CanonicalBatch:
+    """Sales and voids from non-return orders; refunds from PaymentRefunds (+ return orders)."""
+    batch = CanonicalBatch()
+    return_orders: dict[str, Row] = {}
+    for order in orders:
+        if is_return_order(order):
+            return_orders[order["id"]] = order
+        else:
+            batch.extend(normalize_sale(ctx, order))
+    for refund in refunds:
+        batch.extend(normalize_refund(ctx, refund, return_orders.get(refund.get("order_id") or "")))
+    return batch
+
+
+def normalize_products(ctx: SquareContext, catalog_rows: Iterable[Row]) -> list[Row]:
+    """ITEM_VARIATIONs (the sellable products) with their item's name and category."""
+    out = []
+    for row in catalog_rows:
+        if row.get("type") != "ITEM_VARIATION":
+            continue
+        parent, sku, category = _catalog_details(ctx, row["id"])
+        item = ctx.catalog.get(parent or "") or {}
+        currency = row.get("item_variation_data__price_money__currency") or "USD"
+        price = row.get("item_variation_data__price_money__amount")
+        updated = as_utc(row.get("updated_at"))
+        out.append({
+            "tenant_id": ctx.tenant_id,
+            "pos_account_id": ctx.account_id,
+            "pos_provider": PROVIDER,
+            "pos_item_id": row["id"],
+            "pos_parent_item_id": parent,
+            "name": item.get("item_data__name") or row.get("item_variation_data__name"),
+            "variation_name": row.get("item_variation_data__name"),
+            "category": category,
+            "sku": sku,
+            "price": from_minor(price, currency) if price is not None else None,
+            "currency": currency,
+            "is_deleted": bool(row.get("is_deleted")) or bool(item.get("is_deleted")),
+            "source_version": str(row.get("version") or ""),
+            "first_seen_at": updated,
+            "last_seen_at": updated,
+        })
+    return out
+
+
+def normalize_locations(ctx: SquareContext, include_tax: Callable[[Row], bool],
+                        now: datetime | None = None) -> list[Row]:
+    """The account's locations (``updated_at``: ``now``, the build's time)."""
+    when = now or datetime.now(UTC)
+    return [
+        {
+            "tenant_id": ctx.tenant_id,
+            "pos_account_id": ctx.account_id,
+            "pos_provider": PROVIDER,
+            "location_id": loc_id,
+            "name": loc.get("name"),
+            "timezone": loc.get("timezone"),
+            "currency": loc.get("currency"),
+            "prices_include_tax": include_tax(loc),
+            "country": loc.get("country"),
+            "updated_at": when,
+        }
+        for loc_id, loc in ctx.locations.items()
+    ]

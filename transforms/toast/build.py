@@ -1,0 +1,58 @@
+"""Toast's canonical build of one account: the orders the new raw loads touched (checks,
+selections, modifiers, payments re-attached), normalised per check; menu items when a menu
+changed; the restaurants."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from transforms.build import BuildJob, CanonicalSink, RawRows, chunks
+from transforms.pii import normalise_email, normalise_phone
+from transforms.toast.normalize import (
+    ToastContext,
+    check_ids,
+    normalize,
+    normalize_locations,
+    normalize_products,
+    refund_ids,
+)
+
+ORDER_CHILDREN = {
+    "orders__checks": ("checks", "orders"),
+    "orders__checks__selections": ("selections", "orders__checks"),
+    "orders__checks__selections__modifiers": ("modifiers", "orders__checks__selections"),
+    "orders__checks__payments": ("payments", "orders__checks"),
+    "orders__checks__applied_service_charges": ("applied_service_charges", "orders__checks"),
+}
+
+
+def _menu_items(raw: RawRows) -> dict[str, dict[str, Any]]:
+    menus = raw.attach("menus", raw.account_table("menus"), {"menus__menu_items": ("menu_items", "menus")})
+    items: dict[str, dict[str, Any]] = {}
+    for menu in menus:
+        for item in menu.get("menu_items") or []:
+            item["_restaurant_guid"] = menu.get("_pos_restaurant_guid")
+            item["_seen_at"] = menu.get("last_updated")
+            items[item["guid"]] = item
+    return items
+
+
+def build(raw: RawRows, out: CanonicalSink, job: BuildJob) -> None:
+    menu_items = _menu_items(raw)
+    ctx = ToastContext(
+        tenant_id=job.tenant_id, account_id=job.account_id,
+        restaurants={r["guid"]: r for r in raw.account_table("restaurants")}, menu_items=menu_items,
+        pseudonymize=job.pseudonymizer(),
+        pseudonymize_email=job.pseudonymizer(normalise_email),
+        pseudonymize_phone=job.pseudonymizer(normalise_phone),
+        keep_names=job.keep_pii_clear,
+    )
+    for chunk in chunks(raw.changed_ids("orders", "guid", job.loads)):
+        orders = raw.attach("orders", raw.roots("orders", "guid", chunk), ORDER_CHILDREN)
+        # every check and refund the orders may own: a deleted check or undone refund disappears
+        stale = [ctx.check_id(g) for g in check_ids(orders)] + refund_ids(ctx, orders)
+        out.write(normalize(ctx, orders), stale)
+    if job.first_build or raw.table_changed("menus", job.loads):
+        out.replace_products(normalize_products(ctx, menu_items.values()))
+    out.replace_locations(normalize_locations(ctx, job.now or datetime.now(UTC)))
