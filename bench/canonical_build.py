@@ -73,7 +73,8 @@ def _sync(home: Path, scale: str, days: int, now: datetime) -> dict[str, Any]:
     """One incremental run of the real Square source into the cached warehouse."""
     import dlt
 
-    from dlt_sources.square import destination_known_versions, square_source
+    from dlt_sources.common import TokenSet
+    from dlt_sources.square import destination_known_versions, square_source, square_tokens
     from pos_sandbox.server import SandboxServer
     from pos_sync.warehouse.pipelines import account_pipeline
 
@@ -86,7 +87,8 @@ def _sync(home: Path, scale: str, days: int, now: datetime) -> dict[str, Any]:
         pipeline: dlt.Pipeline = account_pipeline("square", ACCOUNT_ID)
         t0 = time.perf_counter()
         source = square_source(
-            acct["access_token"], list(acct["location_ids"]), base_url=acct["base_url"], account_id=ACCOUNT_ID,
+            square_tokens(TokenSet(acct["access_token"]), base_url=acct["base_url"]), list(acct["location_ids"]),
+            base_url=acct["base_url"], account_id=ACCOUNT_ID,
             initial_start=world.window_start_utc - timedelta(days=1), now=now,
             known_versions=destination_known_versions(pipeline, account_id=ACCOUNT_ID))
         info = pipeline.run(source, loader_file_format="parquet")

@@ -90,8 +90,9 @@ def run_import(spec: dict[str, Any]) -> dict[str, Any]:
     """Runs in its own process: the historical import, then (optionally) a no-change sync."""
     import dlt
 
+    from dlt_sources.common import TokenSet
     from dlt_sources.common.tuning import apply_performance_defaults, duckdb_destination
-    from dlt_sources.square import destination_known_versions, square_source
+    from dlt_sources.square import destination_known_versions, square_source, square_tokens
 
     if spec.get("tuned", True):
         apply_performance_defaults()  # the product's dlt settings (pos_sync.warehouse.pipelines)
@@ -115,7 +116,8 @@ def run_import(spec: dict[str, Any]) -> dict[str, Any]:
     now = datetime.fromisoformat(spec["now"])
 
     def source() -> Any:
-        return square_source(spec["access_token"], spec["location_ids"], base_url=spec["base_url"],
+        tokens = square_tokens(TokenSet(spec["access_token"]), base_url=spec["base_url"])
+        return square_source(tokens, spec["location_ids"], base_url=spec["base_url"],
                              account_id=spec["account_id"], initial_start=begin, now=now,
                              known_versions=destination_known_versions(pipeline, account_id=spec["account_id"]))
 

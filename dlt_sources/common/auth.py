@@ -6,7 +6,8 @@ with the token that was rejected: the provider refreshes **at most once per reje
 another request already refreshed it, the new token is returned without a second refresh). Every
 refresh calls ``on_refresh(TokenSet)`` so the caller can persist the new tokens (encrypted, in its
 own store: this module never writes anything). A refresh that fails for good raises
-:class:`ReauthorizationRequired` with a message telling the operator how to reconnect.
+:class:`ReauthorizationRequired` with a message telling the operator how to reconnect (a 401 that
+cannot be answered by a refresh: its subclass :class:`TokenRejected`).
 
 Token request: ``POST {token_url}`` with ``{client_id, client_secret, grant_type:
 "refresh_token", refresh_token}``, as JSON (``token_request_format="json"``, Square
@@ -35,7 +36,7 @@ from typing import Any
 
 import requests
 
-from dlt_sources.common.errors import ReauthorizationRequired
+from dlt_sources.common.errors import ReauthorizationRequired, TokenRejected
 from dlt_sources.common.http import send_with_retries
 from dlt_sources.common.retry import RetryPolicy
 
@@ -141,15 +142,17 @@ class TokenProvider:
                 raise ReauthorizationRequired(f"No {self.provider} access token is stored. {self.reconnect_hint}")
             return tokens.access_token
 
-    def handle_unauthorized(self, rejected_token: str, reason: str = "") -> str:
-        """After a 401 with ``rejected_token``: refresh once (unless already done) or raise."""
+    def handle_unauthorized(self, rejected_token: str, reason: str = "", *, body: str | None = None) -> str:
+        """After a 401 with ``rejected_token``: refresh once (unless already done) or raise
+        :class:`TokenRejected` (``body``: the 401 answer's body, kept on the error)."""
         with self._lock:
             if self._tokens.access_token != rejected_token:
                 return self._tokens.access_token  # someone refreshed meanwhile
             if not self.can_refresh:
-                raise ReauthorizationRequired(
+                raise TokenRejected(
                     f"{self.provider} rejected the access token (401 {reason}) and no refresh token or "
-                    f"client credentials are configured to renew it. {self.reconnect_hint}"
+                    f"client credentials are configured to renew it. {self.reconnect_hint}",
+                    status=401, body=body,
                 )
             return self.refresh(reason=f"401 {reason}".strip()).access_token
 
@@ -184,7 +187,8 @@ class TokenProvider:
                 detail = _error_detail(payload) or response.text[:300]
                 raise ReauthorizationRequired(
                     f"{self.provider} refused to refresh the access token (HTTP {response.status_code}: "
-                    f"{detail}); the refresh token was revoked or has expired. {self.reconnect_hint}"
+                    f"{detail}); the refresh token was revoked or has expired. {self.reconnect_hint}",
+                    status=response.status_code, body=response.text[:2000],
                 )
             now = self._clock()
             new = TokenSet(

@@ -28,7 +28,7 @@ import orjson
 import requests
 from requests import PreparedRequest, Response
 
-from dlt_sources.common.errors import ApiError, ReauthorizationRequired, RetriesExhausted
+from dlt_sources.common.errors import ApiError, RetriesExhausted, TokenRejected
 from dlt_sources.common.retry import RetryPolicy, parse_retry_after
 
 if TYPE_CHECKING:
@@ -120,11 +120,13 @@ class ApiSession(requests.Session):
             response = send_with_retries(lambda: self._send_once(request, dict(kwargs)), self.policy, what)
             if response.status_code == 401 and self.token_provider is not None and token is not None:
                 if refreshed:
-                    raise ReauthorizationRequired(
+                    raise TokenRejected(
                         f"{what}: still 401 Unauthorized right after refreshing the access token "
-                        f"({_body_snippet(response)}). {self.token_provider.reconnect_hint}"
+                        f"({_body_snippet(response)}). {self.token_provider.reconnect_hint}",
+                        status=401, body=response.text[:2000],
                     )
-                self.token_provider.handle_unauthorized(token, reason=_body_snippet(response))
+                self.token_provider.handle_unauthorized(token, reason=_body_snippet(response),
+                                                        body=response.text[:2000])
                 refreshed = True
                 continue
             if response.status_code >= 400:

@@ -3,19 +3,20 @@ product categories, outlets, registers, users, payment types, taxes.
 
 Every stream except categories is a **version change feed**: ``after = <stored version.max>``
 (exclusive), pages until ``data`` is empty, merge on ``id``. Refresh tokens rotate on every use
-and are handed to ``on_tokens_refreshed`` the moment they arrive. See ``README.md`` beside this file.
+and are handed to the token provider's ``on_refresh`` the moment they arrive (build it with
+:func:`lightspeed_tokens`). See ``README.md`` beside this file.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
 import dlt
 from dlt.sources import DltResource
 
-from dlt_sources.common.auth import TokenSet
+from dlt_sources.common.auth import TokenProvider
 from dlt_sources.common.incremental import account_state
 from dlt_sources.common.retry import RetryPolicy
 from dlt_sources.common.rows import content_hash
@@ -26,20 +27,29 @@ from dlt_sources.lightspeed.helpers import (
     VersionGuard,
     category_pages,
     destination_known_versions,
-    rotating_token_provider,
+    discover_outlets,
+    lightspeed_tokens,
     shape_rows,
+    store_base_url,
     version_pages,
 )
 from dlt_sources.lightspeed.settings import (
     CATEGORIES_PAGE_SIZE,
     CATEGORIES_PATH,
-    DEFAULT_BASE_URL,
     RECONNECT_HINT,
     TOKEN_PATH,
     VERSION_STREAMS,
 )
 
-__all__ = ["RECONNECT_HINT", "TOKEN_PATH", "destination_known_versions", "lightspeed_source"]
+__all__ = [
+    "RECONNECT_HINT",
+    "TOKEN_PATH",
+    "destination_known_versions",
+    "discover_outlets",
+    "lightspeed_source",
+    "lightspeed_tokens",
+    "store_base_url",
+]
 
 MAX_TABLE_NESTING = 2  # sales.line_items[].tax_components[]
 OUTLET_SCOPED = ("sales", "outlets", "registers")  # rows carry outlet_id (outlets: id)
@@ -111,23 +121,23 @@ class _Sync:
 
 @dlt.source(name="lightspeed", max_table_nesting=MAX_TABLE_NESTING)
 def lightspeed_source(
+    token_provider: TokenProvider,
     domain_prefix: str,
     outlet_ids: Sequence[str],
     *,
     base_url: str | None = None,
-    access_token: str,
-    refresh_token: str | None,
-    client_id: str | None,
-    client_secret: str | None,
     account_id: str | None = None,
     now: datetime | None = None,
-    on_tokens_refreshed: Callable[[TokenSet], None] | None = None,
     known_versions: KnownVersions | None = None,
     retry_policy: RetryPolicy | None = None,
 ) -> Sequence[DltResource]:
     """The Lightspeed X-Series source of one store (domain prefix = account).
 
     Args:
+        token_provider: the store's tokens, refreshed with rotating refresh tokens; every new
+            :class:`TokenSet` goes to its ``on_refresh`` inside the refresh, before the new access
+            token is used: persist the rotated refresh token there, atomically. Build it with
+            :func:`lightspeed_tokens` (the same ``base_url``).
         domain_prefix: the store's domain prefix (``{domain_prefix}.retail.lightspeed.app``).
         outlet_ids: outlets whose sales, outlet and register rows are loaded; empty = all. The
             feeds are store-wide: rows of other outlets are skipped (their versions still count),
@@ -135,13 +145,10 @@ def lightspeed_source(
         base_url: the store's base URL (default ``https://{domain_prefix}.retail.lightspeed.app``;
             the sandbox: ``http://127.0.0.1:<port>/lightspeed``); ``/api/2.0`` and
             ``/api/1.0/token`` are appended.
-        access_token, refresh_token, client_id, client_secret: the OAuth app and the store's tokens.
         account_id: tenant id written to every top-level row as ``_pos_account_id`` and keying the
             state (default: ``domain_prefix``).
         now: accepted for the common call shape of the POS sources; the change feed needs no
             time bound, so it is not used.
-        on_tokens_refreshed: called with the new :class:`TokenSet` inside every refresh, before
-            the new access token is used: persist the (rotated) refresh token there, atomically.
         known_versions: ``(table, ids) -> {id: stored version}`` for the optional guard, e.g.
             ``destination_known_versions(pipeline, account_id=...)``.
         retry_policy: HTTP retry bounds (attempts, backoff, total sleep budget).
@@ -153,11 +160,8 @@ def lightspeed_source(
     The body makes no network call: resources fetch lazily.
     """
     del now
-    base = (base_url or DEFAULT_BASE_URL.format(domain_prefix=domain_prefix)).rstrip("/")
-    tokens = rotating_token_provider(base, access_token=access_token, refresh_token=refresh_token,
-                                     client_id=client_id, client_secret=client_secret,
-                                     on_refresh=on_tokens_refreshed, policy=retry_policy)
-    client = LightspeedClient(base, tokens, policy=retry_policy)
+    base = store_base_url(domain_prefix, base_url)
+    client = LightspeedClient(base, token_provider, policy=retry_policy)
     sync = _Sync(client, account_id or domain_prefix, outlet_ids, VersionGuard(known_versions))
     merge: Any = {"disposition": "merge", "strategy": "delete-insert"}
 

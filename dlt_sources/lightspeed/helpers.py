@@ -1,4 +1,10 @@
-"""Lightspeed X-Series client, version-feed paging, exact-decimal rows and the optional version guard."""
+"""Lightspeed X-Series client, credentials, outlet discovery, version-feed paging, exact-decimal rows
+and the optional version guard.
+
+:func:`lightspeed_tokens` builds the token provider every caller hands to the source and to
+:func:`discover_outlets`. Discovery raises only ``DiscoveryError`` (see
+:mod:`dlt_sources.common.discovery` for what a caller catches).
+"""
 
 from __future__ import annotations
 
@@ -12,15 +18,18 @@ from requests import PreparedRequest, Response
 
 from dlt_sources.common import guard
 from dlt_sources.common.auth import TokenProvider, TokenSet
-from dlt_sources.common.errors import ApiError, ReauthorizationRequired
+from dlt_sources.common.discovery import DISCOVERY_RETRY_POLICY, Location, discovery_errors
+from dlt_sources.common.errors import ApiError, DiscoveryError, ReauthorizationRequired, TokenRejected
 from dlt_sources.common.guard import KNOWN_VERSIONS_CHUNK, GuardColumns, KnownVersions
-from dlt_sources.common.http import ApiSession
+from dlt_sources.common.http import ApiSession, ErrorMapper
 from dlt_sources.common.retry import RetryPolicy
 from dlt_sources.common.rows import Row
 from dlt_sources.lightspeed.settings import (
     ACCOUNT_COLUMN,
     API_PREFIX,
     DECIMAL_FIELDS,
+    DEFAULT_BASE_URL,
+    OUTLETS_PAGE_SIZE,
     RECONNECT_HINT,
     TOKEN_PATH,
     USER_AGENT,
@@ -51,20 +60,30 @@ def lightspeed_error_mapper(request: PreparedRequest, response: Response) -> Exc
                     status=response.status_code, body=response.text[:2000])
 
 
-def rotating_token_provider(base_url: str, *, access_token: str, refresh_token: str | None, client_id: str | None,
-                            client_secret: str | None, on_refresh: Callable[[TokenSet], None] | None,
-                            policy: RetryPolicy | None) -> TokenProvider:
-    """A :class:`TokenProvider` for Lightspeed: form-encoded ``/api/1.0/token``, rotating refresh tokens.
+def store_base_url(domain_prefix: str, base_url: str | None = None) -> str:
+    """The store's base URL: ``base_url`` (sandbox, emulator) or ``https://{domain_prefix}.retail.lightspeed.app``."""
+    return (base_url or DEFAULT_BASE_URL.format(domain_prefix=domain_prefix)).rstrip("/")
 
-    ``on_refresh`` runs inside the refresh, before the new access token is used by any request:
-    that is where the caller must persist the rotated refresh token (atomically). A refresh whose
-    response is lost is retried with the old refresh token (``send_with_retries``); the emulator's
-    grace period (or Lightspeed's, if any) decides whether that still works; a refusal raises
-    :class:`ReauthorizationRequired` with :data:`RECONNECT_HINT`.
+
+def lightspeed_tokens(current: TokenSet, *, base_url: str, client_id: str | None, client_secret: str | None,
+                      on_refresh: Callable[[TokenSet], None] | None = None,
+                      policy: RetryPolicy | None = None) -> TokenProvider:
+    """The token provider of one store, for :func:`lightspeed_source` and :func:`discover_outlets`.
+
+    ``current``: the stored tokens; ``base_url``: the store's (:func:`store_base_url`). Refreshes
+    through the form-encoded ``POST {base_url}/api/1.0/token`` (``refresh_token`` grant) shortly
+    before ``current.expires_at`` (when known) and once after a 401. **Refresh tokens rotate on
+    every use**: ``on_refresh`` runs inside the refresh, before the new access token is used by
+    any request: that is where the caller must persist the new tokens (atomically). A refresh whose
+    response is lost is retried with the old refresh token (``send_with_retries``); Lightspeed's
+    grace period (the emulator's ``refresh_grace_seconds``) decides whether that still works; a
+    refusal raises :class:`ReauthorizationRequired` with :data:`RECONNECT_HINT`. Without a refresh
+    token (or client credentials) the access token is used as is.
     """
     return TokenProvider(
-        access_token,
-        refresh_token=refresh_token,
+        current.access_token,
+        refresh_token=current.refresh_token,
+        expires_at=current.expires_at,
         client_id=client_id,
         client_secret=client_secret,
         token_url=base_url.rstrip("/") + TOKEN_PATH,
@@ -81,10 +100,10 @@ class LightspeedClient:
     """GETs on ``{base_url}/api/2.0`` through an :class:`ApiSession` (bearer refresh, retries,
     typed errors). JSON is parsed with ``parse_float=Decimal``: money never passes through a float."""
 
-    def __init__(self, base_url: str, token_provider: TokenProvider, *, policy: RetryPolicy | None = None) -> None:
+    def __init__(self, base_url: str, token_provider: TokenProvider, *, policy: RetryPolicy | None = None,
+                 error_mapper: ErrorMapper = lightspeed_error_mapper) -> None:
         self.base_url = base_url.rstrip("/")
-        self.session = ApiSession(token_provider, policy=policy, error_mapper=lightspeed_error_mapper,
-                                  provider="Lightspeed")
+        self.session = ApiSession(token_provider, policy=policy, error_mapper=error_mapper, provider="Lightspeed")
         self.session.headers.update({"Accept": "application/json", "User-Agent": USER_AGENT})
 
     @property
@@ -134,6 +153,45 @@ def category_pages(client: LightspeedClient, path: str, page_size: int) -> Itera
         if not info.get("has_next") or not info.get("last_seen") or info.get("last_seen") == after:
             return
         after = str(info["last_seen"])
+
+
+# ---------------------------------------------------------------------- discovery
+def discover_outlets(base_url: str, token_provider: TokenProvider, *, page_size: int = OUTLETS_PAGE_SIZE,
+                     policy: RetryPolicy | None = None) -> list[Location]:
+    """The store's outlets (``GET /api/2.0/outlets``, paged by version); soft-deleted ones skipped.
+
+    ``base_url``: the store's (:func:`store_base_url`). A refreshable ``token_provider`` refreshes
+    after a 401, which rotates the refresh token: give it an ``on_refresh`` that keeps the new
+    tokens. Raises :class:`DiscoveryError` (one line: 401 → check the token and the domain prefix).
+    """
+    base = base_url.rstrip("/")
+    url = f"{API_PREFIX}/outlets"
+    client = LightspeedClient(base, token_provider, policy=policy or DISCOVERY_RETRY_POLICY,
+                              error_mapper=_discovery_error)
+    outlets: dict[str, Row] = {}
+    with discovery_errors("Lightspeed", base, rejected=_token_rejected):
+        try:
+            for rows, _ in version_pages(client, "/outlets", 0, page_size):
+                outlets.update((str(item["id"]), item) for item in rows if isinstance(item, dict) and item.get("id"))
+        except ApiError as exc:
+            if exc.status is not None and exc.status < 400:  # a 2xx answer that is not JSON
+                raise DiscoveryError(f"Lightspeed returned a non-JSON response from {url}") from exc
+            raise
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+            raise DiscoveryError(f"unexpected response from Lightspeed GET {url}: {type(exc).__name__}") from exc
+    return [Location(location_id=oid, name=item.get("name"), timezone=item.get("time_zone"),
+                     currency=item.get("currency"), merchant_id=None, business_name=None, status="ACTIVE")
+            for oid, item in outlets.items() if not item.get("deleted_at")]
+
+
+def _token_rejected(exc: TokenRejected) -> str:
+    return ("Lightspeed rejected the access token (HTTP 401); check the token (it may have expired: "
+            "connect the store again) and the domain prefix")
+
+
+def _discovery_error(request: PreparedRequest, response: Response) -> Exception:
+    return DiscoveryError(f"Lightspeed returned HTTP {response.status_code} for GET {API_PREFIX}/outlets: "
+                          f"{response.text[:200].strip()}")
 
 
 # ---------------------------------------------------------------------- rows

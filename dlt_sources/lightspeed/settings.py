@@ -25,6 +25,7 @@ VERSION_STREAMS: dict[str, tuple[str, dict[str, str], int]] = {
 # the optional version guard of every feed: drop a row whose stored ``version`` is the same or newer
 VERSION_GUARD = GuardColumns("id", "version", "int")
 CATEGORIES_PATH = "/product_categories"
+OUTLETS_PAGE_SIZE = 1000  # outlet discovery (a store has a handful)
 CATEGORIES_PAGE_SIZE = 1000
 
 # numbers kept as exact decimals (money in major units with up to 5 decimals, quantities, rates):

@@ -22,16 +22,18 @@ from dlt_sources.common.prefetch import fan_in
 from dlt_sources.common.retry import RetryPolicy
 from dlt_sources.common.rows import preferred_loader_file_format
 from dlt_sources.square.helpers import (
-    RECONNECT_HINT,
     KnownVersions,
     Row,
     SquareClient,
     VersionGuard,
     destination_known_versions,
+    discover_locations,
     iso,
+    merchant_id_of,
     parse_ts,
     restartable_pages,
     shape_rows,
+    square_tokens,
 )
 from dlt_sources.square.settings import (
     ARROW_BATCH_ROWS,
@@ -60,8 +62,11 @@ __all__ = [
     "SQUARE_VERSION",
     "TOKEN_PATH",
     "destination_known_versions",
+    "discover_locations",
+    "merchant_id_of",
     "preferred_loader_file_format",
     "square_source",
+    "square_tokens",
 ]
 
 MAX_TABLE_NESTING = 4  # orders.returns[].return_line_items[].applied_taxes[].applied_money
@@ -244,7 +249,7 @@ def _advance(hwm: dict[str, str], locations: Sequence[str], seen: datetime | Non
 
 @dlt.source(name="square", max_table_nesting=MAX_TABLE_NESTING)
 def square_source(
-    access_token: str,
+    token_provider: TokenProvider,
     location_ids: Sequence[str],
     *,
     base_url: str = DEFAULT_BASE_URL,
@@ -254,7 +259,6 @@ def square_source(
     initial_start: datetime | None = None,
     lookback: timedelta = DEFAULT_LOOKBACK,
     now: datetime | None = None,
-    token_provider: TokenProvider | None = None,
     known_versions: Callable[[str, list[str]], dict[str, Any]] | KnownVersions | None = None,
     retry_policy: RetryPolicy | None = None,
     location_concurrency: int = LOCATION_CONCURRENCY,
@@ -262,7 +266,8 @@ def square_source(
     """The Square source of one merchant (account).
 
     Args:
-        access_token: OAuth or personal access token (ignored when ``token_provider`` is given).
+        token_provider: the account's access token, refreshing itself (OAuth) and handing every
+            new token set to its ``on_refresh``: build it with :func:`square_tokens`.
         location_ids: locations to sync; empty = every location the merchant has.
         base_url: API base (production, ``settings.SANDBOX_BASE_URL`` or an emulator).
         account_id: tenant id written to every row as ``_pos_account_id`` and keying the state.
@@ -270,7 +275,6 @@ def square_source(
         initial_start: where the first incremental run starts (default now − 90 days).
         lookback: re-read window before each high-water mark (Square is eventually consistent).
         now: the run's upper bound (injected clock); default: real UTC now at first use.
-        token_provider: refreshing tokens (OAuth); default: ``access_token`` without refresh.
         known_versions: ``(table, ids) -> {id: stored updated_at / version / hash}`` for the
             version guard, e.g. ``destination_known_versions(pipeline, account_id=...)``; None: no guard.
         retry_policy: HTTP retry bounds (attempts, backoff, total sleep budget).
@@ -281,8 +285,7 @@ def square_source(
     """
     prepare_arrow_resources(ARROW_TABLES)  # payments and refunds come as Arrow tables
     window = window_of(start, end, parse_ts)
-    provider = token_provider or TokenProvider(access_token, provider="Square", reconnect_hint=RECONNECT_HINT)
-    client = SquareClient(base_url, provider, policy=retry_policy)
+    client = SquareClient(base_url, token_provider, policy=retry_policy)
     sync = _Sync(client, location_ids, account_id, window,
                  parse_ts(initial_start) if initial_start else None, lookback,
                  parse_ts(now) if now else None, VersionGuard(known_versions), location_concurrency)

@@ -1,4 +1,10 @@
-"""Square client, pagination with INVALID_CURSOR restarts, row shaping and the version guard."""
+"""Square client, credentials, location discovery, pagination with INVALID_CURSOR restarts, row
+shaping and the version guard.
+
+:func:`square_tokens` builds the token provider every caller hands to the source and to
+:func:`discover_locations`. Discovery raises only ``DiscoveryError`` (see
+:mod:`dlt_sources.common.discovery` for what a caller catches).
+"""
 
 from __future__ import annotations
 
@@ -15,15 +21,18 @@ from dlt.sources.helpers.rest_client.paginators import JSONResponseCursorPaginat
 from requests import PreparedRequest, Response
 
 from dlt_sources.common import guard
-from dlt_sources.common.auth import TokenProvider
+from dlt_sources.common.auth import TokenProvider, TokenSet
+from dlt_sources.common.discovery import DISCOVERY_RETRY_POLICY, Location, discovery_errors, error_detail
 from dlt_sources.common.errors import (
     ApiError,
+    DiscoveryError,
     InvalidCursor,
     MissingScopes,
     ReauthorizationRequired,
+    TokenRejected,
 )
 from dlt_sources.common.guard import KnownVersions
-from dlt_sources.common.http import ApiSession
+from dlt_sources.common.http import ApiSession, ErrorMapper
 from dlt_sources.common.incremental import iso
 from dlt_sources.common.prefetch import prefetched
 from dlt_sources.common.retry import RetryPolicy
@@ -31,12 +40,15 @@ from dlt_sources.common.rows import Row, content_hash
 from dlt_sources.square.settings import (
     ACCOUNT_COLUMN,
     CONTENT_HASH_COLUMN,
+    DEFAULT_BASE_URL,
+    ENDPOINTS,
     GUARD_COLUMNS,
     KNOWN_VERSIONS_CHUNK,
     MAX_CURSOR_RESTARTS,
     PREFETCH_PAGES,
     SCOPES_BY_PATH,
     SQUARE_VERSION,
+    TOKEN_PATH,
 )
 
 if TYPE_CHECKING:
@@ -120,16 +132,41 @@ def square_error_mapper(request: PreparedRequest, response: Response) -> Excepti
                     status=response.status_code, codes=codes, body=response.text[:2000])
 
 
+# ---------------------------------------------------------------------- credentials
+def square_tokens(current: TokenSet, *, client_id: str | None = None, client_secret: str | None = None,
+                  base_url: str = DEFAULT_BASE_URL, on_refresh: Callable[[TokenSet], None] | None = None,
+                  policy: RetryPolicy | None = None) -> TokenProvider:
+    """The token provider of one Square account, for :func:`square_source` and :func:`discover_locations`.
+
+    ``current``: the stored tokens (access token, refresh token, expiry). With a refresh token and
+    the app's ``client_id``/``client_secret`` the access token is renewed through the OAuth
+    ``refresh_token`` grant (JSON ``POST {base_url}/oauth2/token``) shortly before it expires and
+    once after a 401; every new :class:`TokenSet` goes to ``on_refresh`` (persist it there).
+    Without them (a personal access token) it is used as is and a 401 means reconnect.
+    """
+    return TokenProvider(
+        current.access_token,
+        refresh_token=current.refresh_token,
+        expires_at=current.expires_at,
+        client_id=client_id,
+        client_secret=client_secret,
+        token_url=base_url.rstrip("/") + TOKEN_PATH,
+        on_refresh=on_refresh,
+        provider="Square",
+        reconnect_hint=RECONNECT_HINT,
+        policy=policy,
+    )
+
+
 # ---------------------------------------------------------------------- client
 class SquareClient:
     """dlt ``RESTClient`` on an :class:`ApiSession` (auth refresh, bounded retries, typed errors)."""
 
     def __init__(self, base_url: str, token_provider: TokenProvider, *, policy: RetryPolicy | None = None,
-                 prefetch: int = PREFETCH_PAGES) -> None:
+                 prefetch: int = PREFETCH_PAGES, error_mapper: ErrorMapper = square_error_mapper) -> None:
         self.base_url = base_url.rstrip("/")
         self.prefetch = prefetch
-        self.session = ApiSession(token_provider, policy=policy, error_mapper=square_error_mapper,
-                                  provider="Square")
+        self.session = ApiSession(token_provider, policy=policy, error_mapper=error_mapper, provider="Square")
         self.rest = RESTClient(
             base_url=self.base_url,
             headers={"Square-Version": SQUARE_VERSION, "Accept": "application/json"},
@@ -215,6 +252,71 @@ def restartable_pages(
                 raise
             log.warning("Square %s: INVALID_CURSOR, restarting from %s (restart %d/%d)", path, iso(current),
                         restarts, max_restarts)
+
+
+# ---------------------------------------------------------------------- discovery
+def discover_locations(base_url: str, token_provider: TokenProvider, *,
+                       policy: RetryPolicy | None = None) -> list[Location]:
+    """The locations the token can see (``GET {base_url}/v2/locations``), through :class:`SquareClient`.
+
+    Raises :class:`DiscoveryError` (one line: 401 → check the token and the environment, 403 →
+    the MERCHANT_PROFILE_READ permission, unreachable, unexpected answer). A refreshable
+    ``token_provider`` refreshes once after a 401 (and calls its ``on_refresh``).
+    """
+    base = base_url.rstrip("/")
+    url = base + ENDPOINTS["locations"]
+    client = SquareClient(base, token_provider, policy=policy or DISCOVERY_RETRY_POLICY, prefetch=0,
+                          error_mapper=_discovery_error)
+    with discovery_errors("Square", base, rejected=_token_rejected):
+        try:
+            payload = client.get(ENDPOINTS["locations"])
+        except (ValueError, TypeError):
+            raise DiscoveryError(f"Square returned a non-JSON response from {url}") from None
+    raw = payload.get("locations")
+    if not isinstance(raw, list):
+        raise DiscoveryError(f"unexpected response from {url}: no 'locations' list")
+    return [_location(item) for item in raw if isinstance(item, dict) and item.get("id")]
+
+
+def merchant_id_of(locations: Sequence[Location]) -> str:
+    """The single merchant id of Square locations (all locations of a token share one)."""
+    ids = {str(loc["merchant_id"]) for loc in locations if loc.get("merchant_id")}
+    if not ids:
+        raise DiscoveryError("Square returned no merchant_id with the locations")
+    if len(ids) > 1:
+        raise DiscoveryError(f"Square returned locations of several merchants: {', '.join(sorted(ids))}")
+    return ids.pop()
+
+
+def _location(item: Row) -> Location:
+    return Location(location_id=str(item["id"]), name=item.get("name"), timezone=item.get("timezone"),
+                    currency=item.get("currency"), merchant_id=item.get("merchant_id"),
+                    business_name=item.get("business_name"), status=item.get("status"))
+
+
+def _detail(body: str | None) -> str:
+    """Square's error envelope as ``CODE: detail; …`` (the body's start when it is not one)."""
+    try:
+        errors = json.loads(body or "").get("errors") or []
+    except (ValueError, AttributeError):
+        return (body or "")[:200].strip()
+    return error_detail([(str(e.get("code") or e.get("category") or ""), str(e.get("detail") or ""))
+                         for e in errors if isinstance(e, dict)])
+
+
+def _token_rejected(exc: TokenRejected) -> str:
+    detail = _detail(exc.body)
+    return (f"Square rejected the access token (HTTP 401{': ' + detail if detail else ''}); "
+            "check the token and that it belongs to this environment (production vs sandbox base URL)")
+
+
+def _discovery_error(request: PreparedRequest, response: Response) -> Exception:
+    detail = _detail(response.text)
+    if response.status_code == 403:
+        return DiscoveryError(f"Square refused to list locations (HTTP 403{': ' + detail if detail else ''}); "
+                              "the token needs the MERCHANT_PROFILE_READ permission")
+    return DiscoveryError(f"Square returned HTTP {response.status_code} for GET /v2/locations"
+                          f"{': ' + detail if detail else ''}")
 
 
 # ---------------------------------------------------------------------- rows

@@ -15,18 +15,18 @@ from typing import Any
 import dlt
 from dlt.sources import DltResource
 
+from dlt_sources.common.auth import TokenProvider
 from dlt_sources.common.incremental import IncrementalSync, iso, window_of
 from dlt_sources.common.retry import RetryPolicy
 from dlt_sources.common.rows import preferred_loader_file_format
+from dlt_sources.toast.auth import ToastTokenProvider, login, toast_tokens
 from dlt_sources.toast.helpers import (
     KnownVersions,
-    MemoryTokenCache,
     Row,
     ToastClient,
-    ToastTokenProvider,
-    TokenCache,
     VersionGuard,
     destination_known_versions,
+    discover_restaurants,
     parse_ts,
     restaurant_list,
     shape_menus,
@@ -47,12 +47,13 @@ from dlt_sources.toast.settings import (
 )
 
 __all__ = [
-    "MemoryTokenCache",
-    "TokenCache",
     "ToastTokenProvider",
     "destination_known_versions",
+    "discover_restaurants",
+    "login",
     "preferred_loader_file_format",
     "toast_source",
+    "toast_tokens",
 ]
 
 MAX_TABLE_NESTING = 5  # orders.checks[].selections[].modifiers[].applied_taxes[]
@@ -129,8 +130,7 @@ def _yyyymmdd(day: date) -> str:
 
 @dlt.source(name="toast", max_table_nesting=MAX_TABLE_NESTING)
 def toast_source(
-    client_id: str,
-    client_secret: str,
+    token_provider: TokenProvider,
     restaurant_guids: Sequence[str],
     *,
     base_url: str = DEFAULT_BASE_URL,
@@ -140,14 +140,16 @@ def toast_source(
     initial_start: datetime | None = None,
     lookback: timedelta = DEFAULT_LOOKBACK,
     now: datetime | None = None,
-    token_cache: TokenCache | None = None,
     known_versions: Callable[[str, list[str]], dict[str, Any]] | KnownVersions | None = None,
     retry_policy: RetryPolicy | None = None,
 ) -> Sequence[DltResource]:
     """The Toast source of one API client (account) and its restaurants.
 
     Args:
-        client_id, client_secret: the Toast machine client (standard API access).
+        token_provider: the machine client's token, reused while valid, renewed by a login (Toast
+            has no refresh grant) and handed to its ``on_refresh`` so it is reused across runs and
+            restaurants (Toast asks for at most a couple of logins per hour): build it with
+            :func:`toast_tokens`.
         restaurant_guids: restaurants to sync (``Toast-Restaurant-External-ID`` values); at least one.
         base_url: API host (production, ``settings.SANDBOX_BASE_URL`` or the emulator).
         account_id: tenant id written to every row as ``_pos_account_id`` and keying the state.
@@ -157,8 +159,6 @@ def toast_source(
         initial_start: where the first incremental run starts (default now − 90 days).
         lookback: re-read window before each restaurant's mark.
         now: the run's upper bound (injected clock); default: real UTC now at first use.
-        token_cache: ``get()``/``put(TokenSet)`` of the machine-client token so it is reused across
-            runs and restaurants (Toast asks for at most a couple of logins per hour); default: in memory.
         known_versions: ``(table, keys) -> {key: stored guard value}`` for the version guard, e.g.
             ``destination_known_versions(pipeline, account_id=...)``; None: no guard.
         retry_policy: HTTP retry bounds (attempts, backoff, total sleep budget).
@@ -167,9 +167,7 @@ def toast_source(
     """
     window = window_of(start, end, parse_ts)
     restaurants = restaurant_list(restaurant_guids)
-    provider = ToastTokenProvider(client_id, client_secret, base_url, cache=token_cache or MemoryTokenCache(),
-                                  policy=retry_policy)
-    client = ToastClient(base_url, provider, policy=retry_policy)
+    client = ToastClient(base_url, token_provider, policy=retry_policy)
     sync = _Sync(client, restaurants, account_id, window, parse_ts(initial_start) if initial_start else None,
                  lookback, parse_ts(now) if now else None, VersionGuard(known_versions))
 

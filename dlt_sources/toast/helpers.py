@@ -1,51 +1,59 @@
-"""Toast client: machine-client login with a cached token, Link-header pagination, exact numbers,
-row shaping and the version guard."""
+"""Toast client, restaurant discovery, Link-header pagination, exact numbers, row shaping and the
+version guard. The machine-client login and token provider live in :mod:`dlt_sources.toast.auth`
+(kept apart so neither module outgrows 400 lines) and are re-exported here, beside the client.
+
+:func:`discover_restaurants` raises only ``DiscoveryError`` and its ``DiscoveryUnavailable`` (see
+:mod:`dlt_sources.common.discovery` for what a caller catches).
+"""
 
 from __future__ import annotations
 
 import json
 import logging
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import replace
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
-import requests
 from requests import PreparedRequest, Response
 
 from dlt_sources.common import guard
-from dlt_sources.common.auth import TokenProvider, TokenSet
-from dlt_sources.common.errors import ApiError, MissingScopes, ReauthorizationRequired
+from dlt_sources.common.auth import TokenProvider
+from dlt_sources.common.discovery import DISCOVERY_RETRY_POLICY, Location, discovery_errors
+from dlt_sources.common.errors import (
+    ApiError,
+    DiscoveryError,
+    DiscoveryUnavailable,
+    MissingScopes,
+    ReauthorizationRequired,
+    TokenRejected,
+)
 from dlt_sources.common.guard import KnownVersions
-from dlt_sources.common.http import ApiSession, send_with_retries
+from dlt_sources.common.http import ApiSession, ErrorMapper
 from dlt_sources.common.retry import RetryPolicy
 from dlt_sources.common.rows import Row, content_hash
+from dlt_sources.toast.auth import RECONNECT_HINT, discovery_detail, error_detail, login_refused
+from dlt_sources.toast.auth import ToastTokenProvider as ToastTokenProvider
+from dlt_sources.toast.auth import login as login
+from dlt_sources.toast.auth import toast_tokens as toast_tokens
 from dlt_sources.toast.settings import (
     ACCOUNT_COLUMN,
     CONTENT_HASH_COLUMN,
     DECIMAL_FIELDS,
     GUARD_COLUMNS,
     KNOWN_VERSIONS_CHUNK,
-    LOGIN_PATH,
-    MACHINE_CLIENT,
+    PARTNERS_RESTAURANTS_PATH,
     RESTAURANT_COLUMN,
     RESTAURANT_HEADER,
+    RESTAURANT_PATH,
     SCOPES_BY_PATH,
-    TOKEN_REFRESH_MARGIN,
 )
 
 if TYPE_CHECKING:
     from dlt import Pipeline
 
 log = logging.getLogger(__name__)
-
-RECONNECT_HINT = (
-    "Check the Toast API client: run `pos-sync accounts add toast --client-id … --client-secret …` with "
-    "the credentials Toast issued (the client may have been rotated, or lost access to the restaurant or "
-    "a scope); syncs of this account stay paused until then."
-)
 
 TOAST_TS_RE = re.compile(r"^(.*T\d{2}:\d{2}:\d{2})(\.\d+)?(Z|[+-]\d{2}:?\d{2})?$")
 
@@ -106,109 +114,7 @@ def exact_numbers(node: Any, key: str | None = None) -> Any:
     return node
 
 
-# ---------------------------------------------------------------------- auth
-class TokenCache(Protocol):
-    """Where the machine-client token lives between runs (e.g. encrypted in the app store)."""
-
-    def get(self) -> TokenSet | None: ...
-
-    def put(self, tokens: TokenSet) -> None: ...
-
-
-class MemoryTokenCache:
-    """A :class:`TokenCache` in memory (one process; tests)."""
-
-    def __init__(self, tokens: TokenSet | None = None) -> None:
-        self.tokens = tokens
-        self.puts = 0
-
-    def get(self) -> TokenSet | None:
-        return self.tokens
-
-    def put(self, tokens: TokenSet) -> None:
-        self.tokens = tokens
-        self.puts += 1
-
-
-class ToastTokenProvider(TokenProvider):
-    """The machine-client token: taken from ``cache`` while valid, else one login, stored back.
-
-    Toast has no refresh grant: "refreshing" is logging in again (``POST {base_url}/authentication/
-    v1/authentication/login`` with ``clientId``, ``clientSecret``, ``userAccessType=TOAST_MACHINE_CLIENT``).
-    The token is renewed ``refresh_margin`` before ``expiresIn`` runs out (at most half of the
-    lifetime the last login reported), and at most once per rejected token after a 401 (:meth:`TokenProvider.handle_unauthorized`). Bad credentials raise
-    :class:`ReauthorizationRequired`. ``login_count`` counts logins.
-    """
-
-    def __init__(self, client_id: str, client_secret: str, base_url: str, *, cache: TokenCache | None = None,
-                 policy: RetryPolicy | None = None, refresh_margin: timedelta = TOKEN_REFRESH_MARGIN,
-                 clock: Callable[[], datetime] | None = None, session: requests.Session | None = None) -> None:
-        cached = cache.get() if cache is not None else None
-        super().__init__(
-            cached.access_token if cached else "", refresh_token=MACHINE_CLIENT, expires_at=cached.expires_at if cached
-            else None, client_id=client_id, client_secret=client_secret, token_url=base_url.rstrip("/") + LOGIN_PATH,
-            refresh_margin=refresh_margin, provider="Toast", reconnect_hint=RECONNECT_HINT, policy=policy,
-            clock=clock, session=session,
-        )
-        self.cache = cache
-        self.configured_margin = refresh_margin
-
-    @property
-    def can_refresh(self) -> bool:
-        """A machine client can always log in again (there is no refresh token to lose)."""
-        return bool(self.client_id and self.client_secret and self.token_url)
-
-    @property
-    def login_count(self) -> int:
-        return self.refresh_count
-
-    def refresh(self, reason: str = "") -> TokenSet:
-        """Log in (there is no refresh grant) and store the token in the cache."""
-        with self._lock:
-            assert self.token_url is not None
-            body = {"clientId": self.client_id, "clientSecret": self.client_secret, "userAccessType": MACHINE_CLIENT}
-            log.info("logging in to Toast as machine client %s (%s)", self.client_id, reason or "no token")
-            response = send_with_retries(
-                lambda: self._session.post(self.token_url, json=body, timeout=self.policy.timeout,  # type: ignore[arg-type]
-                                           headers={"Accept": "application/json"}),
-                self.policy, "Toast login",
-            )
-            try:
-                payload = response.json()
-            except ValueError:
-                payload = {}
-            token = payload.get("token") if isinstance(payload, dict) else None
-            if response.status_code >= 400 or not isinstance(token, dict) or not token.get("accessToken"):
-                raise ReauthorizationRequired(
-                    f"Toast refused the machine-client login (HTTP {response.status_code}: "
-                    f"{_error_detail(payload) or response.text[:300]}). {self.reconnect_hint}"
-                )
-            now = self._clock()
-            expires_in = token.get("expiresIn")
-            if expires_in is not None:
-                # Toast hands out the same token until shortly before it expires: a login inside our
-                # margin may return a token with little time left; use it for half of that time
-                # instead of logging in again on every call
-                self.refresh_margin = min(self.configured_margin, timedelta(seconds=float(expires_in) / 2))
-            new = TokenSet(access_token=str(token["accessToken"]),
-                           expires_at=now + timedelta(seconds=float(expires_in)) if expires_in is not None else None,
-                           raw={k: v for k, v in token.items() if k != "accessToken"})
-            self._tokens = new
-            self.refresh_count += 1
-            if self.cache is not None:
-                self.cache.put(replace(new))
-            if self.on_refresh is not None:
-                self.on_refresh(replace(new))
-            return new
-
-
-def _error_detail(payload: Any) -> str:
-    if not isinstance(payload, dict):
-        return ""
-    parts = [str(payload.get(k)) for k in ("status", "code", "message", "developerMessage") if payload.get(k)]
-    return " ".join(parts)
-
-
+# ---------------------------------------------------------------------- errors
 def scope_for_path(path: str) -> str | None:
     for marker, scope in SCOPES_BY_PATH.items():
         if marker in path:
@@ -222,7 +128,7 @@ def toast_error_mapper(request: PreparedRequest, response: Response) -> Exceptio
         payload = response.json()
     except ValueError:
         payload = {}
-    detail = _error_detail(payload) or response.text[:300]
+    detail = error_detail(payload) or response.text[:300]
     path = (request.path_url or "").split("?", 1)[0]
     restaurant = request.headers.get(RESTAURANT_HEADER)
     if response.status_code == 403:
@@ -244,21 +150,23 @@ class ToastClient:
     """An :class:`ApiSession` (bearer token, bounded retries honouring Retry-After, typed errors) with
     the restaurant header on every call and ``Link: rel="next"`` pagination."""
 
-    def __init__(self, base_url: str, token_provider: ToastTokenProvider, *, policy: RetryPolicy | None = None) -> None:
+    def __init__(self, base_url: str, token_provider: TokenProvider, *, policy: RetryPolicy | None = None,
+                 error_mapper: ErrorMapper = toast_error_mapper) -> None:
         self.base_url = base_url.rstrip("/")
-        self.session = ApiSession(token_provider, policy=policy, error_mapper=toast_error_mapper, provider="Toast")
+        self.session = ApiSession(token_provider, policy=policy, error_mapper=error_mapper, provider="Toast")
 
     @property
     def request_count(self) -> int:
         return self.session.request_count
 
-    def get(self, path_or_url: str, restaurant: str, params: Mapping[str, Any] | None = None) -> Any:
+    def get(self, path_or_url: str, restaurant: str | None, params: Mapping[str, Any] | None = None) -> Any:
+        """The parsed JSON answer (``restaurant`` None: a call that names none, e.g. the partners API)."""
         return parse_json(self._get(path_or_url, restaurant, params).text)
 
-    def _get(self, path_or_url: str, restaurant: str, params: Mapping[str, Any] | None = None) -> Response:
+    def _get(self, path_or_url: str, restaurant: str | None, params: Mapping[str, Any] | None = None) -> Response:
         url = path_or_url if "://" in path_or_url else self.base_url + path_or_url
-        return self.session.get(url, params=dict(params or {}) or None,
-                                headers={RESTAURANT_HEADER: restaurant, "Accept": "application/json"})
+        headers = {"Accept": "application/json"} | ({RESTAURANT_HEADER: restaurant} if restaurant else {})
+        return self.session.get(url, params=dict(params or {}) or None, headers=headers)
 
     def pages(self, path: str, restaurant: str, params: Mapping[str, Any]) -> Iterator[list[Row]]:
         """Every page of a bare-array endpoint: follow ``rel="next"`` until it is gone (a short page
@@ -275,6 +183,75 @@ class ToastClient:
             if not url or not data:
                 return
             response = self._get(url, restaurant)
+
+
+# ---------------------------------------------------------------------- discovery
+def discover_restaurants(base_url: str, token_provider: TokenProvider, restaurant_guids: Sequence[str] | None = None,
+                         *, policy: RetryPolicy | None = None) -> list[Location]:
+    """The restaurants to sync, through :class:`ToastClient` (``token_provider``: :func:`toast_tokens`).
+
+    With ``restaurant_guids``: each one's ``GET /restaurants/v1/restaurants/{guid}`` (name, time
+    zone, currency; an unknown or foreign GUID is a :class:`DiscoveryError`). Without: the partners
+    API's ``GET /partners/v1/restaurants``, which only partner clients may call; a standard API
+    client gets :class:`DiscoveryUnavailable` ("pass the restaurant GUIDs with --location").
+    """
+    base = base_url.rstrip("/")
+    client = ToastClient(base, token_provider, policy=policy or DISCOVERY_RETRY_POLICY,
+                         error_mapper=_discovery_error)
+    with discovery_errors("Toast", base, rejected=_token_rejected, refused=login_refused):
+        guids = list(dict.fromkeys(restaurant_guids or [])) or _partner_restaurants(client)
+        found = [_restaurant(client, guid) for guid in guids]
+    return found
+
+
+def _partner_restaurants(client: ToastClient) -> list[str]:
+    try:
+        listed = client.get(PARTNERS_RESTAURANTS_PATH, None)
+    except TokenRejected as exc:  # the token works elsewhere: a fresh login did not help either
+        raise _partners_unavailable(401) from exc
+    except ValueError:
+        raise DiscoveryError("Toast returned a non-JSON restaurant list") from None
+    if not isinstance(listed, list):
+        return []
+    return [str(r["restaurantGuid"]) for r in listed
+            if isinstance(r, dict) and r.get("restaurantGuid") and not r.get("deleted")]
+
+
+def _restaurant(client: ToastClient, guid: str) -> Location:
+    try:
+        payload = client.get(RESTAURANT_PATH.format(guid=guid), guid)
+    except ValueError:
+        raise DiscoveryError(f"Toast returned a non-JSON response for restaurant {guid}") from None
+    if not isinstance(payload, dict):
+        raise DiscoveryError(f"unexpected response for Toast restaurant {guid}")
+    general = payload.get("general") or {}
+    return Location(location_id=str(payload.get("guid") or guid),
+                    name=general.get("locationName") or general.get("name"), timezone=general.get("timeZone"),
+                    currency=general.get("currencyCode"), merchant_id=general.get("managementGroupGuid"),
+                    business_name=general.get("name"), status="ARCHIVED" if general.get("archived") else "ACTIVE")
+
+
+def _partners_unavailable(status: int) -> DiscoveryUnavailable:
+    return DiscoveryUnavailable(f"this Toast client cannot list its restaurants (partners API: HTTP {status}); "
+                                "pass the restaurant GUIDs with --location")
+
+
+def _token_rejected(exc: TokenRejected) -> str:
+    return "Toast rejected the machine-client token (HTTP 401)"
+
+
+def _discovery_error(request: PreparedRequest, response: Response) -> Exception:
+    status = response.status_code
+    if (request.path_url or "").split("?", 1)[0].endswith(PARTNERS_RESTAURANTS_PATH):
+        if status in (403, 404):
+            return _partners_unavailable(status)
+        return DiscoveryError(f"Toast returned HTTP {status} for GET {PARTNERS_RESTAURANTS_PATH}")
+    guid = request.headers.get(RESTAURANT_HEADER)
+    detail = discovery_detail(response.text)
+    if status in (403, 404):
+        return DiscoveryError(f"restaurant {guid} is not visible to this Toast client (HTTP {status}: {detail}); "
+                              "check the GUID and the client's restaurant access")
+    return DiscoveryError(f"Toast returned HTTP {status} for restaurant {guid}: {detail}")
 
 
 # ---------------------------------------------------------------------- rows

@@ -16,6 +16,7 @@ ORDERS_BULK_PATH = "/orders/v2/ordersBulk"
 MENUS_PATH = "/menus/v2/menus"
 MENUS_METADATA_PATH = "/menus/v2/metadata"
 RESTAURANT_PATH = "/restaurants/v1/restaurants/{guid}"
+PARTNERS_RESTAURANTS_PATH = "/partners/v1/restaurants"  # partner clients only (discovery without GUIDs)
 RESTAURANT_HEADER = "Toast-Restaurant-External-ID"
 MACHINE_CLIENT = "TOAST_MACHINE_CLIENT"
 

@@ -18,8 +18,9 @@ import pytest
 from requests import PreparedRequest, Response
 
 from dlt_sources.common import RetryPolicy, TokenSet
+from dlt_sources.common.auth import TokenProvider
 from dlt_sources.common.http import ApiSession
-from dlt_sources.lightspeed import destination_known_versions, lightspeed_source
+from dlt_sources.lightspeed import destination_known_versions, lightspeed_source, lightspeed_tokens
 from pos_sandbox.faults import FaultPlan
 from pos_sandbox.ledger import compute_truth
 from pos_sandbox.server import SandboxServer
@@ -101,21 +102,25 @@ class LightspeedEnv:
         self.saved.append(tokens)
         self.tokens = {"access_token": tokens.access_token, "refresh_token": tokens.refresh_token or ""}
 
+    def token_provider(self, **kw: Any) -> TokenProvider:
+        """``lightspeed_tokens`` from the stored tokens, persisting every rotated set (``persist``)."""
+        acct = self.account
+        options: dict[str, Any] = {"on_refresh": self.persist, "policy": FAST_RETRIES} | kw
+        return lightspeed_tokens(TokenSet(self.tokens["access_token"], refresh_token=self.tokens["refresh_token"]),
+                                 base_url=acct["base_url"], client_id=acct["client_id"],
+                                 client_secret=acct["client_secret"], **options)
+
     def source(self, pipeline: dlt.Pipeline, **kw: Any) -> Any:
         acct = self.account
+        provider = kw.pop("token_provider", None) or self.token_provider()
         options: dict[str, Any] = {
             "base_url": acct["base_url"],
-            "access_token": self.tokens["access_token"],
-            "refresh_token": self.tokens["refresh_token"],
-            "client_id": acct["client_id"],
-            "client_secret": acct["client_secret"],
             "account_id": acct["account_id"],
             "now": self.world.now,
-            "on_tokens_refreshed": self.persist,
             "known_versions": destination_known_versions(pipeline, account_id=acct["account_id"]),
             "retry_policy": FAST_RETRIES,
         } | kw
-        return lightspeed_source(acct["account_id"], acct["location_ids"], **options)
+        return lightspeed_source(provider, acct["account_id"], acct["location_ids"], **options)
 
     def run(self, pipeline: dlt.Pipeline, loader_file_format: str | None = "parquet", **kw: Any) -> Any:
         info = pipeline.run(self.source(pipeline, **kw), loader_file_format=loader_file_format)  # type: ignore[arg-type]

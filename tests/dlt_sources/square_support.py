@@ -15,9 +15,9 @@ import dlt
 import pytest
 from requests import PreparedRequest, Response
 
-from dlt_sources.common import RetryPolicy, TokenProvider
+from dlt_sources.common import RetryPolicy, TokenProvider, TokenSet
 from dlt_sources.common.http import ApiSession
-from dlt_sources.square import destination_known_versions, square_source
+from dlt_sources.square import destination_known_versions, square_source, square_tokens
 from pos_sandbox.faults import FaultPlan
 from pos_sandbox.ledger import compute_truth
 from pos_sandbox.server import SandboxServer
@@ -104,14 +104,17 @@ class SquareEnv:
         )
 
     def token_provider(self, **kw: Any) -> TokenProvider:
+        """The account's refreshing provider (``square_tokens`` with the app's client credentials)."""
         acct = self.account
-        return TokenProvider(
-            acct["access_token"], refresh_token=acct["refresh_token"], client_id=acct["client_id"],
-            client_secret=acct["client_secret"], token_url=acct["base_url"] + "/oauth2/token", **kw,
-        )
+        return square_tokens(TokenSet(acct["access_token"], refresh_token=acct["refresh_token"]),
+                             client_id=acct["client_id"], client_secret=acct["client_secret"],
+                             base_url=acct["base_url"], **kw)
 
     def source(self, pipeline: dlt.Pipeline, **kw: Any) -> Any:
+        """The source with the account's access token (no refresh) unless ``token_provider`` is given."""
         acct = self.account
+        provider = kw.pop("token_provider", None) or square_tokens(TokenSet(acct["access_token"]),
+                                                                   base_url=acct["base_url"])
         options: dict[str, Any] = {
             "base_url": acct["base_url"],
             "account_id": acct["account_id"],
@@ -120,7 +123,7 @@ class SquareEnv:
             "known_versions": destination_known_versions(pipeline, account_id=acct["account_id"]),
             "retry_policy": FAST_RETRIES,
         } | kw
-        return square_source(acct["access_token"], self.location_ids, **options)
+        return square_source(provider, self.location_ids, **options)
 
     def run(self, pipeline: dlt.Pipeline, loader_file_format: str | None = "parquet", **kw: Any) -> Any:
         info = pipeline.run(self.source(pipeline, **kw), loader_file_format=loader_file_format)  # type: ignore[arg-type]

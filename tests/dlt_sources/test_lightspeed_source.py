@@ -188,9 +188,8 @@ def test_outlet_filter_and_widening_it_rereads_the_feed(make_ls_env: Callable[..
     pipeline = env.pipeline()
 
     def run(ids: list[str]) -> None:
-        source = lightspeed_source(acct["account_id"], ids, base_url=acct["base_url"],
-                                   access_token=env.tokens["access_token"], refresh_token=env.tokens["refresh_token"],
-                                   client_id=acct["client_id"], client_secret=acct["client_secret"])
+        tokens = env.token_provider(on_refresh=None, policy=None)  # nothing persisted, default retries
+        source = lightspeed_source(tokens, acct["account_id"], ids, base_url=acct["base_url"])
         pipeline.run(source.with_resources("sales", "outlets"), loader_file_format="parquet").raise_on_failed_jobs()
 
     run(["another-outlet"])  # the store's feed is read to its end, but no row of that outlet exists

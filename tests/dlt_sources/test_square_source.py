@@ -155,9 +155,10 @@ def test_missing_scope_raises_missing_scopes_not_an_empty_table(make_env: Callab
 
 
 def _static(token: str) -> Any:
-    from dlt_sources.common import TokenProvider
+    from dlt_sources.common import TokenSet
+    from dlt_sources.square import square_tokens
 
-    return TokenProvider.static(token)
+    return square_tokens(TokenSet(token))  # no refresh token: never refreshes
 
 
 def test_run_killed_after_first_location_then_rerun_has_no_gaps_or_duplicates(
@@ -257,7 +258,8 @@ import json, os, signal, sys
 from datetime import datetime
 import dlt
 from dlt_sources.common.http import ApiSession
-from dlt_sources.square import destination_known_versions, square_source
+from dlt_sources.common import TokenSet
+from dlt_sources.square import destination_known_versions, square_source, square_tokens
 
 args = json.loads(sys.argv[1])
 original = ApiSession._send_once
@@ -270,7 +272,8 @@ def send_once(self, request, kwargs):
 ApiSession._send_once = send_once
 pipeline = dlt.pipeline(pipeline_name=args["name"], destination=dlt.destinations.duckdb(args["db"]),
                         dataset_name="raw_square", pipelines_dir=args["pipelines_dir"])
-source = square_source(args["token"], args["locations"], base_url=args["base_url"], account_id=args["account"],
+tokens = square_tokens(TokenSet(args["token"]), base_url=args["base_url"])
+source = square_source(tokens, args["locations"], base_url=args["base_url"], account_id=args["account"],
                        initial_start=datetime.fromisoformat(args["initial_start"]),
                        now=datetime.fromisoformat(args["now"]),
                        known_versions=destination_known_versions(pipeline, account_id=args["account"]))

@@ -19,7 +19,6 @@ from toast_support import (
 )
 
 from dlt_sources.common.errors import ReauthorizationRequired
-from dlt_sources.toast import MemoryTokenCache
 from dlt_sources.toast.helpers import parse_ts
 from pos_sandbox.faults import FaultPlan
 
@@ -52,7 +51,7 @@ def test_full_import_equals_ledger_and_a_noop_run_loads_nothing(
     assert items == len(env.world.catalog_as_of(account_id, env.world.now))
     state = pipeline.state["sources"]["toast"]["resources"]["orders"]["accounts"][env.account["account_id"]]
     assert parse_ts(state["hwm"][restaurant]) == env.world.now
-    assert env.stats()["login_calls"] == 1 and env.cache.tokens is not None
+    assert env.stats()["login_calls"] == 1 and env.current is not None and len(env.saved) == 1
 
     http_log.clear()
     env.run(pipeline)
@@ -129,8 +128,8 @@ def test_bad_credentials_raise_reauthorization_required(toast_env: Callable[...,
     acct = env.account
     from dlt_sources.toast import toast_source
 
-    source = toast_source(acct["client_id"], "wrong-secret", env.restaurants, base_url=acct["base_url"],
-                          token_cache=MemoryTokenCache())
+    source = toast_source(env.token_provider(client_secret="wrong-secret"), env.restaurants,
+                          base_url=acct["base_url"])
     with pytest.raises(PipelineStepFailed) as failed:
         pipeline.run(source)
     cause = failed.value.__cause__ or failed.value.__context__
@@ -148,22 +147,23 @@ def test_cached_tokens_expired_or_rejected_are_reminted_once(toast_env: Callable
 
     env = toast_env()
     pipeline = env.pipeline()
-    env.cache = MemoryTokenCache(TokenSet("stale", expires_at=datetime.now(UTC) - timedelta(minutes=1)))
-    env.run(pipeline)  # expired in the cache: one login before the first call
-    assert env.stats()["login_calls"] == 1 and env.cache.tokens is not None
-    assert env.cache.tokens.access_token != "stale"
-    env.cache = MemoryTokenCache(TokenSet("unknown-to-toast", expires_at=datetime.now(UTC) + timedelta(hours=1)))
+    env.current = TokenSet("stale", expires_at=datetime.now(UTC) - timedelta(minutes=1))
+    env.run(pipeline)  # the stored token has expired: one login before the first call
+    assert env.stats()["login_calls"] == 1 and env.current is not None and len(env.saved) == 1
+    assert env.current.access_token != "stale"
+    env.current, env.saved = TokenSet("unknown-to-toast", expires_at=datetime.now(UTC) + timedelta(hours=1)), []
     env.run(pipeline)  # looks valid but Toast answers 401: one login, the request is sent again
-    assert env.stats()["login_calls"] == 2 and env.cache.puts == 1
+    assert env.stats()["login_calls"] == 2 and len(env.saved) == 1
+    assert env.current.access_token != "unknown-to-toast"
     assert_matches_truth(pipeline, env.truth())
 
 
 def test_short_lived_tokens_do_not_cause_a_login_per_request(toast_env: Callable[..., ToastEnv]) -> None:
-    from dlt_sources.toast import ToastTokenProvider
+    from dlt_sources.toast import toast_tokens
 
     env = toast_env(token_ttl_seconds=4.0, token_renew_before_seconds=1.0)
     acct = env.account
-    provider = ToastTokenProvider(acct["client_id"], acct["client_secret"], acct["base_url"])
+    provider = toast_tokens(acct["client_id"], acct["client_secret"], acct["base_url"])
     first = provider.get()  # expiresIn 4 s, well inside the default 10-minute margin
     assert [provider.get() for _ in range(5)] == [first] * 5
     assert provider.login_count == 1 and provider.refresh_margin <= timedelta(seconds=2)

@@ -13,8 +13,8 @@ import dlt
 import httpx
 import pytest
 
-from dlt_sources.common import RetryPolicy
-from dlt_sources.toast import MemoryTokenCache, destination_known_versions, toast_source
+from dlt_sources.common import RetryPolicy, TokenSet
+from dlt_sources.toast import destination_known_versions, toast_source, toast_tokens
 from pos_sandbox.faults import FaultPlan
 from pos_sandbox.ledger import compute_truth
 from pos_sandbox.server import SandboxServer
@@ -31,7 +31,8 @@ class ToastEnv:
     world: World
     server: SandboxServer
     tmp_path: Path
-    cache: MemoryTokenCache = field(default_factory=MemoryTokenCache)
+    current: TokenSet | None = None  # the caller's token store: the last token handed to on_refresh
+    saved: list[TokenSet] = field(default_factory=list)
 
     @property
     def account(self) -> dict[str, Any]:
@@ -49,18 +50,28 @@ class ToastEnv:
             pipelines_dir=str(self.tmp_path / "pipelines"),
         )
 
+    def persist(self, tokens: TokenSet) -> None:
+        """``on_refresh``: every new machine-client token replaces the stored one."""
+        self.saved.append(tokens)
+        self.current = tokens
+
+    def token_provider(self, client_secret: str | None = None) -> Any:
+        acct = self.account
+        return toast_tokens(acct["client_id"], client_secret or acct["client_secret"], acct["base_url"],
+                            current=self.current, on_refresh=self.persist, policy=FAST_RETRIES)
+
     def source(self, pipeline: dlt.Pipeline, **kw: Any) -> Any:
         acct = self.account
+        provider = kw.pop("token_provider", None) or self.token_provider()
         options: dict[str, Any] = {
             "base_url": acct["base_url"],
             "account_id": acct["account_id"],
             "initial_start": self.world.window_start_utc - timedelta(days=1),
             "now": self.world.now,
-            "token_cache": self.cache,
             "known_versions": destination_known_versions(pipeline, account_id=acct["account_id"]),
             "retry_policy": FAST_RETRIES,
         } | kw
-        return toast_source(acct["client_id"], acct["client_secret"], self.restaurants, **options)
+        return toast_source(provider, self.restaurants, **options)
 
     def run(self, pipeline: dlt.Pipeline, loader_file_format: str | None = "parquet", **kw: Any) -> Any:
         info = pipeline.run(self.source(pipeline, **kw), loader_file_format=loader_file_format)  # type: ignore[arg-type]
