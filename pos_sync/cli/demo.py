@@ -42,8 +42,9 @@ def _authorization_code(client: httpx.Client, path: str, params: dict[str, Any],
 
 def link_square_account(base_url: str, tenant_id: str, cred: dict[str, Any]) -> str:
     """OAuth code flow against the emulator, location discovery, then the app store."""
+    from dlt_sources.common.auth import TokenSet
+    from dlt_sources.square import discover_locations, square_tokens
     from pos_sync import appstore
-    from pos_sync.discovery import discover_locations
 
     with httpx.Client(base_url=base_url, timeout=30) as client:
         query = _authorization_code(client, "/oauth2/authorize", {
@@ -57,7 +58,7 @@ def link_square_account(base_url: str, tenant_id: str, cred: dict[str, Any]) -> 
         if token.status_code != 200:
             raise CommandError(f"Square ObtainToken failed: HTTP {token.status_code} {token.text[:200]}")
         tokens = token.json()
-    locations = discover_locations("square", base_url, tokens["access_token"])
+    locations = discover_locations(base_url, square_tokens(TokenSet(tokens["access_token"]), base_url=base_url))
     expires_at = datetime.fromisoformat(tokens["expires_at"].replace("Z", "+00:00"))
     account_id, _ = appstore.upsert_account(
         tenant_id=tenant_id, provider="square", merchant_id=tokens["merchant_id"],
@@ -73,19 +74,20 @@ def link_toast_account(base_url: str, tenant_id: str, cred: dict[str, Any],
                        historical_import_days: int | None = None) -> str:
     """Machine-client login, restaurant details for the client's restaurant GUIDs, then the app
     store. The login token is stored (encrypted) with the account: the syncs reuse it."""
+    from dlt_sources.toast import discover_restaurants, login, toast_tokens
     from pos_sync import appstore
-    from pos_sync.discovery import discover_locations, toast_login
 
-    token = toast_login(cred["client_id"], cred["client_secret"], base_url)
-    restaurants = discover_locations("toast", base_url, token["access_token"],
-                                     location_ids=list(cred.get("location_ids") or []))
+    token = login(cred["client_id"], cred["client_secret"], base_url)
+    restaurants = discover_restaurants(base_url, toast_tokens(cred["client_id"], cred["client_secret"], base_url,
+                                                              current=token),
+                                       list(cred.get("location_ids") or []))
     if not restaurants:
         raise CommandError("the Toast client has no restaurants to sync")
     group = next((r["merchant_id"] for r in restaurants if r.get("merchant_id")), None)
     account_id, _ = appstore.upsert_account(
         tenant_id=tenant_id, provider="toast", merchant_id=cred["client_id"],
         account_name=restaurants[0].get("business_name"), base_url=base_url,
-        access_token=token["access_token"], token_expires_at=token["expires_at"],
+        access_token=token.access_token, token_expires_at=token.expires_at,
         client_id=cred["client_id"], client_secret=cred["client_secret"],
         extra={"management_group_guid": group} if group else None,
         locations=[{k: r.get(k) for k in ("location_id", "name", "timezone", "currency")} for r in restaurants],
@@ -97,8 +99,9 @@ def link_toast_account(base_url: str, tenant_id: str, cred: dict[str, Any],
 def link_lightspeed_account(base_url: str, tenant_id: str, cred: dict[str, Any]) -> str:
     """OAuth authorization-code flow against the emulator (form-encoded token request), outlet
     discovery, then the app store."""
+    from dlt_sources.common.auth import TokenSet
+    from dlt_sources.lightspeed.helpers import discover_outlets, lightspeed_tokens
     from pos_sync import appstore
-    from pos_sync.discovery import discover_locations
 
     with httpx.Client(base_url=base_url, timeout=30) as client:
         query = _authorization_code(client, "/connect", {
@@ -113,7 +116,8 @@ def link_lightspeed_account(base_url: str, tenant_id: str, cred: dict[str, Any])
             raise CommandError(f"Lightspeed token request failed: HTTP {token.status_code} {token.text[:200]}")
         tokens = token.json()
     prefix = str(tokens.get("domain_prefix") or query.get("domain_prefix", [cred["account_id"]])[0]).lower()
-    outlets = discover_locations("lightspeed", base_url, tokens["access_token"], domain_prefix=prefix)
+    outlets = discover_outlets(base_url, lightspeed_tokens(TokenSet(tokens["access_token"]), base_url=base_url,
+                                                           client_id=None, client_secret=None))
     expires = tokens.get("expires")
     account_id, _ = appstore.upsert_account(
         tenant_id=tenant_id, provider="lightspeed", merchant_id=prefix, account_name=f"Lightspeed {prefix}",

@@ -16,10 +16,10 @@ from typing import Any
 
 import dlt
 
-from dlt_sources.common.auth import TokenSet
+from dlt_sources.common.auth import TokenProvider, TokenSet
 from pos_sync.appstore import AccountNotFound, AppStore
 from pos_sync.ingest.bookkeeping import SyncStats, track_sync
-from pos_sync.providers import ProviderSpec, SourceRequest
+from pos_sync.providers import ProviderSpec, SourceRequest, TokenRequest
 from pos_sync.settings import Settings
 from pos_sync.warehouse.pipelines import account_pipeline, has_sync_state, loader_file_format
 
@@ -56,11 +56,15 @@ class AccountSync:
                end: datetime | None = None) -> Any:
         """A fresh source for one run: incremental, or a stateless ``[start, end)`` window."""
         days = self.account.historical_import_days or self.settings.historical_import_days
-        app_id, app_secret = self.settings.app_credentials(self.spec.app_env)
         return self.spec.build_source(SourceRequest(
-            creds=self.creds, pipeline=pipeline, now=now, initial_start=now - timedelta(days=days),
-            save_tokens=self.save_tokens, app_client_id=app_id, app_client_secret=app_secret,
-            start=start, end=end))
+            creds=self.creds, token_provider=self.token_provider(), pipeline=pipeline, now=now,
+            initial_start=now - timedelta(days=days), start=start, end=end))
+
+    def token_provider(self) -> TokenProvider:
+        """The account's tokens through the provider's one credentials seam; refreshed ones saved."""
+        app_id, app_secret = self.settings.app_credentials(self.spec.app_env)
+        return self.spec.tokens(TokenRequest(creds=self.creds, save_tokens=self.save_tokens,
+                                             app_client_id=app_id, app_client_secret=app_secret))
 
     def save_tokens(self, tokens: TokenSet) -> None:
         """Persist a refreshed token set (encrypted, committed before the source uses it)."""

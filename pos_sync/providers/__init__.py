@@ -21,6 +21,8 @@ from pos_sync.providers.spec import (
     Registry,
     SourceFactory,
     SourceRequest,
+    TokenFactory,
+    TokenRequest,
     UnknownProvider,
     WindowKind,
 )
@@ -37,4 +39,4 @@ def _load_builtin(reg: Registry) -> Registry:
 registry = _load_builtin(Registry())
 
 __all__ = ["BUILTIN", "CredentialKind", "ProviderSpec", "Registry", "SourceFactory", "SourceRequest",
-           "UnknownProvider", "WindowKind", "registry"]
+           "TokenFactory", "TokenRequest", "UnknownProvider", "WindowKind", "registry"]

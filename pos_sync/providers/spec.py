@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
+from dlt_sources.common.auth import TokenProvider, TokenSet
 from transforms.build import Builder
 
 if TYPE_CHECKING:
@@ -24,14 +25,24 @@ class SourceRequest:
     """What a provider needs to build one run's dlt source of an account."""
 
     creds: AccountCredentials
+    token_provider: TokenProvider  # the account's tokens (ProviderSpec.tokens), persisted on refresh
     pipeline: dlt.Pipeline  # the run's pipeline (the version guard asks its destination)
     now: datetime  # the connector's clock: upper bound of incremental reads
     initial_start: datetime  # where the account's first incremental read starts
-    save_tokens: Callable[[Any], None]  # persists a refreshed dlt_sources.common.auth.TokenSet at once
-    app_client_id: str | None = None  # the OAuth app's credentials from the environment
-    app_client_secret: str | None = None  # (an account's own win)
     start: datetime | None = None  # both or neither: a stateless [start, end) window (backfill)
     end: datetime | None = None
+
+
+@dataclass(frozen=True)
+class TokenRequest:
+    """What a provider needs to build an account's token provider: the stored tokens and app
+    credentials (an account's own client id/secret win over the environment's), and where to
+    persist every refreshed :class:`TokenSet` (at once, encrypted)."""
+
+    creds: AccountCredentials
+    save_tokens: Callable[[TokenSet], None]
+    app_client_id: str | None = None
+    app_client_secret: str | None = None
 
     @property
     def client_id(self) -> str | None:
@@ -41,8 +52,17 @@ class SourceRequest:
     def client_secret(self) -> str | None:
         return self.creds.client_secret or self.app_client_secret
 
+    @property
+    def current(self) -> TokenSet | None:
+        """The stored tokens (None when no access token is stored yet)."""
+        c = self.creds
+        if not c.access_token and not c.refresh_token:
+            return None
+        return TokenSet(access_token=c.access_token or "", refresh_token=c.refresh_token, expires_at=c.token_expires_at)
+
 
 SourceFactory = Callable[[SourceRequest], Any]  # -> dlt.sources.DltSource
+TokenFactory = Callable[[TokenRequest], TokenProvider]
 
 
 @dataclass(frozen=True, eq=False)  # a spec is itself: compared and hashed by identity
@@ -52,6 +72,7 @@ class ProviderSpec:
     resources: tuple[str, ...]  # the dlt resources (raw tables) of its source
     transaction_tables: tuple[str, ...]  # raw tables whose rows count as transactions in the sync log
     build_source: SourceFactory
+    tokens: TokenFactory  # the one credentials seam: every source takes a TokenProvider
     credential_kind: CredentialKind
     reauth_status: str  # account status when the authorization can no longer be refreshed
     default_base_url: str | None  # production API (a template with {domain_prefix} for per-store hosts)
@@ -63,6 +84,7 @@ class ProviderSpec:
     no_window_reason: str | None = None
     app_env: tuple[str, str] | None = None  # env vars of the OAuth app's client id and secret
     descriptions: Mapping[str, str] = field(default_factory=dict)  # "raw", "window_op", "backfill_job"
+    cli_link: Any = None  # a pos_sync.providers.linking.LinkCommand: `pos-sync accounts add <name>`
     # room for what comes next: webhook verification, OAuth authorize/token endpoints
     webhooks: Any = None
     oauth: Any = None

@@ -74,22 +74,22 @@ def square() -> Iterator[FakeSquare]:
 @pytest.fixture(autouse=True)
 def offline_toast_lightspeed(monkeypatch: pytest.MonkeyPatch) -> None:
     """Toast and Lightspeed discovery without a network: the ids given come back as found (Toast
-    without ids: the partners API is unavailable; Lightspeed without ids: one outlet). The real
-    calls run against the sandbox in tests/pos_dagster/test_toast_lightspeed_dagster.py."""
-    from pos_sync import discovery
+    without ids: the partners API is unavailable; Lightspeed: two outlets). The real calls run
+    against the sandbox in tests/dlt_sources/test_discovery.py and tests/pos_dagster/."""
+    from dlt_sources.common.auth import TokenSet
+    from dlt_sources.common.errors import DiscoveryUnavailable
+    from pos_sync.providers.lightspeed import link as lightspeed_link
+    from pos_sync.providers.toast import link as toast_link
 
-    real = discovery.discover_locations
+    def restaurants(_base: str, _tokens: Any, ids: list[str] | None = None, **_kw: Any) -> list[dict[str, Any]]:
+        if not ids:
+            raise DiscoveryUnavailable("partners API unavailable; pass the restaurant GUIDs with --location")
+        return [{"location_id": i} for i in ids]
 
-    def discover(provider: str, base_url: str | None, token: str, **kw: Any) -> list[dict[str, Any]]:
-        if provider == "square":
-            return real(provider, base_url, token, **kw)
-        ids = kw.get("location_ids") or []
-        if provider == "toast" and not ids:
-            raise discovery.DiscoveryUnavailable("partners API unavailable; pass the restaurant GUIDs with --location")
-        return [{"location_id": i} for i in ids or ["outlet-1", "outlet-2"]]
-
-    monkeypatch.setattr(discovery, "discover_locations", discover)
-    monkeypatch.setattr(discovery, "toast_login", lambda *a, **k: {"access_token": "toast-token", "expires_at": None})
+    monkeypatch.setattr(toast_link, "discover_restaurants", restaurants)
+    monkeypatch.setattr(toast_link, "login", lambda *a, **k: TokenSet("toast-token"))
+    monkeypatch.setattr(lightspeed_link, "discover_outlets",
+                        lambda *_a, **_k: [{"location_id": i} for i in ("outlet-1", "outlet-2")])
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

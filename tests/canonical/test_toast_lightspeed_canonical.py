@@ -10,8 +10,10 @@ from typing import Any
 import dlt
 import pytest
 
+from dlt_sources.common.auth import TokenSet
 from dlt_sources.lightspeed import lightspeed_source
-from dlt_sources.toast import toast_source
+from dlt_sources.lightspeed.helpers import lightspeed_tokens
+from dlt_sources.toast import toast_source, toast_tokens
 from pos_sandbox.ledger import compute_truth
 from pos_sandbox.server import SandboxServer
 from pos_sandbox.world import World
@@ -27,12 +29,13 @@ ACCOUNT = "acct-under-test"
 
 def _source(provider: str, acc: dict[str, Any], world: World) -> Any:
     if provider == "toast":
-        return toast_source(acc["client_id"], acc["client_secret"], acc["location_ids"], base_url=acc["base_url"],
-                            account_id=ACCOUNT, now=world.now, initial_start=world.window_start_utc - timedelta(days=1))
-    return lightspeed_source(acc["account_id"], acc["location_ids"], base_url=acc["base_url"],
-                             access_token=acc["access_token"], refresh_token=acc["refresh_token"],
-                             client_id=acc["client_id"], client_secret=acc["client_secret"], account_id=ACCOUNT,
-                             now=world.now)
+        tokens = toast_tokens(acc["client_id"], acc["client_secret"], acc["base_url"])
+        return toast_source(tokens, acc["location_ids"], base_url=acc["base_url"], account_id=ACCOUNT, now=world.now,
+                            initial_start=world.window_start_utc - timedelta(days=1))
+    tokens = lightspeed_tokens(TokenSet(acc["access_token"], acc["refresh_token"]), base_url=acc["base_url"],
+                               client_id=acc["client_id"], client_secret=acc["client_secret"])
+    return lightspeed_source(tokens, acc["account_id"], acc["location_ids"], base_url=acc["base_url"],
+                             account_id=ACCOUNT, now=world.now)
 
 
 def _sync_and_build(server: SandboxServer, world: World, provider: str, pipeline: dlt.Pipeline) -> Any:

@@ -5,54 +5,11 @@ its expiry: the run starts from the stored one and every new login is stored at 
 reused across runs, restaurants and processes — Toast asks for at most a couple of logins per hour.
 """
 
-from __future__ import annotations
-
-from typing import Any
-
-from dlt_sources.common.auth import TokenSet
-from dlt_sources.toast import destination_known_versions, toast_source
 from dlt_sources.toast.settings import DEFAULT_BASE_URL
-from pos_sync.providers.spec import ProviderSpec, SourceRequest
+from pos_sync.providers.spec import ProviderSpec
+from pos_sync.providers.toast.link import COMMAND
+from pos_sync.providers.toast.source import RESOURCES, build_source, tokens
 from transforms import toast as toast_transform
-
-RESOURCES = ("restaurants", "orders", "menus")
-
-
-class _StoredToken:
-    """The source's token cache over the account's stored token and the app store's saver."""
-
-    def __init__(self, req: SourceRequest) -> None:
-        creds = req.creds
-        self._tokens = (TokenSet(access_token=creds.access_token, expires_at=creds.token_expires_at)
-                        if creds.access_token else None)
-        self._save = req.save_tokens
-
-    def get(self) -> TokenSet | None:
-        return self._tokens
-
-    def put(self, tokens: TokenSet) -> None:
-        self._save(tokens)
-        self._tokens = tokens
-
-
-def build_source(req: SourceRequest) -> Any:
-    """Incremental (no window) or a stateless [start, end) window of business days; restaurants =
-    the account's enabled locations (restaurant GUIDs)."""
-    creds = req.creds
-    return toast_source(
-        creds.client_id or creds.merchant_id,  # `accounts add toast`: merchant id = client id
-        creds.client_secret or "",
-        list(creds.location_ids),
-        base_url=(creds.base_url or DEFAULT_BASE_URL).rstrip("/"),
-        account_id=creds.account_id,
-        start=req.start,
-        end=req.end,
-        initial_start=req.initial_start,
-        now=req.now,
-        token_cache=_StoredToken(req),
-        known_versions=destination_known_versions(req.pipeline, account_id=creds.account_id),
-    )
-
 
 SPEC = ProviderSpec(
     name="toast",
@@ -60,6 +17,8 @@ SPEC = ProviderSpec(
     resources=RESOURCES,
     transaction_tables=("orders",),
     build_source=build_source,
+    tokens=tokens,
+    cli_link=COMMAND,
     credential_kind="machine_client",
     # the machine client's login is refused: enter the client's current credentials
     reauth_status="reauth_required",

@@ -6,44 +6,11 @@ refresh token. No day-window backfills: X-Series' change feeds (``after=<version
 date window, so an account's first regular sync reads the store's whole history.
 """
 
-from __future__ import annotations
-
-from typing import Any
-
-from dlt_sources.lightspeed import destination_known_versions, lightspeed_source
 from dlt_sources.lightspeed.settings import DEFAULT_BASE_URL
-from pos_sync.providers.spec import ProviderSpec, SourceRequest
+from pos_sync.providers.lightspeed.link import COMMAND
+from pos_sync.providers.lightspeed.source import NO_WINDOW, RESOURCES, build_source, tokens
+from pos_sync.providers.spec import ProviderSpec
 from transforms import lightspeed as lightspeed_transform
-
-RESOURCES = ("outlets", "registers", "users", "payment_types", "taxes", "product_categories", "products", "sales")
-NO_WINDOW = ("Lightspeed's change feed has no date window (X-Series ignores date filters on /sales): "
-             "a Lightspeed account's history is imported by its first regular sync")
-
-
-def domain_prefix_of(creds: Any) -> str:
-    return str(creds.extra.get("domain_prefix") or creds.merchant_id).strip().lower()
-
-
-def build_source(req: SourceRequest) -> Any:
-    """Always incremental: the version feeds continue from their marks (the first run reads each
-    feed from the start). Outlets = the account's enabled locations (none: every outlet)."""
-    if req.start is not None or req.end is not None:
-        raise ValueError(NO_WINDOW)
-    creds = req.creds
-    return lightspeed_source(
-        domain_prefix_of(creds),
-        list(creds.location_ids),
-        base_url=creds.base_url,
-        access_token=creds.access_token or "",
-        refresh_token=creds.refresh_token,
-        client_id=req.client_id,
-        client_secret=req.client_secret,
-        account_id=creds.account_id,
-        now=req.now,
-        on_tokens_refreshed=req.save_tokens,
-        known_versions=destination_known_versions(req.pipeline, account_id=creds.account_id),
-    )
-
 
 SPEC = ProviderSpec(
     name="lightspeed",
@@ -51,6 +18,8 @@ SPEC = ProviderSpec(
     resources=RESOURCES,
     transaction_tables=("sales",),
     build_source=build_source,
+    tokens=tokens,
+    cli_link=COMMAND,
     credential_kind="oauth",
     # a rotated refresh token was lost (or access revoked): approve access again
     reauth_status="reauth_required",
