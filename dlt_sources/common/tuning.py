@@ -17,7 +17,7 @@ Applied with ``os.environ.setdefault`` so an explicit environment or ``config.to
 
 And the DuckDB destination's ``memory_limit`` (:func:`duckdb_destination`): DuckDB's default is
 80 % of the machine's RAM, and its buffer cache grew the import process to 1.3 GiB while merging
-3 M order rows. Capped at ``POS_DUCKDB_MEMORY_LIMIT`` (default 512MB), DuckDB spills to disk
+3 M order rows. Capped (the product's ``POS_DUCKDB_MEMORY_LIMIT``, default 512MB), DuckDB spills to disk
 instead (measured in ``bench/square_import.py``).
 """
 
@@ -42,15 +42,10 @@ def apply_performance_defaults() -> None:
 DUCKDB_MEMORY_LIMIT = "512MB"
 
 
-def duckdb_memory_limit() -> str:
-    """``POS_DUCKDB_MEMORY_LIMIT`` (a DuckDB size such as ``1GB``) or :data:`DUCKDB_MEMORY_LIMIT`."""
-    return os.environ.get("POS_DUCKDB_MEMORY_LIMIT") or DUCKDB_MEMORY_LIMIT
-
-
-def duckdb_destination(path: str, memory_limit: str | None = None) -> Any:
-    """dlt's DuckDB destination on the file ``path`` with DuckDB's ``memory_limit`` set."""
+def duckdb_destination(path: str, memory_limit: str = DUCKDB_MEMORY_LIMIT) -> Any:
+    """dlt's DuckDB destination on the file ``path`` with DuckDB's ``memory_limit`` set (a DuckDB
+    size such as ``1GB``; the product passes its ``POS_DUCKDB_MEMORY_LIMIT`` setting)."""
     import dlt
     from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
 
-    limit = memory_limit or duckdb_memory_limit()
-    return dlt.destinations.duckdb(DuckDbCredentials(path, global_config={"memory_limit": limit}))
+    return dlt.destinations.duckdb(DuckDbCredentials(path, global_config={"memory_limit": memory_limit}))

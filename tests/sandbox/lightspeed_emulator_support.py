@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import httpx
+from support.serve import serve_app
 from support.specs import load_spec
 
 from pos_sandbox.credentials import DemoCredentials, demo_credentials
@@ -65,21 +65,6 @@ def lightspeed_creds(world: World) -> tuple[dict[str, DemoCredentials], DemoCred
     return creds, next(c for c in creds.values() if c.provider == "lightspeed")
 
 
-def _load_serve() -> Any:
-    import importlib.util
-    import sys
-
-    name = "pos_sandbox_tests_serve"
-    if name not in sys.modules:
-        spec_ = importlib.util.spec_from_file_location(name, Path(__file__).with_name("serve.py"))
-        assert spec_ is not None and spec_.loader is not None
-        module = importlib.util.module_from_spec(spec_)
-        sys.modules[name] = module
-        spec_.loader.exec_module(module)
-    return sys.modules[name]
-
-
-serve_app = _load_serve().serve_app
 
 
 def loads(resp: httpx.Response) -> Any:

@@ -8,10 +8,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import httpx
+from support.serve import serve_app
 from support.specs import load_spec
 
 from pos_sandbox.credentials import DemoCredentials, demo_credentials
@@ -22,23 +22,6 @@ from pos_sandbox.world import World
 SPEC_NAME = "square-api-2025-08-20.json"
 
 
-def _load_serve() -> Any:
-    """``serve.py`` next to this file, imported by path (a bare ``import serve`` could pick up
-    another test directory's module of the same name)."""
-    import importlib.util
-    import sys
-
-    name = "pos_sandbox_tests_serve"
-    if name not in sys.modules:
-        spec_ = importlib.util.spec_from_file_location(name, Path(__file__).with_name("serve.py"))
-        assert spec_ is not None and spec_.loader is not None
-        module = importlib.util.module_from_spec(spec_)
-        sys.modules[name] = module
-        spec_.loader.exec_module(module)
-    return sys.modules[name]
-
-
-serve_app = _load_serve().serve_app
 START = date(2026, 3, 2)  # a Monday; 4 days: Mon..Thu
 
 

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import httpx
+from support.serve import serve_app
 from support.specs import load_spec
 
 from pos_sandbox.credentials import DemoCredentials, demo_credentials
@@ -26,21 +26,6 @@ SPEC_FILES = {name: f"toast-{name}-schemas.json" for name in ("orders", "menus",
 START = date(2026, 3, 2)  # a Monday
 
 
-def _load_serve() -> Any:
-    import importlib.util
-    import sys
-
-    name = "pos_sandbox_tests_serve"
-    if name not in sys.modules:
-        spec_ = importlib.util.spec_from_file_location(name, Path(__file__).with_name("serve.py"))
-        assert spec_ is not None and spec_.loader is not None
-        module = importlib.util.module_from_spec(spec_)
-        sys.modules[name] = module
-        spec_.loader.exec_module(module)
-    return sys.modules[name]
-
-
-serve_app = _load_serve().serve_app
 
 
 def make_world(seed: int = 11, days: int = 4, start: date = START, scale: str = "tiny") -> World:
