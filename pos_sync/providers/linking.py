@@ -30,6 +30,13 @@ class LinkCommand:
     link: Callable[[argparse.Namespace, Log], dict[str, Any]]  # -> fields of AppStore.upsert_account
 
 
+def add_token_arguments(parser: argparse.ArgumentParser, *, refresh_required: bool) -> None:
+    """``--access-token``, ``--refresh-token`` and ``--expires-at`` of an OAuth account."""
+    parser.add_argument("--access-token", required=True, help="OAuth access token ('-': stdin)")
+    parser.add_argument("--refresh-token", required=refresh_required, help="OAuth refresh token ('-': stdin)")
+    parser.add_argument("--expires-at", help="access token expiry, ISO-8601 (e.g. 2026-01-31T12:00:00Z)")
+
+
 def secret(value: str | None, option: str) -> str | None:
     """An option's value; ``-`` reads it from one line of stdin (keeps it out of shell history)."""
     if value != "-":

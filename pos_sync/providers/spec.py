@@ -32,6 +32,12 @@ class SourceRequest:
     start: datetime | None = None  # both or neither: a stateless [start, end) window (backfill)
     end: datetime | None = None
 
+    def clock_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments the time-windowed sources (Square, Toast) share: the tenant column,
+        the window, where the first read starts and the run's upper bound."""
+        return {"account_id": self.creds.account_id, "start": self.start, "end": self.end,
+                "initial_start": self.initial_start, "now": self.now}
+
 
 @dataclass(frozen=True)
 class TokenRequest:

@@ -11,6 +11,7 @@ from pos_sync.providers.linking import (
     LinkCommand,
     LinkError,
     Log,
+    add_token_arguments,
     location_ids,
     location_rows,
     parse_instant,
@@ -21,9 +22,7 @@ from pos_sync.providers.linking import select as select_locations
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--domain-prefix", required=True, help="store domain prefix (the account's merchant id)")
-    parser.add_argument("--access-token", required=True, help="OAuth access token ('-': stdin)")
-    parser.add_argument("--refresh-token", required=True, help="OAuth refresh token ('-': stdin)")
-    parser.add_argument("--expires-at", help="access token expiry, ISO-8601")
+    add_token_arguments(parser, refresh_required=True)
     parser.add_argument("--client-id", help="OAuth app client id, for token refresh (default: LIGHTSPEED_CLIENT_ID)")
     parser.add_argument("--client-secret",
                         help="OAuth app client secret, for token refresh ('-': stdin; default: LIGHTSPEED_CLIENT_SECRET)")

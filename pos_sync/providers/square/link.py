@@ -12,6 +12,7 @@ from pos_sync.providers.linking import (
     LinkCommand,
     LinkError,
     Log,
+    add_token_arguments,
     location_ids,
     location_rows,
     parse_instant,
@@ -21,9 +22,7 @@ from pos_sync.providers.linking import select as select_locations
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--access-token", required=True, help="OAuth or personal access token ('-': stdin)")
-    parser.add_argument("--refresh-token", help="OAuth refresh token ('-': stdin)")
-    parser.add_argument("--expires-at", help="access token expiry, ISO-8601 (e.g. 2026-01-31T12:00:00Z)")
+    add_token_arguments(parser, refresh_required=False)  # a personal access token has none
     parser.add_argument("--base-url", help="API base URL, e.g. https://connect.squareupsandbox.com "
                                            "(default: the provider's production API)")
     parser.add_argument("--location", action="append", metavar="ID", help="only this location id (repeatable)")

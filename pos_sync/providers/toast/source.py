@@ -31,10 +31,6 @@ def build_source(req: SourceRequest) -> Any:
         req.token_provider,
         list(creds.location_ids),
         base_url=base_url(creds),
-        account_id=creds.account_id,
-        start=req.start,
-        end=req.end,
-        initial_start=req.initial_start,
-        now=req.now,
         known_versions=destination_known_versions(req.pipeline, account_id=creds.account_id),
+        **req.clock_kwargs(),
     )
