@@ -1,6 +1,11 @@
-"""What a provider's raw asset and window op do for one account, over the service core's
-:class:`~pos_sync.ingest.sync.AccountSync` (the account read once, its source built through the
-registry, its sync log kept)."""
+"""What a provider's raw asset, canonical slice and window op do for one account, over the
+service core (:class:`~pos_sync.ingest.sync.AccountSync`: the account read once, its source built
+through the registry; :class:`~pos_sync.ingest.bookkeeping.SyncLog`: one log per run).
+
+One truth about a sync: the raw step opens the run's sync log; when the run also builds the
+canonical slice (a ``<provider>_sync`` run), that step closes it after the build and the
+integrity checks, so the log and the account's status cover the whole run. A raw step without a
+canonical step in its run (a raw-only materialization) closes it itself."""
 
 from __future__ import annotations
 
@@ -13,28 +18,43 @@ from dagster_dlt import DagsterDltResource
 
 from pos_dagster.lib.resources import AppStoreResource
 from pos_dagster.lib.translator import PosDltTranslator, raw_key
+from pos_sync.appstore import AppStore, CryptoError
+from pos_sync.ingest.bookkeeping import BACKFILL_WINDOW, SETUP, SyncLog, track_sync
 from pos_sync.ingest.sync import AccountSync, AccountUnavailable
 from pos_sync.providers import ProviderSpec
 
 
-def _account_sync(appstore: AppStoreResource, spec: ProviderSpec, account_id: str) -> AccountSync:
-    store = appstore.store()
+def _account_sync(store: AppStore, spec: ProviderSpec, account_id: str, run_id: str) -> AccountSync:
+    """The run's account, read once; an unreadable one fails the step with one clear line (and,
+    when its credentials cannot be decrypted, a failed sync log and the account marked)."""
     try:
         return AccountSync(store, store.settings, spec, account_id)
     except AccountUnavailable as exc:
         raise dg.Failure(str(exc)) from None
+    except CryptoError as exc:
+        failure = SyncLog.open(store, account_id, "incremental", run_id).fail(exc, SETUP, spec.reauth_status)
+        raise dg.Failure(f"cannot decrypt the credentials of account {account_id}: {failure.message}") from None
+
+
+def _canonical_follows(context: dg.AssetExecutionContext, spec: ProviderSpec) -> bool:
+    """Whether this run also materializes the provider's canonical slice (its step closes the log)."""
+    if spec.canonical is None:
+        return False
+    selection = context.run.asset_selection  # None or empty: the whole job
+    keys = selection or context.job_def.asset_layer.executable_asset_keys
+    return any(key.path[:2] == ["pos", spec.name] for key in keys)
 
 
 def sync_account_raw(context: dg.AssetExecutionContext, spec: ProviderSpec, dlt_runner: DagsterDltResource,
                      appstore: AppStoreResource, now: datetime) -> Iterator[Any]:
     """The partition's incremental sync (its first run is the historical import)."""
-    run = _account_sync(appstore, spec, context.partition_key)
+    run = _account_sync(appstore.store(), spec, context.partition_key, context.run_id)
     if not run.account.sync_enabled:
         context.log.info(f"sync disabled for account {run.account_id}; nothing to do")
         return
     pipeline = run.pipeline()
     sync_type = run.sync_type(pipeline)
-    with run.track(sync_type, context.run_id) as stats:
+    with run.track(sync_type, context.run_id, close=not _canonical_follows(context, spec)) as stats:
         events = list(dlt_runner.run(context=context, dlt_source=run.source(pipeline, now), dlt_pipeline=pipeline,
                                      dagster_dlt_translator=PosDltTranslator(spec.name), **run.run_kwargs()))
         run.record_counts(pipeline, stats)
@@ -46,9 +66,11 @@ def sync_account_window(context: dg.OpExecutionContext, spec: ProviderSpec, apps
                         account_id: str, start: datetime, end: datetime, now: datetime,
                         ) -> Iterator[dg.AssetMaterialization]:
     """A stateless [start, end) window load (historical backfill); never moves the cursor."""
-    run = _account_sync(appstore, spec, account_id)
+    store = appstore.store()
+    run = _account_sync(store, spec, account_id, context.run_id)
     pipeline = run.pipeline(mode=f"window_{start:%Y%m%d}")
-    with run.track("backfill", context.run_id) as stats:
+    with track_sync(store, account_id, "backfill", context.run_id, reauth_status=spec.reauth_status,
+                    step=BACKFILL_WINDOW) as stats:
         load_info = pipeline.run(run.source(pipeline, now, start=start, end=end), **run.run_kwargs())
         load_info.raise_on_failed_jobs()
         run.record_counts(pipeline, stats)
@@ -59,3 +81,4 @@ def sync_account_window(context: dg.OpExecutionContext, spec: ProviderSpec, apps
                 asset_key=raw_key(spec.name, name), partition=account_id,
                 metadata={"window_start": start.isoformat(), "window_end": end.isoformat(), "rows_loaded": rows},
             )
+

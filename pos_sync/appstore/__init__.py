@@ -45,7 +45,14 @@ from pos_sync.appstore.errors import (
 )
 from pos_sync.appstore.models import AccountStatus, SyncStatus, SyncType
 from pos_sync.appstore.store import AppStore
-from pos_sync.appstore.sync_logs import STALE_SYNC_MESSAGE, finish_sync_log, start_sync_log, sync_history
+from pos_sync.appstore.sync_logs import (
+    STALE_SYNC_MESSAGE,
+    finish_sync_log,
+    open_log_of_run,
+    record_sync_counts,
+    start_sync_log,
+    sync_history,
+)
 from pos_sync.appstore.values import (
     AccountCredentials,
     AccountInfo,
@@ -89,6 +96,8 @@ __all__ = [
     "mark_account_error",
     "mark_account_ok",
     "normalize_url",
+    "open_log_of_run",
+    "record_sync_counts",
     "remove_account",
     "save_tokens",
     "session_scope",

@@ -118,12 +118,27 @@ def _configure_sqlite(engine: Engine, *, memory: bool) -> None:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
 
+def _refuse_empty_sqlite_file(url_str: str) -> None:
+    """A SQLite app store file that exists with 0 bytes lost its accounts (truncated, or copied
+    half): opening it would silently start a new, empty store. Refuse, saying what to do."""
+    from pos_sync.appstore.errors import AppStoreError
+
+    url = make_url(url_str)
+    if url.get_backend_name() != "sqlite" or _is_sqlite_memory(url):
+        return
+    path = Path(url.database or "").expanduser()
+    if path.is_file() and path.stat().st_size == 0:
+        raise AppStoreError(f"the app store file {path} is empty (0 bytes): its accounts are gone — restore it "
+                            "from a backup, or delete the file to start again with no accounts")
+
+
 def get_engine(settings_or_url: SettingsOrUrl = None) -> Engine:
     """The (cached) engine of the app store: ``settings.database_url`` unless a URL is given."""
     url = resolve_url(settings_or_url)
     with _lock:
         engine = _engines.get(url)
         if engine is None:
+            _refuse_empty_sqlite_file(url)
             engine = _create_engine(url)
             _engines[url] = engine
         return engine

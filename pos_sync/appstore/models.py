@@ -221,6 +221,8 @@ class PosSyncLog(Base):
     sync_duration_seconds: Mapped[float | None] = mapped_column(sa.Float)
     status: Mapped[str] = mapped_column(sa.String(50))
     error_message: Mapped[str | None] = mapped_column(sa.Text)
+    error_type: Mapped[str | None] = mapped_column(sa.String(50))  # authentication_failed, rate_limited, …
+    failed_step: Mapped[str | None] = mapped_column(sa.String(50))  # raw_load, canonical_build, …
     transactions_fetched: Mapped[int] = mapped_column(default=0, server_default=sa.text("0"))
     transactions_processed: Mapped[int] = mapped_column(default=0, server_default=sa.text("0"))
     transactions_failed: Mapped[int] = mapped_column(default=0, server_default=sa.text("0"))

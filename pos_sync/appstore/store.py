@@ -55,8 +55,14 @@ class AppStore:
     def start_sync_log(self, account_id: str, sync_type: str, dagster_run_id: str | None = None) -> str:
         return sync_logs.start_sync_log(account_id, sync_type, dagster_run_id, settings=self.settings)
 
-    def finish_sync_log(self, log_id: str, status: str, **counts: Any) -> SyncLogInfo:
-        return sync_logs.finish_sync_log(log_id, status, settings=self.settings, **counts)
+    def finish_sync_log(self, log_id: str, status: str, **fields: Any) -> SyncLogInfo:
+        return sync_logs.finish_sync_log(log_id, status, settings=self.settings, **fields)
+
+    def record_sync_counts(self, log_id: str, **counters: int | None) -> None:
+        sync_logs.record_sync_counts(log_id, settings=self.settings, **counters)
+
+    def open_log_of_run(self, account_id: str, dagster_run_id: str) -> str | None:
+        return sync_logs.open_log_of_run(account_id, dagster_run_id, settings=self.settings)
 
     def sync_history(self, account_id: str, limit: int = 20, *, tenant_id: str | None = None) -> list[SyncLogInfo]:
         return sync_logs.sync_history(account_id, limit, tenant_id=tenant_id, settings=self.settings)

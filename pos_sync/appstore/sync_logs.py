@@ -72,21 +72,57 @@ def start_sync_log(
         return new.id
 
 
+_COUNTERS = {"fetched": "transactions_fetched", "processed": "transactions_processed",
+             "failed": "transactions_failed", "new_products": "new_products_discovered",
+             "unmapped_products": "unmapped_products_count"}
+
+
+def _counts(**given: int | None) -> dict[str, int]:
+    return {_COUNTERS[name]: count(value, name) for name, value in given.items() if value is not None}
+
+
+def record_sync_counts(log_id: str, *, session: Session | None = None, settings: Settings | None = None,
+                       **counters: int | None) -> None:
+    """Store counters of a sync still in progress (its first step's), closing nothing."""
+    values = _counts(**counters)
+    with use_session(session, settings) as s:
+        log = s.get(PosSyncLog, log_id)
+        if log is None:
+            raise SyncLogNotFound(f"no sync log {log_id}")
+        for key, value in values.items():
+            setattr(log, key, value)
+
+
+def open_log_of_run(account_id: str, dagster_run_id: str, *, session: Session | None = None,
+                    settings: Settings | None = None) -> str | None:
+    """The id of the account's log still ``in_progress`` that run ``dagster_run_id`` opened, if any."""
+    with use_session(session, settings, readonly=True) as s:
+        return s.execute(
+            sa.select(PosSyncLog.id).where(
+                PosSyncLog.pos_account_id == account_id, PosSyncLog.dagster_run_id == dagster_run_id,
+                PosSyncLog.status == SyncStatus.IN_PROGRESS.value)
+        ).scalar_one_or_none()
+
+
 def finish_sync_log(
     log_id: str,
     status: str,
     *,
-    fetched: int = 0,
-    processed: int = 0,
-    failed: int = 0,
-    new_products: int = 0,
+    fetched: int | None = None,
+    processed: int | None = None,
+    failed: int | None = None,
+    new_products: int | None = None,
     unmapped_products: int | None = None,
     error_message: str | None = None,
+    error_type: str | None = None,
+    failed_step: str | None = None,
     completed_at: datetime | None = None,
     session: Session | None = None,
     settings: Settings | None = None,
 ) -> SyncLogInfo:
-    """Close a sync log as ``success`` | ``partial`` | ``failed`` with its counters.
+    """Close a sync log as ``success`` | ``partial`` | ``failed`` with its counters (a counter left
+    None keeps what :func:`record_sync_counts` recorded), and for a failure its message, its kind
+    (``error_type``) and the step that failed.
 
     Also updates the account: ``last_sync_at`` = completion time (any outcome);
     ``last_successful_sync_at`` = the *start* of this sync when it succeeded (a safe incremental
@@ -98,14 +134,8 @@ def finish_sync_log(
     allowed = {SyncStatus.SUCCESS.value, SyncStatus.PARTIAL.value, SyncStatus.FAILED.value}
     if status not in allowed:
         raise AppStoreError(f"finish_sync_log status must be one of {sorted(allowed)}, got {status!r}")
-    counts = {
-        "transactions_fetched": count(fetched, "fetched"),
-        "transactions_processed": count(processed, "processed"),
-        "transactions_failed": count(failed, "failed"),
-        "new_products_discovered": count(new_products, "new_products"),
-    }
-    if unmapped_products is not None:
-        counts["unmapped_products_count"] = count(unmapped_products, "unmapped_products")
+    counts = _counts(fetched=fetched, processed=processed, failed=failed, new_products=new_products,
+                     unmapped_products=unmapped_products)
     now = aware_utc(completed_at) or utcnow()
     with use_session(session, settings) as s:
         log = s.get(PosSyncLog, log_id)
@@ -116,6 +146,7 @@ def finish_sync_log(
         if log.status != SyncStatus.IN_PROGRESS.value:
             logger.warning("sync log %s was already closed as %s; recording the real outcome", log.id, log.status)
         _close(log, status, max(now, log.sync_started_at), error_message)
+        log.error_type, log.failed_step = error_type, failed_step
         for key, value in counts.items():
             setattr(log, key, value)
         completed = log.sync_completed_at or now

@@ -132,6 +132,8 @@ class SyncLogInfo:
     sync_completed_at: datetime | None
     sync_duration_seconds: float | None
     error_message: str | None
+    error_type: str | None
+    failed_step: str | None
     transactions_fetched: int
     transactions_processed: int
     transactions_failed: int
@@ -150,6 +152,8 @@ class SyncLogInfo:
             "sync_completed_at": _iso(self.sync_completed_at),
             "sync_duration_seconds": self.sync_duration_seconds,
             "error_message": self.error_message,
+            "error_type": self.error_type,
+            "failed_step": self.failed_step,
             "transactions_fetched": self.transactions_fetched,
             "transactions_processed": self.transactions_processed,
             "transactions_failed": self.transactions_failed,
@@ -222,6 +226,8 @@ def log_info(log: PosSyncLog) -> SyncLogInfo:
         sync_completed_at=log.sync_completed_at,
         sync_duration_seconds=log.sync_duration_seconds,
         error_message=log.error_message,
+        error_type=log.error_type,
+        failed_step=log.failed_step,
         transactions_fetched=log.transactions_fetched,
         transactions_processed=log.transactions_processed,
         transactions_failed=log.transactions_failed,

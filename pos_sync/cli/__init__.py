@@ -43,7 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pos-sync",
         description="Sync point-of-sale data (Square, Toast, Lightspeed) into exact, normalized sales tables.",
+        epilog="Every failure prints one line on stderr and exits non-zero; --debug (or POS_DEBUG=1) adds the "
+               "full trace.",
     )
+    parser.add_argument("--debug", action="store_true", help="print the full trace of a failure")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMAND_MODULES:
         try:
@@ -56,17 +59,46 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _debug(args: argparse.Namespace) -> bool:
+    if getattr(args, "debug", False):
+        return True
+    from pos_sync.settings import SettingsError, load_settings
+
+    try:
+        return load_settings().debug
+    except SettingsError:
+        return False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command. Every failure prints one line (``error: …``) and exits non-zero; the full
+    trace only with ``--debug`` or ``POS_DEBUG=1``."""
+    import traceback
+
+    from pos_sync.cli.errors import explain
+    from pos_sync.settings import load_settings
+
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        load_settings()  # the environment is validated before any work (one line naming the variable)
         result = args.func(args)
     except CommandError as exc:
+        if _debug(args) and exc.__cause__ is not None:
+            traceback.print_exception(exc.__cause__, file=sys.stderr)
         log(f"error: {exc}")
         return exc.exit_code
     except KeyboardInterrupt:
         log("interrupted")
         return 130
+    except Exception as exc:  # noqa: BLE001 - the one place every failure is turned into one line
+        if _debug(args):
+            traceback.print_exc(file=sys.stderr)
+        known = explain(exc)
+        log(f"error: {known}" if known else
+            f"error: unexpected {type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''} "
+            "(run again with --debug for the full trace)")
+        return 1
     return int(result or 0)
 
 

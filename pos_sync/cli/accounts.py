@@ -8,39 +8,14 @@ One ``accounts add <provider>`` per registered provider that has a ``cli_link``
 from __future__ import annotations
 
 import argparse
-import functools
 from collections.abc import Callable
 from datetime import datetime
 
-from pos_sync.cli import CommandError, emit_json, log
+from pos_sync.cli import emit_json, log
 
 # --------------------------------------------------------------------------------------------
 # helpers
 # --------------------------------------------------------------------------------------------
-
-
-def _friendly_errors(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """Turn app store / crypto / linking / database failures into one-line CommandErrors."""
-
-    @functools.wraps(func)
-    def wrapper(args: argparse.Namespace) -> int:
-        from sqlalchemy.exc import OperationalError
-
-        from dlt_sources.common.errors import DiscoveryError
-        from pos_sync.appstore import AppStoreError, CryptoError
-        from pos_sync.providers.linking import LinkError
-
-        try:
-            return func(args)
-        except (AppStoreError, CryptoError, DiscoveryError, LinkError) as exc:
-            raise CommandError(str(exc)) from exc
-        except OperationalError as exc:
-            from pos_sync.appstore.db import resolve_url, safe_url
-
-            reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
-            raise CommandError(f"cannot use the app store at {safe_url(resolve_url())}: {reason}") from exc
-
-    return wrapper
 
 
 def _common_add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -61,7 +36,6 @@ def _adder(provider: str) -> Callable[[argparse.Namespace], int]:
     """``accounts add <provider>``: the provider's LinkCommand checks the credentials and says what
     to store; the app store keeps it (encrypted)."""
 
-    @_friendly_errors
     def add(args: argparse.Namespace) -> int:
         from pos_sync.appstore import get_account, upsert_account
         from pos_sync.providers import registry
@@ -89,7 +63,6 @@ def _short_time(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M") if value is not None else "-"
 
 
-@_friendly_errors
 def _list(args: argparse.Namespace) -> int:
     from pos_sync.appstore import list_accounts
 
@@ -122,7 +95,6 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
-@_friendly_errors
 def _remove(args: argparse.Namespace) -> int:
     from pos_sync.appstore import remove_account
 

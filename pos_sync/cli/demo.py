@@ -195,6 +195,8 @@ def _demo(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     ensure_home(settings)
+    if not 1 <= args.days <= 366:
+        raise CommandError(f"--days must be between 1 and 366, got {args.days}")
     start = (datetime.now(UTC) - timedelta(days=args.days)).date()
     providers = tuple(available_emulators(("square", "toast", "lightspeed")))
     world = World(seed=args.seed, start=start, days=args.days, scale=args.scale, providers=providers)

@@ -29,8 +29,13 @@ def _sync(args: argparse.Namespace) -> int:
             raise CommandError(f"no account {account_id}") from exc
         log(f"syncing {account_id} …")
         summary = runner.sync(account_id)
-        log(f"  {summary['status']} in {summary.get('duration_seconds', 0)} s; rows {summary.get('rows_loaded') or {}}"
-            + (f"; error: {summary['error']}" if summary.get("error") else ""))
+        rows = {table: n for table, n in (summary.get("rows_loaded") or {}).items() if n}
+        log(f"  {summary['status']} ({summary.get('sync_type')}) in {summary.get('duration_seconds', 0)} s; "
+            f"rows {rows or 'none new'}")
+        if summary.get("error"):
+            where = f" in {summary['failed_step']}" if summary.get("failed_step") else ""
+            kind = f" [{summary['error_type']}]" if summary.get("error_type") else ""
+            log(f"  failed{where}{kind}: {summary['error']}")
         summaries.append(summary)
     if args.json:
         emit_json(summaries)

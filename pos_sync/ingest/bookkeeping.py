@@ -1,11 +1,12 @@
-"""Sync logs and account status around one sync run.
+"""Sync logs and account status around one sync run: one truth about a sync.
 
-``with track_sync(store, account_id, "incremental", run_id, reauth_status=...) as stats:`` opens a
-``pos_sync_logs`` row (closing any row a killed run left ``in_progress`` as failed), and on exit
-closes it as ``success`` or ``failed``. Failures update the account: an authorization that can no
-longer be refreshed marks it with its provider's status (the registry's ``reauth_status``: Square
-``disconnected``, Lightspeed and Toast ``reauth_required``) and the message that says what to do;
-other errors mark it ``error`` and count consecutive failures. Success marks it ``active`` again.
+A run's log is opened by its first step and closed once, by its last: the raw load, then the
+canonical build and its integrity checks (:class:`SyncLog`). Any failed step closes it as
+``failed`` with the step, the kind of failure (:func:`describe_failure`: ``authentication_failed``,
+``rate_limited``, …) and the real message, and updates the account (``error_count``,
+``last_error_at`` and its status: a lost authorization gives the provider's ``reauth_status`` —
+Square ``disconnected``, Lightspeed and Toast ``reauth_required`` — anything else ``error``).
+A success is written only when every step succeeded; it marks the account ``active`` again.
 """
 
 from __future__ import annotations
@@ -14,8 +15,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from dlt_sources.common.errors import MissingScopes, ReauthorizationRequired
-from pos_sync.appstore import AppStore
+from dlt_sources.common.errors import ApiError, MissingScopes, ReauthorizationRequired, RetriesExhausted
+from pos_sync.appstore import AppStore, CryptoError
+
+# the steps a sync log names when one fails
+SETUP, RAW_LOAD, CANONICAL_BUILD, INTEGRITY_CHECKS, BACKFILL_WINDOW = (
+    "setup", "raw_load", "canonical_build", "integrity_checks", "backfill_window")
 
 
 @dataclass
@@ -29,14 +34,32 @@ class SyncStats:
     def add_rows(self, table: str, rows: int) -> None:
         self.rows_by_table[table] = self.rows_by_table.get(table, 0) + rows
 
+    def counters(self) -> dict[str, int]:
+        return {"fetched": self.fetched, "processed": self.processed, "failed": self.failed,
+                "new_products": self.new_products}
+
+
+@dataclass(frozen=True)
+class Failure:
+    status: str  # the account's status after it
+    error_type: str
+    message: str
+
+
+class IntegrityCheckFailed(Exception):
+    """The canonical tables of the sync failed an integrity check (the message names which)."""
+
+
+_KNOWN = (ReauthorizationRequired, MissingScopes, ApiError, CryptoError, IntegrityCheckFailed)
+
 
 def _root_cause(exc: BaseException) -> BaseException:
-    """dlt wraps resource errors (PipelineStepFailed → ResourceExtractionError → ours)."""
+    """dlt and Dagster wrap errors (PipelineStepFailed → ResourceExtractionError → ours)."""
     seen: set[int] = set()
     current: BaseException = exc
     while id(current) not in seen:
         seen.add(id(current))
-        if isinstance(current, ReauthorizationRequired | MissingScopes):
+        if isinstance(current, _KNOWN):
             return current
         nxt = current.__cause__ or current.__context__
         if nxt is None:
@@ -45,30 +68,92 @@ def _root_cause(exc: BaseException) -> BaseException:
     return exc
 
 
-def classify_failure(exc: BaseException, reauth_status: str = "disconnected") -> tuple[str, str]:
-    """(account status, message) of a failed sync; ``reauth_status`` is what the provider's lost
-    authorization means (the registry's ``ProviderSpec.reauth_status``)."""
-    cause = _root_cause(exc)
+def _error_type(cause: BaseException) -> str:
     if isinstance(cause, ReauthorizationRequired):
-        return reauth_status, str(cause)
+        return "authentication_failed"
     if isinstance(cause, MissingScopes):
-        return "error", str(cause)
-    return "error", f"{type(cause).__name__}: {cause}"
+        return "missing_scopes"
+    if isinstance(cause, CryptoError):
+        return "encryption_key"
+    if isinstance(cause, IntegrityCheckFailed):
+        return "invalid_data"
+    if isinstance(cause, ApiError):
+        if cause.status == 429:
+            return "rate_limited"
+        if isinstance(cause, RetriesExhausted) or (cause.status or 0) >= 500:
+            return "provider_unavailable"
+        return "provider_error"
+    if isinstance(cause, ConnectionError | TimeoutError) or type(cause).__module__.startswith("requests"):
+        return "provider_unavailable"
+    return "internal_error"
+
+
+def describe_failure(exc: BaseException, reauth_status: str = "disconnected") -> Failure:
+    """What a failed sync means: the account's status, the kind of failure and its message
+    (``reauth_status``: what the provider's lost authorization means, from the registry)."""
+    cause = _root_cause(exc)
+    error_type = _error_type(cause)
+    status = reauth_status if error_type == "authentication_failed" else "error"
+    plain = isinstance(cause, ReauthorizationRequired | MissingScopes | CryptoError | IntegrityCheckFailed)
+    message = str(cause) if plain else f"{type(cause).__name__}: {cause}"
+    return Failure(status, error_type, " ".join(message.split()))
+
+
+def classify_failure(exc: BaseException, reauth_status: str = "disconnected") -> tuple[str, str]:
+    """(account status, message) of a failed sync."""
+    failure = describe_failure(exc, reauth_status)
+    return failure.status, failure.message
+
+
+class SyncLog:
+    """One run's ``pos_sync_logs`` row, opened by its first step and closed once."""
+
+    def __init__(self, store: AppStore, account_id: str, log_id: str) -> None:
+        self.store = store
+        self.account_id = account_id
+        self.log_id = log_id
+
+    @classmethod
+    def open(cls, store: AppStore, account_id: str, sync_type: str, run_id: str | None) -> SyncLog:
+        """A new ``in_progress`` log (closing any a killed run left open as failed)."""
+        return cls(store, account_id, store.start_sync_log(account_id, sync_type, dagster_run_id=run_id))
+
+    @classmethod
+    def of_run(cls, store: AppStore, account_id: str, run_id: str) -> SyncLog | None:
+        log_id = store.open_log_of_run(account_id, run_id)
+        return cls(store, account_id, log_id) if log_id else None
+
+    def record(self, stats: SyncStats) -> None:
+        self.store.record_sync_counts(self.log_id, **stats.counters())
+
+    def fail(self, exc: BaseException, step: str, reauth_status: str, stats: SyncStats | None = None) -> Failure:
+        failure = describe_failure(exc, reauth_status)
+        counters = stats.counters() if stats is not None else {}
+        self.store.finish_sync_log(self.log_id, "failed", error_message=failure.message,
+                                   error_type=failure.error_type, failed_step=step, **counters)
+        self.store.mark_account_error(self.account_id, failure.status, failure.message)
+        return failure
+
+    def succeed(self, stats: SyncStats | None = None) -> None:
+        counters = stats.counters() if stats is not None else {}
+        self.store.finish_sync_log(self.log_id, "success", **counters)
+        self.store.mark_account_ok(self.account_id)
 
 
 @contextmanager
 def track_sync(store: AppStore, account_id: str, sync_type: str, run_id: str | None = None, *,
-               reauth_status: str = "disconnected") -> Iterator[SyncStats]:
-    log_id = store.start_sync_log(account_id, sync_type, dagster_run_id=run_id)
+               reauth_status: str = "disconnected", step: str = RAW_LOAD, close: bool = True) -> Iterator[SyncStats]:
+    """Open the run's log around its first step; a failure closes it as failed (naming ``step``);
+    a success closes it only when ``close`` (the step is the run's last), else records the counts
+    for the last step to close (:meth:`SyncLog.of_run`)."""
+    log = SyncLog.open(store, account_id, sync_type, run_id)
     stats = SyncStats()
     try:
         yield stats
     except BaseException as exc:
-        status, message = classify_failure(exc, reauth_status)
-        store.finish_sync_log(log_id, "failed", fetched=stats.fetched, processed=stats.processed,
-                              failed=stats.failed, new_products=stats.new_products, error_message=message)
-        store.mark_account_error(account_id, status=status, message=message)
+        log.fail(exc, step, reauth_status, stats)
         raise
-    store.finish_sync_log(log_id, "success", fetched=stats.fetched, processed=stats.processed,
-                          failed=stats.failed, new_products=stats.new_products)
-    store.mark_account_ok(account_id)
+    if close:
+        log.succeed(stats)
+    else:
+        log.record(stats)

@@ -70,8 +70,10 @@ class AccountSync:
         """Persist a refreshed token set (encrypted, committed before the source uses it)."""
         self.store.save_tokens(self.account_id, tokens.access_token, tokens.refresh_token, tokens.expires_at)
 
-    def track(self, sync_type: str, run_id: str | None) -> AbstractContextManager[SyncStats]:
-        return track_sync(self.store, self.account_id, sync_type, run_id, reauth_status=self.spec.reauth_status)
+    def track(self, sync_type: str, run_id: str | None, *, close: bool = True) -> AbstractContextManager[SyncStats]:
+        """The run's sync log around its raw load (``close``: this step is the run's last)."""
+        return track_sync(self.store, self.account_id, sync_type, run_id, reauth_status=self.spec.reauth_status,
+                          close=close)
 
     def run_kwargs(self) -> dict[str, Any]:
         """``pipeline.run`` options of this warehouse (the loader file format)."""

@@ -5,16 +5,19 @@ The tables are shared by all providers (rows carry ``pos_provider``); in Dagster
 slice is its own asset so lineage is exact (``pos/square/pos_tenders`` ← ``raw/square/orders``,
 ``raw/square/payments``) and no asset offers a partition of another provider's accounts.
 Skippable: a slice materializes only when its build processed new raw loads, so what is
-downstream reacts to real changes, not to every sync."""
+downstream reacts to real changes, not to every sync. The slice's integrity checks run in the same
+step, after the build, and the step closes the run's sync log (pos_dagster/lib/ingest.py)."""
 
 import dagster as dg
 
 from pos_dagster.defs.ingest.raw import OWNERS
+from pos_dagster.lib.checks import check_specs, failed_checks, run_checks
 from pos_dagster.lib.partitions import account_partitions
-from pos_dagster.lib.resources import AppStoreResource
+from pos_dagster.lib.resources import AppStoreResource, WarehouseResource
 from pos_dagster.lib.tags import PROVIDER
 from pos_dagster.lib.translator import raw_key
 from pos_sync.canonical.build import build_account
+from pos_sync.ingest.bookkeeping import CANONICAL_BUILD, INTEGRITY_CHECKS, IntegrityCheckFailed, SyncLog
 from pos_sync.providers import ProviderSpec, registry
 
 TABLES = {
@@ -48,21 +51,45 @@ def canonical_specs(spec: ProviderSpec) -> list[dg.AssetSpec]:
 
 
 def canonical_assets(spec: ProviderSpec) -> dg.AssetsDefinition:
+    transactions = canonical_key(spec.name, "pos_transactions")
+
     @dg.multi_asset(name=f"{spec.name}_canonical", specs=canonical_specs(spec),
+                    check_specs=check_specs(spec, transactions),
                     partitions_def=account_partitions(spec.name), can_subset=False,
                     op_tags={PROVIDER: spec.name, "pos/stage": "canonical"})
-    def _canonical(context: dg.AssetExecutionContext, appstore: AppStoreResource):
-        """Normalize the raw loads this account's canonical build has not processed yet."""
+    def _canonical(context: dg.AssetExecutionContext, appstore: AppStoreResource, warehouse: WarehouseResource):
+        """Normalize the raw loads this account's canonical build has not processed yet, check the
+        slice and close the run's sync log."""
         store = appstore.store()
         account = store.get_account(context.partition_key)
-        result = build_account(account.id, spec.name, account.tenant_id, store.settings, builder=spec.canonical)
+        log = SyncLog.of_run(store, account.id, context.run_id)  # opened by this run's raw step
+        try:
+            result = build_account(account.id, spec.name, account.tenant_id, store.settings, builder=spec.canonical)
+        except Exception as exc:
+            if log is not None:
+                log.fail(exc, CANONICAL_BUILD, spec.reauth_status)
+            raise
         context.log.info(f"canonical build of {spec.name} account {account.id}: {result.as_dict()}")
-        if result.loads == 0:
-            return  # nothing new: no materialization, nothing downstream fires
-        meta = {"raw_loads": result.loads, "transactions_rebuilt": result.transactions, "items_rebuilt": result.items,
-                "days_recomputed": result.days_recomputed, "seconds": result.seconds}
-        for asset_spec in canonical_specs(spec):
-            yield dg.MaterializeResult(asset_key=asset_spec.key, metadata=meta)
+        if result.loads:  # nothing new: no materialization, nothing downstream fires
+            counts = {"pos_transactions": result.transactions, "pos_transaction_items": result.items,
+                      "pos_tenders": result.tenders, "pos_products": result.products,
+                      "pos_locations": None, DAILY: result.days_recomputed}
+            meta = {"raw_loads": result.loads, "seconds": result.seconds}
+            for table, rows in counts.items():
+                extra = {"rows_loaded": rows} if rows is not None else {}
+                yield dg.MaterializeResult(asset_key=canonical_key(spec.name, table), metadata={**meta, **extra})
+        wh = warehouse.connect()
+        try:
+            checks = run_checks(wh, spec, transactions)
+        finally:
+            wh.close()
+        yield from checks
+        if log is not None:
+            if problems := failed_checks(checks):
+                log.fail(IntegrityCheckFailed(f"the canonical {spec.label} tables failed integrity checks: {problems}"),
+                         INTEGRITY_CHECKS, spec.reauth_status)
+            else:
+                log.succeed()
 
     return _canonical
 
