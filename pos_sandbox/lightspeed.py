@@ -229,6 +229,12 @@ class LightspeedEmulator:
         return self._feed_page(request, "taxes", lambda rec, k, now: self.render.tax(rec.ref, rec, k),
                                envelope_version=False)
 
+    async def get_retailer(self, request: Request) -> Response:
+        """``GET /api/2.0/retailer``: the store the token belongs to (``RetailerResponse``)."""
+        token, headers = self.begin(request)
+        return json_response({"data": self.render.retailer(self.world.account_by_id[token.account_id])},
+                             headers=headers)
+
     async def list_product_categories(self, request: Request) -> Response:
         token, headers = self.begin(request)
         q = request.query_params
@@ -273,6 +279,7 @@ class LightspeedEmulator:
             Route(f"{api}/users", self.list_users, methods=["GET"]),
             Route(f"{api}/payment_types", self.list_payment_types, methods=["GET"]),
             Route(f"{api}/taxes", self.list_taxes, methods=["GET"]),
+            Route(f"{api}/retailer", self.get_retailer, methods=["GET"]),
             Route(f"{p}/_sandbox/lightspeed/faults", self.sandbox_faults, methods=["GET"]),
             *oauth_routes(self.store, p),
         ]

@@ -56,6 +56,7 @@ from __future__ import annotations
 
 import hashlib
 import unicodedata
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -431,6 +432,23 @@ class LightspeedRenderer:
         }
 
     # ------------------------------------------------------------------ setup objects
+    def retailer(self, account: Any) -> dict[str, Any]:
+        """The store (``Retailer``): its domain prefix is the world's Lightspeed account id."""
+        first = self.world.account_locations(account.account_id)[0]
+        return {
+            "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"lightspeed-retailer:{account.account_id}")),
+            "domain_prefix": account.account_id,
+            "name": account.name,
+            "account_status": "active",
+            "account_type": "standard",
+            "culture": "es-ES",  # no "timezone": the spec types it as an object without saying its shape
+            "tax_exclusive": not first.prices_include_tax,
+            "country": first.country,
+            "currency": {"code": account.currency,
+                         "symbol": {"EUR": "€", "USD": "$", "GBP": "£"}.get(account.currency, account.currency)},
+            "created_at": account.created_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+
     def outlet(self, loc: Location, rec: FeedRec, k: int) -> dict[str, Any]:
         taxes = self.world.taxes[loc.account_id]
         default_tax = max(taxes, key=lambda t: t.rate)

@@ -184,6 +184,20 @@ def discover_outlets(base_url: str, token_provider: TokenProvider, *, page_size:
             for oid, item in outlets.items() if not item.get("deleted_at")]
 
 
+def retailer_domain_prefix(base_url: str, token_provider: TokenProvider, *, policy: RetryPolicy | None = None) -> str:
+    """The domain prefix of the store the token belongs to (``GET /api/2.0/retailer``), to check
+    that the credentials are the named store's. Raises :class:`DiscoveryError` (one line)."""
+    base = base_url.rstrip("/")
+    client = LightspeedClient(base, token_provider, policy=policy or DISCOVERY_RETRY_POLICY,
+                              error_mapper=_discovery_error)
+    with discovery_errors("Lightspeed", base, rejected=_token_rejected):
+        payload = client.get("/retailer")
+    prefix = (payload.get("data") or {}).get("domain_prefix") if isinstance(payload, dict) else None
+    if not prefix:
+        raise DiscoveryError(f"unexpected response from Lightspeed GET {API_PREFIX}/retailer: no domain_prefix")
+    return str(prefix).strip().lower()
+
+
 def _token_rejected(exc: TokenRejected) -> str:
     return ("Lightspeed rejected the access token (HTTP 401); check the token (it may have expired: "
             "connect the store again) and the domain prefix")

@@ -9,6 +9,7 @@ import types
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -88,6 +89,9 @@ def offline_toast_lightspeed(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(toast_link, "discover_restaurants", restaurants)
     monkeypatch.setattr(toast_link, "login", lambda *a, **k: TokenSet("toast-token"))
+    # the store the token reaches: the one whose host the URL names (as on Lightspeed itself)
+    monkeypatch.setattr(lightspeed_link, "retailer_domain_prefix",
+                        lambda base, *_a, **_k: (urlsplit(base).hostname or "").split(".")[0])
     monkeypatch.setattr(lightspeed_link, "discover_outlets",
                         lambda *_a, **_k: [{"location_id": i} for i in ("outlet-1", "outlet-2")])
 

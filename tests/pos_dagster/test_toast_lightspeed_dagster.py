@@ -435,6 +435,12 @@ def test_cli_adds_toast_and_lightspeed_with_discovery(make_env: Callable[..., En
     assert ls["access_token"] not in out + err and ls["refresh_token"] not in out + err
     assert main([*ls_argv, "--location", "nope"]) == 1
     assert "nope" in capsys.readouterr().err
+    # the domain prefix must be the store's the credentials reach: a wrong one is refused, not stored
+    wrong = [a if a != ls["account_id"] else "nosuchstore123" for a in ls_argv]
+    assert main(wrong) == 1
+    err = capsys.readouterr().err
+    assert f"belong to the store {ls['account_id']!r}, not 'nosuchstore123'" in err and len(err.splitlines()) == 1
+    assert not [a for a in appstore.list_accounts() if a.merchant_id == "nosuchstore123"]
     creds = appstore.account_credentials(added_ls["id"])
     assert (creds.client_id, creds.client_secret) == (ls["client_id"], ls["client_secret"])
 

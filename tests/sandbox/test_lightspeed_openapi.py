@@ -88,6 +88,12 @@ def test_catalog_and_setup_feeds_validate(ls: Served, spec_path: str) -> None:
             assert len(deleted["data"]) > len(page["data"])
 
 
+def test_retailer_validates_and_names_the_tokens_store(ls: Served) -> None:
+    page = check(ls, "/retailer")
+    assert page["data"]["domain_prefix"] == ls.world.accounts[0].account_id
+    assert page["data"]["currency"]["code"] == ls.world.accounts[0].currency
+
+
 def test_product_categories_validate_with_paging(ls: Served) -> None:
     first = check(ls, "/product_categories", page_size=2)
     assert first["page_info"]["has_next"] is True

@@ -6,7 +6,12 @@ import argparse
 from typing import Any
 
 from dlt_sources.common.auth import TokenSet
-from dlt_sources.lightspeed.helpers import discover_outlets, lightspeed_tokens, store_base_url
+from dlt_sources.lightspeed.helpers import (
+    discover_outlets,
+    lightspeed_tokens,
+    retailer_domain_prefix,
+    store_base_url,
+)
 from pos_sync.providers.linking import (
     LinkCommand,
     LinkError,
@@ -41,10 +46,15 @@ def link(args: argparse.Namespace, log: Log) -> dict[str, Any]:
         raise LinkError("--domain-prefix must not be empty")
     expires_at = parse_instant(args.expires_at, "--expires-at")
     base = store_base_url(prefix, args.base_url)
-    log(f"discovering Lightspeed outlets at {base} ...")
     # no refresh here: a refresh would rotate the store's refresh token before it is stored
-    found = discover_outlets(base, lightspeed_tokens(TokenSet(access_token, None, expires_at), base_url=base,
-                                                      client_id=None, client_secret=None))
+    tokens = lightspeed_tokens(TokenSet(access_token, None, expires_at), base_url=base, client_id=None,
+                               client_secret=None)
+    actual = retailer_domain_prefix(base, tokens)
+    if actual != prefix:  # the credentials must be the named store's (its prefix is in the host name)
+        raise LinkError(f"these Lightspeed credentials belong to the store {actual!r}, not {prefix!r}: "
+                        f"use --domain-prefix {actual} (or the named store's own tokens)")
+    log(f"discovering Lightspeed outlets at {base} ...")
+    found = discover_outlets(base, tokens)
     if not found:
         raise LinkError("Lightspeed returned no outlets for this access token")
     selected = select_locations(found, location_ids(args.location), "outlet")
