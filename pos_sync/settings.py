@@ -90,6 +90,12 @@ class Settings:
     backfill_start_date: date = date(2024, 1, 1)  # first day the backfill partitions offer
     duckdb_memory_limit: str = DEFAULT_DUCKDB_MEMORY_LIMIT
     debug: bool = False  # POS_DEBUG: full tracebacks from the CLI
+    port: int = 8013  # PORT: the HTTP API's port
+    public_url: str | None = None  # POS_PUBLIC_URL: the API as browsers and providers reach it (OAuth redirects)
+    api_secret: str | None = None  # POS_API_SECRET: signs short-lived links (else a key under POS_HOME)
+    jwt_secret: str | None = None  # POS_JWT_SECRET: HS256 key of the platform's JWTs
+    jwt_public_key: str | None = None  # POS_JWT_PUBLIC_KEY: RS256 public key (PEM) of the platform's JWTs
+    oauth_success_url: str | None = None  # POS_OAUTH_SUCCESS_URL: where a linked merchant lands
     environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -103,6 +109,10 @@ class Settings:
     def utcnow(self) -> datetime:
         """The connector's "now": ``POS_NOW`` when injected, else real UTC time."""
         return self.now or datetime.now(UTC)
+
+    def env(self, name: str) -> str | None:
+        """A provider's own variable (named by its registry entry, e.g. ``SQUARE_BASE_URL``)."""
+        return self.environ.get(name) or None
 
     def app_credentials(self, env_names: tuple[str, str] | None) -> tuple[str | None, str | None]:
         """An OAuth app's client id and secret from the variables a provider names (e.g.
@@ -134,6 +144,12 @@ def parse_settings(env: Mapping[str, str]) -> Settings:
         backfill_start_date=_date("POS_BACKFILL_START_DATE", env.get("POS_BACKFILL_START_DATE"), date(2024, 1, 1)),
         duckdb_memory_limit=env.get("POS_DUCKDB_MEMORY_LIMIT") or DEFAULT_DUCKDB_MEMORY_LIMIT,
         debug=_bool("POS_DEBUG", env.get("POS_DEBUG"), False),
+        port=_int("PORT", env.get("PORT"), 8013),
+        public_url=(env.get("POS_PUBLIC_URL") or "").rstrip("/") or None,
+        api_secret=env.get("POS_API_SECRET") or None,
+        jwt_secret=env.get("POS_JWT_SECRET") or None,
+        jwt_public_key=env.get("POS_JWT_PUBLIC_KEY") or None,
+        oauth_success_url=env.get("POS_OAUTH_SUCCESS_URL") or None,
         environ=dict(env),
     )
 

@@ -4,3 +4,4 @@ WAREHOUSE_WRITER = {"pos/warehouse-writer": "1"}  # runs that write the warehous
 ACCOUNT = "pos/account"  # the account a run syncs
 PROVIDER = "pos/provider"
 TRIGGER = "pos/trigger"  # why it runs: new-account, due, cli, …
+SYNC_REQUEST = "pos/sync-request"  # the API sync request a run answers

@@ -22,6 +22,7 @@ from pos_sync.appstore.accounts import (
     load_for_sync,
     remove_account,
     set_locations,
+    update_account,
     upsert_account,
 )
 from pos_sync.appstore.crypto import CryptoError, decrypt, encrypt
@@ -105,5 +106,6 @@ __all__ = [
     "start_sync_log",
     "sync_history",
     "upgrade",
+    "update_account",
     "upsert_account",
 ]

@@ -23,11 +23,12 @@ from sqlalchemy.orm import Session, selectinload
 from pos_sync.appstore import crypto, models
 from pos_sync.appstore.access import count, load_account, positive, provider_name, required, use_session
 from pos_sync.appstore.errors import (
+    AppStoreError,
     LocationConflict,
     PurgeFailed,
     PurgeUnavailable,
 )
-from pos_sync.appstore.models import AccountStatus, PosAccount, PosLocation, aware_utc
+from pos_sync.appstore.models import AccountStatus, PosAccount, PosLocation, aware_utc, utcnow
 from pos_sync.appstore.values import AccountCredentials, AccountInfo, RemovedAccount, account_info
 from pos_sync.settings import Settings, load_settings
 
@@ -352,3 +353,39 @@ def remove_account(
         purged=purge,
         purge_result=purge_result,
     )
+
+
+def update_account(
+    account_id: str,
+    *,
+    tenant_id: str | None = None,
+    account_name: str | None = None,
+    sync_frequency_minutes: int | None = None,
+    sync_enabled: bool | None = None,
+    enabled_location_ids: Sequence[str] | None = None,
+    session: Session | None = None,
+    settings: Settings | None = None,
+) -> AccountInfo:
+    """Change what a person may change: the name, the sync frequency, whether it syncs, and which of
+    its known locations are synced (``enabled_location_ids``: exactly those; an unknown id is an
+    error and changes nothing). ``None`` keeps a value."""
+    with use_session(session, settings) as s:
+        acc = load_account(s, account_id, tenant_id, for_update=True)
+        if enabled_location_ids is not None:
+            known = {loc.location_id for loc in acc.locations}
+            unknown = sorted(set(enabled_location_ids) - known)
+            if unknown:
+                raise AppStoreError(f"unknown location id(s) for this account: {', '.join(unknown)} "
+                                    f"(known: {', '.join(sorted(known)) or 'none'})")
+            for loc in acc.locations:
+                loc.enabled = loc.location_id in set(enabled_location_ids)
+        if account_name is not None:
+            acc.account_name = required(account_name, "name")
+        if sync_frequency_minutes is not None:
+            acc.sync_frequency_minutes = positive(sync_frequency_minutes, "sync_frequency_minutes")
+        if sync_enabled is not None:
+            acc.sync_enabled = bool(sync_enabled)
+        acc.updated_at = utcnow()
+        s.flush()
+        s.refresh(acc)
+        return account_info(acc)

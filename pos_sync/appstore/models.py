@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import enum
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -270,3 +270,64 @@ class PosWebhook(Base):
             f"PosWebhook(id={self.id!r}, pos_provider={self.pos_provider!r}, "
             f"webhook_event_id={self.webhook_event_id!r}, processing_status={self.processing_status!r})"
         )
+
+
+class PosTenant(Base):
+    """A customer of the service (a bakery chain). Accounts may name tenants the CLI never created
+    (``accounts add --tenant T``); the API authenticates tenants that exist here."""
+
+    __tablename__ = "pos_tenants"
+
+    id: Mapped[str] = mapped_column(sa.String(255), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(sa.String(255))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=sa.func.now())
+
+
+class PosApiKey(Base):
+    """A tenant's API key, stored as its SHA-256 (the key itself is shown once, at creation)."""
+
+    __tablename__ = "pos_api_keys"
+    __table_args__ = (sa.Index("idx_pos_api_keys_tenant", "tenant_id"),)
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(sa.String(255), sa.ForeignKey("pos_tenants.id", ondelete="CASCADE"))
+    key_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(sa.String(16))  # the key's first characters, to tell keys apart
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=sa.func.now())
+    revoked_at: Mapped[datetime | None]
+
+
+class PosOAuthState(Base):
+    """A pending OAuth authorization: random, single-use, bound to a tenant, expiring (stored hashed)."""
+
+    __tablename__ = "pos_oauth_states"
+
+    state_hash: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(sa.String(255))
+    pos_provider: Mapped[str] = mapped_column(sa.String(50))
+    redirect_uri: Mapped[str] = mapped_column(sa.String(500))
+    success_url: Mapped[str | None] = mapped_column(sa.String(500))
+    account_id: Mapped[str | None] = mapped_column(sa.String(36))  # a reconnect names its account
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=sa.func.now())
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+
+class PosSyncRequest(Base):
+    """A sync asked for through the API; the Dagster sensor turns it into runs within seconds."""
+
+    __tablename__ = "pos_sync_requests"
+    __table_args__ = (sa.Index("idx_pos_sync_requests_status", "status", "requested_at"),
+                      sa.Index("idx_pos_sync_requests_account", "pos_account_id", "requested_at"))
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(sa.String(255))
+    pos_account_id: Mapped[str] = mapped_column(sa.String(36), sa.ForeignKey("pos_accounts.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(sa.String(20))  # sync | historical
+    start_date: Mapped[date | None] = mapped_column(sa.Date)
+    end_date: Mapped[date | None] = mapped_column(sa.Date)  # inclusive
+    status: Mapped[str] = mapped_column(sa.String(20), default="pending", server_default="pending")
+    run_ids: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    error_message: Mapped[str | None] = mapped_column(sa.Text)
+    requested_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=sa.func.now())
+    launched_at: Mapped[datetime | None]

@@ -4,10 +4,10 @@ hand around instead of reading the environment in every call."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from pos_sync.appstore import account_state, accounts, sync_logs
+from pos_sync.appstore import account_state, accounts, oauth_states, sync_logs, sync_requests, tenants
 from pos_sync.appstore.values import AccountCredentials, AccountInfo, RemovedAccount, SyncLogInfo
 from pos_sync.settings import Settings
 
@@ -33,6 +33,9 @@ class AppStore:
 
     def load_for_sync(self, account_id: str) -> tuple[AccountInfo, AccountCredentials]:
         return accounts.load_for_sync(account_id, settings=self.settings)
+
+    def update_account(self, account_id: str, **changes: Any) -> AccountInfo:
+        return accounts.update_account(account_id, settings=self.settings, **changes)
 
     def set_locations(self, account_id: str, locations: Sequence[Mapping[str, Any]]) -> list[str]:
         return accounts.set_locations(account_id, locations, settings=self.settings)
@@ -64,5 +67,45 @@ class AppStore:
     def open_log_of_run(self, account_id: str, dagster_run_id: str) -> str | None:
         return sync_logs.open_log_of_run(account_id, dagster_run_id, settings=self.settings)
 
-    def sync_history(self, account_id: str, limit: int = 20, *, tenant_id: str | None = None) -> list[SyncLogInfo]:
-        return sync_logs.sync_history(account_id, limit, tenant_id=tenant_id, settings=self.settings)
+    def sync_history(self, account_id: str, limit: int = 20, *, offset: int = 0,
+                     tenant_id: str | None = None) -> list[SyncLogInfo]:
+        return sync_logs.sync_history(account_id, limit, offset=offset, tenant_id=tenant_id, settings=self.settings)
+
+    # ------------------------------------------------------------------ tenants, OAuth states, sync requests
+    def create_tenant(self, name: str, tenant_id: str | None = None) -> tuple[str, str]:
+        return tenants.create_tenant(name, tenant_id, settings=self.settings)
+
+    def rotate_key(self, tenant_id: str) -> str:
+        return tenants.rotate_key(tenant_id, settings=self.settings)
+
+    def revoke_keys(self, tenant_id: str) -> int:
+        return tenants.revoke_keys(tenant_id, settings=self.settings)
+
+    def authenticate(self, api_key: str) -> str | None:
+        return tenants.authenticate(api_key, settings=self.settings)
+
+    def tenant_exists(self, tenant_id: str) -> bool:
+        return tenants.tenant_exists(tenant_id, settings=self.settings)
+
+    def issue_state(self, tenant_id: str, provider: str, redirect_uri: str, success_url: str | None = None,
+                    account_id: str | None = None) -> str:
+        return oauth_states.issue_state(tenant_id, provider, redirect_uri, success_url, account_id,
+                                        settings=self.settings)
+
+    def consume_state(self, state: str, provider: str) -> oauth_states.OAuthState:
+        return oauth_states.consume_state(state, provider, settings=self.settings)
+
+    def request_sync(self, account_id: str, tenant_id: str, kind: str = "sync", start: date | None = None,
+                     end: date | None = None) -> sync_requests.SyncRequestInfo:
+        return sync_requests.request_sync(account_id, tenant_id, kind, start, end, settings=self.settings)
+
+    def pending_sync_requests(self, limit: int = 100) -> list[sync_requests.SyncRequestInfo]:
+        return sync_requests.pending_sync_requests(limit, settings=self.settings)
+
+    def settle_sync_request(self, request_id: str, *, run_ids: list[str] | None = None,
+                            error: str | None = None) -> None:
+        sync_requests.settle_sync_request(request_id, run_ids=run_ids, error=error, settings=self.settings)
+
+    def latest_sync_requests(self, account_id: str, tenant_id: str, limit: int = 5,
+                             ) -> list[sync_requests.SyncRequestInfo]:
+        return sync_requests.latest_sync_requests(account_id, tenant_id, limit, settings=self.settings)

@@ -166,6 +166,7 @@ def sync_history(
     account_id: str,
     limit: int = 20,
     *,
+    offset: int = 0,
     tenant_id: str | None = None,
     session: Session | None = None,
     settings: Settings | None = None,
@@ -177,6 +178,7 @@ def sync_history(
             sa.select(PosSyncLog)
             .where(PosSyncLog.pos_account_id == account_id)
             .order_by(PosSyncLog.sync_started_at.desc(), PosSyncLog.created_at.desc())
+            .offset(max(0, int(offset)))
             .limit(max(1, int(limit)))
         ).scalars()
         return [log_info(log) for log in logs]

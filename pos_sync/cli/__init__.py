@@ -17,6 +17,8 @@ COMMAND_MODULES = (
     "pos_sync.cli.accounts",
     "pos_sync.cli.sync",
     "pos_sync.cli.demo",
+    "pos_sync.cli.tenants",
+    "pos_sync.cli.api",
 )
 
 

@@ -5,6 +5,7 @@ Each tick (every 30 s) it reads the app store once and, per registered provider:
 
 * adds a ``<provider>_accounts`` partition for each new account and deletes those of removed
   accounts;
+* turns the API's sync requests into runs (``pos_sync.appstore.sync_requests``);
 * requests ``<provider>_sync`` for each enabled account that does not need a human
   (``disconnected``/``reauth_required`` wait for a re-link) and is due: never synced, or its
   ``last_sync_at + sync_frequency_minutes`` has passed on the wall clock (``POS_NOW`` does not
@@ -22,11 +23,12 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
+from pos_dagster.defs.ingest.backfills import backfill_job_name, window_backfill
 from pos_dagster.defs.ingest.jobs import sync_job, sync_job_name
 from pos_dagster.lib.partitions import accounts_partitions_name
 from pos_dagster.lib.resources import AppStoreResource
-from pos_dagster.lib.tags import ACCOUNT, PROVIDER, TRIGGER
-from pos_sync.appstore import AccountInfo
+from pos_dagster.lib.tags import ACCOUNT, PROVIDER, SYNC_REQUEST, TRIGGER
+from pos_sync.appstore import AccountInfo, AppStore
 from pos_sync.providers import registry
 
 NEEDS_HUMAN = {"disconnected", "reauth_required"}  # every sync would fail until someone re-links
@@ -52,7 +54,38 @@ def accounts_in_flight(instance: dg.DagsterInstance) -> set[str]:
     return {run.tags[ACCOUNT] for run in runs if ACCOUNT in run.tags}
 
 
-def evaluate(instance: dg.DagsterInstance, accounts: list[AccountInfo], now: datetime) -> dg.SensorResult:
+def requested_runs(instance: dg.DagsterInstance, store: AppStore,
+                   accounts: dict[str, AccountInfo]) -> list[dg.RunRequest]:
+    """Runs for the sync requests the API wrote: one ``<provider>_sync`` run for a sync, one
+    ``<provider>_historical_backfill`` run per day for a historical import. A request whose runs
+    exist (found by their ``pos/sync-request`` tag on a later tick) is settled with their ids;
+    until then it is asked for again under the same run keys, which Dagster launches once."""
+    runs: list[dg.RunRequest] = []
+    for request in store.pending_sync_requests():
+        account = accounts.get(request.account_id)
+        if account is None:
+            store.settle_sync_request(request.id, error="the account was removed")
+            continue
+        tags = {ACCOUNT: account.id, PROVIDER: account.provider, TRIGGER: "api", SYNC_REQUEST: request.id}
+        if request.kind == "sync":
+            wanted = [dg.RunRequest(run_key=f"request:{request.id}", job_name=sync_job_name(account.provider),
+                                    partition_key=account.id, tags=tags)]
+        else:
+            days = [request.start_date + timedelta(days=n)  # type: ignore[operator]
+                    for n in range((request.end_date - request.start_date).days + 1)]  # type: ignore[operator]
+            wanted = [dg.RunRequest(run_key=f"request:{request.id}:{day}", job_name=backfill_job_name(account.provider),
+                                    partition_key=dg.MultiPartitionKey({"account": account.id, "date": day.isoformat()}),
+                                    tags=tags) for day in days]
+        launched = instance.get_runs(dg.RunsFilter(tags={SYNC_REQUEST: request.id}))
+        if len(launched) >= len(wanted):
+            store.settle_sync_request(request.id, run_ids=sorted(run.run_id for run in launched))
+        else:
+            runs += wanted
+    return runs
+
+
+def evaluate(instance: dg.DagsterInstance, accounts: list[AccountInfo], now: datetime,
+             store: AppStore | None = None) -> dg.SensorResult:
     partition_requests: list[dg.AddDynamicPartitionsRequest | dg.DeleteDynamicPartitionsRequest] = []
     runs: list[dg.RunRequest] = []
     busy = accounts_in_flight(instance)
@@ -70,18 +103,22 @@ def evaluate(instance: dg.DagsterInstance, accounts: list[AccountInfo], now: dat
                                 TRIGGER: "new-account" if account.last_sync_at is None else "due"})
             for account in mine.values() if account.id not in busy and is_due(account, now)
         ]
+    if store is not None:
+        runs += requested_runs(instance, store, {a.id: a for a in accounts})
     return dg.SensorResult(run_requests=runs, dynamic_partitions_requests=partition_requests)
 
 
 def account_sync_sensor() -> dg.SensorDefinition:
     @dg.sensor(name="account_sync_sensor", minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING,
-               jobs=[sync_job(spec) for spec in registry],
+               jobs=[sync_job(spec) for spec in registry] + [window_backfill(spec) for spec in registry
+                                                              if spec.windows is not None],
                description="Keeps each provider's account partitions in step with the app store and requests "
                            "a sync for every account whose sync frequency has elapsed.")
     def _sensor(context: dg.SensorEvaluationContext, appstore: AppStoreResource) -> dg.SensorResult:
         # wall-clock time, not the connector's clock (POS_NOW): frequencies are measured against
         # the app store's last_sync_at, which is wall-clock
-        return evaluate(context.instance, appstore.store().list_accounts(), datetime.now(UTC))
+        store = appstore.store()
+        return evaluate(context.instance, store.list_accounts(), datetime.now(UTC), store)
 
     return _sensor
 

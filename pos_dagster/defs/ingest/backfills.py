@@ -4,6 +4,7 @@ each day runs ``<provider>_window``, a stateless load through its own pipeline t
 the account's cursor. Providers without day windows (Lightspeed's change feed) have none."""
 
 from datetime import UTC, datetime, timedelta
+from functools import cache
 
 import dagster as dg
 
@@ -15,6 +16,11 @@ from pos_sync.providers import ProviderSpec, registry
 from pos_sync.settings import load_settings
 
 
+def backfill_job_name(provider: str) -> str:
+    return f"{provider}_historical_backfill"
+
+
+@cache
 def window_backfill(spec: ProviderSpec) -> dg.JobDefinition:
     @dg.op(name=f"{spec.name}_window", pool=spec.pool, tags={PROVIDER: spec.name}, out={},
            description=spec.descriptions.get("window_op"))
@@ -24,7 +30,7 @@ def window_backfill(spec: ProviderSpec) -> dg.JobDefinition:
         yield from sync_account_window(context, spec, appstore, keys["account"], start, start + timedelta(days=1),
                                        clock.now())
 
-    @dg.job(name=f"{spec.name}_historical_backfill", tags=WAREHOUSE_WRITER,
+    @dg.job(name=backfill_job_name(spec.name), tags=WAREHOUSE_WRITER,
             partitions_def=historical_windows(spec.name, load_settings().backfill_start_date),
             description=spec.descriptions.get("backfill_job"))
     def backfill():

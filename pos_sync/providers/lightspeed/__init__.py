@@ -8,6 +8,7 @@ date window, so an account's first regular sync reads the store's whole history.
 
 from dlt_sources.lightspeed.settings import DEFAULT_BASE_URL
 from pos_sync.providers.lightspeed.link import COMMAND
+from pos_sync.providers.lightspeed.oauth import FLOW
 from pos_sync.providers.lightspeed.source import NO_WINDOW, RESOURCES, build_source, tokens
 from pos_sync.providers.spec import ProviderSpec
 from transforms import lightspeed as lightspeed_transform
@@ -20,6 +21,7 @@ SPEC = ProviderSpec(
     build_source=build_source,
     tokens=tokens,
     cli_link=COMMAND,
+    oauth=FLOW,
     credential_kind="oauth",
     # a rotated refresh token was lost (or access revoked): approve access again
     reauth_status="reauth_required",

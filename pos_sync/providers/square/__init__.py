@@ -3,6 +3,7 @@
 from dlt_sources.square.settings import DEFAULT_BASE_URL
 from pos_sync.providers.spec import ProviderSpec
 from pos_sync.providers.square.link import COMMAND
+from pos_sync.providers.square.oauth import FLOW
 from pos_sync.providers.square.source import RESOURCES, build_source, tokens
 from transforms import square as square_transform
 
@@ -14,6 +15,7 @@ SPEC = ProviderSpec(
     build_source=build_source,
     tokens=tokens,
     cli_link=COMMAND,
+    oauth=FLOW,
     credential_kind="oauth",
     # the grant was revoked or the refresh token is dead: re-link through OAuth
     reauth_status="disconnected",

@@ -8,6 +8,7 @@ reused across runs, restaurants and processes — Toast asks for at most a coupl
 from dlt_sources.toast.settings import DEFAULT_BASE_URL
 from pos_sync.providers.spec import ProviderSpec
 from pos_sync.providers.toast.link import COMMAND
+from pos_sync.providers.toast.oauth import FLOW
 from pos_sync.providers.toast.source import RESOURCES, build_source, tokens
 from transforms import toast as toast_transform
 
@@ -19,6 +20,7 @@ SPEC = ProviderSpec(
     build_source=build_source,
     tokens=tokens,
     cli_link=COMMAND,
+    oauth=FLOW,
     credential_kind="machine_client",
     # the machine client's login is refused: enter the client's current credentials
     reauth_status="reauth_required",

@@ -1,0 +1,76 @@
+"""Synchronization: ask for a sync or a historical import (202: a sync request the Dagster sensor
+turns into runs within seconds, so the daemon runs them under the same pools and limits), read
+an account's sync status and its paginated history."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Query, Request, status
+
+from pos_sync.api.deps import Store, Tenant
+from pos_sync.api.problems import Problem
+from pos_sync.api.schemas import (
+    HistoricalRequest,
+    SyncAccepted,
+    SyncHistory,
+    SyncLogOut,
+    SyncRequestOut,
+    SyncStatus,
+)
+from pos_sync.providers import registry
+
+router = APIRouter(prefix="/api/v1/pos/sync", tags=["synchronization"])
+MAX_HISTORICAL_DAYS = 366
+
+
+def _accepted(request: Request, info: object) -> SyncAccepted:
+    return SyncAccepted(request_id=info.id, account_id=info.account_id, kind=info.kind,  # type: ignore[attr-defined]
+                        status=info.status,  # type: ignore[attr-defined]
+                        status_url=str(request.url_for("sync_status", account_id=info.account_id)))  # type: ignore[attr-defined]
+
+
+@router.post("/{account_id}", response_model=SyncAccepted, status_code=status.HTTP_202_ACCEPTED,
+             summary="Trigger a manual sync", responses={404: {}})
+def trigger_sync(account_id: str, request: Request, store: Store, tenant: Tenant) -> SyncAccepted:
+    return _accepted(request, store.request_sync(account_id, tenant))
+
+
+@router.post("/{account_id}/historical", response_model=SyncAccepted, status_code=status.HTTP_202_ACCEPTED,
+             summary="Import historical data (a backfill of the account's days)", responses={404: {}, 422: {}})
+def trigger_historical(account_id: str, body: HistoricalRequest, request: Request, store: Store,
+                       tenant: Tenant) -> SyncAccepted:
+    account = store.get_account(account_id, tenant_id=tenant)
+    spec = registry.get(account.provider)
+    if spec.windows is None:
+        raise Problem(422, f"{spec.label} has no date-window import: {spec.no_window_reason or 'no day windows'}; "
+                           f"its first sync already read the whole history — POST /api/v1/pos/sync/{account_id} "
+                           "syncs what changed since")
+    if body.end_date < body.start_date:
+        raise Problem(422, "end_date is before start_date")
+    if (body.end_date - body.start_date).days + 1 > MAX_HISTORICAL_DAYS:
+        raise Problem(422, f"at most {MAX_HISTORICAL_DAYS} days per request")
+    if body.start_date < store.settings.backfill_start_date:
+        raise Problem(422, f"start_date is before {store.settings.backfill_start_date} (POS_BACKFILL_START_DATE)")
+    return _accepted(request, store.request_sync(account_id, tenant, "historical", body.start_date, body.end_date))
+
+
+@router.get("/{account_id}/status", response_model=SyncStatus, name="sync_status", summary="Get sync status",
+            responses={404: {}})
+def sync_status(account_id: str, store: Store, tenant: Tenant) -> SyncStatus:
+    account = store.get_account(account_id, tenant_id=tenant)
+    logs = store.sync_history(account_id, 1, tenant_id=tenant)
+    requests = store.latest_sync_requests(account_id, tenant)
+    last = SyncLogOut.model_validate(logs[0].to_dict()) if logs else None
+    return SyncStatus(
+        account_id=account.id, provider=account.provider, status=account.status, error_message=account.error_message,
+        sync_enabled=account.sync_enabled, sync_frequency_minutes=account.sync_frequency_minutes,
+        last_sync_at=account.last_sync_at, last_successful_sync_at=account.last_successful_sync_at,
+        next_sync_at=account.next_sync_at, running=bool(last and last.status == "in_progress"), last_sync=last,
+        requests=[SyncRequestOut.model_validate(r.to_dict()) for r in requests])
+
+
+@router.get("/{account_id}/history", response_model=SyncHistory, summary="Sync history log", responses={404: {}})
+def sync_history(account_id: str, store: Store, tenant: Tenant, limit: int = Query(20, ge=1, le=200),
+                 offset: int = Query(0, ge=0)) -> SyncHistory:
+    logs = store.sync_history(account_id, limit, offset=offset, tenant_id=tenant)
+    return SyncHistory(account_id=account_id, limit=limit, offset=offset,
+                       items=[SyncLogOut.model_validate(log.to_dict()) for log in logs])

@@ -1,0 +1,95 @@
+"""Syncs asked for through the API. The API only writes a request (the core never starts a run);
+the Dagster ``account_sync_sensor`` turns pending requests into runs within seconds, so the daemon
+runs them under the same pools and tag limits as every other sync, and writes the run ids back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from pos_sync.appstore.access import load_account, use_session
+from pos_sync.appstore.errors import AppStoreError
+from pos_sync.appstore.models import PosSyncRequest, utcnow
+from pos_sync.settings import Settings
+
+PENDING, LAUNCHED, FAILED = "pending", "launched", "failed"
+
+
+class SyncRequestNotFound(AppStoreError, LookupError):
+    pass
+
+
+@dataclass(frozen=True)
+class SyncRequestInfo:
+    id: str
+    tenant_id: str
+    account_id: str
+    kind: str  # sync | historical
+    start_date: date | None
+    end_date: date | None
+    status: str
+    run_ids: tuple[str, ...]
+    error_message: str | None
+    requested_at: datetime
+    launched_at: datetime | None
+
+    def to_dict(self) -> dict[str, object]:
+        return {"id": self.id, "account_id": self.account_id, "kind": self.kind,
+                "start_date": self.start_date.isoformat() if self.start_date else None,
+                "end_date": self.end_date.isoformat() if self.end_date else None, "status": self.status,
+                "run_ids": list(self.run_ids), "error_message": self.error_message,
+                "requested_at": self.requested_at.isoformat(),
+                "launched_at": self.launched_at.isoformat() if self.launched_at else None}
+
+
+def _info(row: PosSyncRequest) -> SyncRequestInfo:
+    return SyncRequestInfo(row.id, row.tenant_id, row.pos_account_id, row.kind, row.start_date, row.end_date,
+                           row.status, tuple(row.run_ids or ()), row.error_message, row.requested_at, row.launched_at)
+
+
+def request_sync(account_id: str, tenant_id: str, kind: str = "sync", start: date | None = None,
+                 end: date | None = None, *, session: Session | None = None,
+                 settings: Settings | None = None) -> SyncRequestInfo:
+    """Ask for a sync of the tenant's account (``historical``: the days ``start``..``end``)."""
+    if kind not in ("sync", "historical"):
+        raise AppStoreError(f"unknown sync request kind {kind!r}")
+    with use_session(session, settings) as s:
+        load_account(s, account_id, tenant_id)
+        row = PosSyncRequest(tenant_id=tenant_id, pos_account_id=account_id, kind=kind, start_date=start,
+                             end_date=end, run_ids=[])
+        s.add(row)
+        s.flush()
+        return _info(row)
+
+
+def pending_sync_requests(limit: int = 100, *, session: Session | None = None,
+                          settings: Settings | None = None) -> list[SyncRequestInfo]:
+    with use_session(session, settings, readonly=True) as s:
+        rows = s.execute(sa.select(PosSyncRequest).where(PosSyncRequest.status == PENDING)
+                         .order_by(PosSyncRequest.requested_at).limit(limit)).scalars()
+        return [_info(r) for r in rows]
+
+
+def settle_sync_request(request_id: str, *, run_ids: list[str] | None = None, error: str | None = None,
+                        session: Session | None = None, settings: Settings | None = None) -> None:
+    """The sensor's answer: the runs it launched, or why it could not."""
+    with use_session(session, settings) as s:
+        row = s.get(PosSyncRequest, request_id)
+        if row is None:
+            raise SyncRequestNotFound(f"no sync request {request_id}")
+        row.status = FAILED if error else LAUNCHED
+        row.run_ids = list(run_ids or [])
+        row.error_message = error
+        row.launched_at = utcnow()
+
+
+def latest_sync_requests(account_id: str, tenant_id: str, limit: int = 5, *, session: Session | None = None,
+                         settings: Settings | None = None) -> list[SyncRequestInfo]:
+    with use_session(session, settings, readonly=True) as s:
+        load_account(s, account_id, tenant_id)
+        rows = s.execute(sa.select(PosSyncRequest).where(PosSyncRequest.pos_account_id == account_id)
+                         .order_by(PosSyncRequest.requested_at.desc()).limit(limit)).scalars()
+        return [_info(r) for r in rows]
