@@ -8,13 +8,13 @@ from datetime import date
 
 import duckdb
 import pytest
+from support.accounts import link_account
+from support.worlds import sandbox_world
 
 from pos_dagster.adapter import sync_account
 from pos_sandbox.server import SandboxServer
-from pos_sandbox.world import World
 from pos_sync import appstore
 from pos_sync.cli import main
-from pos_sync.cli.demo import link_square_account
 from pos_sync.settings import load_settings
 from pos_sync.warehouse.pipelines import pipeline_name, pipelines_dir
 
@@ -39,13 +39,12 @@ def _counts(path: str, account_id: str) -> dict[str, int]:
 
 def test_purge_removes_only_that_accounts_data(capsys: pytest.CaptureFixture[str],
                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    worlds = [World(seed=s, start=date(2026, 5, 4), days=2, scale="tiny", providers=["square"]) for s in (1, 2)]
+    worlds = [sandbox_world(s, "square", days=2, start=date(2026, 5, 4)) for s in (1, 2)]
     monkeypatch.setenv("POS_NOW", worlds[0].window_end_utc.isoformat())  # sync the past world as if current
     ids = []
     for world in worlds:
         with SandboxServer(world) as server:
-            cred = next(a for a in server.manifest()["accounts"] if a["provider"] == "square")
-            account_id = link_square_account(cred["base_url"], world.tenant_id, cred)
+            account_id = link_account(server, world.tenant_id, "square")
             assert sync_account(account_id)["status"] == "success"
             ids.append(account_id)
     path = str(load_settings().warehouse_path)

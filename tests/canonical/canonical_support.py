@@ -19,12 +19,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.accounts import link_account
+from support.destination import open_warehouse, warehouse_query
+from support.sandboxes import Sandboxes, sandboxes
+from support.worlds import START, sandbox_world, set_clock
 
 from pos_sandbox.ledger import compute_truth
 from pos_sandbox.server import SandboxServer
 from pos_sandbox.world import World
 
-NORMAL = (8, date(2026, 3, 2), 3)  # seed, start, days: a void, a same-day and a next-day refund, tip edits
+NORMAL = (8, START, 3)  # seed, start, days: a void, a same-day and a next-day refund, tip edits
 DST = (15, date(2026, 3, 27), 4)  # window crosses the European DST change (29 March 2026)
 
 # every canonical table and its key; bookkeeping columns that legitimately differ between two
@@ -41,15 +45,6 @@ BOOKKEEPING = frozenset({"source_load_id", "updated_at", "processed_at"})
 WALL_CLOCK = frozenset({"updated_at"})  # pos_locations.updated_at: when the build last wrote it
 
 Snapshot = dict[str, dict[tuple[Any, ...], dict[str, Any]]]
-
-
-def with_password(url: str) -> str:
-    """dlt's PostgresCredentials require a password; the trust-auth test server ignores it."""
-    scheme, rest = url.split("://", 1)
-    userinfo, _, hostpart = rest.rpartition("@")
-    if not userinfo or ":" in userinfo:
-        return url
-    return f"{scheme}://{userinfo}:unused@{hostpart}"
 
 
 def norm(value: Any) -> Any:
@@ -74,11 +69,8 @@ def norm_json(value: Any) -> Any:
 
 def snapshot(exclude: frozenset[str] = WALL_CLOCK, tenant_id: str | None = None) -> Snapshot:
     """Every row of every canonical table, keyed, normalised (see :func:`norm`)."""
-    from pos_sync.warehouse.sql import Warehouse
-
-    wh = Warehouse()
     out: Snapshot = {}
-    try:
+    with open_warehouse() as wh:
         for table, key in TABLES.items():
             rows = wh.query(f"select * from pos.{table}")
             got: dict[tuple[Any, ...], dict[str, Any]] = {}
@@ -90,19 +82,7 @@ def snapshot(exclude: frozenset[str] = WALL_CLOCK, tenant_id: str | None = None)
                 assert k not in got, f"duplicate key {k} in {table}"
                 got[k] = clean
             out[table] = got
-    finally:
-        wh.close()
     return out
-
-
-def warehouse_query(sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
-    from pos_sync.warehouse.sql import Warehouse
-
-    wh = Warehouse()
-    try:
-        return wh.query(sql, params)
-    finally:
-        wh.close()
 
 
 def changed_rows(before: dict[tuple[Any, ...], dict[str, Any]],
@@ -131,8 +111,7 @@ class CanonicalEnv:
 
     def set_now(self, when: datetime) -> None:
         """Move the sandbox clock and the connector's clock (POS_NOW) together."""
-        self.world.set_now(when)
-        self.monkeypatch.setenv("POS_NOW", when.isoformat())
+        set_clock(self.world, self.monkeypatch, when)
 
     def truth(self) -> dict[str, Any]:
         return compute_truth(self.world)
@@ -175,26 +154,18 @@ class CanonicalEnv:
         """Problems (empty = reconciled to the cent) between the canonical daily figures and the
         sandbox ledger as of the clock."""
         from pos_sync.canonical.reconcile import canonical_daily, compare_daily
-        from pos_sync.warehouse.sql import Warehouse
 
         truth = [r for r in self.truth()["daily"] if r["provider"] == "square"]
         assert truth, "an empty ledger reconciles with anything"
-        wh = Warehouse()
-        try:
+        with open_warehouse() as wh:
             actual = canonical_daily(wh, self.tenant_id)
-        finally:
-            wh.close()
         return compare_daily(truth, actual)
 
     def checks(self) -> dict[str, int]:
         from pos_sync.canonical.checks_sql import CHECKS
-        from pos_sync.warehouse.sql import Warehouse
 
-        wh = Warehouse()
-        try:
+        with open_warehouse() as wh:
             return {name: fn(wh) for name, fn in CHECKS.items()}
-        finally:
-            wh.close()
 
     def raw_load_ids(self) -> list[str]:
         return [r["load_id"] for r in warehouse_query(
@@ -203,42 +174,26 @@ class CanonicalEnv:
 
 def make_world(spec: tuple[int, date, int] = NORMAL) -> World:
     seed, start, days = spec
-    return World(seed, start, days=days, scale="tiny", providers=["square"])
+    return sandbox_world(seed, "square", days=days, start=start)
 
 
 @dataclass
 class EnvFactory:
     tmp_path: Path
     monkeypatch: pytest.MonkeyPatch
-    servers: list[SandboxServer] = field(default_factory=list)
+    started: Sandboxes
 
     def __call__(self, world: World | None = None, now: datetime | None = None) -> CanonicalEnv:
-        from pos_sync.cli.demo import link_square_account
-
         world = world or make_world()
-        if now is not None:
-            world.set_now(now)
-        self.monkeypatch.setenv("POS_NOW", world.now.isoformat())
-        server = SandboxServer(world).start()
-        self.servers.append(server)
-        cred = next(a for a in server.manifest()["accounts"] if a["provider"] == "square")
-        account_id = link_square_account(cred["base_url"], world.tenant_id, cred)  # OAuth → app store
+        set_clock(world, self.monkeypatch, now)
+        server = self.started.serve(world)
+        account_id = link_account(server, world.tenant_id, "square")  # OAuth → app store
         return CanonicalEnv(world, server, account_id, self.monkeypatch, self.tmp_path)
-
-    def close(self) -> None:
-        from pos_sync.appstore import dispose_engines
-
-        for server in self.servers:
-            server.stop()
-        dispose_engines()
 
 
 def env_factory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., CanonicalEnv]]:
     monkeypatch.delenv("POS_NOW", raising=False)
     monkeypatch.delenv("POS_STORE_CUSTOMER_PII", raising=False)
     monkeypatch.setenv("POS_PII_KEY", "canonical-test-key")
-    factory = EnvFactory(tmp_path, monkeypatch)
-    try:
-        yield factory
-    finally:
-        factory.close()
+    with sandboxes(app_store=True) as started:
+        yield EnvFactory(tmp_path, monkeypatch, started)

@@ -28,9 +28,9 @@ from canonical_support import (
     changed_rows,
     make_world,
     snapshot,
-    warehouse_query,
-    with_password,
 )
+from support.destination import warehouse_query
+from support.postgres import use_postgres_warehouse
 
 from transforms.canonical import canonical_id
 
@@ -79,7 +79,7 @@ def test_duckdb_and_postgres_give_identical_canonical_rows(make_env: EnvMaker, p
     assert env.build().loads >= 1
     duck = snapshot(exclude=BOOKKEEPING)
 
-    monkeypatch.setenv("POS_WAREHOUSE_URL", with_password(pg_url))
+    use_postgres_warehouse(monkeypatch, pg_url)
     env.forget_local_pipeline_state()  # the same world from scratch into PostgreSQL
     env.ingest()
     assert env.build().loads >= 1

@@ -9,6 +9,10 @@ from typing import Any
 
 import dlt
 import pytest
+from support.accounts import manifest_account
+from support.destination import open_warehouse
+from support.postgres import use_postgres_warehouse
+from support.worlds import sandbox_world
 
 from dlt_sources.common.auth import TokenSet
 from dlt_sources.lightspeed import lightspeed_source
@@ -22,7 +26,6 @@ from pos_sync.canonical.checks_sql import CHECKS
 from pos_sync.canonical.reconcile import canonical_daily, compare_daily
 from pos_sync.settings import load_settings
 from pos_sync.warehouse.pipelines import dlt_destination
-from pos_sync.warehouse.sql import Warehouse
 
 ACCOUNT = "acct-under-test"
 
@@ -39,29 +42,23 @@ def _source(provider: str, acc: dict[str, Any], world: World) -> Any:
 
 
 def _sync_and_build(server: SandboxServer, world: World, provider: str, pipeline: dlt.Pipeline) -> Any:
-    acc = next(a for a in server.manifest()["accounts"] if a["provider"] == provider)
+    acc = manifest_account(server, provider)
     pipeline.run(_source(provider, acc, world), loader_file_format="parquet"
                  if load_settings().warehouse_url is None else None).raise_on_failed_jobs()
     return build_account(ACCOUNT, provider, world.tenant_id)
 
 
 def _assert_reconciled(world: World, provider: str) -> None:
-    wh = Warehouse()
-    try:
+    with open_warehouse() as wh:
         truth = [r for r in compute_truth(world)["daily"] if r["provider"] == provider]
         assert truth, "the world has no rows for the provider"
         assert compare_daily(truth, canonical_daily(wh, world.tenant_id)) == []
         assert {name: check(wh) for name, check in CHECKS.items()} == dict.fromkeys(CHECKS, 0)
-    finally:
-        wh.close()
 
 
 def _rows(table: str) -> list[tuple[Any, ...]]:
-    wh = Warehouse()
-    try:
+    with open_warehouse() as wh:
         return [tuple(r.values()) for r in wh.query(f"select * from pos.{table} order by 1")]
-    finally:
-        wh.close()
 
 
 def _pipeline(provider: str, tmp_path: Any) -> dlt.Pipeline:
@@ -73,7 +70,7 @@ def _pipeline(provider: str, tmp_path: Any) -> dlt.Pipeline:
 @pytest.mark.parametrize(("provider", "start"), [("toast", date(2026, 3, 6)), ("lightspeed", date(2026, 3, 27))],
                          ids=["toast-us-dst", "lightspeed-eu-dst"])
 def test_canonical_reconciles_through_dst_and_late_events(provider: str, start: date, tmp_path: Any) -> None:
-    world = World(seed=7, start=start, days=4, scale="small", providers=[provider])
+    world = sandbox_world(7, provider, days=4, start=start, scale="small")
     pipeline = _pipeline(provider, tmp_path)
     with SandboxServer(world) as server:
         world.set_now(world.window_end_utc - timedelta(days=2))  # refunds and tip edits still to come
@@ -99,8 +96,8 @@ def test_canonical_reconciles_through_dst_and_late_events(provider: str, start: 
 
 @pytest.mark.parametrize("provider", ["toast", "lightspeed"])
 def test_canonical_on_postgres(provider: str, pg_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
-    monkeypatch.setenv("POS_WAREHOUSE_URL", pg_url)
-    world = World(seed=3, start=date(2026, 6, 1), days=3, scale="tiny", providers=[provider])
+    use_postgres_warehouse(monkeypatch, pg_url)
+    world = sandbox_world(3, provider, start=date(2026, 6, 1))
     with SandboxServer(world) as server:
         _sync_and_build(server, world, provider, _pipeline(provider, tmp_path))
     _assert_reconciled(world, provider)

@@ -6,20 +6,26 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, parse_qsl, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import dlt
 import httpx
 import pytest
-from requests import PreparedRequest, Response
+from support import http_log as requests_log
+from support.accounts import manifest_account
+from support.destination import query
+from support.http_log import Sent
+from support.ledger import counts_per_location, expected_objects
+from support.sandboxes import sandboxes
+from support.sources import FAST_RETRIES, account_state, local_pipeline, run_checked, sandbox_source_options
+from support.worlds import sandbox_world
 
-from dlt_sources.common import RetryPolicy, TokenSet
+from dlt_sources.common import TokenSet
 from dlt_sources.common.auth import TokenProvider
-from dlt_sources.common.http import ApiSession
 from dlt_sources.lightspeed import destination_known_versions, lightspeed_source, lightspeed_tokens
 from pos_sandbox.faults import FaultPlan
 from pos_sandbox.ledger import compute_truth
@@ -27,50 +33,22 @@ from pos_sandbox.server import SandboxServer
 from pos_sandbox.world import World
 
 SEED = 10
-START = date(2026, 3, 2)
-FAST_RETRIES = RetryPolicy(base_delay=0.01, max_delay=0.05, max_total_sleep=20.0, timeout=20.0)
 STREAMS = ("sales", "products", "product_categories", "outlets", "registers", "users", "payment_types", "taxes")
 
 
-@dataclass
-class Sent:
-    method: str
-    path: str
-    params: dict[str, str]
-    authorization: str | None
-    status: int | None = None
-
-
-@dataclass
-class HttpLog:
-    sent: list[Sent] = field(default_factory=list)
-
-    def clear(self) -> None:
-        self.sent.clear()
-
+class HttpLog(requests_log.HttpLog):
     def api(self) -> list[Sent]:
+        """The requests to the X-Series API 2.0 (not OAuth's token endpoint)."""
         return [s for s in self.sent if "/api/2.0/" in s.path]
 
     def per_stream(self) -> Counter[str]:
+        """Endpoint under ``/api/2.0/`` -> requests."""
         return Counter(s.path.rsplit("/api/2.0/", 1)[1] for s in self.api())
 
 
 @pytest.fixture()
 def ls_http_log(monkeypatch: pytest.MonkeyPatch) -> HttpLog:
-    log = HttpLog()
-    original = ApiSession._send_once
-
-    def send_once(self: ApiSession, request: PreparedRequest, kwargs: dict[str, Any]) -> Response:
-        parts = urlsplit(request.url or "")
-        sent = Sent(str(request.method), parts.path, dict(parse_qsl(parts.query)),
-                    request.headers.get("Authorization"))
-        log.sent.append(sent)
-        response = original(self, request, kwargs)
-        sent.status = response.status_code
-        return response
-
-    monkeypatch.setattr(ApiSession, "_send_once", send_once)
-    return log
+    return requests_log.record_requests(monkeypatch, HttpLog())
 
 
 @dataclass
@@ -83,7 +61,7 @@ class LightspeedEnv:
 
     @property
     def account(self) -> dict[str, Any]:
-        return next(a for a in self.server.manifest()["accounts"] if a["provider"] == "lightspeed")
+        return manifest_account(self.server, "lightspeed")
 
     @property
     def emulator(self) -> Any:
@@ -93,9 +71,7 @@ class LightspeedEnv:
         raise LookupError("no Lightspeed mount")
 
     def pipeline(self, name: str = "lightspeed_test", destination: Any = None) -> dlt.Pipeline:
-        return dlt.pipeline(pipeline_name=name,
-                            destination=destination or dlt.destinations.duckdb(str(self.tmp_path / "w.duckdb")),
-                            dataset_name="raw_lightspeed", pipelines_dir=str(self.tmp_path / "pipelines"))
+        return local_pipeline(self.tmp_path, name, "raw_lightspeed", destination)
 
     def persist(self, tokens: TokenSet) -> None:
         """The caller's atomic token store: the latest tokens replace the previous ones."""
@@ -113,19 +89,12 @@ class LightspeedEnv:
     def source(self, pipeline: dlt.Pipeline, **kw: Any) -> Any:
         acct = self.account
         provider = kw.pop("token_provider", None) or self.token_provider()
-        options: dict[str, Any] = {
-            "base_url": acct["base_url"],
-            "account_id": acct["account_id"],
-            "now": self.world.now,
-            "known_versions": destination_known_versions(pipeline, account_id=acct["account_id"]),
-            "retry_policy": FAST_RETRIES,
-        } | kw
+        known = destination_known_versions(pipeline, account_id=acct["account_id"])
+        options = sandbox_source_options(acct, self.world, known, **kw)
         return lightspeed_source(provider, acct["account_id"], acct["location_ids"], **options)
 
     def run(self, pipeline: dlt.Pipeline, loader_file_format: str | None = "parquet", **kw: Any) -> Any:
-        info = pipeline.run(self.source(pipeline, **kw), loader_file_format=loader_file_format)  # type: ignore[arg-type]
-        info.raise_on_failed_jobs()
-        return info
+        return run_checked(pipeline, self.source(pipeline, **kw), loader_file_format)
 
     def truth(self) -> dict[str, Any]:
         return compute_truth(self.world)
@@ -148,54 +117,38 @@ class LightspeedEnv:
 
 @pytest.fixture()
 def make_ls_env(tmp_path: Path) -> Iterator[Callable[..., LightspeedEnv]]:
-    servers: list[SandboxServer] = []
+    with sandboxes() as started:
 
-    def make(seed: int = SEED, days: int = 3, faults: FaultPlan | None = None, scale: str = "tiny",
-             **options: Any) -> LightspeedEnv:
-        world = World(seed, START, days=days, scale=scale, providers=["lightspeed"])
-        server = SandboxServer(world, faults=faults, **options).start()
-        servers.append(server)
-        creds = next(c for c in server.credentials.values() if c.provider == "lightspeed")
-        return LightspeedEnv(world, server, tmp_path, {"access_token": creds.access_token,
-                                                       "refresh_token": creds.refresh_token})
+        def make(seed: int = SEED, days: int = 3, faults: FaultPlan | None = None, scale: str = "tiny",
+                 **options: Any) -> LightspeedEnv:
+            world = sandbox_world(seed, "lightspeed", days=days, scale=scale)
+            server = started.serve(world, faults, **options)
+            creds = next(c for c in server.credentials.values() if c.provider == "lightspeed")
+            return LightspeedEnv(world, server, tmp_path, {"access_token": creds.access_token,
+                                                           "refresh_token": creds.refresh_token})
 
-    yield make
-    for server in servers:
-        server.stop()
+        yield make
 
 
 # ---------------------------------------------------------------------- destination checks
-def query(pipeline: dlt.Pipeline, sql: str) -> list[tuple[Any, ...]]:
-    with pipeline.sql_client() as client:
-        return [tuple(r) for r in client.execute_sql(sql) or []]
+# the ledger's ``objects`` keys of a Lightspeed outlet and the SQL that counts each in the destination
+OBJECT_SQL = {
+    "sales": "select outlet_id, count(*) from sales group by 1",
+    "return_sales": "select outlet_id, count(*) from sales where return_for is not null group by 1",
+    "voided_sales": "select outlet_id, count(*) from sales where status = 'VOIDED' group by 1",
+    "payments": "select s.outlet_id, count(*) from sales__payments p join sales s "
+                "on p._dlt_parent_id = s._dlt_id group by 1",
+    "line_items": "select s.outlet_id, count(*) from sales__line_items li join sales s "
+                  "on li._dlt_parent_id = s._dlt_id where s.return_for is null group by 1",
+}
 
 
 def loaded_objects(pipeline: dlt.Pipeline) -> dict[str, dict[str, int]]:
-    out: dict[str, dict[str, int]] = {}
-
-    def put(sql: str, key: str) -> None:
-        for loc, n in query(pipeline, sql):
-            if n:
-                out.setdefault(loc, {})[key] = int(n)
-
-    put("select outlet_id, count(*) from sales group by 1", "sales")
-    put("select outlet_id, count(*) from sales where return_for is not null group by 1", "return_sales")
-    put("select outlet_id, count(*) from sales where status = 'VOIDED' group by 1", "voided_sales")
-    put("select s.outlet_id, count(*) from sales__payments p join sales s on p._dlt_parent_id = s._dlt_id "
-        "group by 1", "payments")
-    put("select s.outlet_id, count(*) from sales__line_items li join sales s on li._dlt_parent_id = s._dlt_id "
-        "where s.return_for is null group by 1", "line_items")
-    return out
-
-
-def expected_objects(truth: dict[str, Any]) -> dict[str, dict[str, int]]:
-    keys = ("sales", "return_sales", "voided_sales", "payments", "line_items")
-    return {r["location_id"]: {k: r[k] for k in keys if r[k]} for r in truth["objects"]
-            if r["location_id"] is not None and r["provider"] == "lightspeed"}
+    return counts_per_location(lambda sql: query(pipeline, sql), OBJECT_SQL)
 
 
 def assert_matches_truth(pipeline: dlt.Pipeline, truth: dict[str, Any]) -> None:
-    assert loaded_objects(pipeline) == expected_objects(truth)
+    assert loaded_objects(pipeline) == expected_objects(truth, "lightspeed", OBJECT_SQL)
     for table in STREAMS:
         n, distinct = query(pipeline, f"select count(*), count(distinct id) from {table}")[0]
         assert n == distinct, f"duplicate ids in {table}"
@@ -217,25 +170,15 @@ def assert_matches_truth(pipeline: dlt.Pipeline, truth: dict[str, Any]) -> None:
     assert Decimal(refunds or 0) == sum(Decimal(r["refund_amount"]) for r in daily)
 
 
-def data_row_counts(pipeline: dlt.Pipeline) -> dict[str, int]:
-    counts = pipeline.last_trace.last_normalize_info.row_counts
-    return {t: n for t, n in counts.items() if not t.startswith("_dlt") and n}
-
-
-def rows_in_load(pipeline: dlt.Pipeline, table: str, load_id: str) -> int:
-    return int(query(pipeline, f"select count(*) from {table} where _dlt_load_id = '{load_id}'")[0][0])
-
-
 def resource_state(pipeline: dlt.Pipeline, resource: str, account_id: str) -> dict[str, Any]:
-    resources = pipeline.state.get("sources", {}).get("lightspeed", {}).get("resources", {})
-    return dict(resources.get(resource, {}).get("accounts", {}).get(account_id, {}))
+    return account_state(pipeline, "lightspeed", resource, account_id)
 
 
 def seed_with_late_changes(days: int = 3) -> int:
     """The first seed whose tiny world has, after ``now1 = window end − 30 h``, a return of a sale
     closed before it, a tip edit and a product soft-delete (so one clock advance shows all three)."""
     for seed in range(1, 200):
-        world = World(seed, START, days=days, scale="tiny", providers=["lightspeed"])
+        world = sandbox_world(seed, "lightspeed", days=days)
         now1 = world.window_end_utc - timedelta(hours=30)
         sales = [s for loc in world.locations for s in world.iter_sales(loc.location_id)]
         if (any(s.refund is not None and s.closed_at <= now1 < s.refund.created_at for s in sales)

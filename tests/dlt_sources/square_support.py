@@ -5,18 +5,22 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
 import dlt
 import pytest
-from requests import PreparedRequest, Response
+from support import http_log as requests_log
+from support.accounts import manifest_account
+from support.destination import query
+from support.ledger import counts_per_location, expected_objects
+from support.sandboxes import sandboxes
+from support.sources import account_state, local_pipeline, run_checked, sandbox_source_options
+from support.worlds import sandbox_world
 
-from dlt_sources.common import RetryPolicy, TokenProvider, TokenSet
-from dlt_sources.common.http import ApiSession
+from dlt_sources.common import TokenProvider, TokenSet
 from dlt_sources.square import destination_known_versions, square_source, square_tokens
 from pos_sandbox.faults import FaultPlan
 from pos_sandbox.ledger import compute_truth
@@ -24,31 +28,10 @@ from pos_sandbox.server import SandboxServer
 from pos_sandbox.world import World
 
 SEED = 10  # tiny, 3 days: refunds and tip edits inside and after the window
-START = date(2026, 3, 2)
 DATA_TABLES = ("locations", "payments", "refunds", "orders", "catalog", "team_members")
-FAST_RETRIES = RetryPolicy(base_delay=0.01, max_delay=0.05, max_total_sleep=20.0, timeout=20.0)
 
 
-@dataclass
-class Sent:
-    method: str
-    path: str
-    params: dict[str, str]
-    body: dict[str, Any] | None
-    status: int | None = None
-
-
-@dataclass
-class HttpLog:
-    """Every request an :class:`ApiSession` sends; ``hook(sent)`` may raise to simulate a crash
-    or return a replacement ``PreparedRequest`` (e.g. with a garbled cursor)."""
-
-    sent: list[Sent] = field(default_factory=list)
-    hook: Callable[[Sent, PreparedRequest], PreparedRequest | None] | None = None
-
-    def clear(self) -> None:
-        self.sent.clear()
-
+class HttpLog(requests_log.HttpLog):
     def per_stream(self) -> Counter[tuple[str, str]]:
         """(path tail, location or batch) -> requests."""
         out: Counter[tuple[str, str]] = Counter()
@@ -61,24 +44,7 @@ class HttpLog:
 
 @pytest.fixture()
 def http_log(monkeypatch: pytest.MonkeyPatch) -> HttpLog:
-    log = HttpLog()
-    original = ApiSession._send_once
-
-    def send_once(self: ApiSession, request: PreparedRequest, kwargs: dict[str, Any]) -> Response:
-        parts = urlsplit(request.url or "")
-        body = json.loads(request.body) if request.body else None
-        sent = Sent(str(request.method), parts.path, dict(parse_qsl(parts.query)), body)
-        log.sent.append(sent)
-        if log.hook is not None:
-            replacement = log.hook(sent, request)
-            if replacement is not None:
-                request = replacement
-        response = original(self, request, kwargs)
-        sent.status = response.status_code
-        return response
-
-    monkeypatch.setattr(ApiSession, "_send_once", send_once)
-    return log
+    return requests_log.record_requests(monkeypatch, HttpLog())
 
 
 @dataclass
@@ -89,19 +55,14 @@ class SquareEnv:
 
     @property
     def account(self) -> dict[str, Any]:
-        return self.server.manifest()["accounts"][0]
+        return manifest_account(self.server, "square")
 
     @property
     def location_ids(self) -> list[str]:
         return list(self.account["location_ids"])
 
     def pipeline(self, name: str = "square_test", destination: Any = None) -> dlt.Pipeline:
-        return dlt.pipeline(
-            pipeline_name=name,
-            destination=destination or dlt.destinations.duckdb(str(self.tmp_path / "w.duckdb")),
-            dataset_name="raw_square",
-            pipelines_dir=str(self.tmp_path / "pipelines"),
-        )
+        return local_pipeline(self.tmp_path, name, "raw_square", destination)
 
     def token_provider(self, **kw: Any) -> TokenProvider:
         """The account's refreshing provider (``square_tokens`` with the app's client credentials)."""
@@ -115,20 +76,13 @@ class SquareEnv:
         acct = self.account
         provider = kw.pop("token_provider", None) or square_tokens(TokenSet(acct["access_token"]),
                                                                    base_url=acct["base_url"])
-        options: dict[str, Any] = {
-            "base_url": acct["base_url"],
-            "account_id": acct["account_id"],
-            "initial_start": self.world.window_start_utc - timedelta(days=1),
-            "now": self.world.now,
-            "known_versions": destination_known_versions(pipeline, account_id=acct["account_id"]),
-            "retry_policy": FAST_RETRIES,
-        } | kw
+        known = destination_known_versions(pipeline, account_id=acct["account_id"])
+        initial_start = self.world.window_start_utc - timedelta(days=1)
+        options = sandbox_source_options(acct, self.world, known, **({"initial_start": initial_start} | kw))
         return square_source(provider, self.location_ids, **options)
 
     def run(self, pipeline: dlt.Pipeline, loader_file_format: str | None = "parquet", **kw: Any) -> Any:
-        info = pipeline.run(self.source(pipeline, **kw), loader_file_format=loader_file_format)  # type: ignore[arg-type]
-        info.raise_on_failed_jobs()
-        return info
+        return run_checked(pipeline, self.source(pipeline, **kw), loader_file_format)
 
     def truth(self, as_of: datetime | None = None) -> dict[str, Any]:
         return compute_truth(self.world, as_of)
@@ -139,57 +93,39 @@ class SquareEnv:
 
 @pytest.fixture()
 def make_env(tmp_path: Path) -> Iterator[Callable[..., SquareEnv]]:
-    servers: list[SandboxServer] = []
+    with sandboxes() as started:
 
-    def make(seed: int = SEED, days: int = 3, faults: FaultPlan | None = None, **options: Any) -> SquareEnv:
-        world = World(seed, START, days=days, scale="tiny", providers=["square"])
-        server = SandboxServer(world, faults=faults, **options).start()
-        servers.append(server)
-        return SquareEnv(world, server, tmp_path)
+        def make(seed: int = SEED, days: int = 3, faults: FaultPlan | None = None,
+                 **options: Any) -> SquareEnv:
+            world = sandbox_world(seed, "square", days=days)
+            return SquareEnv(world, started.serve(world, faults, **options), tmp_path)
 
-    yield make
-    for server in servers:
-        server.stop()
+        yield make
 
 
 # ---------------------------------------------------------------------- destination checks
-def query(pipeline: dlt.Pipeline, sql: str) -> list[tuple[Any, ...]]:
-    with pipeline.sql_client() as client:
-        return [tuple(r) for r in client.execute_sql(sql) or []]
+# the ledger's ``objects`` keys of a Square location and the SQL that counts each in the destination
+OBJECT_SQL = {
+    "payments": "select location_id, count(*) from payments group by 1",
+    "refunds": "select location_id, count(*) from refunds group by 1",
+    "refunds_completed": "select location_id, count(*) from refunds where status = 'COMPLETED' group by 1",
+    "orders": "select location_id, count(*) from orders group by 1",
+    "return_orders": "select o.location_id, count(distinct o.id) from orders o join orders__returns r "
+                     "on r._dlt_parent_id = o._dlt_id group by 1",
+    "voided_orders": "select location_id, count(*) from orders where state = 'CANCELED' group by 1",
+    "line_items": "select o.location_id, count(*) from orders__line_items li join orders o "
+                  "on li._dlt_parent_id = o._dlt_id group by 1",
+}
 
 
 def loaded_objects(pipeline: dlt.Pipeline) -> dict[str, dict[str, int]]:
     """Per location: the counts the ledger's ``objects`` rows carry, read from the destination."""
-    out: dict[str, dict[str, int]] = {}
-
-    def put(sql: str, key: str) -> None:
-        for loc, n in query(pipeline, sql):
-            out.setdefault(loc, {})[key] = int(n)
-
-    put("select location_id, count(*) from payments group by 1", "payments")
-    put("select location_id, count(*) from refunds group by 1", "refunds")
-    put("select location_id, count(*) from refunds where status = 'COMPLETED' group by 1", "refunds_completed")
-    put("select location_id, count(*) from orders group by 1", "orders")
-    put("select o.location_id, count(distinct o.id) from orders o join orders__returns r "
-        "on r._dlt_parent_id = o._dlt_id group by 1", "return_orders")
-    put("select location_id, count(*) from orders where state = 'CANCELED' group by 1", "voided_orders")
-    put("select o.location_id, count(*) from orders__line_items li join orders o "
-        "on li._dlt_parent_id = o._dlt_id group by 1", "line_items")
-    return out
-
-
-def expected_objects(truth: dict[str, Any]) -> dict[str, dict[str, int]]:
-    keys = ("payments", "refunds", "refunds_completed", "orders", "return_orders", "voided_orders", "line_items")
-    return {
-        row["location_id"]: {k: row[k] for k in keys if row[k]}
-        for row in truth["objects"]
-        if row["location_id"] is not None
-    }
+    return counts_per_location(lambda sql: query(pipeline, sql), OBJECT_SQL)
 
 
 def assert_matches_truth(pipeline: dlt.Pipeline, truth: dict[str, Any]) -> None:
     got = loaded_objects(pipeline)
-    assert got == expected_objects(truth)
+    assert got == expected_objects(truth, "square", OBJECT_SQL)
     for table in ("payments", "refunds", "orders", "catalog", "team_members", "locations"):
         rows = query(pipeline, f"select count(*), count(distinct id) from {table}")
         assert rows[0][0] == rows[0][1], f"duplicate ids in {table}"
@@ -204,14 +140,8 @@ def assert_matches_truth(pipeline: dlt.Pipeline, truth: dict[str, Any]) -> None:
     assert query(pipeline, "select count(*) from team_members")[0][0] == account["team_members"]
 
 
-def data_row_counts(pipeline: dlt.Pipeline) -> dict[str, int]:
-    counts = pipeline.last_trace.last_normalize_info.row_counts
-    return {t: n for t, n in counts.items() if not t.startswith("_dlt") and n}
-
-
 def hwm_state(pipeline: dlt.Pipeline, resource: str, account_id: str) -> dict[str, Any]:
-    resources = pipeline.state.get("sources", {}).get("square", {}).get("resources", {})
-    return dict(resources.get(resource, {}).get("accounts", {}).get(account_id, {}))
+    return account_state(pipeline, "square", resource, account_id)
 
 
 def changed_between(world: World, since: datetime, until: datetime) -> dict[str, int]:
@@ -238,11 +168,6 @@ def changed_between(world: World, since: datetime, until: datetime) -> dict[str,
                 out["refunds"] += changed(events_r, refund.created_at)
                 out["orders"] += changed(events_r, refund.created_at)  # the return order
     return out
-
-
-def rows_in_load(pipeline: dlt.Pipeline, table: str, load_id: str) -> int:
-    """Rows a load wrote to ``table`` (exact even where dlt's csv row_counts are not, dlt#4461)."""
-    return int(query(pipeline, f"select count(*) from {table} where _dlt_load_id = '{load_id}'")[0][0])
 
 
 # ---------------------------------------------------------------------- flat (Arrow) tables vs the API

@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 
-import dlt
 import pytest
 from lightspeed_support import (
     HttpLog,
@@ -15,22 +14,13 @@ from lightspeed_support import (
     changed_between,
     ls_http_log,
     make_ls_env,
-    query,
-    rows_in_load,
     seed_with_late_changes,
 )
+from support.destination import query, rows_in_load
+from support.postgres import postgres_destination
 
 pytestmark = pytest.mark.postgres
 __all__ = ["ls_http_log", "make_ls_env"]  # fixtures
-
-
-def with_password(url: str) -> str:
-    """dlt's PostgresCredentials require a password; a trust-auth test server ignores it."""
-    scheme, rest = url.split("://", 1)
-    userinfo, _, hostpart = rest.rpartition("@")
-    if not userinfo or ":" in userinfo:
-        return url
-    return f"{scheme}://{userinfo}:unused@{hostpart}"
 
 
 def test_postgres_import_noop_and_change_feed(make_ls_env: Callable[..., LightspeedEnv], ls_http_log: HttpLog,
@@ -39,7 +29,7 @@ def test_postgres_import_noop_and_change_feed(make_ls_env: Callable[..., Lightsp
     world = env.world
     now1 = world.window_end_utc - timedelta(hours=30)
     world.set_now(now1)
-    pipeline = env.pipeline("lightspeed_pg", destination=dlt.destinations.postgres(with_password(pg_url)))
+    pipeline = env.pipeline("lightspeed_pg", destination=postgres_destination(pg_url))
     env.run(pipeline, loader_file_format="csv")
     assert_matches_truth(pipeline, env.truth())
     types = dict(query(pipeline, "select column_name, data_type from information_schema.columns "

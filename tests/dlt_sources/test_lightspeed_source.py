@@ -13,13 +13,12 @@ from lightspeed_support import (
     LightspeedEnv,
     assert_matches_truth,
     changed_between,
-    data_row_counts,
     ls_http_log,
     make_ls_env,
-    query,
     resource_state,
     seed_with_late_changes,
 )
+from support.destination import data_row_counts, query
 
 from dlt_sources.common import TokenSet
 from dlt_sources.common.errors import ReauthorizationRequired

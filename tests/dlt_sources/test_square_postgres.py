@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 
-import dlt
 import pytest
 from square_support import (
     HttpLog,
@@ -13,20 +12,11 @@ from square_support import (
     assert_flat_rows_match_api,
     assert_matches_truth,
     changed_between,
-    data_row_counts,
-    rows_in_load,
 )
+from support.destination import data_row_counts, rows_in_load
+from support.postgres import postgres_destination
 
 pytestmark = pytest.mark.postgres
-
-
-def with_password(url: str) -> str:
-    """dlt's PostgresCredentials require a password; a trust-auth test server ignores it."""
-    scheme, rest = url.split("://", 1)
-    userinfo, _, hostpart = rest.rpartition("@")
-    if not userinfo or ":" in userinfo:
-        return url
-    return f"{scheme}://{userinfo}:unused@{hostpart}"
 
 
 def test_postgres_full_import_noop_and_advance(make_env: Callable[..., SquareEnv], http_log: HttpLog,
@@ -35,7 +25,7 @@ def test_postgres_full_import_noop_and_advance(make_env: Callable[..., SquareEnv
     world = env.world
     now1 = world.window_end_utc - timedelta(hours=30)
     env.set_now(now1)
-    pipeline = env.pipeline("square_pg", destination=dlt.destinations.postgres(with_password(pg_url)))
+    pipeline = env.pipeline("square_pg", destination=postgres_destination(pg_url))
     env.run(pipeline, loader_file_format="csv")  # COPY: the fast path measured for PostgreSQL
     assert_matches_truth(pipeline, env.truth())
     # payments and refunds come as Arrow tables: csv from Arrow, lists as jsonb, exact instants

@@ -10,15 +10,14 @@ import pytest
 from dlt.pipeline.exceptions import PipelineStepFailed
 from square_support import (
     HttpLog,
-    Sent,
     SquareEnv,
     assert_flat_rows_match_api,
     assert_matches_truth,
     changed_between,
-    data_row_counts,
     hwm_state,
-    query,
 )
+from support.destination import data_row_counts, query
+from support.http_log import Sent
 
 from dlt_sources.square.helpers import iso
 

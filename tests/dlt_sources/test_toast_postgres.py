@@ -5,18 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 
-import dlt
 import pytest
-from square_support import HttpLog
-from toast_support import (
-    ToastEnv,
-    assert_matches_truth,
-    changed_orders,
-    data_row_counts,
-    rows_in_load,
-    toast_env,
-    with_password,
-)
+from support.destination import data_row_counts, rows_in_load
+from support.http_log import HttpLog
+from support.postgres import postgres_destination
+from toast_support import ToastEnv, assert_matches_truth, changed_orders, toast_env
 
 pytestmark = pytest.mark.postgres
 __all__ = ["toast_env"]  # the fixture, imported for pytest
@@ -28,7 +21,7 @@ def test_postgres_full_import_noop_and_advance(toast_env: Callable[..., ToastEnv
     world = env.world
     now1 = world.window_start_utc + timedelta(days=2, hours=14)
     world.set_now(now1)
-    pipeline = env.pipeline("toast_pg", destination=dlt.destinations.postgres(with_password(pg_url)))
+    pipeline = env.pipeline("toast_pg", destination=postgres_destination(pg_url))
     env.run(pipeline, loader_file_format="csv")
     assert_matches_truth(pipeline, env.truth())
 

@@ -8,15 +8,9 @@ from decimal import Decimal
 
 import pytest
 from dlt.pipeline.exceptions import PipelineStepFailed
-from square_support import HttpLog
-from toast_support import (
-    ToastEnv,
-    assert_matches_truth,
-    changed_orders,
-    data_row_counts,
-    query,
-    toast_env,
-)
+from support.destination import data_row_counts, query
+from support.http_log import HttpLog
+from toast_support import ToastEnv, assert_matches_truth, changed_orders, toast_env
 
 from dlt_sources.common.errors import ReauthorizationRequired
 from dlt_sources.toast.helpers import parse_ts

@@ -12,8 +12,14 @@ from typing import Any
 import dlt
 import httpx
 import pytest
+from support.accounts import manifest_account
+from support.destination import query
+from support.ledger import counts_per_location, expected_objects
+from support.sandboxes import sandboxes
+from support.sources import FAST_RETRIES, local_pipeline, run_checked, sandbox_source_options
+from support.worlds import START, sandbox_world
 
-from dlt_sources.common import RetryPolicy, TokenSet
+from dlt_sources.common import TokenSet
 from dlt_sources.toast import destination_known_versions, toast_source, toast_tokens
 from pos_sandbox.faults import FaultPlan
 from pos_sandbox.ledger import compute_truth
@@ -21,8 +27,6 @@ from pos_sandbox.server import SandboxServer
 from pos_sandbox.world import World
 
 SEED = 39  # tiny, 4 days: deleted checks, voided selections, voids, refunds and tip edits, late ones too
-START = date(2026, 3, 2)
-FAST_RETRIES = RetryPolicy(base_delay=0.01, max_delay=0.05, max_total_sleep=20.0, timeout=20.0)
 ORDER_TABLES = ("orders", "orders__checks", "orders__checks__selections", "orders__checks__payments")
 
 
@@ -36,19 +40,14 @@ class ToastEnv:
 
     @property
     def account(self) -> dict[str, Any]:
-        return dict(self.server.manifest()["accounts"][0])
+        return manifest_account(self.server, "toast")
 
     @property
     def restaurants(self) -> list[str]:
         return list(self.account["location_ids"])
 
     def pipeline(self, name: str = "toast_test", destination: Any = None) -> dlt.Pipeline:
-        return dlt.pipeline(
-            pipeline_name=name,
-            destination=destination or dlt.destinations.duckdb(str(self.tmp_path / "w.duckdb")),
-            dataset_name="raw_toast",
-            pipelines_dir=str(self.tmp_path / "pipelines"),
-        )
+        return local_pipeline(self.tmp_path, name, "raw_toast", destination)
 
     def persist(self, tokens: TokenSet) -> None:
         """``on_refresh``: every new machine-client token replaces the stored one."""
@@ -63,20 +62,13 @@ class ToastEnv:
     def source(self, pipeline: dlt.Pipeline, **kw: Any) -> Any:
         acct = self.account
         provider = kw.pop("token_provider", None) or self.token_provider()
-        options: dict[str, Any] = {
-            "base_url": acct["base_url"],
-            "account_id": acct["account_id"],
-            "initial_start": self.world.window_start_utc - timedelta(days=1),
-            "now": self.world.now,
-            "known_versions": destination_known_versions(pipeline, account_id=acct["account_id"]),
-            "retry_policy": FAST_RETRIES,
-        } | kw
+        known = destination_known_versions(pipeline, account_id=acct["account_id"])
+        initial_start = self.world.window_start_utc - timedelta(days=1)
+        options = sandbox_source_options(acct, self.world, known, **({"initial_start": initial_start} | kw))
         return toast_source(provider, self.restaurants, **options)
 
     def run(self, pipeline: dlt.Pipeline, loader_file_format: str | None = "parquet", **kw: Any) -> Any:
-        info = pipeline.run(self.source(pipeline, **kw), loader_file_format=loader_file_format)  # type: ignore[arg-type]
-        info.raise_on_failed_jobs()
-        return info
+        return run_checked(pipeline, self.source(pipeline, **kw), loader_file_format)
 
     def stats(self) -> dict[str, int]:
         return dict(httpx.get(self.account["base_url"] + "/_sandbox/toast/stats").json())
@@ -87,66 +79,45 @@ class ToastEnv:
 
 @pytest.fixture()
 def toast_env(tmp_path: Path) -> Iterator[Callable[..., ToastEnv]]:
-    servers: list[SandboxServer] = []
+    with sandboxes() as started:
 
-    def make(seed: int = SEED, days: int = 4, start: date = START, faults: FaultPlan | None = None,
-             **options: Any) -> ToastEnv:
-        world = World(seed, start, days=days, scale="tiny", providers=["toast"])
-        server = SandboxServer(world, faults=faults, **options).start()
-        servers.append(server)
-        return ToastEnv(world, server, tmp_path)
+        def make(seed: int = SEED, days: int = 4, start: date = START, faults: FaultPlan | None = None,
+                 **options: Any) -> ToastEnv:
+            world = sandbox_world(seed, "toast", days=days, start=start)
+            return ToastEnv(world, started.serve(world, faults, **options), tmp_path)
 
-    yield make
-    for server in servers:
-        server.stop()
+        yield make
 
 
 # ---------------------------------------------------------------------- destination checks
-def query(pipeline: dlt.Pipeline, sql: str) -> list[tuple[Any, ...]]:
-    with pipeline.sql_client() as client:
-        return [tuple(r) for r in client.execute_sql(sql) or []]
+# the ledger's ``objects`` keys of a Toast restaurant and the SQL that counts each in the destination
+_CHECKS = "from orders o join orders__checks c on c._dlt_parent_id = o._dlt_id"
+OBJECT_SQL = {
+    "orders": "select _pos_restaurant_guid, count(*) from orders group by 1",
+    "checks": f"select o._pos_restaurant_guid, count(*) {_CHECKS} group by 1",
+    "deleted_checks": f"select o._pos_restaurant_guid, count(*) {_CHECKS} where c.deleted group by 1",
+    "payments": f"select o._pos_restaurant_guid, count(*) {_CHECKS} join orders__checks__payments p "
+                "on p._dlt_parent_id = c._dlt_id group by 1",
+    "refunded_payments": f"select o._pos_restaurant_guid, count(*) {_CHECKS} join orders__checks__payments p "
+                         "on p._dlt_parent_id = c._dlt_id where p.refund_status <> 'NONE' group by 1",
+    "selections": f"select o._pos_restaurant_guid, count(*) {_CHECKS} join orders__checks__selections s "
+                  "on s._dlt_parent_id = c._dlt_id group by 1",
+    "voided_selections": f"select o._pos_restaurant_guid, count(*) {_CHECKS} "
+                         "join orders__checks__selections s on s._dlt_parent_id = c._dlt_id "
+                         "where s.voided and not c.voided group by 1",
+    "voided_orders": "select _pos_restaurant_guid, count(*) from orders where voided group by 1",
+}
 
 
 def loaded_objects(pipeline: dlt.Pipeline) -> dict[str, dict[str, int]]:
     """Per restaurant: the counts the ledger's Toast ``objects`` rows carry, read from the destination."""
-    out: dict[str, dict[str, int]] = {}
-
-    def put(sql: str, key: str) -> None:
-        for restaurant, n in query(pipeline, sql):
-            out.setdefault(restaurant, {})[key] = int(n)
-
-    join_c = "from orders o join orders__checks c on c._dlt_parent_id = o._dlt_id"
-    put("select _pos_restaurant_guid, count(*) from orders group by 1", "orders")
-    put(f"select o._pos_restaurant_guid, count(*) {join_c} group by 1", "checks")
-    put(f"select o._pos_restaurant_guid, count(*) {join_c} where c.deleted group by 1", "deleted_checks")
-    put(f"select o._pos_restaurant_guid, count(*) {join_c} join orders__checks__payments p "
-        "on p._dlt_parent_id = c._dlt_id group by 1", "payments")
-    put(f"select o._pos_restaurant_guid, count(*) {join_c} join orders__checks__payments p "
-        "on p._dlt_parent_id = c._dlt_id where p.refund_status <> 'NONE' group by 1", "refunded_payments")
-    put(f"select o._pos_restaurant_guid, count(*) {join_c} join orders__checks__selections s "
-        "on s._dlt_parent_id = c._dlt_id group by 1", "selections")
-    put(f"select o._pos_restaurant_guid, count(*) {join_c} join orders__checks__selections s "
-        "on s._dlt_parent_id = c._dlt_id where s.voided and not c.voided group by 1", "voided_selections")
-    put("select _pos_restaurant_guid, count(*) from orders where voided group by 1", "voided_orders")
-    return out
-
-
-def expected_objects(truth: dict[str, Any]) -> dict[str, dict[str, int]]:
-    keys = ("orders", "checks", "deleted_checks", "payments", "refunded_payments", "selections",
-            "voided_selections", "voided_orders")
-    return {row["location_id"]: {k: row[k] for k in keys if row[k]}
-            for row in truth["objects"] if row["location_id"] is not None and row["provider"] == "toast"}
+    return counts_per_location(lambda sql: query(pipeline, sql), OBJECT_SQL)
 
 
 def assert_matches_truth(pipeline: dlt.Pipeline, truth: dict[str, Any]) -> None:
-    assert loaded_objects(pipeline) == expected_objects(truth)
+    assert loaded_objects(pipeline) == expected_objects(truth, "toast", OBJECT_SQL)
     rows = query(pipeline, "select count(*), count(distinct guid) from orders")
     assert rows[0][0] == rows[0][1], "duplicate orders"
-
-
-def data_row_counts(pipeline: dlt.Pipeline) -> dict[str, int]:
-    counts = pipeline.last_trace.last_normalize_info.row_counts
-    return {t: n for t, n in counts.items() if not t.startswith("_dlt") and n}
 
 
 def changed_orders(world: World, since: datetime, until: datetime) -> int:
@@ -163,16 +134,3 @@ def changed_orders(world: World, since: datetime, until: datetime) -> int:
                 events.add(sale.deleted_at)
             n += sale.closed_at <= until and any(since < e <= until for e in events)
     return n
-
-
-def rows_in_load(pipeline: dlt.Pipeline, table: str, load_id: str) -> int:
-    return int(query(pipeline, f"select count(*) from {table} where _dlt_load_id = '{load_id}'")[0][0])
-
-
-def with_password(url: str) -> str:
-    """dlt's PostgresCredentials require a password; a trust-auth test server ignores it."""
-    scheme, rest = url.split("://", 1)
-    userinfo, _, hostpart = rest.rpartition("@")
-    if not userinfo or ":" in userinfo:
-        return url
-    return f"{scheme}://{userinfo}:unused@{hostpart}"

@@ -7,8 +7,7 @@ second or two. The connector's clock (``POS_NOW``) follows the sandbox clock.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -16,6 +15,12 @@ from typing import Any
 
 import dagster as dg
 import pytest
+from support import ledger
+from support.accounts import link_account, manifest_account
+from support.destination import raw_query
+from support.postgres import use_postgres
+from support.sandboxes import Sandboxes, dagster_home, sandboxes
+from support.worlds import START, sandbox_world, set_clock
 
 from pos_sandbox.faults import FaultPlan
 from pos_sandbox.ledger import compute_truth
@@ -23,11 +28,9 @@ from pos_sandbox.server import SandboxServer
 from pos_sandbox.world import World
 
 SEED = 10  # tiny, 3 days: refunds, voids and tip edits inside and after the window
-START = date(2026, 3, 2)
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 TRANSACTION_TABLES = ("payments", "refunds", "orders")
 DATA_TABLES = ("locations", "payments", "refunds", "orders", "catalog", "team_members")
-OBJECT_KEYS = ("payments", "refunds", "refunds_completed", "orders", "return_orders", "voided_orders", "line_items")
 
 
 @dataclass
@@ -58,12 +61,11 @@ class SyncEnv:
     # ------------------------------------------------------------------ sandbox
     @property
     def credentials(self) -> dict[str, Any]:
-        return next(a for a in self.server.manifest()["accounts"] if a["provider"] == "square")
+        return manifest_account(self.server, "square")
 
     def set_now(self, when: datetime) -> None:
         """Move the sandbox clock and the connector's clock (POS_NOW) together."""
-        self.world.set_now(when)
-        self.monkeypatch.setenv("POS_NOW", when.isoformat())
+        set_clock(self.world, self.monkeypatch, when)
 
     def truth(self) -> dict[str, Any]:
         return compute_truth(self.world)
@@ -105,7 +107,8 @@ class SyncEnv:
         return warehouse_query(sql)
 
     def loaded_objects(self) -> dict[str, dict[str, int]]:
-        return loaded_objects(self.query)
+        """Per location: the counts the ledger's ``objects`` rows carry, read from the warehouse."""
+        return ledger.counts_per_location(self.query, OBJECT_SQL)
 
     def assert_matches_ledger(self) -> None:
         assert self.loaded_objects() == expected_objects(self.truth())
@@ -136,45 +139,26 @@ class SyncEnv:
 def warehouse_query(sql: str) -> list[tuple[Any, ...]]:
     """Run SQL on the raw_square dataset of the configured warehouse (DuckDB or PostgreSQL);
     a query on a table that does not exist yet (nothing of that kind was ever loaded) gives []."""
-    from dlt.destinations.exceptions import DatabaseUndefinedRelation
-
-    from pos_sync.warehouse.pipelines import account_pipeline
-
-    pipeline = account_pipeline("square", "tests-inspect", mode="inspect")
-    try:
-        with pipeline.sql_client() as client:
-            return [tuple(r) for r in client.execute_sql(sql) or []]
-    except DatabaseUndefinedRelation:
-        return []
+    return raw_query("square", sql)
 
 
-def loaded_objects(query: Callable[[str], list[tuple[Any, ...]]]) -> dict[str, dict[str, int]]:
-    """Per location: the counts the ledger's ``objects`` rows carry, read from the warehouse."""
-    out: dict[str, dict[str, int]] = {}
-
-    def put(sql: str, key: str) -> None:
-        for loc, n in query(sql):
-            if n:
-                out.setdefault(str(loc), {})[key] = int(n)
-
-    put("select location_id, count(*) from payments group by 1", "payments")
-    put("select location_id, count(*) from refunds group by 1", "refunds")
-    put("select location_id, count(*) from refunds where status = 'COMPLETED' group by 1", "refunds_completed")
-    put("select location_id, count(*) from orders group by 1", "orders")
-    put("select o.location_id, count(distinct o.id) from orders o join orders__returns r "
-        "on r._dlt_parent_id = o._dlt_id group by 1", "return_orders")
-    put("select location_id, count(*) from orders where state = 'CANCELED' group by 1", "voided_orders")
-    put("select o.location_id, count(*) from orders__line_items li join orders o "
-        "on li._dlt_parent_id = o._dlt_id group by 1", "line_items")
-    return out
+# the ledger's ``objects`` keys of a Square location and the SQL that counts each in the warehouse
+OBJECT_SQL = {
+    "payments": "select location_id, count(*) from payments group by 1",
+    "refunds": "select location_id, count(*) from refunds group by 1",
+    "refunds_completed": "select location_id, count(*) from refunds where status = 'COMPLETED' group by 1",
+    "orders": "select location_id, count(*) from orders group by 1",
+    "return_orders": "select o.location_id, count(distinct o.id) from orders o join orders__returns r "
+                     "on r._dlt_parent_id = o._dlt_id group by 1",
+    "voided_orders": "select location_id, count(*) from orders where state = 'CANCELED' group by 1",
+    "line_items": "select o.location_id, count(*) from orders__line_items li join orders o "
+                  "on li._dlt_parent_id = o._dlt_id group by 1",
+}
 
 
 def expected_objects(truth: dict[str, Any]) -> dict[str, dict[str, int]]:
-    return {
-        row["location_id"]: {k: row[k] for k in OBJECT_KEYS if row[k]}
-        for row in truth["objects"]
-        if row["location_id"] is not None and row["provider"] == "square"
-    }
+    """Per Square location: the counts of the ledger's ``objects`` rows."""
+    return ledger.expected_objects(truth, "square", OBJECT_SQL)
 
 
 def changed_ids(world: World, since: datetime, until: datetime) -> dict[str, set[str]]:
@@ -209,21 +193,8 @@ def changed_ids(world: World, since: datetime, until: datetime) -> dict[str, set
     return out
 
 
-def with_password(url: str) -> str:
-    """dlt's PostgresCredentials require a password; the trust-auth test server ignores it."""
-    scheme, rest = url.split("://", 1)
-    userinfo, _, hostpart = rest.rpartition("@")
-    if not userinfo or ":" in userinfo:
-        return url
-    return f"{scheme}://{userinfo}:unused@{hostpart}"
-
-
 def make_world(seed: int = SEED, days: int = 3, start: date = START) -> World:
-    return World(seed, start, days=days, scale="tiny", providers=["square"])
-
-
-def mid_window(world: World) -> datetime:
-    return world.window_start_utc + (world.window_end_utc - world.window_start_utc) / 2
+    return sandbox_world(seed, "square", days=days, start=start)
 
 
 @dataclass
@@ -231,51 +202,28 @@ class EnvFactory:
     tmp_path: Path
     monkeypatch: pytest.MonkeyPatch
     request: pytest.FixtureRequest
-    servers: list[SandboxServer] = field(default_factory=list)
-    instances: list[dg.DagsterInstance] = field(default_factory=list)
+    started: Sandboxes = field(default_factory=Sandboxes)
 
     def use_postgres(self) -> str:
         """Warehouse and app store on the session's PostgreSQL test database."""
-        url = str(self.request.getfixturevalue("pg_url"))
-        self.monkeypatch.setenv("POS_WAREHOUSE_URL", with_password(url))
-        self.monkeypatch.setenv("POS_DATABASE_URL", url)
-        return url
+        return use_postgres(self.monkeypatch, str(self.request.getfixturevalue("pg_url")))
 
     def __call__(self, warehouse: str = "duckdb", *, world: World | None = None, faults: FaultPlan | None = None,
                  now: datetime | None = None, instance: dg.DagsterInstance | None = None) -> SyncEnv:
-        from pos_sync.cli.demo import link_square_account
-
         if warehouse == "postgres":
             self.use_postgres()
         world = world or make_world()
-        if now is not None:
-            world.set_now(now)
-        self.monkeypatch.setenv("POS_NOW", world.now.isoformat())
-        server = SandboxServer(world, faults=faults).start()
-        self.servers.append(server)
-        cred = next(a for a in server.manifest()["accounts"] if a["provider"] == "square")
-        account_id = link_square_account(cred["base_url"], world.tenant_id, cred)  # OAuth code flow
+        set_clock(world, self.monkeypatch, now)
+        server = self.started.serve(world, faults)
+        account_id = link_account(server, world.tenant_id, "square")  # OAuth code flow
         if instance is None:
-            instance = dg.DagsterInstance.ephemeral()
-            self.instances.append(instance)
+            instance = self.started.dagster_instance()
         return SyncEnv(world, server, account_id, instance, self.monkeypatch, warehouse, self.tmp_path)
 
-    def close(self) -> None:
-        from pos_sync.appstore import dispose_engines
 
-        for server in self.servers:
-            server.stop()
-        for instance in self.instances:
-            instance.dispose()
-        dispose_engines()
-
-
-def env_factory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Iterator[EnvFactory]:
+def env_factory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                request: pytest.FixtureRequest) -> Iterator[EnvFactory]:
     monkeypatch.delenv("POS_NOW", raising=False)
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster-home"))
-    os.makedirs(tmp_path / "dagster-home", exist_ok=True)
-    factory = EnvFactory(tmp_path, monkeypatch, request)
-    try:
-        yield factory
-    finally:
-        factory.close()
+    dagster_home(monkeypatch, tmp_path)
+    with sandboxes(app_store=True) as started:
+        yield EnvFactory(tmp_path, monkeypatch, request, started)

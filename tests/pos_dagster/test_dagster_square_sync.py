@@ -19,8 +19,8 @@ from dagster_sync_support import (
     changed_ids,
     expected_objects,
     make_world,
-    mid_window,
 )
+from support.worlds import mid_window
 
 from pos_sandbox.faults import FaultPlan
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import httpx
-from dagster_sync_support import TRANSACTION_TABLES, EnvFactory, changed_ids, make_world, mid_window
+from dagster_sync_support import TRANSACTION_TABLES, EnvFactory, changed_ids, make_world
+from support.accounts import link_account
+from support.worlds import mid_window
 
 from pos_sandbox.faults import FaultPlan
 
@@ -49,7 +51,6 @@ def test_faults_429_storm_503s_and_token_expiry_mid_sync(make_env: EnvFactory) -
 def test_revoked_grant_disconnects_then_relink_resumes_without_gaps(make_env: EnvFactory) -> None:
     from pos_dagster.defs.automation.sensors import is_due
     from pos_sync import appstore
-    from pos_sync.cli.demo import link_square_account
 
     world = make_world()
     mid = mid_window(world)
@@ -81,7 +82,7 @@ def test_revoked_grant_disconnects_then_relink_resumes_without_gaps(make_env: En
     assert env.account_id not in {a.id for a in appstore.list_accounts() if is_due(a, datetime.now(UTC) + timedelta(days=1))}
 
     # re-link through the emulator's OAuth: new tokens, same account, active again
-    assert link_square_account(cred["base_url"], world.tenant_id, cred) == env.account_id
+    assert link_account(env.server, world.tenant_id, "square") == env.account_id
     relinked = appstore.account_credentials(env.account_id)
     assert relinked.access_token != tokens.access_token and relinked.refresh_token != tokens.refresh_token
     assert env.account().status == "active"

@@ -17,7 +17,8 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from dagster_sync_support import TRANSACTION_TABLES, EnvFactory, changed_ids, make_world, mid_window
+from dagster_sync_support import TRANSACTION_TABLES, EnvFactory, changed_ids, make_world
+from support.worlds import mid_window
 
 from pos_sandbox.faults import FaultPlan
 

@@ -15,17 +15,20 @@ import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from support.accounts import link_account, manifest_account
+from support.destination import open_warehouse
+from support.sandboxes import sandboxes
+from support.worlds import mid_window, sandbox_world, set_clock
 
 from pos_sandbox.ledger import compute_truth
 from pos_sandbox.server import SandboxServer
 from pos_sandbox.world import World
 
-START = date(2026, 3, 2)
 DAYS = 3
 PROVIDERS = ("square", "toast", "lightspeed")
 
@@ -38,11 +41,10 @@ class Store:
     capsys: pytest.CaptureFixture[str]
 
     def cred(self, provider: str) -> dict[str, Any]:
-        return next(a for a in self.server.manifest()["accounts"] if a["provider"] == provider)
+        return manifest_account(self.server, provider)
 
     def set_now(self, when: datetime) -> None:
-        self.world.set_now(when)
-        self.monkeypatch.setenv("POS_NOW", when.isoformat())
+        set_clock(self.world, self.monkeypatch, when)
 
     def cli(self, *argv: str, stdin: str | None = None) -> tuple[int, str, str]:
         from pos_sync.cli import main
@@ -69,10 +71,8 @@ class Store:
             code, out, err = self.cli(*argv, stdin=cred["client_secret"])
         else:
             from pos_sync import appstore
-            from pos_sync.cli.demo import link_lightspeed_account
 
-            account_id = link_lightspeed_account(cred["base_url"], self.world.tenant_id, cred)
-            return appstore.get_account(account_id).to_dict()
+            return appstore.get_account(link_account(self.server, self.world.tenant_id, provider)).to_dict()
         assert code == 0, err
         return dict(json.loads(out))
 
@@ -93,45 +93,29 @@ class Store:
         result = reconcile_with_ledger(self.world, {provider})
         assert result["verdict"] == "reconciled", result["problems"][:5]
         assert result["days_compared"] == len([r for r in truth["daily"] if r["provider"] == provider])
-        from pos_sync.warehouse.sql import Warehouse
-
-        wh = Warehouse()
-        try:
+        with open_warehouse() as wh:
             dupes = wh.scalar("select count(*) - count(distinct (tenant_id, pos_provider, pos_transaction_id)) "
                               "from pos.pos_transactions where pos_provider = %s", (provider,))
             products = wh.scalar("select count(*) - count(distinct pos_item_id) from pos.pos_products "
                                  "where pos_provider = %s", (provider,))
-        finally:
-            wh.close()
         assert (dupes, products) == (0, 0)
 
 
 @pytest.fixture()
 def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Iterator[Store]:
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster-home"))
-    world = World(10, START, days=DAYS, scale="tiny", providers=list(PROVIDERS))
-    mid = world.window_start_utc + (world.window_end_utc - world.window_start_utc) / 2
+    world = sandbox_world(10, *PROVIDERS, days=DAYS)
+    mid = mid_window(world)
     world.set_now(mid)
-    server = SandboxServer(world).start()
-    s = Store(world, server, monkeypatch, capsys)
-    s.set_now(mid)
-    try:
+    with sandboxes(app_store=True) as started:
+        s = Store(world, started.serve(world), monkeypatch, capsys)
+        s.set_now(mid)
         yield s
-    finally:
-        from pos_sync.appstore import dispose_engines
-
-        server.stop()
-        dispose_engines()
 
 
 def _canonical_ids(provider: str) -> set[str]:
-    from pos_sync.warehouse.sql import Warehouse
-
-    wh = Warehouse()
-    try:
+    with open_warehouse() as wh:
         return {r["id"] for r in wh.query("select id from pos.pos_transactions where pos_provider = %s", (provider,))}
-    finally:
-        wh.close()
 
 
 def _lose_app_store() -> None:

@@ -22,21 +22,26 @@ import io
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 import httpx
 import pytest
-from dagster_sync_support import QUIET, with_password
+from dagster_sync_support import QUIET
+from support import ledger
+from support.accounts import link_account, manifest_account
+from support.destination import raw_query
+from support.postgres import use_postgres
+from support.sandboxes import dagster_home, sandboxes
+from support.worlds import START, sandbox_world, set_clock
 
 from pos_sandbox.ledger import compute_truth
 from pos_sandbox.server import SandboxServer
 from pos_sandbox.world import World
 
 SEED = 10
-START = date(2026, 3, 2)
 DAYS = 3
 
 
@@ -49,19 +54,15 @@ class Env:
     monkeypatch: pytest.MonkeyPatch
 
     def cred(self, provider: str) -> dict[str, Any]:
-        return next(a for a in self.server.manifest()["accounts"] if a["provider"] == provider)
+        return manifest_account(self.server, provider)
 
     def set_now(self, when: datetime) -> None:
-        self.world.set_now(when)
-        self.monkeypatch.setenv("POS_NOW", when.isoformat())
+        set_clock(self.world, self.monkeypatch, when)
 
     def link(self, provider: str) -> str:
-        from pos_sync.cli.demo import link_lightspeed_account, link_toast_account
-
-        cred = self.cred(provider)
-        if provider == "toast":  # the world starts DAYS before its end: no 90 empty days of windows
-            return link_toast_account(cred["base_url"], self.world.tenant_id, cred, historical_import_days=DAYS + 2)
-        return link_lightspeed_account(cred["base_url"], self.world.tenant_id, cred)
+        # Toast: the world starts DAYS before its end: no 90 empty days of windows
+        options = {"historical_import_days": DAYS + 2} if provider == "toast" else {}
+        return link_account(self.server, self.world.tenant_id, provider, **options)
 
     def sync(self, account_id: str) -> dict[str, Any]:
         from pos_dagster.adapter import sync_account
@@ -89,55 +90,21 @@ class Env:
 @pytest.fixture()
 def make_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
              request: pytest.FixtureRequest) -> Iterator[Callable[..., Env]]:
-    servers: list[SandboxServer] = []
-    instances: list[dg.DagsterInstance] = []
+    dagster_home(monkeypatch, tmp_path)
+    with sandboxes(app_store=True) as started:
 
-    def make(warehouse: str = "duckdb", **options: Any) -> Env:
-        if warehouse == "postgres":
-            url = str(request.getfixturevalue("pg_url"))
-            monkeypatch.setenv("POS_WAREHOUSE_URL", with_password(url))
-            monkeypatch.setenv("POS_DATABASE_URL", url)
-        world = World(SEED, START, days=DAYS, scale="tiny", providers=["toast", "lightspeed"])
-        monkeypatch.setenv("POS_NOW", world.now.isoformat())  # the window's end: a past world syncs as current
-        server = SandboxServer(world, **options).start()
-        servers.append(server)
-        instance = dg.DagsterInstance.ephemeral()
-        instances.append(instance)
-        return Env(world, server, instance, monkeypatch)
+        def make(warehouse: str = "duckdb", **options: Any) -> Env:
+            if warehouse == "postgres":
+                use_postgres(monkeypatch, str(request.getfixturevalue("pg_url")))
+            world = sandbox_world(SEED, "toast", "lightspeed", days=DAYS)
+            set_clock(world, monkeypatch)  # the window's end: a past world syncs as current
+            server = started.serve(world, **options)
+            return Env(world, server, started.dagster_instance(), monkeypatch)
 
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster-home"))
-    (tmp_path / "dagster-home").mkdir()
-    yield make
-    from pos_sync.appstore import dispose_engines
-
-    for server in servers:
-        server.stop()
-    for instance in instances:
-        instance.dispose()
-    dispose_engines()
+        yield make
 
 
 # ---------------------------------------------------------------------- warehouse checks
-def query(provider: str, sql: str) -> list[tuple[Any, ...]]:
-    from dlt.destinations.exceptions import DatabaseUndefinedRelation
-
-    from pos_sync.warehouse.pipelines import account_pipeline
-
-    pipeline = account_pipeline(provider, "tests-inspect", mode="inspect")
-    try:
-        with pipeline.sql_client() as client:
-            return [tuple(r) for r in client.execute_sql(sql) or []]
-    except DatabaseUndefinedRelation:
-        return []
-
-
-def _collect(provider: str, queries: dict[str, str]) -> dict[str, dict[str, int]]:
-    out: dict[str, dict[str, int]] = {}
-    for key, sql in queries.items():
-        for loc, n in query(provider, sql):
-            if n:
-                out.setdefault(str(loc), {})[key] = int(n)
-    return out
 
 
 TOAST_CHECKS = "from orders o join orders__checks c on c._dlt_parent_id = o._dlt_id"
@@ -168,13 +135,11 @@ QUERIES = {"toast": TOAST_QUERIES, "lightspeed": LIGHTSPEED_QUERIES}
 
 
 def loaded_objects(provider: str) -> dict[str, dict[str, int]]:
-    return _collect(provider, QUERIES[provider])
+    return ledger.counts_per_location(lambda sql: raw_query(provider, sql), QUERIES[provider])
 
 
 def expected_objects(truth: dict[str, Any], provider: str) -> dict[str, dict[str, int]]:
-    keys = tuple(QUERIES[provider])
-    return {r["location_id"]: {k: r[k] for k in keys if r[k]} for r in truth["objects"]
-            if r["location_id"] is not None and r["provider"] == provider}
+    return ledger.expected_objects(truth, provider, QUERIES[provider])
 
 
 def assert_matches_ledger(env: Env, provider: str) -> None:
@@ -182,7 +147,7 @@ def assert_matches_ledger(env: Env, provider: str) -> None:
     assert expected, "the world has objects of this provider"
     assert loaded_objects(provider) == expected
     table, key = ("orders", "guid") if provider == "toast" else ("sales", "id")
-    [(total, distinct)] = query(provider, f"select count(*), count(distinct {key}) from {table}")
+    [(total, distinct)] = raw_query(provider, f"select count(*), count(distinct {key}) from {table}")
     assert total == distinct, f"duplicate {table}"
 
 
@@ -267,12 +232,12 @@ def test_toast_backfill_window_job_loads_one_business_date_and_leaves_the_cursor
     assert mats[("raw", "toast", "orders")].partition == account_id
     log = last_log(account_id)
     assert (log.sync_type, log.status) == ("backfill", "success")
-    business_dates = {int(r[0]) for r in query("toast", "select distinct business_date from orders")}
+    business_dates = {int(r[0]) for r in raw_query("toast", "select distinct business_date from orders")}
     assert business_dates == {int(day.strftime("%Y%m%d"))}  # that business date only
-    window_orders = query("toast", "select count(*) from orders")[0][0]
+    window_orders = raw_query("toast", "select count(*) from orders")[0][0]
     assert window_orders > 0
     incremental = pipeline_name("toast", account_id)
-    states = {str(r[0]) for r in query("toast", "select pipeline_name from _dlt_pipeline_state")}
+    states = {str(r[0]) for r in raw_query("toast", "select pipeline_name from _dlt_pipeline_state")}
     assert incremental not in states and any(s.startswith(incremental + "__window_") for s in states)
     assert appstore.get_account(account_id).historical_import_done_at is None
 
@@ -281,7 +246,8 @@ def test_toast_backfill_window_job_loads_one_business_date_and_leaves_the_cursor
     assert summary["status"] == "success" and summary["sync_type"] == "historical"
     assert_matches_ledger(env, "toast")
     day_int = int(day.strftime("%Y%m%d"))
-    assert query("toast", f"select count(*) from orders where business_date = {day_int}")[0][0] == window_orders
+    assert raw_query("toast", f"select count(*) from orders where business_date = {day_int}")[0][0] \
+        == window_orders
 
 
 # ---------------------------------------------------------------------- Lightspeed
@@ -332,7 +298,7 @@ def test_lightspeed_lost_refresh_without_grace_needs_reauth_and_loses_nothing(ma
     account_id = env.link("lightspeed")
     assert env.sync(account_id)["status"] == "success"
     loaded = loaded_objects("lightspeed")
-    loads = {r[0] for r in query("lightspeed", "select distinct _dlt_load_id from sales")}
+    loads = {r[0] for r in raw_query("lightspeed", "select distinct _dlt_load_id from sales")}
     assert loaded
 
     env.set_now(world.window_end_utc)
@@ -351,7 +317,7 @@ def test_lightspeed_lost_refresh_without_grace_needs_reauth_and_loses_nothing(ma
     assert log.status == "failed" and log.error_message == message and log.sync_completed_at is not None
     # nothing lost and nothing half-written
     assert loaded_objects("lightspeed") == loaded
-    assert {r[0] for r in query("lightspeed", "select distinct _dlt_load_id from sales")} == loads
+    assert {r[0] for r in raw_query("lightspeed", "select distinct _dlt_load_id from sales")} == loads
     # not scheduled until a human reconnects it
     assert account_id not in {a.id for a in appstore.list_accounts() if is_due(a, datetime.now(UTC) + timedelta(days=1))}
 

@@ -13,23 +13,22 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
 import httpx
-from support.serve import serve_app
-from support.specs import load_spec
+from support import emulators
+from support.emulators import emulator_credentials, serve_emulator
+from support.specs import assert_valid, load_spec
+from support.worlds import START, sandbox_world
 
-from pos_sandbox.credentials import DemoCredentials, demo_credentials
 from pos_sandbox.faults import FaultPlan
 from pos_sandbox.lightspeed import create_lightspeed_app
 from pos_sandbox.world import World
 
 SPEC_NAME = "lightspeed-xseries-api-2.0.json"
-START = date(2026, 3, 2)  # a Monday
 
 # schema -> {property: JSON schema} the examples carry but the schema lacks (or types differently)
 EXAMPLE_DEVIATIONS: dict[str, dict[str, Any]] = {
@@ -57,14 +56,7 @@ EXAMPLE_DEVIATIONS: dict[str, dict[str, Any]] = {
 
 
 def make_world(seed: int = 11, days: int = 4, scale: str = "tiny", start: date = START) -> World:
-    return World(seed=seed, start=start, days=days, scale=scale, providers=("lightspeed",))
-
-
-def lightspeed_creds(world: World) -> tuple[dict[str, DemoCredentials], DemoCredentials]:
-    creds = demo_credentials(world)
-    return creds, next(c for c in creds.values() if c.provider == "lightspeed")
-
-
+    return sandbox_world(seed, "lightspeed", days=days, start=start, scale=scale)
 
 
 def loads(resp: httpx.Response) -> Any:
@@ -72,20 +64,10 @@ def loads(resp: httpx.Response) -> Any:
     return json.loads(resp.content, parse_float=Decimal)
 
 
-@dataclass
-class Served:
-    world: World
-    app: Any
-    base_url: str
-    creds: DemoCredentials
-    client: httpx.Client
-
+class Served(emulators.Served):
     @property
     def emulator(self) -> Any:
         return self.app.state.lightspeed
-
-    def get(self, path: str, **params: Any) -> httpx.Response:
-        return self.client.get(path, params={k: v for k, v in params.items() if v is not None})
 
     def feed(self, path: str, *, page_size: int | None = None, after: int = 0,
              **params: Any) -> tuple[list[dict[str, Any]], int]:
@@ -111,11 +93,9 @@ class Served:
 @contextmanager
 def served(world: World | None = None, faults: FaultPlan | None = None, **kwargs: Any) -> Iterator[Served]:
     world = world or make_world()
-    creds, ls = lightspeed_creds(world)
+    creds, ls = emulator_credentials(world, "lightspeed")
     app = create_lightspeed_app(world, creds, faults, **kwargs)
-    with serve_app(app) as base_url, httpx.Client(
-        base_url=base_url, headers={"Authorization": f"Bearer {ls.access_token}"}, timeout=30,
-    ) as client:
+    with serve_emulator(app, {"Authorization": f"Bearer {ls.access_token}"}) as (base_url, client):
         yield Served(world, app, base_url, ls, client)
 
 
@@ -168,13 +148,6 @@ def response_schema(path: str, method: str = "get") -> dict[str, Any]:
 
 def validate(schema: dict[str, Any] | str, payload: Any) -> None:
     """Raise AssertionError unless ``payload`` matches (a component name or a response schema)."""
-    from jsonschema import Draft202012Validator
-
     if isinstance(schema, str):
         schema = {"$ref": f"urn:lightspeed#/components/schemas/{schema}"}
-    validator = Draft202012Validator(schema, registry=_registry())
-    errors = sorted(validator.iter_errors(payload), key=lambda e: list(e.absolute_path))
-    if errors:
-        first = errors[0]
-        raise AssertionError(f"{len(errors)} schema error(s); first at "
-                             f"{'/'.join(map(str, first.absolute_path))}: {first.message}")
+    assert_valid(schema, _registry(), payload)

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
 from typing import Any
 
 import httpx
-from support.serve import serve_app
-from support.specs import load_spec
+from support import emulators
+from support.emulators import emulator_credentials, serve_emulator
+from support.specs import assert_valid, load_spec
+from support.worlds import START, sandbox_world
 
-from pos_sandbox.credentials import DemoCredentials, demo_credentials
 from pos_sandbox.faults import FaultPlan
 from pos_sandbox.square import create_square_app
 from pos_sandbox.world import World
@@ -22,32 +22,15 @@ from pos_sandbox.world import World
 SPEC_NAME = "square-api-2025-08-20.json"
 
 
-START = date(2026, 3, 2)  # a Monday; 4 days: Mon..Thu
-
-
 def make_world(seed: int = 11, days: int = 4, scale: str = "tiny", start: date = START) -> World:
-    return World(seed=seed, start=start, days=days, scale=scale, providers=("square",))
+    """4 days from START: Mon..Thu."""
+    return sandbox_world(seed, "square", days=days, start=start, scale=scale)
 
 
-def square_creds(world: World) -> tuple[dict[str, DemoCredentials], DemoCredentials]:
-    creds = demo_credentials(world)
-    return creds, next(c for c in creds.values() if c.provider == "square")
-
-
-@dataclass
-class Served:
-    world: World
-    app: Any
-    base_url: str
-    creds: DemoCredentials
-    client: httpx.Client
-
+class Served(emulators.Served):
     @property
     def emulator(self) -> Any:
         return self.app.state.square
-
-    def get(self, path: str, **params: Any) -> httpx.Response:
-        return self.client.get(path, params={k: v for k, v in params.items() if v is not None})
 
     def post(self, path: str, body: Any) -> httpx.Response:
         return self.client.post(path, json=body)
@@ -76,12 +59,10 @@ class Served:
 @contextmanager
 def served(world: World | None = None, faults: FaultPlan | None = None, **kwargs: Any) -> Iterator[Served]:
     world = world or make_world()
-    creds, sq = square_creds(world)
+    creds, sq = emulator_credentials(world, "square")
     app = create_square_app(world, creds, faults, **kwargs)
-    with serve_app(app) as base_url, httpx.Client(
-        base_url=base_url, headers={"Authorization": f"Bearer {sq.access_token}", "Square-Version": "2025-08-20"},
-        timeout=30,
-    ) as client:
+    headers = {"Authorization": f"Bearer {sq.access_token}", "Square-Version": "2025-08-20"}
+    with serve_emulator(app, headers) as (base_url, client):
         yield Served(world, app, base_url, sq, client)
 
 
@@ -118,12 +99,5 @@ def response_schema_name(path: str, method: str) -> str:
 
 
 def validate(schema_name: str, payload: Any) -> None:
-    """Raise ``jsonschema.ValidationError`` unless ``payload`` matches ``#/components/schemas/<name>``."""
-    from jsonschema import Draft202012Validator
-
-    validator = Draft202012Validator({"$ref": f"urn:square#/components/schemas/{schema_name}"}, registry=_registry())
-    errors = sorted(validator.iter_errors(payload), key=lambda e: list(e.absolute_path))
-    if errors:
-        first = errors[0]
-        raise AssertionError(f"{schema_name}: {len(errors)} schema error(s); first at "
-                             f"{'/'.join(map(str, first.absolute_path))}: {first.message}")
+    """Raise AssertionError unless ``payload`` matches ``#/components/schemas/<name>``."""
+    assert_valid({"$ref": f"urn:square#/components/schemas/{schema_name}"}, _registry(), payload, schema_name)

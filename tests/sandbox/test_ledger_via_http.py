@@ -26,6 +26,8 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from support.accounts import manifest_account
+from support.worlds import mid_window, sandbox_world
 
 from pos_sandbox.ledger import compute_truth
 from pos_sandbox.server import SandboxServer
@@ -182,7 +184,7 @@ def assert_equals_truth(days: dict[tuple[str, str], Day], truth: dict[str, Any])
 
 
 def _world(start: date, seed: int) -> World:
-    return World(seed=seed, start=start, days=3, scale="tiny", providers=["square"])
+    return sandbox_world(seed, "square", start=start)
 
 
 @pytest.mark.parametrize(("start", "seed"), [(date(2026, 3, 2), 17), (date(2026, 3, 27), 21)],
@@ -194,7 +196,7 @@ def test_daily_ledger_recomputed_through_http_equals_truth(start: date, seed: in
         offsets = {datetime(2026, 3, 28, 12, tzinfo=madrid).utcoffset(), datetime(2026, 3, 29, 12, tzinfo=madrid).utcoffset()}
         assert offsets == {timedelta(hours=1), timedelta(hours=2)}
     with SandboxServer(world) as server:
-        square = next(a for a in server.manifest()["accounts"] if a["provider"] == "square")
+        square = manifest_account(server, "square")
         days, _ = ledger_via_http(square["base_url"], square["access_token"])
         truth = httpx.get(f"{server.base_url}/_sandbox/truth", timeout=30).json()
     assert truth == compute_truth(world)  # the served truth is the ledger's
@@ -206,7 +208,7 @@ def test_daily_ledger_recomputed_through_http_equals_truth(start: date, seed: in
 
 def test_daily_ledger_via_http_at_mid_window_clock_positions() -> None:
     world = _world(date(2026, 3, 27), 26)
-    mid = world.window_start_utc + (world.window_end_utc - world.window_start_utc) / 2 + timedelta(hours=3)
+    mid = mid_window(world) + timedelta(hours=3)
     # an instant when a refund exists but is still PENDING (it must count nowhere yet)
     refund = min((s.refund for loc in world.locations for s in world.iter_sales(loc.location_id)
                   if s.refund is not None and s.refund.created_at > mid and s.refund.created_at < world.window_end_utc),
@@ -214,7 +216,7 @@ def test_daily_ledger_via_http_at_mid_window_clock_positions() -> None:
     pending_at = refund.created_at + (refund.completed_at - refund.created_at) / 2
     full = compute_truth(world, world.window_end_utc)
     with SandboxServer(world) as server:
-        square = next(a for a in server.manifest()["accounts"] if a["provider"] == "square")
+        square = manifest_account(server, "square")
         for when, pending in ((mid, False), (pending_at, True)):
             moved = httpx.post(f"{server.base_url}/_sandbox/clock", json={"now": when.isoformat()}, timeout=30)
             assert moved.status_code == 200

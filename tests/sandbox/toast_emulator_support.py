@@ -14,27 +14,20 @@ from functools import lru_cache
 from typing import Any
 
 import httpx
-from support.serve import serve_app
-from support.specs import load_spec
+from support import emulators
+from support.emulators import emulator_credentials, serve_emulator
+from support.specs import assert_valid, load_spec
+from support.worlds import START, sandbox_world
 
-from pos_sandbox.credentials import DemoCredentials, demo_credentials
 from pos_sandbox.faults import FaultPlan
 from pos_sandbox.toast import create_toast_app
 from pos_sandbox.world import World
 
 SPEC_FILES = {name: f"toast-{name}-schemas.json" for name in ("orders", "menus", "restaurants", "authentication")}
-START = date(2026, 3, 2)  # a Monday
-
-
 
 
 def make_world(seed: int = 11, days: int = 4, start: date = START, scale: str = "tiny") -> World:
-    return World(seed=seed, start=start, days=days, scale=scale, providers=("toast",))
-
-
-def toast_creds(world: World) -> tuple[dict[str, DemoCredentials], DemoCredentials]:
-    creds = demo_credentials(world)
-    return creds, next(c for c in creds.values() if c.provider == "toast")
+    return sandbox_world(seed, "toast", days=days, start=start, scale=scale)
 
 
 def toast_ts(when: datetime) -> str:
@@ -43,12 +36,7 @@ def toast_ts(when: datetime) -> str:
 
 
 @dataclass
-class Served:
-    world: World
-    app: Any
-    base_url: str
-    creds: DemoCredentials
-    client: httpx.Client
+class Served(emulators.Served):
     token: str
 
     @property
@@ -93,9 +81,9 @@ class Served:
 @contextmanager
 def served(world: World | None = None, faults: FaultPlan | None = None, **options: Any) -> Iterator[Served]:
     world = world or make_world()
-    creds, toast = toast_creds(world)
+    creds, toast = emulator_credentials(world, "toast")
     app = create_toast_app(world, creds, faults, **options)
-    with serve_app(app) as base_url, httpx.Client(base_url=base_url, timeout=30) as client:
+    with serve_emulator(app) as (base_url, client):
         for _ in range(10):  # a fault plan may hit the login too
             resp = client.post("/authentication/v1/authentication/login", json={
                 "clientId": toast.client_id, "clientSecret": toast.client_secret,
@@ -181,16 +169,9 @@ def _registry() -> Any:
 
 def validate(spec_name: str, definition: str, payload: Any, *, array: bool = False) -> None:
     """Raise AssertionError unless ``payload`` matches the definition (or an array of it)."""
-    from jsonschema import Draft202012Validator
-
     ref = {"$ref": f"urn:toast-{spec_name}#/definitions/{definition}"}
     schema = {"type": "array", "items": ref} if array else ref
-    validator = Draft202012Validator(schema, registry=_registry())
-    errors = sorted(validator.iter_errors(payload), key=lambda e: list(e.absolute_path))
-    if errors:
-        first = errors[0]
-        raise AssertionError(f"{definition}: {len(errors)} schema error(s); first at "
-                             f"{'/'.join(map(str, first.absolute_path))}: {first.message}")
+    assert_valid(schema, _registry(), payload, definition)
 
 
 def validate_error(payload: Any) -> None:
