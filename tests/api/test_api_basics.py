@@ -56,13 +56,12 @@ def test_credentials_are_required_and_keys_rotate_and_revoke(api: Api) -> None:
 
 
 def test_platform_jwts_are_verified(sqlite_api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fastapi.testclient import TestClient
     from joserfc import jwt
     from joserfc.jwk import OctKey
 
     from pos_sync.api.app import create_app
     from pos_sync.settings import load_settings
-
-    from fastapi.testclient import TestClient
 
     secret = "a-shared-platform-secret-of-enough-length"
     monkeypatch.setenv("POS_JWT_SECRET", secret)
