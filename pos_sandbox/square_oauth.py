@@ -400,8 +400,9 @@ def oauth_routes(store: TokenStore, prefix: str = "") -> list[Route]:
         if request.query_params.get("auto_approve", "").lower() == "true":
             return _decide(request, True)
         base = [(k, v) for k, v in request.query_params.multi_items() if k not in ("decision", "auto_approve")]
-        allow_url = f"{prefix}/oauth2/authorize/decision?" + urlencode(base + [("decision", "allow")])
-        deny_url = f"{prefix}/oauth2/authorize/decision?" + urlencode(base + [("decision", "deny")])
+        root = request.scope.get("root_path", "")  # where the sandbox server mounted the emulator
+        allow_url = f"{root}{prefix}/oauth2/authorize/decision?" + urlencode(base + [("decision", "allow")])
+        deny_url = f"{root}{prefix}/oauth2/authorize/decision?" + urlencode(base + [("decision", "deny")])
         return HTMLResponse(_consent_page(client_id, merchant, scopes, allow_url, deny_url))
 
     async def decision(request: Request) -> Response:

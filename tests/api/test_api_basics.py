@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from conftest import Api, add_account
+from api_support import Api, add_account
 
 SPEC_ROUTES = {
     ("get", "/api/v1/pos/accounts"), ("post", "/api/v1/pos/accounts"), ("get", "/api/v1/pos/accounts/{account_id}"),

@@ -150,8 +150,11 @@ def _failure_page(spec: ProviderSpec, exc: Exception) -> HTMLResponse:
                                                    "again in a few minutes.</p>", 502)
 
 
-def _json_token_request(url: str, headers: Mapping[str, str], body: str) -> tuple[str, dict[str, str], str]:
-    return url, {**headers, "Content-Type": "application/json"}, json.dumps(dict(parse_qsl(body)))
+def _client_secret_json(client: Any, method: str, uri: str, headers: Mapping[str, str],
+                        body: str) -> tuple[str, dict[str, str], str]:
+    """Square's ObtainToken takes JSON: the form body with the client credentials, as a JSON object."""
+    fields = {**dict(parse_qsl(body)), "client_id": client.client_id, "client_secret": client.client_secret}
+    return uri, {**headers, "Content-Type": "application/json"}, json.dumps(fields)
 
 
 def _numeric_expiry(response: Any) -> Any:
@@ -172,10 +175,9 @@ def _exchange(flow: OAuthFlow, query: Mapping[str, str], redirect_uri: str, stor
     if not code:
         raise LinkError("the provider's callback carried no authorization code")
     client_id, secret = flow.client(store.settings)
-    session = OAuth2Session(client_id, secret, redirect_uri=redirect_uri,
-                            token_endpoint_auth_method="client_secret_post")
-    if flow.token_format == "json":
-        session.register_compliance_hook("access_token_request", _json_token_request)
+    method = "client_secret_json" if flow.token_format == "json" else "client_secret_post"
+    session = OAuth2Session(client_id, secret, redirect_uri=redirect_uri, token_endpoint_auth_method=method)
+    session.register_client_auth_method(("client_secret_json", _client_secret_json))
     session.register_compliance_hook("access_token_response", _numeric_expiry)
     token_base = flow.base_url(store.settings)
     if "{domain_prefix}" in token_base or query.get("domain_prefix"):

@@ -1,0 +1,88 @@
+"""OAuth linking through the real API and the emulators' consent pages (httpx, redirects followed
+by hand): Square and Lightspeed code flows and Toast's partner connection link an account with
+its locations and queue its first sync; a reused, expired, forged or other provider's state, a
+denied consent and a provider that is down each end on a page that says so, with nothing linked."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from oauth_support import Linking, linking_env
+
+
+@pytest.fixture()
+def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Linking]:
+    with linking_env(monkeypatch) as linking:
+        yield linking
+
+
+def _linked(env: Linking, callback: str) -> str:
+    with env.client() as c:
+        landed = c.get(callback)
+        assert landed.status_code == 302, landed.text
+        done = c.get(landed.headers["location"])
+    assert done.status_code == 200 and 'id="connected"' in done.text, done.text
+    return parse_qs(urlsplit(landed.headers["location"]).query)["account_id"][0]
+
+
+@pytest.mark.parametrize("provider", ["square", "lightspeed"])
+def test_a_merchant_links_through_the_consent_page(env: Linking, provider: str) -> None:
+    consent = env.authorize(provider)
+    assert urlsplit(consent).netloc == urlsplit(env.cred(provider)["base_url"]).netloc
+    state = parse_qs(urlsplit(consent).query)["state"][0]
+    callback = env.consent(consent)
+    account_id = _linked(env, callback)
+    account = env.store.get_account(account_id, tenant_id=env.tenant)
+    assert account.provider == provider and account.status == "active"
+    assert sorted(account.location_ids) == sorted(env.cred(provider)["location_ids"])
+    creds = env.store.account_credentials(account_id)
+    assert creds.access_token and creds.refresh_token  # stored (encrypted) — and never shown
+    [request] = env.store.latest_sync_requests(account_id, env.tenant)
+    assert (request.kind, request.status) == ("sync", "pending")  # its first sync is queued
+
+    with env.client() as c:  # the same callback again: the state was single-use
+        again = c.get(callback)
+    assert again.status_code == 400 and "already used" in again.text
+    assert len(env.store.list_accounts(env.tenant)) == 1
+    assert state not in str(env.store.list_accounts(env.tenant))
+
+
+def test_toast_links_through_the_partner_connection(env: Linking) -> None:
+    with env.client() as c:
+        link = parse_qs(urlsplit(env.connect_link()).query)["link"][0]
+        form = c.get(f"{env.api_url}/api/v1/pos/oauth/toast/authorize", params={"link": link})
+        assert form.status_code == 200 and "restaurant_guid" in form.text
+        state = form.text.split('name="state" value="', 1)[1].split('"', 1)[0]
+        guid = env.cred("toast")["location_ids"][0]
+        landed = c.get(f"{env.api_url}/api/v1/pos/oauth/toast/callback", params={"state": state,
+                                                                                "restaurant_guid": guid})
+    assert landed.status_code == 302, landed.text
+    account_id = parse_qs(urlsplit(landed.headers["location"]).query)["account_id"][0]
+    assert env.store.get_account(account_id).location_ids == [guid]
+
+
+def test_bad_states_denials_and_provider_failures_link_nothing(env: Linking) -> None:
+    from pos_sync.appstore.models import utcnow
+    from pos_sync.appstore.oauth_states import issue_state
+
+    callback = f"{env.api_url}/api/v1/pos/oauth/square/callback"
+    with env.client() as c:
+        denied = c.get(env.consent(env.authorize("square"), decision="deny"))
+        assert denied.status_code == 400 and "not granted" in denied.text
+        expired = issue_state(env.tenant, "square", callback, now=utcnow() - timedelta(minutes=11))
+        response = c.get(callback, params={"state": expired, "code": "x"})
+        assert response.status_code == 400 and "expired" in response.text
+        lightspeeds = issue_state(env.tenant, "lightspeed", callback)
+        assert c.get(callback, params={"state": lightspeeds, "code": "x"}).status_code == 400
+        assert c.get(callback, params={"state": "forged", "code": "x"}).status_code == 400
+        forged_link = c.get(f"{env.api_url}/api/v1/pos/oauth/square/authorize", params={"link": "not.a.link"})
+        assert forged_link.status_code == 401
+        # the merchant approved, then the provider went down before the code was exchanged
+        approved = env.consent(env.authorize("square"))
+        env.server.stop()
+        down = c.get(approved)
+        assert down.status_code == 502 and "Could not connect Square" in down.text and "Traceback" not in down.text
+    assert env.store.list_accounts(env.tenant) == []
