@@ -78,7 +78,7 @@ def linking_env(monkeypatch: pytest.MonkeyPatch, providers: tuple[str, ...] = ("
             monkeypatch.setenv(app_secret, cred["client_secret"])
         monkeypatch.setenv("POS_NOW", world.now.isoformat())
         store = AppStore(load_settings())
-        tenant, key = store.create_tenant("Panadería Sol")
+        tenant, key = store.create_tenant("Panadería Sol", world.tenant_id)  # the ledger is per world tenant
         with serve_app(create_app(load_settings())) as api_url:
             yield Linking(world, server, api_url, tenant, key, store)
     finally:

@@ -24,7 +24,9 @@ def _linked(env: Linking, callback: str) -> str:
         landed = c.get(callback)
         assert landed.status_code == 302, landed.text
         done = c.get(landed.headers["location"])
+        unsigned = c.get(landed.headers["location"].split("&link=", 1)[0])  # the page needs the callback's proof
     assert done.status_code == 200 and 'id="connected"' in done.text, done.text
+    assert unsigned.status_code == 422 and "connected" not in unsigned.text.lower()
     return parse_qs(urlsplit(landed.headers["location"]).query)["account_id"][0]
 
 

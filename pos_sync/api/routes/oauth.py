@@ -136,7 +136,10 @@ def callback(provider: str, request: Request, store: Store) -> Response:
     store.request_sync(account_id, state.tenant_id)  # its first (historical) sync, queued
     target = state.success_url or str(request.url_for("oauth_done"))
     sep = "&" if "?" in target else "?"
-    return RedirectResponse(target + sep + urlencode({"account_id": account_id, "provider": provider}), 302)
+    params = {"account_id": account_id, "provider": provider}
+    if not state.success_url:  # our own page shows the account: it needs proof the browser linked it
+        params["link"] = sign_link(store.settings, state.tenant_id, account_id=account_id)
+    return RedirectResponse(target + sep + urlencode(params), 302)
 
 
 def _failure_page(spec: ProviderSpec, exc: Exception) -> HTMLResponse:
@@ -189,11 +192,14 @@ def _exchange(flow: OAuthFlow, query: Mapping[str, str], redirect_uri: str, stor
 
 
 @router.get("/done", name="oauth_done", response_class=HTMLResponse, summary="The default success page")
-def done(account_id: str, provider: str, store: Store) -> HTMLResponse:
+def done(account_id: str, provider: str, store: Store, link: str = Query(...)) -> HTMLResponse:
     from pos_sync.appstore import AccountNotFound
 
+    claims = link_claims(store.settings, link)  # issued by the callback for this account
     try:
-        account = store.get_account(account_id)
+        if claims.get("account_id") != account_id:
+            raise AccountNotFound(account_id)
+        account = store.get_account(account_id, tenant_id=str(claims["tenant_id"]))
     except AccountNotFound:
         return page("Not found", "<p>No such account.</p>", 404)
     names = ", ".join(html.escape(loc.name or loc.location_id) for loc in account.locations)
