@@ -22,6 +22,7 @@ def _serve(args: argparse.Namespace) -> int:
     sock = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((args.host, port))
+    sock.listen(2048)  # connections made as soon as the URL is printed wait for uvicorn to accept them
     host, bound = sock.getsockname()[:2]
     logs.configure()
     app = create_app(settings)

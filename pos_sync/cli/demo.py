@@ -187,6 +187,19 @@ def reconcile_with_ledger(world: Any, providers: set[str]) -> dict[str, Any]:
             "days_compared": len(truth), "problems": problems, "locations": list(locations.values())}
 
 
+def _demo_api_access(settings: Any, tenant_id: str) -> dict[str, str]:
+    """The demo tenant's API key (a new one each demo: keys are shown once) and how to start the API."""
+    from pos_sync.appstore import AppStore
+
+    store = AppStore(settings)
+    if store.tenant_exists(tenant_id):
+        key = store.rotate_key(tenant_id)
+    else:
+        _, key = store.create_tenant("Demo bakery", tenant_id)
+    return {"tenant_id": tenant_id, "api_key": key, "url": f"http://127.0.0.1:{settings.port}",
+            "serve_command": f"POS_HOME={settings.pos_home} .venv/bin/pos-sync api serve"}
+
+
 def _demo(args: argparse.Namespace) -> int:
     from pos_sandbox.server import SandboxServer, available_emulators
     from pos_sandbox.world import World
@@ -245,6 +258,7 @@ def _demo(args: argparse.Namespace) -> int:
         "raw_row_counts": counts,
         "canonical": canonical,
         "duration_seconds": round(time.monotonic() - started, 2),
+        "api": _demo_api_access(settings, world.tenant_id),
         "truth_command": (f"pos-sync sandbox truth --seed {world.seed} --start {world.start} --days {world.days} "
                           f"--scale {world.scale} --providers {','.join(providers)} --json"),
     }
@@ -271,6 +285,9 @@ def _demo(args: argparse.Namespace) -> int:
         for problem in canonical["problems"][:10]:
             print(f"  {problem}")
         print(f"ground truth: {document['truth_command']}")
+        api = document["api"]
+        print(f"HTTP API: {api['serve_command']}  — tenant {api['tenant_id']}, API key {api['api_key']}")
+        print(f"  e.g. curl -H 'Authorization: Bearer {api['api_key']}' {api['url']}/api/v1/pos/accounts")
     if any(a["status"] == "failed" for a in accounts_out):
         raise CommandError("a demo sync failed (see above)")
     if canonical["verdict"] != "reconciled":
