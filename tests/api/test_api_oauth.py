@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import pytest
 from oauth_support import Linking, linking_env
 
@@ -88,3 +89,38 @@ def test_bad_states_denials_and_provider_failures_link_nothing(env: Linking) -> 
         down = c.get(approved)
         assert down.status_code == 502 and "Could not connect Square" in down.text and "Traceback" not in down.text
     assert env.store.list_accounts(env.tenant) == []
+
+
+def test_accounts_created_with_credentials_and_reconnected(env: Linking) -> None:
+    """POST /accounts with credentials in hand (a Toast machine client; a Square token), checked with
+    the provider like the CLI's ``accounts add``; reconnect renews the tokens, or says the merchant
+    must consent again (with the link) when the provider refuses."""
+    headers = {"Authorization": f"Bearer {env.key}"}
+    toast, square = env.cred("toast"), env.cred("square")
+    with env.client() as c:
+        created = c.post(f"{env.api_url}/api/v1/pos/accounts", headers=headers, json={
+            "provider": "toast", "client_id": toast["client_id"], "client_secret": toast["client_secret"],
+            "restaurant_guids": toast["location_ids"], "base_url": toast["base_url"], "historical_days": 5})
+        assert created.status_code == 201, created.text
+        body = created.json()
+        assert body["location_ids"] == toast["location_ids"] and toast["client_secret"] not in created.text
+        assert [r.kind for r in env.store.latest_sync_requests(body["id"], env.tenant)] == ["sync"]
+        wrong = c.post(f"{env.api_url}/api/v1/pos/accounts", headers=headers, json={
+            "provider": "toast", "client_id": toast["client_id"], "client_secret": "wrong",
+            "restaurant_guids": toast["location_ids"], "base_url": toast["base_url"]})
+        assert wrong.status_code == 502 and "refused" in wrong.json()["detail"]
+
+        sq = c.post(f"{env.api_url}/api/v1/pos/accounts", headers=headers, json={
+            "provider": "square", "access_token": square["access_token"], "refresh_token": square["refresh_token"],
+            "base_url": square["base_url"]}).json()
+        renewed = c.post(f"{env.api_url}/api/v1/pos/accounts/{sq['id']}/reconnect", headers=headers)
+        assert renewed.status_code == 200 and renewed.json()["status"] == "active", renewed.text
+        assert env.store.account_credentials(sq["id"]).access_token != square["access_token"]  # a fresh token
+        # the grant is revoked at Square: the merchant must consent again, and is told where
+        revoked = httpx.post(f"{square['base_url']}/oauth2/revoke", headers={"Authorization": f"Client {square['client_secret']}"},
+                             json={"client_id": square["client_id"], "merchant_id": square["account_id"]})
+        assert revoked.status_code == 200, revoked.text
+        refused = c.post(f"{env.api_url}/api/v1/pos/accounts/{sq['id']}/reconnect", headers=headers)
+        assert refused.status_code == 409, refused.text
+        assert "/api/v1/pos/oauth/square/authorize?link=" in refused.json()["authorize_url"]
+        assert env.store.get_account(sq["id"]).status == "disconnected"
