@@ -25,6 +25,9 @@ def _isolated_env(tmp_path, monkeypatch) -> None:
     monkeypatch.delenv("POS_WAREHOUSE_URL", raising=False)
     monkeypatch.setenv("DLT_DATA_DIR", str(tmp_path / "dlt"))
     monkeypatch.setenv("RUNTIME__DLTHUB_TELEMETRY", "false")
+    # tiny test worlds: normalising in-process beats spawning dlt's worker processes (about a second
+    # each per sync); the product's default of 2 workers is measured in bench/square_import.py
+    monkeypatch.setenv("NORMALIZE__WORKERS", "1")
 
 
 @pytest.fixture(scope="session")
