@@ -41,6 +41,7 @@ SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
 _lock = threading.RLock()
 _engines: dict[str, Engine] = {}
 _sessionmakers: dict[str, sessionmaker[Session]] = {}
+_at_head: set[str] = set()  # URLs whose schema this process found (or brought) at the head revision
 _head: str | None = None
 
 SettingsOrUrl = Settings | str | URL | None
@@ -151,6 +152,7 @@ def dispose_engines() -> None:
             engine.dispose()
         _engines.clear()
         _sessionmakers.clear()
+        _at_head.clear()
 
 
 def alembic_config(url: str | None = None) -> Any:
@@ -208,8 +210,11 @@ def upgrade(settings_or_url: SettingsOrUrl = None, revision: str = "head") -> No
 
 
 def ensure_schema(settings_or_url: SettingsOrUrl = None) -> None:
-    """Upgrade to head unless the database already is there (one cheap query when it is)."""
+    """Upgrade to head unless the database already is there (one cheap query the first time this
+    process opens it; none afterwards — :func:`dispose_engines` forgets what was checked)."""
     url = resolve_url(settings_or_url)
+    if url in _at_head:
+        return
     engine = get_engine(url)
     version: str | None
     try:
@@ -220,6 +225,7 @@ def ensure_schema(settings_or_url: SettingsOrUrl = None) -> None:
         version = None
     if version != head_revision():
         upgrade(url)
+    _at_head.add(url)
 
 
 def _sessionmaker(url: str) -> sessionmaker[Session]:
