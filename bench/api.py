@@ -51,6 +51,7 @@ import json
 import os
 import random
 import resource
+import shutil
 import signal
 import socket
 import statistics
@@ -91,12 +92,9 @@ UVICORN_LOG_CONFIG: dict[str, Any] = {
 
 
 # ---------------------------------------------------------------------- the baseline server (child)
-def serve_bare(host: str, port: int) -> None:
-    """A bare FastAPI app served as ``pos-sync api serve`` serves the product."""
-    import uvicorn
+def bare_app() -> Any:
+    """The baseline: a bare FastAPI app, no middleware, no dependency, no database."""
     from fastapi import FastAPI
-
-    from pos_sync.api import logs
 
     app = FastAPI(title="bare")
 
@@ -108,6 +106,16 @@ def serve_bare(host: str, port: int) -> None:
     async def bare_async() -> dict[str, str]:
         return {"status": "ok", "service": "bare"}
 
+    return app
+
+
+def serve_bare(host: str, port: int) -> None:
+    """The bare app served as ``pos-sync api serve`` serves the product."""
+    import uvicorn
+
+    from pos_sync.api import logs
+
+    app = bare_app()
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
@@ -442,10 +450,15 @@ def _per_call_us(fn: Callable[[], Any], repeat: int) -> float:
 def anatomy(env: dict[str, str], seeded: Seeded, repeat: int = 200) -> dict[str, Any]:
     """What one request costs, one at a time, in this process (no concurrency)."""
     import logging
+    import warnings
 
+    import anyio.to_thread
     import sqlalchemy as sa
-    from fastapi.testclient import TestClient
     from sqlalchemy import event
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from fastapi.testclient import TestClient
 
     from pos_sync.api import logs
     from pos_sync.api.app import create_app
@@ -462,36 +475,51 @@ def anatomy(env: dict[str, str], seeded: Seeded, repeat: int = 200) -> dict[str,
     counts: Counter[str] = Counter()
     statements: list[str] = []
 
-    @event.listens_for(engine, "before_cursor_execute")
-    def _statement(_conn: Any, _cursor: Any, text: str, *_args: Any) -> None:
+    def count(name: str) -> Callable[..., None]:
+        def listener(*_args: Any) -> None:
+            counts[name] += 1
+        return listener
+
+    def statement(_conn: Any, _cursor: Any, text: str, *_args: Any) -> None:
         counts["statements"] += 1
         statements.append(" ".join(text.split())[:90])
 
-    @event.listens_for(engine, "checkout")
-    def _checkout(*_args: Any) -> None:
-        counts["pool_checkouts"] += 1
+    listeners: list[tuple[Any, str, Callable[..., None]]] = [
+        (engine, "before_cursor_execute", statement), (engine, "commit", count("commits")),
+        (engine, "rollback", count("rollbacks")), (engine.pool, "checkout", count("pool_checkouts")),
+        (engine.pool, "connect", count("new_connections"))]
+    for target, name, fn in listeners:
+        event.listen(target, name, fn)
+    run_sync = anyio.to_thread.run_sync
 
-    @event.listens_for(engine, "connect")
-    def _connect(*_args: Any) -> None:
-        counts["new_connections"] += 1
+    async def counted_run_sync(*args: Any, **kwargs: Any) -> Any:
+        counts["thread_pool_hops"] += 1
+        return await run_sync(*args, **kwargs)
 
+    anyio.to_thread.run_sync = counted_run_sync  # type: ignore[assignment]
     auth = {"Authorization": f"Bearer {seeded.key}"}
-    paths = {"healthz": "/healthz", "accounts": "/api/v1/pos/accounts",
-             "history": f"/api/v1/pos/sync/{seeded.accounts[0]}/history"}
+    apps = {"bare": (bare_app(), {"bare": "/bare", "bare_async": "/bare-async"}),
+            "product": (create_app(settings), {"healthz": "/healthz", "accounts": "/api/v1/pos/accounts",
+                                               "history": f"/api/v1/pos/sync/{seeded.accounts[0]}/history"})}
     per_request: dict[str, Any] = {}
-    with TestClient(create_app(settings)) as client:
-        for name, path in paths.items():
-            for _ in range(3):
-                client.get(path, headers=auth).raise_for_status()
-            counts.clear()
-            statements.clear()
-            n = 20
-            for _ in range(n):
-                client.get(path, headers=auth)
-            per_request[name] = {k: round(v / n, 2) for k, v in counts.items()}
-            per_request[name]["statement_kinds"] = dict(Counter(statements[: len(statements) // n]))
-            per_request[name]["in_process_ms"] = round(
-                _per_call_us(lambda path=path: client.get(path, headers=auth), repeat) / 1000, 2)
+    try:
+        for app, paths in apps.values():
+            with TestClient(app) as client:
+                for name, path in paths.items():
+                    for _ in range(3):
+                        client.get(path, headers=auth).raise_for_status()
+                    counts.clear()
+                    statements.clear()
+                    n = 20
+                    for _ in range(n):
+                        client.get(path, headers=auth)
+                    per_request[name] = {k: round(v / n, 2) for k, v in sorted(counts.items())}
+                    if statements:
+                        per_request[name]["statement_kinds"] = dict(Counter(statements[: len(statements) // n]))
+    finally:
+        anyio.to_thread.run_sync = run_sync  # type: ignore[assignment]
+        for target, name, fn in listeners:
+            event.remove(target, name, fn)
 
     infos = store.list_accounts(seeded.tenant)
     history = store.sync_history(seeded.accounts[0], 20, tenant_id=seeded.tenant)
@@ -523,9 +551,6 @@ def anatomy(env: dict[str, str], seeded: Seeded, repeat: int = 200) -> dict[str,
         "20 SyncLogInfo → SyncLogOut (to_dict + pydantic)": _per_call_us(
             lambda: [SyncLogOut.model_validate(log.to_dict()) for log in history], repeat),
     }
-    event.remove(engine, "before_cursor_execute", _statement)
-    event.remove(engine, "checkout", _checkout)
-    event.remove(engine, "connect", _connect)
     dispose_engines()
     return {"per_request": per_request, "pieces_us": pieces_us}
 
@@ -536,6 +561,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     env_machine = machine()
     started = time.perf_counter()
     with ExitStack() as stack:
+        stack.callback(shutil.rmtree, work, ignore_errors=True)
         pg_url = stack.enter_context(scratch_database(args.postgres)) if args.postgres else None
         envs = {"sqlite": clean_env(work / "sqlite", None)}
         if pg_url:

@@ -4,6 +4,10 @@ route, one problem-details error shape, and secrets never in an answer."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
 import time
 
 import pytest
@@ -129,3 +133,32 @@ def test_bad_input_gets_a_clear_error_and_changes_nothing(api: Api) -> None:
     _problem(api.get("/api/v1/pos/accounts/no-such-account"), 404)
     _problem(api.get("/api/v1/pos/sync/no-such-account/history?limit=0"), 422)
     assert api.get("/api/v1/pos/accounts").json() == []
+
+
+def test_rs256_jwts_are_verified_with_the_public_key(sqlite_api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fastapi.testclient import TestClient
+    from joserfc import jwt
+    from joserfc.jwk import RSAKey
+
+    from pos_sync.api.app import create_app
+    from pos_sync.settings import load_settings
+
+    platform, stranger = RSAKey.generate_key(2048), RSAKey.generate_key(2048)
+    monkeypatch.setenv("POS_JWT_PUBLIC_KEY", platform.as_pem(private=False).decode())
+    client = TestClient(create_app(load_settings()), raise_server_exceptions=False)
+    add_account(sqlite_api, tenant="rs-tenant")
+    claims = {"tenant_id": "rs-tenant", "exp": int(time.time()) + 60}
+    good = jwt.encode({"alg": "RS256"}, claims, platform)
+    assert [a["tenant_id"] for a in client.get("/api/v1/pos/accounts",
+                                               headers={"Authorization": f"Bearer {good}"}).json()] == ["rs-tenant"]
+    forged = jwt.encode({"alg": "RS256"}, claims, stranger)
+    _problem(client.get("/api/v1/pos/accounts", headers={"Authorization": f"Bearer {forged}"}), 401)
+    # the algorithm-confusion attack: HS256 "signed" with the public key as the shared secret (crafted
+    # by hand: joserfc itself refuses to make such a key)
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    signing = f"{b64(json.dumps({'alg': 'HS256', 'typ': 'JWT'}).encode())}.{b64(json.dumps(claims).encode())}"
+    mac = hmac.new(platform.as_pem(private=False), signing.encode(), hashlib.sha256).digest()
+    hs_confusion = f"{signing}.{b64(mac)}"
+    _problem(client.get("/api/v1/pos/accounts", headers={"Authorization": f"Bearer {hs_confusion}"}), 401)
