@@ -533,10 +533,12 @@ def anatomy(env: dict[str, str], seeded: Seeded, repeat: int = 200) -> dict[str,
             pass
 
     pieces_us = {
-        "resolve_url(settings) (URL parsed and rendered: 4 times per session)": _per_call_us(
+        "resolve_url(settings) (the URL parsed and rendered again: twice per session)": _per_call_us(
             lambda: resolve_url(settings), repeat * 5),
-        "ensure_schema (the migration check at the start of every session)": _per_call_us(
+        "ensure_schema (called at the start of every session)": _per_call_us(
             lambda: ensure_schema(settings), repeat),
+        "pool checkout + return (PostgreSQL: with its pool_pre_ping round trip)": _per_call_us(
+            lambda: engine.raw_connection().close(), repeat),
         "connection checkout + SELECT 1": _per_call_us(ping, repeat),
         "empty read session (session_scope: ensure_schema + checkout + BEGIN + COMMIT)": _per_call_us(
             empty_session, repeat),
@@ -556,9 +558,20 @@ def anatomy(env: dict[str, str], seeded: Seeded, repeat: int = 200) -> dict[str,
 
 
 # ---------------------------------------------------------------------- the run
+def code_version() -> dict[str, Any]:
+    """The commit measured, and any uncommitted change outside ``bench/`` (the code measured is on disk)."""
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False)
+        return done.stdout.strip()
+
+    changed = [line[3:] for line in git("status", "--porcelain").splitlines() if not line[3:].startswith("bench/")]
+    return {"commit": git("rev-parse", "HEAD"), "uncommitted_outside_bench": changed}
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="pos-bench-api-"))
     env_machine = machine()
+    code = code_version()
     started = time.perf_counter()
     with ExitStack() as stack:
         stack.callback(shutil.rmtree, work, ignore_errors=True)
@@ -627,6 +640,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "seed_seconds": {backend: s.seconds for backend, s in seeded.items()},
         },
         "machine": env_machine,
+        "code": code,
         "results": results,
         "goal": goal,
         "checks": checks,

@@ -20,19 +20,23 @@ BENCHMARKS: dict[str, list[str]] = {
     "emulator_serving": ["--scale", "chain", "--days", "90"],
     "square_import": ["--scale", "chain", "--days", "90"],
     "canonical_build": [],
+    "api": [],  # PostgreSQL: a scratch database on --postgres's server, else on 127.0.0.1:5432
 }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", default=",".join(BENCHMARKS), help="comma-separated benchmark names")
-    parser.add_argument("--postgres", default=None, help="square_import: also import into this PostgreSQL URL")
+    parser.add_argument("--postgres", default=None, help="square_import: also import into this PostgreSQL URL; "
+                                                         "api: create its scratch database on this server")
     args = parser.parse_args()
     failed = []
     for name in [n.strip() for n in args.only.split(",") if n.strip()]:
         extra = list(BENCHMARKS[name])
         if name == "square_import" and args.postgres:
             extra += ["--postgres", args.postgres, "--postgres-days", "7"]
+        if name == "api" and args.postgres:
+            extra += ["--postgres", args.postgres]
         out = RESULTS / f"{name}.json"
         sys.stderr.write(f"== {name} → {out.relative_to(ROOT)}\n")
         started = time.monotonic()

@@ -13,7 +13,6 @@ canonical build (``pos_sync.canonical.build``), and the sandbox ledger as the ju
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -377,18 +376,6 @@ def test_sync_job_skips_the_canonical_asset_without_new_loads(make_env: EnvMaker
         assert second["status"] == "success", second
         assert _canonical_materializations(instance, second["run_id"]) == []
         assert snapshot(exclude=frozenset()) == before
-
-
-def test_demo_json_reports_a_reconciled_canonical_model(capsys: pytest.CaptureFixture[str]) -> None:
-    from pos_sync.cli import main
-
-    assert main(["demo", "--days", "2", "--scale", "tiny", "--json"]) == 0
-    document = json.loads(capsys.readouterr().out)
-    canonical = document["canonical"]
-    assert canonical["verdict"] == "reconciled", canonical["problems"][:5]
-    assert canonical["problems"] == [] and canonical["days_compared"] >= 2
-    assert canonical["locations"] and all(loc["reconciled"] for loc in canonical["locations"])
-    assert sum(loc["sales_count"] for loc in canonical["locations"]) > 0
 
 
 # ---------------------------------------------------------------------- reconcile: minor units

@@ -1,7 +1,8 @@
-"""``pos-sync demo --json`` prints one JSON document whose world parameters reproduce the ledger
-with ``pos-sync sandbox truth`` and whose raw counts equal the ledger's objects; afterwards
-``pos-sync accounts list --json`` shows the linked account and its locations, and no token text
-appears anywhere on stdout or stderr."""
+"""``pos-sync demo --json`` (one run serves every assertion: the demo is the suite's most expensive
+command) links, syncs and reconciles all three providers to the cent; it prints one JSON document
+whose world parameters reproduce the ledger with ``pos-sync sandbox truth`` and whose raw counts
+equal the ledger's objects; it names a demo tenant's API key that works; afterwards ``pos-sync
+accounts list --json`` shows the linked accounts, and no token text appears on stdout or stderr."""
 
 from __future__ import annotations
 
@@ -25,9 +26,19 @@ def test_demo_json_matches_truth_and_accounts_list_leaks_no_token(
         doc = json.loads(demo_out)  # exactly one JSON document on stdout
         assert doc["pos_home"] == str(load_settings().pos_home)
         assert (doc["days"], doc["scale"]) == (2, "tiny") and isinstance(doc["seed"], int) and doc["start"]
-        assert "square" in doc["providers"]
+        assert sorted(a["provider"] for a in doc["accounts"]) == ["lightspeed", "square", "toast"]
+        assert {a["status"] for a in doc["accounts"]} == {"success"}
+        assert {"toast", "lightspeed", "square"} <= set(doc["raw_row_counts"])
+        canonical = doc["canonical"]
+        assert canonical["verdict"] == "reconciled" and canonical["problems"] == [], canonical["problems"][:5]
+        assert canonical["days_compared"] >= 2 and all(loc["reconciled"] for loc in canonical["locations"])
+        assert {loc["provider"] for loc in canonical["locations"]} == {"square", "toast", "lightspeed"}
+        assert sum(loc["sales_count"] for loc in canonical["locations"]) > 0
         [account] = [a for a in doc["accounts"] if a["provider"] == "square"]
-        assert account["status"] == "success" and account["sync_type"] == "historical"
+        assert account["sync_type"] == "historical"
+        api = doc["api"]  # the demo tenant's key, and how to start the API on this POS_HOME
+        assert appstore.AppStore(load_settings()).authenticate(api["api_key"]) == doc["tenant_id"]
+        assert api["serve_command"].endswith("pos-sync api serve") and str(load_settings().pos_home) in api["serve_command"]
 
         assert main(["sandbox", "truth", "--seed", str(doc["seed"]), "--start", doc["start"], "--days",
                      str(doc["days"]), "--scale", doc["scale"], "--providers", ",".join(doc["providers"]),

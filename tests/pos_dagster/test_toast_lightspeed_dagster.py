@@ -409,27 +409,3 @@ def test_cli_adds_toast_and_lightspeed_with_discovery(make_env: Callable[..., En
     assert not [a for a in appstore.list_accounts() if a.merchant_id == "nosuchstore123"]
     creds = appstore.account_credentials(added_ls["id"])
     assert (creds.client_id, creds.client_secret) == (ls["client_id"], ls["client_secret"])
-
-
-def test_demo_links_syncs_and_reconciles_all_three_providers(
-        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from pos_sync import appstore
-    from pos_sync.cli import main
-
-    monkeypatch.delenv("POS_NOW", raising=False)
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "pos-home" / "dagster"))
-    try:
-        assert main(["demo", "--days", "2", "--scale", "tiny", "--json"]) == 0
-        out, err = capsys.readouterr()
-        doc = json.loads(out)
-        assert sorted(a["provider"] for a in doc["accounts"]) == ["lightspeed", "square", "toast"]
-        assert {a["status"] for a in doc["accounts"]} == {"success"}
-        assert {"toast", "lightspeed", "square"} <= set(doc["raw_row_counts"])
-        assert doc["canonical"]["verdict"] == "reconciled"
-        assert {loc["provider"] for loc in doc["canonical"]["locations"]} == {"square", "toast", "lightspeed"}
-        for account in doc["accounts"]:
-            creds = appstore.account_credentials(account["account_id"])
-            for secret in (creds.access_token, creds.refresh_token, creds.client_secret):
-                assert not secret or secret not in out + err
-    finally:
-        appstore.dispose_engines()
