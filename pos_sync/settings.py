@@ -96,6 +96,9 @@ class Settings:
     jwt_secret: str | None = None  # POS_JWT_SECRET: HS256 key of the platform's JWTs
     jwt_public_key: str | None = None  # POS_JWT_PUBLIC_KEY: RS256 public key (PEM) of the platform's JWTs
     oauth_success_url: str | None = None  # POS_OAUTH_SUCCESS_URL: where a linked merchant lands
+    enable_webhooks: bool = True  # ENABLE_WEBHOOKS: the receivers and their registration
+    webhook_max_bytes: int = 2 * 1024 * 1024  # POS_WEBHOOK_MAX_BYTES: larger bodies are refused (413)
+    webhook_retention_days: int = 30  # POS_WEBHOOK_RETENTION_DAYS: settled inbox rows are pruned after
     environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -150,6 +153,11 @@ def parse_settings(env: Mapping[str, str]) -> Settings:
         jwt_secret=env.get("POS_JWT_SECRET") or None,
         jwt_public_key=env.get("POS_JWT_PUBLIC_KEY") or None,
         oauth_success_url=env.get("POS_OAUTH_SUCCESS_URL") or None,
+        enable_webhooks=_bool("ENABLE_WEBHOOKS", env.get("ENABLE_WEBHOOKS"), True),
+        webhook_max_bytes=_int("POS_WEBHOOK_MAX_BYTES", env.get("POS_WEBHOOK_MAX_BYTES"), 2 * 1024 * 1024,
+                               minimum=1024),
+        webhook_retention_days=_int("POS_WEBHOOK_RETENTION_DAYS", env.get("POS_WEBHOOK_RETENTION_DAYS"), 30,
+                                    minimum=1),
         environ=dict(env),
     )
 

@@ -36,6 +36,19 @@ def _account_sync(store: AppStore, spec: ProviderSpec, account_id: str, run_id: 
         raise dg.Failure(f"cannot decrypt the credentials of account {account_id}: {failure.message}") from None
 
 
+def settle_webhooks(context: dg.OpExecutionContext | dg.AssetExecutionContext, store: AppStore,
+                    error: BaseException | None = None) -> None:
+    """The inbox events this run was launched for (tag ``pos/webhook-batch``): processed when it
+    succeeded, back to pending with a retry count when it failed."""
+    from pos_dagster.lib.tags import WEBHOOK_BATCH
+    from pos_sync.appstore.webhooks import settle_events
+
+    batch = context.run.tags.get(WEBHOOK_BATCH)
+    if batch:
+        message = None if error is None else (f"{type(error).__name__}: {error}".splitlines()[0])
+        settle_events(batch, error=message, settings=store.settings)
+
+
 def _canonical_follows(context: dg.AssetExecutionContext, spec: ProviderSpec) -> bool:
     """Whether this run also materializes the provider's canonical slice (its step closes the log)."""
     if spec.canonical is None:
@@ -48,16 +61,25 @@ def _canonical_follows(context: dg.AssetExecutionContext, spec: ProviderSpec) ->
 def sync_account_raw(context: dg.AssetExecutionContext, spec: ProviderSpec, dlt_runner: DagsterDltResource,
                      appstore: AppStoreResource, now: datetime) -> Iterator[Any]:
     """The partition's incremental sync (its first run is the historical import)."""
-    run = _account_sync(appstore.store(), spec, context.partition_key, context.run_id)
+    store = appstore.store()
+    run = _account_sync(store, spec, context.partition_key, context.run_id)
     if not run.account.sync_enabled:
         context.log.info(f"sync disabled for account {run.account_id}; nothing to do")
         return
     pipeline = run.pipeline()
     sync_type = run.sync_type(pipeline)
-    with run.track(sync_type, context.run_id, close=not _canonical_follows(context, spec)) as stats:
-        events = list(dlt_runner.run(context=context, dlt_source=run.source(pipeline, now), dlt_pipeline=pipeline,
-                                     dagster_dlt_translator=PosDltTranslator(spec.name), **run.run_kwargs()))
-        run.record_counts(pipeline, stats)
+    last_step = not _canonical_follows(context, spec)
+    try:
+        with run.track(sync_type, context.run_id, close=last_step) as stats:
+            events = list(dlt_runner.run(context=context, dlt_source=run.source(pipeline, now),
+                                         dlt_pipeline=pipeline, dagster_dlt_translator=PosDltTranslator(spec.name),
+                                         **run.run_kwargs()))
+            run.record_counts(pipeline, stats)
+    except Exception as exc:
+        settle_webhooks(context, store, exc)
+        raise
+    if last_step:
+        settle_webhooks(context, store)
     context.log.info(f"{spec.name} account {run.account_id}: {sync_type} sync loaded {stats.rows_by_table or 'nothing'}")
     yield from events
 

@@ -5,3 +5,4 @@ ACCOUNT = "pos/account"  # the account a run syncs
 PROVIDER = "pos/provider"
 TRIGGER = "pos/trigger"  # why it runs: new-account, due, cli, …
 SYNC_REQUEST = "pos/sync-request"  # the API sync request a run answers
+WEBHOOK_BATCH = "pos/webhook-batch"  # the inbox events a targeted sync settles

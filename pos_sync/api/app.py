@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from pos_sync.api import logs, problems
-from pos_sync.api.routes import accounts, health, oauth, sync
+from pos_sync.api.routes import accounts, health, oauth, sync, webhooks
 from pos_sync.settings import Settings, load_settings
 
 DESCRIPTION = """pos-sync's HTTP API: connect a point of sale (OAuth a merchant clicks through, or
@@ -21,6 +21,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings or load_settings()
     app.add_middleware(logs.RequestLog)
     problems.install(app)
-    for module in (health, accounts, oauth, sync):
+    for module in (health, accounts, oauth, sync, webhooks):
         app.include_router(module.router)
     return app

@@ -264,6 +264,7 @@ class PosWebhook(Base):
     )
     error_message: Mapped[str | None] = mapped_column(sa.Text)
     retry_count: Mapped[int] = mapped_column(default=0, server_default=sa.text("0"))
+    run_key: Mapped[str | None] = mapped_column(sa.String(200))  # the targeted sync that took it
 
     def __repr__(self) -> str:
         return (
@@ -331,3 +332,23 @@ class PosSyncRequest(Base):
     error_message: Mapped[str | None] = mapped_column(sa.Text)
     requested_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=sa.func.now())
     launched_at: Mapped[datetime | None]
+
+
+class PosWebhookSubscription(Base):
+    """Where a provider's webhooks for us are configured and the key that signs them (encrypted):
+    the app's (Square, Toast; ``pos_account_id`` NULL) or a store's (Lightspeed)."""
+
+    __tablename__ = "pos_webhook_subscriptions"
+    __table_args__ = (sa.Index("idx_pos_webhook_subscriptions_provider", "pos_provider", "pos_account_id"),)
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_id)
+    pos_provider: Mapped[str] = mapped_column(sa.String(50))
+    pos_account_id: Mapped[str | None] = mapped_column(sa.String(36), sa.ForeignKey("pos_accounts.id",
+                                                                                     ondelete="CASCADE"))
+    external_id: Mapped[str | None] = mapped_column(sa.String(255))  # the provider's subscription id
+    notification_url: Mapped[str] = mapped_column(sa.String(500))
+    event_types: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    signature_key_enc: Mapped[str | None] = mapped_column(sa.Text)
+    previous_signature_key_enc: Mapped[str | None] = mapped_column(sa.Text)  # still accepted after a rotation
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=sa.func.now())
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, server_default=sa.func.now())

@@ -12,6 +12,7 @@ import dagster as dg
 
 from pos_dagster.defs.ingest.raw import OWNERS
 from pos_dagster.lib.checks import check_specs, failed_checks, run_checks
+from pos_dagster.lib.ingest import settle_webhooks
 from pos_dagster.lib.partitions import account_partitions
 from pos_dagster.lib.resources import AppStoreResource, WarehouseResource
 from pos_dagster.lib.tags import PROVIDER
@@ -68,6 +69,7 @@ def canonical_assets(spec: ProviderSpec) -> dg.AssetsDefinition:
         except Exception as exc:
             if log is not None:
                 log.fail(exc, CANONICAL_BUILD, spec.reauth_status)
+            settle_webhooks(context, store, exc)
             raise
         context.log.info(f"canonical build of {spec.name} account {account.id}: {result.as_dict()}")
         if result.loads:  # nothing new: no materialization, nothing downstream fires
@@ -90,6 +92,7 @@ def canonical_assets(spec: ProviderSpec) -> dg.AssetsDefinition:
                          INTEGRITY_CHECKS, spec.reauth_status)
             else:
                 log.succeed()
+        settle_webhooks(context, store)  # the events' objects are in pos.* now
 
     return _canonical
 

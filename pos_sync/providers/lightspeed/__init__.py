@@ -10,6 +10,7 @@ from dlt_sources.lightspeed.settings import DEFAULT_BASE_URL
 from pos_sync.providers.lightspeed.link import COMMAND
 from pos_sync.providers.lightspeed.oauth import FLOW
 from pos_sync.providers.lightspeed.source import NO_WINDOW, RESOURCES, build_source, tokens
+from pos_sync.providers.lightspeed.webhooks import FLOW as WEBHOOKS
 from pos_sync.providers.spec import ProviderSpec
 from transforms import lightspeed as lightspeed_transform
 
@@ -22,6 +23,7 @@ SPEC = ProviderSpec(
     tokens=tokens,
     cli_link=COMMAND,
     oauth=FLOW,
+    webhooks=WEBHOOKS,
     credential_kind="oauth",
     # a rotated refresh token was lost (or access revoked): approve access again
     reauth_status="reauth_required",

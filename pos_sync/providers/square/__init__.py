@@ -5,6 +5,7 @@ from pos_sync.providers.spec import ProviderSpec
 from pos_sync.providers.square.link import COMMAND
 from pos_sync.providers.square.oauth import FLOW
 from pos_sync.providers.square.source import RESOURCES, build_source, tokens
+from pos_sync.providers.square.webhooks import FLOW as WEBHOOKS
 from transforms import square as square_transform
 
 SPEC = ProviderSpec(
@@ -16,6 +17,7 @@ SPEC = ProviderSpec(
     tokens=tokens,
     cli_link=COMMAND,
     oauth=FLOW,
+    webhooks=WEBHOOKS,
     credential_kind="oauth",
     # the grant was revoked or the refresh token is dead: re-link through OAuth
     reauth_status="disconnected",

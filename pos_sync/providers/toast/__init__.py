@@ -10,6 +10,7 @@ from pos_sync.providers.spec import ProviderSpec
 from pos_sync.providers.toast.link import COMMAND
 from pos_sync.providers.toast.oauth import FLOW
 from pos_sync.providers.toast.source import RESOURCES, build_source, tokens
+from pos_sync.providers.toast.webhooks import FLOW as WEBHOOKS
 from transforms import toast as toast_transform
 
 SPEC = ProviderSpec(
@@ -21,6 +22,7 @@ SPEC = ProviderSpec(
     tokens=tokens,
     cli_link=COMMAND,
     oauth=FLOW,
+    webhooks=WEBHOOKS,
     credential_kind="machine_client",
     # the machine client's login is refused: enter the client's current credentials
     reauth_status="reauth_required",

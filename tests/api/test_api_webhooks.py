@@ -1,0 +1,150 @@
+"""Webhook receivers under attack, per provider: a genuine event is stored once (a replay is a
+duplicate), and no signature, a wrong key, one altered byte, another URL, a 10 MB body, invalid
+JSON and an unknown account are each rejected or acknowledged as documented — counted, with
+nothing enqueued twice and no traceback. The signatures here are computed independently of the
+service (the providers' published recipes); Square's is checked against its published test
+vector. Then the inbox sensor turns the stored events into one targeted sync per account."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from collections.abc import Iterator
+from urllib.parse import urlencode
+
+import dagster as dg
+import pytest
+from api_support import Api, add_account, make_api
+
+NOTIFY = "https://pos.example.com/api/v1/pos/webhooks/square"
+SQUARE_KEY, TOAST_SECRET, LIGHTSPEED_SECRET = "sq-signature-key", "toast-subscription-secret", "ls-client-secret"
+
+
+def b64_hmac(key: str, message: bytes) -> str:
+    return base64.b64encode(hmac.new(key.encode(), message, hashlib.sha256).digest()).decode()
+
+
+def test_square_signature_matches_the_published_test_vector() -> None:
+    from pos_sync.providers.square.webhooks import signature
+
+    body = (b'{"merchant_id":"MLEFBHHSJGVHD","type":"webhooks.test_notification","event_id":"ac3ac95b-f97d-458c-'
+            b'a6e6-18981597e05f","created_at":"2022-07-13T20:30:59.037339943Z","data":{"type":"webhooks","id":'
+            b'"bc368e64-01aa-407e-b46e-3231809b1129"}}')
+    assert signature("Ibxx_5AKakO-3qeNVR61Dw", "https://webhook.site/679a4f3a-dcfa-49ee-bac5-9d0edad886b9",
+                     body) == "GF4YkrJgGBDZ9NIYbNXBnMzqb2HoL4RW/S6vkZ9/2N4="
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def hooks(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[Api]:
+    monkeypatch.setenv("LIGHTSPEED_CLIENT_SECRET", LIGHTSPEED_SECRET)
+    for api in make_api(monkeypatch, request.param, request):
+        from pos_sync.appstore.webhooks import save_subscription
+
+        save_subscription("square", NOTIFY, ["payment.updated"], signature_key=SQUARE_KEY)
+        save_subscription("toast", "", ["order_updated"], signature_key=TOAST_SECRET)
+        yield api
+
+
+def square_event(merchant: str, event_id: str = "ev-1") -> bytes:
+    return json.dumps({"merchant_id": merchant, "type": "payment.updated", "event_id": event_id,
+                       "created_at": "2026-03-02T10:00:00Z",
+                       "data": {"type": "payment", "id": "P1", "object": {"payment": {"id": "P1"}}}}).encode()
+
+
+def toast_event(restaurant: str, guid: str = "tev-1") -> bytes:
+    return json.dumps({"timestamp": "2026-03-02T10:00:00.000Z", "eventCategory": "orders", "eventType": "order_updated",
+                       "guid": guid, "details": {"restaurantGuid": restaurant, "order": {"guid": "O1"}}}).encode()
+
+
+def lightspeed_event(prefix: str, sale: str = "S1") -> bytes:
+    return urlencode({"payload": json.dumps({"id": sale, "status": "CLOSED", "register_sale_products": []}),
+                      "domain_prefix": prefix, "type": "sale.update"}).encode()
+
+
+def sign(provider: str, body: bytes, key: str | None = None, url: str = NOTIFY) -> dict[str, str]:
+    if provider == "square":
+        return {"x-square-hmacsha256-signature": b64_hmac(key or SQUARE_KEY, url.encode() + body),
+                "content-type": "application/json"}
+    if provider == "toast":
+        try:
+            stamp = json.loads(body)["timestamp"].encode()
+        except ValueError:
+            stamp = b""  # an unreadable body has no timestamp
+        return {"toast-signature": b64_hmac(key or TOAST_SECRET, body + stamp), "content-type": "application/json"}
+    digest = hmac.new((key or LIGHTSPEED_SECRET).encode(), body, hashlib.sha256).hexdigest()
+    return {"x-signature": f"signature={digest},algorithm=HMAC-SHA256",
+            "content-type": "application/x-www-form-urlencoded"}
+
+
+EVENTS = {"square": (square_event, "M1"), "toast": (toast_event, "T1-L1"), "lightspeed": (lightspeed_event, "store1")}
+
+
+def post(api: Api, provider: str, body: bytes, headers: dict[str, str]):  # type: ignore[no-untyped-def]
+    return api.client.post(f"/api/v1/pos/webhooks/{provider}", content=body, headers=headers)
+
+
+@pytest.mark.parametrize("provider", ["square", "toast", "lightspeed"])
+def test_genuine_events_are_stored_once_and_attacks_are_refused(hooks: Api, provider: str) -> None:
+    from pos_sync.api.routes.webhooks import COUNTS
+    from pos_sync.appstore.webhooks import inbox_counts, pending_events
+
+    api = hooks
+    make, key = EVENTS[provider]
+    account_id = add_account(api, provider=provider, merchant="store1" if provider == "lightspeed" else
+                             ("M1" if provider == "square" else "T1"))
+    body = make(key)
+    before = dict(COUNTS)
+
+    assert post(api, provider, body, sign(provider, body)).json() == {"status": "accepted"}
+    assert post(api, provider, body, sign(provider, body)).json() == {"status": "duplicate"}  # a replay
+    refused = {
+        "no signature": post(api, provider, body, {"content-type": sign(provider, body)["content-type"]}),
+        "wrong key": post(api, provider, body, sign(provider, body, key="not-the-key")),
+        "altered byte": post(api, provider, body.replace(b"1", b"2", 1), sign(provider, body)),
+        "10 MB body": post(api, provider, body + b" " * (10 * 1024 * 1024), sign(provider, body)),
+    }
+    if provider == "square":  # signed for another notification URL
+        refused["other URL"] = post(api, provider, body, sign(provider, body, url="https://evil.example/hook"))
+    statuses = {name: r.status_code for name, r in refused.items()}
+    assert statuses == {name: 413 if name == "10 MB body" else 401 for name in refused}, statuses
+    for response in refused.values():
+        assert response.headers["content-type"].startswith("application/problem+json")
+        assert "Traceback" not in response.text
+    garbage = b"{not json" if provider != "lightspeed" else b"payload=%7Bnot+json"
+    assert post(api, provider, garbage, sign(provider, garbage)).status_code == 400  # signed, but unreadable
+    stranger = make("NOT-OURS", "other-event")  # a new event of a store we do not have
+    assert post(api, provider, stranger, sign(provider, stranger)).json() == {"status": "unroutable"}
+
+    [event] = pending_events()  # exactly one event to sync, for the right account
+    assert event.account_id == account_id and event.provider == provider
+    assert inbox_counts() == {"pending": 1, "unroutable": 1}
+    counted = {k[1]: n - before.get(k, 0) for k, n in COUNTS.items() if k[0] == provider and n - before.get(k, 0)}
+    assert counted["accepted"] == 1 and counted["duplicate"] == 1 and counted["too_large"] == 1
+    assert counted["bad_signature"] == len(refused) - 1 and counted["malformed"] == 1
+
+
+def test_the_inbox_sensor_requests_one_targeted_sync_per_account(hooks: Api) -> None:
+    from pos_dagster.defs.automation.webhooks import evaluate
+    from pos_sync.appstore.webhooks import inbox_counts, settle_events
+
+    api = hooks
+    square = add_account(api, provider="square", merchant="M1")
+    for n in range(3):  # three events of one account: one run
+        body = square_event("M1", f"ev-{n}")
+        assert post(api, "square", body, sign("square", body)).status_code == 200
+    revoked = json.dumps({"merchant_id": "M9", "type": "oauth.authorization.revoked", "event_id": "rv-1",
+                          "created_at": "2026-03-02T10:00:00Z", "data": {}}).encode()
+    other = add_account(api, provider="square", merchant="M9")
+    assert post(api, "square", revoked, sign("square", revoked)).status_code == 200
+    with dg.instance_for_test() as instance:
+        from datetime import UTC, datetime
+
+        [run] = evaluate(instance, api.store, datetime.now(UTC))
+        assert (run.job_name, run.partition_key, run.tags["pos/trigger"]) == ("square_sync", square, "webhook")
+        assert evaluate(instance, api.store, datetime.now(UTC)) == []  # claimed: not asked for twice
+    assert api.store.get_account(other).status == "disconnected"  # revoked at once
+    assert inbox_counts()["queued"] == 3
+    assert settle_events(run.tags["pos/webhook-batch"]) == 3  # what the run does when it succeeded
+    assert inbox_counts()["processed"] == 4
