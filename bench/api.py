@@ -33,7 +33,7 @@ starts at the r-th target), and the latencies of all rounds are pooled: p50/p90/
 same run. The server process's CPU time per request (``/proc/PID/stat``, warm-up included) and,
 for PostgreSQL, the sessions the server opened (``pg_stat_database.sessions``) are recorded too.
 
-**Anatomy** (after the load, servers stopped): the same app in this process (Starlette's
+**Anatomy** (before the load, no server running yet): the same app in this process (Starlette's
 TestClient, one request at a time) with SQLAlchemy event counters — statements, pool checkouts
 (on PostgreSQL each one is a ``pool_pre_ping`` round trip) and new connections per request — and
 the per-call cost of the pieces a request goes through (``ensure_schema``, a read session, the API
@@ -580,6 +580,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if pg_url:
             envs["postgresql"] = clean_env(work / "postgresql", pg_url)
         seeded = {backend: seed(env) for backend, env in envs.items()}
+        # first, while nothing else runs (and before any server starts, so a failure costs little)
+        anatomies = {backend: anatomy(env, seeded[backend]) for backend, env in envs.items()}
         py = sys.executable
         bare = stack.enter_context(server("bare", [py, "-m", "bench.api", "_serve-bare", "--port", "0"],
                                           clean_env(work / "bare", None), work / "bare.log"))
@@ -608,7 +610,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             srv.proc.send_signal(signal.SIGTERM)
             srv.proc.wait(timeout=30)
             log_lines[name] = sum(1 for _ in (work / f"{name}.log").open())
-        anatomies = {backend: anatomy(env, seeded[backend]) for backend, env in envs.items()}
 
     summaries = {name: summarise(r) for name, r in runs.items()}
     base = summaries["bare"]

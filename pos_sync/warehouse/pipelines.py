@@ -14,6 +14,7 @@ Window (backfill) runs use a separate ``…__window`` pipeline that never touche
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 from typing import Any
@@ -70,10 +71,29 @@ def pipeline_name(provider: str, account_id: str, mode: str = "incremental") -> 
     return f"{provider}__{slug}{suffix}"
 
 
+class _NoActionDltWarnings(logging.Filter):
+    """dlt warns, for every load, about columns a provider sends only as null ("did not receive
+    any data … these columns will not be materialized"): nothing a user can act on, and ~20 lines
+    per Lightspeed sync. The columns appear by themselves once a value arrives."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "did not receive any data during this load" not in record.getMessage()
+
+
+_QUIET = _NoActionDltWarnings()
+
+
+def quiet_dlt() -> None:
+    dlt_logger = logging.getLogger("dlt")
+    if _QUIET not in dlt_logger.filters:
+        dlt_logger.addFilter(_QUIET)
+
+
 def account_pipeline(provider: str, account_id: str, mode: str = "incremental",
                      settings: Settings | None = None) -> dlt.Pipeline:
     settings = settings or load_settings()
     apply_performance_defaults()
+    quiet_dlt()
     return dlt.pipeline(
         pipeline_name=pipeline_name(provider, account_id, mode),
         destination=dlt_destination(settings),
