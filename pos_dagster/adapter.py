@@ -12,7 +12,7 @@ from typing import Any
 import dagster as dg
 
 from pos_dagster.lib.instance import get_instance
-from pos_dagster.lib.tags import ACCOUNT, PROVIDER, TRIGGER
+from pos_dagster.lib.tags import ACCOUNT, ACCOUNT_LABEL, PROVIDER, TRIGGER, account_label
 
 DEAD_RUN_MESSAGE = "the pos-sync process running this sync ended without finishing it (killed?)"
 
@@ -83,8 +83,8 @@ class DagsterSyncRunner:
             partition_key=account_id,
             raise_on_error=False,
             run_config={"loggers": {"console": {"config": {"log_level": self.log_level}}}},
-            tags={ACCOUNT: account_id, PROVIDER: account.provider, TRIGGER: "cli", "pos/host": socket.gethostname(),
-                  "pos/pid": str(os.getpid())},
+            tags={ACCOUNT: account_id, PROVIDER: account.provider, ACCOUNT_LABEL: account_label(account),
+                  TRIGGER: "cli", "pos/host": socket.gethostname(), "pos/pid": str(os.getpid())},
         )
         duration = time.monotonic() - started
         logs = [lg for lg in appstore.sync_history(account_id, limit=5) if lg.dagster_run_id == result.run_id]

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import dagster as dg
 
-
 # Dagster flags its own sensor initializer's `owners` parameter as beta, once per sensor it builds
 # (nothing of ours passes it): a warning no user can act on
 warnings.filterwarnings("ignore", message="Parameter `owners` of initializer `SensorDefinition", category=dg.BetaWarning)

@@ -6,3 +6,10 @@ PROVIDER = "pos/provider"
 TRIGGER = "pos/trigger"  # why it runs: new-account, due, cli, …
 SYNC_REQUEST = "pos/sync-request"  # the API sync request a run answers
 WEBHOOK_BATCH = "pos/webhook-batch"  # the inbox events a targeted sync settles
+ACCOUNT_LABEL = "pos/account-label"  # tenant · provider · store name: what a person recognises in the runs list
+
+
+def account_label(account: object) -> str:
+    """``tenant · provider · name`` of an account (an ``AccountInfo``), for run tags."""
+    name = getattr(account, "name", None) or getattr(account, "merchant_id", "")
+    return f"{getattr(account, 'tenant_id', '')} · {getattr(account, 'provider', '')} · {name}"[:200]

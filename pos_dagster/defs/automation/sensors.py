@@ -27,7 +27,7 @@ from pos_dagster.defs.ingest.backfills import backfill_job_name, window_backfill
 from pos_dagster.defs.ingest.jobs import sync_job, sync_job_name
 from pos_dagster.lib.partitions import accounts_partitions_name
 from pos_dagster.lib.resources import AppStoreResource
-from pos_dagster.lib.tags import ACCOUNT, PROVIDER, SYNC_REQUEST, TRIGGER
+from pos_dagster.lib.tags import ACCOUNT, ACCOUNT_LABEL, PROVIDER, SYNC_REQUEST, TRIGGER, account_label
 from pos_sync.appstore import AccountInfo, AppStore
 from pos_sync.providers import registry
 
@@ -66,7 +66,8 @@ def requested_runs(instance: dg.DagsterInstance, store: AppStore,
         if account is None:
             store.settle_sync_request(request.id, error="the account was removed")
             continue
-        tags = {ACCOUNT: account.id, PROVIDER: account.provider, TRIGGER: "api", SYNC_REQUEST: request.id}
+        tags = {ACCOUNT: account.id, PROVIDER: account.provider, ACCOUNT_LABEL: account_label(account), TRIGGER: "api",
+                SYNC_REQUEST: request.id}
         if request.kind == "sync":
             wanted = [dg.RunRequest(run_key=f"request:{request.id}", job_name=sync_job_name(account.provider),
                                     partition_key=account.id, tags=tags)]
@@ -99,7 +100,7 @@ def evaluate(instance: dg.DagsterInstance, accounts: list[AccountInfo], now: dat
             partition_requests.append(dg.DeleteDynamicPartitionsRequest(name, gone))
         runs += [
             dg.RunRequest(run_key=run_key(account, now), job_name=sync_job_name(spec.name), partition_key=account.id,
-                          tags={ACCOUNT: account.id, PROVIDER: spec.name,
+                          tags={ACCOUNT: account.id, PROVIDER: spec.name, ACCOUNT_LABEL: account_label(account),
                                 TRIGGER: "new-account" if account.last_sync_at is None else "due"})
             for account in mine.values() if account.id not in busy and is_due(account, now)
         ]

@@ -18,7 +18,7 @@ import dagster as dg
 
 from pos_dagster.defs.ingest.jobs import sync_job, sync_job_name
 from pos_dagster.lib.resources import AppStoreResource
-from pos_dagster.lib.tags import ACCOUNT, PROVIDER, TRIGGER, WEBHOOK_BATCH
+from pos_dagster.lib.tags import ACCOUNT, ACCOUNT_LABEL, PROVIDER, TRIGGER, WEBHOOK_BATCH, account_label
 from pos_sync.appstore import AppStore
 from pos_sync.appstore.webhooks import (
     InboxEvent,
@@ -82,7 +82,7 @@ def evaluate(instance: dg.DagsterInstance, store: AppStore, now: datetime) -> li
         claim_events([e.id for e in events], key, settings=store.settings)
         runs.append(dg.RunRequest(run_key=key, job_name=sync_job_name(account.provider), partition_key=account_id,
                                   tags={ACCOUNT: account_id, PROVIDER: account.provider, TRIGGER: "webhook",
-                                        WEBHOOK_BATCH: key}))
+                                        ACCOUNT_LABEL: account_label(account), WEBHOOK_BATCH: key}))
     if now.minute == 0 and now.second < 10:  # about once an hour
         prune_events(now - timedelta(days=store.settings.webhook_retention_days), settings=store.settings)
     return runs
