@@ -16,7 +16,8 @@ from typing import Any
 import dagster as dg
 from dagster_dlt import DagsterDltResource
 
-from pos_dagster.lib.resources import AppStoreResource
+from pos_dagster.lib.resources import AppStoreResource, WarehouseResource
+from pos_dagster.lib.tables import table_row_counts
 from pos_dagster.lib.translator import PosDltTranslator, raw_key
 from pos_sync.appstore import AppStore, CryptoError
 from pos_sync.ingest.bookkeeping import BACKFILL_WINDOW, SETUP, SyncLog, track_sync
@@ -59,7 +60,7 @@ def _canonical_follows(context: dg.AssetExecutionContext, spec: ProviderSpec) ->
 
 
 def sync_account_raw(context: dg.AssetExecutionContext, spec: ProviderSpec, dlt_runner: DagsterDltResource,
-                     appstore: AppStoreResource, now: datetime) -> Iterator[Any]:
+                     appstore: AppStoreResource, warehouse: WarehouseResource, now: datetime) -> Iterator[Any]:
     """The partition's incremental sync (its first run is the historical import)."""
     store = appstore.store()
     run = _account_sync(store, spec, context.partition_key, context.run_id)
@@ -81,7 +82,28 @@ def sync_account_raw(context: dg.AssetExecutionContext, spec: ProviderSpec, dlt_
     if last_step:
         settle_webhooks(context, store)
     context.log.info(f"{spec.name} account {run.account_id}: {sync_type} sync loaded {stats.rows_by_table or 'nothing'}")
-    yield from events
+    yield from with_table_facts(events, spec, warehouse)
+
+
+def with_table_facts(events: list[Any], spec: ProviderSpec, warehouse: WarehouseResource) -> Iterator[Any]:
+    """dagster-dlt's materializations with the table's real name (``raw_square.payments``: dlt's
+    dataset, where dagster-dlt writes ``<destination>.<schema name>``) and its ``dagster/row_count``."""
+    wh = warehouse.connect()
+    try:
+        rows = table_row_counts(wh, spec.dataset, [e.asset_key.path[-1] for e in events
+                                                   if isinstance(e, dg.MaterializeResult) and e.asset_key])
+    finally:
+        wh.close()
+    for event in events:
+        if isinstance(event, dg.MaterializeResult) and event.asset_key is not None:
+            table = event.asset_key.path[-1]
+            metadata = {**(event.metadata or {}), "dagster/table_name": f"{spec.dataset}.{table}"}
+            if table in rows:
+                metadata["dagster/row_count"] = rows[table]
+            event = dg.MaterializeResult(asset_key=event.asset_key, metadata=metadata,
+                                         check_results=event.check_results, data_version=event.data_version,
+                                         tags=event.tags)
+        yield event
 
 
 def sync_account_window(context: dg.OpExecutionContext, spec: ProviderSpec, appstore: AppStoreResource,

@@ -274,6 +274,16 @@ CORRUPTIONS: dict[str, str] = {
     "business_dates_in_location_zone": """
         update pos.pos_transactions set business_date = business_date + 1 where id = (
           select min(id) from pos.pos_transactions where transaction_type = 'sale' and status = 'completed')""",
+    "every_transaction_located": """
+        update pos.pos_transactions set location_id = 'no-such-location' where id = (
+          select min(id) from pos.pos_transactions where transaction_type = 'sale' and status = 'completed')""",
+    "products_seen_in_order": """
+        update pos.pos_products set last_seen_at = first_seen_at - interval '1 day'
+        where pos_item_id = (select min(pos_item_id) from pos.pos_products)""",
+    "daily_feed_reconciles_with_items": """
+        update pos.daily_product_sales set net_revenue = net_revenue + 0.01
+        where location_id || cast(business_date as varchar) || pos_item_id = (
+          select min(location_id || cast(business_date as varchar) || pos_item_id) from pos.daily_product_sales)""",
 }
 
 
@@ -355,6 +365,36 @@ def _check_evaluations(instance: Any, run_id: str) -> dict[str, bool]:
             for e in events}
 
 
+def _assert_table_metadata(instance: Any, run_id: str) -> None:
+    """Raw and canonical materializations name their real table and carry its row count and
+    columns; each check sits on the table it is about, the ones guarding figures blocking."""
+    import dagster as dg
+
+    from pos_sync.canonical.checks_sql import BLOCKING, CHECK_TABLES
+    from transforms.canonical import TABLES
+
+    events = instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)
+    meta = {"/".join(m.asset_key.path): m.metadata
+            for m in (e.dagster_event.event_specific_data.materialization for e in events)}
+    for table in ("payments", "orders", "catalog"):
+        raw = meta[f"raw/square/{table}"]
+        assert raw["dagster/table_name"].value == f"raw_square.{table}"
+        rows = warehouse_query(f"select count(*) as n from raw_square.{table}")[0]["n"]
+        assert raw["dagster/row_count"].value == rows > 0, table
+    columns = {t.name: t.column_names for t in TABLES}
+    for table in columns.keys() - {"transform_loads"}:
+        canonical = meta[f"pos/square/{table}"]
+        rows = warehouse_query(f"select count(*) as n from pos.{table} where pos_provider = 'square'")[0]["n"]
+        assert canonical["dagster/row_count"].value == rows > 0, table
+        assert [c.name for c in canonical["dagster/column_schema"].schema.columns] == columns[table]
+    from pos_dagster.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    checks = {k.name: graph.get_check_spec(k) for k in graph.asset_check_keys if k.asset_key.path[1] == "square"}
+    assert {n: c.key.asset_key.path[-1] for n, c in checks.items()} == CHECK_TABLES
+    assert {n for n, c in checks.items() if c.blocking} == BLOCKING
+
+
 def test_sync_job_skips_the_canonical_asset_without_new_loads(make_env: EnvMaker) -> None:
     import dagster as dg
 
@@ -370,12 +410,30 @@ def test_sync_job_skips_the_canonical_asset_without_new_loads(make_env: EnvMaker
                                  "pos_locations", "daily_product_sales"))
         assert _check_evaluations(instance, first["run_id"]) == dict.fromkeys(CHECKS, True)
         assert env.reconcile() == []
+        _assert_table_metadata(instance, first["run_id"])
         before = snapshot(exclude=frozenset())
 
         second = env.sync(instance)
         assert second["status"] == "success", second
         assert _canonical_materializations(instance, second["run_id"]) == []
         assert snapshot(exclude=frozenset()) == before
+
+        # the checks run alone ("Execute checks" in the UI): no build, no materialization, no sync log
+        from pos_dagster.definitions import defs
+        from pos_sync.appstore import AppStore
+        from pos_sync.settings import load_settings
+
+        logs_before = len(AppStore(load_settings()).sync_history(env.account_id, 50))
+        keys = [k for k in defs.resolve_asset_graph().asset_check_keys if k.asset_key.path[1] == "square"]
+        from pos_dagster.defs.ingest.jobs import sync_job_name
+
+        job = defs.resolve_job_def(sync_job_name("square")).get_subset(asset_selection=set(),
+                                                                       asset_check_selection=set(keys))
+        alone = job.execute_in_process(instance=instance, partition_key=env.account_id)
+        assert alone.success
+        assert _canonical_materializations(instance, alone.run_id) == []
+        assert _check_evaluations(instance, alone.run_id) == dict.fromkeys(CHECKS, True)
+        assert len(AppStore(load_settings()).sync_history(env.account_id, 50)) == logs_before
 
 
 # ---------------------------------------------------------------------- reconcile: minor units

@@ -6,7 +6,12 @@ slice is its own asset so lineage is exact (``pos/square/pos_tenders`` ← ``raw
 ``raw/square/payments``) and no asset offers a partition of another provider's accounts.
 Skippable: a slice materializes only when its build processed new raw loads, so what is
 downstream reacts to real changes, not to every sync. The slice's integrity checks run in the same
-step, after the build, and the step closes the run's sync log (pos_dagster/lib/ingest.py)."""
+step, after the build, and the step closes the run's sync log (pos_dagster/lib/ingest.py).
+
+Every materialization carries the slice's ``dagster/row_count`` and the table's column schema.
+Subsettable so the checks can run alone ("Execute checks": no build, no sync log)."""
+
+from collections.abc import Iterable, Iterator
 
 import dagster as dg
 
@@ -15,6 +20,7 @@ from pos_dagster.lib.checks import check_specs, failed_checks, run_checks
 from pos_dagster.lib.ingest import settle_webhooks
 from pos_dagster.lib.partitions import account_partitions
 from pos_dagster.lib.resources import AppStoreResource, WarehouseResource
+from pos_dagster.lib.tables import CANONICAL, column_schema, slice_row_counts
 from pos_dagster.lib.tags import PROVIDER
 from pos_dagster.lib.translator import raw_key
 from pos_sync.canonical.build import build_account
@@ -40,7 +46,8 @@ def canonical_specs(spec: ProviderSpec) -> list[dg.AssetSpec]:
         return dg.AssetSpec(canonical_key(spec.name, table), deps=deps, group_name="canonical", skippable=True,
                             description=f"{description} {spec.label} rows of pos.{table}.", kinds={"python", "sql"},
                             owners=OWNERS, tags={PROVIDER: spec.name},
-                            metadata={"dagster/table_name": f"pos.{table}"})
+                            metadata={"dagster/table_name": f"pos.{table}",
+                                      "dagster/column_schema": column_schema(CANONICAL[table])})
 
     specs = [asset_spec(table, text, [raw_key(spec.name, r) for r in spec.canonical_inputs.get(table, spec.resources)])
              for table, text in TABLES.items()]
@@ -52,15 +59,15 @@ def canonical_specs(spec: ProviderSpec) -> list[dg.AssetSpec]:
 
 
 def canonical_assets(spec: ProviderSpec) -> dg.AssetsDefinition:
-    transactions = canonical_key(spec.name, "pos_transactions")
-
-    @dg.multi_asset(name=f"{spec.name}_canonical", specs=canonical_specs(spec),
-                    check_specs=check_specs(spec, transactions),
-                    partitions_def=account_partitions(spec.name), can_subset=False,
+    @dg.multi_asset(name=f"{spec.name}_canonical", specs=canonical_specs(spec), check_specs=check_specs(spec),
+                    partitions_def=account_partitions(spec.name), can_subset=True,
                     op_tags={PROVIDER: spec.name, "pos/stage": "canonical"})
     def _canonical(context: dg.AssetExecutionContext, appstore: AppStoreResource, warehouse: WarehouseResource):
         """Normalize the raw loads this account's canonical build has not processed yet, check the
         slice and close the run's sync log."""
+        if not context.selected_asset_keys:  # the checks alone
+            yield from _checks(warehouse, spec, context.selected_asset_check_keys)
+            return
         store = appstore.store()
         account = store.get_account(context.partition_key)
         log = SyncLog.of_run(store, account.id, context.run_id)  # opened by this run's raw step
@@ -72,19 +79,25 @@ def canonical_assets(spec: ProviderSpec) -> dg.AssetsDefinition:
             settle_webhooks(context, store, exc)
             raise
         context.log.info(f"canonical build of {spec.name} account {account.id}: {result.as_dict()}")
+        wh = warehouse.connect()
+        try:
+            rows = slice_row_counts(wh, spec.name, [*TABLES, DAILY]) if result.loads else {}
+        finally:
+            wh.close()
         if result.loads:  # nothing new: no materialization, nothing downstream fires
-            counts = {"pos_transactions": result.transactions, "pos_transaction_items": result.items,
+            loaded = {"pos_transactions": result.transactions, "pos_transaction_items": result.items,
                       "pos_tenders": result.tenders, "pos_products": result.products,
                       "pos_locations": None, DAILY: result.days_recomputed}
             meta = {"raw_loads": result.loads, "seconds": result.seconds}
-            for table, rows in counts.items():
-                extra = {"rows_loaded": rows} if rows is not None else {}
-                yield dg.MaterializeResult(asset_key=canonical_key(spec.name, table), metadata={**meta, **extra})
-        wh = warehouse.connect()
-        try:
-            checks = run_checks(wh, spec, transactions)
-        finally:
-            wh.close()
+            for table, count in loaded.items():
+                key = canonical_key(spec.name, table)
+                if key not in context.selected_asset_keys:
+                    continue
+                extra = {"rows_loaded": count} if count is not None else {}
+                yield dg.MaterializeResult(asset_key=key, metadata={
+                    **meta, **extra, "dagster/row_count": rows.get(table, 0),
+                    "dagster/column_schema": column_schema(CANONICAL[table])})
+        checks = list(_checks(warehouse, spec, context.selected_asset_check_keys))
         yield from checks
         if log is not None:
             if problems := failed_checks(checks):
@@ -95,6 +108,15 @@ def canonical_assets(spec: ProviderSpec) -> dg.AssetsDefinition:
         settle_webhooks(context, store)  # the events' objects are in pos.* now
 
     return _canonical
+
+
+def _checks(warehouse: WarehouseResource, spec: ProviderSpec,
+            selected: Iterable[dg.AssetCheckKey]) -> Iterator[dg.AssetCheckResult]:
+    wh = warehouse.connect()
+    try:
+        yield from run_checks(wh, spec, selected)
+    finally:
+        wh.close()
 
 
 @dg.definitions

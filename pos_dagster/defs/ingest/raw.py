@@ -12,7 +12,7 @@ from dagster_dlt import DagsterDltResource
 
 from pos_dagster.lib.ingest import sync_account_raw
 from pos_dagster.lib.partitions import account_partitions
-from pos_dagster.lib.resources import AppStoreResource, ClockResource
+from pos_dagster.lib.resources import AppStoreResource, ClockResource, WarehouseResource
 from pos_dagster.lib.tags import PROVIDER
 from pos_dagster.lib.translator import raw_key
 from pos_sync.providers import ProviderSpec, registry
@@ -49,8 +49,8 @@ def raw_assets(spec: ProviderSpec, storage: str) -> dg.AssetsDefinition:
         description=spec.descriptions.get("raw"),
     )
     def _raw(context: dg.AssetExecutionContext, dlt_runner: DagsterDltResource, appstore: AppStoreResource,
-             clock: ClockResource):
-        yield from sync_account_raw(context, spec, dlt_runner, appstore, clock.now())
+             clock: ClockResource, warehouse: WarehouseResource):
+        yield from sync_account_raw(context, spec, dlt_runner, appstore, warehouse, clock.now())
 
     return _raw
 
