@@ -15,9 +15,9 @@ sandbox emulates that with a control of the Toast emulator (not Toast's API; no 
 Events: ``order_updated`` (category ``orders``) whenever an order's ``modifiedDate`` moves —
 the check closes (or is voided), its tip is edited, its refund completes (Toast shows refunds in
 place once completed), it is deleted — with ``details`` = {``restaurantGuid``, ``order`` (the full
-order exactly as ``/orders/v2`` renders it at that instant, minus guest PII: the check's
-``customer`` keeps only ``guid``/``entityType``; ``externalId`` null), ``appliedPackagingInfo``:
-null}; ``menus_updated`` (category ``menus``) for each restaurant when the account's catalog
+order exactly as ``/orders/v2`` renders it at that instant, minus guest PII: no check
+``customer``, since the orders schema's ``Customer`` requires name, phone and email; ``externalId``
+null), ``appliedPackagingInfo``: null}; ``menus_updated`` (category ``menus``) for each restaurant when the account's catalog
 changes, ``details`` = {``restaurantGuid``, ``publishedDate``} (the field name is UNCONFIRMED).
 Body keys: ``timestamp`` (the change's instant on the sandbox clock, ``2024-04-01T15:09:30.223Z``
 — UTC with milliseconds; Toast's exact format is UNCONFIRMED), ``eventCategory``, ``eventType``,
@@ -70,7 +70,6 @@ EVENT_CATEGORIES = {
 }
 DEFAULT_TYPES = ("order_updated", "menus_updated")
 ORDER_CHANGES = ("closed", "tip_edited", "refund_completed", "deleted")
-PII_FIELDS = ("firstName", "lastName", "phone", "email", "address")
 USER_AGENT = "Apache-HttpClient/4.5.13 (Java/17.0.8)"
 ERRORS_TO_PAUSE, ERROR_WINDOW, PAUSE_SECONDS = 50, 300.0, 60.0
 PAUSES_TO_STOP, PAUSE_WINDOW = 9, 600.0
@@ -179,9 +178,7 @@ class ToastWebhooks:
     def order_for_webhook(self, order: dict[str, Any]) -> dict[str, Any]:
         """The order as ``/orders/v2`` renders it, minus guest PII, ``externalId`` null."""
         for check in order.get("checks", ()):
-            customer = check.get("customer")
-            if customer is not None:
-                check["customer"] = {k: v for k, v in customer.items() if k not in PII_FIELDS}
+            check.pop("customer", None)  # guest PII (module docstring)
         return {"guid": order["guid"], "entityType": order["entityType"], "externalId": None,
                 **{k: v for k, v in order.items() if k not in ("guid", "entityType")}}
 

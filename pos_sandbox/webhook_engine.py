@@ -127,13 +127,14 @@ class WebhookEngine:
         with self._lock:
             if not self.options.enabled:
                 return 0
+            now_mono = time.monotonic()  # one instant per batch: its order is the queue order
             for event in events:
                 provider = self.providers.get(event.provider)
                 if provider is None:
                     continue
                 for sub in provider.store.active():
                     if provider.wants(sub, event):
-                        created += self._deliver(provider, sub, event)
+                        created += self._deliver(provider, sub, event, now_mono)
         return created
 
     def _sender(self, provider: ProviderWebhooks, sub: Subscription) -> SubscriptionSender:
@@ -142,10 +143,10 @@ class WebhookEngine:
             sender = self._senders[sub.id] = SubscriptionSender(provider, sub, self.options, self.log)
         return sender
 
-    def _deliver(self, provider: ProviderWebhooks, sub: Subscription, event: WebhookEvent) -> int:
+    def _deliver(self, provider: ProviderWebhooks, sub: Subscription, event: WebhookEvent, now_mono: float) -> int:
         opts = self.options
         key = (sub.id, event.event_id)
-        now_real, now_mono = time.time(), time.monotonic()
+        now_real = time.time()
         reordered = opts.draw("reorder", *key) < opts.reorder
         base = dict(event=event, subscription_id=sub.id, url=sub.url, secret=sub.secret, enqueued_at=now_real)
         if opts.draw("drop", *key) < opts.drop:
@@ -154,8 +155,8 @@ class WebhookEngine:
         due = now_mono + opts.delay + opts.jitter * opts.draw("jitter", *key) + (opts.hold if reordered else 0.0)
         sender = self._sender(provider, sub)
         sender.push(self.log.new(**base, reordered=reordered), due)
-        if opts.draw("dup", *key) < opts.dup:
-            sender.push(self.log.new(**base, copy=1, reordered=reordered), due + 0.001)
+        if opts.draw("dup", *key) < opts.dup:  # same due instant, queued next: sent right after the original
+            sender.push(self.log.new(**base, copy=1, reordered=reordered), due)
             return 2
         return 1
 
