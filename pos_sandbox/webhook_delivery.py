@@ -167,7 +167,30 @@ class DeliveryLog:
                     and (status is None or d.status == status)]
             counters = dict(self.counters) | {"pending": self.pending, "events": len(self.events)}
             return {"counters": counters, "per_provider": {p: dict(c) for p, c in self.per_provider.items()},
-                    "deliveries": rows}
+                    "events": per_event(rows), "deliveries": rows}
+
+
+def per_event(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The deliveries summed up per event id: what was sent, acknowledged, retried, dropped."""
+    out: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        e = out.setdefault(row["event_id"], {"provider": row["provider"], "type": row["event_type"],
+                                             "object_id": row["object_id"], "event_at": row["event_at"],
+                                             "deliveries": 0, "attempts": 0, "retries": 0, "acknowledged": 0,
+                                             "duplicates": 0, "dropped": 0, "gave_up": 0, "pending": 0})
+        e["deliveries"] += 1
+        e["attempts"] += len(row["attempts"])
+        e["retries"] += max(0, len(row["attempts"]) - 1)
+        e["duplicates"] += row["duplicate"]
+        status = row["status"]
+        if status in ("acknowledged", "dropped", "gave_up"):
+            e[status] += 1
+        elif status in ("pending", "retrying"):
+            e["pending"] += 1
+        if "acknowledged_at" in row and ("first_acknowledged_at" not in e
+                                         or row["acknowledged_at"] < e["first_acknowledged_at"]):
+            e["first_acknowledged_at"] = row["acknowledged_at"]
+    return out
 
 
 class SubscriptionSender:

@@ -4,9 +4,10 @@
   events were computed), ``subscriptions`` (every provider's, without secrets), ``counters``
   (``events``, ``deliveries``, ``attempts``, ``retries``, ``failed_attempts``, ``acknowledged``,
   ``gave_up``, ``dropped``, ``duplicates``, ``reordered``, ``canceled``, ``pending``),
-  ``per_provider`` counters and ``deliveries`` (one per event × subscription × copy, with every
-  attempt's real send time, duration, status code or error, and ``latency_ms`` from the event's
-  creation to its acknowledgement). Filters: ``provider``, ``event_id``, ``subscription_id``,
+  ``per_provider`` counters, ``events`` (per event id: deliveries, attempts, retries,
+  acknowledged, duplicates, dropped, gave_up, pending, first acknowledgement) and ``deliveries``
+  (one per event × subscription × copy, with every attempt's real send time, duration, status
+  code or error, and ``latency_ms`` from the event's creation to its acknowledgement). Filters: ``provider``, ``event_id``, ``subscription_id``,
   ``status``, ``since`` (only deliveries with a larger ``seq``).
 * ``POST /_sandbox/webhooks/wait`` ``{"timeout": 10}`` — block until no delivery is pending (or
   the timeout); answers ``{"idle": bool, "counters": …}``.

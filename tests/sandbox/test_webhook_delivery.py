@@ -72,6 +72,10 @@ def test_duplicates_reordering_and_drops_as_configured_and_reproducible_for_a_se
     assert dropped and duplicated and reordered
     counters = log["counters"]
     assert counters["dropped"] == len(dropped) and counters["duplicates"] == len(duplicated)
+    summary = log["events"]  # per event id
+    assert {e for e, s in summary.items() if s["dropped"]} == dropped
+    assert {e for e, s in summary.items() if s["duplicates"]} == duplicated
+    assert all(s["acknowledged"] == s["deliveries"] - s["dropped"] for s in summary.values())
     assert counters["deliveries"] == len(order) + len(duplicated) and counters["pending"] == 0
 
     assert not dropped & set(arrivals)  # a dropped event never arrives (nor its duplicate)
