@@ -13,7 +13,8 @@
   the timeout); answers ``{"idle": bool, "counters": …}``.
 * ``POST /_sandbox/sales`` ``{"location_id" | "provider", "at"?, "state"?: "completed"|"voided",
   "refund_after_seconds"?, "tip_edit_after_seconds"?, "advance"?: true}`` — make a live sale
-  (:mod:`pos_sandbox.live_sales`): it closes at ``at`` (default: the clock + 5 s) and, unless
+  (:mod:`pos_sandbox.live_sales`): it closes at ``at`` (default: the clock + 5 s, or 5 s after the
+  last instant whose webhooks were sent if the clock was set back before it) and, unless
   ``advance`` is false, the clock moves to its close, so its webhooks fire at once. Answers
   ``{"now", "sale": {ids, instants, total_cents}}``; the ledger (``/_sandbox/truth``) counts it.
 """
@@ -22,13 +23,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import timedelta
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from pos_sandbox.live_sales import LiveSaleRequest, describe_sale, make_live_sale
+from pos_sandbox.live_sales import LEAD_SECONDS, LiveSaleRequest, describe_sale, make_live_sale
 from pos_sandbox.webhook_engine import WebhookEngine
 from pos_sandbox.world import World
 
@@ -84,9 +86,12 @@ def sandbox_routes(world: World, engine: WebhookEngine, parse_instant: Any) -> l
                                    None)
             if location_id is None:
                 raise ValueError("give location_id (or provider)")
+            at = parse_instant(str(body["at"])) if body.get("at") else None
+            if at is None and engine.mark > world.now:  # the clock was set back: close after what was delivered
+                at = engine.mark + timedelta(seconds=LEAD_SECONDS)
             req = LiveSaleRequest(
                 location_id=str(location_id),
-                at=parse_instant(str(body["at"])) if body.get("at") else None,
+                at=at,
                 state=str(body.get("state", "completed")),
                 refund_after_seconds=float(body["refund_after_seconds"])
                 if body.get("refund_after_seconds") is not None else None,
