@@ -1,4 +1,9 @@
-"""Deterministic demo credentials of the sandbox's accounts (derived from the world's seed)."""
+"""Deterministic demo credentials of the sandbox's accounts (derived from the world's seed).
+
+``webhook_signature_key``: Square — the ``signature_key`` the application's first webhook
+subscription gets (later ones and rotations get fresh keys); Toast — the secret of the first
+Toast webhook subscription; Lightspeed — the app's ``client_secret`` (X-Series signs with it).
+"""
 
 from __future__ import annotations
 
@@ -28,9 +33,13 @@ class DemoCredentials:
     refresh_token: str
     webhook_signature_key: str
     scopes: tuple[str, ...] = field(default=())
+    # Square: the personal access token of the application's owner (the developer account), the
+    # only credential the Webhook Subscriptions API accepts
+    app_access_token: str = ""
 
     def public(self) -> dict[str, object]:
-        return {
+        extra: dict[str, object] = {"app_access_token": self.app_access_token} if self.app_access_token else {}
+        return extra | {
             "provider": self.provider,
             "account_id": self.account_id,
             "client_id": self.client_id,
@@ -57,6 +66,7 @@ def demo_credentials(world: World) -> dict[str, DemoCredentials]:
                 refresh_token=_token("EQAAl", 59, seed, "sq-refresh", account.account_id),
                 webhook_signature_key=_token("", 22, seed, "sq-webhook", account.account_id),
                 scopes=SQUARE_SCOPES,
+                app_access_token=_token("EAAAl", 59, seed, "sq-app-owner-pat"),
             )
         elif account.provider == "toast":
             creds = DemoCredentials(

@@ -19,6 +19,8 @@ meant):
 * ``GET /api/2.0/product_categories``: its own paging — sorted by category path, ``after`` = the
   last category id seen, ``page_size`` default 1000, ``{"data": {"categories": [...]},
   "page_info": {"has_next", "last_seen"}}``.
+* Webhooks: ``/api/webhooks`` (API 0.9) and the ``sale.update``/``product.update`` events,
+  :mod:`pos_sandbox.lightspeed_webhooks` (``emulator.webhooks``).
 * OAuth (``/connect``, ``POST /api/1.0/token`` with rotating refresh tokens and
   ``refresh_grace_seconds``) and sandbox hooks: :mod:`pos_sandbox.lightspeed_oauth`.
   ``GET /_sandbox/lightspeed/faults`` reports fault, rate-limit and token counters.
@@ -65,6 +67,7 @@ from pos_sandbox.lightspeed_http import (
 from pos_sandbox.lightspeed_index import FeedRec, LightspeedIndex
 from pos_sandbox.lightspeed_oauth import DEFAULT_ACCESS_TTL, AccessToken, TokenStore, oauth_routes
 from pos_sandbox.lightspeed_render import LightspeedRenderer
+from pos_sandbox.lightspeed_webhooks import LightspeedWebhooks
 from pos_sandbox.model import Account
 from pos_sandbox.world import World
 
@@ -113,6 +116,8 @@ class LightspeedEmulator:
                                 access_token_ttl_seconds=access_token_ttl_seconds)
         self.render = LightspeedRenderer(world)
         self._indexes: dict[str, LightspeedIndex] = {}
+        self._revision = world.revision
+        self.webhooks = LightspeedWebhooks(self)
         if rate_limit is not None:
             limit, window = rate_limit
             self.limiter = RateLimiter(lambda _: int(limit), float(window))
@@ -124,6 +129,9 @@ class LightspeedEmulator:
         return 300 * registers + 50
 
     def index(self, account_id: str) -> LightspeedIndex:
+        if self._revision != self.world.revision:  # a live sale was added: rebuild the feeds lazily
+            self._revision = self.world.revision
+            self._indexes = {}
         found = self._indexes.get(account_id)
         if found is None:
             found = self._indexes.setdefault(
@@ -281,6 +289,7 @@ class LightspeedEmulator:
             Route(f"{api}/taxes", self.list_taxes, methods=["GET"]),
             Route(f"{api}/retailer", self.get_retailer, methods=["GET"]),
             Route(f"{p}/_sandbox/lightspeed/faults", self.sandbox_faults, methods=["GET"]),
+            *self.webhooks.routes(p),
             *oauth_routes(self.store, p),
         ]
 

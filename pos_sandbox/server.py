@@ -8,6 +8,14 @@ Layout of the served URL space (``BASE`` = ``http://127.0.0.1:<port>``):
 * ``BASE/_sandbox/clock``   ``GET`` the clock, ``POST {"now": RFC3339}`` or ``{"advance_seconds": N}``
 * ``BASE/_sandbox/world``   the world's parameters
 * ``BASE/_sandbox/truth``   the ledger as of the clock (``?as_of=RFC3339`` to pick another instant)
+* ``BASE/_sandbox/webhooks`` (+ ``/wait``), ``BASE/_sandbox/sales``: the webhook delivery log and
+  the make-a-sale-now control (:mod:`pos_sandbox.webhook_http`)
+
+Webhooks: every emulator owns its subscriptions (Square's Webhook Subscriptions API, Lightspeed's
+``/api/webhooks``, Toast's sandbox control) and a webhook adapter; the server runs one
+:class:`~pos_sandbox.webhook_engine.WebhookEngine` over all of them (``app.state.webhooks``),
+configured by ``webhooks=`` (a :class:`~pos_sandbox.webhook_options.WebhookOptions` or its spec
+string, see that module).
 
 Tests and the demo start it in-process with :class:`SandboxServer`; ``pos-sync sandbox serve``
 runs it in the foreground.
@@ -32,6 +40,9 @@ from starlette.routing import Mount, Route
 
 from pos_sandbox.credentials import DemoCredentials, demo_credentials
 from pos_sandbox.ledger import compute_truth
+from pos_sandbox.webhook_engine import WebhookEngine
+from pos_sandbox.webhook_http import sandbox_routes
+from pos_sandbox.webhook_options import WebhookOptions
 from pos_sandbox.world import World
 
 # provider -> (module, factory name)
@@ -80,14 +91,45 @@ def _options_for(factory: Callable[..., Any], options: dict[str, Any]) -> dict[s
     return {k: v for k, v in options.items() if k in params}
 
 
+def webhook_options(webhooks: WebhookOptions | str | None) -> WebhookOptions:
+    if isinstance(webhooks, WebhookOptions):
+        return webhooks
+    return WebhookOptions.parse(webhooks)
+
+
+def create_webhook_engine(world: World, apps: dict[str, Any], options: WebhookOptions) -> WebhookEngine:
+    """One engine over the webhook adapters of the emulator ``apps`` (provider -> Starlette app);
+    Square revocations publish ``oauth.authorization.revoked``. Not started."""
+    adapters = []
+    for provider, app in apps.items():
+        emulator = getattr(app.state, provider)
+        adapter = emulator.webhooks
+        if provider == "lightspeed":
+            adapter.options = options
+        adapters.append(adapter)
+    engine = WebhookEngine(world, adapters, options)
+    if "square" in apps:
+        square = apps["square"].state.square
+
+        def revoked(merchant_id: str, client_id: str) -> None:
+            if merchant_id in square.accounts:
+                engine.publish(square.webhooks.revoked(merchant_id, client_id))
+
+        square.store.revocation_listeners.append(revoked)
+    return engine
+
+
 def create_app(world: World, faults: Any = None, credentials: dict[str, DemoCredentials] | None = None,
-               **emulator_options: Any) -> Starlette:
+               webhooks: WebhookOptions | str | None = None, **emulator_options: Any) -> Starlette:
     creds = credentials or demo_credentials(world)
     mounts: list[Any] = []
+    apps: dict[str, Any] = {}
     for provider, factory in available_emulators(world.providers).items():
         provider_creds = {k: v for k, v in creds.items() if v.provider == provider}
         options = _options_for(factory, emulator_options)
-        mounts.append(Mount(f"/{provider}", app=factory(world, provider_creds, faults, **options)))
+        apps[provider] = factory(world, provider_creds, faults, **options)
+        mounts.append(Mount(f"/{provider}", app=apps[provider]))
+    engine = create_webhook_engine(world, apps, webhook_options(webhooks))
 
     async def clock(request: Request) -> JSONResponse:
         if request.method == "POST":
@@ -111,9 +153,12 @@ def create_app(world: World, faults: Any = None, credentials: dict[str, DemoCred
         Route("/_sandbox/clock", clock, methods=["GET", "POST"]),
         Route("/_sandbox/world", world_info),
         Route("/_sandbox/truth", truth),
+        *sandbox_routes(world, engine, parse_instant),
         *mounts,
     ]
-    return Starlette(routes=routes)
+    app = Starlette(routes=routes)
+    app.state.webhooks = engine
+    return app
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -126,10 +171,11 @@ class SandboxServer:
     """Runs the sandbox on loopback in a background thread (``with SandboxServer(world) as s:``)."""
 
     def __init__(self, world: World, faults: Any = None, port: int = 0, host: str = "127.0.0.1",
-                 **emulator_options: Any) -> None:
+                 webhooks: WebhookOptions | str | None = None, **emulator_options: Any) -> None:
         self.world = world
         self.credentials = demo_credentials(world)
-        self.app = create_app(world, faults, self.credentials, **emulator_options)
+        self.app = create_app(world, faults, self.credentials, webhooks, **emulator_options)
+        self.webhooks: WebhookEngine = self.app.state.webhooks
         self.host = host
         self.port = port or free_port(host)
         self._server: uvicorn.Server | None = None
@@ -149,6 +195,8 @@ class SandboxServer:
             "base_url": self.base_url,
             "providers": {p: self.provider_url(p) for p in served},
             "clock_url": f"{self.base_url}/_sandbox/clock",
+            "webhooks_url": f"{self.base_url}/_sandbox/webhooks",
+            "sales_url": f"{self.base_url}/_sandbox/sales",
             "world": self.world.describe(),
             "accounts": [
                 {
@@ -172,9 +220,11 @@ class SandboxServer:
             if not self._thread.is_alive() or time.monotonic() > deadline:
                 raise RuntimeError(f"sandbox server did not start on {self.base_url}")
             time.sleep(0.02)
+        self.webhooks.start()
         return self
 
     def stop(self) -> None:
+        self.webhooks.stop()
         if self._server is not None:
             self._server.should_exit = True
         if self._thread is not None:

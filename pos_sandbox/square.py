@@ -8,6 +8,9 @@
 * ``POST /v2/orders/search``, ``POST /v2/orders/batch-retrieve``, ``GET /v2/orders/{id}``
 * ``GET /v2/catalog/list``, ``POST /v2/catalog/search``
 * ``POST /v2/team-members/search``
+* the Webhook Subscriptions API (``/v2/webhooks/...``, :mod:`pos_sandbox.square_webhooks`); the
+  events are :mod:`pos_sandbox.square_events` (``emulator.webhooks``), delivered by the sandbox
+  server's webhook engine
 * OAuth (``/oauth2/authorize``, ``/oauth2/token``, ``/oauth2/revoke``, ``/oauth2/token/status``) and
   the sandbox hooks of :mod:`pos_sandbox.square_oauth`; ``GET /_sandbox/square/faults`` reports
   the fault counters.
@@ -36,6 +39,7 @@ from starlette.routing import Route
 from pos_sandbox.credentials import DemoCredentials
 from pos_sandbox.faults import Fault, FaultMiddleware, FaultPlan, authorization_header
 from pos_sandbox.model import Account, Location
+from pos_sandbox.square_events import SquareWebhooks
 from pos_sandbox.square_http import (
     CursorCodec,
     SquareError,
@@ -67,6 +71,7 @@ from pos_sandbox.square_index import (
 )
 from pos_sandbox.square_oauth import AccessToken, TokenStore, oauth_routes
 from pos_sandbox.square_render import CatalogEntry, SquareRenderer
+from pos_sandbox.square_webhooks import SquareSubscriptionsApi
 from pos_sandbox.world import World
 
 YEAR_US = 365 * 24 * 3600 * 1_000_000
@@ -153,6 +158,8 @@ class SquareEmulator:
         self.cursors = CursorCodec(hashlib.blake2b(f"{world.seed}|square-cursor".encode()).digest(), cursor_ttl_seconds)
         self.accounts: dict[str, Account] = self.render.accounts
         self.locations: dict[str, Location] = self.render.locations
+        self.subscriptions = SquareSubscriptionsApi(world.seed, self.store, credentials)
+        self.webhooks = SquareWebhooks(self, self.subscriptions.store)
 
     def warm(self, location_ids: list[str] | None = None) -> None:
         """Build the indexes now (each location's first request otherwise pays for it: about 4 s per
@@ -688,6 +695,7 @@ class SquareEmulator:
             Route(f"{p}/v2/catalog/search", self.search_catalog, methods=["POST"]),
             Route(f"{p}/v2/team-members/search", self.search_team, methods=["POST"]),
             Route(f"{p}/_sandbox/square/faults", self.sandbox_faults, methods=["GET"]),
+            *self.subscriptions.routes(p),
             *oauth_routes(self.store, p),
         ]
 

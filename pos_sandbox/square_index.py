@@ -225,8 +225,13 @@ class SquareIndexes:
         self._by_location: dict[str, LocationIndex] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
+        self._revision = world.revision
 
     def location(self, location_id: str) -> LocationIndex:
+        if self._revision != self.world.revision:  # a live sale was added: rebuild lazily
+            with self._guard:
+                self._revision = self.world.revision
+                self._by_location = {}
         index = self._by_location.get(location_id)
         if index is not None:
             return index

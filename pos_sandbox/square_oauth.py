@@ -7,7 +7,8 @@ codes are single-use and expire after 5 minutes; code-flow refresh tokens are re
 back unchanged; PKCE refresh tokens are single-use, 90 days, renewed on each refresh),
 ``POST /oauth2/revoke`` (``Authorization: Client <secret>``: revokes every token the app holds for
 the merchant, refresh tokens included, unless ``revoke_only_access_token``) and
-``POST /oauth2/token/status``.
+``POST /oauth2/token/status``. A full revocation (not ``revoke_only_access_token``) calls the
+store's ``revocation_listeners``: the webhook engine sends ``oauth.authorization.revoked``.
 
 Token lifetimes use the real clock (30 days; 24 h when ``short_lived``). Issued tokens are
 deterministic strings (seed + issue counter). The demo credentials' access and refresh tokens are
@@ -29,7 +30,7 @@ import hashlib
 import html
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -124,6 +125,8 @@ class TokenStore:
         self.access: dict[str, AccessToken] = {}
         self.refresh_tokens: dict[str, RefreshToken] = {}
         self.codes: dict[str, AuthCode] = {}
+        # called with (merchant_id, client_id) after a revocation of the app's whole authorization
+        self.revocation_listeners: list[Callable[[str, str], None]] = []
         for creds in credentials.values():
             if creds.provider != "square":
                 continue
@@ -175,6 +178,19 @@ class TokenStore:
             return self.lookup(authorization)
         except SquareError:
             return None
+
+    def authorized_scopes(self, merchant_id: str, client_id: str) -> set[str]:
+        """The scopes the merchant has granted the application and not revoked (union over its
+        live access and refresh tokens; an expired access token still means an authorization)."""
+        scopes: set[str] = set()
+        with self._lock:
+            for tok in self.access.values():
+                if tok.merchant_id == merchant_id and tok.client_id == client_id and not tok.revoked:
+                    scopes.update(tok.scopes)
+            for ref in self.refresh_tokens.values():
+                if ref.merchant_id == merchant_id and ref.client_id == client_id and not ref.revoked:
+                    scopes.update(ref.scopes)
+        return scopes
 
     def expire(self, token: str) -> bool:
         found = self.access.get(token)
@@ -337,6 +353,8 @@ class TokenStore:
         elif not merchant_id:
             raise bad_request("MISSING_REQUIRED_PARAMETER", "Provide `access_token` or `merchant_id`.")
         self.revoke_merchant(merchant_id, client_id)
+        for listener in list(self.revocation_listeners):
+            listener(merchant_id, client_id)
         return {"success": True}
 
 

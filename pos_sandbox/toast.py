@@ -19,7 +19,8 @@
 * ``GET /restaurants/v1/restaurants/{guid}``.
 * Sandbox only: ``GET /_sandbox/toast/faults`` (fault counters), ``GET /_sandbox/toast/stats``
   (logins, tokens issued, rate-limit rejections), ``POST /_sandbox/toast/tokens/expire``
-  ``{"accessToken": …}``.
+  ``{"accessToken": …}``, and the webhook subscriptions Toast would configure for a partner
+  (``/_sandbox/toast/webhooks``, :mod:`pos_sandbox.toast_webhooks`).
 
 Every API call but login needs ``Authorization: Bearer <accessToken>`` (401 when missing, unknown
 or expired) and ``Toast-Restaurant-External-ID`` (400 when missing; 403 when the restaurant is not
@@ -68,6 +69,7 @@ from pos_sandbox.toast_http import (
     parse_toast_time,
 )
 from pos_sandbox.toast_render import ToastRenderer
+from pos_sandbox.toast_webhooks import ToastWebhooks
 from pos_sandbox.world import World
 
 MAX_PAGE_SIZE = 100
@@ -103,6 +105,7 @@ class ToastEmulator:
         self.limiter = RateLimiter(list(rate_limits or []), {"menus": menus_rate_limit} if menus_rate_limit else {})
         self.max_bulk_window = timedelta(seconds=max_bulk_window_seconds) if max_bulk_window_seconds else None
         self.locations: dict[str, Location] = self.render.locations
+        self.webhooks = ToastWebhooks(self, credentials)
 
     # ------------------------------------------------------------------ common
     def begin(self, request: Request, scope: str, endpoint: str | None = None) -> tuple[ToastToken, str, dict[str, str]]:
@@ -240,6 +243,7 @@ class ToastEmulator:
             Route(f"{p}/_sandbox/toast/faults", self.sandbox_faults, methods=["GET"]),
             Route(f"{p}/_sandbox/toast/stats", self.sandbox_stats, methods=["GET"]),
             Route(f"{p}/_sandbox/toast/tokens/expire", self.sandbox_expire, methods=["POST"]),
+            *self.webhooks.routes(p),
         ]
 
     # ------------------------------------------------------------------ fault hooks

@@ -10,7 +10,15 @@ Sales are generated lazily and deterministically per (location, day) from a RNG 
 same world byte for byte. A bounded LRU keeps recently used days.
 
 The world also holds the sandbox clock: ``now`` (default: the end of the window). Objects later
-than ``now`` are invisible to the emulators and to the ledger's ``as_of`` view.
+than ``now`` are invisible to the emulators and to the ledger's ``as_of`` view. Clock listeners
+(:meth:`World.add_clock_listener`) hear every move (the webhook engine does).
+
+**Live sales** (:meth:`World.add_live_sale`, built by :mod:`pos_sandbox.live_sales`) are sales made
+on demand by the sandbox's ``/_sandbox/sales`` control: they are kept apart from the generated
+days, appended to ``sales_for_day`` of their local day (after the generated ones, so the
+``(day, index)`` of every other sale never changes), and counted by the ledger like any other
+sale. ``revision`` counts them: the emulators rebuild their clock-independent indexes when it
+moves.
 """
 
 from __future__ import annotations
@@ -23,7 +31,7 @@ import unicodedata
 import uuid
 from bisect import bisect
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -198,6 +206,9 @@ class World:
         self._lock = threading.RLock()
         self._day_cache: OrderedDict[tuple[str, date], list[Sale]] = OrderedDict()
         self._zones: dict[str, ZoneInfo] = {}
+        self._live: dict[tuple[str, date], list[Sale]] = {}  # (location, local day) -> live sales
+        self._clock_listeners: list[Callable[[datetime], None]] = []
+        self.revision = 0  # bumped by every live sale: emulators rebuild their indexes
 
         self.products: list[Product] = [
             Product(
@@ -242,11 +253,31 @@ class World:
             raise ValueError("the sandbox clock needs an aware datetime")
         with self._lock:
             self.now = when.astimezone(UTC)
+            now = self.now
+        self._notify(now)
 
     def advance(self, delta: timedelta) -> datetime:
         with self._lock:
             self.now = self.now + delta
-            return self.now
+            now = self.now
+        self._notify(now)
+        return now
+
+    def add_clock_listener(self, listener: Callable[[datetime], None]) -> None:
+        """Call ``listener(now)`` after every move of the clock (in the mover's thread)."""
+        with self._lock:
+            self._clock_listeners.append(listener)
+
+    def remove_clock_listener(self, listener: Callable[[datetime], None]) -> None:
+        with self._lock:
+            if listener in self._clock_listeners:
+                self._clock_listeners.remove(listener)
+
+    def _notify(self, now: datetime) -> None:
+        with self._lock:
+            listeners = list(self._clock_listeners)
+        for listener in listeners:
+            listener(now)
 
     # ------------------------------------------------------------------ layout
     def zone(self, tz: str) -> ZoneInfo:
@@ -259,7 +290,12 @@ class World:
         return datetime.combine(day, time(0), self.zone(loc.timezone)).astimezone(UTC)
 
     def local_day_range(self) -> list[date]:
-        return [self.start + timedelta(days=i) for i in range(self.days)]
+        """The window's local days, then any later or earlier day holding a live sale."""
+        days = [self.start + timedelta(days=i) for i in range(self.days)]
+        if self._live:
+            extra = sorted({day for _, day in self._live if not self.start <= day < self.end})
+            days = sorted(days + extra)
+        return days
 
     def business_date(self, loc: Location, when: datetime) -> date:
         """The business date of an instant at a location (Toast: shifted by the closeout hour)."""
@@ -464,22 +500,41 @@ class World:
             cached = self._day_cache.get(key)
             if cached is not None:
                 self._day_cache.move_to_end(key)
-                return cached
+                live = self._live.get(key)
+                return cached + live if live else cached
         sales = self._generate_day(self.location_by_id[location_id], day) if self.start <= day < self.end else []
         with self._lock:
             self._day_cache[key] = sales
             while len(self._day_cache) > DAY_CACHE_SIZE:
                 self._day_cache.popitem(last=False)
-        return sales
+            live = self._live.get(key)
+        return sales + live if live else sales
+
+    def add_live_sale(self, sale: Sale, day: date) -> int:
+        """Append a live sale (see the module docstring) to ``day`` of its location; returns its
+        index in ``sales_for_day(location, day)``."""
+        with self._lock:
+            existing = self.sales_for_day(sale.location_id, day)
+            self._live.setdefault((sale.location_id, day), []).append(sale)
+            self.revision += 1
+            return len(existing)
+
+    @property
+    def live_sales(self) -> int:
+        with self._lock:
+            return sum(len(v) for v in self._live.values())
 
     def iter_sales(self, location_id: str) -> Iterator[Sale]:
         for day in self.local_day_range():
             yield from self.sales_for_day(location_id, day)
 
-    def _generate_day(self, loc: Location, day: date) -> list[Sale]:
-        rng = random.Random(f"{self.seed}|sales|{loc.location_id}|{day.isoformat()}")
+    def _generate_day(self, loc: Location, day: date, stream: str = "sales", count: int | None = None) -> list[Sale]:
+        """The sales of one location-day. ``stream`` and ``count`` (live sales only) draw from
+        another RNG stream a fixed number of sales; the defaults are the world's own days."""
+        rng = random.Random(f"{self.seed}|{stream}|{loc.location_id}|{day.isoformat()}")
         factor = data.WEEKDAY_FACTOR[day.weekday()] * data.HOLIDAYS.get((day.month, day.day), 1.0)
-        count = int(round(loc.mean_daily_sales * factor * rng.uniform(0.85, 1.15)))
+        drawn = int(round(loc.mean_daily_sales * factor * rng.uniform(0.85, 1.15)))
+        count = drawn if count is None else count
         if count <= 0:
             return []
         account = self.account_by_id[loc.account_id]
@@ -722,4 +777,4 @@ class World:
             "providers": list(self.providers),
             "tenant_id": self.tenant_id,
             "now": self.now.isoformat().replace("+00:00", "Z"),
-        }
+        } | ({"live_sales": self.live_sales} if self._live else {})

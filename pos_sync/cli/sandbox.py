@@ -78,7 +78,13 @@ def _serve(args: argparse.Namespace) -> int:
             faults = FaultPlan.parse(args.faults, seed=args.seed)
         except ValueError as exc:
             raise CommandError(f"--faults: {exc}") from exc
-    server = SandboxServer(world, faults=faults, port=args.port, host=args.host,
+    from pos_sandbox.webhook_options import WebhookOptions
+
+    try:
+        webhooks = WebhookOptions.parse(args.webhooks)
+    except ValueError as exc:
+        raise CommandError(f"--webhooks: {exc}") from exc
+    server = SandboxServer(world, faults=faults, port=args.port, host=args.host, webhooks=webhooks,
                            refresh_grace_seconds=args.lightspeed_refresh_grace)
     server.start()
     sys.stdout.write(json.dumps(server.manifest()) + "\n")
@@ -120,6 +126,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     serve.add_argument("--faults", default="none",
                        help="fault plan: 'none', a preset ('flaky', 'storm') or 'kind:rate,...' "
                             "e.g. '429:0.05,503:0.02,slow:0.01,expire:0.01'")
+    serve.add_argument("--webhooks", default="", metavar="SPEC",
+                       help="webhook delivery options (default: each provider's deadlines and retry schedules), "
+                            "e.g. 'dup:0.1,reorder:0.2,delay:2s,drop:0.05,seed=3', 'scale=0.001,timeout=1s' "
+                            "or 'off'; see docs/sandbox.md")
     serve.add_argument("--lightspeed-refresh-grace", type=float, default=0.0, metavar="SECONDS",
                        help="how long a rotated Lightspeed refresh token keeps working (default 0: at once "
                             "invalid, as Lightspeed documents; Lightspeed's real grace is unconfirmed)")
