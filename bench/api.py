@@ -28,19 +28,23 @@ of the server's CPU per request (measured and reported: ``client_cpu_share``). E
 is a warm-up (``--warmup`` requests, not recorded: connections opened, pools filled, code paths
 warm) then ``--requests`` measured requests; the history endpoint rotates over the 20 accounts
 (default ``limit=20``). All measurements are repeated ``--rounds`` times, interleaved (round r
-starts at the r-th target), and the latencies of all rounds are pooled: p50/p90/p99/max, requests/s
-(measured requests / measured wall time), and the ratio to the bare endpoint's p50/p99/rate of the
-same run. The server process's CPU time per request (``/proc/PID/stat``, warm-up included) and,
-for PostgreSQL, the sessions the server opened (``pg_stat_database.sessions``) are recorded too.
+starts at the r-th target), and the latencies of all rounds are pooled: p50/p90/p99/max,
+requests/s (measured requests / measured wall time), and the ratio to the bare endpoint's
+p50/p99/rate of the same run. Then each target once more with **one client**
+(``--unloaded-requests``; no queueing: what a request costs on its own). Also recorded: the server
+process's CPU time per request (``/proc/PID/stat``, warm-up included) and, for PostgreSQL, the
+sessions the server opened meanwhile (``pg_stat_database.sessions``).
 
-**Anatomy** (before the load, no server running yet): the same app in this process (Starlette's
-TestClient, one request at a time) with SQLAlchemy event counters — statements, pool checkouts
-(on PostgreSQL each one is a ``pool_pre_ping`` round trip) and new connections per request — and
-the per-call cost of the pieces a request goes through (``ensure_schema``, a read session, the API
-key lookup, the queries, the pydantic models).
+**Anatomy** (before the load, no server running yet): the same apps in this process (Starlette's
+TestClient, one request at a time) with counters — SQL statements, commits, pool checkouts (on
+PostgreSQL each one is a ``pool_pre_ping`` round trip), new connections and thread-pool hops
+(``anyio.to_thread.run_sync``) per request — and the median cost of each piece a request goes
+through (URL resolution, ``ensure_schema``, a read session, the API key lookup, the queries, the
+pydantic models, the ``response_model`` pass).
 
     python -m bench.api [--requests 1000] [--rounds 3] [--concurrency 50] [--warmup 250] \\
-        [--postgres postgresql://postgres@127.0.0.1:5432/postgres | --no-postgres] [--out bench/results/api.json]
+        [--unloaded-requests 500] [--out bench/results/api.json] \\
+        [--postgres postgresql://postgres@127.0.0.1:5432/postgres | --no-postgres]
 """
 
 from __future__ import annotations
@@ -123,7 +127,8 @@ def serve_bare(host: str, port: int) -> None:
     logs.configure()
     sys.stdout.write(json.dumps({"url": f"http://{bound_host}:{bound}"}) + "\n")
     sys.stdout.flush()
-    server = uvicorn.Server(uvicorn.Config(app, log_config=UVICORN_LOG_CONFIG, access_log=False, proxy_headers=True))
+    config = uvicorn.Config(app, log_config=UVICORN_LOG_CONFIG, access_log=False, proxy_headers=True)
+    server = uvicorn.Server(config)
     server.run(sockets=[sock])
 
 
@@ -131,7 +136,8 @@ def serve_bare(host: str, port: int) -> None:
 async def _load(spec: dict[str, Any]) -> dict[str, Any]:
     host, port = spec["host"], int(spec["port"])
     extra = "".join(f"{name}: {value}\r\n" for name, value in spec.get("headers", {}).items())
-    requests = [f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n{extra}\r\n".encode() for path in spec["paths"]]
+    requests = [f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\n{extra}\r\n".encode()
+                for path in spec["paths"]]
     warmup, measured = int(spec["warmup"]), int(spec["requests"])
     total = warmup + measured
     latencies: list[float] = []
@@ -169,7 +175,8 @@ async def _load(spec: dict[str, Any]) -> dict[str, Any]:
 
     await asyncio.gather(*(worker(r, w) for r, w in connections))
     seconds = state["t1"] - state["t0"]
-    return {"latencies_ms": [round(x, 3) for x in latencies], "statuses": {str(k): v for k, v in statuses.items()},
+    return {"latencies_ms": [round(x, 3) for x in latencies],
+            "statuses": {str(k): v for k, v in statuses.items()},
             "body_bytes": int(statistics.median(sizes)), "seconds": seconds,
             "client_cpu_seconds": cpu() - state["cpu0"]}
 
@@ -247,7 +254,8 @@ class Seeded:
     seconds: float
 
 
-def _seed_tenant(store: Any, settings: Any, name: str, prefix: str, rng: random.Random) -> tuple[str, str, list[str]]:
+def _seed_tenant(store: Any, settings: Any, name: str, prefix: str,
+                 rng: random.Random) -> tuple[str, str, list[str]]:
     from pos_sync.appstore import finish_sync_log, session_scope, start_sync_log
 
     tenant, key = store.create_tenant(name)
@@ -256,11 +264,13 @@ def _seed_tenant(store: Any, settings: Any, name: str, prefix: str, rng: random.
         provider = PROVIDERS[i % len(PROVIDERS)]
         merchant = f"{prefix}{i:02d}"
         city = CITIES[i % len(CITIES)]
-        locations = [{"location_id": f"{merchant}-L{j}", "name": f"{name} {city} {j}", "timezone": "Europe/Madrid",
-                      "currency": "EUR"} for j in range(1, rng.randint(2, 5) + 1)]
+        locations = [{"location_id": f"{merchant}-L{j}", "name": f"{name} {city} {j}",
+                      "timezone": "Europe/Madrid", "currency": "EUR"}
+                     for j in range(1, rng.randint(2, 5) + 1)]
         account_id, _ = store.upsert_account(
             tenant_id=tenant, provider=provider, merchant_id=merchant, account_name=f"{name} — {city} {i}",
-            access_token=f"access-{merchant}", refresh_token=f"refresh-{merchant}", client_id=f"client-{merchant}",
+            access_token=f"access-{merchant}", refresh_token=f"refresh-{merchant}",
+            client_id=f"client-{merchant}",
             client_secret=f"secret-{merchant}" if provider == "toast" else None,
             extra={"domain_prefix": merchant.lower()} if provider == "lightspeed" else None,
             locations=locations, sync_frequency_minutes=15)
@@ -268,7 +278,8 @@ def _seed_tenant(store: Any, settings: Any, name: str, prefix: str, rng: random.
         running = i % 7 == 3  # a few accounts have a sync in progress right now
         with session_scope(settings) as session:
             for n in range(LOGS_PER_ACCOUNT):
-                started = LAST_SYNC - SYNC_EVERY * (LOGS_PER_ACCOUNT - 1 - n) + timedelta(seconds=rng.randint(0, 40))
+                started = (LAST_SYNC - SYNC_EVERY * (LOGS_PER_ACCOUNT - 1 - n)
+                           + timedelta(seconds=rng.randint(0, 40)))
                 kind = "historical" if n == 0 else "incremental"
                 log_id = start_sync_log(account_id, kind, f"run-{merchant}-{n}", started_at=started,
                                         session=session, settings=settings)
@@ -277,13 +288,16 @@ def _seed_tenant(store: Any, settings: Any, name: str, prefix: str, rng: random.
                 draw = rng.random()
                 status = "failed" if draw < 0.05 else "partial" if draw < 0.08 else "success"
                 fetched = rng.randint(5_000, 40_000) if n == 0 else rng.randint(0, 400)
-                failed = {"error_message": "Square answered 503 Service Unavailable after 5 retries",
-                          "error_type": "provider_unavailable", "failed_step": "raw_square"} if status == "failed" else {}
-                finish_sync_log(log_id, status, fetched=fetched, processed=fetched if status == "success" else
-                                fetched // 2, failed=0 if status == "success" else rng.randint(1, 20),
-                                new_products=rng.randint(0, 3), unmapped_products=rng.randint(0, 2),
+                ok = status == "success"
+                error: dict[str, str] = {}
+                if status == "failed":
+                    error = {"error_message": "Square answered 503 Service Unavailable after 5 retries",
+                             "error_type": "provider_unavailable", "failed_step": "raw_square"}
+                finish_sync_log(log_id, status, fetched=fetched, processed=fetched if ok else fetched // 2,
+                                failed=0 if ok else rng.randint(1, 20), new_products=rng.randint(0, 3),
+                                unmapped_products=rng.randint(0, 2),
                                 completed_at=started + timedelta(seconds=rng.uniform(4, 90 if n else 900)),
-                                session=session, settings=settings, **failed)
+                                session=session, settings=settings, **error)
     return tenant, key, accounts
 
 
@@ -303,7 +317,8 @@ def seed(env: dict[str, str]) -> Seeded:
     seconds = time.perf_counter() - started
     with session_scope(settings, readonly=True) as s:
         rows = {table: int(s.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar() or 0)
-                for table in ("pos_tenants", "pos_api_keys", "pos_accounts", "pos_locations", "pos_sync_logs")}
+                for table in ("pos_tenants", "pos_api_keys", "pos_accounts", "pos_locations",
+                              "pos_sync_logs")}
     dispose_engines()
     return Seeded(tenant, key, accounts, other, other_key, other_accounts, rows, round(seconds, 1))
 
@@ -337,7 +352,8 @@ def pg_sessions(url: str) -> int | None:
     import psycopg
 
     with psycopg.connect(_libpq(url), autocommit=True) as conn:
-        row = conn.execute("SELECT sessions FROM pg_stat_database WHERE datname = current_database()").fetchone()
+        query = "SELECT sessions FROM pg_stat_database WHERE datname = current_database()"
+        row = conn.execute(query).fetchone()
     return int(row[0]) if row and row[0] is not None else None
 
 
@@ -368,7 +384,9 @@ def measure_once(target: Target, concurrency: int, warmup: int, requests: int) -
         time.sleep(1.2)  # exited backends flush their statistics at exit; give the collector a moment
         after = pg_sessions(target.pg_url)
         # minus the two connections of pg_sessions itself (before and after)
-        result["pg_sessions"] = None if after is None or sessions_before is None else after - sessions_before - 1
+        result["pg_sessions"] = None
+        if after is not None and sessions_before is not None:
+            result["pg_sessions"] = after - sessions_before - 1
     return result
 
 
@@ -454,6 +472,7 @@ def anatomy(env: dict[str, str], seeded: Seeded, repeat: int = 200) -> dict[str,
 
     import anyio.to_thread
     import sqlalchemy as sa
+    from pydantic import TypeAdapter
     from sqlalchemy import event
 
     with warnings.catch_warnings():
@@ -515,7 +534,8 @@ def anatomy(env: dict[str, str], seeded: Seeded, repeat: int = 200) -> dict[str,
                         client.get(path, headers=auth)
                     per_request[name] = {k: round(v / n, 2) for k, v in sorted(counts.items())}
                     if statements:
-                        per_request[name]["statement_kinds"] = dict(Counter(statements[: len(statements) // n]))
+                        one_request = statements[: len(statements) // n]
+                        per_request[name]["statement_kinds"] = dict(Counter(one_request))
     finally:
         anyio.to_thread.run_sync = run_sync  # type: ignore[assignment]
         for target, name, fn in listeners:
@@ -523,6 +543,8 @@ def anatomy(env: dict[str, str], seeded: Seeded, repeat: int = 200) -> dict[str,
 
     infos = store.list_accounts(seeded.tenant)
     history = store.sync_history(seeded.accounts[0], 20, tenant_id=seeded.tenant)
+    outs = [AccountOut.model_validate(a.to_dict()) for a in infos]
+    response_pass = TypeAdapter(list[AccountOut])
 
     def ping() -> None:
         with engine.connect() as conn:
@@ -543,11 +565,14 @@ def anatomy(env: dict[str, str], seeded: Seeded, repeat: int = 200) -> dict[str,
         "empty read session (session_scope: ensure_schema + checkout + BEGIN + COMMIT)": _per_call_us(
             empty_session, repeat),
         "hash_key (SHA-256 of the API key)": _per_call_us(lambda: hash_key(seeded.key), repeat * 5),
-        "authenticate (a session: API key → tenant)": _per_call_us(lambda: store.authenticate(seeded.key), repeat),
+        "authenticate (a session: API key → tenant)": _per_call_us(
+            lambda: store.authenticate(seeded.key), repeat),
         "list_accounts (a session: 20 accounts + locations → AccountInfo)": _per_call_us(
             lambda: store.list_accounts(seeded.tenant), repeat),
         "20 AccountInfo → AccountOut (to_dict + pydantic)": _per_call_us(
             lambda: [AccountOut.model_validate(a.to_dict()) for a in infos], repeat),
+        "20 AccountOut → JSON (the response_model pass: validate + dump_json)": _per_call_us(
+            lambda: response_pass.dump_json(response_pass.validate_python(outs)), repeat),
         "sync_history (a session: the account, then 20 logs)": _per_call_us(
             lambda: store.sync_history(seeded.accounts[0], 20, tenant_id=seeded.tenant), repeat),
         "20 SyncLogInfo → SyncLogOut (to_dict + pydantic)": _per_call_us(
@@ -562,10 +587,11 @@ def code_version() -> dict[str, Any]:
     """The commit measured, and any uncommitted change outside ``bench/`` (the code measured is on disk)."""
     def git(*args: str) -> str:
         done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False)
-        return done.stdout.strip()
+        return done.stdout.rstrip("\n")
 
-    changed = [line[3:] for line in git("status", "--porcelain").splitlines() if not line[3:].startswith("bench/")]
-    return {"commit": git("rev-parse", "HEAD"), "uncommitted_outside_bench": changed}
+    changed = [line[3:] for line in git("status", "--porcelain").splitlines()
+               if not line[3:].startswith("bench/")]
+    return {"commit": git("rev-parse", "HEAD").strip(), "uncommitted_outside_bench": changed}
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -585,8 +611,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         py = sys.executable
         bare = stack.enter_context(server("bare", [py, "-m", "bench.api", "_serve-bare", "--port", "0"],
                                           clean_env(work / "bare", None), work / "bare.log"))
-        servers = {backend: stack.enter_context(server(backend, [py, "-m", "pos_sync.cli", "api", "serve", "--port",
-                                                                 "0"], env, work / f"{backend}.log"))
+        serve = [py, "-m", "pos_sync.cli", "api", "serve", "--port", "0"]
+        servers = {backend: stack.enter_context(server(backend, serve, env, work / f"{backend}.log"))
                    for backend, env in envs.items()}
         checks = {backend: check(srv.url, seeded[backend]) for backend, srv in servers.items()}
         targets = [Target("bare", bare, ["/bare"], {}), Target("bare_async", bare, ["/bare-async"], {})]
@@ -600,13 +626,25 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                        [f"/api/v1/pos/sync/{a}/history" for a in seeded[backend].accounts], auth, url),
             ]
         runs: dict[str, list[dict[str, Any]]] = {t.name: [] for t in targets}
+        load_per_round = []
         for r in range(args.rounds):
+            load_per_round.append(round(os.getloadavg()[0], 2))
             for target in targets[r % len(targets):] + targets[:r % len(targets)]:
                 sys.stderr.write(f"round {r + 1}/{args.rounds}: {target.name}\n")
                 runs[target.name].append(measure_once(target, args.concurrency, args.warmup, args.requests))
-        server_rss = {name: process_peak_rss_mib(srv.proc.pid) for name, srv in {"bare": bare, **servers}.items()}
+        unloaded: dict[str, Any] = {"concurrency": 1, "requests": args.unloaded_requests}
+        for target in targets:
+            sys.stderr.write(f"one client: {target.name}\n")
+            one = measure_once(target, 1, 20, args.unloaded_requests)
+            lat = one["latencies_ms"]
+            unloaded[target.name] = {
+                "p50_ms": _ms(lat, 0.5), "p90_ms": _ms(lat, 0.9), "p99_ms": _ms(lat, 0.99),
+                "max_ms": round(max(lat), 2), "requests_per_s": round(len(lat) / one["seconds"], 1),
+                "server_cpu_ms_per_request": round(one["server_cpu_seconds"] / one["served"] * 1000, 3)}
+        every = {"bare": bare, **servers}
+        server_rss = {name: process_peak_rss_mib(srv.proc.pid) for name, srv in every.items()}
         log_lines = {}
-        for name, srv in {"bare": bare, **servers}.items():
+        for name, srv in every.items():
             srv.proc.send_signal(signal.SIGTERM)
             srv.proc.wait(timeout=30)
             log_lines[name] = sum(1 for _ in (work / f"{name}.log").open())
@@ -619,8 +657,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                             for ep in ("healthz", "accounts", "history")}
     goal: dict[str, Any] = {"p99_ms_below": GOAL_P99_MS, "on": "postgresql"}
     if "postgresql" in results:
-        goal.update({ep: {"p99_ms": results["postgresql"][ep]["p99_ms"],
-                          "met": results["postgresql"][ep]["p99_ms"] < GOAL_P99_MS} for ep in ("accounts", "history")})
+        for ep in ("accounts", "history"):
+            p99 = results["postgresql"][ep]["p99_ms"]
+            goal[ep] = {"p99_ms": p99, "met": p99 < GOAL_P99_MS}
         goal["met"] = all(goal[ep]["met"] for ep in ("accounts", "history"))
     first = next(iter(seeded.values()))
     return {
@@ -628,22 +667,26 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "method": {
             "concurrency": args.concurrency, "requests_per_round": args.requests, "rounds": args.rounds,
             "warmup_per_measurement": args.warmup,
-            "client": "raw HTTP/1.1 keep-alive, asyncio + uvloop, one child process per measurement, closed loop",
-            "server": "python -m pos_sync.cli api serve --port 0 (uvicorn, 1 process); baseline: bare FastAPI, "
-                      "same uvicorn.Config, python -m bench.api _serve-bare",
-            "history_query": "GET /api/v1/pos/sync/{account_id}/history (limit=20, offset=0), rotating over the "
-                             "tenant's 20 accounts",
+            "client": "raw HTTP/1.1 keep-alive, asyncio + uvloop, one child process per measurement, "
+                      "closed loop",
+            "server": "python -m pos_sync.cli api serve --port 0 (uvicorn, 1 process); baseline: bare "
+                      "FastAPI, same uvicorn.Config, python -m bench.api _serve-bare",
+            "history_query": "GET /api/v1/pos/sync/{account_id}/history (limit=20, offset=0), rotating "
+                             "over the tenant's 20 accounts",
         },
         "data": {
             "calling_tenant": {"accounts": len(first.accounts), "sync_logs_per_account": LOGS_PER_ACCOUNT},
-            "other_tenant": {"accounts": len(first.other_accounts), "sync_logs_per_account": LOGS_PER_ACCOUNT},
+            "other_tenant": {"accounts": len(first.other_accounts),
+                             "sync_logs_per_account": LOGS_PER_ACCOUNT},
             "rows": {backend: s.rows for backend, s in seeded.items()},
             "seed_seconds": {backend: s.seconds for backend, s in seeded.items()},
         },
         "machine": env_machine,
+        "load_average_1m_at_each_round": load_per_round,
         "code": code,
         "results": results,
         "goal": goal,
+        "one_client": unloaded,
         "checks": checks,
         "anatomy": anatomies,
         "server_peak_rss_mib": server_rss,
@@ -666,11 +709,15 @@ def main() -> None:
     if len(sys.argv) > 2 and sys.argv[1] == "_load":
         run_load(json.loads(sys.argv[2]))
         return
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--concurrency", type=int, default=CONCURRENCY)
-    parser.add_argument("--requests", type=int, default=REQUESTS, help="measured requests per target and round")
+    parser.add_argument("--requests", type=int, default=REQUESTS,
+                        help="measured requests per target and round")
     parser.add_argument("--rounds", type=int, default=ROUNDS)
     parser.add_argument("--warmup", type=int, default=WARMUP, help="requests before each measurement")
+    parser.add_argument("--unloaded-requests", type=int, default=500,
+                        help="requests per target with one client (no queueing), after the rounds")
     parser.add_argument("--postgres", default=DEFAULT_POSTGRES,
                         help="server (any database on it) where a scratch database is created and dropped")
     parser.add_argument("--no-postgres", dest="postgres", action="store_const", const=None,
