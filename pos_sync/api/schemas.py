@@ -89,6 +89,22 @@ class Removed(BaseModel):
     warehouse_data: str
 
 
+class WebhookRegistrationIn(Body):
+    signature_key: str | None = Field(None, description="Toast: the signing secret of the subscription Toast set up")
+    subscription_id: str | None = Field(None, description="Toast: that subscription's guid")
+
+
+class WebhookRegistrationOut(BaseModel):
+    account_id: str
+    provider: str
+    notification_url: str = Field(description="where the provider sends this account's events")
+    scope: str = Field(description="app: the application's subscription; account: the store's own webhooks")
+    subscription_ids: list[str]
+    event_types: list[str]
+    created: bool = Field(description="false: an existing subscription was found (and updated where needed)")
+    signature: str = Field(description="what signs the events")
+
+
 class SyncAccepted(BaseModel):
     request_id: str
     account_id: str

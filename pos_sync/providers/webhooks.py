@@ -46,6 +46,9 @@ class WebhookFlow:
     key_source: Literal["subscription", "app_secret"]
     event_types: tuple[str, ...] = field(default_factory=tuple)  # what a subscription asks for
     deadline_seconds: float = 5.0  # how fast the provider wants the 2xx
+    # makes sure an account's events reach the receiver (pos_sync.providers.webhook_registration)
+    register: Callable[[Any], Any] | None = None
+    app_token_env: str | None = None  # the variable holding the application's own API token, if it needs one
 
 
 def hmac_sha256(key: str | bytes, message: bytes) -> bytes:

@@ -148,3 +148,23 @@ def test_the_inbox_sensor_requests_one_targeted_sync_per_account(hooks: Api) -> 
     assert inbox_counts()["queued"] == 3
     assert settle_events(run.tags["pos/webhook-batch"]) == 3  # what the run does when it succeeded
     assert inbox_counts()["processed"] == 4
+
+
+def test_registration_is_tenant_scoped_and_says_what_is_missing(hooks: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    api = hooks
+    square = add_account(api, provider="square", merchant="M1")
+    toast = add_account(api, provider="toast", merchant="R1")
+    path = "/api/v1/pos/accounts/{}/webhooks/register"
+    assert api.post(path.format(square), key=api.other_key).status_code == 404  # another tenant's account
+    monkeypatch.delenv("SQUARE_APP_ACCESS_TOKEN", raising=False)
+    missing = api.post(path.format(square))
+    assert missing.status_code == 422 and "SQUARE_APP_ACCESS_TOKEN" in missing.json()["detail"]
+    toast_missing = api.post(path.format(toast), json={})
+    assert toast_missing.status_code == 422 and "signature_key" in toast_missing.json()["detail"]
+    recorded = api.post(path.format(toast), json={"signature_key": "toast-secret", "subscription_id": "sub-1"})
+    assert recorded.status_code == 200, recorded.text
+    assert recorded.json()["scope"] == "app" and recorded.json()["subscription_ids"] == ["sub-1"]
+    from pos_sync.appstore.webhooks import signature_keys
+
+    assert ("http://testserver/api/v1/pos/webhooks/toast", "toast-secret") in signature_keys("toast")
+    assert "toast-secret" not in recorded.text  # keys are never answered back

@@ -10,7 +10,14 @@ from fastapi import APIRouter, Query, Request, status
 
 from pos_sync.api.deps import Store, Tenant
 from pos_sync.api.problems import Problem
-from pos_sync.api.schemas import AccountCreate, AccountOut, AccountUpdate, Removed
+from pos_sync.api.schemas import (
+    AccountCreate,
+    AccountOut,
+    AccountUpdate,
+    Removed,
+    WebhookRegistrationIn,
+    WebhookRegistrationOut,
+)
 from pos_sync.appstore import AppStore
 from pos_sync.providers import UnknownProvider, registry
 
@@ -116,6 +123,30 @@ def reconnect(account_id: str, request: Request, store: Store, tenant: Tenant) -
         raise Problem(502, f"{spec.label} could not be reached to renew the tokens: {exc}") from None
     store.mark_account_ok(account_id)
     return _out(store.get_account(account_id, tenant_id=tenant))
+
+
+@router.post("/{account_id}/webhooks/register", response_model=WebhookRegistrationOut,
+             summary="Make sure the account's webhooks reach this service",
+             responses={404: {}, 409: {}, 422: {}, 502: {}})
+def register_webhooks(account_id: str, request: Request, store: Store, tenant: Tenant,
+                      body: WebhookRegistrationIn | None = None) -> WebhookRegistrationOut:
+    """Square: the application's subscription to the receiver (found or created with
+    ``SQUARE_APP_ACCESS_TOKEN``); Lightspeed: the store's webhooks (its OAuth token); Toast: the
+    subscription Toast set up out of band, with its signing secret. Safe to call again."""
+    from pos_sync.ingest.webhooks import register_account
+    from pos_sync.providers.webhook_registration import RegistrationFailed
+
+    if not store.settings.enable_webhooks:
+        raise Problem(404, "webhooks are turned off here (ENABLE_WEBHOOKS=false)")
+    store.get_account(account_id, tenant_id=tenant)  # 404 for another tenant's account
+    public = store.settings.public_url or str(request.base_url)
+    try:
+        done = register_account(store, account_id, tenant, public,
+                                 signature_key=body.signature_key if body else None,
+                                 subscription_id=body.subscription_id if body else None)
+    except RegistrationFailed as exc:
+        raise Problem(exc.status, str(exc)) from None
+    return WebhookRegistrationOut(**done)
 
 
 def _reconnect_url(request: Request, store: AppStore, tenant: str, provider: str, account_id: str) -> str | None:

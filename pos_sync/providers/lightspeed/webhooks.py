@@ -11,6 +11,9 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qs
 
+from dlt_sources.lightspeed.helpers import store_base_url
+from pos_sync.providers.lightspeed.source import domain_prefix_of
+from pos_sync.providers.webhook_registration import Registration, RegistrationRequest, call
 from pos_sync.providers.webhooks import (
     Keys,
     WebhookEvent,
@@ -61,5 +64,24 @@ def parse(raw: bytes, _headers: Mapping[str, str]) -> WebhookEvent:
                         merchant_id=str(prefix).lower() if prefix else None)
 
 
+def register(req: RegistrationRequest) -> Registration:
+    """The store's webhooks to our receiver, one per event type (``/api/webhooks``, form field
+    ``data``), created with the store's OAuth token where missing and re-activated where off.
+    Lightspeed signs with the app's client secret: no key to store."""
+    api = f"{store_base_url(domain_prefix_of(req.creds), req.creds.base_url)}/api/webhooks"
+    existing = call("Lightspeed", "GET", api, tokens=req.tokens)
+    mine = {w.get("type"): w for w in existing if isinstance(w, dict) and w.get("url") == req.notification_url}
+    ids, created = [], False
+    for event_type in req.event_types:
+        form = {"data": json.dumps({"url": req.notification_url, "active": True, "type": event_type})}
+        hook = mine.get(event_type)
+        if hook is None:
+            hook, created = call("Lightspeed", "POST", api, tokens=req.tokens, data=form), True
+        elif not hook.get("active", True):
+            hook = call("Lightspeed", "PUT", f"{api}/{hook['id']}", tokens=req.tokens, data=form)
+        ids.append(str(hook["id"]))
+    return Registration("account", tuple(ids), req.event_types, None, created=created)
+
+
 FLOW = WebhookFlow(content_type="application/x-www-form-urlencoded", parse=parse, verify=verify,
-                   key_source="app_secret", event_types=EVENT_TYPES, deadline_seconds=5.0)
+                   key_source="app_secret", event_types=EVENT_TYPES, deadline_seconds=5.0, register=register)

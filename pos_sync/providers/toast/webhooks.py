@@ -9,6 +9,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from pos_sync.providers.webhook_registration import Registration, RegistrationFailed, RegistrationRequest
 from pos_sync.providers.webhooks import (
     Keys,
     WebhookEvent,
@@ -42,5 +43,16 @@ def parse(raw: bytes, headers: Mapping[str, str]) -> WebhookEvent:
                         location_id=str(restaurant) if restaurant else None)
 
 
+def register(req: RegistrationRequest) -> Registration:
+    """Toast has no subscription API: its partner support sets up a subscription (per event
+    category) to our receiver and hands out its signing secret, which registering records."""
+    if not req.given_key:
+        raise RegistrationFailed(422, f"Toast sets up webhook subscriptions itself: ask Toast partner support for a "
+                                      f"subscription to {req.notification_url} ({', '.join(req.event_types)}), "
+                                      "then register its signing secret here (signature_key)")
+    ids = (req.given_id,) if req.given_id else ()
+    return Registration("app", ids, req.event_types, req.given_key, created=False)
+
+
 FLOW = WebhookFlow(content_type="application/json", parse=parse, verify=verify, key_source="subscription",
-                   event_types=EVENT_TYPES, deadline_seconds=2.0)
+                   event_types=EVENT_TYPES, deadline_seconds=2.0, register=register)
