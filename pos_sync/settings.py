@@ -99,6 +99,7 @@ class Settings:
     enable_webhooks: bool = True  # ENABLE_WEBHOOKS: the receivers and their registration
     webhook_max_bytes: int = 2 * 1024 * 1024  # POS_WEBHOOK_MAX_BYTES: larger bodies are refused (413)
     webhook_retention_days: int = 30  # POS_WEBHOOK_RETENTION_DAYS: settled inbox rows are pruned after
+    sync_log_retention_days: int = 90  # POS_SYNC_LOG_RETENTION_DAYS: closed sync logs are pruned after
     environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -158,6 +159,8 @@ def parse_settings(env: Mapping[str, str]) -> Settings:
                                minimum=1024),
         webhook_retention_days=_int("POS_WEBHOOK_RETENTION_DAYS", env.get("POS_WEBHOOK_RETENTION_DAYS"), 30,
                                     minimum=1),
+        sync_log_retention_days=_int("POS_SYNC_LOG_RETENTION_DAYS", env.get("POS_SYNC_LOG_RETENTION_DAYS"), 90,
+                                     minimum=1),
         environ=dict(env),
     )
 

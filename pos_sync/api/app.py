@@ -1,26 +1,30 @@
-"""The FastAPI application: routers, the problem-details handlers, request ids and JSON logs."""
+"""The FastAPI application: routers, the problem-details handlers, request ids, JSON logs and
+the registry ``/metrics`` serves."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 
 from pos_sync.api import logs, problems
-from pos_sync.api.routes import accounts, health, oauth, sync, webhooks
+from pos_sync.api.metrics import registry_for
+from pos_sync.api.routes import accounts, health, metrics, oauth, sync, webhooks
 from pos_sync.settings import Settings, load_settings
 
 DESCRIPTION = """pos-sync's HTTP API: connect a point of sale (OAuth a merchant clicks through, or
 credentials), list and manage accounts, trigger syncs and read their history. Every `/api/v1/pos`
 route needs `Authorization: Bearer <api key>` (from `pos-sync tenants add`) or a JWT of the
 platform, except the browser pages of OAuth linking (a signed link, or the provider's `state`).
-Errors are RFC 9457 problem details."""
+Errors are RFC 9457 problem details. `/healthz`, `/readyz` and `/metrics` (Prometheus) need no
+credentials."""
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="pos-sync", version="0.1.0", description=DESCRIPTION, docs_url="/docs",
                   openapi_url="/openapi.json", redoc_url=None)
     app.state.settings = settings or load_settings()
+    app.state.metrics_registry = registry_for(app.state.settings)
     app.add_middleware(logs.RequestLog)
     problems.install(app)
-    for module in (health, accounts, oauth, sync, webhooks):
+    for module in (health, metrics, accounts, oauth, sync, webhooks):
         app.include_router(module.router)
     return app

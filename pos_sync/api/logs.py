@@ -1,5 +1,6 @@
 """Structured JSON logs on stderr (structlog), one request id per request (``X-Request-ID``,
-taken from the client when it sends a sane one), never a secret: query strings are not logged."""
+taken from the client when it sends a sane one), never a secret: query strings are not logged.
+The same timing feeds the API's request metrics (:func:`pos_sync.api.metrics.observe_request`)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ import structlog
 from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
+
+from pos_sync.api.metrics import observe_request
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
@@ -38,10 +41,13 @@ class RequestLog(BaseHTTPMiddleware):
         request.state.request_id = request_id
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()
+        status = 500  # what the client gets when the app raised
         try:
             response = await call_next(request)
+            status = response.status_code
         finally:
             structlog.contextvars.unbind_contextvars("request_id")
+            observe_request(request, status, time.perf_counter() - started)
         response.headers["X-Request-ID"] = request_id
         structlog.get_logger("pos_sync.api").info(
             "request", request_id=request_id, method=request.method, path=request.url.path,

@@ -238,6 +238,44 @@ class PosSyncLog(Base):
         )
 
 
+def _total() -> Mapped[int]:
+    return mapped_column(sa.BigInteger, default=0, server_default=sa.text("0"))
+
+
+class PosSyncTotals(Base):
+    """Running totals of the closed sync logs of one tenant's provider: the Prometheus counters
+    and the cumulative sync duration histogram (``duration_le_<bound>``: syncs that took at most
+    that many seconds; ``syncs`` is the +Inf bucket). Updated in the transaction that closes a log
+    (:mod:`pos_sync.appstore.metric_totals`), never decreased: pruning logs leaves them as they are."""
+
+    __tablename__ = "pos_sync_totals"
+
+    tenant_id: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
+    pos_provider: Mapped[str] = mapped_column(sa.String(50), primary_key=True)
+    syncs: Mapped[int] = _total()
+    transactions_synced: Mapped[int] = _total()
+    duration_seconds_sum: Mapped[float] = mapped_column(sa.Float, default=0.0, server_default=sa.text("0"))
+    duration_le_5: Mapped[int] = _total()
+    duration_le_10: Mapped[int] = _total()
+    duration_le_30: Mapped[int] = _total()
+    duration_le_60: Mapped[int] = _total()
+    duration_le_120: Mapped[int] = _total()
+    duration_le_300: Mapped[int] = _total()
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, server_default=sa.func.now())
+
+
+class PosSyncErrorTotals(Base):
+    """Running count of failed (or partial) syncs of one tenant's provider by kind of error."""
+
+    __tablename__ = "pos_sync_error_totals"
+
+    tenant_id: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
+    pos_provider: Mapped[str] = mapped_column(sa.String(50), primary_key=True)
+    error_type: Mapped[str] = mapped_column(sa.String(50), primary_key=True)
+    errors: Mapped[int] = _total()
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, server_default=sa.func.now())
+
+
 class PosWebhook(Base):
     """Webhook inbox: one row per received provider event, deduplicated on (provider, event id)."""
 

@@ -1,5 +1,8 @@
 """Sync logs: open one per run (closing any a killed run left open), close it with its outcome
-and counters (updating the account's sync times), and read an account's history."""
+and counters (updating the account's sync times and, in the same transaction, the running totals
+behind the Prometheus counters: :mod:`pos_sync.appstore.metric_totals`), read an account's
+history, and prune closed logs older than ``POS_SYNC_LOG_RETENTION_DAYS`` (each account keeps its
+latest closed log)."""
 
 from __future__ import annotations
 
@@ -7,13 +10,14 @@ import logging
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from pos_sync.appstore.access import count, load_account, use_session
 from pos_sync.appstore.errors import AppStoreError, SyncLogNotFound
+from pos_sync.appstore.metric_totals import count_first_close, count_reclose
 from pos_sync.appstore.models import PosSyncLog, SyncStatus, SyncType, aware_utc, utcnow
 from pos_sync.appstore.values import SyncLogInfo, log_info
-from pos_sync.settings import Settings
+from pos_sync.settings import Settings, load_settings
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +45,8 @@ def start_sync_log(
     Any log of the same account still ``in_progress`` is first closed as ``failed`` with
     :data:`STALE_SYNC_MESSAGE` (a run that died without closing it). The account row is locked
     meanwhile (``SELECT ... FOR UPDATE`` / SQLite write transaction), so two starts serialise.
+    The account's closed logs that started more than ``POS_SYNC_LOG_RETENTION_DAYS`` before this
+    one are pruned (its latest closed log is kept).
     """
     try:
         sync_type = SyncType(sync_type).value
@@ -49,6 +55,7 @@ def start_sync_log(
             f"unknown sync type {sync_type!r} (known: {', '.join(t.value for t in SyncType)})"
         ) from None
     now = aware_utc(started_at) or utcnow()
+    retention = timedelta(days=(settings or load_settings()).sync_log_retention_days)
     with use_session(session, settings) as s:
         acc = load_account(s, account_id, for_update=True)
         stale = s.execute(
@@ -59,6 +66,8 @@ def start_sync_log(
         for log in stale:
             logger.warning("closing stale sync log %s of account %s as failed", log.id, acc.id)
             _close(log, SyncStatus.FAILED.value, max(now, log.sync_started_at), STALE_SYNC_MESSAGE)
+            count_first_close(s, log, acc.pos_provider)
+        _prune(s, now - retention, acc.id)
         new = PosSyncLog(
             tenant_id=acc.tenant_id,
             pos_account_id=acc.id,
@@ -143,12 +152,17 @@ def finish_sync_log(
             raise SyncLogNotFound(f"no sync log {log_id}")
         acc = load_account(s, log.pos_account_id, for_update=True)
         s.refresh(log)
-        if log.status != SyncStatus.IN_PROGRESS.value:
+        was_open, processed_before = log.status == SyncStatus.IN_PROGRESS.value, log.transactions_processed
+        if not was_open:
             logger.warning("sync log %s was already closed as %s; recording the real outcome", log.id, log.status)
         _close(log, status, max(now, log.sync_started_at), error_message)
         log.error_type, log.failed_step = error_type, failed_step
         for key, value in counts.items():
             setattr(log, key, value)
+        if was_open:
+            count_first_close(s, log, acc.pos_provider)
+        else:
+            count_reclose(s, log, acc.pos_provider, processed_before)
         completed = log.sync_completed_at or now
         acc.last_sync_at = completed
         if status == SyncStatus.SUCCESS.value:
@@ -182,3 +196,29 @@ def sync_history(
             .limit(max(1, int(limit)))
         ).scalars()
         return [log_info(log) for log in logs]
+
+
+def _prune(session: Session, before: datetime, account_id: str | None = None) -> int:
+    closed = PosSyncLog.status != SyncStatus.IN_PROGRESS.value
+    later = aliased(PosSyncLog)
+    latest_closed = (sa.select(sa.func.max(later.sync_started_at))
+                     .where(later.pos_account_id == PosSyncLog.pos_account_id,
+                            later.status != SyncStatus.IN_PROGRESS.value)
+                     .scalar_subquery())
+    stmt = sa.delete(PosSyncLog).where(closed, PosSyncLog.sync_started_at < before,
+                                       PosSyncLog.sync_started_at < latest_closed)
+    if account_id is not None:
+        stmt = stmt.where(PosSyncLog.pos_account_id == account_id)
+    return int(session.execute(stmt).rowcount or 0)  # type: ignore[attr-defined]
+
+
+def prune_sync_logs(before: datetime | None = None, *, account_id: str | None = None,
+                    session: Session | None = None, settings: Settings | None = None) -> int:
+    """Delete closed sync logs that started before ``before`` (default: now less
+    ``POS_SYNC_LOG_RETENTION_DAYS``), of one account or all; each account keeps its latest closed
+    log, and logs in progress are never touched. The Prometheus totals are not changed (they were
+    counted when each log closed). Returns how many were deleted."""
+    settings = settings or load_settings()
+    cutoff = aware_utc(before) or utcnow() - timedelta(days=settings.sync_log_retention_days)
+    with use_session(session, settings) as s:
+        return _prune(s, cutoff, account_id)

@@ -87,7 +87,7 @@ def post(api: Api, provider: str, body: bytes, headers: dict[str, str]):  # type
 
 @pytest.mark.parametrize("provider", ["square", "toast", "lightspeed"])
 def test_genuine_events_are_stored_once_and_attacks_are_refused(hooks: Api, provider: str) -> None:
-    from pos_sync.api.routes.webhooks import COUNTS
+    from pos_sync.api.metrics import webhook_counts
     from pos_sync.appstore.webhooks import inbox_counts, pending_events
 
     api = hooks
@@ -95,7 +95,7 @@ def test_genuine_events_are_stored_once_and_attacks_are_refused(hooks: Api, prov
     account_id = add_account(api, provider=provider, merchant="store1" if provider == "lightspeed" else
                              ("M1" if provider == "square" else "T1"))
     body = make(key)
-    before = dict(COUNTS)
+    before = webhook_counts()
 
     assert post(api, provider, body, sign(provider, body)).json() == {"status": "accepted"}
     assert post(api, provider, body, sign(provider, body)).json() == {"status": "duplicate"}  # a replay
@@ -120,7 +120,8 @@ def test_genuine_events_are_stored_once_and_attacks_are_refused(hooks: Api, prov
     [event] = pending_events()  # exactly one event to sync, for the right account
     assert event.account_id == account_id and event.provider == provider
     assert inbox_counts() == {"pending": 1, "unroutable": 1}
-    counted = {k[1]: n - before.get(k, 0) for k, n in COUNTS.items() if k[0] == provider and n - before.get(k, 0)}
+    counted = {k[1]: n - before.get(k, 0) for k, n in webhook_counts().items()
+               if k[0] == provider and n - before.get(k, 0)}
     assert counted["accepted"] == 1 and counted["duplicate"] == 1 and counted["too_large"] == 1
     assert counted["bad_signature"] == len(refused) - 1 and counted["malformed"] == 1
 

@@ -5,12 +5,12 @@ signature over the raw bytes with the keys where the provider keeps them (401), 
 then the event is routed to its account and stored in the inbox once (the provider's event id is
 unique there). The answer is 2xx well within the provider's deadline; no provider API is called.
 An event no account of ours claims is acknowledged (2xx) and kept as ``unroutable`` so the
-provider does not retry it for days. Every rejection is counted and logged, never stored.
+provider does not retry it for days. Every delivery is counted (``pos_webhooks_received_total``
+by outcome) and every rejection logged, never stored.
 ``ENABLE_WEBHOOKS=false`` turns the receivers off (404)."""
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Any
 
 import structlog
@@ -18,6 +18,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from pos_sync.api.metrics import count_webhook
 from pos_sync.api.problems import Problem, problem_response
 from pos_sync.appstore import AppStore
 from pos_sync.appstore.routing import accounts_for
@@ -27,7 +28,6 @@ from pos_sync.providers.webhooks import WebhookEvent, WebhookFlow, WebhookReject
 
 router = APIRouter(prefix="/api/v1/pos/webhooks", tags=["webhooks"])
 log = structlog.get_logger("pos_sync.api.webhooks")
-COUNTS: Counter[tuple[str, str]] = Counter()  # (provider, outcome) since start: accepted, duplicate, …
 
 
 async def _body(request: Request, limit: int) -> bytes:
@@ -91,11 +91,11 @@ async def receive(provider: str, request: Request) -> JSONResponse:
         keys = await run_in_threadpool(_keys, store, provider, spec.webhooks)
         event = _verified_event(raw, request.headers, keys, spec.webhooks)
     except WebhookRejected as exc:
-        COUNTS[(provider, exc.reason)] += 1
+        count_webhook(provider, exc.reason)
         log.warning("webhook_rejected", provider=provider, reason=exc.reason, status=exc.status)
         return problem_response(request, exc.status, str(exc))
     outcome = await run_in_threadpool(_store_event, store, provider, event)
-    COUNTS[(provider, outcome)] += 1
+    count_webhook(provider, outcome)
     log.info("webhook", provider=provider, outcome=outcome, event_type=event.event_type)
     return JSONResponse({"status": outcome}, status_code=200)
 
