@@ -6,9 +6,9 @@ tenant, provider and error type). A sync log adds to them once, in the transacti
 closes it. Upgrading seeds them from the closed logs already stored, so ``/metrics`` agrees with
 the app store from the first scrape.
 
-Revision ID: 0006
-Revises: 0004 (renumber to 0005 when the events outbox migration lands)
-Create Date: 2026-12-01
+Revision ID: 0005
+Revises: 0004
+Create Date: 2026-11-30
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0006"
+revision: str = "0005"
 down_revision: str | Sequence[str] | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
