@@ -12,6 +12,7 @@ from typing import Any
 import dagster as dg
 
 from pos_dagster.lib.instance import get_instance
+from pos_dagster.lib.pools import ensure_writer_limit
 from pos_dagster.lib.tags import ACCOUNT, ACCOUNT_LABEL, PROVIDER, TRIGGER, account_label
 
 DEAD_RUN_MESSAGE = "the pos-sync process running this sync ended without finishing it (killed?)"
@@ -74,6 +75,7 @@ class DagsterSyncRunner:
         partitions = accounts_partitions_name(account.provider)
         if not instance.has_dynamic_partition(partitions, account_id):
             instance.add_dynamic_partitions(partitions, [account_id])
+        ensure_writer_limit(instance)
         for run_id in reap_dead_cli_runs(instance, account_id):
             self.on_progress(f"  closed run {run_id} of a killed sync as failed and freed its pool slot")
         job = (self.definitions or defs).resolve_job_def(sync_job_name(account.provider))

@@ -30,10 +30,11 @@ def test_definitions_are_loadable_and_shaped_as_documented() -> None:
         assets = defs.get_assets_def(dg.AssetKey(["raw", provider, resource]))
         assert isinstance(assets.partitions_def, dg.DynamicPartitionsDefinition)
         assert assets.partitions_def.name == f"{provider}_accounts"
-        assert assets.node_def.pool == f"{provider}_api"  # type: ignore[union-attr]
+        assert assets.node_def.pool == "duckdb_writer"  # type: ignore[union-attr]  # DuckDB: one writer
         assert all(not spec.deps for spec in assets.specs)  # no phantom upstream dlt source assets
         slice_ = defs.get_assets_def(dg.AssetKey(["pos", provider, "pos_transactions"]))
         assert slice_.partitions_def == assets.partitions_def
+        assert slice_.node_def.pool == "duckdb_writer"  # type: ignore[union-attr]  # a UI Materialize waits too
 
     # precise lineage: a canonical slice depends on the raw tables it is built from, nothing else
     graph = defs.resolve_asset_graph()
@@ -57,7 +58,7 @@ def test_definitions_are_loadable_and_shaped_as_documented() -> None:
     assert isinstance(backfill.partitions_def, dg.MultiPartitionsDefinition)
     assert sorted(d.name for d in backfill.partitions_def.partitions_defs) == ["account", "date"]
     assert backfill.tags.get("pos/warehouse-writer") == "1"
-    assert [node.definition.pool for node in backfill.nodes] == ["square_api"]  # type: ignore[attr-defined]
+    assert [node.definition.pool for node in backfill.nodes] == ["duckdb_writer"]  # type: ignore[attr-defined]
     with pytest.raises(dg.DagsterInvariantViolationError):
         defs.resolve_job_def("lightspeed_historical_backfill")  # its change feed has no date window
 

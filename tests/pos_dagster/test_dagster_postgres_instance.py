@@ -44,7 +44,15 @@ def test_postgres_instance_from_deploy_yaml_executes_the_sync_job(
         assert runs == {o.result.run_id: "SUCCESS" for o in env.outcomes}
         assert materialized is not None and materialized[0] >= 12  # 6 raw assets per run, canonical ones
         assert partitions == [env.account_id]
-        pool = instance.event_log_storage.get_concurrency_info("square_api")
-        assert pool.slot_count == 4 and not pool.claimed_slots  # deploy yaml: pools.default_limit 4
+        # deploy yaml: pools.default_limit 4, but the DuckDB warehouse has one writer whatever launches a
+        # step (a UI Materialize too): the sensor's tick sets the writer pool's own limit
+        from pos_dagster.definitions import defs
+        from pos_dagster.lib.resources import pos_resources
+
+        assert instance.event_log_storage.get_concurrency_info("duckdb_writer").using_default_limit
+        with dg.build_sensor_context(instance=instance, resources=pos_resources()) as tick:
+            defs.get_sensor_def("account_sync_sensor")(tick)
+        pool = instance.event_log_storage.get_concurrency_info("duckdb_writer")
+        assert pool.slot_count == 1 and not pool.using_default_limit and not pool.claimed_slots
     finally:
         instance.dispose()

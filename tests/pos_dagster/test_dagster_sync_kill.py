@@ -85,7 +85,7 @@ def test_sigkill_mid_sync_then_rerun_has_no_duplicates_and_no_gaps(make_env: Env
     assert stale.status == "failed" and stale.error_message == appstore.STALE_SYNC_MESSAGE
     assert stale.sync_completed_at is not None
 
-    # the killed process's Dagster run was closed as failed and gave its square_api slot back
+    # the killed process's Dagster run was closed as failed and gave its pool slot back
     # (otherwise the re-run would wait for the pool slot forever)
     import dagster as dg
 
@@ -93,7 +93,7 @@ def test_sigkill_mid_sync_then_rerun_has_no_duplicates_and_no_gaps(make_env: Env
     try:
         statuses = sorted(run.status.value for run in instance.get_runs())
         assert statuses == ["FAILURE", "SUCCESS"], statuses
-        assert not instance.event_log_storage.get_concurrency_info("square_api").claimed_slots
+        assert not instance.event_log_storage.get_concurrency_info("duckdb_writer").claimed_slots
     finally:
         instance.dispose()
 

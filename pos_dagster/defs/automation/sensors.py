@@ -26,6 +26,7 @@ import dagster as dg
 from pos_dagster.defs.ingest.backfills import backfill_job_name, window_backfill
 from pos_dagster.defs.ingest.jobs import sync_job, sync_job_name
 from pos_dagster.lib.partitions import accounts_partitions_name
+from pos_dagster.lib.pools import ensure_writer_limit
 from pos_dagster.lib.resources import AppStoreResource
 from pos_dagster.lib.tags import ACCOUNT, ACCOUNT_LABEL, PROVIDER, SYNC_REQUEST, TRIGGER, account_label
 from pos_sync.appstore import AccountInfo, AppStore
@@ -119,6 +120,7 @@ def account_sync_sensor() -> dg.SensorDefinition:
         # wall-clock time, not the connector's clock (POS_NOW): frequencies are measured against
         # the app store's last_sync_at, which is wall-clock
         store = appstore.store()
+        ensure_writer_limit(context.instance)  # a UI Materialize waits for the DuckDB writer too
         return evaluate(context.instance, store.list_accounts(), datetime.now(UTC), store)
 
     return _sensor

@@ -19,6 +19,7 @@ from pos_dagster.defs.ingest.raw import OWNERS
 from pos_dagster.lib.checks import check_specs, failed_checks, run_checks
 from pos_dagster.lib.ingest import settle_webhooks
 from pos_dagster.lib.partitions import account_partitions
+from pos_dagster.lib.pools import warehouse_step_pool
 from pos_dagster.lib.resources import AppStoreResource, WarehouseResource
 from pos_dagster.lib.tables import CANONICAL, column_schema, slice_row_counts
 from pos_dagster.lib.tags import PROVIDER
@@ -60,7 +61,7 @@ def canonical_specs(spec: ProviderSpec) -> list[dg.AssetSpec]:
 
 def canonical_assets(spec: ProviderSpec) -> dg.AssetsDefinition:
     @dg.multi_asset(name=f"{spec.name}_canonical", specs=canonical_specs(spec), check_specs=check_specs(spec),
-                    partitions_def=account_partitions(spec.name), can_subset=True,
+                    partitions_def=account_partitions(spec.name), can_subset=True, pool=warehouse_step_pool(),
                     op_tags={PROVIDER: spec.name, "pos/stage": "canonical"})
     def _canonical(context: dg.AssetExecutionContext, appstore: AppStoreResource, warehouse: WarehouseResource):
         """Normalize the raw loads this account's canonical build has not processed yet, check the

@@ -10,6 +10,7 @@ import dagster as dg
 
 from pos_dagster.lib.ingest import sync_account_window
 from pos_dagster.lib.partitions import historical_windows
+from pos_dagster.lib.pools import api_step_pool
 from pos_dagster.lib.resources import AppStoreResource, ClockResource
 from pos_dagster.lib.tags import PROVIDER, WAREHOUSE_WRITER
 from pos_sync.providers import ProviderSpec, registry
@@ -22,7 +23,7 @@ def backfill_job_name(provider: str) -> str:
 
 @cache
 def window_backfill(spec: ProviderSpec) -> dg.JobDefinition:
-    @dg.op(name=f"{spec.name}_window", pool=spec.pool, tags={PROVIDER: spec.name}, out={},
+    @dg.op(name=f"{spec.name}_window", pool=api_step_pool(spec), tags={PROVIDER: spec.name}, out={},
            description=spec.descriptions.get("window_op"))
     def window(context: dg.OpExecutionContext, appstore: AppStoreResource, clock: ClockResource):
         keys = context.partition_key.keys_by_dimension  # type: ignore[attr-defined]

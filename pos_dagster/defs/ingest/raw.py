@@ -12,6 +12,7 @@ from dagster_dlt import DagsterDltResource
 
 from pos_dagster.lib.ingest import sync_account_raw
 from pos_dagster.lib.partitions import account_partitions
+from pos_dagster.lib.pools import api_step_pool
 from pos_dagster.lib.resources import AppStoreResource, ClockResource, WarehouseResource
 from pos_dagster.lib.tags import PROVIDER
 from pos_dagster.lib.translator import raw_key
@@ -44,7 +45,7 @@ def raw_assets(spec: ProviderSpec, storage: str) -> dg.AssetsDefinition:
         specs=raw_specs(spec, storage),
         partitions_def=account_partitions(spec.name),
         can_subset=True,
-        pool=spec.pool,  # the provider's rate limits hold when many accounts sync at once
+        pool=api_step_pool(spec),  # DuckDB: one writer; PostgreSQL: the provider's API pool (rate limits)
         op_tags={PROVIDER: spec.name},
         description=spec.descriptions.get("raw"),
     )
