@@ -28,12 +28,14 @@ class Table:
     key: tuple[str, ...]
     parent_key: str | None = None  # child tables: rows are replaced per parent id
     indexes: tuple[tuple[str, ...], ...] = field(default=())
+    unique: tuple[str, ...] = ()  # the natural key, when the primary key is a derived id (a UNIQUE constraint)
 
     @property
-    def column_names(self) -> list[str]:
-        return [c for c, _ in self.columns]
+    def unique_constraint(self) -> str | None:
+        return f"uq_{self.name}_natural_key" if self.unique else None
 
-    def ddl(self, dialect: str) -> list[str]:
+    def create_table(self, dialect: str, name: str | None = None) -> str:
+        """``CREATE TABLE`` with its primary key and natural-key constraint (not its indexes)."""
         def sqltype(t: str) -> str:
             if t == "JSON":
                 return "JSONB" if dialect == "postgres" else "JSON"
@@ -41,13 +43,23 @@ class Table:
                 return "TIMESTAMPTZ" if dialect == "postgres" else "TIMESTAMP WITH TIME ZONE"
             return t
 
+        def quoted(names: tuple[str, ...]) -> str:
+            return ", ".join(f'"{n}"' for n in names)
+
         cols = ",\n  ".join(f'"{c}" {sqltype(t)}' for c, t in self.columns)
-        key = ", ".join(f'"{k}"' for k in self.key)
-        stmts = [f'CREATE TABLE IF NOT EXISTS {SCHEMA}."{self.name}" (\n  {cols},\n  PRIMARY KEY ({key})\n)']
-        for idx in self.indexes:
-            name = f"ix_{self.name}_{'_'.join(idx)}"
-            stmts.append(f'CREATE INDEX IF NOT EXISTS {name} ON {SCHEMA}."{self.name}" ({", ".join(idx)})')
-        return stmts
+        unique = f",\n  CONSTRAINT {self.unique_constraint} UNIQUE ({quoted(self.unique)})" if self.unique else ""
+        return f'CREATE TABLE IF NOT EXISTS {SCHEMA}."{name or self.name}" (\n  {cols},\n  PRIMARY KEY ({quoted(self.key)}){unique}\n)'
+
+    def index_ddl(self) -> list[str]:
+        return [f'CREATE INDEX IF NOT EXISTS ix_{self.name}_{"_".join(idx)} ON {SCHEMA}."{self.name}" ({", ".join(idx)})'
+                for idx in self.indexes]
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c for c, _ in self.columns]
+
+    def ddl(self, dialect: str) -> list[str]:
+        return [self.create_table(dialect), *self.index_ddl()]
 
 
 POS_LOCATIONS = Table(
@@ -100,6 +112,7 @@ POS_TRANSACTIONS = Table(
     ),
     key=("id",),
     indexes=(("tenant_id", "pos_provider", "location_id", "business_date"), ("pos_account_id",)),
+    unique=("tenant_id", "pos_provider", "pos_transaction_id"),
 )
 
 POS_TRANSACTION_ITEMS = Table(
@@ -136,6 +149,7 @@ POS_TRANSACTION_ITEMS = Table(
     key=("id",),
     parent_key="transaction_id",
     indexes=(("transaction_id",), ("tenant_id", "location_id", "business_date")),
+    unique=("transaction_id", "pos_line_id"),
 )
 
 POS_TENDERS = Table(
@@ -158,6 +172,7 @@ POS_TENDERS = Table(
     key=("id",),
     parent_key="transaction_id",
     indexes=(("transaction_id",),),
+    unique=("transaction_id", "pos_tender_id"),
 )
 
 POS_PRODUCTS = Table(

@@ -104,11 +104,16 @@ class Warehouse:
         return {r["column_name"] for r in rows}
 
     def ensure_schema(self) -> None:
+        """The canonical tables as the model declares them: created when missing, and an existing
+        warehouse upgraded (:mod:`pos_sync.warehouse.migrations`)."""
+        from pos_sync.warehouse.migrations import add_natural_keys
+
         self.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
         for table in TABLES:
             for stmt in table.ddl(self.dialect):
                 self.execute(stmt)
         self.commit()
+        add_natural_keys(self)
 
     # ------------------------------------------------------------------ bulk
     def temp_keys(self, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:

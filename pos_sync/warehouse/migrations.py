@@ -1,0 +1,73 @@
+"""Upgrading an existing warehouse's canonical tables to the current model.
+
+The natural keys (:attr:`transforms.canonical.Table.unique`) are UNIQUE table constraints, so no
+code path can store a provider's transaction, line or tender twice, whatever the checks say. A
+warehouse created before them gets them here, once: PostgreSQL with ``ALTER TABLE … ADD
+CONSTRAINT``; DuckDB cannot add a constraint to a table, so the table is rebuilt in one
+transaction (a new table with the constraint, the rows copied, the old one dropped, the new one
+renamed, its indexes made again). A table that already holds a key twice is not touched: the
+upgrade stops with one line saying which table and how many keys, so nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from transforms.canonical import SCHEMA, TABLES, Table
+
+if TYPE_CHECKING:
+    from pos_sync.warehouse.sql import Warehouse
+
+
+class WarehouseMigrationError(Exception):
+    """The warehouse cannot be upgraded as it is (the message says why and what to do)."""
+
+
+def has_natural_key(wh: Warehouse, table: Table) -> bool:
+    if wh.dialect == "duckdb":
+        return bool(wh.scalar("select count(*) from duckdb_constraints() where schema_name = %s and table_name = %s "
+                              "and constraint_type = 'UNIQUE'", (SCHEMA, table.name)))
+    return bool(wh.scalar("select count(*) from information_schema.table_constraints where table_schema = %s "
+                          "and table_name = %s and constraint_name = %s",
+                          (SCHEMA, table.name, table.unique_constraint)))
+
+
+def repeated_keys(wh: Warehouse, table: Table) -> int:
+    """How many natural keys the table holds more than once."""
+    cols = ", ".join(f'"{c}"' for c in table.unique)
+    return int(wh.scalar(f'select count(*) from (select 1 from {SCHEMA}."{table.name}" group by {cols} '
+                         f"having count(*) > 1) repeated"))
+
+
+def _rebuild_duckdb(wh: Warehouse, table: Table) -> None:
+    new = f"{table.name}__with_key"
+    cols = ", ".join(f'"{c}"' for c in table.column_names)
+    wh.execute(table.create_table("duckdb", new))
+    wh.execute(f'INSERT INTO {SCHEMA}."{new}" ({cols}) SELECT {cols} FROM {SCHEMA}."{table.name}"')
+    wh.execute(f'DROP TABLE {SCHEMA}."{table.name}"')
+    wh.execute(f'ALTER TABLE {SCHEMA}."{new}" RENAME TO "{table.name}"')
+    for stmt in table.index_ddl():
+        wh.execute(stmt)
+
+
+def add_natural_keys(wh: Warehouse) -> list[str]:
+    """Give every existing canonical table its natural-key constraint; the tables upgraded."""
+    upgraded = []
+    for table in TABLES:
+        if not table.unique or not wh.table_exists(SCHEMA, table.name) or has_natural_key(wh, table):
+            continue
+        repeated = repeated_keys(wh, table)
+        if repeated:
+            raise WarehouseMigrationError(
+                f"{SCHEMA}.{table.name} holds {repeated} key(s) ({', '.join(table.unique)}) more than once, so it "
+                "cannot get its unique constraint; rebuild the canonical tables from raw (drop schema "
+                f"{SCHEMA} and sync again: the raw tables are untouched) or remove the extra rows")
+        with wh.transaction():
+            if wh.dialect == "duckdb":
+                _rebuild_duckdb(wh, table)
+            else:
+                cols = ", ".join(f'"{c}"' for c in table.unique)
+                wh.execute(f'ALTER TABLE {SCHEMA}."{table.name}" ADD CONSTRAINT {table.unique_constraint} '
+                           f"UNIQUE ({cols})")
+        upgraded.append(table.name)
+    return upgraded
