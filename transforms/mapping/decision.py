@@ -1,0 +1,197 @@
+"""Ranking, confidence and the decision: ``auto``, ``review`` or ``none``.
+
+For one POS product: the SKU first (normalised; a match ranks its product first), then every
+retrieved candidate by name score plus small tie-breakers (category, price, counts and sizes).
+The best candidate is **auto**-mapped only when all of these hold:
+
+* its calibrated confidence is at least ``threshold`` (default 0.80);
+* it leads the runner-up by at least ``min_margin`` on the ranking score;
+* the POS name tells it apart from every similar catalog product (the near-twin guard of
+  :func:`transforms.mapping.scoring.tells_apart`), or its SKU matched and the name does not point at
+  another product;
+* the POS name does not contradict it (SKU matches aside): no real word of the POS name is left
+  unexplained (``Croissant mixto`` is not ``Croissant``), and no word of the product is replaced by
+  a word nobody reads (``Avocado toast`` is not ``Tostada con tomate``) — unless the two names are
+  the same letter for letter but for a typo across a word break (``Café oslo``, ``Coal Cao``).
+
+Otherwise it goes to **review** with its three best candidates, or is **none** when nothing in
+the catalog is plausible (no SKU match and no name scoring ``plausible`` or more).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from transforms.mapping.calibration import COEFFICIENTS, Features, confidence
+from transforms.mapping.candidates import CatalogIndex
+from transforms.mapping.model import (
+    BakeryProduct,
+    PosProduct,
+    Suggestion,
+    as_bakery_product,
+    as_pos_product,
+)
+from transforms.mapping.normalize import NormalizedName
+from transforms.mapping.scoring import NameMatch, measures_agree, tells_apart
+from transforms.mapping.synonyms import SynonymGroups, build_synonyms
+from transforms.mapping.text import normalise_sku
+
+DEFAULT_THRESHOLD = 0.80
+MIN_MARGIN = 0.08  # ranking-score lead over the runner-up needed to auto-map
+PLAUSIBLE = 0.40  # below this name score (and no SKU match) the answer is "none"
+SKU_BONUS = 0.5  # ranking bonus of a SKU match: it ranks first unless its name is absurd
+SPELLING_TYPO = 0.85  # names this similar letter for letter differ by a typo, not by a word
+TOP = 3
+
+
+class Ranked(NamedTuple):
+    """One scored candidate."""
+
+    index: int  # into CatalogIndex.entries
+    rank: float  # name score + tie-breakers (+ SKU bonus)
+    match: NameMatch
+    sku: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    """Everything the decision was made from (the benchmark and tests read it)."""
+
+    pos: PosProduct
+    name: NormalizedName
+    ranked: tuple[Ranked, ...]
+    features: Features | None
+    confidence: float
+    guard: bool  # the name tells the best candidate apart from every similar one
+    agrees: bool  # the name says nothing the best candidate contradicts
+
+
+def _price_agreement(a: float | None, b: float | None) -> float:
+    if not a or not b:
+        return 0.0
+    ratio = max(a, b) / min(a, b)
+    return 0.02 if ratio <= 1.25 else (-0.02 if ratio >= 2.5 else 0.0)
+
+
+class Matcher:
+    """A catalog prepared once, matched against any number of POS products."""
+
+    def __init__(self, catalog: Iterable[BakeryProduct | Mapping[str, Any]], *,
+                 synonyms: SynonymGroups | None = None, coefficients: Sequence[float] = COEFFICIENTS) -> None:
+        self.index = CatalogIndex([as_bakery_product(p) for p in catalog], build_synonyms(synonyms))
+        self.coefficients = tuple(coefficients)
+
+    def assess(self, pos_products: Sequence[PosProduct]) -> list[Assessment]:
+        """Rank the candidates of every POS product and compute its confidence."""
+        index = self.index
+        names = [index.normalizer(p.name) for p in pos_products]
+        unique: dict[NormalizedName, int] = {}
+        for nm in names:
+            unique.setdefault(nm, len(unique))
+        retrieved = index.retrieve(list(unique))
+        scored: list[dict[int, tuple[NameMatch, float]] | None] = [None] * len(unique)
+        out = []
+        for pos, name in zip(pos_products, names, strict=True):
+            u = unique[name]
+            matches = scored[u]
+            if matches is None:
+                matches = scored[u] = {i: self._score(name, i) for i in retrieved[u]}
+            out.append(self._assess(pos, name, matches))
+        return out
+
+    def _score(self, name: NormalizedName, i: int) -> tuple[NameMatch, float]:
+        match = self.index.match(name, i)
+        return match, match.score + measures_agree(name, self.index.entries[i].name)
+
+    def _assess(self, pos: PosProduct, name: NormalizedName, matches: dict[int, tuple[NameMatch, float]]) -> Assessment:
+        index = self.index
+        sku = normalise_sku(pos.sku)
+        sku_hits = set(index.by_sku.get(sku, ())) if sku else set()
+        for i in sku_hits - matches.keys():
+            matches = {**matches, i: self._score(name, i)}
+        category = index.category(pos.category)
+        ids, prices, price, agreement = index.ids, index.prices, pos.price, index.category_agreement
+        if not category and not price and not sku_hits:
+            ranked = [Ranked(i, base, match, False) for i, (match, base) in matches.items()]
+        else:
+            ranked = [Ranked(i, base + (agreement(category, i) if category else 0.0)
+                             + (_price_agreement(price, prices[i]) if price else 0.0)
+                             + (SKU_BONUS if i in sku_hits else 0.0), match, i in sku_hits)
+                      for i, (match, base) in matches.items()]
+        ranked.sort(key=lambda r: (-r.rank, ids[r.index]))
+        if not ranked:
+            return Assessment(pos, name, (), None, 0.0, False, False)
+        best = ranked[0]
+        runner_up = ranked[1].rank if len(ranked) > 1 else 0.0
+        guard = self._guard(name, best, ranked[1:])
+        m = best.match
+        swap = bool(m.extra_known or m.extra_unknown) and len(m.matched) < len(index.entries[best.index].name.tokens) \
+            and m.spelling < SPELLING_TYPO
+        features = Features(m.score, min(1.0, max(0.0, best.rank - runner_up)), m.cat_coverage,
+                            1.0 if best.sku else 0.0, 1.0 if m.extra_known else 0.0,
+                            m.extra_unknown / len(name.tokens) if name.tokens else 1.0, 1.0 if swap else 0.0)
+        agrees = m.spelling >= SPELLING_TYPO or (not m.extra_known and not swap)
+        return Assessment(pos, name, tuple(ranked), features, confidence(features, self.coefficients), guard, agrees)
+
+    def _guard(self, name: NormalizedName, best: Ranked, others: Sequence[Ranked]) -> bool:
+        entries = self.index.entries
+        cat = entries[best.index].name
+        words = cat.words
+        for other in others:
+            twin = entries[other.index].name
+            if words.isdisjoint(twin.words):
+                continue
+            if best.sku and not other.sku:
+                # the SKU says which product it is, unless the name clearly says another one
+                if other.match.score > best.match.score and tells_apart(name, twin, cat, other.match, best.match):
+                    return False
+                continue
+            if not tells_apart(name, cat, twin, best.match, other.match):
+                return False
+        return True
+
+    def decide(self, assessment: Assessment, *, threshold: float = DEFAULT_THRESHOLD, enabled: bool = True,
+               min_margin: float = MIN_MARGIN) -> Suggestion:
+        """The suggestion for one assessed POS product."""
+        pos = assessment.pos
+        entries = self.index.entries
+        candidates = tuple((entries[r.index].product.bakery_product_id, round(min(1.0, r.match.score), 3))
+                           for r in assessment.ranked[:TOP])
+        conf = round(assessment.confidence, 3)
+        if not assessment.ranked or assessment.features is None:
+            return Suggestion(pos.provider, pos.pos_product_id, "none", None, 0.0, candidates, "no-candidate")
+        best = assessment.ranked[0]
+        if not best.sku and best.match.score < PLAUSIBLE:
+            return Suggestion(pos.provider, pos.pos_product_id, "none", None, conf, candidates, "no-candidate")
+        if not enabled:
+            reason = "disabled"
+        elif not assessment.guard:
+            reason = "near-twin"
+        elif not assessment.agrees and not best.sku:
+            reason = "extra-words"
+        elif assessment.features.margin < min_margin:
+            reason = "margin"
+        elif assessment.confidence < threshold:
+            reason = "low-confidence"
+        else:
+            return Suggestion(pos.provider, pos.pos_product_id, "auto", entries[best.index].product.bakery_product_id,
+                              conf, candidates, "sku" if best.sku else "name")
+        return Suggestion(pos.provider, pos.pos_product_id, "review", None, conf, candidates, reason)
+
+
+def suggest(pos_products: Iterable[PosProduct | Mapping[str, Any]],
+            catalog: Iterable[BakeryProduct | Mapping[str, Any]], *, threshold: float = DEFAULT_THRESHOLD,
+            synonyms: SynonymGroups | None = None, enabled: bool = True,
+            min_margin: float = MIN_MARGIN) -> list[Suggestion]:
+    """One :class:`Suggestion` per POS product, in input order.
+
+    ``threshold``: the confidence needed to auto-map (above 1, or ``enabled=False``: suggestions
+    only, everything goes to review). ``synonyms``: a tenant's ``{canonical: [variants]}`` on top of
+    :data:`~transforms.mapping.synonyms.DEFAULT_SYNONYMS`. Products are plain dataclasses or
+    mappings with the same keys. Deterministic: the same input gives the same output.
+    """
+    matcher = Matcher(catalog, synonyms=synonyms)
+    assessed = matcher.assess([as_pos_product(p) for p in pos_products])
+    return [matcher.decide(a, threshold=threshold, enabled=enabled, min_margin=min_margin) for a in assessed]
