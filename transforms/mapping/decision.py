@@ -9,13 +9,15 @@ The best candidate is **auto**-mapped only when all of these hold:
 * the POS name tells it apart from every similar catalog product (the near-twin guard of
   :func:`transforms.mapping.scoring.tells_apart`), or its SKU matched and the name does not point at
   another product;
+* no SKU points at another product;
 * the POS name does not contradict it (SKU matches aside): no real word of the POS name is left
   unexplained (``Croissant mixto`` is not ``Croissant``), and no word of the product is replaced by
   a word nobody reads (``Avocado toast`` is not ``Tostada con tomate``) — unless the two names are
   the same letter for letter but for a typo across a word break (``Café oslo``, ``Coal Cao``).
 
 Otherwise it goes to **review** with its three best candidates, or is **none** when nothing in
-the catalog is plausible (no SKU match and no name scoring ``plausible`` or more).
+the catalog is plausible (no SKU match, no name scoring ``PLAUSIBLE`` or more, a confidence under
+``NONE_BELOW``).
 """
 
 from __future__ import annotations
@@ -40,7 +42,8 @@ from transforms.mapping.text import normalise_sku
 
 DEFAULT_THRESHOLD = 0.80
 MIN_MARGIN = 0.08  # ranking-score lead over the runner-up needed to auto-map
-PLAUSIBLE = 0.40  # below this name score (and no SKU match) the answer is "none"
+PLAUSIBLE = 0.40  # below this name score, no SKU match and a confidence under NONE_BELOW: "none"
+NONE_BELOW = 0.10
 SKU_BONUS = 0.5  # ranking bonus of a SKU match: it ranks first unless its name is absurd
 SPELLING_TYPO = 0.85  # names this similar letter for letter differ by a typo, not by a word
 TOP = 3
@@ -66,6 +69,7 @@ class Assessment:
     confidence: float
     guard: bool  # the name tells the best candidate apart from every similar one
     agrees: bool  # the name says nothing the best candidate contradicts
+    sku_conflict: bool = False  # the SKU matched another product than the best one
 
 
 def _price_agreement(a: float | None, b: float | None) -> float:
@@ -133,7 +137,8 @@ class Matcher:
                             1.0 if best.sku else 0.0, 1.0 if m.extra_known else 0.0,
                             m.extra_unknown / len(name.tokens) if name.tokens else 1.0, 1.0 if swap else 0.0)
         agrees = m.spelling >= SPELLING_TYPO or (not m.extra_known and not swap)
-        return Assessment(pos, name, tuple(ranked), features, confidence(features, self.coefficients), guard, agrees)
+        return Assessment(pos, name, tuple(ranked), features, confidence(features, self.coefficients), guard, agrees,
+                          bool(sku_hits) and not best.sku)
 
     def _guard(self, name: NormalizedName, best: Ranked, others: Sequence[Ranked]) -> bool:
         entries = self.index.entries
@@ -163,10 +168,12 @@ class Matcher:
         if not assessment.ranked or assessment.features is None:
             return Suggestion(pos.provider, pos.pos_product_id, "none", None, 0.0, candidates, "no-candidate")
         best = assessment.ranked[0]
-        if not best.sku and best.match.score < PLAUSIBLE:
+        if not best.sku and best.match.score < PLAUSIBLE and assessment.confidence < NONE_BELOW:
             return Suggestion(pos.provider, pos.pos_product_id, "none", None, conf, candidates, "no-candidate")
         if not enabled:
             reason = "disabled"
+        elif assessment.sku_conflict:
+            reason = "sku-conflict"
         elif not assessment.guard:
             reason = "near-twin"
         elif not assessment.agrees and not best.sku:
