@@ -36,7 +36,7 @@ from transforms.mapping.text import normalise_sku
 
 SMALL_CATALOG = 150  # up to this many products, every product is scored in detail
 RETRIEVE = 6  # else the best this many by shared words (IDF-weighted Dice)...
-BAND = 0.2  # ...beyond the best three, only those within this of the best one
+BAND = 0.1  # ...beyond the best three, only those within this of the best one
 SPELLING_CANDIDATES = 4  # plus, for names with unknown words, the best this many by spelling
 
 
@@ -81,6 +81,7 @@ class CatalogIndex:
         self._keys = [e.name.key for e in self.entries]
         self.ids = [e.product.bakery_product_id for e in self.entries]
         self.category_of = [e.category for e in self.entries]
+        self.related_categories = frozenset((a, b) for pair in RELATED_CATEGORIES for a in pair for b in pair if a != b)
         self.prices = [e.product.price for e in self.entries]
         self._totals = [sum(self.weights.get(t, self.unknown_weight) for t in e.name.tokens) for e in self.entries]
         self._total_array = np.asarray(self._totals)

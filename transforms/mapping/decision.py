@@ -23,7 +23,6 @@ the catalog is plausible (no SKU match, no name scoring ``PLAUSIBLE`` or more, a
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from transforms.mapping.calibration import COEFFICIENTS, Features, confidence
@@ -58,13 +57,12 @@ class Ranked(NamedTuple):
     sku: bool
 
 
-@dataclass(frozen=True, slots=True)
-class Assessment:
+class Assessment(NamedTuple):
     """Everything the decision was made from (the benchmark and tests read it)."""
 
     pos: PosProduct
     name: NormalizedName
-    ranked: tuple[Ranked, ...]
+    ranked: tuple[Ranked, ...]  # the best three, best first
     features: Features | None
     confidence: float
     guard: bool  # the name tells the best candidate apart from every similar one
@@ -72,11 +70,20 @@ class Assessment:
     sku_conflict: bool = False  # the SKU matched another product than the best one
 
 
-def _price_agreement(a: float | None, b: float | None) -> float:
-    if not a or not b:
+def _price_agreement(a: float, b: float | None) -> float:
+    """+0.02 within 25 % of each other, −0.02 more than 2.5 times apart (tie-breaker only)."""
+    if not b:
         return 0.0
-    ratio = max(a, b) / min(a, b)
+    ratio = a / b if a >= b else b / a
     return 0.02 if ratio <= 1.25 else (-0.02 if ratio >= 2.5 else 0.0)
+
+
+class _NameLevel(NamedTuple):
+    """What depends on the POS name and its best candidate only (cached per name and best)."""
+
+    guard: bool
+    agrees: bool
+    features: Features  # margin 0: the caller fills it in
 
 
 class Matcher:
@@ -95,65 +102,88 @@ class Matcher:
         for nm in names:
             unique.setdefault(nm, len(unique))
         retrieved = index.retrieve(list(unique))
-        scored: list[dict[int, tuple[NameMatch, float]] | None] = [None] * len(unique)
+        scored: list[list[tuple[int, NameMatch, float]] | None] = [None] * len(unique)
+        levels: list[dict[int, _NameLevel]] = [{} for _ in unique]
         out = []
         for pos, name in zip(pos_products, names, strict=True):
             u = unique[name]
-            matches = scored[u]
-            if matches is None:
-                matches = scored[u] = {i: self._score(name, i) for i in retrieved[u]}
-            out.append(self._assess(pos, name, matches))
+            candidates = scored[u]
+            if candidates is None:
+                candidates = scored[u] = [(i, *self._score(name, i)) for i in retrieved[u]]
+            out.append(self._assess(pos, name, candidates, levels[u]))
         return out
 
     def _score(self, name: NormalizedName, i: int) -> tuple[NameMatch, float]:
         match = self.index.match(name, i)
         return match, match.score + measures_agree(name, self.index.entries[i].name)
 
-    def _assess(self, pos: PosProduct, name: NormalizedName, matches: dict[int, tuple[NameMatch, float]]) -> Assessment:
+    def _assess(self, pos: PosProduct, name: NormalizedName, candidates: list[tuple[int, NameMatch, float]],
+                levels: dict[int, _NameLevel]) -> Assessment:
         index = self.index
-        sku = normalise_sku(pos.sku)
+        ids = index.ids
+        sku = normalise_sku(pos.sku) if pos.sku else None
         sku_hits = set(index.by_sku.get(sku, ())) if sku else set()
-        for i in sku_hits - matches.keys():
-            matches = {**matches, i: self._score(name, i)}
-        category = index.category(pos.category)
-        ids, prices, price, agreement = index.ids, index.prices, pos.price, index.category_agreement
-        if not category and not price and not sku_hits:
-            ranked = [Ranked(i, base, match, False) for i, (match, base) in matches.items()]
-        else:
-            ranked = [Ranked(i, base + (agreement(category, i) if category else 0.0)
-                             + (_price_agreement(price, prices[i]) if price else 0.0)
-                             + (SKU_BONUS if i in sku_hits else 0.0), match, i in sku_hits)
-                      for i, (match, base) in matches.items()]
-        ranked.sort(key=lambda r: (-r.rank, ids[r.index]))
-        if not ranked:
+        if sku_hits:
+            seen = {i for i, _, _ in candidates}
+            candidates = [*candidates, *((i, *self._score(name, i)) for i in sorted(sku_hits - seen))]
+        if not candidates:
             return Assessment(pos, name, (), None, 0.0, False, False)
-        best = ranked[0]
-        runner_up = ranked[1].rank if len(ranked) > 1 else 0.0
-        guard = self._guard(name, best, ranked[1:])
+        category = index.category(pos.category) if pos.category else None
+        price = pos.price
+        if category or price or sku_hits:
+            category_of, prices, related = index.category_of, index.prices, index.related_categories
+            keyed = []
+            for i, match, rank in candidates:
+                if category and (other := category_of[i]):
+                    rank += 0.02 if other == category else (0.01 if (other, category) in related else -0.02)
+                if price:
+                    rank += _price_agreement(price, prices[i])
+                if i in sku_hits:
+                    rank += SKU_BONUS
+                keyed.append((-rank, ids[i], i, match, i in sku_hits))
+        else:
+            keyed = [(-base, ids[i], i, match, False) for i, match, base in candidates]
+        keyed.sort()  # best first; ties in catalog id order, then catalog order
+        neg, _, i, match, on_sku = keyed[0]
+        best = Ranked(i, -neg, match, on_sku)
+        level = levels.get(i) if not sku_hits else None
+        if level is None:
+            level = self._name_level(name, best, keyed)
+            if not sku_hits:
+                levels[i] = level
+        margin = keyed[1][0] - neg if len(keyed) > 1 else -neg  # best rank − runner-up rank
+        f = level.features
+        features = Features(f.name, min(1.0, max(0.0, margin)), f.cat_coverage, f.sku, f.extra_known, f.extra_unknown,
+                            f.swap)
+        ranked = (best, *(Ranked(i, -n, m, k) for n, _, i, m, k in keyed[1:TOP]))
+        return Assessment(pos, name, ranked, features, confidence(features, self.coefficients), level.guard,
+                          level.agrees, bool(sku_hits) and not on_sku)
+
+    def _name_level(self, name: NormalizedName, best: Ranked, keyed: list[tuple[float, str, int, NameMatch, bool]]
+                    ) -> _NameLevel:
         m = best.match
-        swap = bool(m.extra_known or m.extra_unknown) and len(m.matched) < len(index.entries[best.index].name.tokens) \
+        swap = bool(m.extra_known or m.extra_unknown) and len(m.matched) < len(self.index.entries[best.index].name.tokens) \
             and m.spelling < SPELLING_TYPO
-        features = Features(m.score, min(1.0, max(0.0, best.rank - runner_up)), m.cat_coverage,
-                            1.0 if best.sku else 0.0, 1.0 if m.extra_known else 0.0,
+        features = Features(m.score, 0.0, m.cat_coverage, 1.0 if best.sku else 0.0, 1.0 if m.extra_known else 0.0,
                             m.extra_unknown / len(name.tokens) if name.tokens else 1.0, 1.0 if swap else 0.0)
         agrees = m.spelling >= SPELLING_TYPO or (not m.extra_known and not swap)
-        return Assessment(pos, name, tuple(ranked), features, confidence(features, self.coefficients), guard, agrees,
-                          bool(sku_hits) and not best.sku)
+        return _NameLevel(self._guard(name, best, keyed), agrees, features)
 
-    def _guard(self, name: NormalizedName, best: Ranked, others: Sequence[Ranked]) -> bool:
+    def _guard(self, name: NormalizedName, best: Ranked, keyed: list[tuple[float, str, int, NameMatch, bool]]) -> bool:
+        """Does the name tell the best candidate apart from every other one sharing a word with it?"""
         entries = self.index.entries
         cat = entries[best.index].name
         words = cat.words
-        for other in others:
-            twin = entries[other.index].name
+        for _, _, i, match, on_sku in keyed[1:]:
+            twin = entries[i].name
             if words.isdisjoint(twin.words):
                 continue
-            if best.sku and not other.sku:
+            if best.sku and not on_sku:
                 # the SKU says which product it is, unless the name clearly says another one
-                if other.match.score > best.match.score and tells_apart(name, twin, cat, other.match, best.match):
+                if match.score > best.match.score and tells_apart(name, twin, cat, match, best.match):
                     return False
                 continue
-            if not tells_apart(name, cat, twin, best.match, other.match):
+            if not tells_apart(name, cat, twin, best.match, match):
                 return False
         return True
 
@@ -161,9 +191,8 @@ class Matcher:
                min_margin: float = MIN_MARGIN) -> Suggestion:
         """The suggestion for one assessed POS product."""
         pos = assessment.pos
-        entries = self.index.entries
-        candidates = tuple((entries[r.index].product.bakery_product_id, round(min(1.0, r.match.score), 3))
-                           for r in assessment.ranked[:TOP])
+        ids = self.index.ids
+        candidates = tuple((ids[r.index], round(min(1.0, r.match.score), 3)) for r in assessment.ranked[:TOP])
         conf = round(assessment.confidence, 3)
         if not assessment.ranked or assessment.features is None:
             return Suggestion(pos.provider, pos.pos_product_id, "none", None, 0.0, candidates, "no-candidate")
@@ -183,8 +212,8 @@ class Matcher:
         elif assessment.confidence < threshold:
             reason = "low-confidence"
         else:
-            return Suggestion(pos.provider, pos.pos_product_id, "auto", entries[best.index].product.bakery_product_id,
-                              conf, candidates, "sku" if best.sku else "name")
+            return Suggestion(pos.provider, pos.pos_product_id, "auto", ids[best.index], conf, candidates,
+                              "sku" if best.sku else "name")
         return Suggestion(pos.provider, pos.pos_product_id, "review", None, conf, candidates, reason)
 
 

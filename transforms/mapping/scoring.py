@@ -41,6 +41,7 @@ class WordSimilarity:
         self.dictionary = dictionary
         self.catalog_words = catalog_words
         self.related = related
+        self.related_words = frozenset(a for a, _ in related)
         self._known = sorted(dictionary | catalog_words)
         self._cache: dict[tuple[str, str], float] = {}
         self._closest: dict[str, float] = {}
@@ -116,7 +117,9 @@ def align(pos: NormalizedName, cat: NormalizedName, similarity: WordSimilarity,
     extra_known = extra_unknown = 0
     if rest_p:
         rest_c = [c for c in cat_tokens if c not in matched]
-        pairs = [(-sim, p, c) for p in rest_p for c in rest_c if (sim := similarity(p, c)) > 0.0] if rest_c else []
+        # a catalog word only meets another catalog word through RELATED, never as a typo
+        fuzzy = [p for p in rest_p if p not in similarity.catalog_words or p in similarity.related_words]
+        pairs = [(-sim, p, c) for p in fuzzy for c in rest_c if (sim := similarity(p, c)) > 0.0] if rest_c else []
         if len(pairs) > 1:
             pairs.sort()
         used: set[str] = set()

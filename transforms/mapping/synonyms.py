@@ -150,16 +150,21 @@ class SynonymTable:
     """Phrase → canonical phrase, for token lists already folded, de-stopped and singular."""
 
     phrases: Mapping[tuple[str, ...], tuple[str, ...]]
-    longest: int
+    longest: Mapping[str, int]  # first word of a variant → the longest variant starting with it
     words: frozenset[str]  # every word of every canonical phrase and variant (known words)
 
     def rewrite(self, tokens: list[str]) -> list[str]:
         """Replace every variant by its canonical phrase, longest match first, left to right."""
         out: list[str] = []
         i, n = 0, len(tokens)
-        phrases = self.phrases
+        phrases, longest = self.phrases, self.longest
         while i < n:
-            for length in range(min(self.longest, n - i), 0, -1):
+            top = longest.get(tokens[i])
+            if top is None:
+                out.append(tokens[i])
+                i += 1
+                continue
+            for length in range(min(top, n - i), 0, -1):
                 found = phrases.get(tuple(tokens[i:i + length]))
                 if found is not None:
                     out.extend(found)
@@ -198,7 +203,9 @@ def build_synonyms(extra: SynonymGroups | None = None, *, defaults: bool = True)
                 continue
             words.update(key)
             phrases[key] = target
-    longest = max((len(k) for k in phrases), default=1)
+    longest: dict[str, int] = {}
+    for key in phrases:
+        longest[key[0]] = max(longest.get(key[0], 0), len(key))
     return SynonymTable(phrases, longest, frozenset(words))
 
 
