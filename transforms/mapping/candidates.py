@@ -135,8 +135,10 @@ class CatalogIndex:
             ids = shared[row]
             extra = typos.get(nm)
             exact = self.by_key.get(nm.key)
-            if extra or exact or len(ids) < 3:
-                ids = list(dict.fromkeys([*ids, *(extra or ()), *(exact or ()), *range(min(3, n))]))
+            if extra or exact:
+                ids = list(dict.fromkeys([*ids, *(extra or ()), *(exact or ())]))
+            if len(ids) < 3:  # always three to show
+                ids = list(dict.fromkeys([*ids, *range(min(3 + len(ids), n))]))[:3]
             out.append(ids)
         return out
 

@@ -46,6 +46,7 @@ NONE_BELOW = 0.10
 SKU_BONUS = 0.5  # ranking bonus of a SKU match: it ranks first unless its name is absurd
 SPELLING_TYPO = 0.85  # names this similar letter for letter differ by a typo, not by a word
 TOP = 3
+SHORTLIST = 0.25  # candidates further than this below the best name score are dropped
 
 
 class Ranked(NamedTuple):
@@ -109,9 +110,20 @@ class Matcher:
             u = unique[name]
             candidates = scored[u]
             if candidates is None:
-                candidates = scored[u] = [(i, *self._score(name, i)) for i in retrieved[u]]
+                candidates = scored[u] = self._shortlist([(i, *self._score(name, i)) for i in retrieved[u]])
             out.append(self._assess(pos, name, candidates, levels[u]))
         return out
+
+    @staticmethod
+    def _shortlist(candidates: list[tuple[int, NameMatch, float]]) -> list[tuple[int, NameMatch, float]]:
+        """The best three, every candidate within ``SHORTLIST`` of the best and every one within 0.1
+        of the second: tie-breakers move a rank by at most 0.04, so the others can be neither best,
+        nor runner-up, nor a near-twin the name fails to tell apart."""
+        if len(candidates) <= TOP:
+            return candidates
+        ordered = sorted(candidates, key=lambda c: -c[2])
+        floor = min(ordered[0][2] - SHORTLIST, ordered[1][2] - 0.1)
+        return [c for k, c in enumerate(ordered) if k < TOP or c[2] >= floor]
 
     def _score(self, name: NormalizedName, i: int) -> tuple[NameMatch, float]:
         match = self.index.match(name, i)
