@@ -38,6 +38,7 @@ SMALL_CATALOG = 150  # up to this many products, every product is scored in deta
 RETRIEVE = 6  # else the best this many by shared words (IDF-weighted Dice)...
 BAND = 0.1  # ...beyond the best three, only those within this of the best one
 SPELLING_CANDIDATES = 4  # plus, for names with unknown words, the best this many by spelling
+DICE_BITS = 20  # resolution of the shared-word score when ranking (ties within 1e-6 go to catalog order)
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,17 +174,27 @@ class CatalogIndex:
         counts = self._indptr[word_ids + 1] - self._indptr[word_ids]
         starts = np.repeat(self._indptr[word_ids] - (np.cumsum(counts) - counts), counts)
         products = self._postings[starts + np.arange(int(counts.sum()))]
+        expanded = np.repeat(np.arange(len(rows), dtype=np.int64), counts)  # which (name, word) pair
+        # sort (name, product, pair) packed in one int64, then sum the pairs' gains per (name, product)
         pair = np.repeat(np.asarray(rows, dtype=np.int64), counts) * n + products
-        keys, inverse = np.unique(pair, return_inverse=True)
-        gained = np.bincount(inverse, weights=np.repeat(np.asarray(gains), counts))
+        pair_bits = max(1, int(len(rows)).bit_length())
+        packed = np.sort((pair << pair_bits) | expanded)
+        keys, which = packed >> pair_bits, packed & ((1 << pair_bits) - 1)
+        first = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
+        gained = np.add.reduceat(np.asarray(gains)[which], first)
+        keys = keys[first]
         key_rows, key_products = keys // n, keys % n
         dice = 2.0 * gained / (pos_weight[key_rows] + self._total_array[key_products])
-        # keys are sorted by (name, product): a stable sort on name, then best first, keeps catalog order on ties
-        order = np.argsort(key_rows * 2.0 + (1.0 - np.minimum(dice, 1.0)), kind="stable")
-        key_rows, key_products, dice = key_rows[order], key_products[order], dice[order]
+        # best first within each name, catalog order on ties: one sort of (name, 1 − dice, product)
+        product_bits = max(1, n.bit_length())
+        rank = np.round((1.0 - np.clip(dice, 0.0, 1.0)) * ((1 << DICE_BITS) - 1)).astype(np.int64)
+        order = np.sort((key_rows << (DICE_BITS + product_bits)) | (rank << product_bits) | key_products)
+        key_rows = order >> (DICE_BITS + product_bits)
+        key_products = order & ((1 << product_bits) - 1)
+        dice = 1.0 - ((order >> product_bits) & ((1 << DICE_BITS) - 1)) / ((1 << DICE_BITS) - 1)
         first = np.searchsorted(key_rows, np.arange(len(names) + 1))
-        rank = np.arange(len(order)) - first[key_rows]
-        keep = (rank < limit) & ((rank < 3) | (dice >= dice[first[key_rows]] - BAND))
+        position = np.arange(len(order)) - first[key_rows]
+        keep = (position < limit) & ((position < 3) | (dice >= dice[first[key_rows]] - BAND))
         kept_rows = key_rows[keep]
         bounds = np.searchsorted(kept_rows, np.arange(len(names) + 1)).tolist()
         flat = key_products[keep].tolist()

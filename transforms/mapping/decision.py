@@ -204,7 +204,7 @@ class Matcher:
         """The suggestion for one assessed POS product."""
         pos = assessment.pos
         ids = self.index.ids
-        candidates = tuple((ids[r.index], round(min(1.0, r.match.score), 3)) for r in assessment.ranked[:TOP])
+        candidates = tuple([(ids[r.index], round(r.match.score, 3)) for r in assessment.ranked])
         conf = round(assessment.confidence, 3)
         if not assessment.ranked or assessment.features is None:
             return Suggestion(pos.provider, pos.pos_product_id, "none", None, 0.0, candidates, "no-candidate")

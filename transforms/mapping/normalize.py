@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from rapidfuzz import process
 from rapidfuzz.distance import Indel
@@ -42,9 +42,8 @@ _SLASHES = ((re.compile(r"\bc\s*/\s*"), " con "), (re.compile(r"\bs\s*/\s*"), " 
             (re.compile(r"\bw\s*/\s*o\b"), " without "), (re.compile(r"\bw\s*/\s*"), " with "))
 
 
-@dataclass(frozen=True, slots=True)
-class NormalizedName:
-    """A name in comparable form."""
+class NormalizedName(NamedTuple):
+    """A name in comparable form (a tuple: cheap to build, hash and compare)."""
 
     tokens: tuple[str, ...]  # canonical content words, de-duplicated, in order
     key: str  # the tokens sorted, space-separated: equal keys = same words

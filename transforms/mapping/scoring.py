@@ -192,14 +192,22 @@ def tells_apart(pos: NormalizedName, cat: NormalizedName, other: NormalizedName,
     cat_words, other_words = cat.words, other.words
     if cat_words.isdisjoint(other_words):
         return True
-    if any(to_other.matched.get(w, 0.0) >= HINTED for w in other_words - cat_words):
-        return False
-    own = cat_words - other_words
+    hinted, said = to_other.matched, to_cat.matched
+    other_has_more = False
+    for w in other_words:
+        if w not in cat_words:
+            if hinted.get(w, 0.0) >= HINTED:
+                return False
+            other_has_more = True
+    own = False
+    for w in cat_words:
+        if w not in other_words:
+            if said.get(w, 0.0) >= MATCHED:
+                return True
+            own = True
     if own:
-        if any(to_cat.matched.get(w, 0.0) >= MATCHED for w in own):
-            return True
         # a typo across a word break (Café oslo): the spelling must be near cat and clearly nearer
         return to_cat.spelling >= 0.85 and to_cat.spelling - to_other.spelling >= SPELLING_LEAD
-    if other_words - cat_words:
+    if other_has_more:
         return True  # cat is the plain one and the POS name says nothing of the other's extras
     return _measures_identify(pos, cat, other)
