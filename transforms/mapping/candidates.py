@@ -82,6 +82,7 @@ class CatalogIndex:
         self._keys = [e.name.key for e in self.entries]
         self.ids = [e.product.bakery_product_id for e in self.entries]
         self.category_of = [e.category for e in self.entries]
+        self.word_sets = [frozenset(e.name.tokens) for e in self.entries]
         self.related_categories = frozenset((a, b) for pair in RELATED_CATEGORIES for a in pair for b in pair if a != b)
         self.prices = [e.product.price for e in self.entries]
         self._totals = [sum(self.weights.get(t, self.unknown_weight) for t in e.name.tokens) for e in self.entries]

@@ -22,7 +22,7 @@ the catalog is plausible (no SKU match, no name scoring ``PLAUSIBLE`` or more, a
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from transforms.mapping.calibration import COEFFICIENTS, Features, confidence
@@ -96,23 +96,36 @@ class Matcher:
         self.coefficients = tuple(coefficients)
 
     def assess(self, pos_products: Sequence[PosProduct]) -> list[Assessment]:
-        """Rank the candidates of every POS product and compute its confidence."""
+        """Rank the candidates of every POS product and compute its confidence (in input order)."""
+        out: list[Assessment | None] = [None] * len(pos_products)
+        for k, assessment in self._assessed(pos_products):
+            out[k] = assessment
+        return out  # type: ignore[return-value]
+
+    def suggest(self, pos_products: Sequence[PosProduct], *, threshold: float = DEFAULT_THRESHOLD,
+                enabled: bool = True, min_margin: float = MIN_MARGIN) -> list[Suggestion]:
+        """One suggestion per POS product, in input order."""
+        out: list[Suggestion | None] = [None] * len(pos_products)
+        for k, assessment in self._assessed(pos_products):
+            out[k] = self.decide(assessment, threshold=threshold, enabled=enabled, min_margin=min_margin)
+        return out  # type: ignore[return-value]
+
+    def _assessed(self, pos_products: Sequence[PosProduct]) -> Iterator[tuple[int, Assessment]]:
+        """(position, assessment) of every POS product, grouped by normalised name: a name's
+        candidates are scored once and released when its products are done (a small live heap
+        keeps Python's garbage collector cheap on large inputs)."""
         index = self.index
-        names = [index.normalizer(p.name) for p in pos_products]
-        unique: dict[NormalizedName, int] = {}
-        for nm in names:
-            unique.setdefault(nm, len(unique))
-        retrieved = index.retrieve(list(unique))
-        scored: list[list[tuple[int, NameMatch, float]] | None] = [None] * len(unique)
-        levels: list[dict[int, _NameLevel]] = [{} for _ in unique]
-        out = []
-        for pos, name in zip(pos_products, names, strict=True):
-            u = unique[name]
-            candidates = scored[u]
-            if candidates is None:
-                candidates = scored[u] = self._shortlist([(i, *self._score(name, i)) for i in retrieved[u]])
-            out.append(self._assess(pos, name, candidates, levels[u]))
-        return out
+        groups: dict[NormalizedName, list[int]] = {}
+        for k, item in enumerate(pos_products):
+            groups.setdefault(index.normalizer(item.name), []).append(k)
+        names = list(groups)
+        retrieved = index.retrieve(names)
+        for u, name in enumerate(names):
+            candidates = self._shortlist([(i, *self._score(name, i)) for i in retrieved[u]])
+            retrieved[u] = []
+            levels: dict[int, _NameLevel] = {}
+            for k in groups[name]:
+                yield k, self._assess(pos_products[k], name, candidates, levels)
 
     @staticmethod
     def _shortlist(candidates: list[tuple[int, NameMatch, float]]) -> list[tuple[int, NameMatch, float]]:
@@ -183,19 +196,21 @@ class Matcher:
 
     def _guard(self, name: NormalizedName, best: Ranked, keyed: list[tuple[float, str, int, NameMatch, bool]]) -> bool:
         """Does the name tell the best candidate apart from every other one sharing a word with it?"""
-        entries = self.index.entries
+        entries, word_sets = self.index.entries, self.index.word_sets
         cat = entries[best.index].name
-        words = cat.words
+        words = word_sets[best.index]
         for _, _, i, match, on_sku in keyed[1:]:
-            twin = entries[i].name
-            if words.isdisjoint(twin.words):
+            twin_words = word_sets[i]
+            if words.isdisjoint(twin_words):
                 continue
+            twin = entries[i].name
             if best.sku and not on_sku:
                 # the SKU says which product it is, unless the name clearly says another one
-                if match.score > best.match.score and tells_apart(name, twin, cat, match, best.match):
+                if match.score > best.match.score and tells_apart(name, twin, cat, match, best.match, twin_words,
+                                                                  words):
                     return False
                 continue
-            if not tells_apart(name, cat, twin, best.match, match):
+            if not tells_apart(name, cat, twin, best.match, match, words, twin_words):
                 return False
         return True
 
@@ -241,5 +256,5 @@ def suggest(pos_products: Iterable[PosProduct | Mapping[str, Any]],
     mappings with the same keys. Deterministic: the same input gives the same output.
     """
     matcher = Matcher(catalog, synonyms=synonyms)
-    assessed = matcher.assess([as_pos_product(p) for p in pos_products])
-    return [matcher.decide(a, threshold=threshold, enabled=enabled, min_margin=min_margin) for a in assessed]
+    return matcher.suggest([as_pos_product(p) for p in pos_products], threshold=threshold, enabled=enabled,
+                           min_margin=min_margin)

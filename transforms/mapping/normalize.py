@@ -52,9 +52,8 @@ class NormalizedName(NamedTuple):
     size: str | None  # 500g, 500ml, kg (sold by weight)
     grade: str | None  # S / M / L / XL (pequeño, grande, familiar)
     plural: bool  # its head word was plural (magdalenas): a count above one, unknown
-    unknown: frozenset[str]  # words nobody knows (typos, unresolved abbreviations)
+    unknown: tuple[str, ...]  # words nobody knows (typos, unresolved abbreviations)
     implied_count: int | None  # the explicit count, else 1 for a singular name, else unknown
-    words: frozenset[str]  # the tokens as a set
 
 
 class Normalizer:
@@ -168,10 +167,10 @@ class Normalizer:
         plural = bool(plural_at) and (plural_at[0] or plural_at[-1])
         singles = bind_negations(singles)
         tokens = tuple(dict.fromkeys(t for t in self.synonyms.rewrite(singles) if t not in STOPWORDS))
-        unknown = frozenset(t for t in tokens if t.removeprefix("sin_") not in self.known)
+        unknown = tuple(t for t in tokens if t.removeprefix("sin_") not in self.known)
         implied = measures.count if measures.count is not None else (None if plural else 1)
         return NormalizedName(tokens, " ".join(sorted(tokens)), squashed, measures.count, measures.size, grade,
-                              plural, unknown, implied, frozenset(tokens))
+                              plural, unknown, implied)
 
 
 def catalog_vocabulary(synonyms: SynonymTable, names: Iterable[str]) -> set[str]:

@@ -182,14 +182,16 @@ def _measures_identify(pos: NormalizedName, cat: NormalizedName, other: Normaliz
 
 
 def tells_apart(pos: NormalizedName, cat: NormalizedName, other: NormalizedName, to_cat: NameMatch,
-                to_other: NameMatch) -> bool:
+                to_other: NameMatch, cat_words: frozenset[str] | None = None,
+                other_words: frozenset[str] | None = None) -> bool:
     """Does the POS name say it is ``cat`` rather than ``other`` (a similar catalog product)?
 
     Yes when it says none of the words only ``other`` has, and, unless ``cat`` is the plainer of
     the two, one of the words only ``cat`` has. Twins with the same words (``Magdalena`` and
     ``Magdalenas (6 uds)``) need the count, size or grade stated.
     """
-    cat_words, other_words = cat.words, other.words
+    cat_words = cat_words if cat_words is not None else frozenset(cat.tokens)
+    other_words = other_words if other_words is not None else frozenset(other.tokens)
     if cat_words.isdisjoint(other_words):
         return True
     hinted, said = to_other.matched, to_cat.matched
