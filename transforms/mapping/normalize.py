@@ -148,7 +148,8 @@ class Normalizer:
                 kept.append(word)
         squashed = "".join(kept)
         singles: list[str] = []
-        plural_at: list[bool] = []
+        first_plural: bool | None = None
+        last_plural = False
         words = self._words
         dotted = set(_DOTTED.findall(folded)) if "." in folded else ()
         for word in kept:
@@ -162,12 +163,16 @@ class Normalizer:
             if single in STOPWORDS:
                 continue
             singles.append(single)
-            if single not in NEGATIONS:
-                plural_at.append(was_plural)
-        plural = bool(plural_at) and (plural_at[0] or plural_at[-1])
-        singles = bind_negations(singles)
-        tokens = tuple(dict.fromkeys(t for t in self.synonyms.rewrite(singles) if t not in STOPWORDS))
-        unknown = tuple(t for t in tokens if t.removeprefix("sin_") not in self.known)
+            if single not in NEGATIONS:  # the plural of the first or last word (the head, in es/ca or en)
+                if first_plural is None:
+                    first_plural = was_plural
+                last_plural = was_plural
+        plural = bool(first_plural) or last_plural
+        if not NEGATIONS.isdisjoint(singles):
+            singles = bind_negations(singles)
+        tokens = tuple(dict.fromkeys(self.synonyms.rewrite(singles)))  # canonical phrases have no stop words
+        known = self.known
+        unknown = tuple(t for t in tokens if t not in known and (t[:4] != "sin_" or t[4:] not in known))
         implied = measures.count if measures.count is not None else (None if plural else 1)
         return NormalizedName(tokens, " ".join(sorted(tokens)), squashed, measures.count, measures.size, grade,
                               plural, unknown, implied)
