@@ -34,7 +34,7 @@ class Features(NamedTuple):
 
 
 # fitted by ``python -m bench.mapping --fit`` on bench/data/mapping/calibration_*.csv (intercept first)
-COEFFICIENTS: tuple[float, ...] = (-5.0499, 5.5928, 6.4471, 1.02, 3.8713, -3.3278, -2.4375, 3.224)
+COEFFICIENTS: tuple[float, ...] = (-5.0944, 5.564, 6.4118, 1.0978, 3.8717, -3.3597, -2.4985, 3.2618)
 
 
 def confidence(features: Features, coefficients: Sequence[float] = COEFFICIENTS) -> float:
