@@ -181,3 +181,32 @@ def test_confidence_is_monotone_and_the_fit_recovers_a_model() -> None:
     rows = [(f, ok) for f in grid for ok in (True, False) for _ in range(round(20 * (f.name if ok else 1 - f.name)))]
     coefficients = fit(rows)
     assert coefficients[1] > 3 and abs(coefficients[2]) < 1  # learns the name, not the margin
+
+
+def test_a_large_catalog_uses_the_word_index_and_gives_the_same_answers() -> None:
+    """Above SMALL_CATALOG products, candidates come from the word index (numpy) and rapidfuzz."""
+    import transforms.mapping.candidates as candidates
+
+    flavours = ["chocolate", "crema", "nata", "almendra", "fresa", "limón", "canela", "coco", "miel", "higo",
+                "vainilla", "manzana", "naranja", "queso", "pistacho", "avena", "espelta", "trufa", "moka", "yogur"]
+    bases = ["Croissant", "Napolitana", "Donut", "Tarta", "Magdalena", "Caracola", "Palmera", "Bizcocho"]
+    catalog = [*FILLER, BakeryProduct("croissant", "Croissant"), BakeryProduct("croissant-mant", "Croissant de mantequilla")]
+    catalog += [BakeryProduct(f"{b}-{f}", f"{b} de {f}") for b in bases for f in flavours]
+    assert len(catalog) > candidates.SMALL_CATALOG
+    names = ["Croissant", "Croiss. mantequilla", "Tarta de qeso", "Donut choc.", "Cafè amb llet", "Tarta", "Bolsa",
+             "MAGDALENA DE LIMON", "Palmera de xocolata", "Napolitana"]
+    large = suggest(pos(*names), catalog)
+    small_catalog = candidates.SMALL_CATALOG
+    try:
+        candidates.SMALL_CATALOG = len(catalog)  # every product scored in detail
+        full = suggest(pos(*names), catalog)
+    finally:
+        candidates.SMALL_CATALOG = small_catalog
+    assert [(s.decision, s.bakery_product_id) for s in large] == [(s.decision, s.bakery_product_id) for s in full]
+    decided = {n: (s.decision, s.bakery_product_id) for n, s in zip(names, large, strict=True)}
+    assert decided["Croissant"] == ("auto", "croissant")
+    assert decided["Croiss. mantequilla"] == ("auto", "croissant-mant")
+    assert decided["Tarta de qeso"] == ("auto", "Tarta-queso")
+    assert decided["Palmera de xocolata"] == ("auto", "Palmera-chocolate")
+    assert decided["Tarta"][0] == decided["Napolitana"][0] == "review"
+    assert decided["Bolsa"] == ("none", None)

@@ -39,6 +39,7 @@ RETRIEVE = 6  # else the best this many by shared words (IDF-weighted Dice)...
 BAND = 0.1  # ...beyond the best three, only those within this of the best one
 SPELLING_CANDIDATES = 4  # plus, for names with unknown words, the best this many by spelling
 DICE_BITS = 20  # resolution of the shared-word score when ranking (ties within 1e-6 go to catalog order)
+CHUNK = 50_000  # names ranked at once (the packed keys need (names × products × pairs) < 2**63)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +132,9 @@ class CatalogIndex:
             everything = list(range(n))
             return [everything for _ in names]
         typos = self._by_spelling([nm for nm in names if nm.unknown or not nm.tokens])
-        shared = self._by_shared_words(names, limit)
+        shared: list[list[int]] = []
+        for start in range(0, len(names), CHUNK):  # keeps the packed int64 keys within 63 bits
+            shared.extend(self._by_shared_words(names[start:start + CHUNK], limit))
         out: list[list[int]] = []
         for row, nm in enumerate(names):
             ids = shared[row]
