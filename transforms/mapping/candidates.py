@@ -109,15 +109,6 @@ class CatalogIndex:
             found = self._category_cache[name] = category_concept(name, self.categories) or ""
         return found or None
 
-    def category_agreement(self, pos_category: str | None, i: int) -> float:
-        """+0.02 same category concept, +0.01 related (pastries/cakes), −0.02 different, 0 unknown."""
-        category = self.category_of[i]
-        if not pos_category or not category:
-            return 0.0
-        if pos_category == category:
-            return 0.02
-        return 0.01 if frozenset({pos_category, category}) in RELATED_CATEGORIES else -0.02
-
     def match(self, name: NormalizedName, i: int) -> NameMatch:
         """The name score of one POS name against catalog product ``i``."""
         return align(name, self.entries[i].name, self.similarity, self.weights, self.unknown_weight, self._totals[i])
