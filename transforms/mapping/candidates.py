@@ -3,12 +3,12 @@
 :class:`CatalogIndex` normalises the catalog against its own vocabulary, weighs every word by its
 rarity (IDF), and indexes normalised SKUs and names. :meth:`CatalogIndex.retrieve` finds, for many
 POS names at once, the catalog products worth scoring in detail: every product when the catalog is
-small, else the best three and up to ``RETRIEVE`` within ``BAND`` of the best by the words they share
-with the name (an inverted index over
-the canonical words, weighted like the detailed score, related words included), every product with
-exactly the same words, and — for names with words nobody knows (typos) — the best few by
-rapidfuzz's ratio of the sorted words (``process.cdist`` in C++ on every core). A near-twin the
-guard must check shares the words that make it one, so it ranks among the first by shared words.
+small, else the best three and up to ``RETRIEVE`` within ``BAND`` of the best by the words they
+share with the name (an inverted index over the canonical words, weighted like the detailed score,
+related words included, ranked for all names at once in numpy), every product with exactly the same
+words, and — for names with words nobody knows (typos) — the best few by rapidfuzz's ratio of the
+sorted words (``process.cdist`` in C++ on every core). A near-twin the guard must check shares the
+words that make it one, so it ranks among the first by shared words.
 """
 
 from __future__ import annotations
