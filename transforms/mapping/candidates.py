@@ -1,0 +1,212 @@
+"""The catalog, prepared once per run, and candidate retrieval for POS names.
+
+:class:`CatalogIndex` normalises the catalog against its own vocabulary, weighs every word by its
+rarity (IDF), and indexes normalised SKUs and names. :meth:`CatalogIndex.retrieve` finds, for many
+POS names at once, the catalog products worth scoring in detail: every product when the catalog is
+small, else the best three and up to ``RETRIEVE`` within ``BAND`` of the best by the words they
+share with the name (an inverted index over the canonical words, weighted like the detailed score,
+related words included, ranked for all names at once in numpy), every product with exactly the same
+words, and — for names with words nobody knows (typos) — the best few by rapidfuzz's ratio of the
+sorted words (``process.cdist`` in C++ on every core). A near-twin the guard must check shares the
+words that make it one, so it ranks among the first by shared words.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from rapidfuzz import fuzz, process
+
+from transforms.mapping.model import BakeryProduct
+from transforms.mapping.normalize import NormalizedName, Normalizer, catalog_vocabulary
+from transforms.mapping.scoring import NameMatch, WordSimilarity, align
+from transforms.mapping.synonyms import (
+    RELATED,
+    RELATED_CATEGORIES,
+    RELATED_SCORE,
+    SynonymTable,
+    category_concept,
+    category_table,
+)
+from transforms.mapping.text import normalise_sku
+
+SMALL_CATALOG = 150  # up to this many products, every product is scored in detail
+RETRIEVE = 6  # else the best this many by shared words (IDF-weighted Dice)...
+BAND = 0.1  # ...beyond the best three, only those within this of the best one
+SPELLING_CANDIDATES = 4  # plus, for names with unknown words, the best this many by spelling
+DICE_BITS = 20  # resolution of the shared-word score when ranking (ties within 1e-6 go to catalog order)
+CHUNK = 50_000  # names ranked at once (the packed keys need (names × products × pairs) < 2**63)
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One catalog product, prepared."""
+
+    product: BakeryProduct
+    name: NormalizedName
+    sku: str | None
+    category: str | None
+
+
+class CatalogIndex:
+    """A catalog ready to be matched against."""
+
+    def __init__(self, catalog: Sequence[BakeryProduct], synonyms: SynonymTable) -> None:
+        vocabulary = catalog_vocabulary(synonyms, (p.name for p in catalog))
+        self.normalizer = Normalizer(synonyms, vocabulary)
+        self.categories = category_table()
+        self.entries: list[Entry] = [
+            Entry(p, self.normalizer(p.name), normalise_sku(p.sku), category_concept(p.category, self.categories))
+            for p in catalog
+        ]
+        df = Counter(t for e in self.entries for t in set(e.name.tokens))
+        n = len(self.entries)
+        self.weights = {t: 1.0 + math.log((n + 1) / (count + 1)) for t, count in df.items()}
+        self.unknown_weight = 1.0 + math.log(n + 1)
+        related: dict[tuple[str, str], float] = {}
+        for a, b in RELATED:
+            related[(a, b)] = related[(b, a)] = RELATED_SCORE
+        self.similarity = WordSimilarity(self.normalizer.dictionary, frozenset(df), related)
+        self.by_sku: dict[str, list[int]] = defaultdict(list)
+        self.by_key: dict[str, list[int]] = defaultdict(list)
+        self.by_word: dict[str, list[int]] = defaultdict(list)
+        for i, entry in enumerate(self.entries):
+            if entry.sku:
+                self.by_sku[entry.sku].append(i)
+            self.by_key[entry.name.key].append(i)
+            for token in entry.name.tokens:
+                self.by_word[token].append(i)
+        self._keys = [e.name.key for e in self.entries]
+        self.ids = [e.product.bakery_product_id for e in self.entries]
+        self.category_of = [e.category for e in self.entries]
+        self.word_sets = [frozenset(e.name.tokens) for e in self.entries]
+        self.related_categories = frozenset((a, b) for pair in RELATED_CATEGORIES for a in pair for b in pair if a != b)
+        self.prices = [e.product.price for e in self.entries]
+        self._totals = [sum(self.weights.get(t, self.unknown_weight) for t in e.name.tokens) for e in self.entries]
+        self._total_array = np.asarray(self._totals)
+        vocabulary = sorted(self.by_word)
+        self._column = {word: col for col, word in enumerate(vocabulary)}
+        self._indptr = np.cumsum([0, *(len(self.by_word[w]) for w in vocabulary)]).astype(np.int64)
+        self._postings = np.asarray([i for w in vocabulary for i in self.by_word[w]], dtype=np.int64)
+        self._related_words: dict[str, list[tuple[str, float]]] = defaultdict(list)
+        for (a, b), sim in sorted(related.items()):
+            if b in self._column:
+                self._related_words[a].append((b, sim))
+        self._category_cache: dict[str, str] = {}
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def category(self, name: str | None) -> str | None:
+        if name is None:
+            return None
+        found = self._category_cache.get(name)
+        if found is None:
+            found = self._category_cache[name] = category_concept(name, self.categories) or ""
+        return found or None
+
+    def match(self, name: NormalizedName, i: int) -> NameMatch:
+        """The name score of one POS name against catalog product ``i``."""
+        return align(name, self.entries[i].name, self.similarity, self.weights, self.unknown_weight, self._totals[i])
+
+    def retrieve(self, names: Sequence[NormalizedName], limit: int | None = None) -> list[list[int]]:
+        """Catalog products worth scoring for each name (indices into :attr:`entries`)."""
+        limit = limit or RETRIEVE
+        n = len(self.entries)
+        if n == 0:
+            return [[] for _ in names]
+        if n <= SMALL_CATALOG:
+            everything = list(range(n))
+            return [everything for _ in names]
+        typos = self._by_spelling([nm for nm in names if nm.unknown or not nm.tokens])
+        shared: list[list[int]] = []
+        for start in range(0, len(names), CHUNK):  # keeps the packed int64 keys within 63 bits
+            shared.extend(self._by_shared_words(names[start:start + CHUNK], limit))
+        out: list[list[int]] = []
+        for row, nm in enumerate(names):
+            ids = shared[row]
+            extra = typos.get(nm)
+            exact = self.by_key.get(nm.key)
+            if extra or exact:
+                ids = list(dict.fromkeys([*ids, *(extra or ()), *(exact or ())]))
+            if len(ids) < 3:  # always three to show
+                ids = list(dict.fromkeys([*ids, *range(min(3 + len(ids), n))]))[:3]
+            out.append(ids)
+        return out
+
+    def _by_shared_words(self, names: Sequence[NormalizedName], limit: int) -> list[list[int]]:
+        """The best products by IDF-weighted Dice of the words shared with each name, all names at
+        once in numpy: (name, word) pairs expanded through the word → products index, summed per
+        (name, product), ranked per name (ties: catalog order)."""
+        n = len(self.entries)
+        rows: list[int] = []
+        words: list[int] = []
+        gains: list[float] = []
+        pos_weight = np.zeros(len(names))
+        column, weights, unknown_weight, related = self._column, self.weights, self.unknown_weight, self._related_words
+        for row, nm in enumerate(names):
+            total = 0.0
+            for token in nm.tokens:
+                w = weights.get(token, unknown_weight)
+                total += w
+                col = column.get(token)
+                if col is not None:
+                    rows.append(row)
+                    words.append(col)
+                    gains.append(w)
+                for other, sim in related.get(token, ()):
+                    rows.append(row)
+                    words.append(column[other])
+                    gains.append(w * sim)
+            pos_weight[row] = total
+        if not rows:
+            return [[] for _ in names]
+        word_ids = np.asarray(words, dtype=np.int64)
+        counts = self._indptr[word_ids + 1] - self._indptr[word_ids]
+        starts = np.repeat(self._indptr[word_ids] - (np.cumsum(counts) - counts), counts)
+        products = self._postings[starts + np.arange(int(counts.sum()))]
+        expanded = np.repeat(np.arange(len(rows), dtype=np.int64), counts)  # which (name, word) pair
+        # sort (name, product, pair) packed in one int64, then sum the pairs' gains per (name, product)
+        pair = np.repeat(np.asarray(rows, dtype=np.int64), counts) * n + products
+        pair_bits = max(1, int(len(rows)).bit_length())
+        packed = np.sort((pair << pair_bits) | expanded)
+        keys, which = packed >> pair_bits, packed & ((1 << pair_bits) - 1)
+        first = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
+        gained = np.add.reduceat(np.asarray(gains)[which], first)
+        keys = keys[first]
+        key_rows, key_products = keys // n, keys % n
+        dice = 2.0 * gained / (pos_weight[key_rows] + self._total_array[key_products])
+        # best first within each name, catalog order on ties: one sort of (name, 1 − dice, product)
+        product_bits = max(1, n.bit_length())
+        rank = np.round((1.0 - np.clip(dice, 0.0, 1.0)) * ((1 << DICE_BITS) - 1)).astype(np.int64)
+        order = np.sort((key_rows << (DICE_BITS + product_bits)) | (rank << product_bits) | key_products)
+        key_rows = order >> (DICE_BITS + product_bits)
+        key_products = order & ((1 << product_bits) - 1)
+        dice = 1.0 - ((order >> product_bits) & ((1 << DICE_BITS) - 1)) / ((1 << DICE_BITS) - 1)
+        first = np.searchsorted(key_rows, np.arange(len(names) + 1))
+        position = np.arange(len(order)) - first[key_rows]
+        keep = (position < limit) & ((position < 3) | (dice >= dice[first[key_rows]] - BAND))
+        kept_rows = key_rows[keep]
+        bounds = np.searchsorted(kept_rows, np.arange(len(names) + 1)).tolist()
+        flat = key_products[keep].tolist()
+        return [flat[bounds[row]:bounds[row + 1]] for row in range(len(names))]
+
+    def _by_spelling(self, names: Sequence[NormalizedName]) -> dict[NormalizedName, list[int]]:
+        """Names with words nobody knows (typos): the best few by rapidfuzz's ratio of the sorted words."""
+        if not names:
+            return {}
+        n = len(self._keys)
+        k = min(SPELLING_CANDIDATES, n)
+        scores = process.cdist([nm.key for nm in names], self._keys, scorer=fuzz.ratio, dtype=np.uint8, workers=-1)
+        every = np.arange(len(names))
+        top = []
+        for _ in range(k):  # k passes of argmax: ties go to catalog order
+            best = scores.argmax(axis=1)
+            top.append(best)
+            scores[every, best] = 0
+        columns = np.stack(top, axis=1).tolist()
+        return {nm: columns[row] for row, nm in enumerate(names)}

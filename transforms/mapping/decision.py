@@ -1,0 +1,260 @@
+"""Ranking, confidence and the decision: ``auto``, ``review`` or ``none``.
+
+For one POS product: the SKU first (normalised; a match ranks its product first), then every
+retrieved candidate by name score plus small tie-breakers (category, price, counts and sizes).
+The best candidate is **auto**-mapped only when all of these hold:
+
+* its calibrated confidence is at least ``threshold`` (default 0.80);
+* it leads the runner-up by at least ``min_margin`` on the ranking score;
+* the POS name tells it apart from every similar catalog product (the near-twin guard of
+  :func:`transforms.mapping.scoring.tells_apart`), or its SKU matched and the name does not point at
+  another product;
+* no SKU points at another product;
+* the POS name does not contradict it (SKU matches aside): no real word of the POS name is left
+  unexplained (``Croissant mixto`` is not ``Croissant``), and no word of the product is replaced by
+  a word nobody reads (``Avocado toast`` is not ``Tostada con tomate``) — unless the two names are
+  the same letter for letter but for a typo across a word break (``Café oslo``, ``Coal Cao``).
+
+Otherwise it goes to **review** with its three best candidates, or is **none** when nothing in
+the catalog is plausible (no SKU match, no name scoring ``PLAUSIBLE`` or more, a confidence under
+``NONE_BELOW``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any, NamedTuple
+
+from transforms.mapping.calibration import COEFFICIENTS, Features, confidence
+from transforms.mapping.candidates import CatalogIndex
+from transforms.mapping.model import (
+    BakeryProduct,
+    PosProduct,
+    Suggestion,
+    as_bakery_product,
+    as_pos_product,
+)
+from transforms.mapping.normalize import NormalizedName
+from transforms.mapping.scoring import NameMatch, measures_agree, tells_apart
+from transforms.mapping.synonyms import SynonymGroups, build_synonyms
+from transforms.mapping.text import normalise_sku
+
+DEFAULT_THRESHOLD = 0.80
+MIN_MARGIN = 0.08  # ranking-score lead over the runner-up needed to auto-map
+PLAUSIBLE = 0.40  # below this name score, no SKU match and a confidence under NONE_BELOW: "none"
+NONE_BELOW = 0.10
+SKU_BONUS = 0.5  # ranking bonus of a SKU match: it ranks first unless its name is absurd
+SPELLING_TYPO = 0.85  # names this similar letter for letter differ by a typo, not by a word
+TOP = 3
+SHORTLIST = 0.25  # candidates further than this below the best name score are dropped
+
+
+class Ranked(NamedTuple):
+    """One scored candidate."""
+
+    index: int  # into CatalogIndex.entries
+    rank: float  # name score + tie-breakers (+ SKU bonus)
+    match: NameMatch
+    sku: bool
+
+
+class Assessment(NamedTuple):
+    """Everything the decision was made from (the benchmark and tests read it)."""
+
+    pos: PosProduct
+    name: NormalizedName
+    ranked: tuple[Ranked, ...]  # the best three, best first
+    features: Features | None
+    confidence: float
+    guard: bool  # the name tells the best candidate apart from every similar one
+    agrees: bool  # the name says nothing the best candidate contradicts
+    sku_conflict: bool = False  # the SKU matched another product than the best one
+
+
+def _price_agreement(a: float, b: float | None) -> float:
+    """+0.02 within 25 % of each other, −0.02 more than 2.5 times apart (tie-breaker only)."""
+    if not b:
+        return 0.0
+    ratio = a / b if a >= b else b / a
+    return 0.02 if ratio <= 1.25 else (-0.02 if ratio >= 2.5 else 0.0)
+
+
+class _NameLevel(NamedTuple):
+    """What depends on the POS name and its best candidate only (cached per name and best)."""
+
+    guard: bool
+    agrees: bool
+    features: Features  # margin 0: the caller fills it in
+
+
+class Matcher:
+    """A catalog prepared once, matched against any number of POS products."""
+
+    def __init__(self, catalog: Iterable[BakeryProduct | Mapping[str, Any]], *,
+                 synonyms: SynonymGroups | None = None, coefficients: Sequence[float] = COEFFICIENTS) -> None:
+        self.index = CatalogIndex([as_bakery_product(p) for p in catalog], build_synonyms(synonyms))
+        self.coefficients = tuple(coefficients)
+
+    def assess(self, pos_products: Sequence[PosProduct]) -> list[Assessment]:
+        """Rank the candidates of every POS product and compute its confidence (in input order)."""
+        out: list[Assessment | None] = [None] * len(pos_products)
+        for k, assessment in self._assessed(pos_products):
+            out[k] = assessment
+        return out  # type: ignore[return-value]
+
+    def suggest(self, pos_products: Sequence[PosProduct], *, threshold: float = DEFAULT_THRESHOLD,
+                enabled: bool = True, min_margin: float = MIN_MARGIN) -> list[Suggestion]:
+        """One suggestion per POS product, in input order."""
+        out: list[Suggestion | None] = [None] * len(pos_products)
+        for k, assessment in self._assessed(pos_products):
+            out[k] = self.decide(assessment, threshold=threshold, enabled=enabled, min_margin=min_margin)
+        return out  # type: ignore[return-value]
+
+    def _assessed(self, pos_products: Sequence[PosProduct]) -> Iterator[tuple[int, Assessment]]:
+        """(position, assessment) of every POS product, grouped by normalised name: a name's
+        candidates are scored once and released when its products are done (a small live heap
+        keeps Python's garbage collector cheap on large inputs)."""
+        index = self.index
+        groups: dict[NormalizedName, list[int]] = {}
+        for k, item in enumerate(pos_products):
+            groups.setdefault(index.normalizer(item.name), []).append(k)
+        names = list(groups)
+        retrieved = index.retrieve(names)
+        for u, name in enumerate(names):
+            candidates = self._shortlist([(i, *self._score(name, i)) for i in retrieved[u]])
+            retrieved[u] = []
+            levels: dict[int, _NameLevel] = {}
+            for k in groups[name]:
+                yield k, self._assess(pos_products[k], name, candidates, levels)
+
+    @staticmethod
+    def _shortlist(candidates: list[tuple[int, NameMatch, float]]) -> list[tuple[int, NameMatch, float]]:
+        """The best three, every candidate within ``SHORTLIST`` of the best and every one within 0.1
+        of the second: tie-breakers move a rank by at most 0.04, so the others can be neither best,
+        nor runner-up, nor a near-twin the name fails to tell apart."""
+        if len(candidates) <= TOP:
+            return candidates
+        ordered = sorted(candidates, key=lambda c: -c[2])
+        floor = min(ordered[0][2] - SHORTLIST, ordered[1][2] - 0.1)
+        return [c for k, c in enumerate(ordered) if k < TOP or c[2] >= floor]
+
+    def _score(self, name: NormalizedName, i: int) -> tuple[NameMatch, float]:
+        match = self.index.match(name, i)
+        return match, match.score + measures_agree(name, self.index.entries[i].name)
+
+    def _assess(self, pos: PosProduct, name: NormalizedName, candidates: list[tuple[int, NameMatch, float]],
+                levels: dict[int, _NameLevel]) -> Assessment:
+        index = self.index
+        ids = index.ids
+        sku = normalise_sku(pos.sku) if pos.sku else None
+        sku_hits = set(index.by_sku.get(sku, ())) if sku else set()
+        if sku_hits:
+            seen = {i for i, _, _ in candidates}
+            candidates = [*candidates, *((i, *self._score(name, i)) for i in sorted(sku_hits - seen))]
+        if not candidates:
+            return Assessment(pos, name, (), None, 0.0, False, False)
+        category = index.category(pos.category) if pos.category else None
+        price = pos.price
+        if category or price or sku_hits:
+            category_of, prices, related = index.category_of, index.prices, index.related_categories
+            keyed = []
+            for i, match, rank in candidates:
+                if category and (other := category_of[i]):  # same category +0.02, related +0.01, other −0.02
+                    rank += 0.02 if other == category else (0.01 if (other, category) in related else -0.02)
+                if price:
+                    rank += _price_agreement(price, prices[i])
+                if i in sku_hits:
+                    rank += SKU_BONUS
+                keyed.append((-rank, ids[i], i, match, i in sku_hits))
+        else:
+            keyed = [(-base, ids[i], i, match, False) for i, match, base in candidates]
+        keyed.sort()  # best first; ties in catalog id order, then catalog order
+        neg, _, i, match, on_sku = keyed[0]
+        best = Ranked(i, -neg, match, on_sku)
+        level = levels.get(i) if not sku_hits else None
+        if level is None:
+            level = self._name_level(name, best, keyed)
+            if not sku_hits:
+                levels[i] = level
+        margin = keyed[1][0] - neg if len(keyed) > 1 else -neg  # best rank − runner-up rank
+        f = level.features
+        features = Features(f.name, min(1.0, max(0.0, margin)), f.cat_coverage, f.sku, f.extra_known, f.extra_unknown,
+                            f.swap)
+        ranked = (best, *(Ranked(i, -n, m, k) for n, _, i, m, k in keyed[1:TOP]))
+        return Assessment(pos, name, ranked, features, confidence(features, self.coefficients), level.guard,
+                          level.agrees, bool(sku_hits) and not on_sku)
+
+    def _name_level(self, name: NormalizedName, best: Ranked, keyed: list[tuple[float, str, int, NameMatch, bool]]
+                    ) -> _NameLevel:
+        m = best.match
+        swap = bool(m.extra_known or m.extra_unknown) and len(m.matched) < len(self.index.entries[best.index].name.tokens) \
+            and m.spelling < SPELLING_TYPO
+        features = Features(m.score, 0.0, m.cat_coverage, 1.0 if best.sku else 0.0, 1.0 if m.extra_known else 0.0,
+                            m.extra_unknown / len(name.tokens) if name.tokens else 1.0, 1.0 if swap else 0.0)
+        agrees = m.spelling >= SPELLING_TYPO or (not m.extra_known and not swap)
+        return _NameLevel(self._guard(name, best, keyed), agrees, features)
+
+    def _guard(self, name: NormalizedName, best: Ranked, keyed: list[tuple[float, str, int, NameMatch, bool]]) -> bool:
+        """Does the name tell the best candidate apart from every other one sharing a word with it?"""
+        entries, word_sets = self.index.entries, self.index.word_sets
+        cat = entries[best.index].name
+        words = word_sets[best.index]
+        for _, _, i, match, on_sku in keyed[1:]:
+            twin_words = word_sets[i]
+            if words.isdisjoint(twin_words):
+                continue
+            twin = entries[i].name
+            if best.sku and not on_sku:
+                # the SKU says which product it is, unless the name clearly says another one
+                if match.score > best.match.score and tells_apart(name, twin, cat, match, best.match, twin_words,
+                                                                  words):
+                    return False
+                continue
+            if not tells_apart(name, cat, twin, best.match, match, words, twin_words):
+                return False
+        return True
+
+    def decide(self, assessment: Assessment, *, threshold: float = DEFAULT_THRESHOLD, enabled: bool = True,
+               min_margin: float = MIN_MARGIN) -> Suggestion:
+        """The suggestion for one assessed POS product."""
+        pos = assessment.pos
+        ids = self.index.ids
+        candidates = tuple([(ids[r.index], round(r.match.score, 3)) for r in assessment.ranked])
+        conf = round(assessment.confidence, 3)
+        if not assessment.ranked or assessment.features is None:
+            return Suggestion(pos.provider, pos.pos_product_id, "none", None, 0.0, candidates, "no-candidate")
+        best = assessment.ranked[0]
+        if not best.sku and best.match.score < PLAUSIBLE and assessment.confidence < NONE_BELOW:
+            return Suggestion(pos.provider, pos.pos_product_id, "none", None, conf, candidates, "no-candidate")
+        if not enabled:
+            reason = "disabled"
+        elif assessment.sku_conflict:
+            reason = "sku-conflict"
+        elif not assessment.guard:
+            reason = "near-twin"
+        elif not assessment.agrees and not best.sku:
+            reason = "extra-words"
+        elif assessment.features.margin < min_margin:
+            reason = "margin"
+        elif assessment.confidence < threshold:
+            reason = "low-confidence"
+        else:
+            return Suggestion(pos.provider, pos.pos_product_id, "auto", ids[best.index], conf, candidates,
+                              "sku" if best.sku else "name")
+        return Suggestion(pos.provider, pos.pos_product_id, "review", None, conf, candidates, reason)
+
+
+def suggest(pos_products: Iterable[PosProduct | Mapping[str, Any]],
+            catalog: Iterable[BakeryProduct | Mapping[str, Any]], *, threshold: float = DEFAULT_THRESHOLD,
+            synonyms: SynonymGroups | None = None, enabled: bool = True,
+            min_margin: float = MIN_MARGIN) -> list[Suggestion]:
+    """One :class:`Suggestion` per POS product, in input order.
+
+    ``threshold``: the confidence needed to auto-map (above 1, or ``enabled=False``: suggestions
+    only, everything goes to review). ``synonyms``: a tenant's ``{canonical: [variants]}`` on top of
+    :data:`~transforms.mapping.synonyms.DEFAULT_SYNONYMS`. Products are plain dataclasses or
+    mappings with the same keys. Deterministic: the same input gives the same output.
+    """
+    matcher = Matcher(catalog, synonyms=synonyms)
+    return matcher.suggest([as_pos_product(p) for p in pos_products], threshold=threshold, enabled=enabled,
+                           min_margin=min_margin)
