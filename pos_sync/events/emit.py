@@ -56,14 +56,14 @@ def emit_sync_closed(session: Session, log: PosSyncLog, account: PosAccount) -> 
     if log.status == SyncStatus.FAILED.value:
         key = payloads.ERROR
         body = payloads.error(
-            event_id=payloads.event_id(key, log.id), tenant_id=log.tenant_id, pos_account_id=log.pos_account_id,
+            event_id=payloads.sync_log_event_id(log.id), tenant_id=log.tenant_id, pos_account_id=log.pos_account_id,
             pos_provider=account.pos_provider, error_type=log.error_type or "internal_error",
             error_message=log.error_message or "the sync failed", when=when,
             consecutive_failures=consecutive_failures(session, log.pos_account_id))
     elif log.status in (SyncStatus.SUCCESS.value, SyncStatus.PARTIAL.value):
         key = payloads.SYNC_COMPLETED
         body = payloads.sync_completed(
-            event_id=payloads.event_id(key, log.id), tenant_id=log.tenant_id, pos_account_id=log.pos_account_id,
+            event_id=payloads.sync_log_event_id(log.id), tenant_id=log.tenant_id, pos_account_id=log.pos_account_id,
             pos_provider=account.pos_provider, location_name=location_name(account),
             transactions_processed=log.transactions_processed, transactions_failed=log.transactions_failed,
             new_products_discovered=log.new_products_discovered,

@@ -47,6 +47,12 @@ def event_id(routing_key: str, subject: str) -> str:
     return str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{routing_key}|{subject}"))
 
 
+def sync_log_event_id(log_id: str) -> str:
+    """The id of a sync log's closing event — the same whether it says success or failure, so a
+    log closes into one event even when its outcome is recorded again."""
+    return event_id("pos.sync_log_closed", log_id)
+
+
 def timestamp(when: datetime) -> str:
     """RFC 3339 UTC to the second, as the spec writes it (``2025-11-06T10:30:00Z``)."""
     aware = when if when.tzinfo is not None else when.replace(tzinfo=UTC)

@@ -113,10 +113,12 @@ async def consume_forever(settings: Settings, say: Say, *, stop: asyncio.Event |
             outage.up()
             work, stopped = asyncio.create_task(_consume(consumer, say)), asyncio.create_task(stop.wait())
             done, _ = await asyncio.wait({work, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            error = work.exception() if work in done else None
             for task in (work, stopped):
                 task.cancel()
-            if work in done and not work.cancelled() and work.exception() is not None:
-                raise work.exception()  # type: ignore[misc]
+            await asyncio.gather(work, stopped, return_exceptions=True)  # what cancelling raised: nothing to say
+            if error is not None:
+                raise error
         except BrokerUnavailable as exc:
             await _sleep(outage.down(str(exc)), stop)
         except Exception as exc:  # noqa: BLE001 - the connection dropped, or the app store failed (message nacked)
