@@ -110,6 +110,13 @@ def prune_published(before: datetime, *, session: Session | None = None, setting
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
+def count_pending(*, session: Session | None = None, settings: Settings | None = None) -> int:
+    """How many events wait to be published."""
+    with use_session(session, settings, readonly=True) as s:
+        return int(s.execute(sa.select(sa.func.count()).select_from(PosEventOutbox)
+                             .where(PosEventOutbox.published_at.is_(None))).scalar_one())
+
+
 def outbox_counts(*, session: Session | None = None, settings: Settings | None = None) -> dict[str, int]:
     """``{"pending": …, "published": …}``."""
     with use_session(session, settings, readonly=True) as s:

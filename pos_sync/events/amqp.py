@@ -5,6 +5,7 @@ it cannot be reached), the URL without its password, one-line reasons, and runni
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Coroutine
 from typing import Any, TypeVar
@@ -47,10 +48,14 @@ def reason(exc: BaseException) -> str:
 
 async def connect(url: str, timeout: float = CONNECT_TIMEOUT_SECONDS) -> aio_pika.abc.AbstractConnection:
     """A connection to the broker, or :class:`BrokerUnavailable` naming it (password masked)."""
+    connection = aio_pika.Connection(aio_pika.connection.make_url(url))
     try:
-        return await aio_pika.connect(url, timeout=timeout)
+        await connection.connect(timeout=timeout)
     except Exception as exc:  # noqa: BLE001 - refused, timed out, bad credentials: the broker is not usable
+        with contextlib.suppress(Exception):  # a half-open connection must not linger until GC
+            await connection.close()
         raise BrokerUnavailable(f"cannot reach RabbitMQ at {safe_amqp_url(url)} ({reason(exc)})") from exc
+    return connection
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:

@@ -25,13 +25,20 @@ import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange
 
 from pos_sync.appstore.db import session_scope
-from pos_sync.appstore.outbox import OutboxEvent, mark_published, pending_events, record_failure, take_pending
+from pos_sync.appstore.outbox import (
+    OutboxEvent,
+    count_pending,
+    mark_published,
+    pending_events,
+    record_failure,
+    take_pending,
+)
 from pos_sync.events.amqp import BrokerUnavailable, connect, reason
 from pos_sync.events.payloads import EVENT_TYPES
 from pos_sync.settings import Settings
 
 BATCH = 500
-CONFIRM_TIMEOUT_SECONDS = 30.0
+CONFIRM_TIMEOUT_SECONDS = 10.0  # a batch's transaction lasts at most this long
 NOT_CONFIGURED = "RABBITMQ_URL is not set: events stay in the outbox and nothing is published"
 
 
@@ -39,7 +46,7 @@ NOT_CONFIGURED = "RABBITMQ_URL is not set: events stay in the outbox and nothing
 class PublishReport:
     published: int = 0
     failed: int = 0
-    pending: int = 0  # left in the outbox afterwards (a lower bound when it is more than a batch)
+    pending: int = 0  # left in the outbox afterwards
     error: str | None = None  # why events were kept (the broker unreachable, not configured, …)
 
     def to_dict(self) -> dict[str, Any]:
@@ -101,8 +108,6 @@ class Publisher:
 
     async def publish(self, events: Sequence[OutboxEvent]) -> tuple[list[int], dict[int, str]]:
         """Send ``events`` and wait for their confirms: (confirmed row ids, {row id: why not})."""
-        if not self.connected:
-            await self.connect()
         results = await asyncio.gather(*(self._send(e) for e in events), return_exceptions=True)
         confirmed = [e.id for e, r in zip(events, results, strict=True) if not isinstance(r, BaseException)]
         failed = {e.id: reason(r) for e, r in zip(events, results, strict=True) if isinstance(r, BaseException)}
@@ -118,17 +123,19 @@ def _record(failed: dict[int, str], where: str, session: Any) -> None:
 
 
 async def publish_batch(publisher: Publisher, settings: Settings, batch: int = BATCH) -> PublishReport:
-    """One batch: take the oldest pending rows, publish them, mark them — one transaction."""
+    """One batch: take the oldest pending rows, publish them, mark them — one transaction, opened
+    once the broker is connected (it lasts one batch's confirms: at most the confirm timeout)."""
+    if not publisher.connected:
+        try:
+            await publisher.connect()
+        except BrokerUnavailable as exc:
+            return keep_pending(settings, str(exc), batch)
     report = PublishReport()
     with session_scope(settings) as session:
         events = take_pending(batch, session=session)
         if not events:
             return report
-        try:
-            confirmed, failed = await publisher.publish(events)
-        except BrokerUnavailable as exc:
-            confirmed, failed = [], {e.id: str(exc) for e in events}
-            report.error = str(exc)
+        confirmed, failed = await publisher.publish(events)
         mark_published(confirmed, session=session)
         _record(failed, f"publishing to {publisher.exchange_name}", session)
         report.published, report.failed = len(confirmed), len(failed)
@@ -142,7 +149,7 @@ def keep_pending(settings: Settings, error: str, batch: int = BATCH) -> PublishR
     with session_scope(settings) as session:
         events = take_pending(batch, session=session)
         record_failure([e.id for e in events], error, session=session)
-    return PublishReport(failed=len(events), pending=len(events), error=error)
+    return PublishReport(failed=len(events), pending=count_pending(settings=settings), error=error)
 
 
 async def drain(publisher: Publisher, settings: Settings, *, batch: int = BATCH,
@@ -158,7 +165,7 @@ async def drain(publisher: Publisher, settings: Settings, *, batch: int = BATCH,
         total.error = report.error or total.error
         if report.error or report.published + report.failed < batch:
             break
-    total.pending = len(pending_events(batch, settings=settings))
+    total.pending = count_pending(settings=settings)
     return total
 
 
@@ -168,14 +175,10 @@ async def publish_pending(settings: Settings, *, batch: int = BATCH, max_batches
     events stay (``error`` says so); with an unreachable one they stay with the attempt recorded."""
     url = url or settings.rabbitmq_url
     if url is None:
-        return PublishReport(pending=len(pending_events(batch, settings=settings)), error=NOT_CONFIGURED)
+        return PublishReport(pending=count_pending(settings=settings), error=NOT_CONFIGURED)
     if not pending_events(1, settings=settings):
         return PublishReport()
     publisher = Publisher(url, settings.events_exchange)
-    try:
-        await publisher.connect()
-    except BrokerUnavailable as exc:
-        return keep_pending(settings, str(exc), batch)
     try:
         return await drain(publisher, settings, batch=batch, max_batches=max_batches)
     finally:

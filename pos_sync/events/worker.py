@@ -18,7 +18,7 @@ from pos_sync.appstore.models import utcnow
 from pos_sync.appstore.outbox import pending_events, prune_published
 from pos_sync.events.amqp import BrokerUnavailable, reason
 from pos_sync.events.consumer import CommandConsumer
-from pos_sync.events.publisher import BATCH, NOT_CONFIGURED, Publisher, drain, keep_pending
+from pos_sync.events.publisher import BATCH, NOT_CONFIGURED, Publisher, drain
 from pos_sync.settings import Settings
 
 Say = Callable[[str], None]
@@ -72,14 +72,7 @@ async def publish_forever(settings: Settings, say: Say, *, batch: int = BATCH, i
                 if removed := prune(settings):
                     say(f"events: pruned {removed} published event(s) older than "
                         f"{settings.events_retention_days} days")
-            try:
-                if not publisher.connected:
-                    await publisher.connect()
-                report = await drain(publisher, settings, batch=batch)
-            except BrokerUnavailable as exc:
-                kept = keep_pending(settings, str(exc), batch)
-                await _sleep(outage.down(str(exc), f"; {kept.pending} event(s) kept in the outbox"), stop)
-                continue
+            report = await drain(publisher, settings, batch=batch)
             if report.error:
                 await publisher.close()
                 await _sleep(outage.down(report.error, f"; {report.pending} event(s) kept in the outbox"), stop)

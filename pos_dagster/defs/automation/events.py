@@ -1,7 +1,8 @@
 """``events_outbox_sensor``: the outbox's events go to RabbitMQ within seconds.
 
 Every 10 s it publishes what is pending (``pos_sync.events.publisher.publish_pending``: batches
-with publisher confirms; a row is marked published only after its confirm) and, once an hour,
+with publisher confirms, at most 20 batches of 500 per tick; a row is marked published only after
+its confirm) and, once an hour,
 prunes published events older than ``POS_EVENTS_RETENTION_DAYS``. It requests no runs: each tick
 ends with a skip reason saying what it did. Without ``RABBITMQ_URL`` the events stay in the outbox
 and it says so once; an unreachable broker is said once per outage (the events stay, each row
@@ -21,6 +22,7 @@ from pos_sync.events.worker import prune
 from pos_sync.settings import Settings
 
 PRUNE_EVERY = timedelta(hours=1)
+MAX_BATCHES_PER_TICK = 20  # 10 000 events: a tick stays well inside the sensor's time limit
 
 
 def _cursor(text: str | None) -> dict[str, str]:
@@ -35,7 +37,7 @@ def evaluate(settings: Settings, cursor: str | None, now: datetime,
              say: dg.DagsterLogManager | None = None) -> tuple[str, str, PublishReport]:
     """One tick: (skip reason, next cursor, report)."""
     state = _cursor(cursor)
-    report = run(publish_pending(settings))
+    report = run(publish_pending(settings, max_batches=MAX_BATCHES_PER_TICK))
     said = state.get("said")
     if report.error is not None and said != report.error:
         if say is not None:
