@@ -59,10 +59,12 @@ def add_event(event_id: str, routing_key: str, payload: str, *, session: Session
 def take_pending(limit: int, *, session: Session) -> list[OutboxEvent]:
     """The oldest unpublished events, locked for this transaction (PostgreSQL: rows another
     publisher holds are skipped)."""
-    rows = session.execute(sa.select(PosEventOutbox).where(PosEventOutbox.published_at.is_(None))
-                           .order_by(PosEventOutbox.id).limit(max(1, int(limit)))
-                           .with_for_update(skip_locked=True)).scalars()
-    return [_event(r) for r in rows]
+    t = PosEventOutbox
+    rows = session.execute(sa.select(t.id, t.event_id, t.routing_key, t.payload, t.created_at, t.published_at,
+                                     t.attempts, t.last_error)  # plain rows: no ORM objects to track
+                           .where(t.published_at.is_(None)).order_by(t.id).limit(max(1, int(limit)))
+                           .with_for_update(skip_locked=True))
+    return [OutboxEvent(*row) for row in rows]
 
 
 def pending_events(limit: int = 100, *, session: Session | None = None,
