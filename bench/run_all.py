@@ -21,6 +21,7 @@ BENCHMARKS: dict[str, list[str]] = {
     "square_import": ["--scale", "chain", "--days", "90"],
     "canonical_build": [],
     "api": [],  # PostgreSQL: a scratch database on --postgres's server, else on 127.0.0.1:5432
+    "events": [],  # RabbitMQ on 127.0.0.1:5672; PostgreSQL as for api
 }
 
 
@@ -35,7 +36,7 @@ def main() -> None:
         extra = list(BENCHMARKS[name])
         if name == "square_import" and args.postgres:
             extra += ["--postgres", args.postgres, "--postgres-days", "7"]
-        if name == "api" and args.postgres:
+        if name in ("api", "events") and args.postgres:
             extra += ["--postgres", args.postgres]
         out = RESULTS / f"{name}.json"
         sys.stderr.write(f"== {name} → {out.relative_to(ROOT)}\n")

@@ -50,6 +50,28 @@ def _int(name: str, value: str | None, default: int, *, minimum: int = 0) -> int
     return number
 
 
+def _name(name: str, value: str | None, default: str) -> str:
+    """An AMQP exchange or queue name (at most 255 bytes, no spaces)."""
+    if value is None or value.strip() == "":
+        return default
+    text = value.strip()
+    if len(text.encode()) > 255 or any(c.isspace() for c in text) or text.startswith("amq."):
+        raise SettingsError(f"{name}={value!r} is not a usable AMQP name (no spaces, at most 255 bytes, "
+                            "not starting with amq.)")
+    return text
+
+
+def _amqp_url(name: str, value: str | None) -> str | None:
+    """A broker URL (``amqp://user:password@host:5672/vhost`` or ``amqps://…``); unset: None."""
+    if value is None or value.strip() == "":
+        return None
+    text = value.strip()
+    if not text.lower().startswith(("amqp://", "amqps://")):
+        raise SettingsError(f"{name} must be an amqp:// or amqps:// URL (e.g. amqp://guest:guest@127.0.0.1:5672/), "
+                            f"got {text.split('://')[0] + '://…' if '://' in text else 'something else'}")
+    return text
+
+
 def parse_instant(name: str, value: str) -> datetime:
     """An RFC 3339 instant with its UTC offset (``2026-03-05T00:00:00Z``) as aware UTC."""
     text = value.strip()
@@ -100,6 +122,10 @@ class Settings:
     webhook_max_bytes: int = 2 * 1024 * 1024  # POS_WEBHOOK_MAX_BYTES: larger bodies are refused (413)
     webhook_retention_days: int = 30  # POS_WEBHOOK_RETENTION_DAYS: settled inbox rows are pruned after
     sync_log_retention_days: int = 90  # POS_SYNC_LOG_RETENTION_DAYS: closed sync logs are pruned after
+    rabbitmq_url: str | None = None  # RABBITMQ_URL: the broker events go to (None: the outbox keeps them)
+    events_exchange: str = "pos"  # POS_EVENTS_EXCHANGE: the topic exchange events are published to
+    commands_queue: str = "pos-sync.commands"  # POS_COMMANDS_QUEUE: the durable queue of consumed events
+    events_retention_days: int = 30  # POS_EVENTS_RETENTION_DAYS: published outbox rows are pruned after
     environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -161,6 +187,11 @@ def parse_settings(env: Mapping[str, str]) -> Settings:
                                     minimum=1),
         sync_log_retention_days=_int("POS_SYNC_LOG_RETENTION_DAYS", env.get("POS_SYNC_LOG_RETENTION_DAYS"), 90,
                                      minimum=1),
+        rabbitmq_url=_amqp_url("RABBITMQ_URL", env.get("RABBITMQ_URL")),
+        events_exchange=_name("POS_EVENTS_EXCHANGE", env.get("POS_EVENTS_EXCHANGE"), "pos"),
+        commands_queue=_name("POS_COMMANDS_QUEUE", env.get("POS_COMMANDS_QUEUE"), "pos-sync.commands"),
+        events_retention_days=_int("POS_EVENTS_RETENTION_DAYS", env.get("POS_EVENTS_RETENTION_DAYS"), 30,
+                                   minimum=1),
         environ=dict(env),
     )
 

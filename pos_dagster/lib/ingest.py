@@ -59,6 +59,21 @@ def _canonical_follows(context: dg.AssetExecutionContext, spec: ProviderSpec) ->
     return any(key.path[:2] == ["pos", spec.name] for key in keys)
 
 
+def _pipeline_of_run(context: dg.AssetExecutionContext, run: AccountSync) -> tuple[Any, str]:
+    """The run's pipeline and sync type: the account's own (incremental, or its historical import),
+    or for a re-read (tag ``pos/reread``: a provider without day windows asked to re-sync a date
+    range) a fresh pipeline of that request, whose empty state reads every change feed from its
+    start into the same raw tables (the version guard drops what is already there) and never
+    moves the account's cursor."""
+    from pos_dagster.lib.tags import REREAD
+
+    request = context.run.tags.get(REREAD)
+    if request:
+        return run.pipeline(mode="reread_" + "".join(c for c in request if c.isalnum())[:12]), "backfill"
+    pipeline = run.pipeline()
+    return pipeline, run.sync_type(pipeline)
+
+
 def sync_account_raw(context: dg.AssetExecutionContext, spec: ProviderSpec, dlt_runner: DagsterDltResource,
                      appstore: AppStoreResource, warehouse: WarehouseResource, now: datetime) -> Iterator[Any]:
     """The partition's incremental sync (its first run is the historical import)."""
@@ -67,8 +82,7 @@ def sync_account_raw(context: dg.AssetExecutionContext, spec: ProviderSpec, dlt_
     if not run.account.sync_enabled:
         context.log.info(f"sync disabled for account {run.account_id}; nothing to do")
         return
-    pipeline = run.pipeline()
-    sync_type = run.sync_type(pipeline)
+    pipeline, sync_type = _pipeline_of_run(context, run)
     last_step = not _canonical_follows(context, spec)
     try:
         with run.track(sync_type, context.run_id, close=last_step) as stats:

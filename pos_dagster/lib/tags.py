@@ -5,6 +5,7 @@ ACCOUNT = "pos/account"  # the account a run syncs
 PROVIDER = "pos/provider"
 TRIGGER = "pos/trigger"  # why it runs: new-account, due, cli, …
 SYNC_REQUEST = "pos/sync-request"  # the API sync request a run answers
+REREAD = "pos/reread"  # a sync that re-reads the whole change feed through a fresh pipeline (the request's id)
 WEBHOOK_BATCH = "pos/webhook-batch"  # the inbox events a targeted sync settles
 ACCOUNT_LABEL = "pos/account-label"  # tenant · provider · store name: what a person recognises in the runs list
 

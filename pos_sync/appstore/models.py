@@ -357,12 +357,14 @@ class PosSyncRequest(Base):
 
     __tablename__ = "pos_sync_requests"
     __table_args__ = (sa.Index("idx_pos_sync_requests_status", "status", "requested_at"),
-                      sa.Index("idx_pos_sync_requests_account", "pos_account_id", "requested_at"))
+                      sa.Index("idx_pos_sync_requests_account", "pos_account_id", "requested_at"),
+                      # a consumed message asks once per account, however often it is redelivered
+                      sa.Index("uq_pos_sync_requests_event_account", "event_id", "pos_account_id", unique=True))
 
     id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_id)
     tenant_id: Mapped[str] = mapped_column(sa.String(255))
     pos_account_id: Mapped[str] = mapped_column(sa.String(36), sa.ForeignKey("pos_accounts.id", ondelete="CASCADE"))
-    kind: Mapped[str] = mapped_column(sa.String(20))  # sync | historical
+    kind: Mapped[str] = mapped_column(sa.String(20))  # sync | historical | reread
     start_date: Mapped[date | None] = mapped_column(sa.Date)
     end_date: Mapped[date | None] = mapped_column(sa.Date)  # inclusive
     status: Mapped[str] = mapped_column(sa.String(20), default="pending", server_default="pending")
@@ -370,6 +372,7 @@ class PosSyncRequest(Base):
     error_message: Mapped[str | None] = mapped_column(sa.Text)
     requested_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=sa.func.now())
     launched_at: Mapped[datetime | None]
+    event_id: Mapped[str | None] = mapped_column(sa.String(64))  # the consumed message that asked (NULL: the API)
 
 
 class PosWebhookSubscription(Base):
@@ -390,3 +393,26 @@ class PosWebhookSubscription(Base):
     previous_signature_key_enc: Mapped[str | None] = mapped_column(sa.Text)  # still accepted after a rotation
     created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=sa.func.now())
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, server_default=sa.func.now())
+
+
+class PosEventOutbox(Base):
+    """The transactional outbox: events written in the transaction of the state they describe,
+    published to RabbitMQ afterwards (``published_at`` set only after the broker confirmed)."""
+
+    __tablename__ = "pos_events_outbox"
+    __table_args__ = (sa.UniqueConstraint("event_id", name="uq_pos_events_outbox_event_id"),
+                      sa.Index("idx_pos_events_outbox_pending", "published_at", "id"))
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)  # publishing order
+    event_id: Mapped[str] = mapped_column(sa.String(36))  # the message id consumers dedup on
+    routing_key: Mapped[str] = mapped_column(sa.String(100))
+    payload: Mapped[str] = mapped_column(sa.Text)  # the JSON body, byte for byte what is published
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=sa.func.now())
+    published_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(default=0, server_default=sa.text("0"))
+    last_error: Mapped[str | None] = mapped_column(sa.Text)
+    last_attempt_at: Mapped[datetime | None]
+
+    def __repr__(self) -> str:
+        return (f"PosEventOutbox(event_id={self.event_id!r}, routing_key={self.routing_key!r}, "
+                f"published_at={self.published_at!r})")

@@ -15,13 +15,22 @@ from sqlalchemy.orm import Session, aliased
 from pos_sync.appstore.access import count, load_account, use_session
 from pos_sync.appstore.errors import AppStoreError, SyncLogNotFound
 from pos_sync.appstore.metric_totals import count_first_close, count_reclose
-from pos_sync.appstore.models import PosSyncLog, SyncStatus, SyncType, aware_utc, utcnow
+from pos_sync.appstore.models import PosAccount, PosSyncLog, SyncStatus, SyncType, aware_utc, utcnow
 from pos_sync.appstore.values import SyncLogInfo, log_info
 from pos_sync.settings import Settings, load_settings
 
 logger = logging.getLogger(__name__)
 
 STALE_SYNC_MESSAGE = "run ended without closing its sync log (killed?)"
+STALE_ERROR_TYPE = "interrupted"
+
+
+def _emit(session: Session, log: PosSyncLog, account: PosAccount) -> None:
+    """The closing's event (``pos.sync_completed`` or ``pos.error``) into the outbox, in this
+    transaction: one event per log (a log closed again emits nothing new)."""
+    from pos_sync.events.emit import emit_sync_closed  # pos_sync.events builds on the app store
+
+    emit_sync_closed(session, log, account)
 
 
 def _close(log: PosSyncLog, status: str, when: datetime, message: str | None) -> None:
@@ -66,7 +75,9 @@ def start_sync_log(
         for log in stale:
             logger.warning("closing stale sync log %s of account %s as failed", log.id, acc.id)
             _close(log, SyncStatus.FAILED.value, max(now, log.sync_started_at), STALE_SYNC_MESSAGE)
+            log.error_type = STALE_ERROR_TYPE
             count_first_close(s, log, acc.pos_provider)
+            _emit(s, log, acc)
         _prune(s, now - retention, acc.id)
         new = PosSyncLog(
             tenant_id=acc.tenant_id,
@@ -139,6 +150,10 @@ def finish_sync_log(
     ``sync_frequency_minutes`` when sync is enabled; ``historical_import_done_at`` after a
     successful historical sync. A log already closed (e.g. as stale) is overwritten with the real
     outcome, with a warning.
+
+    In the same transaction, the closing's event goes into the outbox (:mod:`pos_sync.events.emit`):
+    ``pos.sync_completed`` for a success or partial, ``pos.error`` for a failure — once per log
+    (a log closed again, e.g. after being closed as stale, emits nothing new).
     """
     allowed = {SyncStatus.SUCCESS.value, SyncStatus.PARTIAL.value, SyncStatus.FAILED.value}
     if status not in allowed:
@@ -172,7 +187,7 @@ def finish_sync_log(
                 acc.historical_import_done_at = completed
         if acc.sync_enabled:
             acc.next_sync_at = completed + timedelta(minutes=acc.sync_frequency_minutes)
-        s.flush()
+        _emit(s, log, acc)
         return log_info(log)
 
 

@@ -1,6 +1,7 @@
-"""Syncs asked for through the API. The API only writes a request (the core never starts a run);
-the Dagster ``account_sync_sensor`` turns pending requests into runs within seconds, so the daemon
-runs them under the same pools and tag limits as every other sync, and writes the run ids back."""
+"""Syncs asked for through the API or by a consumed message (``pos_sync.events.commands``). They
+only write a request (the core never starts a run); the Dagster ``account_sync_sensor`` turns
+pending requests into runs within seconds, so the daemon runs them under the same pools and tag
+limits as every other sync, and writes the run ids back."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from pos_sync.appstore.models import PosSyncRequest, utcnow
 from pos_sync.settings import Settings
 
 PENDING, LAUNCHED, FAILED = "pending", "launched", "failed"
+KINDS = ("sync", "historical", "reread")
 
 
 class SyncRequestNotFound(AppStoreError, LookupError):
@@ -27,7 +29,7 @@ class SyncRequestInfo:
     id: str
     tenant_id: str
     account_id: str
-    kind: str  # sync | historical
+    kind: str  # sync | historical | reread
     start_date: date | None
     end_date: date | None
     status: str
@@ -35,6 +37,7 @@ class SyncRequestInfo:
     error_message: str | None
     requested_at: datetime
     launched_at: datetime | None
+    event_id: str | None = None  # the consumed message that asked (None: the API)
 
     def to_dict(self) -> dict[str, object]:
         return {"id": self.id, "account_id": self.account_id, "kind": self.kind,
@@ -47,22 +50,38 @@ class SyncRequestInfo:
 
 def _info(row: PosSyncRequest) -> SyncRequestInfo:
     return SyncRequestInfo(row.id, row.tenant_id, row.pos_account_id, row.kind, row.start_date, row.end_date,
-                           row.status, tuple(row.run_ids or ()), row.error_message, row.requested_at, row.launched_at)
+                           row.status, tuple(row.run_ids or ()), row.error_message, row.requested_at, row.launched_at,
+                           row.event_id)
 
 
 def request_sync(account_id: str, tenant_id: str, kind: str = "sync", start: date | None = None,
                  end: date | None = None, *, session: Session | None = None,
                  settings: Settings | None = None) -> SyncRequestInfo:
-    """Ask for a sync of the tenant's account (``historical``: the days ``start``..``end``)."""
-    if kind not in ("sync", "historical"):
+    """Ask for a sync of the tenant's account (``historical``: a backfill of the days
+    ``start``..``end``; ``reread``: a re-read of the account's whole change feed, for providers
+    without day windows, ``start``..``end`` kept as the days it was asked for)."""
+    return request_sync_once(account_id, tenant_id, kind, start, end, session=session, settings=settings)[0]
+
+
+def request_sync_once(account_id: str, tenant_id: str, kind: str = "sync", start: date | None = None,
+                      end: date | None = None, *, event_id: str | None = None, session: Session | None = None,
+                      settings: Settings | None = None) -> tuple[SyncRequestInfo, bool]:
+    """:func:`request_sync` for a consumed message ``event_id``: once per (message, account) —
+    a redelivered message gets the request it already made (``False``: not new)."""
+    if kind not in KINDS:
         raise AppStoreError(f"unknown sync request kind {kind!r}")
     with use_session(session, settings) as s:
         load_account(s, account_id, tenant_id)
+        if event_id is not None:
+            existing = s.execute(sa.select(PosSyncRequest).where(
+                PosSyncRequest.event_id == event_id, PosSyncRequest.pos_account_id == account_id)).scalar_one_or_none()
+            if existing is not None:
+                return _info(existing), False
         row = PosSyncRequest(tenant_id=tenant_id, pos_account_id=account_id, kind=kind, start_date=start,
-                             end_date=end, run_ids=[])
+                             end_date=end, run_ids=[], event_id=event_id)
         s.add(row)
         s.flush()
-        return _info(row)
+        return _info(row), True
 
 
 def pending_sync_requests(limit: int = 100, *, session: Session | None = None,

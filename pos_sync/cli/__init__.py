@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "pos_sync.cli.tenants",
     "pos_sync.cli.api",
     "pos_sync.cli.mappings",
+    "pos_sync.cli.events",
 )
 
 

@@ -41,10 +41,11 @@ def explain(exc: BaseException) -> str | None:
     """One line for a failure pos-sync knows, None for anything else."""
     from dlt_sources.common.errors import PosSourceError
     from pos_sync.appstore import AppStoreError, CryptoError
+    from pos_sync.events.amqp import BrokerUnavailable
     from pos_sync.providers.linking import LinkError
     from pos_sync.settings import SettingsError
 
-    if isinstance(exc, SettingsError | AppStoreError | LinkError | PosSourceError):
+    if isinstance(exc, SettingsError | AppStoreError | LinkError | PosSourceError | BrokerUnavailable):
         return _first_line(exc)
     if isinstance(exc, CryptoError):
         return f"cannot decrypt the stored credentials: {_first_line(exc)}"

@@ -5,7 +5,8 @@ Each tick (every 30 s) it reads the app store once and, per registered provider:
 
 * adds a ``<provider>_accounts`` partition for each new account and deletes those of removed
   accounts;
-* turns the API's sync requests into runs (``pos_sync.appstore.sync_requests``);
+* turns the sync requests of the API and of consumed events into runs
+  (``pos_sync.appstore.sync_requests``; a re-read for a provider without day windows);
 * requests ``<provider>_sync`` for each enabled account that does not need a human
   (``disconnected``/``reauth_required`` wait for a re-link) and is due: never synced, or its
   ``last_sync_at + sync_frequency_minutes`` has passed on the wall clock (``POS_NOW`` does not
@@ -28,7 +29,15 @@ from pos_dagster.defs.ingest.jobs import sync_job, sync_job_name
 from pos_dagster.lib.partitions import accounts_partitions_name
 from pos_dagster.lib.pools import ensure_writer_limit
 from pos_dagster.lib.resources import AppStoreResource
-from pos_dagster.lib.tags import ACCOUNT, ACCOUNT_LABEL, PROVIDER, SYNC_REQUEST, TRIGGER, account_label
+from pos_dagster.lib.tags import (
+    ACCOUNT,
+    ACCOUNT_LABEL,
+    PROVIDER,
+    REREAD,
+    SYNC_REQUEST,
+    TRIGGER,
+    account_label,
+)
 from pos_sync.appstore import AccountInfo, AppStore
 from pos_sync.providers import registry
 
@@ -57,8 +66,10 @@ def accounts_in_flight(instance: dg.DagsterInstance) -> set[str]:
 
 def requested_runs(instance: dg.DagsterInstance, store: AppStore,
                    accounts: dict[str, AccountInfo]) -> list[dg.RunRequest]:
-    """Runs for the sync requests the API wrote: one ``<provider>_sync`` run for a sync, one
-    ``<provider>_historical_backfill`` run per day for a historical import. A request whose runs
+    """Runs for the sync requests the API or a consumed message wrote: one ``<provider>_sync`` run
+    for a sync, one ``<provider>_historical_backfill`` run per day for a historical import, one
+    ``<provider>_sync`` run tagged ``pos/reread`` for a re-read (a provider without day windows
+    asked to re-sync a date range: its whole change feed, through a fresh pipeline). A request whose runs
     exist (found by their ``pos/sync-request`` tag on a later tick) is settled with their ids;
     until then it is asked for again under the same run keys, which Dagster launches once."""
     runs: list[dg.RunRequest] = []
@@ -67,9 +78,11 @@ def requested_runs(instance: dg.DagsterInstance, store: AppStore,
         if account is None:
             store.settle_sync_request(request.id, error="the account was removed")
             continue
-        tags = {ACCOUNT: account.id, PROVIDER: account.provider, ACCOUNT_LABEL: account_label(account), TRIGGER: "api",
-                SYNC_REQUEST: request.id}
-        if request.kind == "sync":
+        tags = {ACCOUNT: account.id, PROVIDER: account.provider, ACCOUNT_LABEL: account_label(account),
+                TRIGGER: "event" if request.event_id else "api", SYNC_REQUEST: request.id}
+        if request.kind in ("sync", "reread"):
+            if request.kind == "reread":  # no day windows: the whole change feed again, through a fresh pipeline
+                tags[REREAD] = request.id
             wanted = [dg.RunRequest(run_key=f"request:{request.id}", job_name=sync_job_name(account.provider),
                                     partition_key=account.id, tags=tags)]
         else:
