@@ -214,14 +214,16 @@ def sync_history(
 
 
 def _prune(session: Session, before: datetime, account_id: str | None = None) -> int:
+    # only logs older than the account's latest success: its latest closed log and a failure streak
+    # still running are kept (pos.error's consecutive_failures counts that streak)
     closed = PosSyncLog.status != SyncStatus.IN_PROGRESS.value
     later = aliased(PosSyncLog)
-    latest_closed = (sa.select(sa.func.max(later.sync_started_at))
-                     .where(later.pos_account_id == PosSyncLog.pos_account_id,
-                            later.status != SyncStatus.IN_PROGRESS.value)
-                     .scalar_subquery())
+    latest_ok = (sa.select(sa.func.max(later.sync_started_at))
+                 .where(later.pos_account_id == PosSyncLog.pos_account_id,
+                        later.status.in_([SyncStatus.SUCCESS.value, SyncStatus.PARTIAL.value]))
+                 .scalar_subquery())
     stmt = sa.delete(PosSyncLog).where(closed, PosSyncLog.sync_started_at < before,
-                                       PosSyncLog.sync_started_at < latest_closed)
+                                       PosSyncLog.sync_started_at < latest_ok)
     if account_id is not None:
         stmt = stmt.where(PosSyncLog.pos_account_id == account_id)
     return int(session.execute(stmt).rowcount or 0)  # type: ignore[attr-defined]
@@ -230,8 +232,9 @@ def _prune(session: Session, before: datetime, account_id: str | None = None) ->
 def prune_sync_logs(before: datetime | None = None, *, account_id: str | None = None,
                     session: Session | None = None, settings: Settings | None = None) -> int:
     """Delete closed sync logs that started before ``before`` (default: now less
-    ``POS_SYNC_LOG_RETENTION_DAYS``), of one account or all; each account keeps its latest closed
-    log, and logs in progress are never touched. The Prometheus totals are not changed (they were
+    ``POS_SYNC_LOG_RETENTION_DAYS``), of one account or all; each account keeps its latest
+    successful (or partial) log and every log after it — a failure streak is kept whole — and logs
+    in progress are never touched. The Prometheus totals are not changed (they were
     counted when each log closed). Returns how many were deleted."""
     settings = settings or load_settings()
     cutoff = aware_utc(before) or utcnow() - timedelta(days=settings.sync_log_retention_days)

@@ -94,12 +94,12 @@ def test_a_stale_log_counts_once_and_a_late_real_outcome_adds_only_new_transacti
                     completed_at=T0 + timedelta(seconds=60))  # the start closed `killed` as failed
     snap = metrics_snapshot()
     assert _totals(snap)[("t1", "square")][:3] == (2, 3, 60.0)  # 50 s (stale) + 10 s
-    assert _errors(snap) == {("t1", "square", "unknown"): 1}
+    assert _errors(snap) == {("t1", "square", "interrupted"): 1}  # a stale log is `interrupted`
 
     finish_sync_log(killed, "success", processed=8, completed_at=T0 + timedelta(seconds=70))  # it was alive
     snap = metrics_snapshot()
     assert _totals(snap)[("t1", "square")][:3] == (2, 11, 60.0)  # its 8 transactions, no second sync
-    assert _errors(snap) == {("t1", "square", "unknown"): 1}
+    assert _errors(snap) == {("t1", "square", "interrupted"): 1}
     finish_sync_log(killed, "success", processed=8, completed_at=T0 + timedelta(seconds=80))  # closed again
     assert _totals(metrics_snapshot())[("t1", "square")][:3] == (2, 11, 60.0)
 

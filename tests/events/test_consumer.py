@@ -16,8 +16,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-from conftest import World
-from events_support import Broker, schema
+from events_support import Broker, World, schema
 
 from pos_sync.appstore.sync_requests import pending_sync_requests
 from pos_sync.events.amqp import run

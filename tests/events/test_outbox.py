@@ -10,8 +10,7 @@ from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
-from conftest import World
-from events_support import validate
+from events_support import World, validate
 
 from dlt_sources.common.errors import ApiError, MissingScopes, ReauthorizationRequired
 from pos_sync.appstore import session_scope

@@ -12,8 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import World
-from events_support import CLOSED_URL, Broker, validate
+from events_support import CLOSED_URL, Broker, World, validate
 from test_outbox import sync
 
 from pos_sync.appstore.outbox import outbox_counts, pending_events

@@ -15,8 +15,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 import pytest
-from conftest import World
-from events_support import Broker
+from events_support import Broker, World
 from test_outbox import sync
 
 from pos_sync.appstore.outbox import outbox_counts, pending_events
