@@ -59,52 +59,42 @@ def send_with_retries(send: Callable[[], Response], policy: RetryPolicy, what: s
 
     Retryable: statuses in ``policy.retry_statuses`` and :data:`TRANSIENT_EXCEPTIONS`. The wait
     before a retry is the answer's ``Retry-After`` (seconds or HTTP-date) or the policy's jittered
-    backoff; a 429 also closes ``pacer``'s gate for that long, so every request of the client waits
-    (each send first passes the gate and the rate limiters of ``pacer`` for ``path``/``headers``).
-    The budget is ``policy.max_elapsed`` seconds from the first send (see :class:`RetryPolicy`);
-    once a request of the run gave up (``pace.budget_spent``), later ones are sent once. ``pace``
-    counts sends, failures, retries and seconds waited.
+    backoff (its exponent counts only the failures without a ``Retry-After``). A 429 also closes
+    ``pacer``'s gate for that long, so every request of the client waits; each send first passes
+    the gate and the rate limits of ``pacer`` for ``path``/``headers``. The budget is
+    ``policy.max_elapsed`` seconds from the first send (:class:`RetryPolicy`); once a request of the
+    run gave up (``pace.budget_spent``), later ones are sent once. ``pace`` counts it all.
     """
+    pace = pace if pace is not None else SyncPace()
+    once = pace.budget_spent
     started = policy.clock()
-    slept = 0.0
-    attempt = 0
-    own_until = 0.0
-    once = pace is not None and pace.budget_spent
+    slept, attempt, guessed, own_until = 0.0, 0, 0, 0.0
     while True:
         attempt += 1
         if pacer is not None:
-            waited = pacer.throttle(path, headers or {}, policy.sleep, own_until=own_until)
-            if pace is not None:
-                pace.throttled(waited)
-        if pace is not None:
-            pace.sent()
+            pace.throttled(pacer.throttle(path, headers or {}, policy.sleep, own_until=own_until))
+        pace.sent()
         response: Response | None = None
         try:
             response = send()
         except TRANSIENT_EXCEPTIONS as exc:
             failure = f"{type(exc).__name__}: {exc}"
-            delay = policy.backoff(attempt - 1)
         else:
             if pacer is not None:
                 pacer.observe(response.headers)
             if response.status_code not in policy.retry_statuses:
                 return response
             failure = f"HTTP {response.status_code}"
-            retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            delay = retry_after if retry_after is not None else policy.backoff(attempt - 1)
         status = response.status_code if response is not None else None
-        if pace is not None:
-            pace.failed_attempt(status)
+        pace.failed_attempt(status)
+        delay, asked, guessed = _delay(response, policy, guessed)
         refusal = "the run's retry budget is spent: one attempt per request" if once else policy.refusal(
             attempt=attempt, elapsed=policy.clock() - started, slept=slept, delay=delay)
         if refusal is not None:
-            if pace is not None:
-                pace.exhausted()
+            pace.exhausted()
             log.warning("%s: %s (last: %s)", what, refusal, failure)
-            raise RetriesExhausted(
-                f"{what}: {refusal} (last: {failure})",
-                status=status, body=response.text[:2000] if response is not None else None,
-            )
+            raise RetriesExhausted(f"{what}: {refusal} (last: {failure})", status=status,
+                                   body=response.text[:2000] if response is not None else None)
         log.info("%s: %s, retry %d in %.2fs", what, failure, attempt, delay)
         if response is not None:
             response.close()
@@ -112,8 +102,15 @@ def send_with_retries(send: Callable[[], Response], policy: RetryPolicy, what: s
             own_until = pacer.cool_down(delay)  # every request of the client waits, not only this one
         policy.sleep(delay)
         slept += delay
-        if pace is not None:
-            pace.retried(delay)
+        pace.retried(delay, asked=asked)
+
+
+def _delay(response: Response | None, policy: RetryPolicy, guessed: int) -> tuple[float, bool, int]:
+    """(seconds before the retry, whether the provider asked for them, backoff draws so far)."""
+    retry_after = parse_retry_after(response.headers.get("Retry-After")) if response is not None else None
+    if retry_after is not None:
+        return retry_after, True, guessed
+    return policy.backoff(guessed), False, guessed + 1
 
 
 class ApiSession(requests.Session):

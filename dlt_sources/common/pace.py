@@ -50,6 +50,7 @@ class SyncPace:
         self.server_errors = 0  # retried 5xx answers
         self.transport_errors = 0  # timeouts, refused or broken connections
         self.retry_wait_seconds = 0.0  # slept before retrying a request
+        self.retry_after_seconds = 0.0  # of which the provider asked for (Retry-After), the rest is backoff
         self.throttle_wait_seconds = 0.0  # held by the cool-down gate or a client-side rate limit
         self.gave_up = 0  # requests whose retry budget ran out
         self.stopped_early: list[EarlyStop] = []
@@ -69,10 +70,13 @@ class SyncPace:
             else:
                 self.server_errors += 1
 
-    def retried(self, slept: float) -> None:
+    def retried(self, slept: float, *, asked: bool = False) -> None:
+        """One retry after sleeping ``slept`` seconds (``asked``: the answer's ``Retry-After``)."""
         with self._lock:
             self.retries += 1
             self.retry_wait_seconds += slept
+            if asked:
+                self.retry_after_seconds += slept
 
     def throttled(self, seconds: float) -> None:
         if seconds > 0:
@@ -111,6 +115,7 @@ class SyncPace:
                 "requests": self.requests, "retries": self.retries, "rate_limited": self.rate_limited,
                 "server_errors": self.server_errors, "transport_errors": self.transport_errors,
                 "retry_wait_seconds": round(self.retry_wait_seconds, 3),
+                "retry_after_seconds": round(self.retry_after_seconds, 3),
                 "throttle_wait_seconds": round(self.throttle_wait_seconds, 3),
                 "waited_seconds": round(self.retry_wait_seconds + self.throttle_wait_seconds, 3),
                 "gave_up": self.gave_up, "partial": bool(self.stopped_early),
