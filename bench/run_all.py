@@ -20,6 +20,7 @@ BENCHMARKS: dict[str, list[str]] = {
     "emulator_serving": ["--scale", "chain", "--days", "90"],
     "square_import": ["--scale", "chain", "--days", "90"],
     "canonical_build": [],
+    "storm": [],
 }
 
 
