@@ -123,13 +123,16 @@ class Sandbox:
 
 
 @contextmanager
-def sandbox_process(*, seed: int, start: date, days: int, scale: str, providers: str = "square") -> Iterator[Sandbox]:
-    """``pos-sync sandbox serve`` in its own process; yields once its manifest is printed."""
+def sandbox_process(*, seed: int, start: date, days: int, scale: str, providers: str = "square",
+                    faults: str = "none") -> Iterator[Sandbox]:
+    """``pos-sync sandbox serve`` in its own process (``faults``: a fault plan spec, e.g. ``storm``);
+    yields once its manifest is printed."""
     home = tempfile.mkdtemp(prefix="pos-bench-sandbox-")
     env = dict(os.environ, POS_HOME=home)
     proc = subprocess.Popen(
         [sys.executable, "-m", "pos_sync.cli", "sandbox", "serve", "--seed", str(seed), "--start",
-         start.isoformat(), "--days", str(days), "--scale", scale, "--providers", providers, "--port", "0"],
+         start.isoformat(), "--days", str(days), "--scale", scale, "--providers", providers, "--port", "0",
+         "--faults", faults],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )
     try:

@@ -22,6 +22,8 @@ BENCHMARKS: dict[str, list[str]] = {
     "canonical_build": [],
     "api": [],  # PostgreSQL: a scratch database on --postgres's server, else on 127.0.0.1:5432
     "events": [],  # RabbitMQ on 127.0.0.1:5672; PostgreSQL as for api
+    "storm": [],
+    "mapping": [],
 }
 
 

@@ -16,7 +16,8 @@ Spec strings (:meth:`FaultPlan.parse`) are comma separated; each part is ``kind:
 
 Fault kinds:
 
-``429``          429 with ``Retry-After: 1`` (seconds)
+``429``          429 with ``Retry-After: 1`` (seconds; ``retry_after=`` sets another value, e.g. 0.2
+                 for fast tests: delta-seconds with a fraction, which real providers do not send)
 ``429-noretry``  429 without a ``Retry-After`` header
 ``500`` ``502`` ``503`` ``504`` (any 4xx/5xx number): that status with the provider's error body
 ``slow``         sleep ``slow_ms`` (default 300 ms), then serve the request normally
@@ -28,7 +29,7 @@ Explicit schedules for tests: ``schedule={3: "503", 4: "503"}`` fails the 3rd an
 plan sees (1-based, counting every request the middleware applies to);
 ``expire_after=N`` expires the presented token after every N authorized requests (requests that
 present a token the emulator accepts). Options in spec strings: ``seed``, ``slow_ms``,
-``expire_after``, ``key_mode`` (``request`` | ``route``).
+``expire_after``, ``key_mode`` (``request`` | ``route``), ``retry_after`` (seconds, default 1).
 
 :class:`FaultMiddleware` is a plain ASGI middleware. Each emulator passes ``render_error`` (a
 callback returning the provider-specific body and headers for a status fault), optionally
@@ -59,6 +60,7 @@ PRESETS: dict[str, str] = {
 }
 NON_STATUS_KINDS = ("slow", "expire")
 DEFAULT_SLOW_MS = 300
+DEFAULT_RETRY_AFTER = 1.0  # seconds, the Retry-After of an injected 429
 
 
 def _status_of(kind: str) -> int | None:
@@ -80,11 +82,11 @@ class Fault:
 
     kind: str
     status: int | None = None
-    retry_after: int | None = None  # seconds, for 429 (None: no header)
+    retry_after: float | None = None  # seconds, for 429 (None: no header)
     slow_ms: int = 0
 
     @classmethod
-    def of(cls, kind: str, slow_ms: int = DEFAULT_SLOW_MS) -> Fault:
+    def of(cls, kind: str, slow_ms: int = DEFAULT_SLOW_MS, retry_after: float = DEFAULT_RETRY_AFTER) -> Fault:
         kind = _check_kind(kind)
         if kind == "slow":
             return cls(kind, slow_ms=slow_ms)
@@ -93,7 +95,14 @@ class Fault:
         if kind == "429-noretry":
             return cls(kind, status=429)
         status = _status_of(kind)
-        return cls(kind, status=status, retry_after=1 if status == 429 else None)
+        return cls(kind, status=status, retry_after=retry_after if status == 429 else None)
+
+    @property
+    def retry_after_header(self) -> str | None:
+        """``Retry-After`` as delta-seconds (``1``, or ``0.2`` for a fractional test value)."""
+        if self.retry_after is None:
+            return None
+        return str(int(self.retry_after)) if float(self.retry_after).is_integer() else f"{self.retry_after:g}"
 
 
 @dataclass
@@ -106,6 +115,7 @@ class FaultPlan:
     schedule: dict[int, str] = field(default_factory=dict)  # request number (1-based) -> kind
     expire_after: int | None = None  # expire the token after every N authorized requests
     key_mode: str = "request"  # request: METHOD path?query | route: METHOD path
+    retry_after: float = DEFAULT_RETRY_AFTER  # seconds, the Retry-After of an injected 429
 
     def __post_init__(self) -> None:
         for kind in list(self.probabilities) + list(self.schedule.values()):
@@ -117,6 +127,8 @@ class FaultPlan:
             raise ValueError("key_mode must be 'request' or 'route'")
         if self.expire_after is not None and self.expire_after < 1:
             raise ValueError("expire_after must be at least 1")
+        if self.retry_after < 0:
+            raise ValueError("retry_after must not be negative")
         self._lock = threading.Lock()
         self.reset()
 
@@ -136,7 +148,7 @@ class FaultPlan:
         for part in expanded:
             if "=" in part:
                 name, value = (s.strip() for s in part.split("=", 1))
-                if name not in ("seed", "slow_ms", "expire_after", "key_mode"):
+                if name not in ("seed", "slow_ms", "expire_after", "key_mode", "retry_after"):
                     raise ValueError(f"unknown fault option {name!r}")
                 options[name] = value
             elif ":" in part:
@@ -151,6 +163,7 @@ class FaultPlan:
             slow_ms=int(options.get("slow_ms", DEFAULT_SLOW_MS)),
             expire_after=int(options["expire_after"]) if "expire_after" in options else None,
             key_mode=options.get("key_mode", "request"),
+            retry_after=float(options.get("retry_after", DEFAULT_RETRY_AFTER)),
         )
 
     @classmethod
@@ -206,7 +219,7 @@ class FaultPlan:
                 return number, None
             self.injected[kind] += 1
             self.log.append((number, key, kind))
-            return number, Fault.of(kind, self.slow_ms)
+            return number, Fault.of(kind, self.slow_ms, self.retry_after)
 
     def note_authorized(self, key: str) -> bool:
         """Count one request that presents an accepted token; True when ``expire_after`` fires."""
@@ -299,7 +312,7 @@ class FaultMiddleware:
         body, headers = self.render_error(fault)
         raw = [(b"content-length", str(len(body)).encode())]
         raw += [(k.lower().encode(), v.encode()) for k, v in headers.items()]
-        if fault.retry_after is not None:
-            raw.append((b"retry-after", str(fault.retry_after).encode()))
+        if fault.retry_after_header is not None:
+            raw.append((b"retry-after", fault.retry_after_header.encode()))
         await send({"type": "http.response.start", "status": fault.status or 500, "headers": raw})
         await send({"type": "http.response.body", "body": body})

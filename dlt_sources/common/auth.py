@@ -38,7 +38,11 @@ import requests
 
 from dlt_sources.common.errors import ReauthorizationRequired, TokenRejected
 from dlt_sources.common.http import send_with_retries
+from dlt_sources.common.pace import SyncPace
 from dlt_sources.common.retry import RetryPolicy
+
+# token endpoints during a sync: retried for a few minutes (a storm must not cost the run its token)
+TOKEN_RETRY_POLICY = RetryPolicy(max_elapsed=300.0, timeout=30.0)
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +116,8 @@ class TokenProvider:
         self.refresh_margin = refresh_margin
         self.provider = provider
         self.reconnect_hint = reconnect_hint or DEFAULT_RECONNECT_HINT.replace("<provider>", provider.lower())
-        self.policy = policy or RetryPolicy(max_attempts=4, max_total_sleep=30.0, timeout=30.0)
+        self.policy = policy or TOKEN_RETRY_POLICY
+        self.pace: SyncPace | None = None  # the run's counters (set by the ApiSession that uses it)
         self._clock = clock or (lambda: datetime.now(UTC))
         self._session = session or requests.Session()
         self._lock = threading.RLock()
@@ -177,7 +182,7 @@ class TokenProvider:
             response = send_with_retries(
                 lambda: self._session.post(self.token_url, timeout=self.policy.timeout,  # type: ignore[arg-type]
                                            headers={"Accept": "application/json"}, **encoding),
-                self.policy, f"{self.provider} token refresh",
+                self.policy, f"{self.provider} token refresh", pace=self.pace,
             )
             try:
                 payload = response.json()

@@ -38,8 +38,8 @@ from dlt_sources.common.errors import (
 )
 from dlt_sources.common.retry import RetryPolicy
 
-# an operator waits for the answer: fewer attempts and a shorter sleep budget than a sync
-DISCOVERY_RETRY_POLICY = RetryPolicy(max_attempts=3, max_total_sleep=20.0, timeout=20.0)
+# an operator waits for the answer: a budget of seconds (a sync's is minutes), a short backoff
+DISCOVERY_RETRY_POLICY = RetryPolicy(max_elapsed=20.0, max_attempts=8, max_delay=5.0, timeout=20.0)
 
 
 class Location(TypedDict):

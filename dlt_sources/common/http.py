@@ -3,7 +3,13 @@
 Why not dlt's own retrying session (``dlt.sources.helpers.requests.Client``)? It retries 429/5xx
 and connection errors and honours ``Retry-After``, but it cannot do all of what these sources need:
 
-* a **total sleep budget** per request (dlt only caps single waits and attempts);
+* a retry budget by **elapsed time** per request (dlt only caps single waits and attempts), and
+  once a request of the run gave up, one attempt for the others (the run ends early, see
+  :mod:`dlt_sources.common.pace`);
+* **pacing** of the whole client: after a 429 every request waits out ``Retry-After`` (a shared
+  gate: several threads page at once), plus the provider's documented rate limits
+  (:mod:`dlt_sources.common.pacing`);
+* retries, 429s and seconds waited **counted** per run (:class:`~dlt_sources.common.pace.SyncPace`);
 * **full jitter** (dlt's tenacity wait is exponential without jitter);
 * on ``401``: refresh the OAuth token **once** and re-send the same request with the new token
   (the ``Authorization`` header must be rewritten on the prepared request, per attempt);
@@ -20,7 +26,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -29,7 +35,9 @@ import requests
 from requests import PreparedRequest, Response
 
 from dlt_sources.common.errors import ApiError, RetriesExhausted, TokenRejected
-from dlt_sources.common.retry import RetryPolicy, parse_retry_after
+from dlt_sources.common.pace import SyncPace
+from dlt_sources.common.pacing import Pacer, Pacing
+from dlt_sources.common.retry import SYNC_RETRY_POLICY, RetryPolicy, parse_retry_after
 
 if TYPE_CHECKING:
     from dlt_sources.common.auth import TokenProvider
@@ -44,62 +52,91 @@ TRANSIENT_EXCEPTIONS: tuple[type[Exception], ...] = (
 )
 
 
-def send_with_retries(send: Callable[[], Response], policy: RetryPolicy, what: str) -> Response:
+def send_with_retries(send: Callable[[], Response], policy: RetryPolicy, what: str, *,
+                      pacer: Pacer | None = None, pace: SyncPace | None = None,
+                      path: str = "", headers: Mapping[str, str] | None = None) -> Response:
     """Call ``send`` until it returns a non-retryable response; raise :class:`RetriesExhausted`.
 
-    Retryable: statuses in ``policy.retry_statuses`` and :data:`TRANSIENT_EXCEPTIONS`.
+    Retryable: statuses in ``policy.retry_statuses`` and :data:`TRANSIENT_EXCEPTIONS`. The wait
+    before a retry is the answer's ``Retry-After`` (seconds or HTTP-date) or the policy's jittered
+    backoff (its exponent counts only the failures without a ``Retry-After``). A 429 also closes
+    ``pacer``'s gate for that long, so every request of the client waits; each send first passes
+    the gate and the rate limits of ``pacer`` for ``path``/``headers``. The budget is
+    ``policy.max_elapsed`` seconds from the first send (:class:`RetryPolicy`); once a request of the
+    run gave up (``pace.budget_spent``), later ones are sent once. ``pace`` counts it all.
     """
-    slept = 0.0
-    attempt = 0
+    pace = pace if pace is not None else SyncPace()
+    once = pace.budget_spent
+    started = policy.clock()
+    slept, attempt, guessed, own_until = 0.0, 0, 0, 0.0
     while True:
         attempt += 1
+        if pacer is not None:
+            pace.throttled(pacer.throttle(path, headers or {}, policy.sleep, own_until=own_until))
+        pace.sent()
         response: Response | None = None
         try:
             response = send()
         except TRANSIENT_EXCEPTIONS as exc:
             failure = f"{type(exc).__name__}: {exc}"
-            delay = policy.backoff(attempt - 1)
         else:
+            if pacer is not None:
+                pacer.observe(response.headers)
             if response.status_code not in policy.retry_statuses:
                 return response
             failure = f"HTTP {response.status_code}"
-            retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            delay = retry_after if retry_after is not None else policy.backoff(attempt - 1)
-        if attempt >= policy.max_attempts:
-            raise RetriesExhausted(
-                f"{what}: gave up after {attempt} attempts (last: {failure})",
-                status=response.status_code if response is not None else None,
-                body=response.text[:2000] if response is not None else None,
-            )
-        if slept + delay > policy.max_total_sleep:
-            raise RetriesExhausted(
-                f"{what}: waiting {delay:.1f}s more would exceed the retry sleep budget of "
-                f"{policy.max_total_sleep:.0f}s (slept {slept:.1f}s over {attempt} attempts; last: {failure})",
-                status=response.status_code if response is not None else None,
-                body=response.text[:2000] if response is not None else None,
-            )
+        status = response.status_code if response is not None else None
+        pace.failed_attempt(status)
+        delay, asked, guessed = _delay(response, policy, guessed)
+        refusal = "the run's retry budget is spent: one attempt per request" if once else policy.refusal(
+            attempt=attempt, elapsed=policy.clock() - started, slept=slept, delay=delay)
+        if refusal is not None:
+            pace.exhausted()
+            log.warning("%s: %s (last: %s)", what, refusal, failure)
+            raise RetriesExhausted(f"{what}: {refusal} (last: {failure})", status=status,
+                                   body=response.text[:2000] if response is not None else None)
         log.info("%s: %s, retry %d in %.2fs", what, failure, attempt, delay)
         if response is not None:
             response.close()
+        if status == 429 and pacer is not None:
+            own_until = pacer.cool_down(delay)  # every request of the client waits, not only this one
         policy.sleep(delay)
         slept += delay
+        pace.retried(delay, asked=asked)
+
+
+def _delay(response: Response | None, policy: RetryPolicy, guessed: int) -> tuple[float, bool, int]:
+    """(seconds before the retry, whether the provider asked for them, backoff draws so far)."""
+    retry_after = parse_retry_after(response.headers.get("Retry-After")) if response is not None else None
+    if retry_after is not None:
+        return retry_after, True, guessed
+    return policy.backoff(guessed), False, guessed + 1
 
 
 class ApiSession(requests.Session):
-    """Bearer auth from a :class:`TokenProvider`, bounded retries, typed errors (see module doc).
+    """Bearer auth from a :class:`TokenProvider`, retries bounded by time, pacing, typed errors (see
+    module doc).
 
     ``error_mapper(request, response)`` turns a non-2xx response into the exception to raise
-    (return None for the generic :class:`ApiError`). ``request_count`` counts HTTP requests sent,
-    retries and re-sends included (handy for tests and run metadata).
+    (return None for the generic :class:`ApiError`). ``pacing``: the provider's rules (the client's
+    cool-down gate after a 429, its rate limits); default: the gate only. ``pace``: the run's
+    :class:`SyncPace` (default: a new one), also handed to the token provider, so its logins and
+    refreshes count in this run too. ``request_count`` counts HTTP requests sent, retries and
+    re-sends included.
     """
 
     def __init__(self, token_provider: TokenProvider | None = None, *, policy: RetryPolicy | None = None,
-                 error_mapper: ErrorMapper | None = None, provider: str = "provider") -> None:
+                 error_mapper: ErrorMapper | None = None, provider: str = "provider",
+                 pacing: Pacing | None = None, pace: SyncPace | None = None) -> None:
         super().__init__()
         self.token_provider = token_provider
-        self.policy = policy or RetryPolicy()
+        self.policy = policy or SYNC_RETRY_POLICY
         self.error_mapper = error_mapper
         self.provider = provider
+        self.pacer = (pacing or Pacing()).pacer(clock=self.policy.clock)
+        self.pace = pace if pace is not None else SyncPace()
+        if token_provider is not None:  # its logins and refreshes count in this run (the latest session's)
+            token_provider.pace = self.pace
         self.request_count = 0
         self._count_lock = threading.Lock()
 
@@ -117,7 +154,9 @@ class ApiSession(requests.Session):
             if self.token_provider is not None:
                 token = self.token_provider.get()
                 request.headers["Authorization"] = f"Bearer {token}"
-            response = send_with_retries(lambda: self._send_once(request, dict(kwargs)), self.policy, what)
+            response = send_with_retries(lambda: self._send_once(request, dict(kwargs)), self.policy, what,
+                                         pacer=self.pacer, pace=self.pace, path=_path(request),
+                                         headers=request.headers)
             if response.status_code == 401 and self.token_provider is not None and token is not None:
                 if refreshed:
                     raise TokenRejected(

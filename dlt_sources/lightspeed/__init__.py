@@ -18,6 +18,8 @@ from dlt.sources import DltResource
 
 from dlt_sources.common.auth import TokenProvider
 from dlt_sources.common.incremental import account_state
+from dlt_sources.common.pace import SyncPace, attach_pace, building, stops_early, sync_pace
+from dlt_sources.common.pacing import Pacing
 from dlt_sources.common.retry import RetryPolicy
 from dlt_sources.common.rows import content_hash
 from dlt_sources.lightspeed.helpers import (
@@ -49,6 +51,7 @@ __all__ = [
     "lightspeed_source",
     "lightspeed_tokens",
     "store_base_url",
+    "sync_pace",
 ]
 
 MAX_TABLE_NESTING = 2  # sales.line_items[].tax_components[]
@@ -73,6 +76,7 @@ class _Sync:
         self.account_id = account_id
         self.outlet_ids = sorted(dict.fromkeys(outlet_ids))
         self.guard = guard
+        self.pace = client.session.pace
 
     def state(self) -> dict[str, Any]:
         """This resource's state for this account (two tenants in one pipeline never share a cursor)."""
@@ -96,27 +100,29 @@ class _Sync:
             if state.get("outlets") is not None and not set(self.outlet_ids) <= set(state["outlets"] or ()):
                 after = 0
             state["outlets"] = self.outlet_ids
-        for rows, top in version_pages(self.client, path, after, page_size, params):
-            kept = self.guard.filter(table, [r for r in rows if self._wanted(table, r)])
-            if kept:
-                yield shape_rows(kept, self.account_id)
-            state["after"] = top
+        with stops_early(self.pace, f"Lightspeed {table}"):  # the mark is already that of the last page yielded
+            for rows, top in version_pages(self.client, path, after, page_size, params):
+                kept = self.guard.filter(table, [r for r in rows if self._wanted(table, r)])
+                if kept:
+                    yield shape_rows(kept, self.account_id)
+                state["after"] = top
 
     def categories(self) -> Iterator[list[Row]]:
         """Categories have no version: read fully (one page), load only new or changed ones."""
         state = self.state()
         hashes: dict[str, str] = dict(state.get("hashes", {}))
         seen: dict[str, str] = {}
-        for rows in category_pages(self.client, CATEGORIES_PATH, CATEGORIES_PAGE_SIZE):
-            changed = []
-            for row in rows:
-                digest = content_hash(row)
-                seen[str(row["id"])] = digest
-                if hashes.get(str(row["id"])) != digest:
-                    changed.append(row)
-            if changed:
-                yield shape_rows(changed, self.account_id)
-        state["hashes"] = seen
+        with stops_early(self.pace, "Lightspeed product_categories") as stop:
+            for rows in category_pages(self.client, CATEGORIES_PATH, CATEGORIES_PAGE_SIZE):
+                changed = []
+                for row in rows:
+                    digest = content_hash(row)
+                    seen[str(row["id"])] = digest
+                    if hashes.get(str(row["id"])) != digest:
+                        changed.append(row)
+                if changed:
+                    yield shape_rows(changed, self.account_id)
+        state["hashes"] = hashes | seen if stop.early else seen  # stopped early: the rest keep their hash
 
 
 @dlt.source(name="lightspeed", max_table_nesting=MAX_TABLE_NESTING)
@@ -130,6 +136,8 @@ def lightspeed_source(
     now: datetime | None = None,
     known_versions: KnownVersions | None = None,
     retry_policy: RetryPolicy | None = None,
+    pacing: Pacing | None = None,
+    pace: SyncPace | None = None,
 ) -> Sequence[DltResource]:
     """The Lightspeed X-Series source of one store (domain prefix = account).
 
@@ -151,7 +159,15 @@ def lightspeed_source(
             time bound, so it is not used.
         known_versions: ``(table, ids) -> {id: stored version}`` for the optional guard, e.g.
             ``destination_known_versions(pipeline, account_id=...)``.
-        retry_policy: HTTP retry bounds (attempts, backoff, total sleep budget).
+        retry_policy: HTTP retry bounds (default: ``SYNC_RETRY_POLICY``, a budget of minutes per
+            request; see ``dlt_sources.common.retry``).
+        pacing: client-side pacing (default :data:`settings.LIGHTSPEED_PACING`: after a 429 every
+            request waits until its ``Retry-After`` date, and when ``X-RateLimit-Remaining`` reaches
+            0 until ``X-RateLimit-Reset``; a client-side limit such as ``RateLimit(300 * registers
+            + 50, 300)`` can be added, none by default: the store's register count is not known here).
+        pace: the run's counters (default: a new :class:`SyncPace`, read back with
+            ``dlt_sources.common.pace.sync_pace(source)``). When a request's retry budget runs out
+            the feed stops early at its last loaded page and ``pace.partial`` is True (see README).
 
     Raises (from the resources, wrapped by dlt in ``PipelineStepFailed``):
         ReauthorizationRequired: the tokens can no longer be refreshed (message says what to do);
@@ -161,7 +177,7 @@ def lightspeed_source(
     """
     del now
     base = store_base_url(domain_prefix, base_url)
-    client = LightspeedClient(base, token_provider, policy=retry_policy)
+    client = LightspeedClient(base, token_provider, policy=retry_policy, pacing=pacing, pace=building(pace))
     sync = _Sync(client, account_id or domain_prefix, outlet_ids, VersionGuard(known_versions))
     merge: Any = {"disposition": "merge", "strategy": "delete-insert"}
 
@@ -184,3 +200,6 @@ def lightspeed_source(
         feed_resource("payment_types"), feed_resource("taxes"), product_categories,
         feed_resource("products"), feed_resource("sales"),
     ]
+
+
+attach_pace(lightspeed_source)

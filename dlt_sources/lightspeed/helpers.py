@@ -22,6 +22,8 @@ from dlt_sources.common.discovery import DISCOVERY_RETRY_POLICY, Location, disco
 from dlt_sources.common.errors import ApiError, DiscoveryError, ReauthorizationRequired, TokenRejected
 from dlt_sources.common.guard import KNOWN_VERSIONS_CHUNK, GuardColumns, KnownVersions
 from dlt_sources.common.http import ApiSession, ErrorMapper
+from dlt_sources.common.pace import SyncPace
+from dlt_sources.common.pacing import Pacing
 from dlt_sources.common.retry import RetryPolicy
 from dlt_sources.common.rows import Row
 from dlt_sources.lightspeed.settings import (
@@ -29,6 +31,7 @@ from dlt_sources.lightspeed.settings import (
     API_PREFIX,
     DECIMAL_FIELDS,
     DEFAULT_BASE_URL,
+    LIGHTSPEED_PACING,
     OUTLETS_PAGE_SIZE,
     RECONNECT_HINT,
     TOKEN_PATH,
@@ -97,13 +100,16 @@ def lightspeed_tokens(current: TokenSet, *, base_url: str, client_id: str | None
 
 # ---------------------------------------------------------------------- client
 class LightspeedClient:
-    """GETs on ``{base_url}/api/2.0`` through an :class:`ApiSession` (bearer refresh, retries,
-    typed errors). JSON is parsed with ``parse_float=Decimal``: money never passes through a float."""
+    """GETs on ``{base_url}/api/2.0`` through an :class:`ApiSession` (bearer refresh, retries bounded
+    by time, the store's quota headers and ``Retry-After`` dates applied to every request, typed
+    errors). JSON is parsed with ``parse_float=Decimal``: money never passes through a float."""
 
     def __init__(self, base_url: str, token_provider: TokenProvider, *, policy: RetryPolicy | None = None,
-                 error_mapper: ErrorMapper = lightspeed_error_mapper) -> None:
+                 error_mapper: ErrorMapper = lightspeed_error_mapper, pacing: Pacing | None = None,
+                 pace: SyncPace | None = None) -> None:
         self.base_url = base_url.rstrip("/")
-        self.session = ApiSession(token_provider, policy=policy, error_mapper=error_mapper, provider="Lightspeed")
+        self.session = ApiSession(token_provider, policy=policy, error_mapper=error_mapper, provider="Lightspeed",
+                                  pacing=pacing or LIGHTSPEED_PACING, pace=pace)
         self.session.headers.update({"Accept": "application/json", "User-Agent": USER_AGENT})
 
     @property

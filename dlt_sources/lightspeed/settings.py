@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dlt_sources.common.guard import GuardColumns
+from dlt_sources.common.pacing import Pacing
 from dlt_sources.common.rows import ACCOUNT_COLUMN as ACCOUNT_COLUMN  # re-exported
 
 DEFAULT_BASE_URL = "https://{domain_prefix}.retail.lightspeed.app"  # the store's own host
@@ -10,6 +11,12 @@ API_PREFIX = "/api/2.0"
 TOKEN_PATH = "/api/1.0/token"  # form-encoded; refresh tokens rotate on every use
 
 USER_AGENT = "pos-sync (dlt source lightspeed)"
+
+# X-Series allows 300 × registers + 50 requests per 5 minutes per store and app, and says how many
+# are left: at X-RateLimit-Remaining 0 the client waits until X-RateLimit-Reset; after a 429 until
+# its Retry-After (an RFC 1123 date). No client-side limiter by default (the register count is the
+# store's); pass Pacing(limits=(RateLimit(300 * registers + 50, 300.0),), ...) to add one.
+LIGHTSPEED_PACING = Pacing(remaining_header="X-RateLimit-Remaining", reset_header="X-RateLimit-Reset")
 
 # resource / table -> (path under /api/2.0, extra query parameters, page size)
 # `deleted=true`: without it a change feed never shows a soft delete (deleted_at).

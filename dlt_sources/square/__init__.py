@@ -18,6 +18,8 @@ from dlt.sources import DltResource
 from dlt_sources.common.arrow import arrow_batches, prepare_arrow_resources
 from dlt_sources.common.auth import TokenProvider
 from dlt_sources.common.incremental import IncrementalSync, window_of
+from dlt_sources.common.pace import SyncPace, attach_pace, building, stops_early, sync_pace
+from dlt_sources.common.pacing import Pacing
 from dlt_sources.common.prefetch import fan_in
 from dlt_sources.common.retry import RetryPolicy
 from dlt_sources.common.rows import preferred_loader_file_format
@@ -67,6 +69,7 @@ __all__ = [
     "preferred_loader_file_format",
     "square_source",
     "square_tokens",
+    "sync_pace",
 ]
 
 MAX_TABLE_NESTING = 4  # orders.returns[].return_line_items[].applied_taxes[].applied_money
@@ -83,6 +86,7 @@ class _Sync(IncrementalSync):
                  location_concurrency: int = LOCATION_CONCURRENCY) -> None:
         super().__init__(account_id, window, initial_start, lookback, now, guard)
         self.client = client
+        self.pace = client.session.pace
         self.location_concurrency = location_concurrency
         self._location_ids = list(dict.fromkeys(location_ids))
         self._locations_payload: dict[str, Any] | None = None
@@ -114,24 +118,10 @@ class _Sync(IncrementalSync):
     def list_by_location(self, table: str, page_size: int) -> Iterator[list[Row]]:
         """ListPayments / ListPaymentRefunds, one ``location_id`` per query (see README); up to
         ``location_concurrency`` locations are paged at once, their pages interleaved."""
-        path = ENDPOINTS[table]
         if self.window is not None:
-            start, end = self.window
-
-            def window_pages(loc: str) -> Iterator[tuple[str, list[Row]]]:
-                def window_request(begin: datetime) -> tuple[dict[str, Any], None]:
-                    return {"location_id": loc, "begin_time": iso(begin), "end_time": iso(end),
-                            "sort_field": "CREATED_AT", "sort_order": "ASC", "limit": page_size}, None
-                for rows, _ in restartable_pages(self.client, "GET", path, table, window_request, start,
-                                                 "created_at"):
-                    yield loc, [r for r in rows if start <= parse_ts(r["created_at"]) < end]
-
-            for _, rows in fan_in([window_pages(loc) for loc in self.location_ids()], self.location_concurrency,
-                                  name=f"square-{table}"):
-                if out := self.prepare(table, rows):
-                    yield out
+            yield from self._list_window(table, page_size, *self.window)
             return
-
+        path = ENDPOINTS[table]
         now = self.now()
         state = self.state()
         hwm: dict[str, str] = dict(state.get("hwm", {}))
@@ -146,49 +136,71 @@ class _Sync(IncrementalSync):
                 yield loc, rows
 
         seen: dict[str, datetime | None] = {}
-        for loc, rows in fan_in([location_pages(loc) for loc in self.location_ids()], self.location_concurrency,
-                                name=f"square-{table}"):
-            seen[loc] = _max_ts(seen.get(loc), rows, "updated_at")
-            if out := self.prepare(table, rows):
-                yield out
+        with stops_early(self.pace, f"Square {table}"):
+            for loc, rows in fan_in([location_pages(loc) for loc in self.location_ids()], self.location_concurrency,
+                                    name=f"square-{table}"):
+                seen[loc] = _max_ts(seen.get(loc), rows, "updated_at")
+                if out := self.prepare(table, rows):
+                    yield out
+        # each location's rows come sorted ascending: its mark may move to the newest row it yielded,
+        # whether it finished or stopped early (rows at that instant are read again next time)
         for loc, max_seen in seen.items():
             _advance(hwm, [loc], max_seen)
-        state["hwm"] = hwm  # reached only when every location finished
+        state["hwm"] = hwm
+
+    def _list_window(self, table: str, page_size: int, start: datetime, end: datetime) -> Iterator[list[Row]]:
+        path = ENDPOINTS[table]
+
+        def window_pages(loc: str) -> Iterator[tuple[str, list[Row]]]:
+            def window_request(begin: datetime) -> tuple[dict[str, Any], None]:
+                return {"location_id": loc, "begin_time": iso(begin), "end_time": iso(end),
+                        "sort_field": "CREATED_AT", "sort_order": "ASC", "limit": page_size}, None
+            for rows, _ in restartable_pages(self.client, "GET", path, table, window_request, start, "created_at"):
+                yield loc, [r for r in rows if start <= parse_ts(r["created_at"]) < end]
+
+        with stops_early(self.pace, f"Square {table} (window)"):
+            for _, rows in fan_in([window_pages(loc) for loc in self.location_ids()], self.location_concurrency,
+                                  name=f"square-{table}"):
+                if out := self.prepare(table, rows):
+                    yield out
 
     def orders(self) -> Iterator[list[Row]]:
         """SearchOrders over batches of ≤ 10 locations, every state, sorted ascending."""
         path = ENDPOINTS["orders"]
-        locations = self.location_ids()
-        batches = [locations[i : i + ORDERS_LOCATION_BATCH] for i in range(0, len(locations), ORDERS_LOCATION_BATCH)]
         window = self.window
         field = "created_at" if window is not None else "updated_at"
         end = window[1] if window is not None else self.now()
         state = self.state() if window is None else {}
         hwm: dict[str, str] = dict(state.get("hwm", {}))
-        for batch in batches:
-            def request(begin: datetime, batch: list[str] = batch) -> tuple[None, dict[str, Any]]:
-                return None, {
-                    "location_ids": batch,
-                    "query": {
-                        "filter": {
-                            "state_filter": {"states": list(ORDER_STATES)},
-                            "date_time_filter": {field: {"start_at": iso(begin), "end_at": iso(end)}},
+        with stops_early(self.pace, "Square orders"):
+            locations = self.location_ids()
+            for batch in [locations[i : i + ORDERS_LOCATION_BATCH] for i in range(0, len(locations),
+                                                                                  ORDERS_LOCATION_BATCH)]:
+                def request(begin: datetime, batch: list[str] = batch) -> tuple[None, dict[str, Any]]:
+                    return None, {
+                        "location_ids": batch,
+                        "query": {
+                            "filter": {
+                                "state_filter": {"states": list(ORDER_STATES)},
+                                "date_time_filter": {field: {"start_at": iso(begin), "end_at": iso(end)}},
+                            },
+                            "sort": {"sort_field": field.upper(), "sort_order": "ASC"},
                         },
-                        "sort": {"sort_field": field.upper(), "sort_order": "ASC"},
-                    },
-                    "limit": ORDERS_PAGE_SIZE,
-                }
-            begin = window[0] if window is not None else self.begin_for(batch, hwm)
-            seen: datetime | None = None
-            for rows, _ in restartable_pages(self.client, "POST", path, "orders", request, begin, field):
-                if window is not None:
-                    rows = [r for r in rows if window[0] <= parse_ts(r["created_at"]) < window[1]]
-                seen = _max_ts(seen, rows, "updated_at")
-                if out := self.prepare("orders", rows):
-                    yield out
-            _advance(hwm, batch, seen)  # the query covered every location of the batch up to `now`
+                        "limit": ORDERS_PAGE_SIZE,
+                    }
+                begin = window[0] if window is not None else self.begin_for(batch, hwm)
+                seen: datetime | None = None
+                try:
+                    for rows, _ in restartable_pages(self.client, "POST", path, "orders", request, begin, field):
+                        if window is not None:
+                            rows = [r for r in rows if window[0] <= parse_ts(r["created_at"]) < window[1]]
+                        seen = _max_ts(seen, rows, "updated_at")
+                        if out := self.prepare("orders", rows):
+                            yield out
+                finally:  # sorted ascending over the whole batch: every location was read up to `seen`
+                    _advance(hwm, batch, seen)
         if window is None:
-            state["hwm"] = hwm  # reached only when every batch finished
+            state["hwm"] = hwm  # every batch finished or stopped early: each mark = the rows it yielded
 
     def catalog(self) -> Iterator[list[Row]]:
         """SearchCatalogObjects from the last ``latest_time`` (exclusive) minus the lookback, tombstones included."""
@@ -205,27 +217,31 @@ class _Sync(IncrementalSync):
                 body["begin_time"] = iso(begin)
             return None, body
 
-        # results are not sorted by time: an INVALID_CURSOR restart re-runs the whole query
-        for rows, payload in restartable_pages(self.client, "POST", path, "objects", request,
-                                               begin or datetime.min.replace(tzinfo=UTC), ""):
-            if payload.get("latest_time"):
-                latest = max(filter(None, (latest, parse_ts(payload["latest_time"]))))
-            latest = _max_ts(latest, rows, "updated_at")
-            if out := self.prepare("catalog", rows):
-                yield out
-        if self.window is None and latest is not None:
+        # results are not sorted by time: an INVALID_CURSOR restart re-runs the whole query, and a
+        # query that stopped early keeps the previous latest_time (what it loaded is merged again)
+        with stops_early(self.pace, "Square catalog") as stop:
+            for rows, payload in restartable_pages(self.client, "POST", path, "objects", request,
+                                                   begin or datetime.min.replace(tzinfo=UTC), ""):
+                if payload.get("latest_time"):
+                    latest = max(filter(None, (latest, parse_ts(payload["latest_time"]))))
+                latest = _max_ts(latest, rows, "updated_at")
+                if out := self.prepare("catalog", rows):
+                    yield out
+        if self.window is None and latest is not None and not stop.early:
             state["latest_time"] = iso(latest)
 
     def team_members(self) -> Iterator[list[Row]]:
-        for rows, _ in self.client.pages("POST", ENDPOINTS["team_members"], "team_members",
-                                         body={"limit": TEAM_MEMBERS_PAGE_SIZE}):
-            if out := self.prepare("team_members", rows):
-                yield out
+        with stops_early(self.pace, "Square team_members"):  # no state: read in full every sync
+            for rows, _ in self.client.pages("POST", ENDPOINTS["team_members"], "team_members",
+                                             body={"limit": TEAM_MEMBERS_PAGE_SIZE}):
+                if out := self.prepare("team_members", rows):
+                    yield out
 
     def locations(self) -> Iterator[list[Row]]:
-        rows = list(self.locations_payload().get("locations", []))
-        if out := self.prepare("locations", rows):
-            yield out
+        with stops_early(self.pace, "Square locations"):
+            rows = list(self.locations_payload().get("locations", []))
+            if out := self.prepare("locations", rows):
+                yield out
 
 
 def _max_ts(current: datetime | None, rows: list[Row], field: str) -> datetime | None:
@@ -262,6 +278,8 @@ def square_source(
     known_versions: Callable[[str, list[str]], dict[str, Any]] | KnownVersions | None = None,
     retry_policy: RetryPolicy | None = None,
     location_concurrency: int = LOCATION_CONCURRENCY,
+    pacing: Pacing | None = None,
+    pace: SyncPace | None = None,
 ) -> Sequence[DltResource]:
     """The Square source of one merchant (account).
 
@@ -277,15 +295,21 @@ def square_source(
         now: the run's upper bound (injected clock); default: real UTC now at first use.
         known_versions: ``(table, ids) -> {id: stored updated_at / version / hash}`` for the
             version guard, e.g. ``destination_known_versions(pipeline, account_id=...)``; None: no guard.
-        retry_policy: HTTP retry bounds (attempts, backoff, total sleep budget).
+        retry_policy: HTTP retry bounds (default: ``SYNC_RETRY_POLICY``, a budget of minutes per
+            request; see ``dlt_sources.common.retry``).
         location_concurrency: locations whose payments/refunds are paged at the same time
             (each in its own thread and HTTP connection; 1 = one after the other).
+        pacing: client-side pacing (default :data:`settings.SQUARE_PACING`: Square documents no
+            limits, so only the shared wait after a 429, for every thread of the client).
+        pace: the run's counters (default: a new :class:`SyncPace`, read back with
+            ``dlt_sources.common.pace.sync_pace(source)``). When a request's retry budget runs out
+            the stream stops early, keeps what it loaded and ``pace.partial`` is True (see README).
 
     The body makes no network call: resources fetch lazily.
     """
     prepare_arrow_resources(ARROW_TABLES)  # payments and refunds come as Arrow tables
     window = window_of(start, end, parse_ts)
-    client = SquareClient(base_url, token_provider, policy=retry_policy)
+    client = SquareClient(base_url, token_provider, policy=retry_policy, pacing=pacing, pace=building(pace))
     sync = _Sync(client, location_ids, account_id, window,
                  parse_ts(initial_start) if initial_start else None, lookback,
                  parse_ts(now) if now else None, VersionGuard(known_versions), location_concurrency)
@@ -330,3 +354,6 @@ def square_source(
         yield from sync.team_members()
 
     return [locations, payments, refunds, orders, catalog, team_members]
+
+
+attach_pace(square_source)

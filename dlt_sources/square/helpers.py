@@ -34,6 +34,8 @@ from dlt_sources.common.errors import (
 from dlt_sources.common.guard import KnownVersions
 from dlt_sources.common.http import ApiSession, ErrorMapper
 from dlt_sources.common.incremental import iso
+from dlt_sources.common.pace import SyncPace
+from dlt_sources.common.pacing import Pacing
 from dlt_sources.common.prefetch import prefetched
 from dlt_sources.common.retry import RetryPolicy
 from dlt_sources.common.rows import Row, content_hash
@@ -47,6 +49,7 @@ from dlt_sources.square.settings import (
     MAX_CURSOR_RESTARTS,
     PREFETCH_PAGES,
     SCOPES_BY_PATH,
+    SQUARE_PACING,
     SQUARE_VERSION,
     TOKEN_PATH,
 )
@@ -160,13 +163,16 @@ def square_tokens(current: TokenSet, *, client_id: str | None = None, client_sec
 
 # ---------------------------------------------------------------------- client
 class SquareClient:
-    """dlt ``RESTClient`` on an :class:`ApiSession` (auth refresh, bounded retries, typed errors)."""
+    """dlt ``RESTClient`` on an :class:`ApiSession` (auth refresh, retries bounded by time, the wait
+    after a 429 shared by every thread, typed errors). ``pace``: the run's counters (``session.pace``)."""
 
     def __init__(self, base_url: str, token_provider: TokenProvider, *, policy: RetryPolicy | None = None,
-                 prefetch: int = PREFETCH_PAGES, error_mapper: ErrorMapper = square_error_mapper) -> None:
+                 prefetch: int = PREFETCH_PAGES, error_mapper: ErrorMapper = square_error_mapper,
+                 pacing: Pacing | None = None, pace: SyncPace | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.prefetch = prefetch
-        self.session = ApiSession(token_provider, policy=policy, error_mapper=error_mapper, provider="Square")
+        self.session = ApiSession(token_provider, policy=policy, error_mapper=error_mapper, provider="Square",
+                                  pacing=pacing or SQUARE_PACING, pace=pace)
         self.rest = RESTClient(
             base_url=self.base_url,
             headers={"Square-Version": SQUARE_VERSION, "Accept": "application/json"},

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from dlt_sources.common.guard import GuardColumns
+from dlt_sources.common.pacing import Pacing
 from dlt_sources.common.rows import ACCOUNT_COLUMN as ACCOUNT_COLUMN  # re-exported
 from dlt_sources.common.rows import CONTENT_HASH_COLUMN as CONTENT_HASH_COLUMN
 
@@ -22,6 +23,10 @@ TEAM_MEMBERS_PAGE_SIZE = 200
 PREFETCH_PAGES = 1  # pages requested ahead while the current one is processed (cursor paging: 1 is the most)
 LOCATION_CONCURRENCY = 2  # locations whose payments/refunds are paged at once (threads, connections)
 ORDERS_LOCATION_BATCH = 10  # SearchOrders accepts at most 10 location ids
+
+# Square publishes no rate limits: no client-side limiter, only the wait after a 429 (its
+# Retry-After when sent, else the backoff), shared by every thread of the client
+SQUARE_PACING = Pacing()
 
 DEFAULT_LOOKBACK = timedelta(minutes=15)  # re-read window (eventual consistency, late offline payments)
 DEFAULT_INITIAL_DAYS = 90  # first incremental run starts at now - 90 days unless initial_start is given

@@ -17,6 +17,8 @@ from dlt.sources import DltResource
 
 from dlt_sources.common.auth import TokenProvider
 from dlt_sources.common.incremental import IncrementalSync, iso, window_of
+from dlt_sources.common.pace import SyncPace, attach_pace, building, stops_early, sync_pace
+from dlt_sources.common.pacing import Pacing
 from dlt_sources.common.retry import RetryPolicy
 from dlt_sources.common.rows import preferred_loader_file_format
 from dlt_sources.toast.auth import ToastTokenProvider, login, toast_tokens
@@ -52,6 +54,7 @@ __all__ = [
     "discover_restaurants",
     "login",
     "preferred_loader_file_format",
+    "sync_pace",
     "toast_source",
     "toast_tokens",
 ]
@@ -70,14 +73,16 @@ class _Sync(IncrementalSync):
         super().__init__(account_id, window, initial_start, lookback, now, guard)
         self.client = client
         self.restaurants = restaurants
+        self.pace = client.session.pace
 
     # -------------------------------------------------------------- streams
     def restaurants_rows(self) -> Iterator[list[Row]]:
-        for guid in self.restaurants:
-            payload = self.client.get(RESTAURANT_PATH.format(guid=guid), guid)
-            rows = self.guard.filter("restaurants", [shape_row(payload, self.account_id, guid, with_hash=True)])
-            if rows:
-                yield rows
+        with stops_early(self.pace, "Toast restaurants"):  # no state: the next sync reads them all again
+            for guid in self.restaurants:
+                payload = self.client.get(RESTAURANT_PATH.format(guid=guid), guid)
+                rows = self.guard.filter("restaurants", [shape_row(payload, self.account_id, guid, with_hash=True)])
+                if rows:
+                    yield rows
 
     def orders(self) -> Iterator[list[Row]]:
         if self.window is not None:
@@ -88,38 +93,46 @@ class _Sync(IncrementalSync):
         end = self.now() + timedelta(milliseconds=1)  # endDate is exclusive: include orders modified at `now`
         for guid in self.restaurants:
             begin = parse_ts(marks[guid]) - self.lookback if guid in marks else self.initial_start()
-            for start, stop in windows(min(begin, end), end, MAX_ORDERS_WINDOW):
-                params = {"startDate": toast_ts(start), "endDate": toast_ts(stop), "pageSize": ORDERS_PAGE_SIZE}
-                for page in self.client.pages(ORDERS_BULK_PATH, guid, params):
-                    if rows := self.guard.filter("orders", [shape_row(o, self.account_id, guid) for o in page]):
-                        yield rows
-            marks[guid] = iso(self.now())  # everything modified up to `now` was read
-        state["hwm"] = marks  # reached only when every restaurant finished
+            read_up_to: datetime | None = None  # end of the last window read to its last page
+            with stops_early(self.pace, f"Toast orders of restaurant {guid}") as stop:
+                for start, stop_at in windows(min(begin, end), end, MAX_ORDERS_WINDOW):
+                    params = {"startDate": toast_ts(start), "endDate": toast_ts(stop_at), "pageSize": ORDERS_PAGE_SIZE}
+                    for page in self.client.pages(ORDERS_BULK_PATH, guid, params):
+                        if rows := self.guard.filter("orders", [shape_row(o, self.account_id, guid) for o in page]):
+                            yield rows
+                    read_up_to = stop_at
+            if not stop.early:
+                marks[guid] = iso(self.now())  # everything modified up to `now` was read
+            elif read_up_to is not None:  # ordersBulk's order inside a window is undocumented: whole windows only
+                marks[guid] = iso(max(read_up_to, parse_ts(marks[guid])) if guid in marks else read_up_to)
+        state["hwm"] = marks  # every restaurant finished or stopped early (its mark: what was read)
 
     def _orders_by_business_date(self, start: datetime, end: datetime) -> Iterator[list[Row]]:
         first = start.date()
         days = [first + timedelta(days=d) for d in range(max(1, (end.date() - first).days))]
-        for guid in self.restaurants:
-            for day in days:
-                params = {"businessDate": _yyyymmdd(day), "pageSize": ORDERS_PAGE_SIZE}
-                for page in self.client.pages(ORDERS_BULK_PATH, guid, params):
-                    if rows := self.guard.filter("orders", [shape_row(o, self.account_id, guid) for o in page]):
-                        yield rows
+        with stops_early(self.pace, "Toast orders (window)"):
+            for guid in self.restaurants:
+                for day in days:
+                    params = {"businessDate": _yyyymmdd(day), "pageSize": ORDERS_PAGE_SIZE}
+                    for page in self.client.pages(ORDERS_BULK_PATH, guid, params):
+                        if rows := self.guard.filter("orders", [shape_row(o, self.account_id, guid) for o in page]):
+                            yield rows
 
     def menus(self) -> Iterator[list[Row]]:
         """``/menus`` only for restaurants whose ``/metadata`` ``lastUpdated`` changed since the last load."""
         state = self.state() if self.window is None else {}
         seen: dict[str, str] = dict(state.get("last_updated", {}))
-        for guid in self.restaurants:
-            meta = self.client.get(MENUS_METADATA_PATH, guid)
-            last_updated = str(meta.get("lastUpdated") or "")
-            if last_updated and seen.get(guid) == last_updated:
-                continue
-            payload = self.client.get(MENUS_PATH, guid)
-            rows = self.guard.filter("menus", [shape_row(shape_menus(payload), self.account_id, guid)])
-            if rows:
-                yield rows
-            seen[guid] = str(payload.get("lastUpdated") or last_updated)
+        with stops_early(self.pace, "Toast menus"):  # a restaurant's mark moves once its menus are yielded
+            for guid in self.restaurants:
+                meta = self.client.get(MENUS_METADATA_PATH, guid)
+                last_updated = str(meta.get("lastUpdated") or "")
+                if last_updated and seen.get(guid) == last_updated:
+                    continue
+                payload = self.client.get(MENUS_PATH, guid)
+                rows = self.guard.filter("menus", [shape_row(shape_menus(payload), self.account_id, guid)])
+                if rows:
+                    yield rows
+                seen[guid] = str(payload.get("lastUpdated") or last_updated)
         if self.window is None:
             state["last_updated"] = seen
 
@@ -142,6 +155,8 @@ def toast_source(
     now: datetime | None = None,
     known_versions: Callable[[str, list[str]], dict[str, Any]] | KnownVersions | None = None,
     retry_policy: RetryPolicy | None = None,
+    pacing: Pacing | None = None,
+    pace: SyncPace | None = None,
 ) -> Sequence[DltResource]:
     """The Toast source of one API client (account) and its restaurants.
 
@@ -161,13 +176,21 @@ def toast_source(
         now: the run's upper bound (injected clock); default: real UTC now at first use.
         known_versions: ``(table, keys) -> {key: stored guard value}`` for the version guard, e.g.
             ``destination_known_versions(pipeline, account_id=...)``; None: no guard.
-        retry_policy: HTTP retry bounds (attempts, backoff, total sleep budget).
+        retry_policy: HTTP retry bounds (default: ``SYNC_RETRY_POLICY``, a budget of minutes per
+            request; see ``dlt_sources.common.retry``).
+        pacing: client-side pacing (default :data:`settings.TOAST_PACING`: Toast's documented 20
+            requests per second and 10 000 per 15 minutes per restaurant, ``/menus`` once a second,
+            and every request held after a 429 until its ``Retry-After``).
+        pace: the run's counters (default: a new :class:`SyncPace`, read back with
+            ``dlt_sources.common.pace.sync_pace(source)``). When a request's retry budget runs out
+            the stream stops early, keeps what it loaded and ``pace.partial`` is True (see README).
 
     The body makes no network call: resources fetch lazily.
     """
     window = window_of(start, end, parse_ts)
     restaurants = restaurant_list(restaurant_guids)
-    client = ToastClient(base_url, token_provider, policy=retry_policy)
+    client = ToastClient(base_url, token_provider, policy=retry_policy, pacing=pacing,
+                         pace=building(pace))
     sync = _Sync(client, restaurants, account_id, window, parse_ts(initial_start) if initial_start else None,
                  lookback, parse_ts(now) if now else None, VersionGuard(known_versions))
 
@@ -188,3 +211,6 @@ def toast_source(
         yield from sync.menus()
 
     return [restaurants_resource, orders, menus]
+
+
+attach_pace(toast_source)

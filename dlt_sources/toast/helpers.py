@@ -31,6 +31,8 @@ from dlt_sources.common.errors import (
 )
 from dlt_sources.common.guard import KnownVersions
 from dlt_sources.common.http import ApiSession, ErrorMapper
+from dlt_sources.common.pace import SyncPace
+from dlt_sources.common.pacing import Pacing
 from dlt_sources.common.retry import RetryPolicy
 from dlt_sources.common.rows import Row, content_hash
 from dlt_sources.toast.auth import RECONNECT_HINT, discovery_detail, error_detail, login_refused
@@ -48,6 +50,7 @@ from dlt_sources.toast.settings import (
     RESTAURANT_HEADER,
     RESTAURANT_PATH,
     SCOPES_BY_PATH,
+    TOAST_PACING,
 )
 
 if TYPE_CHECKING:
@@ -147,13 +150,16 @@ def toast_error_mapper(request: PreparedRequest, response: Response) -> Exceptio
 
 # ---------------------------------------------------------------------- client
 class ToastClient:
-    """An :class:`ApiSession` (bearer token, bounded retries honouring Retry-After, typed errors) with
-    the restaurant header on every call and ``Link: rel="next"`` pagination."""
+    """An :class:`ApiSession` (bearer token, retries bounded by time, Toast's rate limits and the
+    ``Retry-After`` of a 429 applied to every request, typed errors) with the restaurant header on
+    every call and ``Link: rel="next"`` pagination. ``pace``: the run's counters (``session.pace``)."""
 
     def __init__(self, base_url: str, token_provider: TokenProvider, *, policy: RetryPolicy | None = None,
-                 error_mapper: ErrorMapper = toast_error_mapper) -> None:
+                 error_mapper: ErrorMapper = toast_error_mapper, pacing: Pacing | None = None,
+                 pace: SyncPace | None = None) -> None:
         self.base_url = base_url.rstrip("/")
-        self.session = ApiSession(token_provider, policy=policy, error_mapper=error_mapper, provider="Toast")
+        self.session = ApiSession(token_provider, policy=policy, error_mapper=error_mapper, provider="Toast",
+                                  pacing=pacing or TOAST_PACING, pace=pace)
 
     @property
     def request_count(self) -> int:

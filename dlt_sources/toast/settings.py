@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from dlt_sources.common.guard import GuardColumns
+from dlt_sources.common.pacing import Pacing, RateLimit
 from dlt_sources.common.rows import ACCOUNT_COLUMN as ACCOUNT_COLUMN  # re-exported
 from dlt_sources.common.rows import CONTENT_HASH_COLUMN as CONTENT_HASH_COLUMN
 
@@ -26,6 +27,17 @@ DEFAULT_LOOKBACK = timedelta(minutes=15)
 DEFAULT_INITIAL_DAYS = 90
 TOKEN_REFRESH_MARGIN = timedelta(minutes=10)  # log in again this long before the token expires
 KNOWN_VERSIONS_CHUNK = 500
+
+# Toast's documented limits (doc.toasttab.com/doc/devguide/apiRateLimiting.html): 20 requests per
+# second and 10 000 per 15 minutes, counted per restaurant when the request names one; /menus once
+# a second per restaurant. After a 429 every request waits out its Retry-After. The
+# X-Toast-RateLimit-Remaining/-Reset headers are not used: they describe whichever limit is the
+# tightest for that request (a /menus answer says 0 left for /menus only), so acting on them would
+# hold the whole client for a limit the client-side limiters already respect.
+TOAST_PACING = Pacing(
+    limits=(RateLimit(20, 1.0), RateLimit(10_000, 900.0), RateLimit(1, 1.0, path_contains=MENUS_PATH)),
+    key_header=RESTAURANT_HEADER,
+)
 
 # scope each endpoint family needs (for MissingScopes messages)
 SCOPES_BY_PATH = {

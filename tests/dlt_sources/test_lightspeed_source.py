@@ -126,7 +126,9 @@ def test_rate_limit_of_the_store_is_waited_out(make_ls_env: Callable[..., Lights
     env = make_ls_env(days=1, rate_limit=(12, 1.0))
     pipeline = env.pipeline()
     env.run(pipeline)
-    assert env.emulator.limiter.rejected == 1
+    # the client reads X-RateLimit-Remaining/-Reset and waits for the reset before the limit is hit
+    # (tests/dlt_sources/test_rate_limits.py: without that pacing a 429's Retry-After date is waited out)
+    assert env.emulator.limiter.rejected == 0
     assert_matches_truth(pipeline, env.truth())
 
 

@@ -1,0 +1,197 @@
+"""Client-side pacing of one API client: a shared cool-down gate and request-rate limiters.
+
+* :class:`CoolDown`: after a 429 the provider wants the **client** to slow down, not only the
+  request that got it. The gate holds every request of the client (every thread: Square pages
+  two locations at once) until the ``Retry-After`` instant; a later 429 can only push it further.
+  It also closes when a response says the quota is used up (``X-RateLimit-Remaining: 0`` and when
+  it resets: :attr:`Pacing.remaining_header`, :attr:`Pacing.reset_header`).
+* :class:`RateLimiter`: at most ``requests`` per ``seconds`` in **any** window of that length (a
+  sliding log of send times, so the provider's fixed windows are never exceeded either), per key
+  (e.g. per Toast restaurant) and optionally only for some paths (Toast's ``/menus``: 1 per second).
+* :class:`Pacing`: what a provider documents (its limits and headers), a frozen, shareable config;
+  :class:`Pacer`: the per-client runtime state built from it (thread-safe).
+
+Clocks and sleeps are injectable (monotonic ``clock`` for waits, ``wall`` for HTTP dates and epoch
+resets), so tests never really sleep.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from dlt_sources.common.retry import seconds_until_http_date
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], None]
+EPOCH_THRESHOLD = 1_000_000_000.0  # a reset value above this is a Unix time, below it delta-seconds
+
+
+class CoolDown:
+    """The "cool down until" gate of one client (monotonic time)."""
+
+    def __init__(self, clock: Clock = time.monotonic) -> None:
+        self.clock = clock
+        self._until = 0.0
+        self._lock = threading.Lock()
+
+    @property
+    def until(self) -> float:
+        with self._lock:
+            return self._until
+
+    def hold(self, seconds: float) -> float:
+        """Close the gate for ``seconds`` from now (never shortens it); returns ``now + seconds``
+        (this hold's own end: the gate may already stay closed longer)."""
+        with self._lock:
+            end = self.clock() + max(0.0, seconds)
+            self._until = max(self._until, end)
+            return end
+
+    def remaining(self) -> float:
+        """Seconds until the gate opens (0 when open)."""
+        with self._lock:
+            return max(0.0, self._until - self.clock())
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """At most ``requests`` per ``seconds``; ``path_contains``: only requests whose URL path contains it."""
+
+    requests: int
+    seconds: float
+    path_contains: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.requests < 1 or self.seconds <= 0:
+            raise ValueError("a rate limit needs requests >= 1 and seconds > 0")
+
+    def applies(self, path: str) -> bool:
+        return self.path_contains is None or self.path_contains in path
+
+
+class RateLimiter:
+    """Sliding-log limiter: a send is allowed when fewer than ``requests`` sends of the same key
+    happened in the last ``seconds``; :meth:`reserve` books the send and returns how long to wait."""
+
+    def __init__(self, limit: RateLimit, clock: Clock = time.monotonic) -> None:
+        self.limit = limit
+        self.clock = clock
+        self._sent: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def reserve(self, key: str = "") -> float:
+        """Book one send for ``key``; the seconds the caller must wait before sending it (0: now).
+
+        The booked instant is ``now + wait``, so concurrent callers queue up instead of all waking
+        at the same moment.
+        """
+        with self._lock:
+            now = self.clock()
+            log = self._sent.setdefault(key, deque())
+            while log and log[0] <= now - self.limit.seconds:
+                log.popleft()
+            at = now
+            if len(log) >= self.limit.requests:
+                at = max(now, log[-self.limit.requests] + self.limit.seconds)
+            log.append(at)
+            return at - now
+
+
+@dataclass(frozen=True)
+class Pacing:
+    """A provider's pacing rules (shareable; each client builds its own :class:`Pacer`).
+
+    ``limits``: client-side rate limits (empty: none); ``key_header``: the request header whose
+    value keys the limiters (None: one bucket for the client); ``remaining_header``/``reset_header``:
+    response headers telling how many requests are left and when the quota resets (HTTP-date,
+    Unix time or delta-seconds): at ``remaining <= 0`` the gate closes until the reset.
+    ``gate``: False turns the shared cool-down off (each retry only waits for itself).
+    """
+
+    limits: tuple[RateLimit, ...] = ()
+    key_header: str | None = None
+    remaining_header: str | None = None
+    reset_header: str | None = None
+    gate: bool = True
+    max_header_wait: float = 900.0  # never trust a quota-reset header further than this
+
+    def pacer(self, clock: Clock = time.monotonic, wall: Clock = time.time) -> Pacer:
+        return Pacer(self, clock=clock, wall=wall)
+
+
+NO_PACING = Pacing(gate=False)
+
+
+@dataclass
+class Pacer:
+    """The pacing state of one client: its gate and limiters (see :class:`Pacing`)."""
+
+    rules: Pacing
+    clock: Clock = time.monotonic
+    wall: Clock = time.time
+    gate: CoolDown = field(init=False)
+    limiters: list[RateLimiter] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.gate = CoolDown(self.clock)
+        self.limiters = [RateLimiter(limit, self.clock) for limit in self.rules.limits]
+
+    def throttle(self, path: str, headers: Mapping[str, str], sleep: Sleep, *, own_until: float = 0.0) -> float:
+        """Wait for the gate and the limiters before one send; returns the seconds waited.
+
+        ``own_until``: the gate's end as this request itself set it after its own 429 and already
+        slept out (its sleep and the gate's clock may differ in tests): only a later extension by
+        another response makes it wait again.
+        """
+        waited = 0.0
+        passed = own_until
+        while self.rules.gate:  # once per end of the gate: a 429 elsewhere may extend it meanwhile
+            until = self.gate.until
+            wait = until - self.clock() if until > passed else 0.0
+            if wait <= 0:
+                break
+            sleep(wait)
+            waited += wait
+            passed = until
+        key = str(headers.get(self.rules.key_header, "")) if self.rules.key_header else ""
+        wait = max((limiter.reserve(key) for limiter in self.limiters if limiter.limit.applies(path)), default=0.0)
+        if wait > 0:
+            sleep(wait)
+            waited += wait
+        return waited
+
+    def cool_down(self, seconds: float) -> float:
+        """Hold every request of the client for ``seconds`` (after a 429); returns this hold's end."""
+        return self.gate.hold(seconds) if self.rules.gate else 0.0
+
+    def observe(self, headers: Mapping[str, str]) -> None:
+        """Close the gate until the quota resets when a response says none is left."""
+        if not (self.rules.gate and self.rules.remaining_header and self.rules.reset_header):
+            return
+        remaining = _number(headers.get(self.rules.remaining_header))
+        if remaining is None or remaining > 0:
+            return
+        wait = self.reset_in(headers.get(self.rules.reset_header))
+        if wait is not None and wait > 0:
+            self.gate.hold(min(wait, self.rules.max_header_wait))
+
+    def reset_in(self, value: str | None) -> float | None:
+        """Seconds until a quota reset given as Unix time, delta-seconds or an HTTP-date."""
+        number = _number(value)
+        if number is not None:
+            return max(0.0, number - self.wall()) if number >= EPOCH_THRESHOLD else max(0.0, number)
+        if value is None:
+            return None
+        return seconds_until_http_date(value, datetime.fromtimestamp(self.wall(), UTC))
+
+
+def _number(value: str | None) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
