@@ -122,6 +122,7 @@ class Settings:
     webhook_max_bytes: int = 2 * 1024 * 1024  # POS_WEBHOOK_MAX_BYTES: larger bodies are refused (413)
     webhook_retention_days: int = 30  # POS_WEBHOOK_RETENTION_DAYS: settled inbox rows are pruned after
     sync_log_retention_days: int = 90  # POS_SYNC_LOG_RETENTION_DAYS: closed sync logs are pruned after
+    sync_retry_budget_seconds: int = 900  # POS_SYNC_RETRY_BUDGET_SECONDS: how long one request waits out an outage
     rabbitmq_url: str | None = None  # RABBITMQ_URL: the broker events go to (None: the outbox keeps them)
     events_exchange: str = "pos"  # POS_EVENTS_EXCHANGE: the topic exchange events are published to
     commands_queue: str = "pos-sync.commands"  # POS_COMMANDS_QUEUE: the durable queue of consumed events
@@ -185,6 +186,8 @@ def parse_settings(env: Mapping[str, str]) -> Settings:
                                minimum=1024),
         webhook_retention_days=_int("POS_WEBHOOK_RETENTION_DAYS", env.get("POS_WEBHOOK_RETENTION_DAYS"), 30,
                                     minimum=1),
+        sync_retry_budget_seconds=_int("POS_SYNC_RETRY_BUDGET_SECONDS", env.get("POS_SYNC_RETRY_BUDGET_SECONDS"), 900,
+                                       minimum=1),
         sync_log_retention_days=_int("POS_SYNC_LOG_RETENTION_DAYS", env.get("POS_SYNC_LOG_RETENTION_DAYS"), 90,
                                      minimum=1),
         rabbitmq_url=_amqp_url("RABBITMQ_URL", env.get("RABBITMQ_URL")),

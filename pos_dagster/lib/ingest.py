@@ -86,20 +86,39 @@ def sync_account_raw(context: dg.AssetExecutionContext, spec: ProviderSpec, dlt_
     last_step = not _canonical_follows(context, spec)
     try:
         with run.track(sync_type, context.run_id, close=last_step) as stats:
-            events = list(dlt_runner.run(context=context, dlt_source=run.source(pipeline, now),
-                                         dlt_pipeline=pipeline, dagster_dlt_translator=PosDltTranslator(spec.name),
-                                         **run.run_kwargs()))
-            run.record_counts(pipeline, stats)
+            source = run.source(pipeline, now)
+            try:
+                events = list(dlt_runner.run(context=context, dlt_source=source, dlt_pipeline=pipeline,
+                                             dagster_dlt_translator=PosDltTranslator(spec.name), **run.run_kwargs()))
+                run.record_counts(pipeline, stats)
+            finally:  # the API's behaviour goes into the log whatever the outcome
+                pace = run.record_pace(source, stats)
     except Exception as exc:
         settle_webhooks(context, store, exc)
         raise
     if last_step:
         settle_webhooks(context, store)
     context.log.info(f"{spec.name} account {run.account_id}: {sync_type} sync loaded {stats.rows_by_table or 'nothing'}")
-    yield from with_table_facts(events, spec, warehouse)
+    if pace is not None:
+        context.log.info(f"{spec.label} API: {pace.summary()}")
+    if stats.partial_reason:
+        context.log.warning(f"partial sync: {stats.partial_reason}")
+    yield from with_table_facts(events, spec, warehouse, api_metadata(stats))
 
 
-def with_table_facts(events: list[Any], spec: ProviderSpec, warehouse: WarehouseResource) -> Iterator[Any]:
+def api_metadata(stats: Any) -> dict[str, Any]:
+    """The provider API's behaviour during the run, as materialization metadata."""
+    if not stats.api:
+        return {}
+    keys = ("requests", "retries", "rate_limited", "server_errors", "waited_seconds")
+    meta: dict[str, Any] = {f"api_{k}": stats.api[k] for k in keys if k in stats.api}
+    if stats.partial_reason:
+        meta["partial"] = stats.partial_reason
+    return meta
+
+
+def with_table_facts(events: list[Any], spec: ProviderSpec, warehouse: WarehouseResource,
+                     extra: dict[str, Any] | None = None) -> Iterator[Any]:
     """dagster-dlt's materializations with the table's real name (``raw_square.payments``: dlt's
     dataset, where dagster-dlt writes ``<destination>.<schema name>``) and its ``dagster/row_count``."""
     wh = warehouse.connect()
@@ -111,7 +130,7 @@ def with_table_facts(events: list[Any], spec: ProviderSpec, warehouse: Warehouse
     for event in events:
         if isinstance(event, dg.MaterializeResult) and event.asset_key is not None:
             table = event.asset_key.path[-1]
-            metadata = {**(event.metadata or {}), "dagster/table_name": f"{spec.dataset}.{table}"}
+            metadata = {**(event.metadata or {}), **(extra or {}), "dagster/table_name": f"{spec.dataset}.{table}"}
             if table in rows:
                 metadata["dagster/row_count"] = rows[table]
             event = dg.MaterializeResult(asset_key=event.asset_key, metadata=metadata,
@@ -129,9 +148,13 @@ def sync_account_window(context: dg.OpExecutionContext, spec: ProviderSpec, apps
     pipeline = run.pipeline(mode=f"window_{start:%Y%m%d}")
     with track_sync(store, account_id, "backfill", context.run_id, reauth_status=spec.reauth_status,
                     step=BACKFILL_WINDOW) as stats:
-        load_info = pipeline.run(run.source(pipeline, now, start=start, end=end), **run.run_kwargs())
-        load_info.raise_on_failed_jobs()
-        run.record_counts(pipeline, stats)
+        source = run.source(pipeline, now, start=start, end=end)
+        try:
+            load_info = pipeline.run(source, **run.run_kwargs())
+            load_info.raise_on_failed_jobs()
+            run.record_counts(pipeline, stats)
+        finally:
+            run.record_pace(source, stats)
     for name in spec.resources:
         rows = sum(v for t, v in stats.rows_by_table.items() if t == name or t.startswith(f"{name}__"))
         if rows:

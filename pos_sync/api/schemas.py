@@ -148,6 +148,10 @@ class SyncLogOut(BaseModel):
     new_products_discovered: int
     unmapped_products_count: int
     dagster_run_id: str | None
+    api_stats: dict[str, Any] | None = Field(None, description="the provider's API during the run: requests, "
+                                                               "retries, 429s, 5xx, seconds waited")
+    partial_reason: str | None = Field(None, description="status partial: the streams that stopped early (their "
+                                                         "rest follows in the next sync)")
 
 
 class SyncStatus(BaseModel):

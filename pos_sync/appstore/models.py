@@ -229,6 +229,8 @@ class PosSyncLog(Base):
     new_products_discovered: Mapped[int] = mapped_column(default=0, server_default=sa.text("0"))
     unmapped_products_count: Mapped[int] = mapped_column(default=0, server_default=sa.text("0"))
     dagster_run_id: Mapped[str | None] = mapped_column(sa.String(64))
+    api_stats: Mapped[dict[str, Any] | None] = mapped_column(JSONType)  # the provider API's requests, retries, waits
+    partial_reason: Mapped[str | None] = mapped_column(sa.Text)  # set: the run loaded part of what was due
     created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=sa.func.now())
 
     def __repr__(self) -> str:

@@ -61,8 +61,10 @@ class AppStore:
     def finish_sync_log(self, log_id: str, status: str, **fields: Any) -> SyncLogInfo:
         return sync_logs.finish_sync_log(log_id, status, settings=self.settings, **fields)
 
-    def record_sync_counts(self, log_id: str, **counters: int | None) -> None:
-        sync_logs.record_sync_counts(log_id, settings=self.settings, **counters)
+    def record_sync_counts(self, log_id: str, *, api_stats: dict[str, Any] | None = None,
+                           partial_reason: str | None = None, **counters: int | None) -> None:
+        sync_logs.record_sync_counts(log_id, settings=self.settings, api_stats=api_stats,
+                                     partial_reason=partial_reason, **counters)
 
     def open_log_of_run(self, account_id: str, dagster_run_id: str) -> str | None:
         return sync_logs.open_log_of_run(account_id, dagster_run_id, settings=self.settings)

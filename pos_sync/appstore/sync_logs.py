@@ -2,12 +2,13 @@
 and counters (updating the account's sync times and, in the same transaction, the running totals
 behind the Prometheus counters: :mod:`pos_sync.appstore.metric_totals`), read an account's
 history, and prune closed logs older than ``POS_SYNC_LOG_RETENTION_DAYS`` (each account keeps its
-latest closed log)."""
+latest success and every log after it)."""
 
 from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, aliased
@@ -102,8 +103,11 @@ def _counts(**given: int | None) -> dict[str, int]:
 
 
 def record_sync_counts(log_id: str, *, session: Session | None = None, settings: Settings | None = None,
+                       api_stats: dict[str, Any] | None = None, partial_reason: str | None = None,
                        **counters: int | None) -> None:
-    """Store counters of a sync still in progress (its first step's), closing nothing."""
+    """Store counters of a sync still in progress (its first step's), closing nothing; with
+    ``api_stats`` how the provider's API behaved, with ``partial_reason`` why the run loaded only
+    part of what was due (the log then closes as ``partial``)."""
     values = _counts(**counters)
     with use_session(session, settings) as s:
         log = s.get(PosSyncLog, log_id)
@@ -111,6 +115,15 @@ def record_sync_counts(log_id: str, *, session: Session | None = None, settings:
             raise SyncLogNotFound(f"no sync log {log_id}")
         for key, value in values.items():
             setattr(log, key, value)
+        if api_stats is not None:
+            log.api_stats = dict(api_stats)
+        if partial_reason:
+            log.partial_reason = partial_reason
+
+
+def _partial_error_type(api_stats: dict[str, Any] | None) -> str:
+    """A partial run's kind: the provider kept answering 429, or it was unavailable."""
+    return "rate_limited" if (api_stats or {}).get("rate_limited") else "provider_unavailable"
 
 
 def open_log_of_run(account_id: str, dagster_run_id: str, *, session: Session | None = None,
@@ -142,7 +155,9 @@ def finish_sync_log(
 ) -> SyncLogInfo:
     """Close a sync log as ``success`` | ``partial`` | ``failed`` with its counters (a counter left
     None keeps what :func:`record_sync_counts` recorded), and for a failure its message, its kind
-    (``error_type``) and the step that failed.
+    (``error_type``) and the step that failed. A ``success`` of a run that recorded a
+    ``partial_reason`` closes as ``partial``, with that reason and ``rate_limited`` or
+    ``provider_unavailable`` as its kind.
 
     Also updates the account: ``last_sync_at`` = completion time (any outcome);
     ``last_successful_sync_at`` = the *start* of this sync when it succeeded (a safe incremental
@@ -170,6 +185,10 @@ def finish_sync_log(
         was_open, processed_before = log.status == SyncStatus.IN_PROGRESS.value, log.transactions_processed
         if not was_open:
             logger.warning("sync log %s was already closed as %s; recording the real outcome", log.id, log.status)
+        if status == SyncStatus.SUCCESS.value and log.partial_reason:  # a stream stopped early: not all was loaded
+            status = SyncStatus.PARTIAL.value
+            error_message = error_message or log.partial_reason
+            error_type = error_type or _partial_error_type(log.api_stats)
         _close(log, status, max(now, log.sync_started_at), error_message)
         log.error_type, log.failed_step = error_type, failed_step
         for key, value in counts.items():

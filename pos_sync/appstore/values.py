@@ -140,6 +140,8 @@ class SyncLogInfo:
     new_products_discovered: int
     unmapped_products_count: int
     dagster_run_id: str | None
+    api_stats: dict[str, Any] | None = None  # the provider API during the run: requests, retries, 429s, waits
+    partial_reason: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -160,6 +162,8 @@ class SyncLogInfo:
             "new_products_discovered": self.new_products_discovered,
             "unmapped_products_count": self.unmapped_products_count,
             "dagster_run_id": self.dagster_run_id,
+            "api_stats": self.api_stats,
+            "partial_reason": self.partial_reason,
         }
 
 
@@ -234,4 +238,6 @@ def log_info(log: PosSyncLog) -> SyncLogInfo:
         new_products_discovered=log.new_products_discovered,
         unmapped_products_count=log.unmapped_products_count,
         dagster_run_id=log.dagster_run_id,
+        api_stats=log.api_stats,
+        partial_reason=log.partial_reason,
     )

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from dlt_sources.common.errors import ApiError, MissingScopes, ReauthorizationRequired, RetriesExhausted
 from pos_sync.appstore import AppStore, CryptoError
@@ -30,6 +31,8 @@ class SyncStats:
     failed: int = 0
     new_products: int = 0
     rows_by_table: dict[str, int] = field(default_factory=dict)
+    api: dict[str, Any] | None = None  # the run's SyncPace counters (requests, retries, 429s, waits)
+    partial_reason: str | None = None  # streams that stopped early: the run closes as partial
 
     def add_rows(self, table: str, rows: int) -> None:
         self.rows_by_table[table] = self.rows_by_table.get(table, 0) + rows
@@ -124,9 +127,12 @@ class SyncLog:
         return cls(store, account_id, log_id) if log_id else None
 
     def record(self, stats: SyncStats) -> None:
-        self.store.record_sync_counts(self.log_id, **stats.counters())
+        self.store.record_sync_counts(self.log_id, api_stats=stats.api, partial_reason=stats.partial_reason,
+                                      **stats.counters())
 
     def fail(self, exc: BaseException, step: str, reauth_status: str, stats: SyncStats | None = None) -> Failure:
+        if stats is not None and stats.api is not None:
+            self.store.record_sync_counts(self.log_id, api_stats=stats.api)
         failure = describe_failure(exc, reauth_status)
         counters = stats.counters() if stats is not None else {}
         self.store.finish_sync_log(self.log_id, "failed", error_message=failure.message,
@@ -135,7 +141,10 @@ class SyncLog:
         return failure
 
     def succeed(self, stats: SyncStats | None = None) -> None:
+        """Close as ``success`` — or ``partial`` when the run recorded a partial reason."""
         counters = stats.counters() if stats is not None else {}
+        if stats is not None and (stats.api is not None or stats.partial_reason):
+            self.store.record_sync_counts(self.log_id, api_stats=stats.api, partial_reason=stats.partial_reason)
         self.store.finish_sync_log(self.log_id, "success", **counters)
         self.store.mark_account_ok(self.account_id)
 

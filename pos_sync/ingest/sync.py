@@ -16,6 +16,7 @@ from typing import Any
 
 import dlt
 
+from dlt_sources.common import RetryPolicy, SyncPace, sync_pace
 from dlt_sources.common.auth import TokenProvider, TokenSet
 from pos_sync.appstore import AccountNotFound, AppStore
 from pos_sync.ingest.bookkeeping import SyncStats, track_sync
@@ -58,7 +59,8 @@ class AccountSync:
         days = self.account.historical_import_days or self.settings.historical_import_days
         return self.spec.build_source(SourceRequest(
             creds=self.creds, token_provider=self.token_provider(), pipeline=pipeline, now=now,
-            initial_start=now - timedelta(days=days), start=start, end=end))
+            initial_start=now - timedelta(days=days), start=start, end=end,
+            retry_policy=RetryPolicy(max_elapsed=float(self.settings.sync_retry_budget_seconds))))
 
     def token_provider(self) -> TokenProvider:
         """The account's tokens through the provider's one credentials seam; refreshed ones saved."""
@@ -79,6 +81,19 @@ class AccountSync:
         """``pipeline.run`` options of this warehouse (the loader file format)."""
         fmt = loader_file_format(self.settings)
         return {"loader_file_format": fmt} if fmt else {}
+
+    def record_pace(self, source: Any, stats: SyncStats) -> SyncPace | None:
+        """How the provider's API behaved during the run (``sync_pace`` of the source the run
+        built): counters into ``stats``, and a partial reason when streams stopped early."""
+        try:
+            pace = sync_pace(source)
+        except ValueError:  # a source without a SyncPace (a provider that does not count)
+            return None
+        stats.api = pace.as_dict()
+        if pace.partial:
+            stats.partial_reason = "stopped early, the rest follows in the next sync: " + "; ".join(
+                f"{stop.stream} ({stop.reason})" for stop in pace.stopped_early)
+        return pace
 
     def record_counts(self, pipeline: dlt.Pipeline, stats: SyncStats) -> None:
         """Rows the run normalised, per table; its transaction tables count as fetched and processed."""

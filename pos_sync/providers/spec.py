@@ -31,12 +31,17 @@ class SourceRequest:
     initial_start: datetime  # where the account's first incremental read starts
     start: datetime | None = None  # both or neither: a stateless [start, end) window (backfill)
     end: datetime | None = None
+    retry_policy: Any = None  # dlt_sources.common.RetryPolicy: how long one request waits out an outage
+
+    def source_kwargs(self) -> dict[str, Any]:
+        """What every provider's source takes from the run: its HTTP retry budget."""
+        return {"retry_policy": self.retry_policy} if self.retry_policy is not None else {}
 
     def clock_kwargs(self) -> dict[str, Any]:
         """The keyword arguments the time-windowed sources (Square, Toast) share: the tenant column,
         the window, where the first read starts and the run's upper bound."""
         return {"account_id": self.creds.account_id, "start": self.start, "end": self.end,
-                "initial_start": self.initial_start, "now": self.now}
+                "initial_start": self.initial_start, "now": self.now, **self.source_kwargs()}
 
 
 @dataclass(frozen=True)

@@ -96,3 +96,55 @@ def test_revoked_grant_disconnects_then_relink_resumes_without_gaps(make_env: En
     env.assert_matches_ledger()  # and no duplicates
     history = [log.status for log in appstore.sync_history(env.account_id)]
     assert history == ["success", "failed", "success"]
+
+
+class _PaymentsOutage(FaultPlan):
+    """Every ``/v2/payments`` request after the first ``after`` gets a 429 until :meth:`end`."""
+
+    def __init__(self, after: int) -> None:
+        super().__init__(retry_after=0.05)
+        self.after, self.on, self.seen = after, False, 0
+
+    @property
+    def active(self) -> bool:
+        return True
+
+    def decide(self, key: str) -> tuple[int, object]:  # type: ignore[override]
+        number, fault = super().decide(key)
+        if self.on and "/v2/payments" in key:
+            self.seen += 1
+            if self.seen > self.after:
+                from pos_sandbox.faults import Fault
+
+                return number, Fault.of("429", retry_after=self.retry_after)
+        return number, fault
+
+
+def test_an_outage_longer_than_the_retry_budget_makes_a_partial_sync_the_next_one_completes(
+        make_env: EnvFactory, monkeypatch: object) -> None:
+    """The provider keeps answering 429 past the run's retry budget: the run keeps what it loaded,
+    its log closes as ``partial`` naming the stream and the API's behaviour, the account stays
+    active; when the outage is over the next sync completes and the ledger matches exactly."""
+    import pytest
+
+    assert isinstance(monkeypatch, pytest.MonkeyPatch)
+    monkeypatch.setenv("POS_SYNC_RETRY_BUDGET_SECONDS", "1")
+    outage = _PaymentsOutage(after=1)
+    env = make_env(faults=outage)
+    outage.on = True
+
+    out = env.sync()
+    assert out.success, out.log.error_message
+    log = out.log
+    assert log.status == "partial" and log.error_type == "rate_limited", log
+    assert log.partial_reason and "payments" in log.partial_reason
+    assert log.api_stats is not None and log.api_stats["rate_limited"] >= 1 and log.api_stats["gave_up"] >= 1
+    assert env.account().status == "active"  # nothing for a person to do: the next sync continues
+    raw = out.result.asset_materializations_for_node("square_raw")
+    payments = next(m for m in raw if m.asset_key.path[-1] == "payments")
+    assert payments.metadata["api_rate_limited"].value >= 1 and "payments" in payments.metadata["partial"].value
+
+    outage.on = False
+    again = env.sync()
+    assert again.success and again.log.status == "success" and again.log.partial_reason is None
+    env.assert_matches_ledger()

@@ -39,4 +39,5 @@ def build_source(req: SourceRequest) -> Any:
         account_id=creds.account_id,
         now=req.now,
         known_versions=destination_known_versions(req.pipeline, account_id=creds.account_id),
+        **req.source_kwargs(),
     )
