@@ -123,6 +123,7 @@ class Settings:
     webhook_retention_days: int = 30  # POS_WEBHOOK_RETENTION_DAYS: settled inbox rows are pruned after
     sync_log_retention_days: int = 90  # POS_SYNC_LOG_RETENTION_DAYS: closed sync logs are pruned after
     sync_retry_budget_seconds: int = 900  # POS_SYNC_RETRY_BUDGET_SECONDS: how long one request waits out an outage
+    sync_retry_delay_seconds: int = 60  # POS_SYNC_RETRY_DELAY_SECONDS: first wait before a failed sync runs again
     rabbitmq_url: str | None = None  # RABBITMQ_URL: the broker events go to (None: the outbox keeps them)
     events_exchange: str = "pos"  # POS_EVENTS_EXCHANGE: the topic exchange events are published to
     commands_queue: str = "pos-sync.commands"  # POS_COMMANDS_QUEUE: the durable queue of consumed events
@@ -188,6 +189,8 @@ def parse_settings(env: Mapping[str, str]) -> Settings:
                                     minimum=1),
         sync_retry_budget_seconds=_int("POS_SYNC_RETRY_BUDGET_SECONDS", env.get("POS_SYNC_RETRY_BUDGET_SECONDS"), 900,
                                        minimum=1),
+        sync_retry_delay_seconds=_int("POS_SYNC_RETRY_DELAY_SECONDS", env.get("POS_SYNC_RETRY_DELAY_SECONDS"), 60,
+                                      minimum=0),
         sync_log_retention_days=_int("POS_SYNC_LOG_RETENTION_DAYS", env.get("POS_SYNC_LOG_RETENTION_DAYS"), 90,
                                      minimum=1),
         rabbitmq_url=_amqp_url("RABBITMQ_URL", env.get("RABBITMQ_URL")),

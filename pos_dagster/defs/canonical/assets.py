@@ -80,6 +80,8 @@ def canonical_assets(spec: ProviderSpec) -> dg.AssetsDefinition:
             settle_webhooks(context, store, exc)
             raise
         context.log.info(f"canonical build of {spec.name} account {account.id}: {result.as_dict()}")
+        if log is not None:
+            log.record_built(result.transactions)
         wh = warehouse.connect()
         try:
             rows = slice_row_counts(wh, spec.name, [*TABLES, DAILY]) if result.loads else {}
