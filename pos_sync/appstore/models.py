@@ -451,6 +451,7 @@ class PosSyncHealth(Base):
     api_server_errors: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default=sa.text("0"))
     api_transport_errors: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default=sa.text("0"))
     api_waited_seconds: Mapped[float] = mapped_column(sa.Float, default=0.0, server_default=sa.text("0"))
+    api_response_seconds: Mapped[float] = mapped_column(sa.Float, default=0.0, server_default=sa.text("0"))
     freshness: Mapped[str] = mapped_column(sa.String(20))  # ok | warn | error | disabled
     freshness_age_seconds: Mapped[int | None]  # since the last success (or the link, never synced)
     evaluated_at: Mapped[datetime]  # the clock's "now" the row was computed for

@@ -50,6 +50,7 @@ def upgrade() -> None:
         sa.Column("api_server_errors", sa.BigInteger(), nullable=False, server_default=sa.text("0")),
         sa.Column("api_transport_errors", sa.BigInteger(), nullable=False, server_default=sa.text("0")),
         sa.Column("api_waited_seconds", sa.Float(), nullable=False, server_default=sa.text("0")),
+        sa.Column("api_response_seconds", sa.Float(), nullable=False, server_default=sa.text("0")),
         sa.Column("freshness", sa.String(20), nullable=False),
         sa.Column("freshness_age_seconds", sa.Integer()),
         sa.Column("evaluated_at", TS, nullable=False),
