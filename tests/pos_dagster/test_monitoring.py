@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 import dagster as dg
+import pytest
 from dagster_sync_support import QUIET, EnvFactory
 
 FREQ = 15  # the account's sync frequency (minutes), the default
@@ -42,11 +43,12 @@ def warehouse_rows(sql: str) -> list[dict[str, Any]]:
         wh.close()
 
 
-def test_sync_health_and_volume_reconcile_and_freshness_turns_warn_then_error(make_env: EnvFactory,
+@pytest.mark.parametrize("warehouse", ["duckdb", "postgres"])
+def test_sync_health_and_volume_reconcile_and_freshness_turns_warn_then_error(make_env: EnvFactory, warehouse: str,
                                                                               monkeypatch: Any) -> None:
     from pos_sync.appstore.monitoring import read_sync_health, read_transaction_volume
 
-    env = make_env("duckdb")
+    env = make_env(warehouse)
     outcome = env.sync()
     assert outcome.success and outcome.log.status == "success"
     log = outcome.log
