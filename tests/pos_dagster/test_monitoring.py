@@ -190,3 +190,25 @@ def test_retention_prunes_old_logs_of_an_idle_account_and_old_published_events(m
     assert left == ["success", "failed"]  # the latest success and the failure streak after it are kept
     assert [i for i, _ in outbox] == ids[2:] and outbox[1][1] is None  # the pending event is never pruned
     assert prune_appstore(settings, now) == (0, 0)
+
+
+def test_the_sensors_evaluate_as_the_daemon_runs_them() -> None:
+    from pos_dagster.definitions import defs
+    from pos_dagster.lib.resources import pos_resources
+
+    repo = defs.get_repository_def()
+    with dg.instance_for_test() as instance:
+        health = repo.get_sensor_def("sync_health_sensor")
+        with dg.build_sensor_context(instance=instance, definitions=defs, resources=pos_resources()) as context:
+            data = health.evaluate_tick(context)
+        [request] = data.run_requests or []
+        assert request.job_name == "monitoring_job" and data.cursor
+        instance.add_run(dg.DagsterRun(job_name="monitoring_job", run_id="queued-monitoring",
+                                       status=dg.DagsterRunStatus.NOT_STARTED))
+        with dg.build_sensor_context(instance=instance, definitions=defs, resources=pos_resources()) as context:
+            assert not health.evaluate_tick(context).run_requests  # no cursor: a fresh context; a run waits
+        retention = repo.get_sensor_def("appstore_retention_sensor")
+        with dg.build_sensor_context(instance=instance, definitions=defs, resources=pos_resources()) as context:
+            tick = retention.evaluate_tick(context)
+        assert not tick.run_requests and "pruned 0 sync log(s)" in (tick.skip_message or "")
+
