@@ -7,7 +7,7 @@ from fastapi import FastAPI
 
 from pos_sync.api import logs, problems
 from pos_sync.api.metrics import registry_for
-from pos_sync.api.routes import accounts, health, metrics, oauth, sync, webhooks
+from pos_sync.api.routes import accounts, analytics, health, metrics, oauth, sync, webhooks
 from pos_sync.settings import Settings, load_settings
 
 DESCRIPTION = """pos-sync's HTTP API: connect a point of sale (OAuth a merchant clicks through, or
@@ -25,6 +25,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics_registry = registry_for(app.state.settings)
     app.add_middleware(logs.RequestLog)
     problems.install(app)
-    for module in (health, metrics, accounts, oauth, sync, webhooks):
+    for module in (health, metrics, accounts, oauth, sync, webhooks, analytics):
         app.include_router(module.router)
     return app
