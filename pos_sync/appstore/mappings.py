@@ -22,7 +22,6 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from pos_sync.appstore.access import provider_name, required, use_session
-from pos_sync.appstore.catalog import ProductNotFound
 from pos_sync.appstore.errors import AppStoreError
 from pos_sync.appstore.models import BakeryProduct, PosAccount, PosProductMapping, PosSyncRequest, utcnow
 from pos_sync.settings import Settings
@@ -77,7 +76,7 @@ def _check(s: Session, tenant_id: str, status: str, bakery_product_id: str | Non
         return None
     product_id = required(bakery_product_id, f"bakery_product_id (a {status} mapping names the bakery product)")
     if s.get(BakeryProduct, (tenant_id, product_id)) is None:
-        raise ProductNotFound(f"no bakery product {product_id!r} in the catalog of tenant {tenant_id} "
+        raise AppStoreError(f"no bakery product {product_id!r} in the catalog of tenant {tenant_id} "
                               "(import it first: pos-sync products import, or POST /api/v1/pos/products)")
     return product_id
 
