@@ -82,22 +82,17 @@ def _check(s: Session, tenant_id: str, status: str, bakery_product_id: str | Non
 
 
 def request_restatements(s: Session, tenant_id: str, provider: str, pos_product_ids: Iterable[str]) -> int:
-    """A ``restate`` request per account of the tenant's provider (a pending one is extended, not
-    repeated); how many accounts were asked."""
+    """A ``restate`` request per account of the tenant's provider; how many accounts were asked.
+    Always a new request: a pending one may already have its run launched (the sensor settles it a
+    tick later), so extending it could leave a product unrestated."""
     ids = sorted(set(pos_product_ids))
     if not ids:
         return 0
     accounts = s.execute(sa.select(PosAccount.id).where(PosAccount.tenant_id == tenant_id,
                                                         PosAccount.pos_provider == provider)).scalars().all()
     for account_id in accounts:
-        pending = s.execute(sa.select(PosSyncRequest).where(
-            PosSyncRequest.pos_account_id == account_id, PosSyncRequest.kind == "restate",
-            PosSyncRequest.status == "pending").with_for_update()).scalars().first()
-        if pending is not None:
-            pending.pos_product_ids = sorted(set(pending.pos_product_ids or ()) | set(ids))
-        else:
-            s.add(PosSyncRequest(tenant_id=tenant_id, pos_account_id=account_id, kind="restate", run_ids=[],
-                                 pos_product_ids=ids))
+        s.add(PosSyncRequest(tenant_id=tenant_id, pos_account_id=account_id, kind="restate", run_ids=[],
+                             pos_product_ids=ids))
     s.flush()
     return len(accounts)
 

