@@ -132,3 +132,8 @@ def test_unmapped_revenue_per_account(sqlite_api: Api) -> None:
     [acc] = api.get("/api/v1/pos/analytics/unmapped-revenue").json()["accounts"]
     assert (acc["unmapped_revenue_cents_7d"], acc["unmapped_products"], acc["unmapped_share_7d"]) == (1000, 2, 0.1)
     assert api.get("/api/v1/pos/analytics/unmapped-revenue", key=api.other_key).json()["accounts"] == []
+    # /metrics counts the published POS products without a mapping (rejected ones are decided)
+    api.post("/api/v1/pos/mappings", json={"provider": "square", "pos_product_id": "V-GIFT",
+                                           "status": "rejected"}).raise_for_status()
+    series = f'pos_unmapped_products_total{{pos_account_id="{account_id}",tenant_id="{api.tenant}"}}'
+    assert f"{series} 1.0" in api.client.get("/metrics").text
