@@ -96,7 +96,7 @@ def _share(name: str, value: str | None, default: float) -> float:
     except ValueError:
         raise SettingsError(f"{name}={value!r} is not a number (a share from 0 to 1, e.g. 0.05)") from None
     if not 0 <= number <= 1:
-        raise SettingsError(f"{name}={value!r} must be from 0 to 1 (e.g. 0.05 for 5 %)")
+        raise SettingsError(f"{name}={value!r} must be from 0 to 1 (0.05 is 5 %)")
     return number
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from pos_sync.cli import emit_json
+from pos_sync.cli import CommandError, emit_json
 
 ACTOR = "cli"
 
@@ -45,6 +45,8 @@ def _auto(args: argparse.Namespace) -> int:
     from pos_sync.mapping.auto import auto_map
     from pos_sync.settings import load_settings
 
+    if args.threshold is not None and not 0 <= args.threshold <= 1:
+        raise CommandError(f"--threshold must be from 0 to 1, got {args.threshold}")
     settings = load_settings()
     enabled = settings.auto_mapping_enabled and not args.dry_run
     report = auto_map(args.tenant, settings, enabled=enabled, threshold=args.threshold, actor=ACTOR)
