@@ -38,10 +38,6 @@ def product_stats_asset(spec: ProviderSpec) -> dg.AssetsDefinition:
                     "emits pos.mapping_needed when unmapped products appear (ALERT_ON_UNMAPPED_PRODUCTS).",
         owners=OWNERS, kinds={"python", "sql"}, tags={PROVIDER: spec.name},
         metadata={"dagster/table_name": "appstore.pos_product_stats"},
-        check_specs=[dg.AssetCheckSpec(
-            CHECK, asset=key, description="Warns when more than POS_UNMAPPED_REVENUE_WARN_SHARE (default 5 %) of the "
-                                          "account's net revenue of the last 7 days is of POS products without a "
-                                          "mapping (map them: POST /api/v1/pos/mappings or pos-sync mappings auto).")],
         op_tags={PROVIDER: spec.name, "pos/stage": "mapping"},
     )
     def _stats(context: dg.AssetExecutionContext, appstore: AppStoreResource, warehouse: WarehouseResource):
@@ -60,19 +56,37 @@ def product_stats_asset(spec: ProviderSpec) -> dg.AssetsDefinition:
         yield dg.MaterializeResult(asset_key=key, metadata={
             "products": result.products, "unmapped_products": result.unmapped,
             "new_unmapped_products": len(result.new_unmapped), "dagster/row_count": result.products})
-        [share] = unmapped_revenue(account.tenant_id, account_id=account.id, settings=settings) or [None]
-        limit = settings.unmapped_revenue_warn_share
+
+    return _stats
+
+
+def unmapped_revenue_check(spec: ProviderSpec) -> dg.AssetChecksDefinition:
+    key = stats_key(spec.name)
+
+    @dg.asset_check(asset=key, name=CHECK, partitions_def=account_partitions(spec.name), blocking=False,
+                    description="Warns when more than POS_UNMAPPED_REVENUE_WARN_SHARE (default 5 %) of the account's "
+                                "net revenue of the last 7 days is of POS products without a mapping (map them: POST "
+                                "/api/v1/pos/mappings or pos-sync mappings auto). Reads the app store only (the "
+                                "published products and the current mappings), so it can run alone at any time.",
+                    op_tags={PROVIDER: spec.name, "pos/stage": "mapping"})
+    def _check(context: dg.AssetCheckExecutionContext, appstore: AppStoreResource) -> dg.AssetCheckResult:
+        store = appstore.store()
+        account = store.get_account(context.partition_key)
+        limit = store.settings.unmapped_revenue_warn_share
+        share = next(iter(unmapped_revenue(account.tenant_id, account_id=account.id, settings=store.settings)), None)
         value = share.share_7d if share else 0.0
-        yield dg.AssetCheckResult(
-            check_name=CHECK, asset_key=key, passed=value <= limit, severity=dg.AssetCheckSeverity.WARN,
+        return dg.AssetCheckResult(
+            passed=value <= limit, severity=dg.AssetCheckSeverity.WARN,
             metadata={"unmapped_share_7d": round(value, 4), "warn_above": limit,
                       "unmapped_revenue_cents_7d": share.unmapped_revenue_cents_7d if share else 0,
                       "revenue_cents_7d": share.revenue_cents_7d if share else 0,
                       "unmapped_products": share.unmapped_products if share else 0})
 
-    return _stats
+    return _check
 
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    return dg.Definitions(assets=[product_stats_asset(spec) for spec in registry if spec.canonical is not None])
+    specs = [spec for spec in registry if spec.canonical is not None]
+    return dg.Definitions(assets=[product_stats_asset(spec) for spec in specs],
+                          asset_checks=[unmapped_revenue_check(spec) for spec in specs])
