@@ -1,4 +1,4 @@
-"""Analytics: the tenant's sync dashboard and per-account sync health.
+"""Analytics: the tenant's sync dashboard, per-account sync health and unmapped revenue.
 
 Both read app-store tables only — the accounts, and what the Dagster monitoring assets published
 (``pos_sync_health``, ``pos_transaction_volume``) — never the warehouse a run may be writing. Every
@@ -15,6 +15,8 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from pos_sync.api.deps import Store, Tenant
+from pos_sync.api.mapping_schemas import UnmappedRevenue, UnmappedRevenueOut
+from pos_sync.appstore import product_stats
 from pos_sync.appstore.monitoring import accounts_overview, read_sync_health, read_transaction_volume
 
 router = APIRouter(prefix="/api/v1/pos/analytics", tags=["analytics"])
@@ -197,3 +199,11 @@ def sync_health(store: Store, tenant: Tenant) -> SyncHealth:
         accounts=[_account(r) for r in rows],
         providers=[ProviderHealth(provider=p, accounts=len(group), api=_pace(group))
                    for p, group in sorted(by_provider.items())])
+
+
+@router.get("/unmapped-revenue", response_model=UnmappedRevenue,
+            summary="Revenue of POS products without a mapping, per account (last 7 and 30 days, integer cents)")
+def unmapped_revenue(store: Store, tenant: Tenant) -> UnmappedRevenue:
+    shares = product_stats.unmapped_revenue(tenant, settings=store.settings)
+    return UnmappedRevenue(warn_share=store.settings.unmapped_revenue_warn_share,
+                           accounts=[UnmappedRevenueOut.model_validate(s.to_dict()) for s in shares])
