@@ -15,97 +15,25 @@ schema with this metadata on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
-import enum
-import uuid
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
-from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
-from sqlalchemy.types import TypeDecorator
 
-
-def aware_utc(value: datetime | None) -> datetime | None:
-    """Naive datetimes are taken as UTC (like the columns do); aware ones converted to UTC."""
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """``DateTime(timezone=True)`` that only accepts and only returns aware UTC datetimes.
-
-    Naive values written to it are taken to be UTC already (``datetime.utcnow()`` style).
-    """
-
-    impl = sa.DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if not isinstance(value, datetime):
-            raise TypeError(f"expected a datetime, got {type(value).__name__}")
-        value = aware_utc(value)
-        if dialect.name == "sqlite":
-            # SQLite has no timezone type: store naive UTC so text ordering stays chronological.
-            return value.replace(tzinfo=None)
-        return value
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        return aware_utc(value)
-
-
-JSONType = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def new_id() -> str:
-    return str(uuid.uuid4())
-
-
-ACCOUNT_ID_NAMESPACE = uuid.UUID("0b6f3c2e-8d0e-5b8a-9a57-2f6b4c1d9e30")
-
-
-def account_id_for(tenant_id: str, provider: str, merchant_id: str) -> str:
-    """The id of the account of one store: derived from ``(tenant, provider, merchant id)``, so
-    adding a store again — after ``accounts remove`` without ``--purge``, or after the app store
-    was lost — gives the same id, hence the same dlt pipeline (its cursor) and the same canonical
-    rows: the history continues instead of starting over beside itself."""
-    return str(uuid.uuid5(ACCOUNT_ID_NAMESPACE, f"{tenant_id}|{provider}|{merchant_id}"))
-
-
-class AccountStatus(enum.StrEnum):
-    ACTIVE = "active"
-    DISCONNECTED = "disconnected"
-    ERROR = "error"
-    REAUTH_REQUIRED = "reauth_required"
-
-
-class SyncType(enum.StrEnum):
-    INCREMENTAL = "incremental"
-    HISTORICAL = "historical"
-    BACKFILL = "backfill"
-
-
-class SyncStatus(enum.StrEnum):
-    IN_PROGRESS = "in_progress"
-    SUCCESS = "success"
-    PARTIAL = "partial"
-    FAILED = "failed"
-
-
-class WebhookStatus(enum.StrEnum):
-    PENDING = "pending"
-    PROCESSED = "processed"
-    FAILED = "failed"
+from pos_sync.appstore.columns import (  # noqa: F401  (re-exported: the models' public names)
+    ACCOUNT_ID_NAMESPACE,
+    AccountStatus,
+    JSONType,
+    SyncStatus,
+    SyncType,
+    UTCDateTime,
+    WebhookStatus,
+    account_id_for,
+    aware_utc,
+    new_id,
+    utcnow,
+)
 
 
 class Base(DeclarativeBase):
@@ -421,136 +349,13 @@ class PosEventOutbox(Base):
                 f"published_at={self.published_at!r})")
 
 
-class PosSyncHealth(Base):
-    """One row per account: its sync health as the Dagster ``sync_health`` asset last published it
-    (:mod:`pos_sync.appstore.monitoring`). The API reads this table, never the warehouse."""
+# the tables of other concerns, in their own modules: imported here so that one ``Base.metadata``
+# (migrations, schema tests) and ``from pos_sync.appstore.models import X`` cover every table
+from pos_sync.appstore.models_catalog import (  # noqa: E402, F401
+    BakeryProduct,
+    PosCategoryMapping,
+    PosProductMapping,
+    PosProductStats,
+)
+from pos_sync.appstore.models_monitoring import PosSyncHealth, PosTransactionVolume  # noqa: E402, F401
 
-    __tablename__ = "pos_sync_health"
-    __table_args__ = (sa.Index("idx_pos_sync_health_tenant", "tenant_id", "pos_provider"),)
-
-    pos_account_id: Mapped[str] = mapped_column(sa.String(36), sa.ForeignKey("pos_accounts.id", ondelete="CASCADE"),
-                                                primary_key=True)
-    tenant_id: Mapped[str] = mapped_column(sa.String(255))
-    pos_provider: Mapped[str] = mapped_column(sa.String(50))
-    account_name: Mapped[str | None] = mapped_column(sa.String(255))
-    account_status: Mapped[str] = mapped_column(sa.String(50))
-    sync_enabled: Mapped[bool]
-    sync_frequency_minutes: Mapped[int]
-    last_sync_at: Mapped[datetime | None]  # completion of the latest closed log (any outcome)
-    last_sync_status: Mapped[str | None] = mapped_column(sa.String(50))
-    last_success_at: Mapped[datetime | None]  # completion of the latest successful log
-    newest_source_at: Mapped[datetime | None]  # newest source_updated_at / transaction_date in pos.*
-    lag_seconds: Mapped[int | None]  # clock's now − newest_source_at
-    error_streak: Mapped[int] = mapped_column(default=0, server_default=sa.text("0"))
-    syncs_counted: Mapped[int] = mapped_column(default=0, server_default=sa.text("0"))  # closed logs in the window
-    rows_synced: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default=sa.text("0"))
-    rows_last_sync: Mapped[int | None]
-    sync_seconds: Mapped[float] = mapped_column(sa.Float, default=0.0, server_default=sa.text("0"))
-    api_requests: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default=sa.text("0"))
-    api_retries: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default=sa.text("0"))
-    api_rate_limited: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default=sa.text("0"))
-    api_server_errors: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default=sa.text("0"))
-    api_transport_errors: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default=sa.text("0"))
-    api_waited_seconds: Mapped[float] = mapped_column(sa.Float, default=0.0, server_default=sa.text("0"))
-    api_response_seconds: Mapped[float] = mapped_column(sa.Float, default=0.0, server_default=sa.text("0"))
-    freshness: Mapped[str] = mapped_column(sa.String(20))  # ok | warn | error | disabled
-    freshness_age_seconds: Mapped[int | None]  # since the last success (or the link, never synced)
-    evaluated_at: Mapped[datetime]  # the clock's "now" the row was computed for
-    published_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=sa.func.now())
-
-
-class PosTransactionVolume(Base):
-    """Transactions per account and day (business date) or UTC hour, as the Dagster
-    ``transaction_volume`` asset last published them; revenue in integer cents, per currency."""
-
-    __tablename__ = "pos_transaction_volume"
-    __table_args__ = (sa.Index("idx_pos_transaction_volume_tenant", "tenant_id", "granularity", "bucket_start"),)
-
-    pos_account_id: Mapped[str] = mapped_column(sa.String(36), sa.ForeignKey("pos_accounts.id", ondelete="CASCADE"),
-                                                primary_key=True)
-    granularity: Mapped[str] = mapped_column(sa.String(10), primary_key=True)  # day | hour
-    bucket_start: Mapped[datetime] = mapped_column(primary_key=True)  # day: the business date at 00:00 UTC
-    currency: Mapped[str] = mapped_column(sa.String(10), primary_key=True)
-    tenant_id: Mapped[str] = mapped_column(sa.String(255))
-    pos_provider: Mapped[str] = mapped_column(sa.String(50))
-    transactions: Mapped[int] = mapped_column(default=0, server_default=sa.text("0"))  # completed sales
-    refunds: Mapped[int] = mapped_column(default=0, server_default=sa.text("0"))  # completed refunds
-    revenue_cents: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default=sa.text("0"))  # sales − refunds
-class BakeryProduct(Base):
-    """One product of the tenant's own catalog (what forecasting is per; ``bakery_product_id`` is
-    the tenant's own id)."""
-
-    __tablename__ = "bakery_products"
-
-    tenant_id: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
-    bakery_product_id: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
-    name: Mapped[str] = mapped_column(sa.String(255))
-    sku: Mapped[str | None] = mapped_column(sa.String(100))
-    category: Mapped[str | None] = mapped_column(sa.String(255))
-    active: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
-    created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=sa.func.now())
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, server_default=sa.func.now())
-
-
-class PosCategoryMapping(Base):
-    """A POS category (as a provider names it) → the tenant's own category."""
-
-    __tablename__ = "pos_category_mappings"
-    __table_args__ = (sa.UniqueConstraint("tenant_id", "pos_provider", "pos_category",
-                                          name="uq_pos_category_mappings_tenant_provider_category"),)
-
-    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_id)
-    tenant_id: Mapped[str] = mapped_column(sa.String(255))
-    pos_provider: Mapped[str] = mapped_column(sa.String(50))
-    pos_category: Mapped[str] = mapped_column(sa.String(255))
-    bakery_category: Mapped[str] = mapped_column(sa.String(255))
-    created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=sa.func.now())
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, server_default=sa.func.now())
-
-
-class PosProductMapping(Base):
-    """Which bakery product a POS product is. ``status``: ``manual`` (a person said so: never
-    overwritten by auto-mapping), ``auto`` (the matcher, with its ``confidence``) or ``rejected``
-    (a person said it is none of the bakery's products: ``bakery_product_id`` NULL, stays so)."""
-
-    __tablename__ = "pos_product_mappings"
-    __table_args__ = (sa.UniqueConstraint("tenant_id", "pos_provider", "pos_product_id",
-                                          name="uq_pos_product_mappings_tenant_provider_product"),
-                      sa.Index("idx_pos_product_mappings_bakery_product", "tenant_id", "bakery_product_id"))
-
-    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True, default=new_id)
-    tenant_id: Mapped[str] = mapped_column(sa.String(255))
-    pos_provider: Mapped[str] = mapped_column(sa.String(50))
-    pos_product_id: Mapped[str] = mapped_column(sa.String(255))
-    bakery_product_id: Mapped[str | None] = mapped_column(sa.String(255))
-    status: Mapped[str] = mapped_column(sa.String(20))  # manual | auto | rejected
-    confidence: Mapped[float | None] = mapped_column(sa.Float)  # the matcher's calibrated probability
-    created_by: Mapped[str | None] = mapped_column(sa.String(255))
-    updated_by: Mapped[str | None] = mapped_column(sa.String(255))
-    created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=sa.func.now())
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, server_default=sa.func.now())
-
-
-class PosProductStats(Base):
-    """What the API knows of a POS product of one account: published by the Dagster asset
-    ``pos/<provider>/product_stats`` after each canonical build (the API never reads the
-    warehouse). Revenue is net (sales minus refunds) in integer cents of ``currency``."""
-
-    __tablename__ = "pos_product_stats"
-    __table_args__ = (sa.Index("idx_pos_product_stats_tenant_product", "tenant_id", "pos_provider", "pos_product_id"),)
-
-    pos_account_id: Mapped[str] = mapped_column(sa.String(36), sa.ForeignKey("pos_accounts.id", ondelete="CASCADE"),
-                                                primary_key=True)
-    pos_product_id: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
-    tenant_id: Mapped[str] = mapped_column(sa.String(255))
-    pos_provider: Mapped[str] = mapped_column(sa.String(50))
-    name: Mapped[str | None] = mapped_column(sa.String(500))
-    sku: Mapped[str | None] = mapped_column(sa.String(100))
-    category: Mapped[str | None] = mapped_column(sa.String(255))
-    currency: Mapped[str | None] = mapped_column(sa.String(3))
-    revenue_cents_7d: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default=sa.text("0"))
-    revenue_cents_30d: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default=sa.text("0"))
-    transactions_7d: Mapped[int] = mapped_column(default=0, server_default=sa.text("0"))
-    transactions_30d: Mapped[int] = mapped_column(default=0, server_default=sa.text("0"))
-    last_seen: Mapped[date | None] = mapped_column(sa.Date)  # the last business date it sold
-    published_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=sa.func.now())

@@ -397,7 +397,7 @@ def _assert_table_metadata(instance: Any, run_id: str) -> None:
     from pos_dagster.definitions import defs
 
     graph = defs.resolve_asset_graph()
-    checks = {k.name: graph.get_check_spec(k) for k in graph.asset_check_keys if k.asset_key.path[1] == "square"}
+    checks = {k.name: graph.get_check_spec(k) for k in graph.asset_check_keys if k.asset_key.path[1:2] == ["square"]}
     assert {n: c.key.asset_key.path[-1] for n, c in checks.items()} == {**CHECK_TABLES,
                                                                         "unmapped_revenue_share": "product_stats"}
     assert {n for n, c in checks.items() if c.blocking} == BLOCKING
@@ -434,7 +434,7 @@ def test_sync_job_skips_the_canonical_asset_without_new_loads(make_env: EnvMaker
         from pos_sync.settings import load_settings
 
         logs_before = len(AppStore(load_settings()).sync_history(env.account_id, 50))
-        keys = [k for k in defs.resolve_asset_graph().asset_check_keys if k.asset_key.path[1] == "square"]
+        keys = [k for k in defs.resolve_asset_graph().asset_check_keys if k.asset_key.path[1:2] == ["square"]]
         from pos_dagster.defs.ingest.jobs import sync_job_name
 
         job = defs.resolve_job_def(sync_job_name("square")).get_subset(asset_selection=set(),
