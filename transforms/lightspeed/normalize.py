@@ -229,7 +229,9 @@ def normalize_products(ctx: LightspeedContext, products: Iterable[Row]) -> list[
             "price": from_major(price, currency) if price is not None else None,
             "currency": currency,
             "is_deleted": p.get("deleted_at") is not None,
+            "is_archived": p.get("is_active") is False or p.get("active") is False,  # inactive: not for sale
             "source_version": str(p.get("version") or ""),
+            "valid_from": seen,
             "first_seen_at": as_utc(p.get("created_at")) or seen,
             "last_seen_at": seen,
         })
