@@ -26,10 +26,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from transforms.canonical import PRODUCT_VERSIONED, canonical_id
+from transforms.canonical import POS_PRODUCTS, PRODUCT_VERSIONED, canonical_id
 
 Row = dict[str, Any]
 Key = tuple[str, str, str]  # tenant, provider, pos item id
+
+VERSIONING = ("id", "version", "valid_to", "is_current")  # filled here, not by the normalisers
+# the columns a normaliser's product row carries (``valid_from``: the provider's change time, or None)
+CATALOG_COLUMNS = tuple(c for c in POS_PRODUCTS.column_names if c not in VERSIONING)
 
 
 def product_key(row: Row) -> Key:
