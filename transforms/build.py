@@ -63,6 +63,10 @@ class CanonicalSink(Protocol):
         product none, a product no longer listed is kept as archived."""
         ...
 
+    def product_versions(self, tenant_id: str) -> list[Row]:
+        """Every version stored of the tenant's products of this provider (``pos_products`` rows)."""
+        ...
+
     def replace_locations(self, rows: list[Row]) -> None:
         ...
 

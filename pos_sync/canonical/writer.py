@@ -80,6 +80,10 @@ class CanonicalWriter:
         self.new_products += changes.new_products
         self.product_versions += changes.new_versions
 
+    def product_versions(self, tenant_id: str) -> list[dict[str, Any]]:
+        return self.wh.query(f"select * from {SCHEMA}.pos_products where tenant_id = %s and pos_provider = %s",
+                             (tenant_id, self.provider))
+
     def replace_locations(self, rows: list[dict[str, Any]]) -> None:
         self.wh.delete_by_keys(POS_LOCATIONS, ["tenant_id", "pos_provider", "location_id"],
                                [(r["tenant_id"], r["pos_provider"], r["location_id"]) for r in rows])

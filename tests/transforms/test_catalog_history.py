@@ -189,3 +189,31 @@ def test_a_change_without_a_later_provider_time_starts_at_the_build() -> None:
     v1, v2 = store.versions("P1")
     assert (v1["valid_to"], v2["valid_from"]) == (BUILD, BUILD)
     store.check_intervals()
+
+
+def test_a_lightspeed_line_is_named_as_its_product_was_when_sold() -> None:
+    """X-Series lines carry no name: a sale built after a rename takes the recorded version valid
+    at its sale time (its own price is the line's); a sale after the rename, the new name."""
+    store = Store()
+    store.apply(_ls([_ls_product()]))
+    renamed = _ls_product("Pan de centeno 500g", price="3.40000", at=T1)
+    store.apply(_ls([renamed]))
+    ctx = lightspeed.LightspeedContext(tenant_id=TENANT, account_id=ACCOUNT,
+                                       outlets={"O1": {"id": "O1", "currency": "EUR", "time_zone": "Europe/Madrid"}},
+                                       products={"P1": renamed})
+    for v in sorted(store.rows.values(), key=lambda r: r["version"]):
+        ctx.versions.setdefault(v["pos_item_id"], []).append(v)
+
+    def sale(sale_id: str, at: datetime) -> dict[str, Any]:
+        return {"id": sale_id, "outlet_id": "O1", "status": "CLOSED", "sale_date": at, "line_items": [
+            {"id": f"{sale_id}-1", "product_id": "P1", "quantity": 1, "total_price": "2.90909",
+             "total_tax": "0.29091", "total_discount": 0}]}
+
+    batch = lightspeed.normalize(ctx, [sale("S-old", T0 + (T1 - T0) / 2), sale("S-new", T2)])
+    by_sale = {i["transaction_id"]: i for i in batch.items}
+    old, new = by_sale[ctx.sale_id("S-old")], by_sale[ctx.sale_id("S-new")]
+    assert (old["product_name"], old["line_total"]) == ("Pan de centeno", Decimal("3.20"))
+    assert new["product_name"] == "Pan de centeno 500g"
+    # no version recorded (a first build): the product as read
+    ctx.versions.clear()
+    assert lightspeed.normalize(ctx, [sale("S-old", T0)]).items[0]["product_name"] == "Pan de centeno 500g"
