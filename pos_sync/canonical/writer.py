@@ -34,7 +34,7 @@ class CanonicalWriter:
         self.days: set[Day] = set()
         self.transactions = self.items = self.tenders = self.products = 0
         self.new_products = 0  # POS products first seen by this build
-        self.product_versions = 0  # new versions of products already known (changed or archived)
+        self.new_versions = 0  # new versions of products already known (changed or archived)
 
     def write(self, batch: CanonicalBatch, stale_ids: Iterable[str] = ()) -> None:
         ids = sorted({(t["id"],) for t in batch.transactions} | {(i,) for i in stale_ids})
@@ -78,7 +78,7 @@ class CanonicalWriter:
         wh.insert_rows(POS_PRODUCTS, changes.rows)
         self.products += len(products)
         self.new_products += changes.new_products
-        self.product_versions += changes.new_versions
+        self.new_versions += changes.new_versions
 
     def product_versions(self, tenant_id: str) -> list[dict[str, Any]]:
         return self.wh.query(f"select * from {SCHEMA}.pos_products where tenant_id = %s and pos_provider = %s",

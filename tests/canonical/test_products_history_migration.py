@@ -86,7 +86,7 @@ def test_an_old_pos_products_table_is_upgraded_to_versions_with_its_rows(warehou
         writer.replace_products([_catalog_row(croissant, name="Croissant de mantequilla", price=Decimal("1.60"),
                                               valid_from=T1, last_seen_at=T1),
                                  _catalog_row(gone)], as_of=T1)
-    assert (writer.new_products, writer.product_versions) == (0, 1)
+    assert (writer.new_products, writer.new_versions) == (0, 1)
     versions = wh.query("select version, name, price, valid_from, valid_to, is_current from pos.pos_products "
                         "where pos_item_id = 'V1' order by version")
     assert [(v["version"], v["name"], v["price"], v["valid_from"], v["valid_to"], v["is_current"]) for v in versions] \
@@ -96,5 +96,5 @@ def test_an_old_pos_products_table_is_upgraded_to_versions_with_its_rows(warehou
         again = CanonicalWriter(wh, "acc", "square")
         again.replace_products([_catalog_row(croissant, name="Croissant de mantequilla", price=Decimal("1.60"),
                                              valid_from=T1, last_seen_at=T1), _catalog_row(gone)], as_of=T1)
-    assert (again.new_products, again.product_versions) == (0, 0)
+    assert (again.new_products, again.new_versions) == (0, 0)
     assert wh.scalar("select count(*) from pos.pos_products") == 3

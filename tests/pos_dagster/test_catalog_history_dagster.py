@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from dagster_sync_support import EnvFactory, make_world
 from support.destination import warehouse_query
 
@@ -25,14 +26,16 @@ def _renamed(items: list[PosItem]) -> tuple[PosItem, int]:
     raise AssertionError("the world no longer renames a product during its window")
 
 
-def test_a_sync_after_a_rename_gives_two_versions_and_counts_only_new_products(make_env: EnvFactory) -> None:
+@pytest.mark.parametrize("warehouse", ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_a_sync_after_a_rename_gives_two_versions_and_counts_only_new_products(make_env: EnvFactory,
+                                                                              warehouse: str) -> None:
     world = make_world()
     account = next(a for a in world.accounts if a.provider == "square")
     items = world.items[account.account_id]
     item, k = _renamed(items)
     rename = item.history[k]
     t1, t2 = rename.at - timedelta(minutes=1), rename.at + timedelta(minutes=1)
-    env = make_env(world=world, now=t1)
+    env = make_env(warehouse, world=world, now=t1)
 
     first = env.sync()
     assert first.success and first.log.sync_type == "historical"

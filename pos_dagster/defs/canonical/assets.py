@@ -97,7 +97,7 @@ def canonical_assets(spec: ProviderSpec) -> dg.AssetsDefinition:
                     continue
                 extra = {"rows_loaded": count} if count is not None else {}
                 if table == "pos_products":
-                    extra |= {"new_products": result.new_products, "new_versions": result.product_versions}
+                    extra |= {"new_products": result.new_products, "new_versions": result.new_versions}
                 yield dg.MaterializeResult(asset_key=key, metadata={
                     **meta, **extra, "dagster/row_count": rows.get(table, 0),
                     "dagster/column_schema": column_schema(CANONICAL[table])})
