@@ -1,10 +1,10 @@
 """The canonical tables' one writer: what every provider's builder hands over is written here
-(replace-by-id, never duplicate), and the days it touched are remembered so
+(replace-by-id, never duplicate; line items carry the tenant's product mappings, passed in), and the days it touched are remembered so
 ``daily_product_sales`` is recomputed for exactly those (location, business date) pairs."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -20,6 +20,7 @@ from transforms.canonical import (
     CanonicalBatch,
 )
 from transforms.catalog import product_key, version_products
+from transforms.mapping.apply import with_mappings
 
 Day = tuple[str, str, str, date]  # tenant, provider, location, business date
 
@@ -27,8 +28,10 @@ Day = tuple[str, str, str, date]  # tenant, provider, location, business date
 class CanonicalWriter:
     """A :class:`transforms.build.CanonicalSink` over the warehouse, inside the caller's transaction."""
 
-    def __init__(self, wh: Warehouse, account_id: str, provider: str) -> None:
+    def __init__(self, wh: Warehouse, account_id: str, provider: str,
+                 mappings: Mapping[str, str] | None = None) -> None:
         self.wh = wh
+        self.mappings = dict(mappings or {})  # {pos_item_id: bakery_product_id}: what the items are mapped to
         self.account_id = account_id
         self.provider = provider
         self.days: set[Day] = set()
@@ -50,7 +53,7 @@ class CanonicalWriter:
         wh.delete_by_keys(POS_TRANSACTION_ITEMS, ["transaction_id"], ids)
         wh.delete_by_keys(POS_TENDERS, ["transaction_id"], ids)
         wh.insert_rows(POS_TRANSACTIONS, batch.transactions)
-        wh.insert_rows(POS_TRANSACTION_ITEMS, batch.items)
+        wh.insert_rows(POS_TRANSACTION_ITEMS, with_mappings(batch.items, self.mappings))
         wh.insert_rows(POS_TENDERS, batch.tenders)
         self.days |= {(t["tenant_id"], t["pos_provider"], t["location_id"], t["business_date"])
                       for t in batch.transactions if t["business_date"] is not None}

@@ -130,6 +130,10 @@ class SyncLog:
         self.store.record_sync_counts(self.log_id, api_stats=stats.api, partial_reason=stats.partial_reason,
                                       **stats.counters())
 
+    def record_built(self, transactions: int) -> None:
+        """The canonical build's count: transactions that reached ``pos.*`` in this run."""
+        self.store.record_sync_counts(self.log_id, processed=transactions)
+
     def fail(self, exc: BaseException, step: str, reauth_status: str, stats: SyncStats | None = None) -> Failure:
         if stats is not None and stats.api is not None:
             self.store.record_sync_counts(self.log_id, api_stats=stats.api)

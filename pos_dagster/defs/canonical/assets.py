@@ -24,6 +24,7 @@ from pos_dagster.lib.resources import AppStoreResource, WarehouseResource
 from pos_dagster.lib.tables import CANONICAL, column_schema, slice_row_counts
 from pos_dagster.lib.tags import PROVIDER
 from pos_dagster.lib.translator import raw_key
+from pos_sync.appstore.mappings import mapping_targets
 from pos_sync.canonical.build import build_account
 from pos_sync.ingest.bookkeeping import CANONICAL_BUILD, INTEGRITY_CHECKS, IntegrityCheckFailed, SyncLog
 from pos_sync.providers import ProviderSpec, registry
@@ -74,13 +75,17 @@ def canonical_assets(spec: ProviderSpec) -> dg.AssetsDefinition:
         account = store.get_account(context.partition_key)
         log = SyncLog.of_run(store, account.id, context.run_id)  # opened by this run's raw step
         try:
-            result = build_account(account.id, spec.name, account.tenant_id, store.settings, builder=spec.canonical)
+            targets = mapping_targets(account.tenant_id, spec.name, settings=store.settings)
+            result = build_account(account.id, spec.name, account.tenant_id, store.settings, builder=spec.canonical,
+                                   mappings=targets)
         except Exception as exc:
             if log is not None:
                 log.fail(exc, CANONICAL_BUILD, spec.reauth_status)
             settle_webhooks(context, store, exc)
             raise
         context.log.info(f"canonical build of {spec.name} account {account.id}: {result.as_dict()}")
+        if log is not None:
+            log.record_built(result.transactions)
         wh = warehouse.connect()
         try:
             rows = slice_row_counts(wh, spec.name, [*TABLES, DAILY]) if result.loads else {}

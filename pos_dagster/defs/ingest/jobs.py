@@ -1,5 +1,5 @@
 """``<provider>_sync``: the raw multi-asset of one account partition and everything downstream
-(its canonical slices and their checks), tagged as a warehouse writer (DuckDB has one writer:
+(its canonical slices and their checks) but the monitoring assets (``monitoring_job``), tagged as a warehouse writer (DuckDB has one writer:
 ``dagster.yaml`` limits such runs to one at a time)."""
 
 from functools import cache
@@ -19,7 +19,8 @@ def sync_job_name(provider: str) -> str:
 def sync_job(spec: ProviderSpec) -> Any:  # an unresolved asset job
     return dg.define_asset_job(
         sync_job_name(spec.name),
-        selection=dg.AssetSelection.groups(f"raw_{spec.name}").downstream(),
+        # the monitoring assets read every provider's transactions: they run in their own job
+        selection=dg.AssetSelection.groups(f"raw_{spec.name}").downstream() - dg.AssetSelection.groups("monitoring"),
         tags=WAREHOUSE_WRITER,
         description=f"Incremental sync of one {spec.label} account partition and its canonical tables.",
     )
