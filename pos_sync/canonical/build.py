@@ -35,7 +35,9 @@ class BuildResult:
     transactions: int = 0
     items: int = 0
     tenders: int = 0
-    products: int = 0
+    products: int = 0  # catalog rows the build read (when the catalog changed)
+    new_products: int = 0  # POS products first seen in this build
+    new_versions: int = 0  # new versions of known products (renamed, re-priced, archived, deleted)
     days_recomputed: int = 0
     seconds: float = 0.0
     affected_days: list[tuple[str, str]] = field(default_factory=list)
@@ -110,6 +112,7 @@ def build_account(account_id: str, provider: str, tenant_id: str, settings: Sett
             result.loads = len(raw_loads)
             result.transactions, result.items = writer.transactions, writer.items
             result.tenders, result.products = writer.tenders, writer.products
+            result.new_products, result.new_versions = writer.new_products, writer.new_versions
             result.affected_days = sorted((d[2], str(d[3])) for d in writer.days)
     finally:
         wh.close()

@@ -34,7 +34,7 @@ def account_product_stats(wh: Warehouse, account_id: str, provider: str, today: 
           AND t.status = 'completed' AND t.transaction_type IN ('sale', 'refund')
         GROUP BY i.pos_item_id""", (d7, today, d30, today, d7, today, d30, today, account_id, provider))
     catalog = wh.query(f"SELECT pos_item_id, name, variation_name, sku, category, currency FROM {SCHEMA}.pos_products "
-                       "WHERE pos_account_id = %s AND pos_provider = %s AND NOT coalesce(is_deleted, FALSE)",
+                       "WHERE pos_account_id = %s AND pos_provider = %s AND is_current AND NOT coalesce(is_deleted, FALSE)",
                        (account_id, provider)) if wh.table_exists(SCHEMA, "pos_products") else []
     out: dict[str, dict[str, Any]] = {}
     for p in catalog:

@@ -33,7 +33,8 @@ TABLES = {
     "pos_transactions": "Sales, refunds and voids (exact decimals; business date in the location's zone).",
     "pos_transaction_items": "Line items of every transaction: product, quantity, prices, discounts, taxes.",
     "pos_tenders": "How each sale was paid (split payments: one row per tender), tips apart.",
-    "pos_products": "The POS catalog: items and variations with SKU, category, price and when first seen.",
+    "pos_products": "The POS catalog with its history: a row per version of each item or variation (name, SKU, "
+                    "category, price, deleted/archived; valid_from/valid_to, is_current).",
     "pos_locations": "The account's locations: name, time zone, currency, whether prices include tax.",
 }
 DAILY = "daily_product_sales"
@@ -100,6 +101,8 @@ def canonical_assets(spec: ProviderSpec) -> dg.AssetsDefinition:
                 if key not in context.selected_asset_keys:
                     continue
                 extra = {"rows_loaded": count} if count is not None else {}
+                if table == "pos_products":
+                    extra |= {"new_products": result.new_products, "new_versions": result.new_versions}
                 yield dg.MaterializeResult(asset_key=key, metadata={
                     **meta, **extra, "dagster/row_count": rows.get(table, 0),
                     "dagster/column_schema": column_schema(CANONICAL[table])})
@@ -110,7 +113,7 @@ def canonical_assets(spec: ProviderSpec) -> dg.AssetsDefinition:
                 log.fail(IntegrityCheckFailed(f"the canonical {spec.label} tables failed integrity checks: {problems}"),
                          INTEGRITY_CHECKS, spec.reauth_status)
             else:
-                log.succeed()
+                log.succeed(new_products=result.new_products)
         settle_webhooks(context, store)  # the events' objects are in pos.* now
 
     return _canonical
