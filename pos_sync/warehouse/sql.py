@@ -16,6 +16,9 @@ from typing import Any
 
 from pos_sync.settings import Settings, load_settings
 from transforms.canonical import SCHEMA, TABLES, Table
+from transforms.demand import DEMAND_TABLES
+
+ALL_TABLES: tuple[Table, ...] = (*TABLES, *DEMAND_TABLES)  # the canonical model and the demand feed
 
 
 def _arrow_type(sql_type: str) -> Any:
@@ -26,6 +29,7 @@ def _arrow_type(sql_type: str) -> Any:
         return pa.decimal128(precision, scale)
     return {
         "TEXT": pa.string(), "JSON": pa.string(), "BOOLEAN": pa.bool_(), "INTEGER": pa.int64(),
+        "BIGINT": pa.int64(), "DOUBLE": pa.float64(),
         "DATE": pa.date32(), "TIMESTAMPTZ": pa.timestamp("us", tz="UTC"),
     }[sql_type]
 
@@ -104,15 +108,16 @@ class Warehouse:
         return {r["column_name"] for r in rows}
 
     def ensure_schema(self) -> None:
-        """The canonical tables as the model declares them: created when missing, and an existing
-        warehouse upgraded (:mod:`pos_sync.warehouse.migrations`)."""
-        from pos_sync.warehouse.migrations import add_natural_keys
+        """The canonical and demand tables as the model declares them: created when missing, and an
+        existing warehouse upgraded (:mod:`pos_sync.warehouse.migrations`)."""
+        from pos_sync.warehouse.migrations import add_missing_columns, add_natural_keys
 
         self.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
-        for table in TABLES:
+        for table in ALL_TABLES:
             for stmt in table.ddl(self.dialect):
                 self.execute(stmt)
         self.commit()
+        add_missing_columns(self)
         add_natural_keys(self)
 
     # ------------------------------------------------------------------ bulk
