@@ -27,7 +27,14 @@ import pandas as pd
 from bench._common import RESULTS, machine
 from pos_sandbox.world import World
 from transforms.demand import holiday, region_of
-from transforms.forecast import HORIZON, METHOD, LocationHistory, backtest_pairs, backtest_scores, history_frame
+from transforms.forecast import (
+    HORIZON,
+    METHOD,
+    LocationHistory,
+    backtest_pairs,
+    backtest_scores,
+    history_frame,
+)
 
 
 def location_histories(world: World) -> dict[str, tuple[Any, LocationHistory]]:

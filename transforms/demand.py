@@ -18,7 +18,8 @@ The **calendar** of each location-day: weekday, public holiday (Spain's national
 those of the location's autonomous community, from the ``holidays`` library with ``subdiv``; the
 community from the postal code's province, else the time zone — ``Atlantic/Canary`` is the Canary
 Islands) and **opening status**: a day without a single completed sale, between the location's
-first trading day and the account's last day with data, is *closed* — not a day of zero demand.
+first trading day and the account's last trading day, is *closed* — not a day of zero demand
+(``closure_reason``: ``holiday``, ``no_trading``; ``no_sales`` when only refunds or voids were made).
 """
 
 from __future__ import annotations
@@ -108,19 +109,25 @@ def calendar_row(loc: LocationInfo, day: date, sales: int, refunds: int, voids: 
     """One ``pos.demand_calendar`` row: weekday, holiday, opening status of a location-day."""
     hol = holiday(loc.country, loc.region, day)
     is_open = sales > 0
+    if is_open:
+        reason = None
+    elif refunds or voids:  # the till was used, nothing was sold (e.g. refunds after the last trading day)
+        reason = "no_sales"
+    else:
+        reason = "holiday" if hol else "no_trading"
     return {
         "tenant_id": loc.tenant_id, "pos_provider": loc.pos_provider, "pos_account_id": loc.pos_account_id,
         "location_id": loc.location_id, "business_date": day, "weekday": day.weekday(),
         "region": loc.region, "is_holiday": hol is not None, "holiday_name": hol.name if hol else None,
         "holiday_scope": hol.scope if hol else None, "is_open": is_open,
-        "closure_reason": None if is_open else ("holiday" if hol else "no_trading"),
+        "closure_reason": reason,
         "sales": sales, "refunds": refunds, "voids": voids, "source_fingerprint": fingerprint,
     }
 
 
 def trading_range(first_days: Mapping[str, date], last_day: date | None) -> dict[str, list[date]]:
-    """Each location's calendar: every day from its first trading day to the account's last day
-    with data (a closure is known once a later day has data somewhere in the account)."""
+    """Each location's calendar: every day from its first trading day to the account's last
+    trading day (a closure is known once a later day has sales somewhere in the account)."""
     if last_day is None:
         return {}
     return {loc: [first + timedelta(days=i) for i in range((last_day - first).days + 1)]

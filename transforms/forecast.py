@@ -148,7 +148,9 @@ class Scores:
     actual_units: float
 
     def as_dict(self, prefix: str = "") -> dict[str, float | int | None]:
-        r = (lambda v: None if v is None else round(v, 4))
+        def r(v: float | None) -> float | None:
+            return None if v is None else round(v, 4)
+
         return {f"{prefix}wape": r(self.wape), f"{prefix}mape": r(self.mape), f"{prefix}bias": r(self.bias),
                 f"{prefix}points": self.points}
 

@@ -106,7 +106,7 @@ def _rebuild(wh: Warehouse, locs: dict[str, LocationInfo], result: DemandResult)
     for (loc, day), (sales, _, _) in counts.items():
         if sales and (loc not in first or day < first[loc]):
             first[loc] = day
-    last = max((day for _, day in data_days), default=None)
+    last = max((d for (_, d), (n, _, _) in counts.items() if n), default=None)  # the last trading day
     days = {(loc, d) for loc, ds in trading_range(first, last).items() for d in ds} | data_days
     days = {(loc, d) for loc, d in days if loc in locs}
 

@@ -1,5 +1,6 @@
 """``<provider>_sync``: the raw multi-asset of one account partition and everything downstream
-(its canonical slices and their checks), tagged as a warehouse writer (DuckDB has one writer:
+(its canonical slices and their checks, its demand history) but the forecast (which only
+``demand_forecast_job`` runs, for a batch of accounts), tagged as a warehouse writer (DuckDB has one writer:
 ``dagster.yaml`` limits such runs to one at a time)."""
 
 from functools import cache
@@ -7,6 +8,7 @@ from typing import Any
 
 import dagster as dg
 
+from pos_dagster.defs.forecasting.assets import FORECAST_GROUP
 from pos_dagster.lib.tags import WAREHOUSE_WRITER
 from pos_sync.providers import ProviderSpec, registry
 
@@ -19,7 +21,7 @@ def sync_job_name(provider: str) -> str:
 def sync_job(spec: ProviderSpec) -> Any:  # an unresolved asset job
     return dg.define_asset_job(
         sync_job_name(spec.name),
-        selection=dg.AssetSelection.groups(f"raw_{spec.name}").downstream(),
+        selection=dg.AssetSelection.groups(f"raw_{spec.name}").downstream() - dg.AssetSelection.groups(FORECAST_GROUP),
         tags=WAREHOUSE_WRITER,
         description=f"Incremental sync of one {spec.label} account partition and its canonical tables.",
     )
