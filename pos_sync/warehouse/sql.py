@@ -176,6 +176,6 @@ class Warehouse:
 
 
 def _coerce(value: Any) -> Any:
-    if isinstance(value, Decimal | datetime | date | bool | int | str) or value is None:
+    if isinstance(value, Decimal | datetime | date | bool | int | float | str) or value is None:  # float: DOUBLE only
         return value
     return str(value)

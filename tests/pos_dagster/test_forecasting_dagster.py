@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-import pytest
 from dagster_sync_support import QUIET
 from support.worlds import sandbox_world
 
@@ -47,8 +46,14 @@ def demand_mats(outcome: Any) -> list[Any]:
             if e.event_specific_data.materialization.asset_key.path == ["pos", "square", "demand_history"]]
 
 
-@pytest.fixture()
-def synced(make_env: Any) -> Any:
+def test_synced_account_to_demand_history_to_one_sensor_run_to_forecast(make_env: Any) -> None:
+    """One sandbox account synced twice (~35 s): the feed, then the sensor and the forecast."""
+    env = sync_twice(make_env)
+    check_demand_history(env)
+    check_sensor_and_forecast(env)
+
+
+def sync_twice(make_env: Any) -> Any:
     world = sandbox_world(10, "square", days=DAYS, start=START)
     end = world.window_end_utc
     env = make_env(world=world, now=end - timedelta(days=3))
@@ -61,8 +66,7 @@ def synced(make_env: Any) -> Any:
     return env
 
 
-def test_demand_history_reconciles_flags_closures_and_is_incremental(synced: Any) -> None:
-    env = synced
+def check_demand_history(env: Any) -> None:
     truth = env.truth()
     ledger = {(r["location_id"], r["business_date"]): r for r in truth["daily"]}
     feed = {(r["location_id"], str(r["business_date"])): r for r in wh_rows(
@@ -110,26 +114,29 @@ def test_demand_history_reconciles_flags_closures_and_is_incremental(synced: Any
     assert third.success and "pos/square/demand_history" not in third.materialized
 
 
-def test_sensor_batches_materializations_into_one_run_and_the_forecast_runs(synced: Any) -> None:
+def check_sensor_and_forecast(env: Any) -> None:
     import jsonschema
 
     from pos_dagster.definitions import defs
     from pos_dagster.defs.forecasting.sensors import BATCH, CHANGED_FROM, CHANGED_TO, monitored_keys
+    from pos_dagster.lib.resources import pos_resources
     from pos_sync.appstore.db import session_scope
     from pos_sync.appstore.models import PosEventOutbox
 
-    env = synced
     sensor = defs.resolve_sensor_def("demand_history_sensor")
+    resources = {"appstore": pos_resources()["appstore"]}
     assert sensor.job_name == "demand_forecast_job"
-    ctx = dg.build_multi_asset_sensor_context(monitored_assets=monitored_keys(), instance=env.instance,
-                                              definitions=defs)
-    result = sensor.evaluate_tick(ctx)
+    with dg.build_multi_asset_sensor_context(monitored_assets=monitored_keys(), instance=env.instance,
+                                             definitions=defs, resources=resources) as ctx:
+        result = sensor.evaluate_tick(ctx)
     assert len(result.run_requests) == 1  # two materializations, one run
     request = result.run_requests[0]
     changes = request.run_config["ops"]["forecast__demand_forecast"]["config"]["changes"]
     assert {c["location_id"] for c in changes} == {loc.location_id for loc in env.world.locations}
     assert request.tags[CHANGED_FROM] == START.isoformat()
-    assert request.tags[CHANGED_TO] == (START + timedelta(days=DAYS - 1)).isoformat()
+    last_refund_day = wh_rows("select max(business_date) as d from pos.demand_calendar")[0]["d"]
+    assert last_refund_day > START + timedelta(days=DAYS - 1)  # late refunds after the world's last day
+    assert request.tags[CHANGED_TO] == last_refund_day.isoformat()
     assert request.run_key == request.tags[BATCH]
 
     with session_scope() as session:
@@ -142,9 +149,9 @@ def test_sensor_batches_materializations_into_one_run_and_the_forecast_runs(sync
     assert body["changes"] == [{k: c[k] for k in ("pos_provider", "location_id", "date_from", "date_to", "days")}
                                for c in changes]
 
-    again = dg.build_multi_asset_sensor_context(monitored_assets=monitored_keys(), instance=env.instance,
-                                                definitions=defs, cursor=result.cursor)
-    assert not sensor.evaluate_tick(again).run_requests  # consumed: no second run
+    with dg.build_multi_asset_sensor_context(monitored_assets=monitored_keys(), instance=env.instance,
+                                             definitions=defs, cursor=result.cursor, resources=resources) as again:
+        assert not sensor.evaluate_tick(again).run_requests  # consumed: no second run
 
     job = defs.resolve_job_def("demand_forecast_job")
     run = job.execute_in_process(run_config={**request.run_config, **QUIET}, instance=env.instance,
