@@ -8,7 +8,7 @@ product's code (``transforms.demand``: holidays of the location's community from
 closed = no sale on a trading day), so this measures the forecast, not a sync: that the synced
 feed equals this definition is what ``tests/pos_dagster/test_forecasting_dagster.py`` checks.
 
-    python -m bench.forecast [--seed 42] [--days 90] [--start 2025-10-01] [--scale small] [--out bench/results/forecast.json]
+    python -m bench.forecast [--seed 42] [--days 90] [--start 2026-01-05] [--scale chain] [--out bench/results/forecast.json]
 """
 
 from __future__ import annotations
@@ -93,8 +93,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--days", type=int, default=90)
-    parser.add_argument("--start", type=date.fromisoformat, default=date(2025, 10, 1))
-    parser.add_argument("--scale", default="small")
+    parser.add_argument("--start", type=date.fromisoformat, default=date(2026, 1, 5))
+    parser.add_argument("--scale", default="chain")
     parser.add_argument("--out", type=Path, default=RESULTS / "forecast.json")
     args = parser.parse_args()
     result = run(args.seed, args.days, args.start, args.scale)
