@@ -112,6 +112,33 @@ def check_demand_history(env: Any) -> None:
     assert all(c["date_to"] >= cutoff for c in changes)
     third = env.sync()  # nothing new: no demand materialization
     assert third.success and "pos/square/demand_history" not in third.materialized
+    check_remapping_restates_only_its_days(env)
+
+
+def check_remapping_restates_only_its_days(env: Any) -> None:
+    """The product mapping writes mapped_product_id (no canonical build): the next demand build
+    rebuilds exactly the days of the remapped POS product, now under the bakery product."""
+    from pos_sync.demand.build import build_demand
+
+    item = wh_rows("select pos_item_id, count(*) as n from pos.daily_product_sales where quantity_sold > 0 "
+                   "group by 1 order by 2 desc, 1 limit 1")[0]["pos_item_id"]
+    days = wh_rows("select count(*) as n from pos.daily_product_sales where pos_item_id = %s", (item,))[0]["n"]
+    before = wh_rows("select sum(units_sold) as u from pos.demand_history where product_key = %s", (item,))[0]["u"]
+    wh = Warehouse()
+    try:
+        with wh.transaction():
+            wh.execute("update pos.daily_product_sales set mapped_product_id = 'bakery-barra' "
+                       "where pos_item_id = %s", (item,))
+            wh.execute("update pos.pos_transaction_items set mapped_product_id = 'bakery-barra', is_mapped = true "
+                       "where pos_item_id = %s", (item,))
+    finally:
+        wh.close()
+    result = build_demand(env.account_id, "square")
+    assert result.days_recomputed == days
+    rows = wh_rows("select product_key, is_mapped, sum(units_sold) as u from pos.demand_history "
+                   "where product_key in (%s, 'bakery-barra') group by 1, 2", (item,))
+    assert rows == [{"product_key": "bakery-barra", "is_mapped": True, "u": before}]
+    assert build_demand(env.account_id, "square").days_recomputed == 0  # idempotent
 
 
 def check_sensor_and_forecast(env: Any) -> None:
