@@ -208,7 +208,6 @@ DEMAND_HISTORY = Table(
         ("weekday", "INTEGER"), ("is_holiday", "BOOLEAN"), ("is_open", "BOOLEAN"),
     ),
     key=("tenant_id", "pos_provider", "location_id", "business_date", "product_key", "is_mapped"),
-    indexes=(("pos_account_id",),),
 )
 
 DEMAND_CALENDAR = Table(
@@ -220,7 +219,6 @@ DEMAND_CALENDAR = Table(
         ("sales", "INTEGER"), ("refunds", "INTEGER"), ("voids", "INTEGER"), ("source_fingerprint", "TEXT"),
     ),
     key=("tenant_id", "pos_provider", "location_id", "business_date"),
-    indexes=(("pos_account_id",),),
 )
 
 DEMAND_FORECAST = Table(
@@ -232,7 +230,6 @@ DEMAND_FORECAST = Table(
         ("method", "TEXT"), ("generated_at", "TIMESTAMPTZ"),
     ),
     key=("tenant_id", "pos_provider", "location_id", "product_key", "is_mapped", "forecast_date"),
-    indexes=(("pos_account_id",),),
 )
 
 DEMAND_TABLES: tuple[Table, ...] = (DEMAND_HISTORY, DEMAND_CALENDAR, DEMAND_FORECAST)

@@ -2,7 +2,7 @@
 
 A tiny Square world of 21 days from Friday 2 January 2026 (Madrid: closed on Epiphany; Las Palmas:
 closed on Epiphany and the 1st and 3rd Sundays). Two syncs (the clock moved between them: new
-days and late refunds) materialize ``pos/square/demand_history`` twice; then:
+days and late refunds) materialize ``demand/square/demand_history`` twice; then:
 
 * the feed reconciles with the ledger per location-day (units, sale and refund counts, gross) and
   with ``daily_product_sales`` (net revenue, refunds) to the cent;
@@ -43,7 +43,7 @@ def wh_rows(sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
 
 def demand_mats(outcome: Any) -> list[Any]:
     return [e.event_specific_data.materialization for e in outcome.result.get_asset_materialization_events()
-            if e.event_specific_data.materialization.asset_key.path == ["pos", "square", "demand_history"]]
+            if e.event_specific_data.materialization.asset_key.path == ["demand", "square", "demand_history"]]
 
 
 def test_synced_account_to_demand_history_to_one_sensor_run_to_forecast(make_env: Any) -> None:
@@ -58,7 +58,7 @@ def sync_twice(make_env: Any) -> Any:
     end = world.window_end_utc
     env = make_env(world=world, now=end - timedelta(days=3))
     first = env.sync()
-    assert first.success and "pos/square/demand_history" in first.materialized
+    assert first.success and "demand/square/demand_history" in first.materialized
     env.set_now(end + timedelta(days=4))  # the last days, and late refunds of earlier days
     second = env.sync()
     assert second.success
@@ -111,7 +111,7 @@ def check_demand_history(env: Any) -> None:
     cutoff = (env.world.window_end_utc - timedelta(days=3)).date().isoformat()
     assert all(c["date_to"] >= cutoff for c in changes)
     third = env.sync()  # nothing new: no demand materialization
-    assert third.success and "pos/square/demand_history" not in third.materialized
+    assert third.success and "demand/square/demand_history" not in third.materialized
     check_remapping_restates_only_its_days(env)
 
 

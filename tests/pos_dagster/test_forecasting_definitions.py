@@ -12,7 +12,7 @@ def test_lineage_raw_canonical_demand_forecast_is_in_the_asset_graph() -> None:
     graph = defs.resolve_asset_graph()
     forecast = dg.AssetKey(["forecast", "demand_forecast"])
     for provider, raw in (("square", "orders"), ("toast", "orders"), ("lightspeed", "sales")):
-        demand = dg.AssetKey(["pos", provider, "demand_history"])
+        demand = dg.AssetKey(["demand", provider, "demand_history"])
         daily = dg.AssetKey(["pos", provider, "daily_product_sales"])
         assert {k.to_user_string() for k in graph.get(demand).parent_keys} == {
             f"pos/{provider}/{t}" for t in ("daily_product_sales", "pos_transactions", "pos_transaction_items",
@@ -29,7 +29,7 @@ def test_lineage_raw_canonical_demand_forecast_is_in_the_asset_graph() -> None:
         assert assets.partitions_def == defs.get_assets_def(daily).partitions_def  # per account, like canonical
         sync = defs.resolve_job_def(f"{provider}_sync")
         executable = {k.to_user_string() for k in sync.asset_layer.executable_asset_keys}  # type: ignore[attr-defined]
-        assert f"pos/{provider}/demand_history" in executable and "forecast/demand_forecast" not in executable
+        assert f"demand/{provider}/demand_history" in executable and "forecast/demand_forecast" not in executable
 
     node = graph.get(forecast)
     assert node.group_name == "forecasting" and node.owners and node.kinds and node.description

@@ -1,8 +1,8 @@
-"""``pos/<provider>/demand_history`` (per account, after its canonical build) and
+"""``demand/<provider>/demand_history`` (per account, after its canonical build) and
 ``forecast/demand_forecast`` (one asset for all accounts, run only by ``demand_forecast_job``).
 
 Lineage: ``raw/<provider>/*`` → ``pos/<provider>/daily_product_sales`` (+ transactions, items,
-locations) → ``pos/<provider>/demand_history`` → ``forecast/demand_forecast``. The demand history
+locations) → ``demand/<provider>/demand_history`` → ``forecast/demand_forecast``. The demand history
 is in every ``<provider>_sync`` run (downstream of the canonical slice, partitioned alike) and is
 skippable like it: it materializes only when location-days changed, and its materialization
 carries those days (``changes``), which ``demand_history_sensor`` batches into one forecasting run.
@@ -33,7 +33,7 @@ CHANGES = "changes"  # materialization metadata: the changed (tenant, provider, 
 
 
 def demand_key(provider: str) -> dg.AssetKey:
-    return dg.AssetKey(["pos", provider, "demand_history"])
+    return dg.AssetKey(["demand", provider, "demand_history"])
 
 
 def demand_history(spec: ProviderSpec) -> dg.AssetsDefinition:

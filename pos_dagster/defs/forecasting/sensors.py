@@ -1,4 +1,4 @@
-"""``demand_history_sensor``: every provider's ``pos/<provider>/demand_history`` materializations,
+"""``demand_history_sensor``: every provider's ``demand/<provider>/demand_history`` materializations,
 across all account partitions, become **one** ``demand_forecast_job`` run per batch.
 
 Each tick (every 60 s) it reads the materializations it has not consumed yet (a multi-asset
