@@ -153,6 +153,13 @@ def check_sensor_and_forecast(env: Any) -> None:
     sensor = defs.resolve_sensor_def("demand_history_sensor")
     resources = {"appstore": pos_resources()["appstore"]}
     assert sensor.job_name == "demand_forecast_job"
+    job = defs.resolve_job_def("demand_forecast_job")
+    queued = env.instance.create_run_for_job(job_def=job)  # NOT_STARTED: a run about to start
+    with dg.build_multi_asset_sensor_context(monitored_assets=monitored_keys(), instance=env.instance,
+                                             definitions=defs, resources=resources) as ctx:
+        waiting = sensor.evaluate_tick(ctx)
+    assert not waiting.run_requests and "queued or running" in (waiting.skip_message or "")
+    env.instance.report_run_canceled(queued)  # the run in flight is gone: the changes are still there
     with dg.build_multi_asset_sensor_context(monitored_assets=monitored_keys(), instance=env.instance,
                                              definitions=defs, resources=resources) as ctx:
         result = sensor.evaluate_tick(ctx)
@@ -180,7 +187,6 @@ def check_sensor_and_forecast(env: Any) -> None:
                                              definitions=defs, cursor=result.cursor, resources=resources) as again:
         assert not sensor.evaluate_tick(again).run_requests  # consumed: no second run
 
-    job = defs.resolve_job_def("demand_forecast_job")
     run = job.execute_in_process(run_config={**request.run_config, **QUIET}, instance=env.instance,
                                  tags=request.tags)
     assert run.success

@@ -7,7 +7,8 @@ sensor's cursor per asset key, at most :data:`MAX_RECORDS` per key and tick), me
 and tags say what changed, writes one ``pos.sales_updated`` event per tenant with the same facts
 to the outbox (``pos_sync.events.emit.emit_sales_updated``), and only then advances its cursor.
 Twenty accounts syncing within a minute give one forecasting run, not twenty: a storm of syncs is
-a batch, never a storm of runs. The run key is the batch's range of event storage ids, so a tick
+a batch, never a storm of runs. While a forecasting run is queued or running it requests nothing
+and consumes nothing, so what changes meanwhile is the next run's batch (at most one run waits). The run key is the batch's range of event storage ids, so a tick
 evaluated twice requests one run and the outbox keeps one event per tenant (ids derived from it).
 Why a sensor rather than declarative automation: see docs/dagster.md.
 """
@@ -25,6 +26,8 @@ from pos_sync.appstore.db import session_scope
 from pos_sync.events.emit import emit_sales_updated
 from pos_sync.providers import registry
 
+IN_FLIGHT = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
+             dg.DagsterRunStatus.STARTED]
 MAX_RECORDS = 1000  # per asset key and tick: the rest is the next tick's batch
 BATCH = "pos/demand-batch"
 CHANGED_LOCATIONS, CHANGED_FROM, CHANGED_TO, CHANGED_TENANTS = (
@@ -64,6 +67,9 @@ def demand_history_sensor(keys: list[dg.AssetKey] | None = None) -> dg.MultiAsse
                     "demand_forecast_job run with the changed tenants, locations and date ranges in its config and "
                     "tags, and writes a pos.sales_updated event per tenant to the outbox.")
     def _sensor(context: dg.MultiAssetSensorEvaluationContext, appstore: AppStoreResource):
+        in_flight = context.instance.get_runs_count(dg.RunsFilter(job_name=FORECAST_JOB, statuses=IN_FLIGHT))
+        if in_flight:  # the changes wait, unconsumed, and join the next batch
+            return dg.SkipReason(f"{in_flight} {FORECAST_JOB} run(s) queued or running: the next batch waits")
         consumed: list[tuple[dg.AssetKey, dg.EventLogRecord]] = []
         changes: list[dict[str, Any]] = []
         for key in context.asset_keys:
