@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import pytest
 from dagster_sync_support import QUIET
 from support.worlds import sandbox_world
 
@@ -46,17 +47,18 @@ def demand_mats(outcome: Any) -> list[Any]:
             if e.event_specific_data.materialization.asset_key.path == ["demand", "square", "demand_history"]]
 
 
-def test_synced_account_to_demand_history_to_one_sensor_run_to_forecast(make_env: Any) -> None:
-    """One sandbox account synced twice (~35 s): the feed, then the sensor and the forecast."""
-    env = sync_twice(make_env)
+@pytest.mark.parametrize("warehouse", ["duckdb", "postgres"])
+def test_synced_account_to_demand_history_to_one_sensor_run_to_forecast(make_env: Any, warehouse: str) -> None:
+    """One sandbox account synced twice (~25 s): the feed, then the sensor and the forecast."""
+    env = sync_twice(make_env, warehouse)
     check_demand_history(env)
     check_sensor_and_forecast(env)
 
 
-def sync_twice(make_env: Any) -> Any:
+def sync_twice(make_env: Any, warehouse: str) -> Any:
     world = sandbox_world(10, "square", days=DAYS, start=START)
     end = world.window_end_utc
-    env = make_env(world=world, now=end - timedelta(days=3))
+    env = make_env(warehouse, world=world, now=end - timedelta(days=3))
     first = env.sync()
     assert first.success and "demand/square/demand_history" in first.materialized
     env.set_now(end + timedelta(days=4))  # the last days, and late refunds of earlier days
