@@ -29,6 +29,7 @@ DEMAND_GROUP = "demand"
 FORECAST_GROUP = "forecasting"
 FORECAST_KEY = dg.AssetKey(["forecast", "demand_forecast"])
 FORECAST_JOB = "demand_forecast_job"
+PER_LOCATION_SHOWN = 200  # locations whose backtest the metadata lists (the pooled scores cover all)
 CHANGES = "changes"  # materialization metadata: the changed (tenant, provider, location, date range)s
 
 
@@ -99,7 +100,7 @@ def _demand_forecast(context: dg.AssetExecutionContext, config: ForecastConfig,
     result = run_forecast(warehouse.settings.get(), scopes or None, datetime.now(UTC))
     context.log.info(f"demand forecast: {result.as_metadata()}")
     return dg.MaterializeResult(metadata={**result.as_metadata(),
-                                          "per_location": dg.MetadataValue.json(result.per_location)})
+                                          "per_location": dg.MetadataValue.json(result.per_location[:PER_LOCATION_SHOWN])})
 
 
 def forecast_asset(providers: tuple[str, ...]) -> dg.AssetsDefinition:
