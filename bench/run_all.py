@@ -24,6 +24,7 @@ BENCHMARKS: dict[str, list[str]] = {
     "events": [],  # RabbitMQ on 127.0.0.1:5672; PostgreSQL as for api
     "storm": [],
     "mapping": [],
+    "forecast": [],  # the chain world, 90 days from 2026-01-05: reference forecast vs naive
 }
 
 

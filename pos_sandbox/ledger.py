@@ -18,7 +18,9 @@ Definitions (documented in ``docs/sandbox.md``; every connector and transform re
 * ``items_quantity``: Σ line quantities of completed sales (decimal string); voided lines (Toast
   selections voided before the close) are in no amount or quantity of their sale;
 * deleted sales (Toast checks deleted before payment) count nowhere, not even as voids;
-* amounts are decimal strings in major units of the location's currency.
+* amounts are decimal strings in major units of the location's currency;
+* ``closures``: the window's days each location is closed (``pos_sandbox/closures.py``): no sale
+  and no refund there, so no ``daily`` row — a closed day, not a day without demand.
 
 Everything is evaluated **as of** the sandbox clock: sales closed after it, tip edits and refunds
 made after it do not exist yet, and a refund counts once it is completed.
@@ -118,7 +120,7 @@ def _catalog_objects(world: World, now: datetime) -> list[dict[str, Any]]:
 
 
 def compute_truth(world: World, as_of: datetime | None = None) -> dict[str, Any]:
-    """The ground truth as one JSON-able document: accounts, daily, objects, mapping."""
+    """The ground truth as one JSON-able document: accounts, daily, objects, mapping, closures."""
     now = world.now if as_of is None else as_of
     daily: dict[tuple[str, str, date], DailyRow] = {}
 
@@ -202,10 +204,15 @@ def compute_truth(world: World, as_of: datetime | None = None) -> dict[str, Any]
                 "product_sku": product.sku,
                 "product_name": product.name,
             })
+    closed = [{"provider": loc.provider, "location_id": loc.location_id, "business_date": day.isoformat(),
+               "reason": reason}
+              for loc in world.locations for day in world.local_day_range()
+              if world.start <= day < world.end and (reason := world.closure(loc, day)) is not None]
     return {
         "world": world.describe() | {"as_of": now.isoformat().replace("+00:00", "Z")},
         "accounts": accounts,
         "daily": [r.as_json() for _, r in sorted(daily.items(), key=lambda kv: kv[0])],
         "objects": objects + _catalog_objects(world, now),
         "mapping": mapping,
+        "closures": closed,
     }

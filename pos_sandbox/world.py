@@ -37,6 +37,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from pos_sandbox import catalog_data as data
+from pos_sandbox import closures
 from pos_sandbox.model import (
     PROVIDERS,
     Account,
@@ -228,6 +229,7 @@ class World:
         self.accounts: list[Account] = []
         self.locations: list[Location] = []
         self._build_accounts()
+        self.closure_policy = closures.policies(self.locations)  # pos_sandbox/closures.py
         self.location_by_id = {loc.location_id: loc for loc in self.locations}
         self.account_by_id = {acc.account_id: acc for acc in self.accounts}
 
@@ -296,6 +298,10 @@ class World:
             extra = sorted({day for _, day in self._live if not self.start <= day < self.end})
             days = sorted(days + extra)
         return days
+
+    def closure(self, loc: Location, day: date) -> str | None:
+        """Why ``loc`` is closed on its local ``day`` (None: it trades; :mod:`pos_sandbox.closures`)."""
+        return closures.closure_reason(self.closure_policy[loc.location_id], loc.country, day)
 
     def business_date(self, loc: Location, when: datetime) -> date:
         """The business date of an instant at a location (Toast: shifted by the closeout hour)."""
@@ -531,6 +537,8 @@ class World:
     def _generate_day(self, loc: Location, day: date, stream: str = "sales", count: int | None = None) -> list[Sale]:
         """The sales of one location-day. ``stream`` and ``count`` (live sales only) draw from
         another RNG stream a fixed number of sales; the defaults are the world's own days."""
+        if count is None and self.closure(loc, day) is not None:
+            return []
         rng = random.Random(f"{self.seed}|{stream}|{loc.location_id}|{day.isoformat()}")
         factor = data.WEEKDAY_FACTOR[day.weekday()] * data.HOLIDAYS.get((day.month, day.day), 1.0)
         drawn = int(round(loc.mean_daily_sales * factor * rng.uniform(0.85, 1.15)))
@@ -718,6 +726,8 @@ class World:
             created = sale.closed_at + timedelta(minutes=rng.randrange(5, 90))
         else:
             created = sale.closed_at + timedelta(days=rng.randrange(1, MAX_LATE_DAYS), minutes=rng.randrange(-120, 120))
+        created = closures.next_open(self.closure_policy[loc.location_id], loc.country,
+                                     created.astimezone(self.zone(loc.timezone))).astimezone(UTC)
         completed = created + timedelta(seconds=rng.randrange(5, 600))
         live = [line for line in sale.lines if not line.voided]  # voided selections are never refunded
         full = rng.random() < 0.5 or len(live) == 1 and live[0].quantity == 1

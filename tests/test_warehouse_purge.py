@@ -30,6 +30,8 @@ def _counts(path: str, account_id: str) -> dict[str, int]:
                 "on li._dlt_root_id = o._dlt_id where o._pos_account_id = ?", [account_id]).fetchone()[0],
             "transactions": con.execute("select count(*) from pos.pos_transactions where pos_account_id = ?",
                                         [account_id]).fetchone()[0],
+            "demand": con.execute("select count(*) from pos.demand_calendar where pos_account_id = ?",
+                                  [account_id]).fetchone()[0],
             "state": con.execute("select count(*) from raw_square._dlt_pipeline_state where pipeline_name like ?",
                                  [f"square__{account_id.replace('-', '')}%"]).fetchone()[0],
         }
@@ -56,7 +58,7 @@ def test_purge_removes_only_that_accounts_data(capsys: pytest.CaptureFixture[str
     out = json.loads(capsys.readouterr().out)
     assert out["purged"] is True and out["purge_result"]["deleted_rows"]["raw_square.orders"] > 0
 
-    assert _counts(path, gone) == {"orders": 0, "line_items": 0, "transactions": 0, "state": 0}
+    assert _counts(path, gone) == {"orders": 0, "line_items": 0, "transactions": 0, "demand": 0, "state": 0}
     # the local working folders of its pipelines went too: a re-added store (same id) starts afresh
     local = [p.name for p in pipelines_dir().iterdir()]
     assert pipeline_name("square", keep) in local

@@ -21,6 +21,17 @@ MONEY = "NUMERIC(14,2)"
 QTY = "NUMERIC(14,3)"
 
 
+def sql_type(t: str, dialect: str) -> str:
+    """A model type in the dialect's spelling."""
+    if t == "JSON":
+        return "JSONB" if dialect == "postgres" else "JSON"
+    if t == "TIMESTAMPTZ":
+        return "TIMESTAMPTZ" if dialect == "postgres" else "TIMESTAMP WITH TIME ZONE"
+    if t == "DOUBLE":  # forecast units only: demand estimates, never money
+        return "DOUBLE PRECISION" if dialect == "postgres" else "DOUBLE"
+    return t
+
+
 @dataclass(frozen=True)
 class Table:
     name: str
@@ -36,17 +47,10 @@ class Table:
 
     def create_table(self, dialect: str, name: str | None = None) -> str:
         """``CREATE TABLE`` with its primary key and natural-key constraint (not its indexes)."""
-        def sqltype(t: str) -> str:
-            if t == "JSON":
-                return "JSONB" if dialect == "postgres" else "JSON"
-            if t == "TIMESTAMPTZ":
-                return "TIMESTAMPTZ" if dialect == "postgres" else "TIMESTAMP WITH TIME ZONE"
-            return t
-
         def quoted(names: tuple[str, ...]) -> str:
             return ", ".join(f'"{n}"' for n in names)
 
-        cols = ",\n  ".join(f'"{c}" {sqltype(t)}' for c, t in self.columns)
+        cols = ",\n  ".join(f'"{c}" {sql_type(t, dialect)}' for c, t in self.columns)
         unique = f",\n  CONSTRAINT {self.unique_constraint} UNIQUE ({quoted(self.unique)})" if self.unique else ""
         return f'CREATE TABLE IF NOT EXISTS {SCHEMA}."{name or self.name}" (\n  {cols},\n  PRIMARY KEY ({quoted(self.key)}){unique}\n)'
 
@@ -68,6 +72,7 @@ POS_LOCATIONS = Table(
         ("tenant_id", "TEXT"), ("pos_account_id", "TEXT"), ("pos_provider", "TEXT"), ("location_id", "TEXT"),
         ("name", "TEXT"), ("timezone", "TEXT"), ("currency", "TEXT"), ("prices_include_tax", "BOOLEAN"),
         ("country", "TEXT"), ("updated_at", "TIMESTAMPTZ"),
+        ("postal_code", "TEXT"),  # the holiday region of the demand calendar (added by migration)
     ),
     key=("tenant_id", "pos_provider", "location_id"),
 )

@@ -5,6 +5,8 @@
   often its closing is recorded or a run is retried.
 * :func:`emit_mapping_needed` — POS products without a mapping (the mapping work calls it; its
   ``subject`` names the state change, e.g. the sync log that found them).
+* :func:`emit_sales_updated` — a tenant's demand history changed (the ``demand_history_sensor``
+  calls it for the batch of changes it hands the forecasting run; one event per tenant and batch).
 """
 
 from __future__ import annotations
@@ -84,4 +86,14 @@ def emit_mapping_needed(session: Session, *, tenant_id: str, pos_account_id: str
         pos_account_id=pos_account_id, unmapped_products_count=unmapped_products_count,
         unmapped_revenue_euros=unmapped_revenue_euros, sample_unmapped_products=sample_unmapped_products,
         when=when or utcnow())
+    return _add(session, key, body)
+
+
+def emit_sales_updated(session: Session, *, tenant_id: str, changes: Iterable[Mapping[str, Any]], batch: str,
+                       when: datetime | None = None) -> str | None:
+    """``pos.sales_updated`` for the tenant's changed (location, date range)s of ``batch`` (the
+    sensor's run key): once per tenant and batch; its event id, or None if already there."""
+    key = payloads.SALES_UPDATED
+    body = payloads.sales_updated(event_id=payloads.event_id(key, f"{tenant_id}|{batch}"), tenant_id=tenant_id,
+                                  changes=changes, batch=batch, when=when or utcnow())
     return _add(session, key, body)

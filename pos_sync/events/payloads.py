@@ -4,7 +4,7 @@
 An event's id is derived from the state change it describes (:func:`event_id`: a UUIDv5 of the
 routing key and a subject such as the sync log's id), so describing the same change twice gives
 the same id — the outbox then keeps one row, and a consumer sees one id per change.
-JSON schemas of the three bodies are in ``pos_sync/events/schemas/`` (tests validate every body
+JSON schemas of the bodies are in ``pos_sync/events/schemas/`` (tests validate every body
 against them)."""
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ from typing import Any
 
 EXCHANGE = "pos"
 SYNC_COMPLETED, MAPPING_NEEDED, ERROR = "pos.sync_completed", "pos.mapping_needed", "pos.error"
-EVENT_TYPES = {SYNC_COMPLETED: "pos_sync_completed", MAPPING_NEEDED: "pos_mapping_needed", ERROR: "pos_error"}
+SALES_UPDATED = "pos.sales_updated"
+EVENT_TYPES = {SYNC_COMPLETED: "pos_sync_completed", MAPPING_NEEDED: "pos_mapping_needed", ERROR: "pos_error",
+               SALES_UPDATED: "pos_sales_updated"}
 EVENT_ID_NAMESPACE = uuid.UUID("7c1f5a52-3b0e-5d4e-9f61-0a8f2d6b7e11")
 MAX_SAMPLES = 10  # sample_unmapped_products: the products of most transactions first
 CENT = Decimal("0.01")
@@ -119,5 +121,25 @@ def mapping_needed(*, event_id: str, tenant_id: str, pos_account_id: str, unmapp
         "unmapped_products_count": int(unmapped_products_count),
         "unmapped_revenue_euros": euros(unmapped_revenue_euros),
         "sample_unmapped_products": samples[:MAX_SAMPLES],
+        "timestamp": timestamp(when),
+    }
+
+
+def sales_updated(*, event_id: str, tenant_id: str, changes: Iterable[Mapping[str, Any]], batch: str,
+                  when: datetime) -> dict[str, Any]:
+    """``pos.sales_updated``: the demand history of these locations changed over these business
+    dates (new days, late refunds, remapped products), as the forecasting run requested for
+    ``batch`` sees it. ``changes``: ``{pos_provider, location_id, date_from, date_to, days}``."""
+    rows = sorted(({"pos_provider": str(c["pos_provider"]), "location_id": str(c["location_id"]),
+                    "date_from": str(c["date_from"]), "date_to": str(c["date_to"]), "days": int(c["days"])}
+                   for c in changes), key=lambda c: (c["pos_provider"], c["location_id"]))
+    return {
+        "event_type": EVENT_TYPES[SALES_UPDATED],
+        "event_id": event_id,
+        "tenant_id": tenant_id,
+        "batch": batch,
+        "changes": rows,
+        "date_from": min(c["date_from"] for c in rows),
+        "date_to": max(c["date_to"] for c in rows),
         "timestamp": timestamp(when),
     }

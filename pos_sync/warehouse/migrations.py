@@ -14,14 +14,20 @@ CONSTRAINT``; DuckDB cannot add a constraint to a table, so the table is rebuilt
 transaction (a new table with the constraint, the rows copied, the old one dropped, the new one
 renamed, its indexes made again). A table that already holds a key twice is not touched: the
 upgrade stops with one line saying which table and how many keys, so nothing is dropped silently.
+
+Columns the model gained since a table was created (``pos_locations.postal_code``: the demand
+calendar's holiday region) are added with ``ALTER TABLE … ADD COLUMN`` (NULL in existing rows,
+filled by the next build of the account), before the natural keys (a DuckDB rebuild copies every
+column of the model). New tables (``demand_*``) are simply created.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from transforms.canonical import POS_PRODUCTS, SCHEMA, TABLES, Table
+from transforms.canonical import POS_PRODUCTS, SCHEMA, TABLES, Table, sql_type
 from transforms.catalog import version_id
+from transforms.demand import DEMAND_TABLES
 
 if TYPE_CHECKING:
     from pos_sync.warehouse.sql import Warehouse
@@ -56,6 +62,23 @@ def _rebuild_duckdb(wh: Warehouse, table: Table) -> None:
     wh.execute(f'ALTER TABLE {SCHEMA}."{new}" RENAME TO "{table.name}"')
     for stmt in table.index_ddl():
         wh.execute(stmt)
+
+
+def add_missing_columns(wh: Warehouse) -> list[str]:
+    """Add the model's columns an existing table lacks; the ``table.column`` names added."""
+    added = []
+    for table in (*TABLES, *DEMAND_TABLES):
+        if not wh.table_exists(SCHEMA, table.name):
+            continue
+        present = wh.columns(SCHEMA, table.name)
+        missing = [(c, t) for c, t in table.columns if c not in present]
+        if not missing:
+            continue
+        with wh.transaction():
+            for column, type_ in missing:
+                wh.execute(f'ALTER TABLE {SCHEMA}."{table.name}" ADD COLUMN "{column}" {sql_type(type_, wh.dialect)}')
+        added += [f"{table.name}.{c}" for c, _ in missing]
+    return added
 
 
 def add_natural_keys(wh: Warehouse) -> list[str]:

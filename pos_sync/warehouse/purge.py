@@ -1,6 +1,6 @@
 """``pos-sync accounts remove ID --purge``: delete an account's data from the warehouse (GDPR
 erasure / offboarding): its raw rows in ``raw_<provider>`` (top-level tables by
-``_pos_account_id``, child tables through ``_dlt_root_id``), its canonical rows in ``pos``, and
+``_pos_account_id``, child tables through ``_dlt_root_id``), its canonical and demand rows in ``pos``, and
 its dlt pipeline state (in the destination and the local working folders), so a re-linked
 account — which gets the same id — starts from a clean historical import."""
 
@@ -44,6 +44,9 @@ def purge_account_data(account_id: str, provider: str, location_ids: tuple[str, 
                 for table in ("pos_transaction_items", "pos_transactions", "pos_products", "pos_locations",
                               "transform_loads"):
                     wh.execute(f"delete from {SCHEMA}.{table} where pos_account_id = %s", (account_id,))
+                for table in ("demand_history", "demand_calendar", "demand_forecast"):
+                    if wh.table_exists(SCHEMA, table):
+                        wh.execute(f"delete from {SCHEMA}.{table} where pos_account_id = %s", (account_id,))
                 if location_ids:
                     keys = wh.temp_keys(["location_id"], [(x,) for x in location_ids])
                     wh.execute(f"delete from {SCHEMA}.daily_product_sales where pos_provider = %s and location_id in "

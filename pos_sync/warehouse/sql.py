@@ -16,6 +16,9 @@ from typing import Any
 
 from pos_sync.settings import Settings, load_settings
 from transforms.canonical import SCHEMA, TABLES, Table
+from transforms.demand import DEMAND_TABLES
+
+ALL_TABLES: tuple[Table, ...] = (*TABLES, *DEMAND_TABLES)  # the canonical model and the demand feed
 
 
 def _arrow_type(sql_type: str) -> Any:
@@ -26,6 +29,7 @@ def _arrow_type(sql_type: str) -> Any:
         return pa.decimal128(precision, scale)
     return {
         "TEXT": pa.string(), "JSON": pa.string(), "BOOLEAN": pa.bool_(), "INTEGER": pa.int64(),
+        "BIGINT": pa.int64(), "DOUBLE": pa.float64(),
         "DATE": pa.date32(), "TIMESTAMPTZ": pa.timestamp("us", tz="UTC"),
     }[sql_type]
 
@@ -104,17 +108,18 @@ class Warehouse:
         return {r["column_name"] for r in rows}
 
     def ensure_schema(self) -> None:
-        """The canonical tables as the model declares them: created when missing, and an existing
-        warehouse upgraded (:mod:`pos_sync.warehouse.migrations`)."""
-        from pos_sync.warehouse.migrations import add_natural_keys, version_pos_products
+        """The canonical and demand tables as the model declares them: created when missing, and an
+        existing warehouse upgraded (:mod:`pos_sync.warehouse.migrations`)."""
+        from pos_sync.warehouse.migrations import add_missing_columns, add_natural_keys, version_pos_products
 
         self.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
         self.commit()
         version_pos_products(self)
-        for table in TABLES:
+        for table in ALL_TABLES:
             for stmt in table.ddl(self.dialect):
                 self.execute(stmt)
         self.commit()
+        add_missing_columns(self)
         add_natural_keys(self)
 
     # ------------------------------------------------------------------ bulk
@@ -173,6 +178,6 @@ class Warehouse:
 
 
 def _coerce(value: Any) -> Any:
-    if isinstance(value, Decimal | datetime | date | bool | int | str) or value is None:
+    if isinstance(value, Decimal | datetime | date | bool | int | float | str) or value is None:  # float: DOUBLE only
         return value
     return str(value)

@@ -77,6 +77,10 @@ def test_canonical_reconciles_through_dst_and_late_events(provider: str, start: 
         first = _sync_and_build(server, world, provider, pipeline)
         assert first.loads == 1 and first.transactions > 0
         _assert_reconciled(world, provider)
+        with open_warehouse() as wh:  # the demand calendar's holiday region comes from the postal code
+            assert {r["location_id"]: r["postal_code"] for r in wh.query(
+                "select location_id, postal_code from pos.pos_locations")} == {
+                loc.location_id: loc.postal_code for loc in world.locations}
         before = {r[0]: r for r in _rows("pos_transactions")}
 
         world.set_now(world.window_end_utc + timedelta(days=3))  # the late events arrive

@@ -260,6 +260,6 @@ def normalize_locations(ctx: LightspeedContext, now: datetime) -> list[Row]:
         {"tenant_id": ctx.tenant_id, "pos_account_id": ctx.account_id, "pos_provider": PROVIDER, "location_id": oid,
          "name": o.get("name"), "timezone": o.get("time_zone"), "currency": o.get("currency"),
          "prices_include_tax": (o.get("display_prices") or "inclusive") != "exclusive",
-         "country": o.get("physical_country_id"), "updated_at": now}
+         "country": o.get("physical_country_id"), "updated_at": now, "postal_code": o.get("physical_postcode")}
         for oid, o in ctx.outlets.items()
     ]

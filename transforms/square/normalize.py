@@ -359,6 +359,7 @@ def normalize_locations(ctx: SquareContext, include_tax: Callable[[Row], bool],
             "prices_include_tax": include_tax(loc),
             "country": loc.get("country"),
             "updated_at": when,
+            "postal_code": loc.get("address__postal_code") or (loc.get("address") or {}).get("postal_code"),
         }
         for loc_id, loc in ctx.locations.items()
     ]

@@ -300,6 +300,6 @@ def normalize_locations(ctx: ToastContext, now: datetime) -> list[Row]:
         {"tenant_id": ctx.tenant_id, "pos_account_id": ctx.account_id, "pos_provider": PROVIDER, "location_id": guid,
          "name": r.get("general__location_name") or r.get("general__name"), "timezone": r.get("general__time_zone"),
          "currency": r.get("general__currency_code"), "prices_include_tax": False,
-         "country": r.get("location__country"), "updated_at": now}
+         "country": r.get("location__country"), "updated_at": now, "postal_code": r.get("location__zip_code")}
         for guid, r in ctx.restaurants.items()
     ]

@@ -1,5 +1,7 @@
 """``<provider>_sync``: the raw multi-asset of one account partition and everything downstream
-(its canonical slices and their checks) but the monitoring assets (``monitoring_job``), tagged as a warehouse writer (DuckDB has one writer:
+(its canonical slices and their checks, its demand history) but the monitoring assets
+(``monitoring_job``) and the forecast (which only ``demand_forecast_job`` runs, for a batch of
+accounts), tagged as a warehouse writer (DuckDB has one writer:
 ``dagster.yaml`` limits such runs to one at a time)."""
 
 from functools import cache
@@ -7,6 +9,7 @@ from typing import Any
 
 import dagster as dg
 
+from pos_dagster.defs.forecasting.assets import FORECAST_GROUP
 from pos_dagster.lib.tags import WAREHOUSE_WRITER
 from pos_sync.providers import ProviderSpec, registry
 
@@ -19,8 +22,10 @@ def sync_job_name(provider: str) -> str:
 def sync_job(spec: ProviderSpec) -> Any:  # an unresolved asset job
     return dg.define_asset_job(
         sync_job_name(spec.name),
-        # the monitoring assets read every provider's transactions: they run in their own job
-        selection=dg.AssetSelection.groups(f"raw_{spec.name}").downstream() - dg.AssetSelection.groups("monitoring"),
+        # the monitoring assets read every provider's transactions and the forecast runs for a batch
+        # of accounts: each has its own job
+        selection=(dg.AssetSelection.groups(f"raw_{spec.name}").downstream()
+                   - dg.AssetSelection.groups("monitoring") - dg.AssetSelection.groups(FORECAST_GROUP)),
         tags=WAREHOUSE_WRITER,
         description=f"Incremental sync of one {spec.label} account partition and its canonical tables.",
     )
