@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "pos_sync.cli.api",
     "pos_sync.cli.mappings",
     "pos_sync.cli.events",
+    "pos_sync.cli.privacy",
 )
 
 

@@ -349,7 +349,7 @@ def _purge_staging(wh: Warehouse, providers: Iterable[str], account_ids: list[st
 
 
 def _tenant_row_exists(settings: Settings, tenant_id: str) -> bool:
-    from pos_sync.appstore import tenant_exists
+    from pos_sync.appstore.tenants import tenant_exists
 
     return bool(tenant_exists(tenant_id, settings=settings))
 
