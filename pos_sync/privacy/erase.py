@@ -96,7 +96,7 @@ def _text_columns(wh: Warehouse, schema: str, table: str) -> list[str]:
     return [r["column_name"] for r in wh.query(
         "select column_name, data_type from information_schema.columns where table_schema = %s and table_name = %s "
         "order by ordinal_position", (schema, table))
-        if str(r["data_type"]).lower() in ("varchar", "text", "character varying", "json", "jsonb")]
+        if str(r["data_type"]).lower() in ("varchar", "text", "character varying")]
 
 
 def _resolve(columns: set[str], rules: Mapping[str, str]) -> dict[str, str]:
