@@ -177,6 +177,8 @@ def erase_customer(value: str, tenant_id: str | None = None, settings: Settings 
     if not value or not value.strip():
         raise ErasureError("--customer needs a value (an e-mail, a phone number or a customer id)")
     account_ids = _tenant_accounts(settings, tenant_id) if tenant_id is not None else None
+    if tenant_id is not None and not account_ids and not _tenant_row_exists(settings, tenant_id):
+        raise ErasureError(f"no tenant {tenant_id!r} in the app store (check the id: 'pos-sync tenants list')")
     needles = pseudonymizer(settings).variants(value)
     report = ErasureReport()
     wh = Warehouse(settings)

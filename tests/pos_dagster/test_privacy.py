@@ -295,6 +295,8 @@ def test_erasing_a_tenant_removes_its_data_everywhere_and_keeps_the_other_tenant
 
     code, _, err = cli("privacy", "erase", "--tenant", "no-such-tenant")
     assert code == 1 and err.startswith("error: no data of tenant 'no-such-tenant'") and err.count("\n") == 1
+    code, _, err = cli("privacy", "erase", "--customer", "x@y.example", "--tenant", "no-such-tenant")
+    assert code == 1 and err.startswith("error: no tenant 'no-such-tenant'") and err.count("\n") == 1
     code, _, err = cli("privacy", "erase")
     assert code == 1 and err.startswith("error: say whom to erase")
 
