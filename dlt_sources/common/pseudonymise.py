@@ -108,6 +108,8 @@ class _Rules:
         if isinstance(item, pa.Table):
             return self.table(item)
         if isinstance(item, pa.RecordBatch):
+            if not item.num_rows:
+                return item
             return self.table(pa.Table.from_batches([item])).combine_chunks().to_batches()[0]
         return item
 

@@ -78,6 +78,14 @@ def test_arrow_tables_are_hashed_column_wise_like_the_dict_rows() -> None:
     assert hashed.column("billing_address__locality").to_pylist() == [P("Madrid", "text")] * 12
     assert hashed.column("card_details__card__last_4") == table.column("card_details__card__last_4")
     assert hashed.schema == table.schema
+    # a record batch is hashed the same way; an empty one passes through
+    from dlt_sources.common.pseudonymise import _Rules
+
+    rules = _Rules(SQUARE_PII["payments"], P)
+    batch = rules(table.to_batches()[0])
+    assert batch.column("customer_id").to_pylist() == hashed.column("customer_id").to_pylist()[:batch.num_rows]
+    empty = table.slice(0, 0).combine_chunks().to_batches() or [pa.RecordBatch.from_pylist([], schema=table.schema)]
+    assert rules(empty[0]).num_rows == 0
 
 
 def test_a_dlt_resource_gets_the_step_and_none_adds_nothing() -> None:
