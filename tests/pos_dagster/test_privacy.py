@@ -20,6 +20,7 @@ from typing import Any
 import dagster as dg
 import pytest
 from support.accounts import link_account
+from support.postgres import use_postgres
 from support.sandboxes import dagster_home, sandboxes
 from support.worlds import sandbox_world, set_clock
 
@@ -138,14 +139,17 @@ class Env:
 
 
 @pytest.fixture()
-def three_providers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Env]]:
+def three_providers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                    request: pytest.FixtureRequest) -> Iterator[Callable[..., Env]]:
     dagster_home(monkeypatch, tmp_path)
     monkeypatch.setenv("POS_PII_KEY", KEY)
     monkeypatch.delenv("POS_STORE_CUSTOMER_PII", raising=False)
     monkeypatch.delenv("POS_STORE_CUSTOMER_PII_TENANTS", raising=False)
     with sandboxes(app_store=True) as started:
 
-        def make(tenants: dict[str, str] | None = None) -> Env:
+        def make(tenants: dict[str, str] | None = None, warehouse: str = "duckdb") -> Env:
+            if warehouse == "postgres":
+                use_postgres(monkeypatch, str(request.getfixturevalue("pg_url")))
             world = sandbox_world(SEED, "square", "toast", "lightspeed", days=DAYS)
             set_clock(world, monkeypatch)
             server = started.serve(world)
@@ -299,6 +303,22 @@ def test_erasing_a_tenant_removes_its_data_everywhere_and_keeps_the_other_tenant
     assert code == 1 and err.startswith("error: no tenant 'no-such-tenant'") and err.count("\n") == 1
     code, _, err = cli("privacy", "erase")
     assert code == 1 and err.startswith("error: say whom to erase")
+
+
+def test_on_postgresql_nothing_is_stored_in_clear_and_a_guest_is_erased_by_phone(
+        three_providers: Callable[..., Env]) -> None:
+    env = three_providers(warehouse="postgres")
+    inside, whole = clear_values(env.world)
+    assert find(inside, whole) == []
+    stored = {value for _, _, value in warehouse_values()}
+    guest = next(p for p in people(env.world) if p.provider == "toast" and hashed(p.phone) & stored)
+    others = [p for p in people(env.world) if p != guest and hashed(p.id) & stored]
+    counts = table_counts()
+    code, out, err = cli("privacy", "erase", "--customer", guest.phone, "--tenant", env.world.tenant_id)
+    assert code == 0, err
+    assert not present(hashed(guest.email) | hashed(guest.phone) | hashed(guest.id))
+    assert table_counts() == counts
+    assert all(hashed(p.id) & present(hashed(p.id)) for p in others)
 
 
 # ---------------------------------------------------------------------- secrets in logs
