@@ -122,6 +122,8 @@ class Settings:
     pii_key: str | None
     store_customer_pii: bool
     now: datetime | None = None  # POS_NOW: the connector's injected clock
+    # POS_STORE_CUSTOMER_PII_TENANTS: tenants that opted in to clear storage of customer data
+    store_customer_pii_tenants: frozenset[str] = frozenset()
     backfill_start_date: date = date(2024, 1, 1)  # first day the backfill partitions offer
     duckdb_memory_limit: str = DEFAULT_DUCKDB_MEMORY_LIMIT
     debug: bool = False  # POS_DEBUG: full tracebacks from the CLI
@@ -154,6 +156,11 @@ class Settings:
     @property
     def key_file(self) -> Path:
         return self.pos_home / "secret.key"
+
+    def keeps_customer_pii(self, tenant_id: str) -> bool:
+        """Whether this tenant's customer data is stored in clear (an opt-in: ``POS_STORE_CUSTOMER_PII``
+        for every tenant, or the tenant named in ``POS_STORE_CUSTOMER_PII_TENANTS``)."""
+        return self.store_customer_pii or tenant_id in self.store_customer_pii_tenants
 
     def utcnow(self) -> datetime:
         """The connector's "now": ``POS_NOW`` when injected, else real UTC time."""
@@ -189,6 +196,8 @@ def parse_settings(env: Mapping[str, str]) -> Settings:
         max_sync_retries=_int("MAX_SYNC_RETRIES", env.get("MAX_SYNC_RETRIES"), 3),
         pii_key=env.get("POS_PII_KEY") or None,
         store_customer_pii=_bool("POS_STORE_CUSTOMER_PII", env.get("POS_STORE_CUSTOMER_PII"), False),
+        store_customer_pii_tenants=frozenset(
+            t.strip() for t in (env.get("POS_STORE_CUSTOMER_PII_TENANTS") or "").split(",") if t.strip()),
         now=parse_instant("POS_NOW", injected) if injected else None,
         backfill_start_date=_date("POS_BACKFILL_START_DATE", env.get("POS_BACKFILL_START_DATE"), date(2024, 1, 1)),
         duckdb_memory_limit=env.get("POS_DUCKDB_MEMORY_LIMIT") or DEFAULT_DUCKDB_MEMORY_LIMIT,

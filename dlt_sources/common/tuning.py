@@ -13,6 +13,10 @@ They change how fast and in how much memory a run goes, never what lands in the 
   hands them to a worker process (forked: milliseconds; spawned, as dlt does under Dagster: the
   time to import dlt in the worker, about a second). A no-change sync has none and stays in-process.
 
+And one privacy default: ``LOAD__DELETE_COMPLETED_JOBS`` (dlt keeps every loaded package's files
+in the pipeline's working folder otherwise: a second copy of the rows, outside the warehouse, that
+an erasure would have to find).
+
 Applied with ``os.environ.setdefault`` so an explicit environment or ``config.toml`` value wins.
 
 And the DuckDB destination's ``memory_limit`` (:func:`duckdb_destination`): DuckDB's default is
@@ -31,11 +35,13 @@ PERFORMANCE_DEFAULTS: dict[str, str] = {
     "SOURCES__DATA_WRITER__FILE_MAX_ITEMS": "50000",
     "NORMALIZE__WORKERS": "2",
 }
+PRIVACY_DEFAULTS: dict[str, str] = {"LOAD__DELETE_COMPLETED_JOBS": "true"}
 
 
 def apply_performance_defaults() -> None:
-    """Set :data:`PERFORMANCE_DEFAULTS` in the environment unless already set (before ``pipeline.run``)."""
+    """Set :data:`PERFORMANCE_DEFAULTS` and :data:`PRIVACY_DEFAULTS` in the environment unless already set (before ``pipeline.run``)."""
     set_dlt_config(PERFORMANCE_DEFAULTS, override=False)
+    set_dlt_config(PRIVACY_DEFAULTS, override=False)
 
 
 def set_dlt_config(values: dict[str, str], *, override: bool) -> None:

@@ -20,6 +20,7 @@ from dlt_sources.common.auth import TokenProvider
 from dlt_sources.common.incremental import account_state
 from dlt_sources.common.pace import SyncPace, attach_pace, building, stops_early, sync_pace
 from dlt_sources.common.pacing import Pacing
+from dlt_sources.common.pseudonymise import Pseudonymize, pseudonymise_resources
 from dlt_sources.common.retry import RetryPolicy
 from dlt_sources.common.rows import content_hash
 from dlt_sources.lightspeed.helpers import (
@@ -38,6 +39,7 @@ from dlt_sources.lightspeed.helpers import (
 from dlt_sources.lightspeed.settings import (
     CATEGORIES_PAGE_SIZE,
     CATEGORIES_PATH,
+    PII_FIELDS,
     RECONNECT_HINT,
     TOKEN_PATH,
     VERSION_STREAMS,
@@ -138,6 +140,7 @@ def lightspeed_source(
     retry_policy: RetryPolicy | None = None,
     pacing: Pacing | None = None,
     pace: SyncPace | None = None,
+    pseudonymize: Pseudonymize | None = None,
 ) -> Sequence[DltResource]:
     """The Lightspeed X-Series source of one store (domain prefix = account).
 
@@ -168,6 +171,9 @@ def lightspeed_source(
         pace: the run's counters (default: a new :class:`SyncPace`, read back with
             ``dlt_sources.common.pace.sync_pace(source)``). When a request's retry budget runs out
             the feed stops early at its last loaded page and ``pace.partial`` is True (see README).
+        pseudonymize: ``(value, kind) -> pseudonym`` (the service passes ``transforms.pii.Pseudonymizer``
+            with its key): the personal fields of ``settings.PII_FIELDS`` are replaced before dlt
+            sees them (``dlt_sources.common.pseudonymise``). None: loaded as sent (clear storage).
 
     Raises (from the resources, wrapped by dlt in ``PipelineStepFailed``):
         ReauthorizationRequired: the tokens can no longer be refreshed (message says what to do);
@@ -195,11 +201,11 @@ def lightspeed_source(
     def product_categories() -> Iterator[list[Row]]:
         yield from sync.categories()
 
-    return [
+    return pseudonymise_resources([
         feed_resource("outlets"), feed_resource("registers"), feed_resource("users"),
         feed_resource("payment_types"), feed_resource("taxes"), product_categories,
         feed_resource("products"), feed_resource("sales"),
-    ]
+    ], PII_FIELDS, pseudonymize)
 
 
 attach_pace(lightspeed_source)

@@ -52,3 +52,11 @@ RECONNECT_HINT = (
     "refresh token that was already used — e.g. by a refresh whose response was lost — can no longer be "
     "exchanged). Nothing synced so far is lost: the next sync resumes from the last version that was loaded."
 )
+
+# Personal data, pseudonymised before it reaches dlt when the caller passes ``pseudonymize``
+# (dlt_sources/common/pseudonymise.py): a sale's customer, and users' contact details (the login
+# name is an e-mail's local part). Users' display names stay readable (the canonical cashier name).
+PII_FIELDS: dict[str, dict[str, str]] = {
+    "sales": {"customer_id": "id", "customer": "text"},
+    "users": {"email": "email", "username": "id", "phone": "phone", "mobile": "phone"},
+}

@@ -21,6 +21,7 @@ from dlt_sources.common.incremental import IncrementalSync, window_of
 from dlt_sources.common.pace import SyncPace, attach_pace, building, stops_early, sync_pace
 from dlt_sources.common.pacing import Pacing
 from dlt_sources.common.prefetch import fan_in
+from dlt_sources.common.pseudonymise import Pseudonymize, pseudonymise_resources
 from dlt_sources.common.retry import RetryPolicy
 from dlt_sources.common.rows import preferred_loader_file_format
 from dlt_sources.square.helpers import (
@@ -53,6 +54,7 @@ from dlt_sources.square.settings import (
     ORDERS_LOCATION_BATCH,
     ORDERS_PAGE_SIZE,
     PAYMENTS_PAGE_SIZE,
+    PII_FIELDS,
     REFUNDS_PAGE_SIZE,
     SQUARE_VERSION,
     TEAM_MEMBERS_PAGE_SIZE,
@@ -282,6 +284,7 @@ def square_source(
     location_concurrency: int = LOCATION_CONCURRENCY,
     pacing: Pacing | None = None,
     pace: SyncPace | None = None,
+    pseudonymize: Pseudonymize | None = None,
 ) -> Sequence[DltResource]:
     """The Square source of one merchant (account).
 
@@ -306,6 +309,9 @@ def square_source(
         pace: the run's counters (default: a new :class:`SyncPace`, read back with
             ``dlt_sources.common.pace.sync_pace(source)``). When a request's retry budget runs out
             the stream stops early, keeps what it loaded and ``pace.partial`` is True (see README).
+        pseudonymize: ``(value, kind) -> pseudonym`` (the service passes ``transforms.pii.Pseudonymizer``
+            with its key): the personal fields of ``settings.PII_FIELDS`` are replaced before dlt
+            sees them (``dlt_sources.common.pseudonymise``). None: loaded as sent (clear storage).
 
     The body makes no network call: resources fetch lazily.
     """
@@ -355,7 +361,8 @@ def square_source(
     def team_members() -> Iterator[list[Row]]:
         yield from sync.team_members()
 
-    return [locations, payments, refunds, orders, catalog, team_members]
+    return pseudonymise_resources([locations, payments, refunds, orders, catalog, team_members], PII_FIELDS,
+                                  pseudonymize)
 
 
 attach_pace(square_source)

@@ -92,3 +92,20 @@ GUARD_COLUMNS: dict[str, GuardColumns] = {
     "catalog": GuardColumns("id", "version", "int"),
     "team_members": GuardColumns("id", "updated_at", "timestamp"),
 }
+
+# Personal data, pseudonymised before it reaches dlt when the caller passes ``pseudonymize``
+# (dlt_sources/common/pseudonymise.py): customers (ids, e-mails, names, addresses, card holder
+# names) and staff contact details. Staff names stay readable (the canonical cashier name), and so
+# do locations' addresses (a shop, not a person).
+_RECIPIENT = {"customer_id": "id", "display_name": "name", "email_address": "email", "phone_number": "phone",
+              "address": "text"}
+PII_FIELDS: dict[str, dict[str, str]] = {
+    "payments": {"customer_id": "id", "buyer_email_address": "email", "billing_address": "text",
+                 "shipping_address": "text", "card_details.card.cardholder_name": "name",
+                 "card_details.card.billing_address": "text"},
+    "orders": {"customer_id": "id", "tenders[].customer_id": "id",
+               "tenders[].card_details.card.cardholder_name": "name",
+               **{f"fulfillments[].{kind}_details.recipient.{key}": value
+                  for kind in ("pickup", "shipment", "delivery") for key, value in _RECIPIENT.items()}},
+    "team_members": {"email_address": "email", "phone_number": "phone"},
+}

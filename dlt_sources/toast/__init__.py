@@ -19,6 +19,7 @@ from dlt_sources.common.auth import TokenProvider
 from dlt_sources.common.incremental import IncrementalSync, iso, window_of
 from dlt_sources.common.pace import SyncPace, attach_pace, building, stops_early, sync_pace
 from dlt_sources.common.pacing import Pacing
+from dlt_sources.common.pseudonymise import Pseudonymize, pseudonymise_resources
 from dlt_sources.common.retry import RetryPolicy
 from dlt_sources.common.rows import preferred_loader_file_format
 from dlt_sources.toast.auth import ToastTokenProvider, login, toast_tokens
@@ -45,6 +46,7 @@ from dlt_sources.toast.settings import (
     MENUS_PATH,
     ORDERS_BULK_PATH,
     ORDERS_PAGE_SIZE,
+    PII_FIELDS,
     RESTAURANT_PATH,
 )
 
@@ -159,6 +161,7 @@ def toast_source(
     retry_policy: RetryPolicy | None = None,
     pacing: Pacing | None = None,
     pace: SyncPace | None = None,
+    pseudonymize: Pseudonymize | None = None,
 ) -> Sequence[DltResource]:
     """The Toast source of one API client (account) and its restaurants.
 
@@ -186,6 +189,9 @@ def toast_source(
         pace: the run's counters (default: a new :class:`SyncPace`, read back with
             ``dlt_sources.common.pace.sync_pace(source)``). When a request's retry budget runs out
             the stream stops early, keeps what it loaded and ``pace.partial`` is True (see README).
+        pseudonymize: ``(value, kind) -> pseudonym`` (the service passes ``transforms.pii.Pseudonymizer``
+            with its key): the personal fields of ``settings.PII_FIELDS`` are replaced before dlt
+            sees them (``dlt_sources.common.pseudonymise``). None: loaded as sent (clear storage).
 
     The body makes no network call: resources fetch lazily.
     """
@@ -212,7 +218,7 @@ def toast_source(
     def menus() -> Iterator[list[Row]]:
         yield from sync.menus()
 
-    return [restaurants_resource, orders, menus]
+    return pseudonymise_resources([restaurants_resource, orders, menus], PII_FIELDS, pseudonymize)
 
 
 attach_pace(toast_source)

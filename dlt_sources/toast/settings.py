@@ -68,3 +68,13 @@ GUARD_COLUMNS: dict[str, GuardColumns] = {
     "restaurants": GuardColumns("guid", CONTENT_HASH_COLUMN, "hash", "guid", CONTENT_HASH_COLUMN),
     "menus": GuardColumns("restaurantGuid", "lastUpdated", "timestamp", "restaurant_guid", "last_updated"),
 }
+
+# Personal data, pseudonymised before it reaches dlt when the caller passes ``pseudonymize``
+# (dlt_sources/common/pseudonymise.py): a check's guest (``guest.pi:read``), a tab named after a
+# guest, delivery and curbside details. Employees are references (``server.guid``) only.
+PII_FIELDS: dict[str, dict[str, str]] = {
+    "orders": {"checks[].customer.guid": "id", "checks[].customer.email": "email",
+               "checks[].customer.phone": "phone", "checks[].customer.firstName": "name",
+               "checks[].customer.lastName": "name", "checks[].tabName": "name",
+               "deliveryInfo": "text", "curbsidePickupInfo": "text"},
+}

@@ -11,8 +11,6 @@ canonical tables as they were and the loads unprocessed. Cost grows with new dat
 
 from __future__ import annotations
 
-import os
-import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -21,6 +19,7 @@ from typing import Any
 
 from pos_sync.canonical.raw_io import RawReader
 from pos_sync.canonical.writer import CanonicalWriter
+from pos_sync.privacy import pii_key
 from pos_sync.settings import Settings, load_settings
 from pos_sync.warehouse.sql import Warehouse
 from transforms.build import Builder, BuildJob
@@ -44,19 +43,6 @@ class BuildResult:
 
     def as_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if k != "affected_days"}
-
-
-def pii_key(settings: Settings) -> bytes:
-    """``POS_PII_KEY``, else a key generated once into ``$POS_HOME/pii.key`` (mode 0600)."""
-    if settings.pii_key:
-        return settings.pii_key.encode()
-    path = settings.pos_home / "pii.key"
-    if not path.exists():
-        settings.pos_home.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(secrets.token_hex(32))
-    return path.read_text().strip().encode()
 
 
 def unprocessed_loads(wh: Warehouse, provider: str, processed: set[str]) -> list[str]:
@@ -99,7 +85,7 @@ def build_account(account_id: str, provider: str, tenant_id: str, settings: Sett
             now = datetime.now(UTC)
             job = BuildJob(tenant_id=tenant_id, account_id=account_id, loads=tuple(raw_loads),
                            first_build=not processed, pii_key=pii_key(settings),
-                           keep_pii_clear=settings.store_customer_pii, now=now)
+                           keep_pii_clear=settings.keeps_customer_pii(tenant_id), now=now)
             with wh.transaction():
                 writer = CanonicalWriter(wh, account_id, provider, mappings)
                 build(RawReader(wh, provider, account_id), writer, job)

@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "pos_sync.cli.products",
     "pos_sync.cli.mappings",
     "pos_sync.cli.events",
+    "pos_sync.cli.privacy",
 )
 
 

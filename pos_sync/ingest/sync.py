@@ -20,6 +20,7 @@ from dlt_sources.common import RetryPolicy, SyncPace, sync_pace
 from dlt_sources.common.auth import TokenProvider, TokenSet
 from pos_sync.appstore import AccountNotFound, AppStore
 from pos_sync.ingest.bookkeeping import SyncStats, track_sync
+from pos_sync.privacy import source_pseudonymizer
 from pos_sync.providers import ProviderSpec, SourceRequest, TokenRequest
 from pos_sync.settings import Settings
 from pos_sync.warehouse.pipelines import account_pipeline, has_sync_state, loader_file_format
@@ -55,12 +56,14 @@ class AccountSync:
 
     def source(self, pipeline: dlt.Pipeline, now: datetime, start: datetime | None = None,
                end: datetime | None = None) -> Any:
-        """A fresh source for one run: incremental, or a stateless ``[start, end)`` window."""
+        """A fresh source for one run: incremental, or a stateless ``[start, end)`` window; personal
+        data pseudonymised in it unless the tenant keeps it clear (:mod:`pos_sync.privacy`)."""
         days = self.account.historical_import_days or self.settings.historical_import_days
         return self.spec.build_source(SourceRequest(
             creds=self.creds, token_provider=self.token_provider(), pipeline=pipeline, now=now,
             initial_start=now - timedelta(days=days), start=start, end=end,
-            retry_policy=RetryPolicy(max_elapsed=float(self.settings.sync_retry_budget_seconds))))
+            retry_policy=RetryPolicy(max_elapsed=float(self.settings.sync_retry_budget_seconds)),
+            pseudonymize=source_pseudonymizer(self.settings, self.account.tenant_id)))
 
     def token_provider(self) -> TokenProvider:
         """The account's tokens through the provider's one credentials seam; refreshed ones saved."""

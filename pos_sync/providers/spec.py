@@ -32,10 +32,16 @@ class SourceRequest:
     start: datetime | None = None  # both or neither: a stateless [start, end) window (backfill)
     end: datetime | None = None
     retry_policy: Any = None  # dlt_sources.common.RetryPolicy: how long one request waits out an outage
+    # (value, kind) -> pseudonym: personal data hashed in the source (None: the tenant keeps it clear)
+    pseudonymize: Callable[[Any, str], Any] | None = None
 
     def source_kwargs(self) -> dict[str, Any]:
-        """What every provider's source takes from the run: its HTTP retry budget."""
-        return {"retry_policy": self.retry_policy} if self.retry_policy is not None else {}
+        """What every provider's source takes from the run: its HTTP retry budget and the
+        pseudonymiser of personal data."""
+        out: dict[str, Any] = {"pseudonymize": self.pseudonymize}
+        if self.retry_policy is not None:
+            out["retry_policy"] = self.retry_policy
+        return out
 
     def clock_kwargs(self) -> dict[str, Any]:
         """The keyword arguments the time-windowed sources (Square, Toast) share: the tenant column,

@@ -7,7 +7,8 @@ canonical build (``pos_sync.canonical.build``), and the sandbox ledger as the ju
 * re-running changes nothing; a new raw load is processed once;
 * late events (a refund days after its sale, a tip edit) change exactly the affected rows;
 * the integrity checks pass on a good build and each one catches its corruption;
-* customer data is pseudonymised unless ``POS_STORE_CUSTOMER_PII=true``;
+* customer data is pseudonymised in the source (raw and ``pos`` hold the same keyed hash) unless the
+  tenant opts in to clear storage (``POS_STORE_CUSTOMER_PII_TENANTS``);
 * through Dagster: the canonical asset stays quiet without new loads, and the demo reconciles.
 """
 
@@ -326,33 +327,42 @@ class _Rollback(Exception):
 # ---------------------------------------------------------------------- (f) PII
 def test_customer_ids_are_pseudonymised_unless_clear_storage_is_asked(make_env: EnvMaker,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    from pos_sync.warehouse.sql import Warehouse
+    from pos_sync.warehouse.purge import purge_account_data
+    from transforms.pii import is_pseudonym, make_pseudonymizer
 
     world = make_world()
     env = make_env(world=world)
     env.ingest()
+    clear_ids = {c.id for customers in world.customers.values() for c in customers}
     raw_ids = {r["customer_id"] for r in warehouse_query(
         "select distinct customer_id from raw_square.orders where customer_id is not null")}
     assert len(raw_ids) >= 3
+    # hashed in the source, before the raw load, with the canonical layer's key
+    hash_id = make_pseudonymizer(b"canonical-test-key")
+    assert raw_ids <= {hash_id(c) for c in clear_ids}
 
     env.build()
     refs = {r["customer_ref"] for r in warehouse_query(
         "select distinct customer_ref from pos.pos_transactions where customer_ref is not null")}
-    assert len(refs) == len(raw_ids)
     assert all(ref.startswith("h:") and len(ref) == 34 for ref in refs)
-    assert not refs & raw_ids
+    assert refs == raw_ids  # not hashed twice: the same reference in both layers
+    assert not refs & clear_ids
     assert not warehouse_query("select count(*) as n from pos.pos_transactions where customer_email is not null "
                                "or customer_phone is not null or customer_name is not null")[0]["n"]
 
-    monkeypatch.setenv("POS_STORE_CUSTOMER_PII", "true")
-    wh = Warehouse()
-    wh.execute("drop schema pos cascade")
-    wh.commit()
-    wh.close()
+    # the tenant opts in to clear storage: a fresh import keeps the ids as sent, in raw and pos
+    monkeypatch.setenv("POS_STORE_CUSTOMER_PII_TENANTS", f"another-tenant, {world.tenant_id}")
+    from pos_sync import appstore
+
+    purge_account_data(env.account_id, "square", tuple(appstore.get_account(env.account_id).location_ids))
+    env.ingest()
+    clear_raw = {r["customer_id"] for r in warehouse_query(
+        "select distinct customer_id from raw_square.orders where customer_id is not null")}
+    assert clear_raw and clear_raw <= clear_ids
     env.build()
     clear = {r["customer_ref"] for r in warehouse_query(
         "select distinct customer_ref from pos.pos_transactions where customer_ref is not null")}
-    assert clear == raw_ids
+    assert clear == clear_raw and not any(is_pseudonym(c) for c in clear)
 
 
 # ---------------------------------------------------------------------- (g) Dagster and the demo
