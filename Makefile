@@ -24,9 +24,13 @@ browser:
 	  $(SUDO) apt-get install -y -q chromium >/dev/null 2>&1 || \
 	  { $(SUDO) apt-get update -q >/dev/null && $(SUDO) apt-get install -y -q chromium >/dev/null; }; }
 
+# the suite on TEST_WORKERS processes (pytest-xdist; a test file stays on one worker, so its
+# module fixtures are built once): most tests wait on a sandbox, a broker or a database
+TEST_WORKERS ?= 2
+
 test: $(STAMP) browser
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
