@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -86,8 +86,8 @@ class CatalogIndex:
         self.word_sets = [frozenset(e.name.tokens) for e in self.entries]
         self.related_categories = frozenset((a, b) for pair in RELATED_CATEGORIES for a in pair for b in pair if a != b)
         self.prices = [e.product.price for e in self.entries]
-        self._totals = [sum(self.weights.get(t, self.unknown_weight) for t in e.name.tokens) for e in self.entries]
-        self._total_array = np.asarray(self._totals)
+        self.totals = [sum(self.weights.get(t, self.unknown_weight) for t in e.name.tokens) for e in self.entries]
+        self._total_array = np.asarray(self.totals)
         vocabulary = sorted(self.by_word)
         self._column = {word: col for col, word in enumerate(vocabulary)}
         self._indptr = np.cumsum([0, *(len(self.by_word[w]) for w in vocabulary)]).astype(np.int64)
@@ -97,6 +97,12 @@ class CatalogIndex:
             if b in self._column:
                 self._related_words[a].append((b, sim))
         self._category_cache: dict[str, str] = {}
+        # multi-word canonical phrases (roscon reyes, masa madre): a name may drop their second word
+        self.compounds: dict[str, list[tuple[str, ...]]] = defaultdict(list)
+        for phrase in sorted(set(synonyms.phrases.values())):
+            if len(phrase) > 1:
+                for w in phrase[1:]:
+                    self.compounds[w].append(phrase)
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -111,7 +117,47 @@ class CatalogIndex:
 
     def match(self, name: NormalizedName, i: int) -> NameMatch:
         """The name score of one POS name against catalog product ``i``."""
-        return align(name, self.entries[i].name, self.similarity, self.weights, self.unknown_weight, self._totals[i])
+        return align(name, self.entries[i].name, self.similarity, self.weights, self.unknown_weight, self.totals[i])
+
+    def implied(self, said: Iterable[str], i: int) -> float:
+        """Weight of product ``i``'s words a name saying ``said`` (its catalog words) leaves implied:
+        the words every catalog product with all of ``said`` also has — all of them when the name is one
+        word (its head), else only the rest of a compound it starts that the catalog always writes whole (``Roscón
+        nata``: ``roscon reyes``;
+        ``Brioche integral`` leaves ``jamón`` unsaid, a product of its own). ``Hogaza`` says ``hogaza``;
+        the only product with it is ``Hogaza de masa madre``, so ``masa madre`` goes without saying.
+        ``Café`` implies nothing when ``Café solo`` and ``Café con leche`` are both sold."""
+        postings = [self.by_word.get(w) for w in said]
+        if not postings or any(p is None for p in postings):
+            return 0.0
+        postings.sort(key=len)
+        compatible = set(postings[0])  # type: ignore[arg-type]
+        for p in postings[1:]:
+            compatible.intersection_update(p)  # type: ignore[arg-type]
+        if i not in compatible:
+            return 0.0
+        said = set(said)
+        if len(said) == 1 and self.entries[i].name.tokens[0] not in said:
+            return 0.0  # one word says the product only when it is its head (its first word)
+        common = set(self.word_sets[i]).difference(said)
+        if len(said) > 1:  # a name that says more than its head word leaves only compounds to complete
+            common = {w for w in common if self._completes(w, said)}
+        for j in compatible:
+            common &= self.word_sets[j]
+            if not common:
+                return 0.0
+        return sum(self.weights[w] for w in common)
+
+    def _completes(self, word: str, said: set[str]) -> bool:
+        """``word`` ends a compound whose first words are said (``roscon`` → ``reyes``), and the
+        catalog never writes that compound's first word without it."""
+        for phrase in self.compounds.get(word, ()):
+            k = phrase.index(word)
+            if k and said.issuperset(phrase[:k]):
+                head, tail = self.by_word.get(phrase[0], ()), self.by_word.get(word, ())
+                if head and set(head) <= set(tail):
+                    return True
+        return False
 
     def retrieve(self, names: Sequence[NormalizedName], limit: int | None = None) -> list[list[int]]:
         """Catalog products worth scoring for each name (indices into :attr:`entries`)."""

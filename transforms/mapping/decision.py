@@ -35,7 +35,7 @@ from transforms.mapping.model import (
     as_pos_product,
 )
 from transforms.mapping.normalize import NormalizedName
-from transforms.mapping.scoring import NameMatch, measures_agree, tells_apart
+from transforms.mapping.scoring import MATCHED, NameMatch, measures_agree, tells_apart
 from transforms.mapping.synonyms import SynonymGroups, build_synonyms
 from transforms.mapping.text import normalise_sku
 
@@ -46,6 +46,9 @@ NONE_BELOW = 0.10
 SKU_BONUS = 0.5  # ranking bonus of a SKU match: it ranks first unless its name is absurd
 SPELLING_TYPO = 0.85  # names this similar letter for letter differ by a typo, not by a word
 TOP = 3
+IMPLIED = 0.5  # an implied word counts half a said one in the confidence features (not fitted: see README)
+PRICE_NEAR = 1.25  # a POS price within this ratio of a product's is its price...
+PRICE_FAR = 2.5  # ...and this far from a quantity twin's tells the two apart
 SHORTLIST = 0.25  # candidates further than this below the best name score are dropped
 
 
@@ -85,6 +88,7 @@ class _NameLevel(NamedTuple):
     guard: bool
     agrees: bool
     features: Features  # margin 0: the caller fills it in
+    priced_out: frozenset[int] = frozenset()  # quantity twins its price tells apart (not runners-up)
 
 
 class Matcher:
@@ -123,7 +127,7 @@ class Matcher:
         for u, name in enumerate(names):
             candidates = self._shortlist([(i, *self._score(name, i)) for i in retrieved[u]])
             retrieved[u] = []
-            levels: dict[int, _NameLevel] = {}
+            levels: dict[tuple[int, float | None], _NameLevel] = {}
             for k in groups[name]:
                 yield k, self._assess(pos_products[k], name, candidates, levels)
 
@@ -143,7 +147,7 @@ class Matcher:
         return match, match.score + measures_agree(name, self.index.entries[i].name)
 
     def _assess(self, pos: PosProduct, name: NormalizedName, candidates: list[tuple[int, NameMatch, float]],
-                levels: dict[int, _NameLevel]) -> Assessment:
+                levels: dict[tuple[int, float | None], _NameLevel]) -> Assessment:
         index = self.index
         ids = index.ids
         sku = normalise_sku(pos.sku) if pos.sku else None
@@ -171,12 +175,13 @@ class Matcher:
         keyed.sort()  # best first; ties in catalog id order, then catalog order
         neg, _, i, match, on_sku = keyed[0]
         best = Ranked(i, -neg, match, on_sku)
-        level = levels.get(i) if not sku_hits else None
+        level = levels.get((i, price)) if not sku_hits else None
         if level is None:
-            level = self._name_level(name, best, keyed)
+            level = self._name_level(name, best, keyed, price)
             if not sku_hits:
-                levels[i] = level
-        margin = keyed[1][0] - neg if len(keyed) > 1 else -neg  # best rank − runner-up rank
+                levels[(i, price)] = level
+        runners = [k for k in keyed[1:] if k[2] not in level.priced_out] if level.priced_out else keyed[1:]
+        margin = runners[0][0] - neg if runners else -neg  # best rank − runner-up rank
         f = level.features
         features = Features(f.name, min(1.0, max(0.0, margin)), f.cat_coverage, f.sku, f.extra_known, f.extra_unknown,
                             f.swap)
@@ -184,17 +189,31 @@ class Matcher:
         return Assessment(pos, name, ranked, features, confidence(features, self.coefficients), level.guard,
                           level.agrees, bool(sku_hits) and not on_sku)
 
-    def _name_level(self, name: NormalizedName, best: Ranked, keyed: list[tuple[float, str, int, NameMatch, bool]]
-                    ) -> _NameLevel:
+    def _name_level(self, name: NormalizedName, best: Ranked, keyed: list[tuple[float, str, int, NameMatch, bool]],
+                    price: float | None = None) -> _NameLevel:
         m = best.match
         swap = bool(m.extra_known or m.extra_unknown) and len(m.matched) < len(self.index.entries[best.index].name.tokens) \
             and m.spelling < SPELLING_TYPO
-        features = Features(m.score, 0.0, m.cat_coverage, 1.0 if best.sku else 0.0, 1.0 if m.extra_known else 0.0,
+        score, coverage = m.score, m.cat_coverage
+        if coverage < 1.0 and not m.extra_known and not m.extra_unknown and m.pos_coverage > 0:
+            # words of the product the name need not say (every product with the words it says has
+            # them) count as said: ``Hogaza`` reads as ``Hogaza de masa madre`` when that is the only one
+            said = [c for c, sim in m.matched.items() if sim >= MATCHED]
+            implied = IMPLIED * self.index.implied(said, best.index) if said else 0.0
+            if implied:
+                total = self.index.totals[best.index]
+                gained = m.cat_coverage * total
+                coverage = min(1.0, (gained + implied) / total)
+                score = max(score, min(1.0, 2.0 * (gained + implied) / (gained / m.pos_coverage + implied + total)))
+        features = Features(score, 0.0, coverage, 1.0 if best.sku else 0.0, 1.0 if m.extra_known else 0.0,
                             m.extra_unknown / len(name.tokens) if name.tokens else 1.0, 1.0 if swap else 0.0)
         agrees = m.spelling >= SPELLING_TYPO or (not m.extra_known and not swap)
-        return _NameLevel(self._guard(name, best, keyed), agrees, features)
+        priced_out: set[int] = set()
+        guard = self._guard(name, best, keyed, price, priced_out)
+        return _NameLevel(guard, agrees, features, frozenset(priced_out))
 
-    def _guard(self, name: NormalizedName, best: Ranked, keyed: list[tuple[float, str, int, NameMatch, bool]]) -> bool:
+    def _guard(self, name: NormalizedName, best: Ranked, keyed: list[tuple[float, str, int, NameMatch, bool]],
+               price: float | None = None, priced_out: set[int] | None = None) -> bool:
         """Does the name tell the best candidate apart from every other one sharing a word with it?"""
         entries, word_sets = self.index.entries, self.index.word_sets
         cat = entries[best.index].name
@@ -211,8 +230,27 @@ class Matcher:
                     return False
                 continue
             if not tells_apart(name, cat, twin, best.match, match, words, twin_words):
-                return False
+                if not (price and twin_words == words and self._priced_apart(name, cat, price, best.index, i)):
+                    return False
+                if priced_out is not None:
+                    priced_out.add(i)
         return True
+
+    def _priced_apart(self, name: NormalizedName, cat: NormalizedName, price: float, best: int, twin: int) -> bool:
+        """Twins with the same words that differ in quantity (``Magdalenas (6 uds)`` and ``Magdalena``,
+        ``Agua 50cl`` and ``Agua 1,5 l``): a name that says no quantity against ``best`` is told apart
+        by its price when that is ``best``'s (within 25 %) and far from the twin's (2.5 times or more).
+        Flavour twins cost the same: price never tells them apart."""
+        prices = self.index.prices
+        mine, other = prices[best], prices[twin]
+        if not mine or not other:
+            return False
+        if name.count not in (None, cat.count) or name.size not in (None, cat.size) \
+                or name.grade not in (None, cat.grade) or name.implied_count not in (None, cat.implied_count):
+            return False
+        near = max(price, mine) / min(price, mine) <= PRICE_NEAR
+        far = max(price, other) / min(price, other) >= PRICE_FAR
+        return near and far
 
     def decide(self, assessment: Assessment, *, threshold: float = DEFAULT_THRESHOLD, enabled: bool = True,
                min_margin: float = MIN_MARGIN) -> Suggestion:

@@ -53,6 +53,8 @@ GRADES = {
     "pequeno": "S", "pequena": "S", "peque": "S", "small": "S", "petit": "S", "petita": "S",
     "mediano": "M", "mediana": "M", "medium": "M", "mitjana": "M", "mitja": "M",
     "familiar": "XL", "family": "XL",
+    # a larger serving of the same product (café solo doble, double espresso), not another product
+    "doble": "L", "double": "L", "doppio": "L", "triple": "XL",
 }
 
 
