@@ -59,9 +59,9 @@ class CatalogIndex:
         vocabulary = catalog_vocabulary(synonyms, (p.name for p in catalog))
         self.normalizer = Normalizer(synonyms, vocabulary)
         self.categories = category_table()
+        self._category_cache: dict[str, str] = {}
         self.entries: list[Entry] = [
-            Entry(p, self.normalizer(p.name), normalise_sku(p.sku), category_concept(p.category, self.categories))
-            for p in catalog
+            Entry(p, self.normalizer(p.name), normalise_sku(p.sku), self.category(p.category)) for p in catalog
         ]
         df = Counter(t for e in self.entries for t in set(e.name.tokens))
         n = len(self.entries)
@@ -96,7 +96,6 @@ class CatalogIndex:
         for (a, b), sim in sorted(related.items()):
             if b in self._column:
                 self._related_words[a].append((b, sim))
-        self._category_cache: dict[str, str] = {}
         # multi-word canonical phrases (roscon reyes, masa madre): a name may drop their second word
         self.compounds: dict[str, list[tuple[str, ...]]] = defaultdict(list)
         for phrase in sorted(set(synonyms.phrases.values())):
