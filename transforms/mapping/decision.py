@@ -5,7 +5,8 @@ retrieved candidate by name score plus small tie-breakers (category, price, coun
 The best candidate is **auto**-mapped only when all of these hold:
 
 * its calibrated confidence is at least ``threshold`` (default 0.80);
-* it leads the runner-up by at least ``min_margin`` on the ranking score;
+* it leads the runner-up by at least ``min_margin`` on the ranking score (a twin with the same words
+  that the name tells apart by a count, size or grade it states, or by its price, is no runner-up);
 * the POS name tells it apart from every similar catalog product (the near-twin guard of
   :func:`transforms.mapping.scoring.tells_apart`), or its SKU matched and the name does not point at
   another product;
@@ -72,6 +73,16 @@ class Assessment(NamedTuple):
     guard: bool  # the name tells the best candidate apart from every similar one
     agrees: bool  # the name says nothing the best candidate contradicts
     sku_conflict: bool = False  # the SKU matched another product than the best one
+    lead: float | None = None  # the margin rule's lead when a same-worded twin was told apart, else the margin
+
+
+def _states(name: NormalizedName, cat: NormalizedName, twin: NormalizedName) -> bool:
+    """The name states a count, size or grade ``cat`` has and its same-worded ``twin`` does not
+    (``Café solo doble``: ``Café solo doble``, not ``Café solo``). Saying nothing is not stating
+    the plain one: an abbreviation nobody reads (``fam.``) may be hiding a size."""
+    return bool((cat.grade and name.grade == cat.grade != twin.grade)
+                or (cat.count and name.count == cat.count != twin.count)
+                or (cat.size and name.size == cat.size != twin.size))
 
 
 def _price_agreement(a: float, b: float | None) -> float:
@@ -88,7 +99,9 @@ class _NameLevel(NamedTuple):
     guard: bool
     agrees: bool
     features: Features  # margin 0: the caller fills it in
-    priced_out: frozenset[int] = frozenset()  # quantity twins its price tells apart (not runners-up)
+    # twins with the same words the name tells apart by a count, size or grade it states, or by its
+    # price: their ranks differ by tie-breakers only, so the margin is taken over the others
+    told_apart: frozenset[int] = frozenset()
 
 
 class Matcher:
@@ -180,14 +193,17 @@ class Matcher:
             level = self._name_level(name, best, keyed, price)
             if not sku_hits:
                 levels[(i, price)] = level
-        runners = [k for k in keyed[1:] if k[2] not in level.priced_out] if level.priced_out else keyed[1:]
-        margin = runners[0][0] - neg if runners else -neg  # best rank − runner-up rank
+        margin = keyed[1][0] - neg if len(keyed) > 1 else -neg  # best rank − runner-up rank (the feature)
+        lead = None  # the margin rule's: over the first runner-up not told apart as a same-worded twin
+        if level.told_apart:
+            runners = [k for k in keyed[1:] if k[2] not in level.told_apart]
+            lead = runners[0][0] - neg if runners else -neg
         f = level.features
         features = Features(f.name, min(1.0, max(0.0, margin)), f.cat_coverage, f.sku, f.extra_known, f.extra_unknown,
                             f.swap)
         ranked = (best, *(Ranked(i, -n, m, k) for n, _, i, m, k in keyed[1:TOP]))
         return Assessment(pos, name, ranked, features, confidence(features, self.coefficients), level.guard,
-                          level.agrees, bool(sku_hits) and not on_sku)
+                          level.agrees, bool(sku_hits) and not on_sku, lead)
 
     def _name_level(self, name: NormalizedName, best: Ranked, keyed: list[tuple[float, str, int, NameMatch, bool]],
                     price: float | None = None) -> _NameLevel:
@@ -208,12 +224,12 @@ class Matcher:
         features = Features(score, 0.0, coverage, 1.0 if best.sku else 0.0, 1.0 if m.extra_known else 0.0,
                             m.extra_unknown / len(name.tokens) if name.tokens else 1.0, 1.0 if swap else 0.0)
         agrees = m.spelling >= SPELLING_TYPO or (not m.extra_known and not swap)
-        priced_out: set[int] = set()
-        guard = self._guard(name, best, keyed, price, priced_out)
-        return _NameLevel(guard, agrees, features, frozenset(priced_out))
+        told_apart: set[int] = set()
+        guard = self._guard(name, best, keyed, price, told_apart)
+        return _NameLevel(guard, agrees, features, frozenset(told_apart))
 
     def _guard(self, name: NormalizedName, best: Ranked, keyed: list[tuple[float, str, int, NameMatch, bool]],
-               price: float | None = None, priced_out: set[int] | None = None) -> bool:
+               price: float | None = None, told_apart: set[int] | None = None) -> bool:
         """Does the name tell the best candidate apart from every other one sharing a word with it?"""
         entries, word_sets = self.index.entries, self.index.word_sets
         cat = entries[best.index].name
@@ -232,8 +248,10 @@ class Matcher:
             if not tells_apart(name, cat, twin, best.match, match, words, twin_words):
                 if not (price and twin_words == words and self._priced_apart(name, cat, price, best.index, i)):
                     return False
-                if priced_out is not None:
-                    priced_out.add(i)
+                if told_apart is not None:
+                    told_apart.add(i)
+            elif twin_words == words and told_apart is not None and _states(name, cat, twin):
+                told_apart.add(i)
         return True
 
     def _priced_apart(self, name: NormalizedName, cat: NormalizedName, price: float, best: int, twin: int) -> bool:
@@ -272,7 +290,7 @@ class Matcher:
             reason = "near-twin"
         elif not assessment.agrees and not best.sku:
             reason = "extra-words"
-        elif assessment.features.margin < min_margin:
+        elif (assessment.features.margin if assessment.lead is None else assessment.lead) < min_margin:
             reason = "margin"
         elif assessment.confidence < threshold:
             reason = "low-confidence"
