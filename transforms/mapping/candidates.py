@@ -96,6 +96,7 @@ class CatalogIndex:
         for (a, b), sim in sorted(related.items()):
             if b in self._column:
                 self._related_words[a].append((b, sim))
+        self._posting_sets: dict[str, frozenset[int]] = {}
         # multi-word canonical phrases (roscon reyes, masa madre): a name may drop their second word
         self.compounds: dict[str, list[tuple[str, ...]]] = defaultdict(list)
         for phrase in sorted(set(synonyms.phrases.values())):
@@ -120,32 +121,40 @@ class CatalogIndex:
 
     def implied(self, said: Iterable[str], i: int) -> float:
         """Weight of product ``i``'s words a name saying ``said`` (its catalog words) leaves implied:
-        the words every catalog product with all of ``said`` also has — all of them when the name is one
-        word (its head), else only the rest of a compound it starts that the catalog always writes whole (``Roscón
-        nata``: ``roscon reyes``;
-        ``Brioche integral`` leaves ``jamón`` unsaid, a product of its own). ``Hogaza`` says ``hogaza``;
-        the only product with it is ``Hogaza de masa madre``, so ``masa madre`` goes without saying.
-        ``Café`` implies nothing when ``Café solo`` and ``Café con leche`` are both sold."""
-        postings = [self.by_word.get(w) for w in said]
-        if not postings or any(p is None for p in postings):
+        the words every catalog product with all of ``said`` also has. A one-word name implies them
+        all when that word is the product's head (its first word): ``Hogaza`` says ``hogaza``, the
+        only product with it is ``Hogaza de masa madre``, so ``masa madre`` goes without saying;
+        ``Café`` implies nothing when ``Café solo`` and ``Café con leche`` are both sold. A longer
+        name only implies the rest of a compound it starts that the catalog always writes whole
+        (``Roscón nata``: ``roscón de reyes``); ``Brioche integral`` does not imply the ``jamón`` of
+        ``Brioche integral y jamón``, a product of its own."""
+        said = set(said)
+        common = self.word_sets[i].difference(said)
+        if not common or not said:
             return 0.0
-        postings.sort(key=len)
-        compatible = set(postings[0])  # type: ignore[arg-type]
-        for p in postings[1:]:
-            compatible.intersection_update(p)  # type: ignore[arg-type]
+        if len(said) == 1:
+            if self.entries[i].name.tokens[0] not in said:
+                return 0.0
+        else:
+            common = {w for w in common if self._completes(w, said)}
+            if not common:
+                return 0.0
+        postings = sorted((self._posting_set(w) for w in said), key=len)
+        compatible = postings[0].intersection(*postings[1:]) if len(postings) > 1 else postings[0]
         if i not in compatible:
             return 0.0
-        said = set(said)
-        if len(said) == 1 and self.entries[i].name.tokens[0] not in said:
-            return 0.0  # one word says the product only when it is its head (its first word)
-        common = set(self.word_sets[i]).difference(said)
-        if len(said) > 1:  # a name that says more than its head word leaves only compounds to complete
-            common = {w for w in common if self._completes(w, said)}
+        word_sets = self.word_sets
         for j in compatible:
-            common &= self.word_sets[j]
+            common = common.intersection(word_sets[j])
             if not common:
                 return 0.0
         return sum(self.weights[w] for w in common)
+
+    def _posting_set(self, word: str) -> frozenset[int]:
+        found = self._posting_sets.get(word)
+        if found is None:
+            found = self._posting_sets[word] = frozenset(self.by_word.get(word, ()))
+        return found
 
     def _completes(self, word: str, said: set[str]) -> bool:
         """``word`` ends a compound whose first words are said (``roscon`` → ``reyes``), and the
@@ -153,8 +162,8 @@ class CatalogIndex:
         for phrase in self.compounds.get(word, ()):
             k = phrase.index(word)
             if k and said.issuperset(phrase[:k]):
-                head, tail = self.by_word.get(phrase[0], ()), self.by_word.get(word, ())
-                if head and set(head) <= set(tail):
+                head = self._posting_set(phrase[0])
+                if head and head <= self._posting_set(word):
                     return True
         return False
 
