@@ -57,6 +57,15 @@ def test_double_is_a_size_not_a_word() -> None:
     assert got["Café doble"][0] == "review"  # still says neither twin
 
 
+def test_double_before_a_word_is_part_of_the_product() -> None:
+    normalise = Normalizer(build_synonyms())
+    assert normalise("Magdalena doble chocolate").tokens == ("magdalena", "doble", "chocolate")
+    assert normalise("Magdalena doble chocolate").grade is None
+    assert normalise("Triple chocolate muffin").tokens == ("triple", "chocolate", "magdalena")
+    catalog = [*FILLER, BakeryProduct("magd-choc", "Magdalena de chocolate")]
+    assert decided(["Triple chocolate muffin"], catalog) == {"Triple chocolate muffin": ("review", None)}
+
+
 def test_a_double_twin_in_the_catalog_needs_the_size_said() -> None:
     catalog = [*FILLER, BakeryProduct("solo", "Café solo"), BakeryProduct("doble", "Café solo doble")]
     got = decided(["Café solo", "Café solo doble"], catalog)

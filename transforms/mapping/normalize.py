@@ -26,6 +26,7 @@ from transforms.mapping.text import (
     GRADES,
     NEGATIONS,
     NOISE,
+    SERVINGS,
     STOPWORDS,
     basic_tokens,
     bind_negations,
@@ -145,8 +146,9 @@ class Normalizer:
         measures = extract_measures(folded)
         grade: str | None = None
         kept: list[str] = []
-        for word in measures.words:
-            if word in GRADES:
+        last = len(measures.words) - 1
+        for k, word in enumerate(measures.words):
+            if word in GRADES and (k == last or word not in SERVINGS):
                 grade = GRADES[word]
             elif word not in NOISE and not word.isdigit():
                 kept.append(word)

@@ -66,9 +66,12 @@ GRADES = {
     "pequeno": "S", "pequena": "S", "peque": "S", "small": "S", "petit": "S", "petita": "S",
     "mediano": "M", "mediana": "M", "medium": "M", "mitjana": "M", "mitja": "M",
     "familiar": "XL", "family": "XL",
-    # a larger serving of the same product (café solo doble, double espresso), not another product
+    # a larger serving of the same product (café solo doble), not another product: see SERVINGS
     "doble": "L", "double": "L", "doppio": "L", "triple": "XL",
 }
+# grades only as a name's last word (Café solo doble); before another word they are part of the
+# product (Magdalena doble chocolate, Triple chocolate cookie) and stay words
+SERVINGS = frozenset({"doble", "double", "doppio", "triple"})
 
 
 class Measures(NamedTuple):
