@@ -36,7 +36,7 @@ from transforms.mapping import BakeryProduct, Matcher, PosProduct, Suggestion
 from transforms.mapping.calibration import FEATURES, fit
 
 DATA = ROOT / "bench" / "data" / "mapping"
-SETS = ("world", "hard_es", "hard_en", "hard_ca", "twins_single")
+SETS = ("world", "hard_es", "hard_en", "hard_ca", "twins_single", "holdout_es")
 CATALOG_OF = {"world": "world_catalog.csv", "twins_single": "twins_single_catalog.csv"}
 WORLD_SEEDS = (42, 7)
 BUCKETS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.0001)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,9 +59,9 @@ class CatalogIndex:
         vocabulary = catalog_vocabulary(synonyms, (p.name for p in catalog))
         self.normalizer = Normalizer(synonyms, vocabulary)
         self.categories = category_table()
+        self._category_cache: dict[str, str] = {}
         self.entries: list[Entry] = [
-            Entry(p, self.normalizer(p.name), normalise_sku(p.sku), category_concept(p.category, self.categories))
-            for p in catalog
+            Entry(p, self.normalizer(p.name), normalise_sku(p.sku), self.category(p.category)) for p in catalog
         ]
         df = Counter(t for e in self.entries for t in set(e.name.tokens))
         n = len(self.entries)
@@ -86,8 +86,8 @@ class CatalogIndex:
         self.word_sets = [frozenset(e.name.tokens) for e in self.entries]
         self.related_categories = frozenset((a, b) for pair in RELATED_CATEGORIES for a in pair for b in pair if a != b)
         self.prices = [e.product.price for e in self.entries]
-        self._totals = [sum(self.weights.get(t, self.unknown_weight) for t in e.name.tokens) for e in self.entries]
-        self._total_array = np.asarray(self._totals)
+        self.totals = [sum(self.weights.get(t, self.unknown_weight) for t in e.name.tokens) for e in self.entries]
+        self._total_array = np.asarray(self.totals)
         vocabulary = sorted(self.by_word)
         self._column = {word: col for col, word in enumerate(vocabulary)}
         self._indptr = np.cumsum([0, *(len(self.by_word[w]) for w in vocabulary)]).astype(np.int64)
@@ -96,7 +96,13 @@ class CatalogIndex:
         for (a, b), sim in sorted(related.items()):
             if b in self._column:
                 self._related_words[a].append((b, sim))
-        self._category_cache: dict[str, str] = {}
+        self._posting_sets: dict[str, frozenset[int]] = {}
+        # multi-word canonical phrases (roscon reyes, masa madre): a name may drop their second word
+        self.compounds: dict[str, list[tuple[str, ...]]] = defaultdict(list)
+        for phrase in sorted(set(synonyms.phrases.values())):
+            if len(phrase) > 1:
+                for w in phrase[1:]:
+                    self.compounds[w].append(phrase)
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -111,7 +117,55 @@ class CatalogIndex:
 
     def match(self, name: NormalizedName, i: int) -> NameMatch:
         """The name score of one POS name against catalog product ``i``."""
-        return align(name, self.entries[i].name, self.similarity, self.weights, self.unknown_weight, self._totals[i])
+        return align(name, self.entries[i].name, self.similarity, self.weights, self.unknown_weight, self.totals[i])
+
+    def implied(self, said: Iterable[str], i: int) -> float:
+        """Weight of product ``i``'s words a name saying ``said`` (its catalog words) leaves implied:
+        the words every catalog product with all of ``said`` also has. A one-word name implies them
+        all when that word is the product's head (its first word): ``Hogaza`` says ``hogaza``, the
+        only product with it is ``Hogaza de masa madre``, so ``masa madre`` goes without saying;
+        ``Café`` implies nothing when ``Café solo`` and ``Café con leche`` are both sold. A longer
+        name only implies the rest of a compound it starts that the catalog always writes whole
+        (``Roscón nata``: ``roscón de reyes``); ``Brioche integral`` does not imply the ``jamón`` of
+        ``Brioche integral y jamón``, a product of its own."""
+        said = set(said)
+        common = self.word_sets[i].difference(said)
+        if not common or not said:
+            return 0.0
+        if len(said) == 1:
+            if self.entries[i].name.tokens[0] not in said:
+                return 0.0
+        else:
+            common = {w for w in common if self._completes(w, said)}
+            if not common:
+                return 0.0
+        postings = sorted((self._posting_set(w) for w in said), key=len)
+        compatible = postings[0].intersection(*postings[1:]) if len(postings) > 1 else postings[0]
+        if i not in compatible:
+            return 0.0
+        word_sets = self.word_sets
+        for j in compatible:
+            common = common.intersection(word_sets[j])
+            if not common:
+                return 0.0
+        return sum(self.weights[w] for w in common)
+
+    def _posting_set(self, word: str) -> frozenset[int]:
+        found = self._posting_sets.get(word)
+        if found is None:
+            found = self._posting_sets[word] = frozenset(self.by_word.get(word, ()))
+        return found
+
+    def _completes(self, word: str, said: set[str]) -> bool:
+        """``word`` ends a compound whose first words are said (``roscon`` → ``reyes``), and the
+        catalog never writes that compound's first word without it."""
+        for phrase in self.compounds.get(word, ()):
+            k = phrase.index(word)
+            if k and said.issuperset(phrase[:k]):
+                head = self._posting_set(phrase[0])
+                if head and head <= self._posting_set(word):
+                    return True
+        return False
 
     def retrieve(self, names: Sequence[NormalizedName], limit: int | None = None) -> list[list[int]]:
         """Catalog products worth scoring for each name (indices into :attr:`entries`)."""

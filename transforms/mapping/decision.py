@@ -5,7 +5,8 @@ retrieved candidate by name score plus small tie-breakers (category, price, coun
 The best candidate is **auto**-mapped only when all of these hold:
 
 * its calibrated confidence is at least ``threshold`` (default 0.80);
-* it leads the runner-up by at least ``min_margin`` on the ranking score;
+* it leads the runner-up by at least ``min_margin`` on the ranking score (a twin with the same words
+  that the name tells apart by a count, size or grade it states, or by its price, is no runner-up);
 * the POS name tells it apart from every similar catalog product (the near-twin guard of
   :func:`transforms.mapping.scoring.tells_apart`), or its SKU matched and the name does not point at
   another product;
@@ -35,7 +36,7 @@ from transforms.mapping.model import (
     as_pos_product,
 )
 from transforms.mapping.normalize import NormalizedName
-from transforms.mapping.scoring import NameMatch, measures_agree, tells_apart
+from transforms.mapping.scoring import MATCHED, NameMatch, measures_agree, tells_apart
 from transforms.mapping.synonyms import SynonymGroups, build_synonyms
 from transforms.mapping.text import normalise_sku
 
@@ -46,6 +47,9 @@ NONE_BELOW = 0.10
 SKU_BONUS = 0.5  # ranking bonus of a SKU match: it ranks first unless its name is absurd
 SPELLING_TYPO = 0.85  # names this similar letter for letter differ by a typo, not by a word
 TOP = 3
+IMPLIED = 0.5  # an implied word counts half a said one in the confidence features (not fitted: see README)
+PRICE_NEAR = 1.25  # a POS price within this ratio of a product's is its price...
+PRICE_FAR = 2.5  # ...and this far from a quantity twin's tells the two apart
 SHORTLIST = 0.25  # candidates further than this below the best name score are dropped
 
 
@@ -69,6 +73,16 @@ class Assessment(NamedTuple):
     guard: bool  # the name tells the best candidate apart from every similar one
     agrees: bool  # the name says nothing the best candidate contradicts
     sku_conflict: bool = False  # the SKU matched another product than the best one
+    lead: float | None = None  # the margin rule's lead when a same-worded twin was told apart, else the margin
+
+
+def _states(name: NormalizedName, cat: NormalizedName, twin: NormalizedName) -> bool:
+    """The name states a count, size or grade ``cat`` has and its same-worded ``twin`` does not
+    (``Café solo doble``: ``Café solo doble``, not ``Café solo``). Saying nothing is not stating
+    the plain one: an abbreviation nobody reads (``fam.``) may be hiding a size."""
+    return bool((cat.grade and name.grade == cat.grade != twin.grade)
+                or (cat.count and name.count == cat.count != twin.count)
+                or (cat.size and name.size == cat.size != twin.size))
 
 
 def _price_agreement(a: float, b: float | None) -> float:
@@ -85,6 +99,9 @@ class _NameLevel(NamedTuple):
     guard: bool
     agrees: bool
     features: Features  # margin 0: the caller fills it in
+    # twins with the same words the name tells apart by a count, size or grade it states, or by its
+    # price: their ranks differ by tie-breakers only, so the margin is taken over the others
+    told_apart: frozenset[int] = frozenset()
 
 
 class Matcher:
@@ -123,7 +140,7 @@ class Matcher:
         for u, name in enumerate(names):
             candidates = self._shortlist([(i, *self._score(name, i)) for i in retrieved[u]])
             retrieved[u] = []
-            levels: dict[int, _NameLevel] = {}
+            levels: dict[tuple[int, float | None], _NameLevel] = {}
             for k in groups[name]:
                 yield k, self._assess(pos_products[k], name, candidates, levels)
 
@@ -143,7 +160,7 @@ class Matcher:
         return match, match.score + measures_agree(name, self.index.entries[i].name)
 
     def _assess(self, pos: PosProduct, name: NormalizedName, candidates: list[tuple[int, NameMatch, float]],
-                levels: dict[int, _NameLevel]) -> Assessment:
+                levels: dict[tuple[int, float | None], _NameLevel]) -> Assessment:
         index = self.index
         ids = index.ids
         sku = normalise_sku(pos.sku) if pos.sku else None
@@ -171,30 +188,48 @@ class Matcher:
         keyed.sort()  # best first; ties in catalog id order, then catalog order
         neg, _, i, match, on_sku = keyed[0]
         best = Ranked(i, -neg, match, on_sku)
-        level = levels.get(i) if not sku_hits else None
+        level = levels.get((i, price)) if not sku_hits else None
         if level is None:
-            level = self._name_level(name, best, keyed)
+            level = self._name_level(name, best, keyed, price)
             if not sku_hits:
-                levels[i] = level
-        margin = keyed[1][0] - neg if len(keyed) > 1 else -neg  # best rank − runner-up rank
+                levels[(i, price)] = level
+        margin = keyed[1][0] - neg if len(keyed) > 1 else -neg  # best rank − runner-up rank (the feature)
+        lead = None  # the margin rule's: over the first runner-up not told apart as a same-worded twin
+        if level.told_apart:
+            runners = [k for k in keyed[1:] if k[2] not in level.told_apart]
+            lead = runners[0][0] - neg if runners else -neg
         f = level.features
         features = Features(f.name, min(1.0, max(0.0, margin)), f.cat_coverage, f.sku, f.extra_known, f.extra_unknown,
                             f.swap)
         ranked = (best, *(Ranked(i, -n, m, k) for n, _, i, m, k in keyed[1:TOP]))
         return Assessment(pos, name, ranked, features, confidence(features, self.coefficients), level.guard,
-                          level.agrees, bool(sku_hits) and not on_sku)
+                          level.agrees, bool(sku_hits) and not on_sku, lead)
 
-    def _name_level(self, name: NormalizedName, best: Ranked, keyed: list[tuple[float, str, int, NameMatch, bool]]
-                    ) -> _NameLevel:
+    def _name_level(self, name: NormalizedName, best: Ranked, keyed: list[tuple[float, str, int, NameMatch, bool]],
+                    price: float | None = None) -> _NameLevel:
         m = best.match
         swap = bool(m.extra_known or m.extra_unknown) and len(m.matched) < len(self.index.entries[best.index].name.tokens) \
             and m.spelling < SPELLING_TYPO
-        features = Features(m.score, 0.0, m.cat_coverage, 1.0 if best.sku else 0.0, 1.0 if m.extra_known else 0.0,
+        score, coverage = m.score, m.cat_coverage
+        if coverage < 1.0 and not m.extra_known and not m.extra_unknown and m.pos_coverage > 0:
+            # words of the product the name need not say (every product with the words it says has
+            # them) count as said: ``Hogaza`` reads as ``Hogaza de masa madre`` when that is the only one
+            said = [c for c, sim in m.matched.items() if sim >= MATCHED]
+            implied = IMPLIED * self.index.implied(said, best.index) if said else 0.0
+            if implied:
+                total = self.index.totals[best.index]
+                gained = m.cat_coverage * total
+                coverage = min(1.0, (gained + implied) / total)
+                score = max(score, min(1.0, 2.0 * (gained + implied) / (gained / m.pos_coverage + implied + total)))
+        features = Features(score, 0.0, coverage, 1.0 if best.sku else 0.0, 1.0 if m.extra_known else 0.0,
                             m.extra_unknown / len(name.tokens) if name.tokens else 1.0, 1.0 if swap else 0.0)
         agrees = m.spelling >= SPELLING_TYPO or (not m.extra_known and not swap)
-        return _NameLevel(self._guard(name, best, keyed), agrees, features)
+        told_apart: set[int] = set()
+        guard = self._guard(name, best, keyed, price, told_apart)
+        return _NameLevel(guard, agrees, features, frozenset(told_apart))
 
-    def _guard(self, name: NormalizedName, best: Ranked, keyed: list[tuple[float, str, int, NameMatch, bool]]) -> bool:
+    def _guard(self, name: NormalizedName, best: Ranked, keyed: list[tuple[float, str, int, NameMatch, bool]],
+               price: float | None = None, told_apart: set[int] | None = None) -> bool:
         """Does the name tell the best candidate apart from every other one sharing a word with it?"""
         entries, word_sets = self.index.entries, self.index.word_sets
         cat = entries[best.index].name
@@ -211,8 +246,29 @@ class Matcher:
                     return False
                 continue
             if not tells_apart(name, cat, twin, best.match, match, words, twin_words):
-                return False
+                if not (price and twin_words == words and self._priced_apart(name, cat, price, best.index, i)):
+                    return False
+                if told_apart is not None:
+                    told_apart.add(i)
+            elif twin_words == words and told_apart is not None and _states(name, cat, twin):
+                told_apart.add(i)
         return True
+
+    def _priced_apart(self, name: NormalizedName, cat: NormalizedName, price: float, best: int, twin: int) -> bool:
+        """Twins with the same words that differ in quantity (``Magdalenas (6 uds)`` and ``Magdalena``,
+        ``Agua 50cl`` and ``Agua 1,5 l``): a name that says no quantity against ``best`` is told apart
+        by its price when that is ``best``'s (within 25 %) and far from the twin's (2.5 times or more).
+        Flavour twins cost the same: price never tells them apart."""
+        prices = self.index.prices
+        mine, other = prices[best], prices[twin]
+        if not mine or not other:
+            return False
+        if name.count not in (None, cat.count) or name.size not in (None, cat.size) \
+                or name.grade not in (None, cat.grade) or name.implied_count not in (None, cat.implied_count):
+            return False
+        near = max(price, mine) / min(price, mine) <= PRICE_NEAR
+        far = max(price, other) / min(price, other) >= PRICE_FAR
+        return near and far
 
     def decide(self, assessment: Assessment, *, threshold: float = DEFAULT_THRESHOLD, enabled: bool = True,
                min_margin: float = MIN_MARGIN) -> Suggestion:
@@ -234,7 +290,7 @@ class Matcher:
             reason = "near-twin"
         elif not assessment.agrees and not best.sku:
             reason = "extra-words"
-        elif assessment.features.margin < min_margin:
+        elif (assessment.features.margin if assessment.lead is None else assessment.lead) < min_margin:
             reason = "margin"
         elif assessment.confidence < threshold:
             reason = "low-confidence"

@@ -26,6 +26,7 @@ from transforms.mapping.text import (
     GRADES,
     NEGATIONS,
     NOISE,
+    SERVINGS,
     STOPWORDS,
     basic_tokens,
     bind_negations,
@@ -38,6 +39,8 @@ from transforms.mapping.text import (
 SPELLING = 0.85  # an unknown word this close to exactly one known word is read as that word
 ABBREVIATED = "~"  # marks an ambiguous abbreviation (``tart.``: tarta or tartaleta), a word nobody knows
 _DOTTED = re.compile(r"([a-z]{2,})\.")
+# "relleno de nata", "farcit de crema", "filled with cream": the filling is what a "con" says
+_FILLED = re.compile(r"\b(?:rellen[oa]s?|farcit|farcida|farcits|farcides|filled|stuffed)\s+(?:de|con|amb|with|d)\s+")
 _SLASHES = ((re.compile(r"\bc\s*/\s*"), " con "), (re.compile(r"\bs\s*/\s*"), " sin "),
             (re.compile(r"\bw\s*/\s*o\b"), " without "), (re.compile(r"\bw\s*/\s*"), " with "))
 
@@ -138,11 +141,14 @@ class Normalizer:
         if "/" in folded:
             for pattern, replacement in _SLASHES:
                 folded = pattern.sub(replacement, folded)
+        if "ll" in folded or "farci" in folded or "stuffed" in folded:
+            folded = _FILLED.sub(" con ", folded)
         measures = extract_measures(folded)
         grade: str | None = None
         kept: list[str] = []
-        for word in measures.words:
-            if word in GRADES:
+        last = len(measures.words) - 1
+        for k, word in enumerate(measures.words):
+            if word in GRADES and (k == last or word not in SERVINGS):
                 grade = GRADES[word]
             elif word not in NOISE and not word.isdigit():
                 kept.append(word)

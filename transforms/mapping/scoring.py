@@ -160,6 +160,8 @@ def measures_agree(pos: NormalizedName, cat: NormalizedName) -> float:
         bonus += 0.02 if pos.size == cat.size else -0.1
     if pos.grade and cat.grade:
         bonus += 0.02 if pos.grade == cat.grade else -0.05
+    elif pos.grade or cat.grade:
+        bonus -= 0.01  # one names a size the other does not (Café solo vs Café solo doble): tie-breaker only
     return bonus
 
 

@@ -20,13 +20,26 @@ _TRANSLATE = str.maketrans({
 _ASCII_SPECIAL = re.compile(r"['&+*`]")
 
 
+def _strip(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+# the special characters above, and every accented Latin letter straight to its letter (one
+# translate instead of a decomposition per name; anything else still goes through NFKD)
+_FOLD = dict(_TRANSLATE)
+for _code in range(0xC0, 0x250):
+    if _code not in _FOLD and (_plain := _strip(chr(_code))) != chr(_code) and _plain.isascii():
+        _FOLD[_code] = _plain
+
+
 def fold(text: str) -> str:
     """Lower case without accents (``Cafè amb llet`` → ``cafe amb llet``; Catalan ``l·l`` → ``ll``)."""
     lowered = text.lower()
     if lowered.isascii():
         return lowered.translate(_TRANSLATE) if _ASCII_SPECIAL.search(lowered) else lowered
-    decomposed = unicodedata.normalize("NFKD", lowered.translate(_TRANSLATE))
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
+    folded = lowered.translate(_FOLD)
+    return folded if folded.isascii() else _strip(folded)
 
 
 # ---------------------------------------------------------------------------- units and packs
@@ -53,7 +66,12 @@ GRADES = {
     "pequeno": "S", "pequena": "S", "peque": "S", "small": "S", "petit": "S", "petita": "S",
     "mediano": "M", "mediana": "M", "medium": "M", "mitjana": "M", "mitja": "M",
     "familiar": "XL", "family": "XL",
+    # a larger serving of the same product (café solo doble), not another product: see SERVINGS
+    "doble": "L", "double": "L", "doppio": "L", "triple": "XL",
 }
+# grades only as a name's last word (Café solo doble); before another word they are part of the
+# product (Magdalena doble chocolate, Triple chocolate cookie) and stay words
+SERVINGS = frozenset({"doble", "double", "doppio", "triple"})
 
 
 class Measures(NamedTuple):

@@ -1,0 +1,139 @@
+"""transforms.mapping: the general rules added for issue #13 (hard_es recall), each with the
+near-twin cases it must not break."""
+
+from __future__ import annotations
+
+from transforms.mapping import BakeryProduct, Matcher, PosProduct, suggest
+from transforms.mapping.normalize import Normalizer
+from transforms.mapping.synonyms import build_synonyms
+
+FILLER = [
+    BakeryProduct("barra", "Barra de pan", None, "Panadería", 1.10),
+    BakeryProduct("ensaimada", "Ensaimada", None, "Bollería", 1.90),
+    BakeryProduct("cortado", "Cortado", None, "Cafetería", 1.40),
+    BakeryProduct("zumo", "Zumo de naranja natural", None, "Bebidas", 2.90),
+    BakeryProduct("milhojas", "Milhojas", None, "Pastelería", 2.90),
+]
+ROSCONES = [BakeryProduct("roscon", "Roscón de Reyes", None, "Pastelería", 22.0),
+            BakeryProduct("roscon-nata", "Roscón de Reyes con nata", None, "Pastelería", 26.0)]
+CAFES = [BakeryProduct("solo", "Café solo", None, "Cafetería", 1.30),
+         BakeryProduct("leche", "Café con leche", None, "Cafetería", 1.60)]
+MAGDALENAS = [BakeryProduct("pack", "Magdalenas (6 uds)", None, "Bollería", 3.50),
+              BakeryProduct("single", "Magdalena", None, "Bollería", 0.65)]
+
+
+def pos(*names: str, price: float | None = None) -> list[PosProduct]:
+    return [PosProduct("square", f"p{i}", name, None, None, price) for i, name in enumerate(names)]
+
+
+def decided(names: list[str], catalog: list[BakeryProduct], price: float | None = None) -> dict[str, tuple]:
+    return {n: (s.decision, s.bakery_product_id) for n, s in zip(names, suggest(pos(*names, price=price), catalog),
+                                                                  strict=True)}
+
+
+# ---------------------------------------------------------------------------- "relleno de" = "con"
+def test_filled_with_reads_as_with() -> None:
+    normalise = Normalizer(build_synonyms())
+    assert normalise("Roscón relleno de nata").tokens == normalise("Roscón con nata").tokens
+    assert normalise("Napolitana rellena de crema").tokens == ("napolitana", "crema")
+    assert normalise("Croissant farcit de xocolata").tokens == ("croissant", "chocolate")
+    assert normalise("Croissant relleno").tokens == ("croissant", "relleno")  # alone it is a word of its own
+    got = decided(["Roscón relleno de nata"], [*FILLER, *ROSCONES])
+    assert got["Roscón relleno de nata"] == ("auto", "roscon-nata")
+
+
+def test_a_filled_product_is_not_the_plain_one() -> None:
+    got = decided(["Croissant relleno"], [*FILLER, BakeryProduct("croissant", "Croissant")])
+    assert got["Croissant relleno"][0] != "auto"
+
+
+# ---------------------------------------------------------------------------- doble: a serving size
+def test_double_is_a_size_not_a_word() -> None:
+    normalise = Normalizer(build_synonyms())
+    assert normalise("Cafe solo doble").tokens == ("cafe", "solo") and normalise("Cafe solo doble").grade == "L"
+    got = decided(["Cafe solo doble", "Café con leche doble", "Café doble"], [*FILLER, *CAFES])
+    assert got["Cafe solo doble"] == ("auto", "solo")
+    assert got["Café con leche doble"] == ("auto", "leche")
+    assert got["Café doble"][0] == "review"  # still says neither twin
+
+
+def test_double_before_a_word_is_part_of_the_product() -> None:
+    normalise = Normalizer(build_synonyms())
+    assert normalise("Magdalena doble chocolate").tokens == ("magdalena", "doble", "chocolate")
+    assert normalise("Magdalena doble chocolate").grade is None
+    assert normalise("Triple chocolate muffin").tokens == ("triple", "chocolate", "magdalena")
+    catalog = [*FILLER, BakeryProduct("magd-choc", "Magdalena de chocolate")]
+    assert decided(["Triple chocolate muffin"], catalog) == {"Triple chocolate muffin": ("review", None)}
+
+
+def test_a_double_twin_in_the_catalog_needs_the_size_said() -> None:
+    catalog = [*FILLER, BakeryProduct("solo", "Café solo"), BakeryProduct("doble", "Café solo doble")]
+    got = decided(["Café solo", "Café solo doble"], catalog)
+    assert got["Café solo doble"] == ("auto", "doble")
+    assert got["Café solo"] != ("auto", "doble")
+
+
+# ---------------------------------------------------------------------------- implied words
+def test_the_head_word_of_the_only_product_implies_the_rest() -> None:
+    got = decided(["Hogaza"], [*FILLER, BakeryProduct("hogaza", "Hogaza de masa madre")])
+    assert got["Hogaza"] == ("auto", "hogaza")
+
+
+def test_the_plain_one_of_a_family_is_implied_but_not_across_twins() -> None:
+    got = decided(["Roscón", "Roscón nata", "Café", "Napolitana"],
+                  [*FILLER, *ROSCONES, *CAFES, BakeryProduct("napo-choc", "Napolitana de chocolate"),
+                   BakeryProduct("napo-crema", "Napolitana de crema")])
+    assert got["Roscón"] == ("auto", "roscon")  # every roscón is "de Reyes": "Roscón" is the plain one
+    assert got["Roscón nata"] == ("auto", "roscon-nata")  # completes the compound "roscón de reyes"
+    assert got["Café"][0] == "review"  # solo and con leche share only "café"
+    assert got["Napolitana"][0] == "review"  # chocolate or crema: nothing implied
+
+
+def coverage(name: str, catalog: list[BakeryProduct]) -> tuple[float, float]:
+    """(the confidence feature, the raw share of the best product's name the POS name says)."""
+    [a] = Matcher(catalog).assess(pos(name))
+    return a.features.cat_coverage, a.ranked[0].match.cat_coverage
+
+
+def test_a_modifier_said_does_not_imply_another_modifier() -> None:
+    """A name that says a modifier may be a product of its own when the catalog only sells it with a
+    second one (``Brioche integral`` is not ``Brioche integral y jamón``), and a word that is not
+    the product's head implies nothing: no implied words for either."""
+    catalog = [*FILLER, BakeryProduct("brioche", "Brioche integral y jamón"),
+               BakeryProduct("hogaza", "Hogaza de masa madre")]
+    for name in ("Brioche integral", "Madre"):
+        feature, raw = coverage(name, catalog)
+        assert feature == raw < 1.0, name
+    assert decided(["Madre"], catalog)["Madre"][0] != "auto"
+    feature, raw = coverage("Hogaza", catalog)
+    assert feature > raw  # the head word: the rest is implied
+
+
+def test_a_compound_is_completed_only_when_the_catalog_always_writes_it_whole() -> None:
+    catalog = [*FILLER, BakeryProduct("queso-fresa", "Tarta de queso con fresa"),
+               BakeryProduct("santiago", "Tarta de Santiago")]
+    feature, raw = coverage("Tarta fresa", catalog)  # "tarta" is not always "tarta de queso" here
+    assert feature == raw < 1.0
+    feature, raw = coverage("Roscón nata", [*FILLER, *ROSCONES])  # every roscón is "de Reyes"
+    assert feature > raw
+
+
+# ---------------------------------------------------------------------------- price tells quantity twins
+def test_price_tells_a_pack_from_a_single_when_the_name_says_no_count() -> None:
+    catalog = [*FILLER, *MAGDALENAS]
+    assert decided(["MAGDALENAS"], catalog, price=3.50)["MAGDALENAS"] == ("auto", "pack")
+    assert decided(["Magdalenas"], catalog, price=0.65)["Magdalenas"] == ("auto", "single")
+    assert decided(["MAGDALENAS"], catalog)["MAGDALENAS"][0] == "review"  # no price: still ambiguous
+    assert decided(["MAGDALENAS"], catalog, price=1.60)["MAGDALENAS"][0] == "review"  # near neither
+    # a name that states the other quantity is never overruled by its price
+    assert decided(["Magdalena unidad"], catalog, price=3.50)["Magdalena unidad"] != ("auto", "pack")
+    assert decided(["Magdalenas 6 uds"], catalog, price=0.65)["Magdalenas 6 uds"] != ("auto", "single")
+
+
+def test_price_never_tells_flavour_twins_apart() -> None:
+    catalog = [*FILLER, *CAFES]
+    got = decided(["Café"], catalog, price=1.30)
+    assert got["Café"][0] == "review"
+    catalog = [*FILLER, BakeryProduct("queso", "Tarta de queso", None, None, 21.0),
+               BakeryProduct("santiago", "Tarta de Santiago", None, None, 6.0)]
+    assert decided(["Tarta"], catalog, price=21.0)["Tarta"][0] == "review"
