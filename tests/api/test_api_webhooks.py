@@ -169,3 +169,15 @@ def test_registration_is_tenant_scoped_and_says_what_is_missing(hooks: Api, monk
 
     assert ("http://testserver/api/v1/pos/webhooks/toast", "toast-secret") in signature_keys("toast")
     assert "toast-secret" not in recorded.text  # keys are never answered back
+
+
+def test_the_inbox_sensor_ticks_as_often_as_configured(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pos_dagster.defs.automation.webhooks import webhook_inbox_sensor
+    from pos_sync.settings import SettingsError
+
+    assert webhook_inbox_sensor().minimum_interval_seconds == 5
+    monkeypatch.setenv("POS_WEBHOOK_SENSOR_INTERVAL_SECONDS", "1")
+    assert webhook_inbox_sensor().minimum_interval_seconds == 1
+    monkeypatch.setenv("POS_WEBHOOK_SENSOR_INTERVAL_SECONDS", "0")
+    with pytest.raises(SettingsError):
+        webhook_inbox_sensor()
