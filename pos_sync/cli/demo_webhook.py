@@ -1,17 +1,19 @@
 """``pos-sync demo``'s last act: a sale rung up after the import reaches ``pos.*`` by webhook.
 
-With the historical import done, the demo serves the HTTP API in-process (uvicorn in a thread, on a
-free loopback port), registers the Square account's webhooks with it exactly as
+With the historical import done, the demo serves the HTTP API in-process (uvicorn in a thread, on
+a free loopback port), registers the Square account's webhooks with it exactly as
 ``POST /api/v1/pos/accounts/{id}/webhooks/register`` does (the application's subscription, made
-with the sandbox's personal access token), and makes one live sale in the sandbox, closed *now*
-(real time). The emulator delivers its signed events to the receiver, which stores them in the
-inbox; one evaluation of ``webhook_inbox_sensor`` (what the daemon does every
+with the sandbox's personal access token), and makes one live sale in the sandbox, closed 5 s
+after the sandbox clock — just after the world's window: the clock moves only those 5 s, so no
+other provider's account gets changes it would have to sync again for the reconciliation to
+hold. The emulator delivers its signed events to the receiver, which stores them in the inbox;
+one evaluation of ``webhook_inbox_sensor`` (what the daemon does every
 ``POS_WEBHOOK_SENSOR_INTERVAL_SECONDS``) asks for one targeted sync, which runs here, in-process,
-and settles the events. The latency printed is from the till (the live sale request) to the
-sale's row being read back from ``pos.pos_transactions``; without a daemon there is no wait for
-the sensor's next tick, so a deployment adds up to one interval to it (``bench/webhook_latency.py``
-measures that, with real daemon processes). The demo's reconciliation, run afterwards, covers the
-live sale too: the sandbox ledger counts it.
+and settles the events. The latency printed is real time, from the till (the live sale request)
+to the sale's row being read back from ``pos.pos_transactions``; without a daemon there is no
+wait for the sensor's next tick, so a deployment adds up to one interval to it
+(``bench/webhook_latency.py`` measures that, with the daemon processes). The demo's
+reconciliation, run afterwards, covers the live sale too: the sandbox ledger counts it.
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -89,10 +90,8 @@ def live_sale_by_webhook(server: Any, tenant_id: str, settings: Any, accounts: l
     logs.configure(logging.WARNING)  # the receiver's request logs: warnings only, on stderr
     with serve_in_thread(create_app(settings)) as api_url:
         registered = register_account(store, account_id, tenant_id, api_url)
-        rang = time.time()  # the till rings: a sale closed now, at a Square location
-        answer = httpx.post(f"{server.base_url}/_sandbox/sales",
-                            json={"provider": "square", "at": datetime.fromtimestamp(rang, UTC).isoformat()},
-                            timeout=30)
+        rang = time.time()  # the till rings: a sale at a Square location, closed 5 s after the sandbox clock
+        answer = httpx.post(f"{server.base_url}/_sandbox/sales", json={"provider": "square"}, timeout=30)
         if answer.status_code != 200:
             raise CommandError(f"the sandbox did not make the live sale: HTTP {answer.status_code} {answer.text[:200]}")
         sale = answer.json()["sale"]
