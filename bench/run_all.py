@@ -24,6 +24,7 @@ BENCHMARKS: dict[str, list[str]] = {
     "events": [],  # RabbitMQ on 127.0.0.1:5672; PostgreSQL as for api
     "storm": [],
     "mapping": [],
+    "webhook_latency": [],  # daemon processes; PostgreSQL as for api
 }
 
 
@@ -38,7 +39,7 @@ def main() -> None:
         extra = list(BENCHMARKS[name])
         if name == "square_import" and args.postgres:
             extra += ["--postgres", args.postgres, "--postgres-days", "7"]
-        if name in ("api", "events") and args.postgres:
+        if name in ("api", "events", "webhook_latency") and args.postgres:
             extra += ["--postgres", args.postgres]
         out = RESULTS / f"{name}.json"
         sys.stderr.write(f"== {name} → {out.relative_to(ROOT)}\n")

@@ -580,6 +580,59 @@ def receiver_run(args: argparse.Namespace, store_kind: str) -> dict[str, Any]:
             "server_peak_rss_mib": server_rss}
 
 
+def anatomy(args: argparse.Namespace, store_kind: str, n: int = 300) -> dict[str, Any]:
+    """In-process, no HTTP: this process's CPU per event (µs) of each piece the receiver runs for a
+    signed Square event, in its order — the subscription keys read (a session) and decrypted, the
+    signature checked and the body parsed, the account routed (a session), the event stored (a
+    session, a savepoint, an ORM insert, a commit)."""
+    from pos_sync import appstore
+    from pos_sync.api.routes.webhooks import _keys, _verified_event
+    from pos_sync.appstore.routing import accounts_for
+    from pos_sync.appstore.webhooks import record_event
+    from pos_sync.providers import registry
+    from pos_sync.settings import load_settings
+
+    home = Path(tempfile.mkdtemp(prefix=f"pos-bench-anatomy-{store_kind}-"))
+    pg_name = None
+    extra: dict[str, str] = {}
+    if store_kind == "postgres":
+        pg_name, pg_url = scratch_pg(args.postgres)
+        extra["POS_DATABASE_URL"] = pg_url
+    env = home_env(home, **extra)
+    url, key, merchant = "http://127.0.0.1:1/api/v1/pos/webhooks/square", uuid.uuid4().hex, "MANATOMY"
+    flow = registry.get("square").webhooks
+    assert flow is not None
+    pieces: dict[str, float] = {"keys_read_and_decrypted": 0.0, "signature_and_parse": 0.0, "routing": 0.0,
+                                "store_event": 0.0}
+    try:
+        prepare_store(env, url, key, merchant)
+        with patched_environ(env):
+            settings = load_settings()
+            bodies = signed_bodies(url, key, merchant, n + 20)
+            for i, (body, sig) in enumerate(bodies):
+                store = appstore.AppStore(settings)
+                t0 = time.process_time()
+                keys = _keys(store, "square", flow)
+                t1 = time.process_time()
+                event = _verified_event(body, {"x-square-hmacsha256-signature": sig}, keys, flow)
+                t2 = time.process_time()
+                routes = accounts_for("square", merchant_id=event.merchant_id, settings=settings)
+                t3 = time.process_time()
+                record_event("square", event.event_id, event.event_type, event.data, account_id=routes[0][0],
+                             tenant_id=routes[0][1], settings=settings)
+                t4 = time.process_time()
+                if i >= 20:  # the first ones warm caches up
+                    for k, v in zip(pieces, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
+                        pieces[k] += v
+            appstore.dispose_engines()
+    finally:
+        if pg_name:
+            drop_pg(args.postgres, pg_name)
+    out = {k: round(v * 1e6 / n) for k, v in pieces.items()}
+    return {"app_store": store_kind, "events": n, "cpu_us_per_event": out | {"total": sum(out.values())},
+            "load_average_1m": round(os.getloadavg()[0], 2)}
+
+
 # ---------------------------------------------------------------------- the document
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -594,7 +647,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--postgres", default=PG_ADMIN)
     parser.add_argument("--no-postgres", dest="postgres", action="store_const", const=None)
-    parser.add_argument("--skip", default="", help="comma separated: latency, polling, receiver")
+    parser.add_argument("--skip", default="", help="comma separated: latency, polling, receiver, anatomy")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
@@ -618,6 +671,8 @@ def main() -> None:
         print(f"receiver sqlite: {results['receiver_sqlite']['receiver']['requests_per_s']} req/s", flush=True)
         if args.postgres:
             results["receiver_postgres"] = receiver_run(args, "postgres")
+    if "anatomy" not in skip:
+        results["receiver_anatomy"] = [anatomy(args, "sqlite")] + ([anatomy(args, "postgres")] if args.postgres else [])
     document["results"] = results
     document["comparison"] = compare(args, results)
     document["machine"]["load_average_1m_at_end"] = round(os.getloadavg()[0], 2)
