@@ -304,7 +304,8 @@ def latency_run(args: argparse.Namespace, mode: str) -> dict[str, Any]:
                 t0 = time.time()
                 warm = make_sale(sandbox_url, locations[0])
                 out["warm_up_sale_landed_seconds"] = wait_landed(env, mode, account_id, [warm], t0 + 900)
-                print(f"{mode}: warm-up sale landed after {out['warm_up_sale_landed_seconds']} s", flush=True)
+                print(f"{mode}: warm-up sale landed after {out['warm_up_sale_landed_seconds']} s", file=sys.stderr,
+                      flush=True)
                 start = time.monotonic()
                 n = int(minutes * 60 / args.every)
                 for i in range(n):
@@ -316,7 +317,7 @@ def latency_run(args: argparse.Namespace, mode: str) -> dict[str, Any]:
                 out["generation_seconds"] = round(time.monotonic() - start, 1)
                 drain = args.drain_seconds if mode == "webhooks" else args.poll_minutes * 60 + args.drain_seconds
                 out["drained"] = wait_landed(env, mode, account_id, sales, time.time() + drain) is not None
-                print(f"{mode}: {len(sales)} sales made; drained: {out['drained']}", flush=True)
+                print(f"{mode}: {len(sales)} sales made; drained: {out['drained']}", file=sys.stderr, flush=True)
         finally:
             if api_cm is not None:
                 api_cm.__exit__(None, None, None)
@@ -528,7 +529,7 @@ async def blast(url: str, concurrency: int, requests: list[tuple[bytes, str]] | 
                     statuses[r.status_code] += 1
                 except httpx.HTTPError as exc:
                     statuses[-1] += 1
-                    print(f"  request error: {type(exc).__name__}", flush=True)
+                    print(f"  request error: {type(exc).__name__}", file=sys.stderr, flush=True)
                 latencies.append((time.perf_counter() - t0) * 1000)
 
         started, cpu = time.perf_counter(), time.process_time()
@@ -663,12 +664,13 @@ def main() -> None:
     results: dict[str, Any] = {}
     if "latency" not in skip:
         results["webhooks"] = latency_run(args, "webhooks")
-        print(json.dumps(results["webhooks"], indent=1)[:3000], flush=True)
+        print(json.dumps(results["webhooks"], indent=1), file=sys.stderr, flush=True)
     if "polling" not in skip:
         results["polling"] = latency_run(args, "polling")
     if "receiver" not in skip:
         results["receiver_sqlite"] = receiver_run(args, "sqlite")
-        print(f"receiver sqlite: {results['receiver_sqlite']['receiver']['requests_per_s']} req/s", flush=True)
+        print(f"receiver sqlite: {results['receiver_sqlite']['receiver']['requests_per_s']} req/s", file=sys.stderr,
+              flush=True)
         if args.postgres:
             results["receiver_postgres"] = receiver_run(args, "postgres")
     if "anatomy" not in skip:
