@@ -25,6 +25,7 @@ BENCHMARKS: dict[str, list[str]] = {
     "storm": [],
     "mapping": [],
     "forecast": [],  # the chain world, 90 days from 2026-01-05: reference forecast vs naive
+    "webhook_latency": [],  # daemon processes; PostgreSQL as for api
 }
 
 
@@ -39,7 +40,7 @@ def main() -> None:
         extra = list(BENCHMARKS[name])
         if name == "square_import" and args.postgres:
             extra += ["--postgres", args.postgres, "--postgres-days", "7"]
-        if name in ("api", "events") and args.postgres:
+        if name in ("api", "events", "webhook_latency") and args.postgres:
             extra += ["--postgres", args.postgres]
         out = RESULTS / f"{name}.json"
         sys.stderr.write(f"== {name} → {out.relative_to(ROOT)}\n")

@@ -112,6 +112,33 @@ class DagsterSyncRunner:
             "failed_step": last.failed_step if last and last.status == "failed" else None,
         }
 
+    def webhook_syncs(self) -> list[dict[str, Any]]:
+        """One evaluation of ``webhook_inbox_sensor`` (what the daemon does every tick), its run
+        requests — one targeted sync per account with pending events — executed here, in-process,
+        with the tags the daemon would give them (so each run settles its events). A summary per
+        run: ``account_id``, ``provider``, ``run_id``, ``status``, ``duration_seconds``."""
+        from datetime import UTC, datetime
+
+        from pos_dagster.definitions import defs
+        from pos_dagster.defs.automation.webhooks import evaluate
+        from pos_sync.appstore import AppStore
+        from pos_sync.settings import load_settings
+
+        instance = self.instance
+        ensure_writer_limit(instance)
+        out = []
+        for request in evaluate(instance, AppStore(load_settings()), datetime.now(UTC)):
+            job = (self.definitions or defs).resolve_job_def(request.job_name)
+            started = time.monotonic()
+            result = job.execute_in_process(
+                instance=instance, partition_key=request.partition_key, raise_on_error=False,
+                run_config={"loggers": {"console": {"config": {"log_level": self.log_level}}}},
+                tags={**request.tags, "pos/host": socket.gethostname(), "pos/pid": str(os.getpid())})
+            out.append({"account_id": request.partition_key, "provider": request.tags.get(PROVIDER),
+                        "run_id": result.run_id, "status": "success" if result.success else "failed",
+                        "duration_seconds": round(time.monotonic() - started, 2)})
+        return out
+
 
 def _error(result: Any, log: Any) -> str | None:
     """The cause of a failed sync: its sync log's message (the real one, from this run), else the

@@ -21,6 +21,11 @@ class SyncRunner(Protocol):
         raises for a failed sync: the summary says why."""
         ...
 
+    def webhook_syncs(self) -> list[dict[str, Any]]:
+        """Evaluate the webhook inbox once, as the orchestrator's sensor does, and run the targeted
+        syncs it asks for to their end; a summary per run (``account_id``, ``status``, …)."""
+        ...
+
 
 def get_runner(**options: Any) -> SyncRunner:
     """The orchestrator's runner (``pos_dagster.adapter.runner(**options)``)."""

@@ -4,8 +4,11 @@ Starts the provider sandbox in-process (a bakery world whose window ends today),
 tenant's accounts as a real merchant would — Square and Lightspeed through their emulators' OAuth
 (authorization code → tokens), Toast as a machine client (login, restaurant details) — runs their
 historical import through the Dagster definitions, reconciles the canonical figures with the
-sandbox ledger, and prints a summary. Its JSON carries ``pos_home`` and the world's parameters, so anyone can recompute the
-ledger with ``pos-sync sandbox truth`` and query the warehouse themselves.
+sandbox ledger, and prints a summary. Before reconciling, a sale made in the sandbox after the
+import arrives in ``pos.*`` through a signed webhook, with its latency
+(:mod:`pos_sync.cli.demo_webhook`). Its JSON carries ``pos_home`` and the world's parameters, so
+anyone can recompute the ledger with ``pos-sync sandbox truth`` (which does not know the live sale)
+and query the warehouse themselves.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from urllib.parse import parse_qs, urlparse
 import httpx
 
 from pos_sync.cli import CommandError, emit_json, log
+from pos_sync.cli.demo_webhook import live_sale_by_webhook, webhook_line
 
 DEMO_SEED = 42
 REDIRECT_URI = "http://127.0.0.1/pos-sync/oauth/callback"
@@ -237,6 +241,7 @@ def _demo(args: argparse.Namespace) -> int:
             if summary.get("error"):
                 log(f"  error: {summary['error']}")
             accounts_out.append(summary)
+        webhook = live_sale_by_webhook(server, world.tenant_id, settings, accounts_out, runner, log)
     from pos_sync.providers import registry
 
     with_canonical = {spec.name for spec in registry if spec.canonical is not None}
@@ -257,6 +262,7 @@ def _demo(args: argparse.Namespace) -> int:
         "accounts": accounts_out,
         "raw_row_counts": counts,
         "canonical": canonical,
+        "webhook": webhook,
         "duration_seconds": round(time.monotonic() - started, 2),
         "api": _demo_api_access(settings, world.tenant_id),
         "truth_command": (f"pos-sync sandbox truth --seed {world.seed} --start {world.start} --days {world.days} "
@@ -281,6 +287,7 @@ def _demo(args: argparse.Namespace) -> int:
         if canonical["providers_without_canonical_build"]:
             print(f"  (no canonical build yet for {', '.join(canonical['providers_without_canonical_build'])}: "
                   "raw data only)")
+        print(webhook_line(webhook))
         print(f"reconciliation: {canonical['verdict']}")
         for problem in canonical["problems"][:10]:
             print(f"  {problem}")
@@ -290,6 +297,8 @@ def _demo(args: argparse.Namespace) -> int:
         print(f"  e.g. curl -H 'Authorization: Bearer {api['api_key']}' {api['url']}/api/v1/pos/accounts")
     if any(a["status"] == "failed" for a in accounts_out):
         raise CommandError("a demo sync failed (see above)")
+    if webhook["status"] == "missing":
+        raise CommandError("the live sale's webhook did not bring it into pos.pos_transactions (see above)")
     if canonical["verdict"] != "reconciled":
         raise CommandError("canonical figures do not reconcile with the sandbox ledger (see above)")
     return 0

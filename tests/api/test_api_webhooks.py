@@ -169,3 +169,32 @@ def test_registration_is_tenant_scoped_and_says_what_is_missing(hooks: Api, monk
 
     assert ("http://testserver/api/v1/pos/webhooks/toast", "toast-secret") in signature_keys("toast")
     assert "toast-secret" not in recorded.text  # keys are never answered back
+
+
+def test_the_inbox_sensor_ticks_as_often_as_configured(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pos_dagster.defs.automation.webhooks import webhook_inbox_sensor
+    from pos_sync.settings import SettingsError
+
+    assert webhook_inbox_sensor().minimum_interval_seconds == 5
+    monkeypatch.setenv("POS_WEBHOOK_SENSOR_INTERVAL_SECONDS", "1")
+    assert webhook_inbox_sensor().minimum_interval_seconds == 1
+    monkeypatch.setenv("POS_WEBHOOK_SENSOR_INTERVAL_SECONDS", "0")
+    with pytest.raises(SettingsError):
+        webhook_inbox_sensor()
+
+
+def test_kept_keys_never_refuse_a_key_registered_a_moment_ago(hooks: Api) -> None:
+    """The receiver keeps the signing keys for a few seconds; a signature they do not verify is
+    checked again with the app store's keys (a new subscription, a rotated key)."""
+    from pos_sync.appstore.webhooks import inbox_counts, save_subscription
+
+    api = hooks
+    add_account(api, provider="square", merchant="M1")
+    first = square_event("M1", "ev-kept-1")
+    assert post(api, "square", first, sign("square", first)).json() == {"status": "accepted"}  # keys now kept
+    save_subscription("square", NOTIFY, ["payment.updated"], signature_key="sq-rotated-key")
+    rotated = square_event("M1", "ev-kept-2")
+    assert post(api, "square", rotated, sign("square", rotated, key="sq-rotated-key")).json() == {"status": "accepted"}
+    forged = square_event("M1", "ev-kept-3")
+    assert post(api, "square", forged, sign("square", forged, key="never-registered")).status_code == 401
+    assert inbox_counts() == {"pending": 2}

@@ -1,6 +1,6 @@
 """``webhook_inbox_sensor``: verified webhook events become targeted syncs within seconds.
 
-Every 5 s it reads the inbox's oldest pending events (a bounded batch), groups them by account and
+Every 5 s (``POS_WEBHOOK_SENSOR_INTERVAL_SECONDS``, read when the definitions load) it reads the inbox's oldest pending events (a bounded batch), groups them by account and
 requests one ``<provider>_sync`` run per account (run key: the batch, so a tick evaluated twice
 launches once), tagged ``pos/webhook-batch``; that run settles its events (processed, or back to
 pending with a retry count). An account whose run is queued and not started yet absorbs new
@@ -29,6 +29,7 @@ from pos_sync.appstore.webhooks import (
     settle_events,
 )
 from pos_sync.providers import registry
+from pos_sync.settings import load_settings
 
 NEEDS_HUMAN = {"disconnected", "reauth_required"}
 NOT_STARTED = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED]
@@ -89,7 +90,9 @@ def evaluate(instance: dg.DagsterInstance, store: AppStore, now: datetime) -> li
 
 
 def webhook_inbox_sensor() -> dg.SensorDefinition:
-    @dg.sensor(name="webhook_inbox_sensor", minimum_interval_seconds=5, default_status=dg.DefaultSensorStatus.RUNNING,
+    interval = load_settings().webhook_sensor_interval_seconds
+
+    @dg.sensor(name="webhook_inbox_sensor", minimum_interval_seconds=interval, default_status=dg.DefaultSensorStatus.RUNNING,
                jobs=[sync_job(spec) for spec in registry],
                description="Turns verified webhook events into one targeted sync per account within seconds.")
     def _sensor(context: dg.SensorEvaluationContext, appstore: AppStoreResource) -> dg.SensorResult:

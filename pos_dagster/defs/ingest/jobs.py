@@ -27,6 +27,11 @@ def sync_job(spec: ProviderSpec) -> Any:  # an unresolved asset job
         selection=(dg.AssetSelection.groups(f"raw_{spec.name}").downstream()
                    - dg.AssetSelection.groups("monitoring") - dg.AssetSelection.groups(FORECAST_GROUP)),
         tags=WAREHOUSE_WRITER,
+        # its steps run one after the other (raw, then canonical) and pools bind them either way: a
+        # daemon-launched sync runs them in its run process rather than booting a Python process per
+        # step — seconds each on a loaded host, most of a webhook-triggered sync's latency
+        # (bench/webhook_latency.py)
+        executor_def=dg.in_process_executor,
         description=f"Incremental sync of one {spec.label} account partition and its canonical tables.",
     )
 
