@@ -10,7 +10,7 @@ canonical step in its run (a raw-only materialization) closes it itself."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import dagster as dg
@@ -40,14 +40,19 @@ def _account_sync(store: AppStore, spec: ProviderSpec, account_id: str, run_id: 
 def settle_webhooks(context: dg.OpExecutionContext | dg.AssetExecutionContext, store: AppStore,
                     error: BaseException | None = None) -> None:
     """The inbox events this run was launched for (tag ``pos/webhook-batch``): processed when it
-    succeeded, back to pending with a retry count when it failed."""
+    succeeded (with the account's pending events that arrived before the run started: its sync
+    read them too), back to pending with a retry count when it failed."""
     from pos_dagster.lib.tags import WEBHOOK_BATCH
     from pos_sync.appstore.webhooks import settle_events
 
     batch = context.run.tags.get(WEBHOOK_BATCH)
     if batch:
         message = None if error is None else (f"{type(error).__name__}: {error}".splitlines()[0])
-        settle_events(batch, error=message, settings=store.settings)
+        covered = None
+        record = context.instance.get_run_record_by_id(context.run_id)
+        if error is None and record is not None and record.start_time and context.has_partition_key:
+            covered = (context.partition_key, datetime.fromtimestamp(record.start_time, UTC))
+        settle_events(batch, error=message, covered=covered, settings=store.settings)
 
 
 def _canonical_follows(context: dg.AssetExecutionContext, spec: ProviderSpec) -> bool:

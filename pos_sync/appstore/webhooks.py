@@ -85,14 +85,22 @@ def claim_events(ids: Sequence[str], run_key: str, *, session: Session | None = 
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
-def settle_events(run_key: str, *, error: str | None = None, session: Session | None = None,
-                  settings: Settings | None = None) -> int:
+def settle_events(run_key: str, *, error: str | None = None, covered: tuple[str, datetime] | None = None,
+                  session: Session | None = None, settings: Settings | None = None) -> int:
     """The run ``run_key`` ended: its events are processed, or (``error``) back to pending with one
-    more retry — failed for good after :data:`MAX_RETRIES`."""
+    more retry — failed for good after :data:`MAX_RETRIES`.
+
+    ``covered`` = (account, start of the run): a successful sync read everything the provider had
+    when it started, so the account's events still pending that arrived before then are settled
+    with it (they would otherwise ask for one more sync, queued behind this one, for nothing)."""
     now = utcnow()
     with use_session(session, settings) as s:
-        rows = s.execute(sa.select(PosWebhook).where(PosWebhook.run_key == run_key,
-                                                     PosWebhook.processing_status == QUEUED)).scalars().all()
+        mine = sa.and_(PosWebhook.run_key == run_key, PosWebhook.processing_status == QUEUED)
+        if error is None and covered is not None:
+            account_id, started = covered
+            mine = sa.or_(mine, sa.and_(PosWebhook.pos_account_id == account_id,
+                                        PosWebhook.processing_status == PENDING, PosWebhook.received_at < started))
+        rows = s.execute(sa.select(PosWebhook).where(mine)).scalars().all()
         for row in rows:
             if error is None:
                 row.processing_status, row.processed_at, row.error_message = PROCESSED, now, None

@@ -139,16 +139,31 @@ def test_the_inbox_sensor_requests_one_targeted_sync_per_account(hooks: Api) -> 
                           "created_at": "2026-03-02T10:00:00Z", "data": {}}).encode()
     other = add_account(api, provider="square", merchant="M9")
     assert post(api, "square", revoked, sign("square", revoked)).status_code == 200
-    with dg.instance_for_test() as instance:
-        from datetime import UTC, datetime
+    from datetime import UTC, datetime
 
+    with dg.instance_for_test() as instance:
         [run] = evaluate(instance, api.store, datetime.now(UTC))
         assert (run.job_name, run.partition_key, run.tags["pos/trigger"]) == ("square_sync", square, "webhook")
         assert evaluate(instance, api.store, datetime.now(UTC)) == []  # claimed: not asked for twice
     assert api.store.get_account(other).status == "disconnected"  # revoked at once
     assert inbox_counts()["queued"] == 3
-    assert settle_events(run.tags["pos/webhook-batch"]) == 3  # what the run does when it succeeded
-    assert inbox_counts()["processed"] == 4
+    late = square_event("M1", "ev-late")  # arrives after the sensor's tick, before the run starts
+    assert post(api, "square", late, sign("square", late)).status_code == 200
+    assert inbox_counts()["pending"] == 1
+    failed = settle_events(run.tags["pos/webhook-batch"], error="boom", covered=(square, datetime.now(UTC)))
+    assert failed == 3 and inbox_counts()["pending"] == 4  # a failed run covers nothing: all back
+    with dg.instance_for_test() as instance:
+        [run] = evaluate(instance, api.store, datetime.now(UTC))  # the retry claims all four
+    assert settle_events(run.tags["pos/webhook-batch"]) == 4  # what the run does when it succeeded
+    assert inbox_counts()["processed"] == 5
+    # a success settles the account's events that arrived before the run started (the sync read
+    # them): none asks for another sync; one that arrived later stays pending
+    before, after = square_event("M1", "ev-b"), square_event("M1", "ev-a")
+    assert post(api, "square", before, sign("square", before)).status_code == 200
+    started = datetime.now(UTC)
+    assert post(api, "square", after, sign("square", after)).status_code == 200
+    assert settle_events("another-run", covered=(square, started)) == 1
+    assert inbox_counts()["processed"] == 6 and inbox_counts()["pending"] == 1
 
 
 def test_registration_is_tenant_scoped_and_says_what_is_missing(hooks: Api, monkeypatch: pytest.MonkeyPatch) -> None:
