@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "pos_sync.cli.accounts",
     "pos_sync.cli.sync",
     "pos_sync.cli.demo",
+    "pos_sync.cli.dev",
     "pos_sync.cli.tenants",
     "pos_sync.cli.api",
     "pos_sync.cli.mappings",

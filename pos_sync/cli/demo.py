@@ -40,7 +40,8 @@ def _authorization_code(client: httpx.Client, path: str, params: dict[str, Any],
     return query
 
 
-def link_square_account(base_url: str, tenant_id: str, cred: dict[str, Any]) -> str:
+def link_square_account(base_url: str, tenant_id: str, cred: dict[str, Any],
+                        historical_import_days: int | None = None) -> str:
     """OAuth code flow against the emulator, location discovery, then the app store."""
     from dlt_sources.common.auth import TokenSet
     from dlt_sources.square import discover_locations, square_tokens
@@ -66,6 +67,7 @@ def link_square_account(base_url: str, tenant_id: str, cred: dict[str, Any]) -> 
         access_token=tokens["access_token"], refresh_token=tokens.get("refresh_token"), token_expires_at=expires_at,
         client_id=cred["client_id"], client_secret=cred["client_secret"],
         webhook_signature_key=cred["webhook_signature_key"], locations=locations,
+        historical_import_days=historical_import_days,
     )
     return account_id
 
@@ -96,7 +98,8 @@ def link_toast_account(base_url: str, tenant_id: str, cred: dict[str, Any],
     return account_id
 
 
-def link_lightspeed_account(base_url: str, tenant_id: str, cred: dict[str, Any]) -> str:
+def link_lightspeed_account(base_url: str, tenant_id: str, cred: dict[str, Any],
+                            historical_import_days: int | None = None) -> str:
     """OAuth authorization-code flow against the emulator (form-encoded token request), outlet
     discovery, then the app store."""
     from dlt_sources.common.auth import TokenSet
@@ -125,6 +128,7 @@ def link_lightspeed_account(base_url: str, tenant_id: str, cred: dict[str, Any])
         token_expires_at=datetime.fromtimestamp(float(expires), UTC) if expires else None,
         client_id=cred["client_id"], client_secret=cred["client_secret"], extra={"domain_prefix": prefix},
         locations=[{k: o.get(k) for k in ("location_id", "name", "timezone", "currency")} for o in outlets],
+        historical_import_days=historical_import_days,
     )
     return account_id
 
