@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "pos_sync.cli.sandbox",
     "pos_sync.cli.accounts",
     "pos_sync.cli.sync",
+    "pos_sync.cli.backfill",
     "pos_sync.cli.demo",
     "pos_sync.cli.dev",
     "pos_sync.cli.tenants",
