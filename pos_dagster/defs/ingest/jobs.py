@@ -2,12 +2,14 @@
 (its canonical slices and their checks), tagged as a warehouse writer (DuckDB has one writer:
 ``dagster.yaml`` limits such runs to one at a time)."""
 
+import contextlib
 from functools import cache
 from typing import Any
 
 import dagster as dg
 
-from pos_dagster.lib.tags import WAREHOUSE_WRITER
+from pos_dagster.lib.partitions import account_partitions
+from pos_dagster.lib.tags import ACCOUNT, ACCOUNT_LABEL, PROVIDER, WAREHOUSE_WRITER, account_label
 from pos_sync.providers import ProviderSpec, registry
 
 
@@ -15,11 +17,27 @@ def sync_job_name(provider: str) -> str:
     return f"{provider}_sync"
 
 
+def account_tags(provider: str, account_id: str) -> dict[str, str]:
+    """The run tags of an account's run (``pos/account``, ``pos/provider``, ``pos/account-label``)
+    from its partition key — also on runs launched from the UI or by a backfill, so the runs list
+    filters every run of an account by its label and the sensor sees them in flight."""
+    from pos_sync import appstore
+
+    tags = {ACCOUNT: account_id, PROVIDER: provider}
+    with contextlib.suppress(appstore.AccountNotFound):
+        tags[ACCOUNT_LABEL] = account_label(appstore.get_account(account_id))
+    return tags
+
+
 @cache
 def sync_job(spec: ProviderSpec) -> Any:  # an unresolved asset job
+    partitions = account_partitions(spec.name)
     return dg.define_asset_job(
         sync_job_name(spec.name),
         selection=dg.AssetSelection.groups(f"raw_{spec.name}").downstream(),
+        partitions_def=partitions,
+        config=dg.PartitionedConfig(partitions_def=partitions, run_config_for_partition_key_fn=lambda _key: {},
+                                    tags_for_partition_key_fn=lambda key: account_tags(spec.name, key)),
         tags=WAREHOUSE_WRITER,
         description=f"Incremental sync of one {spec.label} account partition and its canonical tables.",
     )
