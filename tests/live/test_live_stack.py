@@ -1,0 +1,157 @@
+"""The live local stack in a real browser (Playwright + Debian's chromium) — one ``pos-sync dev``
+for the whole module (``live_stack``, session scope), the tests in file order:
+
+1. the asset graph loads, with no code-location error;
+2. the partitions of ``raw/toast/orders`` are the Toast account only;
+3. the sensor's scheduled first syncs of all three accounts succeed; a Toast sync launched from
+   the UI (job page → "Materialize all…" → the account's partition → "Launch 1 run") succeeds, its
+   canonical slice materializes and its checks show as passed on the asset's checks tab;
+4. the runs list filtered by the account's label (``pos/account-label``) shows that account's
+   runs — the UI-launched one included — and no other account's;
+5. last: SIGTERM to ``pos-sync dev`` stops every process group it started within 10 s.
+
+Screenshots go to ``tests/artifacts/browser/live/`` (ignored by git)."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import time
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from conftest import ARTIFACTS, LiveStack
+
+RUNS = """query($filter: RunsFilter) { runsOrError(filter: $filter, limit: 50) {
+  ... on Runs { results { runId jobName status tags { key value } } } } }"""
+SYNCS_SECONDS = 240  # three scheduled first syncs, one at a time (DuckDB's one writer), on a shared machine
+UI_SYNC_SECONDS = 120
+
+
+def runs(stack: LiveStack, **filter_: Any) -> list[dict[str, Any]]:
+    return list(stack.graphql(RUNS, filter=filter_)["runsOrError"]["results"])
+
+
+def wait_for(what: str, seconds: float, probe: Any) -> Any:
+    deadline = time.monotonic() + seconds
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what}: not within {seconds:.0f} s", pytrace=False)
+        time.sleep(1)
+
+
+GREETED: list[bool] = []
+
+
+@pytest.fixture()
+def page(browser: Any, live_stack: LiveStack, request: pytest.FixtureRequest) -> Iterator[Any]:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    if not GREETED:  # a fresh Dagster home greets once with "Join the Dagster community" (a modal): skip it
+        page.goto(f"{live_stack.ui}/overview")
+        page.get_by_role("button", name="Skip").click()
+        GREETED.append(True)
+    try:
+        yield page
+    finally:
+        page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"))
+        context.close()
+
+
+def test_the_asset_graph_loads_without_a_code_location_error(page: Any, live_stack: LiveStack) -> None:
+    page.goto(f"{live_stack.ui}/deployment/locations")
+    page.get_by_text("Loaded", exact=True).wait_for()
+    locations = page.inner_text("main") if page.locator("main").count() else page.inner_text("body")
+    assert "1 code location" in locations and "pos_dagster" in locations
+    assert "Failed" not in locations and "Error" not in locations
+    page.goto(f"{live_stack.ui}/asset-groups")
+    for group in ("raw_square", "raw_toast", "raw_lightspeed", "canonical"):
+        page.get_by_text(group, exact=True).first.wait_for()
+    assert not page.get_by_text(re.compile("code location.*error|failed to load", re.I)).count()
+
+
+def test_the_partitions_of_a_raw_asset_are_its_providers_accounts(page: Any, live_stack: LiveStack) -> None:
+    page.goto(f"{live_stack.ui}/assets/raw/toast/orders?view=partitions")
+    toast = live_stack.account("toast")["account_id"]
+    page.get_by_text(re.compile(f"^{toast[:13]}")).first.wait_for()  # shown middle-truncated
+    page.get_by_text(toast, exact=True).first.wait_for(state="attached")
+    text = page.inner_text("body")
+    for other in ("square", "lightspeed"):
+        assert live_stack.account(other)["account_id"] not in text
+    assert re.search(r"Missing \(\d+\)|Materialized \(\d+\)|Materializing \(\d+\)", text)
+
+
+def test_scheduled_syncs_then_a_sync_launched_from_the_ui(page: Any, live_stack: LiveStack) -> None:
+    def first_syncs() -> list[dict[str, Any]] | None:
+        done = [r for r in runs(live_stack, tags=[{"key": "pos/trigger", "value": "new-account"}])
+                if r["status"] in ("SUCCESS", "FAILURE", "CANCELED")]
+        return done if len(done) == 3 else None
+
+    scheduled = wait_for("the sensor's first sync of each account", SYNCS_SECONDS, first_syncs)
+    assert {r["jobName"]: r["status"] for r in scheduled} == {
+        "square_sync": "SUCCESS", "toast_sync": "SUCCESS", "lightspeed_sync": "SUCCESS"}
+
+    page.goto(f"{live_stack.ui}/locations/pos_dagster/jobs/toast_sync")
+    page.get_by_role("button", name="Materialize all…").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_role("button", name="All", exact=True).click()  # the only partition: the Toast account
+    dialog.get_by_role("button", name="Launch 1 run").click()
+    launched = page.get_by_text(re.compile(r"Launched run [0-9a-f]{8}"))
+    launched.wait_for()
+    prefix = re.search(r"[0-9a-f]{8}", launched.inner_text()).group(0)  # type: ignore[union-attr]
+
+    def finished() -> dict[str, Any] | None:
+        mine = [r for r in runs(live_stack, pipelineName="toast_sync") if r["runId"].startswith(prefix)]
+        return mine[0] if mine and mine[0]["status"] in ("SUCCESS", "FAILURE", "CANCELED") else None
+
+    run = wait_for(f"the UI-launched run {prefix}", UI_SYNC_SECONDS, finished)
+    assert run["status"] == "SUCCESS", run
+    tags = {t["key"]: t["value"] for t in run["tags"]}
+    toast = live_stack.account("toast")
+    assert tags["dagster/from_ui"] == "true" and tags["pos/account"] == toast["account_id"]
+    assert tags["pos/account-label"].endswith(f"· toast · {toast['name']}")
+
+    # the canonical slice materialized by that run, and its checks passed, as the asset page shows them
+    page.goto(f"{live_stack.ui}/runs/{run['runId']}")
+    page.get_by_text("pos/toast/pos_transactions").first.wait_for()
+    page.goto(f"{live_stack.ui}/assets/pos/toast/pos_transactions?view=checks")
+    for check in ("no_duplicate_transactions", "every_refund_linked", "business_dates_in_location_zone"):
+        page.get_by_text(check, exact=True).first.wait_for()
+    checks_text = page.inner_text("body")
+    assert "Passed" in checks_text or "Succeeded" in checks_text, checks_text[:2000]
+    assert "Failed" not in checks_text
+
+
+def test_the_runs_list_filters_by_the_account_label(page: Any, live_stack: LiveStack) -> None:
+    toast = live_stack.account("toast")
+    label = next(t["value"] for r in runs(live_stack, tags=[{"key": "pos/account", "value": toast["account_id"]}])
+                 for t in r["tags"] if t["key"] == "pos/account-label")
+    page.goto(f"{live_stack.ui}/runs?q[0]={quote(f'tag:pos/account-label={label}')}")
+    page.get_by_text("toast_sync").first.wait_for()
+    table = page.get_by_role("table").last.inner_text()
+    assert "square_sync" not in table and "lightspeed_sync" not in table
+    mine = runs(live_stack, tags=[{"key": "pos/account-label", "value": label}])
+    assert len(mine) >= 2 and {r["jobName"] for r in mine} == {"toast_sync"}  # the sensor's and the UI's
+    for run in mine:
+        assert run["runId"][:8] in table
+
+
+def test_sigterm_stops_every_process_within_seconds(live_stack: LiveStack) -> None:
+    assert live_stack.proc.poll() is None and live_stack.groups_alive() == ["sandbox", "API", "dagster dev"]
+    started = time.monotonic()
+    os.kill(live_stack.proc.pid, signal.SIGTERM)
+    live_stack.proc.wait(timeout=15)
+    while live_stack.groups_alive() and time.monotonic() - started < 10:
+        time.sleep(0.1)
+    took = time.monotonic() - started
+    assert live_stack.groups_alive() == [] and took < 10, f"{live_stack.groups_alive()} after {took:.1f} s"
+    assert live_stack.proc.returncode == 0
+    assert "stopped" in live_stack.stderr.read_text().splitlines()[-1]
