@@ -263,6 +263,7 @@ def _demo(args: argparse.Namespace) -> int:
         "canonical": canonical,
         "duration_seconds": round(time.monotonic() - started, 2),
         "api": _demo_api_access(settings, world.tenant_id),
+        "live_command": "pos-sync dev",
         "truth_command": (f"pos-sync sandbox truth --seed {world.seed} --start {world.start} --days {world.days} "
                           f"--scale {world.scale} --providers {','.join(providers)} --json"),
     }
@@ -292,6 +293,8 @@ def _demo(args: argparse.Namespace) -> int:
         api = document["api"]
         print(f"HTTP API: {api['serve_command']}  — tenant {api['tenant_id']}, API key {api['api_key']}")
         print(f"  e.g. curl -H 'Authorization: Bearer {api['api_key']}' {api['url']}/api/v1/pos/accounts")
+        print("live: `make up` (pos-sync dev) keeps it going — the sandbox making sales, these accounts linked to it, "
+              "the API and the Dagster UI on http://127.0.0.1:3000 running their scheduled syncs; Ctrl-C stops it")
     if any(a["status"] == "failed" for a in accounts_out):
         raise CommandError("a demo sync failed (see above)")
     if canonical["verdict"] != "reconciled":

@@ -27,6 +27,10 @@ from conftest import ARTIFACTS, LiveStack
 
 RUNS = """query($filter: RunsFilter) { runsOrError(filter: $filter, limit: 50) {
   ... on Runs { results { runId jobName status tags { key value } } } } }"""
+MATERIALIZATIONS = """query($key: AssetKeyInput!) { assetOrError(assetKey: $key) {
+  ... on Asset { assetMaterializations(limit: 1) { runId } } } }"""
+CHECKS = """query($key: AssetKeyInput!, $check: String!) {
+  assetCheckExecutions(assetKey: $key, checkName: $check, limit: 1) { runId status } }"""
 SYNCS_SECONDS = 240  # three scheduled first syncs, one at a time (DuckDB's one writer), on a shared machine
 UI_SYNC_SECONDS = 120
 
@@ -119,9 +123,17 @@ def test_scheduled_syncs_then_a_sync_launched_from_the_ui(page: Any, live_stack:
     assert tags["dagster/from_ui"] == "true" and tags["pos/account"] == toast["account_id"]
     assert tags["pos/account-label"].endswith(f"· toast · {toast['name']}")
 
-    # the canonical slice materialized by that run, and its checks passed, as the asset page shows them
+    # the canonical slice materialized by that run, and its checks passed, as the run and asset pages show them
     page.goto(f"{live_stack.ui}/runs/{run['runId']}")
-    page.get_by_text("pos/toast/pos_transactions").first.wait_for()
+    page.get_by_text("RUN_SUCCESS").first.wait_for()
+    page.get_by_text(re.compile(r"pos / toast / pos_transactions")).first.wait_for(state="attached")
+    for table in ("pos_transactions", "pos_transaction_items", "pos_tenders", "daily_product_sales"):
+        latest = live_stack.graphql(MATERIALIZATIONS, key={"path": ["pos", "toast", table]})["assetOrError"]
+        assert latest["assetMaterializations"][0]["runId"] == run["runId"], table
+    for check in ("no_duplicate_transactions", "every_refund_linked", "business_dates_in_location_zone"):
+        [execution] = live_stack.graphql(CHECKS, key={"path": ["pos", "toast", "pos_transactions"]},
+                                         check=check)["assetCheckExecutions"]
+        assert (execution["runId"], execution["status"]) == (run["runId"], "SUCCEEDED"), (check, execution)
     page.goto(f"{live_stack.ui}/assets/pos/toast/pos_transactions?view=checks")
     for check in ("no_duplicate_transactions", "every_refund_linked", "business_dates_in_location_zone"):
         page.get_by_text(check, exact=True).first.wait_for()
