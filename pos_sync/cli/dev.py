@@ -228,7 +228,8 @@ def _dev(args: argparse.Namespace) -> int:
     cli = [sys.executable, "-m", "pos_sync.cli"]
     sandbox = Child("sandbox", [*cli, "sandbox", "serve", "--live", "--sale-every", f"{args.sale_every:g}",
                                 "--seed", str(args.seed), "--days", str(args.days), "--start", start.isoformat(),
-                                "--scale", args.scale, "--host", args.host, "--port", str(args.sandbox_port)],
+                                "--scale", args.scale, "--providers", args.providers, "--host", args.host,
+                                "--port", str(args.sandbox_port)],
                     logs / "sandbox.log", stdout_path=logs / "sandbox.json")
     children = [sandbox]
 
@@ -305,6 +306,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                         help="first day of the world YYYY-MM-DD (default: today - days)")
     parser.add_argument("--scale", choices=("tiny", "small", "chain"), default="small",
                         help="world scale (default small)")
+    parser.add_argument("--providers", default="square,toast,lightspeed",
+                        help="comma-separated providers of the world (default all three)")
     parser.add_argument("--sale-every", type=float, default=10.0, metavar="SECONDS",
                         help="seconds between live sales (default 10; 0: none)")
     parser.add_argument("--sync-every", type=int, default=5, metavar="MINUTES",

@@ -1,7 +1,8 @@
 """The live stack (``pos-sync dev``) started once per test session, and one chromium for it.
 
 ``pos-sync dev --json`` runs in a subprocess on free ports with its own ``POS_HOME`` (a tiny world
-of one day, a live sale every 5 s); the fixture waits for its JSON document (everything up, the
+of one day with a Square and a Toast account — a third account would add a third first sync to
+wait for — and a live sale every 5 s); the fixture waits for its JSON document (everything up, the
 Dagster webserver answering) and, at the end of the session, stops it if a test has not."""
 
 from __future__ import annotations
@@ -84,6 +85,7 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
     out, err = home.parent / "dev.json", home.parent / "dev.stderr"
     with out.open("wb") as stdout, err.open("wb") as stderr:
         proc = subprocess.Popen([sys.executable, "-m", "pos_sync.cli", "dev", "--json", "--scale", "tiny", "--days", "1",
+                                 "--providers", "square,toast",
                                  "--sale-every", "5", "--sync-every", "60", "--sandbox-port", str(sandbox_port),
                                  "--api-port", str(api_port), "--dagster-port", str(dagster_port)],
                                 cwd=REPO, env=env, stdout=stdout, stderr=stderr)
@@ -112,13 +114,21 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
+def browser(live_stack: LiveStack) -> Iterator[Any]:
+    """One chromium context for the session (the UI keeps what it was told in local storage): a
+    fresh Dagster home greets once with a "Join the Dagster community" modal, skipped here."""
     from playwright.sync_api import sync_playwright
 
     assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: `make test` installs Debian's chromium"
     with sync_playwright() as pw:
         chromium = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        context = chromium.new_context(viewport={"width": 1400, "height": 900})
         try:
-            yield chromium
+            page = context.new_page()
+            page.goto(f"{live_stack.ui}/overview")
+            page.get_by_role("button", name="Skip").click(timeout=60_000)
+            page.close()
+            yield context
         finally:
+            context.close()
             chromium.close()

@@ -2,8 +2,8 @@
 for the whole module (``live_stack``, session scope), the tests in file order:
 
 1. the asset graph loads, with no code-location error;
-2. the partitions of ``raw/toast/orders`` are the Toast account only;
-3. the sensor's scheduled first syncs of all three accounts succeed; a Toast sync launched from
+2. the partitions of ``raw/toast/orders`` are the Toast account only (not the Square one);
+3. the sensor's scheduled first syncs of both accounts (Square, Toast) succeed; a Toast sync launched from
    the UI (job page → "Materialize all…" → the account's partition → "Launch 1 run") succeeds, its
    canonical slice materializes and its checks show as passed on the asset's checks tab;
 4. the runs list filtered by the account's label (``pos/account-label``) shows that account's
@@ -31,8 +31,8 @@ MATERIALIZATIONS = """query($key: AssetKeyInput!) { assetOrError(assetKey: $key)
   ... on Asset { assetMaterializations(limit: 1) { runId } } } }"""
 CHECKS = """query($key: AssetKeyInput!, $check: String!) {
   assetCheckExecutions(assetKey: $key, checkName: $check, limit: 1) { runId status } }"""
-SYNCS_SECONDS = 240  # three scheduled first syncs, one at a time (DuckDB's one writer), on a shared machine
-UI_SYNC_SECONDS = 120
+SYNCS_SECONDS = 300  # three scheduled first syncs, one at a time (DuckDB's one writer), on a shared machine
+UI_SYNC_SECONDS = 180
 
 
 def runs(stack: LiveStack, **filter_: Any) -> list[dict[str, Any]]:
@@ -50,24 +50,16 @@ def wait_for(what: str, seconds: float, probe: Any) -> Any:
         time.sleep(1)
 
 
-GREETED: list[bool] = []
-
-
 @pytest.fixture()
-def page(browser: Any, live_stack: LiveStack, request: pytest.FixtureRequest) -> Iterator[Any]:
+def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
-    page = context.new_page()
+    page = browser.new_page()
     page.set_default_timeout(30_000)
-    if not GREETED:  # a fresh Dagster home greets once with "Join the Dagster community" (a modal): skip it
-        page.goto(f"{live_stack.ui}/overview")
-        page.get_by_role("button", name="Skip").click()
-        GREETED.append(True)
     try:
         yield page
     finally:
         page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"))
-        context.close()
+        page.close()
 
 
 def test_the_asset_graph_loads_without_a_code_location_error(page: Any, live_stack: LiveStack) -> None:
@@ -88,8 +80,7 @@ def test_the_partitions_of_a_raw_asset_are_its_providers_accounts(page: Any, liv
     page.get_by_text(re.compile(f"^{toast[:13]}")).first.wait_for()  # shown middle-truncated
     page.get_by_text(toast, exact=True).first.wait_for(state="attached")
     text = page.inner_text("body")
-    for other in ("square", "lightspeed"):
-        assert live_stack.account(other)["account_id"] not in text
+    assert live_stack.account("square")["account_id"] not in text
     assert re.search(r"Missing \(\d+\)|Materialized \(\d+\)|Materializing \(\d+\)", text)
 
 
@@ -97,11 +88,10 @@ def test_scheduled_syncs_then_a_sync_launched_from_the_ui(page: Any, live_stack:
     def first_syncs() -> list[dict[str, Any]] | None:
         done = [r for r in runs(live_stack, tags=[{"key": "pos/trigger", "value": "new-account"}])
                 if r["status"] in ("SUCCESS", "FAILURE", "CANCELED")]
-        return done if len(done) == 3 else None
+        return done if len(done) == 2 else None
 
     scheduled = wait_for("the sensor's first sync of each account", SYNCS_SECONDS, first_syncs)
-    assert {r["jobName"]: r["status"] for r in scheduled} == {
-        "square_sync": "SUCCESS", "toast_sync": "SUCCESS", "lightspeed_sync": "SUCCESS"}
+    assert {r["jobName"]: r["status"] for r in scheduled} == {"square_sync": "SUCCESS", "toast_sync": "SUCCESS"}
 
     page.goto(f"{live_stack.ui}/locations/pos_dagster/jobs/toast_sync")
     page.get_by_role("button", name="Materialize all…").click()
@@ -149,7 +139,7 @@ def test_the_runs_list_filters_by_the_account_label(page: Any, live_stack: LiveS
     page.goto(f"{live_stack.ui}/runs?q[0]={quote(f'tag:pos/account-label={label}')}")
     page.get_by_text("toast_sync").first.wait_for()
     table = page.get_by_role("table").last.inner_text()
-    assert "square_sync" not in table and "lightspeed_sync" not in table
+    assert "square_sync" not in table
     mine = runs(live_stack, tags=[{"key": "pos/account-label", "value": label}])
     assert len(mine) >= 2 and {r["jobName"] for r in mine} == {"toast_sync"}  # the sensor's and the UI's
     for run in mine:
