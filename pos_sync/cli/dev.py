@@ -29,7 +29,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import IO, Any
@@ -302,7 +302,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                     "$POS_HOME/dev/. Ctrl-C or SIGTERM stops everything within seconds.")
     parser.add_argument("--seed", type=int, default=42, help="world seed (default 42)")
     parser.add_argument("--days", type=int, default=14, help="days of history before today (default 14)")
-    parser.add_argument("--start", type=lambda s: datetime.fromisoformat(s).date(), default=None,
+    parser.add_argument("--start", type=date.fromisoformat, default=None,
                         help="first day of the world YYYY-MM-DD (default: today - days)")
     parser.add_argument("--scale", choices=("tiny", "small", "chain"), default="small",
                         help="world scale (default small)")
