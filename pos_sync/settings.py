@@ -87,6 +87,19 @@ def parse_instant(name: str, value: str) -> datetime:
     return parsed.astimezone(UTC)
 
 
+def _share(name: str, value: str | None, default: float) -> float:
+    """A share from 0 to 1 (``0.05`` is 5 %)."""
+    if value is None or value.strip() == "":
+        return default
+    try:
+        number = float(value.strip())
+    except ValueError:
+        raise SettingsError(f"{name}={value!r} is not a number (a share from 0 to 1, e.g. 0.05)") from None
+    if not 0 <= number <= 1:
+        raise SettingsError(f"{name}={value!r} must be from 0 to 1 (0.05 is 5 %)")
+    return number
+
+
 def _date(name: str, value: str | None, default: date) -> date:
     if value is None or value.strip() == "":
         return default
@@ -123,10 +136,15 @@ class Settings:
     webhook_retention_days: int = 30  # POS_WEBHOOK_RETENTION_DAYS: settled inbox rows are pruned after
     sync_log_retention_days: int = 90  # POS_SYNC_LOG_RETENTION_DAYS: closed sync logs are pruned after
     sync_retry_budget_seconds: int = 900  # POS_SYNC_RETRY_BUDGET_SECONDS: how long one request waits out an outage
+    sync_retry_delay_seconds: int = 60  # POS_SYNC_RETRY_DELAY_SECONDS: first wait before a failed sync runs again
     rabbitmq_url: str | None = None  # RABBITMQ_URL: the broker events go to (None: the outbox keeps them)
     events_exchange: str = "pos"  # POS_EVENTS_EXCHANGE: the topic exchange events are published to
     commands_queue: str = "pos-sync.commands"  # POS_COMMANDS_QUEUE: the durable queue of consumed events
     events_retention_days: int = 30  # POS_EVENTS_RETENTION_DAYS: published outbox rows are pruned after
+    auto_mapping_enabled: bool = True  # AUTO_MAPPING_ENABLED: auto-map writes mappings (false: suggestions only)
+    auto_mapping_threshold: float = 0.80  # AUTO_MAPPING_CONFIDENCE_THRESHOLD: confidence an auto mapping needs
+    alert_on_unmapped_products: bool = True  # ALERT_ON_UNMAPPED_PRODUCTS: pos.mapping_needed when new ones appear
+    unmapped_revenue_warn_share: float = 0.05  # POS_UNMAPPED_REVENUE_WARN_SHARE: the 7-day check warns above it
     environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -188,6 +206,8 @@ def parse_settings(env: Mapping[str, str]) -> Settings:
                                     minimum=1),
         sync_retry_budget_seconds=_int("POS_SYNC_RETRY_BUDGET_SECONDS", env.get("POS_SYNC_RETRY_BUDGET_SECONDS"), 900,
                                        minimum=1),
+        sync_retry_delay_seconds=_int("POS_SYNC_RETRY_DELAY_SECONDS", env.get("POS_SYNC_RETRY_DELAY_SECONDS"), 60,
+                                      minimum=0),
         sync_log_retention_days=_int("POS_SYNC_LOG_RETENTION_DAYS", env.get("POS_SYNC_LOG_RETENTION_DAYS"), 90,
                                      minimum=1),
         rabbitmq_url=_amqp_url("RABBITMQ_URL", env.get("RABBITMQ_URL")),
@@ -195,6 +215,12 @@ def parse_settings(env: Mapping[str, str]) -> Settings:
         commands_queue=_name("POS_COMMANDS_QUEUE", env.get("POS_COMMANDS_QUEUE"), "pos-sync.commands"),
         events_retention_days=_int("POS_EVENTS_RETENTION_DAYS", env.get("POS_EVENTS_RETENTION_DAYS"), 30,
                                    minimum=1),
+        auto_mapping_enabled=_bool("AUTO_MAPPING_ENABLED", env.get("AUTO_MAPPING_ENABLED"), True),
+        auto_mapping_threshold=_share("AUTO_MAPPING_CONFIDENCE_THRESHOLD", env.get("AUTO_MAPPING_CONFIDENCE_THRESHOLD"),
+                                      0.80),
+        alert_on_unmapped_products=_bool("ALERT_ON_UNMAPPED_PRODUCTS", env.get("ALERT_ON_UNMAPPED_PRODUCTS"), True),
+        unmapped_revenue_warn_share=_share("POS_UNMAPPED_REVENUE_WARN_SHARE",
+                                           env.get("POS_UNMAPPED_REVENUE_WARN_SHARE"), 0.05),
         environ=dict(env),
     )
 

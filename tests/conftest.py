@@ -28,6 +28,8 @@ def _isolated_env(tmp_path, monkeypatch) -> None:
     # tiny test worlds: normalising in-process beats spawning dlt's worker processes (about a second
     # each per sync); the product's default of 2 workers is measured in bench/square_import.py
     monkeypatch.setenv("NORMALIZE__WORKERS", "1")
+    # one attempt per sync: tests of a failure see that failure; test_sync_retries covers the retries
+    monkeypatch.setenv("MAX_SYNC_RETRIES", "0")
 
 
 @pytest.fixture(scope="session")

@@ -57,8 +57,14 @@ class CanonicalSink(Protocol):
         (transactions whose source object no longer yields one, e.g. a deleted check)."""
         ...
 
-    def replace_products(self, products: list[Row]) -> None:
-        """The account's POS products, as the catalog now says."""
+    def replace_products(self, products: list[Row], as_of: datetime | None = None) -> None:
+        """The account's POS products, as the catalog now says (``as_of``: the catalog's time).
+        Versioned (:mod:`transforms.catalog`): a change opens a new version, an unchanged
+        product none, a product no longer listed is kept as archived."""
+        ...
+
+    def product_versions(self, tenant_id: str) -> list[Row]:
+        """Every version stored of the tenant's products of this provider (``pos_products`` rows)."""
         ...
 
     def replace_locations(self, rows: list[Row]) -> None:

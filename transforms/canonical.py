@@ -178,10 +178,12 @@ POS_TENDERS = Table(
 POS_PRODUCTS = Table(
     "pos_products",
     (
+        ("id", "TEXT"),  # the version's id: canonical_id(tenant, provider, "product", pos item id, version)
         ("tenant_id", "TEXT"),
         ("pos_account_id", "TEXT"),
         ("pos_provider", "TEXT"),
         ("pos_item_id", "TEXT"),
+        ("version", "INTEGER"),  # 1, 2, … per POS product, in the order the versions were seen
         ("pos_parent_item_id", "TEXT"),
         ("name", "TEXT"),
         ("variation_name", "TEXT"),
@@ -189,13 +191,24 @@ POS_PRODUCTS = Table(
         ("sku", "TEXT"),
         ("price", MONEY),
         ("currency", "TEXT"),
-        ("is_deleted", "BOOLEAN"),
+        ("is_deleted", "BOOLEAN"),  # the provider deleted it (Square is_deleted, Lightspeed deleted_at)
+        ("is_archived", "BOOLEAN"),  # no longer sold: Square is_archived, Lightspeed inactive, Toast gone from menus
         ("source_version", "TEXT"),
-        ("first_seen_at", "TIMESTAMPTZ"),
-        ("last_seen_at", "TIMESTAMPTZ"),
+        ("valid_from", "TIMESTAMPTZ"),  # when this version took effect (the provider's change time when known)
+        ("valid_to", "TIMESTAMPTZ"),  # when the next version took effect; NULL for the current one
+        ("is_current", "BOOLEAN"),
+        ("first_seen_at", "TIMESTAMPTZ"),  # of the product (the same on every version)
+        ("last_seen_at", "TIMESTAMPTZ"),  # last time a build saw this version
     ),
-    key=("tenant_id", "pos_provider", "pos_item_id"),
+    key=("id",),
+    indexes=(("tenant_id", "pos_provider", "pos_item_id"), ("pos_account_id",)),
+    unique=("tenant_id", "pos_provider", "pos_item_id", "version"),
 )
+
+# what makes a new version of a POS product: any of these changed (bookkeeping such as the
+# provider's version number or when it was last seen does not)
+PRODUCT_VERSIONED = ("pos_parent_item_id", "name", "variation_name", "category", "sku", "price", "currency",
+                     "is_deleted", "is_archived")
 
 DAILY_PRODUCT_SALES = Table(
     "daily_product_sales",

@@ -46,3 +46,9 @@ def quantity(value: str | int | float | Decimal | None) -> Decimal:
     if isinstance(value, float):
         value = repr(value)
     return Decimal(value)
+
+
+def to_cents(amount: Decimal | int) -> int:
+    """Hundredths of the major unit as an integer (``12.50`` → ``1250``; canonical amounts carry at
+    most two decimals, so this is exact)."""
+    return int((Decimal(amount) * 100).to_integral_value(rounding=ROUND_HALF_UP))

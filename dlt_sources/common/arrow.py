@@ -21,12 +21,13 @@ The dlt columns of dict rows (``_dlt_load_id``, ``_dlt_id``) are added to Arrow 
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import orjson
 import pyarrow as pa
+
+from dlt_sources.common.tuning import set_dlt_config
 
 SEPARATOR = "__"
 UTC_MICROS = pa.timestamp("us", tz="UTC")
@@ -49,7 +50,7 @@ def prepare_arrow_resources(resources: Iterable[str]) -> None:
       the destination will coerce the text — which is what is wanted. That one warning is muted for
       these resources (the per-column details stay at INFO level).
     """
-    os.environ.update(DLT_COLUMNS_SETTINGS)
+    set_dlt_config(DLT_COLUMNS_SETTINGS, override=True)
     _HINT_WARNING_FILTER.resources.update(resources)
     dlt_logger = logging.getLogger("dlt")
     if _HINT_WARNING_FILTER not in dlt_logger.filters:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -100,14 +101,17 @@ def send_with_retries(send: Callable[[], Response], policy: RetryPolicy, what: s
             pace.throttled(pacer.throttle(path, headers or {}, policy.sleep, own_until=own_until))
         pace.sent()
         response: Response | None = None
+        sent_at = time.perf_counter()
         try:
             response = send()
         except TRANSIENT_EXCEPTIONS as exc:
+            pace.answered(time.perf_counter() - sent_at)
             if url is not None and is_loopback(url) and connection_refused(exc):
                 pace.failed_attempt(None)
                 raise ServerUnreachable(f"{what}: nothing listens at {url} (connection refused)", url=url) from exc
             failure = f"{type(exc).__name__}: {exc}"
         else:
+            pace.answered(time.perf_counter() - sent_at)
             if pacer is not None:
                 pacer.observe(response.headers)
             if response.status_code not in policy.retry_statuses:

@@ -53,12 +53,18 @@ class SyncPace:
         self.retry_after_seconds = 0.0  # of which the provider asked for (Retry-After), the rest is backoff
         self.throttle_wait_seconds = 0.0  # held by the cool-down gate or a client-side rate limit
         self.gave_up = 0  # requests whose retry budget ran out
+        self.response_seconds = 0.0  # spent waiting for answers (each attempt's send to its answer or error)
         self.stopped_early: list[EarlyStop] = []
 
     # ------------------------------------------------------------------ recording
     def sent(self) -> None:
         with self._lock:
             self.requests += 1
+
+    def answered(self, seconds: float) -> None:
+        """One attempt took ``seconds`` from sending to its answer (or its transport error)."""
+        with self._lock:
+            self.response_seconds += max(0.0, seconds)
 
     def failed_attempt(self, status: int | None) -> None:
         """One retryable failure: ``status`` None for a transport error."""
@@ -118,6 +124,7 @@ class SyncPace:
                 "retry_after_seconds": round(self.retry_after_seconds, 3),
                 "throttle_wait_seconds": round(self.throttle_wait_seconds, 3),
                 "waited_seconds": round(self.retry_wait_seconds + self.throttle_wait_seconds, 3),
+                "response_seconds": round(self.response_seconds, 3),
                 "gave_up": self.gave_up, "partial": bool(self.stopped_early),
                 "stopped_early": [{"stream": s.stream, "reason": s.reason} for s in self.stopped_early],
             }

@@ -35,8 +35,17 @@ PERFORMANCE_DEFAULTS: dict[str, str] = {
 
 def apply_performance_defaults() -> None:
     """Set :data:`PERFORMANCE_DEFAULTS` in the environment unless already set (before ``pipeline.run``)."""
-    for key, value in PERFORMANCE_DEFAULTS.items():
-        os.environ.setdefault(key, value)
+    set_dlt_config(PERFORMANCE_DEFAULTS, override=False)
+
+
+def set_dlt_config(values: dict[str, str], *, override: bool) -> None:
+    """dlt reads its configuration from the process environment: the one place that writes it
+    (``override``: replace a value already set, for settings the pipelines rely on)."""
+    for key, value in values.items():
+        if override:
+            os.environ[key] = value
+        else:
+            os.environ.setdefault(key, value)
 
 
 DUCKDB_MEMORY_LIMIT = "512MB"

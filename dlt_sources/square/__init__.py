@@ -238,10 +238,12 @@ class _Sync(IncrementalSync):
                     yield out
 
     def locations(self) -> Iterator[list[Row]]:
-        with stops_early(self.pace, "Square locations"):
-            rows = list(self.locations_payload().get("locations", []))
-            if out := self.prepare("locations", rows):
-                yield out
+        # no early stop: every transaction names its location, so a sync that cannot read them
+        # fails (provider_unavailable, retried by MAX_SYNC_RETRIES) instead of building
+        # transactions without their location
+        rows = list(self.locations_payload().get("locations", []))
+        if out := self.prepare("locations", rows):
+            yield out
 
 
 def _max_ts(current: datetime | None, rows: list[Row], field: str) -> datetime | None:

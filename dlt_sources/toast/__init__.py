@@ -77,12 +77,14 @@ class _Sync(IncrementalSync):
 
     # -------------------------------------------------------------- streams
     def restaurants_rows(self) -> Iterator[list[Row]]:
-        with stops_early(self.pace, "Toast restaurants"):  # no state: the next sync reads them all again
-            for guid in self.restaurants:
-                payload = self.client.get(RESTAURANT_PATH.format(guid=guid), guid)
-                rows = self.guard.filter("restaurants", [shape_row(payload, self.account_id, guid, with_hash=True)])
-                if rows:
-                    yield rows
+        # no early stop: orders are located by their restaurant, so a sync that cannot read one
+        # fails (provider_unavailable, retried by MAX_SYNC_RETRIES) instead of building orders
+        # without their location; no state: every sync reads them all again
+        for guid in self.restaurants:
+            payload = self.client.get(RESTAURANT_PATH.format(guid=guid), guid)
+            rows = self.guard.filter("restaurants", [shape_row(payload, self.account_id, guid, with_hash=True)])
+            if rows:
+                yield rows
 
     def orders(self) -> Iterator[list[Row]]:
         if self.window is not None:

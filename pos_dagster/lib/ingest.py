@@ -20,7 +20,7 @@ from pos_dagster.lib.resources import AppStoreResource, WarehouseResource
 from pos_dagster.lib.tables import table_row_counts
 from pos_dagster.lib.translator import PosDltTranslator, raw_key
 from pos_sync.appstore import AppStore, CryptoError
-from pos_sync.ingest.bookkeeping import BACKFILL_WINDOW, SETUP, SyncLog, track_sync
+from pos_sync.ingest.bookkeeping import BACKFILL_WINDOW, SETUP, SyncLog, describe_failure, track_sync
 from pos_sync.ingest.sync import AccountSync, AccountUnavailable
 from pos_sync.providers import ProviderSpec
 
@@ -95,6 +95,7 @@ def sync_account_raw(context: dg.AssetExecutionContext, spec: ProviderSpec, dlt_
                 pace = run.record_pace(source, stats)
     except Exception as exc:
         settle_webhooks(context, store, exc)
+        retry_transient(context, store, spec, exc)
         raise
     if last_step:
         settle_webhooks(context, store)
@@ -104,6 +105,26 @@ def sync_account_raw(context: dg.AssetExecutionContext, spec: ProviderSpec, dlt_
     if stats.partial_reason:
         context.log.warning(f"partial sync: {stats.partial_reason}")
     yield from with_table_facts(events, spec, warehouse, api_metadata(stats))
+
+
+# failures another attempt may cure: the provider was down or kept throttling past the retry budget
+TRANSIENT = frozenset({"provider_unavailable", "rate_limited"})
+
+
+def retry_transient(context: dg.AssetExecutionContext, store: AppStore, spec: ProviderSpec,
+                    exc: BaseException) -> None:
+    """``MAX_SYNC_RETRIES``: a sync that failed for a transient reason runs again (Dagster's
+    ``RetryRequested``: the same run, a new attempt and a new sync log), after
+    ``POS_SYNC_RETRY_DELAY_SECONDS``, doubling each time; anything else (lost authorization,
+    missing scopes, bad data) fails at once — another attempt would fail the same way."""
+    settings = store.settings
+    kind = describe_failure(exc, spec.reauth_status).error_type
+    attempt = context.retry_number
+    if kind not in TRANSIENT or attempt >= settings.max_sync_retries:
+        return
+    wait = settings.sync_retry_delay_seconds * 2 ** attempt
+    context.log.warning(f"{kind}: retrying the sync in {wait} s (attempt {attempt + 2} of {settings.max_sync_retries + 1})")
+    raise dg.RetryRequested(max_retries=settings.max_sync_retries, seconds_to_wait=wait) from exc
 
 
 def api_metadata(stats: Any) -> dict[str, Any]:

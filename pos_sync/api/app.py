@@ -7,11 +7,22 @@ from fastapi import FastAPI
 
 from pos_sync.api import logs, problems
 from pos_sync.api.metrics import registry_for
-from pos_sync.api.routes import accounts, health, metrics, oauth, sync, webhooks
+from pos_sync.api.routes import (
+    accounts,
+    analytics,
+    health,
+    mappings,
+    metrics,
+    oauth,
+    products,
+    sync,
+    webhooks,
+)
 from pos_sync.settings import Settings, load_settings
 
 DESCRIPTION = """pos-sync's HTTP API: connect a point of sale (OAuth a merchant clicks through, or
-credentials), list and manage accounts, trigger syncs and read their history. Every `/api/v1/pos`
+credentials), list and manage accounts, trigger syncs and read their history, keep the bakery's
+catalog and map POS products to it. Every `/api/v1/pos`
 route needs `Authorization: Bearer <api key>` (from `pos-sync tenants add`) or a JWT of the
 platform, except the browser pages of OAuth linking (a signed link, or the provider's `state`).
 Errors are RFC 9457 problem details. `/healthz`, `/readyz` and `/metrics` (Prometheus) need no
@@ -25,6 +36,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics_registry = registry_for(app.state.settings)
     app.add_middleware(logs.RequestLog)
     problems.install(app)
-    for module in (health, metrics, accounts, oauth, sync, webhooks):
+    for module in (health, metrics, accounts, oauth, sync, webhooks, products, mappings, analytics):
         app.include_router(module.router)
     return app

@@ -69,6 +69,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(AppStoreError)
     @app.exception_handler(LinkError)
     async def _bad(request: Request, exc: Exception) -> JSONResponse:
+        if isinstance(exc, LookupError):  # a product, mapping or request of the tenant that is not there
+            return problem_response(request, 404, " ".join(str(exc).split()))
         return problem_response(request, 422, " ".join(str(exc).split()))
 
     @app.exception_handler(CryptoError)

@@ -13,6 +13,8 @@ from pos_sync.appstore.access import use_session
 from pos_sync.appstore.metric_totals import BUCKET_COLUMNS
 from pos_sync.appstore.models import (
     PosAccount,
+    PosProductMapping,
+    PosProductStats,
     PosSyncErrorTotals,
     PosSyncLog,
     PosSyncTotals,
@@ -65,16 +67,28 @@ def error_totals(session: Session) -> list[tuple[str, str, str, int]]:
 
 
 def unmapped_products_by_account(session: Session) -> list[tuple[str, str, int]]:
-    """Products without mapping, per account: for now the unmapped counter of the account's latest
-    closed sync log (one index probe per account). The product mapping feature will answer this
-    from its own table: swap this function, nothing else changes. Accounts with no closed log yet
-    have no value (unknown is not 0)."""
+    """Products without mapping, per account: its published POS products (``pos_product_stats``)
+    that have no mapping to a bakery product and are not rejected — one grouped query. An account
+    with nothing published yet falls back to the unmapped counter of its latest closed sync log;
+    one with neither has no value (unknown is not 0)."""
+    m = PosProductMapping
+    mapped = sa.or_(sa.and_(m.status.in_(["manual", "auto"]), m.bakery_product_id.is_not(None)), m.status == "rejected")
+    published = session.execute(
+        sa.select(PosProductStats.tenant_id, PosProductStats.pos_account_id,
+                  sa.func.sum(sa.case((mapped, 0), else_=1)))
+        .outerjoin(m, sa.and_(m.tenant_id == PosProductStats.tenant_id, m.pos_provider == PosProductStats.pos_provider,
+                              m.pos_product_id == PosProductStats.pos_product_id))
+        .group_by(PosProductStats.tenant_id, PosProductStats.pos_account_id))
+    out = {a: (t, int(n or 0)) for t, a, n in published}
     latest = (sa.select(PosSyncLog.unmapped_products_count)
               .where(PosSyncLog.pos_account_id == PosAccount.id, PosSyncLog.status != SyncStatus.IN_PROGRESS.value)
               .order_by(PosSyncLog.sync_started_at.desc(), PosSyncLog.created_at.desc())
               .limit(1).scalar_subquery())
     rows = session.execute(sa.select(PosAccount.tenant_id, PosAccount.id, latest))
-    return [(t, a, int(n)) for t, a, n in rows if n is not None]
+    for t, a, n in rows:
+        if a not in out and n is not None:
+            out[a] = (t, int(n))
+    return [(t, a, n) for a, (t, n) in sorted(out.items())]
 
 
 def webhook_inbox(session: Session) -> list[tuple[str, str, int]]:

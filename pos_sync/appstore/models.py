@@ -15,97 +15,25 @@ schema with this metadata on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
-import enum
-import uuid
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
-from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
-from sqlalchemy.types import TypeDecorator
 
-
-def aware_utc(value: datetime | None) -> datetime | None:
-    """Naive datetimes are taken as UTC (like the columns do); aware ones converted to UTC."""
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """``DateTime(timezone=True)`` that only accepts and only returns aware UTC datetimes.
-
-    Naive values written to it are taken to be UTC already (``datetime.utcnow()`` style).
-    """
-
-    impl = sa.DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if not isinstance(value, datetime):
-            raise TypeError(f"expected a datetime, got {type(value).__name__}")
-        value = aware_utc(value)
-        if dialect.name == "sqlite":
-            # SQLite has no timezone type: store naive UTC so text ordering stays chronological.
-            return value.replace(tzinfo=None)
-        return value
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        return aware_utc(value)
-
-
-JSONType = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def new_id() -> str:
-    return str(uuid.uuid4())
-
-
-ACCOUNT_ID_NAMESPACE = uuid.UUID("0b6f3c2e-8d0e-5b8a-9a57-2f6b4c1d9e30")
-
-
-def account_id_for(tenant_id: str, provider: str, merchant_id: str) -> str:
-    """The id of the account of one store: derived from ``(tenant, provider, merchant id)``, so
-    adding a store again — after ``accounts remove`` without ``--purge``, or after the app store
-    was lost — gives the same id, hence the same dlt pipeline (its cursor) and the same canonical
-    rows: the history continues instead of starting over beside itself."""
-    return str(uuid.uuid5(ACCOUNT_ID_NAMESPACE, f"{tenant_id}|{provider}|{merchant_id}"))
-
-
-class AccountStatus(enum.StrEnum):
-    ACTIVE = "active"
-    DISCONNECTED = "disconnected"
-    ERROR = "error"
-    REAUTH_REQUIRED = "reauth_required"
-
-
-class SyncType(enum.StrEnum):
-    INCREMENTAL = "incremental"
-    HISTORICAL = "historical"
-    BACKFILL = "backfill"
-
-
-class SyncStatus(enum.StrEnum):
-    IN_PROGRESS = "in_progress"
-    SUCCESS = "success"
-    PARTIAL = "partial"
-    FAILED = "failed"
-
-
-class WebhookStatus(enum.StrEnum):
-    PENDING = "pending"
-    PROCESSED = "processed"
-    FAILED = "failed"
+from pos_sync.appstore.columns import (  # noqa: F401  (re-exported: the models' public names)
+    ACCOUNT_ID_NAMESPACE,
+    AccountStatus,
+    JSONType,
+    SyncStatus,
+    SyncType,
+    UTCDateTime,
+    WebhookStatus,
+    account_id_for,
+    aware_utc,
+    new_id,
+    utcnow,
+)
 
 
 class Base(DeclarativeBase):
@@ -375,6 +303,7 @@ class PosSyncRequest(Base):
     requested_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=sa.func.now())
     launched_at: Mapped[datetime | None]
     event_id: Mapped[str | None] = mapped_column(sa.String(64))  # the consumed message that asked (NULL: the API)
+    pos_product_ids: Mapped[list[str] | None] = mapped_column(JSONType)  # a restatement: the POS products remapped
 
 
 class PosWebhookSubscription(Base):
@@ -418,3 +347,15 @@ class PosEventOutbox(Base):
     def __repr__(self) -> str:
         return (f"PosEventOutbox(event_id={self.event_id!r}, routing_key={self.routing_key!r}, "
                 f"published_at={self.published_at!r})")
+
+
+# the tables of other concerns, in their own modules: imported here so that one ``Base.metadata``
+# (migrations, schema tests) and ``from pos_sync.appstore.models import X`` cover every table
+from pos_sync.appstore.models_catalog import (  # noqa: E402, F401
+    BakeryProduct,
+    PosCategoryMapping,
+    PosProductMapping,
+    PosProductStats,
+)
+from pos_sync.appstore.models_monitoring import PosSyncHealth, PosTransactionVolume  # noqa: E402, F401
+

@@ -17,7 +17,7 @@ from pos_sync.appstore.models import PosSyncRequest, utcnow
 from pos_sync.settings import Settings
 
 PENDING, LAUNCHED, FAILED = "pending", "launched", "failed"
-KINDS = ("sync", "historical", "reread")
+KINDS = ("sync", "historical", "reread", "restate")
 
 
 class SyncRequestNotFound(AppStoreError, LookupError):
@@ -38,6 +38,7 @@ class SyncRequestInfo:
     requested_at: datetime
     launched_at: datetime | None
     event_id: str | None = None  # the consumed message that asked (None: the API)
+    pos_product_ids: tuple[str, ...] = ()  # a restatement: the POS products whose mapping changed
 
     def to_dict(self) -> dict[str, object]:
         return {"id": self.id, "account_id": self.account_id, "kind": self.kind,
@@ -45,13 +46,14 @@ class SyncRequestInfo:
                 "end_date": self.end_date.isoformat() if self.end_date else None, "status": self.status,
                 "run_ids": list(self.run_ids), "error_message": self.error_message,
                 "requested_at": self.requested_at.isoformat(),
-                "launched_at": self.launched_at.isoformat() if self.launched_at else None}
+                "launched_at": self.launched_at.isoformat() if self.launched_at else None,
+                **({"pos_product_ids": list(self.pos_product_ids)} if self.kind == "restate" else {})}
 
 
 def _info(row: PosSyncRequest) -> SyncRequestInfo:
     return SyncRequestInfo(row.id, row.tenant_id, row.pos_account_id, row.kind, row.start_date, row.end_date,
                            row.status, tuple(row.run_ids or ()), row.error_message, row.requested_at, row.launched_at,
-                           row.event_id)
+                           row.event_id, tuple(row.pos_product_ids or ()))
 
 
 def request_sync(account_id: str, tenant_id: str, kind: str = "sync", start: date | None = None,
@@ -59,7 +61,8 @@ def request_sync(account_id: str, tenant_id: str, kind: str = "sync", start: dat
                  settings: Settings | None = None) -> SyncRequestInfo:
     """Ask for a sync of the tenant's account (``historical``: a backfill of the days
     ``start``..``end``; ``reread``: a re-read of the account's whole change feed, for providers
-    without day windows, ``start``..``end`` kept as the days it was asked for)."""
+    without day windows, ``start``..``end`` kept as the days it was asked for; ``restate``: see
+    :func:`request_restatement`)."""
     return request_sync_once(account_id, tenant_id, kind, start, end, session=session, settings=settings)[0]
 
 
@@ -82,6 +85,28 @@ def request_sync_once(account_id: str, tenant_id: str, kind: str = "sync", start
         s.add(row)
         s.flush()
         return _info(row), True
+
+
+def request_restatement(account_id: str, tenant_id: str, pos_product_ids: list[str], *,
+                        session: Session | None = None, settings: Settings | None = None) -> SyncRequestInfo:
+    """Ask for the account's canonical rows of ``pos_product_ids`` to follow their mappings as they
+    are when the run starts (no API call: the warehouse's rows of those products only)."""
+    with use_session(session, settings) as s:
+        load_account(s, account_id, tenant_id)
+        row = PosSyncRequest(tenant_id=tenant_id, pos_account_id=account_id, kind="restate", run_ids=[],
+                             pos_product_ids=sorted(set(pos_product_ids)))
+        s.add(row)
+        s.flush()
+        return _info(row)
+
+
+def get_sync_request(request_id: str, *, session: Session | None = None,
+                     settings: Settings | None = None) -> SyncRequestInfo:
+    with use_session(session, settings, readonly=True) as s:
+        row = s.get(PosSyncRequest, request_id)
+        if row is None:
+            raise SyncRequestNotFound(f"no sync request {request_id}")
+        return _info(row)
 
 
 def pending_sync_requests(limit: int = 100, *, session: Session | None = None,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import secrets
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -34,7 +35,9 @@ class BuildResult:
     transactions: int = 0
     items: int = 0
     tenders: int = 0
-    products: int = 0
+    products: int = 0  # catalog rows the build read (when the catalog changed)
+    new_products: int = 0  # POS products first seen in this build
+    new_versions: int = 0  # new versions of known products (renamed, re-priced, archived, deleted)
     days_recomputed: int = 0
     seconds: float = 0.0
     affected_days: list[tuple[str, str]] = field(default_factory=list)
@@ -77,9 +80,10 @@ def _builder_of(provider: str) -> Builder:
 
 
 def build_account(account_id: str, provider: str, tenant_id: str, settings: Settings | None = None, *,
-                  builder: Builder | None = None) -> BuildResult:
+                  builder: Builder | None = None, mappings: Mapping[str, str] | None = None) -> BuildResult:
     """Process every raw load of ``provider`` this account's canonical build has not seen yet
-    (``builder``: the provider's, from the registry, unless given)."""
+    (``builder``: the provider's, from the registry, unless given; ``mappings``: the tenant's
+    ``{pos_item_id: bakery_product_id}`` of this provider, which the items written carry)."""
     settings = settings or load_settings()
     build = builder or _builder_of(provider)
     started = time.monotonic()
@@ -97,7 +101,7 @@ def build_account(account_id: str, provider: str, tenant_id: str, settings: Sett
                            first_build=not processed, pii_key=pii_key(settings),
                            keep_pii_clear=settings.store_customer_pii, now=now)
             with wh.transaction():
-                writer = CanonicalWriter(wh, account_id, provider)
+                writer = CanonicalWriter(wh, account_id, provider, mappings)
                 build(RawReader(wh, provider, account_id), writer, job)
                 result.days_recomputed = writer.recompute_daily_product_sales()
                 wh.insert_rows(TRANSFORM_LOADS, [
@@ -108,6 +112,7 @@ def build_account(account_id: str, provider: str, tenant_id: str, settings: Sett
             result.loads = len(raw_loads)
             result.transactions, result.items = writer.transactions, writer.items
             result.tenders, result.products = writer.tenders, writer.products
+            result.new_products, result.new_versions = writer.new_products, writer.new_versions
             result.affected_days = sorted((d[2], str(d[3])) for d in writer.days)
     finally:
         wh.close()

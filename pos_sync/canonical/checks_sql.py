@@ -91,8 +91,8 @@ def transactions_without_location(wh: Warehouse, provider: str | None = None) ->
 
 
 def products_seen_out_of_order(wh: Warehouse, provider: str | None = None) -> int:
-    """Catalog rows without a first/last-seen time or last seen before first seen (one row per
-    tenant, provider and item is the table's primary key)."""
+    """Catalog rows (one per version of a product) without a first/last-seen time or last seen
+    before first seen."""
     where, params = _only(provider, "p")
     return int(wh.scalar(f"""
         select count(*) from {P} p

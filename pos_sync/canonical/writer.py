@@ -1,11 +1,11 @@
 """The canonical tables' one writer: what every provider's builder hands over is written here
-(replace-by-id, never duplicate), and the days it touched are remembered so
+(replace-by-id, never duplicate; line items carry the tenant's product mappings, passed in), and the days it touched are remembered so
 ``daily_product_sales`` is recomputed for exactly those (location, business date) pairs."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import date
+from collections.abc import Iterable, Mapping
+from datetime import UTC, date, datetime
 from typing import Any
 
 from pos_sync.warehouse.sql import Warehouse
@@ -19,6 +19,8 @@ from transforms.canonical import (
     SCHEMA,
     CanonicalBatch,
 )
+from transforms.catalog import product_key, version_products
+from transforms.mapping.apply import with_mappings
 
 Day = tuple[str, str, str, date]  # tenant, provider, location, business date
 
@@ -26,12 +28,16 @@ Day = tuple[str, str, str, date]  # tenant, provider, location, business date
 class CanonicalWriter:
     """A :class:`transforms.build.CanonicalSink` over the warehouse, inside the caller's transaction."""
 
-    def __init__(self, wh: Warehouse, account_id: str, provider: str) -> None:
+    def __init__(self, wh: Warehouse, account_id: str, provider: str,
+                 mappings: Mapping[str, str] | None = None) -> None:
         self.wh = wh
+        self.mappings = dict(mappings or {})  # {pos_item_id: bakery_product_id}: what the items are mapped to
         self.account_id = account_id
         self.provider = provider
         self.days: set[Day] = set()
         self.transactions = self.items = self.tenders = self.products = 0
+        self.new_products = 0  # POS products first seen by this build
+        self.new_versions = 0  # new versions of products already known (changed or archived)
 
     def write(self, batch: CanonicalBatch, stale_ids: Iterable[str] = ()) -> None:
         ids = sorted({(t["id"],) for t in batch.transactions} | {(i,) for i in stale_ids})
@@ -47,7 +53,7 @@ class CanonicalWriter:
         wh.delete_by_keys(POS_TRANSACTION_ITEMS, ["transaction_id"], ids)
         wh.delete_by_keys(POS_TENDERS, ["transaction_id"], ids)
         wh.insert_rows(POS_TRANSACTIONS, batch.transactions)
-        wh.insert_rows(POS_TRANSACTION_ITEMS, batch.items)
+        wh.insert_rows(POS_TRANSACTION_ITEMS, with_mappings(batch.items, self.mappings))
         wh.insert_rows(POS_TENDERS, batch.tenders)
         self.days |= {(t["tenant_id"], t["pos_provider"], t["location_id"], t["business_date"])
                       for t in batch.transactions if t["business_date"] is not None}
@@ -55,27 +61,31 @@ class CanonicalWriter:
         self.items += len(batch.items)
         self.tenders += len(batch.tenders)
 
-    def replace_products(self, products: list[dict[str, Any]]) -> None:
-        """Replace the account's POS products, keeping when each was first seen.
+    def replace_products(self, products: list[dict[str, Any]], as_of: datetime | None = None) -> None:
+        """Version the account's POS products against what is stored (:mod:`transforms.catalog`):
+        a changed product gets a new version, an unchanged one none, one the catalog no longer
+        lists an archived version; nothing is deleted. ``as_of``: the catalog's time (else now).
 
-        A product is the tenant's (its key has no account): one an earlier account of the same
-        store wrote (the store was re-linked under a new id) is taken over, not duplicated."""
+        A product is the tenant's (its versions' key has no account): one an earlier account of
+        the same store wrote (the store was re-linked under a new id) is taken over, not duplicated."""
         wh = self.wh
-        keys = sorted({(p["tenant_id"], p["pos_provider"], p["pos_item_id"]) for p in products})
-        existing: dict[str, Any] = {}
-        if keys:
-            tmp = wh.temp_keys(["tenant_id", "pos_provider", "pos_item_id"], keys)
-            existing = {r["pos_item_id"]: r["first_seen_at"] for r in wh.query(
-                f"select p.pos_item_id, p.first_seen_at from {SCHEMA}.pos_products p join {tmp} k "
-                f"on p.tenant_id = k.tenant_id and p.pos_provider = k.pos_provider "
-                f"and p.pos_item_id = k.pos_item_id")}
-        for p in products:
-            seen = existing.get(p["pos_item_id"])
-            if seen is not None:
-                p["first_seen_at"] = min(seen, p["first_seen_at"] or seen)
-        wh.delete_by_keys(POS_PRODUCTS, ["pos_account_id", "pos_provider"], [(self.account_id, self.provider)])
-        wh.delete_by_keys(POS_PRODUCTS, ["tenant_id", "pos_provider", "pos_item_id"], keys)
-        self.products = wh.insert_rows(POS_PRODUCTS, products)
+        keys = sorted({product_key(p) for p in products})
+        tmp = wh.temp_keys(["tenant_id", "pos_provider", "pos_item_id"], keys)
+        stored = wh.query(
+            f"select p.* from {SCHEMA}.pos_products p where p.is_current and p.pos_provider = %s and "
+            f"(p.pos_account_id = %s or exists (select 1 from {tmp} k where p.tenant_id = k.tenant_id "
+            f"and p.pos_provider = k.pos_provider and p.pos_item_id = k.pos_item_id))",
+            (self.provider, self.account_id))
+        changes = version_products(stored, products, account_id=self.account_id, as_of=as_of or datetime.now(UTC))
+        wh.delete_by_keys(POS_PRODUCTS, ["id"], [(i,) for i in changes.replaced_ids])
+        wh.insert_rows(POS_PRODUCTS, changes.rows)
+        self.products += len(products)
+        self.new_products += changes.new_products
+        self.new_versions += changes.new_versions
+
+    def product_versions(self, tenant_id: str) -> list[dict[str, Any]]:
+        return self.wh.query(f"select * from {SCHEMA}.pos_products where tenant_id = %s and pos_provider = %s",
+                             (tenant_id, self.provider))
 
     def replace_locations(self, rows: list[dict[str, Any]]) -> None:
         self.wh.delete_by_keys(POS_LOCATIONS, ["tenant_id", "pos_provider", "location_id"],

@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "pos_sync.cli.dev",
     "pos_sync.cli.tenants",
     "pos_sync.cli.api",
+    "pos_sync.cli.products",
     "pos_sync.cli.mappings",
     "pos_sync.cli.events",
 )

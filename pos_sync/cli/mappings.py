@@ -9,8 +9,8 @@ app store, no network — and prints one suggestion per POS row: ``auto`` (confi
 CATALOG.csv: ``bakery_product_id,name,sku,category`` (``price`` optional). POS.csv:
 ``provider,pos_product_id,name,sku,category`` (``price`` used when present; other columns are
 ignored). UTF-8 (a byte-order mark is fine), separated by commas, semicolons or tabs. Ids are opaque
-strings. Each action has its own ``_register_<action>`` and handler below, so more actions
-(``list``, ``set``, ``auto``, ``unmapped``) slot in beside ``suggest``.
+strings. ``list``, ``set``, ``auto`` and ``unmapped`` work on the tenant's mappings in the app store
+(:mod:`pos_sync.cli.mapping_actions`).
 """
 
 from __future__ import annotations
@@ -182,3 +182,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
         description="Product mapping: which bakery product each POS product is.")
     actions = mappings.add_subparsers(dest="mappings_command", metavar="ACTION", required=True)
     _register_suggest(actions)
+    from pos_sync.cli import mapping_actions
+
+    mapping_actions.register(actions)

@@ -147,6 +147,10 @@ class SyncLog:
         self.store.record_sync_counts(self.log_id, api_stats=stats.api, partial_reason=stats.partial_reason,
                                       **stats.counters())
 
+    def record_built(self, transactions: int) -> None:
+        """The canonical build's count: transactions that reached ``pos.*`` in this run."""
+        self.store.record_sync_counts(self.log_id, processed=transactions)
+
     def fail(self, exc: BaseException, step: str, reauth_status: str, stats: SyncStats | None = None) -> Failure:
         if stats is not None and stats.api is not None:
             self.store.record_sync_counts(self.log_id, api_stats=stats.api)
@@ -157,9 +161,13 @@ class SyncLog:
         self.store.mark_account_error(self.account_id, failure.status, failure.message)
         return failure
 
-    def succeed(self, stats: SyncStats | None = None) -> None:
-        """Close as ``success`` — or ``partial`` when the run recorded a partial reason."""
-        counters = stats.counters() if stats is not None else {}
+    def succeed(self, stats: SyncStats | None = None, *, new_products: int | None = None) -> None:
+        """Close as ``success`` — or ``partial`` when the run recorded a partial reason.
+        ``new_products``: the POS products the run's canonical build saw first (the other
+        counters keep what the raw step recorded)."""
+        counters: dict[str, int] = stats.counters() if stats is not None else {}
+        if new_products is not None:
+            counters["new_products"] = new_products
         if stats is not None and (stats.api is not None or stats.partial_reason):
             self.store.record_sync_counts(self.log_id, api_stats=stats.api, partial_reason=stats.partial_reason)
         self.store.finish_sync_log(self.log_id, "success", **counters)

@@ -96,7 +96,9 @@ class AccountSync:
         return pace
 
     def record_counts(self, pipeline: dlt.Pipeline, stats: SyncStats) -> None:
-        """Rows the run normalised, per table; its transaction tables count as fetched and processed."""
+        """Rows the run normalised, per table; rows of its transaction tables count as transactions
+        fetched (a sale counts once: Square's orders are not counted beside their payments).
+        ``processed`` is the canonical build's to set: transactions that reached ``pos.*``."""
         trace = pipeline.last_trace
         info = trace.last_normalize_info if trace is not None else None
         counts = dict(info.row_counts) if info is not None else {}
@@ -105,5 +107,4 @@ class AccountSync:
                 continue
             stats.add_rows(table, int(rows))
             if table in self.spec.transaction_tables:
-                stats.processed += int(rows)
                 stats.fetched += int(rows)

@@ -1,5 +1,12 @@
 """Upgrading an existing warehouse's canonical tables to the current model.
 
+``pos_products`` keeps a row per version of a POS product (:mod:`transforms.catalog`). A warehouse
+made before that holds one row per product keyed by (tenant, provider, item):
+:func:`version_pos_products` rebuilds it, once, in one transaction, on DuckDB and PostgreSQL
+alike — every existing row becomes its product's version 1 and current version (``valid_from`` =
+when it was first seen, ``is_archived`` false: what was known), with its version id; the table's
+key becomes the version id and its natural key (tenant, provider, item, version).
+
 The natural keys (:attr:`transforms.canonical.Table.unique`) are UNIQUE table constraints, so no
 code path can store a provider's transaction, line or tender twice, whatever the checks say. A
 warehouse created before them gets them here, once: PostgreSQL with ``ALTER TABLE … ADD
@@ -13,7 +20,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from transforms.canonical import SCHEMA, TABLES, Table
+from transforms.canonical import POS_PRODUCTS, SCHEMA, TABLES, Table
+from transforms.catalog import version_id
 
 if TYPE_CHECKING:
     from pos_sync.warehouse.sql import Warehouse
@@ -71,3 +79,22 @@ def add_natural_keys(wh: Warehouse) -> list[str]:
                            f"UNIQUE ({cols})")
         upgraded.append(table.name)
     return upgraded
+
+
+def version_pos_products(wh: Warehouse) -> bool:
+    """Give an old-shape ``pos_products`` (no ``valid_from``) its versions; whether it was upgraded."""
+    if not wh.table_exists(SCHEMA, POS_PRODUCTS.name) or "valid_from" in wh.columns(SCHEMA, POS_PRODUCTS.name):
+        return False
+    with wh.transaction():
+        rows = wh.query(f"select * from {SCHEMA}.{POS_PRODUCTS.name}")
+        for row in rows:
+            row.update({
+                "id": version_id(row["tenant_id"], row["pos_provider"], row["pos_item_id"], 1),
+                "version": 1, "is_archived": bool(row.get("is_archived")),
+                "valid_from": row.get("first_seen_at") or row.get("last_seen_at"), "valid_to": None,
+                "is_current": True,
+            })
+        wh.execute(f"DROP TABLE {SCHEMA}.{POS_PRODUCTS.name}")
+        wh.execute(POS_PRODUCTS.create_table(wh.dialect))
+        wh.insert_rows(POS_PRODUCTS, rows)
+    return True

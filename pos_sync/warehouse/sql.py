@@ -106,9 +106,11 @@ class Warehouse:
     def ensure_schema(self) -> None:
         """The canonical tables as the model declares them: created when missing, and an existing
         warehouse upgraded (:mod:`pos_sync.warehouse.migrations`)."""
-        from pos_sync.warehouse.migrations import add_natural_keys
+        from pos_sync.warehouse.migrations import add_natural_keys, version_pos_products
 
         self.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
+        self.commit()
+        version_pos_products(self)
         for table in TABLES:
             for stmt in table.ddl(self.dialect):
                 self.execute(stmt)

@@ -22,6 +22,7 @@ SPEC_ROUTES = {
     ("get", "/api/v1/pos/oauth/lightspeed/authorize"), ("get", "/api/v1/pos/oauth/lightspeed/callback"),
     ("post", "/api/v1/pos/sync/{account_id}"), ("post", "/api/v1/pos/sync/{account_id}/historical"),
     ("get", "/api/v1/pos/sync/{account_id}/status"), ("get", "/api/v1/pos/sync/{account_id}/history"),
+    ("get", "/api/v1/pos/analytics/dashboard"), ("get", "/api/v1/pos/analytics/sync-health"),
 }
 SECRETS = ("secret-access-token", "secret-refresh-token", "secret-client-secret")
 

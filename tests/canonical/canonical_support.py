@@ -37,7 +37,7 @@ TABLES: dict[str, tuple[str, ...]] = {
     "pos_transactions": ("id",),
     "pos_transaction_items": ("id",),
     "pos_tenders": ("id",),
-    "pos_products": ("tenant_id", "pos_provider", "pos_item_id"),
+    "pos_products": ("id",),  # a row per version of a POS product
     "daily_product_sales": ("tenant_id", "pos_provider", "location_id", "business_date", "pos_item_id"),
     "pos_locations": ("tenant_id", "pos_provider", "location_id"),
 }

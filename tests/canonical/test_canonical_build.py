@@ -397,8 +397,9 @@ def _assert_table_metadata(instance: Any, run_id: str) -> None:
     from pos_dagster.definitions import defs
 
     graph = defs.resolve_asset_graph()
-    checks = {k.name: graph.get_check_spec(k) for k in graph.asset_check_keys if k.asset_key.path[1] == "square"}
-    assert {n: c.key.asset_key.path[-1] for n, c in checks.items()} == CHECK_TABLES
+    checks = {k.name: graph.get_check_spec(k) for k in graph.asset_check_keys if k.asset_key.path[1:2] == ["square"]}
+    assert {n: c.key.asset_key.path[-1] for n, c in checks.items()} == {**CHECK_TABLES,
+                                                                        "unmapped_revenue_share": "product_stats"}
     assert {n for n, c in checks.items() if c.blocking} == BLOCKING
 
 
@@ -414,8 +415,10 @@ def test_sync_job_skips_the_canonical_asset_without_new_loads(make_env: EnvMaker
         assert first["status"] == "success", first
         assert sorted(_canonical_materializations(instance, first["run_id"])) == sorted(
             f"pos/square/{t}" for t in ("pos_transactions", "pos_transaction_items", "pos_tenders", "pos_products",
-                                 "pos_locations", "daily_product_sales"))
-        assert _check_evaluations(instance, first["run_id"]) == dict.fromkeys(CHECKS, True)
+                                 "pos_locations", "daily_product_sales", "product_stats"))
+        # the integrity checks pass; nothing is mapped yet, so the unmapped-revenue check warns
+        assert _check_evaluations(instance, first["run_id"]) == {**dict.fromkeys(CHECKS, True),
+                                                                 "unmapped_revenue_share": False}
         assert env.reconcile() == []
         _assert_table_metadata(instance, first["run_id"])
         before = snapshot(exclude=frozenset())
@@ -431,7 +434,7 @@ def test_sync_job_skips_the_canonical_asset_without_new_loads(make_env: EnvMaker
         from pos_sync.settings import load_settings
 
         logs_before = len(AppStore(load_settings()).sync_history(env.account_id, 50))
-        keys = [k for k in defs.resolve_asset_graph().asset_check_keys if k.asset_key.path[1] == "square"]
+        keys = [k for k in defs.resolve_asset_graph().asset_check_keys if k.asset_key.path[1:2] == ["square"]]
         from pos_dagster.defs.ingest.jobs import sync_job_name
 
         job = defs.resolve_job_def(sync_job_name("square")).get_subset(asset_selection=set(),
@@ -439,7 +442,8 @@ def test_sync_job_skips_the_canonical_asset_without_new_loads(make_env: EnvMaker
         alone = job.execute_in_process(instance=instance, partition_key=env.account_id)
         assert alone.success
         assert _canonical_materializations(instance, alone.run_id) == []
-        assert _check_evaluations(instance, alone.run_id) == dict.fromkeys(CHECKS, True)
+        assert _check_evaluations(instance, alone.run_id) == {**dict.fromkeys(CHECKS, True),
+                                                              "unmapped_revenue_share": False}
         assert len(AppStore(load_settings()).sync_history(env.account_id, 50)) == logs_before
 
 

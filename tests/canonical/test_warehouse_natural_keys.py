@@ -11,7 +11,15 @@ from typing import Any
 import pytest
 from support.postgres import use_postgres_warehouse
 
-from transforms.canonical import POS_TENDERS, POS_TRANSACTION_ITEMS, POS_TRANSACTIONS, SCHEMA, TABLES, Table
+from transforms.canonical import (
+    POS_PRODUCTS,
+    POS_TENDERS,
+    POS_TRANSACTION_ITEMS,
+    POS_TRANSACTIONS,
+    SCHEMA,
+    TABLES,
+    Table,
+)
 
 KEYED = [t for t in TABLES if t.unique]
 
@@ -44,6 +52,8 @@ def _row(table: Table, n: int, **given: Any) -> dict[str, Any]:
         base |= {"transaction_id": "tx-1", "pos_line_id": f"line-{n}", "line_number": n}
     elif table is POS_TENDERS:
         base |= {"transaction_id": "tx-1", "pos_tender_id": f"tender-{n}"}
+    elif table is POS_PRODUCTS:
+        base |= {"pos_item_id": f"item-{n}", "version": 1}
     return base | given
 
 

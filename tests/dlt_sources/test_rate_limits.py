@@ -111,6 +111,8 @@ def test_a_long_storm_slows_a_request_down_instead_of_killing_it() -> None:
     pace = s.pace.as_dict()
     assert pace["retries"] == 30 and pace["rate_limited"] == 30 and pace["gave_up"] == 0
     assert pace["retry_wait_seconds"] == pace["retry_after_seconds"] == 30.0 and clock.now == 30.0
+    # every attempt's time to its answer is measured on the real clock (the fake one only sleeps)
+    assert 0.0 <= pace["response_seconds"] < 5.0
 
 
 def test_the_backoff_grows_only_with_failures_that_had_no_retry_after() -> None:

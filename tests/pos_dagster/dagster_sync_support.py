@@ -92,8 +92,9 @@ class SyncEnv:
                 value = mat.metadata.get("rows_loaded")
                 rows[key] = int(getattr(value, "value", value) or 0)
         logs = [log for log in appstore.sync_history(self.account_id, limit=50) if log.dagster_run_id == result.run_id]
-        assert len(logs) == 1, f"one sync log per run, got {logs}"
-        outcome = SyncOutcome(result, logs[0], rows, materialized)
+        attempts = 1 + sum(e.event_type_value == "STEP_RESTARTED" for e in result.all_events)
+        assert len(logs) == attempts, f"one sync log per attempt ({attempts}), got {logs}"
+        outcome = SyncOutcome(result, logs[0], rows, materialized)  # the newest: the last attempt
         self.outcomes.append(outcome)
         return outcome
 

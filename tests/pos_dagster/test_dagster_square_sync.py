@@ -50,7 +50,11 @@ def test_import_then_no_change_then_clock_advance(make_env: EnvFactory, warehous
     truth = expected_objects(env.truth())
     assert first.rows_loaded["raw/square/payments"] == sum(o["payments"] for o in truth.values())
     assert first.rows_loaded["raw/square/orders"] == sum(o["orders"] for o in truth.values())
-    assert first.log.transactions_fetched == sum(first.rows_loaded[f"raw/square/{t}"] for t in TRANSACTION_TABLES)
+    # a sale counts once (its payment, not its order too); processed = what reached pos.*
+    assert first.log.transactions_fetched == first.rows_loaded["raw/square/payments"] + first.rows_loaded.get(
+        "raw/square/refunds", 0)
+    built = env.query("SELECT COUNT(*) FROM pos.pos_transactions WHERE pos_provider = 'square'")[0][0]
+    assert first.log.transactions_processed == built > 0
     account = env.account()
     assert account.status == "active" and account.historical_import_done_at is not None
     assert env.instance.get_dynamic_partitions("square_accounts") == [env.account_id]
@@ -70,7 +74,8 @@ def test_import_then_no_change_then_clock_advance(make_env: EnvFactory, warehous
     # are skippable and stay quiet when no raw load was new
     assert set(second.rows_loaded.values()) == {0}, second.rows_loaded
     assert not {k for k in second.materialized if k.startswith("pos/")}
-    assert second.log.transactions_fetched == 0 and second.log.error_message is None
+    assert second.log.transactions_fetched == second.log.transactions_processed == 0
+    assert second.log.error_message is None
     assert env.data_load_ids() == loads_before
     locations = len(env.credentials["location_ids"])
     per_route = _requests_per_route(counter)
@@ -96,7 +101,7 @@ def test_import_then_no_change_then_clock_advance(make_env: EnvFactory, warehous
         differs = {i for i, v in now_stored.items() if stored[table].get(i) != v}
         assert loaded == differs, table  # nothing unchanged was rewritten
         assert third.rows_loaded.get(f"raw/square/{table}", 0) == len(expected[table])
-    assert third.log.transactions_fetched == sum(len(v) for v in expected.values())
+    assert third.log.transactions_fetched == len(expected["payments"]) + len(expected["refunds"])
     env.assert_matches_ledger()
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import pytest
 from dagster_sync_support import TRANSACTION_TABLES, EnvFactory, changed_ids, make_world
 from support.accounts import link_account
 from support.worlds import mid_window
@@ -48,9 +49,14 @@ def test_faults_429_storm_503s_and_token_expiry_mid_sync(make_env: EnvFactory) -
     assert appstore.account_credentials(env.account_id).access_token == after.access_token
 
 
-def test_revoked_grant_disconnects_then_relink_resumes_without_gaps(make_env: EnvFactory) -> None:
+def test_revoked_grant_disconnects_then_relink_resumes_without_gaps(make_env: EnvFactory,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     from pos_dagster.defs.automation.sensors import is_due
     from pos_sync import appstore
+
+    # another attempt cannot cure a revoked grant: never retried, whatever MAX_SYNC_RETRIES says
+    monkeypatch.setenv("MAX_SYNC_RETRIES", "3")
+    monkeypatch.setenv("POS_SYNC_RETRY_DELAY_SECONDS", "0")
 
     world = make_world()
     mid = mid_window(world)
@@ -121,13 +127,10 @@ class _PaymentsOutage(FaultPlan):
 
 
 def test_an_outage_longer_than_the_retry_budget_makes_a_partial_sync_the_next_one_completes(
-        make_env: EnvFactory, monkeypatch: object) -> None:
+        make_env: EnvFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """The provider keeps answering 429 past the run's retry budget: the run keeps what it loaded,
     its log closes as ``partial`` naming the stream and the API's behaviour, the account stays
     active; when the outage is over the next sync completes and the ledger matches exactly."""
-    import pytest
-
-    assert isinstance(monkeypatch, pytest.MonkeyPatch)
     monkeypatch.setenv("POS_SYNC_RETRY_BUDGET_SECONDS", "1")
     outage = _PaymentsOutage(after=1)
     env = make_env(faults=outage)
@@ -148,3 +151,51 @@ def test_an_outage_longer_than_the_retry_budget_makes_a_partial_sync_the_next_on
     again = env.sync()
     assert again.success and again.log.status == "success" and again.log.partial_reason is None
     env.assert_matches_ledger()
+
+
+class _LocationsDown(FaultPlan):
+    """``/v2/locations`` answers 503 for ``seconds`` from its first request."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__()
+        self.seconds, self.until, self.armed = seconds, None, False
+
+    @property
+    def active(self) -> bool:
+        return True
+
+    def decide(self, key: str) -> tuple[int, object]:  # type: ignore[override]
+        import time
+
+        number, fault = super().decide(key)
+        if self.armed and "/v2/locations" in key:
+            if self.until is None:
+                self.until = time.monotonic() + self.seconds
+            if time.monotonic() < self.until:
+                from pos_sandbox.faults import Fault
+
+                return number, Fault.of("503")
+        return number, fault
+
+
+def test_a_sync_failing_on_an_outage_is_retried_max_sync_retries_times(
+        make_env: EnvFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``MAX_SYNC_RETRIES``: the provider is down longer than one attempt's retry budget; the
+    attempt fails as ``provider_unavailable`` and Dagster runs the step again after
+    ``POS_SYNC_RETRY_DELAY_SECONDS``; the outage is over by then, so the same run succeeds and the
+    ledger matches. Every attempt has its own log; the account ends active."""
+    monkeypatch.setenv("POS_SYNC_RETRY_BUDGET_SECONDS", "1")
+    monkeypatch.setenv("POS_SYNC_RETRY_DELAY_SECONDS", "2")
+    monkeypatch.setenv("MAX_SYNC_RETRIES", "2")
+    outage = _LocationsDown(seconds=2.0)  # longer than an attempt's budget, shorter than budget + delay
+    env = make_env(faults=outage)
+    outage.armed = True  # after linking (which reads the locations too)
+    out = env.sync()
+    assert out.success, out.log.error_message
+    from pos_sync import appstore
+
+    history = [(log.status, log.error_type) for log in appstore.sync_history(env.account_id)]
+    assert history == [("success", None), ("failed", "provider_unavailable")], history  # newest first
+    assert env.account().status == "active"
+    env.assert_matches_ledger()
+

@@ -97,7 +97,7 @@ class Store:
             dupes = wh.scalar("select count(*) - count(distinct (tenant_id, pos_provider, pos_transaction_id)) "
                               "from pos.pos_transactions where pos_provider = %s", (provider,))
             products = wh.scalar("select count(*) - count(distinct pos_item_id) from pos.pos_products "
-                                 "where pos_provider = %s", (provider,))
+                                 "where pos_provider = %s and is_current", (provider,))  # one current version
         assert (dupes, products) == (0, 0)
 
 

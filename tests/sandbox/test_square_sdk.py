@@ -8,16 +8,14 @@ from typing import Any
 
 import pydantic
 import pytest
+from square import Square  # squareup, a dev dependency: missing, this module fails (never skips)
+from square.types.catalog_object import CatalogObject
+from square.types.location import Location
+from square.types.order import Order
+from square.types.payment import Payment
+from square.types.payment_refund import PaymentRefund
+from square.types.team_member import TeamMember
 from square_emulator_support import Served, make_world, served
-
-square = pytest.importorskip("square")
-from square import Square  # noqa: E402
-from square.types.catalog_object import CatalogObject  # noqa: E402
-from square.types.location import Location  # noqa: E402
-from square.types.order import Order  # noqa: E402
-from square.types.payment import Payment  # noqa: E402
-from square.types.payment_refund import PaymentRefund  # noqa: E402
-from square.types.team_member import TeamMember  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -16,12 +16,12 @@ import pytest
 from transforms import square
 from transforms.canonical import (
     POS_LOCATIONS,
-    POS_PRODUCTS,
     POS_TENDERS,
     POS_TRANSACTION_ITEMS,
     POS_TRANSACTIONS,
     canonical_id,
 )
+from transforms.catalog import CATALOG_COLUMNS
 from transforms.pii import make_pseudonymizer, normalise_email, normalise_phone
 
 TENANT = "tenant-1"
@@ -306,7 +306,7 @@ def test_ids_are_deterministic() -> None:
 def test_products_are_item_variations_with_item_name_category_and_deleted_flag() -> None:
     ctx = context()
     products = square.normalize_products(ctx, CATALOG)
-    assert [set(p) == set(POS_PRODUCTS.column_names) for p in products] == [True, True]
+    assert [set(p) == set(CATALOG_COLUMNS) for p in products] == [True, True]  # versioned by transforms.catalog
     by_id = {p["pos_item_id"]: p for p in products}
     cro, cafe = by_id["VAR1"], by_id["VAR2"]
     assert (cro["name"], cro["variation_name"], cro["category"], cro["sku"], cro["price"], cro["currency"],

@@ -35,9 +35,13 @@ def build(raw: RawRows, out: CanonicalSink, job: BuildJob) -> None:
         registers={r["id"]: r for r in raw.account_table("registers")},
         pseudonymize=job.pseudonymizer(),
     )
-    for chunk in chunks(raw.changed_ids("sales", "id", job.loads)):
-        sales = raw.attach("sales", raw.roots("sales", "id", chunk), SALE_CHILDREN)
-        out.write(normalize(ctx, sales), row_ids(ctx, sales))  # a soft-deleted sale's rows disappear
     if job.first_build or raw.table_changed("products", job.loads):
         out.replace_products(normalize_products(ctx, products))
+    sale_ids = raw.changed_ids("sales", "id", job.loads)
+    if sale_ids:  # a line is named as its product was when sold (versions recorded so far)
+        for v in sorted(out.product_versions(job.tenant_id), key=lambda v: v["version"]):
+            ctx.versions.setdefault(v["pos_item_id"], []).append(v)
+    for chunk in chunks(sale_ids):
+        sales = raw.attach("sales", raw.roots("sales", "id", chunk), SALE_CHILDREN)
+        out.write(normalize(ctx, sales), row_ids(ctx, sales))  # a soft-deleted sale's rows disappear
     out.replace_locations(normalize_locations(ctx, job.now or datetime.now(UTC)))

@@ -44,7 +44,23 @@ class LightspeedContext:
     users: dict[str, Row] = field(default_factory=dict)
     registers: dict[str, Row] = field(default_factory=dict)
     pseudonymize: Callable[[str | None], str | None] = lambda value: value
+    # the product versions already recorded (pos.pos_products rows by pos_item_id): a line takes
+    # the name its product had when sold, since X-Series lines carry no name of their own
+    versions: dict[str, list[Row]] = field(default_factory=dict)
     _zones: dict[str, ZoneInfo] = field(default_factory=dict)
+
+    def product_as_sold(self, product_id: str | None, when: datetime | None) -> Row:
+        """The product as it was at ``when``: the raw product when it has not changed since,
+        else the recorded version valid then, else (nothing recorded) the raw product."""
+        raw = self.products.get(product_id or "") or {}
+        changed = as_utc(raw.get("updated_at"))
+        if when is None or changed is None or changed <= when:
+            return raw
+        for v in self.versions.get(product_id or "", ()):
+            if v["valid_from"] is not None and v["valid_from"] <= when and (v["valid_to"] is None or when < v["valid_to"]):
+                return {"name": v["name"], "variant_name": v["variation_name"], "sku": v["sku"],
+                        "type__name": v["category"], "variant_parent_id": v["pos_parent_item_id"]}
+        return raw
 
     def currency(self, outlet_id: str) -> str:
         return (self.outlets.get(outlet_id) or {}).get("currency") or "EUR"
@@ -141,7 +157,7 @@ def normalize_sale(ctx: LightspeedContext, sale: Row) -> CanonicalBatch:
     }
     batch = CanonicalBatch(transactions=[transaction])
     for n, (line, a) in enumerate(zip(lines, amounts, strict=True)):
-        product = ctx.products.get(line.get("product_id") or "") or {}
+        product = ctx.product_as_sold(line.get("product_id"), when)
         qty = sign * quantity(line.get("quantity"))
         batch.items.append({
             "id": canonical_id(tx_id, "line", line.get("id") or n),
@@ -229,7 +245,9 @@ def normalize_products(ctx: LightspeedContext, products: Iterable[Row]) -> list[
             "price": from_major(price, currency) if price is not None else None,
             "currency": currency,
             "is_deleted": p.get("deleted_at") is not None,
+            "is_archived": p.get("is_active") is False or p.get("active") is False,  # inactive: not for sale
             "source_version": str(p.get("version") or ""),
+            "valid_from": seen,
             "first_seen_at": as_utc(p.get("created_at")) or seen,
             "last_seen_at": seen,
         })

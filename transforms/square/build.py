@@ -49,8 +49,16 @@ def _payments(raw: RawRows, order_ids: Iterable[str], payment_ids: Iterable[str]
     return out
 
 
+def _catalog(raw: RawRows) -> list[Row]:
+    rows = raw.attach("catalog", raw.account_table("catalog"), {
+        "catalog__present_at_location_ids": ("present_at_location_ids", "catalog")})
+    for row in rows:
+        row.setdefault("present_at_location_ids", [])
+    return rows
+
+
 def build(raw: RawRows, out: CanonicalSink, job: BuildJob) -> None:
-    catalog_rows = raw.account_table("catalog")
+    catalog_rows = _catalog(raw)
     ctx = SquareContext(
         tenant_id=job.tenant_id,
         account_id=job.account_id,

@@ -294,8 +294,22 @@ def normalize(ctx: SquareContext, orders: Iterable[Row], refunds: Iterable[Row])
     return batch
 
 
+def _present_nowhere(obj: Row) -> bool:
+    """Not at all locations and at none in particular (``present_at_location_ids`` re-attached
+    by the builder: absent or empty means none)."""
+    return obj.get("present_at_all_locations") is False and not obj.get("present_at_location_ids")
+
+
+def is_archived(variation: Row, item: Row) -> bool:
+    """Square archives an ITEM (``item_data.is_archived``); an item or variation present at no
+    location is not sold anywhere either."""
+    return bool(item.get("item_data__is_archived")) or _present_nowhere(item) or _present_nowhere(variation)
+
+
 def normalize_products(ctx: SquareContext, catalog_rows: Iterable[Row]) -> list[Row]:
-    """ITEM_VARIATIONs (the sellable products) with their item's name and category."""
+    """ITEM_VARIATIONs (the sellable products) with their item's name and category; ``valid_from``
+    is the later ``updated_at`` of the variation and its item (a rename changes the item, a new
+    price the variation)."""
     out = []
     for row in catalog_rows:
         if row.get("type") != "ITEM_VARIATION":
@@ -305,6 +319,8 @@ def normalize_products(ctx: SquareContext, catalog_rows: Iterable[Row]) -> list[
         currency = row.get("item_variation_data__price_money__currency") or "USD"
         price = row.get("item_variation_data__price_money__amount")
         updated = as_utc(row.get("updated_at"))
+        item_updated = as_utc(item.get("updated_at"))
+        changed_at = max(updated, item_updated) if updated and item_updated else (updated or item_updated)
         out.append({
             "tenant_id": ctx.tenant_id,
             "pos_account_id": ctx.account_id,
@@ -318,9 +334,11 @@ def normalize_products(ctx: SquareContext, catalog_rows: Iterable[Row]) -> list[
             "price": from_minor(price, currency) if price is not None else None,
             "currency": currency,
             "is_deleted": bool(row.get("is_deleted")) or bool(item.get("is_deleted")),
+            "is_archived": is_archived(row, item),
             "source_version": str(row.get("version") or ""),
+            "valid_from": changed_at,
             "first_seen_at": updated,
-            "last_seen_at": updated,
+            "last_seen_at": changed_at,
         })
     return out
 

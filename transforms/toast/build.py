@@ -54,5 +54,7 @@ def build(raw: RawRows, out: CanonicalSink, job: BuildJob) -> None:
         stale = [ctx.check_id(g) for g in check_ids(orders)] + refund_ids(ctx, orders)
         out.write(normalize(ctx, orders), stale)
     if job.first_build or raw.table_changed("menus", job.loads):
-        out.replace_products(normalize_products(ctx, menu_items.values()))
+        # an item no longer in any menu was archived: as of the menus' last change
+        menus_updated = [i["_seen_at"] for i in menu_items.values() if i.get("_seen_at") is not None]
+        out.replace_products(normalize_products(ctx, menu_items.values()), max(menus_updated, default=job.now))
     out.replace_locations(normalize_locations(ctx, job.now or datetime.now(UTC)))

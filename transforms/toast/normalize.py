@@ -279,7 +279,9 @@ def normalize_products(ctx: ToastContext, menu_items: Iterable[Row]) -> list[Row
             "price": from_major(item.get("price"), currency) if item.get("price") not in (None, "") else None,
             "currency": currency,
             "is_deleted": False,
+            "is_archived": False,  # listed in a menu; archived items leave the menus (transforms.catalog)
             "source_version": None,
+            "valid_from": item.get("_seen_at"),
             "first_seen_at": item.get("_seen_at"),
             "last_seen_at": item.get("_seen_at"),
         })

@@ -6,7 +6,8 @@ Each tick (every 30 s) it reads the app store once and, per registered provider:
 * adds a ``<provider>_accounts`` partition for each new account and deletes those of removed
   accounts;
 * turns the sync requests of the API and of consumed events into runs
-  (``pos_sync.appstore.sync_requests``; a re-read for a provider without day windows);
+  (``pos_sync.appstore.sync_requests``; a re-read for a provider without day windows; a
+  restatement of remapped POS products);
 * requests ``<provider>_sync`` for each enabled account that does not need a human
   (``disconnected``/``reauth_required`` wait for a re-link) and is due: never synced, or its
   ``last_sync_at + sync_frequency_minutes`` has passed on the wall clock (``POS_NOW`` does not
@@ -26,6 +27,7 @@ import dagster as dg
 
 from pos_dagster.defs.ingest.backfills import backfill_job_name, window_backfill
 from pos_dagster.defs.ingest.jobs import sync_job, sync_job_name
+from pos_dagster.defs.mapping.restate import restate_job, restate_job_name
 from pos_dagster.lib.partitions import accounts_partitions_name
 from pos_dagster.lib.pools import ensure_writer_limit
 from pos_dagster.lib.resources import AppStoreResource
@@ -69,7 +71,8 @@ def requested_runs(instance: dg.DagsterInstance, store: AppStore,
     """Runs for the sync requests the API or a consumed message wrote: one ``<provider>_sync`` run
     for a sync, one ``<provider>_historical_backfill`` run per day for a historical import, one
     ``<provider>_sync`` run tagged ``pos/reread`` for a re-read (a provider without day windows
-    asked to re-sync a date range: its whole change feed, through a fresh pipeline). A request whose runs
+    asked to re-sync a date range: its whole change feed, through a fresh pipeline), one
+    ``<provider>_mapping_restate`` run for a restatement (a mapping changed). A request whose runs
     exist (found by their ``pos/sync-request`` tag on a later tick) is settled with their ids;
     until then it is asked for again under the same run keys, which Dagster launches once."""
     runs: list[dg.RunRequest] = []
@@ -80,7 +83,10 @@ def requested_runs(instance: dg.DagsterInstance, store: AppStore,
             continue
         tags = {ACCOUNT: account.id, PROVIDER: account.provider, ACCOUNT_LABEL: account_label(account),
                 TRIGGER: "event" if request.event_id else "api", SYNC_REQUEST: request.id}
-        if request.kind in ("sync", "reread"):
+        if request.kind == "restate":  # a mapping changed: that account's rows of those POS products
+            wanted = [dg.RunRequest(run_key=f"request:{request.id}", job_name=restate_job_name(account.provider),
+                                    partition_key=account.id, tags=tags)]
+        elif request.kind in ("sync", "reread"):
             if request.kind == "reread":  # no day windows: the whole change feed again, through a fresh pipeline
                 tags[REREAD] = request.id
             wanted = [dg.RunRequest(run_key=f"request:{request.id}", job_name=sync_job_name(account.provider),
@@ -126,7 +132,8 @@ def evaluate(instance: dg.DagsterInstance, accounts: list[AccountInfo], now: dat
 def account_sync_sensor() -> dg.SensorDefinition:
     @dg.sensor(name="account_sync_sensor", minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING,
                jobs=[sync_job(spec) for spec in registry] + [window_backfill(spec) for spec in registry
-                                                              if spec.windows is not None],
+                                                              if spec.windows is not None]
+                    + [restate_job(spec) for spec in registry if spec.canonical is not None],
                description="Keeps each provider's account partitions in step with the app store and requests "
                            "a sync for every account whose sync frequency has elapsed.")
     def _sensor(context: dg.SensorEvaluationContext, appstore: AppStoreResource) -> dg.SensorResult:

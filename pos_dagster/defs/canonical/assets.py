@@ -24,6 +24,7 @@ from pos_dagster.lib.resources import AppStoreResource, WarehouseResource
 from pos_dagster.lib.tables import CANONICAL, column_schema, slice_row_counts
 from pos_dagster.lib.tags import PROVIDER
 from pos_dagster.lib.translator import raw_key
+from pos_sync.appstore.mappings import mapping_targets
 from pos_sync.canonical.build import build_account
 from pos_sync.ingest.bookkeeping import CANONICAL_BUILD, INTEGRITY_CHECKS, IntegrityCheckFailed, SyncLog
 from pos_sync.providers import ProviderSpec, registry
@@ -32,7 +33,8 @@ TABLES = {
     "pos_transactions": "Sales, refunds and voids (exact decimals; business date in the location's zone).",
     "pos_transaction_items": "Line items of every transaction: product, quantity, prices, discounts, taxes.",
     "pos_tenders": "How each sale was paid (split payments: one row per tender), tips apart.",
-    "pos_products": "The POS catalog: items and variations with SKU, category, price and when first seen.",
+    "pos_products": "The POS catalog with its history: a row per version of each item or variation (name, SKU, "
+                    "category, price, deleted/archived; valid_from/valid_to, is_current).",
     "pos_locations": "The account's locations: name, time zone, currency, whether prices include tax.",
 }
 DAILY = "daily_product_sales"
@@ -73,13 +75,17 @@ def canonical_assets(spec: ProviderSpec) -> dg.AssetsDefinition:
         account = store.get_account(context.partition_key)
         log = SyncLog.of_run(store, account.id, context.run_id)  # opened by this run's raw step
         try:
-            result = build_account(account.id, spec.name, account.tenant_id, store.settings, builder=spec.canonical)
+            targets = mapping_targets(account.tenant_id, spec.name, settings=store.settings)
+            result = build_account(account.id, spec.name, account.tenant_id, store.settings, builder=spec.canonical,
+                                   mappings=targets)
         except Exception as exc:
             if log is not None:
                 log.fail(exc, CANONICAL_BUILD, spec.reauth_status)
             settle_webhooks(context, store, exc)
             raise
         context.log.info(f"canonical build of {spec.name} account {account.id}: {result.as_dict()}")
+        if log is not None:
+            log.record_built(result.transactions)
         wh = warehouse.connect()
         try:
             rows = slice_row_counts(wh, spec.name, [*TABLES, DAILY]) if result.loads else {}
@@ -95,6 +101,8 @@ def canonical_assets(spec: ProviderSpec) -> dg.AssetsDefinition:
                 if key not in context.selected_asset_keys:
                     continue
                 extra = {"rows_loaded": count} if count is not None else {}
+                if table == "pos_products":
+                    extra |= {"new_products": result.new_products, "new_versions": result.new_versions}
                 yield dg.MaterializeResult(asset_key=key, metadata={
                     **meta, **extra, "dagster/row_count": rows.get(table, 0),
                     "dagster/column_schema": column_schema(CANONICAL[table])})
@@ -105,7 +113,7 @@ def canonical_assets(spec: ProviderSpec) -> dg.AssetsDefinition:
                 log.fail(IntegrityCheckFailed(f"the canonical {spec.label} tables failed integrity checks: {problems}"),
                          INTEGRITY_CHECKS, spec.reauth_status)
             else:
-                log.succeed()
+                log.succeed(new_products=result.new_products)
         settle_webhooks(context, store)  # the events' objects are in pos.* now
 
     return _canonical

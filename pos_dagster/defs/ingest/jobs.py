@@ -1,5 +1,5 @@
 """``<provider>_sync``: the raw multi-asset of one account partition and everything downstream
-(its canonical slices and their checks), tagged as a warehouse writer (DuckDB has one writer:
+(its canonical slices and their checks) but the monitoring assets (``monitoring_job``), tagged as a warehouse writer (DuckDB has one writer:
 ``dagster.yaml`` limits such runs to one at a time)."""
 
 import contextlib
@@ -34,7 +34,8 @@ def sync_job(spec: ProviderSpec) -> Any:  # an unresolved asset job
     partitions = account_partitions(spec.name)
     return dg.define_asset_job(
         sync_job_name(spec.name),
-        selection=dg.AssetSelection.groups(f"raw_{spec.name}").downstream(),
+        # the monitoring assets read every provider's transactions: they run in their own job
+        selection=dg.AssetSelection.groups(f"raw_{spec.name}").downstream() - dg.AssetSelection.groups("monitoring"),
         partitions_def=partitions,
         config=dg.PartitionedConfig(partitions_def=partitions, run_config_for_partition_key_fn=lambda _key: {},
                                     tags_for_partition_key_fn=lambda key: account_tags(spec.name, key)),

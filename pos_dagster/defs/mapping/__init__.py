@@ -1,0 +1,1 @@
+"""Product mapping: restating the canonical rows of remapped POS products."""

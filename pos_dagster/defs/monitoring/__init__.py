@@ -1,0 +1,1 @@
+"""Monitoring: sync health, freshness, transaction volume and the app store's retention."""
