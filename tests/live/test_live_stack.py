@@ -32,7 +32,7 @@ MATERIALIZATIONS = """query($key: AssetKeyInput!) { assetOrError(assetKey: $key)
 CHECKS = """query($key: AssetKeyInput!, $check: String!) {
   assetCheckExecutions(assetKey: $key, checkName: $check, limit: 1) { runId status } }"""
 SYNCS_SECONDS = 300  # three scheduled first syncs, one at a time (DuckDB's one writer), on a shared machine
-UI_SYNC_SECONDS = 180
+UI_SYNC_SECONDS = 300  # behind the first syncs and the monitoring runs they trigger (one DuckDB writer)
 
 
 def runs(stack: LiveStack, **filter_: Any) -> list[dict[str, Any]]:
