@@ -118,7 +118,8 @@ def test_scheduled_syncs_then_a_sync_launched_from_the_ui(page: Any, live_stack:
     # the canonical slice materialized by that run, and its checks passed, as the run and asset pages show them
     page.goto(f"{live_stack.ui}/runs/{run['runId']}")
     page.get_by_text("RUN_SUCCESS").first.wait_for()
-    page.get_by_text(re.compile(r"pos / toast / pos_transactions")).first.wait_for(state="attached")
+    page.goto(f"{live_stack.ui}/assets/pos/toast/pos_transactions?view=events")
+    page.get_by_text(prefix, exact=True).first.wait_for()  # the materialization's run, in the asset's events
     for table in ("pos_transactions", "pos_transaction_items", "pos_tenders", "daily_product_sales"):
         latest = live_stack.graphql(MATERIALIZATIONS, key={"path": ["pos", "toast", table]})["assetOrError"]
         assert latest["assetMaterializations"][0]["runId"] == run["runId"], table
