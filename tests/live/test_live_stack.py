@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from conftest import ARTIFACTS, LiveStack
+from live_support import ARTIFACTS, LiveStack
 
 RUNS = """query($filter: RunsFilter) { runsOrError(filter: $filter, limit: 50) {
   ... on Runs { results { runId jobName status tags { key value } } } } }"""
