@@ -38,7 +38,7 @@ import httpx
 
 from pos_sync.cli import CommandError, emit_json, log
 
-GRACE_SECONDS = 7.0  # after SIGINT/SIGTERM, before SIGKILL (an idle `dagster dev` needs ~6 s to stop its group)
+GRACE_SECONDS = 5.0  # after SIGINT/SIGTERM, before SIGKILL (an idle `dagster dev` needs ~6 s, more under load: stopping promptly wins)
 STARTUP_SECONDS = 180.0  # dagster dev loads the definitions in a code server: slow on a busy machine
 REPO = Path(__file__).resolve().parents[2]
 
