@@ -1,10 +1,10 @@
-# Two commands on a fresh machine: `make demo` and `make test`.
+# Two commands on a fresh machine: `make demo` and `make test`; `make up` runs the live local stack.
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test install lint bench clean browser
+.PHONY: demo test up install lint bench clean browser
 # the browser tests drive Debian's chromium (Playwright's own browser download cannot work here)
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -18,6 +18,10 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/pos-sync demo
+
+# the live local stack: sandbox with live sales, linked accounts, the API and dagster dev (Ctrl-C stops it)
+up: $(STAMP)
+	$(VENV)/bin/pos-sync dev
 
 browser:
 	@command -v chromium >/dev/null 2>&1 || { echo "installing Debian's chromium for the browser tests"; \

@@ -46,6 +46,28 @@ def reap_dead_cli_runs(instance: dg.DagsterInstance, account_id: str) -> list[st
     return reaped
 
 
+INTERRUPTED_RUN_MESSAGE = "the previous `pos-sync dev` stopped while this run was in progress"
+
+
+def fail_interrupted_runs(instance: dg.DagsterInstance | None = None) -> list[str]:
+    """Runs a stopped ``pos-sync dev`` left started (its run workers were stopped with it) are
+    marked failed and give back their pool slots, so the sensor does not take their accounts for
+    busy forever. Called before ``dagster dev`` starts on this instance; a run of a ``pos-sync``
+    process that is still alive (``pos/pid`` on this host) is left alone."""
+    instance = instance or get_instance()
+    failed = []
+    runs = instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING,
+                                                     dg.DagsterRunStatus.CANCELING]))
+    for run in runs:
+        pid = int(run.tags.get("pos/pid") or 0)
+        if pid and run.tags.get("pos/host") == socket.gethostname() and _process_alive(pid):
+            continue
+        instance.report_run_failed(run, INTERRUPTED_RUN_MESSAGE)
+        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+        failed.append(run.run_id)
+    return failed
+
+
 class DagsterSyncRunner:
     """Executes ``<provider>_sync`` for one account partition in this process. Dagster's console
     log stays quiet (``log_level``): the run's events are in the instance (``dagster dev`` shows

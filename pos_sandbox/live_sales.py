@@ -47,6 +47,7 @@ class LiveSaleRequest:
     refund_after_seconds: float | None = None
     tip_edit_after_seconds: float | None = None
     tip_edit_cents: int = 100
+    series: str = ""  # names the RNG stream: a live clock's own series never re-draws another run's sales
 
 
 def _fits(sale: Sale, req: LiveSaleRequest) -> bool:
@@ -61,8 +62,9 @@ def _fits(sale: Sale, req: LiveSaleRequest) -> bool:
 def _draw(world: World, req: LiveSaleRequest, closed_at: datetime, n: int) -> Sale:
     loc = world.location_by_id[req.location_id]
     day = closed_at.astimezone(world.zone(loc.timezone)).date()
+    prefix = f"live|{req.series}|" if req.series else "live|"
     for attempt in range(MAX_ATTEMPTS):
-        for sale in world._generate_day(loc, day, stream=f"live|{n}|{attempt}", count=DRAWS_PER_ATTEMPT):
+        for sale in world._generate_day(loc, day, stream=f"{prefix}{n}|{attempt}", count=DRAWS_PER_ATTEMPT):
             if _fits(sale, req):
                 return sale
     raise RuntimeError(f"no {req.state} sale fitting the request could be drawn for {req.location_id}")
@@ -103,12 +105,13 @@ def make_live_sale(world: World, req: LiveSaleRequest) -> Sale:
         sale.tip_edit = TipEdit(closed_at + timedelta(seconds=req.tip_edit_after_seconds), tender.id,
                                 tender.tip_cents + req.tip_edit_cents)
     if req.refund_after_seconds is not None:
-        sale.refund = _refund(world, sale, n, closed_at + timedelta(seconds=req.refund_after_seconds))
+        sale.refund = _refund(world, sale, f"{req.series}|{n}" if req.series else str(n),
+                              closed_at + timedelta(seconds=req.refund_after_seconds))
     world.add_live_sale(sale, day)
     return sale
 
 
-def _refund(world: World, sale: Sale, n: int, created: datetime) -> Refund:
+def _refund(world: World, sale: Sale, n: str, created: datetime) -> Refund:
     loc = world.location_by_id[sale.location_id]
     rng = random.Random(f"{world.seed}|live-refund|{sale.location_id}|{n}")
     drawn = world._refund(sale, IdMaker(rng), rng, loc, loc.provider)

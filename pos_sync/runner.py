@@ -32,3 +32,10 @@ def get_runner(**options: Any) -> SyncRunner:
     module = importlib.import_module(RUNNER_MODULE)
     runner: SyncRunner = module.runner(**options)
     return runner
+
+
+def fail_interrupted_runs() -> list[str]:
+    """Mark failed the runs a stopped ``pos-sync dev`` left started (``pos_dagster.adapter``); their ids."""
+    module = importlib.import_module(RUNNER_MODULE)
+    failed: list[str] = module.fail_interrupted_runs()
+    return failed

@@ -182,7 +182,7 @@ class TokenProvider:
             response = send_with_retries(
                 lambda: self._session.post(self.token_url, timeout=self.policy.timeout,  # type: ignore[arg-type]
                                            headers={"Accept": "application/json"}, **encoding),
-                self.policy, f"{self.provider} token refresh", pace=self.pace,
+                self.policy, f"{self.provider} token refresh", pace=self.pace, url=self.token_url,
             )
             try:
                 payload = response.json()

@@ -1,6 +1,7 @@
 """Errors every POS source raises: each one tells the operator what happened and what to do.
 
-Syncs raise :class:`ApiError` (and its :class:`RetriesExhausted`, :class:`InvalidCursor`),
+Syncs raise :class:`ApiError` (and its :class:`RetriesExhausted`, :class:`InvalidCursor`,
+:class:`ServerUnreachable`),
 :class:`ReauthorizationRequired` (its :class:`TokenRejected` when the API refused the access token)
 and :class:`MissingScopes`. Location discovery (``discover_*`` in each provider's ``helpers``)
 raises only :class:`DiscoveryError` and its :class:`DiscoveryUnavailable`. All derive from
@@ -29,6 +30,16 @@ class ApiError(PosSourceError):
 
 class RetriesExhausted(ApiError):
     """Transient failures (429, 5xx, timeouts) outlasted the retry policy (attempts or sleep budget)."""
+
+
+class ServerUnreachable(ApiError):
+    """Nothing listens at a loopback address (connection refused): a local server — the provider
+    sandbox — is not running. Raised at once, without retries: waiting out the retry budget would
+    not start it. ``url``: what was asked for."""
+
+    def __init__(self, message: str, *, url: str) -> None:
+        super().__init__(message)
+        self.url = url
 
 
 class ReauthorizationRequired(PosSourceError):

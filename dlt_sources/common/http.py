@@ -35,7 +35,7 @@ import orjson
 import requests
 from requests import PreparedRequest, Response
 
-from dlt_sources.common.errors import ApiError, RetriesExhausted, TokenRejected
+from dlt_sources.common.errors import ApiError, RetriesExhausted, ServerUnreachable, TokenRejected
 from dlt_sources.common.pace import SyncPace
 from dlt_sources.common.pacing import Pacer, Pacing
 from dlt_sources.common.retry import SYNC_RETRY_POLICY, RetryPolicy, parse_retry_after
@@ -53,9 +53,32 @@ TRANSIENT_EXCEPTIONS: tuple[type[Exception], ...] = (
 )
 
 
+LOOPBACK_HOSTS = {"localhost", "::1", "[::1]"}
+
+
+def is_loopback(url: str) -> bool:
+    host = (urlsplit(url).hostname or "").lower()
+    return host in LOOPBACK_HOSTS or host.startswith("127.")
+
+
+def connection_refused(exc: BaseException) -> bool:
+    """Whether a transport error is a refused connection (nothing listens on the port)."""
+    seen: set[int] = set()
+    todo: list[object] = [exc]
+    while todo:
+        current = todo.pop()
+        if not isinstance(current, BaseException) or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, ConnectionRefusedError) or "Connection refused" in str(current):
+            return True
+        todo += [current.__cause__, current.__context__, *current.args, getattr(current, "reason", None)]
+    return False
+
+
 def send_with_retries(send: Callable[[], Response], policy: RetryPolicy, what: str, *,
                       pacer: Pacer | None = None, pace: SyncPace | None = None,
-                      path: str = "", headers: Mapping[str, str] | None = None) -> Response:
+                      path: str = "", headers: Mapping[str, str] | None = None, url: str | None = None) -> Response:
     """Call ``send`` until it returns a non-retryable response; raise :class:`RetriesExhausted`.
 
     Retryable: statuses in ``policy.retry_statuses`` and :data:`TRANSIENT_EXCEPTIONS`. The wait
@@ -65,6 +88,8 @@ def send_with_retries(send: Callable[[], Response], policy: RetryPolicy, what: s
     the gate and the rate limits of ``pacer`` for ``path``/``headers``. The budget is
     ``policy.max_elapsed`` seconds from the first send (:class:`RetryPolicy`); once a request of the
     run gave up (``pace.budget_spent``), later ones are sent once. ``pace`` counts it all.
+    A refused connection to a loopback ``url`` (the sandbox is not running) raises
+    :class:`ServerUnreachable` at once: no retry would start the server.
     """
     pace = pace if pace is not None else SyncPace()
     once = pace.budget_spent
@@ -81,6 +106,9 @@ def send_with_retries(send: Callable[[], Response], policy: RetryPolicy, what: s
             response = send()
         except TRANSIENT_EXCEPTIONS as exc:
             pace.answered(time.perf_counter() - sent_at)
+            if url is not None and is_loopback(url) and connection_refused(exc):
+                pace.failed_attempt(None)
+                raise ServerUnreachable(f"{what}: nothing listens at {url} (connection refused)", url=url) from exc
             failure = f"{type(exc).__name__}: {exc}"
         else:
             pace.answered(time.perf_counter() - sent_at)
@@ -160,7 +188,7 @@ class ApiSession(requests.Session):
                 request.headers["Authorization"] = f"Bearer {token}"
             response = send_with_retries(lambda: self._send_once(request, dict(kwargs)), self.policy, what,
                                          pacer=self.pacer, pace=self.pace, path=_path(request),
-                                         headers=request.headers)
+                                         headers=request.headers, url=request.url)
             if response.status_code == 401 and self.token_provider is not None and token is not None:
                 if refreshed:
                     raise TokenRejected(

@@ -79,7 +79,7 @@ class ToastTokenProvider(TokenProvider):
             response = send_with_retries(
                 lambda: self._session.post(self.token_url, json=body, timeout=self.policy.timeout,  # type: ignore[arg-type]
                                            headers={"Accept": "application/json"}),
-                self.policy, "Toast login", pace=self.pace,
+                self.policy, "Toast login", pace=self.pace, url=self.token_url,
             )
             try:
                 payload = response.json()

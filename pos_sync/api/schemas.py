@@ -114,8 +114,9 @@ class SyncAccepted(BaseModel):
 
 
 class HistoricalRequest(Body):
-    start_date: date
-    end_date: date
+    start_date: date | None = Field(None, description="first day (default: the account's history start — the "
+                                                       "first day its historical import covered)")
+    end_date: date | None = Field(None, description="last day (default: today, UTC)")
 
 
 class SyncRequestOut(BaseModel):

@@ -44,7 +44,8 @@ def _authorization_code(client: httpx.Client, path: str, params: dict[str, Any],
     return query
 
 
-def link_square_account(base_url: str, tenant_id: str, cred: dict[str, Any]) -> str:
+def link_square_account(base_url: str, tenant_id: str, cred: dict[str, Any],
+                        historical_import_days: int | None = None) -> str:
     """OAuth code flow against the emulator, location discovery, then the app store."""
     from dlt_sources.common.auth import TokenSet
     from dlt_sources.square import discover_locations, square_tokens
@@ -70,6 +71,7 @@ def link_square_account(base_url: str, tenant_id: str, cred: dict[str, Any]) -> 
         access_token=tokens["access_token"], refresh_token=tokens.get("refresh_token"), token_expires_at=expires_at,
         client_id=cred["client_id"], client_secret=cred["client_secret"],
         webhook_signature_key=cred["webhook_signature_key"], locations=locations,
+        historical_import_days=historical_import_days,
     )
     return account_id
 
@@ -100,7 +102,8 @@ def link_toast_account(base_url: str, tenant_id: str, cred: dict[str, Any],
     return account_id
 
 
-def link_lightspeed_account(base_url: str, tenant_id: str, cred: dict[str, Any]) -> str:
+def link_lightspeed_account(base_url: str, tenant_id: str, cred: dict[str, Any],
+                            historical_import_days: int | None = None) -> str:
     """OAuth authorization-code flow against the emulator (form-encoded token request), outlet
     discovery, then the app store."""
     from dlt_sources.common.auth import TokenSet
@@ -129,6 +132,7 @@ def link_lightspeed_account(base_url: str, tenant_id: str, cred: dict[str, Any])
         token_expires_at=datetime.fromtimestamp(float(expires), UTC) if expires else None,
         client_id=cred["client_id"], client_secret=cred["client_secret"], extra={"domain_prefix": prefix},
         locations=[{k: o.get(k) for k in ("location_id", "name", "timezone", "currency")} for o in outlets],
+        historical_import_days=historical_import_days,
     )
     return account_id
 
@@ -265,6 +269,7 @@ def _demo(args: argparse.Namespace) -> int:
         "webhook": webhook,
         "duration_seconds": round(time.monotonic() - started, 2),
         "api": _demo_api_access(settings, world.tenant_id),
+        "live_command": "pos-sync dev",
         "truth_command": (f"pos-sync sandbox truth --seed {world.seed} --start {world.start} --days {world.days} "
                           f"--scale {world.scale} --providers {','.join(providers)} --json"),
     }
@@ -295,6 +300,8 @@ def _demo(args: argparse.Namespace) -> int:
         api = document["api"]
         print(f"HTTP API: {api['serve_command']}  — tenant {api['tenant_id']}, API key {api['api_key']}")
         print(f"  e.g. curl -H 'Authorization: Bearer {api['api_key']}' {api['url']}/api/v1/pos/accounts")
+        print("live: `make up` (pos-sync dev) keeps it going — the sandbox making sales, these accounts linked to it, "
+              "the API and the Dagster UI on http://127.0.0.1:3000 running their scheduled syncs; Ctrl-C stops it")
     if any(a["status"] == "failed" for a in accounts_out):
         raise CommandError("a demo sync failed (see above)")
     if webhook["status"] == "missing":

@@ -84,12 +84,26 @@ def _serve(args: argparse.Namespace) -> int:
         webhooks = WebhookOptions.parse(args.webhooks)
     except ValueError as exc:
         raise CommandError(f"--webhooks: {exc}") from exc
+    if args.sale_every < 0:
+        raise CommandError(f"--sale-every must be >= 0, got {args.sale_every}")
     server = SandboxServer(world, faults=faults, port=args.port, host=args.host, webhooks=webhooks,
                            refresh_grace_seconds=args.lightspeed_refresh_grace)
-    server.start()
-    sys.stdout.write(json.dumps(server.manifest()) + "\n")
+    clock = None
+    if args.live:
+        from pos_sandbox.live_clock import LiveClock
+
+        clock = LiveClock(world, sale_every=args.sale_every).start()
+    try:
+        server.start()
+    except (RuntimeError, OSError) as exc:
+        if clock is not None:
+            clock.stop()
+        raise CommandError(f"the sandbox could not listen on {args.host}:{args.port}: {exc}") from exc
+    manifest = server.manifest() | ({"live": {"sale_every_seconds": args.sale_every}} if clock else {})
+    sys.stdout.write(json.dumps(manifest) + "\n")
     sys.stdout.flush()
-    log(f"sandbox serving on {server.base_url} (Ctrl-C to stop)")
+    live = f", live: clock = wall clock, a sale every {args.sale_every:g} s" if clock else ""
+    log(f"sandbox serving on {server.base_url}{live} (Ctrl-C to stop)")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
@@ -98,6 +112,8 @@ def _serve(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        if clock is not None:
+            clock.stop()
         server.stop()
     return 0
 
@@ -133,4 +149,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     serve.add_argument("--lightspeed-refresh-grace", type=float, default=0.0, metavar="SECONDS",
                        help="how long a rotated Lightspeed refresh token keeps working (default 0: at once "
                             "invalid, as Lightspeed documents; Lightspeed's real grace is unconfirmed)")
+    serve.add_argument("--live", action="store_true",
+                       help="keep the world going: the virtual clock follows the wall clock and a live sale "
+                            "happens every --sale-every seconds (round robin over the locations; some refunded "
+                            "or voided)")
+    serve.add_argument("--sale-every", type=float, default=10.0, metavar="SECONDS",
+                       help="with --live: seconds between live sales (default 10; 0: none)")
     serve.set_defaults(func=_serve)

@@ -31,6 +31,7 @@ ACTIONS = {
     "missing_scopes": "Re-authorize the POS account and grant the permissions (scopes) pos-sync asks for",
     "rate_limited": f"{NO_ACTION} (the provider is limiting the request rate)",
     "provider_unavailable": f"{NO_ACTION} (the provider's API is unavailable)",
+    "provider_unreachable": "Start the sandbox the account is linked to (`pos-sync dev`), or re-link the account",
     "interrupted": f"{NO_ACTION} (the sync was interrupted before it finished)",
     "provider_error": "Check the error message; if it repeats, contact support with it",
     "invalid_data": "Contact support: the synced data failed an integrity check",

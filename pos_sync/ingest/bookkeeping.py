@@ -15,8 +15,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
-from dlt_sources.common.errors import ApiError, MissingScopes, ReauthorizationRequired, RetriesExhausted
+from dlt_sources.common.errors import (
+    ApiError,
+    MissingScopes,
+    ReauthorizationRequired,
+    RetriesExhausted,
+    ServerUnreachable,
+)
 from pos_sync.appstore import AppStore, CryptoError
 
 # the steps a sync log names when one fails
@@ -80,6 +87,8 @@ def _error_type(cause: BaseException) -> str:
         return "encryption_key"
     if isinstance(cause, IntegrityCheckFailed):
         return "invalid_data"
+    if isinstance(cause, ServerUnreachable):
+        return "provider_unreachable"
     if isinstance(cause, ApiError):
         if cause.status == 429:
             return "rate_limited"
@@ -91,6 +100,12 @@ def _error_type(cause: BaseException) -> str:
     return "internal_error"
 
 
+def sandbox_not_running(url: str) -> str:
+    """The one line for an account whose (loopback) sandbox is gone."""
+    parts = urlsplit(url)
+    return f"the sandbox at {parts.scheme}://{parts.netloc} is not running: start it with `pos-sync dev`"
+
+
 def describe_failure(exc: BaseException, reauth_status: str = "disconnected") -> Failure:
     """What a failed sync means: the account's status, the kind of failure and its message
     (``reauth_status``: what the provider's lost authorization means, from the registry)."""
@@ -99,6 +114,8 @@ def describe_failure(exc: BaseException, reauth_status: str = "disconnected") ->
     status = reauth_status if error_type == "authentication_failed" else "error"
     plain = isinstance(cause, ReauthorizationRequired | MissingScopes | CryptoError | IntegrityCheckFailed)
     message = str(cause) if plain else f"{type(cause).__name__}: {cause}"
+    if isinstance(cause, ServerUnreachable):
+        message = sandbox_not_running(cause.url)
     return Failure(status, error_type, " ".join(message.split()))
 
 

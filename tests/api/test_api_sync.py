@@ -6,6 +6,7 @@ day — and settles with their run ids on a later tick; Lightspeed's change feed
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import pytest
@@ -56,6 +57,14 @@ def test_historical_imports_are_day_backfills_except_without_date_windows(sqlite
     backwards = api.post(f"/api/v1/pos/sync/{square}/historical",
                          json={"start_date": "2026-01-07", "end_date": "2026-01-05"})
     assert backwards.status_code == 422 and "before" in backwards.json()["detail"]
+    # without dates: the account's own history (HISTORICAL_IMPORT_DAYS before it was linked) to today
+    defaulted = api.post(f"/api/v1/pos/sync/{square}/historical", json={})
+    assert defaulted.status_code == 202, defaulted.text
+    account = api.store.get_account(square)
+    [latest, *_] = api.store.latest_sync_requests(square, account.tenant_id)
+    linked = account.created_at.astimezone(UTC)
+    assert latest.start_date == (linked - timedelta(days=api.store.settings.historical_import_days)).date()
+    assert latest.end_date == datetime.now(UTC).date()
 
 
 def test_status_and_paginated_history(api: Api) -> None:

@@ -8,6 +8,7 @@ from functools import cache
 
 import dagster as dg
 
+from pos_dagster.defs.ingest.jobs import account_tags
 from pos_dagster.lib.ingest import sync_account_window
 from pos_dagster.lib.partitions import historical_windows
 from pos_dagster.lib.pools import api_step_pool
@@ -31,8 +32,14 @@ def window_backfill(spec: ProviderSpec) -> dg.JobDefinition:
         yield from sync_account_window(context, spec, appstore, keys["account"], start, start + timedelta(days=1),
                                        clock.now())
 
+    windows = historical_windows(spec.name, load_settings().backfill_start_date)
+
+    def tags(key: str) -> dict[str, str]:  # "<account>|<day>": the dimensions in name order
+        return account_tags(spec.name, key.split("|", 1)[0])
+
     @dg.job(name=backfill_job_name(spec.name), tags=WAREHOUSE_WRITER,
-            partitions_def=historical_windows(spec.name, load_settings().backfill_start_date),
+            config=dg.PartitionedConfig(partitions_def=windows, run_config_for_partition_key_fn=lambda _key: {},
+                                        tags_for_partition_key_fn=tags),
             description=spec.descriptions.get("backfill_job"))
     def backfill():
         window()

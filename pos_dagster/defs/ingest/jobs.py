@@ -4,13 +4,15 @@
 accounts), tagged as a warehouse writer (DuckDB has one writer:
 ``dagster.yaml`` limits such runs to one at a time)."""
 
+import contextlib
 from functools import cache
 from typing import Any
 
 import dagster as dg
 
 from pos_dagster.defs.forecasting.assets import FORECAST_GROUP
-from pos_dagster.lib.tags import WAREHOUSE_WRITER
+from pos_dagster.lib.partitions import account_partitions
+from pos_dagster.lib.tags import ACCOUNT, ACCOUNT_LABEL, PROVIDER, WAREHOUSE_WRITER, account_label
 from pos_sync.providers import ProviderSpec, registry
 
 
@@ -18,14 +20,30 @@ def sync_job_name(provider: str) -> str:
     return f"{provider}_sync"
 
 
+def account_tags(provider: str, account_id: str) -> dict[str, str]:
+    """The run tags of an account's run (``pos/account``, ``pos/provider``, ``pos/account-label``)
+    from its partition key — also on runs launched from the UI or by a backfill, so the runs list
+    filters every run of an account by its label and the sensor sees them in flight."""
+    from pos_sync import appstore
+
+    tags = {ACCOUNT: account_id, PROVIDER: provider}
+    with contextlib.suppress(appstore.AccountNotFound):
+        tags[ACCOUNT_LABEL] = account_label(appstore.get_account(account_id))
+    return tags
+
+
 @cache
 def sync_job(spec: ProviderSpec) -> Any:  # an unresolved asset job
+    partitions = account_partitions(spec.name)
     return dg.define_asset_job(
         sync_job_name(spec.name),
         # the monitoring assets read every provider's transactions and the forecast runs for a batch
         # of accounts: each has its own job
         selection=(dg.AssetSelection.groups(f"raw_{spec.name}").downstream()
                    - dg.AssetSelection.groups("monitoring") - dg.AssetSelection.groups(FORECAST_GROUP)),
+        partitions_def=partitions,
+        config=dg.PartitionedConfig(partitions_def=partitions, run_config_for_partition_key_fn=lambda _key: {},
+                                    tags_for_partition_key_fn=lambda key: account_tags(spec.name, key)),
         tags=WAREHOUSE_WRITER,
         # its steps run one after the other (raw, then canonical) and pools bind them either way: a
         # daemon-launched sync runs them in its run process rather than booting a Python process per

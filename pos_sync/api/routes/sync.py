@@ -16,10 +16,10 @@ from pos_sync.api.schemas import (
     SyncRequestOut,
     SyncStatus,
 )
+from pos_sync.ingest.backfill import BackfillRangeError, backfill_range
 from pos_sync.providers import registry
 
 router = APIRouter(prefix="/api/v1/pos/sync", tags=["synchronization"])
-MAX_HISTORICAL_DAYS = 366
 
 
 def _accepted(request: Request, info: object) -> SyncAccepted:
@@ -44,13 +44,11 @@ def trigger_historical(account_id: str, body: HistoricalRequest, request: Reques
         raise Problem(422, f"{spec.label} has no date-window import: {spec.no_window_reason or 'no day windows'}; "
                            f"its first sync already read the whole history — POST /api/v1/pos/sync/{account_id} "
                            "syncs what changed since")
-    if body.end_date < body.start_date:
-        raise Problem(422, "end_date is before start_date")
-    if (body.end_date - body.start_date).days + 1 > MAX_HISTORICAL_DAYS:
-        raise Problem(422, f"at most {MAX_HISTORICAL_DAYS} days per request")
-    if body.start_date < store.settings.backfill_start_date:
-        raise Problem(422, f"start_date is before {store.settings.backfill_start_date} (POS_BACKFILL_START_DATE)")
-    return _accepted(request, store.request_sync(account_id, tenant, "historical", body.start_date, body.end_date))
+    try:
+        chosen = backfill_range(account, store.settings, body.start_date, body.end_date)
+    except BackfillRangeError as exc:
+        raise Problem(422, str(exc)) from exc
+    return _accepted(request, store.request_sync(account_id, tenant, "historical", chosen.start, chosen.end))
 
 
 @router.get("/{account_id}/status", response_model=SyncStatus, name="sync_status", summary="Get sync status",
