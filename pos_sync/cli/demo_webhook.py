@@ -19,7 +19,6 @@ reconciliation, run afterwards, covers the live sale too: the sandbox ledger cou
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -84,7 +83,7 @@ def live_sale_by_webhook(server: Any, tenant_id: str, settings: Any, accounts: l
     if square is None or cred is None:
         return {"status": "skipped", "reason": "no Square account was synced"}
     # the application's personal access token, for this registration only (never in os.environ)
-    with_token = load_settings({**os.environ, "SQUARE_APP_ACCESS_TOKEN": cred["app_access_token"]})
+    with_token = load_settings({**load_settings().environ, "SQUARE_APP_ACCESS_TOKEN": cred["app_access_token"]})
     store = AppStore(with_token)
     account_id = square["account_id"]
     logs.configure(logging.WARNING)  # the receiver's request logs: warnings only, on stderr
