@@ -82,7 +82,7 @@ def live_sale_by_webhook(server: Any, tenant_id: str, settings: Any, accounts: l
     cred = next((c for c in server.manifest()["accounts"] if c["provider"] == "square"), None)
     if square is None or cred is None:
         return {"status": "skipped", "reason": "no Square account was synced"}
-    # the application's personal access token, for this registration only (never in os.environ)
+    # the application's personal access token, for this registration only (never put in the process environment)
     with_token = load_settings({**load_settings().environ, "SQUARE_APP_ACCESS_TOKEN": cred["app_access_token"]})
     store = AppStore(with_token)
     account_id = square["account_id"]
