@@ -3,8 +3,9 @@
 Every 5 s (``POS_WEBHOOK_SENSOR_INTERVAL_SECONDS``, read when the definitions load) it reads the inbox's oldest pending events (a bounded batch), groups them by account and
 requests one ``<provider>_sync`` run per account (run key: the batch, so a tick evaluated twice
 launches once), tagged ``pos/webhook-batch``; that run settles its events (processed, or back to
-pending with a retry count). An account whose run is queued and not started yet absorbs new
-events: they wait for the next tick rather than a second queued run. The sync itself is the
+pending with a retry count). An account whose run is queued or starting absorbs new events:
+they wait for the next tick rather than a second queued run, and that run, when it succeeds,
+settles the account's events that arrived before it started (its sync read them). The sync itself is the
 account's incremental sync — the change feed since its last mark, a handful of requests — so an
 event never rolls a newer object back: the provider's current state is what lands, and polling
 stays the safety net for events that never came. ``oauth.authorization.revoked`` marks the account
@@ -32,7 +33,8 @@ from pos_sync.providers import registry
 from pos_sync.settings import load_settings
 
 NEEDS_HUMAN = {"disconnected", "reauth_required"}
-NOT_STARTED = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED]
+# launched but its sync not begun (queued, or its process still booting): it will read new events too
+NOT_STARTED = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING]
 STALE_AFTER = timedelta(minutes=15)
 
 
@@ -42,7 +44,7 @@ def _batch_key(account_id: str, events: list[InboxEvent]) -> str:
 
 
 def _waiting(instance: dg.DagsterInstance) -> set[str]:
-    """Accounts with a sync run queued but not started (it will read their new events too)."""
+    """Accounts with a sync run queued or starting (it will read their new events too)."""
     return {r.tags[ACCOUNT] for r in instance.get_runs(dg.RunsFilter(statuses=NOT_STARTED), limit=5000)
             if ACCOUNT in r.tags}
 
