@@ -69,6 +69,9 @@ class AppStore:
     def open_log_of_run(self, account_id: str, dagster_run_id: str) -> str | None:
         return sync_logs.open_log_of_run(account_id, dagster_run_id, settings=self.settings)
 
+    def last_log_of_run(self, account_id: str, dagster_run_id: str) -> str | None:
+        return sync_logs.last_log_of_run(account_id, dagster_run_id, settings=self.settings)
+
     def sync_history(self, account_id: str, limit: int = 20, *, offset: int = 0,
                      tenant_id: str | None = None) -> list[SyncLogInfo]:
         return sync_logs.sync_history(account_id, limit, offset=offset, tenant_id=tenant_id, settings=self.settings)

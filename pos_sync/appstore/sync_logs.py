@@ -137,6 +137,17 @@ def open_log_of_run(account_id: str, dagster_run_id: str, *, session: Session | 
         ).scalar_one_or_none()
 
 
+def last_log_of_run(account_id: str, dagster_run_id: str, *, session: Session | None = None,
+                    settings: Settings | None = None) -> str | None:
+    """The id of the newest log run ``dagster_run_id`` wrote for the account (closed or not)."""
+    with use_session(session, settings, readonly=True) as s:
+        return s.execute(
+            sa.select(PosSyncLog.id).where(PosSyncLog.pos_account_id == account_id,
+                                           PosSyncLog.dagster_run_id == dagster_run_id)
+            .order_by(PosSyncLog.sync_started_at.desc()).limit(1)
+        ).scalar_one_or_none()
+
+
 def finish_sync_log(
     log_id: str,
     status: str,

@@ -65,6 +65,7 @@ def test_a_mapping_restates_exactly_its_rows_and_the_daily_feed_still_sums(make_
     tenant = env.account().tenant_id
     stats = product_stats(tenant)
     assert stats and all(p.unmapped for p in stats) and sum(p.revenue_cents_30d for p in stats) > 0
+    assert first.log.unmapped_products_count == len(stats)  # the sync log counts them too
     [check] = [c for c in first.result.get_asset_check_evaluations() if c.check_name == "unmapped_revenue_share"]
     assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN  # everything is unmapped
     with session_scope() as s:

@@ -53,6 +53,8 @@ def product_stats_asset(spec: ProviderSpec) -> dg.AssetsDefinition:
                                        now=settings.utcnow(), settings=settings)
         if result.event_id:
             context.log.info(f"pos.mapping_needed {result.event_id}: {len(result.new_unmapped)} new unmapped product(s)")
+        if log_id := store.last_log_of_run(account.id, context.run_id):  # the sync log's unmapped_products
+            store.record_sync_counts(log_id, unmapped_products=result.unmapped)
         yield dg.MaterializeResult(asset_key=key, metadata={
             "products": result.products, "unmapped_products": result.unmapped,
             "new_unmapped_products": len(result.new_unmapped), "dagster/row_count": result.products})
