@@ -15,6 +15,16 @@ import pytest
 PG_ADMIN_DSN = os.environ.get("POS_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[object]:
+    """One Playwright + chromium per test session (``support.browser``: the sync API allows one
+    per thread); browser tests open their own contexts and pages from it."""
+    from support.browser import launched_chromium
+
+    with launched_chromium() as browser:
+        yield browser
+
+
 @pytest.fixture(autouse=True)
 def _isolated_env(tmp_path, monkeypatch) -> None:
     """Every test gets its own POS_HOME and dlt data dir; telemetry off."""

@@ -34,6 +34,7 @@ from dlt_sources.common.errors import (
     MissingScopes,
     ReauthorizationRequired,
     RetriesExhausted,
+    ServerUnreachable,
     TokenRejected,
 )
 from dlt_sources.common.retry import RetryPolicy
@@ -80,6 +81,8 @@ def discovery_errors(provider: str, base_url: str, *, rejected: Callable[[TokenR
         raise DiscoveryError(refused(exc)) from exc
     except RetriesExhausted as exc:
         raise unreachable(provider, base_url, exc) from exc
+    except ServerUnreachable as exc:  # a local sandbox that is not running: said at once
+        raise DiscoveryError(f"could not reach {provider} at {base_url}: {exc}") from exc
     except (ApiError, MissingScopes) as exc:
         raise DiscoveryError(str(exc)) from exc
     except requests.RequestException as exc:  # a malformed URL, too many redirects, ...

@@ -15,11 +15,10 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from live_support import CHROMIUM, CHROMIUM_ARGS, REPO, STARTUP_SECONDS, LiveStack, free_ports
+from live_support import REPO, STARTUP_SECONDS, LiveStack, free_ports
 
 
 @pytest.fixture(scope="session")
@@ -61,21 +60,15 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
 
 
 @pytest.fixture(scope="session")
-def browser(live_stack: LiveStack) -> Iterator[Any]:
+def browser(live_stack: LiveStack, chromium: Any) -> Iterator[Any]:
     """One chromium context for the session (the UI keeps what it was told in local storage): a
     fresh Dagster home greets once with a "Join the Dagster community" modal, skipped here."""
-    from playwright.sync_api import sync_playwright
-
-    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: `make test` installs Debian's chromium"
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        context = chromium.new_context(viewport={"width": 1400, "height": 900})
-        try:
-            page = context.new_page()
-            page.goto(f"{live_stack.ui}/overview")
-            page.get_by_role("button", name="Skip").click(timeout=60_000)
-            page.close()
-            yield context
-        finally:
-            context.close()
-            chromium.close()
+    context = chromium.new_context(viewport={"width": 1400, "height": 900})  # the session's (tests/conftest.py)
+    try:
+        page = context.new_page()
+        page.goto(f"{live_stack.ui}/overview")
+        page.get_by_role("button", name="Skip").click(timeout=60_000)
+        page.close()
+        yield context
+    finally:
+        context.close()
