@@ -100,32 +100,27 @@ def last_close(*, settings: Settings | None = None) -> tuple[str, int]:
 
 
 # ---------------------------------------------------------------------------------------- publish
-def _known_accounts(s: Any) -> set[str]:
-    return set(s.execute(sa.select(PosAccount.id)).scalars())
+def _replace_published(model: Any, rows: Iterable[Mapping[str, Any]], settings: Settings | None) -> int:
+    """Replace the table of ``model`` with ``rows`` stamped ``published_at`` (accounts removed
+    meanwhile are left out); the number of rows written."""
+    now = utcnow()
+    with use_session(None, settings) as s:
+        known = set(s.execute(sa.select(PosAccount.id)).scalars())
+        s.execute(sa.delete(model))
+        batch = [{**row, "published_at": now} for row in rows if row["pos_account_id"] in known]
+        if batch:
+            s.execute(sa.insert(model), batch)
+        return len(batch)
 
 
 def publish_sync_health(rows: Iterable[Mapping[str, Any]], *, settings: Settings | None = None) -> int:
     """Replace ``pos_sync_health`` with ``rows`` (accounts removed meanwhile are left out)."""
-    now = utcnow()
-    with use_session(None, settings) as s:
-        known = _known_accounts(s)
-        s.execute(sa.delete(PosSyncHealth))
-        batch = [{**row, "published_at": now} for row in rows if row["pos_account_id"] in known]
-        if batch:
-            s.execute(sa.insert(PosSyncHealth), batch)
-        return len(batch)
+    return _replace_published(PosSyncHealth, rows, settings)
 
 
 def publish_transaction_volume(rows: Iterable[Mapping[str, Any]], *, settings: Settings | None = None) -> int:
     """Replace ``pos_transaction_volume`` with ``rows`` (accounts removed meanwhile are left out)."""
-    now = utcnow()
-    with use_session(None, settings) as s:
-        known = _known_accounts(s)
-        s.execute(sa.delete(PosTransactionVolume))
-        batch = [{**row, "published_at": now} for row in rows if row["pos_account_id"] in known]
-        if batch:
-            s.execute(sa.insert(PosTransactionVolume), batch)
-        return len(batch)
+    return _replace_published(PosTransactionVolume, rows, settings)
 
 
 # ---------------------------------------------------------------------------------------- read
