@@ -4,6 +4,7 @@ the forecast outside the sync jobs, the sensor watching every provider's demand 
 from __future__ import annotations
 
 import dagster as dg
+import pytest
 
 
 def test_lineage_raw_canonical_demand_forecast_is_in_the_asset_graph() -> None:
@@ -40,3 +41,15 @@ def test_lineage_raw_canonical_demand_forecast_is_in_the_asset_graph() -> None:
     assert job.tags.get("pos/warehouse-writer") == "1"
     sensor = defs.resolve_sensor_def("demand_history_sensor")
     assert sensor.job_name == "demand_forecast_job" and sensor.default_status == dg.DefaultSensorStatus.RUNNING
+
+
+def test_the_demand_sensor_ticks_as_often_as_configured(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pos_dagster.defs.forecasting.sensors import demand_history_sensor
+    from pos_sync.settings import SettingsError
+
+    assert demand_history_sensor().minimum_interval_seconds == 15
+    monkeypatch.setenv("POS_DEMAND_SENSOR_INTERVAL_SECONDS", "3")
+    assert demand_history_sensor().minimum_interval_seconds == 3
+    monkeypatch.setenv("POS_DEMAND_SENSOR_INTERVAL_SECONDS", "0")
+    with pytest.raises(SettingsError):
+        demand_history_sensor()

@@ -1,7 +1,7 @@
 """``demand_history_sensor``: every provider's ``demand/<provider>/demand_history`` materializations,
 across all account partitions, become **one** ``demand_forecast_job`` run per batch.
 
-Each tick (every 60 s) it reads the materializations it has not consumed yet (a multi-asset
+Each tick (every 15 s: ``POS_DEMAND_SENSOR_INTERVAL_SECONDS``, read when the definitions load) it reads the materializations it has not consumed yet (a multi-asset
 sensor's cursor per asset key, at most :data:`MAX_RECORDS` per key and tick), merges the changed
 (tenant, provider, location, date range)s their metadata carries, requests one run whose config
 and tags say what changed, writes one ``pos.sales_updated`` event per tenant with the same facts
@@ -25,6 +25,7 @@ from pos_dagster.lib.tags import TRIGGER
 from pos_sync.appstore.db import session_scope
 from pos_sync.events.emit import emit_sales_updated
 from pos_sync.providers import registry
+from pos_sync.settings import load_settings
 
 IN_FLIGHT = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
              dg.DagsterRunStatus.STARTED]
@@ -62,7 +63,7 @@ def monitored_keys() -> list[dg.AssetKey]:
 def demand_history_sensor(keys: list[dg.AssetKey] | None = None) -> dg.MultiAssetSensorDefinition:
     @dg.multi_asset_sensor(
         name="demand_history_sensor", monitored_assets=keys or monitored_keys(), job_name=FORECAST_JOB,
-        minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=load_settings().demand_sensor_interval_seconds, default_status=dg.DefaultSensorStatus.RUNNING,
         description="Batches the demand history's materializations (every provider, every account) into one "
                     "demand_forecast_job run with the changed tenants, locations and date ranges in its config and "
                     "tags, and writes a pos.sales_updated event per tenant to the outbox.")
