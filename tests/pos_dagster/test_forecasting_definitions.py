@@ -47,7 +47,7 @@ def test_the_demand_sensor_ticks_as_often_as_configured(monkeypatch: pytest.Monk
     from pos_dagster.defs.forecasting.sensors import demand_history_sensor
     from pos_sync.settings import SettingsError
 
-    assert demand_history_sensor().minimum_interval_seconds == 15
+    assert demand_history_sensor().minimum_interval_seconds == 5
     monkeypatch.setenv("POS_DEMAND_SENSOR_INTERVAL_SECONDS", "3")
     assert demand_history_sensor().minimum_interval_seconds == 3
     monkeypatch.setenv("POS_DEMAND_SENSOR_INTERVAL_SECONDS", "0")

@@ -1,7 +1,7 @@
 """``demand_history_sensor``: every provider's ``demand/<provider>/demand_history`` materializations,
 across all account partitions, become **one** ``demand_forecast_job`` run per batch.
 
-Each tick (every 15 s: ``POS_DEMAND_SENSOR_INTERVAL_SECONDS``, read when the definitions load) it reads the materializations it has not consumed yet (a multi-asset
+Each tick (every 5 s: ``POS_DEMAND_SENSOR_INTERVAL_SECONDS``, read when the definitions load) it reads the materializations it has not consumed yet (a multi-asset
 sensor's cursor per asset key, at most :data:`MAX_RECORDS` per key and tick), merges the changed
 (tenant, provider, location, date range)s their metadata carries, requests one run whose config
 and tags say what changed, writes one ``pos.sales_updated`` event per tenant with the same facts
