@@ -160,7 +160,9 @@ def measure(chains: list[dict[str, Any]], facts: dict[str, Any]) -> dict[str, An
                   "sales_lost": len(chains) - len(ok),
                   "every_forecast_covered_its_sale_location": all(c["forecast_covers_location"] for c in ok),
                   "forecast_runs": len(facts["forecasts"]),
-                  "forecast_runs_failed": sum(f["status"] != "SUCCESS" for f in facts["forecasts"]),
+                  "forecast_runs_failed": sum(f["status"] == "FAILURE" for f in facts["forecasts"]),
+                  "forecast_runs_unfinished_at_end": sum(f["status"] not in ("SUCCESS", "FAILURE", "CANCELED")
+                                                         for f in facts["forecasts"]),
                   "forecast_runs_only_changed_locations": only_changed,
                   "forecast_run_duration_s": stats([f["ended"] - f["started"] for f in runs]),
                   "demand_materializations": len(facts["demand"])}

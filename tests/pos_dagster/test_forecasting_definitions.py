@@ -53,3 +53,10 @@ def test_the_demand_sensor_ticks_as_often_as_configured(monkeypatch: pytest.Monk
     monkeypatch.setenv("POS_DEMAND_SENSOR_INTERVAL_SECONDS", "0")
     with pytest.raises(SettingsError):
         demand_history_sensor()
+
+
+def test_the_forecast_and_monitoring_jobs_run_in_their_run_process() -> None:
+    from pos_dagster.definitions import defs
+
+    for job in ("demand_forecast_job", "monitoring_job"):
+        assert defs.resolve_job_def(job).executor_def is dg.in_process_executor, job

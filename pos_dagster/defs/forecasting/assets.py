@@ -114,6 +114,7 @@ def forecast_asset(providers: tuple[str, ...]) -> dg.AssetsDefinition:
 
 demand_forecast_job = dg.define_asset_job(
     FORECAST_JOB, selection=dg.AssetSelection.assets(FORECAST_KEY), tags=WAREHOUSE_WRITER,
+    executor_def=dg.in_process_executor,  # one step: run in the run's process, no second Python booted
     description="The reference demand forecast of the locations whose demand history changed (run config: the "
                 "sensor's batch of changes).")
 

@@ -124,6 +124,8 @@ def transaction_volume(context: dg.AssetExecutionContext, appstore: AppStoreReso
 
 monitoring_job = dg.define_asset_job(
     MONITORING_JOB, selection=dg.AssetSelection.groups(GROUP), tags=WAREHOUSE_WRITER,
+    # its steps share the one warehouse writer anyway: no process booted per step (like the syncs)
+    executor_def=dg.in_process_executor,
     description="Publishes sync health (and evaluates its freshness check) and transaction volume to the app store.")
 
 
