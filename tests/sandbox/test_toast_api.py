@@ -137,6 +137,19 @@ def test_orders_bulk_rejects_bad_parameters() -> None:
         _error(s.get("/orders/v2/ordersBulk", **window_params(world)), 400)
 
 
+def test_orders_bulk_ignores_unknown_query_parameters() -> None:
+    """Unknown query parameters are ignored (docs/sandbox.md, *Strictness*); known ones still checked."""
+    world = make_world()
+    with served(world) as s:
+        window = window_params(world)
+        plain = s.get("/orders/v2/ordersBulk", **window, pageSize=5)
+        extra = s.get("/orders/v2/ordersBulk", **window, pageSize=5, expand="checks", restaurantGuid="x")
+        assert extra.status_code == 200 and extra.json() == plain.json() and plain.json()
+        _error(s.get("/orders/v2/ordersBulk", **window, pageSize=101, expand="checks"), 400)
+        info = s.get(f"/restaurants/v1/restaurants/{s.restaurant}", includeArchived="true")
+        assert info.status_code == 200
+
+
 def test_orders_by_business_date_follow_the_closeout_hour() -> None:
     world = make_world()
     with served(world) as s:
