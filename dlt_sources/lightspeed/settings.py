@@ -32,6 +32,21 @@ VERSION_STREAMS: dict[str, tuple[str, dict[str, str], int]] = {
 # the optional version guard of every feed: drop a row whose stored ``version`` is the same or newer
 VERSION_GUARD = GuardColumns("id", "version", "int")
 CATEGORIES_PATH = "/product_categories"
+
+# the X-Series OAuth scope each endpoint needs (x-series-api.lightspeedhq.com/docs/scopes), for the
+# one-line MissingScopes message of a 403; the longest matching path prefix under /api/2.0 wins
+SCOPES_BY_PATH: dict[str, str] = {
+    "/sales": "sales:read",
+    "/products": "products:read",
+    "/product_categories": "products:read",
+    "/outlets": "outlets:read",
+    "/registers": "registers:read",
+    "/users": "users:read",
+    "/payment_types": "payment_types:read",
+    "/taxes": "taxes:read",
+    "/customers": "customers:read",
+    "/retailer": "retailer:read",
+}
 OUTLETS_PAGE_SIZE = 1000  # outlet discovery (a store has a handful)
 CATEGORIES_PAGE_SIZE = 1000
 
@@ -51,6 +66,10 @@ RECONNECT_HINT = (
     "--domain-prefix <prefix> …` and approve access again (Lightspeed rotates refresh tokens on every use, so a "
     "refresh token that was already used — e.g. by a refresh whose response was lost — can no longer be "
     "exchanged). Nothing synced so far is lost: the next sync resumes from the last version that was loaded."
+)
+SCOPES_HINT = (
+    "Reconnect the Lightspeed account (`pos-sync accounts add lightspeed --domain-prefix <prefix> …`) and let the "
+    "store's admin approve every scope pos-sync asks for; a token keeps the scopes it was granted."
 )
 
 # Personal data, pseudonymised before it reaches dlt when the caller passes ``pseudonymize``

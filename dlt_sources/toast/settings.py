@@ -44,6 +44,7 @@ SCOPES_BY_PATH = {
     "/orders/v2/": "orders:read",
     "/menus/v2/": "menus:read",
     "/restaurants/v1/": "restaurants:read",
+    "/labor/v1/": "labor.employees:read",
 }
 
 RESTAURANT_COLUMN = "_pos_restaurant_guid"
