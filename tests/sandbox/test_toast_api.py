@@ -330,3 +330,33 @@ def test_restaurant_info() -> None:
         assert (general["timeZone"], general["closeoutHour"], general["currencyCode"]) == \
             (loc.timezone, loc.closeout_hour, "USD")
         assert general["managementGroupGuid"] == world.accounts[0].account_id
+
+
+def test_employees_and_devices_name_what_orders_reference() -> None:
+    """``Order.server`` resolves in the labor API's employees, ``createdDevice.id`` in the device
+    details API (with their scopes; without them: 403)."""
+    world = make_world()
+    with served(world) as s:
+        employees = s.get("/labor/v1/employees")
+        devices = s.get("/device-details/v1/device-info")
+        assert employees.status_code == devices.status_code == 200
+        by_guid = {e["guid"]: e for e in employees.json()}
+        names = {d["posDeviceInfo"]["deviceId"]: d["posDeviceInfo"]["deviceName"] for d in devices.json()}
+        assert all(e["entityType"] == "RestaurantUser" and not e["deleted"] for e in by_guid.values())
+        assert {d["deviceType"] for d in devices.json()} == {"POS"}
+        orders = s.all_orders(**window_params(world))
+        assert orders
+        for order in orders:
+            assert order["server"]["guid"] in by_guid
+            assert order["createdDevice"]["id"] in names
+        loc = world.location_by_id[s.restaurant]
+        assert set(names.values()) == set(loc.register_names)
+        member = next(m for m in world.team[loc.account_id] if m.id == orders[0]["server"]["guid"])
+        assert (by_guid[member.id]["firstName"], by_guid[member.id]["lastName"], by_guid[member.id]["email"]) == \
+            (member.given_name, member.family_name, member.email)
+        one = s.get("/labor/v1/employees", employeeIds=member.id).json()
+        assert [e["guid"] for e in one] == [member.id]
+        _error(s.get("/labor/v1/employees", employeeIds=[member.id] * 101), 400)
+    with served(world, scopes=("orders:read", "restaurants:read")) as s:
+        assert "labor.employees:read" in _error(s.get("/labor/v1/employees"), 403)["developerMessage"]
+        assert "device-details.info:read" in _error(s.get("/device-details/v1/device-info"), 403)["developerMessage"]
