@@ -28,6 +28,7 @@ VERSION_STREAMS: dict[str, tuple[str, dict[str, str], int]] = {
     "users": ("/users", {}, 1000),
     "payment_types": ("/payment_types", {}, 1000),
     "taxes": ("/taxes", {}, 1000),
+    "customers": ("/customers", {"deleted": "true"}, 1000),  # the person behind a sale's customer_id
 }
 # the optional version guard of every feed: drop a row whose stored ``version`` is the same or newer
 VERSION_GUARD = GuardColumns("id", "version", "int")
@@ -78,4 +79,12 @@ SCOPES_HINT = (
 PII_FIELDS: dict[str, dict[str, str]] = {
     "sales": {"customer_id": "id", "customer": "text"},
     "users": {"email": "email", "username": "id", "phone": "phone", "mobile": "phone"},
+    "customers": {  # the id too: sales name their customer by it (hashed alike, so they still join)
+        "id": "id", "first_name": "name", "last_name": "name", "name": "name", "email": "email", "phone": "phone",
+        "mobile": "phone", "fax": "phone", "date_of_birth": "text", "note": "text", "twitter": "text",
+        "website": "text", "customer_code": "id", "custom_field_1": "text", "custom_field_2": "text",
+        "custom_field_3": "text", "custom_field_4": "text",
+        **{f"{kind}_{part}": "text" for kind in ("physical", "postal")
+           for part in ("address_1", "address_2", "suburb", "city", "postcode", "state")},
+    },
 }
