@@ -14,6 +14,10 @@ references an order carries: ``Order.server`` and ``createdDevice``).
   ``deviceId``, ``lastSyncedAt``, ``primaryMode``, ``posAppVersion``, …}), one per register of the
   restaurant; ``posDeviceInfo.deviceId`` is the id orders carry in ``createdDevice.id``.
 
+Sources: the labor API 1.9 and device details API 1.0 OpenAPI documents (published copies in
+github.com/api-evangelist/toast: ``openapi/toast-labor-openapi.yaml``,
+``openapi/_original/toast-device-details-openapi.yaml``).
+
 Choices where the specs are silent: employees' ``phoneNumber`` is null (the world knows no staff
 phones), ``chosenName`` null; a device's serial number is derived from its id; ``lastSyncedAt`` is
 the clock.
