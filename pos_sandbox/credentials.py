@@ -77,7 +77,8 @@ def demo_credentials(world: World) -> dict[str, DemoCredentials]:
                 access_token="",
                 refresh_token="",
                 webhook_signature_key=_token("", 32, seed, "toast-webhook"),
-                scopes=("orders:read", "menus:read", "restaurants:read", "config:read", "guest.pi:read"),
+                scopes=("orders:read", "menus:read", "restaurants:read", "config:read", "guest.pi:read",
+                        "labor.employees:read", "device-details.info:read"),
             )
         else:
             creds = DemoCredentials(

@@ -6,7 +6,8 @@ and here the **access token** tells which store — domain prefix = the world's 
 meant):
 
 * ``GET /api/2.0/sales`` (+ ``/api/2.0/sales/{sale_id}``), ``/products``, ``/outlets``,
-  ``/registers``, ``/users``, ``/payment_types``, ``/taxes``: version change feeds exactly as the
+  ``/registers``, ``/users``, ``/payment_types``, ``/taxes``, ``/customers`` (the names behind a
+  sale's ``customer_id``): version change feeds exactly as the
   spec describes: ``after`` (int64, exclusive lower bound, default 0), ``before`` (exclusive upper
   bound), ``page_size`` (default 100 as the spec's ``PageSize`` parameter, at most
   ``max_page_size``); ``{"data": [...], "version": {"min", "max"}}`` sorted by version ascending;
@@ -230,6 +231,10 @@ class LightspeedEmulator:
     async def list_users(self, request: Request) -> Response:
         return self._feed_page(request, "users", lambda rec, k, now: self.render.user(rec.ref, rec, k))
 
+    async def list_customers(self, request: Request) -> Response:
+        bool_param(request.query_params.get("deleted"), "deleted")  # no customer is deleted: validated only
+        return self._feed_page(request, "customers", lambda rec, k, now: self.render.customer(rec.ref, rec, k))
+
     async def list_payment_types(self, request: Request) -> Response:
         return self._feed_page(request, "payment_types", lambda rec, k, now: self.render.payment_type(rec.ref, rec, k))
 
@@ -285,6 +290,7 @@ class LightspeedEmulator:
             Route(f"{api}/outlets", self.list_outlets, methods=["GET"]),
             Route(f"{api}/registers", self.list_registers, methods=["GET"]),
             Route(f"{api}/users", self.list_users, methods=["GET"]),
+            Route(f"{api}/customers", self.list_customers, methods=["GET"]),
             Route(f"{api}/payment_types", self.list_payment_types, methods=["GET"]),
             Route(f"{api}/taxes", self.list_taxes, methods=["GET"]),
             Route(f"{api}/retailer", self.get_retailer, methods=["GET"]),

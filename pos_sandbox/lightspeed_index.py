@@ -43,7 +43,7 @@ class FeedRec:
     """One object of a feed: its id, kind, change instants (µs, ascending) and their versions."""
 
     id: str
-    kind: str  # sale | return | product | outlet | register | user | payment_type | tax
+    kind: str  # sale | return | product | outlet | register | user | payment_type | tax | customer
     events: tuple[int, ...]
     versions: tuple[int, ...]
     ref: Any  # sales: (location_id, day, index); others: the world object
@@ -102,7 +102,7 @@ class Feed:
 class LightspeedIndex:
     """Lazily built feeds of one account (domain prefix), one per entity type."""
 
-    KINDS = ("sales", "products", "outlets", "registers", "users", "payment_types", "taxes")
+    KINDS = ("sales", "products", "outlets", "registers", "users", "payment_types", "taxes", "customers")
 
     def __init__(self, world: World, account_id: str, payment_types: Callable[[str], list[Any]]) -> None:
         self.world = world
@@ -157,6 +157,9 @@ class LightspeedIndex:
 
     def _build_taxes(self) -> list[tuple[str, str, tuple[int, ...], Any]]:
         return self._created("tax", [(t.id, t) for t in self.world.taxes[self.account_id]])
+
+    def _build_customers(self) -> list[tuple[str, str, tuple[int, ...], Any]]:
+        return self._created("customer", [(c.id, c) for c in self.world.customers[self.account_id]])
 
 
 def sale_items(sale: Sale, location_id: str, day: date, idx: int) -> list[tuple[str, str, tuple[int, ...], Any]]:

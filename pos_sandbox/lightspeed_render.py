@@ -64,7 +64,7 @@ from typing import Any
 
 from pos_sandbox.lightspeed_http import from_us, num, ts
 from pos_sandbox.lightspeed_index import FeedRec
-from pos_sandbox.model import Category, ItemState, Line, Location, PosItem, Sale, Tax, TeamMember
+from pos_sandbox.model import Category, Customer, ItemState, Line, Location, PosItem, Sale, Tax, TeamMember
 from pos_sandbox.world import World, guid
 
 FIVE = Decimal("0.00001")
@@ -519,6 +519,24 @@ class LightspeedRenderer:
             "version": rec.versions[k],
             "enabled_mfa": None,
             "require_password_change": False,
+        }
+
+    def customer(self, c: Customer, rec: FeedRec, k: int) -> dict[str, Any]:
+        """The spec's ``Customer`` (``name`` = first and last name, as the back office shows it)."""
+        created = ts(self.world.account_by_id[c.account_id].created_at)
+        blank = dict.fromkeys(("note", "gender", "date_of_birth", "company_name", "fax", "twitter", "website",
+                               "physical_address_1", "physical_address_2", "physical_suburb", "physical_city",
+                               "physical_postcode", "physical_state", "physical_country_id", "postal_address_1",
+                               "postal_address_2", "postal_suburb", "postal_city", "postal_postcode",
+                               "postal_state", "postal_country_id", "custom_field_1", "custom_field_2",
+                               "custom_field_3", "custom_field_4", "on_account_limit", "mobile"))
+        return {
+            "id": c.id, "customer_code": f"C-{c.id[:8].upper()}",
+            "customer_group_id": guid(self.world.seed, "ls-customer-group", c.account_id), "enable_loyalty": False,
+            "first_name": c.given_name, "last_name": c.family_name, "name": f"{c.given_name} {c.family_name}",
+            "email": c.email, "phone": c.phone, "do_not_email": False, **blank,
+            "year_to_date": 0, "balance": 0, "loyalty_balance": 0,
+            "created_at": created, "updated_at": created, "deleted_at": None, "version": rec.versions[k],
         }
 
     @staticmethod

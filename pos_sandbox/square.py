@@ -17,7 +17,8 @@
 
 Behaviour follows the official OpenAPI (2025-08-20) and ``shared/providers.md`` §1: Bearer auth
 with per-endpoint scopes, ``Square-Version`` format check (any well-formed date is accepted),
-unknown query/body parameters rejected, opaque query-bound cursors that expire after
+unknown query parameters ignored and unknown JSON body fields rejected (400 ``BAD_REQUEST``, as
+the real API answers: docs/sandbox.md, *Strictness*), opaque query-bound cursors that expire after
 ``cursor_ttl_seconds`` (real clock), ListPayments defaulting to the main location, refunds to
 all locations, SearchOrders' one-date-filter rule and matching sort field. Time windows use the
 sandbox clock (``world.now``): nothing after it is visible. Where the spec is silent the choice is

@@ -114,11 +114,12 @@ def check_version(headers: Mapping[str, str]) -> None:
                           f"Invalid Square-Version format: `{version}`. Expected YYYY-MM-DD.", "Square-Version")
 
 
-def check_query(params: Iterable[str], allowed: Iterable[str]) -> None:
+def check_query(params: Iterable[str], allowed: Iterable[str]) -> list[str]:
+    """The query parameters an endpoint does not define, which Square **ignores** (a GET with
+    ``limit=100`` on ListLocations, which takes none, answers 200 — docs/sandbox.md, *Strictness*).
+    ``allowed`` documents the endpoint's parameters; the known ones are validated by the handler."""
     allowed_set = set(allowed)
-    for name in params:
-        if name not in allowed_set:
-            raise bad_request("UNKNOWN_QUERY_PARAMETER", f"Unrecognized query parameter `{name}`.", name)
+    return [name for name in params if name not in allowed_set]
 
 
 def parse_int(value: str, field: str) -> int:
@@ -141,7 +142,9 @@ def enum_value(value: Any, allowed: Iterable[str], field: str) -> str:
 
 
 # Body shapes: a dict maps field -> shape; shapes are str, int, bool, "time", [shape], dict, or
-# "any" (free-form object). Unknown fields at any level give UNKNOWN_BODY_PARAMETER.
+# "any" (free-form object). An unknown field at any level is a 400 as real Square answers it:
+# code BAD_REQUEST, "The field named 'x' is unrecognized" (not the spec's UNKNOWN_BODY_PARAMETER;
+# docs/sandbox.md, *Strictness*).
 Shape = Any
 
 
@@ -151,7 +154,7 @@ def check_body(body: Any, shape: Mapping[str, Shape], path: str = "") -> None:
     for key, value in body.items():
         where = f"{path}.{key}" if path else key
         if key not in shape:
-            raise bad_request("UNKNOWN_BODY_PARAMETER", f"Unrecognized field `{where}`.", where)
+            raise bad_request("BAD_REQUEST", f"The field named '{key}' is unrecognized.", where)
         if value is None:
             continue
         _check_value(value, shape[key], where)

@@ -17,6 +17,9 @@
 * ``GET /menus/v2/menus`` (endpoint limit ``menus_rate_limit``, 1 request/s per restaurant) and
   ``GET /menus/v2/metadata``.
 * ``GET /restaurants/v1/restaurants/{guid}``.
+* ``GET /labor/v1/employees`` (``employeeIds`` filter) and ``GET /device-details/v1/device-info``:
+  the names behind ``Order.server`` and ``createdDevice`` (:mod:`pos_sandbox.toast_staff`).
+* Unknown query parameters are ignored (docs/sandbox.md, *Strictness*).
 * Sandbox only: ``GET /_sandbox/toast/faults`` (fault counters), ``GET /_sandbox/toast/stats``
   (logins, tokens issued, rate-limit rejections), ``POST /_sandbox/toast/tokens/expire``
   ``{"accessToken": …}``, and the webhook subscriptions Toast would configure for a partner
@@ -51,6 +54,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from pos_sandbox import toast_staff
 from pos_sandbox.credentials import DemoCredentials
 from pos_sandbox.faults import Fault, FaultMiddleware, FaultPlan, authorization_header
 from pos_sandbox.model import Location, Sale
@@ -219,6 +223,19 @@ class ToastEmulator:
             raise ToastError(404, "Not Found", f"Restaurant {wanted} was not found.")
         return json_response(self.render.restaurant(wanted), headers=headers)
 
+    # ------------------------------------------------------------------ staff and devices
+    async def employees(self, request: Request) -> Response:
+        token, restaurant, headers = self.begin(request, "labor.employees:read")
+        wanted = request.query_params.getlist("employeeIds")
+        if len(wanted) > toast_staff.MAX_EMPLOYEE_IDS:
+            raise bad_request(f"At most {toast_staff.MAX_EMPLOYEE_IDS} employeeIds may be given.", "employeeIds")
+        team = self.world.team.get(token.account_id, [])
+        return json_response(toast_staff.employees(team, restaurant, self.world.now, wanted), headers=headers)
+
+    async def device_info(self, request: Request) -> Response:
+        _, restaurant, headers = self.begin(request, "device-details.info:read")
+        return json_response(toast_staff.devices(self.locations[restaurant], self.world.now), headers=headers)
+
     # ------------------------------------------------------------------ sandbox
     async def sandbox_faults(self, request: Request) -> Response:
         return json_response(self.faults.counters())
@@ -240,6 +257,8 @@ class ToastEmulator:
             Route(f"{p}/menus/v2/menus", self.menus, methods=["GET"]),
             Route(f"{p}/menus/v2/metadata", self.metadata, methods=["GET"]),
             Route(f"{p}/restaurants/v1/restaurants/{{guid}}", self.restaurant, methods=["GET"]),
+            Route(f"{p}/labor/v1/employees", self.employees, methods=["GET"]),
+            Route(f"{p}/device-details/v1/device-info", self.device_info, methods=["GET"]),
             Route(f"{p}/_sandbox/toast/faults", self.sandbox_faults, methods=["GET"]),
             Route(f"{p}/_sandbox/toast/stats", self.sandbox_stats, methods=["GET"]),
             Route(f"{p}/_sandbox/toast/tokens/expire", self.sandbox_expire, methods=["POST"]),

@@ -204,7 +204,7 @@ def lightspeed_source(
     return pseudonymise_resources([
         feed_resource("outlets"), feed_resource("registers"), feed_resource("users"),
         feed_resource("payment_types"), feed_resource("taxes"), product_categories,
-        feed_resource("products"), feed_resource("sales"),
+        feed_resource("products"), feed_resource("customers"), feed_resource("sales"),
     ], PII_FIELDS, pseudonymize)
 
 

@@ -19,7 +19,13 @@ from requests import PreparedRequest, Response
 from dlt_sources.common import guard
 from dlt_sources.common.auth import TokenProvider, TokenSet
 from dlt_sources.common.discovery import DISCOVERY_RETRY_POLICY, Location, discovery_errors
-from dlt_sources.common.errors import ApiError, DiscoveryError, ReauthorizationRequired, TokenRejected
+from dlt_sources.common.errors import (
+    ApiError,
+    DiscoveryError,
+    MissingScopes,
+    ReauthorizationRequired,
+    TokenRejected,
+)
 from dlt_sources.common.guard import KNOWN_VERSIONS_CHUNK, GuardColumns, KnownVersions
 from dlt_sources.common.http import ApiSession, ErrorMapper
 from dlt_sources.common.pace import SyncPace
@@ -34,6 +40,8 @@ from dlt_sources.lightspeed.settings import (
     LIGHTSPEED_PACING,
     OUTLETS_PAGE_SIZE,
     RECONNECT_HINT,
+    SCOPES_BY_PATH,
+    SCOPES_HINT,
     TOKEN_PATH,
     USER_AGENT,
     VERSION_GUARD,
@@ -46,8 +54,17 @@ log = logging.getLogger(__name__)
 
 
 # ---------------------------------------------------------------------- errors and auth
+def scope_for_path(path: str) -> str | None:
+    """The X-Series scope ``path`` needs (``/api/2.0/sales/…`` → ``sales:read``), None when unknown."""
+    marker = path.find(API_PREFIX)
+    tail = path[marker + len(API_PREFIX):] if marker >= 0 else path
+    best = max((p for p in SCOPES_BY_PATH if tail == p or tail.startswith(p + "/")), key=len, default=None)
+    return SCOPES_BY_PATH[best] if best else None
+
+
 def lightspeed_error_mapper(request: PreparedRequest, response: Response) -> Exception | None:
-    """``{"error", "message"}`` bodies -> typed errors (a 401 that survived a refresh -> reconnect)."""
+    """``{"error", "message"}`` bodies -> typed errors (a 401 that survived a refresh -> reconnect;
+    a 403 -> :class:`MissingScopes` naming the scope the endpoint needs)."""
     try:
         body = response.json()
     except ValueError:
@@ -59,6 +76,14 @@ def lightspeed_error_mapper(request: PreparedRequest, response: Response) -> Exc
     path = (request.path_url or "").split("?", 1)[0]
     if response.status_code == 401:
         return ReauthorizationRequired(f"Lightspeed answered 401 on {path} ({detail}). {RECONNECT_HINT}")
+    if response.status_code == 403:
+        scope = scope_for_path(path)
+        return MissingScopes(
+            f"Lightspeed refused {request.method} {path}: the access token lacks "
+            f"{'the ' + scope + ' scope' if scope else 'a scope'} ({detail}). "
+            f"No rows were loaded for this stream. {SCOPES_HINT}",
+            scopes=[scope] if scope else [],
+        )
     return ApiError(f"Lightspeed {request.method} {path}: HTTP {response.status_code}: {detail}",
                     status=response.status_code, body=response.text[:2000])
 

@@ -28,10 +28,26 @@ VERSION_STREAMS: dict[str, tuple[str, dict[str, str], int]] = {
     "users": ("/users", {}, 1000),
     "payment_types": ("/payment_types", {}, 1000),
     "taxes": ("/taxes", {}, 1000),
+    "customers": ("/customers", {"deleted": "true"}, 1000),  # the person behind a sale's customer_id
 }
 # the optional version guard of every feed: drop a row whose stored ``version`` is the same or newer
 VERSION_GUARD = GuardColumns("id", "version", "int")
 CATEGORIES_PATH = "/product_categories"
+
+# the X-Series OAuth scope each endpoint needs (x-series-api.lightspeedhq.com/docs/scopes), for the
+# one-line MissingScopes message of a 403; the longest matching path prefix under /api/2.0 wins
+SCOPES_BY_PATH: dict[str, str] = {
+    "/sales": "sales:read",
+    "/products": "products:read",
+    "/product_categories": "products:read",
+    "/outlets": "outlets:read",
+    "/registers": "registers:read",
+    "/users": "users:read",
+    "/payment_types": "payment_types:read",
+    "/taxes": "taxes:read",
+    "/customers": "customers:read",
+    "/retailer": "retailer:read",
+}
 OUTLETS_PAGE_SIZE = 1000  # outlet discovery (a store has a handful)
 CATEGORIES_PAGE_SIZE = 1000
 
@@ -52,6 +68,10 @@ RECONNECT_HINT = (
     "refresh token that was already used — e.g. by a refresh whose response was lost — can no longer be "
     "exchanged). Nothing synced so far is lost: the next sync resumes from the last version that was loaded."
 )
+SCOPES_HINT = (
+    "Reconnect the Lightspeed account (`pos-sync accounts add lightspeed --domain-prefix <prefix> …`) and let the "
+    "store's admin approve every scope pos-sync asks for; a token keeps the scopes it was granted."
+)
 
 # Personal data, pseudonymised before it reaches dlt when the caller passes ``pseudonymize``
 # (dlt_sources/common/pseudonymise.py): a sale's customer, and users' contact details (the login
@@ -59,4 +79,12 @@ RECONNECT_HINT = (
 PII_FIELDS: dict[str, dict[str, str]] = {
     "sales": {"customer_id": "id", "customer": "text"},
     "users": {"email": "email", "username": "id", "phone": "phone", "mobile": "phone"},
+    "customers": {  # the id too: sales name their customer by it (hashed alike, so they still join)
+        "id": "id", "first_name": "name", "last_name": "name", "name": "name", "email": "email", "phone": "phone",
+        "mobile": "phone", "fax": "phone", "date_of_birth": "text", "note": "text", "twitter": "text",
+        "website": "text", "customer_code": "id", "custom_field_1": "text", "custom_field_2": "text",
+        "custom_field_3": "text", "custom_field_4": "text",
+        **{f"{kind}_{part}": "text" for kind in ("physical", "postal")
+           for part in ("address_1", "address_2", "suburb", "city", "postcode", "state")},
+    },
 }

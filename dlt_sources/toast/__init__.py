@@ -21,7 +21,7 @@ from dlt_sources.common.pace import SyncPace, attach_pace, building, stops_early
 from dlt_sources.common.pacing import Pacing
 from dlt_sources.common.pseudonymise import Pseudonymize, pseudonymise_resources
 from dlt_sources.common.retry import RetryPolicy
-from dlt_sources.common.rows import preferred_loader_file_format
+from dlt_sources.common.rows import content_hash, preferred_loader_file_format
 from dlt_sources.toast.auth import ToastTokenProvider, login, toast_tokens
 from dlt_sources.toast.helpers import (
     KnownVersions,
@@ -41,6 +41,8 @@ from dlt_sources.toast.settings import (
     DEFAULT_BASE_URL,
     DEFAULT_INITIAL_DAYS,
     DEFAULT_LOOKBACK,
+    DEVICES_PATH,
+    EMPLOYEES_PATH,
     MAX_ORDERS_WINDOW,
     MENUS_METADATA_PATH,
     MENUS_PATH,
@@ -87,6 +89,31 @@ class _Sync(IncrementalSync):
             rows = self.guard.filter("restaurants", [shape_row(payload, self.account_id, guid, with_hash=True)])
             if rows:
                 yield rows
+
+    def employees(self) -> Iterator[list[Row]]:
+        """Every employee of each restaurant (names for ``Order.server``), when the list changed."""
+        yield from self._changed_lists("employees", EMPLOYEES_PATH)
+
+    def devices(self) -> Iterator[list[Row]]:
+        """Every device of each restaurant (names for ``createdDevice.id``), when the list changed."""
+        yield from self._changed_lists("devices", DEVICES_PATH)
+
+    def _changed_lists(self, table: str, path: str) -> Iterator[list[Row]]:
+        """A restaurant's whole list (no paging, no change time) is loaded only when its content
+        hash differs from the last one loaded (state ``hashes``; window mode: always)."""
+        state = self.state() if self.window is None else {}
+        hashes: dict[str, str] = dict(state.get("hashes", {}))
+        with stops_early(self.pace, f"Toast {table}"):
+            for guid in self.restaurants:
+                payload = self.client.get(path, guid) or []
+                digest = content_hash({"rows": payload})
+                if hashes.get(guid) == digest:
+                    continue
+                if rows := [shape_row(r, self.account_id, guid) for r in payload]:
+                    yield rows
+                hashes[guid] = digest
+        if self.window is None:
+            state["hashes"] = hashes
 
     def orders(self) -> Iterator[list[Row]]:
         if self.window is not None:
@@ -218,7 +245,16 @@ def toast_source(
     def menus() -> Iterator[list[Row]]:
         yield from sync.menus()
 
-    return pseudonymise_resources([restaurants_resource, orders, menus], PII_FIELDS, pseudonymize)
+    @dlt.resource(name="employees", write_disposition=merge, primary_key=("_pos_restaurant_guid", "guid"),
+                  columns={c: {"data_type": "text", "nullable": True} for c in ("chosen_name", "phone_number")})
+    def employees() -> Iterator[list[Row]]:
+        yield from sync.employees()
+
+    @dlt.resource(name="devices", write_disposition=merge, primary_key=("_pos_restaurant_guid", "serial_number"))
+    def devices() -> Iterator[list[Row]]:
+        yield from sync.devices()
+
+    return pseudonymise_resources([restaurants_resource, orders, menus, employees, devices], PII_FIELDS, pseudonymize)
 
 
 attach_pace(toast_source)

@@ -17,6 +17,8 @@ ORDERS_BULK_PATH = "/orders/v2/ordersBulk"
 MENUS_PATH = "/menus/v2/menus"
 MENUS_METADATA_PATH = "/menus/v2/metadata"
 RESTAURANT_PATH = "/restaurants/v1/restaurants/{guid}"
+EMPLOYEES_PATH = "/labor/v1/employees"  # labor API: the names behind Order.server (bare array, no paging)
+DEVICES_PATH = "/device-details/v1/device-info"  # device details API: the names behind createdDevice.id
 PARTNERS_RESTAURANTS_PATH = "/partners/v1/restaurants"  # partner clients only (discovery without GUIDs)
 RESTAURANT_HEADER = "Toast-Restaurant-External-ID"
 MACHINE_CLIENT = "TOAST_MACHINE_CLIENT"
@@ -44,6 +46,8 @@ SCOPES_BY_PATH = {
     "/orders/v2/": "orders:read",
     "/menus/v2/": "menus:read",
     "/restaurants/v1/": "restaurants:read",
+    "/labor/v1/": "labor.employees:read",
+    "/device-details/v1/": "device-details.info:read",
 }
 
 RESTAURANT_COLUMN = "_pos_restaurant_guid"
@@ -71,8 +75,10 @@ GUARD_COLUMNS: dict[str, GuardColumns] = {
 
 # Personal data, pseudonymised before it reaches dlt when the caller passes ``pseudonymize``
 # (dlt_sources/common/pseudonymise.py): a check's guest (``guest.pi:read``), a tab named after a
-# guest, delivery and curbside details. Employees are references (``server.guid``) only.
+# guest, delivery and curbside details; employees' contact details (their names stay readable: the
+# canonical cashier name).
 PII_FIELDS: dict[str, dict[str, str]] = {
+    "employees": {"email": "email", "phoneNumber": "phone"},
     "orders": {"checks[].customer.guid": "id", "checks[].customer.email": "email",
                "checks[].customer.phone": "phone", "checks[].customer.firstName": "name",
                "checks[].customer.lastName": "name", "checks[].tabName": "name",

@@ -4,6 +4,7 @@ moves), the integrity checks pass, and a rebuild changes nothing. One PostgreSQL
 
 from __future__ import annotations
 
+import json
 from datetime import date, timedelta
 from typing import Any
 
@@ -56,6 +57,36 @@ def _assert_reconciled(world: World, provider: str) -> None:
         assert {name: check(wh) for name, check in CHECKS.items()} == dict.fromkeys(CHECKS, 0)
 
 
+def _assert_complete(world: World, provider: str) -> None:
+    """Every column the provider has a value for is filled: cashier and device names (readable
+    staff and till names), the customer's name, e-mail and phone (pseudonymised: keyed hashes),
+    Lightspeed's modifiers (from the line note)."""
+    staff = {m.id: f"{m.given_name} {m.family_name}" for members in world.team.values() for m in members}
+    tills = {reg: name for loc in world.locations for reg, name in zip(loc.registers, loc.register_names, strict=True)}
+    clear = {v for people in world.customers.values() for c in people
+             for v in (c.given_name, c.family_name, f"{c.given_name} {c.family_name}", c.email, c.phone)}
+    with open_warehouse() as wh:
+        rows = wh.query("select transaction_type, cashier_id, cashier_name, device_id, device_name, customer_ref, "
+                        "customer_name, customer_email, customer_phone from pos.pos_transactions")
+        items = wh.query("select modifiers from pos.pos_transaction_items where modifiers is not null")
+    assert rows
+    for r in rows:
+        assert r["cashier_id"] in staff and r["cashier_name"] == staff[r["cashier_id"]], r
+        assert r["device_id"] in tills and r["device_name"] == tills[r["device_id"]], r
+        assert (r["customer_name"] is None) == (r["customer_ref"] is None), r
+        assert (r["customer_email"] is None) == (r["customer_ref"] is None), r
+        assert (r["customer_phone"] is None) == (r["customer_ref"] is None), r
+        for column in ("customer_ref", "customer_name", "customer_email", "customer_phone"):
+            assert r[column] is None or (r[column].startswith("h:") and r[column] not in clear), r
+    assert sum(r["customer_ref"] is not None for r in rows) >= 3
+    assert len({r["customer_name"] for r in rows if r["customer_name"]}) >= 2
+    modifier_names = {m.name for mods in world.modifiers.values() for m in mods}
+    assert items, "lines with modifiers"
+    for item in items:
+        mods = item["modifiers"] if isinstance(item["modifiers"], list) else json.loads(item["modifiers"])
+        assert mods and {m["name"] for m in mods} <= modifier_names
+
+
 def _rows(table: str) -> list[tuple[Any, ...]]:
     with open_warehouse() as wh:
         return [tuple(r.values()) for r in wh.query(f"select * from pos.{table} order by 1")]
@@ -77,6 +108,7 @@ def test_canonical_reconciles_through_dst_and_late_events(provider: str, start: 
         first = _sync_and_build(server, world, provider, pipeline)
         assert first.loads == 1 and first.transactions > 0
         _assert_reconciled(world, provider)
+        _assert_complete(world, provider)
         with open_warehouse() as wh:  # the demand calendar's holiday region comes from the postal code
             assert {r["location_id"]: r["postal_code"] for r in wh.query(
                 "select location_id, postal_code from pos.pos_locations")} == {

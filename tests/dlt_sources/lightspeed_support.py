@@ -33,7 +33,8 @@ from pos_sandbox.server import SandboxServer
 from pos_sandbox.world import World
 
 SEED = 10
-STREAMS = ("sales", "products", "product_categories", "outlets", "registers", "users", "payment_types", "taxes")
+STREAMS = ("sales", "products", "product_categories", "outlets", "registers", "users", "payment_types", "taxes",
+           "customers")
 
 
 class HttpLog(requests_log.HttpLog):

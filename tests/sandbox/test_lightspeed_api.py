@@ -203,3 +203,20 @@ def test_mounted_in_the_sandbox_server_at_lightspeed() -> None:
         assert resp.status_code == 200 and resp.json()["data"][0]["id"] == acct["location_ids"][0]
         page = httpx.get(acct["base_url"] + "/connect", params={"client_id": acct["client_id"]})
         assert page.status_code == 200 and "/lightspeed/connect/decision?" in page.text
+
+
+def test_customers_feed_names_every_sale_customer(ls: Served) -> None:
+    """``/customers`` (a version feed like the others) holds the customer behind each sale's ``customer_id``."""
+    customers, _ = ls.feed("/api/2.0/customers", page_size=50)
+    world_customers = {c.id: c for c in ls.world.customers[ls.creds.account_id]}
+    assert {c["id"] for c in customers} == set(world_customers)
+    for c in customers:
+        person = world_customers[c["id"]]
+        assert (c["first_name"], c["last_name"], c["name"], c["email"], c["phone"]) == (
+            person.given_name, person.family_name, f"{person.given_name} {person.family_name}", person.email,
+            person.phone)
+        assert c["deleted_at"] is None and person.given_name.lower() not in c["customer_code"].lower()
+    sales, _ = ls.feed("/api/2.0/sales", page_size=1000)
+    referenced = {s["customer_id"] for s in sales if s.get("customer_id")}
+    assert referenced and referenced <= {c["id"] for c in customers}
+    assert ls.get("/api/2.0/customers", deleted="maybe").status_code == 400

@@ -77,7 +77,8 @@ def test_mid_window_return_sales_validate_while_saved(ls: Served) -> None:
         world.set_now(before)
 
 
-@pytest.mark.parametrize("spec_path", ["/products", "/outlets", "/registers", "/users", "/payment_types", "/taxes"])
+@pytest.mark.parametrize("spec_path", ["/products", "/outlets", "/registers", "/users", "/payment_types", "/taxes",
+                                       "/customers"])
 def test_catalog_and_setup_feeds_validate(ls: Served, spec_path: str) -> None:
     page = check(ls, spec_path, page_size=1000)
     assert page["data"]

@@ -210,9 +210,10 @@ def test_payments_filters(sq: Served) -> None:
     ({"location_ids": ["@main"], "query": {"filter": {"date_time_filter": {
         "closed_at": {"start_at": "2026-03-01T00:00:00Z"}, "created_at": {"start_at": "2026-03-01T00:00:00Z"}}}}},
      "BAD_REQUEST", "query.filter.date_time_filter"),
-    ({"location_ids": ["@main"], "filter": {"state_filter": {"states": ["COMPLETED"]}}}, "UNKNOWN_BODY_PARAMETER", "filter"),
-    ({"location_ids": ["@main"], "sort": {"sort_field": "UPDATED_AT"}}, "UNKNOWN_BODY_PARAMETER", "sort"),
-    ({"location_ids": ["@main"], "query": {"filter": {"states": ["COMPLETED"]}}}, "UNKNOWN_BODY_PARAMETER",
+    # unknown body fields: 400 BAD_REQUEST as the real API answers them (docs/sandbox.md, Strictness)
+    ({"location_ids": ["@main"], "filter": {"state_filter": {"states": ["COMPLETED"]}}}, "BAD_REQUEST", "filter"),
+    ({"location_ids": ["@main"], "sort": {"sort_field": "UPDATED_AT"}}, "BAD_REQUEST", "sort"),
+    ({"location_ids": ["@main"], "query": {"filter": {"states": ["COMPLETED"]}}}, "BAD_REQUEST",
      "query.filter.states"),
     ({"location_ids": ["@main"], "query": {"sort": {"sort_field": "UPDATED", "sort_order": "ASC"}}}, "INVALID_ENUM_VALUE",
      "query.sort.sort_field"),
@@ -243,13 +244,30 @@ def test_batch_retrieve_leaves_out_unknown_ids(sq: Served) -> None:
     assert sq.get("/v2/orders/nope").status_code == 404
 
 
-def test_unknown_query_parameter_and_bad_enum(sq: Served) -> None:
-    resp = sq.get("/v2/payments", order="ASC")  # connector bug: `order` instead of `sort_order`
-    assert resp.status_code == 400
-    assert error_of(resp) | {"detail": ""} == {"category": "INVALID_REQUEST_ERROR", "code": "UNKNOWN_QUERY_PARAMETER",
-                                               "detail": "", "field": "order"}
+def test_unknown_query_parameters_are_ignored_known_ones_validated(sq: Served) -> None:
+    """Square ignores query parameters an endpoint does not define (a widely used connector sends
+    ``limit=100`` to ListLocations, which takes none) but validates the ones it defines."""
+    plain = sq.get("/v2/locations")
+    with_limit = sq.get("/v2/locations", limit="100")
+    assert with_limit.status_code == 200, with_limit.text
+    assert with_limit.json() == plain.json() and plain.json()["locations"]
+    payments = sq.get("/v2/payments", limit="5")
+    typo = sq.get("/v2/payments", limit="5", order="ASC")  # `order` instead of `sort_order`: ignored, DESC stays
+    assert typo.status_code == 200 and typo.json()["payments"] == payments.json()["payments"]
+    times = [p["created_at"] for p in typo.json()["payments"]]
+    assert times == sorted(times, reverse=True)
     resp = sq.get("/v2/refunds", sort_field="CLOSED_AT")
     assert resp.status_code == 400 and error_of(resp)["code"] == "INVALID_ENUM_VALUE"
+    resp = sq.get("/v2/payments", limit="five", extra="1")
+    assert resp.status_code == 400 and error_of(resp)["code"] == "EXPECTED_INTEGER"
+
+
+def test_unknown_body_field_is_bad_request_naming_it(sq: Served) -> None:
+    main = sq.world.accounts[0].location_ids[0]
+    resp = sq.post("/v2/orders/search", {"location_ids": [main], "limitt": 5})
+    assert resp.status_code == 400
+    assert error_of(resp) == {"category": "INVALID_REQUEST_ERROR", "code": "BAD_REQUEST",
+                              "detail": "The field named 'limitt' is unrecognized.", "field": "limitt"}
 
 
 # ---------------------------------------------------------------------- catalog
@@ -276,7 +294,7 @@ def test_catalog_begin_time_is_exclusive_and_tombstones_need_include_deleted(sq:
     assert changed["id"] not in search(at)
     assert changed["id"] in search(at - timedelta(milliseconds=1))
     resp = sq.post("/v2/catalog/search", {"begin_time": changed["updated_at"], "end_time": changed["updated_at"]})
-    assert resp.status_code == 400 and error_of(resp)["code"] == "UNKNOWN_BODY_PARAMETER"
+    assert resp.status_code == 400 and error_of(resp)["code"] == "BAD_REQUEST"  # end_time: not a field
 
 
 def test_catalog_hides_items_created_after_now() -> None:

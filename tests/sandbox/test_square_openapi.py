@@ -94,7 +94,7 @@ def test_oauth_responses_validate(sq: Served) -> None:
 
 
 @pytest.mark.parametrize("request_args", [
-    ("GET", "/v2/payments", "/v2/payments", {"bogus": "1"}, None),
+    ("GET", "/v2/payments", "/v2/payments", {"limit": "x", "bogus": "1"}, None),  # unknown `bogus` is ignored
     ("GET", "/v2/payments", "/v2/payments", {"begin_time": "yesterday"}, None),
     ("GET", "/v2/payments", "/v2/payments", {"cursor": "garbage"}, None),
     ("GET", "/v2/payments/{payment_id}", "/v2/payments/nope", {}, None),

@@ -137,6 +137,19 @@ def test_orders_bulk_rejects_bad_parameters() -> None:
         _error(s.get("/orders/v2/ordersBulk", **window_params(world)), 400)
 
 
+def test_orders_bulk_ignores_unknown_query_parameters() -> None:
+    """Unknown query parameters are ignored (docs/sandbox.md, *Strictness*); known ones still checked."""
+    world = make_world()
+    with served(world) as s:
+        window = window_params(world)
+        plain = s.get("/orders/v2/ordersBulk", **window, pageSize=5)
+        extra = s.get("/orders/v2/ordersBulk", **window, pageSize=5, expand="checks", restaurantGuid="x")
+        assert extra.status_code == 200 and extra.json() == plain.json() and plain.json()
+        _error(s.get("/orders/v2/ordersBulk", **window, pageSize=101, expand="checks"), 400)
+        info = s.get(f"/restaurants/v1/restaurants/{s.restaurant}", includeArchived="true")
+        assert info.status_code == 200
+
+
 def test_orders_by_business_date_follow_the_closeout_hour() -> None:
     world = make_world()
     with served(world) as s:
@@ -317,3 +330,33 @@ def test_restaurant_info() -> None:
         assert (general["timeZone"], general["closeoutHour"], general["currencyCode"]) == \
             (loc.timezone, loc.closeout_hour, "USD")
         assert general["managementGroupGuid"] == world.accounts[0].account_id
+
+
+def test_employees_and_devices_name_what_orders_reference() -> None:
+    """``Order.server`` resolves in the labor API's employees, ``createdDevice.id`` in the device
+    details API (with their scopes; without them: 403)."""
+    world = make_world()
+    with served(world) as s:
+        employees = s.get("/labor/v1/employees")
+        devices = s.get("/device-details/v1/device-info")
+        assert employees.status_code == devices.status_code == 200
+        by_guid = {e["guid"]: e for e in employees.json()}
+        names = {d["posDeviceInfo"]["deviceId"]: d["posDeviceInfo"]["deviceName"] for d in devices.json()}
+        assert all(e["entityType"] == "RestaurantUser" and not e["deleted"] for e in by_guid.values())
+        assert {d["deviceType"] for d in devices.json()} == {"POS"}
+        orders = s.all_orders(**window_params(world))
+        assert orders
+        for order in orders:
+            assert order["server"]["guid"] in by_guid
+            assert order["createdDevice"]["id"] in names
+        loc = world.location_by_id[s.restaurant]
+        assert set(names.values()) == set(loc.register_names)
+        member = next(m for m in world.team[loc.account_id] if m.id == orders[0]["server"]["guid"])
+        assert (by_guid[member.id]["firstName"], by_guid[member.id]["lastName"], by_guid[member.id]["email"]) == \
+            (member.given_name, member.family_name, member.email)
+        one = s.get("/labor/v1/employees", employeeIds=member.id).json()
+        assert [e["guid"] for e in one] == [member.id]
+        _error(s.get("/labor/v1/employees", employeeIds=[member.id] * 101), 400)
+    with served(world, scopes=("orders:read", "restaurants:read")) as s:
+        assert "labor.employees:read" in _error(s.get("/labor/v1/employees"), 403)["developerMessage"]
+        assert "device-details.info:read" in _error(s.get("/device-details/v1/device-info"), 403)["developerMessage"]

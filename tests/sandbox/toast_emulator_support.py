@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
@@ -79,9 +79,13 @@ class Served(emulators.Served):
 
 
 @contextmanager
-def served(world: World | None = None, faults: FaultPlan | None = None, **options: Any) -> Iterator[Served]:
+def served(world: World | None = None, faults: FaultPlan | None = None, *,
+           scopes: tuple[str, ...] | None = None, **options: Any) -> Iterator[Served]:
+    """The emulator on loopback, logged in; ``scopes``: the client's granted scopes instead of the demo's."""
     world = world or make_world()
     creds, toast = emulator_credentials(world, "toast")
+    if scopes is not None:
+        creds = {k: replace(c, scopes=scopes) for k, c in creds.items()}
     app = create_toast_app(world, creds, faults, **options)
     with serve_emulator(app) as (base_url, client):
         for _ in range(10):  # a fault plan may hit the login too

@@ -1,6 +1,6 @@
 """Lightspeed X-Series' canonical build of one store: the sales the new raw loads touched (line
 items, payments, adjustments re-attached) over the store's products, taxes, payment types,
-users and registers; the products when they changed; the outlets."""
+users, registers and customers; the products when they changed; the outlets."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from transforms.lightspeed.normalize import (
     normalize_products,
     row_ids,
 )
+from transforms.pii import normalise_email, normalise_phone
 
 SALE_CHILDREN = {
     "sales__line_items": ("line_items", "sales"),
@@ -33,7 +34,10 @@ def build(raw: RawRows, out: CanonicalSink, job: BuildJob) -> None:
         payment_types={r["id"]: r for r in raw.account_table("payment_types")},
         users={r["id"]: r for r in raw.account_table("users")},
         registers={r["id"]: r for r in raw.account_table("registers")},
+        customers={r["id"]: r for r in raw.account_table("customers")},
         pseudonymize=job.pseudonymizer(),
+        pseudonymize_email=job.pseudonymizer(normalise_email),
+        pseudonymize_phone=job.pseudonymizer(normalise_phone),
     )
     if job.first_build or raw.table_changed("products", job.loads):
         out.replace_products(normalize_products(ctx, products))

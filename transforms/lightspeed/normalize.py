@@ -10,11 +10,19 @@ Lightspeed's model, as we read it (providers.md §3A):
   tax-inclusive (``total_discount × (1 + rate)``), each rounded half-up to the cent once; the
   sale's total is ``total_price + total_tax`` (tips and surcharges are adjustments inside it);
 * voided lines (``status`` VOIDED) stay in raw and are excluded;
-* business date: the outlet-local date of ``sale_date``.
+* business date: the outlet-local date of ``sale_date``;
+* cashier = the sale's ``user_id`` (the user's ``display_name``: staff names stay readable), device
+  = its ``register_id`` (the register's ``name``); customer = ``customer_id`` looked up in
+  ``/customers``: its ``name`` (else first and last name), ``email`` and ``phone`` (else
+  ``mobile``), pseudonymised like every customer field (clear for a tenant that opted in);
+* X-Series lines have no modifiers: a till folds add-ons into the line price and names them in the
+  line ``note`` (``+ Leche de avena, + Extra shot``); such a note becomes the line's modifiers
+  (names and quantity 1, no price of their own: it is in the line's).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -43,7 +51,10 @@ class LightspeedContext:
     payment_types: dict[str, Row] = field(default_factory=dict)
     users: dict[str, Row] = field(default_factory=dict)
     registers: dict[str, Row] = field(default_factory=dict)
+    customers: dict[str, Row] = field(default_factory=dict)
     pseudonymize: Callable[[str | None], str | None] = lambda value: value
+    pseudonymize_email: Callable[[str | None], str | None] = lambda value: value
+    pseudonymize_phone: Callable[[str | None], str | None] = lambda value: value
     # the product versions already recorded (pos.pos_products rows by pos_item_id): a line takes
     # the name its product had when sold, since X-Series lines carry no name of their own
     versions: dict[str, list[Row]] = field(default_factory=dict)
@@ -73,6 +84,23 @@ class LightspeedContext:
 
     def sale_id(self, sale_id: str) -> str:
         return canonical_id(self.tenant_id, PROVIDER, "sale", sale_id)
+
+
+def note_modifiers(note: str | None) -> str | None:
+    """The modifiers a line ``note`` names (``+ A, + B``; JSON like the other providers'), else None."""
+    parts = [p.strip() for p in (note or "").split(",")]
+    if not parts or not all(p.startswith("+") and p[1:].strip() for p in parts):
+        return None
+    return json.dumps([{"name": p[1:].strip(), "quantity": "1", "price": None, "pos_modifier_id": None}
+                       for p in parts], ensure_ascii=False)
+
+
+def customer_name(customer: Row) -> str | None:
+    """The customer's ``name``, else first and last name (as the source stored them)."""
+    if customer.get("name"):
+        return str(customer["name"])
+    return " ".join(str(p).strip() for p in (customer.get("first_name"), customer.get("last_name"))
+                    if p and str(p).strip()) or None
 
 
 def _method(ctx: LightspeedContext, payment: Row) -> str:
@@ -118,6 +146,7 @@ def normalize_sale(ctx: LightspeedContext, sale: Row) -> CanonicalBatch:
     methods = {_method(ctx, p) for p in payments}
     user = ctx.users.get(sale.get("user_id") or "") or {}
     register = ctx.registers.get(sale.get("register_id") or "") or {}
+    customer = ctx.customers.get(sale.get("customer_id") or "") or {}
     transaction: Row = {
         "id": tx_id,
         "tenant_id": ctx.tenant_id,
@@ -148,9 +177,9 @@ def normalize_sale(ctx: LightspeedContext, sale: Row) -> CanonicalBatch:
         "device_name": register.get("name"),
         "receipt_number": sale.get("receipt_number") or sale.get("invoice_number"),
         "customer_ref": ctx.pseudonymize(sale.get("customer_id")),
-        "customer_name": None,
-        "customer_email": None,
-        "customer_phone": None,
+        "customer_name": ctx.pseudonymize(customer_name(customer)),
+        "customer_email": ctx.pseudonymize_email(customer.get("email")),
+        "customer_phone": ctx.pseudonymize_phone(customer.get("phone") or customer.get("mobile")),
         "source_version": str(sale.get("version") or ""),
         "source_updated_at": as_utc(sale.get("updated_at")),
         "source_load_id": sale.get("_dlt_load_id"),
@@ -184,7 +213,7 @@ def normalize_sale(ctx: LightspeedContext, sale: Row) -> CanonicalBatch:
             "tax_amount": a["tax"],
             "line_total": a["net"],
             "currency": currency,
-            "modifiers": None,
+            "modifiers": note_modifiers(line.get("note")),
             "mapped_product_id": None,
             "is_mapped": False,
         })

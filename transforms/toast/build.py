@@ -1,6 +1,6 @@
 """Toast's canonical build of one account: the orders the new raw loads touched (checks,
-selections, modifiers, payments re-attached), normalised per check; menu items when a menu
-changed; the restaurants."""
+selections, modifiers, payments re-attached), normalised per check over the restaurants'
+employees and devices (cashier and device names); menu items when a menu changed; the restaurants."""
 
 from __future__ import annotations
 
@@ -46,7 +46,9 @@ def build(raw: RawRows, out: CanonicalSink, job: BuildJob) -> None:
         pseudonymize=job.pseudonymizer(),
         pseudonymize_email=job.pseudonymizer(normalise_email),
         pseudonymize_phone=job.pseudonymizer(normalise_phone),
-        keep_names=job.keep_pii_clear,
+        employees={r["guid"]: r for r in raw.account_table("employees")},
+        devices={r["pos_device_info__device_id"]: r for r in raw.account_table("devices")
+                 if r.get("pos_device_info__device_id")},
     )
     for chunk in chunks(raw.changed_ids("orders", "guid", job.loads)):
         orders = raw.attach("orders", raw.roots("orders", "guid", chunk), ORDER_CHILDREN)

@@ -12,7 +12,12 @@ Toast's model, as we read it (providers.md §2):
 * refunds are recorded **in place** on payments (``refund.refundAmount`` + ``tipRefundAmount``,
   on ``refundBusinessDate``) and selections (``refundDetails``): each refunded payment becomes a
   refund row linked to its check;
-* business date = Toast's ``businessDate`` (the restaurant day, closeout hour applied).
+* business date = Toast's ``businessDate`` (the restaurant day, closeout hour applied);
+* cashier = the order's ``server`` (an employee GUID) named by the labor API's employees
+  (``chosenName`` else ``firstName lastName``: staff names stay readable); device = the order's
+  ``createdDevice.id`` named by the device details API (``posDeviceInfo.deviceName``);
+* the check's guest name (``customer.firstName``/``lastName``) is pseudonymised like the other
+  customer fields (a keyed hash of the full name; clear for a tenant that opted in).
 """
 
 from __future__ import annotations
@@ -43,7 +48,8 @@ class ToastContext:
     pseudonymize: Callable[[str | None], str | None] = lambda value: value
     pseudonymize_email: Callable[[str | None], str | None] = lambda value: value
     pseudonymize_phone: Callable[[str | None], str | None] = lambda value: value
-    keep_names: bool = False
+    employees: dict[str, Row] = field(default_factory=dict)  # employee guid -> raw employee row
+    devices: dict[str, Row] = field(default_factory=dict)  # POS device id -> raw device row
 
     def currency(self, restaurant_guid: str) -> str:
         return (self.restaurants.get(restaurant_guid) or {}).get("general__currency_code") or "USD"
@@ -58,6 +64,17 @@ def business_date(value: Any) -> date | None:
         return None
     text = str(int(value))
     return date(int(text[:4]), int(text[4:6]), int(text[6:8]))
+
+
+def employee_name(employee: Row) -> str | None:
+    """How the till shows an employee: the chosen name (else the first name) and the last name."""
+    first = employee.get("chosen_name") or employee.get("first_name")
+    return " ".join(p.strip() for p in (first, employee.get("last_name")) if p and p.strip()) or None
+
+
+def _guest_name(check: Row) -> str | None:
+    parts = (check.get("customer__first_name"), check.get("customer__last_name"))
+    return " ".join(p.strip() for p in parts if p and p.strip()) or None
 
 
 def _method(payment: Row) -> str:
@@ -132,13 +149,13 @@ def _base(ctx: ToastContext, order: Row, check: Row, currency: str) -> Row:
         "location_id": order.get("_pos_restaurant_guid"),
         "currency": currency,
         "cashier_id": order.get("server__guid"),
-        "cashier_name": None,
+        "cashier_name": employee_name(ctx.employees.get(order.get("server__guid") or "") or {}),
         "device_id": order.get("created_device__id"),
-        "device_name": None,
+        "device_name": (ctx.devices.get(order.get("created_device__id") or "") or {}).get(
+            "pos_device_info__device_name") or None,
         "receipt_number": check.get("display_number") or order.get("display_number"),
         "customer_ref": ctx.pseudonymize(check.get("customer__guid")),
-        "customer_name": " ".join(p for p in (check.get("customer__first_name"), check.get("customer__last_name")) if p)
-        or None if ctx.keep_names else None,
+        "customer_name": ctx.pseudonymize(_guest_name(check)),
         "customer_email": ctx.pseudonymize_email(check.get("customer__email")),
         "customer_phone": ctx.pseudonymize_phone(check.get("customer__phone")),
         "source_version": str(as_utc(check.get("modified_date") or order.get("modified_date")) or ""),

@@ -30,7 +30,7 @@ SPEC = ProviderSpec(
     default_base_url=DEFAULT_BASE_URL,
     canonical=lightspeed_transform.build,
     canonical_inputs={
-        "pos_transactions": ("sales", "outlets", "users", "registers", "payment_types"),
+        "pos_transactions": ("sales", "outlets", "users", "registers", "payment_types", "customers"),
         "pos_transaction_items": ("sales", "products", "taxes"),
         "pos_tenders": ("sales", "payment_types"),
         "pos_products": ("products", "outlets"),
@@ -41,7 +41,8 @@ SPEC = ProviderSpec(
     app_env=("LIGHTSPEED_CLIENT_ID", "LIGHTSPEED_CLIENT_SECRET"),
     descriptions={
         "raw": "Incremental Lightspeed sync of one store: the version change feeds of sales (line items,\n"
-               "payments as child tables), products, outlets, registers, users, payment types and taxes, plus\n"
+               "payments as child tables), products, outlets, registers, users, payment types, taxes and\n"
+               "customers, plus "
                "product categories. Rotated refresh tokens are saved the moment they arrive.",
     },
 )

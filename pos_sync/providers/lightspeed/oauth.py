@@ -15,11 +15,15 @@ from dlt_sources.lightspeed.helpers import (
     retailer_domain_prefix,
     store_base_url,
 )
+from dlt_sources.lightspeed.settings import SCOPES_BY_PATH
 from pos_sync.providers.linking import LinkError, location_rows
 from pos_sync.providers.oauth import OAuthFlow
 from pos_sync.settings import Settings
 
 AUTHORIZE_URL = "https://secure.retail.lightspeed.app/connect"
+# X-Series grants a token only the scopes the consent asked for (space-delimited): every one the
+# source reads, so no stream meets a 403 (x-series-api.lightspeedhq.com/docs/scopes)
+FLOW_SCOPES = tuple(dict.fromkeys(SCOPES_BY_PATH.values()))
 
 
 def store_url(query: Mapping[str, str], settings: Settings) -> str:
@@ -51,5 +55,5 @@ def complete(token: Mapping[str, Any], query: Mapping[str, str], settings: Setti
 FLOW = OAuthFlow(kind="code", complete=complete, base_env="LIGHTSPEED_BASE_URL",
                  default_base="https://{domain_prefix}.retail.lightspeed.app", authorize_path="/connect",
                  token_path="/api/1.0/token", authorize_env="LIGHTSPEED_AUTHORIZE_URL",
-                 default_authorize=AUTHORIZE_URL, token_format="form",
+                 default_authorize=AUTHORIZE_URL, token_format="form", scopes=FLOW_SCOPES,
                  app_env=("LIGHTSPEED_CLIENT_ID", "LIGHTSPEED_CLIENT_SECRET"))

@@ -9,7 +9,8 @@ from dlt_sources.lightspeed import destination_known_versions, lightspeed_source
 from dlt_sources.lightspeed.helpers import lightspeed_tokens, store_base_url
 from pos_sync.providers.spec import SourceRequest, TokenRequest
 
-RESOURCES = ("outlets", "registers", "users", "payment_types", "taxes", "product_categories", "products", "sales")
+RESOURCES = ("outlets", "registers", "users", "payment_types", "taxes", "product_categories", "products", "customers",
+             "sales")
 NO_WINDOW = ("Lightspeed's change feed has no date window (X-Series ignores date filters on /sales): "
              "a Lightspeed account's history is imported by its first regular sync")
 

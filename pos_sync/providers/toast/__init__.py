@@ -29,7 +29,7 @@ SPEC = ProviderSpec(
     default_base_url=DEFAULT_BASE_URL,
     canonical=toast_transform.build,
     canonical_inputs={
-        "pos_transactions": ("orders", "restaurants"),
+        "pos_transactions": ("orders", "restaurants", "employees", "devices"),
         "pos_transaction_items": ("orders", "menus"),
         "pos_tenders": ("orders",),
         "pos_products": ("menus", "restaurants"),
@@ -39,7 +39,8 @@ SPEC = ProviderSpec(
     windows="business_day",
     descriptions={
         "raw": "Incremental Toast sync of one account (machine client): restaurants, orders (checks,\n"
-               "selections, payments as child tables) by modification windows, menus when they changed.\n"
+               "selections, payments as child tables) by modification windows, menus when they changed,\n"
+               "employees and devices (the names behind an order's server and device).\n"
                "The first run imports HISTORICAL_IMPORT_DAYS; the login token is reused from the app store.",
         "window_op": "Load one business day of one account's Toast orders without touching its cursor.",
         "backfill_job": "Historical import of chosen Toast accounts over a date range: launch a backfill over "

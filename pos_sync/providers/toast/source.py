@@ -9,7 +9,7 @@ from dlt_sources.toast import destination_known_versions, toast_source, toast_to
 from dlt_sources.toast.settings import DEFAULT_BASE_URL
 from pos_sync.providers.spec import SourceRequest, TokenRequest
 
-RESOURCES = ("restaurants", "orders", "menus")
+RESOURCES = ("restaurants", "orders", "menus", "employees", "devices")
 
 
 def base_url(creds: Any) -> str:
