@@ -22,7 +22,8 @@
 * Unknown query parameters are ignored (docs/sandbox.md, *Strictness*).
 * Sandbox only: ``GET /_sandbox/toast/faults`` (fault counters), ``GET /_sandbox/toast/stats``
   (logins, tokens issued, rate-limit rejections), ``POST /_sandbox/toast/tokens/expire``
-  ``{"accessToken": …}``, and the webhook subscriptions Toast would configure for a partner
+  ``{"accessToken": …}``, ``POST /_sandbox/toast/tokens`` ``{"clientId", "scopes"}`` (a token of
+  the client with only those scopes: a partner client configured without one), and the webhook subscriptions Toast would configure for a partner
   (``/_sandbox/toast/webhooks``, :mod:`pos_sandbox.toast_webhooks`).
 
 Every API call but login needs ``Authorization: Bearer <accessToken>`` (401 when missing, unknown
@@ -244,6 +245,16 @@ class ToastEmulator:
         return json_response({"login_calls": self.tokens.login_calls, "tokens_issued": self.tokens.issued,
                               "rate_limited": self.limiter.rejected})
 
+    async def sandbox_token(self, request: Request) -> Response:
+        """``{"clientId", "scopes": [...]}`` → a token of that client with only those scopes."""
+        body = await request.json()
+        scopes = body.get("scopes") if isinstance(body, dict) else None
+        if not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes):
+            raise bad_request("The body needs clientId and a list of scopes.", "scopes")
+        token = self.tokens.issue_with_scopes(str(body.get("clientId", "")), tuple(scopes))
+        return json_response({"token": {"tokenType": "Bearer", "accessToken": token.access_token,
+                                        "expiresIn": int(token.expires_at - token.issued_at)}, "status": "SUCCESS"})
+
     async def sandbox_expire(self, request: Request) -> Response:
         body = await request.json()
         return json_response({"expired": self.tokens.expire(str(body.get("accessToken", "")))})
@@ -262,6 +273,7 @@ class ToastEmulator:
             Route(f"{p}/_sandbox/toast/faults", self.sandbox_faults, methods=["GET"]),
             Route(f"{p}/_sandbox/toast/stats", self.sandbox_stats, methods=["GET"]),
             Route(f"{p}/_sandbox/toast/tokens/expire", self.sandbox_expire, methods=["POST"]),
+            Route(f"{p}/_sandbox/toast/tokens", self.sandbox_token, methods=["POST"]),
             *self.webhooks.routes(p),
         ]
 

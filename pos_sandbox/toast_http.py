@@ -24,7 +24,7 @@ import re
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -245,6 +245,15 @@ class TokenStore:
             token = self._issue(creds, now)
             self._current[client_id] = token
             return token
+
+    def issue_with_scopes(self, client_id: str, scopes: tuple[str, ...]) -> ToastToken:
+        """Sandbox hook: a token of the client with other scopes than its own (to play a partner
+        client configured without a scope); not cached as the client's login token."""
+        creds = self.clients.get(client_id)
+        if creds is None:
+            raise ToastError(404, "Not Found", f"No Toast client {client_id} in the sandbox.")
+        with self._lock:
+            return self._issue(replace(creds, scopes=scopes), self.clock())
 
     def _issue(self, creds: DemoCredentials, now: float) -> ToastToken:
         n = next(self._counter)

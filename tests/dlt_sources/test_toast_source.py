@@ -161,3 +161,33 @@ def test_short_lived_tokens_do_not_cause_a_login_per_request(toast_env: Callable
     first = provider.get()  # expiresIn 4 s, well inside the default 10-minute margin
     assert [provider.get() for _ in range(5)] == [first] * 5
     assert provider.login_count == 1 and provider.refresh_margin <= timedelta(seconds=2)
+
+
+def test_a_client_without_a_scope_fails_naming_it_not_with_an_empty_table(
+        toast_env: Callable[..., ToastEnv]) -> None:
+    """A partner client configured without ``labor.employees:read``: Toast answers 403 on the
+    employees and the sync fails with :class:`MissingScopes` naming the scope and the restaurant."""
+    from datetime import UTC, datetime
+
+    import httpx
+
+    from dlt_sources.common.auth import TokenSet
+    from dlt_sources.common.errors import MissingScopes
+
+    env = toast_env()
+    acct = env.account
+    issued = httpx.post(acct["base_url"] + "/_sandbox/toast/tokens", timeout=10, json={
+        "clientId": acct["client_id"], "scopes": ["orders:read", "menus:read", "restaurants:read",
+                                                  "device-details.info:read"]})
+    assert issued.status_code == 200, issued.text
+    env.current = TokenSet(issued.json()["token"]["accessToken"], expires_at=datetime.now(UTC) + timedelta(hours=1))
+    with pytest.raises(PipelineStepFailed) as info:
+        env.run(env.pipeline())
+    seen, cause = [], info.value
+    while cause is not None:
+        seen.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    error = next(c for c in seen if isinstance(c, MissingScopes))
+    assert error.scopes == ("labor.employees:read",)
+    assert "the labor.employees:read scope" in str(error) and env.restaurants[0] in str(error)
+    assert env.stats()["login_calls"] == 0  # a 403 is not a reason to log in again
