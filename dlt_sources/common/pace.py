@@ -13,6 +13,9 @@ token provider's logins and refreshes) and by the source's streams. Read it afte
 
 :func:`stops_early` is how a stream ends early instead of failing the whole run: only
 :class:`~dlt_sources.common.errors.RetriesExhausted` is absorbed; every other error still fails it.
+:func:`optional_stream` is how an *enrichment* stream (staff names, devices, customers: columns the
+sales do not need) is skipped when the token lacks its scope: the run goes on and is ``partial``,
+the reason naming the scope; the core streams still fail on a missing scope.
 """
 
 from __future__ import annotations
@@ -25,17 +28,19 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-from dlt_sources.common.errors import RetriesExhausted
+from dlt_sources.common.errors import MissingScopes, RetriesExhausted
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class EarlyStop:
-    """A stream that ended before reading everything: ``reason`` is the exhausted request's error."""
+    """A stream that ended before reading everything: ``reason`` is the exhausted request's error
+    (``skipped``: an optional stream not read at all, ``reason`` names the missing permission)."""
 
     stream: str
     reason: str
+    skipped: bool = False
 
 
 class SyncPace:
@@ -99,6 +104,12 @@ class SyncPace:
         log.warning("%s stopped early, keeping what it loaded (the next sync resumes from there): %s",
                     stream, reason)
 
+    def skip(self, stream: str, reason: str) -> None:
+        """An optional stream not read (its permission is missing): the run goes on, as partial."""
+        with self._lock:
+            self.stopped_early.append(EarlyStop(stream, reason, skipped=True))
+        log.warning("%s skipped, the sync goes on without it: %s", stream, reason)
+
     # ------------------------------------------------------------------ reading
     @property
     def budget_spent(self) -> bool:
@@ -126,7 +137,8 @@ class SyncPace:
                 "waited_seconds": round(self.retry_wait_seconds + self.throttle_wait_seconds, 3),
                 "response_seconds": round(self.response_seconds, 3),
                 "gave_up": self.gave_up, "partial": bool(self.stopped_early),
-                "stopped_early": [{"stream": s.stream, "reason": s.reason} for s in self.stopped_early],
+                "stopped_early": [{"stream": s.stream, "reason": s.reason} | ({"skipped": True} if s.skipped else {})
+                                  for s in self.stopped_early],
             }
 
     def summary(self) -> str:
@@ -140,6 +152,21 @@ class SyncPace:
 
     def __repr__(self) -> str:
         return f"SyncPace({self.summary()})"
+
+
+@contextmanager
+def optional_stream(pace: SyncPace, stream: str, what: str) -> Iterator[EarlyStopMark]:
+    """Run an optional stream's reads: a :class:`MissingScopes` inside skips the stream (``what``
+    says which columns stay empty) instead of failing the run; :func:`stops_early` still applies."""
+    mark = EarlyStopMark()
+    try:
+        yield mark
+    except RetriesExhausted as exc:
+        mark.early = True
+        pace.stop(stream, str(exc))
+    except MissingScopes as exc:
+        mark.early = True
+        pace.skip(stream, f"{exc} ({what} stay empty until it is granted)")
 
 
 class EarlyStopMark:

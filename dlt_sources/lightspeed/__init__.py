@@ -18,7 +18,7 @@ from dlt.sources import DltResource
 
 from dlt_sources.common.auth import TokenProvider
 from dlt_sources.common.incremental import account_state
-from dlt_sources.common.pace import SyncPace, attach_pace, building, stops_early, sync_pace
+from dlt_sources.common.pace import SyncPace, attach_pace, building, optional_stream, stops_early, sync_pace
 from dlt_sources.common.pacing import Pacing
 from dlt_sources.common.pseudonymise import Pseudonymize, pseudonymise_resources
 from dlt_sources.common.retry import RetryPolicy
@@ -102,7 +102,11 @@ class _Sync:
             if state.get("outlets") is not None and not set(self.outlet_ids) <= set(state["outlets"] or ()):
                 after = 0
             state["outlets"] = self.outlet_ids
-        with stops_early(self.pace, f"Lightspeed {table}"):  # the mark is already that of the last page yielded
+        # the mark is already that of the last page yielded; customers are optional: a token without
+        # customers:read still syncs sales (partial, the scope named) with customer columns empty
+        reading = (optional_stream(self.pace, "Lightspeed customers", "customer columns") if table == "customers"
+                   else stops_early(self.pace, f"Lightspeed {table}"))
+        with reading:
             for rows, top in version_pages(self.client, path, after, page_size, params):
                 kept = self.guard.filter(table, [r for r in rows if self._wanted(table, r)])
                 if kept:

@@ -94,8 +94,11 @@ class AccountSync:
             return None
         stats.api = pace.as_dict()
         if pace.partial:
-            stats.partial_reason = "stopped early, the rest follows in the next sync: " + "; ".join(
-                f"{stop.stream} ({stop.reason})" for stop in pace.stopped_early)
+            early = [f"{stop.stream} ({stop.reason})" for stop in pace.stopped_early if not stop.skipped]
+            skipped = [f"{stop.stream} ({stop.reason})" for stop in pace.stopped_early if stop.skipped]
+            stats.partial_reason = "; ".join(
+                ([f"stopped early, the rest follows in the next sync: {'; '.join(early)}"] if early else [])
+                + ([f"skipped for a missing permission: {'; '.join(skipped)}"] if skipped else []))
         return pace
 
     def record_counts(self, pipeline: dlt.Pipeline, stats: SyncStats) -> None:

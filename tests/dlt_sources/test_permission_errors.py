@@ -92,3 +92,19 @@ def test_lightspeed_unknown_endpoint_and_other_statuses() -> None:
     request, response = exchange("https://bakery.retail.lightspeed.app/api/2.0/sales", 404, {"error": "Not found"})
     error = lightspeed_error_mapper(request, response)
     assert isinstance(error, ApiError) and error.status == 404
+
+
+def test_an_optional_stream_is_skipped_for_a_missing_scope_and_nothing_else() -> None:
+    from dlt_sources.common.errors import ApiError, MissingScopes
+    from dlt_sources.common.pace import SyncPace, optional_stream
+
+    pace = SyncPace()
+    with optional_stream(pace, "Toast employees", "cashier names") as mark:
+        raise MissingScopes("Toast refused GET /labor/v1/employees: the labor.employees:read scope",
+                            scopes=["labor.employees:read"])
+    assert mark.early and pace.partial
+    [stop] = pace.as_dict()["stopped_early"]
+    assert stop["skipped"] and "labor.employees:read" in stop["reason"] and "cashier names stay empty" in stop["reason"]
+    with pytest.raises(ApiError), optional_stream(pace, "Toast devices", "device names"):
+        raise ApiError("HTTP 500", status=500)
+    assert len(pace.stopped_early) == 1

@@ -163,24 +163,29 @@ def test_short_lived_tokens_do_not_cause_a_login_per_request(toast_env: Callable
     assert provider.login_count == 1 and provider.refresh_margin <= timedelta(seconds=2)
 
 
-def test_a_client_without_a_scope_fails_naming_it_not_with_an_empty_table(
-        toast_env: Callable[..., ToastEnv]) -> None:
-    """A partner client configured without ``labor.employees:read``: Toast answers 403 on the
-    employees and the sync fails with :class:`MissingScopes` naming the scope and the restaurant."""
+def _restricted_token(env: ToastEnv, scopes: list[str]) -> None:
+    """The emulator's token of a partner client configured with only ``scopes``."""
     from datetime import UTC, datetime
 
     import httpx
 
     from dlt_sources.common.auth import TokenSet
+
+    acct = env.account
+    issued = httpx.post(acct["base_url"] + "/_sandbox/toast/tokens", timeout=10,
+                        json={"clientId": acct["client_id"], "scopes": scopes})
+    assert issued.status_code == 200, issued.text
+    env.current = TokenSet(issued.json()["token"]["accessToken"], expires_at=datetime.now(UTC) + timedelta(hours=1))
+
+
+def test_a_client_without_a_core_scope_fails_naming_it_not_with_an_empty_table(
+        toast_env: Callable[..., ToastEnv]) -> None:
+    """Without ``orders:read`` Toast answers 403 on the orders: the sync fails with
+    :class:`MissingScopes` naming the scope and the restaurant (sales are never silently empty)."""
     from dlt_sources.common.errors import MissingScopes
 
     env = toast_env()
-    acct = env.account
-    issued = httpx.post(acct["base_url"] + "/_sandbox/toast/tokens", timeout=10, json={
-        "clientId": acct["client_id"], "scopes": ["orders:read", "menus:read", "restaurants:read",
-                                                  "device-details.info:read"]})
-    assert issued.status_code == 200, issued.text
-    env.current = TokenSet(issued.json()["token"]["accessToken"], expires_at=datetime.now(UTC) + timedelta(hours=1))
+    _restricted_token(env, ["menus:read", "restaurants:read", "labor.employees:read", "device-details.info:read"])
     with pytest.raises(PipelineStepFailed) as info:
         env.run(env.pipeline())
     seen, cause = [], info.value
@@ -188,6 +193,25 @@ def test_a_client_without_a_scope_fails_naming_it_not_with_an_empty_table(
         seen.append(cause)
         cause = cause.__cause__ or cause.__context__
     error = next(c for c in seen if isinstance(c, MissingScopes))
-    assert error.scopes == ("labor.employees:read",)
-    assert "the labor.employees:read scope" in str(error) and env.restaurants[0] in str(error)
+    assert error.scopes == ("orders:read",)
+    assert "the orders:read scope" in str(error) and env.restaurants[0] in str(error)
     assert env.stats()["login_calls"] == 0  # a 403 is not a reason to log in again
+
+
+def test_a_client_without_the_labor_scope_syncs_sales_and_says_what_it_skipped(
+        toast_env: Callable[..., ToastEnv]) -> None:
+    """Employees only name the cashiers: without ``labor.employees:read`` the sales still load
+    (equal to the ledger), the employees are skipped and the run is partial, naming the scope."""
+    from dlt_sources.common.pace import SyncPace
+
+    env = toast_env()
+    _restricted_token(env, ["orders:read", "menus:read", "restaurants:read", "device-details.info:read"])
+    pace = SyncPace()
+    pipeline = env.pipeline()
+    env.run(pipeline, pace=pace)
+    assert_matches_truth(pipeline, env.truth())
+    counts = data_row_counts(pipeline)
+    assert counts.get("devices", 0) > 0 and counts.get("employees", 0) == 0
+    assert pace.partial and [(s.stream, s.skipped) for s in pace.stopped_early] == [("Toast employees", True)]
+    reason = pace.as_dict()["stopped_early"][0]["reason"]
+    assert "labor.employees:read" in reason and "cashier names stay empty" in reason
