@@ -343,7 +343,8 @@ class LightspeedREmulator:
 
     async def list_payment_types(self, request: Request) -> Response:
         return self._list(request, "PaymentType", "paymentTypeID", lambda a, now: [
-            (self.render.payment_type(pid), self.world.account_by_id[a].created_at, False)
+            (self.render.payment_type(pid, self.world.account_by_id[a].created_at),
+             self.world.account_by_id[a].created_at, False)
             for _, pid, *_ in PAYMENT_TYPES])
 
     async def list_tax_categories(self, request: Request) -> Response:

@@ -294,12 +294,13 @@ class RSeriesRenderer:
             "limitToShopID": "0" if member.is_owner else member.location_ids[0],
         })
 
-    def payment_type(self, type_id: str) -> dict[str, Any]:
+    def payment_type(self, type_id: str, created: datetime | None = None) -> dict[str, Any]:
         for _kind, pid, name, code, kind in PAYMENT_TYPES:
             if pid == type_id:
                 return as_strings({"paymentTypeID": pid, "name": name, "code": code, "requireCustomer": False,
                                    "archived": False, "internalReserved": pid == "1", "type": kind,
-                                   "refundAsPaymentTypeID": pid, "channel": "pos"})
+                                   "refundAsPaymentTypeID": pid, "channel": "pos",
+                                   "timeStamp": stamp(created) if created is not None else None})
         raise KeyError(type_id)
 
     def tax_category(self, tax: Any) -> dict[str, Any]:
