@@ -8,7 +8,8 @@
   (a return is a sale of its own, negative lines pointing at the sold line through
   ``parentSaleLineID``); ``load_relations`` (a JSON array, or ``all``) of ``SaleLines``,
   ``SaleLines.Item``, ``SalePayments``, ``SalePayments.PaymentType``, ``Customer``;
-* ``Item.json`` (archived items only with ``archived=true``/``only``), ``Category.json``,
+* ``SaleLine.json`` (the lines of the sales; ``saleLineID=IN,[…]`` finds sold lines of returns),
+  ``Item.json`` (archived items only with ``archived=true``/``only``), ``Category.json``,
   ``Shop.json``, ``Employee.json``, ``PaymentType.json``, ``Register.json``, ``TaxCategory.json``,
   ``Customer.json``.
 
@@ -25,9 +26,10 @@ OAuth: :mod:`pos_sandbox.lightspeed_r_oauth`. Everything is evaluated as of the 
 
 from __future__ import annotations
 
+import json
 import threading
 from bisect import bisect_left
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -58,7 +60,7 @@ from pos_sandbox.lightspeed_r_http import (
     parse_time,
 )
 from pos_sandbox.lightspeed_r_oauth import ACCESS_TTL_SECONDS, RTokenStore, oauth_routes
-from pos_sandbox.lightspeed_r_render import PAYMENT_TYPES, RSeriesRenderer
+from pos_sandbox.lightspeed_r_render import PAYMENT_TYPES, RSeriesRenderer, derived_id
 from pos_sandbox.model import Refund, Sale
 from pos_sandbox.world import World
 
@@ -94,6 +96,7 @@ class SaleIndex:
 
     def __init__(self, world: World, account_id: str) -> None:
         self.recs: dict[int, SaleRec] = {}
+        self._owners: dict[str, int] | None = None
         events: list[tuple[int, int, int]] = []
         for loc in world.account_locations(account_id):
             for sale in world.iter_sales(loc.location_id):
@@ -108,6 +111,21 @@ class SaleIndex:
         events.sort()
         self.events = events
         self.keys = [(e[0], e[1]) for e in events]
+
+    def line_owners(self) -> dict[str, int]:
+        """saleLineID → saleID of every sale and return (built on first use)."""
+        if self._owners is None:
+            owners: dict[str, int] = {}
+            for rec in self.recs.values():
+                if rec.refund is None:
+                    owners.update((line.uid, rec.sale_id) for line in rec.sale.lines)
+                    owners[derived_id(rec.sale.id, "service-charge")] = rec.sale_id
+                else:
+                    owners.update((derived_id(rec.refund.return_order_id, "line", n), rec.sale_id)
+                                  for n in range(len(rec.refund.lines)))
+                    owners[derived_id(rec.refund.return_order_id, "fee")] = rec.sale_id
+            self._owners = owners
+        return self._owners
 
     def _add(self, rec: SaleRec, events: list[tuple[int, int, int]]) -> None:
         self.recs[rec.sale_id] = rec
@@ -277,6 +295,33 @@ class LightspeedREmulator:
         return json_response({"@attributes": {"count": "1"}, "Sale": self._render_sale(rec, k, now, relations)},
                              headers=headers)
 
+    async def list_sale_lines(self, request: Request) -> Response:
+        """``SaleLine.json``: the lines of the current sales and returns, by ``saleLineID`` (filters
+        ``saleLineID``, ``saleID``, ``shopID``; e.g. ``saleLineID=IN,[1,2]`` to find sold lines)."""
+        line_pred = self._id_filter(request, "saleLineID")
+        sale_pred = self._id_filter(request, "saleID")
+        raw = request.query_params.get("saleLineID") or ""
+
+        def rows(account: str, now: datetime) -> list[tuple[dict[str, Any], datetime, bool]]:
+            out = []
+            index = self.index(account)
+            recs: Iterable[SaleRec] = index.recs.values()
+            if raw.startswith(("IN,", "=,")) or raw.isdigit():  # only the sales owning those lines
+                wanted = json.loads(raw[3:]) if raw.startswith("IN,") else [raw.removeprefix("=,")]
+                owners = index.line_owners()
+                recs = [index.recs[o] for o in {owners.get(str(w)) for w in wanted} if o is not None]
+            for rec in recs:
+                k = rec.current(now)
+                if k is None or sale_pred is not None and not sale_pred(rec.sale_id):
+                    continue
+                sale = self._render_sale(rec, k, now, {"SaleLines"})
+                lines = sale.get("SaleLines", {}).get("SaleLine", [])
+                for line in [lines] if isinstance(lines, dict) else lines:
+                    if line_pred is None or line_pred(line["saleLineID"]):
+                        out.append((line, rec.stamps[k], False))
+            return out
+        return self._list(request, "SaleLine", "saleLineID", rows)
+
     # ------------------------------------------------------------------ small lists
     def _list(self, request: Request, name: str, id_field: str,
               rows: Callable[[str, datetime], list[tuple[dict[str, Any], datetime, bool]]]) -> Response:
@@ -291,8 +336,8 @@ class LightspeedREmulator:
         if archived not in ("true", "false", "only"):
             raise RSeriesError(400, "archived must be true, false or only.", headers=headers)
         ts_pred, _ = self._time_filter(request)
-        id_pred = self._id_filter(request, id_field)
-        shop_pred = self._id_filter(request, "shopID") if name in ("Register",) else None
+        id_pred = self._id_filter(request, id_field) if name != "SaleLine" else None  # applied while listing
+        shop_pred = self._id_filter(request, "shopID") if name in ("Register", "SaleLine") else None
         now = self.world.now
         found = []
         for obj, at, is_archived in rows(account_id, now):
@@ -372,7 +417,7 @@ class LightspeedREmulator:
 
     def routes(self) -> list[Route]:
         acc = "/API/V3/Account/{account_id}"
-        lists = {"Sale": self.list_sales, "Item": self.list_items, "Category": self.list_categories,
+        lists = {"Sale": self.list_sales, "SaleLine": self.list_sale_lines, "Item": self.list_items, "Category": self.list_categories,
                  "Shop": self.list_shops, "Register": self.list_registers, "Employee": self.list_employees,
                  "PaymentType": self.list_payment_types, "TaxCategory": self.list_tax_categories,
                  "Customer": self.list_customers}

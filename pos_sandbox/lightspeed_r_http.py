@@ -11,7 +11,7 @@ Facts: providers.md §3B (Go client, SDKs and Singer taps; no official OpenAPI e
   ``X-LS-API-Drip-Rate``, ``X-LS-API-Request-Cost``; a request that would overflow it → 429 with
   ``Retry-After`` (delta seconds);
 * filters: ``field=<op>,<value>`` with ``op`` one of ``=``, ``!=``, ``<``, ``<=``, ``>``, ``>=``
-  and ``><,<low>,<high>`` (between, both ends inclusive); the value URL-encoded.
+  and ``><,<low>,<high>`` (between, both ends inclusive), ``IN,[v1,v2]``; the value URL-encoded.
 """
 
 from __future__ import annotations
@@ -145,7 +145,7 @@ def _num(value: float) -> str:
 
 
 # ---------------------------------------------------------------------- query parameters
-OPERATORS = ("><", ">=", "<=", "!=", "=", ">", "<")
+OPERATORS = ("><", ">=", "<=", "!=", "=", ">", "<", "IN")
 
 
 def parse_filter(name: str, raw: str, parse: Callable[[str], Any]) -> Callable[[Any], bool]:
@@ -155,6 +155,12 @@ def parse_filter(name: str, raw: str, parse: Callable[[str], Any]) -> Callable[[
         raise RSeriesError(400, f"Invalid filter for {name}: expected '<operator>,<value>' with an operator among "
                                 f"{', '.join(OPERATORS)} (e.g. {name}=%3E,2024-01-01T00:00:00%2B00:00).")
     try:
+        if op == "IN":  # IN,[1,2,3]
+            values = json.loads(rest)
+            if not isinstance(values, list):
+                raise ValueError("IN needs a JSON array")
+            wanted = {parse(str(v)) for v in values}
+            return lambda v: v in wanted
         if op == "><":
             low_text, sep2, high_text = rest.partition(",")
             if not sep2:

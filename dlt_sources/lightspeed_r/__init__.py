@@ -62,7 +62,8 @@ COLUMN_HINTS: dict[str, dict[str, Any]] = {
               "complete_time": {"data_type": "text", "nullable": True},
               "customer_name": {"data_type": "text", "nullable": True},
               "customer_email": {"data_type": "text", "nullable": True},
-              "customer_phone": {"data_type": "text", "nullable": True}},
+              "customer_phone": {"data_type": "text", "nullable": True},
+              "_parent_sale_id": {"data_type": "text", "nullable": True}},
     "items": {"custom_sku": {"data_type": "text", "nullable": True}, "ean": {"data_type": "text", "nullable": True}},
 }
 
@@ -115,6 +116,8 @@ class _Sync:
                     row[ACCOUNT_COLUMN] = self.tenant
                     rows.append(row)
                     edge[key] = stamp
+                if rows and table == "sales":
+                    self._link_returns(rows)
                 if rows:
                     yield rows
                     top = max(str(r.get("timeStamp") or "") for r in rows)
@@ -124,6 +127,25 @@ class _Sync:
                     floor = r_stamp(parse_stamp(mark) - LOOKBACK)
                     slot["mark"] = mark
                     slot["edge"] = {k: v for k, v in edge.items() if v >= floor}
+
+    def _link_returns(self, sales: list[Row]) -> None:
+        """A return's lines point at the sold lines (``parentSaleLineID``), not at the sale: ask
+        ``SaleLine.json?saleLineID=IN,[…]`` once per page of returns and write the sold sale's id
+        on the return as ``_parent_sale_id`` (derived here; R-Series has no such field)."""
+        wanted = sorted({str(ln.get("parentSaleLineID")) for sale in sales for ln in sale.get("SaleLines") or []
+                         if str(ln.get("parentSaleLineID") or "0") != "0"}, key=lambda v: (len(v), v))
+        owners: dict[str, str] = {}
+        for i in range(0, len(wanted), PAGE_LIMIT):
+            chunk = wanted[i:i + PAGE_LIMIT]
+            query = {"limit": PAGE_LIMIT, "saleLineID": "IN,[" + ",".join(chunk) + "]"}
+            for page in self.client.pages(f"/Account/{self.r_account_id}/SaleLine.json", "SaleLine", query):
+                owners.update((str(ln.get("saleLineID")), str(ln.get("saleID"))) for ln in page if isinstance(ln, dict))
+        for sale in sales:
+            parents = {owners.get(str(ln.get("parentSaleLineID"))) for ln in sale.get("SaleLines") or []
+                       if str(ln.get("parentSaleLineID") or "0") != "0"}
+            parents.discard(None)
+            if parents:
+                sale["_parent_sale_id"] = min(parents)  # a return refunds one sale's lines
 
     def stream(self, table: str) -> Iterator[list[Row]]:
         state = account_state(self.tenant)

@@ -75,6 +75,10 @@ def test_sync_quiet_sync_and_clock_advance(env: dict[str, Any], tmp_path: Path,
     assert lines >= objects["line_items"]  # sold lines plus the returns' negative lines
     archived = query(pipeline, "select count(*) from sales__sale_payments where archived")[0][0]
     assert archived > 0
+    returns = query(pipeline, "select distinct s.sale_id, s._parent_sale_id from sales s join sales__sale_lines l "
+                              "on l._dlt_root_id = s._dlt_id where l.parent_sale_line_id <> '0'")
+    sale_ids = {r[0] for r in query(pipeline, "select sale_id from sales")}
+    assert returns and all(parent in sale_ids and parent != sale for sale, parent in returns)
     created = [it for it in world.items[account] if it.created_at <= world.now]
     assert query(pipeline, "select count(*) from items")[0][0] == len(created)
 
