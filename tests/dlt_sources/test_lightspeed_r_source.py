@@ -105,3 +105,27 @@ def test_sync_quiet_sync_and_clock_advance(env: dict[str, Any], tmp_path: Path,
     stats = env["emulator"]
     assert stats.bucket.rejected == 0 and stats.bucket.max_level <= stats.bucket.size
     assert tokens.tokens.refresh_token == saved[-1].refresh_token
+
+
+def test_faults_retries_and_expired_tokens_lose_and_duplicate_nothing(tmp_path: Path) -> None:
+    from pos_sandbox.faults import FaultPlan
+
+    world = sandbox_world(42, "lightspeed_r", days=3, scale="tiny")
+    plan = FaultPlan.parse("429:0.08,500:0.04,503:0.04,slow:0.02,expire:0.05,seed=5,retry_after=0.05,slow_ms=50")
+    with SandboxServer(world, faults=plan) as server:
+        creds = next(iter(server.credentials.values()))
+        base = server.provider_url("lightspeed_r")
+        saved: list[TokenSet] = []
+        tokens = lightspeed_r_tokens(TokenSet(creds.access_token, creds.refresh_token), base_url=base,
+                                     client_id=creds.client_id, client_secret=creds.client_secret,
+                                     on_refresh=saved.append)
+        pipeline = local_pipeline(tmp_path, "lsr_faults", "raw_lightspeed_r")
+        for _ in range(2):
+            run_checked(pipeline, lightspeed_r_source(tokens, creds.account_id, [], base_url=base,
+                                                      retry_policy=FAST_RETRIES))
+        assert plan.injected["429"] and plan.injected["expire"] and saved, "429s, expired tokens (refreshed)"
+    objects = next(o for o in compute_truth(world)["objects"] if o["provider"] == "lightspeed_r" and o["location_id"])
+    [(total, distinct)] = query(pipeline, "select count(*), count(distinct sale_id) from sales")
+    assert total == distinct == objects["sales"]
+    [(lines, distinct_lines)] = query(pipeline, "select count(*), count(distinct sale_line_id) from sales__sale_lines")
+    assert lines == distinct_lines

@@ -73,3 +73,32 @@ def test_lightspeed_r_syncs_through_dagster_and_reconciles_across_dst(env: dict[
     store = next(r.app.state.lightspeed_r.store for r in server.app.routes  # type: ignore[attr-defined]
                  if getattr(r, "path", "") == "/lightspeed_r")
     assert stored.refresh_token in store.refresh and not store.refresh[stored.refresh_token].used
+
+
+def test_cli_adds_an_r_series_account_with_shop_discovery(env: dict[str, Any],
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from pos_sync import appstore
+    from pos_sync.cli import main
+
+    cred = manifest_account(env["server"], "lightspeed_r")
+    argv = ["accounts", "add", "lightspeed_r", "--tenant", "t1", "--access-token", cred["access_token"],
+            "--refresh-token", cred["refresh_token"], "--client-id", cred["client_id"],
+            "--client-secret", cred["client_secret"], "--base-url", cred["base_url"], "--json"]
+    assert main(argv) == 0
+    out, err = capsys.readouterr()
+    added = json.loads(out)
+    assert added["location_ids"] == ["1"] and added["locations"][0]["timezone"] == "Europe/Madrid"
+    assert cred["access_token"] not in out + err and cred["refresh_token"] not in out + err
+    assert main([*argv, "--location", "9"]) == 1
+    assert "9" in capsys.readouterr().err
+    assert main([*argv, "--account-id", "1"]) == 1  # the token's account is another one
+    err = capsys.readouterr().err
+    assert f"belong to account {cred['account_id']}, not 1" in err and len(err.strip().splitlines()) == 1
+    assert main(["accounts", "add", "lightspeed_r", "--tenant", "t1", "--access-token", "bogus",
+                 "--refresh-token", "x", "--base-url", cred["base_url"]]) == 1
+    err = capsys.readouterr().err
+    assert "rejected the access token" in err and "Traceback" not in err
+    creds = appstore.account_credentials(added["id"])
+    assert (creds.merchant_id, creds.client_secret) == (cred["account_id"], cred["client_secret"])
