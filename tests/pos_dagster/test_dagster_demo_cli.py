@@ -33,11 +33,11 @@ def test_demo_json_matches_truth_and_accounts_list_leaks_no_token(
         assert (doc["days"], doc["scale"]) == (2, "tiny") and isinstance(doc["seed"], int) and doc["start"]
         assert sorted(a["provider"] for a in doc["accounts"]) == ["lightspeed", "lightspeed_r", "square", "toast"]
         assert {a["status"] for a in doc["accounts"]} == {"success"}
-        assert {"toast", "lightspeed", "square"} <= set(doc["raw_row_counts"])
+        assert {"toast", "lightspeed", "lightspeed_r", "square"} <= set(doc["raw_row_counts"])
         canonical = doc["canonical"]
         assert canonical["verdict"] == "reconciled" and canonical["problems"] == [], canonical["problems"][:5]
         assert canonical["days_compared"] >= 2 and all(loc["reconciled"] for loc in canonical["locations"])
-        assert {loc["provider"] for loc in canonical["locations"]} == {"square", "toast", "lightspeed"}
+        assert {loc["provider"] for loc in canonical["locations"]} == {"square", "toast", "lightspeed", "lightspeed_r"}
         assert sum(loc["sales_count"] for loc in canonical["locations"]) > 0
         webhook = doc["webhook"]  # the live sale, by webhook
         assert webhook["status"] == "landed" and webhook["events_acknowledged"] >= 2, webhook
