@@ -246,3 +246,33 @@ def test_oauth_consent_code_and_rotating_refresh_tokens(sandbox: dict[str, Any])
         assert me.json()["Account"]["accountID"] == creds.account_id
         bad = client.get("/API/V3/Account.json", headers={"Authorization": "Bearer nope"})
         assert bad.status_code == 401 and bad.json()["httpMessage"] == "Unauthorized"
+
+
+def test_a_tax_exclusive_shop_adds_the_tax_and_still_matches_the_ledger() -> None:
+    import dataclasses
+
+    world = sandbox_world(43, "lightspeed_r", days=2)
+    [loc] = world.locations  # no sale is generated yet: the shop shows prices before tax from now on
+    world.locations[0] = dataclasses.replace(loc, prices_include_tax=False)
+    world.location_by_id[loc.location_id] = world.locations[0]
+    with SandboxServer(world) as server:
+        creds = next(iter(server.credentials.values()))
+        client = httpx.Client(base_url=server.provider_url("lightspeed_r"),
+                              headers={"Authorization": f"Bearer {creds.access_token}"}, timeout=30)
+        sb = {"client": client, "api": f"/API/V3/Account/{creds.account_id}"}
+        sales = all_sales(sb, sort="timeStamp")
+        client.close()
+    assert {s["isTaxInclusive"] for s in sales} == {"false"}
+    totals: dict[str, Decimal] = defaultdict(Decimal)
+    for s in sales:
+        lines = as_list(s.get("SaleLines"), "SaleLine")
+        if s["completed"] != "true" or s["voided"] == "true" or any(ln["parentSaleLineID"] != "0" for ln in lines):
+            continue
+        fees = sum((Decimal(ln["calcTotal"]) for ln in lines if ln["itemID"] == "0"), Decimal(0))
+        assert Decimal(s["calcTotal"]) == (Decimal(s["calcSubtotal"]) - Decimal(s["calcDiscount"]) + fees
+                                           + Decimal(s["calcTax1"]))
+        tips = sum((Decimal(p["tipAmount"]) for p in as_list(s.get("SalePayments"), "SalePayment")
+                    if p["archived"] == "false"), Decimal(0))
+        totals[httpx_day(s["completeTime"], ZoneInfo("Europe/Madrid"))] += Decimal(s["calcTotal"]) + tips
+    truth = {r["business_date"]: Decimal(r["total_amount"]) for r in compute_truth(world)["daily"] if r["sales_count"]}
+    assert dict(totals) == truth
