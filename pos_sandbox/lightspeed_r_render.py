@@ -58,6 +58,8 @@ class RSeriesRenderer:
     def __init__(self, world: World) -> None:
         self.world = world
         self.exponent = 2
+        self._item_cache: dict[str, dict[str, PosItem]] = {}
+        self._item_numbers: dict[str, int] = {}
 
     # ------------------------------------------------------------------ sales
     def sale(self, sale: Sale, now: datetime, relations: set[str], stamp_at: datetime) -> dict[str, Any]:
@@ -229,15 +231,17 @@ class RSeriesRenderer:
         return self._items(account_id).get(item_id)
 
     def _items(self, account_id: str) -> dict[str, PosItem]:
-        cache = self.__dict__.setdefault("_item_cache", {})
-        if account_id not in cache:
-            cache[account_id] = {it.item_id: it for it in self.world.items[account_id]}
-        return cache[account_id]
+        if account_id not in self._item_cache:
+            items = {it.item_id: it for it in self.world.items[account_id]}
+            self._item_cache[account_id] = items
+            self._item_numbers.update((item_id, n + 1) for n, item_id in enumerate(sorted(items)))
+        return self._item_cache[account_id]
 
     def item(self, item: PosItem, now: datetime, brief: bool = False) -> dict[str, Any]:
         state = item.state_at(now)
         assert state is not None
-        n = sorted(self._items(item.account_id)).index(item.item_id) + 1
+        self._items(item.account_id)
+        n = self._item_numbers[item.item_id]
         ean = f"84{_h(item.item_id, 'ean') % 10**11:011d}" if _h(item.item_id, "has-ean") % 3 == 0 else ""
         obj: dict[str, Any] = {
             "itemID": item.item_id, "systemSku": f"2100000{n:06d}", "defaultCost": "0", "avgCost": "0",

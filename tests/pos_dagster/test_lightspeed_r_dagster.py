@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from support.accounts import manifest_account
+from support.destination import raw_query
 from support.sandboxes import dagster_home, sandboxes
 from support.worlds import sandbox_world, set_clock
 
@@ -52,6 +53,13 @@ def test_lightspeed_r_syncs_through_dagster_and_reconciles_across_dst(env: dict[
     assert result["verdict"] == "reconciled", result["problems"][:5]
     truth = [r for r in compute_truth(world)["daily"] if r["provider"] == "lightspeed_r"]
     assert result["days_compared"] == len(truth) >= 2 and any(r["refund_count"] for r in truth)
+
+    # personal data is pseudonymised before it is stored (keyed hashes), the customer's id too
+    personal = raw_query("lightspeed_r", "select customer_id, customer_email, customer_phone, customer_name "
+                                         "from sales where customer_email is not null")
+    assert personal and all(str(v).startswith("h:") for row in personal for v in row)
+    emails = {c.email for c in world.customers[cred["account_id"]]}
+    assert not emails & {row[1] for row in personal}
 
     second = sync_account(account_id, instance=env["instance"])
     assert second["status"] == "success" and second["sync_type"] == "incremental"
