@@ -82,6 +82,12 @@ def _flatten_customer(sale: Row) -> Row:
     return sale
 
 
+def _sold_lines(sales: list[Row]) -> set[str]:
+    """The sold lines the returns among ``sales`` point at (``parentSaleLineID``)."""
+    return {str(ln.get("parentSaleLineID")) for sale in sales for ln in sale.get("SaleLines") or []
+            if str(ln.get("parentSaleLineID") or "0") != "0"}
+
+
 class _Sync:
     def __init__(self, client: RSeriesClient, r_account_id: str, tenant: str, shop_ids: Sequence[str],
                  now: datetime | None) -> None:
@@ -94,46 +100,69 @@ class _Sync:
 
     def _read(self, table: str, slot: dict[str, Any], params: dict[str, Any]) -> Iterator[list[Row]]:
         """One incremental read into ``slot`` (``mark``: the largest timeStamp loaded; ``edge``:
-        ``{id: timeStamp}`` of the loaded objects within LOOKBACK of it)."""
+        ``{id: timeStamp}`` of the loaded objects within LOOKBACK of it).
+
+        Returns (sales pointing at sold lines) wait in ``pending`` until a hundred sold lines are
+        to be looked up (one ``SaleLine.json`` request for all of them) or the read ends; the mark
+        never passes a return that was not yielded, so a run that stops reads it again."""
         name, id_field, extra, _ = STREAMS[table]
         mark = slot.get("mark")
         edge: dict[str, str] = dict(slot.get("edge") or {})
+        pending: list[Row] = []
         query: dict[str, Any] = {"limit": PAGE_LIMIT, "sort": "timeStamp", **extra, **params}
         if mark:
             query["timeStamp"] = ">=," + r_stamp(parse_stamp(mark) - LOOKBACK)
+
+        best = ""  # the largest timeStamp yielded in this read
+
+        def loaded(rows: list[Row]) -> None:  # after a yield: move the mark and the edge
+            nonlocal mark, best
+            for r in rows:
+                edge[str(r.get(id_field))] = str(r.get("timeStamp") or "")
+            best = max([best, *(str(r.get("timeStamp") or "") for r in rows)])
+            top = best
+            if pending:  # not past a return still waiting for its sold sale
+                top = min(top, min(str(r.get("timeStamp") or "") for r in pending))
+            if not top:
+                return  # objects without timeStamp: read in full every time, the edge skips them
+            mark = max(mark or "", top)
+            floor = r_stamp(parse_stamp(mark) - LOOKBACK)
+            slot["mark"] = mark
+            slot["edge"] = {k: v for k, v in edge.items() if v >= floor}
+
         with stops_early(self.pace, f"Lightspeed R-Series {table}"):
             for page in self.client.pages(f"/Account/{self.r_account_id}/{name}.json", name, query):
                 rows = []
                 for obj in page:
                     if not isinstance(obj, dict):
                         continue
-                    key, stamp = str(obj.get(id_field)), str(obj.get("timeStamp") or "")
-                    if edge.get(key) == stamp:
+                    if edge.get(str(obj.get(id_field))) == str(obj.get("timeStamp") or ""):
                         continue  # loaded before with this very timeStamp (the look-back margin)
                     row = regular(obj)
                     if table == "sales":
                         row = _flatten_customer(row)
                     row[ACCOUNT_COLUMN] = self.tenant
-                    rows.append(row)
-                    edge[key] = stamp
-                if rows and table == "sales":
-                    self._link_returns(rows)
+                    if table == "sales" and _sold_lines([row]):
+                        pending.append(row)
+                    else:
+                        rows.append(row)
+                if len(_sold_lines(pending)) >= PAGE_LIMIT:
+                    self._link_returns(pending)
+                    rows, pending = rows + pending, []
                 if rows:
                     yield rows
-                    top = max(str(r.get("timeStamp") or "") for r in rows)
-                    if not top:
-                        continue  # objects without timeStamp: read in full every time, the edge skips them
-                    mark = max(mark or "", top)
-                    floor = r_stamp(parse_stamp(mark) - LOOKBACK)
-                    slot["mark"] = mark
-                    slot["edge"] = {k: v for k, v in edge.items() if v >= floor}
+                    loaded(rows)
+            if pending:
+                self._link_returns(pending)
+                rows, pending = pending, []
+                yield rows
+                loaded(rows)
 
     def _link_returns(self, sales: list[Row]) -> None:
         """A return's lines point at the sold lines (``parentSaleLineID``), not at the sale: ask
-        ``SaleLine.json?saleLineID=IN,[…]`` once per page of returns and write the sold sale's id
+        ``SaleLine.json?saleLineID=IN,[…]`` once per hundred sold lines and write the sold sale's id
         on the return as ``_parent_sale_id`` (derived here; R-Series has no such field)."""
-        wanted = sorted({str(ln.get("parentSaleLineID")) for sale in sales for ln in sale.get("SaleLines") or []
-                         if str(ln.get("parentSaleLineID") or "0") != "0"}, key=lambda v: (len(v), v))
+        wanted = sorted(_sold_lines(sales), key=lambda v: (len(v), v))
         owners: dict[str, str] = {}
         for i in range(0, len(wanted), PAGE_LIMIT):
             chunk = wanted[i:i + PAGE_LIMIT]

@@ -82,6 +82,8 @@ def test_sync_quiet_sync_and_clock_advance(env: dict[str, Any], tmp_path: Path,
     created = [it for it in world.items[account] if it.created_at <= world.now]
     assert query(pipeline, "select count(*) from items")[0][0] == len(created)
 
+    lookups = [s for s in log.sent if s.path.endswith("/SaleLine.json")]
+    assert len(lookups) == 1 and lookups[0].params["saleLineID"].startswith("IN,[")  # all returns at once
     log.sent.clear()
     quiet = run()
     assert quiet == {}
