@@ -101,6 +101,8 @@ PLACES = {
     "barcelona": ("Barcelona", "Europe/Madrid", "ES", "EUR", True, "0", "08002", "Carrer de Ferran 25"),
     "valencia": ("Valencia", "Europe/Madrid", "ES", "EUR", True, "0", "46002", "Carrer de la Pau 7"),
     "sevilla": ("Sevilla", "Europe/Madrid", "ES", "EUR", True, "0", "41004", "Calle Sierpes 48"),
+    "zaragoza": ("Zaragoza", "Europe/Madrid", "ES", "EUR", True, "0", "50001", "Calle Alfonso I 15"),
+    "bilbao": ("Bilbao", "Europe/Madrid", "ES", "EUR", True, "0", "48005", "Calle Somera 9"),
 }
 
 # Holidays (month, day) with a sales factor; 0 = closed

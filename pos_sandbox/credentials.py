@@ -80,6 +80,17 @@ def demo_credentials(world: World) -> dict[str, DemoCredentials]:
                 scopes=("orders:read", "menus:read", "restaurants:read", "config:read", "guest.pi:read",
                         "labor.employees:read", "device-details.info:read"),
             )
+        elif account.provider == "lightspeed_r":
+            creds = DemoCredentials(
+                provider="lightspeed_r",
+                account_id=account.account_id,
+                client_id=_token("", 40, seed, "lsr-client-id"),
+                client_secret=_token("", 40, seed, "lsr-client-secret"),
+                access_token=_token("", 40, seed, "lsr-access", account.account_id),
+                refresh_token=_token("", 40, seed, "lsr-refresh", account.account_id),
+                webhook_signature_key="",  # R-Series has no webhook product
+                scopes=("employee:all",),
+            )
         else:
             creds = DemoCredentials(
                 provider="lightspeed",

@@ -18,7 +18,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 
-PROVIDERS = ("square", "toast", "lightspeed")
+PROVIDERS = ("square", "toast", "lightspeed", "lightspeed_r")
+# the providers of a world when none are named (Lightspeed R-Series is asked for by name:
+# ``World(..., providers=[..., "lightspeed_r"])``, ``sandbox serve --providers lightspeed_r``)
+DEFAULT_PROVIDERS = ("square", "toast", "lightspeed")
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,7 @@ Layout of the served URL space (``BASE`` = ``http://127.0.0.1:<port>``):
 * ``BASE/square``      the Square emulator (``/v2/...``, ``/oauth2/...``)
 * ``BASE/toast``       the Toast emulator, once built
 * ``BASE/lightspeed``  the Lightspeed emulator, once built
+* ``BASE/lightspeed_r`` the Lightspeed R-Series emulator (``/API/V3/...``, ``/auth/oauth/...``)
 * ``BASE/_sandbox/clock``   ``GET`` the clock, ``POST {"now": RFC3339}`` or ``{"advance_seconds": N}``
 * ``BASE/_sandbox/world``   the world's parameters
 * ``BASE/_sandbox/truth``   the ledger as of the clock (``?as_of=RFC3339`` to pick another instant)
@@ -50,6 +51,7 @@ EMULATORS: dict[str, tuple[str, str]] = {
     "square": ("pos_sandbox.square", "create_square_app"),
     "toast": ("pos_sandbox.toast", "create_toast_app"),
     "lightspeed": ("pos_sandbox.lightspeed", "create_lightspeed_app"),
+    "lightspeed_r": ("pos_sandbox.lightspeed_r", "create_lightspeed_r_app"),
 }
 
 
@@ -104,6 +106,8 @@ def create_webhook_engine(world: World, apps: dict[str, Any], options: WebhookOp
     for provider, app in apps.items():
         emulator = getattr(app.state, provider)
         adapter = emulator.webhooks
+        if adapter is None:  # no webhook product (Lightspeed R-Series)
+            continue
         if provider == "lightspeed":
             adapter.options = options
         adapters.append(adapter)

@@ -39,6 +39,7 @@ from zoneinfo import ZoneInfo
 from pos_sandbox import catalog_data as data
 from pos_sandbox import closures
 from pos_sandbox.model import (
+    DEFAULT_PROVIDERS,
     PROVIDERS,
     Account,
     AppliedModifier,
@@ -73,11 +74,13 @@ LAYOUTS: dict[str, dict[str, tuple[str, ...]]] = {
         "square": ("madrid-centro", "las-palmas"),
         "toast": ("new-york",),
         "lightspeed": ("barcelona",),
+        "lightspeed_r": ("zaragoza",),
     },
     "chain": {
         "square": ("madrid-centro", "madrid-chamberi", "madrid-retiro", "las-palmas", "santa-cruz"),
         "toast": ("new-york", "brooklyn"),
         "lightspeed": ("barcelona", "valencia", "sevilla"),
+        "lightspeed_r": ("zaragoza", "bilbao"),
     },
 }
 
@@ -108,6 +111,11 @@ def upper_id(length: int, *parts: object) -> str:
     return "".join(UPPER[b % len(UPPER)] for b in digest[:length])
 
 
+def numeric_id(*parts: object) -> str:
+    """Lightspeed R-Series style ids: positive integers as strings (``"48213"``)."""
+    return str(int.from_bytes(_digest(*parts)[:5], "big") % 999_999_937 + 1)
+
+
 def guid(*parts: object) -> str:
     """Toast / Lightspeed style UUIDs."""
     return str(uuid.UUID(bytes=_digest(*parts)[:16], version=4))
@@ -133,6 +141,8 @@ class IdMaker:
         return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{HEX[8 + (int(h[16], 16) & 3)]}{h[17:20]}-{h[20:]}"
 
     def for_provider(self, provider: str, length: int) -> str:
+        if provider == "lightspeed_r":  # R-Series ids are integers (rendered as strings)
+            return str(self._bits(40) + 1)
         return self.square(length) if provider == "square" else self.guid()
 
 
@@ -186,7 +196,7 @@ class World:
         start: date | None = None,
         days: int = 14,
         scale: str = "small",
-        providers: Iterable[str] = PROVIDERS,
+        providers: Iterable[str] = DEFAULT_PROVIDERS,
     ) -> None:
         if scale not in SCALES:
             raise ValueError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
@@ -319,17 +329,25 @@ class World:
             elif provider == "toast":
                 account_id = guid(self.seed, "toast-client")
                 name = "San Bartolo Bakery NYC"
-            else:
+            elif provider == "lightspeed":
                 account_id = "sanbartolo" + upper_id(4, self.seed, "ls-prefix").lower()
                 name = "Forn San Bartolo"
+            else:  # Lightspeed R-Series: a numeric accountID
+                account_id = str(100_000 + int.from_bytes(_digest(self.seed, "lsr-account")[:3], "big") % 900_000)
+                name = "Obrador San Bartolo"
             location_ids = []
             for i, key in enumerate(layout[provider]):
                 city, tz, country, currency, incl, sales_tax, postal, street = data.PLACES[key]
                 if provider == "square":
                     location_id = "L" + upper_id(12, self.seed, provider, key)
+                elif provider == "lightspeed_r":  # shopIDs count from 1 within the account
+                    location_id = str(i + 1)
                 else:
                     location_id = guid(self.seed, provider, key)
-                registers = tuple(guid(self.seed, "register", location_id, r) for r in range(2))
+                if provider == "lightspeed_r":
+                    registers = tuple(str(2 * i + r + 1) for r in range(2))
+                else:
+                    registers = tuple(guid(self.seed, "register", location_id, r) for r in range(2))
                 self.locations.append(
                     Location(
                         provider=provider,
@@ -384,6 +402,8 @@ class World:
         created = account.created_at
         version0 = int(created.timestamp() * 1000)
         def mk(*parts: object) -> str:
+            if provider == "lightspeed_r":
+                return numeric_id(*parts)
             return upper_id(24, *parts) if provider == "square" else guid(*parts)
 
         categories: dict[str, Category] = {}
@@ -467,11 +487,13 @@ class World:
             for k in range(3):
                 given, family = rng.choice(data.GIVEN_NAMES), rng.choice(data.FAMILY_NAMES)
                 member_id = ("TM" + square_id(18, self.seed, "tm", loc.location_id, k)) if account.provider == "square" \
-                    else guid(self.seed, "tm", loc.location_id, k)
+                    else numeric_id(self.seed, "tm", account.account_id, loc.location_id, k) \
+                    if account.provider == "lightspeed_r" else guid(self.seed, "tm", loc.location_id, k)
                 members.append(TeamMember(account.account_id, member_id, given, family,
                                           f"{_strip_accents(given).lower()}.{k}@sanbartolo.example",
                                           (loc.location_id,), is_owner=False, created_at=account.created_at))
         owner_id = ("TM" + square_id(18, self.seed, "owner", account.account_id)) if account.provider == "square" \
+            else numeric_id(self.seed, "owner", account.account_id) if account.provider == "lightspeed_r" \
             else guid(self.seed, "owner", account.account_id)
         members.append(TeamMember(account.account_id, owner_id, "Bartolomé", "Sanz", "owner@sanbartolo.example",
                                   tuple(loc.location_id for loc in locs), is_owner=True, created_at=account.created_at))
@@ -480,7 +502,8 @@ class World:
         for k in range(120):
             given, family = rng.choice(data.GIVEN_NAMES), rng.choice(data.FAMILY_NAMES)
             customer_id = square_id(26, self.seed, "cust", account.account_id, k).upper() \
-                if account.provider == "square" else guid(self.seed, "cust", account.account_id, k)
+                if account.provider == "square" else numeric_id(self.seed, "cust", account.account_id, k) \
+                if account.provider == "lightspeed_r" else guid(self.seed, "cust", account.account_id, k)
             customers.append(Customer(account.account_id, customer_id, given, family,
                                       f"{_strip_accents(given).lower()}.{_strip_accents(family).lower()}{k}@mail.example",
                                       f"+34 6{rng.randrange(10**7, 10**8)}"))
@@ -696,7 +719,8 @@ class World:
                 tax_cents=tax_sum,
                 void_at=closed_at if voided else None,
                 deleted_at=deleted_at,
-                source={"square": "Square Point of Sale", "toast": "In Store", "lightspeed": "USER"}[provider],
+                source={"square": "Square Point of Sale", "toast": "In Store", "lightspeed": "USER",
+                        "lightspeed_r": "Register"}[provider],
             )
             if not voided and len(tenders) == 1:
                 roll = rng.random()

@@ -137,7 +137,41 @@ def link_lightspeed_account(base_url: str, tenant_id: str, cred: dict[str, Any],
     return account_id
 
 
-LINKERS = {"square": link_square_account, "toast": link_toast_account, "lightspeed": link_lightspeed_account}
+def link_lightspeed_r_account(base_url: str, tenant_id: str, cred: dict[str, Any],
+                              historical_import_days: int | None = None) -> str:
+    """Lightspeed R-Series: OAuth code flow against the emulator (``/auth/oauth/authorize`` and
+    ``/auth/oauth/token``), the account and its shops read from the API, then the app store."""
+    from dlt_sources.common.auth import TokenSet
+    from dlt_sources.lightspeed_r import discover_shops, lightspeed_r_tokens, token_account_id
+    from pos_sync import appstore
+
+    with httpx.Client(base_url=base_url, timeout=30) as client:
+        query = _authorization_code(client, "/auth/oauth/authorize", {
+            "response_type": "code", "client_id": cred["client_id"], "scope": " ".join(cred.get("scopes") or []),
+            "account_id": cred["account_id"],
+        }, failed="Lightspeed R-Series authorize failed", provider="Lightspeed R-Series")
+        token = client.post("/auth/oauth/token", data={
+            "grant_type": "authorization_code", "code": query["code"][0], "client_id": cred["client_id"],
+            "client_secret": cred["client_secret"]})
+        if token.status_code != 200:
+            raise CommandError(f"Lightspeed R-Series token request failed: HTTP {token.status_code} {token.text[:200]}")
+        tokens = token.json()
+    access = lightspeed_r_tokens(TokenSet(tokens["access_token"]), base_url=base_url, client_id=None, client_secret=None)
+    r_account = token_account_id(base_url, access)
+    shops = discover_shops(base_url, access, r_account)
+    account_id, _ = appstore.upsert_account(
+        tenant_id=tenant_id, provider="lightspeed_r", merchant_id=r_account, account_name=f"Lightspeed R {r_account}",
+        base_url=base_url, access_token=tokens["access_token"], refresh_token=tokens["refresh_token"],
+        token_expires_at=datetime.now(UTC) + timedelta(seconds=float(tokens.get("expires_in") or 3600)),
+        client_id=cred["client_id"], client_secret=cred["client_secret"], extra={},
+        locations=[{k: s.get(k) for k in ("location_id", "name", "timezone", "currency")} for s in shops],
+        historical_import_days=historical_import_days,
+    )
+    return account_id
+
+
+LINKERS = {"square": link_square_account, "toast": link_toast_account, "lightspeed": link_lightspeed_account,
+           "lightspeed_r": link_lightspeed_r_account}
 
 
 def warehouse_row_counts(provider: str) -> dict[str, int]:
@@ -219,7 +253,7 @@ def _demo(args: argparse.Namespace) -> int:
     if not 1 <= args.days <= 366:
         raise CommandError(f"--days must be between 1 and 366, got {args.days}")
     start = (datetime.now(UTC) - timedelta(days=args.days)).date()
-    providers = tuple(available_emulators(("square", "toast", "lightspeed")))
+    providers = tuple(available_emulators(("square", "toast", "lightspeed", "lightspeed_r")))
     world = World(seed=args.seed, start=start, days=args.days, scale=args.scale, providers=providers)
     log(f"POS_HOME={settings.pos_home}")
     log(f"sandbox world: seed={world.seed} start={world.start} days={world.days} scale={world.scale} "

@@ -307,7 +307,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument("--scale", choices=("tiny", "small", "chain"), default="small",
                         help="world scale (default small)")
     parser.add_argument("--providers", default="square,toast,lightspeed",
-                        help="comma-separated providers of the world (default all three)")
+                        help="comma-separated providers of the world (default square,toast,lightspeed; "
+                             "add lightspeed_r for a Lightspeed R-Series account)")
     parser.add_argument("--sale-every", type=float, default=10.0, metavar="SECONDS",
                         help="seconds between live sales (default 10; 0: none)")
     parser.add_argument("--sync-every", type=int, default=5, metavar="MINUTES",

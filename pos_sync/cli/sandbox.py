@@ -22,7 +22,8 @@ def add_world_arguments(parser: argparse.ArgumentParser, default_days: int = 14)
     parser.add_argument("--scale", choices=("tiny", "small", "chain"), default="small",
                         help="tiny (~20 sales per location-day), small (demo, ~300), chain (10 locations, ~800)")
     parser.add_argument("--providers", default="square,toast,lightspeed",
-                        help="comma-separated providers to include (default all three)")
+                        help="comma-separated providers to include: square, toast, lightspeed (X-Series), "
+                             "lightspeed_r (R-Series) (default square,toast,lightspeed)")
 
 
 def build_world(args: argparse.Namespace) -> Any:

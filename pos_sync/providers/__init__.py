@@ -27,7 +27,8 @@ from pos_sync.providers.spec import (
     WindowKind,
 )
 
-BUILTIN = ("pos_sync.providers.square", "pos_sync.providers.toast", "pos_sync.providers.lightspeed")
+BUILTIN = ("pos_sync.providers.square", "pos_sync.providers.toast", "pos_sync.providers.lightspeed",
+           "pos_sync.providers.lightspeed_r")
 
 
 def _load_builtin(reg: Registry) -> Registry:

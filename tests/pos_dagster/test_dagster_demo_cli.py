@@ -1,5 +1,5 @@
 """``pos-sync demo --json`` (one run serves every assertion: the demo is the suite's most expensive
-command) links, syncs and reconciles all three providers to the cent; it prints one JSON document
+command) links, syncs and reconciles all four accounts (Square, Toast, Lightspeed X- and R-Series) to the cent; it prints one JSON document
 whose world parameters reproduce the ledger with ``pos-sync sandbox truth`` and whose raw counts
 equal the ledger's objects; it names a demo tenant's API key that works; afterwards ``pos-sync
 accounts list --json`` shows the linked accounts, and no token text appears on stdout or stderr.
@@ -31,13 +31,13 @@ def test_demo_json_matches_truth_and_accounts_list_leaks_no_token(
         doc = json.loads(demo_out)  # exactly one JSON document on stdout
         assert doc["pos_home"] == str(load_settings().pos_home)
         assert (doc["days"], doc["scale"]) == (2, "tiny") and isinstance(doc["seed"], int) and doc["start"]
-        assert sorted(a["provider"] for a in doc["accounts"]) == ["lightspeed", "square", "toast"]
+        assert sorted(a["provider"] for a in doc["accounts"]) == ["lightspeed", "lightspeed_r", "square", "toast"]
         assert {a["status"] for a in doc["accounts"]} == {"success"}
-        assert {"toast", "lightspeed", "square"} <= set(doc["raw_row_counts"])
+        assert {"toast", "lightspeed", "lightspeed_r", "square"} <= set(doc["raw_row_counts"])
         canonical = doc["canonical"]
         assert canonical["verdict"] == "reconciled" and canonical["problems"] == [], canonical["problems"][:5]
         assert canonical["days_compared"] >= 2 and all(loc["reconciled"] for loc in canonical["locations"])
-        assert {loc["provider"] for loc in canonical["locations"]} == {"square", "toast", "lightspeed"}
+        assert {loc["provider"] for loc in canonical["locations"]} == {"square", "toast", "lightspeed", "lightspeed_r"}
         assert sum(loc["sales_count"] for loc in canonical["locations"]) > 0
         webhook = doc["webhook"]  # the live sale, by webhook
         assert webhook["status"] == "landed" and webhook["events_acknowledged"] >= 2, webhook
