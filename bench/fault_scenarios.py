@@ -14,7 +14,7 @@ Faults (``FAULTS``), all injected by the emulators (:mod:`pos_sandbox.faults`) o
 ``429``            three 429s with ``Retry-After`` (0.2 s) on consecutive requests
 ``500/502/503``    three of that status, the provider's error body
 ``reset``          three connections reset (TCP RST, no response)
-``read_timeout``   two requests answered after 2.5 s; the client's timeout is 1 s
+``read_timeout``   two pages of sales answered after 2.5 s; the client's timeout is 1 s
                    (``POS_HTTP_TIMEOUT_SECONDS=1``)
 ``token_expiry``   the access token presented expires mid-sync (every 4th authorized request)
 ``revoked``        the merchant revokes the app's authorization mid-sync; the sync fails and
@@ -66,6 +66,7 @@ NOT_APPLICABLE = {
     ("toast", "cursor_expiry"): "Toast pages orders by page number (Link rel=next): no page token to expire",
     ("lightspeed", "cursor_expiry"): "Lightspeed pages by the `after` version: no page token to expire",
 }
+DATA_PATHS = {"square": "/v2/payments", "toast": "/orders/v2/ordersBulk", "lightspeed": "/api/2.0/sales"}
 CANONICAL_KEYS = {
     "pos_transactions": ("tenant_id", "pos_provider", "pos_transaction_id"),
     "pos_transaction_items": ("transaction_id", "pos_line_id"),
@@ -82,11 +83,11 @@ class ScenarioPlan(FaultPlan):
         super().__init__(**options)
         self.actions: dict[int, tuple[Callable[[], None], bool]] = {}
         self.armed = False
-        self.on_first_cursor: str | None = None  # a fault kind for the first request carrying ``cursor=``
+        self.targets: list[list[Any]] = []  # [marker, kind, count]: the next `count` requests whose key has marker
 
     @property
     def active(self) -> bool:
-        return self.armed and (super().active or bool(self.actions) or self.on_first_cursor is not None)
+        return self.armed and (super().active or bool(self.actions) or bool(self.targets))
 
     def arm(self) -> None:
         """Count from zero: the next request is #1 (linking's requests are not counted)."""
@@ -96,12 +97,14 @@ class ScenarioPlan(FaultPlan):
     def disarm(self) -> None:
         self.armed = False
         self.schedule, self.probabilities, self.expire_after, self.actions = {}, {}, None, {}
-        self.on_first_cursor = None
+        self.targets = []
 
     def decide(self, key: str) -> tuple[int, Fault | None]:
         number, fault = super().decide(key)
-        if fault is None and self.on_first_cursor is not None and "cursor=" in key:
-            fault, self.on_first_cursor = Fault.of(self.on_first_cursor), None
+        target = next((t for t in self.targets if t[0] in key and t[2] > 0), None) if fault is None else None
+        if target is not None:
+            target[2] -= 1
+            fault = Fault.of(target[1], self.slow_ms, self.retry_after)
             self.injected[fault.kind] += 1
             self.log.append((number, key, fault.kind))
         action = self.actions.pop(number, None)
@@ -265,7 +268,7 @@ def canonical_figures(store: Store) -> dict[str, Any]:
     try:
         if not wh.table_exists("pos", "pos_transactions"):
             return {"rows": 0, "duplicates": 0, "cents_off": None, "problems": ["no canonical tables"]}
-        actual = canonical_daily(wh, store.world.tenant_id)
+        actual = [r for r in canonical_daily(wh, store.world.tenant_id) if r["provider"] == store.provider]
         rows = int(wh.query("select count(*) as n from pos.pos_transactions where pos_provider = %s",
                             (store.provider,))[0]["n"])
         duplicates = 0
@@ -305,26 +308,23 @@ def story(store: Store) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------- the scenarios
-def _arm(store: Store, fault: str) -> dict[str, Any]:
-    """Set the fault up on the plan; returns the connector environment it needs."""
+def _arm(store: Store, fault: str) -> None:
+    """Set the fault up on the plan."""
     plan, n = store.plan, FIRST_FAULT
-    env: dict[str, Any] = {}
     if fault in ("429", "500", "502", "503", "reset"):
         plan.schedule = {n: fault, n + 1: fault, n + 3: fault}
-    elif fault == "read_timeout":
+    elif fault == "read_timeout":  # two pages of sales data answer after 2.5 s (the client waits 1 s)
         plan.slow_ms = 2500
-        plan.schedule = {n: "slow", n + 2: "slow"}
-        env["POS_HTTP_TIMEOUT_SECONDS"] = "1"
+        plan.targets = [[DATA_PATHS[store.provider], "slow", 2]]
     elif fault == "token_expiry":
         plan.expire_after = 4
     elif fault == "cursor_expiry":  # when the connector first sends a page cursor, every cursor expires
-        plan.on_first_cursor = "cursor-expire"
+        plan.targets = [["cursor=", "cursor-expire", 1]]
     elif fault == "emulator_restart":
         plan.actions = {n: (store.restart_emulator, True)}
     elif fault == "revoked":
         plan.actions = {n: (store.revoke, False)}
     plan.arm()
-    return env
 
 
 def _count_cursor_rejections(store: Store) -> Callable[[], int]:
@@ -355,9 +355,11 @@ def _kill_when(proc: subprocess.Popen[bytes], ready: Callable[[], bool], timeout
     return False
 
 
-def _load_started(store: Store) -> Callable[[], bool]:
+def _load_started() -> Callable[[], bool]:
     """True once the sync's dlt pipeline holds a normalized or loading package (extraction done)."""
-    base = store.work / "home" / "dlt" / "pipelines"
+    from pos_sync.warehouse.pipelines import pipelines_dir
+
+    base = pipelines_dir()
 
     def ready() -> bool:
         for sub in ("normalize", "load/normalized", "load/loaded"):
@@ -369,64 +371,90 @@ def _load_started(store: Store) -> Callable[[], bool]:
     return ready
 
 
-def run_scenario(provider: str, fault: str, work: Path) -> dict[str, Any]:
-    """One provider × fault; the result row (see the module docstring)."""
-    from pos_sandbox.server import SandboxServer
+@contextlib.contextmanager
+def _environ(**values: str) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def scenario_world(provider: str, fault: str) -> Any:
+    """The scenario's fresh world; the cursor scenario needs a second page of payments (100 a
+    page): twice the days."""
     from pos_sandbox.world import World
 
-    started = time.perf_counter()
-    row: dict[str, Any] = {"provider": provider, "fault": fault}
+    return World(SEED, START, days=2 * DAYS if fault == "cursor_expiry" else DAYS, scale="tiny",
+                 providers=[provider])
+
+
+def run_scenario(provider: str, fault: str, work: Path) -> dict[str, Any]:
+    """One provider × fault from a fresh world, sandbox and connector home; the result row."""
+    from pos_sandbox.server import SandboxServer
+
     if (provider, fault) in NOT_APPLICABLE:
-        return row | {"verdict": "n/a", "reason": NOT_APPLICABLE[(provider, fault)]}
-    # the cursor scenario needs a second page of payments (100 a page): 8 days
-    world = World(SEED, START, days=2 * DAYS if fault == "cursor_expiry" else DAYS, scale="tiny",
-                  providers=[provider])
+        return {"provider": provider, "fault": fault, "verdict": "n/a", "reason": NOT_APPLICABLE[(provider, fault)]}
+    world = scenario_world(provider, fault)
     plan = ScenarioPlan(retry_after=0.2)
-    extra = {"POS_HTTP_TIMEOUT_SECONDS": "1"} if fault == "read_timeout" else {}
-    with scenario_env(work, **extra):
+    with scenario_env(work):
         set_now(world)
         server = SandboxServer(world, faults=plan).start()
         try:
-            store = Store(provider, world, server, plan, work)
-            store.link()
-            rejected = _count_cursor_rejections(store) if fault == "cursor_expiry" else None
-            _arm(store, fault)
-            steps: list[dict[str, Any]] = []
-            if fault.startswith("sigkill"):
-                if fault == "sigkill_extract":
-                    plan.probabilities, plan.slow_ms = {"slow": 1.0}, 250
-                    plan.arm()
-                    ready: Callable[[], bool] = lambda: plan.counters()["requests"] >= 3  # noqa: E731
-                else:
-                    ready = _load_started(store)
-                proc, out = store.sync_process("killed")
-                killed = _kill_when(proc, ready)
-                steps.append({"step": "sync (SIGKILL)", "killed": killed, "exit": proc.returncode})
-                plan.disarm()
-                rerun, out = store.sync_process("rerun")
-                code = rerun.wait(timeout=300)
-                steps.append({"step": "sync again", "code": code,
-                              "stderr": (out / "stderr").read_text()[-400:] if code else ""})
-            else:
-                first = store.sync()
-                steps.append({"step": "sync (fault on)", "code": first["code"],
-                              "status": (first["summary"] or {}).get("status"), "stderr": first["stderr"]})
-                injected = dict(plan.counters()["injected"])
-                plan.disarm()
-                if fault == "revoked":
-                    from pos_sync import appstore
-
-                    steps[0]["account_status"] = appstore.get_account(store.account_id).status
-                    store.regrant()
-                    again = store.sync()
-                    steps.append({"step": "re-link, sync", "code": again["code"],
-                                  "status": (again["summary"] or {}).get("status"), "stderr": again["stderr"]})
-                row["injected"] = injected
-            if rejected is not None:
-                row["cursor_rejections"] = rejected()
-            row |= {"steps": steps, **canonical_figures(store), **story(store), "notes": store.notes}
+            return exercise(Store(provider, world, server, plan, work), fault)
         finally:
             server.stop()
+
+
+def exercise(store: Store, fault: str) -> dict[str, Any]:
+    """Link the store's account, sync with ``fault`` on, recover as a user would, measure, judge.
+    The connector's environment (POS_HOME, POS_NOW, …) is the caller's."""
+    started = time.perf_counter()
+    plan = store.plan
+    row: dict[str, Any] = {"provider": store.provider, "fault": fault}
+    store.link()
+    rejected = _count_cursor_rejections(store) if fault == "cursor_expiry" else None
+    _arm(store, fault)
+    steps: list[dict[str, Any]] = []
+    timeout = {"POS_HTTP_TIMEOUT_SECONDS": "1"} if fault == "read_timeout" else {}
+    with _environ(**timeout):
+        if fault.startswith("sigkill"):
+            if fault == "sigkill_extract":
+                plan.probabilities, plan.slow_ms = {"slow": 1.0}, 250
+                plan.arm()
+                ready: Callable[[], bool] = lambda: plan.counters()["requests"] >= 3  # noqa: E731
+            else:
+                ready = _load_started()
+            proc, out = store.sync_process("killed")
+            killed = _kill_when(proc, ready)
+            steps.append({"step": "sync (SIGKILL)", "killed": killed, "exit": proc.returncode})
+            plan.disarm()
+            rerun, out = store.sync_process("rerun")
+            code = rerun.wait(timeout=300)
+            steps.append({"step": "sync again", "code": code,
+                          "stderr": (out / "stderr").read_text()[-400:] if code else ""})
+        else:
+            first = store.sync()
+            steps.append({"step": "sync (fault on)", "code": first["code"],
+                          "status": (first["summary"] or {}).get("status"), "stderr": first["stderr"]})
+            row["injected"] = dict(plan.counters()["injected"])
+            plan.disarm()
+            if fault == "revoked":
+                from pos_sync import appstore
+
+                steps[0]["account_status"] = appstore.get_account(store.account_id).status
+                store.regrant()
+                again = store.sync()
+                steps.append({"step": "re-link, sync", "code": again["code"],
+                              "status": (again["summary"] or {}).get("status"), "stderr": again["stderr"]})
+    if rejected is not None:
+        row["cursor_rejections"] = rejected()
+    row |= {"steps": steps, **canonical_figures(store), **story(store), "notes": store.notes}
     row["seconds"] = round(time.perf_counter() - started, 1)
     row["verdict"], row["why"] = judge(row)
     return row

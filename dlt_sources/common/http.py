@@ -177,7 +177,8 @@ class ApiSession(requests.Session):
     def _send_once(self, request: PreparedRequest, kwargs: dict[str, Any]) -> Response:
         with self._count_lock:
             self.request_count += 1
-        kwargs.setdefault("timeout", self.policy.timeout)
+        if kwargs.get("timeout") is None:  # Session.request passes timeout=None: no timeout at all
+            kwargs["timeout"] = self.policy.timeout
         return super().send(request, **kwargs)
 
     def send(self, request: PreparedRequest, **kwargs: Any) -> Response:  # type: ignore[override]
