@@ -365,9 +365,11 @@ def _load_started() -> Callable[[], bool]:
         for sub in ("normalize", "load/normalized", "load/loaded"):
             for path in base.glob(f"*/{sub}/*"):
                 if path.is_dir():
+                    ready.stage = sub  # type: ignore[attr-defined]
                     return True
         return False
 
+    ready.stage = None  # type: ignore[attr-defined]
     return ready
 
 
@@ -432,7 +434,9 @@ def exercise(store: Store, fault: str) -> dict[str, Any]:
                 ready = _load_started()
             proc, out = store.sync_process("killed")
             killed = _kill_when(proc, ready)
-            steps.append({"step": "sync (SIGKILL)", "killed": killed, "exit": proc.returncode})
+            steps.append({"step": "sync (SIGKILL)", "killed": killed, "exit": proc.returncode,
+                          "requests_before_kill": plan.counters()["requests"],
+                          "package_at_kill": getattr(ready, "stage", None)})
             plan.disarm()
             rerun, out = store.sync_process("rerun")
             code = rerun.wait(timeout=300)
