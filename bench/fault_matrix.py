@@ -19,6 +19,9 @@ loopback, app store, DuckDB warehouse and Dagster home.
 
     python -m bench.fault_matrix [--providers square,toast,lightspeed] [--faults 429,reset,...]
                                  [--jobs 2] [--out bench/results/fault_matrix.json]
+
+Exits 1 when a scenario is red. ``--merge-into FILE``: re-run some scenarios and replace their rows
+in an existing result document (the table and the counts are recomputed).
 """
 
 from __future__ import annotations
@@ -69,6 +72,7 @@ def main() -> None:
     parser.add_argument("--faults", default=",".join(FAULTS))
     parser.add_argument("--jobs", type=int, default=2, help="scenarios at a time (one process each)")
     parser.add_argument("--out", default=None, help="write the JSON document here")
+    parser.add_argument("--merge-into", default=None, help="replace these scenarios' rows in this result file")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # provider:fault, run in this process
     parser.add_argument("--work", help=argparse.SUPPRESS)
     parser.add_argument("--row-out", help=argparse.SUPPRESS)
@@ -94,6 +98,14 @@ def main() -> None:
     for r in rows:
         print(f"{r['provider']:>10} × {r['fault']:<17} {r['verdict']:>5} {r.get('seconds', '')} "
               f"{'; '.join(r.get('why') or [])}", file=sys.stderr)
+    rerun: dict[str, Any] = {}
+    if args.merge_into:
+        base = json.loads(Path(args.merge_into).read_text())
+        fresh = {(r["provider"], r["fault"]): r for r in rows}
+        rerun = {"rerun_scenarios": [f"{p}:{f}" for p, f in pairs], "rerun_at_load": info["load_average_1m_at_start"],
+                 "first_run_seconds": base.get("seconds")}
+        rows = [fresh.get((r["provider"], r["fault"]), r) for r in base["scenarios"]]
+        info = base["machine"]
     counts = {v: sum(r["verdict"] == v for r in rows) for v in ("green", "red", "n/a")}
     document = {
         "benchmark": "fault_matrix",
@@ -104,9 +116,12 @@ def main() -> None:
         "verdict": "green" if not counts["red"] else "red",
         "counts": counts,
         "table": table(rows),
+        **rerun,
         "scenarios": rows,
     }
     emit(document, args.out)
+    if counts["red"]:
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ Faults (``FAULTS``), all injected by the emulators (:mod:`pos_sandbox.faults`) o
 ``cursor_expiry``  every page cursor issued so far expires mid-sync (Square: 400
                    ``INVALID_CURSOR``); Toast and Lightspeed page without expiring tokens
 ``sigkill_extract`` the sync process is SIGKILLed while it pages the API; the user syncs again
-``sigkill_load``   the sync process is SIGKILLed once extraction is done (normalize/load/build)
+``sigkill_load``   the sync process is SIGKILLed once dlt holds a normalized package (the load)
 ``emulator_restart`` the provider goes away mid-sync (connections refused for 1.5 s) and comes
                    back with its state
 =================  =========================================================================
@@ -356,13 +356,13 @@ def _kill_when(proc: subprocess.Popen[bytes], ready: Callable[[], bool], timeout
 
 
 def _load_started() -> Callable[[], bool]:
-    """True once the sync's dlt pipeline holds a normalized or loading package (extraction done)."""
+    """True once the sync's dlt pipeline holds a normalized package (being loaded into the warehouse)."""
     from pos_sync.warehouse.pipelines import pipelines_dir
 
     base = pipelines_dir()
 
     def ready() -> bool:
-        for sub in ("normalize", "load/normalized", "load/loaded"):
+        for sub in ("load/normalized", "load/loaded"):
             for path in base.glob(f"*/{sub}/*"):
                 if path.is_dir():
                     ready.stage = sub  # type: ignore[attr-defined]
@@ -435,7 +435,7 @@ def exercise(store: Store, fault: str) -> dict[str, Any]:
             proc, out = store.sync_process("killed")
             killed = _kill_when(proc, ready)
             steps.append({"step": "sync (SIGKILL)", "killed": killed, "exit": proc.returncode,
-                          "requests_before_kill": plan.counters()["requests"],
+                          "requests_before_kill": plan.counters()["requests"] if fault == "sigkill_extract" else None,
                           "package_at_kill": getattr(ready, "stage", None)})
             plan.disarm()
             rerun, out = store.sync_process("rerun")
