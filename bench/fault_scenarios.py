@@ -320,7 +320,10 @@ def _arm(store: Store, fault: str) -> None:
         plan.expire_after = 4
     elif fault == "cursor_expiry":  # when the connector first sends a page cursor, every cursor expires
         plan.targets = [["cursor=", "cursor-expire", 1]]
-    elif fault == "emulator_restart":
+    elif fault == "emulator_restart":  # the request that triggers it is held 1 s: the stop catches the
+        # sync mid-flight (the next requests are refused), and is answered before the server goes
+        plan.slow_ms = 1000
+        plan.schedule = {n: "slow"}
         plan.actions = {n: (store.restart_emulator, True)}
     elif fault == "revoked":
         plan.actions = {n: (store.revoke, False)}
