@@ -24,6 +24,7 @@ BENCHMARKS: dict[str, list[str]] = {
     "api": [],  # PostgreSQL: a scratch database on --postgres's server, else on 127.0.0.1:5432
     "events": [],  # RabbitMQ on 127.0.0.1:5672; PostgreSQL as for api
     "storm": [],
+    "fault_matrix": [],  # every provider × every fault, from fresh tiny worlds
     "mapping": [],
     "forecast": [],  # the chain world, 90 days from 2026-01-05: reference forecast vs naive
     "webhook_latency": [],  # daemon processes; PostgreSQL as for api

@@ -24,11 +24,19 @@ Fault kinds:
 ``expire``       the access token presented with the request is marked expired (through the
                  emulator's ``expire_token`` hook) and the request goes on: the emulator answers
                  with its own "token expired" error and the client must refresh
+``reset``        the TCP connection is reset (RST, no response): the client sees "connection
+                 reset by peer" (needs uvicorn; elsewhere the request fails with an exception)
+``cursor-expire`` every pagination cursor the emulator issued so far expires (its
+                 ``expire_cursors`` hook) and the request goes on: a request carrying one gets the
+                 provider's own answer (Square: 400 ``INVALID_CURSOR``). Emulators whose provider
+                 pages without expiring tokens (Toast's page numbers, Lightspeed's ``after``
+                 versions) have no hook: the fault changes nothing there
 
 Explicit schedules for tests: ``schedule={3: "503", 4: "503"}`` fails the 3rd and 4th request the
 plan sees (1-based, counting every request the middleware applies to);
 ``expire_after=N`` expires the presented token after every N authorized requests (requests that
-present a token the emulator accepts). Options in spec strings: ``seed``, ``slow_ms``,
+present a token the emulator accepts). A read timeout is ``slow`` with ``slow_ms`` above the
+client's timeout. Options in spec strings: ``seed``, ``slow_ms``,
 ``expire_after``, ``key_mode`` (``request`` | ``route``), ``retry_after`` (seconds, default 1).
 
 :class:`FaultMiddleware` is a plain ASGI middleware. Each emulator passes ``render_error`` (a
@@ -42,6 +50,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import socket
+import struct
 import threading
 from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Mapping
@@ -58,7 +68,7 @@ PRESETS: dict[str, str] = {
     "flaky": "429:0.03,429-noretry:0.01,500:0.01,503:0.02,slow:0.02,expire:0.005",
     "storm": "429:0.35,429-noretry:0.15,503:0.02",
 }
-NON_STATUS_KINDS = ("slow", "expire")
+NON_STATUS_KINDS = ("slow", "expire", "reset", "cursor-expire")
 DEFAULT_SLOW_MS = 300
 DEFAULT_RETRY_AFTER = 1.0  # seconds, the Retry-After of an injected 429
 
@@ -73,7 +83,8 @@ def _status_of(kind: str) -> int | None:
 def _check_kind(kind: str) -> str:
     if kind in NON_STATUS_KINDS or kind == "429-noretry" or (_status_of(kind) is not None and "-" not in kind):
         return kind
-    raise ValueError(f"unknown fault kind {kind!r}: use a 4xx/5xx status, 429-noretry, slow or expire")
+    raise ValueError(f"unknown fault kind {kind!r}: use a 4xx/5xx status, 429-noretry, slow, expire, reset "
+                     "or cursor-expire")
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +101,7 @@ class Fault:
         kind = _check_kind(kind)
         if kind == "slow":
             return cls(kind, slow_ms=slow_ms)
-        if kind == "expire":
+        if kind in ("expire", "reset", "cursor-expire"):
             return cls(kind)
         if kind == "429-noretry":
             return cls(kind, status=429)
@@ -257,7 +268,7 @@ class FaultMiddleware:
     ``render_error(fault)`` returns ``(body, headers)`` for status faults (the middleware adds
     ``Retry-After`` for 429 when the fault carries it). ``token_valid(scope)`` tells whether the
     request presents a token the emulator accepts (for ``expire_after``); ``expire_token(scope)``
-    marks that token expired.
+    marks that token expired; ``expire_cursors()`` expires every pagination cursor issued so far.
     """
 
     def __init__(
@@ -269,6 +280,7 @@ class FaultMiddleware:
         applies: Callable[[str], bool] = lambda path: True,
         token_valid: Callable[[Scope], bool] | None = None,
         expire_token: Callable[[Scope], bool] | None = None,
+        expire_cursors: Callable[[], object] | None = None,
     ) -> None:
         self.app = app
         self.plan = plan
@@ -276,6 +288,7 @@ class FaultMiddleware:
         self.applies = applies
         self.token_valid = token_valid
         self.expire_token = expire_token
+        self.expire_cursors = expire_cursors
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # Mounted under a prefix (SandboxServer serves /square, /toast, ...), Starlette keeps the
@@ -303,6 +316,12 @@ class FaultMiddleware:
             elif fault.kind == "expire":
                 if self.expire_token is not None:
                     self.expire_token(scope)
+            elif fault.kind == "cursor-expire":
+                if self.expire_cursors is not None:
+                    self.expire_cursors()
+            elif fault.kind == "reset":
+                await reset_connection(send)
+                return
             else:
                 await self._send_error(fault, send)
                 return
@@ -316,3 +335,40 @@ class FaultMiddleware:
             raw.append((b"retry-after", fault.retry_after_header.encode()))
         await send({"type": "http.response.start", "status": fault.status or 500, "headers": raw})
         await send({"type": "http.response.body", "body": body})
+
+
+def _transport_of(send: Send) -> Any:
+    """The asyncio transport under an ASGI ``send``: uvicorn's ``RequestResponseCycle.send``,
+    found through the closures Starlette's middlewares wrap it in (None when there is none)."""
+    seen: set[int] = set()
+    stack: list[Any] = [send]
+    while stack:
+        obj = stack.pop()
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        owner = getattr(obj, "__self__", None)
+        if owner is not None and hasattr(owner, "transport"):
+            return owner.transport
+        for cell in getattr(obj, "__closure__", None) or ():
+            try:
+                value = cell.cell_contents
+            except ValueError:
+                continue
+            if callable(value):
+                stack.append(value)
+    return None
+
+
+async def reset_connection(send: Send) -> None:
+    """Reset the request's TCP connection (SO_LINGER 0, then abort: the peer gets an RST and no
+    response). Without a transport to reach (not uvicorn) raise ``ConnectionResetError``."""
+    transport = _transport_of(send)
+    if transport is None:
+        raise ConnectionResetError("injected connection reset")
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
+    for _ in range(3):  # let uvicorn see the connection lost: it then sends no 500 of its own
+        await asyncio.sleep(0)

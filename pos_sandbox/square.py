@@ -750,6 +750,7 @@ def create_square_app(
     app.add_middleware(
         FaultMiddleware, plan=emulator.faults, render_error=square_fault_body, applies=emulator.fault_applies,
         token_valid=emulator.token_valid, expire_token=emulator.expire_token,
+        expire_cursors=emulator.cursors.expire_all,
     )
     return app
 

@@ -230,6 +230,11 @@ class CursorCodec:
             self._issued[token] = now
         return token
 
+    def expire_all(self) -> None:
+        """Every cursor issued so far expires now (the ``cursor-expire`` fault)."""
+        with self._lock:
+            self._issued.clear()
+
     def decode(self, token: Any, fingerprint: str, field: str = "cursor") -> dict[str, Any]:
         invalid = bad_request("INVALID_CURSOR", "The pagination cursor is invalid or has expired.", field)
         if not isinstance(token, str) or not token:

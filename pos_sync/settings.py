@@ -141,6 +141,7 @@ class Settings:
     sync_log_retention_days: int = 90  # POS_SYNC_LOG_RETENTION_DAYS: closed sync logs are pruned after
     sync_retry_budget_seconds: int = 900  # POS_SYNC_RETRY_BUDGET_SECONDS: how long one request waits out an outage
     sync_retry_delay_seconds: int = 60  # POS_SYNC_RETRY_DELAY_SECONDS: first wait before a failed sync runs again
+    http_timeout_seconds: int = 60  # POS_HTTP_TIMEOUT_SECONDS: a provider request with no answer by then is retried
     rabbitmq_url: str | None = None  # RABBITMQ_URL: the broker events go to (None: the outbox keeps them)
     events_exchange: str = "pos"  # POS_EVENTS_EXCHANGE: the topic exchange events are published to
     commands_queue: str = "pos-sync.commands"  # POS_COMMANDS_QUEUE: the durable queue of consumed events
@@ -223,6 +224,7 @@ def parse_settings(env: Mapping[str, str]) -> Settings:
                                        minimum=1),
         sync_retry_delay_seconds=_int("POS_SYNC_RETRY_DELAY_SECONDS", env.get("POS_SYNC_RETRY_DELAY_SECONDS"), 60,
                                       minimum=0),
+        http_timeout_seconds=_int("POS_HTTP_TIMEOUT_SECONDS", env.get("POS_HTTP_TIMEOUT_SECONDS"), 60, minimum=1),
         sync_log_retention_days=_int("POS_SYNC_LOG_RETENTION_DAYS", env.get("POS_SYNC_LOG_RETENTION_DAYS"), 90,
                                      minimum=1),
         rabbitmq_url=_amqp_url("RABBITMQ_URL", env.get("RABBITMQ_URL")),

@@ -88,8 +88,9 @@ def send_with_retries(send: Callable[[], Response], policy: RetryPolicy, what: s
     the gate and the rate limits of ``pacer`` for ``path``/``headers``. The budget is
     ``policy.max_elapsed`` seconds from the first send (:class:`RetryPolicy`); once a request of the
     run gave up (``pace.budget_spent``), later ones are sent once. ``pace`` counts it all.
-    A refused connection to a loopback ``url`` (the sandbox is not running) raises
-    :class:`ServerUnreachable` at once: no retry would start the server.
+    A refused connection to a loopback ``url`` before the run got any answer (the sandbox is not
+    running) raises :class:`ServerUnreachable` at once: no retry would start the server. Once the
+    server has answered in this run, a refused connection is an outage (a restart): retried.
     """
     pace = pace if pace is not None else SyncPace()
     once = pace.budget_spent
@@ -106,12 +107,13 @@ def send_with_retries(send: Callable[[], Response], policy: RetryPolicy, what: s
             response = send()
         except TRANSIENT_EXCEPTIONS as exc:
             pace.answered(time.perf_counter() - sent_at)
-            if url is not None and is_loopback(url) and connection_refused(exc):
+            if url is not None and not pace.responses and is_loopback(url) and connection_refused(exc):
                 pace.failed_attempt(None)
                 raise ServerUnreachable(f"{what}: nothing listens at {url} (connection refused)", url=url) from exc
             failure = f"{type(exc).__name__}: {exc}"
         else:
             pace.answered(time.perf_counter() - sent_at)
+            pace.responded()
             if pacer is not None:
                 pacer.observe(response.headers)
             if response.status_code not in policy.retry_statuses:
@@ -175,7 +177,8 @@ class ApiSession(requests.Session):
     def _send_once(self, request: PreparedRequest, kwargs: dict[str, Any]) -> Response:
         with self._count_lock:
             self.request_count += 1
-        kwargs.setdefault("timeout", self.policy.timeout)
+        if kwargs.get("timeout") is None:  # Session.request passes timeout=None: no timeout at all
+            kwargs["timeout"] = self.policy.timeout
         return super().send(request, **kwargs)
 
     def send(self, request: PreparedRequest, **kwargs: Any) -> Response:  # type: ignore[override]

@@ -59,6 +59,7 @@ class SyncPace:
         self.throttle_wait_seconds = 0.0  # held by the cool-down gate or a client-side rate limit
         self.gave_up = 0  # requests whose retry budget ran out
         self.response_seconds = 0.0  # spent waiting for answers (each attempt's send to its answer or error)
+        self.responses = 0  # HTTP answers received (any status): the server was reachable in this run
         self.stopped_early: list[EarlyStop] = []
 
     # ------------------------------------------------------------------ recording
@@ -70,6 +71,11 @@ class SyncPace:
         """One attempt took ``seconds`` from sending to its answer (or its transport error)."""
         with self._lock:
             self.response_seconds += max(0.0, seconds)
+
+    def responded(self) -> None:
+        """One attempt got an HTTP answer (any status)."""
+        with self._lock:
+            self.responses += 1
 
     def failed_attempt(self, status: int | None) -> None:
         """One retryable failure: ``status`` None for a transport error."""

@@ -62,7 +62,8 @@ class AccountSync:
         return self.spec.build_source(SourceRequest(
             creds=self.creds, token_provider=self.token_provider(), pipeline=pipeline, now=now,
             initial_start=now - timedelta(days=days), start=start, end=end,
-            retry_policy=RetryPolicy(max_elapsed=float(self.settings.sync_retry_budget_seconds)),
+            retry_policy=RetryPolicy(max_elapsed=float(self.settings.sync_retry_budget_seconds),
+                                     timeout=float(self.settings.http_timeout_seconds)),
             pseudonymize=source_pseudonymizer(self.settings, self.account.tenant_id)))
 
     def token_provider(self) -> TokenProvider:

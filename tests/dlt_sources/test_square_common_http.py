@@ -22,7 +22,7 @@ from dlt_sources.common import (
     TokenSet,
     parse_retry_after,
 )
-from dlt_sources.common.errors import InvalidCursor
+from dlt_sources.common.errors import InvalidCursor, ServerUnreachable
 from dlt_sources.square.helpers import is_stale, parse_ts, square_error_mapper
 
 Reply = tuple[int, dict[str, Any], dict[str, str]] | Exception
@@ -196,3 +196,39 @@ def test_guard_comparisons() -> None:
     assert not is_stale("int", None, 5) and not is_stale("timestamp", "2026-01-01T00:00:00Z", None)
     assert is_stale("hash", "ab", "ab") and not is_stale("hash", "ab", "cd")
     assert parse_ts("2019-10-29T17:26:16.808603647Z") == datetime(2019, 10, 29, 17, 26, 16, 808603, tzinfo=UTC)
+
+
+class TimeoutRecorder(ScriptedAdapter):
+    def __init__(self) -> None:
+        super().__init__(lambda r: (200, {}, {}))
+        self.timeouts: list[Any] = []
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        self.timeouts.append(kwargs.get("timeout"))
+        return super().send(request, **kwargs)
+
+
+def test_every_request_carries_the_policy_timeout() -> None:
+    """``Session.get`` passes ``timeout=None`` down: it must still get the policy's (a request with
+    no timeout waits forever on a provider that never answers)."""
+    adapter = TimeoutRecorder()
+    session = mounted(ApiSession(None, policy=policy(Sleeps(), timeout=1.5)), adapter)
+    session.get("http://x/v2/payments")
+    session.get("http://x/v2/payments", timeout=7)
+    assert adapter.timeouts == [1.5, 7]
+
+
+def test_a_refused_loopback_connection_fails_at_once_only_before_the_first_answer() -> None:
+    """Nothing listening from the start: the sandbox is not running (at once). Refused after the
+    server answered in this run: it is restarting: retried."""
+    refused = requests.exceptions.ConnectionError(ConnectionRefusedError(111, "Connection refused"))
+    url = "http://127.0.0.1:9/v2/payments"
+    cold = mounted(ApiSession(None, policy=policy(Sleeps())), ScriptedAdapter([refused]))
+    with pytest.raises(ServerUnreachable):
+        cold.get(url)
+    sleeps = Sleeps()
+    warm = mounted(ApiSession(None, policy=policy(sleeps)),
+                   ScriptedAdapter([(200, {}, {}), refused, refused, (200, {"ok": 1}, {})]))
+    warm.get(url)
+    assert warm.get(url).json() == {"ok": 1} and len(sleeps) == 2
+    assert warm.pace.transport_errors == 2

@@ -114,3 +114,22 @@ def test_faults_leave_oauth_consent_and_sandbox_hooks_alone() -> None:
         assert s.get("/v2/locations").status_code == 503
         assert s.get("/_sandbox/square/faults").status_code == 200
         assert s.client.get("/oauth2/authorize", params={"client_id": s.creds.client_id}).status_code == 200
+
+
+def test_reset_drops_the_connection_without_an_answer() -> None:
+    import httpx
+
+    with served(faults=FaultPlan(schedule={1: "reset"})) as s:
+        with pytest.raises(httpx.TransportError):  # connection reset by peer: no status, no body
+            s.get("/v2/payments", limit=5)
+        assert s.get("/v2/payments", limit=5).status_code == 200
+        assert dict(s.emulator.faults.injected) == {"reset": 1}
+
+
+def test_cursor_expire_expires_every_cursor_issued_so_far() -> None:
+    with served(faults=FaultPlan(schedule={2: "cursor-expire"})) as s:
+        first = s.get("/v2/payments", limit=5).json()
+        stale = s.get("/v2/payments", limit=5, cursor=first["cursor"])
+        assert stale.status_code == 400 and stale.json()["errors"][0]["code"] == "INVALID_CURSOR"
+        fresh = s.get("/v2/payments", limit=5).json()
+        assert s.get("/v2/payments", limit=5, cursor=fresh["cursor"]).status_code == 200
