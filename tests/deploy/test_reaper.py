@@ -55,3 +55,27 @@ def test_a_started_run_whose_worker_is_gone_is_failed_and_frees_its_slots() -> N
     finally:
         alive.kill()
         alive.wait()
+
+
+def test_topology_up_fails_the_runs_a_previous_stack_left_started() -> None:
+    """Before ``topology up`` starts anything no run can be running: each one left STARTED is failed
+    (a machine that went down), unless a live ``pos-sync`` process on this host owns it (``pos/pid``)."""
+    import os
+    import socket
+
+    from pos_dagster.adapter import fail_interrupted_runs
+
+    @dg.op
+    def noop() -> None: ...
+
+    @dg.job
+    def sync() -> None:
+        noop()
+
+    with dg.instance_for_test() as instance:
+        left = _started_run(instance, sync, 999_999_999)
+        mine = _started_run(instance, sync, None)
+        instance.add_run_tags(mine.run_id, {"pos/pid": str(os.getpid()), "pos/host": socket.gethostname()})
+        assert fail_interrupted_runs(instance) == [left.run_id]
+        assert instance.get_run_by_id(left.run_id).status == dg.DagsterRunStatus.FAILURE
+        assert instance.get_run_by_id(mine.run_id).status == dg.DagsterRunStatus.STARTED
