@@ -7,7 +7,7 @@ forecasting runs after syncs are stopped, to keep the module within its time), t
 1. the daemon's sensor launches every account's first sync at once; all succeed, every account
    reconciles to the ledger to the cent, and the instance's own records show the limits held: at most
    one raw step per provider pool (``--pool-limit 1``), one run per account, eight runs in all;
-2. new sales and refunds arrive (the sandbox clock follows the wall clock), six syncs are submitted
+2. new sales and late tip edits arrive (the sandbox clock follows the wall clock), six syncs are submitted
    through GraphQL (queued), and while they run one run worker is SIGKILLed in its raw step and the
    daemon is SIGKILLed: the launcher starts the daemon again, the code server reports the killed run
    failed, run retries re-execute it, the killed run's sync log is closed, every other run succeeds,
@@ -202,7 +202,7 @@ def test_a_run_worker_and_the_daemon_killed_mid_run_lose_nothing(topo: Topology)
 
     from pos_sync import appstore
 
-    assert topo.add_sales("deaths") == 16  # 2 worlds × 4 locations × (a sale, a refunded sale)
+    assert topo.add_sales("deaths") == 16  # 2 worlds × 4 locations × (a sale, a sale whose tip is edited)
     topo.slow(150)
     ids = [topo.launch(account) for account in topo.accounts]  # queued through the webserver's GraphQL
     daemon = topo.state()["pids"]["daemon"]
@@ -254,7 +254,7 @@ def test_a_run_worker_and_the_daemon_killed_mid_run_lose_nothing(topo: Topology)
     killed = [log for log in logs if log.dagster_run_id == victim]
     assert [log.status for log in killed] == ["failed"]  # closed by the retry, not left in_progress
     assert logs[0].dagster_run_id == again.run_id and logs[0].status == "success"
-    assert_reconciled(topo)  # the new sales and refunds, once each
+    assert_reconciled(topo)  # the new sales and tip edits, once each
 
 
 def test_topology_down_stops_every_process(topo: Topology, tmp_path: Path) -> None:

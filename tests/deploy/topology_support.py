@@ -72,19 +72,20 @@ class Topology:
 
     # ---------------------------------------------------------------- sandbox clock, sales and faults
     def add_sales(self, series: str) -> int:
-        """Two live sales at every location of every world (one refunded a second after its close),
-        closing a few seconds ahead of the clock; returns once the sandboxes show them all (the
-        clocks follow the wall clock, like the connector's)."""
+        """Two live sales at every location of every world (one with its tip raised a second after its
+        close: a late edit), closing a few seconds ahead of the clock; returns once the sandboxes show
+        them all (the clocks follow the wall clock, like the connector's). Not refunds: a refund stays
+        PENDING for up to ten minutes, so the ledger would change after the syncs read it."""
         from pos_sandbox.live_sales import LiveSaleRequest, make_live_sale
 
         last = datetime.now(UTC)
         made = 0
         for world in self.worlds:
             for loc in world.locations:
-                for refund in (None, 1.0):
-                    sale = make_live_sale(world, LiveSaleRequest(location_id=loc.location_id, refund_after_seconds=refund,
+                for edit in (None, 1.0):
+                    sale = make_live_sale(world, LiveSaleRequest(location_id=loc.location_id, tip_edit_after_seconds=edit,
                                                                  series=series))
-                    last = max(last, sale.closed_at + timedelta(seconds=refund or 0))
+                    last = max(last, sale.closed_at + timedelta(seconds=edit or 0))
                     made += 1
         wait_for("the live sales to close", 30, lambda: all(w.now > last + timedelta(seconds=1) for w in self.worlds))
         return made
