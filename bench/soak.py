@@ -144,8 +144,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     proc = None
     started = time.monotonic()
     try:
-        for i, world in enumerate(worlds):
-            plan = FaultPlan.parse(args.faults, seed=i) if args.faults != "none" else FaultPlan()
+        for world in worlds:
+            plan = FaultPlan()  # linking is a person's one-off; the faults start with the syncs
             plans.append(plan)
             servers.append(SandboxServer(world, faults=plan).start())
             for cred in servers[-1].manifest()["accounts"]:
@@ -153,6 +153,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 appstore.update_account(account_id, sync_frequency_minutes=1)
                 accounts[account_id] = world.tenant_id
         appstore.dispose_engines()
+        if args.faults != "none":
+            for i, plan in enumerate(plans):
+                wanted = FaultPlan.parse(args.faults, seed=i)
+                for name in ("probabilities", "seed", "slow_ms", "schedule", "expire_after", "key_mode", "retry_after"):
+                    setattr(plan, name, getattr(wanted, name))
+                plan.reset()
         for world in worlds:
             clocks.append(LiveClock(world, sale_every=args.sale_every, tick=0.5).start())
         out = tmp / "topology.json"
