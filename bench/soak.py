@@ -114,7 +114,7 @@ def _stats(inst: Any, freeze: datetime) -> dict[str, Any]:
                                "max": round(max(waits, default=0.0), 2), "n": len(waits)},
         "run_seconds": {"p50": round(percentile(durations, 0.5), 2), "p95": round(percentile(durations, 0.95), 2),
                         "mean": round(statistics.fmean(durations), 2) if durations else None},
-        "stuck_started": [r.dagster_run.run_id for r in records if r.dagster_run.status.value in ("STARTED", "STARTING")],
+        "in_flight_when_measured": [r.dagster_run.run_id for r in records if r.dagster_run.status.value in ("STARTED", "STARTING")],
     }
 
 
