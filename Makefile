@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test up install lint bench clean browser
+.PHONY: demo test up topology topology-down install lint bench clean browser
 # the browser tests drive Debian's chromium (Playwright's own browser download cannot work here)
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -22,6 +22,18 @@ demo: $(STAMP)
 # the live local stack: sandbox with live sales, linked accounts, the API and dagster dev (Ctrl-C stops it)
 up: $(STAMP)
 	$(VENV)/bin/pos-sync dev
+
+# Dagster's multi-process deployment on PostgreSQL (code server, daemon, webserver, API: docs/deploy.md);
+# the three databases are created on TOPOLOGY_PG when missing. Ctrl-C or `make topology-down` stops it.
+TOPOLOGY_PG ?= postgresql://postgres@127.0.0.1:5432
+topology: $(STAMP)
+	DAGSTER_PG_URL=$${DAGSTER_PG_URL:-$(TOPOLOGY_PG)/pos_dagster} \
+	POS_DATABASE_URL=$${POS_DATABASE_URL:-$(TOPOLOGY_PG)/pos_app} \
+	POS_WAREHOUSE_URL=$${POS_WAREHOUSE_URL:-$(TOPOLOGY_PG)/pos_warehouse} \
+	$(VENV)/bin/pos-sync topology up --create-databases
+
+topology-down: $(STAMP)
+	$(VENV)/bin/pos-sync topology down
 
 browser:
 	@command -v chromium >/dev/null 2>&1 || { echo "installing Debian's chromium for the browser tests"; \

@@ -5,6 +5,7 @@ configured Dagster instance, so it shows up in ``dagster dev`` like a daemon-lau
 from __future__ import annotations
 
 import os
+import re
 import socket
 import time
 from typing import Any
@@ -183,3 +184,39 @@ def sync_account(account_id: str, instance: dg.DagsterInstance | None = None, lo
                  definitions: dg.Definitions | None = None) -> dict[str, Any]:
     """One in-process sync of the account (tests and scripts)."""
     return DagsterSyncRunner(instance, log_level, definitions=definitions).sync(account_id)
+
+
+WORKER_STARTED = re.compile(r"Started process for run \(pid: (\d+)\)")
+DEAD_WORKER_MESSAGE = ("the run worker (pid {pid}) is gone and nobody reported the run's end (its code server "
+                       "was restarted?): failed by `pos-sync topology`'s reaper")
+
+
+def reap_dead_run_workers(instance: dg.DagsterInstance | None = None) -> list[str]:
+    """Started runs whose run worker process is gone on this host are failed and give back their pool
+    slots (run retries then re-execute them). The default run launcher spawns each run worker from the
+    code server on the code server's host; that server reports a worker that dies under it, but not
+    one that died while the server itself was down or restarted — then the run stays STARTED until
+    ``run_monitoring.max_runtime_seconds``. The worker's pid is the one Dagster logs
+    ("Started process for run (pid: N)"); runs without it (in-process CLI runs) are left alone."""
+    instance = instance or get_instance()
+    reaped = []
+    for record in instance.get_run_records(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])):
+        run = record.dagster_run
+        events = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ENGINE_EVENT)
+        pids = [int(m.group(1)) for e in events if (m := WORKER_STARTED.search(e.message or ""))]
+        if not pids or _process_alive(pids[-1]):
+            continue
+        current = instance.get_run_by_id(run.run_id)
+        if current is None or current.status != dg.DagsterRunStatus.STARTED:
+            continue
+        instance.report_run_failed(current, DEAD_WORKER_MESSAGE.format(pid=pids[-1]))
+        instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+        reaped.append(run.run_id)
+    return reaped
+
+
+def set_pool_limits(limits: dict[str, int], instance: dg.DagsterInstance | None = None) -> None:
+    """Each pool's slot count on the instance (Dagster keeps per-pool limits in the instance)."""
+    instance = instance or get_instance()
+    for pool, slots in limits.items():
+        instance.event_log_storage.set_concurrency_slots(pool, slots)

@@ -39,3 +39,15 @@ def fail_interrupted_runs() -> list[str]:
     module = importlib.import_module(RUNNER_MODULE)
     failed: list[str] = module.fail_interrupted_runs()
     return failed
+
+
+def reap_dead_run_workers() -> list[str]:
+    """Fail the started runs whose run worker process is gone on this host (``pos_dagster.adapter``)."""
+    module = importlib.import_module(RUNNER_MODULE)
+    reaped: list[str] = module.reap_dead_run_workers()
+    return reaped
+
+
+def set_pool_limits(limits: dict[str, int]) -> None:
+    """Set concurrency pools' slot counts on the configured Dagster instance."""
+    importlib.import_module(RUNNER_MODULE).set_pool_limits(limits)

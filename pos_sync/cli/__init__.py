@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "pos_sync.cli.backfill",
     "pos_sync.cli.demo",
     "pos_sync.cli.dev",
+    "pos_sync.cli.topology",
     "pos_sync.cli.tenants",
     "pos_sync.cli.api",
     "pos_sync.cli.products",
