@@ -28,7 +28,6 @@ from typing import Any
 
 import orjson
 import pyarrow as pa
-
 from dlt.common.normalizers.utils import generate_dlt_ids
 
 from dlt_sources.common.tuning import set_dlt_config

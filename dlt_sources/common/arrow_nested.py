@@ -45,6 +45,9 @@ DLT_ID, PARENT_ID, ROOT_ID, LIST_IDX, VALUE = "_dlt_id", "_dlt_parent_id", "_dlt
 # the hints dlt's relational normaliser gives the key columns of its tables
 ROW_KEY = {"data_type": "text", "nullable": False, "unique": True, "row_key": True}
 NESTED_COLUMNS: dict[str, Any] = {
+    # dlt's extract adds the load id to every Arrow table, child tables included (dict rows' child
+    # tables have none): nullable, so that it can be added to child tables that already hold rows
+    "_dlt_load_id": {"data_type": "text", "nullable": True},
     ROOT_ID: {"data_type": "text", "nullable": False, "root_key": True},
     PARENT_ID: {"data_type": "text", "nullable": False, "parent_key": True},
     LIST_IDX: {"data_type": "bigint", "nullable": False},
@@ -57,6 +60,7 @@ class NestedTable:
     name: str
     parent: str | None  # None: the root table
     table: pa.Table
+    json_columns: tuple[str, ...] = ()  # objects/lists kept whole (dlt types them ``json``)
 
 
 def _ids(n: int) -> pa.Array:
@@ -98,17 +102,18 @@ class _Builder:
         become child tables, listed after it."""
         columns: dict[str, pa.Array] = {}
         lists: list[tuple[str, pa.ListArray]] = []
-        self._columns(rows, "", level, columns, lists)
+        json_columns: list[str] = []
+        self._columns(rows, "", level, columns, lists, json_columns)
         columns.update(keys)
         fields = [pa.field(n, a.type, nullable=n not in self.not_null and n not in keys) for n, a in columns.items()]
-        self.out.append(NestedTable(name, parent, pa.Table.from_arrays(list(columns.values()),
-                                                                        schema=pa.schema(fields))))
+        self.out.append(NestedTable(name, parent, pa.Table.from_arrays(list(columns.values()), schema=pa.schema(fields)),
+                                    tuple(json_columns)))
         for path, values in lists:
             self._children(f"{name}{SEPARATOR}{path}", name, values, level - 1, keys[DLT_ID],
                            keys.get(ROOT_ID, keys[DLT_ID]))
 
     def _columns(self, struct: pa.StructArray, prefix: str, level: int, columns: dict[str, pa.Array],
-                 lists: list[tuple[str, pa.ListArray]]) -> None:
+                 lists: list[tuple[str, pa.ListArray]], json_columns: list[str]) -> None:
         for field, array in zip(struct.type, struct.flatten(), strict=True):  # flatten: parent nulls applied
             name = prefix + field.name
             kind = field.type
@@ -117,8 +122,9 @@ class _Builder:
             nested = pa.types.is_struct(kind) or pa.types.is_list(kind) or pa.types.is_large_list(kind)
             if nested and level <= 0:
                 columns[name] = _json(array)
+                json_columns.append(name)
             elif pa.types.is_struct(kind):
-                self._columns(array, name + SEPARATOR, level - 1, columns, lists)
+                self._columns(array, name + SEPARATOR, level - 1, columns, lists, json_columns)
             elif nested:
                 lists.append((name, array))
             elif pa.types.is_string(kind) and name.endswith(self.timestamp_suffix):
@@ -169,11 +175,13 @@ def nested_items(tables: Iterable[NestedTable], root_hints: Mapping[str, Any]) -
     parent. The resource itself must carry no primary key or column hints (dlt would apply them to
     the child tables too): they belong in ``root_hints``."""
     for item in tables:
+        json_hints = {name: {"data_type": "json"} for name in item.json_columns}
         if item.parent is None:
-            columns = {**dict(root_hints.get("columns") or {}), DLT_ID: ROW_KEY}
+            columns = {**dict(root_hints.get("columns") or {}), **json_hints, DLT_ID: ROW_KEY}
             hints = dlt.mark.make_hints(table_name=item.name, **{**root_hints, "columns": columns})
         else:
-            hints = dlt.mark.make_hints(table_name=item.name, parent_table_name=item.parent, columns=NESTED_COLUMNS)
+            hints = dlt.mark.make_hints(table_name=item.name, parent_table_name=item.parent,
+                                        columns={**json_hints, **NESTED_COLUMNS})
         yield dlt.mark.with_hints(item.table, hints, create_table_variant=True)
 
 
