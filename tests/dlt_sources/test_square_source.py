@@ -374,7 +374,8 @@ def test_orders_land_as_nested_tables_equal_to_the_api(make_env: Callable[..., S
     assert types["created_at"] == "TIMESTAMP WITH TIME ZONE" and types["amount_money__amount"] == "BIGINT"
 
     hidden = env.pipeline("square_pseudonymised")
-    env.run(hidden, pseudonymize=lambda value, kind: None if value is None else f"p:{kind}:{value}")
+    source = env.source(hidden, pseudonymize=lambda value, kind: None if value is None else f"p:{kind}:{value}")
+    hidden.run(source.with_resources("orders"), loader_file_format="parquet").raise_on_failed_jobs()
     tender_ids = query(hidden, "select customer_id from orders__tenders where customer_id is not null")
     order_ids = query(hidden, "select customer_id from orders where customer_id is not null")
     assert tender_ids and order_ids
