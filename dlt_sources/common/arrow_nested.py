@@ -14,9 +14,10 @@ What dlt makes of a dict row, and what :func:`nested_tables` makes of it alike:
 * every row gets a random ``_dlt_id`` (dlt's own id generator; the root ids of a delete-insert
   merge are random in dlt too); ``_dlt_load_id`` is added by dlt's extract to every table;
 * ``None`` values give no column (a column ``None`` in every row of a batch is left out; dlt fills
-  it in when the table has it); RFC 3339 text of a column ending in ``timestamp_suffix``
-  (``created_at``) becomes timestamp[us, UTC] — dlt's ISO-timestamp detection of the dict path —
-  when every value of the batch parses, otherwise it stays text.
+  it in when the table has it); text whose first value is an RFC 3339 instant
+  (``2026-01-05T10:00:00Z``) becomes timestamp[us, UTC] — dlt's ISO-timestamp detection of the
+  dict path — when every value of the batch parses, otherwise it stays text; ``Decimal`` values
+  become decimal(38, 9), dlt's decimal type (exact; more than 9 decimal places fail loudly).
 
 :func:`nested_items` wraps the tables for dlt: the root with the resource's table hints, each
 child table as a *nested* table of its parent (``parent`` in dlt's schema, with the row/parent/
@@ -26,6 +27,7 @@ child rows with the object, exactly as on the dict path.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -40,6 +42,8 @@ from dlt.common.normalizers.utils import generate_dlt_ids
 
 from dlt_sources.common.arrow import SEPARATOR, UTC_MICROS
 
+INSTANT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$")
+DLT_DECIMAL = pa.decimal128(38, 9)  # dlt's default precision and scale of a ``decimal`` column
 DLT_ID, PARENT_ID, ROOT_ID, LIST_IDX, VALUE = "_dlt_id", "_dlt_parent_id", "_dlt_root_id", "_dlt_list_idx", "value"
 
 # the hints dlt's relational normaliser gives the key columns of its tables
@@ -80,6 +84,9 @@ def _json(array: pa.Array) -> pa.Array:
 
 
 def _maybe_timestamp(array: pa.Array) -> pa.Array:
+    first = next((v for v in array.drop_null().slice(0, 1).to_pylist()), None)
+    if first is None or not INSTANT.match(first):
+        return array
     try:
         return array.cast(UTC_MICROS)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
@@ -90,9 +97,8 @@ def _maybe_timestamp(array: pa.Array) -> pa.Array:
 
 
 class _Builder:
-    def __init__(self, max_nesting: int, timestamp_suffix: str, not_null: Sequence[str]) -> None:
+    def __init__(self, max_nesting: int, not_null: Sequence[str]) -> None:
         self.max_nesting = max_nesting
-        self.timestamp_suffix = timestamp_suffix
         self.not_null = set(not_null)
         self.out: list[NestedTable] = []
 
@@ -127,8 +133,10 @@ class _Builder:
                 self._columns(array, name + SEPARATOR, level - 1, columns, lists, json_columns)
             elif nested:
                 lists.append((name, array))
-            elif pa.types.is_string(kind) and name.endswith(self.timestamp_suffix):
+            elif pa.types.is_string(kind):
                 columns[name] = _maybe_timestamp(array)
+            elif pa.types.is_decimal(kind):
+                columns[name] = array.cast(DLT_DECIMAL)
             else:
                 columns[name] = array
 
@@ -156,7 +164,7 @@ class _Builder:
 
 
 def nested_tables(rows: Sequence[Mapping[str, Any]], table: str, *, max_nesting: int,
-                  timestamp_suffix: str = "_at", not_null: Sequence[str] = ("id",)) -> list[NestedTable]:
+                  not_null: Sequence[str] = ("id",)) -> list[NestedTable]:
     """``rows`` as the root table ``table`` and its child tables (parents before children); see
     the module's docstring. ``not_null``: root columns typed non-nullable (the primary key)."""
     if not rows:
@@ -164,7 +172,7 @@ def nested_tables(rows: Sequence[Mapping[str, Any]], table: str, *, max_nesting:
     struct = pa.array(list(rows))
     if not pa.types.is_struct(struct.type):
         raise TypeError(f"{table}: rows must be objects")
-    builder = _Builder(max_nesting, timestamp_suffix, not_null)
+    builder = _Builder(max_nesting, not_null)
     builder.table(table, None, struct, max_nesting, {DLT_ID: _ids(len(rows))})
     return builder.out
 

@@ -3,6 +3,7 @@ exactly as its per-row normaliser loads the same dicts (same tables, columns, ty
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +15,13 @@ from dlt_sources.common.arrow_nested import count_nested_by_root_resource, neste
 
 ORDERS = [
     {"id": "o1", "version": 1, "created_at": "2026-03-29T00:59:59.123Z", "state": "COMPLETED",
+     "sale_date": "2026-03-29T01:00:00+00:00", "note": "2026-03-29 is a date, not an instant",
      "total_money": {"amount": 1250, "currency": "EUR"},
      "line_items": [{"uid": "a", "quantity": "2", "base_price_money": {"amount": 500, "currency": "EUR"},
                      "modifiers": [{"uid": "m1", "name": "oat"}, {"uid": "m2", "name": "shot"}],
                      "applied_taxes": [{"uid": "t", "applied_money": {"amount": 20, "currency": "EUR"}}]},
-                    {"uid": "b", "quantity": "1.5", "note": None}],
+                    {"uid": "b", "quantity": "1.5", "note": None, "price": Decimal("1.25"),
+                     "discount": Decimal("0.333333333")}],
      "tenders": [{"id": "t1", "type": "CARD", "card_details": {"card": {"last_4": "1234"}}}],
      "source": {"name": "till"}},
     {"id": "o2", "version": 3, "created_at": "2026-03-29T03:00:00+02:00", "state": "OPEN", "line_items": [],
