@@ -27,6 +27,7 @@ child rows with the object, exactly as on the dict path.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -97,8 +98,9 @@ def _maybe_timestamp(array: pa.Array) -> pa.Array:
 
 
 class _Builder:
-    def __init__(self, max_nesting: int, not_null: Sequence[str]) -> None:
+    def __init__(self, max_nesting: int, not_null: Sequence[str], naming: Callable[[str], str]) -> None:
         self.max_nesting = max_nesting
+        self.naming = naming
         self.not_null = set(not_null)
         self.out: list[NestedTable] = []
 
@@ -121,7 +123,7 @@ class _Builder:
     def _columns(self, struct: pa.StructArray, prefix: str, level: int, columns: dict[str, pa.Array],
                  lists: list[tuple[str, pa.ListArray]], json_columns: list[str]) -> None:
         for field, array in zip(struct.type, struct.flatten(), strict=True):  # flatten: parent nulls applied
-            name = prefix + field.name
+            name = prefix + self.naming(field.name)
             kind = field.type
             if pa.types.is_null(kind):
                 continue
@@ -164,17 +166,24 @@ class _Builder:
 
 
 def nested_tables(rows: Sequence[Mapping[str, Any]], table: str, *, max_nesting: int,
-                  not_null: Sequence[str] = ("id",)) -> list[NestedTable]:
+                  not_null: Sequence[str] = ("id",), naming: Callable[[str], str] | None = None) -> list[NestedTable]:
     """``rows`` as the root table ``table`` and its child tables (parents before children); see
-    the module's docstring. ``not_null``: root columns typed non-nullable (the primary key)."""
+    the module's docstring. ``not_null``: root columns typed non-nullable (the primary key);
+    ``naming``: the key -> column name of dlt's naming convention (``snake_case``:
+    ``businessDate`` -> ``business_date``), for APIs whose keys are not snake_case already; it runs
+    once per key of a batch, not per row."""
     if not rows:
         return []
     struct = pa.array(list(rows))
     if not pa.types.is_struct(struct.type):
         raise TypeError(f"{table}: rows must be objects")
-    builder = _Builder(max_nesting, not_null)
+    builder = _Builder(max_nesting, not_null, functools.cache(naming) if naming else _same)
     builder.table(table, None, struct, max_nesting, {DLT_ID: _ids(len(rows))})
     return builder.out
+
+
+def _same(name: str) -> str:
+    return name
 
 
 def nested_items(tables: Iterable[NestedTable], root_hints: Mapping[str, Any]) -> Iterator[Any]:
