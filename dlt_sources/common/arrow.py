@@ -14,8 +14,10 @@ with exactly the columns the dict path would have made:
   batch is left out of it (Arrow would type it ``null``), and dlt fills it in when the table has
   it; ``int`` -> int64 (money is integer minor units, never a float), ``str`` -> string, ``bool``.
 
-The dlt columns of dict rows (``_dlt_load_id``, ``_dlt_id``) are added to Arrow items only after
-:func:`prepare_arrow_resources` (dlt's default for Arrow is neither).
+The dlt columns of dict rows: ``_dlt_load_id`` is added to Arrow items by dlt's extract after
+:func:`prepare_arrow_resources` (dlt's default for Arrow is none); ``_dlt_id`` comes with each
+table (:func:`arrow_batches` adds it; dlt's own option would add a second one to the tables of
+``dlt_sources.common.arrow_nested``, which carry theirs to link child rows to parents).
 """
 
 from __future__ import annotations
@@ -26,25 +28,27 @@ from typing import Any
 
 import orjson
 import pyarrow as pa
+from dlt.common.normalizers.utils import generate_dlt_ids
 
 from dlt_sources.common.tuning import set_dlt_config
 
 SEPARATOR = "__"
 UTC_MICROS = pa.timestamp("us", tz="UTC")
 
-# dlt's config for Arrow items: give them the same dlt columns dict rows get (the canonical build
-# reads ``_dlt_load_id``; every raw table has ``_dlt_id``).
+# dlt's config for Arrow items: ``_dlt_load_id`` added by dlt (the canonical build reads it);
+# ``_dlt_id`` brought by every Arrow table itself (see the module's docstring).
 DLT_COLUMNS_SETTINGS = {
     "NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID": "true",
-    "NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_ID": "true",
+    "NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_ID": "false",
 }
+DLT_ID = "_dlt_id"
 
 
 def prepare_arrow_resources(resources: Iterable[str]) -> None:
     """Before a run with Arrow items from ``resources``:
 
-    * make dlt add ``_dlt_load_id`` and ``_dlt_id`` to Arrow items (process environment; set
-      unconditionally: the tables rely on them, and dict rows always get them);
+    * make dlt add ``_dlt_load_id`` to Arrow items and leave their own ``_dlt_id`` (process
+      environment; set unconditionally: the tables rely on them, and dict rows always get them);
     * declared JSON columns arrive as Arrow strings (Arrow has no JSON type dlt reads), so dlt
       warns on every item that the resource's ``json`` hint differs from the Arrow type and that
       the destination will coerce the text — which is what is wanted. That one warning is muted for
@@ -126,12 +130,21 @@ def arrow_batches(pages: Iterable[Sequence[Mapping[str, Any]]], rows_per_batch: 
                   **columns: Collection[str]) -> Iterator[pa.Table]:
     """Pages of rows regrouped into Arrow tables of about ``rows_per_batch`` rows (dlt handles
     each item with a fixed cost of a few milliseconds, so one table per API page of 100 rows
-    would cost more than the normalisation it saves). ``columns``: see :func:`to_arrow`."""
+    would cost more than the normalisation it saves). ``columns``: see :func:`to_arrow`. Each
+    table carries a random ``_dlt_id`` per row (as dlt's dict path gives root rows)."""
     pending: list[Mapping[str, Any]] = []
     for page in pages:
         pending.extend(page)
         if len(pending) >= rows_per_batch:
-            yield to_arrow(pending, **columns)
+            yield with_dlt_id(to_arrow(pending, **columns))
             pending = []
     if pending:
-        yield to_arrow(pending, **columns)
+        yield with_dlt_id(to_arrow(pending, **columns))
+
+
+def with_dlt_id(table: pa.Table) -> pa.Table:
+    """``table`` with a random ``_dlt_id`` per row (dlt's generator), unless it has one."""
+    if DLT_ID in table.column_names:
+        return table
+    return table.append_column(pa.field(DLT_ID, pa.string(), nullable=False),
+                               pa.array(generate_dlt_ids(table.num_rows), type=pa.string()))

@@ -135,6 +135,15 @@ def pseudonymise_rows(rows: Iterable[dict[str, Any]], fields: Mapping[str, str],
     return [rules.row(row) for row in rows]
 
 
+def row_pseudonymiser(fields: Mapping[str, str], pseudonymize: Pseudonymize | None) -> Callable[[dict[str, Any]], Any]:
+    """The rule set as a function of one dict row, rewriting it in place (identity when
+    ``pseudonymize`` is None): for sources that turn rows into Arrow themselves (Square orders,
+    ``common/arrow_nested.py``) before dlt, where the rules' list paths still exist."""
+    if pseudonymize is None:
+        return lambda row: row
+    return _Rules(fields, pseudonymize).row
+
+
 def pseudonymise_table(table: pa.Table, fields: Mapping[str, str], pseudonymize: Pseudonymize) -> pa.Table:
     """The rule set applied to one flat Arrow table (the Square payments path)."""
     return _Rules(fields, pseudonymize).table(table)

@@ -16,11 +16,13 @@ from typing import Any
 import dlt
 from dlt.sources import DltResource
 
+from dlt_sources.common.arrow import prepare_arrow_resources
+from dlt_sources.common.arrow_nested import count_nested_by_root_resource, nested_items, nested_tables
 from dlt_sources.common.auth import TokenProvider
 from dlt_sources.common.incremental import account_state
 from dlt_sources.common.pace import SyncPace, attach_pace, building, optional_stream, stops_early, sync_pace
 from dlt_sources.common.pacing import Pacing
-from dlt_sources.common.pseudonymise import Pseudonymize, pseudonymise_resources
+from dlt_sources.common.pseudonymise import Pseudonymize, pseudonymise_resources, row_pseudonymiser
 from dlt_sources.common.retry import RetryPolicy
 from dlt_sources.common.rows import content_hash
 from dlt_sources.lightspeed.helpers import (
@@ -58,6 +60,10 @@ __all__ = [
 
 MAX_TABLE_NESTING = 2  # sales.line_items[].tax_components[]
 OUTLET_SCOPED = ("sales", "outlets", "registers")  # rows carry outlet_id (outlets: id)
+# feeds handed to dlt as nested Arrow tables (their lists as dlt child tables, built in Arrow's C++:
+# dlt_sources/common/arrow_nested.py), this many rows per set of tables
+ARROW_FEEDS = frozenset({"sales"})
+ARROW_BATCH_ROWS = 2000
 # columns that may be null on every row of a first load (e.g. no return yet) but must exist
 COLUMN_HINTS: dict[str, dict[str, Any]] = {
     "sales": {"return_for": {"data_type": "text", "nullable": True},
@@ -192,13 +198,36 @@ def lightspeed_source(
     merge: Any = {"disposition": "merge", "strategy": "delete-insert"}
 
     def feed_resource(table: str) -> DltResource:
-        def rows() -> Iterator[list[Row]]:
-            yield from sync.feed(table)
-        rows.__name__ = table
         columns: Any = {"version": {"data_type": "bigint", "dedup_sort": "desc"},
                         "deleted_at": {"data_type": "timestamp", "nullable": True},
                         **COLUMN_HINTS.get(table, {})}
+        if table in ARROW_FEEDS:
+            return arrow_feed_resource(table, columns)
+
+        def rows() -> Iterator[list[Row]]:
+            yield from sync.feed(table)
+        rows.__name__ = table
         return dlt.resource(rows, name=table, write_disposition=merge, primary_key="id", columns=columns)
+
+    def arrow_feed_resource(table: str, columns: Any) -> DltResource:
+        """The feed as nested Arrow tables: the table hints go with the root table (on the resource
+        dlt would give them to the child tables too); personal fields pseudonymised on the dicts."""
+        prepare_arrow_resources([table])
+        count_nested_by_root_resource()
+        hints = {"write_disposition": merge, "primary_key": "id", "columns": columns}
+        pseudonymise_row = row_pseudonymiser(PII_FIELDS.get(table, {}), pseudonymize)
+
+        def tables() -> Iterator[Any]:
+            pending: list[Row] = []
+            for rows in sync.feed(table):
+                pending.extend(pseudonymise_row(row) for row in rows)
+                if len(pending) >= ARROW_BATCH_ROWS:
+                    yield from nested_items(nested_tables(pending, table, max_nesting=MAX_TABLE_NESTING), hints)
+                    pending = []
+            if pending:
+                yield from nested_items(nested_tables(pending, table, max_nesting=MAX_TABLE_NESTING), hints)
+        tables.__name__ = table
+        return dlt.resource(tables, name=table, write_disposition=merge)
 
     @dlt.resource(name="product_categories", write_disposition=merge, primary_key="id",
                   columns={"parent_category_id": {"data_type": "text", "nullable": True}})
@@ -209,7 +238,7 @@ def lightspeed_source(
         feed_resource("outlets"), feed_resource("registers"), feed_resource("users"),
         feed_resource("payment_types"), feed_resource("taxes"), product_categories,
         feed_resource("products"), feed_resource("customers"), feed_resource("sales"),
-    ], PII_FIELDS, pseudonymize)
+    ], {k: v for k, v in PII_FIELDS.items() if k not in ARROW_FEEDS}, pseudonymize)
 
 
 attach_pace(lightspeed_source)

@@ -16,12 +16,13 @@ import pyarrow as pa
 from dlt.sources import DltResource
 
 from dlt_sources.common.arrow import arrow_batches, prepare_arrow_resources
+from dlt_sources.common.arrow_nested import count_nested_by_root_resource, nested_items, nested_tables
 from dlt_sources.common.auth import TokenProvider
 from dlt_sources.common.incremental import IncrementalSync, window_of
 from dlt_sources.common.pace import SyncPace, attach_pace, building, stops_early, sync_pace
 from dlt_sources.common.pacing import Pacing
 from dlt_sources.common.prefetch import fan_in
-from dlt_sources.common.pseudonymise import Pseudonymize, pseudonymise_resources
+from dlt_sources.common.pseudonymise import Pseudonymize, pseudonymise_resources, row_pseudonymiser
 from dlt_sources.common.retry import RetryPolicy
 from dlt_sources.common.rows import preferred_loader_file_format
 from dlt_sources.square.helpers import (
@@ -51,6 +52,7 @@ from dlt_sources.square.settings import (
     JSON_COLUMNS,
     LOCATION_CONCURRENCY,
     ORDER_STATES,
+    ORDERS_ARROW_BATCH_ROWS,
     ORDERS_LOCATION_BATCH,
     ORDERS_PAGE_SIZE,
     PAYMENTS_PAGE_SIZE,
@@ -315,7 +317,8 @@ def square_source(
 
     The body makes no network call: resources fetch lazily.
     """
-    prepare_arrow_resources(ARROW_TABLES)  # payments and refunds come as Arrow tables
+    prepare_arrow_resources(ARROW_TABLES)  # payments, refunds and orders come as Arrow tables
+    count_nested_by_root_resource()  # orders' child tables reach dlt's extract as nested Arrow tables
     window = window_of(start, end, parse_ts)
     client = SquareClient(base_url, token_provider, policy=retry_policy, pacing=pacing, pace=building(pace))
     sync = _Sync(client, location_ids, account_id, window,
@@ -346,10 +349,21 @@ def square_source(
         yield from arrow_batches(sync.list_by_location("refunds", REFUNDS_PAGE_SIZE), ARROW_BATCH_ROWS,
                                  **arrow_columns("refunds"))
 
-    @dlt.resource(name="orders", write_disposition=merge, primary_key="id",
-                  columns={"version": {"dedup_sort": "desc"}})
-    def orders() -> Iterator[list[Row]]:
-        yield from sync.orders()
+    # orders with their lists as nested Arrow tables (orders__line_items, …__modifiers, …): the
+    # table hints go with the root table (on the resource dlt would give them to the child tables)
+    orders_hints = {"write_disposition": merge, "primary_key": "id", "columns": {"version": {"dedup_sort": "desc"}}}
+    pseudonymise_order = row_pseudonymiser(PII_FIELDS["orders"], pseudonymize)
+
+    @dlt.resource(name="orders", write_disposition=merge)
+    def orders() -> Iterator[Any]:
+        pending: list[Row] = []
+        for rows in sync.orders():
+            pending.extend(pseudonymise_order(row) for row in rows)  # the list paths exist only as dicts
+            if len(pending) >= ORDERS_ARROW_BATCH_ROWS:
+                yield from nested_items(nested_tables(pending, "orders", max_nesting=MAX_TABLE_NESTING), orders_hints)
+                pending = []
+        if pending:
+            yield from nested_items(nested_tables(pending, "orders", max_nesting=MAX_TABLE_NESTING), orders_hints)
 
     @dlt.resource(name="catalog", write_disposition=merge, primary_key="id",
                   columns={"version": {"dedup_sort": "desc"}})
@@ -361,8 +375,9 @@ def square_source(
     def team_members() -> Iterator[list[Row]]:
         yield from sync.team_members()
 
-    return pseudonymise_resources([locations, payments, refunds, orders, catalog, team_members], PII_FIELDS,
-                                  pseudonymize)
+    # orders are pseudonymised as dict rows above, before they become Arrow tables
+    return pseudonymise_resources([locations, payments, refunds, orders, catalog, team_members],
+                                  {k: v for k, v in PII_FIELDS.items() if k != "orders"}, pseudonymize)
 
 
 attach_pace(square_source)

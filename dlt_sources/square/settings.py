@@ -50,8 +50,11 @@ JSON_COLUMNS: dict[str, tuple[str, ...]] = {
 
 # Tables the source hands to dlt as flat Arrow tables (dlt's fast path: no per-row normalisation;
 # see dlt_sources/common/arrow.py). Arrow items make no child tables: their lists are JSON_COLUMNS.
-ARROW_TABLES = frozenset({"payments", "refunds"})
+ARROW_TABLES = frozenset({"payments", "refunds", "orders"})
 ARROW_BATCH_ROWS = 5000  # rows per Arrow table handed to dlt
+# Orders come with their lists as nested Arrow tables (orders__line_items, …: dlt's child tables,
+# built by dlt_sources/common/arrow_nested.py); this many orders per set of tables
+ORDERS_ARROW_BATCH_ROWS = 2000
 # their RFC 3339 timestamps, by flattened column name (the dict path's dlt normaliser finds them
 # through the schema; an Arrow table must carry them typed)
 TIMESTAMP_COLUMNS: dict[str, tuple[str, ...]] = {

@@ -13,13 +13,16 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import dlt
+from dlt.common.normalizers.naming.snake_case import NamingConvention as SnakeCaseNaming
 from dlt.sources import DltResource
 
+from dlt_sources.common.arrow import prepare_arrow_resources
+from dlt_sources.common.arrow_nested import count_nested_by_root_resource, nested_items, nested_tables
 from dlt_sources.common.auth import TokenProvider
 from dlt_sources.common.incremental import IncrementalSync, iso, window_of
 from dlt_sources.common.pace import SyncPace, attach_pace, building, optional_stream, stops_early, sync_pace
 from dlt_sources.common.pacing import Pacing
-from dlt_sources.common.pseudonymise import Pseudonymize, pseudonymise_resources
+from dlt_sources.common.pseudonymise import Pseudonymize, pseudonymise_resources, row_pseudonymiser
 from dlt_sources.common.retry import RetryPolicy
 from dlt_sources.common.rows import content_hash, preferred_loader_file_format
 from dlt_sources.toast.auth import ToastTokenProvider, login, toast_tokens
@@ -64,6 +67,7 @@ __all__ = [
 ]
 
 MAX_TABLE_NESTING = 5  # orders.checks[].selections[].modifiers[].applied_taxes[]
+ORDERS_ARROW_BATCH_ROWS = 1000  # orders per set of nested Arrow tables
 
 
 class _Sync(IncrementalSync):
@@ -237,10 +241,30 @@ def toast_source(
     def restaurants_resource() -> Iterator[list[Row]]:
         yield from sync.restaurants_rows()
 
-    @dlt.resource(name="orders", write_disposition=merge, primary_key="guid",
-                  columns={"modified_date": {"dedup_sort": "desc"}})
-    def orders() -> Iterator[list[Row]]:
-        yield from sync.orders()
+    # orders with their lists as nested Arrow tables (orders__checks, …__selections, …): dlt's child
+    # tables built in Arrow's C++ (dlt_sources/common/arrow_nested.py), keys in dlt's snake_case;
+    # the table hints go with the root table, personal fields are pseudonymised on the dicts first
+    prepare_arrow_resources(["orders"])
+    count_nested_by_root_resource()
+    orders_hints = {"write_disposition": merge, "primary_key": "guid",
+                    "columns": {"modified_date": {"dedup_sort": "desc"}}}
+    pseudonymise_order = row_pseudonymiser(PII_FIELDS["orders"], pseudonymize)
+    naming = SnakeCaseNaming().normalize_identifier
+
+    def order_tables(rows: list[Row]) -> Iterator[Any]:
+        return nested_items(nested_tables(rows, "orders", max_nesting=MAX_TABLE_NESTING, not_null=("guid",),
+                                          naming=naming), orders_hints)
+
+    @dlt.resource(name="orders", write_disposition=merge)
+    def orders() -> Iterator[Any]:
+        pending: list[Row] = []
+        for rows in sync.orders():
+            pending.extend(pseudonymise_order(row) for row in rows)
+            if len(pending) >= ORDERS_ARROW_BATCH_ROWS:
+                yield from order_tables(pending)
+                pending = []
+        if pending:
+            yield from order_tables(pending)
 
     @dlt.resource(name="menus", write_disposition=merge, primary_key="restaurant_guid",
                   columns={"last_updated": {"dedup_sort": "desc"}})
@@ -256,7 +280,8 @@ def toast_source(
     def devices() -> Iterator[list[Row]]:
         yield from sync.devices()
 
-    return pseudonymise_resources([restaurants_resource, orders, menus, employees, devices], PII_FIELDS, pseudonymize)
+    return pseudonymise_resources([restaurants_resource, orders, menus, employees, devices],
+                                  {k: v for k, v in PII_FIELDS.items() if k != "orders"}, pseudonymize)
 
 
 attach_pace(toast_source)

@@ -43,6 +43,9 @@ class Warehouse:
 
             self.settings.pos_home.mkdir(parents=True, exist_ok=True)
             self.conn: Any = duckdb.connect(str(self.settings.warehouse_path))
+            # the raw loads' limit (POS_DUCKDB_MEMORY_LIMIT) for the canonical build's queries too:
+            # DuckDB's default is 80 % of the machine's RAM
+            self.conn.execute("set memory_limit = ?", [self.settings.duckdb_memory_limit])
         else:
             import psycopg
 

@@ -221,3 +221,80 @@ def assert_flat_rows_match_api(pipeline: dlt.Pipeline, env: SquareEnv, table: st
             assert value == expected.get(column), (table, stored["id"], column, value, expected.get(column))
         assert set(expected) <= set(columns), set(expected) - set(columns)
     return len(rows)
+
+
+# ---------------------------------------------------------------------- nested (Arrow) tables vs the API
+def _nested_reference(obj: dict[str, Any], prefix: str = "") -> tuple[dict[str, Any], dict[str, list[Any]]]:
+    """The test's own reading of dlt's relational shape: (flat columns, {list path: element shapes});
+    ``*_at`` values as instants (dlt's timestamp detection)."""
+    flat: dict[str, Any] = {}
+    lists: dict[str, list[Any]] = {}
+    for key, value in obj.items():
+        if value is None:
+            continue
+        if isinstance(value, dict):
+            inner, inner_lists = _nested_reference(value, f"{prefix}{key}__")
+            flat |= inner
+            lists |= inner_lists
+        elif isinstance(value, list):
+            if value:
+                lists[prefix + key] = [_nested_reference(v) if isinstance(v, dict) else ({"value": v}, {})
+                                       for v in value]
+        elif key.endswith("_at"):
+            flat[prefix + key] = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        else:
+            flat[prefix + key] = value
+    return flat, lists
+
+
+def _stored_tree(pipeline: dlt.Pipeline, table: str, where: str) -> list[tuple[dict[str, Any], dict[str, list[Any]]]]:
+    """Rows of ``table`` (``where`` on it) with their child tables re-attached, read back with SQL only."""
+    schema = pipeline.dataset_name
+    tables = [t for (t,) in query(pipeline, "select table_name from information_schema.tables "
+                                            f"where table_schema = '{schema}' and table_name like '{table}__%'")]
+
+    def columns(name: str) -> list[str]:
+        return [c for (c,) in query(pipeline, "select column_name from information_schema.columns where "
+                                              f"table_schema = '{schema}' and table_name = '{name}'")]
+
+    def rows(name: str, sql_where: str) -> list[dict[str, Any]]:
+        cols = columns(name)
+        order = "id" if name == table else "_dlt_list_idx"
+        sql = f"select {', '.join(cols)} from {name} where {sql_where} order by {order}"
+        return [dict(zip(cols, r, strict=True)) for r in query(pipeline, sql)]
+
+    def shape(name: str, row: dict[str, Any]) -> tuple[dict[str, Any], dict[str, list[Any]]]:
+        flat = {k: v for k, v in row.items() if v is not None and not k.startswith("_dlt_") and k != "_pos_account_id"}
+        lists: dict[str, list[Any]] = {}
+        for child in tables:
+            if child.startswith(name + "__") and _direct_child(child, name, tables):
+                kids = rows(child, f"_dlt_parent_id = '{row['_dlt_id']}'")
+                if kids:
+                    lists[child[len(name) + 2:]] = [shape(child, k) for k in kids]
+        return flat, lists
+
+    return [shape(table, r) for r in rows(table, where)]
+
+
+def _direct_child(child: str, name: str, tables: list[str]) -> bool:
+    """``child`` hangs right below ``name`` (no other table between them): dlt's child table of a
+    list inside a nested object (``orders__x__y`` for ``x.y[]``) has no table for ``x``."""
+    between = [t for t in tables if t != child and child.startswith(t + "__") and t.startswith(name + "__")]
+    return not between
+
+
+def assert_nested_rows_match_api(pipeline: dlt.Pipeline, env: SquareEnv, where: str,
+                                 expected: Callable[[dict[str, Any]], dict[str, Any]] = lambda order: order) -> int:
+    """Every stored order picked by ``where``, re-assembled from ``orders`` and its child tables
+    (parent ids, list positions), equals ``expected(order)`` of the order ``GET /v2/orders/{id}``
+    returns (e.g. its personal fields pseudonymised)."""
+    import requests
+
+    acct = env.account
+    http = requests.Session()
+    http.headers["Authorization"] = f"Bearer {acct['access_token']}"
+    stored = _stored_tree(pipeline, "orders", where)
+    for flat, lists in stored:
+        api = http.get(f"{acct['base_url']}/v2/orders/{flat['id']}", timeout=10).json()["order"]
+        assert (flat, lists) == _nested_reference(expected(api)), flat["id"]
+    return len(stored)

@@ -38,6 +38,16 @@ def test_full_import_equals_ledger_and_a_noop_sync_is_one_request_per_stream(
                                  "where table_name = 'sales__line_items'"))
     assert types["total_price"].startswith("DECIMAL") and types["quantity"].startswith("DECIMAL")
     assert types["unit_price"].startswith("DECIMAL")
+    # sales reach dlt as nested Arrow tables: dlt's own nested tables of ``sales``, no orphans
+    schema = pipeline.default_schema
+    children = [t for t in schema.tables if t.startswith("sales__")]
+    assert {"sales__line_items", "sales__line_items__tax_components", "sales__payments"} <= set(children)
+    for name in children:
+        assert schema.tables[name]["parent"] == name.rsplit("__", 1)[0] and "resource" not in schema.tables[name]
+        assert query(pipeline, f"select count(*) from {name} c left join sales s on c._dlt_root_id = s._dlt_id "
+                               "where s._dlt_id is null") == [(0,)], name
+    assert query(pipeline, "select count(*) from sales__line_items li join sales s "
+                           "on li._dlt_parent_id = s._dlt_id")[0][0] > 0
     assert query(pipeline, "select count(*) from sales where _pos_account_id is distinct from "
                            f"'{env.account['account_id']}'")[0][0] == 0
     state = resource_state(pipeline, "sales", env.account["account_id"])

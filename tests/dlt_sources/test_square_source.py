@@ -13,13 +13,16 @@ from square_support import (
     SquareEnv,
     assert_flat_rows_match_api,
     assert_matches_truth,
+    assert_nested_rows_match_api,
     changed_between,
     hwm_state,
 )
 from support.destination import data_row_counts, query
 from support.http_log import Sent
 
+from dlt_sources.common.pseudonymise import pseudonymise_rows
 from dlt_sources.square.helpers import iso
+from dlt_sources.square.settings import PII_FIELDS
 
 
 def test_full_import_equals_ledger_and_a_noop_run_writes_nothing(
@@ -334,3 +337,47 @@ def test_payments_and_refunds_land_flat_with_lists_as_json(make_env: Callable[..
     # each load's rows carry that load's id (the canonical build reads changes by _dlt_load_id)
     loads = {r[0] for r in query(pipeline, "select distinct _dlt_load_id from payments")}
     assert loads == set(pipeline.list_completed_load_packages())
+
+
+def test_orders_land_as_nested_tables_equal_to_the_api(make_env: Callable[..., SquareEnv],
+                                                       caplog: pytest.LogCaptureFixture) -> None:
+    """Orders reach dlt as Arrow tables with their lists as dlt child tables (no per-row
+    normalisation): re-assembled from the stored rows, each order is what the API returns (its
+    personal fields, also inside the lists, pseudonymised); the child tables are dlt's nested
+    tables of ``orders`` (replaced with their order on a merge)."""
+    def pseudonymize(value: Any, kind: str) -> Any:
+        return None if value is None else f"p:{kind}:{value}"
+
+    env = make_env()
+    pipeline = env.pipeline()
+    with caplog.at_level("WARNING", logger="dlt"):
+        env.run(pipeline, pseudonymize=pseudonymize)
+    assert not [r for r in caplog.records if "arrow schema" in r.getMessage()]
+    assert_matches_truth(pipeline, env.truth())
+    sample = ("id in (select id from orders order by id limit 20) "
+              "or id in (select o.id from orders o join orders__returns r on r._dlt_parent_id = o._dlt_id limit 4) "
+              "or id in (select o.id from orders o join orders__line_items li on li._dlt_parent_id = o._dlt_id "
+              "join orders__line_items__modifiers m on m._dlt_parent_id = li._dlt_id limit 4) "
+              "or id in (select o.id from orders o join orders__discounts d on d._dlt_parent_id = o._dlt_id limit 4)")
+    hidden = PII_FIELDS["orders"]
+    assert assert_nested_rows_match_api(pipeline, env, sample,
+                                        lambda order: pseudonymise_rows([order], hidden, pseudonymize)[0]) >= 20
+    assert query(pipeline, "select count(*) from orders__returns__return_line_items")[0][0] > 0
+    tender_ids = query(pipeline, "select customer_id from orders__tenders where customer_id is not null")
+    assert tender_ids and all(v.startswith("p:id:") for (v,) in tender_ids)
+    schema = pipeline.default_schema
+    children = [t for t in schema.tables if t.startswith("orders__")]
+    assert {"orders__line_items", "orders__line_items__modifiers", "orders__tenders", "orders__taxes",
+            "orders__discounts", "orders__returns", "orders__returns__return_line_items"} <= set(children)
+    for name in children:
+        table = schema.tables[name]
+        assert table["parent"] == name.rsplit("__", 1)[0] and "resource" not in table
+        assert table["columns"]["_dlt_root_id"]["root_key"] and table["columns"]["_dlt_parent_id"]["parent_key"]
+        orphans = query(pipeline, f"select count(*) from {name} c left join orders o on c._dlt_root_id = o._dlt_id "
+                                  "where o._dlt_id is null")
+        assert orphans == [(0,)], name
+    assert schema.tables["orders"]["columns"]["id"]["primary_key"]
+    assert "primary_key" not in schema.tables["orders__line_items"]["columns"].get("id", {})
+    types = dict(query(pipeline, "select column_name, data_type from information_schema.columns "
+                                 "where table_schema = 'raw_square' and table_name = 'orders__tenders'"))
+    assert types["created_at"] == "TIMESTAMP WITH TIME ZONE" and types["amount_money__amount"] == "BIGINT"

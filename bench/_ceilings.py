@@ -1,0 +1,84 @@
+"""Serving ceilings of the Toast and Lightspeed emulators: what a simple client (httpx, each page
+parsed only as far as its paging needs) gets through per second with the connectors' own queries
+and page sizes — the figure every Toast/Lightspeed import is compared with in the same run
+(Square's is ``bench._common.SimpleClient``)."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+
+from bench._common import Sandbox, Served
+
+TOAST_PAGE_SIZE = 100  # dlt_sources.toast.settings.ORDERS_PAGE_SIZE
+TOAST_WINDOW = timedelta(days=1)  # MAX_ORDERS_WINDOW
+LIGHTSPEED_PAGE_SIZE = 1000  # dlt_sources.lightspeed.settings (sales)
+
+
+def account(sandbox: Sandbox, provider: str) -> dict[str, Any]:
+    return next(a for a in sandbox.manifest["accounts"] if a["provider"] == provider)
+
+
+def _toast_ts(when: datetime) -> str:
+    return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}+0000"
+
+
+def toast_orders(sandbox: Sandbox, begin: datetime, end: datetime) -> Served:
+    """ordersBulk by modifiedDate windows of one day, per restaurant, following ``Link: next``."""
+    acct = account(sandbox, "toast")
+    served = Served()
+    with httpx.Client(base_url=acct["base_url"], timeout=120) as http:
+        login = http.post("/authentication/v1/authentication/login", json={
+            "clientId": acct["client_id"], "clientSecret": acct["client_secret"],
+            "userAccessType": "TOAST_MACHINE_CLIENT"})
+        login.raise_for_status()
+        token = login.json()["token"]["accessToken"]
+        started = time.perf_counter()
+        for guid in acct["location_ids"]:
+            headers = {"Authorization": f"Bearer {token}", "Toast-Restaurant-External-ID": guid}
+            start = begin
+            while start < end:
+                stop = min(start + TOAST_WINDOW, end)
+                url: str | None = "/orders/v2/ordersBulk"
+                params: dict[str, Any] | None = {"startDate": _toast_ts(start), "endDate": _toast_ts(stop),
+                                                 "pageSize": TOAST_PAGE_SIZE}
+                while url:
+                    t0 = time.perf_counter()
+                    r = http.get(url, params=params, headers=headers)
+                    served.page_latencies_ms.append((time.perf_counter() - t0) * 1000)
+                    r.raise_for_status()
+                    data = r.json()
+                    served.pages += 1
+                    served.records += len(data)
+                    nxt = r.links.get("next", {}).get("url")
+                    url, params = (nxt, None) if nxt and data else (None, None)
+                start = stop
+        served.seconds = time.perf_counter() - started
+    return served
+
+
+def lightspeed_sales(sandbox: Sandbox) -> Served:
+    """The ``/api/2.0/sales`` version feed from ``after=0`` until a page comes back empty."""
+    acct = account(sandbox, "lightspeed")
+    served = Served()
+    with httpx.Client(base_url=acct["base_url"], timeout=120,
+                      headers={"Authorization": f"Bearer {acct['access_token']}"}) as http:
+        started = time.perf_counter()
+        after = 0
+        while True:
+            t0 = time.perf_counter()
+            r = http.get("/api/2.0/sales", params={"after": after, "page_size": LIGHTSPEED_PAGE_SIZE})
+            served.page_latencies_ms.append((time.perf_counter() - t0) * 1000)
+            r.raise_for_status()
+            body = r.json()
+            served.pages += 1
+            rows = body.get("data") or []
+            if not rows:
+                break
+            served.records += len(rows)
+            after = int(body["version"]["max"])
+        served.seconds = time.perf_counter() - started
+    return served

@@ -1,0 +1,195 @@
+"""Benchmark: from ``pos-sync accounts add`` to reconciled canonical tables, one account of each
+provider, timed whole and by stage, against the emulators' serving ceiling measured in the same run.
+
+One ``pos-sync sandbox serve`` process with the Square, Toast and Lightspeed emulators. First the
+**ceiling** of each provider: the simple clients (``bench._common.SimpleClient``,
+``bench._ceilings``) page its transactional streams with the connectors' own queries (Square
+payments + orders, Toast ordersBulk, Lightspeed sales) — the seconds the emulator needs to serve
+what the import must read. Then, per provider, in a fresh ``POS_HOME`` (DuckDB warehouse, SQLite
+app store, the sandbox clock as ``POS_NOW``), the commands a user runs, each a process of its own:
+
+1. ``pos-sync accounts add <provider> …`` (discovery of the locations, app store);
+2. ``pos-sync sync --account ID --json``: the account's first sync = its historical import
+   (raw) and the canonical build, through the Dagster definitions; its stages are Dagster's own
+   step timings (``<provider>_raw``, ``<provider>_canonical`` and the assets after them), read
+   back from the run's Dagster instance, plus the process's start (imports, Dagster set-up);
+3. reconciliation: the canonical daily figures (``pos_sync.canonical.reconcile``) against the
+   sandbox ledger (``pos_sandbox.ledger.compute_truth``), to the cent.
+
+``fraction_of_ceiling`` = ceiling seconds / (add + sync seconds) (goal ≥ 0.5); peak RSS of the
+sync process (goal < 1 GiB). The machine's load average is recorded: compare ratios.
+
+    python -m bench.end_to_end_import [--days 30] [--scale small] [--out bench/results/end_to_end_import.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from bench._ceilings import account, lightspeed_sales, toast_orders
+from bench._common import ROOT, Sandbox, SimpleClient, emit, machine, sandbox_process, window_bounds
+
+SEED = 42
+START = date(2026, 1, 5)
+PROVIDERS = ("square", "toast", "lightspeed")
+PII_KEY = "bench-pii-key"
+
+
+def _timed(argv: list[str], env: dict[str, str]) -> tuple[float, float, str]:
+    """(seconds, peak RSS MiB of the process itself — ``wait4``, its children excluded, stdout) of
+    one command in its own process."""
+    t0 = time.perf_counter()
+    with tempfile.TemporaryFile(mode="w+") as out, tempfile.TemporaryFile(mode="w+") as err:
+        proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=err, text=True)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - t0
+        code = os.waitstatus_to_exitcode(status)
+        proc.returncode = code
+        out.seek(0)
+        err.seek(0)
+        if code != 0:
+            raise RuntimeError(f"{' '.join(argv[2:5])} failed ({code}):\n{err.read()[-3000:]}")
+        return seconds, round(usage.ru_maxrss / 1024, 1), out.read()
+
+
+def _add_argv(provider: str, acct: dict[str, Any], tenant: str, days: int) -> list[str]:
+    common = ["--base-url", acct["base_url"], "--tenant", tenant, "--historical-days", str(days), "--json"]
+    if provider == "square":
+        return ["accounts", "add", "square", "--access-token", acct["access_token"], *common]
+    if provider == "toast":
+        return ["accounts", "add", "toast", "--client-id", acct["client_id"], "--client-secret", acct["client_secret"],
+                *[a for guid in acct["location_ids"] for a in ("--location", guid)], *common]
+    return ["accounts", "add", "lightspeed", "--domain-prefix", acct["account_id"], "--access-token",
+            acct["access_token"], "--refresh-token", acct["refresh_token"], "--client-id", acct["client_id"],
+            "--client-secret", acct["client_secret"], *common]
+
+
+def _ceiling(provider: str, sandbox: Sandbox, args: argparse.Namespace) -> dict[str, Any]:
+    begin, now = window_bounds(args.start, args.days, sandbox)
+    if provider == "square":
+        client = SimpleClient(sandbox)
+        try:
+            client.warm_up()
+            streams = {"payments": client.payments(begin, now).summary(), "orders": client.orders(begin, now).summary()}
+        finally:
+            client.close()
+    elif provider == "toast":
+        streams = {"orders": toast_orders(sandbox, begin, now).summary()}
+    else:
+        streams = {"sales": lightspeed_sales(sandbox).summary()}
+    return {"streams": streams, "seconds": round(sum(s["seconds"] for s in streams.values()), 2)}
+
+
+# ---------------------------------------------------------------------- child: stages and reconciliation
+def inspect(spec: dict[str, Any]) -> dict[str, Any]:
+    """In the account's POS_HOME: Dagster's step timings of the sync run, and the reconciliation."""
+    from dagster import DagsterInstance
+
+    from pos_sandbox.ledger import compute_truth
+    from pos_sandbox.world import World
+    from pos_sync.canonical.reconcile import canonical_daily, compare_daily
+    from pos_sync.warehouse.sql import Warehouse
+
+    instance = DagsterInstance.get()
+    steps = {s.step_key: round((s.end_time or 0) - (s.start_time or 0), 2)
+             for s in instance.get_run_step_stats(spec["run_id"])}
+    world = World(seed=spec["seed"], start=date.fromisoformat(spec["start"]), days=spec["days"],
+                  scale=spec["scale"], providers=list(PROVIDERS))
+    truth = [r for r in compute_truth(world)["daily"] if r["provider"] == spec["provider"]]
+    wh = Warehouse()
+    try:
+        actual = [r for r in canonical_daily(wh, world.tenant_id) if r["provider"] == spec["provider"]]
+    finally:
+        wh.close()
+    problems = compare_daily(truth, actual)
+    return {"steps": steps, "reconciled": bool(actual) and not problems, "days_compared": len(truth),
+            "problems": problems[:5], "sales": sum(r["sales_count"] for r in actual)}
+
+
+# ---------------------------------------------------------------------- parent
+def run_provider(provider: str, sandbox: Sandbox, args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    home = work / provider
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("POS_", "DAGSTER_"))}
+    env |= {"POS_HOME": str(home), "POS_NOW": sandbox.manifest["world"]["now"], "POS_PII_KEY": PII_KEY,
+            "RUNTIME__DLTHUB_TELEMETRY": "false", "PYTHONPATH": str(ROOT)}
+    cli = [sys.executable, "-m", "pos_sync.cli"]
+    acct = account(sandbox, provider)
+    tenant = sandbox.manifest["world"]["tenant_id"]
+    add_s, _, out = _timed([*cli, *_add_argv(provider, acct, tenant, args.days + 2)], env)
+    account_id = json.loads(out)["id"]
+    sync_s, sync_rss, out = _timed([*cli, "sync", "--account", account_id, "--json"], env)
+    summary = json.loads(out)[0]
+    if summary["status"] != "success":
+        raise RuntimeError(f"{provider} sync: {summary['error']}")
+    spec = {"run_id": summary["run_id"], "provider": provider, "seed": args.seed, "start": args.start.isoformat(),
+            "days": args.days, "scale": args.scale}
+    _, _, out = _timed([sys.executable, "-m", "bench.end_to_end_import", "--inspect", json.dumps(spec)],
+                       env | {"DAGSTER_HOME": str(home / "dagster")})
+    inspected = json.loads(out.strip().splitlines()[-1])
+    nochange_s, _, out = _timed([*cli, "sync", "--account", account_id, "--json"], env)
+    return {"accounts_add_seconds": round(add_s, 2), "sync_seconds": round(sync_s, 2),
+            "sync_peak_rss_mib": sync_rss, "dagster_run_seconds": summary["duration_seconds"],
+            "sync_process_overhead_seconds": round(sync_s - summary["duration_seconds"], 2),
+            "dagster_steps_seconds": inspected["steps"], "rows_loaded": summary["rows_loaded"],
+            "reconciled_to_the_cent": inspected["reconciled"], "days_compared": inspected["days_compared"],
+            "problems": inspected["problems"], "second_sync_seconds_incl_process_start": round(nochange_s, 2),
+            "second_sync_dagster_run_seconds": json.loads(out)[0]["duration_seconds"]}
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    work = Path(tempfile.mkdtemp(prefix="pos-bench-e2e-"))
+    try:
+        with sandbox_process(seed=args.seed, start=args.start, days=args.days, scale=args.scale,
+                             providers=",".join(args.providers)) as sandbox:
+            ceilings = {p: _ceiling(p, sandbox, args) for p in args.providers}
+            results = {p: run_provider(p, sandbox, args, work) for p in args.providers}
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    out: dict[str, Any] = {}
+    for p in args.providers:
+        r = results[p]
+        whole = r["accounts_add_seconds"] + r["sync_seconds"]
+        fraction = round(ceilings[p]["seconds"] / whole, 3) if whole else None
+        out[p] = {"ceiling": ceilings[p], **r, "whole_seconds": round(whole, 2), "fraction_of_ceiling": fraction,
+                  "goals": {"ge_50pct_of_ceiling": fraction is not None and fraction >= 0.5,
+                            "sync_peak_rss_lt_1gib": r["sync_peak_rss_mib"] < 1024,
+                            "reconciled": r["reconciled_to_the_cent"]}}
+    return {"providers": out}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scale", default="small", choices=("tiny", "small", "chain"))
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument("--start", type=date.fromisoformat, default=START)
+    parser.add_argument("--providers", type=lambda s: s.split(","), default=list(PROVIDERS))
+    parser.add_argument("--out", default=None, help="also write the JSON document to this file")
+    parser.add_argument("--inspect", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.inspect:
+        print(json.dumps(inspect(json.loads(args.inspect)), default=str))
+        return
+    env = machine()
+    started = time.perf_counter()
+    result = run(args)
+    emit({"benchmark": "end_to_end_import",
+          "world": {"seed": args.seed, "start": args.start.isoformat(), "days": args.days, "scale": args.scale,
+                    "providers": args.providers},
+          "machine": env, **result, "wall_seconds": round(time.perf_counter() - started, 1),
+          "load_average_1m_at_end": round(os.getloadavg()[0], 2)}, args.out)
+
+
+if __name__ == "__main__":
+    main()
