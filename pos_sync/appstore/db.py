@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import sqlite3
 import threading
@@ -49,7 +50,17 @@ SettingsOrUrl = Settings | str | URL | None
 
 def normalize_url(url: str | URL) -> str:
     """``postgres://`` / ``postgresql://`` → ``postgresql+psycopg://``; everything else unchanged."""
-    parsed = make_url(url) if isinstance(url, str) else url
+    if isinstance(url, str):
+        return _normalize_str(url)
+    return _normalize(url)
+
+
+@functools.lru_cache(maxsize=64)
+def _normalize_str(url: str) -> str:  # a pure function of the string, asked on every session
+    return _normalize(make_url(url))
+
+
+def _normalize(parsed: URL) -> str:
     if parsed.drivername in {"postgres", "postgresql"}:
         parsed = parsed.set(drivername="postgresql+psycopg")
     return parsed.render_as_string(hide_password=False)
@@ -235,6 +246,17 @@ def _sessionmaker(url: str) -> sessionmaker[Session]:
             maker = sessionmaker(bind=get_engine(url), expire_on_commit=False, future=True)
             _sessionmakers[url] = maker
         return maker
+
+
+@contextmanager
+def read_connection(settings_or_url: SettingsOrUrl = None) -> Iterator[Connection]:
+    """One connection for a few reads (no ORM session): the schema made sure of first, SQLite's
+    ``BEGIN DEFERRED``, the transaction rolled back when the connection goes back to the pool.
+    What the API's hot reads share within one request (the API key lookup and the query)."""
+    url = resolve_url(settings_or_url)
+    ensure_schema(url)
+    with get_engine(url).connect() as conn:
+        yield conn.execution_options(sqlite_begin="DEFERRED")
 
 
 @contextmanager
