@@ -250,13 +250,20 @@ def _sessionmaker(url: str) -> sessionmaker[Session]:
 
 @contextmanager
 def read_connection(settings_or_url: SettingsOrUrl = None) -> Iterator[Connection]:
-    """One connection for a few reads (no ORM session): the schema made sure of first, SQLite's
-    ``BEGIN DEFERRED``, the transaction rolled back when the connection goes back to the pool.
-    What the API's hot reads share within one request (the API key lookup and the query)."""
+    """One connection for a few reads (no ORM session), the schema made sure of first: what the
+    API's hot reads share within one request (the API key lookup and the query). PostgreSQL:
+    autocommit (no BEGIN/ROLLBACK round trips; each SELECT sees committed data, as it would under
+    READ COMMITTED); SQLite: ``BEGIN DEFERRED``, rolled back when the connection goes back."""
     url = resolve_url(settings_or_url)
     ensure_schema(url)
-    with get_engine(url).connect() as conn:
-        yield conn.execution_options(sqlite_begin="DEFERRED")
+    engine = get_engine(url)
+    with engine.connect() as conn:
+        if engine.dialect.name == "postgresql":
+            # each statement its own snapshot, as under READ COMMITTED anyway: no BEGIN and no
+            # ROLLBACK round trips for a few SELECTs
+            yield conn.execution_options(isolation_level="AUTOCOMMIT")
+        else:
+            yield conn.execution_options(sqlite_begin="DEFERRED")
 
 
 @contextmanager
