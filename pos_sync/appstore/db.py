@@ -84,9 +84,18 @@ def _is_sqlite_memory(url: URL) -> bool:
     return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
 
 
+# SQLAlchemy's default is 5 kept + 10 overflow: the overflow connections are closed on return, so a
+# process with more than 5 busy threads (the API's thread pool) opened and closed connections all
+# the time (on PostgreSQL a backend fork each; bench/README.md "api"). The same 15 at most, all kept
+# once opened (lazily: a process that never needs more keeps fewer).
+POOL_SIZE = 15
+
+
 def _create_engine(url_str: str) -> Engine:
     url = make_url(url_str)
     kwargs: dict[str, Any] = {"future": True, "pool_pre_ping": url.get_backend_name() != "sqlite"}
+    if not _is_sqlite_memory(url):
+        kwargs.update(pool_size=POOL_SIZE, max_overflow=0)
     if url.get_backend_name() == "sqlite":
         kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_SECONDS, "check_same_thread": False}
         if _is_sqlite_memory(url):
