@@ -89,6 +89,12 @@ def _is_sqlite_memory(url: URL) -> bool:
 # the time (on PostgreSQL a backend fork each; bench/README.md "api"). The same 15 at most, all kept
 # once opened (lazily: a process that never needs more keeps fewer).
 POOL_SIZE = 15
+# SQLite reads step row by row, letting go of the GIL at every row: with the API's 40 threads all
+# reading at once, the handoffs cost more than the reads (CPU per GET /accounts ×2.5 at 50 clients;
+# bench/README.md "api"). read_connection lets this many in at a time per SQLite file; the others
+# wait on a semaphore, not for the GIL.
+SQLITE_READERS = 2
+_read_slots: dict[str, threading.BoundedSemaphore] = {}
 
 
 def _create_engine(url_str: str) -> Engine:
@@ -262,17 +268,23 @@ def read_connection(settings_or_url: SettingsOrUrl = None) -> Iterator[Connectio
     """One connection for a few reads (no ORM session), the schema made sure of first: what the
     API's hot reads share within one request (the API key lookup and the query). PostgreSQL:
     autocommit (no BEGIN/ROLLBACK round trips; each SELECT sees committed data, as it would under
-    READ COMMITTED); SQLite: ``BEGIN DEFERRED``, rolled back when the connection goes back."""
+    READ COMMITTED); SQLite: ``BEGIN DEFERRED``, rolled back when the connection goes back, at most
+    :data:`SQLITE_READERS` at a time per file. Not to be nested (one per thread at a time)."""
     url = resolve_url(settings_or_url)
     ensure_schema(url)
     engine = get_engine(url)
-    with engine.connect() as conn:
-        if engine.dialect.name == "postgresql":
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
             # each statement its own snapshot, as under READ COMMITTED anyway: no BEGIN and no
             # ROLLBACK round trips for a few SELECTs
             yield conn.execution_options(isolation_level="AUTOCOMMIT")
-        else:
-            yield conn.execution_options(sqlite_begin="DEFERRED")
+        return
+    slot = _read_slots.get(url)
+    if slot is None:
+        with _lock:
+            slot = _read_slots.setdefault(url, threading.BoundedSemaphore(SQLITE_READERS))
+    with slot, engine.connect() as conn:
+        yield conn.execution_options(sqlite_begin="DEFERRED")
 
 
 @contextmanager
