@@ -39,8 +39,9 @@ sessions the server opened meanwhile (``pg_stat_database.sessions``).
 TestClient, one request at a time) with counters — SQL statements, commits, pool checkouts (on
 PostgreSQL each one is a ``pool_pre_ping`` round trip), new connections and thread-pool hops
 (``anyio.to_thread.run_sync``) per request — and the median cost of each piece a request goes
-through (URL resolution, ``ensure_schema``, a read session, the API key lookup, the queries, the
-pydantic models, the ``response_model`` pass).
+through (the routes' own path: one connection, the API key lookup, Core selects, orjson; and, for
+contrast, the ORM path they used before: sessions, ORM reads, pydantic models, a ``response_model``
+pass).
 
     python -m bench.api [--requests 1000] [--rounds 3] [--concurrency 50] [--warmup 250] \\
         [--unloaded-requests 500] [--out bench/results/api.json] \\
@@ -541,10 +542,17 @@ def anatomy(env: dict[str, str], seeded: Seeded, repeat: int = 200) -> dict[str,
         for target, name, fn in listeners:
             event.remove(target, name, fn)
 
+    import orjson
+
+    from pos_sync.api.auth import tenant_on
+    from pos_sync.appstore import read_connection, reads
+
     infos = store.list_accounts(seeded.tenant)
     history = store.sync_history(seeded.accounts[0], 20, tenant_id=seeded.tenant)
     outs = [AccountOut.model_validate(a.to_dict()) for a in infos]
     response_pass = TypeAdapter(list[AccountOut])
+    with read_connection(settings) as conn:
+        account_dicts = reads.account_dicts(conn, seeded.tenant)
 
     def ping() -> None:
         with engine.connect() as conn:
@@ -554,8 +562,36 @@ def anatomy(env: dict[str, str], seeded: Seeded, repeat: int = 200) -> dict[str,
         with session_scope(settings, readonly=True):
             pass
 
+    def empty_read_connection() -> None:
+        with read_connection(settings):
+            pass
+
+    def key_on_connection() -> None:
+        with read_connection(settings) as conn:
+            tenant_on(conn, seeded.key, settings)
+
+    def accounts_read() -> None:
+        with read_connection(settings) as conn:
+            orjson.dumps(reads.account_dicts(conn, tenant_on(conn, seeded.key, settings)), option=orjson.OPT_UTC_Z)
+
+    def history_read() -> None:
+        with read_connection(settings) as conn:
+            items = reads.history_dicts(conn, seeded.accounts[0], tenant_on(conn, seeded.key, settings), 20, 0)
+        orjson.dumps({"items": items}, option=orjson.OPT_UTC_Z)
+
     pieces_us = {
-        "resolve_url(settings) (the URL parsed and rendered again: twice per session)": _per_call_us(
+        # what the two routes do now (one connection per request: key lookup + Core selects + orjson)
+        "read_connection (ensure_schema + checkout; PostgreSQL: autocommit, pre-ping)": _per_call_us(
+            empty_read_connection, repeat),
+        "read_connection + API key lookup (tenant_on)": _per_call_us(key_on_connection, repeat),
+        "GET /accounts body: connection + key + accounts & locations selects + orjson": _per_call_us(
+            accounts_read, repeat),
+        "GET /history body: connection + key + account check + 20 logs + orjson": _per_call_us(
+            history_read, repeat),
+        "orjson.dumps of the 20 account dicts": _per_call_us(
+            lambda: orjson.dumps(account_dicts, option=orjson.OPT_UTC_Z), repeat),
+        # the ORM path (what the routes did before; the CLI and the other routes still use it)
+        "resolve_url(settings) (URL normalisation cached)": _per_call_us(
             lambda: resolve_url(settings), repeat * 5),
         "ensure_schema (called at the start of every session)": _per_call_us(
             lambda: ensure_schema(settings), repeat),
@@ -565,17 +601,17 @@ def anatomy(env: dict[str, str], seeded: Seeded, repeat: int = 200) -> dict[str,
         "empty read session (session_scope: ensure_schema + checkout + BEGIN + COMMIT)": _per_call_us(
             empty_session, repeat),
         "hash_key (SHA-256 of the API key)": _per_call_us(lambda: hash_key(seeded.key), repeat * 5),
-        "authenticate (a session: API key → tenant)": _per_call_us(
+        "AppStore.authenticate (own connection: API key → tenant)": _per_call_us(
             lambda: store.authenticate(seeded.key), repeat),
-        "list_accounts (a session: 20 accounts + locations → AccountInfo)": _per_call_us(
+        "ORM list_accounts (a session: 20 accounts + locations → AccountInfo)": _per_call_us(
             lambda: store.list_accounts(seeded.tenant), repeat),
-        "20 AccountInfo → AccountOut (to_dict + pydantic)": _per_call_us(
+        "ORM: 20 AccountInfo → AccountOut (to_dict + pydantic)": _per_call_us(
             lambda: [AccountOut.model_validate(a.to_dict()) for a in infos], repeat),
-        "20 AccountOut → JSON (the response_model pass: validate + dump_json)": _per_call_us(
+        "ORM: 20 AccountOut → JSON (a response_model pass: validate + dump_json)": _per_call_us(
             lambda: response_pass.dump_json(response_pass.validate_python(outs)), repeat),
-        "sync_history (a session: the account, then 20 logs)": _per_call_us(
+        "ORM sync_history (a session: the account, then 20 logs)": _per_call_us(
             lambda: store.sync_history(seeded.accounts[0], 20, tenant_id=seeded.tenant), repeat),
-        "20 SyncLogInfo → SyncLogOut (to_dict + pydantic)": _per_call_us(
+        "ORM: 20 SyncLogInfo → SyncLogOut (to_dict + pydantic)": _per_call_us(
             lambda: [SyncLogOut.model_validate(log.to_dict()) for log in history], repeat),
     }
     dispose_engines()

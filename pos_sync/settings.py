@@ -128,6 +128,7 @@ class Settings:
     duckdb_memory_limit: str = DEFAULT_DUCKDB_MEMORY_LIMIT
     debug: bool = False  # POS_DEBUG: full tracebacks from the CLI
     port: int = 8013  # PORT: the HTTP API's port
+    web_concurrency: int = 1  # WEB_CONCURRENCY: uvicorn worker processes of `pos-sync api serve`
     public_url: str | None = None  # POS_PUBLIC_URL: the API as browsers and providers reach it (OAuth redirects)
     api_secret: str | None = None  # POS_API_SECRET: signs short-lived links (else a key under POS_HOME)
     jwt_secret: str | None = None  # POS_JWT_SECRET: HS256 key of the platform's JWTs
@@ -206,6 +207,7 @@ def parse_settings(env: Mapping[str, str]) -> Settings:
         duckdb_memory_limit=env.get("POS_DUCKDB_MEMORY_LIMIT") or DEFAULT_DUCKDB_MEMORY_LIMIT,
         debug=_bool("POS_DEBUG", env.get("POS_DEBUG"), False),
         port=_int("PORT", env.get("PORT"), 8013),
+        web_concurrency=_int("WEB_CONCURRENCY", env.get("WEB_CONCURRENCY"), 1, minimum=1),
         public_url=(env.get("POS_PUBLIC_URL") or "").rstrip("/") or None,
         api_secret=env.get("POS_API_SECRET") or None,
         jwt_secret=env.get("POS_JWT_SECRET") or None,

@@ -39,3 +39,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (health, metrics, accounts, oauth, sync, webhooks, products, mappings, analytics):
         app.include_router(module.router)
     return app
+
+
+def worker_app() -> FastAPI:
+    """The app of one uvicorn worker process (``pos-sync api serve --workers N``): JSON logs on
+    stderr, settings from the environment the workers inherit."""
+    from pos_sync.api import logs
+
+    logs.configure()
+    return create_app()

@@ -18,9 +18,11 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import OctKey, RSAKey
 from joserfc.jwt import JWTClaimsRegistry
+from sqlalchemy.engine import Connection
 
 from pos_sync.api.problems import Problem
-from pos_sync.appstore import AppStore
+from pos_sync.appstore import AppStore, reads
+from pos_sync.appstore.tenants import KEY_PREFIX, hash_key
 from pos_sync.settings import Settings
 
 KEY_HINT = "send Authorization: Bearer <API key from `pos-sync tenants add`, or a JWT of the platform>"
@@ -28,7 +30,7 @@ LINK_TTL_SECONDS = 600
 _CLAIMS = JWTClaimsRegistry(leeway=30, exp={"essential": True})
 
 
-def _bearer(request: Request) -> str:
+def bearer(request: Request) -> str:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -60,13 +62,24 @@ def _jwt_tenant(token: str, settings: Settings) -> str:
 
 def tenant_of(request: Request, store: AppStore) -> str:
     """The calling tenant (401 when the credentials are missing, unknown, revoked or invalid)."""
-    token = _bearer(request)
-    if token.startswith("pos_"):
+    token = bearer(request)
+    if token.startswith(KEY_PREFIX):
         tenant = store.authenticate(token)
         if tenant is None:
             raise Problem(401, f"unknown or revoked API key: {KEY_HINT}")
         return tenant
     return _jwt_tenant(token, store.settings)
+
+
+def tenant_on(conn: Connection, token: str, settings: Settings) -> str:
+    """:func:`tenant_of` on a connection the caller holds (the route's own): an API key is looked
+    up on every request, so a revoked or rotated-out key is refused at once."""
+    if token.startswith(KEY_PREFIX):
+        tenant = reads.tenant_of_key(conn, hash_key(token))
+        if tenant is None:
+            raise Problem(401, f"unknown or revoked API key: {KEY_HINT}")
+        return tenant
+    return _jwt_tenant(token, settings)
 
 
 def service_secret(settings: Settings) -> bytes:

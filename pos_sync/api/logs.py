@@ -9,12 +9,9 @@ import re
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 
 import structlog
-from starlette.middleware.base import BaseHTTPMiddleware
-from starlette.requests import Request
-from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pos_sync.api.metrics import observe_request
 
@@ -34,22 +31,45 @@ def configure(level: int = logging.INFO) -> None:
                         wrapper_class=structlog.make_filtering_bound_logger(level), cache_logger_on_first_use=True)
 
 
-class RequestLog(BaseHTTPMiddleware):
-    async def dispatch(self, request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        given = request.headers.get("x-request-id", "")
+class RequestLog:
+    """Pure ASGI middleware (Starlette's ``BaseHTTPMiddleware`` runs the app in a task of its own
+    and wraps every message, ≈ 0.3 ms per request): the request id into ``scope["state"]``
+    (``request.state.request_id``) and the log context, ``X-Request-ID`` on the answer, one log line
+    and the request metrics once the answer is sent."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.log = structlog.get_logger("pos_sync.api")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = next((value for key, value in scope["headers"] if key == b"x-request-id"), b"").decode("latin-1")
         request_id = given if REQUEST_ID.match(given) else uuid.uuid4().hex
-        request.state.request_id = request_id
-        structlog.contextvars.bind_contextvars(request_id=request_id)
+        scope.setdefault("state", {})["request_id"] = request_id
+        header = (b"x-request-id", request_id.encode("latin-1"))
         started = time.perf_counter()
         status = 500  # what the client gets when the app raised
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), header]
+            await send(message)
+
+        structlog.contextvars.bind_contextvars(request_id=request_id)
         try:
-            response = await call_next(request)
-            status = response.status_code
+            await self.app(scope, receive, send_with_id)
         finally:
             structlog.contextvars.unbind_contextvars("request_id")
-            observe_request(request, status, time.perf_counter() - started)
-        response.headers["X-Request-ID"] = request_id
-        structlog.get_logger("pos_sync.api").info(
-            "request", request_id=request_id, method=request.method, path=request.url.path,
-            status=response.status_code, ms=round((time.perf_counter() - started) * 1000, 1))
-        return response
+            seconds = time.perf_counter() - started
+            observe_request(scope, status, seconds)
+        self.log.info("request", request_id=request_id, method=scope["method"], path=_path(scope), status=status,
+                      ms=round(seconds * 1000, 1))
+
+
+def _path(scope: Scope) -> str:
+    """The path as ``request.url.path`` shows it."""
+    return str(scope["path"]).replace("?", "%3F").replace("#", "%23").replace("\\", "%5C")

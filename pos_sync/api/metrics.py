@@ -20,7 +20,7 @@ from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
-from starlette.requests import Request
+from starlette.types import Scope
 
 from pos_sync.metrics import spec
 from pos_sync.metrics.collector import AppStoreCollector
@@ -40,15 +40,15 @@ WEBHOOKS = Counter(spec.WEBHOOKS_RECEIVED.name, spec.WEBHOOKS_RECEIVED.help, spe
                    registry=API_REGISTRY)
 
 
-def route_template(request: Request) -> str:
-    """The template of the route that served ``request`` (set by the router), else ``unmatched``."""
-    path = getattr(request.scope.get("route"), "path", None)
+def route_template(scope: Scope) -> str:
+    """The template of the route that served the request (set by the router), else ``unmatched``."""
+    path = getattr(scope.get("route"), "path", None)
     return path if isinstance(path, str) and path else UNMATCHED
 
 
-def observe_request(request: Request, status: int, seconds: float) -> None:
-    method = request.method if request.method in METHODS else "other"
-    labels = (method, route_template(request), str(status))
+def observe_request(scope: Scope, status: int, seconds: float) -> None:
+    method = scope["method"] if scope["method"] in METHODS else "other"
+    labels = (method, route_template(scope), str(status))
     REQUESTS.labels(*labels).inc()
     LATENCY.labels(*labels).observe(seconds)
 

@@ -33,6 +33,7 @@ from pos_sync.appstore.db import (
     get_engine,
     head_revision,
     normalize_url,
+    read_connection,
     session_scope,
     upgrade,
 )
@@ -100,6 +101,7 @@ __all__ = [
     "normalize_url",
     "open_log_of_run",
     "prune_sync_logs",
+    "read_connection",
     "record_sync_counts",
     "remove_account",
     "save_tokens",

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import sqlite3
 import threading
@@ -49,7 +50,17 @@ SettingsOrUrl = Settings | str | URL | None
 
 def normalize_url(url: str | URL) -> str:
     """``postgres://`` / ``postgresql://`` → ``postgresql+psycopg://``; everything else unchanged."""
-    parsed = make_url(url) if isinstance(url, str) else url
+    if isinstance(url, str):
+        return _normalize_str(url)
+    return _normalize(url)
+
+
+@functools.lru_cache(maxsize=64)
+def _normalize_str(url: str) -> str:  # a pure function of the string, asked on every session
+    return _normalize(make_url(url))
+
+
+def _normalize(parsed: URL) -> str:
     if parsed.drivername in {"postgres", "postgresql"}:
         parsed = parsed.set(drivername="postgresql+psycopg")
     return parsed.render_as_string(hide_password=False)
@@ -73,9 +84,24 @@ def _is_sqlite_memory(url: URL) -> bool:
     return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
 
 
+# SQLAlchemy's default is 5 kept + 10 overflow: the overflow connections are closed on return, so a
+# process with more than 5 busy threads (the API's thread pool) opened and closed connections all
+# the time (on PostgreSQL a backend fork each; bench/README.md "api"). The same 15 at most, all kept
+# once opened (lazily: a process that never needs more keeps fewer).
+POOL_SIZE = 15
+# SQLite reads step row by row, letting go of the GIL at every row: with the API's 40 threads all
+# reading at once, the handoffs cost more than the reads (CPU per GET /accounts ×2.5 at 50 clients;
+# bench/README.md "api"). read_connection lets this many in at a time per SQLite file; the others
+# wait on a semaphore, not for the GIL.
+SQLITE_READERS = 2
+_read_slots: dict[str, threading.BoundedSemaphore] = {}
+
+
 def _create_engine(url_str: str) -> Engine:
     url = make_url(url_str)
     kwargs: dict[str, Any] = {"future": True, "pool_pre_ping": url.get_backend_name() != "sqlite"}
+    if not _is_sqlite_memory(url):
+        kwargs.update(pool_size=POOL_SIZE, max_overflow=0)
     if url.get_backend_name() == "sqlite":
         kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_SECONDS, "check_same_thread": False}
         if _is_sqlite_memory(url):
@@ -235,6 +261,30 @@ def _sessionmaker(url: str) -> sessionmaker[Session]:
             maker = sessionmaker(bind=get_engine(url), expire_on_commit=False, future=True)
             _sessionmakers[url] = maker
         return maker
+
+
+@contextmanager
+def read_connection(settings_or_url: SettingsOrUrl = None) -> Iterator[Connection]:
+    """One connection for a few reads (no ORM session), the schema made sure of first: what the
+    API's hot reads share within one request (the API key lookup and the query). PostgreSQL:
+    autocommit (no BEGIN/ROLLBACK round trips; each SELECT sees committed data, as it would under
+    READ COMMITTED); SQLite: ``BEGIN DEFERRED``, rolled back when the connection goes back, at most
+    :data:`SQLITE_READERS` at a time per file. Not to be nested (one per thread at a time)."""
+    url = resolve_url(settings_or_url)
+    ensure_schema(url)
+    engine = get_engine(url)
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            # each statement its own snapshot, as under READ COMMITTED anyway: no BEGIN and no
+            # ROLLBACK round trips for a few SELECTs
+            yield conn.execution_options(isolation_level="AUTOCOMMIT")
+        return
+    slot = _read_slots.get(url)
+    if slot is None:
+        with _lock:
+            slot = _read_slots.setdefault(url, threading.BoundedSemaphore(SQLITE_READERS))
+    with slot, engine.connect() as conn:
+        yield conn.execution_options(sqlite_begin="DEFERRED")
 
 
 @contextmanager

@@ -12,7 +12,9 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from pos_sync.appstore import reads
 from pos_sync.appstore.access import required, use_session
+from pos_sync.appstore.db import read_connection
 from pos_sync.appstore.errors import AppStoreError
 from pos_sync.appstore.models import PosApiKey, PosTenant, new_id, utcnow
 from pos_sync.settings import Settings
@@ -88,6 +90,9 @@ def authenticate(api_key: str, *, session: Session | None = None, settings: Sett
     """The tenant id of an active key, else None."""
     if not api_key.startswith(KEY_PREFIX):
         return None
+    if session is None:  # one indexed lookup: a connection, not an ORM session
+        with read_connection(settings) as conn:
+            return reads.tenant_of_key(conn, hash_key(api_key))
     with use_session(session, settings, readonly=True) as s:
         return s.execute(sa.select(PosApiKey.tenant_id).where(PosApiKey.key_hash == hash_key(api_key),
                                                               PosApiKey.revoked_at.is_(None))).scalar_one_or_none()

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query, Request, status
 
-from pos_sync.api.deps import Store, Tenant
+from pos_sync.api.auth import tenant_on
+from pos_sync.api.deps import Store, Tenant, Token
 from pos_sync.api.problems import Problem
+from pos_sync.api.responses import OrjsonResponse
 from pos_sync.api.schemas import (
     HistoricalRequest,
     SyncAccepted,
@@ -16,6 +18,7 @@ from pos_sync.api.schemas import (
     SyncRequestOut,
     SyncStatus,
 )
+from pos_sync.appstore import read_connection, reads
 from pos_sync.ingest.backfill import BackfillRangeError, backfill_range
 from pos_sync.providers import registry
 
@@ -67,8 +70,10 @@ def sync_status(account_id: str, store: Store, tenant: Tenant) -> SyncStatus:
 
 
 @router.get("/{account_id}/history", response_model=SyncHistory, summary="Sync history log", responses={404: {}})
-def sync_history(account_id: str, store: Store, tenant: Tenant, limit: int = Query(20, ge=1, le=200),
-                 offset: int = Query(0, ge=0)) -> SyncHistory:
-    logs = store.sync_history(account_id, limit, offset=offset, tenant_id=tenant)
-    return SyncHistory(account_id=account_id, limit=limit, offset=offset,
-                       items=[SyncLogOut.model_validate(log.to_dict()) for log in logs])
+def sync_history(account_id: str, request: Request, token: Token, limit: int = Query(20, ge=1, le=200),
+                 offset: int = Query(0, ge=0)) -> OrjsonResponse:
+    # one connection for the key lookup, the account's tenant check and its logs; rows serialised once
+    settings = request.app.state.settings
+    with read_connection(settings) as conn:
+        items = reads.history_dicts(conn, account_id, tenant_on(conn, token, settings), limit, offset)
+    return OrjsonResponse({"account_id": account_id, "limit": limit, "offset": offset, "items": items})
