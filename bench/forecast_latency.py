@@ -26,19 +26,14 @@ no waiting), and the sale → rows latency of the same sales (``bench/webhook_la
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench._common import ROOT, emit, machine, peak_rss_mib
+from bench._common import emit, machine, peak_rss_mib
 from bench.webhook_latency import (
     SEED,
     api_process,
@@ -48,31 +43,12 @@ from bench.webhook_latency import (
     link_and_import,
     make_sale,
     patched_environ,
+    sandbox,
     stats,
-    stop,
     write_instance,
 )
 
 FORECAST_JOB = "demand_forecast_job"
-
-
-@contextmanager
-def sandbox(home: Path, days: int) -> Iterator[tuple[str, dict[str, Any]]]:
-    """``pos-sync sandbox serve``: a tiny Square world of ``days`` ending today, webhooks on."""
-    start = (datetime.now(UTC) - timedelta(days=days)).date()
-    proc = subprocess.Popen([sys.executable, "-m", "pos_sync.cli", "sandbox", "serve", "--seed", str(SEED),
-                             "--start", start.isoformat(), "--days", str(days), "--scale", "tiny", "--providers",
-                             "square", "--port", "0"], cwd=ROOT, env=home_env(home / "sandbox"),
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        if not line:
-            raise RuntimeError("pos-sync sandbox serve exited before printing its manifest")
-        manifest = json.loads(line)
-        yield manifest["base_url"], manifest
-    finally:
-        stop(proc)
 
 
 def instance_facts(home: Path) -> dict[str, Any]:

@@ -112,11 +112,11 @@ def stop(proc: subprocess.Popen[Any] | None, timeout: float = 60) -> None:
 
 
 @contextmanager
-def sandbox(home: Path) -> Iterator[tuple[str, dict[str, Any]]]:
-    """``pos-sync sandbox serve``: a tiny Square world whose window ends today, webhooks on."""
-    start = (datetime.now(UTC) - timedelta(days=1)).date()
+def sandbox(home: Path, days: int = 1) -> Iterator[tuple[str, dict[str, Any]]]:
+    """``pos-sync sandbox serve``: a tiny Square world of ``days`` whose window ends today, webhooks on."""
+    start = (datetime.now(UTC) - timedelta(days=days)).date()
     proc = subprocess.Popen([sys.executable, "-m", "pos_sync.cli", "sandbox", "serve", "--seed", str(SEED),
-                             "--start", start.isoformat(), "--days", "1", "--scale", "tiny", "--providers",
+                             "--start", start.isoformat(), "--days", str(days), "--scale", "tiny", "--providers",
                              "square", "--port", "0"], cwd=ROOT, env=home_env(home / "sandbox"),
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
