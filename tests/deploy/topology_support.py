@@ -71,8 +71,8 @@ class Topology:
         monkeypatch.delenv("POS_NOW", raising=False)
 
     # ---------------------------------------------------------------- sandbox clock, sales and faults
-    def add_sales(self, series: str) -> int:
-        """Two live sales at every location of every world (one with its tip raised a second after its
+    def add_sales(self, series: str, worlds: list[World] | None = None) -> int:
+        """Two live sales at every location of every world given (default: all; one with its tip raised a second after its
         close: a late edit), closing a few seconds ahead of the clock; returns once the sandboxes show
         them all (the clocks follow the wall clock, like the connector's). Not refunds: a refund stays
         PENDING for up to ten minutes, so the ledger would change after the syncs read it."""
@@ -80,7 +80,7 @@ class Topology:
 
         last = datetime.now(UTC)
         made = 0
-        for world in self.worlds:
+        for world in worlds or self.worlds:
             for loc in world.locations:
                 for edit in (None, 1.0):
                     sale = make_live_sale(world, LiveSaleRequest(location_id=loc.location_id, tip_edit_after_seconds=edit,
