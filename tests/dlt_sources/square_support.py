@@ -248,32 +248,41 @@ def _nested_reference(obj: dict[str, Any], prefix: str = "") -> tuple[dict[str, 
 
 
 def _stored_tree(pipeline: dlt.Pipeline, table: str, where: str) -> list[tuple[dict[str, Any], dict[str, list[Any]]]]:
-    """Rows of ``table`` (``where`` on it) with their child tables re-attached, read back with SQL only."""
+    """Rows of ``table`` (``where`` on it) with their child tables re-attached, read back with SQL only
+    (one connection for all the queries: a connection per query made this a 30 s walk)."""
     schema = pipeline.dataset_name
-    tables = [t for (t,) in query(pipeline, "select table_name from information_schema.tables "
-                                            f"where table_schema = '{schema}' and table_name like '{table}__%'")]
+    with pipeline.sql_client() as client:
+        def q(sql: str) -> list[tuple[Any, ...]]:
+            return [tuple(r) for r in client.execute_sql(sql) or []]
 
-    def columns(name: str) -> list[str]:
-        return [c for (c,) in query(pipeline, "select column_name from information_schema.columns where "
-                                              f"table_schema = '{schema}' and table_name = '{name}'")]
+        tables = [t for (t,) in q("select table_name from information_schema.tables "
+                                  f"where table_schema = '{schema}' and table_name like '{table}__%'")]
+        known: dict[str, list[str]] = {}
 
-    def rows(name: str, sql_where: str) -> list[dict[str, Any]]:
-        cols = columns(name)
-        order = "id" if name == table else "_dlt_list_idx"
-        sql = f"select {', '.join(cols)} from {name} where {sql_where} order by {order}"
-        return [dict(zip(cols, r, strict=True)) for r in query(pipeline, sql)]
+        def columns(name: str) -> list[str]:
+            if name not in known:
+                known[name] = [c for (c,) in q("select column_name from information_schema.columns where "
+                                               f"table_schema = '{schema}' and table_name = '{name}'")]
+            return known[name]
 
-    def shape(name: str, row: dict[str, Any]) -> tuple[dict[str, Any], dict[str, list[Any]]]:
-        flat = {k: v for k, v in row.items() if v is not None and not k.startswith("_dlt_") and k != "_pos_account_id"}
-        lists: dict[str, list[Any]] = {}
-        for child in tables:
-            if child.startswith(name + "__") and _direct_child(child, name, tables):
-                kids = rows(child, f"_dlt_parent_id = '{row['_dlt_id']}'")
-                if kids:
-                    lists[child[len(name) + 2:]] = [shape(child, k) for k in kids]
-        return flat, lists
+        def rows(name: str, sql_where: str) -> list[dict[str, Any]]:
+            cols = columns(name)
+            order = "id" if name == table else "_dlt_list_idx"
+            sql = f"select {', '.join(cols)} from {name} where {sql_where} order by {order}"
+            return [dict(zip(cols, r, strict=True)) for r in q(sql)]
 
-    return [shape(table, r) for r in rows(table, where)]
+        def shape(name: str, row: dict[str, Any]) -> tuple[dict[str, Any], dict[str, list[Any]]]:
+            flat = {k: v for k, v in row.items()
+                    if v is not None and not k.startswith("_dlt_") and k != "_pos_account_id"}
+            lists: dict[str, list[Any]] = {}
+            for child in tables:
+                if child.startswith(name + "__") and _direct_child(child, name, tables):
+                    kids = rows(child, f"_dlt_parent_id = '{row['_dlt_id']}'")
+                    if kids:
+                        lists[child[len(name) + 2:]] = [shape(child, k) for k in kids]
+            return flat, lists
+
+        return [shape(table, r) for r in rows(table, where)]
 
 
 def _direct_child(child: str, name: str, tables: list[str]) -> bool:
