@@ -8,6 +8,7 @@
 * ``POST /v2/orders/search``, ``POST /v2/orders/batch-retrieve``, ``GET /v2/orders/{id}``
 * ``GET /v2/catalog/list``, ``POST /v2/catalog/search``
 * ``POST /v2/team-members/search``
+* ``GET /v2/customers`` (ListCustomers)
 * the Webhook Subscriptions API (``/v2/webhooks/...``, :mod:`pos_sandbox.square_webhooks`); the
   events are :mod:`pos_sandbox.square_events` (``emulator.webhooks``), delivered by the sandbox
   server's webhook engine
@@ -71,7 +72,7 @@ from pos_sandbox.square_index import (
     updated_us,
 )
 from pos_sandbox.square_oauth import AccessToken, TokenStore, oauth_routes
-from pos_sandbox.square_render import CatalogEntry, SquareRenderer
+from pos_sandbox.square_render import CatalogEntry, SquareRenderer, customer_created_at
 from pos_sandbox.square_webhooks import SquareSubscriptionsApi
 from pos_sandbox.world import World
 
@@ -121,6 +122,7 @@ CATALOG_QUERY = {
 SEARCH_CATALOG_BODY = {"cursor": str, "object_types": [str], "include_deleted_objects": bool,
                        "include_related_objects": bool, "begin_time": "time", "query": CATALOG_QUERY, "limit": int,
                        "include_category_path_to_root": bool}
+CUSTOMERS_QUERY = ("cursor", "limit", "sort_field", "sort_order", "count")
 SEARCH_TEAM_BODY = {"query": {"filter": {"location_ids": [str], "status": str, "is_owner": bool}},
                     "limit": int, "cursor": str}
 
@@ -676,6 +678,45 @@ class SquareEmulator:
             out["cursor"] = self.cursors.encode(fingerprint, {"k": page[-1].id})
         return json_response(out)
 
+    # ------------------------------------------------------------------ customers
+    async def list_customers(self, request: Request) -> Response:
+        """ListCustomers: the merchant's customer profiles created up to the sandbox clock.
+
+        ``limit`` outside 1–100 is a 400 VALUE_TOO_LOW / VALUE_TOO_HIGH (as the 2025-08-20 reference
+        says; older versions ignored it). ``sort_field`` DEFAULT sorts by given + family name
+        (ties by id), CREATED_AT by creation time; ``sort_order`` ASC (default) or DESC.
+        """
+        token = self.begin(request, ("CUSTOMERS_READ",), CUSTOMERS_QUERY)
+        q = request.query_params
+        limit = self._limit(q.get("limit"), 100, 100, clamp=False)
+        sort_field = enum_value(q.get("sort_field", "DEFAULT"), ("DEFAULT", "CREATED_AT"), "sort_field")
+        desc = enum_value(q.get("sort_order", "ASC"), ("ASC", "DESC"), "sort_order") == "DESC"
+        count = parse_bool(q["count"], "count") if "count" in q else False
+        account = self.accounts[token.merchant_id]
+        now = self.world.now
+        visible = [(c, n) for n, c in enumerate(self.world.customers.get(token.merchant_id, ()))
+                   if customer_created_at(account.created_at, n) <= now]
+
+        def key(entry: tuple[Any, int]) -> list[Any]:
+            c, n = entry
+            return [n, c.id] if sort_field == "CREATED_AT" else [f"{c.given_name} {c.family_name}", c.id]
+
+        ordered = sorted(visible, key=key, reverse=desc)
+        fingerprint = self.cursors.fingerprint("customers", token.merchant_id, sort_field, desc, limit)
+        state = self.resume(q.get("cursor"), fingerprint)
+        if state is not None:
+            after = state["k"]
+            ordered = [e for e in ordered if (key(e) < after if desc else key(e) > after)]
+        page = ordered[:limit]
+        out: dict[str, Any] = {}
+        if page:
+            out["customers"] = [self.render.customer(c, n) for c, n in page]
+        if len(ordered) > limit:
+            out["cursor"] = self.cursors.encode(fingerprint, {"k": key(page[-1])})
+        if count:
+            out["count"] = len(visible)
+        return json_response(out)
+
     # ------------------------------------------------------------------ sandbox
     async def sandbox_faults(self, request: Request) -> Response:
         return json_response(self.faults.counters())
@@ -695,6 +736,7 @@ class SquareEmulator:
             Route(f"{p}/v2/catalog/list", self.list_catalog, methods=["GET"]),
             Route(f"{p}/v2/catalog/search", self.search_catalog, methods=["POST"]),
             Route(f"{p}/v2/team-members/search", self.search_team, methods=["POST"]),
+            Route(f"{p}/v2/customers", self.list_customers, methods=["GET"]),
             Route(f"{p}/_sandbox/square/faults", self.sandbox_faults, methods=["GET"]),
             *self.subscriptions.routes(p),
             *oauth_routes(self.store, p),

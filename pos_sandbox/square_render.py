@@ -36,6 +36,7 @@ from typing import Any
 from pos_sandbox.model import (
     Account,
     Category,
+    Customer,
     Discount,
     Location,
     Modifier,
@@ -85,6 +86,10 @@ class CatalogEntry:
     deleted: bool
     obj: dict[str, Any]
 
+
+def customer_created_at(account_created_at: datetime, index: int) -> datetime:
+    """When the ``index``-th customer of an account was created (see :meth:`SquareRenderer.customer`)."""
+    return account_created_at + timedelta(minutes=index)
 
 class SquareRenderer:
     """Renders one world's Square accounts. Holds per-account lookups built once."""
@@ -505,6 +510,16 @@ class SquareRenderer:
                 "family_name": member.family_name, "email_address": member.email,
                 "created_at": ts(member.created_at), "updated_at": ts(member.created_at),
                 "assigned_locations": assigned}
+
+    def customer(self, customer: Customer, index: int) -> dict[str, Any]:
+        """A Customer profile (ListCustomers). The world has no creation time for its customers: the
+        ``index``-th one of the account was created ``index`` minutes after the account (before any
+        sale names it), and none was edited since (``version`` 0, ``updated_at`` = ``created_at``)."""
+        created = ts(customer_created_at(self.accounts[customer.account_id].created_at, index))
+        return {"id": customer.id, "created_at": created, "updated_at": created,
+                "given_name": customer.given_name, "family_name": customer.family_name,
+                "email_address": customer.email, "phone_number": customer.phone,
+                "preferences": {"email_unsubscribed": False}, "creation_source": "DIRECTORY", "version": 0}
 
     # ------------------------------------------------------------------ catalog
     def measurement_unit_id(self, account_id: str) -> str:

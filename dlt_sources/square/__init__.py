@@ -1,4 +1,4 @@
-"""Square → raw tables: locations, payments, refunds, orders (+ nested), catalog, team members.
+"""Square → raw tables: locations, payments, refunds, orders (+ nested), catalog, team members, customers.
 
 Incremental by ``updated_at`` with a lookback, per location, committed only when every location
 finished; a stateless window mode for backfills; a version guard that drops rows the destination
@@ -19,7 +19,7 @@ from dlt_sources.common.arrow import arrow_batches, prepare_arrow_resources
 from dlt_sources.common.arrow_nested import count_nested_by_root_resource, nested_items, nested_tables
 from dlt_sources.common.auth import TokenProvider
 from dlt_sources.common.incremental import IncrementalSync, window_of
-from dlt_sources.common.pace import SyncPace, attach_pace, building, stops_early, sync_pace
+from dlt_sources.common.pace import SyncPace, attach_pace, building, optional_stream, stops_early, sync_pace
 from dlt_sources.common.pacing import Pacing
 from dlt_sources.common.prefetch import fan_in
 from dlt_sources.common.pseudonymise import Pseudonymize, pseudonymise_resources, row_pseudonymiser
@@ -45,6 +45,7 @@ from dlt_sources.square.settings import (
     CATALOG_OBJECT_TYPES,
     CATALOG_PAGE_SIZE,
     CREATED_AT_FLOOR,
+    CUSTOMERS_PAGE_SIZE,
     DEFAULT_BASE_URL,
     DEFAULT_INITIAL_DAYS,
     DEFAULT_LOOKBACK,
@@ -241,6 +242,19 @@ class _Sync(IncrementalSync):
                 if out := self.prepare("team_members", rows):
                     yield out
 
+    def customers(self, pseudonymise_row: Callable[[Row], Row]) -> Iterator[list[Row]]:
+        """ListCustomers in full every sync (the profiles behind orders' ``customer_id``; no state).
+
+        Optional: a token without CUSTOMERS_READ still syncs sales (the stream is skipped, the run
+        partial, the scope named) with the canonical customer columns empty. Personal fields are
+        pseudonymised here, before the version guard, so it looks up the (hashed) ids the
+        destination holds and drops the unchanged profiles."""
+        with optional_stream(self.pace, "Square customers", "customer columns"):
+            for rows, _ in self.client.pages("GET", ENDPOINTS["customers"], "customers",
+                                             params={"limit": CUSTOMERS_PAGE_SIZE}):
+                if out := self.prepare("customers", [pseudonymise_row(row) for row in rows]):
+                    yield out
+
     def locations(self) -> Iterator[list[Row]]:
         # no early stop: every transaction names its location, so a sync that cannot read them
         # fails (provider_unavailable, retried by MAX_SYNC_RETRIES) instead of building
@@ -375,9 +389,16 @@ def square_source(
     def team_members() -> Iterator[list[Row]]:
         yield from sync.team_members()
 
-    # orders are pseudonymised as dict rows above, before they become Arrow tables
-    return pseudonymise_resources([locations, payments, refunds, orders, catalog, team_members],
-                                  {k: v for k, v in PII_FIELDS.items() if k != "orders"}, pseudonymize)
+    @dlt.resource(name="customers", write_disposition=merge, primary_key="id",
+                  columns={"updated_at": {"dedup_sort": "desc"}})
+    def customers() -> Iterator[list[Row]]:
+        yield from sync.customers(row_pseudonymiser(PII_FIELDS["customers"], pseudonymize))
+
+    # orders and customers are pseudonymised as dict rows above (orders before they become Arrow
+    # tables, customers before the version guard)
+    return pseudonymise_resources([locations, payments, refunds, orders, catalog, team_members, customers],
+                                  {k: v for k, v in PII_FIELDS.items() if k not in ("orders", "customers")},
+                                  pseudonymize)
 
 
 attach_pace(square_source)

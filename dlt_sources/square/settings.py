@@ -14,12 +14,13 @@ DEFAULT_BASE_URL = "https://connect.squareup.com"
 SANDBOX_BASE_URL = "https://connect.squareupsandbox.com"  # "squareup", not "square" (airbyte typo)
 TOKEN_PATH = "/oauth2/token"
 
-# page sizes (Square maxima: payments/refunds 100, orders 1000, catalog 1000, team members 200)
+# page sizes (Square maxima: payments/refunds 100, orders 1000, catalog 1000, team members 200, customers 100)
 PAYMENTS_PAGE_SIZE = 100
 REFUNDS_PAGE_SIZE = 100
 ORDERS_PAGE_SIZE = 500
 CATALOG_PAGE_SIZE = 1000
 TEAM_MEMBERS_PAGE_SIZE = 200
+CUSTOMERS_PAGE_SIZE = 100  # ListCustomers answers 400 above 100
 PREFETCH_PAGES = 1  # pages requested ahead while the current one is processed (cursor paging: 1 is the most)
 LOCATION_CONCURRENCY = 2  # locations whose payments/refunds are paged at once (threads, connections)
 ORDERS_LOCATION_BATCH = 10  # SearchOrders accepts at most 10 location ids
@@ -72,6 +73,7 @@ ENDPOINTS = {
     "orders": "/v2/orders/search",
     "catalog": "/v2/catalog/search",
     "team_members": "/v2/team-members/search",
+    "customers": "/v2/customers",
 }
 
 # OAuth scope each endpoint family needs (for MissingScopes messages)
@@ -82,6 +84,7 @@ SCOPES_BY_PATH = {
     "/v2/orders": "ORDERS_READ",
     "/v2/catalog": "ITEMS_READ",
     "/v2/team-members": "EMPLOYEES_READ",
+    "/v2/customers": "CUSTOMERS_READ",
 }
 
 # version guard: table -> (key, column compared, kind); rows and destination name them alike.
@@ -94,6 +97,7 @@ GUARD_COLUMNS: dict[str, GuardColumns] = {
     "orders": GuardColumns("id", "version", "int"),
     "catalog": GuardColumns("id", "version", "int"),
     "team_members": GuardColumns("id", "updated_at", "timestamp"),
+    "customers": GuardColumns("id", "updated_at", "timestamp"),
 }
 
 # Personal data, pseudonymised before it reaches dlt when the caller passes ``pseudonymize``
@@ -111,4 +115,9 @@ PII_FIELDS: dict[str, dict[str, str]] = {
                **{f"fulfillments[].{kind}_details.recipient.{key}": value
                   for kind in ("pickup", "shipment", "delivery") for key, value in _RECIPIENT.items()}},
     "team_members": {"email_address": "email", "phone_number": "phone"},
+    # the id too: orders name their customer by it (hashed alike, so they still join); hashed on
+    # the dict rows before the version guard, which then looks up the ids the destination holds
+    "customers": {"id": "id", "given_name": "name", "family_name": "name", "nickname": "name",
+                  "company_name": "name", "email_address": "email", "phone_number": "phone", "address": "text",
+                  "birthday": "text", "reference_id": "id", "note": "text"},
 }

@@ -7,7 +7,9 @@ the installation's key under every normalisation the sources use (``transforms.p
 for, with its clear forms (tenants with clear storage), in the personal columns the providers
 declare (``dlt_sources/<provider>/settings.py: PII_FIELDS``) and in ``pos.pos_transactions``'
 customer columns. A row that refers to the person has **every** personal column set to NULL (the
-sale stays: the figures reconcile, but nothing links it to anyone); the identifiers found beside
+sale stays: the figures reconcile, but nothing links it to anyone) — a column that cannot be NULL
+(a customer profile's hashed id, its primary key) gets ``'erased:' || _dlt_id`` instead, unique
+and naming nobody; the identifiers found beside
 the match (the check's customer id beside its e-mail) are searched for too, until nothing new
 turns up — names and addresses are not followed (two Anas are two people). A final sweep nulls
 any other text column of the raw and canonical tables that still holds one of those values. In
@@ -154,6 +156,17 @@ def _targets(wh: Warehouse, tenant_id: str | None, account_ids: list[str] | None
     return targets
 
 
+def _erased_value(wh: Warehouse, target: _Target, column: str) -> str:
+    """NULL, or for a NOT NULL column (a primary key: a customer profile's id) a unique value that
+    names nobody: ``'erased:'`` and the row's random ``_dlt_id``."""
+    rows = wh.query("select column_name from information_schema.columns where table_schema = %s "
+                    "and table_name = %s and is_nullable = 'NO'", (target.schema, target.table))
+    not_null = {r["column_name"] for r in rows}
+    if column in not_null and "_dlt_id" in wh.columns(target.schema, target.table):
+        return "'erased:' || cast(_dlt_id as varchar)"
+    return "null"
+
+
 def _account_scope(wh: Warehouse, schema: str, table: str, account_ids: list[str]) -> tuple[str, tuple[Any, ...]]:
     """The SQL condition of a raw table's rows of these accounts (child tables through their root)."""
     marks = ", ".join(["%s"] * len(account_ids)) or "null"
@@ -206,7 +219,7 @@ def erase_customer(value: str, tenant_id: str | None = None, settings: Settings 
                 before = wh.scalar(f"select count(*) from {target.schema}.{_q(target.table)} "
                                    f"where {_match(target, keys)}", target.scope_params)
                 if before:
-                    sets = ", ".join(f"{_q(c)} = null" for c in target.columns)
+                    sets = ", ".join(f"{_q(c)} = {_erased_value(wh, target, c)}" for c in target.columns)
                     wh.execute(f"update {target.schema}.{_q(target.table)} set {sets} where {_match(target, keys)}",
                                target.scope_params)
                     report.add(report.warehouse, target.name, int(before))

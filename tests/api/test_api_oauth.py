@@ -39,6 +39,10 @@ def test_a_merchant_links_through_the_consent_page(env: Linking, provider: str) 
     if provider == "lightspeed":  # X-Series grants only what the consent asks: every scope the source reads
         from dlt_sources.lightspeed.settings import SCOPES_BY_PATH
         assert set(parse_qs(urlsplit(consent).query)["scope"][0].split()) == set(SCOPES_BY_PATH.values())
+    else:  # Square: every read scope the source needs, the customers' too
+        from dlt_sources.square.settings import SCOPES_BY_PATH as SQUARE_SCOPES
+        asked = set(parse_qs(urlsplit(consent).query)["scope"][0].split())
+        assert asked == set(SQUARE_SCOPES.values()) and "CUSTOMERS_READ" in asked
     callback = env.consent(consent)
     account_id = _linked(env, callback)
     account = env.store.get_account(account_id, tenant_id=env.tenant)

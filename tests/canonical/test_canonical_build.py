@@ -328,7 +328,7 @@ class _Rollback(Exception):
 def test_customer_ids_are_pseudonymised_unless_clear_storage_is_asked(make_env: EnvMaker,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     from pos_sync.warehouse.purge import purge_account_data
-    from transforms.pii import is_pseudonym, make_pseudonymizer
+    from transforms.pii import is_pseudonym, make_pseudonymizer, normalise_email, normalise_phone
 
     world = make_world()
     env = make_env(world=world)
@@ -347,8 +347,19 @@ def test_customer_ids_are_pseudonymised_unless_clear_storage_is_asked(make_env: 
     assert all(ref.startswith("h:") and len(ref) == 34 for ref in refs)
     assert refs == raw_ids  # not hashed twice: the same reference in both layers
     assert not refs & clear_ids
-    assert not warehouse_query("select count(*) as n from pos.pos_transactions where customer_email is not null "
-                               "or customer_phone is not null or customer_name is not null")[0]["n"]
+    # the customer's profile (ListCustomers, hashed in the source alike) fills name, e-mail and phone
+    key = b"canonical-test-key"
+    hash_email = make_pseudonymizer(key, normalise=normalise_email)
+    hash_phone = make_pseudonymizer(key, normalise=normalise_phone)
+    profiles = {hash_id(c.id): c for customers in world.customers.values() for c in customers}
+    columns = "customer_ref, customer_name, customer_email, customer_phone"
+    rows = warehouse_query(f"select {columns} from pos.pos_transactions where customer_ref is not null")
+    assert rows and not warehouse_query(f"select {columns} from pos.pos_transactions where customer_ref is null "
+                                        "and coalesce(customer_name, customer_email, customer_phone) is not null")
+    for row in rows:
+        c = profiles[row["customer_ref"]]
+        assert (row["customer_email"], row["customer_phone"]) == (hash_email(c.email), hash_phone(c.phone))
+        assert row["customer_name"] == hash_id(f"{hash_id(c.given_name)} {hash_id(c.family_name)}")
 
     # the tenant opts in to clear storage: a fresh import keeps the ids as sent, in raw and pos
     monkeypatch.setenv("POS_STORE_CUSTOMER_PII_TENANTS", f"another-tenant, {world.tenant_id}")
@@ -363,6 +374,13 @@ def test_customer_ids_are_pseudonymised_unless_clear_storage_is_asked(make_env: 
     clear = {r["customer_ref"] for r in warehouse_query(
         "select distinct customer_ref from pos.pos_transactions where customer_ref is not null")}
     assert clear == clear_raw and not any(is_pseudonym(c) for c in clear)
+    by_id = {c.id: c for customers in world.customers.values() for c in customers}
+    rows = warehouse_query(f"select {columns} from pos.pos_transactions where customer_ref is not null")
+    assert rows and all(
+        (r["customer_name"], r["customer_email"], r["customer_phone"]) == (
+            f"{by_id[r['customer_ref']].given_name} {by_id[r['customer_ref']].family_name}",
+            normalise_email(by_id[r["customer_ref"]].email), normalise_phone(by_id[r["customer_ref"]].phone))
+        for r in rows)
 
 
 # ---------------------------------------------------------------------- (g) Dagster and the demo

@@ -44,6 +44,8 @@ def test_full_import_equals_ledger_and_a_noop_run_writes_nothing(
     env.run(pipeline)
     assert data_row_counts(pipeline) == {}
     per_stream = http_log.per_stream()
+    customers = len(env.world.customers[env.account["account_id"]])
+    assert per_stream.pop(("/v2/customers", "-")) == -(-customers // 100)  # ListCustomers: 100 a page at most
     assert all(n == 1 for n in per_stream.values()), per_stream
     locs = env.location_ids
     assert set(per_stream) == {
@@ -77,7 +79,7 @@ def test_clock_advance_loads_exactly_the_new_and_changed_objects(make_env: Calla
     env.run(pipeline)
     counts = data_row_counts(pipeline)
     assert {k: counts.get(k, 0) for k in expected} == expected
-    assert not {"locations", "team_members"} & set(counts)  # unchanged: nothing written
+    assert not {"locations", "team_members", "customers"} & set(counts)  # unchanged: nothing written
     # catalog: the ITEM and its ITEM_VARIATION of every item edited, added or deleted meanwhile
     edited = sum(1 for items in world.items.values() for item in items
                  if any(now1 < state.at <= now2 for state in item.history))
@@ -381,3 +383,50 @@ def test_orders_land_as_nested_tables_equal_to_the_api(make_env: Callable[..., S
     types = dict(query(pipeline, "select column_name, data_type from information_schema.columns "
                                  "where table_schema = 'raw_square' and table_name = 'orders__tenders'"))
     assert types["created_at"] == "TIMESTAMP WITH TIME ZONE" and types["amount_money__amount"] == "BIGINT"
+
+
+def test_customers_land_pseudonymised_and_join_the_orders(make_env: Callable[..., SquareEnv]) -> None:
+    """ListCustomers: every profile of the merchant, its personal fields (the id too) hashed before
+    dlt sees them, so the orders' hashed ``customer_id`` still finds it; an unchanged profile is
+    not written again (the version guard looks up the hashed ids the destination holds)."""
+    def pseudonymize(value: Any, kind: str) -> Any:
+        return None if value is None else f"p:{kind}:{value}"
+
+    env = make_env()
+    pipeline = env.pipeline()
+    env.run(pipeline, pseudonymize=pseudonymize)
+    people = {c.id: c for c in env.world.customers[env.account["account_id"]]}
+    stored = query(pipeline, "select id, given_name, family_name, email_address, phone_number, version, "
+                             "_pos_account_id from customers")
+    expected = {(f"p:id:{c.id}", f"p:name:{c.given_name}", f"p:name:{c.family_name}", f"p:email:{c.email}",
+                 f"p:phone:{c.phone}", 0, env.account["account_id"]) for c in people.values()}
+    assert set(stored) == expected and len(stored) == len(people)
+    named = query(pipeline, "select distinct customer_id from orders where customer_id is not null")
+    assert named and {v for (v,) in named} <= {row[0] for row in stored}
+    env.run(pipeline, pseudonymize=pseudonymize)
+    assert "customers" not in data_row_counts(pipeline)
+
+
+def test_a_token_without_customers_read_syncs_sales_and_says_what_it_skipped(
+        make_env: Callable[..., SquareEnv]) -> None:
+    """Customers only fill the customer columns: without CUSTOMERS_READ the sales still load (equal
+    to the ledger), the customers are skipped and the run is partial, naming the scope."""
+    import requests
+
+    from dlt_sources.common.pace import SyncPace
+
+    env = make_env()
+    acct = env.account
+    issued = requests.post(acct["base_url"] + "/_sandbox/square/tokens", timeout=10, json={
+        "merchant_id": acct["account_id"],
+        "scopes": ["MERCHANT_PROFILE_READ", "PAYMENTS_READ", "ORDERS_READ", "ITEMS_READ", "EMPLOYEES_READ"],
+    })
+    assert issued.status_code == 200, issued.text
+    pace = SyncPace()
+    pipeline = env.pipeline()
+    env.run(pipeline, token_provider=_static(issued.json()["access_token"]), pace=pace)
+    assert_matches_truth(pipeline, env.truth())
+    assert "customers" not in data_row_counts(pipeline)
+    assert pace.partial and [(s.stream, s.skipped) for s in pace.stopped_early] == [("Square customers", True)]
+    reason = pace.as_dict()["stopped_early"][0]["reason"]
+    assert "CUSTOMERS_READ" in reason and "customer columns stay empty" in reason

@@ -30,7 +30,7 @@ from pos_sandbox.world import World
 SEED = 10  # tiny, 3 days: refunds, voids and tip edits inside and after the window
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 TRANSACTION_TABLES = ("payments", "refunds", "orders")
-DATA_TABLES = ("locations", "payments", "refunds", "orders", "catalog", "team_members")
+DATA_TABLES = ("locations", "payments", "refunds", "orders", "catalog", "team_members", "customers")
 
 
 @dataclass

@@ -22,7 +22,8 @@ def test_definitions_are_loadable_and_shaped_as_documented() -> None:
 
     dg.Definitions.validate_loadable(defs)
     keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
-    raw = {f"raw/square/{t}" for t in ("locations", "payments", "refunds", "orders", "catalog", "team_members")}
+    raw = {f"raw/square/{t}" for t in ("locations", "payments", "refunds", "orders", "catalog", "team_members",
+                                       "customers")}
     assert raw <= keys
 
     # each provider's assets are partitioned by its own accounts: nothing offers another's partitions

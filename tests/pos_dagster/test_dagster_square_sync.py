@@ -81,7 +81,8 @@ def test_import_then_no_change_then_clock_advance(make_env: EnvFactory, warehous
     per_route = _requests_per_route(counter)
     assert per_route == Counter({"GET /v2/locations": 1, "GET /v2/payments": locations, "GET /v2/refunds": locations,
                                  "POST /v2/orders/search": 1, "POST /v2/catalog/search": 1,
-                                 "POST /v2/team-members/search": 1}), per_route
+                                 "POST /v2/team-members/search": 1,  # ListCustomers: 100 profiles a page
+                                 "GET /v2/customers": -(-len(world.customers[world.accounts[0].account_id]) // 100)}), per_route
     env.assert_matches_ledger()
 
     # 3. the clock advances past the window (late refunds, tip edits): exactly the new and changed objects

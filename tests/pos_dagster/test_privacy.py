@@ -245,7 +245,9 @@ def test_no_clear_customer_or_staff_contact_value_is_stored_and_a_customer_is_er
     code, out, err = cli("privacy", "erase", "--customer", square_customer.id, "--tenant", env.world.tenant_id,
                          "--json")
     assert code == 0, err
-    assert not present(hashed(square_customer.id))
+    # its profile (raw_square.customers, the id a NOT NULL key) went with it: e-mail and phone too
+    assert hashed(square_customer.email) & stored and hashed(square_customer.phone) & stored
+    assert not present(hashed(square_customer.id) | hashed(square_customer.email) | hashed(square_customer.phone))
 
     # nobody else lost anything: rows are anonymised, never deleted, and every other customer is there
     assert table_counts() == counts
@@ -285,7 +287,7 @@ def test_erasing_a_tenant_removes_its_data_everywhere_and_keeps_the_other_tenant
                               ("pos", "pos_products"), ("pos", "pos_locations"), ("pos", "daily_product_sales")):
             if "tenant_id" in wh.columns(schema, table):
                 assert wh.scalar(f"select count(*) from {schema}.{table} where tenant_id = %s", (tenant,)) == 0
-        for table in ("payments", "refunds", "orders", "catalog", "team_members", "locations"):
+        for table in ("payments", "refunds", "orders", "catalog", "team_members", "locations", "customers"):
             assert wh.scalar(f"select count(*) from raw_square.{table}") == 0, table
         assert wh.scalar("select count(*) from pos.pos_transactions where tenant_id = %s",
                          (OTHER_TENANT,)) == other_tx

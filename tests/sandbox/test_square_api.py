@@ -58,6 +58,9 @@ def _transcript(s: Served) -> list[bytes]:
     out.append(s.get("/v2/catalog/list", types="ITEM,ITEM_VARIATION,CATEGORY,TAX,DISCOUNT,MODIFIER_LIST").content)
     out.append(s.post("/v2/catalog/search", {"include_deleted_objects": True, "limit": 20}).content)
     out.append(s.post("/v2/team-members/search", {"limit": 2}).content)
+    r = s.get("/v2/customers", limit=30)
+    out.append(r.content)
+    out.append(s.get("/v2/customers", limit=30, cursor=r.json()["cursor"]).content)
     return out
 
 
@@ -153,6 +156,60 @@ def test_catalog_and_team_pagination(sq: Served) -> None:
     members, pages = sq.paginate("/v2/team-members/search", "team_members", method="POST", body={"limit": 2})
     expected = {m.id for m in sq.world.team[sq.creds.account_id]}
     assert pages == -(-len(expected) // 2) and [m["id"] for m in members] == sorted(expected)
+
+
+def test_customers_pagination_sort_and_the_ids_orders_carry(sq: Served) -> None:
+    world_customers = sq.world.customers[sq.creds.account_id]
+    got, pages = sq.paginate("/v2/customers", "customers", limit=25)
+    assert pages == -(-len(world_customers) // 25) and len(got) == len(world_customers)
+    by_id = {c.id: c for c in world_customers}
+    assert {c["id"] for c in got} == set(by_id)
+    for c in got:
+        person = by_id[c["id"]]
+        assert (c["given_name"], c["family_name"], c["email_address"], c["phone_number"]) == \
+            (person.given_name, person.family_name, person.email, person.phone)
+        assert c["version"] == 0 and c["updated_at"] == c["created_at"] and c["creation_source"] == "DIRECTORY"
+    # DEFAULT: by given + family name (ties by id), ascending unless sort_order=DESC
+    names = [(c["given_name"] + " " + c["family_name"], c["id"]) for c in got]
+    assert names == sorted(names)
+    desc, _ = sq.paginate("/v2/customers", "customers", limit=40, sort_order="DESC")
+    assert [c["id"] for c in desc] == [c["id"] for c in reversed(got)]
+    created, _ = sq.paginate("/v2/customers", "customers", limit=50, sort_field="CREATED_AT")
+    assert [c["id"] for c in created] == [c.id for c in world_customers]
+    assert [parse(c["created_at"]) for c in created] == sorted(parse(c["created_at"]) for c in created)
+    # every customer an order names is a listed profile, created before the order
+    orders, _ = sq.paginate("/v2/orders/search", "orders", method="POST",
+                            body={"location_ids": list(sq.world.accounts[0].location_ids), "limit": 1000})
+    named = [o for o in orders if o.get("customer_id")]
+    listed = {c["id"]: parse(c["created_at"]) for c in got}
+    assert named and all(o["customer_id"] in listed and listed[o["customer_id"]] <= parse(o["created_at"])
+                         for o in named)
+
+
+def test_customers_limit_and_enums_are_validated(sq: Served) -> None:
+    assert len(sq.get("/v2/customers").json()["customers"]) == 100  # default and maximum page: 100
+    assert len(sq.get("/v2/customers", limit=100).json()["customers"]) == 100
+    for limit, code in ((0, "VALUE_TOO_LOW"), (101, "VALUE_TOO_HIGH")):
+        resp = sq.get("/v2/customers", limit=limit)
+        assert resp.status_code == 400 and (error_of(resp)["code"], error_of(resp)["field"]) == (code, "limit")
+    for name, value in (("sort_field", "UPDATED_AT"), ("sort_order", "UP")):
+        resp = sq.get("/v2/customers", **{name: value})
+        assert resp.status_code == 400 and error_of(resp)["code"] == "INVALID_ENUM_VALUE"
+    first = sq.get("/v2/customers", limit=10).json()
+    other_query = sq.get("/v2/customers", limit=10, sort_field="CREATED_AT", cursor=first["cursor"])
+    assert other_query.status_code == 400 and error_of(other_query)["code"] == "INVALID_CURSOR"
+    assert "count" not in first
+
+
+def test_customers_need_customers_read(sq: Served) -> None:
+    issued = sq.post("/_sandbox/square/tokens", {"scopes": ["PAYMENTS_READ", "ORDERS_READ"]}).json()
+    resp = sq.client.get("/v2/customers", headers={"Authorization": f"Bearer {issued['access_token']}"})
+    assert resp.status_code == 403
+    assert (error_of(resp)["category"], error_of(resp)["code"]) == ("AUTHENTICATION_ERROR", "INSUFFICIENT_SCOPES")
+    assert "CUSTOMERS_READ" in error_of(resp)["detail"]
+    granted = sq.post("/_sandbox/square/tokens", {"scopes": ["CUSTOMERS_READ"]}).json()
+    ok = sq.client.get("/v2/customers", headers={"Authorization": f"Bearer {granted['access_token']}"})
+    assert ok.status_code == 200 and ok.json()["customers"]
 
 
 def test_team_filters(sq: Served) -> None:

@@ -83,6 +83,12 @@ def test_catalog_and_team_validate(sq: Served) -> None:
     check(sq, "POST", "/v2/team-members/search", "/v2/team-members/search", body={"limit": 3})
 
 
+def test_customers_validate(sq: Served) -> None:
+    data = check(sq, "GET", "/v2/customers", "/v2/customers", limit=7, count="true")
+    assert len(data["customers"]) == 7 and data["cursor"] and data["count"] == 120
+    check(sq, "GET", "/v2/customers", "/v2/customers", cursor=data["cursor"], limit=7, count="true")
+
+
 def test_oauth_responses_validate(sq: Served) -> None:
     status = sq.client.post("/oauth2/token/status")
     assert status.status_code == 200

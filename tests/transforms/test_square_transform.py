@@ -355,3 +355,67 @@ def test_sale_customer_is_pseudonymised_by_the_context() -> None:
     refund = square.normalize(context(pseudonymize=make_pseudonymizer(b"key-a")),
                               [RETURN_ORDER | {"customer_id": "CUST1"}], [REFUND]).transactions[0]
     assert refund["customer_ref"] == hashed["customer_ref"]  # the same customer links across rows
+
+
+# ---------------------------------------------------------------------- customer profiles
+PROFILE: dict[str, Any] = {"id": "CUST1", "given_name": "María", "family_name": " López ",
+                           "email_address": " Maria.Lopez@Mail.example", "phone_number": "+34 600 11 22 33",
+                           "version": 0}
+
+
+def customer_context(key: bytes, keep_clear: bool, customers: dict[str, Any]) -> square.SquareContext:
+    return context(customers=customers,
+                   pseudonymize=make_pseudonymizer(key, keep_clear=keep_clear),
+                   pseudonymize_email=make_pseudonymizer(key, keep_clear=keep_clear, normalise=normalise_email),
+                   pseudonymize_phone=make_pseudonymizer(key, keep_clear=keep_clear, normalise=normalise_phone))
+
+
+def test_customer_columns_of_a_sale_and_its_refund_in_clear_storage() -> None:
+    """A tenant that opted in to clear storage: the profile behind the order's ``customer_id`` names
+    the customer (given + family name), e-mail and phone cleaned as every provider's are."""
+    ctx = customer_context(b"key-a", True, {"CUST1": PROFILE})
+    sale, refund = square.normalize(ctx, [SALE, RETURN_ORDER | {"customer_id": "CUST1"}], [REFUND]).transactions
+    for t in (sale, refund):
+        assert (t["customer_ref"], t["customer_name"], t["customer_email"], t["customer_phone"]) == \
+            ("CUST1", "María López", "maria.lopez@mail.example", "+34600112233")
+
+
+def test_customer_columns_from_profiles_pseudonymised_in_the_source() -> None:
+    """The default: the source hashed the profile's fields and the id (orders' ``customer_id``
+    alike), so the hashed id still finds the profile and no clear value reaches the row."""
+    key = b"key-a"
+    hashed_id = make_pseudonymizer(key)("CUST1")
+    stored = {"id": hashed_id, "given_name": make_pseudonymizer(key)("María"),
+              "family_name": make_pseudonymizer(key)("López"),
+              "email_address": make_pseudonymizer(key, normalise=normalise_email)(PROFILE["email_address"]),
+              "phone_number": make_pseudonymizer(key, normalise=normalise_phone)(PROFILE["phone_number"])}
+    ctx = customer_context(key, False, {hashed_id: stored})
+    (sale,) = square.normalize(ctx, [SALE | {"customer_id": hashed_id}], []).transactions
+    assert sale["customer_ref"] == hashed_id == make_pseudonymizer(key)("CUST1")
+    assert sale["customer_email"] == stored["email_address"] == \
+        make_pseudonymizer(key, normalise=normalise_email)("maria.lopez@mail.example")
+    assert sale["customer_phone"] == stored["phone_number"] == \
+        make_pseudonymizer(key, normalise=normalise_phone)("+34600112233")
+    assert sale["customer_name"] == make_pseudonymizer(key)(f"{stored['given_name']} {stored['family_name']}")
+    assert sale["customer_name"].startswith("h:") and "María" not in json.dumps(sale, default=str)
+    # a row pseudonymised in the source is not hashed again by a clear-storage context
+    (again,) = square.normalize(customer_context(key, True, {hashed_id: stored}),
+                                [SALE | {"customer_id": hashed_id}], []).transactions
+    assert (again["customer_email"], again["customer_phone"]) == (sale["customer_email"], sale["customer_phone"])
+
+
+def test_no_customer_or_an_unloaded_profile_leaves_the_columns_empty() -> None:
+    ctx = customer_context(b"key-a", True, {"CUST1": PROFILE})
+    anonymous = SALE | {"customer_id": None}
+    sale, refund = square.normalize(ctx, [anonymous, RETURN_ORDER], [REFUND]).transactions  # RETURN_ORDER: none
+    for t in (sale, refund):
+        assert (t["customer_ref"], t["customer_name"], t["customer_email"], t["customer_phone"]) == \
+            (None, None, None, None)
+    # a customer without a loaded profile (no CUSTOMERS_READ): the ref alone
+    (unknown,) = square.normalize(customer_context(b"key-a", True, {}), [SALE], []).transactions
+    assert (unknown["customer_ref"], unknown["customer_name"], unknown["customer_email"],
+            unknown["customer_phone"]) == ("CUST1", None, None, None)
+    # a profile with only a family name still names the customer
+    (family,) = square.normalize(customer_context(b"key-a", True, {"CUST1": {"family_name": "López"}}),
+                                 [SALE], []).transactions
+    assert (family["customer_name"], family["customer_email"]) == ("López", None)

@@ -1,12 +1,13 @@
 """Square's canonical build of one account: which orders and refunds the new raw loads touched,
-those objects with their payments, normalised and handed to the sink; the catalog and the
-locations when they changed."""
+those objects with their payments (and their customers' profiles), normalised and handed to the
+sink; the catalog and the locations when they changed."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
 from transforms.build import BuildJob, CanonicalSink, RawRows, Row, chunks
+from transforms.pii import normalise_email, normalise_phone
 from transforms.square.normalize import (
     SquareContext,
     is_return_order,
@@ -65,7 +66,10 @@ def build(raw: RawRows, out: CanonicalSink, job: BuildJob) -> None:
         locations={r["id"]: r for r in raw.account_table("locations")},
         catalog={r["id"]: r for r in catalog_rows},
         team={r["id"]: r for r in raw.account_table("team_members")},
+        customers={r["id"]: r for r in raw.account_table("customers")},
         pseudonymize=job.pseudonymizer(),
+        pseudonymize_email=job.pseudonymizer(normalise_email),
+        pseudonymize_phone=job.pseudonymizer(normalise_phone),
     )
     order_ids, refund_ids = changed(raw, job.loads)
     for chunk in chunks(order_ids):

@@ -13,7 +13,11 @@ Square's model, as we read it:
   never changed, and ``Order.refunds[]`` is not counted again;
 * amounts are integer minor units: exact; ``Tender.amount_money`` includes the tip,
   ``Payment.amount_money`` does not — totals come from the order, tips from ``total_tip_money``;
-* business date: the local date of the close (refunds: of their creation) in the location's zone.
+* business date: the local date of the close (refunds: of their creation) in the location's zone;
+* customer: the order's ``customer_id`` (a refund: its return order's) looked up in the customer
+  profiles (ListCustomers): ``given_name`` + ``family_name``, ``email_address``, ``phone_number``,
+  pseudonymised like every customer field (the raw values already are, unless the tenant opted in
+  to clear storage; the id is hashed alike in both tables, so they still join).
 """
 
 from __future__ import annotations
@@ -49,7 +53,10 @@ class SquareContext:
     payments: dict[str, Row] = field(default_factory=dict)  # payment id -> raw payment
     catalog: dict[str, Row] = field(default_factory=dict)  # catalog object id -> raw catalog row
     team: dict[str, Row] = field(default_factory=dict)  # team member id -> raw row
+    customers: dict[str, Row] = field(default_factory=dict)  # customer id (as stored) -> raw profile
     pseudonymize: Callable[[str | None], str | None] = lambda value: value
+    pseudonymize_email: Callable[[str | None], str | None] = lambda value: value
+    pseudonymize_phone: Callable[[str | None], str | None] = lambda value: value
     _zones: dict[str, ZoneInfo] = field(default_factory=dict)
 
     def zone(self, location_id: str) -> ZoneInfo:
@@ -93,6 +100,24 @@ def _team_name(ctx: SquareContext, member_id: str | None) -> str | None:
     if not member:
         return None
     return " ".join(p for p in (member.get("given_name"), member.get("family_name")) if p) or None
+
+
+def customer_name(customer: Row) -> str | None:
+    """Given and family name of a customer profile (as the source stored them)."""
+    return " ".join(str(p).strip() for p in (customer.get("given_name"), customer.get("family_name"))
+                    if p and str(p).strip()) or None
+
+
+def _customer_columns(ctx: SquareContext, customer_id: str | None) -> Row:
+    """``customer_ref``, ``customer_name``, ``customer_email``, ``customer_phone`` of an order's customer
+    (all None without one; the ref alone when its profile is not loaded, e.g. no CUSTOMERS_READ)."""
+    customer = ctx.customers.get(customer_id or "") or {}
+    return {
+        "customer_ref": ctx.pseudonymize(customer_id),
+        "customer_name": ctx.pseudonymize(customer_name(customer)),
+        "customer_email": ctx.pseudonymize_email(customer.get("email_address")),
+        "customer_phone": ctx.pseudonymize_phone(customer.get("phone_number")),
+    }
 
 
 def _catalog_details(ctx: SquareContext, variation_id: str | None) -> tuple[str | None, str | None, str | None]:
@@ -193,10 +218,7 @@ def normalize_sale(ctx: SquareContext, order: Row) -> CanonicalBatch:
         "device_id": payment.get("device_details__device_id"),
         "device_name": payment.get("device_details__device_name"),
         "receipt_number": payment.get("receipt_number"),
-        "customer_ref": ctx.pseudonymize(order.get("customer_id")),
-        "customer_name": None,
-        "customer_email": None,
-        "customer_phone": None,
+        **_customer_columns(ctx, order.get("customer_id")),
         "source_version": str(order.get("version") or ""),
         "source_updated_at": as_utc(order.get("updated_at")),
         "source_load_id": order.get("_dlt_load_id"),
@@ -263,10 +285,7 @@ def normalize_refund(ctx: SquareContext, refund: Row, return_order: Row | None) 
         "device_id": None,
         "device_name": None,
         "receipt_number": None,
-        "customer_ref": ctx.pseudonymize(ret.get("customer_id")),
-        "customer_name": None,
-        "customer_email": None,
-        "customer_phone": None,
+        **_customer_columns(ctx, ret.get("customer_id")),
         "source_version": str(as_utc(refund.get("updated_at")) or ""),
         "source_updated_at": as_utc(refund.get("updated_at")),
         "source_load_id": refund.get("_dlt_load_id"),

@@ -24,7 +24,7 @@ SPEC = ProviderSpec(
     default_base_url=DEFAULT_BASE_URL,
     canonical=square_transform.build,
     canonical_inputs={
-        "pos_transactions": ("orders", "payments", "refunds", "locations", "team_members"),
+        "pos_transactions": ("orders", "payments", "refunds", "locations", "team_members", "customers"),
         "pos_transaction_items": ("orders", "refunds", "catalog"),
         "pos_tenders": ("orders", "payments"),
         "pos_products": ("catalog",),
@@ -34,7 +34,7 @@ SPEC = ProviderSpec(
     app_env=("SQUARE_APP_ID", "SQUARE_APP_SECRET"),
     descriptions={
         "raw": "Incremental Square sync of one account: payments, refunds, orders (with line items),\n"
-               "catalog, locations and team members. The first run imports HISTORICAL_IMPORT_DAYS.",
+               "catalog, locations, team members and customers. The first run imports HISTORICAL_IMPORT_DAYS.",
         "window_op": "Load one day (UTC) of one account's Square history without touching its cursor.",
         "backfill_job": "Historical import of chosen Square accounts over a date range: launch a backfill "
                         "over account × day partitions in the UI; each day is a stateless window load.",

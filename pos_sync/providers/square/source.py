@@ -9,7 +9,7 @@ from dlt_sources.square import destination_known_versions, square_source, square
 from dlt_sources.square.settings import DEFAULT_BASE_URL
 from pos_sync.providers.spec import SourceRequest, TokenRequest
 
-RESOURCES = ("locations", "payments", "refunds", "orders", "catalog", "team_members")
+RESOURCES = ("locations", "payments", "refunds", "orders", "catalog", "team_members", "customers")
 
 
 def base_url(creds: Any) -> str:
