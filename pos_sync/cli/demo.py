@@ -255,6 +255,9 @@ def _demo(args: argparse.Namespace) -> int:
     start = (datetime.now(UTC) - timedelta(days=args.days)).date()
     providers = tuple(available_emulators(("square", "toast", "lightspeed", "lightspeed_r")))
     world = World(seed=args.seed, start=start, days=args.days, scale=args.scale, providers=providers)
+    if world.now > datetime.now(UTC):  # the window ends early the next morning UTC: never a clock ahead of
+        start -= timedelta(days=1)  # the wall clock (the live sale would be "in the future" for a sync)
+        world = World(seed=args.seed, start=start, days=args.days, scale=args.scale, providers=providers)
     log(f"POS_HOME={settings.pos_home}")
     log(f"sandbox world: seed={world.seed} start={world.start} days={world.days} scale={world.scale} "
         f"providers={','.join(providers)}")
