@@ -123,10 +123,16 @@ class _Target:
     columns: dict[str, str]  # column -> kind
     scope: str = ""  # extra SQL condition (tenant)
     scope_params: tuple[Any, ...] = ()
+    keyed: frozenset[str] = frozenset()  # personal columns that cannot be NULL (see ``erased_value``)
 
     @property
     def name(self) -> str:
         return f"{self.schema}.{self.table}"
+
+    def erased_value(self, column: str) -> str:
+        """NULL, or for a NOT NULL column (a primary key: a customer profile's id) a unique value that
+        names nobody: ``'erased:'`` and the row's random ``_dlt_id``."""
+        return "'erased:' || cast(_dlt_id as varchar)" if column in self.keyed else "null"
 
     def identifying(self) -> list[str]:
         return [c for c, kind in self.columns.items() if kind in IDENTIFYING]
@@ -140,10 +146,12 @@ def _targets(wh: Warehouse, tenant_id: str | None, account_ids: list[str] | None
             for table, rules in tables.items():
                 if table not in existing:
                     continue
-                columns = _resolve(wh.columns(schema, table), rules)
+                present = wh.columns(schema, table)
+                columns = _resolve(present, rules)
                 if not columns:
                     continue
-                target = _Target(schema, table, columns)
+                keyed = _not_null(wh, schema, table) & columns.keys() if "_dlt_id" in present else frozenset()
+                target = _Target(schema, table, columns, keyed=frozenset(keyed))
                 if account_ids is not None:
                     target.scope, target.scope_params = _account_scope(wh, schema, table, account_ids)
                 targets.append(target)
@@ -156,15 +164,11 @@ def _targets(wh: Warehouse, tenant_id: str | None, account_ids: list[str] | None
     return targets
 
 
-def _erased_value(wh: Warehouse, target: _Target, column: str) -> str:
-    """NULL, or for a NOT NULL column (a primary key: a customer profile's id) a unique value that
-    names nobody: ``'erased:'`` and the row's random ``_dlt_id``."""
+def _not_null(wh: Warehouse, schema: str, table: str) -> set[str]:
+    """The table's columns declared NOT NULL."""
     rows = wh.query("select column_name from information_schema.columns where table_schema = %s "
-                    "and table_name = %s and is_nullable = 'NO'", (target.schema, target.table))
-    not_null = {r["column_name"] for r in rows}
-    if column in not_null and "_dlt_id" in wh.columns(target.schema, target.table):
-        return "'erased:' || cast(_dlt_id as varchar)"
-    return "null"
+                    "and table_name = %s and is_nullable = 'NO'", (schema, table))
+    return {r["column_name"] for r in rows}
 
 
 def _account_scope(wh: Warehouse, schema: str, table: str, account_ids: list[str]) -> tuple[str, tuple[Any, ...]]:
@@ -219,7 +223,7 @@ def erase_customer(value: str, tenant_id: str | None = None, settings: Settings 
                 before = wh.scalar(f"select count(*) from {target.schema}.{_q(target.table)} "
                                    f"where {_match(target, keys)}", target.scope_params)
                 if before:
-                    sets = ", ".join(f"{_q(c)} = {_erased_value(wh, target, c)}" for c in target.columns)
+                    sets = ", ".join(f"{_q(c)} = {target.erased_value(c)}" for c in target.columns)
                     wh.execute(f"update {target.schema}.{_q(target.table)} set {sets} where {_match(target, keys)}",
                                target.scope_params)
                     report.add(report.warehouse, target.name, int(before))
