@@ -27,6 +27,12 @@ def normalise_phone(value: str) -> str:
     return "".join(ch for ch in value if ch.isdigit() or ch == "+")
 
 
+def full_name(*parts: object) -> str | None:
+    """A person's name from its parts (given, family, …) as a source stored them: the non-blank
+    parts, trimmed, joined by a space; None when there is none."""
+    return " ".join(str(p).strip() for p in parts if p and str(p).strip()) or None
+
+
 # what a value is -> how it is cleaned before hashing (so " A@B.example" and "a@b.example" link)
 NORMALISERS: dict[str, Callable[[str], str]] = {
     "id": str.strip,

@@ -32,6 +32,7 @@ from zoneinfo import ZoneInfo
 
 from transforms.canonical import CanonicalBatch, canonical_id
 from transforms.money import from_major, quantity
+from transforms.pii import full_name
 from transforms.times import as_utc, local_date
 
 PROVIDER = "lightspeed"
@@ -99,8 +100,7 @@ def customer_name(customer: Row) -> str | None:
     """The customer's ``name``, else first and last name (as the source stored them)."""
     if customer.get("name"):
         return str(customer["name"])
-    return " ".join(str(p).strip() for p in (customer.get("first_name"), customer.get("last_name"))
-                    if p and str(p).strip()) or None
+    return full_name(customer.get("first_name"), customer.get("last_name"))
 
 
 def _method(ctx: LightspeedContext, payment: Row) -> str:

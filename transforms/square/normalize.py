@@ -32,6 +32,7 @@ from zoneinfo import ZoneInfo
 
 from transforms.canonical import CanonicalBatch, canonical_id
 from transforms.money import from_minor, quantity
+from transforms.pii import full_name
 from transforms.times import as_utc, local_date
 
 PROVIDER = "square"
@@ -104,8 +105,7 @@ def _team_name(ctx: SquareContext, member_id: str | None) -> str | None:
 
 def customer_name(customer: Row) -> str | None:
     """Given and family name of a customer profile (as the source stored them)."""
-    return " ".join(str(p).strip() for p in (customer.get("given_name"), customer.get("family_name"))
-                    if p and str(p).strip()) or None
+    return full_name(customer.get("given_name"), customer.get("family_name"))
 
 
 def _customer_columns(ctx: SquareContext, customer_id: str | None) -> Row:

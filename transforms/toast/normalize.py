@@ -31,6 +31,7 @@ from typing import Any
 
 from transforms.canonical import CanonicalBatch, canonical_id
 from transforms.money import from_major, quantity
+from transforms.pii import full_name
 from transforms.times import as_utc
 
 PROVIDER = "toast"
@@ -69,12 +70,11 @@ def business_date(value: Any) -> date | None:
 def employee_name(employee: Row) -> str | None:
     """How the till shows an employee: the chosen name (else the first name) and the last name."""
     first = employee.get("chosen_name") or employee.get("first_name")
-    return " ".join(p.strip() for p in (first, employee.get("last_name")) if p and p.strip()) or None
+    return full_name(first, employee.get("last_name"))
 
 
 def _guest_name(check: Row) -> str | None:
-    parts = (check.get("customer__first_name"), check.get("customer__last_name"))
-    return " ".join(p.strip() for p in parts if p and p.strip()) or None
+    return full_name(check.get("customer__first_name"), check.get("customer__last_name"))
 
 
 def _method(payment: Row) -> str:
