@@ -7,8 +7,10 @@ Toast and a Lightspeed account: 3 N accounts, every one syncing every minute thr
 follow the wall clock and a live sale closes every ``--sale-every`` seconds in each world (every
 fifth refunded a minute later, every seventh voided), while each sandbox serves the ``--faults``
 plan (default ``flaky``: 429s with and without Retry-After, 500/503, slow responses, expired tokens).
-After ``--minutes`` the live clocks stop (the sandbox clock freezes at T), every account syncs once
-more after T, the topology stops, and each world's canonical daily figures are compared with its
+After ``--minutes`` the live clocks stop (the sandbox clock freezes at T); the schedules stop (each
+account's frequency set to a day) and every account is asked once for a sync, through the app store's
+sync requests as the API's "sync now" does, and again if that sync fails (counted); once each has
+synced after T (at most ``--final-minutes``) the topology stops, and each world's canonical daily figures are compared with its
 ledger at T, to the cent.
 
 Reported: runs by job and status, failed runs and why, run retries (re-executions) and step retries,
@@ -82,8 +84,10 @@ def _stats(inst: Any, freeze: datetime) -> dict[str, Any]:
     by = Counter(f"{r.dagster_run.job_name}:{r.dagster_run.status.value}" for r in records)
     waits, durations, step_retries, rows = [], [], 0, 0
     failures: Counter[str] = Counter()
+    steps: Counter[str] = Counter()
     kinds = {dg.DagsterEventType.RUN_ENQUEUED, dg.DagsterEventType.RUN_STARTING, dg.DagsterEventType.STEP_RESTARTED,
-             dg.DagsterEventType.ASSET_MATERIALIZATION, dg.DagsterEventType.RUN_FAILURE}
+             dg.DagsterEventType.ASSET_MATERIALIZATION, dg.DagsterEventType.RUN_FAILURE,
+             dg.DagsterEventType.STEP_FAILURE}
     for record in records:
         run = record.dagster_run
         events = inst.all_logs(run.run_id, of_type=kinds)
@@ -96,6 +100,10 @@ def _stats(inst: Any, freeze: datetime) -> dict[str, Any]:
         for e in events:
             if e.dagster_event_type == dg.DagsterEventType.RUN_FAILURE:
                 failures[(e.message or "")[:160]] += 1
+            if e.dagster_event_type == dg.DagsterEventType.STEP_FAILURE:  # the cause, not "Steps failed: [...]"
+                error = e.dagster_event.event_specific_data.error
+                cause = error.cause or error
+                steps[f"{e.dagster_event.step_key}: {(cause.cls_name or '')}: {cause.message.strip()[:300]}"] += 1
             if e.dagster_event_type == dg.DagsterEventType.ASSET_MATERIALIZATION:
                 mat = e.dagster_event.event_specific_data.materialization
                 if mat.asset_key.path[0] == "raw":
@@ -107,6 +115,7 @@ def _stats(inst: Any, freeze: datetime) -> dict[str, Any]:
         "sync_runs": len(sync_runs),
         "sync_runs_failed": sum(r.dagster_run.status.value == "FAILURE" for r in sync_runs),
         "failure_messages": dict(failures.most_common(10)),
+        "step_failures": dict(steps.most_common(20)),
         "run_retries": sum("dagster/parent_run_id" in r.dagster_run.tags for r in records),
         "step_retries": step_retries,
         "raw_rows_loaded": rows,
@@ -194,6 +203,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         freeze = max(w.now for w in worlds)
         import dagster as dg
 
+        from pos_dagster.defs.automation.sensors import accounts_in_flight
+        from pos_sync.appstore.sync_requests import request_sync
+
         inst = dg.DagsterInstance.from_config(env["DAGSTER_HOME"])
         try:
             def synced_after_freeze() -> set[str]:
@@ -204,11 +216,25 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                         done.add(account)
                 return done
 
+            # after the freeze, each account needs one more good sync: the scheduled ones stop (frequency one
+            # day, as an operator would set it through the API) and each account is asked once for a sync, as
+            # the dashboard's "sync now" does; an account whose sync then fails is asked again (counted)
+            for account_id in accounts:
+                appstore.update_account(account_id, sync_frequency_minutes=24 * 60)
+            asked: dict[str, float] = {}
+            asked_again = 0
             final_deadline = time.monotonic() + args.final_minutes * 60
-            while set(accounts) - synced_after_freeze() and time.monotonic() < final_deadline:
+            while (missing := set(accounts) - synced_after_freeze()) and time.monotonic() < final_deadline:
+                busy = accounts_in_flight(inst)
+                for account_id in sorted(missing - busy):
+                    if time.monotonic() - asked.get(account_id, -1e9) > 120:  # the sensor turned the last one into a run
+                        asked_again += account_id in asked
+                        asked[account_id] = time.monotonic()
+                        request_sync(account_id, accounts[account_id])
                 sample()
-                time.sleep(3)
+                time.sleep(5)
             missing = sorted(set(accounts) - synced_after_freeze())
+            final_seconds = round(time.monotonic() - final_deadline + args.final_minutes * 60, 1)
             stats = _stats(inst, freeze)
         finally:
             inst.dispose()
@@ -232,10 +258,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "benchmark": "soak", "measured_at": iso(datetime.now(UTC)), "machine": machine(),
             "parameters": {"worlds": args.worlds, "accounts": len(accounts), "providers": list(PROVIDERS),
                            "minutes": args.minutes, "sale_every_seconds": args.sale_every, "faults": args.faults,
-                           "pool_limit": args.pool_limit, "sync_frequency_minutes": 1},
+                           "pool_limit": args.pool_limit, "sync_frequency_minutes": 1,
+                           "final_minutes_at_most": args.final_minutes},
             "topology_up_seconds": round(up_seconds, 1),
             "live_sales": sum(c.sales_made for c in clocks), "sandbox_requests": requests,
             **stats,
+            "after_the_freeze": {"seconds_until_every_account_synced": final_seconds if not missing else None,
+                                 "sync_requests": len(asked), "asked_again_after_a_failed_sync": asked_again},
             "accounts_without_a_sync_after_the_freeze": missing,
             "reconciliation": {"verdict": "reconciled" if not problems and not missing else "mismatch",
                                "worlds": len(worlds), "problems": problems[:20], "problem_count": len(problems)},
@@ -258,7 +287,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--worlds", type=int, default=30, help="sandbox worlds: 3 accounts each (default 30)")
     parser.add_argument("--minutes", type=float, default=10.0, help="how long sales and syncs go on")
-    parser.add_argument("--final-minutes", type=float, default=15.0, help="wait for the last sync of each account")
+    parser.add_argument("--final-minutes", type=float, default=30.0,
+                        help="at most this long for every account's sync after the freeze")
     parser.add_argument("--sale-every", type=float, default=5.0, help="seconds between live sales per world")
     parser.add_argument("--faults", default="flaky", help="the sandboxes' fault plan (a preset or spec; none)")
     parser.add_argument("--pool-limit", type=int, default=4, help="slots of each provider's pool")
