@@ -19,6 +19,7 @@ from transforms.canonical import SCHEMA, TABLES, Table
 from transforms.demand import DEMAND_TABLES
 
 ALL_TABLES: tuple[Table, ...] = (*TABLES, *DEMAND_TABLES)  # the canonical model and the demand feed
+DDL_LOCK_KEY = 0x706F735F64646C  # 'pos_ddl': the warehouse's schema changes, one session at a time
 
 
 def _arrow_type(sql_type: str) -> Any:
@@ -112,18 +113,36 @@ class Warehouse:
 
     def ensure_schema(self) -> None:
         """The canonical and demand tables as the model declares them: created when missing, and an
-        existing warehouse upgraded (:mod:`pos_sync.warehouse.migrations`)."""
+        existing warehouse upgraded (:mod:`pos_sync.warehouse.migrations`). On PostgreSQL one build at
+        a time (a session advisory lock): ``CREATE … IF NOT EXISTS`` is not safe against a concurrent
+        identical statement there — the loser fails on the catalog's unique index (``pg_namespace``,
+        ``pg_type``) — and the first syncs of many accounts start together."""
         from pos_sync.warehouse.migrations import add_missing_columns, add_natural_keys, version_pos_products
 
-        self.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
+        with self._ddl_lock():
+            self.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
+            self.commit()
+            version_pos_products(self)
+            for table in ALL_TABLES:
+                for stmt in table.ddl(self.dialect):
+                    self.execute(stmt)
+            self.commit()
+            add_missing_columns(self)
+            add_natural_keys(self)
+
+    @contextmanager
+    def _ddl_lock(self) -> Any:
+        if self.dialect != "postgres":  # DuckDB: one writer process at a time already
+            yield
+            return
+        self.execute("SELECT pg_advisory_lock(%s)", (DDL_LOCK_KEY,))
         self.commit()
-        version_pos_products(self)
-        for table in ALL_TABLES:
-            for stmt in table.ddl(self.dialect):
-                self.execute(stmt)
-        self.commit()
-        add_missing_columns(self)
-        add_natural_keys(self)
+        try:
+            yield
+        finally:
+            self.rollback()  # a failed statement leaves the transaction aborted: the unlock needs a fresh one
+            self.execute("SELECT pg_advisory_unlock(%s)", (DDL_LOCK_KEY,))
+            self.commit()
 
     # ------------------------------------------------------------------ bulk
     def temp_keys(self, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
