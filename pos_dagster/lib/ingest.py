@@ -23,6 +23,7 @@ from pos_sync.appstore import AppStore, CryptoError
 from pos_sync.ingest.bookkeeping import BACKFILL_WINDOW, SETUP, SyncLog, describe_failure, track_sync
 from pos_sync.ingest.sync import AccountSync, AccountUnavailable
 from pos_sync.providers import ProviderSpec
+from pos_sync.warehouse.pipelines import run_pipeline
 
 
 def _account_sync(store: AppStore, spec: ProviderSpec, account_id: str, run_id: str) -> AccountSync:
@@ -100,6 +101,7 @@ def sync_account_raw(context: dg.AssetExecutionContext, spec: ProviderSpec, dlt_
                 pace = run.record_pace(source, stats)
     except Exception as exc:
         settle_webhooks(context, store, exc)
+        retry_schema_conflict(context, exc)
         retry_transient(context, store, spec, exc)
         raise
     if last_step:
@@ -114,6 +116,21 @@ def sync_account_raw(context: dg.AssetExecutionContext, spec: ProviderSpec, dlt_
 
 # failures another attempt may cure: the provider was down or kept throttling past the retry budget
 TRANSIENT = frozenset({"provider_unavailable", "rate_limited"})
+
+
+def retry_schema_conflict(context: dg.AssetExecutionContext, exc: BaseException) -> None:
+    """Another sync of the same provider changed the raw tables' schema at the same moment (PostgreSQL,
+    :func:`~pos_sync.warehouse.pipelines.is_schema_conflict`): the step runs again at once — its load
+    package is still pending and dlt applies only the schema changes still missing — whatever
+    ``MAX_SYNC_RETRIES`` says (nothing is wrong with the provider or the data)."""
+    import random
+
+    from pos_sync.warehouse.pipelines import SCHEMA_CONFLICT_RETRIES, is_schema_conflict
+
+    if not is_schema_conflict(exc) or context.retry_number >= SCHEMA_CONFLICT_RETRIES:
+        return
+    context.log.warning("another sync changed the raw tables' schema at the same time: loading again")
+    raise dg.RetryRequested(max_retries=SCHEMA_CONFLICT_RETRIES, seconds_to_wait=random.uniform(0.2, 1.0)) from exc
 
 
 def retry_transient(context: dg.AssetExecutionContext, store: AppStore, spec: ProviderSpec,
@@ -176,7 +193,7 @@ def sync_account_window(context: dg.OpExecutionContext, spec: ProviderSpec, apps
                     step=BACKFILL_WINDOW) as stats:
         source = run.source(pipeline, now, start=start, end=end)
         try:
-            load_info = pipeline.run(source, **run.run_kwargs())
+            load_info = run_pipeline(pipeline, source, **run.run_kwargs())
             load_info.raise_on_failed_jobs()
             run.record_counts(pipeline, stats)
         finally:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
 import shutil
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -86,7 +87,16 @@ def provider_pii_columns() -> dict[str, dict[str, dict[str, str]]]:
 
 
 def _raw_schemas(wh: Warehouse, provider: str) -> list[str]:
-    return [s for s in (f"raw_{provider}", f"raw_{provider}_staging") if _tables(wh, s)]
+    return [s for s in (f"raw_{provider}", *_staging_schemas(wh, provider)) if _tables(wh, s)]
+
+
+def _staging_schemas(wh: Warehouse, provider: str) -> list[str]:
+    """dlt's staging copies of a provider's raw dataset: one per pipeline on PostgreSQL
+    (``raw_square_stg_<hash>``, :func:`pos_sync.warehouse.pipelines.staging_layout`), and the shared
+    ``raw_square_staging`` of earlier versions (and of DuckDB)."""
+    own = re.compile(rf"raw_{re.escape(provider)}_(staging|stg_[0-9a-f]{{12}})")
+    return sorted(r["schema_name"] for r in wh.query("select schema_name from information_schema.schemata")
+                  if own.fullmatch(str(r["schema_name"])))
 
 
 def _tables(wh: Warehouse, schema: str) -> set[str]:
@@ -347,8 +357,7 @@ def _purge_staging(wh: Warehouse, providers: Iterable[str], account_ids: list[st
     if not account_ids:
         return
     marks = ", ".join(["%s"] * len(account_ids))
-    for provider in sorted(providers):
-        schema = f"raw_{provider}_staging"
+    for schema in (s for provider in sorted(providers) for s in _staging_schemas(wh, provider)):
         tables = _tables(wh, schema)
         parents = sorted(t for t in tables if "__" not in t and not t.startswith("_dlt")
                          and "_pos_account_id" in wh.columns(schema, t))

@@ -76,7 +76,11 @@ def warehouse_values() -> Iterator[tuple[str, str, str]]:
 
     wh = Warehouse()
     try:
-        schemas = [s for s in SCHEMAS] + [f"{s}_staging" for s in SCHEMAS[:3]]
+        # dlt's staging copies: one per pipeline on PostgreSQL (raw_square_stg_<hash>), shared on DuckDB
+        staging = [r["schema_name"] for r in wh.query("select schema_name from information_schema.schemata")
+                   if any(str(r["schema_name"]).startswith((f"{s}_staging", f"{s}_stg_")) for s in SCHEMAS[:3])]
+        assert staging, "no dlt staging copy to scan"
+        schemas = [*SCHEMAS, *staging]
         for schema in schemas:
             tables = [r["table_name"] for r in wh.query(
                 "select table_name from information_schema.tables where table_schema = %s", (schema,))]
