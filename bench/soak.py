@@ -273,8 +273,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "load_average_1m_at_end": os.getloadavg()[0],
         }
     finally:
-        if proc is not None and proc.poll() is None:
-            proc.kill()
+        if proc is not None and proc.poll() is None:  # interrupted: the launcher stops its process groups
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
         for clock in clocks:
             clock.stop()
         for server in servers:
