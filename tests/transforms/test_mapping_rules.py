@@ -137,3 +137,66 @@ def test_price_never_tells_flavour_twins_apart() -> None:
     catalog = [*FILLER, BakeryProduct("queso", "Tarta de queso", None, None, 21.0),
                BakeryProduct("santiago", "Tarta de Santiago", None, None, 6.0)]
     assert decided(["Tarta"], catalog, price=21.0)["Tarta"][0] == "review"
+
+
+# ---------------------------------------------------------------------------- issue #13: the synthetic set's wrong auto-maps
+def sku_decided(name: str, sku: str, catalog: list[BakeryProduct]) -> tuple:
+    [s] = suggest([PosProduct("square", "p0", name, sku)], catalog)
+    return s.decision, s.bakery_product_id, s.reason
+
+
+def test_only_the_dotted_occurrence_of_a_word_is_an_abbreviation() -> None:
+    """``Lemon and milk Milk.``: the first ``milk`` is milk, only the dotted one cuts ``milkshake``."""
+    normalise = Normalizer(build_synonyms())
+    assert set(normalise("Lemon and milk Milk.").tokens) == {"limon", "leche", "batido"}
+    catalog = [*FILLER, BakeryProduct("batido-limon", "Batido de limón"),
+               BakeryProduct("batido-limon-leche", "Batido de limón y leche")]
+    assert decided(["Lemon and milk Milk."], catalog) == {"Lemon and milk Milk.": ("auto", "batido-limon-leche")}
+
+
+def test_a_phrase_that_read_word_by_word_is_another_product_is_not_auto_mapped() -> None:
+    """``Chocolate croissant`` is a napolitana by the synonym table, and word by word the catalog's
+    ``Croissant de chocolate``: when both are sold it is ambiguous."""
+    both = [*FILLER, BakeryProduct("napo", "Napolitana de chocolate"),
+            BakeryProduct("croissant-choc", "Croissant de chocolate")]
+    got = decided(["Chocolate croissant", "Pain au chocolat", "Croissant de chocolate"], both)
+    assert got["Chocolate croissant"] == ("review", None)
+    assert got["Pain au chocolat"] == ("auto", "napo")  # word by word it is "pan chocolate": no product
+    assert got["Croissant de chocolate"] == ("auto", "croissant-choc")
+    only_napolitana = [*FILLER, BakeryProduct("napo", "Napolitana de chocolate")]
+    assert decided(["Chocolate croissant"], only_napolitana) == {"Chocolate croissant": ("auto", "napo")}
+
+
+def test_a_sku_does_not_overrule_a_name_that_says_none_of_its_words() -> None:
+    catalog = [*FILLER, BakeryProduct("tarta-manzana", "Tarta de manzana")]
+    ensaimada = next(p for p in FILLER if p.bakery_product_id == "ensaimada")
+    catalog[FILLER.index(ensaimada)] = BakeryProduct("ensaimada", "Ensaimada", "BOL-ENSAIMADA", "Bollería", 1.90)
+    assert sku_decided("Cerveza fría", "BOL-ENSAIMADA", catalog) == ("review", None, "sku-name")
+    assert sku_decided("Ensaïmada mallorquina", "BOL-ENSAIMADA", catalog)[:2] == ("auto", "ensaimada")
+    # words nobody reads (a till in another language) contradict nothing: the SKU decides
+    assert sku_decided("Xyzzy plugh", "BOL-ENSAIMADA", catalog)[:2] == ("auto", "ensaimada")
+
+
+def test_an_unread_word_may_name_the_more_specific_product() -> None:
+    """``Fig napolitana de crema``: ``fig`` is a word nobody reads, and the catalog sells that
+    napolitana with one word more; a misspelt size word (``grnde``) names no product."""
+    catalog = [*FILLER, BakeryProduct("napo", "Napolitana de crema"),
+               BakeryProduct("napo-higo", "Napolitana de crema e higo")]
+    got = decided(["Fig napolitana de crema", "Napolitana de crema grnde"], catalog)
+    assert got["Fig napolitana de crema"] == ("review", None)
+    assert got["Napolitana de crema grnde"] == ("auto", "napo")
+
+
+def test_a_product_word_the_name_neither_says_nor_implies_blocks_auto_mapping() -> None:
+    """``Caracola de mantequilla`` against ``Caracola de mantequilla y queso`` (and a plain
+    ``Caracola``): a product the catalog may lack. A generic name (the product's head) and a
+    misspelt word are not missing words."""
+    catalog = [*FILLER, BakeryProduct("caracola", "Caracola"),
+               BakeryProduct("caracola-mq", "Caracola de mantequilla y queso"),
+               BakeryProduct("cafe-nueces", "Café de nueces")]
+    got = decided(["Caracola de mantequilla", "Caracola de mantequilla y queso", "Café de nuece."], catalog)
+    assert got["Caracola de mantequilla"] == ("review", None)
+    assert got["Caracola de mantequilla y queso"] == ("auto", "caracola-mq")
+    assert got["Café de nuece."] == ("auto", "cafe-nueces")
+    only = [*FILLER, BakeryProduct("roscon-nata", "Roscón de Reyes con nata")]
+    assert decided(["Roscón de Reyes"], only) == {"Roscón de Reyes": ("auto", "roscon-nata")}

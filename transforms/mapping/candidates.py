@@ -97,6 +97,13 @@ class CatalogIndex:
             if b in self._column:
                 self._related_words[a].append((b, sim))
         self._posting_sets: dict[str, frozenset[int]] = {}
+        # each product's head: its first word, or the canonical phrase it starts with (roscon reyes)
+        phrases = set(synonyms.phrases.values())
+        self.heads: list[tuple[str, ...]] = []
+        for e in self.entries:
+            tokens = e.name.tokens
+            k = max((k for k in range(2, len(tokens) + 1) if tokens[:k] in phrases), default=1)
+            self.heads.append(tokens[:k])
         # multi-word canonical phrases (roscon reyes, masa madre): a name may drop their second word
         self.compounds: dict[str, list[tuple[str, ...]]] = defaultdict(list)
         for phrase in sorted(set(synonyms.phrases.values())):
@@ -120,6 +127,10 @@ class CatalogIndex:
         return align(name, self.entries[i].name, self.similarity, self.weights, self.unknown_weight, self.totals[i])
 
     def implied(self, said: Iterable[str], i: int) -> float:
+        """The weight of :meth:`implied_words`."""
+        return sum(self.weights[w] for w in self.implied_words(said, i))
+
+    def implied_words(self, said: Iterable[str], i: int) -> frozenset[str]:
         """Weight of product ``i``'s words a name saying ``said`` (its catalog words) leaves implied:
         the words every catalog product with all of ``said`` also has. A one-word name implies them
         all when that word is the product's head (its first word): ``Hogaza`` says ``hogaza``, the
@@ -131,24 +142,34 @@ class CatalogIndex:
         said = set(said)
         common = self.word_sets[i].difference(said)
         if not common or not said:
-            return 0.0
+            return frozenset()
         if len(said) == 1:
             if self.entries[i].name.tokens[0] not in said:
-                return 0.0
+                return frozenset()
         else:
             common = {w for w in common if self._completes(w, said)}
             if not common:
-                return 0.0
+                return frozenset()
         postings = sorted((self._posting_set(w) for w in said), key=len)
         compatible = postings[0].intersection(*postings[1:]) if len(postings) > 1 else postings[0]
         if i not in compatible:
-            return 0.0
+            return frozenset()
         word_sets = self.word_sets
         for j in compatible:
             common = common.intersection(word_sets[j])
             if not common:
-                return 0.0
-        return sum(self.weights[w] for w in common)
+                return frozenset()
+        return frozenset(common)
+
+    def more_specific(self, said: Iterable[str], i: int) -> bool:
+        """Another product has every word of ``said`` and more words than product ``i``'s."""
+        said = list(said)
+        if not said:
+            return False
+        postings = sorted((self._posting_set(w) for w in said), key=len)
+        compatible = postings[0].intersection(*postings[1:]) if len(postings) > 1 else postings[0]
+        size = len(self.word_sets[i])
+        return any(len(self.word_sets[j]) > size for j in compatible if j != i)
 
     def _posting_set(self, word: str) -> frozenset[int]:
         found = self._posting_sets.get(word)
@@ -185,6 +206,8 @@ class CatalogIndex:
             ids = shared[row]
             extra = typos.get(nm)
             exact = self.by_key.get(nm.key)
+            if nm.literal is not None and (literal := self.by_key.get(nm.literal)):
+                exact = [*(exact or ()), *literal]
             if extra or exact:
                 ids = list(dict.fromkeys([*ids, *(extra or ()), *(exact or ())]))
             if len(ids) < 3:  # always three to show

@@ -38,7 +38,7 @@ from transforms.mapping.model import (
 from transforms.mapping.normalize import NormalizedName
 from transforms.mapping.scoring import MATCHED, NameMatch, measures_agree, tells_apart
 from transforms.mapping.synonyms import SynonymGroups, build_synonyms
-from transforms.mapping.text import normalise_sku
+from transforms.mapping.text import looks_like_a_measure, normalise_sku
 
 DEFAULT_THRESHOLD = 0.80
 MIN_MARGIN = 0.08  # ranking-score lead over the runner-up needed to auto-map
@@ -74,6 +74,7 @@ class Assessment(NamedTuple):
     agrees: bool  # the name says nothing the best candidate contradicts
     sku_conflict: bool = False  # the SKU matched another product than the best one
     lead: float | None = None  # the margin rule's lead when a same-worded twin was told apart, else the margin
+    blocked: str | None = None  # a rule that forbids auto-mapping the best candidate by name (the reason)
 
 
 def _states(name: NormalizedName, cat: NormalizedName, twin: NormalizedName) -> bool:
@@ -102,6 +103,7 @@ class _NameLevel(NamedTuple):
     # twins with the same words the name tells apart by a count, size or grade it states, or by its
     # price: their ranks differ by tie-breakers only, so the margin is taken over the others
     told_apart: frozenset[int] = frozenset()
+    blocked: str | None = None
 
 
 class Matcher:
@@ -203,7 +205,7 @@ class Matcher:
                             f.swap)
         ranked = (best, *(Ranked(i, -n, m, k) for n, _, i, m, k in keyed[1:TOP]))
         return Assessment(pos, name, ranked, features, confidence(features, self.coefficients), level.guard,
-                          level.agrees, bool(sku_hits) and not on_sku, lead)
+                          level.agrees, bool(sku_hits) and not on_sku, lead, level.blocked)
 
     def _name_level(self, name: NormalizedName, best: Ranked, keyed: list[tuple[float, str, int, NameMatch, bool]],
                     price: float | None = None) -> _NameLevel:
@@ -211,11 +213,15 @@ class Matcher:
         swap = bool(m.extra_known or m.extra_unknown) and len(m.matched) < len(self.index.entries[best.index].name.tokens) \
             and m.spelling < SPELLING_TYPO
         score, coverage = m.score, m.cat_coverage
+        cat_tokens = self.index.entries[best.index].name.tokens
+        missing = [c for c in cat_tokens if c not in m.matched]  # words of the product nothing in the name says
+        implied_words: frozenset[str] = frozenset()
         if coverage < 1.0 and not m.extra_known and not m.extra_unknown and m.pos_coverage > 0:
             # words of the product the name need not say (every product with the words it says has
             # them) count as said: ``Hogaza`` reads as ``Hogaza de masa madre`` when that is the only one
             said = [c for c, sim in m.matched.items() if sim >= MATCHED]
-            implied = IMPLIED * self.index.implied(said, best.index) if said else 0.0
+            implied_words = self.index.implied_words(said, best.index) if said else frozenset()
+            implied = IMPLIED * sum(self.index.weights[w] for w in implied_words)
             if implied:
                 total = self.index.totals[best.index]
                 gained = m.cat_coverage * total
@@ -224,15 +230,29 @@ class Matcher:
         features = Features(score, 0.0, coverage, 1.0 if best.sku else 0.0, 1.0 if m.extra_known else 0.0,
                             m.extra_unknown / len(name.tokens) if name.tokens else 1.0, 1.0 if swap else 0.0)
         agrees = m.spelling >= SPELLING_TYPO or (not m.extra_known and not swap)
+        blocked = None
+        unsaid = len([c for c in missing if c not in implied_words])
+        unread = m.extra_unknown - sum(map(looks_like_a_measure, name.unknown)) if m.extra_unknown else 0
+        if unread > unsaid and self.index.more_specific(m.matched, best.index):
+            # a word nobody reads is left over, no word of the product is left for it to misspell, and
+            # the catalog sells the product with more words: the word may be what sets that one apart
+            # (Fig napolitana: napolitana de higo)
+            blocked = "unknown-words"
+        elif unsaid > m.extra_unknown and not self._generic(m.matched, best.index):
+            # the product has more words than the name says, implies or may have misspelt, and the name
+            # is not its generic head (Caracola de mantequilla is not Caracola de mantequilla y queso)
+            blocked = "missing-words"
         told_apart: set[int] = set()
         guard = self._guard(name, best, keyed, price, told_apart)
-        return _NameLevel(guard, agrees, features, frozenset(told_apart))
+        return _NameLevel(guard, agrees, features, frozenset(told_apart), blocked)
 
     def _guard(self, name: NormalizedName, best: Ranked, keyed: list[tuple[float, str, int, NameMatch, bool]],
                price: float | None = None, told_apart: set[int] | None = None) -> bool:
         """Does the name tell the best candidate apart from every other one sharing a word with it?"""
         entries, word_sets = self.index.entries, self.index.word_sets
         cat = entries[best.index].name
+        if name.literal is not None and not best.sku and name.literal != cat.key and self.index.by_key.get(name.literal):
+            return False  # read word by word, the name is another product of the catalog (Chocolate croissant)
         words = word_sets[best.index]
         for _, _, i, match, on_sku in keyed[1:]:
             twin_words = word_sets[i]
@@ -253,6 +273,12 @@ class Matcher:
             elif twin_words == words and told_apart is not None and _states(name, cat, twin):
                 told_apart.add(i)
         return True
+
+    def _generic(self, matched: Mapping[str, float], best: int) -> bool:
+        """The name says exactly the product's head (``Roscón de Reyes``, ``Caja regalo``): a generic
+        name, which may stand for the only product with that head."""
+        head = self.index.heads[best]
+        return set(matched) == set(head)
 
     def _priced_apart(self, name: NormalizedName, cat: NormalizedName, price: float, best: int, twin: int) -> bool:
         """Twins with the same words that differ in quantity (``Magdalenas (6 uds)`` and ``Magdalena``,
@@ -290,6 +316,10 @@ class Matcher:
             reason = "near-twin"
         elif not assessment.agrees and not best.sku:
             reason = "extra-words"
+        elif assessment.blocked and not best.sku:
+            reason = assessment.blocked
+        elif best.sku and not best.match.matched and best.match.extra_known:
+            reason = "sku-name"  # the SKU says one product, the name says known words, none of them its
         elif (assessment.features.margin if assessment.lead is None else assessment.lead) < min_margin:
             reason = "margin"
         elif assessment.confidence < threshold:

@@ -38,7 +38,7 @@ from transforms.mapping.text import (
 
 SPELLING = 0.85  # an unknown word this close to exactly one known word is read as that word
 ABBREVIATED = "~"  # marks an ambiguous abbreviation (``tart.``: tarta or tartaleta), a word nobody knows
-_DOTTED = re.compile(r"([a-z]{2,})\.")
+_DOTTED = re.compile(r"[a-z]+\.?")
 # "relleno de nata", "farcit de crema", "filled with cream": the filling is what a "con" says
 _FILLED = re.compile(r"\b(?:rellen[oa]s?|farcit|farcida|farcits|farcides|filled|stuffed)\s+(?:de|con|amb|with|d)\s+")
 _SLASHES = ((re.compile(r"\bc\s*/\s*"), " con "), (re.compile(r"\bs\s*/\s*"), " sin "),
@@ -57,6 +57,9 @@ class NormalizedName(NamedTuple):
     plural: bool  # its head word was plural (magdalenas): a count above one, unknown
     unknown: tuple[str, ...]  # words nobody knows (typos, unresolved abbreviations)
     implied_count: int | None  # the explicit count, else 1 for a singular name, else unknown
+    # the key of the name read word by word when a phrase of the synonym table gave it other words
+    # (``Chocolate croissant``: ``chocolate croissant``), else None
+    literal: str | None = None
 
 
 class Normalizer:
@@ -157,9 +160,15 @@ class Normalizer:
         first_plural: bool | None = None
         last_plural = False
         words = self._words
-        dotted = set(_DOTTED.findall(folded)) if "." in folded else ()
+        # which occurrences of a word end with a dot (``Lemon and milk Milk.``: only the second one
+        # abbreviates ``milkshake``), in order
+        dotted: dict[str, list[bool]] = {}
+        if "." in folded:
+            for piece in _DOTTED.findall(folded):
+                dotted.setdefault(piece.rstrip("."), []).append(piece.endswith(".") and len(piece) > 2)
         for word in kept:
-            if word in dotted:
+            marks = dotted.get(word) if dotted else None
+            if marks and marks.pop(0):
                 found = self._abbreviation(word)
             else:
                 found = words.get(word)
@@ -177,11 +186,15 @@ class Normalizer:
         if not NEGATIONS.isdisjoint(singles):
             singles = bind_negations(singles)
         tokens = tuple(dict.fromkeys(self.synonyms.rewrite(singles)))  # canonical phrases have no stop words
+        literal: str | None = None
+        if len(singles) > 1 and (word_by_word := self.synonyms.literal(singles)) is not None:
+            literal = " ".join(sorted(set(word_by_word)))
+        key = " ".join(sorted(tokens))
         known = self.known
         unknown = tuple(t for t in tokens if t not in known and (t[:4] != "sin_" or t[4:] not in known))
         implied = measures.count if measures.count is not None else (None if plural else 1)
-        return NormalizedName(tokens, " ".join(sorted(tokens)), squashed, measures.count, measures.size, grade,
-                              plural, unknown, implied)
+        return NormalizedName(tokens, key, squashed, measures.count, measures.size, grade, plural, unknown, implied,
+                              literal if literal != key else None)
 
 
 def catalog_vocabulary(synonyms: SynonymTable, names: Iterable[str]) -> set[str]:

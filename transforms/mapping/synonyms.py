@@ -175,6 +175,27 @@ class SynonymTable:
                 i += 1
         return out
 
+    def literal(self, tokens: list[str]) -> list[str] | None:
+        """The word-by-word reading of ``tokens`` (one-word variants only) when a phrase of several
+        words rewrote them to other words, else ``None``: ``chocolate croissant`` reads as
+        ``napolitana chocolate`` by its phrase, and literally as ``chocolate croissant``."""
+        out: list[str] = []
+        phrased = False
+        phrases, longest = self.phrases, self.longest
+        i, n = 0, len(tokens)
+        while i < n:
+            top = longest.get(tokens[i])
+            if top is not None and top > 1:
+                for length in range(min(top, n - i), 1, -1):
+                    found = phrases.get(tuple(tokens[i:i + length]))
+                    if found is not None:
+                        phrased = True
+                        break
+            found = phrases.get((tokens[i],)) if top is not None else None
+            out.extend(found if found is not None else (tokens[i],))
+            i += 1
+        return out if phrased else None
+
 
 def build_synonyms(extra: SynonymGroups | None = None, *, defaults: bool = True) -> SynonymTable:
     """The default table (unless ``defaults=False``) extended by a tenant's ``{canonical: variants}``.

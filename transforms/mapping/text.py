@@ -7,9 +7,12 @@ the synonym table and the catalog's vocabulary.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from typing import NamedTuple
+
+from rapidfuzz.distance import Indel
 
 _TRANSLATE = str.maketrans({
     "·": "", "•": " ", "'": " ", "’": " ", "`": " ", "´": " ", "&": " y ", "+": " ", "*": " ",
@@ -202,6 +205,20 @@ def is_subsequence(short: str, long: str) -> bool:
         return False
     it = iter(long)
     return all(ch in it for ch in short)
+
+
+_MEASURE_LIKE = sorted({w for w in (*_MEASURE_WORDS, *GRADES, *NOISE, "unidad", "unitat", "porcion", "porcio")
+                        if len(w) >= 4})
+
+
+@functools.lru_cache(maxsize=4096)
+def looks_like_a_measure(word: str) -> bool:
+    """A word nobody knows that is a misspelt or cut size, count or noise word (``grnde``,
+    ``pequñeo``, ``uniad``, ``gra``): it names no product."""
+    word = word.lstrip("~")
+    if len(word) < 3:
+        return False
+    return any(w.startswith(word) or Indel.normalized_similarity(word, w) >= 0.8 for w in _MEASURE_LIKE)
 
 
 # ---------------------------------------------------------------------------- SKUs
