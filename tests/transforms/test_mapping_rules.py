@@ -200,3 +200,56 @@ def test_a_product_word_the_name_neither_says_nor_implies_blocks_auto_mapping() 
     assert got["Café de nuece."] == ("auto", "cafe-nueces")
     only = [*FILLER, BakeryProduct("roscon-nata", "Roscón de Reyes con nata")]
     assert decided(["Roscón de Reyes"], only) == {"Roscón de Reyes": ("auto", "roscon-nata")}
+
+
+BASES = ["Pan", "Tarta", "Bizcocho", "Galleta", "Donut", "Palmera", "Trenza", "Hojaldre"]
+FLAVOURS = ["chocolate", "fresa", "limón", "naranja", "canela", "coco", "miel", "nata", "queso", "manzana", "almendra",
+            "vainilla", "frambuesa", "avena", "espelta", "yogur", "higo", "atún", "jamón", "maíz", "trufa", "pistacho",
+            "calabaza", "zanahoria", "caramelo"]
+LARGE = [BakeryProduct(f"{b}-{f}", f"{b} de {f}") for b in BASES for f in FLAVOURS]  # 200: retrieval, not all scored
+
+
+def retrieved(names: list[str], catalog: list[BakeryProduct]) -> list[set[str]]:
+    matcher = Matcher(catalog)
+    index = matcher.index
+    return [{index.ids[i] for i in found} for found in index.retrieve([index.normalizer(n) for n in names])]
+
+
+def test_retrieval_brings_the_twins_with_the_same_words_and_every_word_a_cut_may_be() -> None:
+    """A twin with the same words as a retrieved product (``Napolitana de vainilla 500g``), and every
+    product with a word an ambiguous cut may stand for (``man.``: manzana, mantequilla), are scored."""
+    napolitanas = [BakeryProduct(f"napo-{k}", f"Napolitana de vainilla {size}".strip())
+                   for k, size in enumerate(("", "familiar", "(docena)", "grande", "500g"))]
+    catalog = [*LARGE, *(BakeryProduct(f"boc-{f}", f"Bocadillo de {f}") for f in FLAVOURS),
+               BakeryProduct("boc-mantequilla", "Bocadillo de mantequilla"), *napolitanas]
+    assert len(catalog) > 150  # above SMALL_CATALOG: candidates are retrieved
+    napo, boc = retrieved(["Napol. de vainilla 500g", "Bocadillo de man."], catalog)
+    assert {p.bakery_product_id for p in napolitanas} <= napo
+    assert {"boc-manzana", "boc-mantequilla"} <= boc
+    napo_500, bocadillo = suggest(pos("Napol. de vainilla 500g", "Bocadillo de man."), catalog)
+    assert napo_500.candidates[0][0] == "napo-4" and napo_500.bakery_product_id in (None, "napo-4")
+    assert (bocadillo.decision, bocadillo.bakery_product_id) == ("review", None)
+
+
+def test_a_three_letter_cut_is_never_enough_to_auto_map() -> None:
+    """``Bri.`` starts only ``brioche`` among the words we know, but a till may cut a word we do not
+    know (Catalan *brioix* is a bollo too): three letters go to review; longer cuts resolve."""
+    catalog = [*FILLER, BakeryProduct("brioche", "Brioche"), BakeryProduct("bollo", "Bollo"),
+               BakeryProduct("brioche-v", "Brioche de vainilla"), BakeryProduct("bollo-v", "Bollo de vainilla")]
+    got = decided(["Bri.", "Bri. de vainilla", "Brioc. de vainilla"], catalog)
+    assert got["Bri."] == ("review", None)
+    assert got["Bri. de vainilla"] == ("review", None)
+    assert got["Brioc. de vainilla"] == ("auto", "brioche-v")
+    normalise = Normalizer(build_synonyms())
+    assert normalise("Zumo nar.").tokens == ("zumo", "naranja")  # a cut that is a known word still reads
+
+
+def test_a_misspelling_near_two_catalog_words_tells_neither_apart() -> None:
+    """``Tareta amb llavors``: *tarta* (nearest) or *tartaleta* con semillas, both sold."""
+    catalog = [*FILLER, BakeryProduct("tarta-s", "Tarta con semillas"), BakeryProduct("tartaleta-f", "Tartaleta de fresa")]
+    assert decided(["Tareta amb llavors"], catalog) == {"Tareta amb llavors": ("auto", "tarta-s")}
+    catalog.append(BakeryProduct("tartaleta-s", "Tartaleta con semillas"))
+    got = decided(["Tareta amb llavors", "Tarta con semillas", "Tartaleta con semillas"], catalog)
+    assert got["Tareta amb llavors"] == ("review", None)
+    assert got["Tarta con semillas"] == ("auto", "tarta-s")
+    assert got["Tartaleta con semillas"] == ("auto", "tartaleta-s")

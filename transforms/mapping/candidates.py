@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from rapidfuzz import fuzz, process
+from rapidfuzz.distance import Indel
 
 from transforms.mapping.model import BakeryProduct
 from transforms.mapping.normalize import NormalizedName, Normalizer, catalog_vocabulary
@@ -39,6 +40,7 @@ RETRIEVE = 6  # else the best this many by shared words (IDF-weighted Dice)...
 BAND = 0.1  # ...beyond the best three, only those within this of the best one
 SPELLING_CANDIDATES = 4  # plus, for names with unknown words, the best this many by spelling
 DICE_BITS = 20  # resolution of the shared-word score when ranking (ties within 1e-6 go to catalog order)
+MISSPELT = 0.75  # a word nobody knows this near a catalog word (or cutting it) may misspell it
 CHUNK = 50_000  # names ranked at once (the packed keys need (names × products × pairs) < 2**63)
 
 
@@ -97,6 +99,18 @@ class CatalogIndex:
             if b in self._column:
                 self._related_words[a].append((b, sim))
         self._posting_sets: dict[str, frozenset[int]] = {}
+        # products with the same words as another (Caracola / Caracola (4 uds)): retrieved together
+        self._twins: dict[int, list[int]] = {}
+        for same in self.by_key.values():
+            if len(same) > 1:
+                for i in same:
+                    self._twins[i] = [j for j in same if j != i]
+        self._vocabulary = sorted(w for w in self.by_word if "_" not in w)
+        self._by_first: dict[str, list[str]] = defaultdict(list)
+        for w in self._vocabulary:
+            self._by_first[w[:1]].append(w)
+        self._misspelt: dict[str, list[str]] = {}
+        self._prefixed: dict[str, list[tuple[int, float]]] = {}  # an abbreviation → the words it may cut
         # each product's head: its first word, or the canonical phrase it starts with (roscon reyes)
         phrases = set(synonyms.phrases.values())
         self.heads: list[tuple[str, ...]] = []
@@ -171,6 +185,27 @@ class CatalogIndex:
         size = len(self.word_sets[i])
         return any(len(self.word_sets[j]) > size for j in compatible if j != i)
 
+    def products_with(self, words: Iterable[str]) -> frozenset[int]:
+        """The products whose words include all of ``words``."""
+        postings = sorted((self._posting_set(w) for w in words), key=len)
+        if not postings:
+            return frozenset()
+        return postings[0].intersection(*postings[1:]) if len(postings) > 1 else postings[0]
+
+    def misspelt(self, unknown: str) -> list[str]:
+        """The catalog words a word nobody knows may misspell or cut (cached)."""
+        found = self._misspelt.get(unknown)
+        if found is None:
+            resembles = self.similarity.resembles
+            a = unknown.lstrip("~")
+            # a misspelling keeps about as many letters (empan is no misspelt pan)
+            pool = {w for w, _, _ in process.extract(a, self._vocabulary, scorer=Indel.normalized_similarity,
+                                                      score_cutoff=MISSPELT, limit=None)
+                    if len(w) >= len(a) - 2} if len(a) >= 3 else set()
+            pool.update(w for w in self._by_first.get(a[:1], ()) if len(w) > len(a) and resembles(a, w) >= MISSPELT)
+            found = self._misspelt[unknown] = sorted(pool)
+        return found
+
     def _posting_set(self, word: str) -> frozenset[int]:
         found = self._posting_sets.get(word)
         if found is None:
@@ -210,6 +245,9 @@ class CatalogIndex:
                 exact = [*(exact or ()), *literal]
             if extra or exact:
                 ids = list(dict.fromkeys([*ids, *(extra or ()), *(exact or ())]))
+            twins = [j for i in ids if i in self._twins for j in self._twins[i]]
+            if twins:  # a twin of a candidate is checked by the guard, so it is a candidate too
+                ids = list(dict.fromkeys([*ids, *twins]))
             if len(ids) < 3:  # always three to show
                 ids = list(dict.fromkeys([*ids, *range(min(3 + len(ids), n))]))[:3]
             out.append(ids)
@@ -235,6 +273,11 @@ class CatalogIndex:
                     rows.append(row)
                     words.append(col)
                     gains.append(w)
+                elif token in nm.unknown:  # an abbreviation: every catalog word it may cut (tart. → tarta, tartaleta)
+                    for col, gain in self._prefix_columns(token):
+                        rows.append(row)
+                        words.append(col)
+                        gains.append(gain)
                 for other, sim in related.get(token, ()):
                     rows.append(row)
                     words.append(column[other])
@@ -271,6 +314,20 @@ class CatalogIndex:
         bounds = np.searchsorted(kept_rows, np.arange(len(names) + 1)).tolist()
         flat = key_products[keep].tolist()
         return [flat[bounds[row]:bounds[row + 1]] for row in range(len(names))]
+
+    def _prefix_columns(self, token: str) -> list[tuple[int, float]]:
+        """Catalog words an unknown word or an ambiguous abbreviation is a prefix of, with the gain
+        :func:`~transforms.mapping.scoring.align` would give them (cached)."""
+        found = self._prefixed.get(token)
+        if found is None:
+            prefix = token[1:] if token[0] == "~" else token
+            found = []
+            if len(prefix) >= 3:
+                for word, col in self._column.items():
+                    if len(word) > len(prefix) and word.startswith(prefix):
+                        found.append((col, self.similarity(token, word) * self.weights[word]))
+            found = self._prefixed[token] = [(col, gain) for col, gain in found if gain > 0.0]
+        return found
 
     def _by_spelling(self, names: Sequence[NormalizedName]) -> dict[NormalizedName, list[int]]:
         """Names with words nobody knows (typos): the best few by rapidfuzz's ratio of the sorted words."""

@@ -14,7 +14,18 @@ The best candidate is **auto**-mapped only when all of these hold:
 * the POS name does not contradict it (SKU matches aside): no real word of the POS name is left
   unexplained (``Croissant mixto`` is not ``Croissant``), and no word of the product is replaced by
   a word nobody reads (``Avocado toast`` is not ``Tostada con tomate``) — unless the two names are
-  the same letter for letter but for a typo across a word break (``Café oslo``, ``Coal Cao``).
+  the same letter for letter but for a typo across a word break (``Café oslo``, ``Coal Cao``);
+* the name says every word of the product, or implies it, or is its generic head (``Roscón de
+  Reyes``), or has a word nobody reads that may misspell it (``Caracola de mantequilla`` is not
+  ``Caracola de mantequilla y queso``: the catalog may lack that product);
+* no word nobody reads is left over when the catalog sells the product with more words (``Fig
+  napolitana`` is not ``Napolitana`` when ``Napolitana de higo`` is sold), and no such word could
+  as well misspell another catalog word that makes another product (``Tareta``: tarta, tartaleta);
+* no word is a three-letter cut that is no known word (``Bri.``: a till may cut a word of a language
+  the synonym table does not know);
+* read word by word instead of by a phrase of the synonym table, the name is no other product
+  (``Chocolate croissant``: a napolitana, or the catalog's ``Croissant de chocolate``);
+* a SKU match is not contradicted by a name of known words none of which is the product's.
 
 Otherwise it goes to **review** with its three best candidates, or is **none** when nothing in
 the catalog is plausible (no SKU match, no name scoring ``PLAUSIBLE`` or more, a confidence under
@@ -238,10 +249,14 @@ class Matcher:
             # the catalog sells the product with more words: the word may be what sets that one apart
             # (Fig napolitana: napolitana de higo)
             blocked = "unknown-words"
+        elif any(len(t) == 4 and t[0] == "~" for t in name.tokens):
+            blocked = "short-cut"
         elif unsaid > m.extra_unknown and not self._generic(m.matched, best.index):
             # the product has more words than the name says, implies or may have misspelt, and the name
             # is not its generic head (Caracola de mantequilla is not Caracola de mantequilla y queso)
             blocked = "missing-words"
+        if blocked is None and name.unknown and self._misspelt_twin(name, m, best.index):
+            blocked = "near-twin"
         told_apart: set[int] = set()
         guard = self._guard(name, best, keyed, price, told_apart)
         return _NameLevel(guard, agrees, features, frozenset(told_apart), blocked)
@@ -273,6 +288,25 @@ class Matcher:
             elif twin_words == words and told_apart is not None and _states(name, cat, twin):
                 told_apart.add(i)
         return True
+
+    def _misspelt_twin(self, name: NormalizedName, m: NameMatch, best: int) -> bool:
+        """A word nobody knows, read as a word of the best candidate, could as well misspell another
+        catalog word that makes another product with the rest of the name (``Tareta con semillas``:
+        *tarta* or *tartaleta* con semillas): it tells neither apart."""
+        index = self.index
+        words = index.word_sets[best]
+        for u in name.unknown:
+            near = index.misspelt(u)
+            if len(near) < 2:
+                continue
+            mine = [c for c in near if c in words and c in m.matched]
+            if not mine:
+                continue
+            said = [x for x, sim in m.matched.items() if sim >= MATCHED and x not in mine]
+            for w in near:
+                if w not in words and index.products_with([w, *said]) - {best}:
+                    return True
+        return False
 
     def _generic(self, matched: Mapping[str, float], best: int) -> bool:
         """The name says exactly the product's head (``Roscón de Reyes``, ``Caja regalo``): a generic

@@ -36,6 +36,7 @@ from transforms.mapping.text import (
     singular,
 )
 
+SHORT_ABBREVIATION = 3  # a dotted cut this short is never resolved on its own (it stays ambiguous)
 SPELLING = 0.85  # an unknown word this close to exactly one known word is read as that word
 ABBREVIATED = "~"  # marks an ambiguous abbreviation (``tart.``: tarta or tartaleta), a word nobody knows
 _DOTTED = re.compile(r"[a-z]+\.?")
@@ -133,11 +134,17 @@ class Normalizer:
         if len(word) < 3:
             return self._word(word)
         longer = [w for w in self._by_prefix.get(word[:2], ()) if len(w) > len(word) and w.startswith(word)]
-        if len(longer) == 1:
+        if len(longer) == 1 and (len(word) > SHORT_ABBREVIATION or not self._open(word)):
             return longer[0], False
         if not longer:
             return self._word(word)
         return ABBREVIATED + word, False
+
+    def _open(self, word: str) -> bool:
+        """A short cut (``bri.``, ``car.``) that is no known word: the one known word it starts is
+        not proof, the till may cut a word of a language nobody taught us (Catalan *brioix*,
+        English *carrot*)."""
+        return word not in self.known
 
     def _normalise(self, name: str) -> NormalizedName:
         folded = fold(name)
