@@ -46,7 +46,7 @@ from transforms.mapping.model import (
     as_bakery_product,
     as_pos_product,
 )
-from transforms.mapping.normalize import NormalizedName
+from transforms.mapping.normalize import ABBREVIATED, SHORT_ABBREVIATION, NormalizedName
 from transforms.mapping.scoring import MATCHED, NameMatch, measures_agree, tells_apart
 from transforms.mapping.synonyms import SynonymGroups, build_synonyms
 from transforms.mapping.text import looks_like_a_measure, normalise_sku
@@ -249,8 +249,8 @@ class Matcher:
             # the catalog sells the product with more words: the word may be what sets that one apart
             # (Fig napolitana: napolitana de higo)
             blocked = "unknown-words"
-        elif any(len(t) == 4 and t[0] == "~" for t in name.tokens):
-            blocked = "short-cut"
+        elif any(t[0] == ABBREVIATED and len(t) == SHORT_ABBREVIATION + 1 for t in name.tokens):
+            blocked = "short-cut"  # a three-letter cut (bri.): the till may cut a word nobody taught us
         elif unsaid > m.extra_unknown and not self._generic(m.matched, best.index):
             # the product has more words than the name says, implies or may have misspelt, and the name
             # is not its generic head (Caracola de mantequilla is not Caracola de mantequilla y queso)
