@@ -83,6 +83,9 @@ class CatalogIndex:
             for token in entry.name.tokens:
                 self.by_word[token].append(i)
         self._keys = [e.name.key for e in self.entries]
+        # products with the same words and squashed spelling score the same against any name
+        shape_of: dict[tuple[tuple[str, ...], str], int] = {}
+        self.shapes = [shape_of.setdefault((e.name.tokens, e.name.squashed), len(shape_of)) for e in self.entries]
         self.ids = [e.product.bakery_product_id for e in self.entries]
         self.category_of = [e.category for e in self.entries]
         self.word_sets = [frozenset(e.name.tokens) for e in self.entries]
@@ -232,26 +235,33 @@ class CatalogIndex:
         if n <= SMALL_CATALOG:
             everything = list(range(n))
             return [everything for _ in names]
-        typos = self._by_spelling([nm for nm in names if nm.unknown or not nm.tokens])
+        # names with the same words retrieve the same products: each word list once
+        slot: dict[tuple[tuple[str, ...], str | None], list[int]] = {}
+        unique: list[NormalizedName] = []
+        for nm in names:
+            if (nm.tokens, nm.literal) not in slot:
+                slot[(nm.tokens, nm.literal)] = []
+                unique.append(nm)
+        typos = self._by_spelling(list({nm.key: nm for nm in unique if nm.unknown or not nm.tokens}.values()))
         shared: list[list[int]] = []
-        for start in range(0, len(names), CHUNK):  # keeps the packed int64 keys within 63 bits
-            shared.extend(self._by_shared_words(names[start:start + CHUNK], limit))
-        out: list[list[int]] = []
-        for row, nm in enumerate(names):
+        for start in range(0, len(unique), CHUNK):  # keeps the packed int64 keys within 63 bits
+            shared.extend(self._by_shared_words(unique[start:start + CHUNK], limit))
+        by_key, twins_of = self.by_key, self._twins
+        for row, nm in enumerate(unique):
             ids = shared[row]
-            extra = typos.get(nm)
-            exact = self.by_key.get(nm.key)
-            if nm.literal is not None and (literal := self.by_key.get(nm.literal)):
+            extra = typos.get(nm.key)
+            exact = by_key.get(nm.key)
+            if nm.literal is not None and (literal := by_key.get(nm.literal)):
                 exact = [*(exact or ()), *literal]
             if extra or exact:
                 ids = list(dict.fromkeys([*ids, *(extra or ()), *(exact or ())]))
-            twins = [j for i in ids if i in self._twins for j in self._twins[i]]
+            twins = [j for i in ids if i in twins_of for j in twins_of[i]]
             if twins:  # a twin of a candidate is checked by the guard, so it is a candidate too
                 ids = list(dict.fromkeys([*ids, *twins]))
             if len(ids) < 3:  # always three to show
                 ids = list(dict.fromkeys([*ids, *range(min(3 + len(ids), n))]))[:3]
-            out.append(ids)
-        return out
+            slot[(nm.tokens, nm.literal)] = ids
+        return [slot[(nm.tokens, nm.literal)] for nm in names]
 
     def _by_shared_words(self, names: Sequence[NormalizedName], limit: int) -> list[list[int]]:
         """The best products by IDF-weighted Dice of the words shared with each name, all names at
@@ -329,7 +339,7 @@ class CatalogIndex:
             found = self._prefixed[token] = [(col, gain) for col, gain in found if gain > 0.0]
         return found
 
-    def _by_spelling(self, names: Sequence[NormalizedName]) -> dict[NormalizedName, list[int]]:
+    def _by_spelling(self, names: Sequence[NormalizedName]) -> dict[str, list[int]]:
         """Names with words nobody knows (typos): the best few by rapidfuzz's ratio of the sorted words."""
         if not names:
             return {}
@@ -343,4 +353,4 @@ class CatalogIndex:
             top.append(best)
             scores[every, best] = 0
         columns = np.stack(top, axis=1).tolist()
-        return {nm: columns[row] for row, nm in enumerate(names)}
+        return {nm.key: columns[row] for row, nm in enumerate(names)}

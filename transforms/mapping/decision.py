@@ -151,7 +151,7 @@ class Matcher:
         names = list(groups)
         retrieved = index.retrieve(names)
         for u, name in enumerate(names):
-            candidates = self._shortlist([(i, *self._score(name, i)) for i in retrieved[u]])
+            candidates = self._shortlist(self._scored(name, retrieved[u]))
             retrieved[u] = []
             levels: dict[tuple[int, float | None], _NameLevel] = {}
             for k in groups[name]:
@@ -167,6 +167,20 @@ class Matcher:
         ordered = sorted(candidates, key=lambda c: -c[2])
         floor = min(ordered[0][2] - SHORTLIST, ordered[1][2] - 0.1)
         return [c for k, c in enumerate(ordered) if k < TOP or c[2] >= floor]
+
+    def _scored(self, name: NormalizedName, ids: list[int]) -> list[tuple[int, NameMatch, float]]:
+        """``(index, name match, rank)`` of each candidate; products with the same words and spelling
+        (twins that differ by a count, size or grade) share one name match."""
+        index = self.index
+        shapes, entries, match = index.shapes, index.entries, index.match
+        seen: dict[int, NameMatch] = {}
+        out = []
+        for i in ids:
+            found = seen.get(shapes[i])
+            if found is None:
+                found = seen[shapes[i]] = match(name, i)
+            out.append((i, found, found.score + measures_agree(name, entries[i].name)))
+        return out
 
     def _score(self, name: NormalizedName, i: int) -> tuple[NameMatch, float]:
         match = self.index.match(name, i)
