@@ -313,6 +313,17 @@ class CatalogIndex:
         # best first within each name, catalog order on ties: one sort of (name, 1 − dice, product)
         product_bits = max(1, n.bit_length())
         rank = np.round((1.0 - np.clip(dice, 0.0, 1.0)) * ((1 << DICE_BITS) - 1)).astype(np.int64)
+        # only what can be kept goes into that sort: a row's products within BAND of its best, or the
+        # whole row when fewer than three are (the best three are kept whatever their score)
+        quantised = 1.0 - rank / ((1 << DICE_BITS) - 1)
+        starts = np.searchsorted(key_rows, np.arange(len(names)))
+        present = starts < len(key_rows)
+        row_best = np.full(len(names), -1.0)
+        row_best[present] = np.maximum.reduceat(quantised, starts[present]) if present.any() else row_best[present]
+        near = quantised >= row_best[key_rows] - BAND
+        short = np.bincount(key_rows[near], minlength=len(names)) < 3
+        wanted = near | short[key_rows]
+        key_rows, key_products, rank = key_rows[wanted], key_products[wanted], rank[wanted]
         order = np.sort((key_rows << (DICE_BITS + product_bits)) | (rank << product_bits) | key_products)
         key_rows = order >> (DICE_BITS + product_bits)
         key_products = order & ((1 << product_bits) - 1)

@@ -154,8 +154,19 @@ class Matcher:
             candidates = self._shortlist(self._scored(name, retrieved[u]))
             retrieved[u] = []
             levels: dict[tuple[int, float | None], _NameLevel] = {}
-            for k in groups[name]:
+            if len(groups[name]) == 1:
+                k = groups[name][0]
                 yield k, self._assess(pos_products[k], name, candidates, levels)
+                continue
+            same: dict[tuple[str | None, str | None, float | None], Assessment] = {}  # same SKU, category, price
+            for k in groups[name]:
+                item = pos_products[k]
+                done = same.get((item.sku, item.category, item.price))
+                if done is None:
+                    done = same[(item.sku, item.category, item.price)] = self._assess(item, name, candidates, levels)
+                    yield k, done
+                else:
+                    yield k, done._replace(pos=item)
 
     @staticmethod
     def _shortlist(candidates: list[tuple[int, NameMatch, float]]) -> list[tuple[int, NameMatch, float]]:
@@ -228,7 +239,7 @@ class Matcher:
         f = level.features
         features = Features(f.name, min(1.0, max(0.0, margin)), f.cat_coverage, f.sku, f.extra_known, f.extra_unknown,
                             f.swap)
-        ranked = (best, *(Ranked(i, -n, m, k) for n, _, i, m, k in keyed[1:TOP]))
+        ranked = (best, *[Ranked(i, -n, m, k) for n, _, i, m, k in keyed[1:TOP]])
         return Assessment(pos, name, ranked, features, confidence(features, self.coefficients), level.guard,
                           level.agrees, bool(sku_hits) and not on_sku, lead, level.blocked)
 
@@ -239,7 +250,8 @@ class Matcher:
             and m.spelling < SPELLING_TYPO
         score, coverage = m.score, m.cat_coverage
         cat_tokens = self.index.entries[best.index].name.tokens
-        missing = [c for c in cat_tokens if c not in m.matched]  # words of the product nothing in the name says
+        # words of the product nothing in the name says
+        missing = [c for c in cat_tokens if c not in m.matched] if len(m.matched) < len(cat_tokens) else []
         implied_words: frozenset[str] = frozenset()
         if coverage < 1.0 and not m.extra_known and not m.extra_unknown and m.pos_coverage > 0:
             # words of the product the name need not say (every product with the words it says has
@@ -256,14 +268,14 @@ class Matcher:
                             m.extra_unknown / len(name.tokens) if name.tokens else 1.0, 1.0 if swap else 0.0)
         agrees = m.spelling >= SPELLING_TYPO or (not m.extra_known and not swap)
         blocked = None
-        unsaid = len([c for c in missing if c not in implied_words])
+        unsaid = len([c for c in missing if c not in implied_words]) if missing else 0
         unread = m.extra_unknown - sum(map(looks_like_a_measure, name.unknown)) if m.extra_unknown else 0
         if unread > unsaid and self.index.more_specific(m.matched, best.index):
             # a word nobody reads is left over, no word of the product is left for it to misspell, and
             # the catalog sells the product with more words: the word may be what sets that one apart
             # (Fig napolitana: napolitana de higo)
             blocked = "unknown-words"
-        elif any(t[0] == ABBREVIATED and len(t) == SHORT_ABBREVIATION + 1 for t in name.tokens):
+        elif name.unknown and any(t[0] == ABBREVIATED and len(t) == SHORT_ABBREVIATION + 1 for t in name.unknown):
             blocked = "short-cut"  # a three-letter cut (bri.): the till may cut a word nobody taught us
         elif unsaid > m.extra_unknown and not self._generic(m.matched, best.index):
             # the product has more words than the name says, implies or may have misspelt, and the name

@@ -192,9 +192,10 @@ class Normalizer:
         plural = bool(first_plural) or last_plural
         if not NEGATIONS.isdisjoint(singles):
             singles = bind_negations(singles)
-        tokens = tuple(dict.fromkeys(self.synonyms.rewrite(singles)))  # canonical phrases have no stop words
+        rewritten, phrased = self.synonyms.rewrite_phrased(singles)
+        tokens = tuple(dict.fromkeys(rewritten))  # canonical phrases have no stop words
         literal: str | None = None
-        if len(singles) > 1 and (word_by_word := self.synonyms.literal(singles)) is not None:
+        if phrased and (word_by_word := self.synonyms.literal(singles)) is not None:
             literal = " ".join(sorted(set(word_by_word)))
         key = " ".join(sorted(tokens))
         known = self.known

@@ -155,6 +155,11 @@ class SynonymTable:
 
     def rewrite(self, tokens: list[str]) -> list[str]:
         """Replace every variant by its canonical phrase, longest match first, left to right."""
+        return self.rewrite_phrased(tokens)[0]
+
+    def rewrite_phrased(self, tokens: list[str]) -> tuple[list[str], bool]:
+        """:meth:`rewrite`, and whether a variant of several words was rewritten."""
+        phrased = False
         out: list[str] = []
         i, n = 0, len(tokens)
         phrases, longest = self.phrases, self.longest
@@ -169,11 +174,12 @@ class SynonymTable:
                 if found is not None:
                     out.extend(found)
                     i += length
+                    phrased = phrased or length > 1
                     break
             else:
                 out.append(tokens[i])
                 i += 1
-        return out
+        return out, phrased
 
     def literal(self, tokens: list[str]) -> list[str] | None:
         """The word-by-word reading of ``tokens`` (one-word variants only) when a phrase of several

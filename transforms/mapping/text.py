@@ -12,6 +12,7 @@ import re
 import unicodedata
 from typing import NamedTuple
 
+from rapidfuzz import process
 from rapidfuzz.distance import Indel
 
 _TRANSLATE = str.maketrans({
@@ -211,6 +212,9 @@ _MEASURE_LIKE = sorted({w for w in (*_MEASURE_WORDS, *GRADES, *NOISE, "unidad", 
                         if len(w) >= 4})
 
 
+_MEASURE_PREFIXES = frozenset(w[:k] for w in _MEASURE_LIKE for k in range(3, len(w) + 1))
+
+
 @functools.lru_cache(maxsize=4096)
 def looks_like_a_measure(word: str) -> bool:
     """A word nobody knows that is a misspelt or cut size, count or noise word (``grnde``,
@@ -218,7 +222,8 @@ def looks_like_a_measure(word: str) -> bool:
     word = word.lstrip("~")
     if len(word) < 3:
         return False
-    return any(w.startswith(word) or Indel.normalized_similarity(word, w) >= 0.8 for w in _MEASURE_LIKE)
+    return word in _MEASURE_PREFIXES or process.extractOne(word, _MEASURE_LIKE, scorer=Indel.normalized_similarity,
+                                                           score_cutoff=0.8) is not None
 
 
 # ---------------------------------------------------------------------------- SKUs
