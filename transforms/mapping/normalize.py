@@ -75,6 +75,7 @@ class Normalizer:
             if len(word) >= 4 and "_" not in word:
                 self._by_prefix[word[:2]].append(word)
         self._spellable = sorted(w for w in self.known if len(w) >= 5 and "_" not in w)
+        self._by_length: dict[int, list[str]] = {}
         self._cache: dict[str, NormalizedName] = {}
         self._words: dict[str, tuple[str, bool]] = {}
 
@@ -108,11 +109,20 @@ class Normalizer:
 
     def correct(self, word: str) -> str:
         """A typo of exactly one known word (``caputxno`` → ``caputxino``), else the word itself."""
-        found = process.extract(word, self._spellable, scorer=Indel.normalized_similarity, limit=2,
+        found = process.extract(word, self._spellable_near(len(word)), scorer=Indel.normalized_similarity, limit=2,
                                 score_cutoff=SPELLING)
         if found and (len(found) == 1 or found[0][1] - found[1][1] >= 0.03):
             return found[0][0]
         return word
+
+    def _spellable_near(self, length: int) -> list[str]:
+        """The known words long enough and short enough to be ``SPELLING`` near a word of ``length``
+        letters (2·min / (a + b) ≥ SPELLING), in the same order (cached per length)."""
+        found = self._by_length.get(length)
+        if found is None:
+            found = self._by_length[length] = [
+                w for w in self._spellable if 2 * min(len(w), length) >= SPELLING * (len(w) + length) - 1e-9]
+        return found
 
     def _word(self, word: str) -> tuple[str, bool]:
         """One word → its singular known reading (abbreviations and typos resolved), was it plural."""
