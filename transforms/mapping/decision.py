@@ -34,7 +34,9 @@ the catalog is plausible (no SKU match, no name scoring ``PLAUSIBLE`` or more, a
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any, NamedTuple
 
 from transforms.mapping.calibration import COEFFICIENTS, Features, confidence
@@ -47,7 +49,7 @@ from transforms.mapping.model import (
     as_pos_product,
 )
 from transforms.mapping.normalize import ABBREVIATED, SHORT_ABBREVIATION, NormalizedName
-from transforms.mapping.scoring import MATCHED, NameMatch, measures_agree, tells_apart
+from transforms.mapping.scoring import MATCHED, NameMatch, align, measures_agree, tells_apart
 from transforms.mapping.synonyms import SynonymGroups, build_synonyms
 from transforms.mapping.text import looks_like_a_measure, normalise_sku
 
@@ -128,16 +130,18 @@ class Matcher:
     def assess(self, pos_products: Sequence[PosProduct]) -> list[Assessment]:
         """Rank the candidates of every POS product and compute its confidence (in input order)."""
         out: list[Assessment | None] = [None] * len(pos_products)
-        for k, assessment in self._assessed(pos_products):
-            out[k] = assessment
+        with _collector_paused():
+            for k, assessment in self._assessed(pos_products):
+                out[k] = assessment
         return out  # type: ignore[return-value]
 
     def suggest(self, pos_products: Sequence[PosProduct], *, threshold: float = DEFAULT_THRESHOLD,
                 enabled: bool = True, min_margin: float = MIN_MARGIN) -> list[Suggestion]:
         """One suggestion per POS product, in input order."""
         out: list[Suggestion | None] = [None] * len(pos_products)
-        for k, assessment in self._assessed(pos_products):
-            out[k] = self.decide(assessment, threshold=threshold, enabled=enabled, min_margin=min_margin)
+        with _collector_paused():
+            for k, assessment in self._assessed(pos_products):
+                out[k] = self.decide(assessment, threshold=threshold, enabled=enabled, min_margin=min_margin)
         return out  # type: ignore[return-value]
 
     def _assessed(self, pos_products: Sequence[PosProduct]) -> Iterator[tuple[int, Assessment]]:
@@ -183,13 +187,14 @@ class Matcher:
         """``(index, name match, rank)`` of each candidate; products with the same words and spelling
         (twins that differ by a count, size or grade) share one name match."""
         index = self.index
-        shapes, entries, match = index.shapes, index.entries, index.match
+        shapes, entries, totals = index.shapes, index.entries, index.totals
+        similarity, weights, unknown_weight = index.similarity, index.weights, index.unknown_weight
         seen: dict[int, NameMatch] = {}
         out = []
         for i in ids:
             found = seen.get(shapes[i])
             if found is None:
-                found = seen[shapes[i]] = match(name, i)
+                found = seen[shapes[i]] = align(name, entries[i].name, similarity, weights, unknown_weight, totals[i])
             out.append((i, found, found.score + measures_agree(name, entries[i].name)))
         return out
 
@@ -390,6 +395,21 @@ class Matcher:
         return Suggestion(pos.provider, pos.pos_product_id, "review", None, conf, candidates, reason)
 
 
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off while a batch is matched, as it was before. Matching
+    allocates many small tuples that live until the batch is done and make no cycles; the
+    collector's full passes over them cost ≈ 8 % of the CPU time of 10 000 × 2 000 (same session,
+    alternating). Reference counting still frees everything."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def suggest(pos_products: Iterable[PosProduct | Mapping[str, Any]],
             catalog: Iterable[BakeryProduct | Mapping[str, Any]], *, threshold: float = DEFAULT_THRESHOLD,
             synonyms: SynonymGroups | None = None, enabled: bool = True,
@@ -401,6 +421,7 @@ def suggest(pos_products: Iterable[PosProduct | Mapping[str, Any]],
     :data:`~transforms.mapping.synonyms.DEFAULT_SYNONYMS`. Products are plain dataclasses or
     mappings with the same keys. Deterministic: the same input gives the same output.
     """
-    matcher = Matcher(catalog, synonyms=synonyms)
+    with _collector_paused():
+        matcher = Matcher(catalog, synonyms=synonyms)
     return matcher.suggest([as_pos_product(p) for p in pos_products], threshold=threshold, enabled=enabled,
                            min_margin=min_margin)
