@@ -1,5 +1,5 @@
-"""transforms.mapping: the general rules added for issue #13 (hard_es recall), each with the
-near-twin cases it must not break."""
+"""transforms.mapping: the general rules added for issue #13 — first for hard_es recall, then
+against the synthetic speed set's wrong auto-maps — each with the cases it must not break."""
 
 from __future__ import annotations
 
