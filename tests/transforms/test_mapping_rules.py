@@ -1,5 +1,5 @@
-"""transforms.mapping: the general rules added for issue #13 (hard_es recall), each with the
-near-twin cases it must not break."""
+"""transforms.mapping: the general rules added for issue #13 — first for hard_es recall, then
+against the synthetic speed set's wrong auto-maps — each with the cases it must not break."""
 
 from __future__ import annotations
 
@@ -137,3 +137,119 @@ def test_price_never_tells_flavour_twins_apart() -> None:
     catalog = [*FILLER, BakeryProduct("queso", "Tarta de queso", None, None, 21.0),
                BakeryProduct("santiago", "Tarta de Santiago", None, None, 6.0)]
     assert decided(["Tarta"], catalog, price=21.0)["Tarta"][0] == "review"
+
+
+# ---------------------------------------------------------------------------- issue #13: the synthetic set's wrong auto-maps
+def sku_decided(name: str, sku: str, catalog: list[BakeryProduct]) -> tuple:
+    [s] = suggest([PosProduct("square", "p0", name, sku)], catalog)
+    return s.decision, s.bakery_product_id, s.reason
+
+
+def test_only_the_dotted_occurrence_of_a_word_is_an_abbreviation() -> None:
+    """``Lemon and milk Milk.``: the first ``milk`` is milk, only the dotted one cuts ``milkshake``."""
+    normalise = Normalizer(build_synonyms())
+    assert set(normalise("Lemon and milk Milk.").tokens) == {"limon", "leche", "batido"}
+    catalog = [*FILLER, BakeryProduct("batido-limon", "Batido de limón"),
+               BakeryProduct("batido-limon-leche", "Batido de limón y leche")]
+    assert decided(["Lemon and milk Milk."], catalog) == {"Lemon and milk Milk.": ("auto", "batido-limon-leche")}
+
+
+def test_a_phrase_that_read_word_by_word_is_another_product_is_not_auto_mapped() -> None:
+    """``Chocolate croissant`` is a napolitana by the synonym table, and word by word the catalog's
+    ``Croissant de chocolate``: when both are sold it is ambiguous."""
+    both = [*FILLER, BakeryProduct("napo", "Napolitana de chocolate"),
+            BakeryProduct("croissant-choc", "Croissant de chocolate")]
+    got = decided(["Chocolate croissant", "Pain au chocolat", "Croissant de chocolate"], both)
+    assert got["Chocolate croissant"] == ("review", None)
+    assert got["Pain au chocolat"] == ("auto", "napo")  # word by word it is "pan chocolate": no product
+    assert got["Croissant de chocolate"] == ("auto", "croissant-choc")
+    only_napolitana = [*FILLER, BakeryProduct("napo", "Napolitana de chocolate")]
+    assert decided(["Chocolate croissant"], only_napolitana) == {"Chocolate croissant": ("auto", "napo")}
+
+
+def test_a_sku_does_not_overrule_a_name_that_says_none_of_its_words() -> None:
+    catalog = [*FILLER, BakeryProduct("tarta-manzana", "Tarta de manzana")]
+    ensaimada = next(p for p in FILLER if p.bakery_product_id == "ensaimada")
+    catalog[FILLER.index(ensaimada)] = BakeryProduct("ensaimada", "Ensaimada", "BOL-ENSAIMADA", "Bollería", 1.90)
+    assert sku_decided("Cerveza fría", "BOL-ENSAIMADA", catalog) == ("review", None, "sku-name")
+    assert sku_decided("Ensaïmada mallorquina", "BOL-ENSAIMADA", catalog)[:2] == ("auto", "ensaimada")
+    # words nobody reads (a till in another language) contradict nothing: the SKU decides
+    assert sku_decided("Xyzzy plugh", "BOL-ENSAIMADA", catalog)[:2] == ("auto", "ensaimada")
+
+
+def test_an_unread_word_may_name_the_more_specific_product() -> None:
+    """``Fig napolitana de crema``: ``fig`` is a word nobody reads, and the catalog sells that
+    napolitana with one word more; a misspelt size word (``grnde``) names no product."""
+    catalog = [*FILLER, BakeryProduct("napo", "Napolitana de crema"),
+               BakeryProduct("napo-higo", "Napolitana de crema e higo")]
+    got = decided(["Fig napolitana de crema", "Napolitana de crema grnde"], catalog)
+    assert got["Fig napolitana de crema"] == ("review", None)
+    assert got["Napolitana de crema grnde"] == ("auto", "napo")
+
+
+def test_a_product_word_the_name_neither_says_nor_implies_blocks_auto_mapping() -> None:
+    """``Caracola de mantequilla`` against ``Caracola de mantequilla y queso`` (and a plain
+    ``Caracola``): a product the catalog may lack. A generic name (the product's head) and a
+    misspelt word are not missing words."""
+    catalog = [*FILLER, BakeryProduct("caracola", "Caracola"),
+               BakeryProduct("caracola-mq", "Caracola de mantequilla y queso"),
+               BakeryProduct("cafe-nueces", "Café de nueces")]
+    got = decided(["Caracola de mantequilla", "Caracola de mantequilla y queso", "Café de nuece."], catalog)
+    assert got["Caracola de mantequilla"] == ("review", None)
+    assert got["Caracola de mantequilla y queso"] == ("auto", "caracola-mq")
+    assert got["Café de nuece."] == ("auto", "cafe-nueces")
+    only = [*FILLER, BakeryProduct("roscon-nata", "Roscón de Reyes con nata")]
+    assert decided(["Roscón de Reyes"], only) == {"Roscón de Reyes": ("auto", "roscon-nata")}
+
+
+BASES = ["Pan", "Tarta", "Bizcocho", "Galleta", "Donut", "Palmera", "Trenza", "Hojaldre"]
+FLAVOURS = ["chocolate", "fresa", "limón", "naranja", "canela", "coco", "miel", "nata", "queso", "manzana", "almendra",
+            "vainilla", "frambuesa", "avena", "espelta", "yogur", "higo", "atún", "jamón", "maíz", "trufa", "pistacho",
+            "calabaza", "zanahoria", "caramelo"]
+LARGE = [BakeryProduct(f"{b}-{f}", f"{b} de {f}") for b in BASES for f in FLAVOURS]  # 200: retrieval, not all scored
+
+
+def retrieved(names: list[str], catalog: list[BakeryProduct]) -> list[set[str]]:
+    matcher = Matcher(catalog)
+    index = matcher.index
+    return [{index.ids[i] for i in found} for found in index.retrieve([index.normalizer(n) for n in names])]
+
+
+def test_retrieval_brings_the_twins_with_the_same_words_and_every_word_a_cut_may_be() -> None:
+    """A twin with the same words as a retrieved product (``Napolitana de vainilla 500g``), and every
+    product with a word an ambiguous cut may stand for (``man.``: manzana, mantequilla), are scored."""
+    napolitanas = [BakeryProduct(f"napo-{k}", f"Napolitana de vainilla {size}".strip())
+                   for k, size in enumerate(("", "familiar", "(docena)", "grande", "500g"))]
+    catalog = [*LARGE, *(BakeryProduct(f"boc-{f}", f"Bocadillo de {f}") for f in FLAVOURS),
+               BakeryProduct("boc-mantequilla", "Bocadillo de mantequilla"), *napolitanas]
+    assert len(catalog) > 150  # above SMALL_CATALOG: candidates are retrieved
+    napo, boc = retrieved(["Napol. de vainilla 500g", "Bocadillo de man."], catalog)
+    assert {p.bakery_product_id for p in napolitanas} <= napo
+    assert {"boc-manzana", "boc-mantequilla"} <= boc
+    napo_500, bocadillo = suggest(pos("Napol. de vainilla 500g", "Bocadillo de man."), catalog)
+    assert napo_500.candidates[0][0] == "napo-4" and napo_500.bakery_product_id in (None, "napo-4")
+    assert (bocadillo.decision, bocadillo.bakery_product_id) == ("review", None)
+
+
+def test_a_three_letter_cut_is_never_enough_to_auto_map() -> None:
+    """``Bri.`` starts only ``brioche`` among the words we know, but a till may cut a word we do not
+    know (Catalan *brioix* is a bollo too): three letters go to review; longer cuts resolve."""
+    catalog = [*FILLER, BakeryProduct("brioche", "Brioche"), BakeryProduct("bollo", "Bollo"),
+               BakeryProduct("brioche-v", "Brioche de vainilla"), BakeryProduct("bollo-v", "Bollo de vainilla")]
+    got = decided(["Bri.", "Bri. de vainilla", "Brioc. de vainilla"], catalog)
+    assert got["Bri."] == ("review", None)
+    assert got["Bri. de vainilla"] == ("review", None)
+    assert got["Brioc. de vainilla"] == ("auto", "brioche-v")
+    normalise = Normalizer(build_synonyms())
+    assert normalise("Zumo nar.").tokens == ("zumo", "naranja")  # a cut that is a known word still reads
+
+
+def test_a_misspelling_near_two_catalog_words_tells_neither_apart() -> None:
+    """``Tareta amb llavors``: *tarta* (nearest) or *tartaleta* con semillas, both sold."""
+    catalog = [*FILLER, BakeryProduct("tarta-s", "Tarta con semillas"), BakeryProduct("tartaleta-f", "Tartaleta de fresa")]
+    assert decided(["Tareta amb llavors"], catalog) == {"Tareta amb llavors": ("auto", "tarta-s")}
+    catalog.append(BakeryProduct("tartaleta-s", "Tartaleta con semillas"))
+    got = decided(["Tareta amb llavors", "Tarta con semillas", "Tartaleta con semillas"], catalog)
+    assert got["Tareta amb llavors"] == ("review", None)
+    assert got["Tarta con semillas"] == ("auto", "tarta-s")
+    assert got["Tartaleta con semillas"] == ("auto", "tartaleta-s")

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from rapidfuzz import fuzz, process
+from rapidfuzz.distance import Indel
 
 from transforms.mapping.model import BakeryProduct
 from transforms.mapping.normalize import NormalizedName, Normalizer, catalog_vocabulary
@@ -39,6 +40,7 @@ RETRIEVE = 6  # else the best this many by shared words (IDF-weighted Dice)...
 BAND = 0.1  # ...beyond the best three, only those within this of the best one
 SPELLING_CANDIDATES = 4  # plus, for names with unknown words, the best this many by spelling
 DICE_BITS = 20  # resolution of the shared-word score when ranking (ties within 1e-6 go to catalog order)
+MISSPELT = 0.75  # a word nobody knows this near a catalog word (or cutting it) may misspell it
 CHUNK = 50_000  # names ranked at once (the packed keys need (names × products × pairs) < 2**63)
 
 
@@ -81,6 +83,9 @@ class CatalogIndex:
             for token in entry.name.tokens:
                 self.by_word[token].append(i)
         self._keys = [e.name.key for e in self.entries]
+        # products with the same words and squashed spelling score the same against any name
+        shape_of: dict[tuple[tuple[str, ...], str], int] = {}
+        self.shapes = [shape_of.setdefault((e.name.tokens, e.name.squashed), len(shape_of)) for e in self.entries]
         self.ids = [e.product.bakery_product_id for e in self.entries]
         self.category_of = [e.category for e in self.entries]
         self.word_sets = [frozenset(e.name.tokens) for e in self.entries]
@@ -97,6 +102,25 @@ class CatalogIndex:
             if b in self._column:
                 self._related_words[a].append((b, sim))
         self._posting_sets: dict[str, frozenset[int]] = {}
+        # products with the same words as another (Caracola / Caracola (4 uds)): retrieved together
+        self._twins: dict[int, list[int]] = {}
+        for same in self.by_key.values():
+            if len(same) > 1:
+                for i in same:
+                    self._twins[i] = [j for j in same if j != i]
+        self._vocabulary = sorted(w for w in self.by_word if "_" not in w)
+        self._by_first: dict[str, list[str]] = defaultdict(list)
+        for w in self._vocabulary:
+            self._by_first[w[:1]].append(w)
+        self._misspelt: dict[str, list[str]] = {}
+        self._prefixed: dict[str, list[tuple[int, float]]] = {}  # an abbreviation → the words it may cut
+        # each product's head: its first word, or the canonical phrase it starts with (roscon reyes)
+        phrases = set(synonyms.phrases.values())
+        self.heads: list[tuple[str, ...]] = []
+        for e in self.entries:
+            tokens = e.name.tokens
+            k = max((k for k in range(2, len(tokens) + 1) if tokens[:k] in phrases), default=1)
+            self.heads.append(tokens[:k])
         # multi-word canonical phrases (roscon reyes, masa madre): a name may drop their second word
         self.compounds: dict[str, list[tuple[str, ...]]] = defaultdict(list)
         for phrase in sorted(set(synonyms.phrases.values())):
@@ -120,6 +144,10 @@ class CatalogIndex:
         return align(name, self.entries[i].name, self.similarity, self.weights, self.unknown_weight, self.totals[i])
 
     def implied(self, said: Iterable[str], i: int) -> float:
+        """The weight of :meth:`implied_words`."""
+        return sum(self.weights[w] for w in self.implied_words(said, i))
+
+    def implied_words(self, said: Iterable[str], i: int) -> frozenset[str]:
         """Weight of product ``i``'s words a name saying ``said`` (its catalog words) leaves implied:
         the words every catalog product with all of ``said`` also has. A one-word name implies them
         all when that word is the product's head (its first word): ``Hogaza`` says ``hogaza``, the
@@ -131,24 +159,55 @@ class CatalogIndex:
         said = set(said)
         common = self.word_sets[i].difference(said)
         if not common or not said:
-            return 0.0
+            return frozenset()
         if len(said) == 1:
             if self.entries[i].name.tokens[0] not in said:
-                return 0.0
+                return frozenset()
         else:
             common = {w for w in common if self._completes(w, said)}
             if not common:
-                return 0.0
+                return frozenset()
         postings = sorted((self._posting_set(w) for w in said), key=len)
         compatible = postings[0].intersection(*postings[1:]) if len(postings) > 1 else postings[0]
         if i not in compatible:
-            return 0.0
+            return frozenset()
         word_sets = self.word_sets
         for j in compatible:
             common = common.intersection(word_sets[j])
             if not common:
-                return 0.0
-        return sum(self.weights[w] for w in common)
+                return frozenset()
+        return frozenset(common)
+
+    def more_specific(self, said: Iterable[str], i: int) -> bool:
+        """Another product has every word of ``said`` and more words than product ``i``'s."""
+        said = list(said)
+        if not said:
+            return False
+        postings = sorted((self._posting_set(w) for w in said), key=len)
+        compatible = postings[0].intersection(*postings[1:]) if len(postings) > 1 else postings[0]
+        size = len(self.word_sets[i])
+        return any(len(self.word_sets[j]) > size for j in compatible if j != i)
+
+    def products_with(self, words: Iterable[str]) -> frozenset[int]:
+        """The products whose words include all of ``words``."""
+        postings = sorted((self._posting_set(w) for w in words), key=len)
+        if not postings:
+            return frozenset()
+        return postings[0].intersection(*postings[1:]) if len(postings) > 1 else postings[0]
+
+    def misspelt(self, unknown: str) -> list[str]:
+        """The catalog words a word nobody knows may misspell or cut (cached)."""
+        found = self._misspelt.get(unknown)
+        if found is None:
+            resembles = self.similarity.resembles
+            a = unknown.lstrip("~")
+            # a misspelling keeps about as many letters (empan is no misspelt pan)
+            pool = {w for w, _, _ in process.extract(a, self._vocabulary, scorer=Indel.normalized_similarity,
+                                                      score_cutoff=MISSPELT, limit=None)
+                    if len(w) >= len(a) - 2} if len(a) >= 3 else set()
+            pool.update(w for w in self._by_first.get(a[:1], ()) if len(w) > len(a) and resembles(a, w) >= MISSPELT)
+            found = self._misspelt[unknown] = sorted(pool)
+        return found
 
     def _posting_set(self, word: str) -> frozenset[int]:
         found = self._posting_sets.get(word)
@@ -176,21 +235,33 @@ class CatalogIndex:
         if n <= SMALL_CATALOG:
             everything = list(range(n))
             return [everything for _ in names]
-        typos = self._by_spelling([nm for nm in names if nm.unknown or not nm.tokens])
+        # names with the same words retrieve the same products: each word list once
+        slot: dict[tuple[tuple[str, ...], str | None], list[int]] = {}
+        unique: list[NormalizedName] = []
+        for nm in names:
+            if (nm.tokens, nm.literal) not in slot:
+                slot[(nm.tokens, nm.literal)] = []
+                unique.append(nm)
+        typos = self._by_spelling(list({nm.key: nm for nm in unique if nm.unknown or not nm.tokens}.values()))
         shared: list[list[int]] = []
-        for start in range(0, len(names), CHUNK):  # keeps the packed int64 keys within 63 bits
-            shared.extend(self._by_shared_words(names[start:start + CHUNK], limit))
-        out: list[list[int]] = []
-        for row, nm in enumerate(names):
+        for start in range(0, len(unique), CHUNK):  # keeps the packed int64 keys within 63 bits
+            shared.extend(self._by_shared_words(unique[start:start + CHUNK], limit))
+        by_key, twins_of = self.by_key, self._twins
+        for row, nm in enumerate(unique):
             ids = shared[row]
-            extra = typos.get(nm)
-            exact = self.by_key.get(nm.key)
+            extra = typos.get(nm.key)
+            exact = by_key.get(nm.key)
+            if nm.literal is not None and (literal := by_key.get(nm.literal)):
+                exact = [*(exact or ()), *literal]
             if extra or exact:
                 ids = list(dict.fromkeys([*ids, *(extra or ()), *(exact or ())]))
+            twins = [j for i in ids if i in twins_of for j in twins_of[i]]
+            if twins:  # a twin of a candidate is checked by the guard, so it is a candidate too
+                ids = list(dict.fromkeys([*ids, *twins]))
             if len(ids) < 3:  # always three to show
                 ids = list(dict.fromkeys([*ids, *range(min(3 + len(ids), n))]))[:3]
-            out.append(ids)
-        return out
+            slot[(nm.tokens, nm.literal)] = ids
+        return [slot[(nm.tokens, nm.literal)] for nm in names]
 
     def _by_shared_words(self, names: Sequence[NormalizedName], limit: int) -> list[list[int]]:
         """The best products by IDF-weighted Dice of the words shared with each name, all names at
@@ -212,6 +283,11 @@ class CatalogIndex:
                     rows.append(row)
                     words.append(col)
                     gains.append(w)
+                elif token in nm.unknown:  # an abbreviation: every catalog word it may cut (tart. → tarta, tartaleta)
+                    for col, gain in self._prefix_columns(token):
+                        rows.append(row)
+                        words.append(col)
+                        gains.append(gain)
                 for other, sim in related.get(token, ()):
                     rows.append(row)
                     words.append(column[other])
@@ -227,7 +303,9 @@ class CatalogIndex:
         # sort (name, product, pair) packed in one int64, then sum the pairs' gains per (name, product)
         pair = np.repeat(np.asarray(rows, dtype=np.int64), counts) * n + products
         pair_bits = max(1, int(len(rows)).bit_length())
-        packed = np.sort((pair << pair_bits) | expanded)
+        # the values are distinct, so any sort gives the same array; timsort (numpy's "stable" for
+        # int64) is several times faster here: each word's postings are an ascending run, rows ascend
+        packed = np.sort((pair << pair_bits) | expanded, kind="stable")
         keys, which = packed >> pair_bits, packed & ((1 << pair_bits) - 1)
         first = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
         gained = np.add.reduceat(np.asarray(gains)[which], first)
@@ -237,7 +315,7 @@ class CatalogIndex:
         # best first within each name, catalog order on ties: one sort of (name, 1 − dice, product)
         product_bits = max(1, n.bit_length())
         rank = np.round((1.0 - np.clip(dice, 0.0, 1.0)) * ((1 << DICE_BITS) - 1)).astype(np.int64)
-        order = np.sort((key_rows << (DICE_BITS + product_bits)) | (rank << product_bits) | key_products)
+        order = np.sort((key_rows << (DICE_BITS + product_bits)) | (rank << product_bits) | key_products, kind="stable")
         key_rows = order >> (DICE_BITS + product_bits)
         key_products = order & ((1 << product_bits) - 1)
         dice = 1.0 - ((order >> product_bits) & ((1 << DICE_BITS) - 1)) / ((1 << DICE_BITS) - 1)
@@ -249,7 +327,21 @@ class CatalogIndex:
         flat = key_products[keep].tolist()
         return [flat[bounds[row]:bounds[row + 1]] for row in range(len(names))]
 
-    def _by_spelling(self, names: Sequence[NormalizedName]) -> dict[NormalizedName, list[int]]:
+    def _prefix_columns(self, token: str) -> list[tuple[int, float]]:
+        """Catalog words an unknown word or an ambiguous abbreviation is a prefix of, with the gain
+        :func:`~transforms.mapping.scoring.align` would give them (cached)."""
+        found = self._prefixed.get(token)
+        if found is None:
+            prefix = token[1:] if token[0] == "~" else token
+            found = []
+            if len(prefix) >= 3:
+                for word, col in self._column.items():
+                    if len(word) > len(prefix) and word.startswith(prefix):
+                        found.append((col, self.similarity(token, word) * self.weights[word]))
+            found = self._prefixed[token] = [(col, gain) for col, gain in found if gain > 0.0]
+        return found
+
+    def _by_spelling(self, names: Sequence[NormalizedName]) -> dict[str, list[int]]:
         """Names with words nobody knows (typos): the best few by rapidfuzz's ratio of the sorted words."""
         if not names:
             return {}
@@ -263,4 +355,4 @@ class CatalogIndex:
             top.append(best)
             scores[every, best] = 0
         columns = np.stack(top, axis=1).tolist()
-        return {nm: columns[row] for row, nm in enumerate(names)}
+        return {nm.key: columns[row] for row, nm in enumerate(names)}

@@ -47,7 +47,8 @@ class Suggestion:
     ``candidates``: up to three ``(bakery_product_id, score)``, best first, whatever the decision;
     ``score`` is the name/SKU similarity in [0, 1] (not a probability). ``reason`` says in a word why
     the decision is what it is (``"sku"``, ``"name"``, ``"near-twin"``, ``"margin"``,
-    ``"low-confidence"``, ``"extra-words"``, ``"sku-conflict"``, ``"no-candidate"``, ``"disabled"``).
+    ``"low-confidence"``, ``"extra-words"``, ``"unknown-words"``, ``"missing-words"``, ``"short-cut"``,
+    ``"sku-conflict"``, ``"sku-name"``, ``"no-candidate"``, ``"disabled"``).
     """
 
     provider: str

@@ -36,9 +36,10 @@ from transforms.mapping.text import (
     singular,
 )
 
+SHORT_ABBREVIATION = 3  # a dotted cut this short is never resolved on its own (it stays ambiguous)
 SPELLING = 0.85  # an unknown word this close to exactly one known word is read as that word
 ABBREVIATED = "~"  # marks an ambiguous abbreviation (``tart.``: tarta or tartaleta), a word nobody knows
-_DOTTED = re.compile(r"([a-z]{2,})\.")
+_DOTTED = re.compile(r"[a-z]+\.?")
 # "relleno de nata", "farcit de crema", "filled with cream": the filling is what a "con" says
 _FILLED = re.compile(r"\b(?:rellen[oa]s?|farcit|farcida|farcits|farcides|filled|stuffed)\s+(?:de|con|amb|with|d)\s+")
 _SLASHES = ((re.compile(r"\bc\s*/\s*"), " con "), (re.compile(r"\bs\s*/\s*"), " sin "),
@@ -57,6 +58,9 @@ class NormalizedName(NamedTuple):
     plural: bool  # its head word was plural (magdalenas): a count above one, unknown
     unknown: tuple[str, ...]  # words nobody knows (typos, unresolved abbreviations)
     implied_count: int | None  # the explicit count, else 1 for a singular name, else unknown
+    # the key of the name read word by word when a phrase of the synonym table gave it other words
+    # (``Chocolate croissant``: ``chocolate croissant``), else None
+    literal: str | None = None
 
 
 class Normalizer:
@@ -71,6 +75,7 @@ class Normalizer:
             if len(word) >= 4 and "_" not in word:
                 self._by_prefix[word[:2]].append(word)
         self._spellable = sorted(w for w in self.known if len(w) >= 5 and "_" not in w)
+        self._by_length: dict[int, list[str]] = {}
         self._cache: dict[str, NormalizedName] = {}
         self._words: dict[str, tuple[str, bool]] = {}
 
@@ -104,11 +109,20 @@ class Normalizer:
 
     def correct(self, word: str) -> str:
         """A typo of exactly one known word (``caputxno`` → ``caputxino``), else the word itself."""
-        found = process.extract(word, self._spellable, scorer=Indel.normalized_similarity, limit=2,
+        found = process.extract(word, self._spellable_near(len(word)), scorer=Indel.normalized_similarity, limit=2,
                                 score_cutoff=SPELLING)
         if found and (len(found) == 1 or found[0][1] - found[1][1] >= 0.03):
             return found[0][0]
         return word
+
+    def _spellable_near(self, length: int) -> list[str]:
+        """The known words long enough and short enough to be ``SPELLING`` near a word of ``length``
+        letters (2·min / (a + b) ≥ SPELLING), in the same order (cached per length)."""
+        found = self._by_length.get(length)
+        if found is None:
+            found = self._by_length[length] = [
+                w for w in self._spellable if 2 * min(len(w), length) >= SPELLING * (len(w) + length) - 1e-9]
+        return found
 
     def _word(self, word: str) -> tuple[str, bool]:
         """One word → its singular known reading (abbreviations and typos resolved), was it plural."""
@@ -130,11 +144,17 @@ class Normalizer:
         if len(word) < 3:
             return self._word(word)
         longer = [w for w in self._by_prefix.get(word[:2], ()) if len(w) > len(word) and w.startswith(word)]
-        if len(longer) == 1:
+        if len(longer) == 1 and (len(word) > SHORT_ABBREVIATION or not self._open(word)):
             return longer[0], False
         if not longer:
             return self._word(word)
         return ABBREVIATED + word, False
+
+    def _open(self, word: str) -> bool:
+        """A short cut (``bri.``, ``car.``) that is no known word: the one known word it starts is
+        not proof, the till may cut a word of a language nobody taught us (Catalan *brioix*,
+        English *carrot*)."""
+        return word not in self.known
 
     def _normalise(self, name: str) -> NormalizedName:
         folded = fold(name)
@@ -157,9 +177,15 @@ class Normalizer:
         first_plural: bool | None = None
         last_plural = False
         words = self._words
-        dotted = set(_DOTTED.findall(folded)) if "." in folded else ()
+        # which occurrences of a word end with a dot (``Lemon and milk Milk.``: only the second one
+        # abbreviates ``milkshake``), in order
+        dotted: dict[str, list[bool]] = {}
+        if "." in folded:
+            for piece in _DOTTED.findall(folded):
+                dotted.setdefault(piece.rstrip("."), []).append(piece.endswith(".") and len(piece) > 2)
         for word in kept:
-            if word in dotted:
+            marks = dotted.get(word) if dotted else None
+            if marks and marks.pop(0):
                 found = self._abbreviation(word)
             else:
                 found = words.get(word)
@@ -176,12 +202,17 @@ class Normalizer:
         plural = bool(first_plural) or last_plural
         if not NEGATIONS.isdisjoint(singles):
             singles = bind_negations(singles)
-        tokens = tuple(dict.fromkeys(self.synonyms.rewrite(singles)))  # canonical phrases have no stop words
+        rewritten, phrased = self.synonyms.rewrite_phrased(singles)
+        tokens = tuple(dict.fromkeys(rewritten))  # canonical phrases have no stop words
+        literal: str | None = None
+        if phrased and (word_by_word := self.synonyms.literal(singles)) is not None:
+            literal = " ".join(sorted(set(word_by_word)))
+        key = " ".join(sorted(tokens))
         known = self.known
         unknown = tuple(t for t in tokens if t not in known and (t[:4] != "sin_" or t[4:] not in known))
         implied = measures.count if measures.count is not None else (None if plural else 1)
-        return NormalizedName(tokens, " ".join(sorted(tokens)), squashed, measures.count, measures.size, grade,
-                              plural, unknown, implied)
+        return NormalizedName(tokens, key, squashed, measures.count, measures.size, grade, plural, unknown, implied,
+                              literal if literal != key else None)
 
 
 def catalog_vocabulary(synonyms: SynonymTable, names: Iterable[str]) -> set[str]:

@@ -63,6 +63,24 @@ class WordSimilarity:
             found = self._cache[key] = self._similarity(pos_word, cat_word)
         return found
 
+    def resembles(self, unknown: str, word: str) -> float:
+        """How near a word nobody knows is to ``word`` as a spelling, whether or not a nearer word
+        exists (``tareta``: 0.91 to ``tarta``, 0.8 to ``tartaleta``); cached."""
+        key = ("?" + unknown, word)
+        found = self._cache.get(key)
+        if found is None:
+            a = unknown.lstrip("~")
+            if len(a) < 3 or len(word) < 3:
+                found = 0.0
+            elif word.startswith(a):
+                found = 0.9
+            elif len(a) <= 5 and len(word) > len(a) and is_subsequence(a, word):
+                found = 0.85
+            else:
+                found = Indel.normalized_similarity(a, word)
+            self._cache[key] = found
+        return found
+
     def _similarity(self, a: str, b: str) -> float:
         related = self.related.get((a, b))
         if related is not None:
@@ -71,7 +89,7 @@ class WordSimilarity:
             return 0.0
         if (a in self.dictionary and b in self.dictionary) or (a in self.catalog_words and b in self.catalog_words):
             return 0.0  # two real words are two things
-        if a[0] == "~":  # an ambiguous abbreviation: only as a prefix
+        if a[0] == "~":  # an ambiguous abbreviation: only as a prefix; three letters only hint at it
             return 0.9 if len(a) >= 4 and b.startswith(a[1:]) else 0.0
         if len(a) >= 3 and b.startswith(a):
             return 0.9

@@ -155,6 +155,11 @@ class SynonymTable:
 
     def rewrite(self, tokens: list[str]) -> list[str]:
         """Replace every variant by its canonical phrase, longest match first, left to right."""
+        return self.rewrite_phrased(tokens)[0]
+
+    def rewrite_phrased(self, tokens: list[str]) -> tuple[list[str], bool]:
+        """:meth:`rewrite`, and whether a variant of several words was rewritten."""
+        phrased = False
         out: list[str] = []
         i, n = 0, len(tokens)
         phrases, longest = self.phrases, self.longest
@@ -169,11 +174,33 @@ class SynonymTable:
                 if found is not None:
                     out.extend(found)
                     i += length
+                    phrased = phrased or length > 1
                     break
             else:
                 out.append(tokens[i])
                 i += 1
-        return out
+        return out, phrased
+
+    def literal(self, tokens: list[str]) -> list[str] | None:
+        """The word-by-word reading of ``tokens`` (one-word variants only) when a phrase of several
+        words rewrote them to other words, else ``None``: ``chocolate croissant`` reads as
+        ``napolitana chocolate`` by its phrase, and literally as ``chocolate croissant``."""
+        out: list[str] = []
+        phrased = False
+        phrases, longest = self.phrases, self.longest
+        i, n = 0, len(tokens)
+        while i < n:
+            top = longest.get(tokens[i])
+            if top is not None and top > 1:
+                for length in range(min(top, n - i), 1, -1):
+                    found = phrases.get(tuple(tokens[i:i + length]))
+                    if found is not None:
+                        phrased = True
+                        break
+            found = phrases.get((tokens[i],)) if top is not None else None
+            out.extend(found if found is not None else (tokens[i],))
+            i += 1
+        return out if phrased else None
 
 
 def build_synonyms(extra: SynonymGroups | None = None, *, defaults: bool = True) -> SynonymTable:

@@ -7,9 +7,13 @@ the synonym table and the catalog's vocabulary.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from typing import NamedTuple
+
+from rapidfuzz import process
+from rapidfuzz.distance import Indel
 
 _TRANSLATE = str.maketrans({
     "·": "", "•": " ", "'": " ", "’": " ", "`": " ", "´": " ", "&": " y ", "+": " ", "*": " ",
@@ -202,6 +206,24 @@ def is_subsequence(short: str, long: str) -> bool:
         return False
     it = iter(long)
     return all(ch in it for ch in short)
+
+
+_MEASURE_LIKE = sorted({w for w in (*_MEASURE_WORDS, *GRADES, *NOISE, "unidad", "unitat", "porcion", "porcio")
+                        if len(w) >= 4})
+
+
+_MEASURE_PREFIXES = frozenset(w[:k] for w in _MEASURE_LIKE for k in range(3, len(w) + 1))
+
+
+@functools.lru_cache(maxsize=4096)
+def looks_like_a_measure(word: str) -> bool:
+    """A word nobody knows that is a misspelt or cut size, count or noise word (``grnde``,
+    ``pequñeo``, ``uniad``, ``gra``): it names no product."""
+    word = word.lstrip("~")
+    if len(word) < 3:
+        return False
+    return word in _MEASURE_PREFIXES or process.extractOne(word, _MEASURE_LIKE, scorer=Indel.normalized_similarity,
+                                                           score_cutoff=0.8) is not None
 
 
 # ---------------------------------------------------------------------------- SKUs
