@@ -29,7 +29,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime
 from importlib import resources
 from pathlib import Path
 from typing import IO, Any
@@ -197,6 +197,18 @@ def wait_for_webserver(url: str, children: list[Child], timeout: float) -> None:
                        f"(see {children[-1].log_path})")
 
 
+def dev_start(days: int, scale: str, providers: str, now: datetime | None = None) -> date:
+    """The first day of the latest ``days``-day window that has ended by ``now``: the sandbox's
+    clock starts at the wall clock, never behind its window's end (``pos_sandbox.world.latest_start``)."""
+    from pos_sandbox.world import latest_start
+
+    try:
+        return latest_start(days, scale=scale, providers=[p.strip() for p in providers.split(",") if p.strip()],
+                            ending_by=now)
+    except ValueError as exc:
+        raise CommandError(f"--providers: {exc}") from exc
+
+
 class _Stop(Exception):
     """SIGINT or SIGTERM: stop the stack."""
 
@@ -224,7 +236,7 @@ def _dev(args: argparse.Namespace) -> int:
     logs.mkdir(parents=True, exist_ok=True)
     env = {**settings.environ, "POS_HOME": str(settings.pos_home), "DAGSTER_HOME": str(settings.dagster_home),
            "PYTHONUNBUFFERED": "1"}
-    start = args.start or (datetime.now(UTC) - timedelta(days=args.days)).date()
+    start = args.start or dev_start(args.days, args.scale, args.providers)
     cli = [sys.executable, "-m", "pos_sync.cli"]
     sandbox = Child("sandbox", [*cli, "sandbox", "serve", "--live", "--sale-every", f"{args.sale_every:g}",
                                 "--seed", str(args.seed), "--days", str(args.days), "--start", start.isoformat(),
@@ -303,7 +315,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument("--seed", type=int, default=42, help="world seed (default 42)")
     parser.add_argument("--days", type=int, default=14, help="days of history before today (default 14)")
     parser.add_argument("--start", type=date.fromisoformat, default=None,
-                        help="first day of the world YYYY-MM-DD (default: today - days)")
+                        help="first day of the world YYYY-MM-DD (default: the latest whose window has ended: "
+                             "today - days, a day earlier before the American locations' midnight)")
     parser.add_argument("--scale", choices=("tiny", "small", "chain"), default="small",
                         help="world scale (default small)")
     parser.add_argument("--providers", default="square,toast,lightspeed",
