@@ -59,13 +59,14 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from bench._common import ROOT, emit, machine, peak_rss_mib, percentile
+from pos_sandbox.world import latest_start
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 BIN = Path(sys.executable).parent
@@ -113,8 +114,9 @@ def stop(proc: subprocess.Popen[Any] | None, timeout: float = 60) -> None:
 
 @contextmanager
 def sandbox(home: Path, days: int = 1) -> Iterator[tuple[str, dict[str, Any]]]:
-    """``pos-sync sandbox serve``: a tiny Square world of ``days`` whose window ends today, webhooks on."""
-    start = (datetime.now(UTC) - timedelta(days=days)).date()
+    """``pos-sync sandbox serve``: a tiny Square world of ``days`` whose window has just ended (its clock
+    never ahead of the wall clock: ``latest_start``), webhooks on."""
+    start = latest_start(days, scale="tiny", providers=("square",))
     proc = subprocess.Popen([sys.executable, "-m", "pos_sync.cli", "sandbox", "serve", "--seed", str(SEED),
                              "--start", start.isoformat(), "--days", str(days), "--scale", "tiny", "--providers",
                              "square", "--port", "0"], cwd=ROOT, env=home_env(home / "sandbox"),

@@ -11,8 +11,9 @@ every seventh is voided: refunds and voids keep arriving too.
 
 Choices:
 
-* the clock starts at the wall clock (the world's window ends at today's local midnight, so the
-  window's last day may still be in progress): nothing is visible before it happened;
+* the clock starts at the wall clock: nothing is visible before it happened. By default the
+  world's window has ended by then (``pos_sandbox.world.latest_start``); with an explicit later
+  ``--start`` its last day may still be in progress, and its future stays hidden;
 * the live sales are drawn from their own series, named by the instant the clock started
   (``LiveSaleRequest.series``): a sandbox restarted with the same seed serves the same world and
   never re-draws the previous run's live sales (which a warehouse may already hold) under the same

@@ -187,6 +187,42 @@ def pos_name_variant(name: str, rng: random.Random, provider: str) -> str:
     return out.strip()
 
 
+def known_providers(providers: Iterable[str]) -> tuple[str, ...]:
+    """``providers`` in the registry's order; ValueError naming any unknown one."""
+    wanted = set(providers)
+    if unknown := wanted - set(PROVIDERS):
+        raise ValueError(f"unknown providers: {', '.join(sorted(unknown))}")
+    return tuple(p for p in PROVIDERS if p in wanted)
+
+
+def layout_zones(scale: str, providers: Iterable[str]) -> set[str]:
+    """The IANA zones of the locations a world of ``scale`` and ``providers`` has (seed-independent)."""
+    layout = LAYOUTS["chain" if scale == "chain" else "default"]
+    return {data.PLACES[key][1] for provider in known_providers(providers) for key in layout[provider]}
+
+
+def latest_start(days: int, *, scale: str = "small", providers: Iterable[str] = DEFAULT_PROVIDERS,
+                 ending_by: datetime | None = None) -> date:
+    """The latest first day of a ``days``-day window that has ended by ``ending_by`` (default: now).
+
+    A window ends at its end day's latest local midnight over the world's locations
+    (``World.window_end_utc``, the world's clock): with an American location that is early the next
+    morning UTC, so "today minus ``days``" builds, between 00:00 and about 05:00 UTC, a world whose
+    clock is ahead of the wall clock (its last day still in progress; a sale made "now" on it is in
+    the future for a sync reading until the wall clock). Only the zones matter (not the seed, not the
+    sales): cheap, no world is built."""
+    if scale not in SCALES:
+        raise ValueError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
+    when = (ending_by or datetime.now(UTC)).astimezone(UTC)
+    zones = [ZoneInfo(tz) for tz in sorted(layout_zones(scale, providers))]
+    if not zones:
+        raise ValueError("a world needs at least one provider")
+    end = when.date() + timedelta(days=2)  # no zone's midnight of that day has passed yet (UTC+14 at most)
+    while max(datetime.combine(end, time(0), zone) for zone in zones) > when:
+        end -= timedelta(days=1)
+    return end - timedelta(days=days)
+
+
 class World:
     """A deterministic bakery world over a window of ``days`` local days from ``start``."""
 
@@ -204,13 +240,9 @@ class World:
             raise ValueError("days must be at least 1")
         self.seed = int(seed)
         self.days = int(days)
-        self.start = start or (datetime.now(UTC).date() - timedelta(days=self.days))
         self.scale = scale
-        wanted = tuple(p for p in PROVIDERS if p in set(providers))
-        unknown = set(providers) - set(PROVIDERS)
-        if unknown:
-            raise ValueError(f"unknown providers: {', '.join(sorted(unknown))}")
-        self.providers = wanted
+        self.providers = known_providers(providers)
+        self.start = start or latest_start(self.days, scale=scale, providers=self.providers)
         self.mean_daily_sales = SCALES[scale]
         self.end = self.start + timedelta(days=self.days)  # first local day after the window
         self.tenant_id = guid(self.seed, "tenant")

@@ -2,14 +2,17 @@
 
 1. the provider sandbox as a long-running server (``pos-sync sandbox serve --live``): a fixed seed,
    the virtual clock following the wall clock and a live sale every few seconds, on a fixed port
-   (so the accounts linked to it stay valid across restarts);
-2. the demo tenant's accounts of every provider linked to it with the demo's own linking code
-   (OAuth for Square and Lightspeed, machine-client login for Toast). Account ids are derived from
-   the store, so a restart links the same accounts again (new tokens, same ids, same history), never
-   duplicates; they sync every ``--sync-every`` minutes;
-3. the HTTP API (``pos-sync api serve``), its OAuth apps pointed at the sandbox;
-4. ``dagster dev`` on ``workspace.yaml`` (webserver + daemon): the ``account_sync_sensor`` launches
-   the accounts' scheduled syncs, which the UI shows as they run.
+   (so the accounts linked to it stay valid across restarts); while it boots, the app store's
+   schema and the Dagster instance are made ready (runs a stopped stack left started are failed);
+2. as soon as the sandbox has printed its manifest: ``dagster dev`` on ``workspace.yaml``
+   (webserver + daemon: the ``account_sync_sensor`` launches the accounts' scheduled syncs, which
+   the UI shows as they run) and the HTTP API (``pos-sync api serve``), its OAuth apps pointed at
+   the sandbox — the slow part (loading the definitions) starts first;
+3. while they boot, the demo tenant's accounts of every provider are linked to the sandbox with the
+   demo's own linking code (OAuth for Square and Lightspeed, machine-client login for Toast),
+   seconds before the daemon's first tick. Account ids are derived from the store, so a restart
+   links the same accounts again (new tokens, same ids, same history), never duplicates; they
+   sync every ``--sync-every`` minutes.
 
 Every child runs in its own process group with its output in ``$POS_HOME/dev/<name>.log``.
 Ctrl-C or SIGTERM stops them all: SIGINT to ``dagster dev``'s group (it ignores SIGTERM for 30 s),
@@ -29,7 +32,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime
 from importlib import resources
 from pathlib import Path
 from typing import IO, Any
@@ -38,7 +41,11 @@ import httpx
 
 from pos_sync.cli import CommandError, emit_json, log
 
-GRACE_SECONDS = 5.0  # after SIGINT/SIGTERM, before SIGKILL (an idle `dagster dev` needs ~6 s, more under load: stopping promptly wins)
+# after SIGINT/SIGTERM, before SIGKILL. Dagster's processes do their own stopping within a second
+# (the daemon's threads, the webserver, a run worker recording its interruption); what follows is
+# each interpreter's teardown of Dagster's module graph, seconds of CPU on a busy machine, which
+# SIGKILL ends at once. A run stopped mid-way is failed by the next start (fail_interrupted_runs).
+GRACE_SECONDS = 3.0
 STARTUP_SECONDS = 180.0  # dagster dev loads the definitions in a code server: slow on a busy machine
 REPO = Path(__file__).resolve().parents[2]
 
@@ -106,6 +113,44 @@ def last_line(path: Path) -> str:
     return f"{lines[-1][:300]} (log: {path})" if lines else f"no output (log: {path})"
 
 
+PR_SET_CHILD_SUBREAPER = 36  # linux/prctl.h
+
+
+def become_subreaper() -> bool:
+    """Linux: the processes our children leave behind (``dagster dev``'s webserver, daemon, code
+    servers and run workers, once ``dagster dev`` itself has exited or been killed) are re-parented
+    to this process instead of init, so :func:`reap` collects them at once — a group of zombies
+    waiting for init's next reaping would still count as alive. False elsewhere (nothing changes)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return int(libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def reap(children: list[Child]) -> None:
+    """Collect every exited process re-parented to us (see :func:`become_subreaper`); a child's
+    leader through its ``Popen`` (which keeps its exit code)."""
+    leaders = {child.proc.pid: child for child in children if child.proc is not None}
+    while True:
+        try:
+            info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:
+            return
+        if info is None or not info.si_pid:
+            return
+        if info.si_pid in leaders:
+            if leaders.pop(info.si_pid).exited() is None:
+                return
+        else:
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(info.si_pid, 0)
+
+
 def stop_children(children: list[Child], grace: float = GRACE_SECONDS) -> None:
     """Each child's group gets its stop signal (``dagster dev``: SIGINT); any group with a live
     process after ``grace`` seconds gets SIGKILL; returns when every group is gone."""
@@ -113,9 +158,8 @@ def stop_children(children: list[Child], grace: float = GRACE_SECONDS) -> None:
         child.signal_group(child.stop_signal)
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline and any(child.signal_group(0) for child in children):
-        for child in children:
-            child.exited()  # reap the leader, so its group can empty
-        time.sleep(0.1)
+        reap(children)  # the leaders and the orphans re-parented to us, so a group can empty
+        time.sleep(0.05)
     for child in children:
         if child.signal_group(0):
             child.signal_group(signal.SIGKILL)
@@ -124,6 +168,10 @@ def stop_children(children: list[Child], grace: float = GRACE_SECONDS) -> None:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 child.proc.wait(timeout=5)
         child.close()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and any(child.signal_group(0) for child in children):
+        reap(children)  # the killed groups' orphans
+        time.sleep(0.02)
 
 
 def port_free(host: str, port: int) -> bool:
@@ -162,6 +210,18 @@ def link_dev_accounts(manifest: dict[str, Any], *, sync_every: int, history_days
     return linked
 
 
+def prepare_stores(settings: Any) -> None:
+    """Before any child opens them: the app store's schema (the API, the code server and the
+    linking would otherwise race to create it on a fresh home) and the Dagster instance, with the
+    runs a stopped stack left started marked failed (their run workers were stopped with it)."""
+    from pos_sync.appstore import ensure_schema
+    from pos_sync.runner import fail_interrupted_runs
+
+    ensure_schema(settings)
+    if interrupted := fail_interrupted_runs():
+        log(f"marked {len(interrupted)} run(s) the previous stack left started as failed")
+
+
 def app_environment(manifest: dict[str, Any]) -> dict[str, str]:
     """The API's (and the syncs') provider URLs and OAuth apps: the sandbox's."""
     env: dict[str, str] = {}
@@ -197,6 +257,18 @@ def wait_for_webserver(url: str, children: list[Child], timeout: float) -> None:
                        f"(see {children[-1].log_path})")
 
 
+def dev_start(days: int, scale: str, providers: str, now: datetime | None = None) -> date:
+    """The first day of the latest ``days``-day window that has ended by ``now``: the sandbox's
+    clock starts at the wall clock, never behind its window's end (``pos_sandbox.world.latest_start``)."""
+    from pos_sandbox.world import latest_start
+
+    try:
+        return latest_start(days, scale=scale, providers=[p.strip() for p in providers.split(",") if p.strip()],
+                            ending_by=now)
+    except ValueError as exc:
+        raise CommandError(f"--providers: {exc}") from exc
+
+
 class _Stop(Exception):
     """SIGINT or SIGTERM: stop the stack."""
 
@@ -216,15 +288,11 @@ def _dev(args: argparse.Namespace) -> int:
             raise CommandError(f"port {port} on {args.host} is in use ({option}): is `pos-sync dev` already "
                                f"running? Stop it or pick another port")
     dagster_instance_yaml(settings.dagster_home)
-    from pos_sync.runner import fail_interrupted_runs
-
-    if interrupted := fail_interrupted_runs():
-        log(f"marked {len(interrupted)} run(s) the previous stack left started as failed")
     logs = settings.pos_home / "dev"
     logs.mkdir(parents=True, exist_ok=True)
     env = {**settings.environ, "POS_HOME": str(settings.pos_home), "DAGSTER_HOME": str(settings.dagster_home),
            "PYTHONUNBUFFERED": "1"}
-    start = args.start or (datetime.now(UTC) - timedelta(days=args.days)).date()
+    start = args.start or dev_start(args.days, args.scale, args.providers)
     cli = [sys.executable, "-m", "pos_sync.cli"]
     sandbox = Child("sandbox", [*cli, "sandbox", "serve", "--live", "--sale-every", f"{args.sale_every:g}",
                                 "--seed", str(args.seed), "--days", str(args.days), "--start", start.isoformat(),
@@ -237,12 +305,26 @@ def _dev(args: argparse.Namespace) -> int:
         raise _Stop(signal.Signals(signum).name)
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    become_subreaper()
     try:
         log(f"POS_HOME={settings.pos_home} (children's logs in {logs})")
         sandbox.start(env)
+        prepare_stores(settings)  # while the sandbox boots
         manifest = json.loads(sandbox.first_line(60))
         log(f"sandbox on {manifest['base_url']}: seed {args.seed}, {args.days} days from {start}, scale "
             f"{args.scale}, a live sale every {args.sale_every:g} s")
+        env = {**env, **app_environment(manifest)}
+        api = Child("API", [*cli, "api", "serve", "--host", args.host, "--port", str(args.api_port)],
+                    logs / "api.log", stdout_path=logs / "api.json")
+        dagster = Child("dagster dev", dagster_argv(args.host, args.dagster_port), logs / "dagster.log",
+                        stop_signal=signal.SIGINT)
+        children += [api, dagster]
+        # dagster dev (the slowest to boot: it loads the definitions, then its daemon ticks the
+        # sensors) and the API start now; the accounts are linked while they boot — in a second or
+        # two, long before the daemon's first tick (a tick before would only move the first syncs to
+        # the next one, 30 s later)
+        dagster.start(env)
+        api.start(env)
         accounts = link_dev_accounts(manifest, sync_every=args.sync_every, history_days=args.days + 1)
         for acc in accounts:
             log(f"linked {acc['provider']} account {acc['account_id']} ({acc['name']}), syncing every "
@@ -251,14 +333,6 @@ def _dev(args: argparse.Namespace) -> int:
 
         tenant_id = manifest["world"]["tenant_id"]
         api_access = _demo_api_access(settings, tenant_id)
-        env = {**env, **app_environment(manifest)}
-        api = Child("API", [*cli, "api", "serve", "--host", args.host, "--port", str(args.api_port)],
-                    logs / "api.log", stdout_path=logs / "api.json")
-        dagster = Child("dagster dev", dagster_argv(args.host, args.dagster_port), logs / "dagster.log",
-                        stop_signal=signal.SIGINT)
-        children += [api, dagster]
-        api.start(env)
-        dagster.start(env)
         api_url = json.loads(api.first_line(60))["url"]
         ui = f"http://{args.host}:{args.dagster_port}"
         log(f"API on {api_url} — tenant {tenant_id}, API key {api_access['api_key']}")
@@ -275,6 +349,7 @@ def _dev(args: argparse.Namespace) -> int:
             print(f"  the account_sync_sensor syncs {len(accounts)} accounts every {args.sync_every} min; "
                   f"a live sale every {args.sale_every:g} s; Ctrl-C stops everything", flush=True)
         while True:
+            reap(children)  # orphans of the children's own children, re-parented to us
             for child in children:
                 if child.exited() is not None:
                     raise CommandError(f"the {child.name} exited (code {child.exited()}): "
@@ -282,7 +357,6 @@ def _dev(args: argparse.Namespace) -> int:
             time.sleep(0.5)
     except _Stop as why:
         log(f"{why}: stopping the sandbox, the API and dagster dev …")
-        return 0
     finally:
         for sig in previous:  # a second Ctrl-C must not interrupt the stopping itself
             signal.signal(sig, signal.SIG_IGN)
@@ -290,6 +364,12 @@ def _dev(args: argparse.Namespace) -> int:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         log("stopped")
+    # asked to stop, and everything is: exit now. The interpreter's own teardown of what this
+    # process imported (Dagster, SQLAlchemy, …) would take seconds of CPU on a busy machine, with
+    # nothing left to flush but our own output
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -303,7 +383,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument("--seed", type=int, default=42, help="world seed (default 42)")
     parser.add_argument("--days", type=int, default=14, help="days of history before today (default 14)")
     parser.add_argument("--start", type=date.fromisoformat, default=None,
-                        help="first day of the world YYYY-MM-DD (default: today - days)")
+                        help="first day of the world YYYY-MM-DD (default: the latest whose window has ended: "
+                             "today - days, a day earlier before the American locations' midnight)")
     parser.add_argument("--scale", choices=("tiny", "small", "chain"), default="small",
                         help="world scale (default small)")
     parser.add_argument("--providers", default="square,toast,lightspeed",

@@ -18,7 +18,8 @@ def add_world_arguments(parser: argparse.ArgumentParser, default_days: int = 14)
     parser.add_argument("--seed", type=int, default=42, help="world seed (default 42)")
     parser.add_argument("--days", type=int, default=default_days, help=f"window length in days (default {default_days})")
     parser.add_argument("--start", type=date.fromisoformat, default=None,
-                        help="first local day YYYY-MM-DD (default: today - days, so the world looks current)")
+                        help="first local day YYYY-MM-DD (default: the latest whose window has ended, so the "
+                             "world looks current and its clock is not ahead of the wall clock)")
     parser.add_argument("--scale", choices=("tiny", "small", "chain"), default="small",
                         help="tiny (~20 sales per location-day), small (demo, ~300), chain (10 locations, ~800)")
     parser.add_argument("--providers", default="square,toast,lightspeed",

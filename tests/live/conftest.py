@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,7 +23,8 @@ from live_support import REPO, STARTUP_SECONDS, LiveStack, free_ports
 
 
 @pytest.fixture(scope="session")
-def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
+def _dev_started(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[subprocess.Popen[bytes], Path, Path, Path]]:
+    """``pos-sync dev`` started, not waited for (chromium launches meanwhile: ``browser``)."""
     home = tmp_path_factory.mktemp("live") / "pos-home"
     sandbox_port, api_port, dagster_port = free_ports(3)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("POS_", "DAGSTER_"))}
@@ -36,20 +38,7 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
                                  "--api-port", str(api_port), "--dagster-port", str(dagster_port)],
                                 cwd=REPO, env=env, stdout=stdout, stderr=stderr)
     try:
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while True:
-            text = out.read_text()
-            if text.strip().endswith("}"):
-                try:
-                    doc = json.loads(text)
-                    break
-                except ValueError:
-                    pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"pos-sync dev did not come up (exit {proc.poll()}): {err.read_text()[-2000:]}",
-                            pytrace=False)
-            time.sleep(0.25)
-        yield LiveStack(proc, doc, home, err)
+        yield proc, home, out, err
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
@@ -60,15 +49,30 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveStack]:
 
 
 @pytest.fixture(scope="session")
-def browser(live_stack: LiveStack, chromium: Any) -> Iterator[Any]:
-    """One chromium context for the session (the UI keeps what it was told in local storage): a
-    fresh Dagster home greets once with a "Join the Dagster community" modal, skipped here."""
+def live_stack(_dev_started: tuple[subprocess.Popen[bytes], Path, Path, Path]) -> LiveStack:
+    proc, home, out, err = _dev_started
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while True:
+        text = out.read_text()
+        if text.strip().endswith("}"):
+            try:
+                return LiveStack(proc, json.loads(text), home, err)
+            except ValueError:
+                pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            pytest.fail(f"pos-sync dev did not come up (exit {proc.poll()}): {err.read_text()[-2000:]}",
+                        pytrace=False)
+        time.sleep(0.25)
+
+
+@pytest.fixture(scope="session")
+def browser(_dev_started: Any, chromium: Any, live_stack: LiveStack) -> Iterator[Any]:
+    """One chromium context for the session (launched while the stack boots). A fresh Dagster home
+    greets once with a "Join the Dagster community" modal over every page; the UI remembers its
+    dismissal in local storage (``communityNux``, as its Skip button writes it): set before any page."""
     context = chromium.new_context(viewport={"width": 1400, "height": 900})  # the session's (tests/conftest.py)
+    context.add_init_script("window.localStorage.setItem('communityNux', JSON.stringify('1'))")
     try:
-        page = context.new_page()
-        page.goto(f"{live_stack.ui}/overview")
-        page.get_by_role("button", name="Skip").click(timeout=60_000)
-        page.close()
         yield context
     finally:
         context.close()

@@ -141,8 +141,17 @@ def test_the_sensor_asks_once_per_closed_sync_and_refreshes_every_few_minutes() 
     settings = load_settings()
     account_id = appstore.add_account(tenant_id="t1", provider="square", merchant_id="M1", access_token="a")
     now = datetime(2026, 3, 1, 12, tzinfo=UTC)
-    first, cursor = evaluate_health(settings, None, now)
+    # a fresh instance, no sync closed yet: nothing to judge but link times — no run ahead of the first syncs
+    fresh, fresh_cursor = evaluate_health(settings, None, now)
+    assert isinstance(fresh, dg.SkipReason) and "no sync has closed yet" in (fresh.skip_message or "")
+    assert isinstance(evaluate_health(settings, fresh_cursor, now + REFRESH_EVERY / 2)[0], dg.SkipReason)
+    idle, _ = evaluate_health(settings, fresh_cursor, now + REFRESH_EVERY)  # no sync ever closes: the refresh
+    assert isinstance(idle, dg.RunRequest) and idle.tags["pos/trigger"] == "refresh"
+    log_id = appstore.start_sync_log(account_id)
+    appstore.finish_sync_log(log_id, "success")
+    first, cursor = evaluate_health(settings, fresh_cursor, now + timedelta(seconds=30))  # the first close
     assert isinstance(first, dg.RunRequest) and first.job_name == "monitoring_job"
+    assert first.tags["pos/trigger"] == "sync-closed"
     skip, cursor = evaluate_health(settings, cursor, now + timedelta(seconds=30))
     assert isinstance(skip, dg.SkipReason)
     log_id = appstore.start_sync_log(account_id)
@@ -151,6 +160,8 @@ def test_the_sensor_asks_once_per_closed_sync_and_refreshes_every_few_minutes() 
     assert isinstance(after, dg.RunRequest) and after.tags["pos/trigger"] == "sync-closed"
     assert after.run_key != first.run_key
     assert isinstance(evaluate_health(settings, cursor, now + timedelta(seconds=90))[0], dg.SkipReason)
+    restarted, _ = evaluate_health(settings, None, now + timedelta(seconds=90))  # a new instance, syncs closed
+    assert isinstance(restarted, dg.RunRequest)
     queued, same = evaluate_health(settings, cursor, now + REFRESH_EVERY + timedelta(seconds=60), waiting=True)
     assert isinstance(queued, dg.SkipReason) and same == cursor  # a monitoring run waits: nothing more
     refresh, _ = evaluate_health(settings, cursor, now + REFRESH_EVERY + timedelta(seconds=60))
@@ -195,8 +206,11 @@ def test_retention_prunes_old_logs_of_an_idle_account_and_old_published_events(m
 def test_the_sensors_evaluate_as_the_daemon_runs_them() -> None:
     from pos_dagster.definitions import defs
     from pos_dagster.lib.resources import pos_resources
+    from pos_sync import appstore
 
     repo = defs.get_repository_def()
+    account_id = appstore.add_account(tenant_id="t1", provider="square", merchant_id="M1", access_token="a")
+    appstore.finish_sync_log(appstore.start_sync_log(account_id), "success")  # a closed sync to report
     with dg.instance_for_test() as instance:
         health = repo.get_sensor_def("sync_health_sensor")
         with dg.build_sensor_context(instance=instance, definitions=defs, resources=pos_resources()) as context:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -177,3 +177,43 @@ def test_toast_deleted_checks_and_voided_selections() -> None:
     completed = [s for s in sales if s.state == "completed"]
     assert sum(r["sales_count"] for r in daily) == len(completed)
     assert sum(r["void_count"] for r in daily) == sum(1 for s in sales if s.state == "voided")
+
+
+@pytest.mark.parametrize(("providers", "scale"), [(("square", "toast"), "tiny"), (("square", "toast", "lightspeed"), "chain"),
+                                                  (("square",), "small"), (("lightspeed", "lightspeed_r"), "tiny")])
+def test_latest_start_gives_the_latest_window_that_has_ended(providers: tuple[str, ...], scale: str) -> None:
+    from pos_sandbox.world import latest_start
+
+    now = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)  # New York is still on Nov 30 (21:00), Madrid on Dec 1
+    start = latest_start(3, scale=scale, providers=providers, ending_by=now)
+    world = World(seed=7, start=start, days=3, scale=scale, providers=providers)
+    assert world.now == world.window_end_utc <= now  # the clock is never ahead of the wall clock
+    later = World(seed=7, start=start + timedelta(days=1), days=3, scale=scale, providers=providers)
+    assert later.window_end_utc > now  # and no later window has ended yet
+    expected = date(2026, 11, 27) if "toast" in providers else date(2026, 11, 28)
+    assert start == expected
+
+
+def test_today_minus_days_runs_ahead_of_the_wall_clock_at_two_utc_with_an_american_location() -> None:
+    """What ``pos-sync dev``, the demo and the webhook bench did before ``latest_start``: at 02:00 UTC
+    "today - days" makes the Toast (New York) world's clock 3 hours ahead of the wall clock."""
+    from pos_sync.cli.dev import dev_start
+
+    now = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
+    naive = World(seed=7, start=(now - timedelta(days=1)).date(), days=1, scale="tiny", providers=["square", "toast"])
+    assert naive.now > now
+    start = dev_start(1, "tiny", "square,toast", now=now)  # the live tests' stack
+    assert World(seed=7, start=start, days=1, scale="tiny", providers=["square", "toast"]).now <= now
+    assert start == date(2026, 11, 29)
+    now = datetime(2026, 12, 1, 6, 0, tzinfo=UTC)  # past New York's midnight: today - days again
+    assert dev_start(1, "tiny", "square,toast", now=now) == date(2026, 11, 30)
+
+
+def test_the_default_start_is_the_latest_window_that_has_ended() -> None:
+    from pos_sandbox.world import latest_start
+
+    before = latest_start(2, scale="tiny", providers=["square", "toast"])
+    world = World(seed=7, days=2, scale="tiny", providers=["square", "toast"])
+    after = latest_start(2, scale="tiny", providers=["square", "toast"])
+    assert world.now <= datetime.now(UTC)
+    assert world.start in {before, after}  # (a midnight may pass in between)

@@ -21,7 +21,6 @@ from pos_dagster.lib.resources import AppStoreResource, WarehouseResource
 from pos_dagster.lib.tables import column_schema
 from pos_dagster.lib.tags import PROVIDER, WAREHOUSE_WRITER
 from pos_sync.demand.build import build_demand
-from pos_sync.demand.forecast import Scope, run_forecast
 from pos_sync.providers import ProviderSpec, registry
 from transforms.demand import DEMAND_CALENDAR, DEMAND_FORECAST, DEMAND_HISTORY
 
@@ -96,6 +95,10 @@ FORECAST_DESCRIPTION = (
 def _demand_forecast(context: dg.AssetExecutionContext, config: ForecastConfig,
                      warehouse: WarehouseResource) -> dg.MaterializeResult:
     """Forecast the batch's locations (every location when the run has no batch) and backtest."""
+    # imported here: pandas and the forecast model are this run's alone, not every sync run's (each
+    # run process loads the definitions: their import time is its start-up time)
+    from pos_sync.demand.forecast import Scope, run_forecast
+
     scopes = sorted({Scope(c.tenant_id, c.pos_provider, c.location_id) for c in config.changes})
     result = run_forecast(warehouse.settings.get(), scopes or None, datetime.now(UTC))
     context.log.info(f"demand forecast: {result.as_metadata()}")

@@ -7,7 +7,9 @@ completion time and how many closed logs exist) with the one in its cursor: a sy
 success, partial or failure, from any run, the CLI's in-process ones included — requests one
 ``monitoring_job`` run (run key: the marker), however many syncs closed since the last tick. While
 a monitoring run is queued and not started yet, it requests nothing more (that run will read the
-newest state)."""
+newest state). On a fresh instance where no sync has closed yet, its first tick requests nothing:
+the first close does (or the refresh, :data:`REFRESH_EVERY` later) — a run at once would judge
+nothing but link times, and take the warehouse writer ahead of the accounts' first syncs."""
 
 
 import json
@@ -42,7 +44,10 @@ def evaluate_health(settings: Settings, cursor: str | None, now: datetime,
     state = _state(cursor)
     latest, closed = last_close(settings=settings)
     marker = f"{latest}#{closed}"
-    last = state.get("requested_at")
+    if not state and not closed:  # the first tick of a fresh instance: wait for the first close
+        return (dg.SkipReason("no sync has closed yet: the first one (or a refresh) requests the first monitoring run"),
+                json.dumps({"marker": marker, "started_at": now.isoformat()}, sort_keys=True))
+    last = state.get("requested_at") or state.get("started_at")
     due = last is None or now - datetime.fromisoformat(last) >= REFRESH_EVERY
     if marker == state.get("marker") and not due:
         return dg.SkipReason("no sync closed since the last monitoring run was requested"), json.dumps(state)
