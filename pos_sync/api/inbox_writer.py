@@ -1,8 +1,10 @@
 """Group commit for the webhook receivers: one writer per app, owned by its lifespan.
 
 A receiver that verified and parsed an event hands it to :meth:`InboxWriter.store` and waits. The
-writer takes what is waiting (after the first event, :attr:`~InboxWriter.linger_seconds` for more
-to arrive, up to :attr:`~InboxWriter.max_batch`), routes the events (answers kept for a few
+writer takes what is waiting, up to :attr:`~InboxWriter.max_batch` events; when the receiver is
+busy (the event came less than :data:`BUSY_WITHIN_SECONDS` after the one before), it first
+waits that long for more, so a busy receiver writes big batches and a delivery alone is not
+delayed. It routes the events (answers kept for a few
 seconds, a miss read again: :class:`~pos_sync.appstore.routing.RouteCache`) and stores them in one
 transaction with one set-based insert that skips ids already in the inbox
 (:func:`~pos_sync.appstore.webhooks.record_events`), on its own thread. Only after the commit
@@ -18,6 +20,7 @@ stores each event in a transaction of its own, as before."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -31,7 +34,8 @@ from pos_sync.settings import Settings
 log = structlog.get_logger("pos_sync.api.webhooks")
 
 MAX_BATCH = 256
-LINGER_SECONDS = 0.002
+LINGER_SECONDS = 0.02  # a busy receiver's batch waits this long for more events
+BUSY_WITHIN_SECONDS = 0.1  # busy: an event came less than this after the one before
 
 
 class StoreFailed(Exception):
@@ -42,6 +46,7 @@ class StoreFailed(Exception):
 class _Waiting:
     event: NewEvent
     answer: asyncio.Future[str]
+    busy: bool  # it came soon after another one
 
 
 class InboxWriter:
@@ -54,6 +59,7 @@ class InboxWriter:
         self.batches = 0  # batches committed (or failed) so far
         self.largest_batch = 0
         self._queue: asyncio.Queue[_Waiting | None] = asyncio.Queue()
+        self._last = 0.0  # when the last event came (monotonic)
         self._closing = False
         self._task: asyncio.Task[None] | None = None
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="webhook-inbox")
@@ -88,7 +94,9 @@ class InboxWriter:
         if not self.accepting:
             raise RuntimeError("the inbox writer is not running")
         answer: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Waiting(event, answer))
+        now = time.monotonic()
+        self._queue.put_nowait(_Waiting(event, answer, busy=now - self._last < BUSY_WITHIN_SECONDS))
+        self._last = now
         return await answer
 
     # ------------------------------------------------------------------ the writer
@@ -99,7 +107,7 @@ class InboxWriter:
             if first is None:
                 break
             batch = [first]
-            if self.linger_seconds > 0 and self._queue.empty():
+            if first.busy and self._queue.qsize() < self.max_batch:
                 await asyncio.sleep(self.linger_seconds)
             while len(batch) < self.max_batch and not self._queue.empty():
                 item = self._queue.get_nowait()

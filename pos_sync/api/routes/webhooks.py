@@ -122,31 +122,38 @@ async def receive(provider: str, request: Request) -> JSONResponse:
     if spec.webhooks is None:
         raise Problem(404, f"{spec.label} sends no webhooks here")
     store = AppStore(settings)
+    verified = await _verify(provider, spec.webhooks, store, request)
+    if isinstance(verified, JSONResponse):
+        return verified
     try:
-        raw = await _body(request, settings.webhook_max_bytes)
-        keys = _kept_keys(store, provider, spec.webhooks)  # no thread for what is kept
+        outcome = await _store(request, provider, new_event(provider, verified))
+    except StoreFailed as exc:
+        count_webhook(provider, "store_failed")
+        log.error("webhook_store_failed", provider=provider, event_type=verified.event_type, error=str(exc)[:300])
+        return problem_response(request, 503, "the event could not be stored; deliver it again")
+    count_webhook(provider, outcome)
+    log.info("webhook", provider=provider, outcome=outcome, event_type=verified.event_type)
+    return JSONResponse({"status": outcome}, status_code=200)
+
+
+async def _verify(provider: str, flow: WebhookFlow, store: AppStore, request: Request) -> WebhookEvent | JSONResponse:
+    """The verified event, or the rejection's answer (counted and logged)."""
+    try:
+        raw = await _body(request, store.settings.webhook_max_bytes)
+        keys = _kept_keys(store, provider, flow)  # no thread for what is kept
         if keys is None:
-            keys = await run_in_threadpool(_keys, store, provider, spec.webhooks)
+            keys = await run_in_threadpool(_keys, store, provider, flow)
         try:
-            event = _verified_event(raw, request.headers, keys, spec.webhooks)
+            return _verified_event(raw, request.headers, keys, flow)
         except WebhookRejected as exc:  # kept keys may be stale: check once more with the app store's
-            if exc.reason not in ("bad_signature", "no_key") or spec.webhooks.key_source == "app_secret":
+            if exc.reason not in ("bad_signature", "no_key") or flow.key_source == "app_secret":
                 raise
-            keys = await run_in_threadpool(_keys, store, provider, spec.webhooks, fresh=True)
-            event = _verified_event(raw, request.headers, keys, spec.webhooks)
+            keys = await run_in_threadpool(_keys, store, provider, flow, fresh=True)
+            return _verified_event(raw, request.headers, keys, flow)
     except WebhookRejected as exc:
         count_webhook(provider, exc.reason)
         log.warning("webhook_rejected", provider=provider, reason=exc.reason, status=exc.status)
         return problem_response(request, exc.status, str(exc))
-    try:
-        outcome = await _store(request, provider, new_event(provider, event))
-    except StoreFailed as exc:
-        count_webhook(provider, "store_failed")
-        log.error("webhook_store_failed", provider=provider, event_type=event.event_type, error=str(exc)[:300])
-        return problem_response(request, 503, "the event could not be stored; deliver it again")
-    count_webhook(provider, outcome)
-    log.info("webhook", provider=provider, outcome=outcome, event_type=event.event_type)
-    return JSONResponse({"status": outcome}, status_code=200)
 
 
 def _register(provider: str) -> None:
