@@ -743,7 +743,7 @@ def main() -> None:
 
 
 def is_receiver_key(key: str) -> bool:
-    return key.startswith(("receiver_", "goal_receiver_"))
+    return key.startswith(("receiver_", "goal_receiver_", "healthz_"))
 
 
 def merge_receiver(path: Path, document: dict[str, Any], as_earlier: str | None) -> None:
@@ -808,6 +808,15 @@ def compare(args: argparse.Namespace, results: dict[str, Any]) -> dict[str, Any]
             out[f"receiver_{kind}_share_of_healthz"] = rec["receiver_share_of_healthz"]
             out[f"goal_receiver_{kind}_500_req_per_s"] = rec["receiver"]["requests_per_s"] >= 500
             out[f"receiver_{kind}_every_2xx_stored_once"] = rec["every_2xx_stored_once"]
+            # CPU, not wall time, on a shared machine: the server's CPU per request, and what one
+            # core of it would answer at that cost (the client runs elsewhere)
+            cpu = rec["receiver"].get("server_cpu_ms_per_request")
+            if cpu:
+                healthz_cpu = (rec["healthz_before"]["server_cpu_ms_per_request"]
+                               + rec["healthz_after"]["server_cpu_ms_per_request"]) / 2
+                out[f"receiver_{kind}_server_cpu_ms_per_request"] = cpu
+                out[f"healthz_{kind}_server_cpu_ms_per_request"] = round(healthz_cpu, 2)
+                out[f"receiver_{kind}_req_per_s_per_core_from_cpu"] = round(1000 / cpu)
     return out
 
 
