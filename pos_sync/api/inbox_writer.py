@@ -132,10 +132,8 @@ class InboxWriter:
         except Exception as exc:
             self.routes.forget()  # a kept route may be what failed (an account deleted meanwhile)
             log.warning("webhook_batch_failed", events=len(events), error=type(exc).__name__, detail=str(exc)[:300])
-            if len(events) == 1:
-                results = [StoreFailed(str(exc))]
-            else:
-                results = await loop.run_in_executor(self._thread, self._store_each, events)
+            # even a batch of one: a kept route may be what failed, and each is routed afresh now
+            results = await loop.run_in_executor(self._thread, self._store_each, events)
         self._answer(batch, results)
 
     def _store_batch(self, events: list[NewEvent]) -> list[str]:

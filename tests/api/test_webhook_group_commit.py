@@ -89,11 +89,13 @@ async def running_app() -> AsyncIterator[tuple[Any, httpx.AsyncClient]]:
         yield app, client
 
 
-async def plugged_batch(app: Any, client: httpx.AsyncClient, bodies: list[bytes]) -> tuple[Plug, list[httpx.Response]]:
-    """A plug event held in the writer's first batch, then ``bodies`` delivered concurrently and
-    queued; released: they are the second batch. The responses, in ``bodies``' order."""
+async def plugged_batch(app: Any, client: httpx.AsyncClient, bodies: list[bytes],
+                        merchant: str = "M1") -> tuple[Plug, list[httpx.Response]]:
+    """A plug event (of ``merchant``'s account) held in the writer's first batch, then ``bodies``
+    delivered concurrently and queued; released: they are the second batch. The responses, in
+    ``bodies``' order."""
     plug = Plug(app.state.webhook_writer)
-    first = square_event("M1", "plug-event")
+    first = square_event(merchant, "plug-event")
     plugged = asyncio.create_task(client.post(URL, content=first, headers=signed(first)))
     await until(lambda: len(plug.batches) == 1, "the plug batch")
     sent = [asyncio.create_task(client.post(URL, content=b, headers=signed(b))) for b in bodies]
@@ -248,3 +250,32 @@ def test_webhooks_off_start_no_writer(monkeypatch: pytest.MonkeyPatch) -> None:
         assert app.state.webhook_writer is None
         body = square_event("M1", "ev-1")
         assert client.post(URL, content=body, headers=signed(body)).status_code == 404
+
+
+def test_kept_routes_never_miss_a_new_account_and_a_removed_one_is_routed_again(hooks: Api) -> None:
+    """The writer keeps routing answers for a few seconds: an event they do not route is routed
+    from the app store (an account linked a moment ago gets its events), and an account removed
+    while its route is kept makes the batch fail on the foreign key — its events are then stored
+    one by one, routed afresh (unroutable now), their neighbours unharmed."""
+    from pos_sync.appstore.webhooks import inbox_counts, pending_events
+
+    first = add_account(hooks, provider="square", merchant="M1")
+
+    async def scenario() -> None:
+        async with running_app() as (app, client):
+            async def post(body: bytes) -> str:
+                return (await client.post(URL, content=body, headers=signed(body))).json()["status"]
+
+            assert await post(square_event("M1", "ev-1")) == "accepted"  # M1's route now kept
+            assert await post(square_event("M2", "ev-2")) == "unroutable"  # no M2 account yet
+            second = add_account(hooks, provider="square", merchant="M2")
+            assert await post(square_event("M2", "ev-3")) == "accepted"  # linked a moment ago
+            hooks.store.remove_account(first)  # its route is still kept
+            plug, responses = await plugged_batch(app, client, [square_event("M1", "ev-4"), square_event("M2", "ev-5")],
+                                                  merchant="M2")
+            assert [len(ids) for ids in plug.batches] == [1, 2]
+            assert [r.json()["status"] for r in responses] == ["unroutable", "accepted"]
+            assert {e.account_id for e in pending_events()} == {second}
+
+    asyncio.run(scenario())
+    assert inbox_counts() == {"pending": 3, "unroutable": 2}  # ev-3, ev-5, the plug; ev-2, ev-4 (ev-1 went with M1)
