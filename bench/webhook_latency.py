@@ -563,6 +563,20 @@ async def blast(url: str, concurrency: int, requests: list[tuple[bytes, str]] | 
             "client_cpu_share": round(cpu / seconds, 2)}
 
 
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far (``/proc/PID/stat``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def served(proc: subprocess.Popen[str], url: str, concurrency: int, requests: list[tuple[bytes, str]] | int) -> dict[str, Any]:
+    """:func:`blast`, with the server process's CPU per request (ms) over it."""
+    cpu = process_cpu_s(proc.pid)
+    out = asyncio.run(blast(url, concurrency, requests))
+    out["server_cpu_ms_per_request"] = round((process_cpu_s(proc.pid) - cpu) * 1000 / out["requests"], 2)
+    return out
+
+
 def receiver_run(args: argparse.Namespace, store_kind: str) -> dict[str, Any]:
     home = Path(tempfile.mkdtemp(prefix=f"pos-bench-receiver-{store_kind}-"))
     pg_name = None
@@ -579,9 +593,10 @@ def receiver_run(args: argparse.Namespace, store_kind: str) -> dict[str, Any]:
             bodies = signed_bodies(url, key, merchant, args.requests)
             warm = asyncio.run(blast(url, 4, signed_bodies(url, key, merchant, 50)))  # not counted below
             load = round(os.getloadavg()[0], 2)
-            healthz = asyncio.run(blast(f"{api_url}/healthz", args.concurrency, args.requests))
-            receiver = asyncio.run(blast(url, args.concurrency, bodies))
-            healthz_after = asyncio.run(blast(f"{api_url}/healthz", args.concurrency, args.requests))
+            healthz = served(proc, f"{api_url}/healthz", args.concurrency, args.requests)
+            receiver = served(proc, url, args.concurrency, bodies)
+            healthz_after = served(proc, f"{api_url}/healthz", args.concurrency, args.requests)
+            load_end = round(os.getloadavg()[0], 2)
             server_rss = None
             with suppress(OSError):
                 for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
@@ -593,7 +608,8 @@ def receiver_run(args: argparse.Namespace, store_kind: str) -> dict[str, Any]:
             drop_pg(args.postgres, pg_name)
     total_stored = sum(stored.values())
     ceiling = (healthz["requests_per_s"] + healthz_after["requests_per_s"]) / 2
-    return {"app_store": store_kind, "load_average_1m_at_start": load, "healthz_before": healthz,
+    return {"app_store": store_kind, "load_average_1m_at_start": load, "load_average_1m_at_end": load_end,
+            "healthz_before": healthz,
             "receiver": receiver, "healthz_after": healthz_after,
             "stored_events": stored, "warm_up_acknowledged": warm["acknowledged_2xx"],
             "every_2xx_stored_once": total_stored == receiver["acknowledged_2xx"] + warm["acknowledged_2xx"],
@@ -601,13 +617,17 @@ def receiver_run(args: argparse.Namespace, store_kind: str) -> dict[str, Any]:
             "server_peak_rss_mib": server_rss}
 
 
-def anatomy(args: argparse.Namespace, store_kind: str, n: int = 300) -> dict[str, Any]:
+def anatomy(args: argparse.Namespace, store_kind: str, n: int = 300, batch: int = 32) -> dict[str, Any]:
     """In-process, no HTTP: this process's CPU per event (µs) of each piece the receiver runs for a
     signed Square event, in its order — the subscription keys (kept for a few seconds, else read in
-    a session and decrypted), the signature checked and the body parsed, the account routed and the
-    event stored (one session: a query, a savepoint, an ORM insert, a commit)."""
+    a session and decrypted), the signature checked and the body parsed, then the account routed
+    and the event stored: alone (one transaction per event, what a request paid before group
+    commit and what the writer does event by event after a failed batch) and in batches of
+    ``batch`` (the inbox writer at load: routes kept, one set-based insert, one commit)."""
     from pos_sync import appstore
-    from pos_sync.api.routes.webhooks import _keys, _store_event, _verified_event
+    from pos_sync.api.routes.webhooks import _keys, _verified_event, new_event
+    from pos_sync.appstore.routing import RouteCache
+    from pos_sync.appstore.webhooks import record_events
     from pos_sync.providers import registry
     from pos_sync.settings import load_settings
 
@@ -621,34 +641,49 @@ def anatomy(args: argparse.Namespace, store_kind: str, n: int = 300) -> dict[str
     url, key, merchant = "http://127.0.0.1:1/api/v1/pos/webhooks/square", uuid.uuid4().hex, "MANATOMY"
     flow = registry.get("square").webhooks
     assert flow is not None
+    warm = 20
     pieces: dict[str, float] = {"keys": 0.0, "keys_read_fresh": 0.0, "signature_and_parse": 0.0,
-                                "route_and_store": 0.0}
+                                "route_and_store_alone": 0.0, f"route_and_store_batched_{batch}": 0.0}
     try:
         prepare_store(env, url, key, merchant)
         with patched_environ(env):
             settings = load_settings()
-            bodies = signed_bodies(url, key, merchant, n + 20)
-            for i, (body, sig) in enumerate(bodies):
-                store = appstore.AppStore(settings)
+            store = appstore.AppStore(settings)
+            events = []
+            for i, (body, sig) in enumerate(signed_bodies(url, key, merchant, 2 * n + warm)):
                 t0 = time.process_time()
                 keys = _keys(store, "square", flow)
                 t1 = time.process_time()
                 _keys(store, "square", flow, fresh=True)  # what every request paid before keys were kept
                 t2 = time.process_time()
-                event = _verified_event(body, {"x-square-hmacsha256-signature": sig}, keys, flow)
+                events.append(new_event("square", _verified_event(body, {"x-square-hmacsha256-signature": sig},
+                                                                  keys, flow)))
                 t3 = time.process_time()
-                assert _store_event(store, "square", event) == "accepted"
-                t4 = time.process_time()
-                if i >= 20:  # the first ones warm caches up
-                    for k, v in zip(pieces, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
-                        pieces[k] += v
+                if i >= warm:  # the first ones warm caches up
+                    for k, v in zip(pieces, (t1 - t0, t2 - t1, t3 - t2), strict=False):
+                        pieces[k] += v / 2  # 2n events: per event
+            for i, event in enumerate(events[:warm + n]):
+                t0 = time.process_time()
+                outcome = record_events([event], settings=settings)
+                if i >= warm:
+                    pieces["route_and_store_alone"] += time.process_time() - t0
+                assert outcome == ["accepted"]
+            routes = RouteCache()
+            rest = events[warm + n:]
+            t0 = time.process_time()
+            for j in range(0, n, batch):
+                assert record_events(rest[j:j + batch], routes=routes, settings=settings) == ["accepted"] * len(
+                    rest[j:j + batch])
+            pieces[f"route_and_store_batched_{batch}"] = time.process_time() - t0
             appstore.dispose_engines()
     finally:
         if pg_name:
             drop_pg(args.postgres, pg_name)
     out = {k: round(v * 1e6 / n) for k, v in pieces.items()}
+    before = out["keys"] + out["signature_and_parse"]
     return {"app_store": store_kind, "events": n, "cpu_us_per_event": out | {
-        "total": out["keys"] + out["signature_and_parse"] + out["route_and_store"]},
+        "total_alone": before + out["route_and_store_alone"],
+        "total_batched": before + out[f"route_and_store_batched_{batch}"]},
         "load_average_1m": round(os.getloadavg()[0], 2)}
 
 
@@ -668,6 +703,12 @@ def main() -> None:
     parser.add_argument("--no-postgres", dest="postgres", action="store_const", const=None)
     parser.add_argument("--skip", default="", help="comma separated: latency, polling, receiver, anatomy")
     parser.add_argument("--out", default=None)
+    parser.add_argument("--merge-into", default=None, metavar="JSON",
+                        help="a committed document (bench/results/webhook_latency.json): this run's receiver "
+                             "results replace its receiver results (which move to its earlier_runs); its latency "
+                             "results are kept")
+    parser.add_argument("--as-earlier", default=None, metavar="NAME",
+                        help="with --merge-into: keep this run's receiver results as earlier_runs.NAME instead")
     args = parser.parse_args()
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
     started = time.monotonic()
@@ -699,6 +740,37 @@ def main() -> None:
     document["duration_seconds"] = round(time.monotonic() - started, 1)
     document["peak_rss_mib"] = peak_rss_mib()
     emit(document, args.out)
+    if args.merge_into:
+        merge_receiver(Path(args.merge_into), document, args.as_earlier)
+
+
+def is_receiver_key(key: str) -> bool:
+    return key.startswith(("receiver_", "goal_receiver_", "healthz_"))
+
+
+def merge_receiver(path: Path, document: dict[str, Any], as_earlier: str | None) -> None:
+    """This run's receiver results into the document at ``path``, its other results kept."""
+    doc = json.loads(path.read_text())
+    mine = {k: v for k, v in document["results"].items() if is_receiver_key(k)}
+    run = {"date": datetime.now(UTC).isoformat(timespec="seconds"), "machine": document["machine"],
+           "parameters": {k: document["parameters"][k] for k in ("requests", "concurrency", "client")},
+           "duration_seconds": document["duration_seconds"]}
+    earlier = doc.setdefault("earlier_runs", {})
+    if as_earlier:
+        earlier[as_earlier] = {"receiver_run": run, **mine,
+                               "comparison": {k: v for k, v in document["comparison"].items() if is_receiver_key(k)}}
+    else:
+        replaced = {k: v for k, v in doc["results"].items() if is_receiver_key(k)}
+        if replaced:
+            stamp = (doc.get("receiver_run") or {}).get("date", "latency_run")
+            earlier[f"receiver_until_{stamp}"] = {"receiver_run": doc.get("receiver_run"), **replaced, "comparison": {
+                k: v for k, v in doc["comparison"].items() if is_receiver_key(k)}}
+        doc["results"] = {k: v for k, v in doc["results"].items() if not is_receiver_key(k)} | mine
+        doc["comparison"] = {k: v for k, v in doc["comparison"].items() if not is_receiver_key(k)} | {
+            k: v for k, v in document["comparison"].items() if is_receiver_key(k)}
+        doc["receiver_run"] = run
+    path.write_text(json.dumps(doc, indent=2) + "\n")
+    print(f"receiver results merged into {path}", file=sys.stderr, flush=True)
 
 
 def compare(args: argparse.Namespace, results: dict[str, Any]) -> dict[str, Any]:
@@ -738,6 +810,15 @@ def compare(args: argparse.Namespace, results: dict[str, Any]) -> dict[str, Any]
             out[f"receiver_{kind}_share_of_healthz"] = rec["receiver_share_of_healthz"]
             out[f"goal_receiver_{kind}_500_req_per_s"] = rec["receiver"]["requests_per_s"] >= 500
             out[f"receiver_{kind}_every_2xx_stored_once"] = rec["every_2xx_stored_once"]
+            # CPU, not wall time, on a shared machine: the server's CPU per request, and what one
+            # core of it would answer at that cost (the client runs elsewhere)
+            cpu = rec["receiver"].get("server_cpu_ms_per_request")
+            if cpu:
+                healthz_cpu = (rec["healthz_before"]["server_cpu_ms_per_request"]
+                               + rec["healthz_after"]["server_cpu_ms_per_request"]) / 2
+                out[f"receiver_{kind}_server_cpu_ms_per_request"] = cpu
+                out[f"healthz_{kind}_server_cpu_ms_per_request"] = round(healthz_cpu, 2)
+                out[f"receiver_{kind}_req_per_s_per_core_from_cpu"] = round(1000 / cpu)
     return out
 
 

@@ -3,6 +3,9 @@ the registry ``/metrics`` serves."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
 
 from pos_sync.api import logs, problems
@@ -29,9 +32,26 @@ Errors are RFC 9457 problem details. `/healthz`, `/readyz` and `/metrics` (Prome
 credentials."""
 
 
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """The app's webhook inbox writer (group commit), when webhooks are on: started with the app,
+    and at its end every queued event is stored and answered before the app stops."""
+    from pos_sync.api.inbox_writer import InboxWriter
+
+    writer = InboxWriter(app.state.settings) if app.state.settings.enable_webhooks else None
+    if writer is not None:
+        writer.start()
+    app.state.webhook_writer = writer
+    try:
+        yield
+    finally:
+        if writer is not None:
+            await writer.close()
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="pos-sync", version="0.1.0", description=DESCRIPTION, docs_url="/docs",
-                  openapi_url="/openapi.json", redoc_url=None)
+                  openapi_url="/openapi.json", redoc_url=None, lifespan=lifespan)
     app.state.settings = settings or load_settings()
     app.state.metrics_registry = registry_for(app.state.settings)
     app.add_middleware(logs.RequestLog)

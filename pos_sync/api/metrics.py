@@ -54,8 +54,9 @@ def observe_request(scope: Scope, status: int, seconds: float) -> None:
 
 
 def count_webhook(provider: str, outcome: str) -> None:
-    """One webhook delivery answered: ``accepted``, ``duplicate``, ``unroutable`` or the reason it
-    was refused (``too_large``, ``no_key``, ``bad_signature``, ``malformed``)."""
+    """One webhook delivery answered: ``accepted``, ``duplicate``, ``unroutable``, the reason it
+    was refused (``too_large``, ``no_key``, ``bad_signature``, ``malformed``) or ``store_failed``
+    (answered 503: the inbox could not store it)."""
     WEBHOOKS.labels(provider, outcome).inc()
 
 

@@ -1,7 +1,13 @@
 """Which account an incoming provider event belongs to: by the provider's merchant id (Square
-merchant, Lightspeed domain prefix) or by one of its locations (a Toast restaurant GUID)."""
+merchant, Lightspeed domain prefix) or by one of its locations (a Toast restaurant GUID).
+
+:class:`RouteCache` keeps the answers for a few seconds (the webhook receiver's batches): an event
+the kept answers do not route is routed again from the app store, so an account linked a moment
+ago is never missed."""
 
 from __future__ import annotations
+
+import time
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -25,3 +31,39 @@ def accounts_for(provider: str, *, merchant_id: str | None = None, location_id: 
         return []
     with use_session(session, settings, readonly=True) as s:
         return [(r[0], r[1]) for r in s.execute(stmt.order_by(PosAccount.created_at))]
+
+
+Route = tuple[str, str]  # (account id, tenant id)
+
+
+class RouteCache:
+    """:func:`accounts_for`'s first answer per (provider, merchant id, location), kept for
+    ``ttl_seconds``. Only answers that found an account are kept: a key with none is read again
+    every time (a newly linked account is routable at once). A deleted account may be answered
+    for up to ``ttl_seconds``; its inbox row then fails the foreign key, and the caller routes
+    again with :meth:`forget`."""
+
+    MAX_KEYS = 10_000
+
+    def __init__(self, ttl_seconds: float = 5.0) -> None:
+        self.ttl_seconds = ttl_seconds
+        self._kept: dict[tuple[str, str | None, str | None], tuple[float, Route]] = {}
+
+    def route(self, session: Session, provider: str, merchant_id: str | None,
+              location_id: str | None) -> Route | None:
+        key = (provider, merchant_id, location_id)
+        now = time.monotonic()
+        kept = self._kept.get(key)
+        if kept is not None and kept[0] > now:
+            return kept[1]
+        routes = accounts_for(provider, merchant_id=merchant_id, location_id=location_id, session=session)
+        if not routes:
+            self._kept.pop(key, None)
+            return None
+        if len(self._kept) >= self.MAX_KEYS:
+            self._kept.clear()
+        self._kept[key] = (now + self.ttl_seconds, routes[0])
+        return routes[0]
+
+    def forget(self) -> None:
+        self._kept.clear()

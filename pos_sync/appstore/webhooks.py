@@ -1,7 +1,8 @@
 """The webhook inbox and the keys that sign webhooks.
 
 Inbox: one row per verified provider event, unique on (provider, event id) — a duplicate or a
-replay is recognised by the database, not a cache. ``pending`` rows are claimed by the Dagster
+replay is recognised by the database, not a cache. The receiver stores its events in batches
+(:func:`record_events`: one transaction, one set-based insert that skips the ids already there). ``pending`` rows are claimed by the Dagster
 sensor for one targeted sync of their account (``queued``, with the run's key); the sync settles
 them (``processed``, or back to ``pending`` with a retry count, ``failed`` after
 :data:`MAX_RETRIES`). Events no account claims are kept as ``unroutable`` (acknowledged, so the
@@ -14,17 +15,19 @@ after a rotation the previous key is still accepted, so no event in flight is lo
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from pos_sync.appstore import crypto
 from pos_sync.appstore.access import use_session
-from pos_sync.appstore.models import PosWebhook, PosWebhookSubscription, utcnow
+from pos_sync.appstore.models import PosWebhook, PosWebhookSubscription, new_id, utcnow
+from pos_sync.appstore.routing import RouteCache, accounts_for
 from pos_sync.settings import Settings, load_settings
 
 PENDING, QUEUED, PROCESSED, FAILED, UNROUTABLE = "pending", "queued", "processed", "failed", "unroutable"
@@ -64,6 +67,62 @@ def record_event(provider: str, event_id: str, event_type: str, data: Mapping[st
     except IntegrityError:
         return "duplicate"
     return "accepted" if account_id else "unroutable"
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """A verified provider event to store: what routes it, what is kept of it."""
+
+    provider: str
+    event_id: str
+    event_type: str
+    data: Mapping[str, Any]
+    merchant_id: str | None = None
+    location_id: str | None = None
+    received_at: datetime = field(default_factory=utcnow)
+
+
+def record_events(events: Sequence[NewEvent], *, routes: RouteCache | None = None, session: Session | None = None,
+                  settings: Settings | None = None) -> list[str]:
+    """Route and store verified events in one transaction: one ``INSERT … ON CONFLICT (provider,
+    event id) DO NOTHING RETURNING id`` for the batch. Each event's outcome, in order, as
+    :func:`record_event` would have answered had they come one after the other: ``accepted``,
+    ``unroutable``, or ``duplicate`` (its id is already in the inbox, or an earlier copy is in
+    this batch). ``routes`` keeps routing answers between batches (None: every event routed from
+    the app store in this transaction). Raises if the transaction fails: then nothing is stored."""
+    outcomes: list[str] = ["duplicate"] * len(events)
+    with use_session(session, settings) as s:
+        found: dict[tuple[str, str | None, str | None], tuple[str, str] | None] = {}
+        first: set[tuple[str, str]] = set()
+        rows: list[dict[str, Any]] = []
+        wanted: dict[str, tuple[int, str]] = {}  # row id -> (index, outcome if inserted)
+        for i, e in enumerate(events):
+            if (e.provider, e.event_id) in first:
+                continue  # a second copy in this batch: a duplicate whatever becomes of the first
+            first.add((e.provider, e.event_id))
+            key = (e.provider, e.merchant_id, e.location_id)
+            if key not in found:
+                found[key] = (routes.route(s, *key) if routes is not None else
+                              next(iter(accounts_for(e.provider, merchant_id=e.merchant_id,
+                                                     location_id=e.location_id, session=s)), None))
+            route = found[key]
+            row_id = new_id()
+            rows.append({"id": row_id, "tenant_id": route[1] if route else "",
+                         "pos_account_id": route[0] if route else None, "pos_provider": e.provider,
+                         "webhook_event_id": e.event_id, "event_type": e.event_type,
+                         "event_data": {k: v for k, v in e.data.items() if not k.startswith("_")},
+                         "received_at": e.received_at, "processing_status": PENDING if route else UNROUTABLE,
+                         "retry_count": 0})
+            wanted[row_id] = (i, "accepted" if route else "unroutable")
+        if rows:
+            dialect = postgresql if s.get_bind().dialect.name == "postgresql" else sqlite
+            stmt = (dialect.insert(PosWebhook).values(rows)
+                    .on_conflict_do_nothing(index_elements=["pos_provider", "webhook_event_id"])
+                    .returning(PosWebhook.id))
+            for row_id in s.execute(stmt).scalars():
+                i, outcome = wanted[row_id]
+                outcomes[i] = outcome
+    return outcomes
 
 
 def pending_events(limit: int = 500, *, session: Session | None = None,

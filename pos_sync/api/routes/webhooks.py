@@ -2,9 +2,12 @@
 
 In this order: the body's size (413 above ``POS_WEBHOOK_MAX_BYTES``, before anything else), the
 signature over the raw bytes with the keys where the provider keeps them (401), the shape (400),
-then the event is routed to its account and stored in the inbox once (the provider's event id is
-unique there; routing and storing share one transaction). The answer is 2xx well within the
-provider's deadline; no provider API is called. The signing keys read from the app store are kept
+then the event is handed to the app's inbox writer (:mod:`pos_sync.api.inbox_writer`: group
+commit — the events waiting are routed and stored in one transaction, once each, the provider's
+event id being unique there) and the request answers 2xx with its own outcome once that batch
+committed — or 503 (the provider delivers it again) if the event could not be stored; nothing
+of it is then in the inbox. The answer comes well within the provider's deadline; no provider
+API is called. The signing keys read from the app store are kept
 in the process for :data:`KEYS_TTL_SECONDS`: a signature they do not verify is checked again with
 the keys read afresh, so a key registered a moment ago is never refused, and a deleted
 subscription's key is refused at most that long after.
@@ -16,6 +19,7 @@ by outcome) and every rejection logged, never stored.
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from typing import Any
 
 import structlog
@@ -23,11 +27,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from pos_sync.api.inbox_writer import InboxWriter, StoreFailed
 from pos_sync.api.metrics import count_webhook
 from pos_sync.api.problems import Problem, problem_response
-from pos_sync.appstore import AppStore, session_scope
-from pos_sync.appstore.routing import accounts_for
-from pos_sync.appstore.webhooks import record_event, signature_keys
+from pos_sync.appstore import AppStore
+from pos_sync.appstore.models import utcnow
+from pos_sync.appstore.webhooks import NewEvent, record_events, signature_keys
 from pos_sync.providers import UnknownProvider, registry
 from pos_sync.providers.webhooks import WebhookEvent, WebhookFlow, WebhookRejected
 
@@ -52,26 +57,42 @@ KEYS_TTL_SECONDS = 5.0
 _cached_keys: dict[tuple[str, str], tuple[float, list[tuple[str, str]]]] = {}
 
 
-def _keys(store: AppStore, provider: str, flow: WebhookFlow, *, fresh: bool = False) -> list[tuple[str, str]]:
+def _kept_keys(store: AppStore, provider: str, flow: WebhookFlow) -> list[tuple[str, str]] | None:
+    """The keys without reading the app store (kept ones, or the app's secret), else None."""
     if flow.key_source == "app_secret":
         _client_id, secret = store.settings.app_credentials(registry.get(provider).app_env)
         return [("", secret)] if secret else []
-    cache_key = (store.settings.database_url, provider)
-    cached = _cached_keys.get(cache_key)
-    if not fresh and cached is not None and cached[0] > time.monotonic():
+    cached = _cached_keys.get((store.settings.database_url, provider))
+    if cached is not None and cached[0] > time.monotonic():
         return cached[1]
+    return None
+
+
+def _keys(store: AppStore, provider: str, flow: WebhookFlow, *, fresh: bool = False) -> list[tuple[str, str]]:
+    kept = None if fresh and flow.key_source != "app_secret" else _kept_keys(store, provider, flow)
+    if kept is not None:
+        return kept
     keys = signature_keys(provider, settings=store.settings)
-    _cached_keys[cache_key] = (time.monotonic() + KEYS_TTL_SECONDS, keys)
+    _cached_keys[(store.settings.database_url, provider)] = (time.monotonic() + KEYS_TTL_SECONDS, keys)
     return keys
 
 
-def _store_event(store: AppStore, provider: str, event: WebhookEvent) -> str:
-    data = {k: v for k, v in event.data.items() if not k.startswith("_")}
-    with session_scope(store.settings) as s:
-        routes = accounts_for(provider, merchant_id=event.merchant_id, location_id=event.location_id, session=s)
-        account_id, tenant_id = routes[0] if routes else (None, None)
-        return record_event(provider, event.event_id, event.event_type, data, account_id=account_id,
-                            tenant_id=tenant_id, session=s)
+def new_event(provider: str, event: WebhookEvent, received_at: datetime | None = None) -> NewEvent:
+    return NewEvent(provider, event.event_id, event.event_type, event.data, merchant_id=event.merchant_id,
+                    location_id=event.location_id, received_at=received_at or utcnow())
+
+
+async def _store(request: Request, provider: str, event: NewEvent) -> str:
+    """The event's outcome once stored: by the app's inbox writer (group commit), or — no writer
+    running (the lifespan off, or shutting down) — in a transaction of its own."""
+    writer: InboxWriter | None = getattr(request.app.state, "webhook_writer", None)
+    if writer is not None and writer.accepting:
+        return await writer.store(event)
+    try:
+        [outcome] = await run_in_threadpool(record_events, [event], settings=request.app.state.settings)
+    except Exception as exc:
+        raise StoreFailed(str(exc)) from exc
+    return outcome
 
 
 def _verified_event(raw: bytes, headers: Any, keys: list[tuple[str, str]], flow: WebhookFlow) -> WebhookEvent:
@@ -101,24 +122,38 @@ async def receive(provider: str, request: Request) -> JSONResponse:
     if spec.webhooks is None:
         raise Problem(404, f"{spec.label} sends no webhooks here")
     store = AppStore(settings)
+    verified = await _verify(provider, spec.webhooks, store, request)
+    if isinstance(verified, JSONResponse):
+        return verified
     try:
-        raw = await _body(request, settings.webhook_max_bytes)
-        keys = await run_in_threadpool(_keys, store, provider, spec.webhooks)
+        outcome = await _store(request, provider, new_event(provider, verified))
+    except StoreFailed as exc:
+        count_webhook(provider, "store_failed")
+        log.error("webhook_store_failed", provider=provider, event_type=verified.event_type, error=str(exc)[:300])
+        return problem_response(request, 503, "the event could not be stored; deliver it again")
+    count_webhook(provider, outcome)
+    log.info("webhook", provider=provider, outcome=outcome, event_type=verified.event_type)
+    return JSONResponse({"status": outcome}, status_code=200)
+
+
+async def _verify(provider: str, flow: WebhookFlow, store: AppStore, request: Request) -> WebhookEvent | JSONResponse:
+    """The verified event, or the rejection's answer (counted and logged)."""
+    try:
+        raw = await _body(request, store.settings.webhook_max_bytes)
+        keys = _kept_keys(store, provider, flow)  # no thread for what is kept
+        if keys is None:
+            keys = await run_in_threadpool(_keys, store, provider, flow)
         try:
-            event = _verified_event(raw, request.headers, keys, spec.webhooks)
+            return _verified_event(raw, request.headers, keys, flow)
         except WebhookRejected as exc:  # kept keys may be stale: check once more with the app store's
-            if exc.reason not in ("bad_signature", "no_key") or spec.webhooks.key_source == "app_secret":
+            if exc.reason not in ("bad_signature", "no_key") or flow.key_source == "app_secret":
                 raise
-            keys = await run_in_threadpool(_keys, store, provider, spec.webhooks, fresh=True)
-            event = _verified_event(raw, request.headers, keys, spec.webhooks)
+            keys = await run_in_threadpool(_keys, store, provider, flow, fresh=True)
+            return _verified_event(raw, request.headers, keys, flow)
     except WebhookRejected as exc:
         count_webhook(provider, exc.reason)
         log.warning("webhook_rejected", provider=provider, reason=exc.reason, status=exc.status)
         return problem_response(request, exc.status, str(exc))
-    outcome = await run_in_threadpool(_store_event, store, provider, event)
-    count_webhook(provider, outcome)
-    log.info("webhook", provider=provider, outcome=outcome, event_type=event.event_type)
-    return JSONResponse({"status": outcome}, status_code=200)
 
 
 def _register(provider: str) -> None:
