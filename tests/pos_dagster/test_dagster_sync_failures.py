@@ -199,3 +199,35 @@ def test_a_sync_failing_on_an_outage_is_retried_max_sync_retries_times(
     assert env.account().status == "active"
     env.assert_matches_ledger()
 
+
+
+def test_a_raw_schema_conflict_with_another_sync_loads_the_package_again_in_the_same_run(
+        make_env: EnvFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two accounts' syncs of one provider change the raw tables' schema at the same moment on
+    PostgreSQL (the 90-account soak): the loser's load fails with dlt's ``SchemaUpdateTerminalError``.
+    With ``MAX_SYNC_RETRIES=0`` the step still runs again at once, dlt loads the package it left
+    pending, and the run succeeds with the ledger's figures — one sync log per attempt."""
+    from dlt.common.destination.exceptions import SchemaUpdateTerminalError
+    from dlt.pipeline.pipeline import Pipeline
+
+    original, calls = Pipeline.load, []
+
+    def load_losing_the_first_race(self: Pipeline, *args: object, **kwargs: object) -> object:
+        calls.append(self.pipeline_name)
+        if len(calls) == 1:  # the package is normalized and stays pending, as after the real race
+            cause = RuntimeError('duplicate key value violates unique constraint "pg_type_typname_nsp_index"')
+            try:
+                raise SchemaUpdateTerminalError("square", ["payments"], cause)
+            except SchemaUpdateTerminalError as exc:
+                raise RuntimeError("Pipeline execution failed at step=load") from exc
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Pipeline, "load", load_losing_the_first_race)
+    env = make_env("postgres")
+    out = env.sync()
+    assert out.success, out.log.error_message
+    assert len(calls) == 2  # the failed load, then the pending package's
+    from pos_sync import appstore
+
+    assert [log.status for log in appstore.sync_history(env.account_id)] == ["success", "failed"]
+    env.assert_matches_ledger()
