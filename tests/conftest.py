@@ -15,10 +15,12 @@ import pytest
 PG_ADMIN_DSN = os.environ.get("POS_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[object]:
-    """One Playwright + chromium per test session (``support.browser``: the sync API allows one
-    per thread); browser tests open their own contexts and pages from it."""
+    """One Playwright + chromium per browser test module (``support.browser``: the sync API allows
+    one per thread at a time); its tests open their own contexts and pages from it. Not per session:
+    while Playwright runs, its event loop is the thread's running loop, so every later test in that
+    pytest-xdist worker would find one (``asyncio.run()`` fails, Dagster cannot close its own)."""
     from support.browser import launched_chromium
 
     with launched_chromium() as browser:

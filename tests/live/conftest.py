@@ -65,7 +65,7 @@ def live_stack(_dev_started: tuple[subprocess.Popen[bytes], Path, Path, Path]) -
         time.sleep(0.25)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(_dev_started: Any, chromium: Any, live_stack: LiveStack) -> Iterator[Any]:
     """One chromium context for the session (launched while the stack boots). A fresh Dagster home
     greets once with a "Join the Dagster community" modal over every page; the UI remembers its

@@ -2,9 +2,10 @@
 
 Playwright's sync API runs its own event loop in the thread that starts it, and a second
 ``sync_playwright()`` in the same thread while the first is alive fails ("Sync API inside the
-asyncio loop"). So one Playwright and one chromium serve a whole test session (a pytest-xdist
-worker runs several browser test files one after another): the ``chromium`` fixture of
-``tests/conftest.py``; each test file opens its own contexts from it.
+asyncio loop"), and while it is alive its loop is the thread's running loop (``asyncio.run()``
+elsewhere in that thread fails). So one Playwright and one chromium serve one browser test module
+and stop with it: the module-scoped ``chromium`` fixture of ``tests/conftest.py``; the module's
+tests open their own contexts from it.
 """
 
 from __future__ import annotations
