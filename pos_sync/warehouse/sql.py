@@ -19,6 +19,7 @@ from transforms.canonical import SCHEMA, TABLES, Table
 from transforms.demand import DEMAND_TABLES
 
 ALL_TABLES: tuple[Table, ...] = (*TABLES, *DEMAND_TABLES)  # the canonical model and the demand feed
+_DDL_OBJECT = re.compile(r'IF NOT EXISTS (?:\w+\.)?"?(\w+)"?')  # the table or index a DDL statement creates
 DDL_LOCK_KEY = 0x706F735F64646C  # 'pos_ddl': the warehouse's schema changes, one session at a time
 
 
@@ -123,12 +124,27 @@ class Warehouse:
             self.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
             self.commit()
             version_pos_products(self)
+            existing = self._relations()
             for table in ALL_TABLES:
                 for stmt in table.ddl(self.dialect):
-                    self.execute(stmt)
+                    created = _DDL_OBJECT.search(stmt)
+                    if created is None or created.group(1)[:63] not in existing:  # PostgreSQL cuts names at 63
+                        self.execute(stmt)
             self.commit()
             add_missing_columns(self)
             add_natural_keys(self)
+
+    def _relations(self) -> set[str]:
+        """The tables and indexes of the canonical schema that exist (PostgreSQL). A ``CREATE INDEX IF
+        NOT EXISTS`` of an index that exists still takes a SHARE lock on its table first, so running
+        the DDL of a built schema again made the demand step wait on — and with a canonical build
+        writing two tables in the other order, deadlock with — other accounts' builds (seen in the
+        topology test); statements whose object exists are skipped. DuckDB: none skipped (one writer)."""
+        if self.dialect != "postgres":
+            return set()
+        return {r["relname"] for r in self.query(
+            "select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = %s",
+            (SCHEMA,))}
 
     @contextmanager
     def _ddl_lock(self) -> Any:

@@ -47,3 +47,32 @@ def test_concurrent_schema_builds_on_a_fresh_postgres_warehouse_all_succeed(
         assert wh.scalar("select pg_try_advisory_lock(%s)", (0x706F735F64646C,)) is True
     finally:
         wh.close()
+
+
+def test_a_built_schema_is_not_built_again_so_it_takes_no_lock_on_the_tables(
+        pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once the schema exists, ``ensure_schema`` runs no CREATE on it: a ``CREATE INDEX IF NOT EXISTS``
+    takes a SHARE lock on its table even when the index exists, and waiting for it behind another
+    account's canonical build deadlocked a demand step in the topology test."""
+    use_postgres_warehouse(monkeypatch, pg_url)
+    from pos_sync.warehouse.sql import Warehouse
+
+    first: Any = Warehouse()
+    try:
+        first.ensure_schema()
+    finally:
+        first.close()
+    wh: Any = Warehouse()
+    statements: list[str] = []
+    original = wh.execute
+
+    def recording(sql: str, params: Any = ()) -> None:
+        statements.append(sql)
+        original(sql, params)
+
+    monkeypatch.setattr(wh, "execute", recording)
+    try:
+        wh.ensure_schema()
+    finally:
+        wh.close()
+    assert [s for s in statements if s.lstrip().upper().startswith(("CREATE TABLE", "CREATE INDEX", "CREATE UNIQUE"))] == []
