@@ -34,7 +34,7 @@ but never landed, or a sale without its row), duplicated (a sale with more than 
 store on SQLite (a file) and on PostgreSQL (a scratch database on ``--postgres``'s server,
 dropped at the end); ``--requests`` distinct Square events (``payment.updated``, ≈ 600 bytes),
 each signed with the subscription's key over URL + body, POSTed by ``--concurrency`` concurrent
-keep-alive connections (httpx async, one client process); afterwards the inbox rows are counted:
+keep-alive connections (a raw HTTP/1.1 asyncio client, one process); afterwards the inbox rows are counted:
 every 2xx must be one stored event. The ceiling: ``GET /healthz`` with the same client and
 concurrency in the same run (what uvicorn + FastAPI + this client do with no work).
 
@@ -524,42 +524,57 @@ def signed_bodies(url: str, key: str, merchant_id: str, n: int) -> list[tuple[by
 
 
 async def blast(url: str, concurrency: int, requests: list[tuple[bytes, str]] | int) -> dict[str, Any]:
-    """``requests`` POSTs (signed bodies) or that many GETs of ``url`` over ``concurrency`` connections."""
+    """``requests`` POSTs (signed bodies) or that many GETs of ``url`` over ``concurrency`` keep-alive
+    connections. A raw HTTP/1.1 client (as ``bench/api.py``'s): requests written from prepared bytes,
+    answers read by ``Content-Length`` — an httpx client took a whole core at ≈ 450 req/s here, so it,
+    not the server, set the ceiling on a 2-core machine."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    host, port, path = parts.hostname or "127.0.0.1", int(parts.port or 80), parts.path or "/"
+    head = f"Host: {host}:{port}\r\n"
+    if isinstance(requests, int):
+        wire = [f"GET {path} HTTP/1.1\r\n{head}\r\n".encode()] * requests
+    else:
+        wire = [(f"POST {path} HTTP/1.1\r\n{head}content-type: application/json\r\n"
+                 f"x-square-hmacsha256-signature: {signature}\r\ncontent-length: {len(body)}\r\n\r\n").encode() + body
+                for body, signature in requests]
     statuses: Counter[int] = Counter()
     latencies: list[float] = []
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    items = list(requests) if not isinstance(requests, int) else [None] * requests
-    queue: asyncio.Queue[Any] = asyncio.Queue()
-    for item in items:
-        queue.put_nowait(item)
-    async with httpx.AsyncClient(limits=limits, timeout=60) as client:
-        async def worker() -> None:
-            while True:
-                try:
-                    item = queue.get_nowait()
-                except asyncio.QueueEmpty:
-                    return
+    state = {"next": 0}
+
+    async def worker() -> None:
+        reader, writer = await asyncio.open_connection(host, port)
+        try:
+            while state["next"] < len(wire):
+                i = state["next"]
+                state["next"] = i + 1
                 t0 = time.perf_counter()
                 try:
-                    if item is None:
-                        r = await client.get(url)
-                    else:
-                        r = await client.post(url, content=item[0], headers={
-                            "content-type": "application/json", "x-square-hmacsha256-signature": item[1]})
-                    statuses[r.status_code] += 1
-                except httpx.HTTPError as exc:
+                    writer.write(wire[i])
+                    answer = await reader.readuntil(b"\r\n\r\n")
+                    at = answer.lower().find(b"\r\ncontent-length:")
+                    size = int(answer[at + 17:answer.index(b"\r\n", at + 2)]) if at >= 0 else 0
+                    await reader.readexactly(size)
+                    statuses[int(answer[9:12])] += 1
+                except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
                     statuses[-1] += 1
                     print(f"  request error: {type(exc).__name__}", file=sys.stderr, flush=True)
+                    writer.close()
+                    reader, writer = await asyncio.open_connection(host, port)
                 latencies.append((time.perf_counter() - t0) * 1000)
+        finally:
+            writer.close()
 
-        started, cpu = time.perf_counter(), time.process_time()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
-    ok = sum(n for s, n in statuses.items() if 200 <= s < 300)
-    return {"requests": len(items), "acknowledged_2xx": ok, "statuses": {str(k): v for k, v in statuses.items()},
-            "seconds": round(seconds, 2), "requests_per_s": round(len(items) / seconds),
+    started, cpu = time.perf_counter(), time.process_time()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    ok = sum(n for code, n in statuses.items() if 200 <= code < 300)
+    return {"requests": len(wire), "acknowledged_2xx": ok, "statuses": {str(k): v for k, v in statuses.items()},
+            "seconds": round(seconds, 2), "requests_per_s": round(len(wire) / seconds),
             "latency_ms": {"p50": round(statistics.median(latencies), 1), "p95": round(percentile(latencies, 0.95), 1),
                            "max": round(max(latencies), 1)},
+            "client": "raw HTTP/1.1 keep-alive, asyncio",
             "client_cpu_share": round(cpu / seconds, 2)}
 
 
@@ -719,7 +734,7 @@ def main() -> None:
         "world": "tiny Square world (seed 42, 1 day ending today, 2 locations), live sales closed now",
         "stack": "pos-sync sandbox serve + pos-sync api serve + dagster-daemon run -w workspace.yaml "
                  "(SQLite app store, DuckDB warehouse, SQLite Dagster instance, default run launcher)",
-        "client": f"httpx {httpx.__version__} async, keep-alive"}}
+        "client": "receiver: raw HTTP/1.1 keep-alive asyncio client (one process); latency runs: httpx"}}
     results: dict[str, Any] = {}
     if "latency" not in skip:
         results["webhooks"] = latency_run(args, "webhooks")
