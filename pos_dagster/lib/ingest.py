@@ -23,7 +23,12 @@ from pos_sync.appstore import AppStore, CryptoError
 from pos_sync.ingest.bookkeeping import BACKFILL_WINDOW, SETUP, SyncLog, describe_failure, track_sync
 from pos_sync.ingest.sync import AccountSync, AccountUnavailable
 from pos_sync.providers import ProviderSpec
-from pos_sync.warehouse.pipelines import run_pipeline
+from pos_sync.warehouse.pipelines import (
+    SCHEMA_CONFLICT_RETRIES,
+    is_schema_conflict,
+    run_pipeline,
+    schema_conflict_pause,
+)
 
 
 def _account_sync(store: AppStore, spec: ProviderSpec, account_id: str, run_id: str) -> AccountSync:
@@ -123,14 +128,10 @@ def retry_schema_conflict(context: dg.AssetExecutionContext, exc: BaseException)
     :func:`~pos_sync.warehouse.pipelines.is_schema_conflict`): the step runs again at once — its load
     package is still pending and dlt applies only the schema changes still missing — whatever
     ``MAX_SYNC_RETRIES`` says (nothing is wrong with the provider or the data)."""
-    import random
-
-    from pos_sync.warehouse.pipelines import SCHEMA_CONFLICT_RETRIES, is_schema_conflict
-
     if not is_schema_conflict(exc) or context.retry_number >= SCHEMA_CONFLICT_RETRIES:
         return
     context.log.warning("another sync changed the raw tables' schema at the same time: loading again")
-    raise dg.RetryRequested(max_retries=SCHEMA_CONFLICT_RETRIES, seconds_to_wait=random.uniform(0.2, 1.0)) from exc
+    raise dg.RetryRequested(max_retries=SCHEMA_CONFLICT_RETRIES, seconds_to_wait=schema_conflict_pause()) from exc
 
 
 def retry_transient(context: dg.AssetExecutionContext, store: AppStore, spec: ProviderSpec,

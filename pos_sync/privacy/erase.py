@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import re
 import shutil
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -36,6 +35,7 @@ import sqlalchemy as sa
 from dlt_sources.common.pseudonymise import pii_columns
 from pos_sync.privacy import pseudonymizer
 from pos_sync.settings import Settings, load_settings
+from pos_sync.warehouse.pipelines import is_staging_schema
 from pos_sync.warehouse.sql import Warehouse
 from transforms.canonical import SCHEMA
 
@@ -94,9 +94,8 @@ def _staging_schemas(wh: Warehouse, provider: str) -> list[str]:
     """dlt's staging copies of a provider's raw dataset: one per pipeline on PostgreSQL
     (``raw_square_stg_<hash>``, :func:`pos_sync.warehouse.pipelines.staging_layout`), and the shared
     ``raw_square_staging`` of earlier versions (and of DuckDB)."""
-    own = re.compile(rf"raw_{re.escape(provider)}_(staging|stg_[0-9a-f]{{12}})")
     return sorted(r["schema_name"] for r in wh.query("select schema_name from information_schema.schemata")
-                  if own.fullmatch(str(r["schema_name"])))
+                  if is_staging_schema(str(r["schema_name"]), provider))
 
 
 def _tables(wh: Warehouse, schema: str) -> set[str]:

@@ -64,7 +64,21 @@ def staging_layout(pipeline_name: str) -> str:
     return "%s_stg_" + hashlib.sha1(pipeline_name.encode()).hexdigest()[:12]
 
 
+def is_staging_schema(schema: str, provider: str) -> bool:
+    """Whether ``schema`` is one of dlt's staging copies of ``provider``'s raw dataset: a pipeline's own
+    (:func:`staging_layout`) or the one shared ``raw_<provider>_staging`` of earlier versions and DuckDB."""
+    return re.fullmatch(rf"raw_{re.escape(provider)}_(staging|stg_[0-9a-f]{{12}})", schema) is not None
+
+
 SCHEMA_CONFLICT_RETRIES = 3
+
+
+def schema_conflict_pause() -> float:
+    """Seconds to wait before loading again after a schema conflict: short, and random, so the
+    syncs that collided do not collide again."""
+    import random
+
+    return random.uniform(0.2, 1.0)
 
 
 def is_schema_conflict(exc: BaseException) -> bool:
@@ -88,7 +102,6 @@ def is_schema_conflict(exc: BaseException) -> bool:
 def run_pipeline(pipeline: dlt.Pipeline, data: Any, **kwargs: Any) -> Any:
     """``pipeline.run`` that loads its package again after a schema conflict
     (:func:`is_schema_conflict`), up to :data:`SCHEMA_CONFLICT_RETRIES` times."""
-    import random
     import time
 
     for attempt in range(SCHEMA_CONFLICT_RETRIES + 1):
@@ -99,7 +112,7 @@ def run_pipeline(pipeline: dlt.Pipeline, data: Any, **kwargs: Any) -> Any:
                 raise
             logging.getLogger(__name__).warning(
                 "raw schema changed by another sync at the same time; loading the package again")
-            time.sleep(random.uniform(0.2, 1.0))
+            time.sleep(schema_conflict_pause())
     raise AssertionError("unreachable")
 
 
@@ -150,9 +163,10 @@ def account_pipeline(provider: str, account_id: str, mode: str = "incremental",
     settings = settings or load_settings()
     apply_performance_defaults()
     quiet_dlt()
+    name = pipeline_name(provider, account_id, mode)
     return dlt.pipeline(
-        pipeline_name=pipeline_name(provider, account_id, mode),
-        destination=dlt_destination(settings, pipeline_name=pipeline_name(provider, account_id, mode)),
+        pipeline_name=name,
+        destination=dlt_destination(settings, pipeline_name=name),
         dataset_name=f"raw_{provider}",
         pipelines_dir=str(pipelines_dir(settings)),
     )
