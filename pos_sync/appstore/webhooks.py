@@ -21,7 +21,6 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from pos_sync.appstore import crypto
@@ -53,22 +52,6 @@ def _event(row: PosWebhook) -> InboxEvent:
                       row.event_type, row.received_at, row.processing_status, row.retry_count, row.run_key)
 
 
-def record_event(provider: str, event_id: str, event_type: str, data: Mapping[str, Any], *,
-                 account_id: str | None, tenant_id: str | None, session: Session | None = None,
-                 settings: Settings | None = None) -> str:
-    """Store a verified event once: ``accepted``, ``duplicate`` (its id was seen) or ``unroutable``
-    (no account of ours: kept and acknowledged)."""
-    status = PENDING if account_id else UNROUTABLE
-    try:
-        with use_session(session, settings) as s, s.begin_nested():
-            s.add(PosWebhook(tenant_id=tenant_id or "", pos_account_id=account_id, pos_provider=provider,
-                             webhook_event_id=event_id, event_type=event_type, event_data=dict(data),
-                             processing_status=status))
-    except IntegrityError:
-        return "duplicate"
-    return "accepted" if account_id else "unroutable"
-
-
 @dataclass(frozen=True)
 class NewEvent:
     """A verified provider event to store: what routes it, what is kept of it."""
@@ -85,9 +68,9 @@ class NewEvent:
 def record_events(events: Sequence[NewEvent], *, routes: RouteCache | None = None, session: Session | None = None,
                   settings: Settings | None = None) -> list[str]:
     """Route and store verified events in one transaction: one ``INSERT … ON CONFLICT (provider,
-    event id) DO NOTHING RETURNING id`` for the batch. Each event's outcome, in order, as
-    :func:`record_event` would have answered had they come one after the other: ``accepted``,
-    ``unroutable``, or ``duplicate`` (its id is already in the inbox, or an earlier copy is in
+    event id) DO NOTHING RETURNING id`` for the batch. Each event's outcome, in order, as if they
+    had come one after the other: ``accepted``, ``unroutable`` (no account of ours: kept and
+    acknowledged), or ``duplicate`` (its id is already in the inbox, or an earlier copy is in
     this batch). ``routes`` keeps routing answers between batches (None: every event routed from
     the app store in this transaction). Raises if the transaction fails: then nothing is stored."""
     outcomes: list[str] = ["duplicate"] * len(events)
