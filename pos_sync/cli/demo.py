@@ -244,7 +244,7 @@ def _demo_api_access(settings: Any, tenant_id: str) -> dict[str, str]:
 
 def _demo(args: argparse.Namespace) -> int:
     from pos_sandbox.server import SandboxServer, available_emulators
-    from pos_sandbox.world import World, latest_start
+    from pos_sandbox.world import World
     from pos_sync.runner import get_runner
     from pos_sync.settings import ensure_home, load_settings
 
@@ -253,10 +253,10 @@ def _demo(args: argparse.Namespace) -> int:
     if not 1 <= args.days <= 366:
         raise CommandError(f"--days must be between 1 and 366, got {args.days}")
     providers = tuple(available_emulators(("square", "toast", "lightspeed", "lightspeed_r")))
-    # a window that has ended: the world's clock is never ahead of the wall clock (between 00:00 and
-    # ~05:00 UTC "today - days" ends at New York's next midnight: the live sale would be "in the future")
-    start = latest_start(args.days, scale=args.scale, providers=providers)
-    world = World(seed=args.seed, start=start, days=args.days, scale=args.scale, providers=providers)
+    # no start: the World's default is the latest window that has ended (``latest_start``), so its
+    # clock is never ahead of the wall clock (between 00:00 and ~05:00 UTC "today - days" ends at New
+    # York's next midnight: the live sale would be "in the future")
+    world = World(seed=args.seed, days=args.days, scale=args.scale, providers=providers)
     log(f"POS_HOME={settings.pos_home}")
     log(f"sandbox world: seed={world.seed} start={world.start} days={world.days} scale={world.scale} "
         f"providers={','.join(providers)}")
