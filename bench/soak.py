@@ -223,7 +223,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 appstore.update_account(account_id, sync_frequency_minutes=24 * 60)
             asked: dict[str, float] = {}
             asked_again = 0
-            final_deadline = time.monotonic() + args.final_minutes * 60
+            final_started = time.monotonic()
+            final_deadline = final_started + args.final_minutes * 60
             while (missing := set(accounts) - synced_after_freeze()) and time.monotonic() < final_deadline:
                 busy = accounts_in_flight(inst)
                 for account_id in sorted(missing - busy):
@@ -234,7 +235,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 sample()
                 time.sleep(5)
             missing = sorted(set(accounts) - synced_after_freeze())
-            final_seconds = round(time.monotonic() - final_deadline + args.final_minutes * 60, 1)
+            final_seconds = round(time.monotonic() - final_started, 1)
             stats = _stats(inst, freeze)
         finally:
             inst.dispose()
