@@ -22,6 +22,7 @@ table (:func:`arrow_batches` adds it; dlt's own option would add a second one to
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from typing import Any
@@ -55,10 +56,26 @@ def prepare_arrow_resources(resources: Iterable[str]) -> None:
       these resources (the per-column details stay at INFO level).
     """
     set_dlt_config(DLT_COLUMNS_SETTINGS, override=True)
+    import_frame_modules()
     _HINT_WARNING_FILTER.resources.update(resources)
     dlt_logger = logging.getLogger("dlt")
     if _HINT_WARNING_FILTER not in dlt_logger.filters:
         dlt_logger.addFilter(_HINT_WARNING_FILTER)
+
+
+def import_frame_modules() -> None:
+    """Import the data-frame modules that pyarrow and dlt import lazily, now, in the calling thread.
+
+    With parallel resources (dlt's ``parallelized``) a worker thread's first Arrow conversion
+    imports pandas while dlt's extract, in the main thread, asks ``sys.modules`` whether an item is
+    a pandas frame: it met the half-imported module ("partially initialized module 'pandas' has no
+    attribute 'DataFrame'") and the run failed. Called by every source factory with parallel
+    resources, before the extract starts."""
+    for name in ("pandas",):
+        try:
+            importlib.import_module(name)
+        except ImportError:  # not installed: nothing can half-import it either
+            continue
 
 
 class _JsonHintWarningFilter(logging.Filter):

@@ -8,9 +8,10 @@ not the table size. :func:`destination_known_versions` asks the pipeline's desti
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from dlt_sources.common.rows import ACCOUNT_COLUMN, Row
 
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from dlt import Pipeline
 
 KnownVersions = Callable[[str, list[str]], Mapping[str, Any]]
+T = TypeVar("T")
 ParseTs = Callable[[Any], datetime]
 
 KNOWN_VERSIONS_CHUNK = 500  # keys per destination look-up
@@ -117,14 +119,22 @@ def destination_known_versions(pipeline: Pipeline, columns: ColumnsFor, *, accou
     Make one per source (i.e. per run): a table found absent at its first look-up is remembered
     as absent for the rest of the run, since nothing is loaded while a source extracts (asking
     again cost a schema scan and a failing query per page: ~1 ms, 5 % of a historical import).
+
+    Safe to call from parallel resources: the look-ups of one ``known`` run one at a time, each in
+    a short-lived thread of its own (:func:`in_own_context`).
     """
     from dlt.destinations.exceptions import DatabaseUndefinedRelation
 
     absent: set[str] = set()
+    lock = threading.Lock()
 
     def known(table: str, keys: list[str]) -> dict[str, Any]:
         if not keys or table in absent:
             return {}
+        with lock:
+            return in_own_context(lambda: look_up(table, keys))
+
+    def look_up(table: str, keys: list[str]) -> dict[str, Any]:
         spec = columns(table)
         if not column_in_schema(pipeline, table, spec.db_column):
             absent.add(table)
@@ -149,6 +159,31 @@ def destination_known_versions(pipeline: Pipeline, columns: ColumnsFor, *, accou
         return found
 
     return known
+
+
+def in_own_context(work: Callable[[], T]) -> T:
+    """``work()`` in a new thread, its result or its exception here.
+
+    ``pipeline.sql_client()`` injects a configuration section into dlt's context container while it
+    builds the client. A parallel resource runs in dlt's extract pool, whose threads share the
+    main thread's container context: the client built there overwrote the section the main thread
+    had injected for the extract, which then failed ("ContainerInjectableContextMangled"). A thread
+    of its own gets a container context of its own."""
+    outcome: list[T] = []
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            outcome.append(work())
+        except BaseException as error:  # noqa: BLE001 - re-raised in the caller
+            failure.append(error)
+
+    thread = threading.Thread(target=run, name="pos-destination-lookup")
+    thread.start()
+    thread.join()
+    if failure:
+        raise failure[0]
+    return outcome[0]
 
 
 def column_in_schema(pipeline: Pipeline, table: str, column: str) -> bool:

@@ -6,9 +6,9 @@ and connection errors and honours ``Retry-After``, but it cannot do all of what 
 * a retry budget by **elapsed time** per request (dlt only caps single waits and attempts), and
   once a request of the run gave up, one attempt for the others (the run ends early, see
   :mod:`dlt_sources.common.pace`);
-* **pacing** of the whole client: after a 429 every request waits out ``Retry-After`` (a shared
-  gate: several threads page at once), plus the provider's documented rate limits
-  (:mod:`dlt_sources.common.pacing`);
+* **pacing** of the whole client: after a 429 (or, per provider, a streak of them) every request
+  waits out ``Retry-After`` (a shared gate: several threads page at once), plus the provider's
+  documented rate limits (:mod:`dlt_sources.common.pacing`);
 * retries, 429s and seconds waited **counted** per run (:class:`~dlt_sources.common.pace.SyncPace`);
 * **full jitter** (dlt's tenacity wait is exponential without jitter);
 * on ``401``: refresh the OAuth token **once** and re-send the same request with the new token
@@ -34,6 +34,7 @@ from urllib.parse import urlsplit
 import orjson
 import requests
 from requests import PreparedRequest, Response
+from requests.adapters import HTTPAdapter
 
 from dlt_sources.common.errors import ApiError, RetriesExhausted, ServerUnreachable, TokenRejected
 from dlt_sources.common.pace import SyncPace
@@ -54,6 +55,7 @@ TRANSIENT_EXCEPTIONS: tuple[type[Exception], ...] = (
 
 
 LOOPBACK_HOSTS = {"localhost", "::1", "[::1]"}
+CONNECTIONS_PER_HOST = 32  # kept open per host by one ApiSession (requests' default: 10)
 
 
 def is_loopback(url: str) -> bool:
@@ -84,7 +86,8 @@ def send_with_retries(send: Callable[[], Response], policy: RetryPolicy, what: s
     Retryable: statuses in ``policy.retry_statuses`` and :data:`TRANSIENT_EXCEPTIONS`. The wait
     before a retry is the answer's ``Retry-After`` (seconds or HTTP-date) or the policy's jittered
     backoff (its exponent counts only the failures without a ``Retry-After``). A 429 also closes
-    ``pacer``'s gate for that long, so every request of the client waits; each send first passes
+    ``pacer``'s gate for that long, so every request of the client waits (with
+    ``Pacing.gate_after`` > 1 only once that many 429s came in a row); each send first passes
     the gate and the rate limits of ``pacer`` for ``path``/``headers``. The budget is
     ``policy.max_elapsed`` seconds from the first send (:class:`RetryPolicy`); once a request of the
     run gave up (``pace.budget_spent``), later ones are sent once. ``pace`` counts it all.
@@ -117,6 +120,8 @@ def send_with_retries(send: Callable[[], Response], policy: RetryPolicy, what: s
             if pacer is not None:
                 pacer.observe(response.headers)
             if response.status_code not in policy.retry_statuses:
+                if pacer is not None:
+                    pacer.succeeded()
                 return response
             failure = f"HTTP {response.status_code}"
         status = response.status_code if response is not None else None
@@ -133,7 +138,8 @@ def send_with_retries(send: Callable[[], Response], policy: RetryPolicy, what: s
         if response is not None:
             response.close()
         if status == 429 and pacer is not None:
-            own_until = pacer.cool_down(delay)  # every request of the client waits, not only this one
+            # every request of the client waits too, once the 429s come gate_after in a row
+            own_until = pacer.rate_limited(delay)
         policy.sleep(delay)
         slept += delay
         pace.retried(delay, asked=asked)
@@ -173,6 +179,11 @@ class ApiSession(requests.Session):
             token_provider.pace = self.pace
         self.request_count = 0
         self._count_lock = threading.Lock()
+        # the sources page several streams at once (parallel resources, Square's location and time
+        # slices, each with a page fetched ahead): keep a connection per thread instead of
+        # discarding what does not fit requests' default pool of 10
+        for scheme in ("http://", "https://"):
+            self.mount(scheme, HTTPAdapter(pool_connections=4, pool_maxsize=CONNECTIONS_PER_HOST))
 
     def _send_once(self, request: PreparedRequest, kwargs: dict[str, Any]) -> Response:
         with self._count_lock:

@@ -1,10 +1,14 @@
 """Client-side pacing of one API client: a shared cool-down gate and request-rate limiters.
 
-* :class:`CoolDown`: after a 429 the provider wants the **client** to slow down, not only the
-  request that got it. The gate holds every request of the client (every thread: Square pages
-  two locations at once) until the ``Retry-After`` instant; a later 429 can only push it further.
-  It also closes when a response says the quota is used up (``X-RateLimit-Remaining: 0`` and when
-  it resets: :attr:`Pacing.remaining_header`, :attr:`Pacing.reset_header`).
+* :class:`CoolDown`: after a 429 the provider may want the **client** to slow down, not only the
+  request that got it. The gate holds every request of the client (every thread: the sources
+  page several streams at once) until the ``Retry-After`` instant; a later 429 can only push it
+  further. It also closes when a response says the quota is used up (``X-RateLimit-Remaining: 0``
+  and when it resets: :attr:`Pacing.remaining_header`, :attr:`Pacing.reset_header`).
+  :attr:`Pacing.gate_after` says how many 429s **in a row** (answers of the whole client, no
+  success in between) close it: 1 (the default) every 429; more for a provider whose 429s are
+  not documented as client-wide (a lone 429 then delays only its own request, which still waits
+  out its ``Retry-After`` or its backoff; see ``docs/sandbox.md``, "Rate-limit storms").
 * :class:`RateLimiter`: at most ``requests`` per ``seconds`` in **any** window of that length (a
   sliding log of send times, so the provider's fixed windows are never exceeded either), per key
   (e.g. per Toast restaurant) and optionally only for some paths (Toast's ``/menus``: 1 per second).
@@ -111,6 +115,10 @@ class Pacing:
     response headers telling how many requests are left and when the quota resets (HTTP-date,
     Unix time or delta-seconds): at ``remaining <= 0`` the gate closes until the reset.
     ``gate``: False turns the shared cool-down off (each retry only waits for itself).
+    ``gate_after``: the gate closes after this many consecutive 429 answers of the client (a
+    success in between starts the count again; 5xx and transport errors neither count nor reset):
+    1 closes it on every 429. A 429 that does not close it is waited out by its own request only.
+    The quota headers close it regardless (a response saying none is left).
     """
 
     limits: tuple[RateLimit, ...] = ()
@@ -119,6 +127,11 @@ class Pacing:
     reset_header: str | None = None
     gate: bool = True
     max_header_wait: float = 900.0  # never trust a quota-reset header further than this
+    gate_after: int = 1
+
+    def __post_init__(self) -> None:
+        if self.gate_after < 1:
+            raise ValueError("gate_after must be at least 1")
 
     def pacer(self, clock: Clock = time.monotonic, wall: Clock = time.time) -> Pacer:
         return Pacer(self, clock=clock, wall=wall)
@@ -140,6 +153,8 @@ class Pacer:
     def __post_init__(self) -> None:
         self.gate = CoolDown(self.clock)
         self.limiters = [RateLimiter(limit, self.clock) for limit in self.rules.limits]
+        self._streak = 0  # consecutive 429 answers of the client
+        self._streak_lock = threading.Lock()
 
     def throttle(self, path: str, headers: Mapping[str, str], sleep: Sleep, *, own_until: float = 0.0) -> float:
         """Wait for the gate and the limiters before one send; returns the seconds waited.
@@ -168,6 +183,27 @@ class Pacer:
     def cool_down(self, seconds: float) -> float:
         """Hold every request of the client for ``seconds`` (after a 429); returns this hold's end."""
         return self.gate.hold(seconds) if self.rules.gate else 0.0
+
+    def rate_limited(self, seconds: float) -> float:
+        """A 429 answer whose request waits ``seconds`` before its retry: counts it in the client's
+        streak of 429s and, once the streak reaches ``gate_after``, holds every request of the
+        client that long (:meth:`cool_down`). Returns the hold's end, 0.0 when the gate stayed open
+        (only the request that got the 429 waits)."""
+        with self._streak_lock:
+            self._streak += 1
+            closes = self._streak >= self.rules.gate_after
+        return self.cool_down(seconds) if closes else 0.0
+
+    def succeeded(self) -> None:
+        """An answer that is not retried (a success): the streak of 429s starts again."""
+        with self._streak_lock:
+            self._streak = 0
+
+    @property
+    def streak(self) -> int:
+        """Consecutive 429 answers of the client so far."""
+        with self._streak_lock:
+            return self._streak
 
     def observe(self, headers: Mapping[str, str]) -> None:
         """Close the gate until the quota resets when a response says none is left."""

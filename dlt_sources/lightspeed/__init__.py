@@ -207,7 +207,8 @@ def lightspeed_source(
         def rows() -> Iterator[list[Row]]:
             yield from sync.feed(table)
         rows.__name__ = table
-        return dlt.resource(rows, name=table, write_disposition=merge, primary_key="id", columns=columns)
+        return dlt.resource(rows, name=table, write_disposition=merge, primary_key="id", columns=columns,
+                            parallelized=True)
 
     def arrow_feed_resource(table: str, columns: Any) -> DltResource:
         """The feed as nested Arrow tables: the table hints go with the root table (on the resource
@@ -227,10 +228,10 @@ def lightspeed_source(
             if pending:
                 yield from nested_items(nested_tables(pending, table, max_nesting=MAX_TABLE_NESTING), hints)
         tables.__name__ = table
-        return dlt.resource(tables, name=table, write_disposition=merge)
+        return dlt.resource(tables, name=table, write_disposition=merge, parallelized=True)
 
     @dlt.resource(name="product_categories", write_disposition=merge, primary_key="id",
-                  columns={"parent_category_id": {"data_type": "text", "nullable": True}})
+                  columns={"parent_category_id": {"data_type": "text", "nullable": True}}, parallelized=True)
     def product_categories() -> Iterator[list[Row]]:
         yield from sync.categories()
 

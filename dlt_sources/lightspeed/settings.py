@@ -13,10 +13,16 @@ TOKEN_PATH = "/api/1.0/token"  # form-encoded; refresh tokens rotate on every us
 USER_AGENT = "pos-sync (dlt source lightspeed)"
 
 # X-Series allows 300 × registers + 50 requests per 5 minutes per store and app, and says how many
-# are left: at X-RateLimit-Remaining 0 the client waits until X-RateLimit-Reset; after a 429 until
-# its Retry-After (an RFC 1123 date). No client-side limiter by default (the register count is the
-# store's); pass Pacing(limits=(RateLimit(300 * registers + 50, 300.0),), ...) to add one.
-LIGHTSPEED_PACING = Pacing(remaining_header="X-RateLimit-Remaining", reset_header="X-RateLimit-Reset")
+# are left on every answer: at X-RateLimit-Remaining 0 (a 429 over the quota says so too) every
+# request of the client waits until X-RateLimit-Reset. A 429 is waited out by its request until
+# its Retry-After (an RFC 1123 date); every request of the client waits with it only when the
+# quota headers say the quota is spent or GATE_AFTER_429S come in a row (no success between
+# them): a lone 429 while the quota has room is not the store's limit. No client-side limiter
+# by default (the register count is the store's); pass
+# Pacing(limits=(RateLimit(300 * registers + 50, 300.0),), ...) to add one.
+GATE_AFTER_429S = 4
+LIGHTSPEED_PACING = Pacing(remaining_header="X-RateLimit-Remaining", reset_header="X-RateLimit-Reset",
+                           gate_after=GATE_AFTER_429S)
 
 # resource / table -> (path under /api/2.0, extra query parameters, page size)
 # `deleted=true`: without it a change feed never shows a soft delete (deleted_at).

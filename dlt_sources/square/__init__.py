@@ -7,6 +7,7 @@ already holds in the same or a newer version. See ``README.md`` beside this file
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -52,13 +53,16 @@ from dlt_sources.square.settings import (
     ENDPOINTS,
     JSON_COLUMNS,
     LOCATION_CONCURRENCY,
+    MIN_SLICE,
     ORDER_STATES,
     ORDERS_ARROW_BATCH_ROWS,
     ORDERS_LOCATION_BATCH,
     ORDERS_PAGE_SIZE,
     PAYMENTS_PAGE_SIZE,
     PII_FIELDS,
+    QUERY_SLICES,
     REFUNDS_PAGE_SIZE,
+    SLICED_STREAMS,
     SQUARE_VERSION,
     TEAM_MEMBERS_PAGE_SIZE,
     TIMESTAMP_COLUMNS,
@@ -72,6 +76,8 @@ __all__ = [
     "discover_locations",
     "merchant_id_of",
     "preferred_loader_file_format",
+    "query_slices",
+    "resume_mark",
     "square_source",
     "square_tokens",
     "sync_pace",
@@ -95,6 +101,7 @@ class _Sync(IncrementalSync):
         self.location_concurrency = location_concurrency
         self._location_ids = list(dict.fromkeys(location_ids))
         self._locations_payload: dict[str, Any] | None = None
+        self._lock = threading.RLock()  # the resources run in parallel (dlt worker threads)
 
     # -------------------------------------------------------------- bounds
     def begin_for(self, locations: Sequence[str], hwm: dict[str, str]) -> datetime:
@@ -107,14 +114,20 @@ class _Sync(IncrementalSync):
 
     # -------------------------------------------------------------- helpers
     def locations_payload(self) -> dict[str, Any]:
-        if self._locations_payload is None:
-            self._locations_payload = self.client.get(ENDPOINTS["locations"])
-        return self._locations_payload
+        with self._lock:  # asked once, whichever resource needs it first
+            if self._locations_payload is None:
+                self._locations_payload = self.client.get(ENDPOINTS["locations"])
+            return self._locations_payload
 
     def location_ids(self) -> list[str]:
-        if not self._location_ids:  # not given: every location of the merchant
-            self._location_ids = [str(loc["id"]) for loc in self.locations_payload().get("locations", [])]
-        return self._location_ids
+        with self._lock:
+            if not self._location_ids:  # not given: every location of the merchant
+                self._location_ids = [str(loc["id"]) for loc in self.locations_payload().get("locations", [])]
+            return self._location_ids
+
+    def now(self) -> datetime:
+        with self._lock:  # fixed once for every stream, whichever thread asks first
+            return super().now()
 
     def prepare(self, table: str, rows: list[Row]) -> list[Row]:
         return self.guard.filter(table, shape_rows(table, rows, self.account_id))
@@ -122,7 +135,10 @@ class _Sync(IncrementalSync):
     # -------------------------------------------------------------- streams
     def list_by_location(self, table: str, page_size: int) -> Iterator[list[Row]]:
         """ListPayments / ListPaymentRefunds, one ``location_id`` per query (see README); up to
-        ``location_concurrency`` locations are paged at once, their pages interleaved."""
+        ``location_concurrency`` locations are paged at once, their pages interleaved. A long
+        payments span (a first sync) is cut into up to :data:`QUERY_SLICES` ``updated_at`` slices
+        per location, paged at once too: a cursor chain is sequential, so its length, not the row
+        count, bounds how fast a rate-limited sync can go."""
         if self.window is not None:
             yield from self._list_window(table, page_size, *self.window)
             return
@@ -130,27 +146,40 @@ class _Sync(IncrementalSync):
         now = self.now()
         state = self.state()
         hwm: dict[str, str] = dict(state.get("hwm", {}))
+        slices_of = query_slices if table in SLICED_STREAMS else (lambda begin, end: [(begin, end)])
 
-        def location_pages(loc: str) -> Iterator[tuple[str, list[Row]]]:
-            def request(begin: datetime) -> tuple[dict[str, Any], None]:
-                return {"location_id": loc, "begin_time": iso(CREATED_AT_FLOOR), "updated_at_begin_time": iso(begin),
-                        "updated_at_end_time": iso(now), "sort_field": "UPDATED_AT", "sort_order": "ASC",
+        def slice_pages(loc: str, index: int, begin: datetime, end: datetime,
+                        last: bool) -> Iterator[tuple[str, int, list[Row] | None]]:
+            def request(since: datetime) -> tuple[dict[str, Any], None]:
+                return {"location_id": loc, "begin_time": iso(CREATED_AT_FLOOR), "updated_at_begin_time": iso(since),
+                        "updated_at_end_time": iso(end), "sort_field": "UPDATED_AT", "sort_order": "ASC",
                         "limit": page_size}, None
-            for rows, _ in restartable_pages(self.client, "GET", path, table, request,
-                                             self.begin_for([loc], hwm), "updated_at"):
-                yield loc, rows
+            for rows, _ in restartable_pages(self.client, "GET", path, table, request, begin, "updated_at"):
+                if not last:  # a row at the slice's end belongs to the next slice (which starts there)
+                    rows = [r for r in rows if not r.get("updated_at") or parse_ts(r["updated_at"]) < end]
+                yield loc, index, rows
+            yield loc, index, None  # this slice was read to its end
 
-        seen: dict[str, datetime | None] = {}
+        queries = []
+        slices: dict[str, int] = {}
+        for loc in self.location_ids():
+            cuts = slices_of(self.begin_for([loc], hwm), now)
+            slices[loc] = len(cuts)
+            queries += [slice_pages(loc, i, b, e, i == len(cuts) - 1) for i, (b, e) in enumerate(cuts)]
+        seen: dict[tuple[str, int], datetime | None] = {}
+        done: set[tuple[str, int]] = set()
+        parallel = self.location_concurrency * (QUERY_SLICES if table in SLICED_STREAMS else 1)
         with stops_early(self.pace, f"Square {table}"):
-            for loc, rows in fan_in([location_pages(loc) for loc in self.location_ids()], self.location_concurrency,
-                                    name=f"square-{table}"):
-                seen[loc] = _max_ts(seen.get(loc), rows, "updated_at")
+            for loc, index, rows in fan_in(queries, parallel, name=f"square-{table}"):
+                if rows is None:
+                    done.add((loc, index))
+                    continue
+                seen[(loc, index)] = _max_ts(seen.get((loc, index)), rows, "updated_at")
                 if out := self.prepare(table, rows):
                     yield out
-        # each location's rows come sorted ascending: its mark may move to the newest row it yielded,
-        # whether it finished or stopped early (rows at that instant are read again next time)
-        for loc, max_seen in seen.items():
-            _advance(hwm, [loc], max_seen)
+        for loc, count in slices.items():
+            _advance(hwm, [loc], resume_mark([seen.get((loc, i)) for i in range(count)],
+                                             [(loc, i) in done for i in range(count)]))
         state["hwm"] = hwm
 
     def _list_window(self, table: str, page_size: int, start: datetime, end: datetime) -> Iterator[list[Row]]:
@@ -264,6 +293,30 @@ class _Sync(IncrementalSync):
             yield out
 
 
+def resume_mark(newest: Sequence[datetime | None], finished: Sequence[bool]) -> datetime | None:
+    """Where a location's next sync may resume, from its slices in time order: the newest row of
+    the slices up to and including the first one not read to its end (each slice's rows come sorted
+    ascending, so everything before that row was read; rows at that instant, and those of later
+    slices, are read again next time and merged). ``newest[i]``: slice i's newest row (None: none
+    read); ``finished[i]``: it was read to its end. None: nothing to move the mark to."""
+    mark: datetime | None = None
+    for seen, complete in zip(newest, finished, strict=True):
+        if seen is not None and (mark is None or seen > mark):
+            mark = seen
+        if not complete:
+            break
+    return mark
+
+
+def query_slices(begin: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+    """``[begin, end)`` cut into equal slices of at least :data:`MIN_SLICE`, at most :data:`QUERY_SLICES`
+    (one slice, the span itself, when it is shorter than two: an incremental sync)."""
+    count = max(1, min(QUERY_SLICES, int((end - begin) / MIN_SLICE)))
+    step = (end - begin) / count
+    cuts = [begin + step * i for i in range(count)] + [end]
+    return list(zip(cuts[:-1], cuts[1:], strict=True))
+
+
 def _max_ts(current: datetime | None, rows: list[Row], field: str) -> datetime | None:
     for row in rows:
         value = row.get(field)
@@ -341,7 +394,7 @@ def square_source(
 
     merge: Any = {"disposition": "merge", "strategy": "delete-insert"}
 
-    @dlt.resource(name="locations", write_disposition=merge, primary_key="id")
+    @dlt.resource(name="locations", write_disposition=merge, primary_key="id", parallelized=True)
     def locations() -> Iterator[list[Row]]:
         yield from sync.locations()
 
@@ -353,12 +406,14 @@ def square_source(
         return {guard_column: {"dedup_sort": "desc"},
                 **{column: {"data_type": "json"} for column in JSON_COLUMNS.get(table, ())}}
 
-    @dlt.resource(name="payments", write_disposition=merge, primary_key="id", columns=hints("payments", "updated_at"))
+    @dlt.resource(name="payments", write_disposition=merge, primary_key="id", columns=hints("payments", "updated_at"),
+                  parallelized=True)
     def payments() -> Iterator[pa.Table]:
         yield from arrow_batches(sync.list_by_location("payments", PAYMENTS_PAGE_SIZE), ARROW_BATCH_ROWS,
                                  **arrow_columns("payments"))
 
-    @dlt.resource(name="refunds", write_disposition=merge, primary_key="id", columns=hints("refunds", "updated_at"))
+    @dlt.resource(name="refunds", write_disposition=merge, primary_key="id", columns=hints("refunds", "updated_at"),
+                  parallelized=True)
     def refunds() -> Iterator[pa.Table]:
         yield from arrow_batches(sync.list_by_location("refunds", REFUNDS_PAGE_SIZE), ARROW_BATCH_ROWS,
                                  **arrow_columns("refunds"))
@@ -368,7 +423,7 @@ def square_source(
     orders_hints = {"write_disposition": merge, "primary_key": "id", "columns": {"version": {"dedup_sort": "desc"}}}
     pseudonymise_order = row_pseudonymiser(PII_FIELDS["orders"], pseudonymize)
 
-    @dlt.resource(name="orders", write_disposition=merge)
+    @dlt.resource(name="orders", write_disposition=merge, parallelized=True)
     def orders() -> Iterator[Any]:
         pending: list[Row] = []
         for rows in sync.orders():
@@ -380,17 +435,17 @@ def square_source(
             yield from nested_items(nested_tables(pending, "orders", max_nesting=MAX_TABLE_NESTING), orders_hints)
 
     @dlt.resource(name="catalog", write_disposition=merge, primary_key="id",
-                  columns={"version": {"dedup_sort": "desc"}})
+                  columns={"version": {"dedup_sort": "desc"}}, parallelized=True)
     def catalog() -> Iterator[list[Row]]:
         yield from sync.catalog()
 
     @dlt.resource(name="team_members", write_disposition=merge, primary_key="id",
-                  columns={"updated_at": {"dedup_sort": "desc"}})
+                  columns={"updated_at": {"dedup_sort": "desc"}}, parallelized=True)
     def team_members() -> Iterator[list[Row]]:
         yield from sync.team_members()
 
     @dlt.resource(name="customers", write_disposition=merge, primary_key="id",
-                  columns={"updated_at": {"dedup_sort": "desc"}})
+                  columns={"updated_at": {"dedup_sort": "desc"}}, parallelized=True)
     def customers() -> Iterator[list[Row]]:
         yield from sync.customers(row_pseudonymiser(PII_FIELDS["customers"], pseudonymize))
 

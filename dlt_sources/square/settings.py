@@ -17,17 +17,27 @@ TOKEN_PATH = "/oauth2/token"
 # page sizes (Square maxima: payments/refunds 100, orders 1000, catalog 1000, team members 200, customers 100)
 PAYMENTS_PAGE_SIZE = 100
 REFUNDS_PAGE_SIZE = 100
-ORDERS_PAGE_SIZE = 500
+ORDERS_PAGE_SIZE = 1000
 CATALOG_PAGE_SIZE = 1000
 TEAM_MEMBERS_PAGE_SIZE = 200
 CUSTOMERS_PAGE_SIZE = 100  # ListCustomers answers 400 above 100
 PREFETCH_PAGES = 1  # pages requested ahead while the current one is processed (cursor paging: 1 is the most)
 LOCATION_CONCURRENCY = 2  # locations whose payments/refunds are paged at once (threads, connections)
+# a long payments span (a first sync, a catch-up) is read as up to QUERY_SLICES updated_at slices
+# per location, of at least MIN_SLICE each, paged at once (each slice costs one more, partial, page;
+# an incremental sync's span is one slice): LOCATION_CONCURRENCY × QUERY_SLICES queries at most
+SLICED_STREAMS = frozenset({"payments"})
+QUERY_SLICES = 4
+MIN_SLICE = timedelta(days=1)
 ORDERS_LOCATION_BATCH = 10  # SearchOrders accepts at most 10 location ids
 
-# Square publishes no rate limits: no client-side limiter, only the wait after a 429 (its
-# Retry-After when sent, else the backoff), shared by every thread of the client
-SQUARE_PACING = Pacing()
+# Square publishes no rate limits ("we don't document the limits"; its advice: retry with an
+# exponential backoff and some randomness): no client-side limiter. A 429 is backed off by its
+# own request (its Retry-After when sent, else the jittered backoff); only GATE_AFTER_429S in a
+# row (no success between them, any thread) hold every request of the client as well, the sign
+# that the client as a whole is over the limit rather than one request unlucky.
+GATE_AFTER_429S = 4
+SQUARE_PACING = Pacing(gate_after=GATE_AFTER_429S)
 
 DEFAULT_LOOKBACK = timedelta(minutes=15)  # re-read window (eventual consistency, late offline payments)
 DEFAULT_INITIAL_DAYS = 90  # first incremental run starts at now - 90 days unless initial_start is given

@@ -1,0 +1,220 @@
+"""Streams of one sync paged at once, and a 429 that holds only its own request.
+
+* The client-wide gate after a 429 (``Pacing.gate_after``): Square and Lightspeed close it only
+  after several 429s in a row (or, Lightspeed, when its quota headers say the quota is spent),
+  so a lone 429 delays only the request that got it; the default still closes it on every 429.
+* The sources' resources run in parallel (dlt ``parallelized``): two streams that each meet a 429
+  wait out their ``Retry-After`` at the same time. Proved without a clock: the retry's sleep waits
+  at a two-party barrier, which only a second stream sleeping at the same time can pass (streams
+  read one after the other leave it broken and the sync fails).
+* Square's payments span cut into ``updated_at`` slices per location (``query_slices``), paged at
+  once; a location's mark after a sync that stopped early (``resume_mark``) never passes a row of
+  a slice that was not read to its end.
+
+Every clock and sleep of the unit tests is injected: nothing here asserts on time.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from typing import Any
+
+import pytest
+import requests
+from lightspeed_support import LightspeedEnv, make_ls_env
+from lightspeed_support import assert_matches_truth as ls_matches_truth
+from square_support import HttpLog, SquareEnv, hwm_state, query
+from square_support import assert_matches_truth as square_matches_truth
+from test_rate_limits import FakeClock, Scripted
+from test_storm_syncs import SHORT_BUDGET, Outage, run
+
+from dlt_sources.common import ApiSession, Pacing, RetryPolicy, SyncPace
+from dlt_sources.lightspeed.settings import LIGHTSPEED_PACING
+from dlt_sources.square import query_slices, resume_mark
+from dlt_sources.square.helpers import parse_ts
+from dlt_sources.square.settings import SQUARE_PACING
+from pos_sandbox.faults import FaultPlan
+
+__all__ = ["make_ls_env"]  # fixtures, imported for pytest
+
+T0 = datetime(2026, 1, 4, tzinfo=UTC)
+
+
+def client(replies: Any, *, pacing: Pacing | None = None) -> tuple[ApiSession, list[float]]:
+    """A session whose own sleeps are recorded but do not move its (frozen) clock: the gate it
+    closes stays closed for every later request."""
+    own_sleeps: list[float] = []
+    s = ApiSession(None, policy=RetryPolicy(sleep=own_sleeps.append, clock=FakeClock(), base_delay=0.5),
+                   pacing=pacing)
+    s.mount("http://", Scripted(lambda _: next(replies)))
+    return s, own_sleeps
+
+
+# ---------------------------------------------------------------------- the gate after 429s
+def test_a_lone_429_holds_only_its_own_request() -> None:
+    s, own_sleeps = client(iter([(429, {"Retry-After": "3"}), (200, {}), (200, {})]), pacing=Pacing(gate_after=2))
+    s.get("http://x/a")  # 429: waits its own 3 s, then 200
+    s.get("http://x/b")  # not held: one 429 is not a streak
+    assert own_sleeps == [3.0]
+    assert s.pace.throttle_wait_seconds == 0 and s.pace.retry_after_seconds == 3.0
+
+
+def test_429s_in_a_row_hold_every_request_of_the_client() -> None:
+    s, own_sleeps = client(iter([(429, {"Retry-After": "3"}), (429, {"Retry-After": "3"}), (200, {}), (200, {})]),
+                           pacing=Pacing(gate_after=2))
+    s.get("http://x/a")  # two 429s in a row: the second closes the gate (its own wait: no second one)
+    assert own_sleeps == [3.0, 3.0]
+    s.get("http://x/b")  # the clock has not moved: the gate is still closed
+    assert own_sleeps == [3.0, 3.0, 3.0] and s.pace.throttle_wait_seconds == 3.0
+
+
+def test_a_success_between_429s_starts_the_streak_again() -> None:
+    s, own_sleeps = client(iter([(429, {"Retry-After": "3"}), (200, {}), (429, {"Retry-After": "3"}), (200, {}),
+                                 (200, {})]), pacing=Pacing(gate_after=2))
+    s.get("http://x/a")
+    s.get("http://x/b")
+    assert s.pacer.streak == 0
+    s.get("http://x/c")
+    assert own_sleeps == [3.0, 3.0] and s.pace.throttle_wait_seconds == 0
+
+
+def test_by_default_every_429_still_holds_the_client() -> None:
+    s, own_sleeps = client(iter([(429, {"Retry-After": "3"}), (200, {}), (200, {})]))
+    s.get("http://x/a")
+    s.get("http://x/b")
+    assert own_sleeps == [3.0, 3.0] and s.pace.throttle_wait_seconds == 3.0
+
+
+def test_lightspeed_spent_quota_holds_the_client_at_its_first_429() -> None:
+    """The store's documented limit says so in its quota headers: no streak needed."""
+    clock, wall = FakeClock(), 1_800_000_000.0
+    reset = format_datetime(datetime.fromtimestamp(wall + 7, UTC), usegmt=True)
+    pacer = LIGHTSPEED_PACING.pacer(clock=clock, wall=lambda: wall)
+    pacer.observe({"Retry-After": reset, "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": reset})  # the 429
+    assert pacer.rate_limited(7.0) == 0.0  # one 429 is no streak ...
+    assert pacer.throttle("/api/2.0/products", {}, clock.sleep) == 7.0  # ... the quota holds the others
+
+
+def test_square_and_lightspeed_pace_per_request_until_429s_come_in_a_row() -> None:
+    assert SQUARE_PACING.gate_after > 1 and LIGHTSPEED_PACING.gate_after > 1
+    with pytest.raises(ValueError, match="gate_after"):
+        Pacing(gate_after=0)
+
+
+def test_pace_counters_are_exact_under_concurrency() -> None:
+    """Eight threads, 25 requests each, every request answered 429 once then 200 (any thread's
+    429 may close the shared gate: nothing may be lost or counted twice)."""
+    pace = SyncPace()
+    seen: set[str] = set()
+    lock = threading.Lock()
+
+    def reply(request: requests.PreparedRequest) -> tuple[int, dict[str, str]]:
+        with lock:
+            first = request.path_url not in seen
+            seen.add(request.path_url)
+        return (429, {"Retry-After": "0"}) if first else (200, {})
+
+    clock = FakeClock()
+    s = ApiSession(None, policy=RetryPolicy(sleep=clock.sleep, clock=clock), pacing=Pacing(gate_after=2), pace=pace)
+    s.mount("http://", Scripted(reply))
+
+    def work(thread: int) -> None:
+        for i in range(25):
+            s.get(f"http://x/{thread}/{i}")
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    d = pace.as_dict()
+    assert (d["requests"], d["rate_limited"], d["retries"], d["gave_up"]) == (400, 200, 200, 0)
+    assert s.request_count == 400 and pace.responses == 400
+
+
+# ---------------------------------------------------------------------- streams wait at the same time
+class OverlapProbe:
+    """A retry sleep that proves two streams wait at once: the first ``parties`` sleeps meet at a
+    barrier (a timeout breaks it and fails the sync); later sleeps return at once."""
+
+    def __init__(self, parties: int = 2, timeout: float = 20.0) -> None:
+        self.barrier = threading.Barrier(parties, timeout=timeout)
+        self.parties = parties
+        self.threads: set[str] = set()
+        self._calls = 0
+        self._lock = threading.Lock()
+
+    def sleep(self, seconds: float) -> None:
+        with self._lock:
+            self._calls += 1
+            meet = self._calls <= self.parties
+            if meet:
+                self.threads.add(threading.current_thread().name)
+        if meet:
+            self.barrier.wait()
+
+
+def test_lightspeed_feeds_wait_out_their_429s_at_the_same_time(make_ls_env: Callable[..., LightspeedEnv]) -> None:
+    env = make_ls_env(faults=FaultPlan(schedule={1: "429", 2: "429"}))  # the first two API requests
+    probe = OverlapProbe()
+    pipeline = env.pipeline()
+    pace = run(env, pipeline, retry_policy=RetryPolicy(sleep=probe.sleep, base_delay=0.01, timeout=20.0))
+    assert len(probe.threads) == 2 and not probe.barrier.broken  # two streams slept at once
+    assert pace.rate_limited == 2 and pace.gave_up == 0
+    ls_matches_truth(pipeline, env.truth())
+
+
+def test_square_streams_wait_out_their_429s_at_the_same_time(make_env: Callable[..., SquareEnv]) -> None:
+    env = make_env(faults=FaultPlan(schedule={1: "429", 2: "429"}, retry_after=0.01))
+    probe = OverlapProbe()
+    pipeline = env.pipeline()
+    pace = run(env, pipeline, retry_policy=RetryPolicy(sleep=probe.sleep, base_delay=0.01, timeout=20.0))
+    assert len(probe.threads) == 2 and not probe.barrier.broken
+    assert pace.rate_limited == 2 and pace.gave_up == 0
+    square_matches_truth(pipeline, env.truth())
+
+
+# ---------------------------------------------------------------------- Square's payments slices
+def test_a_long_span_is_cut_into_day_slices_and_a_short_one_is_not() -> None:
+    four_days = query_slices(T0, T0 + timedelta(days=4))
+    assert four_days == [(T0 + timedelta(days=i), T0 + timedelta(days=i + 1)) for i in range(4)]
+    ninety = query_slices(T0, T0 + timedelta(days=90))
+    assert len(ninety) == 4 and ninety[0][0] == T0 and ninety[-1][1] == T0 + timedelta(days=90)
+    assert all(a[1] == b[0] for a, b in zip(ninety, ninety[1:], strict=False))  # no gap, no overlap
+    assert query_slices(T0, T0 + timedelta(hours=30)) == [(T0, T0 + timedelta(hours=30))]
+    assert query_slices(T0, T0 + timedelta(minutes=20)) == [(T0, T0 + timedelta(minutes=20))]
+
+
+def test_the_mark_stops_at_the_first_slice_not_read_to_its_end() -> None:
+    day = [T0 + timedelta(days=i, hours=12) for i in range(4)]
+    assert resume_mark(day, [True, True, True, True]) == day[3]
+    assert resume_mark(day, [True, False, True, True]) == day[1]  # slices 2 and 3 are read again
+    assert resume_mark([day[0], None, day[2], day[3]], [True, False, True, True]) == day[0]
+    assert resume_mark([None, day[1], day[2], None], [False, True, True, False]) is None
+    assert resume_mark([None, None, day[2], day[3]], [True, True, True, True]) == day[3]
+
+
+def test_square_sliced_payments_budget_out_resumes_with_no_gap(
+        make_env: Callable[..., SquareEnv], http_log: HttpLog, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("dlt_sources.square.PAYMENTS_PAGE_SIZE", 10)
+    outage = Outage("/v2/payments", after=6)
+    env = make_env(faults=outage)
+    pipeline = env.pipeline()
+    acct = env.account["account_id"]
+
+    pace = run(env, pipeline, retry_policy=SHORT_BUDGET)
+    assert pace.partial and [s.stream for s in pace.stopped_early] == ["Square payments"]
+    begins = {s.params["updated_at_begin_time"] for s in http_log.sent
+              if s.path.endswith("/v2/payments") and "cursor" not in s.params}
+    assert len(begins) > 2  # the span was read as several slices
+    loaded = dict(query(pipeline, "select location_id, max(updated_at) from payments group by 1"))
+    marks = hwm_state(pipeline, "payments", acct).get("hwm", {})
+    for loc, mark in marks.items():
+        assert parse_ts(mark) <= parse_ts(loaded[loc])  # never past what was loaded
+
+    outage.end()
+    run(env, pipeline)
+    square_matches_truth(pipeline, env.truth())  # no gap, no duplicate
