@@ -12,7 +12,10 @@ and connection errors and honours ``Retry-After``, but it cannot do all of what 
 * retries, 429s and seconds waited **counted** per run (:class:`~dlt_sources.common.pace.SyncPace`);
 * **full jitter** (dlt's tenacity wait is exponential without jitter);
 * on ``401``: refresh the OAuth token **once** and re-send the same request with the new token
-  (the ``Authorization`` header must be rewritten on the prepared request, per attempt);
+  (the ``Authorization`` header must be rewritten on the prepared request, per attempt); again
+  (up to :data:`MAX_REFRESHES_PER_REQUEST` in all) only when the refused token had been accepted
+  for other requests meanwhile — parallel streams wore it out — never for a token refused as
+  soon as it was issued;
 * turning provider error bodies into typed errors (:class:`MissingScopes`, :class:`InvalidCursor`)
   instead of an ``HTTPError`` or, worse, an empty page.
 
@@ -55,6 +58,7 @@ TRANSIENT_EXCEPTIONS: tuple[type[Exception], ...] = (
 
 
 LOOPBACK_HOSTS = {"localhost", "::1", "[::1]"}
+MAX_REFRESHES_PER_REQUEST = 3  # 401s answered by a refresh, per request (see ApiSession.send)
 CONNECTIONS_PER_HOST = 32  # kept open per host by one ApiSession (requests' default: 10)
 
 
@@ -179,6 +183,7 @@ class ApiSession(requests.Session):
             token_provider.pace = self.pace
         self.request_count = 0
         self._count_lock = threading.Lock()
+        self._accepted_tokens: set[str] = set()  # access tokens the provider answered other than 401
         # the sources page several streams at once (parallel resources, Square's location and time
         # slices, each with a page fetched ahead): keep a connection per thread instead of
         # discarding what does not fit requests' default pool of 10
@@ -194,7 +199,7 @@ class ApiSession(requests.Session):
 
     def send(self, request: PreparedRequest, **kwargs: Any) -> Response:  # type: ignore[override]
         what = f"{self.provider} {request.method} {_path(request)}"
-        refreshed = False
+        refreshed = 0
         while True:
             token = None
             if self.token_provider is not None:
@@ -203,8 +208,13 @@ class ApiSession(requests.Session):
             response = send_with_retries(lambda: self._send_once(request, dict(kwargs)), self.policy, what,
                                          pacer=self.pacer, pace=self.pace, path=_path(request),
                                          headers=request.headers, url=request.url)
+            if token is not None and response.status_code != 401:
+                self._accepted_tokens.add(token)
             if response.status_code == 401 and self.token_provider is not None and token is not None:
-                if refreshed:
+                # refused right after a refresh: the refresh is broken, unless the provider had
+                # accepted this token for other requests meanwhile (streams run in parallel: it
+                # expired since, e.g. after a fixed number of uses) — then refresh again, a few times
+                if refreshed and (token not in self._accepted_tokens or refreshed >= MAX_REFRESHES_PER_REQUEST):
                     raise TokenRejected(
                         f"{what}: still 401 Unauthorized right after refreshing the access token "
                         f"({_body_snippet(response)}). {self.token_provider.reconnect_hint}",
@@ -212,7 +222,7 @@ class ApiSession(requests.Session):
                     )
                 self.token_provider.handle_unauthorized(token, reason=_body_snippet(response),
                                                         body=response.text[:2000])
-                refreshed = True
+                refreshed += 1
                 continue
             if response.status_code >= 400:
                 mapped = self.error_mapper(request, response) if self.error_mapper else None

@@ -8,7 +8,7 @@
   :attr:`Pacing.gate_after` says how many 429s **in a row** (answers of the whole client, no
   success in between) close it: 1 (the default) every 429; more for a provider whose 429s are
   not documented as client-wide (a lone 429 then delays only its own request, which still waits
-  out its ``Retry-After`` or its backoff; see ``docs/sandbox.md``, "Rate-limit storms").
+  out its ``Retry-After`` or its backoff; see ``dlt_sources/square/README.md``, "Pacing").
 * :class:`RateLimiter`: at most ``requests`` per ``seconds`` in **any** window of that length (a
   sliding log of send times, so the provider's fixed windows are never exceeded either), per key
   (e.g. per Toast restaurant) and optionally only for some paths (Toast's ``/menus``: 1 per second).

@@ -16,6 +16,7 @@ Every clock and sleep of the unit tests is injected: nothing here asserts on tim
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -31,7 +32,8 @@ from square_support import assert_matches_truth as square_matches_truth
 from test_rate_limits import FakeClock, Scripted
 from test_storm_syncs import SHORT_BUDGET, Outage, run
 
-from dlt_sources.common import ApiSession, Pacing, RetryPolicy, SyncPace
+from dlt_sources.common import ApiSession, Pacing, RetryPolicy, SyncPace, TokenProvider
+from dlt_sources.common.errors import TokenRejected
 from dlt_sources.lightspeed.settings import LIGHTSPEED_PACING
 from dlt_sources.square import query_slices, resume_mark
 from dlt_sources.square.helpers import parse_ts
@@ -218,3 +220,66 @@ def test_square_sliced_payments_budget_out_resumes_with_no_gap(
     outage.end()
     run(env, pipeline)
     square_matches_truth(pipeline, env.truth())  # no gap, no duplicate
+
+
+# ---------------------------------------------------------------------- a token refreshed by another stream
+class TokenScript:
+    """A token endpoint issuing T1, T2, … and an API whose first re-send of ``/a`` after a refresh
+    finds its token already used up by another request (``/other``, sent meanwhile, accepted) —
+    what parallel streams see when the provider expires a token after a number of uses."""
+
+    def __init__(self) -> None:
+        self.issued = 1
+        self.session: ApiSession | None = None
+        self.expired: set[str] = {"T1"}
+        self.log: list[str] = []
+
+    def __call__(self, request: requests.PreparedRequest) -> tuple[int, dict[str, str]] | Any:
+        if request.path_url == "/token":
+            self.issued += 1
+            return 200, {"X-Token": f"T{self.issued}"}
+        token = str(request.headers.get("Authorization", "")).removeprefix("Bearer ")
+        self.log.append(f"{request.path_url} {token}")
+        if request.path_url == "/a" and token == "T2" and "T2" not in self.expired:
+            assert self.session is not None
+            self.session.get("http://x/other")  # another stream uses T2 (accepted) ...
+            self.expired.add("T2")  # ... and with that, its last use
+        return (401, {}) if token in self.expired else (200, {})
+
+
+class TokenAdapter(Scripted):
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        response = super().send(request, **kwargs)
+        if "X-Token" in response.headers:
+            response._content = json.dumps({"access_token": response.headers["X-Token"]}).encode()
+        return response
+
+
+def test_a_token_expired_after_other_requests_used_it_is_refreshed_again() -> None:
+    script = TokenScript()
+    adapter = TokenAdapter(script)
+    refresh_session = requests.Session()
+    refresh_session.mount("http://", adapter)
+    tokens = TokenProvider("T1", refresh_token="r", client_id="c", client_secret="s", token_url="http://x/token",
+                           session=refresh_session, policy=RetryPolicy(base_delay=0.0))
+    s = ApiSession(tokens, policy=RetryPolicy(base_delay=0.0))
+    s.mount("http://", adapter)
+    script.session = s
+    assert s.get("http://x/a").status_code == 200
+    # T1 refused → T2; T2 refused after /other used it → T3 (before: "still 401 right after refreshing")
+    assert script.log == ["/a T1", "/a T2", "/other T2", "/a T3"] and tokens.refresh_count == 2
+
+
+def test_a_token_refused_right_after_its_refresh_is_still_an_error() -> None:
+    script = TokenScript()
+    script.expired |= {"T2", "T3"}  # every new token refused at once: the refresh is broken
+    adapter = TokenAdapter(script)
+    refresh_session = requests.Session()
+    refresh_session.mount("http://", adapter)
+    tokens = TokenProvider("T1", refresh_token="r", client_id="c", client_secret="s", token_url="http://x/token",
+                           session=refresh_session, policy=RetryPolicy(base_delay=0.0))
+    s = ApiSession(tokens, policy=RetryPolicy(base_delay=0.0))
+    s.mount("http://", adapter)
+    with pytest.raises(TokenRejected, match="still 401"):
+        s.get("http://x/a")
+    assert tokens.refresh_count == 1
