@@ -112,7 +112,11 @@ def send_with_retries(send: Callable[[], Response], policy: RetryPolicy, what: s
         sent_at = time.perf_counter()
         try:
             response = send()
-        except TRANSIENT_EXCEPTIONS as exc:
+        except BaseException as exc:
+            if pacer is not None:
+                pacer.settle(None)
+            if not isinstance(exc, TRANSIENT_EXCEPTIONS):
+                raise
             pace.answered(time.perf_counter() - sent_at)
             if url is not None and not pace.responses and is_loopback(url) and connection_refused(exc):
                 pace.failed_attempt(None)
@@ -122,7 +126,7 @@ def send_with_retries(send: Callable[[], Response], policy: RetryPolicy, what: s
             pace.answered(time.perf_counter() - sent_at)
             pace.responded()
             if pacer is not None:
-                pacer.observe(response.headers)
+                pacer.settle(response.headers)
             if response.status_code not in policy.retry_statuses:
                 if pacer is not None:
                     pacer.succeeded()

@@ -33,6 +33,7 @@ from dlt_sources.common.retry import seconds_until_http_date
 Clock = Callable[[], float]
 Sleep = Callable[[float], None]
 EPOCH_THRESHOLD = 1_000_000_000.0  # a reset value above this is a Unix time, below it delta-seconds
+QUOTA_WINDOW_SLACK = 0.5  # seconds: two resets closer than this are the same window (HTTP dates: whole seconds)
 
 
 class CoolDown:
@@ -155,6 +156,11 @@ class Pacer:
         self.limiters = [RateLimiter(limit, self.clock) for limit in self.rules.limits]
         self._streak = 0  # consecutive 429 answers of the client
         self._streak_lock = threading.Lock()
+        # the quota headers' count, less the requests sent since (None: not known), and when it resets
+        self._budget: int | None = None
+        self._budget_reset = 0.0  # monotonic
+        self._in_flight = 0  # requests sent, not answered yet
+        self._quota_lock = threading.Lock()
 
     def throttle(self, path: str, headers: Mapping[str, str], sleep: Sleep, *, own_until: float = 0.0) -> float:
         """Wait for the gate and the limiters before one send; returns the seconds waited.
@@ -178,7 +184,32 @@ class Pacer:
         if wait > 0:
             sleep(wait)
             waited += wait
+        while (wait := self._reserve_quota()) > 0:  # the quota left is booked by requests in flight
+            sleep(wait)
+            waited += wait
         return waited
+
+    def _reserve_quota(self) -> float:
+        """Book one request of the quota the headers announced; the seconds to wait first when the
+        requests sent since the last answer used it up (parallel streams: each answer's count does
+        not include the requests still in flight). Counts the request as in flight (:meth:`settle`)."""
+        with self._quota_lock:
+            if self._budget is not None and self._budget <= 0:
+                self._budget = None  # once reset, the quota is known again from the next answer
+                wait = self._budget_reset - self.clock()
+                if wait > 0:
+                    return wait
+            if self._budget is not None:
+                self._budget -= 1
+            self._in_flight += 1
+            return 0.0
+
+    def settle(self, headers: Mapping[str, str] | None) -> None:
+        """The request booked by :meth:`throttle` was answered (``headers``) or failed (None)."""
+        with self._quota_lock:
+            self._in_flight = max(0, self._in_flight - 1)
+        if headers is not None:
+            self.observe(headers)
 
     def cool_down(self, seconds: float) -> float:
         """Hold every request of the client for ``seconds`` (after a 429); returns this hold's end."""
@@ -206,15 +237,28 @@ class Pacer:
             return self._streak
 
     def observe(self, headers: Mapping[str, str]) -> None:
-        """Close the gate until the quota resets when a response says none is left."""
+        """Close the gate until the quota resets when a response says none is left; keep what is
+        left, less the requests in flight, for :meth:`throttle` to book."""
         if not (self.rules.gate and self.rules.remaining_header and self.rules.reset_header):
             return
         remaining = _number(headers.get(self.rules.remaining_header))
-        if remaining is None or remaining > 0:
+        if remaining is None:
             return
         wait = self.reset_in(headers.get(self.rules.reset_header))
-        if wait is not None and wait > 0:
-            self.gate.hold(min(wait, self.rules.max_header_wait))
+        wait = min(wait, self.rules.max_header_wait) if wait is not None else None
+        with self._quota_lock:  # requests still in flight will use some of what is left
+            if wait is None:
+                self._budget = None
+            else:
+                left, reset = int(remaining) - self._in_flight, self.clock() + wait
+                if self._budget is None or reset > self._budget_reset + QUOTA_WINDOW_SLACK:
+                    self._budget, self._budget_reset = left, reset  # first count of a (new) window
+                elif reset >= self._budget_reset - QUOTA_WINDOW_SLACK:
+                    # the same window: answers come back out of order, an older count is higher
+                    self._budget = min(self._budget, left)
+                # else an answer of a window already over: its count says nothing now
+        if remaining <= 0 and wait is not None and wait > 0:
+            self.gate.hold(wait)
 
     def reset_in(self, value: str | None) -> float | None:
         """Seconds until a quota reset given as Unix time, delta-seconds or an HTTP-date."""

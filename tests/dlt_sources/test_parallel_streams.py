@@ -283,3 +283,25 @@ def test_a_token_refused_right_after_its_refresh_is_still_an_error() -> None:
     with pytest.raises(TokenRejected, match="still 401"):
         s.get("http://x/a")
     assert tokens.refresh_count == 1
+
+
+# ---------------------------------------------------------------------- the quota with requests in flight
+def test_requests_in_flight_book_the_quota_left() -> None:
+    """Parallel streams: the quota an answer announces is shared with the requests still in flight,
+    and an older (higher) count arriving late does not give it back."""
+    clock, wall = FakeClock(), 1_800_000_000.0
+    reset = format_datetime(datetime.fromtimestamp(wall + 5, UTC), usegmt=True)
+    pacer = LIGHTSPEED_PACING.pacer(clock=clock, wall=lambda: wall)
+
+    def answer(remaining: int) -> dict[str, str]:
+        return {"X-RateLimit-Remaining": str(remaining), "X-RateLimit-Reset": reset}
+
+    assert [pacer.throttle("/api/2.0/sales", {}, clock.sleep) for _ in range(3)] == [0.0, 0.0, 0.0]  # in flight
+    # the store counts them 4, 3, 2 left; the answers come back as 4, 2, 3
+    pacer.settle(answer(4))  # 4 left, of which the 2 requests in flight may take 2
+    pacer.settle(answer(2))  # 2 left, 1 in flight: 1
+    pacer.settle(answer(3))  # late, the same window: an older count, it gives nothing back
+    assert pacer.throttle("/api/2.0/sales", {}, clock.sleep) == 0.0
+    assert pacer.throttle("/api/2.0/sales", {}, clock.sleep) == 5.0  # the quota is booked: wait for the reset
+    assert clock.now == 5.0
+    assert pacer.throttle("/api/2.0/sales", {}, clock.sleep) == 0.0  # a new window: free until its first answer

@@ -244,15 +244,16 @@ def test_invalid_cursor_restarts_from_the_high_water_mark(
     env.run(pipeline)
     assert len(garbled) == 2 and all(s.status == 400 for s in garbled)
     assert_matches_truth(pipeline, env.truth())
-    first_queries: dict[str, str] = {}
+    first_queries: dict[tuple[str, str], str] = {}
     restarts = 0
     for sent in http_log.sent:
         if sent.path.endswith("/v2/payments") and "cursor" not in sent.params:
-            loc = sent.params["location_id"]
-            if loc not in first_queries:
-                first_queries[loc] = sent.params["updated_at_begin_time"]
+            # one query per location and time slice (its end); a restart keeps the slice's end
+            query_of = (sent.params["location_id"], sent.params["updated_at_end_time"])
+            if query_of not in first_queries:
+                first_queries[query_of] = sent.params["updated_at_begin_time"]
             else:  # a restart resumes at the high-water mark reached, not at the beginning
-                assert sent.params["updated_at_begin_time"] > first_queries[loc]
+                assert sent.params["updated_at_begin_time"] > first_queries[query_of]
                 restarts += 1
     assert restarts == 2
 
