@@ -4,7 +4,9 @@
   request that got it. The gate holds every request of the client (every thread: the sources
   page several streams at once) until the ``Retry-After`` instant; a later 429 can only push it
   further. It also closes when a response says the quota is used up (``X-RateLimit-Remaining: 0``
-  and when it resets: :attr:`Pacing.remaining_header`, :attr:`Pacing.reset_header`).
+  and when it resets: :attr:`Pacing.remaining_header`, :attr:`Pacing.reset_header`), and a
+  request waits for the reset when the requests in flight have booked what the last answers said
+  was left (parallel streams: :meth:`Pacer.settle`).
   :attr:`Pacing.gate_after` says how many 429s **in a row** (answers of the whole client, no
   success in between) close it: 1 (the default) every 429; more for a provider whose 429s are
   not documented as client-wide (a lone 429 then delays only its own request, which still waits
