@@ -197,10 +197,10 @@ class Pacer:
         not include the requests still in flight). Counts the request as in flight (:meth:`settle`)."""
         with self._quota_lock:
             if self._budget is not None and self._budget <= 0:
-                self._budget = None  # once reset, the quota is known again from the next answer
                 wait = self._budget_reset - self.clock()
                 if wait > 0:
-                    return wait
+                    return wait  # every request waits for the reset (the budget stays spent till then)
+                self._budget = None  # reset: the quota is known again from the next answer
             if self._budget is not None:
                 self._budget -= 1
             self._in_flight += 1
