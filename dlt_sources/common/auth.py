@@ -150,16 +150,22 @@ class TokenProvider:
     def handle_unauthorized(self, rejected_token: str, reason: str = "", *, body: str | None = None) -> str:
         """After a 401 with ``rejected_token``: refresh once (unless already done) or raise
         :class:`TokenRejected` (``body``: the 401 answer's body, kept on the error)."""
+        return self.renew_rejected(rejected_token, reason, body=body)[0]
+
+    def renew_rejected(self, rejected_token: str, reason: str = "", *,
+                       body: str | None = None) -> tuple[str, bool]:
+        """:meth:`handle_unauthorized`, and whether this call refreshed (False: another caller had
+        already replaced ``rejected_token``, e.g. a parallel stream)."""
         with self._lock:
             if self._tokens.access_token != rejected_token:
-                return self._tokens.access_token  # someone refreshed meanwhile
+                return self._tokens.access_token, False  # someone refreshed meanwhile
             if not self.can_refresh:
                 raise TokenRejected(
                     f"{self.provider} rejected the access token (401 {reason}) and no refresh token or "
                     f"client credentials are configured to renew it. {self.reconnect_hint}",
                     status=401, body=body,
                 )
-            return self.refresh(reason=f"401 {reason}".strip()).access_token
+            return self.refresh(reason=f"401 {reason}".strip()).access_token, True
 
     def refresh(self, reason: str = "") -> TokenSet:
         """Run the ``refresh_token`` grant; persist via ``on_refresh``; raise if it is refused."""

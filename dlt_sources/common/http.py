@@ -13,9 +13,10 @@ and connection errors and honours ``Retry-After``, but it cannot do all of what 
 * **full jitter** (dlt's tenacity wait is exponential without jitter);
 * on ``401``: refresh the OAuth token **once** and re-send the same request with the new token
   (the ``Authorization`` header must be rewritten on the prepared request, per attempt); again
-  (up to :data:`MAX_REFRESHES_PER_REQUEST` in all) only when the refused token had been accepted
-  for other requests meanwhile — parallel streams wore it out — never for a token refused as
-  soon as it was issued;
+  only when other requests were using the refused token too (accepted, or in flight: parallel
+  streams wore it out) — never when one request alone got a token refused as soon as its own
+  refresh issued it — and at most :data:`MAX_REFRESHES_PER_REQUEST` refreshes of its own (a token
+  another stream's refresh produced costs this request none);
 * turning provider error bodies into typed errors (:class:`MissingScopes`, :class:`InvalidCursor`)
   instead of an ``HTTPError`` or, worse, an empty page.
 
@@ -30,6 +31,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -58,7 +60,7 @@ TRANSIENT_EXCEPTIONS: tuple[type[Exception], ...] = (
 
 
 LOOPBACK_HOSTS = {"localhost", "::1", "[::1]"}
-MAX_REFRESHES_PER_REQUEST = 3  # 401s answered by a refresh, per request (see ApiSession.send)
+MAX_REFRESHES_PER_REQUEST = 3  # refreshes one request may run itself after 401s (see ApiSession.send)
 CONNECTIONS_PER_HOST = 32  # kept open per host by one ApiSession (requests' default: 10)
 
 
@@ -188,6 +190,7 @@ class ApiSession(requests.Session):
         self.request_count = 0
         self._count_lock = threading.Lock()
         self._accepted_tokens: set[str] = set()  # access tokens the provider answered other than 401
+        self._tokens_in_flight: Counter[str] = Counter()  # access token -> requests sending it now
         # the sources page several streams at once (parallel resources, Square's location and time
         # slices, each with a page fetched ahead): keep a connection per thread instead of
         # discarding what does not fit requests' default pool of 10
@@ -199,11 +202,29 @@ class ApiSession(requests.Session):
             self.request_count += 1
         if kwargs.get("timeout") is None:  # Session.request passes timeout=None: no timeout at all
             kwargs["timeout"] = self.policy.timeout
-        return super().send(request, **kwargs)
+        authorization = str(request.headers.get("Authorization") or "")
+        token = authorization.removeprefix("Bearer ") if authorization.startswith("Bearer ") else None
+        if token is not None:
+            with self._count_lock:
+                self._tokens_in_flight[token] += 1
+        try:
+            response = super().send(request, **kwargs)
+        finally:
+            if token is not None:
+                with self._count_lock:
+                    self._tokens_in_flight[token] -= 1
+        if token is not None and response.status_code != 401:
+            self._accepted_tokens.add(token)  # any answer but 401, retried attempts too
+        return response
+
+    def _token_in_use(self, token: str) -> bool:
+        """Whether the provider accepted ``token`` for some request, or other requests are sending it."""
+        with self._count_lock:
+            return token in self._accepted_tokens or self._tokens_in_flight[token] > 0
 
     def send(self, request: PreparedRequest, **kwargs: Any) -> Response:  # type: ignore[override]
         what = f"{self.provider} {request.method} {_path(request)}"
-        refreshed = 0
+        refreshed, own_refresh = 0, False
         while True:
             token = None
             if self.token_provider is not None:
@@ -212,21 +233,20 @@ class ApiSession(requests.Session):
             response = send_with_retries(lambda: self._send_once(request, dict(kwargs)), self.policy, what,
                                          pacer=self.pacer, pace=self.pace, path=_path(request),
                                          headers=request.headers, url=request.url)
-            if token is not None and response.status_code != 401:
-                self._accepted_tokens.add(token)
             if response.status_code == 401 and self.token_provider is not None and token is not None:
-                # refused right after a refresh: the refresh is broken, unless the provider had
-                # accepted this token for other requests meanwhile (streams run in parallel: it
-                # expired since, e.g. after a fixed number of uses) — then refresh again, a few times
-                if refreshed and (token not in self._accepted_tokens or refreshed >= MAX_REFRESHES_PER_REQUEST):
+                # refused right after this request's own refresh: the refresh is broken, unless other
+                # requests were using the token too (accepted, or still in flight: streams run in
+                # parallel, it may have expired since, e.g. after a number of uses); a token another
+                # stream's refresh produced does not count as this request's refresh
+                if own_refresh and (refreshed >= MAX_REFRESHES_PER_REQUEST or not self._token_in_use(token)):
                     raise TokenRejected(
                         f"{what}: still 401 Unauthorized right after refreshing the access token "
                         f"({_body_snippet(response)}). {self.token_provider.reconnect_hint}",
                         status=401, body=response.text[:2000],
                     )
-                self.token_provider.handle_unauthorized(token, reason=_body_snippet(response),
-                                                        body=response.text[:2000])
-                refreshed += 1
+                _, own_refresh = self.token_provider.renew_rejected(token, reason=_body_snippet(response),
+                                                                    body=response.text[:2000])
+                refreshed += own_refresh  # another stream's refresh is not this request's to count
                 continue
             if response.status_code >= 400:
                 mapped = self.error_mapper(request, response) if self.error_mapper else None

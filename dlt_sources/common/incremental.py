@@ -3,6 +3,7 @@ choice between incremental and window mode."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -58,12 +59,15 @@ class IncrementalSync:
         self.lookback = lookback
         self._now = now
         self.guard = guard
+        self._now_lock = threading.Lock()
 
     def now(self) -> datetime:
-        """The run's upper bound, fixed at first use so every stream shares it."""
-        if self._now is None:
-            self._now = datetime.now(UTC)
-        return self._now
+        """The run's upper bound, fixed at first use so every stream shares it (streams run in
+        parallel: whichever asks first fixes it)."""
+        with self._now_lock:
+            if self._now is None:
+                self._now = datetime.now(UTC)
+            return self._now
 
     def initial_start(self) -> datetime:
         return self._initial_start or self.now() - timedelta(days=self.initial_days)

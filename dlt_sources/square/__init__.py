@@ -125,10 +125,6 @@ class _Sync(IncrementalSync):
                 self._location_ids = [str(loc["id"]) for loc in self.locations_payload().get("locations", [])]
             return self._location_ids
 
-    def now(self) -> datetime:
-        with self._lock:  # fixed once for every stream, whichever thread asks first
-            return super().now()
-
     def prepare(self, table: str, rows: list[Row]) -> list[Row]:
         return self.guard.filter(table, shape_rows(table, rows, self.account_id))
 

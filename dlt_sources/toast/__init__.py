@@ -22,6 +22,7 @@ from dlt_sources.common.auth import TokenProvider
 from dlt_sources.common.incremental import IncrementalSync, iso, window_of
 from dlt_sources.common.pace import SyncPace, attach_pace, building, optional_stream, stops_early, sync_pace
 from dlt_sources.common.pacing import Pacing
+from dlt_sources.common.prefetch import fan_in
 from dlt_sources.common.pseudonymise import Pseudonymize, pseudonymise_resources, row_pseudonymiser
 from dlt_sources.common.retry import RetryPolicy
 from dlt_sources.common.rows import content_hash, preferred_loader_file_format
@@ -51,6 +52,7 @@ from dlt_sources.toast.settings import (
     MENUS_PATH,
     ORDERS_BULK_PATH,
     ORDERS_PAGE_SIZE,
+    ORDERS_WINDOW_CONCURRENCY,
     PII_FIELDS,
     RESTAURANT_PATH,
 )
@@ -122,6 +124,9 @@ class _Sync(IncrementalSync):
             state["hashes"] = hashes
 
     def orders(self) -> Iterator[list[Row]]:
+        """Each restaurant's span since its mark, in windows of :data:`MAX_ORDERS_WINDOW` paged at
+        once (up to :data:`ORDERS_WINDOW_CONCURRENCY`: a window's pages follow ``Link`` headers one
+        after the other, so under 429s the longest chain, not the order count, bounds the sync)."""
         if self.window is not None:
             yield from self._orders_by_business_date(*self.window)
             return
@@ -130,17 +135,33 @@ class _Sync(IncrementalSync):
         end = self.now() + timedelta(milliseconds=1)  # endDate is exclusive: include orders modified at `now`
         for guid in self.restaurants:
             begin = parse_ts(marks[guid]) - self.lookback if guid in marks else self.initial_start()
-            read_up_to: datetime | None = None  # end of the last window read to its last page
+            spans = list(windows(min(begin, end), end, MAX_ORDERS_WINDOW))
+            done: set[int] = set()
+
+            def window_pages(index: int, start: datetime, stop_at: datetime,
+                             guid: str = guid) -> Iterator[tuple[int, list[Any] | None]]:
+                params = {"startDate": toast_ts(start), "endDate": toast_ts(stop_at), "pageSize": ORDERS_PAGE_SIZE}
+                for page in self.client.pages(ORDERS_BULK_PATH, guid, params):
+                    yield index, page
+                yield index, None  # read to its last page
+
             with stops_early(self.pace, f"Toast orders of restaurant {guid}") as stop:
-                for start, stop_at in windows(min(begin, end), end, MAX_ORDERS_WINDOW):
-                    params = {"startDate": toast_ts(start), "endDate": toast_ts(stop_at), "pageSize": ORDERS_PAGE_SIZE}
-                    for page in self.client.pages(ORDERS_BULK_PATH, guid, params):
-                        if rows := self.guard.filter("orders", [shape_row(o, self.account_id, guid) for o in page]):
-                            yield rows
-                    read_up_to = stop_at
+                for index, page in fan_in([window_pages(i, *span) for i, span in enumerate(spans)],
+                                          ORDERS_WINDOW_CONCURRENCY, name="toast-orders"):
+                    if page is None:
+                        done.add(index)
+                    elif rows := self.guard.filter("orders", [shape_row(o, self.account_id, guid) for o in page]):
+                        yield rows
             if not stop.early:
                 marks[guid] = iso(self.now())  # everything modified up to `now` was read
-            elif read_up_to is not None:  # ordersBulk's order inside a window is undocumented: whole windows only
+                continue
+            # ordersBulk's order inside a window is undocumented: the mark moves by whole windows
+            # only, to the end of the last one read to its last page with every window before it
+            read = 0
+            while read in done:
+                read += 1
+            if read:
+                read_up_to = spans[read - 1][1]
                 marks[guid] = iso(max(read_up_to, parse_ts(marks[guid])) if guid in marks else read_up_to)
         state["hwm"] = marks  # every restaurant finished or stopped early (its mark: what was read)
 
@@ -237,7 +258,7 @@ def toast_source(
 
     merge: Any = {"disposition": "merge", "strategy": "delete-insert"}
 
-    @dlt.resource(name="restaurants", write_disposition=merge, primary_key="guid")
+    @dlt.resource(name="restaurants", write_disposition=merge, primary_key="guid", parallelized=True)
     def restaurants_resource() -> Iterator[list[Row]]:
         yield from sync.restaurants_rows()
 
@@ -255,7 +276,7 @@ def toast_source(
         return nested_items(nested_tables(rows, "orders", max_nesting=MAX_TABLE_NESTING, not_null=("guid",),
                                           naming=naming), orders_hints)
 
-    @dlt.resource(name="orders", write_disposition=merge)
+    @dlt.resource(name="orders", write_disposition=merge, parallelized=True)
     def orders() -> Iterator[Any]:
         pending: list[Row] = []
         for rows in sync.orders():
@@ -267,16 +288,18 @@ def toast_source(
             yield from order_tables(pending)
 
     @dlt.resource(name="menus", write_disposition=merge, primary_key="restaurant_guid",
-                  columns={"last_updated": {"dedup_sort": "desc"}})
+                  columns={"last_updated": {"dedup_sort": "desc"}}, parallelized=True)
     def menus() -> Iterator[list[Row]]:
         yield from sync.menus()
 
     @dlt.resource(name="employees", write_disposition=merge, primary_key=("_pos_restaurant_guid", "guid"),
-                  columns={c: {"data_type": "text", "nullable": True} for c in ("chosen_name", "phone_number")})
+                  columns={c: {"data_type": "text", "nullable": True} for c in ("chosen_name", "phone_number")},
+                  parallelized=True)
     def employees() -> Iterator[list[Row]]:
         yield from sync.employees()
 
-    @dlt.resource(name="devices", write_disposition=merge, primary_key=("_pos_restaurant_guid", "serial_number"))
+    @dlt.resource(name="devices", write_disposition=merge, primary_key=("_pos_restaurant_guid", "serial_number"),
+                  parallelized=True)
     def devices() -> Iterator[list[Row]]:
         yield from sync.devices()
 

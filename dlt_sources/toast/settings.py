@@ -25,6 +25,7 @@ MACHINE_CLIENT = "TOAST_MACHINE_CLIENT"
 
 ORDERS_PAGE_SIZE = 100  # Toast's maximum pageSize
 MAX_ORDERS_WINDOW = timedelta(days=1)  # one ordersBulk query covers at most one day of modifiedDate
+ORDERS_WINDOW_CONCURRENCY = 4  # a restaurant's ordersBulk windows paged at once (its rate limits still hold)
 DEFAULT_LOOKBACK = timedelta(minutes=15)
 DEFAULT_INITIAL_DAYS = 90
 TOKEN_REFRESH_MARGIN = timedelta(minutes=10)  # log in again this long before the token expires
@@ -32,13 +33,18 @@ KNOWN_VERSIONS_CHUNK = 500
 
 # Toast's documented limits (doc.toasttab.com/doc/devguide/apiRateLimiting.html): 20 requests per
 # second and 10 000 per 15 minutes, counted per restaurant when the request names one; /menus once
-# a second per restaurant. After a 429 every request waits out its Retry-After. The
+# a second per restaurant. A 429 is waited out by its request until its Retry-After; every request
+# of the client waits with it once GATE_AFTER_429S come in a row (no success between them). The
 # X-Toast-RateLimit-Remaining/-Reset headers are not used: they describe whichever limit is the
 # tightest for that request (a /menus answer says 0 left for /menus only), so acting on them would
-# hold the whole client for a limit the client-side limiters already respect.
+# hold the whole client for a limit the client-side limiters already respect — and for the same
+# reason a lone 429 (an endpoint's own limit, or a limit those limiters did not foresee) holds only
+# its request.
+GATE_AFTER_429S = 4
 TOAST_PACING = Pacing(
     limits=(RateLimit(20, 1.0), RateLimit(10_000, 900.0), RateLimit(1, 1.0, path_contains=MENUS_PATH)),
     key_header=RESTAURANT_HEADER,
+    gate_after=GATE_AFTER_429S,
 )
 
 # scope each endpoint family needs (for MissingScopes messages)

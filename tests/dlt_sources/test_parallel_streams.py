@@ -31,6 +31,8 @@ from square_support import HttpLog, SquareEnv, hwm_state, query
 from square_support import assert_matches_truth as square_matches_truth
 from test_rate_limits import FakeClock, Scripted
 from test_storm_syncs import SHORT_BUDGET, Outage, run
+from toast_support import ToastEnv, toast_env
+from toast_support import assert_matches_truth as toast_matches_truth
 
 from dlt_sources.common import ApiSession, Pacing, RetryPolicy, SyncPace, TokenProvider
 from dlt_sources.common.errors import TokenRejected
@@ -38,9 +40,10 @@ from dlt_sources.lightspeed.settings import LIGHTSPEED_PACING
 from dlt_sources.square import query_slices, resume_mark
 from dlt_sources.square.helpers import parse_ts
 from dlt_sources.square.settings import SQUARE_PACING
+from dlt_sources.toast.helpers import parse_ts as toast_parse_ts
 from pos_sandbox.faults import FaultPlan
 
-__all__ = ["make_ls_env"]  # fixtures, imported for pytest
+__all__ = ["make_ls_env", "toast_env"]  # fixtures, imported for pytest
 
 T0 = datetime(2026, 1, 4, tzinfo=UTC)
 
@@ -305,3 +308,27 @@ def test_requests_in_flight_book_the_quota_left() -> None:
     assert pacer.throttle("/api/2.0/sales", {}, clock.sleep) == 5.0  # the quota is booked: wait for the reset
     assert clock.now == 5.0
     assert pacer.throttle("/api/2.0/sales", {}, clock.sleep) == 0.0  # a new window: free until its first answer
+
+
+# ---------------------------------------------------------------------- Toast's windows at once
+def test_toast_windows_paged_at_once_resume_by_whole_windows(
+        toast_env: Callable[..., ToastEnv], http_log: HttpLog) -> None:
+    outage = Outage("/orders/v2/ordersBulk", after=3)
+    env = toast_env(faults=outage)
+    pipeline = env.pipeline()
+    acct = env.account["account_id"]
+    guid = env.restaurants[0]
+
+    pace = run(env, pipeline, retry_policy=SHORT_BUDGET)
+    assert pace.partial and [s.stream for s in pace.stopped_early] == [f"Toast orders of restaurant {guid}"]
+    windows = sorted({s.params["startDate"] for s in http_log.sent if s.path.endswith("/orders/v2/ordersBulk")})
+    assert len(windows) > 1  # more than one window was asked for before the outage ended the stream
+    state = pipeline.state["sources"]["toast"]["resources"]["orders"]["accounts"][acct]
+    mark = state.get("hwm", {}).get(guid)
+    if mark is not None:  # only whole windows, each with every window before it read to its end
+        assert toast_parse_ts(mark) < env.world.now
+
+    outage.end()
+    http_log.clear()
+    run(env, pipeline)
+    toast_matches_truth(pipeline, env.truth())  # no gap, no duplicate

@@ -143,7 +143,10 @@ def test_square_budget_out_keeps_what_it_loaded_and_the_next_sync_resumes(
 
 
 def test_toast_budget_out_keeps_whole_windows_and_the_next_sync_resumes(
-        toast_env: Callable[..., ToastEnv], http_log: HttpLog) -> None:
+        toast_env: Callable[..., ToastEnv], http_log: HttpLog, monkeypatch: pytest.MonkeyPatch) -> None:
+    # one window at a time: the two served requests are the first two windows (windows paged at
+    # once: test_parallel_streams.py)
+    monkeypatch.setattr("dlt_sources.toast.ORDERS_WINDOW_CONCURRENCY", 1)
     outage = Outage("/orders/v2/ordersBulk", after=2)
     env = toast_env(faults=outage)
     pipeline = env.pipeline()
