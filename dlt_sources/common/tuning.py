@@ -12,6 +12,11 @@ They change how fast and in how much memory a run goes, never what lands in the 
   HTTP extract, and the API server is idle meanwhile. Cost: every run that has rows to normalise
   hands them to a worker process (forked: milliseconds; spawned, as dlt does under Dagster: the
   time to import dlt in the worker, about a second). A no-change sync has none and stays in-process.
+* ``EXTRACT__WORKERS`` (10, dlt's default 5): the threads that step the sources' parallel
+  resources (dlt ``parallelized``: Lightspeed's 9 feeds, Square's 7 streams, Toast's 5): each
+  stream gets one, so a long stream never waits for a short one to free a thread, and under a
+  rate-limit storm every stream waits out its ``Retry-After`` at the same time
+  (``bench/storm.py``). They spend their time waiting for the API, not computing.
 
 And one privacy default: ``LOAD__DELETE_COMPLETED_JOBS`` (dlt keeps every loaded package's files
 in the pipeline's working folder otherwise: a second copy of the rows, outside the warehouse, that
@@ -34,6 +39,7 @@ PERFORMANCE_DEFAULTS: dict[str, str] = {
     "SOURCES__DATA_WRITER__DISABLE_COMPRESSION": "true",
     "SOURCES__DATA_WRITER__FILE_MAX_ITEMS": "50000",
     "NORMALIZE__WORKERS": "2",
+    "EXTRACT__WORKERS": "10",
 }
 PRIVACY_DEFAULTS: dict[str, str] = {"LOAD__DELETE_COMPLETED_JOBS": "true"}
 

@@ -235,10 +235,12 @@ def lightspeed_source(
     def product_categories() -> Iterator[list[Row]]:
         yield from sync.categories()
 
+    # the resources run in parallel on dlt's extract pool (5 threads by default): the longest feeds
+    # first, so that they do not wait for a thread while the short ones run
     return pseudonymise_resources([
+        feed_resource("sales"), feed_resource("products"), feed_resource("customers"),
         feed_resource("outlets"), feed_resource("registers"), feed_resource("users"),
         feed_resource("payment_types"), feed_resource("taxes"), product_categories,
-        feed_resource("products"), feed_resource("customers"), feed_resource("sales"),
     ], {k: v for k, v in PII_FIELDS.items() if k not in ARROW_FEEDS}, pseudonymize)
 
 

@@ -303,7 +303,8 @@ def toast_source(
     def devices() -> Iterator[list[Row]]:
         yield from sync.devices()
 
-    return pseudonymise_resources([restaurants_resource, orders, menus, employees, devices],
+    # the resources run in parallel on dlt's extract pool (5 threads by default): the longest first
+    return pseudonymise_resources([orders, restaurants_resource, menus, employees, devices],
                                   {k: v for k, v in PII_FIELDS.items() if k != "orders"}, pseudonymize)
 
 
