@@ -174,9 +174,10 @@ def lightspeed_source(
             ``destination_known_versions(pipeline, account_id=...)``.
         retry_policy: HTTP retry bounds (default: ``SYNC_RETRY_POLICY``, a budget of minutes per
             request; see ``dlt_sources.common.retry``).
-        pacing: client-side pacing (default :data:`settings.LIGHTSPEED_PACING`: after a 429 every
-            request waits until its ``Retry-After`` date, and when ``X-RateLimit-Remaining`` reaches
-            0 until ``X-RateLimit-Reset``; a client-side limit such as ``RateLimit(300 * registers
+        pacing: client-side pacing (default :data:`settings.LIGHTSPEED_PACING`: a 429's request waits
+            until its ``Retry-After`` date, every request with it after 4 in a row; when
+            ``X-RateLimit-Remaining`` reaches 0, or the requests in flight booked what was left,
+            every request waits until ``X-RateLimit-Reset``; a client-side limit such as ``RateLimit(300 * registers
             + 50, 300)`` can be added, none by default: the store's register count is not known here).
         pace: the run's counters (default: a new :class:`SyncPace`, read back with
             ``dlt_sources.common.pace.sync_pace(source)``). When a request's retry budget runs out

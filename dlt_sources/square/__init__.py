@@ -370,7 +370,8 @@ def square_source(
         location_concurrency: locations whose payments/refunds are paged at the same time
             (each in its own thread and HTTP connection; 1 = one after the other).
         pacing: client-side pacing (default :data:`settings.SQUARE_PACING`: Square documents no
-            limits, so only the shared wait after a 429, for every thread of the client).
+            limits, so only the waits after 429s: a 429's own request, and every thread of the
+            client once 4 come in a row).
         pace: the run's counters (default: a new :class:`SyncPace`, read back with
             ``dlt_sources.common.pace.sync_pace(source)``). When a request's retry budget runs out
             the stream stops early, keeps what it loaded and ``pace.partial`` is True (see README).

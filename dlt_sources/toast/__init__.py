@@ -239,7 +239,7 @@ def toast_source(
             request; see ``dlt_sources.common.retry``).
         pacing: client-side pacing (default :data:`settings.TOAST_PACING`: Toast's documented 20
             requests per second and 10 000 per 15 minutes per restaurant, ``/menus`` once a second,
-            and every request held after a 429 until its ``Retry-After``).
+            a 429's request held until its ``Retry-After``, every request with it after 4 in a row).
         pace: the run's counters (default: a new :class:`SyncPace`, read back with
             ``dlt_sources.common.pace.sync_pace(source)``). When a request's retry budget runs out
             the stream stops early, keeps what it loaded and ``pace.partial`` is True (see README).
