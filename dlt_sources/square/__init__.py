@@ -368,7 +368,8 @@ def square_source(
         retry_policy: HTTP retry bounds (default: ``SYNC_RETRY_POLICY``, a budget of minutes per
             request; see ``dlt_sources.common.retry``).
         location_concurrency: locations whose payments/refunds are paged at the same time
-            (each in its own thread and HTTP connection; 1 = one after the other).
+            (each in its own thread and HTTP connection; 1 = one after the other); a long payments
+            span pages up to ``QUERY_SLICES`` slices of each of them at once too.
         pacing: client-side pacing (default :data:`settings.SQUARE_PACING`: Square documents no
             limits, so only the waits after 429s: a 429's own request, and every thread of the
             client once 4 come in a row).
