@@ -98,3 +98,35 @@ def test_a_key_revoked_elsewhere_is_refused_at_once(api: Api, other_process: sa.
         refused = api.get(path)
         assert refused.status_code == 401 and refused.headers["www-authenticate"] == "Bearer"
     assert api.get("/api/v1/pos/accounts", key=api.other_key).json() == []  # the other tenant is unaffected
+
+
+def test_platform_jwt_callers_get_kept_answers_validated_too(api: Api, other_process: sa.Engine,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    from fastapi.testclient import TestClient
+    from joserfc import jwt
+    from joserfc.jwk import OctKey
+
+    from pos_sync.api.app import create_app
+    from pos_sync.settings import load_settings
+
+    secret = "a-shared-platform-secret-of-enough-length"
+    monkeypatch.setenv("POS_JWT_SECRET", secret)
+    mine, theirs = add_account(api), add_account(api, tenant=api.other_tenant, merchant="THEIRS")
+    claims = {"tenant_id": api.tenant, "exp": int(time.time()) + 60}
+    auth = {"Authorization": f"Bearer {jwt.encode({'alg': 'HS256'}, claims, OctKey.import_key(secret.encode()))}"}
+    with TestClient(create_app(load_settings()), raise_server_exceptions=False) as client:
+        for _ in range(2):  # the second answer is the kept one
+            assert [a["id"] for a in client.get("/api/v1/pos/accounts", headers=auth).json()] == [mine]
+            assert client.get(f"/api/v1/pos/sync/{mine}/history", headers=auth).json()["items"] == []
+            assert client.get(f"/api/v1/pos/sync/{theirs}/history", headers=auth).status_code == 404
+        assert len(client.app.state.read_cache.kept) == 2  # type: ignore[attr-defined]
+        _write(other_process, "UPDATE pos_accounts SET account_name = 'Sol' WHERE id = :a", a=mine)
+        with other_process.begin() as conn:
+            conn.execute(sa.insert(PosSyncLog.__table__).values(
+                id="log-1", tenant_id=api.tenant, pos_account_id=mine, sync_type="incremental", status="in_progress",
+                sync_started_at=datetime(2026, 4, 5, 6, 0, tzinfo=UTC)))
+        assert client.get("/api/v1/pos/accounts", headers=auth).json()[0]["name"] == "Sol"
+        assert [i["id"] for i in client.get(f"/api/v1/pos/sync/{mine}/history", headers=auth).json()["items"]] == [
+            "log-1"]
