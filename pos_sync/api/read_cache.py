@@ -42,7 +42,8 @@ from pos_sync.appstore.db import SQLITE_BUSY_TIMEOUT_SECONDS, _at_head, resolve_
 from pos_sync.appstore.tenants import KEY_PREFIX, hash_key
 from pos_sync.settings import Settings
 
-ENTRIES = 1024  # answers kept per process (≈ 25 KB each for a 20-account tenant's list)
+ENTRIES = 1024  # answers kept per process (≈ 25 KB each for a 20-account tenant's list)…
+MAX_BYTES = 64 * 1024 * 1024  # …and at most this many bytes of them (a 200-log history page ≈ 100 KB)
 PG_CONNECTIONS = 8  # async connections per process; a query holds one for one round trip
 
 _KEY_ACCOUNTS = ("SELECT k.tenant_id, a.id, a.data_version FROM pos_api_keys k "
@@ -145,10 +146,11 @@ def json_response(body: bytes) -> Response:
 class ReadCache:
     """The kept answers of one process and the connections that validate them (one event loop)."""
 
-    def __init__(self, settings: Settings, entries: int = ENTRIES) -> None:
+    def __init__(self, settings: Settings, entries: int = ENTRIES, max_bytes: int = MAX_BYTES) -> None:
         self.settings = settings
         self.url = resolve_url(settings)
-        self.entries = entries
+        self.entries, self.max_bytes = entries, max_bytes
+        self.size = 0  # bytes kept
         self.kept: OrderedDict[Key, tuple[Any, bytes]] = OrderedDict()
         self.building: dict[tuple[Key, Any], asyncio.Future[bytes]] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -241,10 +243,13 @@ class ReadCache:
         finally:
             del self.building[(key, versions)]
         future.set_result(body)
+        replaced = self.kept.pop(key, None)
+        if replaced is not None:
+            self.size -= len(replaced[1])
         self.kept[key] = (versions, body)
-        self.kept.move_to_end(key)
-        while len(self.kept) > self.entries:
-            self.kept.popitem(last=False)
+        self.size += len(body)
+        while len(self.kept) > self.entries or self.size > self.max_bytes:  # the least recently used out
+            self.size -= len(self.kept.popitem(last=False)[1][1])
         return body
 
     # ------------------------------------------------------------------ reading (worker threads)

@@ -130,3 +130,19 @@ def test_platform_jwt_callers_get_kept_answers_validated_too(api: Api, other_pro
         assert client.get("/api/v1/pos/accounts", headers=auth).json()[0]["name"] == "Sol"
         assert [i["id"] for i in client.get(f"/api/v1/pos/sync/{mine}/history", headers=auth).json()["items"]] == [
             "log-1"]
+
+
+def test_the_kept_answers_are_bounded_least_recently_used_out(sqlite_api: Api) -> None:
+    api = sqlite_api
+    accounts = [add_account(api, merchant=f"M{i}") for i in range(4)]
+    cache = api.client.app.state.read_cache  # type: ignore[attr-defined]
+    cache.entries = 3
+    for account in accounts:
+        assert api.get(f"/api/v1/pos/sync/{account}/history").status_code == 200
+    assert [key[2] for key in cache.kept] == accounts[1:]  # the first one out
+    assert cache.size == sum(len(body) for _, body in cache.kept.values())
+    history = len(next(iter(cache.kept.values()))[1])
+    cache.entries, cache.max_bytes = 10, 2 * history
+    assert api.get(f"/api/v1/pos/sync/{accounts[0]}/history").json()["account_id"] == accounts[0]  # read again
+    assert [key[2] for key in cache.kept] == [accounts[3], accounts[0]]  # within the bytes: the two newest
+    assert cache.size == 2 * history

@@ -65,3 +65,16 @@ def test_every_change_of_an_account_its_locations_or_logs_gives_it_a_new_version
 
     store.remove_account(mine, purge=True)  # the cascades to its logs and locations still work
     assert _versions(store) == {other: seen[0][other]}
+
+
+def test_one_statement_over_many_accounts_moves_each_of_their_versions(store: AppStore) -> None:
+    first, _ = store.upsert_account(tenant_id="t1", provider="square", merchant_id="M1")
+    second, _ = store.upsert_account(tenant_id="t1", provider="square", merchant_id="M2")
+    untouched, _ = store.upsert_account(tenant_id="t1", provider="square", merchant_id="M3")
+    for account in (first, second):
+        store.start_sync_log(account, "incremental", "run-1")
+    before = _versions(store)
+    _sql(store, "DELETE FROM pos_sync_logs")  # as prune_sync_logs does: one DELETE over every account
+    after = _versions(store)
+    assert after[first] > before[first] and after[second] > before[second]
+    assert after[untouched] == before[untouched]

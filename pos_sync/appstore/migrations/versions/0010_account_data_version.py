@@ -32,6 +32,14 @@ depends_on: str | Sequence[str] | None = None
 
 CHILDREN = ("pos_locations", "pos_sync_logs")
 
+_CHILD_ROWS = {
+    "insert": "SELECT pos_account_id FROM new_rows",
+    "update": "SELECT pos_account_id FROM old_rows UNION SELECT pos_account_id FROM new_rows",
+    "delete": "SELECT pos_account_id FROM old_rows",
+}
+_TRANSITIONS = {"insert": "NEW TABLE AS new_rows", "update": "OLD TABLE AS old_rows NEW TABLE AS new_rows",
+                "delete": "OLD TABLE AS old_rows"}
+
 PG_UP = [
     "CREATE SEQUENCE pos_data_version_seq",
     # every write of an account row takes a new version (also the children's bump below, which only
@@ -43,24 +51,22 @@ PG_UP = [
     END $$""",
     """CREATE TRIGGER trg_pos_accounts_data_version BEFORE INSERT OR UPDATE ON pos_accounts
     FOR EACH ROW EXECUTE FUNCTION pos_account_data_version()""",
-    """CREATE FUNCTION pos_account_child_data_version() RETURNS trigger LANGUAGE plpgsql AS $$
+    # the children: once per statement (transition tables), each account touched bumped once — a
+    # DELETE of thousands of old sync logs (prune) updates each of their accounts once, not per row
+    *(f"""CREATE FUNCTION pos_account_child_data_version_{event}() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
-        IF TG_OP <> 'INSERT' THEN
-            UPDATE pos_accounts SET data_version = 0 WHERE id = OLD.pos_account_id;
-        END IF;
-        IF TG_OP = 'INSERT' OR NEW.pos_account_id IS DISTINCT FROM OLD.pos_account_id THEN
-            UPDATE pos_accounts SET data_version = 0 WHERE id = NEW.pos_account_id;
-        END IF;
+        UPDATE pos_accounts SET data_version = 0 WHERE id IN ({rows});
         RETURN NULL;
-    END $$""",
-    *(f"""CREATE TRIGGER trg_{table}_data_version AFTER INSERT OR UPDATE OR DELETE ON {table}
-    FOR EACH ROW EXECUTE FUNCTION pos_account_child_data_version()""" for table in CHILDREN),
+    END $$""" for event, rows in _CHILD_ROWS.items()),
+    *(f"""CREATE TRIGGER trg_{table}_data_version_{event} AFTER {event.upper()} ON {table}
+    REFERENCING {_TRANSITIONS[event]} FOR EACH STATEMENT EXECUTE FUNCTION pos_account_child_data_version_{event}()"""
+      for table in CHILDREN for event in _CHILD_ROWS),
     "UPDATE pos_accounts SET data_version = 0",
 ]
 PG_DOWN = [
-    *(f"DROP TRIGGER trg_{table}_data_version ON {table}" for table in CHILDREN),
+    *(f"DROP TRIGGER trg_{table}_data_version_{event} ON {table}" for table in CHILDREN for event in _CHILD_ROWS),
     "DROP TRIGGER trg_pos_accounts_data_version ON pos_accounts",
-    "DROP FUNCTION pos_account_child_data_version()",
+    *(f"DROP FUNCTION pos_account_child_data_version_{event}()" for event in _CHILD_ROWS),
     "DROP FUNCTION pos_account_data_version()",
     "DROP SEQUENCE pos_data_version_seq",
 ]
