@@ -6,8 +6,9 @@ revoked) together with the data versions the answer depends on (``pos_accounts.d
 which the database's own triggers move at every change of an account, its locations or its sync
 logs — whoever writes: this process, a Dagster run, the CLI; migration 0010). A kept answer is
 sent when it was built from exactly these versions; otherwise (and the first time) the answer is
-read from the tables (Core selects in a worker thread, :mod:`pos_sync.appstore.reads`), serialised
-once with orjson, sent and kept. The versions are read *before* the rows an answer is built from,
+read from the tables (the Core selects of :mod:`pos_sync.appstore.reads` — on PostgreSQL through
+SQLAlchemy's async engine on the loop, on SQLite in a worker thread), serialised once with orjson,
+sent and kept. The versions are read *before* the rows an answer is built from,
 so a kept answer is never older than the versions it is filed under.
 
 * an unknown or revoked key: no row → 401 at once, whatever is kept;
@@ -31,7 +32,8 @@ from typing import Any
 
 import orjson
 from anyio import to_thread
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -157,6 +159,7 @@ class ReadCache:
         parsed = make_url(self.url)
         self.backend = parsed.get_backend_name()
         self.db: _PgConnections | _SqliteConnection | None = None
+        self.engine: AsyncEngine | None = None  # PostgreSQL: a miss's reads, on the loop too
         self.placeholder = "%s"
         if self.backend == "postgresql":
             self.db = _PgConnections(parsed.set(drivername="postgresql").render_as_string(hide_password=False),
@@ -171,6 +174,9 @@ class ReadCache:
     async def close(self) -> None:
         if self.db is not None:
             await self.db.close()
+        if self.engine is not None:
+            await self.engine.dispose()
+            self.engine = None
 
     # ------------------------------------------------------------------ the two answers
     async def accounts(self, token: str) -> bytes:
@@ -186,7 +192,7 @@ class ReadCache:
         else:
             tenant = _jwt_tenant(token, self.settings)
             versions = tuple((r[0], r[1]) for r in await self._fetch("tenant_accounts", (tenant,)))
-        return await self._answer(("accounts", tenant), versions, lambda: self._build_accounts(tenant))
+        return await self._answer(("accounts", tenant), versions, self._build_accounts, tenant)
 
     async def history(self, token: str, account_id: str, limit: int, offset: int) -> bytes:
         """The ``GET /api/v1/pos/sync/{account_id}/history`` body (404: not the tenant's account)."""
@@ -204,7 +210,7 @@ class ReadCache:
         if version is None:
             raise AccountNotFound(f"no POS account {account_id} for tenant {tenant}")
         return await self._answer(("history", tenant, account_id, limit, offset), version,
-                                  lambda: self._build_history(tenant, account_id, limit, offset))
+                                  self._build_history, tenant, account_id, limit, offset)
 
     # ------------------------------------------------------------------ keeping
     def _ready(self) -> bool:
@@ -221,7 +227,7 @@ class ReadCache:
         assert self.db is not None
         return await self.db.fetch(self.sql[name], params)
 
-    async def _answer(self, key: Key, versions: Any, build: Callable[[], bytes]) -> bytes:
+    async def _answer(self, key: Key, versions: Any, build: Callable[..., bytes], *args: Any) -> bytes:
         kept = self.kept.get(key)
         if kept is not None and kept[0] == versions:
             self.kept.move_to_end(key)
@@ -232,7 +238,7 @@ class ReadCache:
         future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         self.building[(key, versions)] = future
         try:
-            body = await to_thread.run_sync(build)
+            body = await self._read(build, *args)
         except BaseException as exc:
             if isinstance(exc, Exception):
                 future.set_exception(exc)
@@ -252,14 +258,30 @@ class ReadCache:
             self.size -= len(self.kept.popitem(last=False)[1][1])
         return body
 
-    # ------------------------------------------------------------------ reading (worker threads)
-    def _build_accounts(self, tenant: str) -> bytes:
-        with read_connection(self.settings) as conn:
-            return _json(reads.account_dicts(conn, tenant))
+    # ------------------------------------------------------------------ reading a miss
+    async def _read(self, build: Callable[..., bytes], *args: Any) -> bytes:
+        """``build(conn, *args)`` with a connection: on PostgreSQL an async engine's, the same Core
+        reads run on the loop through SQLAlchemy's greenlet bridge (no worker thread to win the GIL
+        back from the busy loop at every round trip); on SQLite in a worker thread."""
+        if self.backend != "postgresql":
+            def in_thread() -> bytes:
+                with read_connection(self.settings) as conn:
+                    return build(conn, *args)
+            return await to_thread.run_sync(in_thread)
+        if self.engine is None:
+            self.engine = create_async_engine(self.url, pool_size=PG_CONNECTIONS // 2, max_overflow=0,
+                                              pool_pre_ping=True)
+        async with self.engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            return await conn.run_sync(build, *args)
 
-    def _build_history(self, tenant: str, account_id: str, limit: int, offset: int) -> bytes:
-        with read_connection(self.settings) as conn:
-            items = reads.history_dicts(conn, account_id, tenant, limit, offset)
+    @staticmethod
+    def _build_accounts(conn: Connection, tenant: str) -> bytes:
+        return _json(reads.account_dicts(conn, tenant))
+
+    @staticmethod
+    def _build_history(conn: Connection, tenant: str, account_id: str, limit: int, offset: int) -> bytes:
+        items = reads.history_dicts(conn, account_id, tenant, limit, offset)
         return _json({"account_id": account_id, "limit": limit, "offset": offset, "items": items})
 
     def _accounts_uncached(self, token: str) -> bytes:
