@@ -27,7 +27,12 @@ the next. The client is a minimal raw-socket HTTP/1.1 client so that it costs a 
 of the server's CPU per request (measured and reported: ``client_cpu_share``). Every measurement
 is a warm-up (``--warmup`` requests, not recorded: connections opened, pools filled, code paths
 warm) then ``--requests`` measured requests; the history endpoint rotates over the 20 accounts
-(default ``limit=20``). All measurements are repeated ``--rounds`` times, interleaved (round r
+(default ``limit=20``). The routes keep their answers and validate them against the database at
+every request (``pos_sync/api/read_cache.py``), so with nothing written these are answers kept and
+revalidated; the ``accounts_written`` and ``history_written`` measurements are the same requests
+while this process writes a sync log (started, finished: app store functions) of the next account
+every ``--write-interval`` seconds, as a Dagster run would — each write moves that account's data
+version, so its history and the tenant's list are read from the tables again. All measurements are repeated ``--rounds`` times, interleaved (round r
 starts at the r-th target), and the latencies of all rounds are pooled: p50/p90/p99/max,
 requests/s (measured requests / measured wall time), and the ratio to the bare endpoint's
 p50/p99/rate of the same run. Then each target once more with **one client**
@@ -36,15 +41,16 @@ process's CPU time per request (``/proc/PID/stat``, warm-up included) and, for P
 sessions the server opened meanwhile (``pg_stat_database.sessions``).
 
 **Anatomy** (before the load, no server running yet): the same apps in this process (Starlette's
-TestClient, one request at a time) with counters — SQL statements, commits, pool checkouts (on
-PostgreSQL each one is a ``pool_pre_ping`` round trip), new connections and thread-pool hops
-(``anyio.to_thread.run_sync``) per request — and the median cost of each piece a request goes
-through (the routes' own path: one connection, the API key lookup, Core selects, orjson; and, for
-contrast, the ORM path they used before: sessions, ORM reads, pydantic models, a ``response_model``
-pass).
+TestClient, one request at a time) with counters — SQL statements through SQLAlchemy, commits,
+pool checkouts (on PostgreSQL each one is a ``pool_pre_ping`` round trip), new connections,
+thread-pool hops (``anyio.to_thread.run_sync``) and the read cache's validation queries per
+request — and the median cost of each piece a request goes through (the routes' own path: the
+validation query and a kept answer; what a miss reads: one connection, the API key lookup, Core
+selects, orjson; and, for contrast, the ORM path: sessions, ORM reads, pydantic models, a
+``response_model`` pass).
 
     python -m bench.api [--requests 1000] [--rounds 3] [--concurrency 50] [--warmup 250] \\
-        [--unloaded-requests 500] [--out bench/results/api.json] \\
+        [--unloaded-requests 500] [--write-interval 0.1] [--out bench/results/api.json] \\
         [--postgres postgresql://postgres@127.0.0.1:5432/postgres | --no-postgres]
 """
 
@@ -63,10 +69,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -84,6 +91,8 @@ LOGS_PER_ACCOUNT = 200
 SYNC_EVERY = timedelta(minutes=15)
 LAST_SYNC = datetime(2026, 4, 5, 6, 0, tzinfo=UTC)
 GOAL_P99_MS = 50.0
+WRITE_INTERVAL = 0.1  # a sync log every 0.1 s: far more than a tenant's syncs write (20 accounts every 15 min)
+ENDPOINTS = ("healthz", "accounts", "history", "accounts_written", "history_written")
 DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
 PROVIDERS = ("square",) * 7 + ("lightspeed", "lightspeed", "toast")
 CITIES = ("Madrid", "Las Palmas", "Santa Cruz", "Sevilla", "Valencia", "Bilbao", "Málaga", "Zaragoza")
@@ -366,21 +375,70 @@ class Target:
     paths: list[str]
     headers: dict[str, str]
     pg_url: str | None = None
+    writer: Writer | None = None  # another process's writes to the app store during the measurement
+
+
+class Writer:
+    """Writes to the app store while a target is measured, as a Dagster run would: every
+    ``interval`` seconds a sync log of the next of the tenant's accounts is started and finished
+    (app store functions, this process's own connections). Each write moves that account's data
+    version, so the server's kept answers for it (its history, the tenant's accounts list) are
+    read again at the next request."""
+
+    def __init__(self, env: dict[str, str], accounts: list[str], interval: float) -> None:
+        self.env, self.accounts, self.interval = env, accounts, interval
+        self.cycles = 0
+        self.seconds = 0.0
+        self._started = 0.0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _run(self) -> None:
+        from pos_sync.appstore import finish_sync_log, start_sync_log
+        from pos_sync.settings import parse_settings
+
+        settings = parse_settings(self.env)
+        while not self._stop.wait(self.interval):
+            account = self.accounts[self.cycles % len(self.accounts)]
+            started = datetime.now(UTC)
+            log_id = start_sync_log(account, "incremental", f"bench-writer-{self.cycles}", started_at=started,
+                                    settings=settings)
+            finish_sync_log(log_id, "success", fetched=10, processed=10, completed_at=started + timedelta(seconds=3),
+                            settings=settings)
+            self.cycles += 1
+
+    def __enter__(self) -> Writer:
+        self.cycles = 0
+        self.seconds = 0.0
+        self._started = time.perf_counter()
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        assert self._thread is not None
+        self._thread.join(60)
+        self.seconds = time.perf_counter() - self._started
 
 
 def measure_once(target: Target, concurrency: int, warmup: int, requests: int) -> dict[str, Any]:
     spec = {"host": target.server.host, "port": target.server.port, "paths": target.paths,
             "headers": target.headers, "concurrency": concurrency, "warmup": warmup, "requests": requests}
     sessions_before = pg_sessions(target.pg_url) if target.pg_url else None
-    cpu_before = target.server.cpu_seconds()
-    done = subprocess.run([sys.executable, "-m", "bench.api", "_load", json.dumps(spec)], cwd=ROOT,
-                          capture_output=True, text=True, check=False)
-    cpu_after = target.server.cpu_seconds()
+    with target.writer or nullcontext():
+        cpu_before = target.server.cpu_seconds()
+        done = subprocess.run([sys.executable, "-m", "bench.api", "_load", json.dumps(spec)], cwd=ROOT,
+                              capture_output=True, text=True, check=False)
+        cpu_after = target.server.cpu_seconds()
     if done.returncode != 0:
         raise RuntimeError(f"load generator failed on {target.name}: {done.stderr[-2000:]}")
     result: dict[str, Any] = json.loads(done.stdout)
     result["server_cpu_seconds"] = cpu_after - cpu_before
     result["served"] = warmup + requests
+    if target.writer:
+        result["writes"], result["writer_seconds"] = target.writer.cycles, target.writer.seconds
     if target.pg_url:
         time.sleep(1.2)  # exited backends flush their statistics at exit; give the collector a moment
         after = pg_sessions(target.pg_url)
@@ -415,6 +473,11 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "rounds": [{"p50_ms": _ms(r["latencies_ms"], 0.5), "p99_ms": _ms(r["latencies_ms"], 0.99),
                     "requests_per_s": round(len(r["latencies_ms"]) / r["seconds"], 1)} for r in runs],
     }
+    if any("writes" in r for r in runs):
+        written = sum(r["writes"] for r in runs)
+        out["writer"] = {"sync_logs_written": written,
+                         "per_s": round(written / sum(r["writer_seconds"] for r in runs), 1),
+                         "per_1000_requests_served": round(written / served * 1000, 1)}
     if any("pg_sessions" in r for r in runs):
         opened = [r.get("pg_sessions") for r in runs]
         out["pg_sessions_opened_per_1000_requests"] = (
@@ -482,6 +545,7 @@ def anatomy(env: dict[str, str], seeded: Seeded, repeat: int = 200) -> dict[str,
 
     from pos_sync.api import logs
     from pos_sync.api.app import create_app
+    from pos_sync.api.read_cache import ReadCache
     from pos_sync.api.schemas import AccountOut, SyncLogOut
     from pos_sync.appstore import AppStore, dispose_engines, get_engine
     from pos_sync.appstore.db import ensure_schema, resolve_url, session_scope
@@ -517,6 +581,13 @@ def anatomy(env: dict[str, str], seeded: Seeded, repeat: int = 200) -> dict[str,
         return await run_sync(*args, **kwargs)
 
     anyio.to_thread.run_sync = counted_run_sync  # type: ignore[assignment]
+    fetch = ReadCache._fetch
+
+    async def counted_fetch(self: ReadCache, *args: Any) -> Any:
+        counts["read_cache_queries"] += 1
+        return await fetch(self, *args)
+
+    ReadCache._fetch = counted_fetch  # type: ignore[method-assign]
     auth = {"Authorization": f"Bearer {seeded.key}"}
     apps = {"bare": (bare_app(), {"bare": "/bare", "bare_async": "/bare-async"}),
             "product": (create_app(settings), {"healthz": "/healthz", "accounts": "/api/v1/pos/accounts",
@@ -539,6 +610,7 @@ def anatomy(env: dict[str, str], seeded: Seeded, repeat: int = 200) -> dict[str,
                         per_request[name]["statement_kinds"] = dict(Counter(one_request))
     finally:
         anyio.to_thread.run_sync = run_sync  # type: ignore[assignment]
+        ReadCache._fetch = fetch  # type: ignore[method-assign]
         for target, name, fn in listeners:
             event.remove(target, name, fn)
 
@@ -579,8 +651,24 @@ def anatomy(env: dict[str, str], seeded: Seeded, repeat: int = 200) -> dict[str,
             items = reads.history_dicts(conn, seeded.accounts[0], tenant_on(conn, seeded.key, settings), 20, 0)
         orjson.dumps({"items": items}, option=orjson.OPT_UTC_Z)
 
+    loop = asyncio.new_event_loop()
+    cache = ReadCache(settings)
+    history_args = (seeded.key, seeded.accounts[0], 20, 0)
+    loop.run_until_complete(cache.accounts(seeded.key))
+    loop.run_until_complete(cache.history(*history_args))
+
+    def on_loop(make: Callable[[], Any]) -> Callable[[], Any]:
+        return lambda: loop.run_until_complete(make())
+
     pieces_us = {
-        # what the two routes do now (one connection per request: key lookup + Core selects + orjson)
+        # what the two routes do now: one query on the event loop, the kept answer
+        "kept answer of GET /accounts (ReadCache.accounts: the key + 20 versions in one query, a hit)":
+            _per_call_us(on_loop(lambda: cache.accounts(seeded.key)), repeat),
+        "kept answer of GET /history (ReadCache.history: the key + the account's version, a hit)":
+            _per_call_us(on_loop(lambda: cache.history(*history_args)), repeat),
+        "the validation query alone (key + 20 account versions)": _per_call_us(
+            on_loop(lambda: cache._fetch("key_accounts", (hash_key(seeded.key),))), repeat),
+        # what a miss reads (in a worker thread), and what the routes did per request before
         "read_connection (ensure_schema + checkout; PostgreSQL: autocommit, pre-ping)": _per_call_us(
             empty_read_connection, repeat),
         "read_connection + API key lookup (tenant_on)": _per_call_us(key_on_connection, repeat),
@@ -614,6 +702,8 @@ def anatomy(env: dict[str, str], seeded: Seeded, repeat: int = 200) -> dict[str,
         "ORM: 20 SyncLogInfo → SyncLogOut (to_dict + pydantic)": _per_call_us(
             lambda: [SyncLogOut.model_validate(log.to_dict()) for log in history], repeat),
     }
+    loop.run_until_complete(cache.close())
+    loop.close()
     dispose_engines()
     return {"per_request": per_request, "pieces_us": pieces_us}
 
@@ -661,6 +751,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 Target(f"{backend}/history", srv,
                        [f"/api/v1/pos/sync/{a}/history" for a in seeded[backend].accounts], auth, url),
             ]
+            if args.write_interval > 0:
+                writer = Writer(envs[backend], seeded[backend].accounts, args.write_interval)
+                targets += [
+                    Target(f"{backend}/accounts_written", srv, ["/api/v1/pos/accounts"], auth, url, writer),
+                    Target(f"{backend}/history_written", srv,
+                           [f"/api/v1/pos/sync/{a}/history" for a in seeded[backend].accounts], auth, url, writer),
+                ]
         runs: dict[str, list[dict[str, Any]]] = {t.name: [] for t in targets}
         load_per_round = []
         for r in range(args.rounds):
@@ -690,13 +787,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, Any] = {"bare": base, "bare_async": with_ratios(summaries["bare_async"], base)}
     for backend in envs:
         results[backend] = {ep: with_ratios(summaries[f"{backend}/{ep}"], base)
-                            for ep in ("healthz", "accounts", "history")}
+                            for ep in ENDPOINTS if f"{backend}/{ep}" in summaries}
     goal: dict[str, Any] = {"p99_ms_below": GOAL_P99_MS, "on": "postgresql"}
     if "postgresql" in results:
-        for ep in ("accounts", "history"):
-            p99 = results["postgresql"][ep]["p99_ms"]
-            goal[ep] = {"p99_ms": p99, "met": p99 < GOAL_P99_MS}
+        for ep in ENDPOINTS[1:]:
+            if ep in results["postgresql"]:
+                p99 = results["postgresql"][ep]["p99_ms"]
+                goal[ep] = {"p99_ms": p99, "met": p99 < GOAL_P99_MS}
         goal["met"] = all(goal[ep]["met"] for ep in ("accounts", "history"))
+        if "accounts_written" in goal:
+            goal["met_while_written"] = all(goal[ep]["met"] for ep in ("accounts_written", "history_written"))
     first = next(iter(seeded.values()))
     return {
         "benchmark": "api",
@@ -709,6 +809,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                       "FastAPI, same uvicorn.Config, python -m bench.api _serve-bare",
             "history_query": "GET /api/v1/pos/sync/{account_id}/history (limit=20, offset=0), rotating "
                              "over the tenant's 20 accounts",
+            "written": (f"*_written: the same requests while the parent writes a sync log (started and "
+                        f"finished) of the next account every {args.write_interval} s"
+                        if args.write_interval > 0 else None),
         },
         "data": {
             "calling_tenant": {"accounts": len(first.accounts), "sync_logs_per_account": LOGS_PER_ACCOUNT},
@@ -758,6 +861,8 @@ def main() -> None:
                         help="server (any database on it) where a scratch database is created and dropped")
     parser.add_argument("--no-postgres", dest="postgres", action="store_const", const=None,
                         help="SQLite and the baseline only")
+    parser.add_argument("--write-interval", type=float, default=WRITE_INTERVAL,
+                        help="seconds between the writer's sync logs in the *_written measurements (0: none)")
     parser.add_argument("--out", default=None, help="also write the JSON document to this file")
     args = parser.parse_args()
     emit(run(args), args.out)

@@ -35,9 +35,12 @@ credentials."""
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """The app's webhook inbox writer (group commit), when webhooks are on: started with the app,
-    and at its end every queued event is stored and answered before the app stops."""
+    and at its end every queued event is stored and answered before the app stops; the hot reads'
+    cache and its connections (``pos_sync.api.read_cache``)."""
     from pos_sync.api.inbox_writer import InboxWriter
+    from pos_sync.api.read_cache import ReadCache
 
+    app.state.read_cache = ReadCache(app.state.settings)
     writer = InboxWriter(app.state.settings) if app.state.settings.enable_webhooks else None
     if writer is not None:
         writer.start()
@@ -47,6 +50,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         if writer is not None:
             await writer.close()
+        await app.state.read_cache.close()
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -86,6 +86,9 @@ class PosAccount(Base):
     last_error_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=sa.func.now())
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, server_default=sa.func.now())
+    # Set by the database's triggers (migration 0010), never by the code: a new value at every change
+    # of the row, its locations or its sync logs; the API's cached reads are validated against it.
+    data_version: Mapped[int] = mapped_column(sa.BigInteger, server_default=sa.text("0"))
 
     locations: Mapped[list[PosLocation]] = relationship(
         back_populates="account",

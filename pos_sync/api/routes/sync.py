@@ -5,11 +5,12 @@ an account's sync status and its paginated history."""
 from __future__ import annotations
 
 from fastapi import APIRouter, Query, Request, status
+from starlette.responses import Response
 
-from pos_sync.api.auth import tenant_on
+from pos_sync.api import read_cache
 from pos_sync.api.deps import Store, Tenant, Token
 from pos_sync.api.problems import Problem
-from pos_sync.api.responses import OrjsonResponse
+from pos_sync.api.read_cache import json_response
 from pos_sync.api.schemas import (
     HistoricalRequest,
     SyncAccepted,
@@ -18,7 +19,6 @@ from pos_sync.api.schemas import (
     SyncRequestOut,
     SyncStatus,
 )
-from pos_sync.appstore import read_connection, reads
 from pos_sync.ingest.backfill import BackfillRangeError, backfill_range
 from pos_sync.providers import registry
 
@@ -70,10 +70,8 @@ def sync_status(account_id: str, store: Store, tenant: Tenant) -> SyncStatus:
 
 
 @router.get("/{account_id}/history", response_model=SyncHistory, summary="Sync history log", responses={404: {}})
-def sync_history(account_id: str, request: Request, token: Token, limit: int = Query(20, ge=1, le=200),
-                 offset: int = Query(0, ge=0)) -> OrjsonResponse:
-    # one connection for the key lookup, the account's tenant check and its logs; rows serialised once
-    settings = request.app.state.settings
-    with read_connection(settings) as conn:
-        items = reads.history_dicts(conn, account_id, tenant_on(conn, token, settings), limit, offset)
-    return OrjsonResponse({"account_id": account_id, "limit": limit, "offset": offset, "items": items})
+async def sync_history(account_id: str, request: Request, token: Token, limit: int = Query(20, ge=1, le=200),
+                       offset: int = Query(0, ge=0)) -> Response:
+    # on the event loop: one query for the key, the account's tenant and its data version; the kept
+    # answer when the version did not change (pos_sync/api/read_cache.py)
+    return json_response(await read_cache.of(request).history(token, account_id, limit, offset))
