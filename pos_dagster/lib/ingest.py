@@ -99,8 +99,10 @@ def sync_account_raw(context: dg.AssetExecutionContext, spec: ProviderSpec, dlt_
         with run.track(sync_type, context.run_id, close=last_step) as stats:
             source = run.source(pipeline, now)
             try:
-                events = list(dlt_runner.run(context=context, dlt_source=source, dlt_pipeline=pipeline,
-                                             dagster_dlt_translator=PosDltTranslator(spec.name), **run.run_kwargs()))
+                with run.load_size(sync_type):
+                    events = list(dlt_runner.run(context=context, dlt_source=source, dlt_pipeline=pipeline,
+                                                 dagster_dlt_translator=PosDltTranslator(spec.name),
+                                                 **run.run_kwargs()))
                 run.record_counts(pipeline, stats)
             finally:  # the API's behaviour goes into the log whatever the outcome
                 pace = run.record_pace(source, stats)

@@ -18,6 +18,7 @@ import dlt
 
 from dlt_sources.common import RetryPolicy, SyncPace, sync_pace
 from dlt_sources.common.auth import TokenProvider, TokenSet
+from dlt_sources.common.tuning import SMALL_LOAD, scoped_dlt_config
 from pos_sync.appstore import AccountNotFound, AppStore
 from pos_sync.ingest.bookkeeping import SyncStats, track_sync
 from pos_sync.privacy import source_pseudonymizer
@@ -85,6 +86,11 @@ class AccountSync:
         """``pipeline.run`` options of this warehouse (the loader file format)."""
         fmt = loader_file_format(self.settings)
         return {"loader_file_format": fmt} if fmt else {}
+
+    def load_size(self, sync_type: str) -> AbstractContextManager[None]:
+        """dlt's settings for this run's load: an incremental sync is small (normalised in-process,
+        :data:`~dlt_sources.common.tuning.SMALL_LOAD`); a historical import keeps the defaults."""
+        return scoped_dlt_config(SMALL_LOAD if sync_type == "incremental" else {})
 
     def record_pace(self, source: Any, stats: SyncStats) -> SyncPace | None:
         """How the provider's API behaved during the run (``sync_pace`` of the source the run
