@@ -27,6 +27,13 @@ from pos_sync.settings import Settings
 from pos_sync.warehouse.pipelines import account_pipeline, has_sync_state, loader_file_format
 
 
+def load_config(sync_type: str) -> AbstractContextManager[None]:
+    """dlt's settings around a sync's load: an incremental sync is small — normalised in-process
+    (:data:`~dlt_sources.common.tuning.SMALL_LOAD`), no worker booted for a few rows; a historical
+    import or a re-read keeps the defaults."""
+    return scoped_dlt_config(SMALL_LOAD if sync_type == "incremental" else {})
+
+
 class AccountUnavailable(LookupError):
     """The account is not in the app store (removed?) or belongs to another provider."""
 
@@ -86,11 +93,6 @@ class AccountSync:
         """``pipeline.run`` options of this warehouse (the loader file format)."""
         fmt = loader_file_format(self.settings)
         return {"loader_file_format": fmt} if fmt else {}
-
-    def load_size(self, sync_type: str) -> AbstractContextManager[None]:
-        """dlt's settings for this run's load: an incremental sync is small (normalised in-process,
-        :data:`~dlt_sources.common.tuning.SMALL_LOAD`); a historical import keeps the defaults."""
-        return scoped_dlt_config(SMALL_LOAD if sync_type == "incremental" else {})
 
     def record_pace(self, source: Any, stats: SyncStats) -> SyncPace | None:
         """How the provider's API behaved during the run (``sync_pace`` of the source the run
