@@ -14,7 +14,8 @@ warehouse, SQLite Dagster instance under a scratch ``POS_HOME``):
   default run launcher (a process per run) through the queued run coordinator;
 * **webhooks** mode: ``pos-sync api serve`` (its own process) and the account's webhooks
   registered with it (the application's subscription, as ``POST …/webhooks/register`` makes it);
-  the inbox sensor ticks every ``--sensor-interval`` s (``POS_WEBHOOK_SENSOR_INTERVAL_SECONDS``)
+  the inbox sensor ticks every ``--sensor-interval`` s (``POS_WEBHOOK_SENSOR_INTERVAL_SECONDS``;
+  Dagster's sensor loop runs at most every 5 s, so below 5 it ticks every 5 s or so)
   and the run queue is read every ``--dequeue-interval`` s (the instance's
   ``run_coordinator.config.dequeue_interval_seconds``; Dagster's default is 5);
 * **polling** mode (the baseline): no webhooks; ``account_sync_sensor`` syncs the account every
@@ -28,7 +29,9 @@ emulator's first delivery attempt of its events (``/_sandbox/webhooks``), the in
 canonical step settles them), and afterwards (daemon stopped) its rows in ``pos.pos_transactions``.
 Polling: the sale landed when the first successful sync that started after the till rang ended
 (its sync log). Events: delivered, acknowledged (2xx), landed (processed), lost (acknowledged
-but never landed, or a sale without its row), duplicated (a sale with more than one row).
+but never landed, or a sale without its row), duplicated (a sale with more than one row). Also the
+instance's runs by job and trigger (everything that shared the one DuckDB writer with the syncs)
+and the webhook syncs by scope (``full``, or ``targeted`` at raw + canonical: docs/dagster.md).
 
 **Receiver throughput**: ``pos-sync api serve`` (one uvicorn process, as shipped) with its app
 store on SQLite (a file) and on PostgreSQL (a scratch database on ``--postgres``'s server,
