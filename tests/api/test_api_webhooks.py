@@ -225,12 +225,13 @@ def _run_of(instance: dg.DagsterInstance, request: dg.RunRequest, status: dg.Dag
 
 
 def test_a_stream_of_events_gets_targeted_runs_and_its_downstream_once_quiet(hooks: Api) -> None:
-    """While an account's sync runs, the next one is targeted (raw + canonical only: what lands the
-    sale); the downstream assets it skipped are owed in the cursor and asked for once, when the
-    account is quiet again — or every DOWNSTREAM_EVERY while the stream goes on."""
+    """While an account's sync runs, or one was requested less than QUIET_AFTER ago, the next one is
+    targeted (raw + canonical only: what lands the sale); the downstream assets it skipped are owed in
+    the cursor and asked for once, when the account is quiet again — or every DOWNSTREAM_EVERY while
+    the stream goes on."""
     from datetime import UTC, datetime, timedelta
 
-    from pos_dagster.defs.automation.webhooks import DOWNSTREAM_EVERY, evaluate_tick
+    from pos_dagster.defs.automation.webhooks import DOWNSTREAM_EVERY, QUIET_AFTER, evaluate_tick
     from pos_dagster.defs.ingest.jobs import downstream_keys, targeted_keys
     from pos_sync.appstore.webhooks import inbox_counts, settle_events
     from pos_sync.providers import registry
@@ -239,6 +240,7 @@ def test_a_stream_of_events_gets_targeted_runs_and_its_downstream_once_quiet(hoo
     square = add_account(api, provider="square", merchant="M1")
     spec = registry.get("square")
     now = datetime.now(UTC)
+    quiet_after = QUIET_AFTER.total_seconds()
 
     def tick(seconds: float, cursor: str | None) -> tuple[list[dg.RunRequest], str]:
         return evaluate_tick(instance, api.store, now + timedelta(seconds=seconds), cursor)
@@ -247,44 +249,53 @@ def test_a_stream_of_events_gets_targeted_runs_and_its_downstream_once_quiet(hoo
         body = square_event("M1", name)
         assert post(api, "square", body, sign("square", body)).status_code == 200
 
+    def owed(cursor: str) -> set[str]:
+        return set(json.loads(cursor)["owed"])
+
     with dg.instance_for_test() as instance:
         event("ev-0")
         [first], cursor = tick(0, None)  # nothing of the account runs: the whole job
         assert first.asset_selection is None and first.tags["pos/webhook-scope"] == "full"
-        assert json.loads(cursor)["owed"] == {}
+        assert owed(cursor) == set()
         running = _run_of(instance, first, dg.DagsterRunStatus.STARTED)
         event("ev-1")
         [second], cursor = tick(1, cursor)  # its sync runs: the next one is targeted, the rest owed
         assert second.asset_selection == targeted_keys(spec)
         assert second.tags["pos/webhook-scope"] == "targeted" and second.tags["pos/trigger"] == "webhook"
-        assert set(json.loads(cursor)["owed"]) == {square}
-        assert tick(2, cursor) == ([], cursor)  # a sync of it still in flight: nothing more
+        assert owed(cursor) == {square}
+        assert tick(2, cursor)[0] == []  # a sync of it still in flight: nothing more
         instance.report_run_failed(running, "ended")  # (the outcome does not matter here)
         queued = _run_of(instance, second, dg.DagsterRunStatus.NOT_STARTED)  # queued
-        assert tick(3, cursor) == ([], cursor)
+        assert tick(3, cursor)[0] == []
         instance.report_run_failed(queued, "ended")
         assert settle_events(second.tags["pos/webhook-batch"]) == 1 and settle_events(
             first.tags["pos/webhook-batch"]) == 1
-        [down], quiet = tick(4, cursor)  # quiet: the downstream assets, once
+        event("ev-1b")  # nothing of it runs, but its last sync was asked for a moment ago: still a stream
+        [again], cursor = tick(4, cursor)
+        assert again.asset_selection == targeted_keys(spec) and owed(cursor) == {square}
+        assert settle_events(again.tags["pos/webhook-batch"]) == 1
+        assert tick(4 + quiet_after - 1, cursor)[0] == []  # not quiet for long enough yet
+        [down], quiet = tick(4 + quiet_after, cursor)  # quiet: the downstream assets, once
         assert down.asset_selection == downstream_keys(spec) and down.partition_key == square
         assert down.tags["pos/trigger"] == "webhook-downstream" and "pos/webhook-batch" not in down.tags
-        assert json.loads(quiet)["owed"] == {} and tick(5, quiet) == ([], quiet)
+        assert owed(quiet) == set() and tick(5 + quiet_after, quiet)[0] == []
 
         # a stream that does not stop: its downstream every DOWNSTREAM_EVERY, never two in flight
         downstream = _run_of(instance, down, dg.DagsterRunStatus.NOT_STARTED)  # queued
         event("ev-2")
-        [third], cursor = tick(6, quiet)  # a queued downstream run reads no events: a sync is asked for
+        start = 6 + quiet_after
+        [third], cursor = tick(start, quiet)  # a queued downstream run reads no events: a sync is asked for
         assert third.tags["pos/webhook-batch"] and third.asset_selection is None
         instance.report_run_failed(downstream, "ended")
         _run_of(instance, third, dg.DagsterRunStatus.STARTED)
         event("ev-3")
-        [fourth], cursor = tick(7, cursor)
+        [fourth], cursor = tick(start + 1, cursor)
         assert fourth.asset_selection == targeted_keys(spec)
         _run_of(instance, fourth, dg.DagsterRunStatus.NOT_STARTED)  # queued
-        late = 7 + DOWNSTREAM_EVERY.total_seconds()
-        assert tick(late - 1, cursor) == ([], cursor)
+        late = start + 1 + DOWNSTREAM_EVERY.total_seconds()
+        assert tick(late - 1, cursor)[0] == []
         [overdue], cursor = tick(late, cursor)
-        assert overdue.asset_selection == downstream_keys(spec) and json.loads(cursor)["owed"] == {}
+        assert overdue.asset_selection == downstream_keys(spec) and owed(cursor) == set()
         assert inbox_counts()["queued"] == 2
 
 

@@ -11,13 +11,14 @@ event never rolls a newer object back: the provider's current state is what land
 stays the safety net for events that never came. ``oauth.authorization.revoked`` marks the account
 disconnected at once. Settled events are pruned after ``POS_WEBHOOK_RETENTION_DAYS``.
 
-**Targeted runs.** An account with no run in flight gets the whole ``<provider>_sync`` (raw,
-canonical, then what is computed from it: product stats, demand history). An account whose sync is
-running — a stream of sales, each event a few seconds after the last — gets a *targeted* run
-instead: the same job's raw and canonical assets only (``targeted_keys``, with the slices'
+**Targeted runs.** An account with no run in flight and no sync requested in the last
+:data:`QUIET_AFTER` gets the whole ``<provider>_sync`` (raw, canonical, then what is computed from
+it: product stats, demand history). An account in a stream of sales — its sync running, or one
+requested a moment ago — gets a *targeted* run instead: the same job's raw and canonical assets only (``targeted_keys``, with the slices'
 checks), the part that puts the sale in ``pos.*``; its downstream assets are owed (the sensor's
 cursor: account → since when) and requested as one ``webhook-downstream`` run of the account
-(``downstream_keys``) when the account is quiet again (no run in flight, none requested), or every
+(``downstream_keys``) when the account is quiet again (no run in flight, none requested for
+:data:`QUIET_AFTER`), or every
 :data:`DOWNSTREAM_EVERY` while the stream goes on. So a stream of sales is not a stream of
 demand-history materializations, each a forecasting run on the one DuckDB writer between two syncs:
 the writer's queue holds the syncs that land sales. A downstream run reads no events (it is not
@@ -60,6 +61,7 @@ IN_FLIGHT = [*NOT_STARTED, dg.DagsterRunStatus.STARTED]
 STALE_AFTER = timedelta(minutes=15)
 DOWNSTREAM = "webhook-downstream"  # the trigger tag of a run of an account's owed downstream assets
 DOWNSTREAM_EVERY = timedelta(seconds=120)  # while a stream of events goes on, its downstream runs this often
+QUIET_AFTER = timedelta(seconds=15)  # no sync requested for this long: the account's stream has paused
 PRIORITY_TAG = "dagster/priority"  # the run queue takes higher first, then the oldest
 YIELD_AFTER = timedelta(seconds=60)  # a run without that priority waits at most this long behind webhook syncs
 
@@ -103,15 +105,19 @@ def evaluate(instance: dg.DagsterInstance, store: AppStore, now: datetime) -> li
 def evaluate_tick(instance: dg.DagsterInstance, store: AppStore, now: datetime,
                   cursor: str | None) -> tuple[list[dg.RunRequest], str]:
     """One tick: the runs it requests (a sync per account with pending events, whole or targeted;
-    a downstream run per account owed one and due) and the next cursor (the accounts owed)."""
+    a downstream run per account owed one and due) and the next cursor (the accounts owed a
+    downstream run, and when each account's last sync was requested while that is recent)."""
     requeue_stale(now - STALE_AFTER, settings=store.settings)
-    owed: dict[str, str] = dict(json.loads(cursor).get("owed", {})) if cursor else {}
+    state = json.loads(cursor) if cursor else {}
+    owed: dict[str, str] = dict(state.get("owed", {}))
+    recent = {a: at for a, at in dict(state.get("recent", {})).items()  # last sync requested (a stream)
+              if now - datetime.fromisoformat(at) < QUIET_AFTER}
     by_account: dict[str, list[InboxEvent]] = defaultdict(list)
     for event in pending_events(settings=store.settings):
         if event.account_id:
             by_account[event.account_id].append(event)
     accounts = {a.id: a for a in store.list_accounts()}
-    flying, starved = _in_flight(instance, now) if by_account or owed else ([], False)
+    flying, starved = _in_flight(instance, now) if by_account or owed or recent else ([], False)
     waiting, running = _waiting(flying), _running(flying)
     runs = []
     for account_id, events in by_account.items():
@@ -134,7 +140,8 @@ def evaluate_tick(instance: dg.DagsterInstance, store: AppStore, now: datetime,
         key = _batch_key(account_id, events)
         claim_events([e.id for e in events], key, settings=store.settings)
         spec = registry.get(account.provider)
-        targeted = account_id in running and bool(downstream_keys(spec))
+        targeted = (account_id in running or account_id in recent) and bool(downstream_keys(spec))
+        recent[account_id] = now.isoformat()
         if targeted:  # its downstream waits for a quiet moment
             owed.setdefault(account_id, now.isoformat())
         else:  # the whole job: nothing owed any more
@@ -146,17 +153,17 @@ def evaluate_tick(instance: dg.DagsterInstance, store: AppStore, now: datetime,
                                         WEBHOOK_SCOPE: "targeted" if targeted else "full",
                                         # first in the queue, unless another run waited too long
                                         **({} if starved else {PRIORITY_TAG: "1"})}))
-    runs += _downstream(owed, accounts, flying, {r.partition_key for r in runs}, now)
+    runs += _downstream(owed, accounts, flying, set(recent), now)
     if now.minute == 0 and now.second < 10:  # about once an hour
         prune_events(now - timedelta(days=store.settings.webhook_retention_days), settings=store.settings)
-    return runs, json.dumps({"owed": owed}, sort_keys=True)
+    return runs, json.dumps({"owed": owed, "recent": recent}, sort_keys=True)
 
 
 def _downstream(owed: dict[str, str], accounts: dict[str, AccountInfo], flying: list[dg.DagsterRun],
-                requested: set[str | None], now: datetime) -> list[dg.RunRequest]:
+                recent: set[str], now: datetime) -> list[dg.RunRequest]:
     """The owed accounts' downstream runs that are due (``owed`` loses them): the account is quiet
-    (no run of it in flight, none requested now), or owed for :data:`DOWNSTREAM_EVERY` and no
-    downstream run of it in flight."""
+    (no run of it in flight, no sync requested for :data:`QUIET_AFTER`), or owed for
+    :data:`DOWNSTREAM_EVERY` and no downstream run of it in flight."""
     busy = {r.tags[ACCOUNT] for r in flying}
     behind = {r.tags[ACCOUNT] for r in flying if r.tags.get(TRIGGER) == DOWNSTREAM}
     runs = []
@@ -165,7 +172,7 @@ def _downstream(owed: dict[str, str], accounts: dict[str, AccountInfo], flying: 
         if account is None:
             del owed[account_id]
             continue
-        quiet = account_id not in busy and account_id not in requested
+        quiet = account_id not in busy and account_id not in recent
         overdue = now - datetime.fromisoformat(since) >= DOWNSTREAM_EVERY and account_id not in behind
         if not (quiet or overdue):
             continue
