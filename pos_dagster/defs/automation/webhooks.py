@@ -14,15 +14,16 @@ disconnected at once. Settled events are pruned after ``POS_WEBHOOK_RETENTION_DA
 **Targeted runs.** An account with no run in flight and no sync requested in the last
 :data:`QUIET_AFTER` gets the whole ``<provider>_sync`` (raw, canonical, then what is computed from
 it: product stats, demand history). An account in a stream of sales — its sync running, or one
-requested a moment ago — gets a *targeted* run instead: the same job's raw and canonical assets only (``targeted_keys``, with the slices'
-checks), the part that puts the sale in ``pos.*``; its downstream assets are owed (the sensor's
-cursor: account → since when) and requested as one ``webhook-downstream`` run of the account
-(``downstream_keys``) when the account is quiet again (no run in flight, none requested for
-:data:`QUIET_AFTER`), or every
-:data:`DOWNSTREAM_EVERY` while the stream goes on. So a stream of sales is not a stream of
-demand-history materializations, each a forecasting run on the one DuckDB writer between two syncs:
-the writer's queue holds the syncs that land sales. A downstream run reads no events (it is not
-one that absorbs them)."""
+requested a moment ago — gets a *targeted* run instead: the same job's raw and canonical assets
+only (``targeted_keys``, with the slices' checks), the part that puts the sale in ``pos.*``; its
+downstream assets are owed (the sensor's cursor: account → since when) and requested as one
+``webhook-downstream`` run of the account (``downstream_keys``) when the account is quiet again
+(no run in flight, no sync requested for :data:`QUIET_AFTER`), or every :data:`DOWNSTREAM_EVERY`
+while the stream goes on. So a stream of sales is not a stream of demand-history
+materializations, each a forecasting run on the one DuckDB writer between two syncs: the writer's
+queue holds the syncs that land sales. A downstream run reads no events (it is not one that
+absorbs them). Webhook syncs go first in the run queue (``dagster/priority`` 1) unless a run
+without that priority has waited :data:`YIELD_AFTER`. See docs/dagster.md."""
 
 import hashlib
 import json
