@@ -22,8 +22,8 @@ downstream assets are owed (the sensor's cursor: account → since when) and req
 while the stream goes on. So a stream of sales is not a stream of demand-history
 materializations, each a forecasting run on the one DuckDB writer between two syncs: the writer's
 queue holds the syncs that land sales. A downstream run reads no events (it is not one that
-absorbs them). Webhook syncs go first in the run queue (``dagster/priority`` 1) unless a run
-without that priority has waited :data:`YIELD_AFTER`. See docs/dagster.md."""
+absorbs them). Webhook syncs go first in the run queue (``dagster/priority`` 1, as forecasting
+runs) unless a run without that priority has waited :data:`YIELD_AFTER`. See docs/dagster.md."""
 
 import hashlib
 import json
@@ -37,6 +37,7 @@ from pos_dagster.lib.resources import AppStoreResource
 from pos_dagster.lib.tags import (
     ACCOUNT,
     ACCOUNT_LABEL,
+    PRIORITY,
     PROVIDER,
     TRIGGER,
     WEBHOOK_BATCH,
@@ -63,7 +64,7 @@ STALE_AFTER = timedelta(minutes=15)
 DOWNSTREAM = "webhook-downstream"  # the trigger tag of a run of an account's owed downstream assets
 DOWNSTREAM_EVERY = timedelta(seconds=120)  # while a stream of events goes on, its downstream runs this often
 QUIET_AFTER = timedelta(seconds=15)  # no sync requested for this long: the account's stream has paused
-PRIORITY_TAG = "dagster/priority"  # the run queue takes higher first, then the oldest
+PRIORITY_TAG = next(iter(PRIORITY))  # the run queue takes higher first, then the oldest
 YIELD_AFTER = timedelta(seconds=60)  # a run without that priority waits at most this long behind webhook syncs
 
 
@@ -153,7 +154,7 @@ def evaluate_tick(instance: dg.DagsterInstance, store: AppStore, now: datetime,
                                         ACCOUNT_LABEL: account_label(account), WEBHOOK_BATCH: key,
                                         WEBHOOK_SCOPE: "targeted" if targeted else "full",
                                         # first in the queue, unless another run waited too long
-                                        **({} if starved else {PRIORITY_TAG: "1"})}))
+                                        **({} if starved else PRIORITY)}))
     runs += _downstream(owed, accounts, flying, set(recent), now)
     if now.minute == 0 and now.second < 10:  # about once an hour
         prune_events(now - timedelta(days=store.settings.webhook_retention_days), settings=store.settings)
