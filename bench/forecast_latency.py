@@ -5,9 +5,10 @@ The stack is ``bench/webhook_latency.py``'s webhook mode: ``pos-sync sandbox ser
 world whose window of ``--days`` ends today), the account linked through the emulator's OAuth and
 imported with ``pos-sync sync``, ``pos-sync api serve`` with the account's webhooks registered,
 ``dagster-daemon run -w workspace.yaml`` with every sensor as deployed. A sale made with
-``POST /_sandbox/sales`` is delivered by webhook, stored by the receiver, synced by a targeted run
-(``webhook_inbox_sensor``) whose ``demand/square/demand_history`` step materializes the changed
-location-day, which ``demand_history_sensor`` (every ``POS_DEMAND_SENSOR_INTERVAL_SECONDS``) batches
+``POST /_sandbox/sales`` is delivered by webhook, stored by the receiver, synced by a run of
+``webhook_inbox_sensor`` whose ``demand/square/demand_history`` step materializes the changed
+location-day (while the account's previous sync still runs, the run is targeted at raw + canonical
+and the account's next ``webhook-downstream`` run materializes it), which ``demand_history_sensor`` (every ``POS_DEMAND_SENSOR_INTERVAL_SECONDS``) batches
 into one ``demand_forecast_job`` run for the changed locations only.
 
 For every sale the chain is followed exactly, not guessed from clocks: its inbox events' run key →
@@ -59,6 +60,7 @@ def instance_facts(home: Path) -> dict[str, Any]:
     instance = dg.DagsterInstance.from_config(str(home / "dagster"))
     try:
         syncs: dict[str, dict[str, Any]] = {}
+        downstream: list[str] = []  # a targeted sync's demand history is in its account's next downstream run
         forecasts: list[dict[str, Any]] = []
         for rec in instance.get_run_records(limit=10_000):
             run, tags = rec.dagster_run, rec.dagster_run.tags
@@ -66,6 +68,8 @@ def instance_facts(home: Path) -> dict[str, Any]:
                      "ended": rec.end_time, "status": run.status.value}
             if tags.get("pos/webhook-batch"):
                 syncs[tags["pos/webhook-batch"]] = facts
+            elif tags.get("pos/trigger") == "webhook-downstream":
+                downstream.append(run.run_id)
             elif run.job_name == FORECAST_JOB:
                 batch = tags.get("pos/demand-batch", "")
                 first, _, last = batch.removeprefix("demand:").partition("-")
@@ -76,7 +80,7 @@ def instance_facts(home: Path) -> dict[str, Any]:
         mats = instance.fetch_materializations(dg.AssetKey(["demand", "square", "demand_history"]), limit=10_000)
         demand = [{"storage_id": r.storage_id, "run_id": r.run_id, "at": r.timestamp,
                    "changes": _changes(r)} for r in mats.records]
-        return {"syncs": syncs, "forecasts": forecasts, "demand": demand}
+        return {"syncs": syncs, "forecasts": forecasts, "demand": demand, "downstream_runs": downstream}
     finally:
         instance.dispose()
 
@@ -90,7 +94,8 @@ def _changes(record: Any) -> list[dict[str, Any]]:
 def follow(sales: list[tuple[float, dict[str, Any]]], inbox: list[dict[str, Any]],
            facts: dict[str, Any]) -> list[dict[str, Any]]:
     """Each sale's chain: till → its rows landed (events settled) → the sync run's demand
-    materialization → the forecasting run whose batch covers it."""
+    materialization (a targeted sync's: the first one of a downstream run after it ended) → the
+    forecasting run whose batch covers it."""
     by_run = {}
     for m in facts["demand"]:
         by_run.setdefault(m["run_id"], []).append(m)
@@ -104,6 +109,9 @@ def follow(sales: list[tuple[float, dict[str, Any]]], inbox: list[dict[str, Any]
             chain["landed"] = done[0]["processed_at"]
             sync = facts["syncs"].get(done[0]["run_key"])
             mats = by_run.get(sync["run_id"], []) if sync else []
+            if sync and not mats and sync["ended"]:  # targeted (raw + canonical): its downstream run follows
+                mats = [m for m in facts["demand"] if m["run_id"] in facts.get("downstream_runs", ())
+                        and m["at"] >= sync["ended"]]
             if mats:
                 mat = min(mats, key=lambda m: m["storage_id"])
                 chain["demand_at"] = mat["at"]

@@ -14,7 +14,8 @@ warehouse, SQLite Dagster instance under a scratch ``POS_HOME``):
   default run launcher (a process per run) through the queued run coordinator;
 * **webhooks** mode: ``pos-sync api serve`` (its own process) and the account's webhooks
   registered with it (the application's subscription, as ``POST …/webhooks/register`` makes it);
-  the inbox sensor ticks every ``--sensor-interval`` s (``POS_WEBHOOK_SENSOR_INTERVAL_SECONDS``)
+  the inbox sensor ticks every ``--sensor-interval`` s (``POS_WEBHOOK_SENSOR_INTERVAL_SECONDS``;
+  Dagster's sensor loop runs at most every 5 s, so below 5 it ticks every 5 s or so)
   and the run queue is read every ``--dequeue-interval`` s (the instance's
   ``run_coordinator.config.dequeue_interval_seconds``; Dagster's default is 5);
 * **polling** mode (the baseline): no webhooks; ``account_sync_sensor`` syncs the account every
@@ -28,7 +29,9 @@ emulator's first delivery attempt of its events (``/_sandbox/webhooks``), the in
 canonical step settles them), and afterwards (daemon stopped) its rows in ``pos.pos_transactions``.
 Polling: the sale landed when the first successful sync that started after the till rang ended
 (its sync log). Events: delivered, acknowledged (2xx), landed (processed), lost (acknowledged
-but never landed, or a sale without its row), duplicated (a sale with more than one row).
+but never landed, or a sale without its row), duplicated (a sale with more than one row). Also the
+instance's runs by job and trigger (everything that shared the one DuckDB writer with the syncs)
+and the webhook syncs by scope (``full``, or ``targeted`` at raw + canonical: docs/dagster.md).
 
 **Receiver throughput**: ``pos-sync api serve`` (one uvicorn process, as shipped) with its app
 store on SQLite (a file) and on PostgreSQL (a scratch database on ``--postgres``'s server,
@@ -255,7 +258,8 @@ def dagster_runs(home: Path) -> dict[str, dict[str, Any]]:
                 launched = instance.all_logs(rec.dagster_run.run_id, of_type=dg.DagsterEventType.RUN_STARTING)
                 out[batch] = {"created": rec.create_timestamp.timestamp(), "started": rec.start_time,
                               "launched": launched[0].timestamp if launched else None,
-                              "ended": rec.end_time, "status": rec.dagster_run.status.value}
+                              "ended": rec.end_time, "status": rec.dagster_run.status.value,
+                              "scope": rec.dagster_run.tags.get("pos/webhook-scope", "full")}
         return out
     finally:
         instance.dispose()
@@ -328,6 +332,7 @@ def latency_run(args: argparse.Namespace, mode: str) -> dict[str, Any]:
         log = httpx.get(f"{sandbox_url}/_sandbox/webhooks", params={"provider": "square"}, timeout=60).json()
     out["load_average_1m_at_end"] = round(os.getloadavg()[0], 2)
     out |= measure(env, mode, account_id, sales, log, dagster_runs(home) if mode == "webhooks" else {})
+    out["runs_by_job"] = runs_by_job(home)
     return out
 
 
@@ -396,7 +401,20 @@ def stages(sales: list[tuple[float, dict[str, Any]]], inbox: list[dict[str, Any]
                 parts["run_requested_to_launched"].append(run["launched"] - run["created"])
                 parts["run_launched_to_started"].append(run["started"] - run["launched"])
             parts["run_started_to_landed"].append(first["processed_at"] - run["started"])
-    return {k: stats(v) for k, v in parts.items()} | {"webhook_runs": len(runs)}
+    return {k: stats(v) for k, v in parts.items()} | {
+        "webhook_runs": len(runs), "webhook_runs_by_scope": dict(Counter(r["scope"] for r in runs.values()))}
+
+
+def runs_by_job(home: Path) -> dict[str, int]:
+    """Every run of the instance by job and trigger (what shared the one DuckDB writer with the syncs)."""
+    import dagster as dg
+
+    instance = dg.DagsterInstance.from_config(str(home / "dagster"))
+    try:
+        return dict(Counter(f"{r.job_name} ({r.tags.get('pos/trigger', '-')})"
+                            for r in instance.get_runs(limit=10_000)))
+    finally:
+        instance.dispose()
 
 
 def measure(env: dict[str, str], mode: str, account_id: str, sales: list[tuple[float, dict[str, Any]]],

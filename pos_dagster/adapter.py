@@ -155,6 +155,7 @@ class DagsterSyncRunner:
             started = time.monotonic()
             result = job.execute_in_process(
                 instance=instance, partition_key=request.partition_key, raise_on_error=False,
+                asset_selection=request.asset_selection,  # None: the whole job (nothing of the account runs here)
                 run_config={"loggers": {"console": {"config": {"log_level": self.log_level}}}},
                 tags={**request.tags, "pos/host": socket.gethostname(), "pos/pid": str(os.getpid())})
             out.append({"account_id": request.partition_key, "provider": request.tags.get(PROVIDER),

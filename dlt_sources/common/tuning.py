@@ -12,6 +12,9 @@ They change how fast and in how much memory a run goes, never what lands in the 
   HTTP extract, and the API server is idle meanwhile. Cost: every run that has rows to normalise
   hands them to a worker process (forked: milliseconds; spawned, as dlt does under Dagster: the
   time to import dlt in the worker, about a second). A no-change sync has none and stays in-process.
+  An incremental sync — a few rows since the last mark, a webhook-triggered one a single sale —
+  normalises in-process whatever the setting (:data:`SMALL_LOAD`, :func:`scoped_dlt_config`): the
+  worker's boot was most of its load (``bench/webhook_latency.py``).
 * ``EXTRACT__WORKERS`` (10, dlt's default 5): the threads that step the sources' parallel
   resources (dlt ``parallelized``: Lightspeed's 9 feeds, Square's 7 streams, Toast's 5): each
   stream gets one, so a long stream never waits for a short one to free a thread, and under a
@@ -33,6 +36,8 @@ instead (measured in ``bench/square_import.py``).
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 PERFORMANCE_DEFAULTS: dict[str, str] = {
@@ -48,6 +53,25 @@ def apply_performance_defaults() -> None:
     """Set :data:`PERFORMANCE_DEFAULTS` and :data:`PRIVACY_DEFAULTS` in the environment unless already set (before ``pipeline.run``)."""
     set_dlt_config(PERFORMANCE_DEFAULTS, override=False)
     set_dlt_config(PRIVACY_DEFAULTS, override=False)
+
+
+# a small load (an incremental sync): normalised in this process, no worker booted for a few rows
+SMALL_LOAD: dict[str, str] = {"NORMALIZE__WORKERS": "1"}
+
+
+@contextmanager
+def scoped_dlt_config(values: dict[str, str]) -> Iterator[None]:
+    """``values`` in dlt's configuration (the environment) for the block, the previous ones after."""
+    before = {key: os.environ.get(key) for key in values}
+    set_dlt_config(values, override=True)
+    try:
+        yield
+    finally:
+        for key, value in before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def set_dlt_config(values: dict[str, str], *, override: bool) -> None:

@@ -21,7 +21,7 @@ from pos_dagster.lib.tables import table_row_counts
 from pos_dagster.lib.translator import PosDltTranslator, raw_key
 from pos_sync.appstore import AppStore, CryptoError
 from pos_sync.ingest.bookkeeping import BACKFILL_WINDOW, SETUP, SyncLog, describe_failure, track_sync
-from pos_sync.ingest.sync import AccountSync, AccountUnavailable
+from pos_sync.ingest.sync import AccountSync, AccountUnavailable, load_config
 from pos_sync.providers import ProviderSpec
 from pos_sync.warehouse.pipelines import (
     SCHEMA_CONFLICT_RETRIES,
@@ -99,8 +99,10 @@ def sync_account_raw(context: dg.AssetExecutionContext, spec: ProviderSpec, dlt_
         with run.track(sync_type, context.run_id, close=last_step) as stats:
             source = run.source(pipeline, now)
             try:
-                events = list(dlt_runner.run(context=context, dlt_source=source, dlt_pipeline=pipeline,
-                                             dagster_dlt_translator=PosDltTranslator(spec.name), **run.run_kwargs()))
+                with load_config(sync_type):
+                    events = list(dlt_runner.run(context=context, dlt_source=source, dlt_pipeline=pipeline,
+                                                 dagster_dlt_translator=PosDltTranslator(spec.name),
+                                                 **run.run_kwargs()))
                 run.record_counts(pipeline, stats)
             finally:  # the API's behaviour goes into the log whatever the outcome
                 pace = run.record_pace(source, stats)

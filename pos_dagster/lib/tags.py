@@ -7,6 +7,10 @@ TRIGGER = "pos/trigger"  # why it runs: new-account, due, cli, …
 SYNC_REQUEST = "pos/sync-request"  # the API sync request a run answers
 REREAD = "pos/reread"  # a sync that re-reads the whole change feed through a fresh pipeline (the request's id)
 WEBHOOK_BATCH = "pos/webhook-batch"  # the inbox events a targeted sync settles
+WEBHOOK_SCOPE = "pos/webhook-scope"  # a webhook sync's assets: full (the whole job) or targeted (raw + canonical)
+# Dagster's run-queue priority (higher first, then the oldest): webhook syncs and forecasting runs,
+# the two ends of a sale's way to a forecast, go before monitoring, polls and backfills
+PRIORITY = {"dagster/priority": "1"}
 ACCOUNT_LABEL = "pos/account-label"  # tenant · provider · store name: what a person recognises in the runs list
 
 

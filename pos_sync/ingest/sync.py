@@ -18,12 +18,20 @@ import dlt
 
 from dlt_sources.common import RetryPolicy, SyncPace, sync_pace
 from dlt_sources.common.auth import TokenProvider, TokenSet
+from dlt_sources.common.tuning import SMALL_LOAD, scoped_dlt_config
 from pos_sync.appstore import AccountNotFound, AppStore
 from pos_sync.ingest.bookkeeping import SyncStats, track_sync
 from pos_sync.privacy import source_pseudonymizer
 from pos_sync.providers import ProviderSpec, SourceRequest, TokenRequest
 from pos_sync.settings import Settings
 from pos_sync.warehouse.pipelines import account_pipeline, has_sync_state, loader_file_format
+
+
+def load_config(sync_type: str) -> AbstractContextManager[None]:
+    """dlt's settings around a sync's load: an incremental sync is small — normalised in-process
+    (:data:`~dlt_sources.common.tuning.SMALL_LOAD`), no worker booted for a few rows; a historical
+    import or a re-read keeps the defaults."""
+    return scoped_dlt_config(SMALL_LOAD if sync_type == "incremental" else {})
 
 
 class AccountUnavailable(LookupError):

@@ -11,6 +11,7 @@ import base64
 import hashlib
 import hmac
 import json
+import uuid
 from collections.abc import Iterator
 from urllib.parse import urlencode
 
@@ -213,3 +214,118 @@ def test_kept_keys_never_refuse_a_key_registered_a_moment_ago(hooks: Api) -> Non
     forged = square_event("M1", "ev-kept-3")
     assert post(api, "square", forged, sign("square", forged, key="never-registered")).status_code == 401
     assert inbox_counts() == {"pending": 2}
+
+
+def _run_of(instance: dg.DagsterInstance, request: dg.RunRequest, status: dg.DagsterRunStatus) -> dg.DagsterRun:
+    """The run the daemon would have made of ``request``, in ``status``."""
+    run = dg.DagsterRun(job_name=request.job_name or "", run_id=str(uuid.uuid4()), tags=dict(request.tags),
+                        status=status)
+    instance.add_run(run)
+    return run
+
+
+def test_a_stream_of_events_gets_targeted_runs_and_its_downstream_once_quiet(hooks: Api) -> None:
+    """While an account's sync runs, or one was requested less than QUIET_AFTER ago, the next one is
+    targeted (raw + canonical only: what lands the sale); the downstream assets it skipped are owed in
+    the cursor and asked for once, when the account is quiet again — or every DOWNSTREAM_EVERY while
+    the stream goes on."""
+    from datetime import UTC, datetime, timedelta
+
+    from pos_dagster.defs.automation.webhooks import DOWNSTREAM_EVERY, QUIET_AFTER, evaluate_tick
+    from pos_dagster.defs.ingest.jobs import downstream_keys, targeted_keys
+    from pos_sync.appstore.webhooks import inbox_counts, settle_events
+    from pos_sync.providers import registry
+
+    api = hooks
+    square = add_account(api, provider="square", merchant="M1")
+    spec = registry.get("square")
+    now = datetime.now(UTC)
+    quiet_after = QUIET_AFTER.total_seconds()
+
+    def tick(seconds: float, cursor: str | None) -> tuple[list[dg.RunRequest], str]:
+        return evaluate_tick(instance, api.store, now + timedelta(seconds=seconds), cursor)
+
+    def event(name: str) -> None:
+        body = square_event("M1", name)
+        assert post(api, "square", body, sign("square", body)).status_code == 200
+
+    def owed(cursor: str) -> set[str]:
+        return set(json.loads(cursor)["owed"])
+
+    with dg.instance_for_test() as instance:
+        event("ev-0")
+        [first], cursor = tick(0, None)  # nothing of the account runs: the whole job
+        assert first.asset_selection is None and first.tags["pos/webhook-scope"] == "full"
+        assert owed(cursor) == set()
+        running = _run_of(instance, first, dg.DagsterRunStatus.STARTED)
+        event("ev-1")
+        [second], cursor = tick(1, cursor)  # its sync runs: the next one is targeted, the rest owed
+        assert second.asset_selection == targeted_keys(spec)
+        assert second.tags["pos/webhook-scope"] == "targeted" and second.tags["pos/trigger"] == "webhook"
+        assert owed(cursor) == {square}
+        assert tick(2, cursor)[0] == []  # a sync of it still in flight: nothing more
+        instance.report_run_failed(running, "ended")  # (the outcome does not matter here)
+        queued = _run_of(instance, second, dg.DagsterRunStatus.NOT_STARTED)  # queued
+        assert tick(3, cursor)[0] == []
+        instance.report_run_failed(queued, "ended")
+        assert settle_events(second.tags["pos/webhook-batch"]) == 1 and settle_events(
+            first.tags["pos/webhook-batch"]) == 1
+        event("ev-1b")  # nothing of it runs, but its last sync was asked for a moment ago: still a stream
+        [again], cursor = tick(4, cursor)
+        assert again.asset_selection == targeted_keys(spec) and owed(cursor) == {square}
+        assert settle_events(again.tags["pos/webhook-batch"]) == 1
+        assert tick(4 + quiet_after - 1, cursor)[0] == []  # not quiet for long enough yet
+        [down], quiet = tick(4 + quiet_after, cursor)  # quiet: the downstream assets, once
+        assert down.asset_selection == downstream_keys(spec) and down.partition_key == square
+        assert down.tags["pos/trigger"] == "webhook-downstream" and "pos/webhook-batch" not in down.tags
+        assert owed(quiet) == set() and tick(5 + quiet_after, quiet)[0] == []
+
+        # a stream that does not stop: its downstream every DOWNSTREAM_EVERY, never two in flight
+        downstream = _run_of(instance, down, dg.DagsterRunStatus.NOT_STARTED)  # queued
+        event("ev-2")
+        start = 6 + quiet_after
+        [third], cursor = tick(start, quiet)  # a queued downstream run reads no events: a sync is asked for
+        assert third.tags["pos/webhook-batch"] and third.asset_selection is None
+        instance.report_run_failed(downstream, "ended")
+        _run_of(instance, third, dg.DagsterRunStatus.STARTED)
+        event("ev-3")
+        [fourth], cursor = tick(start + 1, cursor)
+        assert fourth.asset_selection == targeted_keys(spec)
+        _run_of(instance, fourth, dg.DagsterRunStatus.NOT_STARTED)  # queued
+        late = start + 1 + DOWNSTREAM_EVERY.total_seconds()
+        assert tick(late - 1, cursor)[0] == []
+        [overdue], cursor = tick(late, cursor)
+        assert overdue.asset_selection == downstream_keys(spec) and owed(cursor) == set()
+        assert inbox_counts()["queued"] == 2
+
+
+def test_webhook_syncs_go_first_in_the_run_queue_until_another_run_waited_a_minute(hooks: Api) -> None:
+    """A webhook sync carries ``dagster/priority`` 1 (the queue takes it before monitoring or
+    forecasting runs, which share the one DuckDB writer), unless a run without it has been queued for
+    YIELD_AFTER: then the next sync queues behind it, so nothing starves during a stream of sales."""
+    from datetime import UTC, datetime, timedelta
+
+    from dagster._core.remote_origin import (
+        InProcessCodeLocationOrigin,
+        RemoteJobOrigin,
+        RemoteRepositoryOrigin,
+    )
+    from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
+
+    from pos_dagster.defs.automation.webhooks import YIELD_AFTER, evaluate
+
+    api = hooks
+    add_account(api, provider="square", merchant="M1")
+    origin = RemoteJobOrigin(RemoteRepositoryOrigin(InProcessCodeLocationOrigin(
+        LoadableTargetOrigin(module_name="pos_dagster.definitions")), "__repository__"), "monitoring_job")
+    with dg.instance_for_test() as instance:
+        instance.add_run(dg.DagsterRun(job_name="monitoring_job", run_id=str(uuid.uuid4()), remote_job_origin=origin,
+                                       status=dg.DagsterRunStatus.QUEUED, tags={"pos/warehouse-writer": "1"}))
+        body = square_event("M1", "ev-0")
+        assert post(api, "square", body, sign("square", body)).status_code == 200
+        [first] = evaluate(instance, api.store, datetime.now(UTC))
+        assert first.tags["dagster/priority"] == "1"  # the monitoring run has only just been queued
+        body = square_event("M1", "ev-1")
+        assert post(api, "square", body, sign("square", body)).status_code == 200
+        [second] = evaluate(instance, api.store, datetime.now(UTC) + YIELD_AFTER + timedelta(seconds=1))
+        assert "dagster/priority" not in second.tags  # it waited long enough: its turn first

@@ -24,3 +24,29 @@ def test_the_warehouse_destination_sets_duckdbs_memory_limit(monkeypatch: pytest
                             pipelines_dir=str(tmp_path / "p"))
     pipeline.run([{"id": 1}], table_name="t").raise_on_failed_jobs()
     assert _memory_limit(pipeline) == expected  # DuckDB's default would be 80 % of RAM
+
+
+def _normalize_workers() -> int:
+    """What dlt's normalize step resolves (``normalize.workers``; 1 when unset: in-process)."""
+    return int(dlt.config.get("normalize.workers") or 1)
+
+
+def test_an_incremental_sync_normalises_in_process_and_an_import_keeps_the_workers(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Spawning a normalize worker costs about a second under Dagster: most of the load of a sync of a
+    few rows (a webhook-triggered one). An incremental sync's load resolves one worker (in-process)
+    whatever the environment says, a historical import keeps the setting, and it is back after."""
+    from pos_sync.ingest.sync import load_config
+
+    monkeypatch.setenv("NORMALIZE__WORKERS", "2")
+    with load_config("incremental"):
+        assert _normalize_workers() == 1
+    assert _normalize_workers() == 2
+    with load_config("historical"):
+        assert _normalize_workers() == 2
+    monkeypatch.delenv("NORMALIZE__WORKERS")
+    with load_config("incremental"):
+        assert _normalize_workers() == 1
+    import os
+
+    assert "NORMALIZE__WORKERS" not in os.environ  # nothing left behind

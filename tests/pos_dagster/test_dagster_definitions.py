@@ -92,3 +92,25 @@ def test_dagster_cli_validates_the_workspace(tmp_path: Path) -> None:
         assert instance.event_log_storage.supports_global_concurrency_limits
     finally:
         instance.dispose()
+
+
+def test_a_webhook_targeted_run_and_its_downstream_run_make_the_whole_sync_job() -> None:
+    """``targeted_keys`` (raw + canonical, with the slices' checks) and ``downstream_keys`` split each
+    provider's ``<provider>_sync`` exactly: an asset added downstream of the canonical slices must be
+    in one of them, or webhook-triggered syncs would never materialize it."""
+    from pos_dagster.definitions import defs
+    from pos_dagster.defs.ingest.jobs import downstream_keys, sync_job_name, targeted_keys
+    from pos_sync.providers import registry
+
+    for spec in registry:
+        job = defs.resolve_job_def(sync_job_name(spec.name))
+        everything = set(job.asset_layer.executable_asset_keys)
+        targeted, downstream = set(targeted_keys(spec)), set(downstream_keys(spec))
+        assert targeted | downstream == everything and not targeted & downstream, spec.name
+        if spec.canonical is None:
+            continue
+        checks = job.get_subset(asset_selection=targeted).asset_layer.asset_graph.asset_check_keys
+        # the slices' integrity checks run with them (the step that closes the sync log judges them)
+        assert checks and {key.asset_key for key in checks} <= targeted, spec.name
+        assert {key.asset_key for key in checks} == {key.asset_key for key in job.asset_layer.asset_graph.asset_check_keys
+                                                     if key.asset_key in targeted}, spec.name

@@ -174,6 +174,7 @@ def check_sensor_and_forecast(env: Any) -> None:
     assert last_refund_day > START + timedelta(days=DAYS - 1)  # late refunds after the world's last day
     assert request.tags[CHANGED_TO] == last_refund_day.isoformat()
     assert request.run_key == request.tags[BATCH]
+    assert request.tags["dagster/priority"] == "1"  # with webhook syncs, before monitoring runs
 
     with session_scope() as session:
         events = [e for e in session.query(PosEventOutbox).all() if e.routing_key == "pos.sales_updated"]

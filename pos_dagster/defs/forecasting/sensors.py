@@ -21,7 +21,7 @@ import dagster as dg
 
 from pos_dagster.defs.forecasting.assets import CHANGES, FORECAST_JOB, demand_key
 from pos_dagster.lib.resources import AppStoreResource
-from pos_dagster.lib.tags import TRIGGER
+from pos_dagster.lib.tags import PRIORITY, TRIGGER
 from pos_sync.appstore.db import session_scope
 from pos_sync.events.emit import emit_sales_updated
 from pos_sync.providers import registry
@@ -51,7 +51,8 @@ def merge_changes(changes: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def run_tags(batch: str, changes: list[dict[str, Any]]) -> dict[str, str]:
-    return {TRIGGER: "demand-changed", BATCH: batch, CHANGED_LOCATIONS: str(len(changes)),
+    # first in the run queue, as webhook syncs: the two ends of a sale's way to a forecast
+    return {TRIGGER: "demand-changed", BATCH: batch, **PRIORITY, CHANGED_LOCATIONS: str(len(changes)),
             CHANGED_FROM: min(c["date_from"] for c in changes), CHANGED_TO: max(c["date_to"] for c in changes),
             CHANGED_TENANTS: ",".join(sorted({c["tenant_id"] for c in changes}))[:200]}
 

@@ -2,7 +2,11 @@
 (its canonical slices and their checks, its demand history) but the monitoring assets
 (``monitoring_job``) and the forecast (which only ``demand_forecast_job`` runs, for a batch of
 accounts), tagged as a warehouse writer (DuckDB has one writer:
-``dagster.yaml`` limits such runs to one at a time)."""
+``dagster.yaml`` limits such runs to one at a time).
+
+Its assets in two parts, for ``webhook_inbox_sensor``'s subset runs: :func:`targeted_keys` (raw
+and canonical: what puts a sale in ``pos.*``) and :func:`downstream_keys` (what is computed from
+the canonical slices: product stats, demand history)."""
 
 import contextlib
 from functools import cache
@@ -10,9 +14,12 @@ from typing import Any
 
 import dagster as dg
 
-from pos_dagster.defs.forecasting.assets import FORECAST_GROUP
+from pos_dagster.defs.canonical.assets import DAILY, TABLES, canonical_key
+from pos_dagster.defs.canonical.product_stats import stats_key
+from pos_dagster.defs.forecasting.assets import FORECAST_GROUP, demand_key
 from pos_dagster.lib.partitions import account_partitions
 from pos_dagster.lib.tags import ACCOUNT, ACCOUNT_LABEL, PROVIDER, WAREHOUSE_WRITER, account_label
+from pos_dagster.lib.translator import raw_key
 from pos_sync.providers import ProviderSpec, registry
 
 
@@ -30,6 +37,21 @@ def account_tags(provider: str, account_id: str) -> dict[str, str]:
     with contextlib.suppress(appstore.AccountNotFound):
         tags[ACCOUNT_LABEL] = account_label(appstore.get_account(account_id))
     return tags
+
+
+def targeted_keys(spec: ProviderSpec) -> list[dg.AssetKey]:
+    """The raw assets and canonical slices of ``<provider>_sync``: a run of these alone (with the
+    slices' checks) puts a sale in ``pos.*`` and closes its sync log."""
+    keys = [raw_key(spec.name, resource) for resource in spec.resources]
+    if spec.canonical is not None:
+        keys += [canonical_key(spec.name, table) for table in (*TABLES, DAILY)]
+    return keys
+
+
+def downstream_keys(spec: ProviderSpec) -> list[dg.AssetKey]:
+    """The rest of ``<provider>_sync``: what is computed from the canonical slices (the account's
+    product stats for the API, its demand history for forecasting)."""
+    return [stats_key(spec.name), demand_key(spec.name)] if spec.canonical is not None else []
 
 
 @cache
