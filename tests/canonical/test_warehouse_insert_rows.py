@@ -66,3 +66,21 @@ def test_a_decimal_finer_than_its_column_is_refused_not_rounded(tmp_path: Path) 
         assert wh.scalar(f"select count(*) from {SCHEMA}.insert_probe") == 0
     finally:
         wh.close()
+
+
+def test_rows_inserted_in_a_transaction_are_not_held_as_arrow_buffers_until_it_ends(tmp_path: Path) -> None:
+    """The canonical build is one transaction: what it inserted (and its key tables) must not stay
+    alive as Arrow buffers until the commit (``conn.register`` kept them: memory grew with history)."""
+    wh = _warehouse(tmp_path)
+    try:
+        with wh.transaction():
+            held = pa.total_allocated_bytes()
+            for batch in range(5):
+                rows = [{"id": f"{batch}-{i}", "amount": Decimal(i) / 100, "note": '{"a": "' + "x" * 40 + '"}'}
+                        for i in range(20_000)]
+                wh.insert_rows(T, rows)
+                wh.temp_keys(["id"], [(r["id"],) for r in rows])
+            assert pa.total_allocated_bytes() - held < 1 << 20
+        assert wh.scalar(f"select count(*) from {SCHEMA}.insert_probe") == 100_000
+    finally:
+        wh.close()
