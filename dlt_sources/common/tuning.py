@@ -6,12 +6,14 @@ They change how fast and in how much memory a run goes, never what lands in the 
   uncompressed (gzip was ~25 % of the Square payments extract; the files are deleted after
   normalize). Loader files are untouched (parquet compresses itself; csv/insert_values are
   written by normalize, another config section).
-* ``SOURCES__DATA_WRITER__FILE_MAX_ITEMS``: extract rotates its files every 50 000 rows, so
-* ``NORMALIZE__WORKERS`` (2) can normalise a big stream's files in two processes: dlt's
-  normalize (the Python relational normaliser, ~30 µs per row) is the largest step after the
-  HTTP extract, and the API server is idle meanwhile. Cost: every run that has rows to normalise
-  hands them to a worker process (forked: milliseconds; spawned, as dlt does under Dagster: the
-  time to import dlt in the worker, about a second). A no-change sync has none and stays in-process.
+* ``SOURCES__DATA_WRITER__FILE_MAX_ITEMS``: extract rotates its files every 50 000 rows.
+* ``NORMALIZE__WORKERS`` (1): dlt normalises in the run's own process. Two workers paid while
+  dlt's per-row Python normaliser (~30 µs per row) was the largest step after the HTTP extract;
+  since the transactional streams of every provider reach dlt as Arrow tables, normalize is a
+  small share of an import (2.1 s of 56 s at Square chain × 90), and a worker costs every run that
+  has rows a process start (spawned, as dlt does under Dagster: dlt and pyarrow imported again —
+  1.6–7 s of the raw step in 6 of 6 alternated runs of ``bench/end_to_end_import``'s sync, small ×
+  14 days, load 3–5; see ``bench/README.md``). Set ``NORMALIZE__WORKERS=2`` for the old behaviour.
 
 And one privacy default: ``LOAD__DELETE_COMPLETED_JOBS`` (dlt keeps every loaded package's files
 in the pipeline's working folder otherwise: a second copy of the rows, outside the warehouse, that
@@ -33,7 +35,7 @@ from typing import Any
 PERFORMANCE_DEFAULTS: dict[str, str] = {
     "SOURCES__DATA_WRITER__DISABLE_COMPRESSION": "true",
     "SOURCES__DATA_WRITER__FILE_MAX_ITEMS": "50000",
-    "NORMALIZE__WORKERS": "2",
+    "NORMALIZE__WORKERS": "1",
 }
 PRIVACY_DEFAULTS: dict[str, str] = {"LOAD__DELETE_COMPLETED_JOBS": "true"}
 
