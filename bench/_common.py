@@ -159,12 +159,14 @@ class Served:
     pages: int = 0
     seconds: float = 0.0
     page_latencies_ms: list[float] = field(default_factory=list)
+    rate_limited: int = 0  # 429s waited out (the provider's documented rate limit)
 
     def summary(self) -> dict[str, Any]:
         lat = self.page_latencies_ms
         return {
             "records": self.records,
             "pages": self.pages,
+            **({"rate_limited": self.rate_limited} if self.rate_limited else {}),
             "seconds": round(self.seconds, 2),
             "records_per_s": round(self.records / self.seconds) if self.seconds else None,
             "page_latency_ms": {

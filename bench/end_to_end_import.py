@@ -12,7 +12,7 @@ app store, the sandbox clock as ``POS_NOW``), the commands a user runs, each a p
 2. ``pos-sync sync --account ID --json``: the account's first sync = its historical import
    (raw) and the canonical build, through the Dagster definitions; its stages are Dagster's own
    step timings (``<provider>_raw``, ``<provider>_canonical`` and the assets after them), read
-   back from the run's Dagster instance, plus the process's start (imports, Dagster set-up);
+   back from the run's Dagster instance, plus the process's start and exit (imports, Dagster set-up, shutdown);
 3. reconciliation: the canonical daily figures (``pos_sync.canonical.reconcile``) against the
    sandbox ledger (``pos_sandbox.ledger.compute_truth``), to the cent.
 

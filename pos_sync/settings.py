@@ -21,6 +21,10 @@ from functools import lru_cache
 from pathlib import Path
 
 DEFAULT_DUCKDB_MEMORY_LIMIT = "512MB"
+# the warehouse connection (canonical build, demand feed, reads): its one-transaction build keeps what
+# it wrote in DuckDB's memory until the commit; 256MB holds the chain × 30 days build under 0.75 GiB
+# of process RSS (DuckDB spills the rest to disk)
+DEFAULT_WAREHOUSE_MEMORY_LIMIT = "256MB"
 
 
 class SettingsError(ValueError):
@@ -125,7 +129,8 @@ class Settings:
     # POS_STORE_CUSTOMER_PII_TENANTS: tenants that opted in to clear storage of customer data
     store_customer_pii_tenants: frozenset[str] = frozenset()
     backfill_start_date: date = date(2024, 1, 1)  # first day the backfill partitions offer
-    duckdb_memory_limit: str = DEFAULT_DUCKDB_MEMORY_LIMIT
+    duckdb_memory_limit: str = DEFAULT_DUCKDB_MEMORY_LIMIT  # POS_DUCKDB_MEMORY_LIMIT: the raw loads (dlt)
+    warehouse_memory_limit: str = DEFAULT_WAREHOUSE_MEMORY_LIMIT  # POS_WAREHOUSE_MEMORY_LIMIT: pos_sync.warehouse.sql
     debug: bool = False  # POS_DEBUG: full tracebacks from the CLI
     port: int = 8013  # PORT: the HTTP API's port
     web_concurrency: int = 1  # WEB_CONCURRENCY: uvicorn worker processes of `pos-sync api serve`
@@ -205,6 +210,7 @@ def parse_settings(env: Mapping[str, str]) -> Settings:
         now=parse_instant("POS_NOW", injected) if injected else None,
         backfill_start_date=_date("POS_BACKFILL_START_DATE", env.get("POS_BACKFILL_START_DATE"), date(2024, 1, 1)),
         duckdb_memory_limit=env.get("POS_DUCKDB_MEMORY_LIMIT") or DEFAULT_DUCKDB_MEMORY_LIMIT,
+        warehouse_memory_limit=env.get("POS_WAREHOUSE_MEMORY_LIMIT") or DEFAULT_WAREHOUSE_MEMORY_LIMIT,
         debug=_bool("POS_DEBUG", env.get("POS_DEBUG"), False),
         port=_int("PORT", env.get("PORT"), 8013),
         web_concurrency=_int("WEB_CONCURRENCY", env.get("WEB_CONCURRENCY"), 1, minimum=1),

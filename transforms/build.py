@@ -19,7 +19,7 @@ from transforms.canonical import CanonicalBatch
 from transforms.pii import make_pseudonymizer
 
 Row = dict[str, Any]
-CHUNK = 20_000  # objects normalised per batch (bounded memory on first builds)
+CHUNK = 10_000  # objects normalised per batch (bounded memory on first builds: chain × 30 days peaks at 0.74 GiB)
 
 
 class RawRows(Protocol):

@@ -6,15 +6,16 @@ They change how fast and in how much memory a run goes, never what lands in the 
   uncompressed (gzip was ~25 % of the Square payments extract; the files are deleted after
   normalize). Loader files are untouched (parquet compresses itself; csv/insert_values are
   written by normalize, another config section).
-* ``SOURCES__DATA_WRITER__FILE_MAX_ITEMS``: extract rotates its files every 50 000 rows, so
-* ``NORMALIZE__WORKERS`` (2) can normalise a big stream's files in two processes: dlt's
-  normalize (the Python relational normaliser, ~30 µs per row) is the largest step after the
-  HTTP extract, and the API server is idle meanwhile. Cost: every run that has rows to normalise
-  hands them to a worker process (forked: milliseconds; spawned, as dlt does under Dagster: the
-  time to import dlt in the worker, about a second). A no-change sync has none and stays in-process.
+* ``SOURCES__DATA_WRITER__FILE_MAX_ITEMS``: extract rotates its files every 50 000 rows.
+* ``NORMALIZE__WORKERS`` (1): dlt normalises in the run's own process. Two workers paid while
+  dlt's per-row Python normaliser (~30 µs per row) was the largest step after the HTTP extract;
+  since the transactional streams of every provider reach dlt as Arrow tables, normalize is a
+  small share of an import (2.1 s of 56 s at Square chain × 90), and a worker costs every run that
+  has rows a process start (spawned, as dlt does under Dagster: dlt and pyarrow imported again —
+  1.6–7 s of the raw step in 6 of 6 alternated runs of ``bench/end_to_end_import``'s sync, small ×
+  14 days, load 3–5; see ``bench/README.md``). Set ``NORMALIZE__WORKERS=2`` for the old behaviour.
   An incremental sync — a few rows since the last mark, a webhook-triggered one a single sale —
-  normalises in-process whatever the setting (:data:`SMALL_LOAD`, :func:`scoped_dlt_config`): the
-  worker's boot was most of its load (``bench/webhook_latency.py``).
+  normalises in-process whatever the setting (:data:`SMALL_LOAD`, :func:`scoped_dlt_config`).
 * ``EXTRACT__WORKERS`` (10, dlt's default 5): the threads that step the sources' parallel
   resources (dlt ``parallelized``: Lightspeed's 9 feeds, Square's 7 streams, Toast's 5): each
   stream gets one, so a long stream never waits for a short one to free a thread, and under a
@@ -43,7 +44,7 @@ from typing import Any
 PERFORMANCE_DEFAULTS: dict[str, str] = {
     "SOURCES__DATA_WRITER__DISABLE_COMPRESSION": "true",
     "SOURCES__DATA_WRITER__FILE_MAX_ITEMS": "50000",
-    "NORMALIZE__WORKERS": "2",
+    "NORMALIZE__WORKERS": "1",
     "EXTRACT__WORKERS": "10",
 }
 PRIVACY_DEFAULTS: dict[str, str] = {"LOAD__DELETE_COMPLETED_JOBS": "true"}
