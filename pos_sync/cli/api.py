@@ -6,6 +6,7 @@ worker processes sharing the one socket bound here (the URL printed is theirs)."
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import socket
 import sys
@@ -39,6 +40,7 @@ def _serve(args: argparse.Namespace) -> int:
                               "uvicorn.access": {"handlers": [], "level": "WARNING", "propagate": False}}}
     if app is not None:
         server = uvicorn.Server(uvicorn.Config(app, log_config=log_config, access_log=False, proxy_headers=True))
+        gc.freeze()  # the framework, the app and its models live as long as the process (see worker_app)
         server.run(sockets=[sock])
         return 0
     from uvicorn.supervisors import Multiprocess
