@@ -23,7 +23,7 @@ Faults (``FAULTS``), all injected by the emulators (:mod:`pos_sandbox.faults`) o
                    ``INVALID_CURSOR``); Toast and Lightspeed page without expiring tokens
 ``sigkill_extract`` the sync process is SIGKILLed while it pages the API; the user syncs again
 ``sigkill_load``   the sync process is SIGKILLed once dlt holds a normalized package (the load)
-``emulator_restart`` the provider goes away mid-sync (connections refused for 1.5 s) and comes
+``emulator_restart`` the provider goes away mid-sync (the connection in flight reset, connections refused for 1.5 s) and comes
                    back with its state
 =================  =========================================================================
 """
@@ -320,10 +320,12 @@ def _arm(store: Store, fault: str) -> None:
         plan.expire_after = 4
     elif fault == "cursor_expiry":  # when the connector first sends a page cursor, every cursor expires
         plan.targets = [["cursor=", "cursor-expire", 1]]
-    elif fault == "emulator_restart":  # the request that triggers it is held 1 s: the stop catches the
-        # sync mid-flight (the next requests are refused), and is answered before the server goes
-        plan.slow_ms = 1000
-        plan.schedule = {n: "slow"}
+    elif fault == "emulator_restart":  # the server goes down as request n is read: that connection is
+        # dropped (reset, as a restarting provider drops what is in flight) and the requests of the next
+        # 1.5 s — request n's retry among them, whatever the other parallel streams still have to ask —
+        # are refused. (A held request used to guarantee that, while the sync's requests went one by one;
+        # with parallel streams the others could all finish inside the hold and none met the restart.)
+        plan.schedule = {n: "reset"}
         plan.actions = {n: (store.restart_emulator, True)}
     elif fault == "revoked":
         plan.actions = {n: (store.revoke, False)}
