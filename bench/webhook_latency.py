@@ -266,11 +266,21 @@ def dagster_runs(home: Path) -> dict[str, dict[str, Any]]:
 
 
 def warehouse_rows(env: dict[str, str], sale_ids: list[str]) -> Counter[str]:
+    import duckdb
+
     from pos_sync.settings import load_settings
     from pos_sync.warehouse.sql import Warehouse
 
     with patched_environ(env):
-        wh = Warehouse(load_settings())
+        deadline = time.monotonic() + 120
+        while True:  # a run of the stack (a downstream run after the stream) may hold the one writer
+            try:
+                wh = Warehouse(load_settings())
+                break
+            except duckdb.IOException:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
         try:
             rows = wh.query("select pos_transaction_id as id, count(*) as n from pos.pos_transactions "
                             "where transaction_type = 'sale' group by pos_transaction_id")
