@@ -37,7 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from starlette.requests import Request
 from starlette.responses import Response
 
-from pos_sync.api.auth import KEY_HINT, _jwt_tenant
+from pos_sync.api.auth import KEY_HINT, _jwt_tenant, tenant_on
 from pos_sync.api.problems import Problem
 from pos_sync.appstore import AccountNotFound, read_connection, reads
 from pos_sync.appstore.db import SQLITE_BUSY_TIMEOUT_SECONDS, _at_head, resolve_url
@@ -285,14 +285,9 @@ class ReadCache:
         return _json({"account_id": account_id, "limit": limit, "offset": offset, "items": items})
 
     def _accounts_uncached(self, token: str) -> bytes:
-        from pos_sync.api.auth import tenant_on
-
         with read_connection(self.settings) as conn:
-            return _json(reads.account_dicts(conn, tenant_on(conn, token, self.settings)))
+            return self._build_accounts(conn, tenant_on(conn, token, self.settings))
 
     def _history_uncached(self, token: str, account_id: str, limit: int, offset: int) -> bytes:
-        from pos_sync.api.auth import tenant_on
-
         with read_connection(self.settings) as conn:
-            items = reads.history_dicts(conn, account_id, tenant_on(conn, token, self.settings), limit, offset)
-        return _json({"account_id": account_id, "limit": limit, "offset": offset, "items": items})
+            return self._build_history(conn, tenant_on(conn, token, self.settings), account_id, limit, offset)
