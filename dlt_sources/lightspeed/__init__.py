@@ -236,8 +236,8 @@ def lightspeed_source(
     def product_categories() -> Iterator[list[Row]]:
         yield from sync.categories()
 
-    # the resources run in parallel on dlt's extract pool (5 threads by default): the longest feeds
-    # first, so that they do not wait for a thread while the short ones run
+    # the resources run in parallel on dlt's extract pool (EXTRACT__WORKERS threads, set in
+    # dlt_sources.common.tuning): the longest feeds first, so that they do not wait for a thread while the short ones run
     return pseudonymise_resources([
         feed_resource("sales"), feed_resource("products"), feed_resource("customers"),
         feed_resource("outlets"), feed_resource("registers"), feed_resource("users"),

@@ -449,7 +449,8 @@ def square_source(
 
     # orders and customers are pseudonymised as dict rows above (orders before they become Arrow
     # tables, customers before the version guard)
-    # the resources run in parallel on dlt's extract pool (5 threads by default): the longest first
+    # the resources run in parallel on dlt's extract pool (EXTRACT__WORKERS threads, set in
+    # dlt_sources.common.tuning): the longest first
     return pseudonymise_resources([payments, orders, customers, locations, refunds, catalog, team_members],
                                   {k: v for k, v in PII_FIELDS.items() if k not in ("orders", "customers")},
                                   pseudonymize)

@@ -303,7 +303,8 @@ def toast_source(
     def devices() -> Iterator[list[Row]]:
         yield from sync.devices()
 
-    # the resources run in parallel on dlt's extract pool (5 threads by default): the longest first
+    # the resources run in parallel on dlt's extract pool (EXTRACT__WORKERS threads, set in
+    # dlt_sources.common.tuning): the longest first
     return pseudonymise_resources([orders, restaurants_resource, menus, employees, devices],
                                   {k: v for k, v in PII_FIELDS.items() if k != "orders"}, pseudonymize)
 
