@@ -148,7 +148,7 @@ class OverlapProbe:
     def __init__(self, parties: int = 2, timeout: float = 20.0) -> None:
         self.barrier = threading.Barrier(parties, timeout=timeout)
         self.parties = parties
-        self.threads: set[str] = set()
+        self.threads: set[int] = set()  # thread idents (names repeat: each fan-in names its threads -0, -1, …)
         self._calls = 0
         self._lock = threading.Lock()
 
@@ -157,7 +157,7 @@ class OverlapProbe:
             self._calls += 1
             meet = self._calls <= self.parties
             if meet:
-                self.threads.add(threading.current_thread().name)
+                self.threads.add(threading.get_ident())
         if meet:
             self.barrier.wait()
 
@@ -258,8 +258,8 @@ class TokenAdapter(Scripted):
         return response
 
 
-def test_a_token_expired_after_other_requests_used_it_is_refreshed_again() -> None:
-    script = TokenScript()
+def scripted_session(script: TokenScript) -> tuple[ApiSession, TokenProvider]:
+    """An API session whose requests and token refreshes are all answered by ``script``."""
     adapter = TokenAdapter(script)
     refresh_session = requests.Session()
     refresh_session.mount("http://", adapter)
@@ -267,6 +267,12 @@ def test_a_token_expired_after_other_requests_used_it_is_refreshed_again() -> No
                            session=refresh_session, policy=RetryPolicy(base_delay=0.0))
     s = ApiSession(tokens, policy=RetryPolicy(base_delay=0.0))
     s.mount("http://", adapter)
+    return s, tokens
+
+
+def test_a_token_expired_after_other_requests_used_it_is_refreshed_again() -> None:
+    script = TokenScript()
+    s, tokens = scripted_session(script)
     script.session = s
     assert s.get("http://x/a").status_code == 200
     # T1 refused → T2; T2 refused after /other used it → T3 (before: "still 401 right after refreshing")
@@ -276,13 +282,7 @@ def test_a_token_expired_after_other_requests_used_it_is_refreshed_again() -> No
 def test_a_token_refused_right_after_its_refresh_is_still_an_error() -> None:
     script = TokenScript()
     script.expired |= {"T2", "T3"}  # every new token refused at once: the refresh is broken
-    adapter = TokenAdapter(script)
-    refresh_session = requests.Session()
-    refresh_session.mount("http://", adapter)
-    tokens = TokenProvider("T1", refresh_token="r", client_id="c", client_secret="s", token_url="http://x/token",
-                           session=refresh_session, policy=RetryPolicy(base_delay=0.0))
-    s = ApiSession(tokens, policy=RetryPolicy(base_delay=0.0))
-    s.mount("http://", adapter)
+    s, tokens = scripted_session(script)
     with pytest.raises(TokenRejected, match="still 401"):
         s.get("http://x/a")
     assert tokens.refresh_count == 1
