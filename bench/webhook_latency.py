@@ -10,8 +10,11 @@ warehouse, SQLite Dagster instance under a scratch ``POS_HOME``):
 * the Square account linked through the emulator's OAuth, its historical import run with
   ``pos-sync sync`` (before anything is measured);
 * ``dagster-daemon run -w workspace.yaml`` — the code location is ``pos_dagster.definitions``,
-  every sensor of the product runs as deployed (``RUNNING`` by default), runs are launched by the
-  default run launcher (a process per run) through the queued run coordinator;
+  every sensor of the product runs as deployed (``RUNNING`` by default), runs are launched through
+  the queued run coordinator by the instance's run launcher: ``--run-launcher product`` (the
+  default) is the product's ``pos_dagster/instance_default.yaml`` as shipped (the warm launcher:
+  each run worker forked from a process that has loaded the code location), ``dagster-default``
+  Dagster's ``DefaultRunLauncher`` (the code server spawns a fresh process per run);
 * **webhooks** mode: ``pos-sync api serve`` (its own process) and the account's webhooks
   registered with it (the application's subscription, as ``POST …/webhooks/register`` makes it);
   the inbox sensor ticks every ``--sensor-interval`` s (``POS_WEBHOOK_SENSOR_INTERVAL_SECONDS``;
@@ -42,7 +45,8 @@ every 2xx must be one stored event. The ceiling: ``GET /healthz`` with the same 
 concurrency in the same run (what uvicorn + FastAPI + this client do with no work).
 
     python -m bench.webhook_latency [--minutes 2 --every 2 --poll-minutes 1 --poll-run-minutes 3]
-        [--requests 4000 --concurrency 32] [--postgres URL | --no-postgres] [--skip latency,polling,receiver]
+        [--run-launcher product|dagster-default] [--requests 4000 --concurrency 32] [--postgres URL | --no-postgres]
+        [--skip latency,polling,receiver]
         [--out bench/results/webhook_latency.json]
 """
 
@@ -155,14 +159,29 @@ def api_process(env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen[str
         stop(proc)
 
 
-def write_instance(home: Path, dequeue_interval: int) -> None:
+RUN_LAUNCHERS = {  # --run-launcher: the product's instance as shipped, or Dagster's default launcher
+    "product": "",
+    "dagster-default": "\nrun_launcher:\n  module: dagster._core.launcher\n  class: DefaultRunLauncher\n",
+}
+
+
+def write_instance(home: Path, dequeue_interval: int, run_launcher: str = "product") -> None:
+    """The product's embedded instance (``default_instance_yaml``), its queue read every
+    ``dequeue_interval`` s, and its run launcher as shipped or Dagster's default (a later key wins)."""
     from pos_dagster.lib.instance import default_instance_yaml
 
     (home / "dagster").mkdir(parents=True, exist_ok=True)
     (home / "dagster" / "dagster.yaml").write_text(
         default_instance_yaml() + "\nrun_coordinator:\n  module: dagster._core.run_coordinator\n"
         "  class: QueuedRunCoordinator\n  config:\n"
-        f"    dequeue_interval_seconds: {dequeue_interval}\n")
+        f"    dequeue_interval_seconds: {dequeue_interval}\n" + RUN_LAUNCHERS[run_launcher])
+
+
+def run_launcher_class(home: Path) -> str:
+    import yaml
+
+    block = yaml.safe_load((home / "dagster" / "dagster.yaml").read_text()).get("run_launcher") or {}
+    return f"{block.get('module', 'dagster._core.launcher')}.{block.get('class', 'DefaultRunLauncher')}"
 
 
 def link_and_import(home: Path, manifest: dict[str, Any], env: dict[str, str]) -> tuple[str, float]:
@@ -296,8 +315,9 @@ def latency_run(args: argparse.Namespace, mode: str) -> dict[str, Any]:
     minutes = args.minutes if mode == "webhooks" else args.poll_run_minutes
     env = home_env(home, POS_WEBHOOK_SENSOR_INTERVAL_SECONDS=str(args.sensor_interval),
                    DEFAULT_SYNC_FREQUENCY_MINUTES=str(args.poll_minutes if mode == "polling" else 15))
-    write_instance(home, args.dequeue_interval)
-    out: dict[str, Any] = {"mode": mode, "pos_home": str(home), "load_average_1m_at_start": round(os.getloadavg()[0], 2)}
+    write_instance(home, args.dequeue_interval, args.run_launcher)
+    out: dict[str, Any] = {"mode": mode, "pos_home": str(home), "run_launcher": run_launcher_class(home),
+                           "load_average_1m_at_start": round(os.getloadavg()[0], 2)}
     with sandbox(home) as (sandbox_url, manifest):
         cred = next(a for a in manifest["accounts"] if a["provider"] == "square")
         account_id, out["historical_import_seconds"] = link_and_import(home, manifest, env)
@@ -737,6 +757,8 @@ def main() -> None:
     parser.add_argument("--every", type=float, default=2.0, help="seconds between sales")
     parser.add_argument("--sensor-interval", type=int, default=2)
     parser.add_argument("--dequeue-interval", type=int, default=1)
+    parser.add_argument("--run-launcher", choices=sorted(RUN_LAUNCHERS), default="product",
+                        help="product: the instance's launcher as shipped; dagster-default: DefaultRunLauncher")
     parser.add_argument("--drain-seconds", type=float, default=300)
     parser.add_argument("--poll-minutes", type=int, default=1, help="DEFAULT_SYNC_FREQUENCY_MINUTES of the polling run")
     parser.add_argument("--poll-run-minutes", type=float, default=3.0, help="polling run: minutes of sales")
@@ -757,11 +779,12 @@ def main() -> None:
     started = time.monotonic()
     document: dict[str, Any] = {"benchmark": "webhook_latency", "machine": machine(), "parameters": {
         "sales_every_s": args.every, "webhook_minutes": args.minutes, "sensor_interval_s": args.sensor_interval,
-        "dequeue_interval_s": args.dequeue_interval, "poll_minutes": args.poll_minutes,
+        "dequeue_interval_s": args.dequeue_interval, "run_launcher": args.run_launcher,
+        "poll_minutes": args.poll_minutes,
         "poll_run_minutes": args.poll_run_minutes, "requests": args.requests, "concurrency": args.concurrency,
         "world": "tiny Square world (seed 42, 1 day ending today, 2 locations), live sales closed now",
         "stack": "pos-sync sandbox serve + pos-sync api serve + dagster-daemon run -w workspace.yaml "
-                 "(SQLite app store, DuckDB warehouse, SQLite Dagster instance, default run launcher)",
+                 f"(SQLite app store, DuckDB warehouse, SQLite Dagster instance, run launcher: {args.run_launcher})",
         "client": "receiver: raw HTTP/1.1 keep-alive asyncio client (one process); latency runs: httpx"}}
     results: dict[str, Any] = {}
     if "latency" not in skip:
