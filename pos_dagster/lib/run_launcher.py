@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import gc
 import hashlib
 import json
 import logging
@@ -213,6 +214,10 @@ def zygote_main() -> None:
             names = ", ".join(t.name for t in threading.enumerate() if t is not threading.main_thread())
             raise RuntimeError(f"threads running after the warm-up ({names}): forking would be unsafe")
         watch = loaded_sources()
+        # everything loaded so far leaves the collector's generations: the workers' collections neither
+        # scan it nor write to its pages (copy-on-write keeps them shared with this process)
+        gc.collect()
+        gc.freeze()
         _send(sock, {"ok": True, "seconds": round(time.monotonic() - started, 3), "pid": os.getpid(),
                      "trees": list(watch.trees), "dirs": list(watch.dirs)})
     except BaseException as exc:  # noqa: BLE001 - every failure goes back to the launcher
