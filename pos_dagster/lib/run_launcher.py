@@ -19,12 +19,14 @@ changes (the forkserver is one per process and cannot be restarted through a pub
 **Code changes are never ignored.** After warming, the zygote reports the source trees it loaded
 from (every imported top-level package outside the interpreter's own library: ``pos_dagster``,
 ``pos_sync``, ``dlt_sources``, …) and the installed-packages directories. Before each launch the
-launcher fingerprints them (path, mtime and size of every ``.py``/``.yaml``/``.yml`` file, the
-mtime of each ``site-packages`` directory: a few milliseconds) and, when the fingerprint changed
-or the code server answering for the location is a new one (reloaded), starts a new zygote before
-forking: ``dagster dev`` users get their edited code in the next run (that run pays the warm-up
-once, about what a cold start costs). A file changed while the zygote was warming makes it stale
-at once.
+launcher fingerprints them (path, mtime and size of every file of the trees but bytecode and
+hidden files — modules, and the SQL or YAML they read —, the mtime of each ``site-packages``
+directory: a few milliseconds) and, when the fingerprint changed (or the zygote exited), starts a
+new zygote before forking: ``dagster dev`` users get their edited code in the next run (that run
+pays the warm-up once, about what a cold start costs). A file changed while the zygote was warming
+makes it stale at once. A code location *reload* is not itself a reason: what a reload re-reads
+is these files, and ``dagster-daemon run`` replaces its code servers every 60 s (a new server id
+each time) whether anything changed or not — re-warming on that would cost a warm-up a minute.
 
 **Falls back to a cold start.** If the zygote cannot be warmed (an import error, a thread running
 after the import — forking it would be unsafe — or a timeout), one warning is logged and the run
@@ -74,7 +76,7 @@ if TYPE_CHECKING:
     from dagster._core.storage.dagster_run import DagsterRun
 
 WORKER_TAG = "pos/run_worker"
-WATCHED_SUFFIXES = (".py", ".yaml", ".yml")
+IGNORED_SUFFIXES = (".pyc", ".pyo", ".swp", "~")  # bytecode, editors' scratch files
 # where this package was imported from: found by the zygote too (appended, so the code location's own
 # working directory and PYTHONPATH come first)
 PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
@@ -129,7 +131,9 @@ class Watch:
 
 
 def fingerprint(watch: Watch) -> tuple[str, int]:
-    """(digest, newest mtime in ns) of every watched source file and directory."""
+    """(digest, newest mtime in ns) of every file of the source trees (its path, mtime and size:
+    modules, and the SQL or YAML they read) but bytecode and hidden files, and of
+    the installed-packages directories (their mtime: a package installed, upgraded or removed)."""
     digest = hashlib.blake2b(digest_size=16)
     newest = 0
 
@@ -148,10 +152,11 @@ def fingerprint(watch: Watch) -> tuple[str, int]:
             add(root)
             continue
         for dirpath, dirnames, filenames in os.walk(root):
+            # not the directories' own mtimes: a run's first import of a module writes its __pycache__;
+            # a file added or removed changes the list of paths hashed
             dirnames[:] = sorted(d for d in dirnames if d != "__pycache__" and not d.startswith("."))
-            add(dirpath)  # a file added or removed
             for name in sorted(filenames):
-                if name.endswith(WATCHED_SUFFIXES):
+                if not name.endswith(IGNORED_SUFFIXES) and not name.startswith("."):
                     add(os.path.join(dirpath, name))
     for directory in watch.dirs:
         add(directory)
@@ -344,6 +349,7 @@ class WarmRunLauncher(RunLauncher, ConfigurableClass):
         self._cold_until: dict[tuple[str, ...], ColdUntil] = {}
         self._cold: list[subprocess.Popen[bytes]] = []
         self._run_ids: set[str] = set()
+        self._warmed_because = ""
         super().__init__()
 
     # -- ConfigurableClass
@@ -390,6 +396,8 @@ class WarmRunLauncher(RunLauncher, ConfigurableClass):
         self._instance.add_run_tags(run.run_id, {WORKER_TAG: json.dumps(
             {"host": socket.gethostname(), "pid": pid, "start": start, "mode": mode})})
         how = f"forked from the warm process {worker[2]}" if mode == "warm" else "cold start"
+        if mode == "warm" and self._warmed_because:
+            how += f", {self._warmed_because}"
         self._instance.report_engine_event(f"Run worker launched (pid: {pid}, {how}).", run,
                                            EngineEventData.in_process(pid), cls=self.__class__)
         self._run_ids.add(run.run_id)
@@ -404,28 +412,16 @@ class WarmRunLauncher(RunLauncher, ConfigurableClass):
     def _cwd(origin: JobPythonOrigin) -> str:
         return getattr(origin.repository_origin.code_pointer, "working_directory", None) or os.getcwd()
 
-    @staticmethod
-    def _server_id(origin: JobPythonOrigin, context: LaunchRunContext) -> str:
-        """The code server answering for the run's location: a reloaded location is a new one."""
-        remote = context.dagster_run.remote_job_origin
-        if context.workspace is None or remote is None:
-            return ""
-        try:
-            location = context.workspace.get_code_location(remote.location_name)
-        except Exception:  # noqa: BLE001 - not in this workspace (any more): the fingerprint decides
-            return ""
-        return str(getattr(location, "_server_id", "") or "")
-
     def _fork_warm(self, origin: JobPythonOrigin, context: LaunchRunContext,
                    payload: str) -> tuple[int, int, int] | None:
         key = self._key(origin)
-        server = self._server_id(origin, context)
         zygote = self._zygotes.get(key)
+        why = "first run"
         if zygote is not None:
-            current, _ = fingerprint(zygote.watch)
-            stale = current != zygote.fingerprint or zygote.key[-1:] != (server,) or zygote.proc.poll() is not None
-            if stale:
-                LOG.info("code changed (or the location was reloaded): warming a new run worker process")
+            why = ("its sources changed" if fingerprint(zygote.watch)[0] != zygote.fingerprint
+                   else "the warm process had exited" if zygote.proc.poll() is not None else "")
+            if why:
+                LOG.info("warm run launcher: %s, warming a new process", why)
                 self._drop(key)
                 zygote = None
         if zygote is None:
@@ -434,7 +430,7 @@ class WarmRunLauncher(RunLauncher, ConfigurableClass):
                 return None  # warming failed on these very sources: cold until they change
             self._cold_until.pop(key, None)
             try:
-                zygote = self._start_zygote(key, server, origin)
+                zygote = self._start_zygote(key, origin)
             except Exception as exc:  # noqa: BLE001 - any failure: one line, then a cold start
                 LOG.warning("warm run launcher: warming failed, starting runs cold until the code changes: %s",
                             str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
@@ -443,6 +439,9 @@ class WarmRunLauncher(RunLauncher, ConfigurableClass):
                                                   time.monotonic() + COLD_RETRY_SECONDS)
                 return None
             self._zygotes[key] = zygote
+            self._warmed_because = f"warmed for this run in {zygote.warm_seconds:.1f} s: {why}"
+        else:
+            self._warmed_because = ""
         try:
             return zygote.fork(payload, self.warm_timeout_seconds)
         except (OSError, ValueError, WarmUpFailed) as exc:
@@ -450,7 +449,7 @@ class WarmRunLauncher(RunLauncher, ConfigurableClass):
             self._drop(key)
             return None
 
-    def _start_zygote(self, key: tuple[str, ...], server: str, origin: JobPythonOrigin) -> Zygote:
+    def _start_zygote(self, key: tuple[str, ...], origin: JobPythonOrigin) -> Zygote:
         from dagster._serdes import serialize_value
 
         began = time.time_ns()
@@ -466,6 +465,7 @@ class WarmRunLauncher(RunLauncher, ConfigurableClass):
             line = replies.readline()
             reply = json.loads(line) if line else {"ok": False, "error": f"exited (code {proc.wait(timeout=10)})"}
             if not reply.get("ok"):
+                LOG.debug("warm run launcher: the warm-up's traceback:\n%s", reply.get("traceback", ""))
                 raise WarmUpFailed(f"the warm process: {reply.get('error')}",
                                    Watch(tuple(reply.get("trees", ())), tuple(reply.get("dirs", ()))))
         except BaseException:
@@ -476,7 +476,7 @@ class WarmRunLauncher(RunLauncher, ConfigurableClass):
         if began <= newest <= time.time_ns():
             digest = "changed while warming"  # never equal: the next launch warms again
         LOG.info("warm run launcher: run worker process warmed in %.1f s (pid %s)", reply["seconds"], proc.pid)
-        return Zygote((*key, server), proc, ours, watch, digest, float(reply["seconds"]), replies)
+        return Zygote(key, proc, ours, watch, digest, float(reply["seconds"]), replies)
 
     def _drop(self, key: tuple[str, ...]) -> None:
         zygote = self._zygotes.pop(key, None)

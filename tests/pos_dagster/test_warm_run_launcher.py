@@ -259,6 +259,7 @@ def test_an_edited_source_file_rewarms_before_the_next_run(
     assert finished(instance, edited).status == dg.DagsterRunStatus.SUCCESS
     assert worker(instance, edited)["mode"] == "warm"
     assert forked_from(instance, edited) != forked_from(instance, again)  # warmed again …
+    assert any("warmed for this run" in m and "its sources changed" in m for m in messages(instance, edited))
     assert any("hello from warm_demo version 2" in m for m in messages(instance, edited))  # … with the new code
 
 
