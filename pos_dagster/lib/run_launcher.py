@@ -235,6 +235,10 @@ def zygote_main() -> None:
         os._exit(1)
 
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps the workers: no zombies
+    # a signal to the daemon's group (dagster dev's Ctrl-C) ends the zygote quietly; its workers
+    # restore the defaults and handle it as Dagster's run workers do
+    signal.signal(signal.SIGINT, _quit)
+    signal.signal(signal.SIGTERM, _quit)
     while True:
         line = requests.readline()
         if not line:
@@ -249,13 +253,19 @@ def zygote_main() -> None:
         _send(sock, {"pid": pid, "start": process_start_ticks(pid) or 0})
 
 
+def _quit(_signum: int, _frame: Any) -> None:
+    os._exit(0)
+
+
 def _run_worker(sock: socket.socket, execute_run_args: str) -> None:
     """A forked run worker: ``dagster api execute_run``'s body, then the interpreter's exit
     handlers (as a spawned worker's exit would run them), then ``os._exit``."""
     code = 1
     try:
-        sock.close()
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # the run's own subprocesses are waited for
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        sock.close()
         from dagster._cli.api import _execute_run_command_body
         from dagster._cli.utils import get_instance_for_cli
         from dagster._grpc.types import ExecuteRunArgs
@@ -387,7 +397,7 @@ class WarmRunLauncher(RunLauncher, ConfigurableClass):
         payload = serialize_value(args)
         with self._lock:
             self._reap_cold()
-            worker = self._fork_warm(origin, context, payload) if self.warm else None
+            worker = self._fork_warm(origin, payload) if self.warm else None
             mode = "warm"
             if worker is None:
                 mode = "cold"
@@ -412,8 +422,7 @@ class WarmRunLauncher(RunLauncher, ConfigurableClass):
     def _cwd(origin: JobPythonOrigin) -> str:
         return getattr(origin.repository_origin.code_pointer, "working_directory", None) or os.getcwd()
 
-    def _fork_warm(self, origin: JobPythonOrigin, context: LaunchRunContext,
-                   payload: str) -> tuple[int, int, int] | None:
+    def _fork_warm(self, origin: JobPythonOrigin, payload: str) -> tuple[int, int, int] | None:
         key = self._key(origin)
         zygote = self._zygotes.get(key)
         why = "first run"

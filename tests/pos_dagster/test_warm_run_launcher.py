@@ -4,7 +4,8 @@ temp package, so its sources can be edited) through ``instance.launch_run``: a r
 warm process succeeds with its events and captured logs (its steps in processes of their own), a
 failing run ends FAILURE with its error, ``terminate`` cancels a running run, run monitoring's health
 check tells a live worker from a killed one, an edited source file re-warms before the next run (which
-runs the new code), and a code location that cannot be warmed starts its runs cold, with one warning."""
+runs the new code), a code location that cannot be warmed starts its runs cold, with one warning, and a
+worker outlives its launcher (the daemon stopping) and is checked and terminated by another one."""
 
 from __future__ import annotations
 
@@ -278,3 +279,27 @@ def test_a_location_that_cannot_be_warmed_starts_its_runs_cold_with_one_warning(
     assert "boom from warm_demo" in failure.dagster_event.step_failure_data.error.to_string()
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "threads running after the warm-up (left-running)" in warnings[0], warnings
+
+
+def test_a_worker_outlives_its_launcher_and_stays_controllable(
+        instance: dg.DagsterInstance, workspace: Any, launcher: WarmRunLauncher) -> None:
+    """The daemon stopping (its launcher disposed: the warm process exits) leaves a running worker
+    running; another process's launcher (a restarted daemon, the webserver) checks and terminates it."""
+    from pos_dagster.lib.run_launcher import process_start_ticks
+
+    run_id = launch(instance, workspace, "slow_job")
+    wait_for("the step to run", 120, lambda: any("lingering" in m for m in messages(instance, run_id)))
+    zygote = forked_from(instance, run_id)
+    launcher.dispose()
+    assert process_start_ticks(zygote) is None  # the warm process is gone …
+    assert instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.STARTED  # … the run goes on
+
+    other = dg.DagsterInstance.from_config(instance.root_directory)  # a new process's view of the instance
+    try:
+        fresh = other.run_launcher
+        assert isinstance(fresh, WarmRunLauncher) and fresh is not launcher
+        assert fresh.check_run_worker_health(other.get_run_by_id(run_id)).status == WorkerStatus.RUNNING
+        assert fresh.terminate(run_id) is True
+        assert finished(other, run_id).status == dg.DagsterRunStatus.CANCELED
+    finally:
+        other.dispose()
