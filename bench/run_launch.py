@@ -134,7 +134,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=8, help="runs per launcher (the warm one: after its first)")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
-    started = time.monotonic()
+    started, at_start = time.monotonic(), machine()
     base = Path(tempfile.mkdtemp(prefix="pos-bench-run-launch-"))
     os.environ["POS_HOME"] = str(base / "pos-home")  # the definitions touch nothing; the runs neither
     sys.path.insert(0, str(ROOT))
@@ -148,7 +148,7 @@ def main() -> None:
     default, warm = summary(samples["default"]), summary(samples["warm"])
     document = {
         "benchmark": "run_launch",
-        "machine": {**machine(), "load_average_1m_at_end": round(os.getloadavg()[0], 2)},
+        "machine": {**at_start, "load_average_1m_at_end": round(os.getloadavg()[0], 2)},
         "parameters": {"runs_per_launcher": args.runs, "job": "launch_probe (one op, in-process executor)",
                        "code_location": "bench.run_launch:defs = pos_dagster.definitions + launch_probe",
                        "launch": "instance.launch_run, one run at a time, launchers alternating",
