@@ -352,7 +352,7 @@ class WarmRunLauncher(RunLauncher, ConfigurableClass):
     def __init__(self, inst_data: ConfigurableClassData | None = None, warm: bool = True,
                  warm_timeout_seconds: float = 180.0) -> None:
         self._inst_data = inst_data
-        self.warm = warm
+        self.warm = warm and hasattr(os, "fork")  # no fork (Windows): every run starts cold
         self.warm_timeout_seconds = warm_timeout_seconds
         self._lock = threading.RLock()
         self._zygotes: dict[tuple[str, ...], Zygote] = {}
@@ -542,6 +542,14 @@ class WarmRunLauncher(RunLauncher, ConfigurableClass):
         except ProcessLookupError:
             return False
         return True
+
+    def get_run_worker_debug_info(self, run: DagsterRun, include_container_logs: bool | None = True) -> str | None:
+        worker = self.worker_of(run)
+        if worker is None:
+            return None
+        here = worker["host"] == socket.gethostname()
+        state = ("alive" if worker_alive(worker["pid"], worker["start"]) else "gone") if here else "on another host"
+        return f"run worker pid {worker['pid']} on {worker['host']} ({worker['mode']} start): {state}"
 
     @property
     def supports_check_run_worker_health(self) -> bool:

@@ -240,6 +240,7 @@ def test_terminate_cancels_a_running_run_and_health_tells_live_from_dead(
     wait_for("the killed worker to be seen gone", 30,
              lambda: launcher.check_run_worker_health(instance.get_run_by_id(second)).status == WorkerStatus.FAILED)
     assert instance.get_run_by_id(second).status == dg.DagsterRunStatus.STARTED  # monitoring fails it, not us
+    assert "gone" in (launcher.get_run_worker_debug_info(instance.get_run_by_id(second)) or "")
     instance.report_run_failed(instance.get_run_by_id(second))
 
 
