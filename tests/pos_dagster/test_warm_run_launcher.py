@@ -304,3 +304,12 @@ def test_a_worker_outlives_its_launcher_and_stays_controllable(
         assert finished(other, run_id).status == dg.DagsterRunStatus.CANCELED
     finally:
         other.dispose()
+
+
+def test_the_checkouts_dagster_yaml_is_the_embedded_instance_with_the_warm_launcher() -> None:
+    import yaml
+
+    embedded = (REPO / "pos_dagster" / "instance_default.yaml").read_text()
+    assert (REPO / "dagster.yaml").read_text() == embedded
+    assert yaml.safe_load(embedded)["run_launcher"] == {"module": "pos_dagster.lib.run_launcher",
+                                                         "class": "WarmRunLauncher"}
