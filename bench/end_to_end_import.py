@@ -13,6 +13,8 @@ app store, the sandbox clock as ``POS_NOW``), the commands a user runs, each a p
    (raw) and the canonical build, through the Dagster definitions; its stages are Dagster's own
    step timings (``<provider>_raw``, ``<provider>_canonical`` and the assets after them), read
    back from the run's Dagster instance, plus the process's start and exit (imports, Dagster set-up, shutdown);
+   ``dagster_run_breakdown`` splits the run further (:func:`run_breakdown`: its set-up, dlt's
+   extract / normalize / load, the canonical build, the events stored);
 3. reconciliation: the canonical daily figures (``pos_sync.canonical.reconcile``) against the
    sandbox ledger (``pos_sandbox.ledger.compute_truth``), to the cent.
 
