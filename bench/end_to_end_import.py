@@ -109,8 +109,9 @@ def inspect(spec: dict[str, Any]) -> dict[str, Any]:
     steps = {s.step_key: round((s.end_time or 0) - (s.start_time or 0), 2)
              for s in instance.get_run_step_stats(spec["run_id"])}
     breakdown = run_breakdown(instance, spec["run_id"], load_settings().pos_home / "dlt" / "pipelines")
+    # the sandbox's world: its providers set its clock (the latest local midnight of their locations)
     world = World(seed=spec["seed"], start=date.fromisoformat(spec["start"]), days=spec["days"],
-                  scale=spec["scale"], providers=list(PROVIDERS))
+                  scale=spec["scale"], providers=spec["providers"])
     truth = [r for r in compute_truth(world)["daily"] if r["provider"] == spec["provider"]]
     wh = Warehouse()
     try:
@@ -177,7 +178,7 @@ def run_provider(provider: str, sandbox: Sandbox, args: argparse.Namespace, work
     if summary["status"] != "success":
         raise RuntimeError(f"{provider} sync: {summary['error']}")
     spec = {"run_id": summary["run_id"], "provider": provider, "seed": args.seed, "start": args.start.isoformat(),
-            "days": args.days, "scale": args.scale}
+            "days": args.days, "scale": args.scale, "providers": list(args.providers)}
     _, _, out = _timed([sys.executable, "-m", "bench.end_to_end_import", "--inspect", json.dumps(spec)],
                        env | {"DAGSTER_HOME": str(home / "dagster")})
     inspected = json.loads(out.strip().splitlines()[-1])
