@@ -13,6 +13,8 @@ app store, the sandbox clock as ``POS_NOW``), the commands a user runs, each a p
    (raw) and the canonical build, through the Dagster definitions; its stages are Dagster's own
    step timings (``<provider>_raw``, ``<provider>_canonical`` and the assets after them), read
    back from the run's Dagster instance, plus the process's start and exit (imports, Dagster set-up, shutdown);
+   ``dagster_run_breakdown`` splits the run further (:func:`run_breakdown`: its set-up, dlt's
+   extract / normalize / load, the canonical build, the events stored);
 3. reconciliation: the canonical daily figures (``pos_sync.canonical.reconcile``) against the
    sandbox ledger (``pos_sandbox.ledger.compute_truth``), to the cent.
 
@@ -25,6 +27,7 @@ sync process (goal < 1 GiB). The machine's load average is recorded: compare rat
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import shutil
@@ -92,19 +95,23 @@ def _ceiling(provider: str, sandbox: Sandbox, args: argparse.Namespace) -> dict[
 
 # ---------------------------------------------------------------------- child: stages and reconciliation
 def inspect(spec: dict[str, Any]) -> dict[str, Any]:
-    """In the account's POS_HOME: Dagster's step timings of the sync run, and the reconciliation."""
+    """In the account's POS_HOME: Dagster's step timings of the sync run, where the run's time went
+    (:func:`run_breakdown`), and the reconciliation."""
     from dagster import DagsterInstance
 
     from pos_sandbox.ledger import compute_truth
     from pos_sandbox.world import World
     from pos_sync.canonical.reconcile import canonical_daily, compare_daily
+    from pos_sync.settings import load_settings
     from pos_sync.warehouse.sql import Warehouse
 
     instance = DagsterInstance.get()
     steps = {s.step_key: round((s.end_time or 0) - (s.start_time or 0), 2)
              for s in instance.get_run_step_stats(spec["run_id"])}
+    breakdown = run_breakdown(instance, spec["run_id"], load_settings().pos_home / "dlt" / "pipelines")
+    # the sandbox's world: its providers set its clock (the latest local midnight of their locations)
     world = World(seed=spec["seed"], start=date.fromisoformat(spec["start"]), days=spec["days"],
-                  scale=spec["scale"], providers=list(PROVIDERS))
+                  scale=spec["scale"], providers=spec["providers"])
     truth = [r for r in compute_truth(world)["daily"] if r["provider"] == spec["provider"]]
     wh = Warehouse()
     try:
@@ -112,8 +119,46 @@ def inspect(spec: dict[str, Any]) -> dict[str, Any]:
     finally:
         wh.close()
     problems = compare_daily(truth, actual)
-    return {"steps": steps, "reconciled": bool(actual) and not problems, "days_compared": len(truth),
-            "problems": problems[:5], "sales": sum(r["sales_count"] for r in actual)}
+    return {"steps": steps, "breakdown": breakdown, "reconciled": bool(actual) and not problems,
+            "days_compared": len(truth), "problems": problems[:5], "sales": sum(r["sales_count"] for r in actual)}
+
+
+def run_breakdown(instance: Any, run_id: str, pipelines_dir: Path) -> dict[str, Any]:
+    """Where the Dagster run's time went, from its own event log and dlt's trace of the account's
+    pipeline: the run's set-up before its first step (the run and its planned-materialization
+    events stored), the gaps between steps, the raw step's dlt stages (extract / normalize / load)
+    and the rest of that step, the canonical step's build (its materializations' ``seconds``) and
+    the rest of it (checks, row counts, events), and how many events the run stored."""
+    from dlt.pipeline.trace import load_trace
+
+    events = instance.all_logs(run_id)
+    stamps = [e.timestamp for e in events]
+    starts = [e.timestamp for e in events if e.dagster_event and e.dagster_event.event_type_value == "STEP_START"]
+    ends = [e.timestamp for e in events if e.dagster_event and e.dagster_event.event_type_value in
+            ("STEP_SUCCESS", "STEP_FAILURE", "STEP_SKIPPED")]
+    steps = {s.step_key: (s.start_time or 0, s.end_time or 0) for s in instance.get_run_step_stats(run_id)}
+    out: dict[str, Any] = {"events_stored": len(events)}
+    if starts and ends:
+        out["run_set_up_seconds"] = round(min(starts) - min(stamps), 2)
+        out["run_tear_down_seconds"] = round(max(stamps) - max(ends), 2)
+        ordered = sorted(steps.values())
+        out["between_steps_seconds"] = round(sum(max(0.0, b[0] - a[1]) for a, b in itertools.pairwise(ordered)), 2)
+    build = [e.asset_materialization.metadata["seconds"].value for e in events  # type: ignore[union-attr]
+             if e.asset_materialization is not None and e.asset_materialization.asset_key.path[0] == "pos"
+             and "seconds" in e.asset_materialization.metadata]
+    canonical = next((v for k, v in steps.items() if k.endswith("_canonical")), None)
+    if build and canonical:
+        out["canonical_build_seconds"] = round(float(build[0]), 2)
+        out["canonical_step_rest_seconds"] = round(canonical[1] - canonical[0] - float(build[0]), 2)
+    raw = next((v for k, v in steps.items() if k.endswith("_raw")), None)
+    traces = [t for t in (load_trace(str(d)) for d in pipelines_dir.iterdir() if d.is_dir()) if t is not None]
+    if traces and raw:
+        trace = max(traces, key=lambda t: t.started_at)
+        stages = {s.step: round((s.finished_at - s.started_at).total_seconds(), 2) for s in trace.steps}
+        out["dlt_seconds"] = stages
+        if "run" in stages:
+            out["raw_step_rest_seconds"] = round(raw[1] - raw[0] - stages["run"], 2)
+    return out
 
 
 # ---------------------------------------------------------------------- parent
@@ -133,7 +178,7 @@ def run_provider(provider: str, sandbox: Sandbox, args: argparse.Namespace, work
     if summary["status"] != "success":
         raise RuntimeError(f"{provider} sync: {summary['error']}")
     spec = {"run_id": summary["run_id"], "provider": provider, "seed": args.seed, "start": args.start.isoformat(),
-            "days": args.days, "scale": args.scale}
+            "days": args.days, "scale": args.scale, "providers": list(args.providers)}
     _, _, out = _timed([sys.executable, "-m", "bench.end_to_end_import", "--inspect", json.dumps(spec)],
                        env | {"DAGSTER_HOME": str(home / "dagster")})
     inspected = json.loads(out.strip().splitlines()[-1])
@@ -141,7 +186,8 @@ def run_provider(provider: str, sandbox: Sandbox, args: argparse.Namespace, work
     return {"accounts_add_seconds": round(add_s, 2), "sync_seconds": round(sync_s, 2),
             "sync_peak_rss_mib": sync_rss, "dagster_run_seconds": summary["duration_seconds"],
             "sync_process_overhead_seconds": round(sync_s - summary["duration_seconds"], 2),
-            "dagster_steps_seconds": inspected["steps"], "rows_loaded": summary["rows_loaded"],
+            "dagster_steps_seconds": inspected["steps"], "dagster_run_breakdown": inspected["breakdown"],
+            "rows_loaded": summary["rows_loaded"],
             "reconciled_to_the_cent": inspected["reconciled"], "days_compared": inspected["days_compared"],
             "problems": inspected["problems"], "second_sync_seconds_incl_process_start": round(nochange_s, 2),
             "second_sync_dagster_run_seconds": json.loads(out)[0]["duration_seconds"]}

@@ -10,16 +10,19 @@ records the attempt and the error) and once when it is back. The cursor keeps wh
 when it last pruned. ``pos-sync events publish`` is the same without Dagster; both may run (rows
 are locked while a batch is in flight)."""
 
+from __future__ import annotations
+
 import json
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import dagster as dg
 
 from pos_dagster.lib.resources import AppStoreResource
-from pos_sync.events.amqp import run
-from pos_sync.events.publisher import NOT_CONFIGURED, PublishReport, publish_pending
-from pos_sync.events.worker import prune
 from pos_sync.settings import Settings
+
+if TYPE_CHECKING:
+    from pos_sync.events.publisher import PublishReport
 
 PRUNE_EVERY = timedelta(hours=1)
 MAX_BATCHES_PER_TICK = 20  # 10 000 events: a tick stays well inside the sensor's time limit
@@ -35,7 +38,13 @@ def _cursor(text: str | None) -> dict[str, str]:
 
 def evaluate(settings: Settings, cursor: str | None, now: datetime,
              say: dg.DagsterLogManager | None = None) -> tuple[str, str, PublishReport]:
-    """One tick: (skip reason, next cursor, report)."""
+    """One tick: (skip reason, next cursor, report). The publisher (aio-pika and its AMQP stack) is
+    imported here, by the tick, not with the definitions: every process that loads them — each
+    run worker, ``pos-sync sync`` — would otherwise import it for nothing (~0.1 s under load)."""
+    from pos_sync.events.amqp import run
+    from pos_sync.events.publisher import NOT_CONFIGURED, publish_pending
+    from pos_sync.events.worker import prune
+
     state = _cursor(cursor)
     report = run(publish_pending(settings, max_batches=MAX_BATCHES_PER_TICK))
     said = state.get("said")

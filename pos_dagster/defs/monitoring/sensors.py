@@ -22,7 +22,6 @@ from pos_dagster.lib.pools import ensure_writer_limit
 from pos_dagster.lib.resources import AppStoreResource
 from pos_sync.appstore import prune_sync_logs
 from pos_sync.appstore.monitoring import last_close
-from pos_sync.events.worker import prune as prune_outbox
 from pos_sync.settings import Settings
 
 REFRESH_EVERY = timedelta(minutes=5)
@@ -82,6 +81,9 @@ def prune_appstore(settings: Settings, now: datetime) -> tuple[int, int]:
     every account — also those that no longer sync, whose logs the next sync start would prune —
     keeping each account's latest success and what follows; published events older than
     POS_EVENTS_RETENTION_DAYS (pending ones never)."""
+    # the outbox's pruning lives beside the AMQP publisher: imported by the tick, not with the definitions
+    from pos_sync.events.worker import prune as prune_outbox
+
     logs = prune_sync_logs(now - timedelta(days=settings.sync_log_retention_days), settings=settings)
     return logs, prune_outbox(settings)
 
