@@ -219,3 +219,16 @@ def test_the_event_watcher_gets_new_events_from_its_thread(tmp_path: Path) -> No
         assert seen == ["watched-message"]
         assert threading.current_thread().name not in threads
         assert len(instance.all_logs(run_id)) > 0  # the main thread's connection still works
+
+
+def test_a_fresh_pos_home_gets_the_pooled_storage_under_its_dagster_home(tmp_path: Path) -> None:
+    from pos_dagster.lib.instance import get_instance
+    from pos_sync.settings import load_settings
+
+    settings = load_settings({"POS_HOME": str(tmp_path / "fresh-pos-home")})  # no DAGSTER_HOME set
+    with get_instance(settings) as instance:
+        storage = _pooled(instance)
+        run_id = _materialize(instance)
+    events = settings.dagster_home / "history" / "runs"
+    assert Path(storage._base_dir) == events
+    assert (events / f"{run_id}.db").is_file() and (events / "index.db").is_file()
