@@ -11,6 +11,7 @@ canonical tables as they were and the loads unprocessed. Cost grows with new dat
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -25,6 +26,8 @@ from pos_sync.warehouse.sql import Warehouse
 from transforms.build import Builder, BuildJob
 from transforms.canonical import SCHEMA, TRANSFORM_LOADS
 
+LOG = logging.getLogger(__name__)
+
 
 @dataclass
 class BuildResult:
@@ -38,6 +41,7 @@ class BuildResult:
     new_products: int = 0  # POS products first seen in this build
     new_versions: int = 0  # new versions of known products (renamed, re-priced, archived, deleted)
     days_recomputed: int = 0
+    memory_limit_raised_to: int | None = None  # bytes: DuckDB's memory_limit the build needed (retried)
     seconds: float = 0.0
     affected_days: list[tuple[str, str]] = field(default_factory=list)
 
@@ -54,6 +58,14 @@ def unprocessed_loads(wh: Warehouse, provider: str, processed: set[str]) -> list
         return []
     rows = wh.query(f"select load_id from {dataset}._dlt_loads where status = 0 order by load_id")
     return [r["load_id"] for r in rows if r["load_id"] not in processed]
+
+
+def _out_of_memory(wh: Warehouse, exc: BaseException) -> bool:
+    if wh.dialect != "duckdb":
+        return False
+    import duckdb
+
+    return isinstance(exc, duckdb.OutOfMemoryException)
 
 
 def _builder_of(provider: str) -> Builder:
@@ -86,15 +98,29 @@ def build_account(account_id: str, provider: str, tenant_id: str, settings: Sett
             job = BuildJob(tenant_id=tenant_id, account_id=account_id, loads=tuple(raw_loads),
                            first_build=not processed, pii_key=pii_key(settings),
                            keep_pii_clear=settings.keeps_customer_pii(tenant_id), now=now)
-            with wh.transaction():
-                writer = CanonicalWriter(wh, account_id, provider, mappings)
-                build(RawReader(wh, provider, account_id), writer, job)
-                result.days_recomputed = writer.recompute_daily_product_sales()
-                wh.insert_rows(TRANSFORM_LOADS, [
-                    {"pos_account_id": account_id, "pos_provider": provider, "load_id": load_id,
-                     "processed_at": now, "transactions": writer.transactions}
-                    for load_id in raw_loads
-                ])
+            while True:
+                try:
+                    with wh.transaction():
+                        writer = CanonicalWriter(wh, account_id, provider, mappings)
+                        build(RawReader(wh, provider, account_id), writer, job)
+                        result.days_recomputed = writer.recompute_daily_product_sales()
+                        wh.insert_rows(TRANSFORM_LOADS, [
+                            {"pos_account_id": account_id, "pos_provider": provider, "load_id": load_id,
+                             "processed_at": now, "transactions": writer.transactions}
+                            for load_id in raw_loads
+                        ])
+                    break
+                except Exception as exc:
+                    # one transaction, rolled back whole: a build that outgrew POS_WAREHOUSE_MEMORY_LIMIT
+                    # (a long history's key indexes) runs again with twice the memory, not fails
+                    if not _out_of_memory(wh, exc) or (raised := wh.raise_memory_limit()) is None:
+                        raise
+                    result.memory_limit_raised_to = raised
+            if result.memory_limit_raised_to:
+                LOG.warning("canonical build of account %s needed more than POS_WAREHOUSE_MEMORY_LIMIT (%s): "
+                            "built again with %d MiB; set POS_WAREHOUSE_MEMORY_LIMIT to at least that for this "
+                            "warehouse", account_id, settings.warehouse_memory_limit,
+                            result.memory_limit_raised_to >> 20)
             result.loads = len(raw_loads)
             result.transactions, result.items = writer.transactions, writer.items
             result.tenders, result.products = writer.tenders, writer.products

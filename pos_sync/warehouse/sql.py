@@ -36,6 +36,16 @@ def _arrow_type(sql_type: str) -> Any:
     }[sql_type]
 
 
+_UNITS = {"bytes": 1, "b": 1, "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40,
+          "kb": 1000, "mb": 1000**2, "gb": 1000**3, "tb": 1000**4}
+
+
+def _bytes(text: str) -> int:
+    """DuckDB's rendering of a size (``244.1 MiB``, ``18.7 GiB``, ``0 bytes``) in bytes."""
+    number, _, unit = text.strip().partition(" ")
+    return int(float(number) * _UNITS[unit.strip().lower() or "bytes"])
+
+
 class Warehouse:
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or load_settings()
@@ -89,6 +99,26 @@ class Warehouse:
 
     def close(self) -> None:
         self.conn.close()
+
+    # ------------------------------------------------------------------ DuckDB memory
+    def memory_limit_bytes(self) -> int:
+        """The DuckDB connection's ``memory_limit`` in bytes."""
+        return _bytes(str(self.conn.execute("select current_setting('memory_limit')").fetchall()[0][0]))
+
+    def raise_memory_limit(self) -> int | None:
+        """Double the DuckDB connection's ``memory_limit``, at most to DuckDB's own default (80 % of
+        the machine's RAM); the new limit in bytes, or None when it is there already. (What needs
+        the memory: the canonical tables' key indexes, which DuckDB keeps in memory while a
+        transaction writes them — they grow with the warehouse's history.)"""
+        current = self.memory_limit_bytes()
+        self.conn.execute("reset memory_limit")
+        ceiling = self.memory_limit_bytes()
+        if current >= ceiling * 0.99:  # (DuckDB shows sizes rounded to 0.1 of their unit)
+            self.conn.execute(f"set memory_limit = '{current}B'")
+            return None
+        self.conn.execute(f"set memory_limit = '{min(current * 2, ceiling)}B'")
+        return self.memory_limit_bytes()
+
 
     @contextmanager
     def transaction(self) -> Any:

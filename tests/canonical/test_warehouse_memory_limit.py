@@ -3,10 +3,16 @@ POS_WAREHOUSE_MEMORY_LIMIT (default 256MB), apart from the raw loads' POS_DUCKDB
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from pos_sync.settings import parse_settings
 from pos_sync.warehouse.sql import Warehouse
+
+TOO_SMALL = "1MB"  # a tiny world's build needs more (its key indexes alone)
 
 
 def _limit(env: dict[str, str]) -> str:
@@ -27,3 +33,37 @@ def test_the_default_is_256mb_whatever_the_raw_loads_limit(tmp_path: Path) -> No
     assert _limit({"POS_HOME": str(tmp_path / "a")}) == "244.1 MiB"
     assert _limit({"POS_HOME": str(tmp_path / "b"), "POS_DUCKDB_MEMORY_LIMIT": "1GB"}) == "244.1 MiB"
     assert parse_settings({"POS_HOME": str(tmp_path), "POS_DUCKDB_MEMORY_LIMIT": "1GB"}).duckdb_memory_limit == "1GB"
+
+
+def test_a_build_that_outgrows_the_limit_runs_again_with_more_memory_and_reconciles(
+        make_env: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """The canonical tables' key indexes stay in DuckDB's memory while the build's one transaction
+    writes them, and they grow with the history: a limit too small for them must not fail the
+    build (it did at chain × 90 days with the 256MB default) — it is rolled back whole and run again
+    with twice the memory, with one warning naming the setting."""
+    env = make_env()
+    env.ingest()
+    monkeypatch.setenv("POS_WAREHOUSE_MEMORY_LIMIT", TOO_SMALL)
+    with caplog.at_level(logging.WARNING, logger="pos_sync.canonical.build"):
+        result = env.build()
+    assert result.memory_limit_raised_to is not None and result.memory_limit_raised_to > 1_000_000
+    assert result.loads == 1 and result.transactions > 0
+    monkeypatch.delenv("POS_WAREHOUSE_MEMORY_LIMIT")  # the checks' own connections
+    assert env.reconcile() == []
+    (warning,) = [r.getMessage() for r in caplog.records if r.name == "pos_sync.canonical.build"]
+    assert "POS_WAREHOUSE_MEMORY_LIMIT" in warning and env.account_id in warning
+    assert env.build().loads == 0  # processed once
+
+
+def test_raise_memory_limit_doubles_up_to_duckdbs_default(tmp_path: Path) -> None:
+    wh = Warehouse(parse_settings({"POS_HOME": str(tmp_path), "POS_WAREHOUSE_MEMORY_LIMIT": "100MB"}))
+    try:
+        start = wh.memory_limit_bytes()
+        raised = wh.raise_memory_limit()
+        assert raised == wh.memory_limit_bytes() and abs(raised - 2 * start) < start / 100  # DuckDB rounds
+        while (raised := wh.raise_memory_limit()) is not None:
+            assert raised == wh.memory_limit_bytes()
+        wh.conn.execute("reset memory_limit")
+        assert wh.memory_limit_bytes() > start  # the ceiling is DuckDB's own default, then no more
+    finally:
+        wh.close()
