@@ -119,7 +119,6 @@ class Warehouse:
         self.conn.execute(f"set memory_limit = '{min(current * 2, ceiling)}B'")
         return self.memory_limit_bytes()
 
-
     @contextmanager
     def transaction(self) -> Any:
         if self.dialect == "duckdb":
