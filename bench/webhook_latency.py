@@ -17,8 +17,9 @@ warehouse, SQLite Dagster instance under a scratch ``POS_HOME``):
   Dagster's ``DefaultRunLauncher`` (the code server spawns a fresh process per run);
 * **webhooks** mode: ``pos-sync api serve`` (its own process) and the account's webhooks
   registered with it (the application's subscription, as ``POST …/webhooks/register`` makes it);
-  the inbox sensor ticks every ``--sensor-interval`` s (``POS_WEBHOOK_SENSOR_INTERVAL_SECONDS``;
-  Dagster's sensor loop runs at most every 5 s, so below 5 it ticks every 5 s or so)
+  the inbox sensor ticks every ``--sensor-interval`` s (``POS_WEBHOOK_SENSOR_INTERVAL_SECONDS``, 2 as
+  shipped) and the daemon's sensor loop runs every ``--sensor-loop`` s (the product's run coordinator:
+  1 as shipped; ``--sensor-loop 5`` is Dagster's own loop, below which no sensor ticked before)
   and the run queue is read every ``--dequeue-interval`` s (the instance's
   ``run_coordinator.config.dequeue_interval_seconds``; Dagster's default is 5);
 * **polling** mode (the baseline): no webhooks; ``account_sync_sensor`` syncs the account every
@@ -165,16 +166,20 @@ RUN_LAUNCHERS = {  # --run-launcher: the product's instance as shipped, or Dagst
 }
 
 
-def write_instance(home: Path, dequeue_interval: int, run_launcher: str = "product") -> None:
+def write_instance(home: Path, dequeue_interval: int, run_launcher: str = "product",
+                   sensor_loop: float = 1.0) -> None:
     """The product's embedded instance (``default_instance_yaml``), its queue read every
-    ``dequeue_interval`` s, and its run launcher as shipped or Dagster's default (a later key wins)."""
+    ``dequeue_interval`` s and its sensor loop every ``sensor_loop`` s (the product's run
+    coordinator; 5 = Dagster's own loop), and its run launcher as shipped or Dagster's default (a
+    later key wins)."""
     from pos_dagster.lib.instance import default_instance_yaml
 
     (home / "dagster").mkdir(parents=True, exist_ok=True)
     (home / "dagster" / "dagster.yaml").write_text(
-        default_instance_yaml() + "\nrun_coordinator:\n  module: dagster._core.run_coordinator\n"
-        "  class: QueuedRunCoordinator\n  config:\n"
-        f"    dequeue_interval_seconds: {dequeue_interval}\n" + RUN_LAUNCHERS[run_launcher])
+        default_instance_yaml() + "\nrun_coordinator:\n  module: pos_dagster.lib.run_coordinator\n"
+        "  class: PosRunCoordinator\n  config:\n"
+        f"    dequeue_interval_seconds: {dequeue_interval}\n    sensor_loop_seconds: {sensor_loop}\n"
+        + RUN_LAUNCHERS[run_launcher])
 
 
 def run_launcher_class(home: Path) -> str:
@@ -315,7 +320,7 @@ def latency_run(args: argparse.Namespace, mode: str) -> dict[str, Any]:
     minutes = args.minutes if mode == "webhooks" else args.poll_run_minutes
     env = home_env(home, POS_WEBHOOK_SENSOR_INTERVAL_SECONDS=str(args.sensor_interval),
                    DEFAULT_SYNC_FREQUENCY_MINUTES=str(args.poll_minutes if mode == "polling" else 15))
-    write_instance(home, args.dequeue_interval, args.run_launcher)
+    write_instance(home, args.dequeue_interval, args.run_launcher, args.sensor_loop)
     out: dict[str, Any] = {"mode": mode, "pos_home": str(home), "run_launcher": run_launcher_class(home),
                            "load_average_1m_at_start": round(os.getloadavg()[0], 2)}
     with sandbox(home) as (sandbox_url, manifest):
@@ -757,6 +762,8 @@ def main() -> None:
     parser.add_argument("--every", type=float, default=2.0, help="seconds between sales")
     parser.add_argument("--sensor-interval", type=int, default=2)
     parser.add_argument("--dequeue-interval", type=int, default=1)
+    parser.add_argument("--sensor-loop", type=float, default=1.0,
+                        help="the daemon's sensor loop (the product's run coordinator: 1; Dagster's own: 5)")
     parser.add_argument("--run-launcher", choices=sorted(RUN_LAUNCHERS), default="product",
                         help="product: the instance's launcher as shipped; dagster-default: DefaultRunLauncher")
     parser.add_argument("--drain-seconds", type=float, default=300)
@@ -779,7 +786,8 @@ def main() -> None:
     started = time.monotonic()
     document: dict[str, Any] = {"benchmark": "webhook_latency", "machine": machine(), "parameters": {
         "sales_every_s": args.every, "webhook_minutes": args.minutes, "sensor_interval_s": args.sensor_interval,
-        "dequeue_interval_s": args.dequeue_interval, "run_launcher": args.run_launcher,
+        "dequeue_interval_s": args.dequeue_interval, "sensor_loop_s": args.sensor_loop,
+        "run_launcher": args.run_launcher,
         "poll_minutes": args.poll_minutes,
         "poll_run_minutes": args.poll_run_minutes, "requests": args.requests, "concurrency": args.concurrency,
         "world": "tiny Square world (seed 42, 1 day ending today, 2 locations), live sales closed now",

@@ -142,7 +142,7 @@ class Settings:
     enable_webhooks: bool = True  # ENABLE_WEBHOOKS: the receivers and their registration
     webhook_max_bytes: int = 2 * 1024 * 1024  # POS_WEBHOOK_MAX_BYTES: larger bodies are refused (413)
     webhook_retention_days: int = 30  # POS_WEBHOOK_RETENTION_DAYS: settled inbox rows are pruned after
-    webhook_sensor_interval_seconds: int = 5  # POS_WEBHOOK_SENSOR_INTERVAL_SECONDS: the inbox sensor's tick
+    webhook_sensor_interval_seconds: int = 2  # POS_WEBHOOK_SENSOR_INTERVAL_SECONDS: the inbox sensor's tick
     demand_sensor_interval_seconds: int = 5  # POS_DEMAND_SENSOR_INTERVAL_SECONDS: demand_history_sensor's tick
     sync_log_retention_days: int = 90  # POS_SYNC_LOG_RETENTION_DAYS: closed sync logs are pruned after
     sync_retry_budget_seconds: int = 900  # POS_SYNC_RETRY_BUDGET_SECONDS: how long one request waits out an outage
@@ -225,7 +225,7 @@ def parse_settings(env: Mapping[str, str]) -> Settings:
         webhook_retention_days=_int("POS_WEBHOOK_RETENTION_DAYS", env.get("POS_WEBHOOK_RETENTION_DAYS"), 30,
                                     minimum=1),
         webhook_sensor_interval_seconds=_int("POS_WEBHOOK_SENSOR_INTERVAL_SECONDS",
-                                             env.get("POS_WEBHOOK_SENSOR_INTERVAL_SECONDS"), 5, minimum=1),
+                                             env.get("POS_WEBHOOK_SENSOR_INTERVAL_SECONDS"), 2, minimum=1),
         demand_sensor_interval_seconds=_int("POS_DEMAND_SENSOR_INTERVAL_SECONDS",
                                             env.get("POS_DEMAND_SENSOR_INTERVAL_SECONDS"), 5, minimum=1),
         sync_retry_budget_seconds=_int("POS_SYNC_RETRY_BUDGET_SECONDS", env.get("POS_SYNC_RETRY_BUDGET_SECONDS"), 900,

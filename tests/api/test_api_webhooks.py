@@ -191,7 +191,7 @@ def test_the_inbox_sensor_ticks_as_often_as_configured(monkeypatch: pytest.Monke
     from pos_dagster.defs.automation.webhooks import webhook_inbox_sensor
     from pos_sync.settings import SettingsError
 
-    assert webhook_inbox_sensor().minimum_interval_seconds == 5
+    assert webhook_inbox_sensor().minimum_interval_seconds == 2
     monkeypatch.setenv("POS_WEBHOOK_SENSOR_INTERVAL_SECONDS", "1")
     assert webhook_inbox_sensor().minimum_interval_seconds == 1
     monkeypatch.setenv("POS_WEBHOOK_SENSOR_INTERVAL_SECONDS", "0")

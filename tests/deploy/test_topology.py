@@ -151,7 +151,7 @@ def test_the_daemon_syncs_every_account_at_once_within_the_limits(topo: Topology
     assert httpx.get(f"{topo.doc['api_url']}/healthz", timeout=10).status_code == 200
 
     with instance(topo) as inst:
-        assert type(inst.run_coordinator).__name__ == "QueuedRunCoordinator"
+        assert type(inst.run_coordinator).__name__ == "PosRunCoordinator"  # QueuedRunCoordinator + the sensor loop
         assert type(inst.run_storage).__name__ == "PostgresRunStorage"
         assert inst.run_monitoring_enabled and inst.run_retries_enabled
         for pool in POOLS.values():

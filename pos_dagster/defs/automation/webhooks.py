@@ -1,6 +1,7 @@
 """``webhook_inbox_sensor``: verified webhook events become targeted syncs within seconds.
 
-Every 5 s (``POS_WEBHOOK_SENSOR_INTERVAL_SECONDS``, read when the definitions load) it reads the inbox's oldest pending events (a bounded batch), groups them by account and
+Every 2 s (``POS_WEBHOOK_SENSOR_INTERVAL_SECONDS``, read when the definitions load; the daemon's
+sensor loop runs every second: ``pos_dagster/lib/run_coordinator.py``) it reads the inbox's oldest pending events (a bounded batch), groups them by account and
 requests one ``<provider>_sync`` run per account (run key: the batch, so a tick evaluated twice
 launches once), tagged ``pos/webhook-batch``; that run settles its events (processed, or back to
 pending with a retry count). An account whose run is queued or starting absorbs new events:
