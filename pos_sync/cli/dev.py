@@ -33,7 +33,6 @@ import sys
 import time
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from importlib import resources
 from pathlib import Path
 from typing import IO, Any
 
@@ -185,10 +184,11 @@ def port_free(host: str, port: int) -> bool:
 
 
 def dagster_instance_yaml(dagster_home: Path) -> None:
-    """The embedded default instance (as ``pos-sync sync`` writes it), unless one is there."""
-    config = dagster_home / "dagster.yaml"
-    if not config.exists():
-        config.write_text(resources.files("pos_dagster").joinpath("instance_default.yaml").read_text())
+    """The embedded default instance (as ``pos-sync sync`` writes it; an earlier release's brought
+    up to date, one of the user's own kept)."""
+    from pos_dagster.lib.instance_yaml import ensure_instance_yaml
+
+    ensure_instance_yaml(dagster_home)
 
 
 def link_dev_accounts(manifest: dict[str, Any], *, sync_every: int, history_days: int) -> list[dict[str, Any]]:
