@@ -1,0 +1,147 @@
+"""The version guard's destination look-ups: one client held while look-ups keep coming."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import dlt
+import pytest
+
+from dlt_sources.common.guard import DestinationLookups, GuardColumns, destination_known_versions
+
+
+class FakeClient:
+    """A context manager standing in for ``pipeline.sql_client()``: records opens, closes and users."""
+
+    def __init__(self, log: list[str]) -> None:
+        self.log = log
+        self.threads: set[str] = set()
+
+    def __enter__(self) -> FakeClient:
+        self.log.append("open")
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.log.append("close")
+
+    def query(self, value: int) -> int:
+        self.threads.add(threading.current_thread().name)
+        return value * 2
+
+
+def wait_for(condition: Any, seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.01)
+
+
+def test_a_burst_of_lookups_from_many_threads_shares_one_client_closed_when_idle() -> None:
+    log: list[str] = []
+    clients: list[FakeClient] = []
+
+    def open_client() -> FakeClient:
+        clients.append(FakeClient(log))
+        return clients[-1]
+
+    lookups = DestinationLookups(open_client, idle_seconds=5)
+    results: dict[int, int] = {}
+
+    def ask(i: int) -> None:
+        results[i] = lookups.run(lambda client: client.query(i))
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(40)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == {i: 2 * i for i in range(40)}
+    assert log == ["open"] and lookups.clients_opened == 1  # still open: no idle pause yet
+    assert clients[0].threads == {"pos-destination-lookup"}  # the work ran in the look-up thread
+
+    lookups.idle_seconds = 0.05  # the next idle pause closes it
+    assert lookups.run(lambda client: client.query(50)) == 100
+    wait_for(lambda: log == ["open", "close"])
+    assert lookups.run(lambda client: client.query(1)) == 2  # a new client after the close
+    wait_for(lambda: log == ["open", "close", "open", "close"])
+    assert lookups.clients_opened == 2
+
+
+def test_a_failed_lookup_raises_in_the_caller_and_its_client_is_not_reused() -> None:
+    log: list[str] = []
+    lookups = DestinationLookups(lambda: FakeClient(log), idle_seconds=5)
+    assert lookups.run(lambda client: client.query(1)) == 2
+
+    def broken(client: FakeClient) -> int:
+        raise ValueError("no such table")
+
+    with pytest.raises(ValueError, match="no such table"):
+        lookups.run(broken)
+    assert log == ["open", "close"]
+    assert lookups.run(lambda client: client.query(3)) == 6
+    assert log == ["open", "close", "open"]
+
+
+def test_a_client_that_cannot_open_fails_the_lookup_and_the_next_one_tries_again() -> None:
+    log: list[str] = []
+    attempts: list[int] = []
+
+    def open_client() -> FakeClient:
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise ConnectionError("destination down")
+        return FakeClient(log)
+
+    lookups = DestinationLookups(open_client, idle_seconds=5)
+    with pytest.raises(ConnectionError):
+        lookups.run(lambda client: client.query(1))
+    assert lookups.run(lambda client: client.query(2)) == 4
+    assert log == ["open"] and len(attempts) == 2
+
+
+def test_destination_known_versions_reads_every_table_through_one_duckdb_connection(tmp_path: Path) -> None:
+    """Against a real DuckDB destination: the stored guard values of the tenant's rows, ``{}`` for a
+    table not loaded yet, one connection for all the look-ups, and the file closed after the idle
+    pause (another process can then open it read-write)."""
+    import duckdb
+
+    db = tmp_path / "w.duckdb"
+    pipeline = dlt.pipeline(pipeline_name="guard_lookups", destination=dlt.destinations.duckdb(str(db)),
+                            dataset_name="raw", pipelines_dir=str(tmp_path / "pipelines"))
+    rows = [{"id": f"p{i}", "version": i, "_pos_account_id": "a" if i % 2 else "b"} for i in range(1200)]
+    pipeline.run(rows, table_name="payments")
+    pipeline.run([{"id": "c1", "version": 7, "_pos_account_id": "a"}], table_name="catalog")
+
+    columns = {"payments": GuardColumns("id", "version", "int"), "catalog": GuardColumns("id", "version", "int"),
+               "orders": GuardColumns("id", "version", "int")}
+    opened: list[int] = []
+    original = duckdb.connect
+
+    def counting_connect(*args: Any, **kwargs: Any) -> Any:
+        opened.append(1)
+        return original(*args, **kwargs)
+
+    known = destination_known_versions(pipeline, columns.__getitem__, account_id="a", chunk_size=500,
+                                       idle_seconds=0.3)
+    duckdb.connect = counting_connect
+    try:
+        keys = [f"p{i}" for i in range(1100)] + ["p-missing"]
+        found = known("payments", keys)  # three chunks of at most 500 keys
+        assert found == {f"p{i}": i for i in range(1100) if i % 2}
+        assert known("catalog", ["c1", "c2"]) == {"c1": 7}
+        assert known("orders", ["o1"]) == {}  # not loaded yet
+        assert known("payments", ["p1"]) == {"p1": 1}
+    finally:
+        duckdb.connect = original
+    assert len(opened) == 1
+    time.sleep(0.3)
+    wait_for(lambda: not [t for t in threading.enumerate() if t.name == "pos-destination-lookup"])
+    # no connection of this process holds the file: another process can open it read-write
+    opens = subprocess.run([sys.executable, "-c", f"import duckdb; duckdb.connect({str(db)!r}).close()"],
+                           capture_output=True, text=True, timeout=60)
+    assert opens.returncode == 0, opens.stderr[-2000:]
