@@ -2,9 +2,12 @@
 
 Each source names, per table, the row field that identifies a row and the one it compares
 (:class:`GuardColumns`). ``known_versions(table, keys)`` returns ``{key: stored value}`` of the
-table's guard column; it is asked once per fetched page, so the cost follows the rows fetched,
-not the table size. :func:`destination_known_versions` asks the pipeline's destination, through
-one client held while the look-ups keep coming (:class:`DestinationLookups`).
+table's guard column; it is asked once per fetched page, so the number of look-ups follows the
+rows fetched, not the table size. :func:`destination_known_versions` asks the pipeline's
+destination, through one client held while the look-ups keep coming (:class:`DestinationLookups`),
+and only for stored values not older than the oldest fetched one (``at_least``: what a scan of the
+key column would find beyond it drops no row), so each look-up costs about the same whatever the
+table's size. A ``known_versions`` with ``accepts_lower_bound = True`` is passed that bound.
 """
 
 from __future__ import annotations
@@ -107,12 +110,38 @@ class VersionGuard:
             return rows
         spec = self.columns(table)
         keys = list(dict.fromkeys(str(r[spec.key]) for r in rows if r.get(spec.key) is not None))
-        known = self.known_versions(table, keys) if keys else {}
+        if not keys:
+            known: Mapping[str, Any] = {}
+        elif getattr(self.known_versions, "accepts_lower_bound", False):
+            known = self.known_versions(table, keys, at_least=self.lower_bound(spec, rows))  # type: ignore[call-arg]
+        else:
+            known = self.known_versions(table, keys)
         kept = [r for r in rows
                 if not is_stale(spec.kind, r.get(spec.field), known.get(str(r.get(spec.key))), self.parse_ts)]
         self.dropped[table] = self.dropped.get(table, 0) + len(rows) - len(kept)
         self.passed[table] = self.passed.get(table, 0) + len(kept)
         return kept
+
+    def lower_bound(self, spec: GuardColumns, rows: list[Row]) -> Any:
+        """The oldest guard value among ``rows`` (None: no bound). A stored value older than every
+        fetched one drops none of them, so a look-up may leave such values out: with the bound the
+        destination can skip the storage blocks that hold only older versions (DuckDB's min/max
+        statistics) instead of scanning the whole key column — the same rows are dropped."""
+        if spec.kind == "int":
+            ints = [v for v in (_as_int(r.get(spec.field)) for r in rows) if v is not None]
+            return min(ints) if ints else None
+        if spec.kind != "timestamp" or self.parse_ts is None:
+            return None  # "hash": equality, no order
+        stamps = []
+        for row in rows:
+            value = row.get(spec.field)
+            if value is None:
+                continue
+            try:
+                stamps.append(self.parse_ts(value))
+            except (TypeError, ValueError):
+                continue  # kept whatever is stored (is_stale), so it needs no bound
+        return min(stamps) if stamps else None
 
 
 def destination_known_versions(pipeline: Pipeline, columns: ColumnsFor, *, account_id: str | None = None,
@@ -127,6 +156,11 @@ def destination_known_versions(pipeline: Pipeline, columns: ColumnsFor, *, accou
     as absent for the rest of the run, since nothing is loaded while a source extracts (asking
     again cost a schema scan and a failing query per page: ~1 ms, 5 % of a historical import).
 
+    Its ``at_least`` (passed by :class:`VersionGuard`: the oldest fetched version) leaves out the
+    stored values below it, which could drop no fetched row anyway; on DuckDB that turns a scan of
+    the whole key column (20–35 ms for Square's 365 000 payments of chain × 90 days) into a look at
+    the newest blocks (~2 ms). Only on timestamp (with time zone) and bigint columns.
+
     Safe to call from parallel resources: the look-ups run one at a time in a thread of their own
     (:class:`DestinationLookups`), which keeps **one** destination client open while look-ups keep
     coming and closes it once none came for ``idle_seconds``. Opening a client per look-up (dlt's
@@ -138,20 +172,29 @@ def destination_known_versions(pipeline: Pipeline, columns: ColumnsFor, *, accou
     absent: set[str] = set()
     lookups = DestinationLookups(pipeline.sql_client, idle_seconds=idle_seconds)
 
-    def known(table: str, keys: list[str]) -> dict[str, Any]:
+    def known(table: str, keys: list[str], at_least: Any = None) -> dict[str, Any]:
         if not keys or table in absent:
             return {}
-        return lookups.run(lambda client: look_up(client, table, keys))
+        return lookups.run(lambda client: look_up(client, table, keys, at_least))
 
-    def look_up(client: Any, table: str, keys: list[str]) -> dict[str, Any]:
+    known.accepts_lower_bound = True  # type: ignore[attr-defined]  # VersionGuard passes at_least
+
+    def look_up(client: Any, table: str, keys: list[str], at_least: Any) -> dict[str, Any]:
         spec = columns(table)
-        if not column_in_schema(pipeline, table, spec.db_column):
+        column = column_schema(pipeline, table, spec.db_column)
+        if column is None:
             absent.add(table)
             return {}
         found: dict[str, Any] = {}
         try:
             qualified = client.make_qualified_table_name(table)
             k, g, a = (client.escape_column_name(c) for c in (spec.db_key, spec.db_column, ACCOUNT_COLUMN))
+            # the bound only where the column orders like the values compared (a timestamp column
+            # with its time zone, an integer one): never against text, whose order is another
+            bounded = at_least is not None and (
+                (spec.kind == "timestamp" and column.get("data_type") == "timestamp"
+                 and column.get("timezone", True) is not False)
+                or (spec.kind == "int" and column.get("data_type") == "bigint"))
             for i in range(0, len(keys), chunk_size):
                 chunk = keys[i : i + chunk_size]
                 sql = f"SELECT {k}, {g} FROM {qualified} WHERE {k} IN ({', '.join(['%s'] * len(chunk))})"
@@ -159,6 +202,9 @@ def destination_known_versions(pipeline: Pipeline, columns: ColumnsFor, *, accou
                 if account_id is not None:
                     sql += f" AND {a} = %s"
                     args.append(account_id)
+                if bounded:
+                    sql += f" AND {g} >= %s"
+                    args.append(at_least)
                 for key, value in client.execute_sql(sql, *args) or []:
                     found[str(key)] = value
         except DatabaseUndefinedRelation:
@@ -255,10 +301,11 @@ class _Call:
         self.failure: BaseException | None = None
 
 
-def column_in_schema(pipeline: Pipeline, table: str, column: str) -> bool:
-    """Whether a completed column exists in any of the pipeline's schemas (else it is not loaded yet)."""
+def column_schema(pipeline: Pipeline, table: str, column: str) -> Mapping[str, Any] | None:
+    """The completed column (dlt's column schema: ``data_type``, ``timezone`` …) in the first of the
+    pipeline's schemas that has it; None: not loaded yet."""
     for schema in pipeline.schemas.values():
         cols = schema.tables.get(table, {}).get("columns", {})
         if column in cols and cols[column].get("data_type"):
-            return True
-    return False
+            return cols[column]  # type: ignore[no-any-return]
+    return None

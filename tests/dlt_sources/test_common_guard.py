@@ -6,13 +6,19 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import dlt
 import pytest
 
-from dlt_sources.common.guard import DestinationLookups, GuardColumns, destination_known_versions
+from dlt_sources.common.guard import (
+    DestinationLookups,
+    GuardColumns,
+    VersionGuard,
+    destination_known_versions,
+)
 
 
 class FakeClient:
@@ -145,3 +151,81 @@ def test_destination_known_versions_reads_every_table_through_one_duckdb_connect
     opens = subprocess.run([sys.executable, "-c", f"import duckdb; duckdb.connect({str(db)!r}).close()"],
                            capture_output=True, text=True, timeout=60)
     assert opens.returncode == 0, opens.stderr[-2000:]
+
+
+def parse_ts(value: Any) -> datetime:
+    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+
+
+def test_the_guard_passes_the_oldest_fetched_version_as_the_lookups_lower_bound() -> None:
+    asked: list[Any] = []
+
+    def bounded(table: str, keys: list[str], at_least: Any = None) -> dict[str, Any]:
+        asked.append(at_least)
+        return {}
+
+    bounded.accepts_lower_bound = True  # type: ignore[attr-defined]
+    columns = {"p": GuardColumns("id", "updated_at", "timestamp"), "o": GuardColumns("id", "version", "int"),
+               "l": GuardColumns("id", "_pos_content_hash", "hash")}
+    guard = VersionGuard(bounded, columns.__getitem__, parse_ts)
+    guard.filter("p", [{"id": "a", "updated_at": "2026-01-05T10:00:00Z"}, {"id": "b", "updated_at": None},
+                       {"id": "c", "updated_at": "2026-01-05T09:59:59.5Z"}, {"id": "d", "updated_at": "not a time"}])
+    guard.filter("o", [{"id": "a", "version": 7}, {"id": "b", "version": "3"}, {"id": "c", "version": "x"}])
+    guard.filter("l", [{"id": "a", "_pos_content_hash": "ab"}])
+    guard.filter("o", [{"id": "a"}])  # no guard value at all: no bound
+    assert asked == [datetime(2026, 1, 5, 9, 59, 59, 500000, tzinfo=UTC), 3, None, None]
+
+    plain: list[list[str]] = []
+    guard = VersionGuard(lambda table, keys: plain.append(keys) or {}, columns.__getitem__, parse_ts)
+    guard.filter("o", [{"id": "a", "version": 7}])  # a known_versions without the flag: two arguments
+    assert plain == [["a"]]
+
+
+def test_bounded_destination_lookups_drop_exactly_the_rows_an_unbounded_scan_drops(tmp_path: Path) -> None:
+    """Against DuckDB: timestamp, integer and text guard columns, stored versions older, equal and
+    newer than the fetched ones, another tenant's rows: the bound changes what is read, never
+    which rows the guard drops; on a text column (whose order is not the values') it is not applied."""
+    pipeline = dlt.pipeline(pipeline_name="guard_bound", destination=dlt.destinations.duckdb(str(tmp_path / "w.duckdb")),
+                            dataset_name="raw", pipelines_dir=str(tmp_path / "pipelines"))
+    base = datetime(2026, 1, 5, 12, tzinfo=UTC)
+    stored = [{"id": f"r{i}", "updated_at": base + timedelta(minutes=i), "version": i,
+               "stamp_text": (base + timedelta(minutes=i)).isoformat().replace("+00:00", "Z"), "_pos_account_id": "a"}
+              for i in range(0, 300, 3)]
+    stored += [{"id": "r1", "updated_at": base + timedelta(days=9), "version": 999,
+                "stamp_text": "2026-01-14T12:00:00Z", "_pos_account_id": "other"}]
+    pipeline.run(stored, table_name="things", columns={"stamp_text": {"data_type": "text"}})
+
+    def row(i: int, minutes: int) -> dict[str, Any]:
+        stamp = (base + timedelta(minutes=minutes)).isoformat().replace("+00:00", "Z")
+        return {"id": f"r{i}", "updated_at": stamp, "version": minutes, "stamp_text": stamp}
+
+    # ids 100–139 fetched in a version far newer than stored (kept: their stored versions are older
+    # than every fetched one, the bound leaves them out); ids 150–199 one older, the same or one newer
+    fetched = [row(i, i + 500) for i in range(100, 140)]
+    fetched += [row(i, i + shift) for i in range(150, 200) for shift in (-1, 0, 1) if (i + shift) % 5]
+    fetched.append(row(147, 147))  # the oldest fetched version, the same as stored: at the bound, dropped
+    for field, kind, db_type in (("updated_at", "timestamp", "timestamp"), ("version", "int", "bigint"),
+                                 ("stamp_text", "timestamp", "text")):
+        columns = GuardColumns("id", field, kind)
+        assert pipeline.default_schema.tables["things"]["columns"][field]["data_type"] == db_type
+        known = destination_known_versions(pipeline, lambda table, c=columns: c, account_id="a", idle_seconds=5)
+        reads: list[int] = []
+
+        def counting(table: str, keys: list[str], known: Any = known, reads: list[int] = reads,
+                     **bound: Any) -> Any:
+            found = known(table, keys, **bound)
+            reads.append(len(found))
+            return found
+
+        counting.accepts_lower_bound = True  # type: ignore[attr-defined]
+        bounded = VersionGuard(counting, lambda table, c=columns: c, parse_ts).filter("things", fetched)
+        unbounded = VersionGuard(lambda table, keys, known=known: known(table, keys), lambda table, c=columns: c,
+                                 parse_ts).filter("things", fetched)
+        assert [r["id"] for r in bounded] == [r["id"] for r in unbounded], field
+        assert 0 < len(bounded) < len(fetched), field  # some dropped, some kept
+        assert "r147" not in {r["id"] for r in bounded}, field
+        full = len(known("things", [r["id"] for r in fetched]))
+        if db_type == "text":
+            assert reads == [full]  # not bounded
+        else:
+            assert reads[0] < full  # the stored versions older than every fetched one were not read
