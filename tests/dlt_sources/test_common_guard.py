@@ -13,6 +13,7 @@ from typing import Any
 import dlt
 import pytest
 
+from dlt_sources.common import guard
 from dlt_sources.common.guard import (
     DestinationLookups,
     GuardColumns,
@@ -134,7 +135,15 @@ def test_destination_known_versions_reads_every_table_through_one_duckdb_connect
 
     known = destination_known_versions(pipeline, columns.__getitem__, account_id="a", chunk_size=500,
                                        idle_seconds=0.3)
+    schema_reads: list[str] = []
+    read_schema = guard.column_schema
+
+    def counting_schema(pipeline: Any, table: str, column: str) -> Any:
+        schema_reads.append(table)
+        return read_schema(pipeline, table, column)
+
     duckdb.connect = counting_connect
+    guard.column_schema = counting_schema  # type: ignore[assignment]
     try:
         keys = [f"p{i}" for i in range(1100)] + ["p-missing"]
         found = known("payments", keys)  # three chunks of at most 500 keys
@@ -142,9 +151,12 @@ def test_destination_known_versions_reads_every_table_through_one_duckdb_connect
         assert known("catalog", ["c1", "c2"]) == {"c1": 7}
         assert known("orders", ["o1"]) == {}  # not loaded yet
         assert known("payments", ["p1"]) == {"p1": 1}
+        assert known("orders", ["o2"]) == {}
     finally:
         duckdb.connect = original
+        guard.column_schema = read_schema  # type: ignore[assignment]
     assert len(opened) == 1
+    assert schema_reads == ["payments", "catalog", "orders"]  # each table's column read once per run
     time.sleep(0.3)
     wait_for(lambda: not [t for t in threading.enumerate() if t.name == "pos-destination-lookup"])
     # no connection of this process holds the file: another process can open it read-write
