@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import queue
 import threading
+import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
@@ -181,6 +182,7 @@ def destination_known_versions(pipeline: Pipeline, columns: ColumnsFor, *, accou
         return lookups.run(lambda client: look_up(client, table, keys, at_least))
 
     known.accepts_lower_bound = True  # type: ignore[attr-defined]  # VersionGuard passes at_least
+    known.lookups = lookups  # type: ignore[attr-defined]  # diagnostics (bench/no_change_sync.py)
 
     def look_up(client: Any, table: str, keys: list[str], at_least: Any) -> dict[str, Any]:
         spec = columns(table)
@@ -245,6 +247,8 @@ class DestinationLookups:
         self._state = threading.Lock()  # guards _running against the idle exit
         self._running = False
         self.clients_opened = 0  # how many times a client was opened (tests, diagnostics)
+        self.calls = 0  # diagnostics: calls served and the seconds the thread spent on them
+        self.busy_seconds = 0.0
 
     def run(self, work: Callable[[Any], T]) -> T:
         call = _Call(work)
@@ -272,6 +276,7 @@ class DestinationLookups:
                             self._running = False
                             return
                     continue
+                started = time.perf_counter()
                 try:
                     if client_cm is None:
                         client_cm = self.open_client()
@@ -284,6 +289,8 @@ class DestinationLookups:
                         _close(client_cm, error)
                         client_cm = client = None
                 finally:
+                    self.calls += 1
+                    self.busy_seconds += time.perf_counter() - started
                     call.done.set()
         finally:
             if client_cm is not None:
