@@ -205,25 +205,44 @@ def _known(provider: str, pipeline: Any, account_id: str, variant: str, recorder
     return recorder.timed(known, bounded=variant == "product")
 
 
-def _source(provider: str, acct: dict[str, Any], pipeline: Any, begin: datetime, now: datetime,
-            recorder: Recorder, variant: str = "product") -> Any:
+_TOKENS: dict[tuple[str, str], Any] = {}
+
+
+def _tokens(provider: str, acct: dict[str, Any]) -> Any:
+    """One token provider per account for the whole benchmark, as the product keeps the account's
+    token between runs (Toast: a login only when the stored token expires — the emulator, like
+    Toast, refuses frequent logins)."""
     from dlt_sources.common import TokenSet
 
+    key = (provider, acct["base_url"])
+    if key not in _TOKENS:
+        if provider == "square":
+            from dlt_sources.square import square_tokens
+            _TOKENS[key] = square_tokens(TokenSet(acct["access_token"]), base_url=acct["base_url"])
+        elif provider == "toast":
+            from dlt_sources.toast import toast_tokens
+            _TOKENS[key] = toast_tokens(acct["client_id"], acct["client_secret"], base_url=acct["base_url"])
+        else:
+            from dlt_sources.lightspeed import lightspeed_tokens
+            _TOKENS[key] = lightspeed_tokens(TokenSet(acct["access_token"]), base_url=acct["base_url"],
+                                             client_id=None, client_secret=None)
+    return _TOKENS[key]
+
+
+def _source(provider: str, acct: dict[str, Any], pipeline: Any, begin: datetime, now: datetime,
+            recorder: Recorder, variant: str = "product") -> Any:
     account_id = acct["account_id"]
     known = _known(provider, pipeline, account_id, variant, recorder)
+    tokens = _tokens(provider, acct)
     if provider == "square":
-        from dlt_sources.square import square_source, square_tokens
-        return square_source(square_tokens(TokenSet(acct["access_token"]), base_url=acct["base_url"]),
-                             acct["location_ids"], base_url=acct["base_url"], account_id=account_id,
+        from dlt_sources.square import square_source
+        return square_source(tokens, acct["location_ids"], base_url=acct["base_url"], account_id=account_id,
                              initial_start=begin, now=now, known_versions=known)
     if provider == "toast":
-        from dlt_sources.toast import toast_source, toast_tokens
-        return toast_source(toast_tokens(acct["client_id"], acct["client_secret"], base_url=acct["base_url"]),
-                            acct["location_ids"], base_url=acct["base_url"], account_id=account_id,
+        from dlt_sources.toast import toast_source
+        return toast_source(tokens, acct["location_ids"], base_url=acct["base_url"], account_id=account_id,
                             initial_start=begin, now=now, known_versions=known)
-    from dlt_sources.lightspeed import lightspeed_source, lightspeed_tokens
-    tokens = lightspeed_tokens(TokenSet(acct["access_token"]), base_url=acct["base_url"], client_id=None,
-                               client_secret=None)
+    from dlt_sources.lightspeed import lightspeed_source
     # the version feed has no start: the whole window is always imported
     return lightspeed_source(tokens, account_id, [], base_url=acct["base_url"], account_id=account_id, now=now,
                              known_versions=known)
@@ -335,8 +354,10 @@ def measure(provider: str, args: argparse.Namespace) -> dict[str, Any]:
                 order = names[i % len(names):] + names[:i % len(names)]
                 record: dict[str, Any] = {"order": order}
                 for name in order:
+                    time.sleep(args.pause)  # Toast's limit (20 requests/s per restaurant) counts the last second
                     record[name] = _sync(provider, acct, pipeline, begin, now, recorder, name)
                     if name == "product":
+                        time.sleep(args.pause)
                         record["emulator_replay"] = recorder.replay()  # the requests of the product's sync
                 record["load_average_1m"] = round(os.getloadavg()[0], 2)
                 rounds.append(record)
@@ -378,6 +399,8 @@ def main() -> None:
                         help="Square only: start from a copy of bench.canonical_build's cached raw load of the "
                              "--scale × --days world (e.g. bench/_work/raw_chain_90d_seed42) instead of importing")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--pause", type=float, default=1.1,
+                        help="seconds before each sync and replay (a provider's per-second rate limit starts afresh)")
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--start", type=date.fromisoformat, default=START)
     parser.add_argument("--out", default=None, help="also write the JSON document to this file")
