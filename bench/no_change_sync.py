@@ -1,8 +1,9 @@
 """Benchmark: the no-change incremental sync of an account with its whole window loaded (#18:
 "no-change sync stays < 2 s at 90 days loaded"), per provider, with where its seconds go.
 
-Per provider, one ``pos-sync sandbox serve`` process (the emulator, indexes warmed) and, in this
-process, the provider's real dlt source into DuckDB (parquet, the product's dlt settings):
+Per provider, one ``pos-sync sandbox serve`` process (the emulator; its indexes are built by the
+import, or by a first unmeasured sync) and, in this process, the provider's real dlt source into
+DuckDB (parquet, the product's dlt settings):
 
 1. **import** of every resource over the window — the whole window (``--import-days 0``, the
    default: every object of the ``--days`` window is in the destination), or only its last
@@ -27,8 +28,10 @@ Each sync reports its wall seconds (``pipeline.run``), dlt's steps (extract / no
 its HTTP requests (how many, the summed client-side latency, the span from the first request's
 start to the last one's end), its version-guard look-ups (how many, keys, summed seconds including
 the wait for the one look-up thread, the seconds that thread was busy — its client's opening
-included —, clients opened) and the rows it wrote (none expected). The machine's 1-minute
-load average is recorded at the start and end of each provider.
+included —, clients opened) and the rows it wrote (none expected). Each sync and the replay wait
+``--pause`` seconds first (Toast's per-second limit starts afresh; each sync finds DuckDB's database
+closed, as a sync every few minutes does). The machine's 1-minute load average is recorded at the
+start and end of each provider and after each round.
 
     python -m bench.no_change_sync [--providers square,toast,lightspeed] [--scale small] [--days 90] \\
         [--import-days 0] [--repeat 3] [--out bench/results/no_change_sync.json]
