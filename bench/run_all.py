@@ -19,6 +19,7 @@ BENCHMARKS: dict[str, list[str]] = {
     "world_generation": ["--scale", "chain", "--days", "90"],
     "emulator_serving": ["--scale", "chain", "--days", "90"],
     "square_import": ["--scale", "chain", "--days", "90"],
+    "no_change_sync": [],  # small × 90 days, each provider's whole window loaded (a few minutes)
     "lightspeed_r_import": ["--days", "90"],  # R-Series' documented bucket: ~12 minutes, bound by its drip
     "canonical_build": [],
     "api": [],  # PostgreSQL: a scratch database on --postgres's server, else on 127.0.0.1:5432

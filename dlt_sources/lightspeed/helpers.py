@@ -273,11 +273,14 @@ class VersionGuard(guard.VersionGuard):
 
 
 def destination_known_versions(pipeline: Pipeline, *, account_id: str | None = None,
-                               chunk_size: int = KNOWN_VERSIONS_CHUNK) -> KnownVersions:
+                               chunk_size: int = KNOWN_VERSIONS_CHUNK,
+                               idle_seconds: float = guard.LOOKUP_IDLE_SECONDS) -> KnownVersions:
     """A ``known_versions`` reading ``id, version`` from the pipeline's destination (``{}`` before
-    the table exists); with ``account_id`` only that tenant's rows count."""
+    the table exists); with ``account_id`` only that tenant's rows count. One destination client
+    serves the look-ups while they keep coming, closed after ``idle_seconds`` without one (0: a
+    client per look-up; see :class:`dlt_sources.common.guard.DestinationLookups`)."""
     return guard.destination_known_versions(pipeline, _version_guard, account_id=account_id,
-                                            chunk_size=chunk_size)
+                                            chunk_size=chunk_size, idle_seconds=idle_seconds)
 
 
 def _version_guard(table: str) -> GuardColumns:

@@ -375,11 +375,14 @@ class VersionGuard(guard.VersionGuard):
 
 
 def destination_known_versions(pipeline: Pipeline, *, account_id: str | None = None,
-                               chunk_size: int = KNOWN_VERSIONS_CHUNK) -> KnownVersions:
+                               chunk_size: int = KNOWN_VERSIONS_CHUNK,
+                               idle_seconds: float = guard.LOOKUP_IDLE_SECONDS) -> KnownVersions:
     """A ``known_versions`` that asks the pipeline's destination, ``chunk_size`` ids per query.
 
     Returns ``{}`` for tables or guard columns that do not exist yet (first run). With
-    ``account_id`` only rows of that tenant (``_pos_account_id``) count.
+    ``account_id`` only rows of that tenant (``_pos_account_id``) count. One destination client
+    serves the look-ups while they keep coming, closed after ``idle_seconds`` without one (0: a
+    client per look-up; see :class:`dlt_sources.common.guard.DestinationLookups`).
     """
     return guard.destination_known_versions(pipeline, GUARD_COLUMNS.__getitem__, account_id=account_id,
-                                            chunk_size=chunk_size)
+                                            chunk_size=chunk_size, idle_seconds=idle_seconds)
