@@ -147,7 +147,12 @@ class Warehouse:
         a time (a session advisory lock): ``CREATE … IF NOT EXISTS`` is not safe against a concurrent
         identical statement there — the loser fails on the catalog's unique index (``pg_namespace``,
         ``pg_type``) — and the first syncs of many accounts start together."""
-        from pos_sync.warehouse.migrations import add_missing_columns, add_natural_keys, version_pos_products
+        from pos_sync.warehouse.migrations import (
+            add_missing_columns,
+            add_natural_keys,
+            drop_duckdb_secondary_indexes,
+            version_pos_products,
+        )
 
         with self._ddl_lock():
             self.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
@@ -160,6 +165,7 @@ class Warehouse:
                     if created is None or created.group(1)[:63] not in existing:  # PostgreSQL cuts names at 63
                         self.execute(stmt)
             self.commit()
+            drop_duckdb_secondary_indexes(self)
             add_missing_columns(self)
             add_natural_keys(self)
 
