@@ -49,9 +49,9 @@ class CanonicalWriter:
             f"select t.tenant_id, t.pos_provider, t.location_id, t.business_date from {SCHEMA}.pos_transactions t "
             f"join {tmp} k on t.id = k.id")
         self.days |= {(r["tenant_id"], r["pos_provider"], r["location_id"], r["business_date"]) for r in before}
-        wh.delete_by_keys(POS_TRANSACTIONS, ["id"], ids)
-        wh.delete_by_keys(POS_TRANSACTION_ITEMS, ["transaction_id"], ids)
-        wh.delete_by_keys(POS_TENDERS, ["transaction_id"], ids)
+        wh.delete_in(POS_TRANSACTIONS, tmp, {"id": "id"})  # one key table for the three (DuckDB keeps
+        wh.delete_in(POS_TRANSACTION_ITEMS, tmp, {"transaction_id": "id"})  # each until the commit)
+        wh.delete_in(POS_TENDERS, tmp, {"transaction_id": "id"})
         wh.insert_rows(POS_TRANSACTIONS, batch.transactions)
         wh.insert_rows(POS_TRANSACTION_ITEMS, with_mappings(batch.items, self.mappings))
         wh.insert_rows(POS_TENDERS, batch.tenders)
