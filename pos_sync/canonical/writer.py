@@ -23,6 +23,10 @@ from transforms.catalog import product_key, version_products
 from transforms.mapping.apply import with_mappings
 
 Day = tuple[str, str, str, date]  # tenant, provider, location, business date
+# location-days of daily_product_sales recomputed per query: a first build's 432 location-days (chain
+# × 90 days) in one query took 189 MiB of DuckDB hash tables, at the end of the build, on top of its
+# key indexes; 60 at a time 66 MiB, in the same time (measured on the built warehouse)
+DAYS_PER_QUERY = 60
 
 
 class CanonicalWriter:
@@ -100,11 +104,17 @@ class CanonicalWriter:
         keys = sorted(self.days, key=lambda d: (d[0], d[1], d[2], d[3]))
         columns = ["tenant_id", "pos_provider", "location_id", "business_date"]
         wh.delete_by_keys(DAILY_PRODUCT_SALES, columns, keys)
-        tmp = wh.temp_keys(columns, keys)
+        for i in range(0, len(keys), DAYS_PER_QUERY):
+            self._insert_daily_product_sales(wh.temp_keys(columns, keys[i:i + DAYS_PER_QUERY]))
+        return len(keys)
+
+    def _insert_daily_product_sales(self, tmp: str) -> None:
+        """The rows of ``daily_product_sales`` of the location-days in the key table ``tmp`` (a
+        group is one location-day's product, so location-days split into batches sum the same)."""
         cols = ", ".join(f'"{c}"' for c in DAILY_PRODUCT_SALES.column_names)
         sale = "t.transaction_type = 'sale'"
         refund = "t.transaction_type = 'refund'"
-        wh.execute(f"""
+        self.wh.execute(f"""
             INSERT INTO {SCHEMA}.daily_product_sales ({cols})
             SELECT i.tenant_id, i.pos_provider, i.location_id, i.business_date,
                    coalesce(i.pos_item_id, '(custom)'), max(i.product_name), max(i.mapped_product_id),
@@ -124,4 +134,3 @@ class CanonicalWriter:
             GROUP BY i.tenant_id, i.pos_provider, i.location_id, i.business_date,
                      coalesce(i.pos_item_id, '(custom)')
         """)
-        return len(keys)

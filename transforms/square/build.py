@@ -77,7 +77,7 @@ def build(raw: RawRows, out: CanonicalSink, job: BuildJob) -> None:
         tender_payments = [t["payment_id"] for o in sale_orders for t in o.get("tenders") or [] if t.get("payment_id")]
         ctx.payments = _payments(raw, [o["id"] for o in sale_orders], tender_payments)
         batch = normalize(ctx, sale_orders, [])
-        # the raw rows are twice the canonical ones (≈ 120 vs 60 MiB for 10 000 orders): let them go
+        # the raw rows take twice the canonical ones (≈ 120 vs 60 MiB for 10 000 orders): let them go
         # before the write, which needs memory of its own (the Arrow columns, DuckDB's insert)
         del sale_orders, tender_payments
         ctx.payments = {}
