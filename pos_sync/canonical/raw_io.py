@@ -42,9 +42,9 @@ class RawReader:
         if not loads or not self.has(table):
             return set()
         tmp = self.keys(loads, "load_id")
-        return {r["k"] for r in self.wh.query(
-            f"select t.{key_column} as k from {self.q(table)} t join {tmp} l on t._dlt_load_id = l.load_id "
-            f"where t.{self.ACCOUNT_COLUMN} = %s", (self.account_id,)) if r["k"] is not None}
+        return set(self.wh.column(
+            f"select distinct t.{key_column} from {self.q(table)} t join {tmp} l on t._dlt_load_id = l.load_id "
+            f"where t.{self.ACCOUNT_COLUMN} = %s and t.{key_column} is not null", (self.account_id,)))
 
     def related_ids(self, table: str, key_column: str, column: str, values: Iterable[str]) -> set[str]:
         """Keys of this account's ``table`` rows whose ``column`` is one of ``values``."""
@@ -52,9 +52,9 @@ class RawReader:
         if not values or not self.has(table):
             return set()
         tmp = self.keys(values)
-        return {r["k"] for r in self.wh.query(
-            f"select t.{key_column} as k from {self.q(table)} t join {tmp} v on t.{column} = v.id "
-            f"where t.{self.ACCOUNT_COLUMN} = %s", (self.account_id,)) if r["k"] is not None}
+        return set(self.wh.column(
+            f"select distinct t.{key_column} from {self.q(table)} t join {tmp} v on t.{column} = v.id "
+            f"where t.{self.ACCOUNT_COLUMN} = %s and t.{key_column} is not null", (self.account_id,)))
 
     def table_changed(self, table: str, loads: Sequence[str]) -> bool:
         return bool(self.changed_ids(table, "_dlt_id", loads))

@@ -19,6 +19,11 @@ Columns the model gained since a table was created (``pos_locations.postal_code`
 calendar's holiday region) are added with ``ALTER TABLE … ADD COLUMN`` (NULL in existing rows,
 filled by the next build of the account), before the natural keys (a DuckDB rebuild copies every
 column of the model). New tables (``demand_*``) are simply created.
+
+On DuckDB the canonical tables have no secondary indexes any more (:meth:`transforms.canonical.Table.ddl`:
+DuckDB never read through them, and each was an ART held in memory, built at the commit of every
+canonical build); a warehouse created with them has them dropped, once
+(:func:`drop_duckdb_secondary_indexes`; rows, keys and PostgreSQL's indexes untouched).
 """
 
 from __future__ import annotations
@@ -59,9 +64,27 @@ def _rebuild_duckdb(wh: Warehouse, table: Table) -> None:
     wh.execute(table.create_table("duckdb", new))
     wh.execute(f'INSERT INTO {SCHEMA}."{new}" ({cols}) SELECT {cols} FROM {SCHEMA}."{table.name}"')
     wh.execute(f'DROP TABLE {SCHEMA}."{table.name}"')
-    wh.execute(f'ALTER TABLE {SCHEMA}."{new}" RENAME TO "{table.name}"')
-    for stmt in table.index_ddl():
-        wh.execute(stmt)
+    wh.execute(f'ALTER TABLE {SCHEMA}."{new}" RENAME TO "{table.name}"')  # (no secondary indexes on DuckDB)
+
+
+def duckdb_secondary_indexes(wh: Warehouse) -> list[str]:
+    """The model's secondary indexes (``ix_…``) an existing DuckDB warehouse still has."""
+    if wh.dialect != "duckdb":
+        return []
+    declared = {name for table in (*TABLES, *DEMAND_TABLES) for name in table.index_names()}
+    return sorted(r["index_name"] for r in wh.query(
+        "select index_name from duckdb_indexes() where schema_name = %s", (SCHEMA,)) if r["index_name"] in declared)
+
+
+def drop_duckdb_secondary_indexes(wh: Warehouse) -> list[str]:
+    """Drop the secondary indexes an earlier version created on DuckDB (in one transaction); the
+    names dropped. Indexes the model does not declare are left alone."""
+    names = duckdb_secondary_indexes(wh)
+    if names:
+        with wh.transaction():
+            for name in names:
+                wh.execute(f'DROP INDEX IF EXISTS {SCHEMA}."{name}"')
+    return names
 
 
 def add_missing_columns(wh: Warehouse) -> list[str]:

@@ -8,7 +8,7 @@ PostgreSQL). SQL is written with ``%s`` placeholders and translated for DuckDB.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal
@@ -87,6 +87,15 @@ class Warehouse:
             cur.execute(sql, params)
             return list(cur.fetchall())
 
+    def column(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        """The first column of the result, as a list: no dict per row (a build's first read of the
+        ids its loads touched is the whole history — 364 k orders at chain × 90 days)."""
+        if self.dialect == "duckdb":
+            return [row[0] for row in self.conn.execute(self._sql(sql), list(params)).fetchall()]
+        with self.conn.cursor() as cur:
+            cur.execute(sql, params)
+            return [row[0] for row in cur.fetchall()]
+
     def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
         rows = self.query(sql, params)
         return next(iter(rows[0].values())) if rows else None
@@ -147,7 +156,12 @@ class Warehouse:
         a time (a session advisory lock): ``CREATE … IF NOT EXISTS`` is not safe against a concurrent
         identical statement there — the loser fails on the catalog's unique index (``pg_namespace``,
         ``pg_type``) — and the first syncs of many accounts start together."""
-        from pos_sync.warehouse.migrations import add_missing_columns, add_natural_keys, version_pos_products
+        from pos_sync.warehouse.migrations import (
+            add_missing_columns,
+            add_natural_keys,
+            drop_duckdb_secondary_indexes,
+            version_pos_products,
+        )
 
         with self._ddl_lock():
             self.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
@@ -160,6 +174,7 @@ class Warehouse:
                     if created is None or created.group(1)[:63] not in existing:  # PostgreSQL cuts names at 63
                         self.execute(stmt)
             self.commit()
+            drop_duckdb_secondary_indexes(self)
             add_missing_columns(self)
             add_natural_keys(self)
 
@@ -243,8 +258,14 @@ class Warehouse:
         keys = list(keys)
         if not keys:
             return
-        tmp = self.temp_keys(key_columns, keys)
-        cond = " AND ".join(f't."{c}" = k."{c}"' for c in key_columns)
+        self.delete_in(table, self.temp_keys(key_columns, keys), {c: c for c in key_columns})
+
+    def delete_in(self, table: Table, tmp: str, columns: Mapping[str, str]) -> None:
+        """Delete the rows of ``table`` whose ``columns`` (the table's column -> the key table's)
+        match a row of the key table ``tmp`` (:meth:`temp_keys`). One key table serves several
+        deletes: on DuckDB a temporary table made inside a transaction is kept, even once dropped,
+        until the transaction ends — and the canonical build is one transaction."""
+        cond = " AND ".join(f't."{c}" = k."{k}"' for c, k in columns.items())
         self.execute(f'DELETE FROM {SCHEMA}."{table.name}" t WHERE EXISTS (SELECT 1 FROM {tmp} k WHERE {cond})'
                      if self.dialect == "postgres" else
                      f'DELETE FROM {SCHEMA}."{table.name}" AS t WHERE EXISTS (SELECT 1 FROM {tmp} k WHERE {cond})')

@@ -505,3 +505,38 @@ def test_canonical_daily_writes_each_currencys_minor_units() -> None:
               DailyRow("square", "LE", date(2026, 3, 2), "EUR", sales_count=1, gross=1250, total=1250).as_json()]
     assert compare_daily(ledger, actual) == []
     assert {r["location_id"]: r["total_amount"] for r in actual} == {"LJ": "1250", "LE": "12.50"}
+
+
+def test_daily_product_sales_recomputed_in_batches_of_location_days_is_the_same(
+        make_env: EnvMaker, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``daily_product_sales`` is recomputed ``DAYS_PER_QUERY`` location-days per query (bounded
+    DuckDB hash tables on a long first build): one location-day per query gives the very rows of
+    one query for all, and they reconcile with the ledger."""
+    from pos_sync.canonical import writer
+    from pos_sync.warehouse.sql import Warehouse
+
+    env = make_env()
+    env.ingest()
+    whole = env.build()
+    assert whole.days_recomputed > 2 and whole.days_recomputed <= writer.DAYS_PER_QUERY  # one query
+    before = snapshot()["daily_product_sales"]
+    assert before
+
+    wh = Warehouse()
+    wh.execute("DROP SCHEMA pos CASCADE")
+    wh.commit()
+    wh.close()
+    monkeypatch.setattr(writer, "DAYS_PER_QUERY", 1)
+    queries: list[str] = []
+    original = Warehouse.execute
+
+    def counting(self: Warehouse, sql: str, params: Any = ()) -> None:
+        if "INSERT INTO pos.daily_product_sales" in sql:
+            queries.append(sql)
+        original(self, sql, params)
+
+    monkeypatch.setattr(Warehouse, "execute", counting)
+    batched = env.build()
+    assert batched.days_recomputed == whole.days_recomputed == len(queries)  # one query a location-day
+    assert snapshot()["daily_product_sales"] == before
+    assert env.reconcile() == []

@@ -80,7 +80,8 @@ def test_natural_keys_are_constraints_and_old_warehouses_are_upgraded_with_their
             wh.insert_rows(table, [twin])
     indexes = wh.scalar("select count(*) from duckdb_indexes() where schema_name = 'pos'" if wh.dialect == "duckdb"
                         else "select count(*) from pg_indexes where schemaname = 'pos' and indexname like 'ix_%%'")
-    assert indexes == sum(len(t.indexes) for t in TABLES)  # the rebuilt tables got their indexes back
+    # the rebuilt tables got their indexes back on PostgreSQL; DuckDB has none (test_warehouse_duckdb_indexes)
+    assert indexes == (sum(len(t.indexes) for t in TABLES) if wh.dialect == "postgres" else 0)
     wh.ensure_schema()  # a second time: nothing to do
     assert _natural_keys(wh) == dict.fromkeys(_natural_keys(wh), True)
 

@@ -76,12 +76,22 @@ def build(raw: RawRows, out: CanonicalSink, job: BuildJob) -> None:
         sale_orders = [o for o in _orders(raw, chunk) if not is_return_order(o)]
         tender_payments = [t["payment_id"] for o in sale_orders for t in o.get("tenders") or [] if t.get("payment_id")]
         ctx.payments = _payments(raw, [o["id"] for o in sale_orders], tender_payments)
-        out.write(normalize(ctx, sale_orders, []))
+        batch = normalize(ctx, sale_orders, [])
+        # the raw rows take twice the canonical ones (≈ 120 vs 60 MiB for 10 000 orders): let them go
+        # before the write, which needs memory of its own (the Arrow columns, DuckDB's insert)
+        del sale_orders, tender_payments
+        ctx.payments = {}
+        out.write(batch)
+        del batch  # (not alive through the next chunk's reads)
     for chunk in chunks(refund_ids):
         refunds = raw.roots("refunds", "id", chunk)
         return_orders = _orders(raw, {r["order_id"] for r in refunds if r.get("order_id")})
         ctx.payments = _payments(raw, [], [r["payment_id"] for r in refunds if r.get("payment_id")])
-        out.write(normalize(ctx, return_orders, refunds))
+        batch = normalize(ctx, return_orders, refunds)
+        del refunds, return_orders
+        ctx.payments = {}
+        out.write(batch)
+        del batch
     if job.first_build or raw.table_changed("catalog", job.loads):
         out.replace_products(normalize_products(ctx, catalog_rows))
     inclusive = any(r.get("type") == "TAX" and r.get("tax_data__inclusion_type") == "INCLUSIVE" for r in catalog_rows)
