@@ -42,6 +42,7 @@ class BuildResult:
     new_versions: int = 0  # new versions of known products (renamed, re-priced, archived, deleted)
     days_recomputed: int = 0
     memory_limit_raised_to: int | None = None  # bytes: DuckDB's memory_limit the build needed (retried)
+    memory_limit_sized_to: int | None = None  # bytes: raised before the build for the key indexes it loads
     seconds: float = 0.0
     affected_days: list[tuple[str, str]] = field(default_factory=list)
 
@@ -98,6 +99,12 @@ def build_account(account_id: str, provider: str, tenant_id: str, settings: Sett
             job = BuildJob(tenant_id=tenant_id, account_id=account_id, loads=tuple(raw_loads),
                            first_build=not processed, pii_key=pii_key(settings),
                            keep_pii_clear=settings.keeps_customer_pii(tenant_id), now=now)
+            # the key indexes of the history already built are loaded whole: room for them first
+            result.memory_limit_sized_to = wh.fit_memory_limit_to_keys()
+            if result.memory_limit_sized_to:
+                LOG.info("canonical build of account %s: memory_limit %d MiB for the key indexes of the "
+                         "warehouse's history (POS_WAREHOUSE_MEMORY_LIMIT %s)", account_id,
+                         result.memory_limit_sized_to >> 20, settings.warehouse_memory_limit)
             while True:
                 try:
                     with wh.transaction():

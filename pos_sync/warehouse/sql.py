@@ -46,6 +46,11 @@ def _bytes(text: str) -> int:
     return int(float(number) * _UNITS[unit.strip().lower() or "bytes"])
 
 
+# DuckDB's ART over the canonical tables' text ids: 95-110 bytes per key, measured at chain x 90 days
+# (275 MiB for 2.97 M keys of transactions, items and tenders: bench/results/canonical_build_chain90.json)
+KEY_INDEX_BYTES_PER_KEY = 100
+
+
 class Warehouse:
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or load_settings()
@@ -127,6 +132,36 @@ class Warehouse:
             return None
         self.conn.execute(f"set memory_limit = '{min(current * 2, ceiling)}B'")
         return self.memory_limit_bytes()
+
+    def key_index_bytes(self) -> int:
+        """What the canonical tables' key indexes take in DuckDB's memory while a transaction writes
+        them, estimated: :data:`KEY_INDEX_BYTES_PER_KEY` per key of each primary key and natural-key
+        ``UNIQUE`` (DuckDB ARTs over our text ids, loaded whole and unable to spill). 0 on PostgreSQL."""
+        if self.dialect != "duckdb":
+            return 0
+        from transforms.canonical import SCHEMA, TABLES
+
+        keys_per_table = {t.name: 1 + bool(t.unique) for t in TABLES}
+        rows = self.query("select table_name, estimated_size from duckdb_tables() where schema_name = %s", (SCHEMA,))
+        return sum(int(r["estimated_size"] or 0) * keys_per_table.get(r["table_name"], 0) for r in rows
+                   ) * KEY_INDEX_BYTES_PER_KEY
+
+    def fit_memory_limit_to_keys(self) -> int | None:
+        """Raise the connection's ``memory_limit`` to twice :meth:`key_index_bytes` when the key indexes
+        would take more than half of it (a long history: chain × 90 days needs ≈ 275 MiB of them, more
+        than the 256MB default — every build then failed once and ran again); at most DuckDB's own
+        default. The new limit in bytes, or None when the limit leaves them room."""
+        if self.dialect != "duckdb":
+            return None
+        needed = 2 * self.key_index_bytes()
+        current = self.memory_limit_bytes()
+        if needed <= current:
+            return None
+        self.conn.execute("reset memory_limit")
+        ceiling = self.memory_limit_bytes()
+        target = min(-(-needed // (1 << 20)) << 20, ceiling)  # whole MiB
+        self.conn.execute(f"set memory_limit = '{max(target, current)}B'")
+        return self.memory_limit_bytes() if target > current else None
 
     @contextmanager
     def transaction(self) -> Any:

@@ -4,13 +4,16 @@ POS_WAREHOUSE_MEMORY_LIMIT (default 256MB), apart from the raw loads' POS_DUCKDB
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from canonical_support import make_world
 
 from pos_sync.settings import parse_settings
-from pos_sync.warehouse.sql import Warehouse
+from pos_sync.warehouse.sql import KEY_INDEX_BYTES_PER_KEY, Warehouse
+from transforms.canonical import SCHEMA, TABLES
 
 TOO_SMALL = "1MB"  # a tiny world's build needs more (its key indexes alone)
 
@@ -67,3 +70,39 @@ def test_raise_memory_limit_doubles_up_to_duckdbs_default(tmp_path: Path) -> Non
         assert wh.memory_limit_bytes() > start  # the ceiling is DuckDB's own default, then no more
     finally:
         wh.close()
+
+
+def test_a_build_over_a_long_history_gets_room_for_its_key_indexes_before_it_starts(
+        make_env: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """The key indexes of the history already built are loaded whole by the next build's writes: when
+    they would take more than half of POS_WAREHOUSE_MEMORY_LIMIT, the build starts with twice their
+    estimate instead of failing once and running again (each sync of a chain x 90 days account did)."""
+    world = make_world()
+    env = make_env(world=world, now=world.window_start_utc + timedelta(days=1, hours=12))
+    env.ingest()
+    first = env.build()
+    assert first.loads == 1 and first.memory_limit_sized_to is None  # the default leaves room
+
+    wh = Warehouse()
+    try:
+        keys = sum(int(wh.scalar(f'select count(*) from {SCHEMA}."{t.name}"')) * (1 + bool(t.unique)) for t in TABLES)
+        assert keys > 100 and wh.key_index_bytes() == keys * KEY_INDEX_BYTES_PER_KEY
+    finally:
+        wh.close()
+
+    env.set_now(world.window_end_utc)
+    env.ingest()
+    # a tiny world's history scaled up: each key as big as a chain x 90 history's thousands, so its
+    # indexes would take more than half of the 256MB default (a limit that small breaks every query)
+    per_key = 1_000_000
+    monkeypatch.setattr("pos_sync.warehouse.sql.KEY_INDEX_BYTES_PER_KEY", per_key)
+    with caplog.at_level(logging.INFO, logger="pos_sync.canonical.build"):
+        second = env.build()
+    assert second.loads == 1 and second.transactions > 0
+    assert second.memory_limit_raised_to is None  # no failed attempt
+    sized = second.memory_limit_sized_to
+    # (DuckDB shows the limit to 0.1 of its unit: 1.0 GiB for 1 066 MiB)
+    assert sized is not None and abs(sized - 2 * keys * per_key) < 0.06 * sized
+    assert [r.levelname for r in caplog.records if r.name == "pos_sync.canonical.build"] == ["INFO"]
+    assert env.reconcile() == []
+    assert env.build().loads == 0
