@@ -134,6 +134,7 @@ def _build(home: Path, tenant_id: str, drop: bool) -> dict[str, Any]:
         # DuckDB's memory_limit the build needed when POS_WAREHOUSE_MEMORY_LIMIT was too small (it was
         # rolled back and run again with twice the limit: the seconds include the failed attempts)
         "memory_limit_raised_to_mib": (result.memory_limit_raised_to >> 20) if result.memory_limit_raised_to else None,
+        "memory_limit_sized_to_mib": (result.memory_limit_sized_to >> 20) if result.memory_limit_sized_to else None,
         "rows_written": rows,
         "rows_per_s": round(rows / seconds) if seconds else None,
         "transactions_per_s": round(result.transactions / seconds) if seconds else None,
