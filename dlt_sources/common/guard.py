@@ -179,18 +179,21 @@ def destination_known_versions(pipeline: Pipeline, columns: ColumnsFor, *, accou
     def known(table: str, keys: list[str], at_least: Any = None) -> dict[str, Any]:
         if not keys or table in absent:
             return {}
-        return lookups.run(lambda client: look_up(client, table, keys, at_least))
-
-    known.accepts_lower_bound = True  # type: ignore[attr-defined]  # VersionGuard passes at_least
-    known.lookups = lookups  # type: ignore[attr-defined]  # diagnostics (bench/no_change_sync.py)
-
-    def look_up(client: Any, table: str, keys: list[str], at_least: Any) -> dict[str, Any]:
-        spec = columns(table)
-        column = present.get(table) or column_schema(pipeline, table, spec.db_column)
+        # the column's schema first, in the caller's thread: a table not loaded yet needs no client
+        # (and a pipeline with no schema yet must not open one: dlt would name a schema after the
+        # pipeline, which a re-read's long name makes invalid)
+        column = present.get(table) or column_schema(pipeline, table, columns(table).db_column)
         if column is None:
             absent.add(table)
             return {}
         present[table] = column
+        return lookups.run(lambda client: look_up(client, table, keys, at_least, column))
+
+    known.accepts_lower_bound = True  # type: ignore[attr-defined]  # VersionGuard passes at_least
+    known.lookups = lookups  # type: ignore[attr-defined]  # diagnostics (bench/no_change_sync.py)
+
+    def look_up(client: Any, table: str, keys: list[str], at_least: Any, column: Mapping[str, Any]) -> dict[str, Any]:
+        spec = columns(table)
         found: dict[str, Any] = {}
         try:
             qualified = client.make_qualified_table_name(table)
