@@ -8,9 +8,6 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-import pytest
-from support.postgres import use_postgres_warehouse
-
 from transforms.canonical import MONEY, POS_PRODUCTS, SCHEMA, Table
 
 # pos_products as every warehouse before catalog history created it
@@ -26,17 +23,6 @@ OLD_PRODUCTS = Table(
 )
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 T1 = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
-
-
-@pytest.fixture(params=["duckdb", "postgres"])
-def warehouse(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Any:
-    if request.param == "postgres":
-        use_postgres_warehouse(monkeypatch, request.getfixturevalue("pg_url"))
-    from pos_sync.warehouse.sql import Warehouse
-
-    wh = Warehouse()
-    yield wh
-    wh.close()
 
 
 def _old(item: str, name: str, price: str, deleted: bool = False) -> dict[str, Any]:

@@ -8,22 +8,8 @@ import dataclasses
 from datetime import UTC, date, datetime
 from typing import Any
 
-import pytest
-from support.postgres import use_postgres_warehouse
-
 from transforms.canonical import POS_LOCATIONS, SCHEMA, TABLES
 from transforms.demand import DEMAND_CALENDAR, DEMAND_FORECAST, DEMAND_HISTORY
-
-
-@pytest.fixture(params=["duckdb", "postgres"])
-def warehouse(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Any:
-    if request.param == "postgres":
-        use_postgres_warehouse(monkeypatch, request.getfixturevalue("pg_url"))
-    from pos_sync.warehouse.sql import Warehouse
-
-    wh = Warehouse()
-    yield wh
-    wh.close()
 
 
 def test_an_old_warehouse_gets_postal_code_and_the_demand_tables(warehouse: Any) -> None:

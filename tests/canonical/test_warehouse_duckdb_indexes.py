@@ -9,22 +9,10 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from support.postgres import use_postgres_warehouse
 
 from transforms.canonical import POS_TENDERS, POS_TRANSACTION_ITEMS, POS_TRANSACTIONS, SCHEMA, TABLES, Table
 
 INDEXED = [t for t in TABLES if t.indexes]
-
-
-@pytest.fixture(params=["duckdb", "postgres"])
-def warehouse(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Any:
-    if request.param == "postgres":
-        use_postgres_warehouse(monkeypatch, request.getfixturevalue("pg_url"))
-    from pos_sync.warehouse.sql import Warehouse
-
-    wh = Warehouse()
-    yield wh
-    wh.close()
 
 
 def _secondary_indexes(wh: Any) -> set[str]:

@@ -9,7 +9,6 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from support.postgres import use_postgres_warehouse
 
 from transforms.canonical import (
     POS_PRODUCTS,
@@ -22,17 +21,6 @@ from transforms.canonical import (
 )
 
 KEYED = [t for t in TABLES if t.unique]
-
-
-@pytest.fixture(params=["duckdb", "postgres"])
-def warehouse(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Any:
-    if request.param == "postgres":
-        use_postgres_warehouse(monkeypatch, request.getfixturevalue("pg_url"))
-    from pos_sync.warehouse.sql import Warehouse
-
-    wh = Warehouse()
-    yield wh
-    wh.close()
 
 
 def _old_shape(wh: Any) -> None:
