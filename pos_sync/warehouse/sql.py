@@ -124,13 +124,19 @@ class Warehouse:
         the machine's RAM); the new limit in bytes, or None when it is there already. (What needs
         the memory: the canonical tables' key indexes, which DuckDB keeps in memory while a
         transaction writes them — they grow with the warehouse's history.)"""
+        return self._raise_memory_limit_to(2 * self.memory_limit_bytes())
+
+    def _raise_memory_limit_to(self, target: int) -> int | None:
+        """Raise ``memory_limit`` to ``target`` bytes, at most to DuckDB's own default; the new limit
+        in bytes, or None when that is no higher than the current one (which then stays)."""
         current = self.memory_limit_bytes()
         self.conn.execute("reset memory_limit")
         ceiling = self.memory_limit_bytes()
-        if current >= ceiling * 0.99:  # (DuckDB shows sizes rounded to 0.1 of their unit)
+        new = min(target, ceiling)
+        if new <= current or current >= ceiling * 0.99:  # (DuckDB shows sizes rounded to 0.1 of their unit)
             self.conn.execute(f"set memory_limit = '{current}B'")
             return None
-        self.conn.execute(f"set memory_limit = '{min(current * 2, ceiling)}B'")
+        self.conn.execute(f"set memory_limit = '{new}B'")
         return self.memory_limit_bytes()
 
     def key_index_bytes(self) -> int:
@@ -154,14 +160,9 @@ class Warehouse:
         if self.dialect != "duckdb":
             return None
         needed = 2 * self.key_index_bytes()
-        current = self.memory_limit_bytes()
-        if needed <= current:
+        if needed <= self.memory_limit_bytes():
             return None
-        self.conn.execute("reset memory_limit")
-        ceiling = self.memory_limit_bytes()
-        target = min(-(-needed // (1 << 20)) << 20, ceiling)  # whole MiB
-        self.conn.execute(f"set memory_limit = '{max(target, current)}B'")
-        return self.memory_limit_bytes() if target > current else None
+        return self._raise_memory_limit_to(-(-needed // (1 << 20)) << 20)  # whole MiB
 
     @contextmanager
     def transaction(self) -> Any:
