@@ -174,7 +174,19 @@ def destination_known_versions(pipeline: Pipeline, columns: ColumnsFor, *, accou
 
     absent: set[str] = set()
     present: dict[str, Mapping[str, Any]] = {}  # table -> its guard column's schema, read once per run
-    lookups = DestinationLookups(pipeline.sql_client, idle_seconds=idle_seconds)
+    # dlt's pipeline is not thread-safe where its schemas are read: ``pipeline.schemas[name]`` (and
+    # ``sql_client()``, which reads it) replaces the live schema's content in place when it is
+    # committed, its naming None for a moment, so a client built meanwhile in another thread failed
+    # ("'NoneType' object has no attribute 'max_length'"). Every read of the pipeline's schemas by
+    # the guard (the callers' column look-ups, the look-up thread's client and its queries, which
+    # name tables through that schema) takes this lock.
+    schemas_lock = threading.Lock()
+
+    def open_client() -> Any:
+        with schemas_lock:
+            return pipeline.sql_client()
+
+    lookups = DestinationLookups(open_client, idle_seconds=idle_seconds)
 
     def known(table: str, keys: list[str], at_least: Any = None) -> dict[str, Any]:
         if not keys or table in absent:
@@ -182,15 +194,22 @@ def destination_known_versions(pipeline: Pipeline, columns: ColumnsFor, *, accou
         # the column's schema first, in the caller's thread: a table not loaded yet needs no client
         # (and a pipeline with no schema yet must not open one: dlt would name a schema after the
         # pipeline, which a re-read's long name makes invalid)
-        column = present.get(table) or column_schema(pipeline, table, columns(table).db_column)
+        column = present.get(table)
+        if column is None:
+            with schemas_lock:
+                column = column_schema(pipeline, table, columns(table).db_column)
         if column is None:
             absent.add(table)
             return {}
         present[table] = column
-        return lookups.run(lambda client: look_up(client, table, keys, at_least, column))
+        return lookups.run(lambda client: locked_look_up(client, table, keys, at_least, column))
 
     known.accepts_lower_bound = True  # type: ignore[attr-defined]  # VersionGuard passes at_least
     known.lookups = lookups  # type: ignore[attr-defined]  # diagnostics (bench/no_change_sync.py)
+
+    def locked_look_up(client: Any, *args: Any) -> dict[str, Any]:
+        with schemas_lock:  # the client names tables through the live schema
+            return look_up(client, *args)
 
     def look_up(client: Any, table: str, keys: list[str], at_least: Any, column: Mapping[str, Any]) -> dict[str, Any]:
         spec = columns(table)

@@ -241,3 +241,48 @@ def test_bounded_destination_lookups_drop_exactly_the_rows_an_unbounded_scan_dro
             assert reads == [full]  # not bounded
         else:
             assert reads[0] < full  # the stored versions older than every fetched one were not read
+
+
+def test_lookups_from_many_threads_while_columns_are_read_never_see_a_schema_being_replaced(tmp_path: Path) -> None:
+    """dlt replaces a pipeline's live schema in place whenever ``pipeline.schemas[name]`` is read
+    (its naming None for a moment): the guard's column reads in the callers' threads and its
+    client's opening and queries in the look-up thread must not interleave. 40 tables, each first
+    looked up from its own thread, with a client re-opened for nearly every look-up (no idle
+    wait): every look-up answers (a failure here was "'NoneType' object has no attribute
+    'max_length'", seen in a sync under load)."""
+    db = tmp_path / "w.duckdb"
+    pipeline = dlt.pipeline(pipeline_name="guard_race", destination=dlt.destinations.duckdb(str(db)),
+                            dataset_name="raw", pipelines_dir=str(tmp_path / "pipelines"))
+    tables = [f"t{i}" for i in range(40)]
+
+    @dlt.source
+    def many() -> Any:
+        return [dlt.resource([{"id": f"{t}-{k}", "version": k, "_pos_account_id": "a"} for k in range(3)],
+                             name=t) for t in tables]
+
+    pipeline.run(many())
+    spec = GuardColumns("id", "version", "int")
+    failures: list[BaseException] = []
+    answers: dict[str, dict[str, Any]] = {}
+
+    def look(table: str, known: Any) -> None:
+        try:
+            for _ in range(3):
+                answers[table] = known(table, [f"{table}-1", f"{table}-2"])
+        except BaseException as exc:  # noqa: BLE001 - collected for the assertion
+            failures.append(exc)
+
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads switch every few bytecodes: an interleaving shows at once
+    try:
+        for _ in range(3):  # each round a fresh guard: every table's column is read again
+            known = destination_known_versions(pipeline, lambda table: spec, account_id="a", idle_seconds=0)
+            threads = [threading.Thread(target=look, args=(t, known)) for t in tables]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(timeout=120)
+    finally:
+        sys.setswitchinterval(switch)
+    assert not failures, repr(failures[:3])
+    assert answers == {t: {f"{t}-1": 1, f"{t}-2": 2} for t in tables}
