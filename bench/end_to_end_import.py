@@ -18,8 +18,10 @@ app store, the sandbox clock as ``POS_NOW``), the commands a user runs, each a p
 3. reconciliation: the canonical daily figures (``pos_sync.canonical.reconcile``) against the
    sandbox ledger (``pos_sandbox.ledger.compute_truth``), to the cent.
 
-``fraction_of_ceiling`` = ceiling seconds / (add + sync seconds) (goal ≥ 0.5); peak RSS of the
-sync process (goal < 1 GiB). The machine's load average is recorded: compare ratios.
+``fraction_of_ceiling`` = ceiling seconds / (add + sync seconds) (goal ≥ 0.5);
+``fraction_of_ceiling_run_only`` = ceiling seconds / the sync's Dagster run alone (no process
+starts: the service path, where the daemon's warm run worker runs the first sync of an account
+added through the API); peak RSS of the sync process (goal < 1 GiB). The machine's load average is recorded: compare ratios.
 
     python -m bench.end_to_end_import [--days 30] [--scale small] [--out bench/results/end_to_end_import.json]
 """
@@ -207,7 +209,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         r = results[p]
         whole = r["accounts_add_seconds"] + r["sync_seconds"]
         fraction = round(ceilings[p]["seconds"] / whole, 3) if whole else None
+        # the same sync without the two process starts: what the service path waits (an account added
+        # through the API, its first sync run by the daemon's warm run worker)
+        run_s = r["dagster_run_seconds"]
+        run_fraction = round(ceilings[p]["seconds"] / run_s, 3) if run_s else None
         out[p] = {"ceiling": ceilings[p], **r, "whole_seconds": round(whole, 2), "fraction_of_ceiling": fraction,
+                  "fraction_of_ceiling_run_only": run_fraction,
                   "goals": {"ge_50pct_of_ceiling": fraction is not None and fraction >= 0.5,
                             "sync_peak_rss_lt_1gib": r["sync_peak_rss_mib"] < 1024,
                             "reconciled": r["reconciled_to_the_cent"]}}
