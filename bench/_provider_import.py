@@ -63,7 +63,7 @@ def _source(spec: dict[str, Any], pipeline: Any) -> Any:
 def run_import(spec: dict[str, Any]) -> dict[str, Any]:
     import dlt
 
-    from dlt_sources.common.tuning import apply_performance_defaults, duckdb_destination, duckdb_held_open
+    from dlt_sources.common.tuning import apply_performance_defaults, duckdb_destination
 
     apply_performance_defaults()
     work = Path(spec["work"])
@@ -77,8 +77,7 @@ def run_import(spec: dict[str, Any]) -> dict[str, Any]:
     source = _source(spec, pipeline)
     for group in ((stream,), tuple(r for r in source.resources if r != stream)):
         t0 = time.perf_counter()
-        with duckdb_held_open(str(work / "warehouse.duckdb")):  # as the product runs it (pipelines.held_open)
-            info = pipeline.run(_source(spec, pipeline).with_resources(*group), loader_file_format="parquet")
+        info = pipeline.run(_source(spec, pipeline).with_resources(*group), loader_file_format="parquet")
         seconds = time.perf_counter() - t0
         info.raise_on_failed_jobs()
         trace = pipeline.last_trace
@@ -95,8 +94,7 @@ def run_import(spec: dict[str, Any]) -> dict[str, Any]:
         record["process_peak_rss_mib_so_far"] = peak_rss_mib()
         out["runs"]["+".join(group)] = record
     t0 = time.perf_counter()
-    with duckdb_held_open(str(work / "warehouse.duckdb")):
-        info = pipeline.run(_source(spec, pipeline), loader_file_format="parquet")
+    info = pipeline.run(_source(spec, pipeline), loader_file_format="parquet")
     info.raise_on_failed_jobs()
     written = {t: n for t, n in pipeline.last_trace.last_normalize_info.row_counts.items()
                if not t.startswith("_dlt") and n}

@@ -30,7 +30,6 @@ One run, against one ``pos-sync sandbox serve`` process (5 Square locations):
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import resource
@@ -95,7 +94,7 @@ def run_import(spec: dict[str, Any]) -> dict[str, Any]:
     import dlt
 
     from dlt_sources.common import TokenSet
-    from dlt_sources.common.tuning import apply_performance_defaults, duckdb_destination, duckdb_held_open
+    from dlt_sources.common.tuning import apply_performance_defaults, duckdb_destination
     from dlt_sources.square import destination_known_versions, square_source, square_tokens
 
     if spec.get("tuned", True):
@@ -119,10 +118,6 @@ def run_import(spec: dict[str, Any]) -> dict[str, Any]:
     begin = datetime.fromisoformat(spec["begin"])
     now = datetime.fromisoformat(spec["now"])
 
-    def held() -> Any:  # the product holds its DuckDB file open around a run (pos_sync.warehouse.pipelines)
-        tuned_duckdb = spec["destination"] == "duckdb" and spec.get("tuned", True)
-        return duckdb_held_open(str(work / "warehouse.duckdb")) if tuned_duckdb else contextlib.nullcontext()
-
     def source() -> Any:
         tokens = square_tokens(TokenSet(spec["access_token"]), base_url=spec["base_url"])
         return square_source(tokens, spec["location_ids"], base_url=spec["base_url"],
@@ -132,8 +127,7 @@ def run_import(spec: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {"loader_file_format": spec["format"], "window_days": spec["window_days"], "runs": {}}
     for group in spec["groups"]:
         t0 = time.perf_counter()
-        with held():
-            info = pipeline.run(source().with_resources(*group), loader_file_format=spec["format"])
+        info = pipeline.run(source().with_resources(*group), loader_file_format=spec["format"])
         seconds = time.perf_counter() - t0
         info.raise_on_failed_jobs()
         name = "+".join(group)
@@ -149,8 +143,7 @@ def run_import(spec: dict[str, Any]) -> dict[str, Any]:
         out["runs"][name] = record
     if spec.get("no_change"):
         t0 = time.perf_counter()
-        with held():
-            info = pipeline.run(source(), loader_file_format=spec["format"])
+        info = pipeline.run(source(), loader_file_format=spec["format"])
         seconds = time.perf_counter() - t0
         info.raise_on_failed_jobs()
         written = {t: n for t, n in pipeline.last_trace.last_normalize_info.row_counts.items()

@@ -88,26 +88,6 @@ def set_dlt_config(values: dict[str, str], *, override: bool) -> None:
 DUCKDB_MEMORY_LIMIT = "512MB"
 
 
-@contextmanager
-def duckdb_held_open(path: str) -> Iterator[None]:
-    """The DuckDB file ``path`` kept open for the block (a pipeline run).
-
-    dlt opens the file for each stage and for each load job when no other job holds it, and closes
-    it again: every open reads the catalog (20 ms at a small warehouse, over 100 ms at chain x 90
-    days) and every last close checkpoints the WAL. With one connection held, DuckDB keeps the
-    database instance in the process and dlt's opens and closes are of connections on it (well
-    under a millisecond); the WAL is checkpointed once, when the block ends. The held connection
-    has no configuration of its own (dlt opens with none and sets ``memory_limit`` with ``SET``),
-    so it matches every connection the process opens on the file meanwhile."""
-    import duckdb
-
-    held = duckdb.connect(path)
-    try:
-        yield
-    finally:
-        held.close()
-
-
 def duckdb_destination(path: str, memory_limit: str = DUCKDB_MEMORY_LIMIT) -> Any:
     """dlt's DuckDB destination on the file ``path`` with DuckDB's ``memory_limit`` set (a DuckDB
     size such as ``1GB``; the product passes its ``POS_DUCKDB_MEMORY_LIMIT`` setting)."""

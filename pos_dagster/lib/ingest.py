@@ -25,7 +25,6 @@ from pos_sync.ingest.sync import AccountSync, AccountUnavailable, load_config
 from pos_sync.providers import ProviderSpec
 from pos_sync.warehouse.pipelines import (
     SCHEMA_CONFLICT_RETRIES,
-    held_open,
     is_schema_conflict,
     run_pipeline,
     schema_conflict_pause,
@@ -100,7 +99,7 @@ def sync_account_raw(context: dg.AssetExecutionContext, spec: ProviderSpec, dlt_
         with run.track(sync_type, context.run_id, close=last_step) as stats:
             source = run.source(pipeline, now)
             try:
-                with load_config(sync_type), held_open():
+                with load_config(sync_type):
                     events = list(dlt_runner.run(context=context, dlt_source=source, dlt_pipeline=pipeline,
                                                  dagster_dlt_translator=PosDltTranslator(spec.name),
                                                  **run.run_kwargs()))
@@ -197,8 +196,7 @@ def sync_account_window(context: dg.OpExecutionContext, spec: ProviderSpec, apps
                     step=BACKFILL_WINDOW) as stats:
         source = run.source(pipeline, now, start=start, end=end)
         try:
-            with held_open():
-                load_info = run_pipeline(pipeline, source, **run.run_kwargs())
+            load_info = run_pipeline(pipeline, source, **run.run_kwargs())
             load_info.raise_on_failed_jobs()
             run.record_counts(pipeline, stats)
         finally:

@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import logging
 import re
-from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
 import dlt
 
-from dlt_sources.common.tuning import apply_performance_defaults, duckdb_destination, duckdb_held_open
+from dlt_sources.common.tuning import apply_performance_defaults, duckdb_destination
 from pos_sync.settings import Settings, load_settings
 
 
@@ -49,16 +48,6 @@ def dlt_destination(settings: Settings | None = None, *, pipeline_name: str | No
         return dlt.destinations.postgres(dlt_postgres_url(settings.warehouse_url), **extra)
     settings.pos_home.mkdir(parents=True, exist_ok=True)
     return duckdb_destination(str(settings.warehouse_path), memory_limit=settings.duckdb_memory_limit)
-
-
-def held_open(settings: Settings | None = None) -> AbstractContextManager[None]:
-    """The DuckDB warehouse file kept open around a pipeline run
-    (:func:`~dlt_sources.common.tuning.duckdb_held_open`); nothing on PostgreSQL."""
-    settings = settings or load_settings()
-    if settings.warehouse_url:
-        return nullcontext()
-    settings.pos_home.mkdir(parents=True, exist_ok=True)
-    return duckdb_held_open(str(settings.warehouse_path))
 
 
 def staging_layout(pipeline_name: str) -> str:

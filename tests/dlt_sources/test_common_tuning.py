@@ -50,30 +50,3 @@ def test_an_incremental_sync_normalises_in_process_and_an_import_keeps_the_worke
     import os
 
     assert "NORMALIZE__WORKERS" not in os.environ  # nothing left behind
-
-
-def test_the_warehouse_held_open_spans_dlts_opens_and_is_released_after(tmp_path) -> None:
-    """Without the held connection, dlt's last close of each stage shuts the database down (a
-    checkpoint folds the WAL into the file, the next stage reads the catalog again). Held open,
-    the loads of a run stay in the WAL until the block ends, and then the file is free for another
-    process, with every row in it."""
-    import subprocess
-    import sys
-
-    from dlt_sources.common.tuning import duckdb_destination, duckdb_held_open
-
-    db = tmp_path / "w.duckdb"
-    wal = tmp_path / "w.duckdb.wal"
-    pipeline = dlt.pipeline("held", destination=duckdb_destination(str(db)), dataset_name="raw",
-                            pipelines_dir=str(tmp_path / "p"))
-    pipeline.run([{"id": i} for i in range(100)], table_name="t").raise_on_failed_jobs()
-    assert not wal.exists()  # not held: dlt's last close shut the database down
-    with duckdb_held_open(str(db)):
-        pipeline.run([{"id": i} for i in range(100, 300)], table_name="t").raise_on_failed_jobs()
-        assert wal.exists() and wal.stat().st_size > 0  # the instance outlived dlt's closes
-    assert not wal.exists()
-    count = subprocess.run([sys.executable, "-c", "import duckdb, sys; c = duckdb.connect(sys.argv[1]); "
-                            "print(c.execute('select count(*) from raw.t').fetchone()[0])", str(db)],
-                           capture_output=True, text=True, timeout=60)
-    assert count.returncode == 0, count.stderr[-2000:]
-    assert count.stdout.strip() == "300"
