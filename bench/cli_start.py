@@ -2,7 +2,8 @@
 speed): the wall seconds of ``pos-sync --help``, ``pos-sync accounts --help`` and ``pos-sync
 accounts add square`` (a merchant linked against the sandbox: discovery over HTTP, a new app store
 migrated and written), each a new process, against ``python -c pass`` (the interpreter's own start,
-the baseline) measured in the same run.
+the baseline) measured in the same run; their wall and CPU seconds (user + system: what the load
+changes least).
 
 With ``--compare DIR`` (another checkout of the repository, e.g. the main branch's), every command
 also runs on that code (``PYTHONPATH`` and working directory set to it; the same interpreter and
@@ -62,13 +63,16 @@ def _env(code: Path) -> dict[str, str]:
     return env | {"PYTHONPATH": str(code), "RUNTIME__DLTHUB_TELEMETRY": "false"}
 
 
-def _timed(argv: list[str], code: Path, env: dict[str, str]) -> float:
+def _timed(argv: list[str], code: Path, env: dict[str, str]) -> tuple[float, float]:
+    """(wall seconds, CPU seconds) of one command's process."""
+    cpu = _children_cpu()
     started = time.perf_counter()
     done = subprocess.run(argv, cwd=code, env=env, capture_output=True, text=True, timeout=300)
     seconds = time.perf_counter() - started
+    cpu = _children_cpu() - cpu
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(argv[:6])} … in {code}: exit {done.returncode}: {done.stderr[-500:]}")
-    return seconds
+    return seconds, cpu
 
 
 def _children_cpu() -> float:
@@ -103,6 +107,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     commands = dict(COMMANDS)
     work = Path(tempfile.mkdtemp(prefix="pos-bench-cli-start-"))
     seconds: dict[str, dict[str, list[float]]] = {c: {name: [] for name in commands} for c in codes}
+    cpu_seconds: dict[str, dict[str, list[float]]] = {c: {name: [] for name in commands} for c in codes}
     loads: list[float] = []
     syncs: dict[str, list[dict[str, float]]] = {c: [] for c in codes}
     try:
@@ -116,6 +121,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 add_env = {"POS_NOW": sandbox.manifest["world"]["now"], "POS_PII_KEY": PII_KEY}
                 for c in codes:
                     seconds[c][ADD] = []
+                    cpu_seconds[c][ADD] = []
             pairs = [(c, name) for c in codes for name in commands]
             for c in codes:  # one unmeasured pass: bytecode caches and the page cache warm for both
                 for argv in commands.values():
@@ -126,7 +132,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 for c, name in pairs[shift:] + pairs[:shift]:
                     home = Path(tempfile.mkdtemp(dir=work))
                     env = _env(codes[c]) | {"POS_HOME": str(home)} | (add_env if name == ADD else {})
-                    seconds[c][name].append(round(_timed(commands[name], codes[c], env), 3))
+                    wall, cpu = _timed(commands[name], codes[c], env)
+                    seconds[c][name].append(round(wall, 3))
+                    cpu_seconds[c][name].append(round(cpu, 3))
                     shutil.rmtree(home, ignore_errors=True)
                 loads.append(round(os.getloadavg()[0], 2))
             if not args.no_add:
@@ -143,7 +151,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         base = statistics.median(per[BASELINE])
         results[c] = {"code": str(codes[c]), "commands": {
             name: {"median_s": round(statistics.median(s), 3), "min_s": min(s), "max_s": max(s),
-                   "ratio_to_python_start": round(statistics.median(s) / base, 1), "seconds": s}
+                   "ratio_to_python_start": round(statistics.median(s) / base, 1),
+                   "median_cpu_s": round(statistics.median(cpu_seconds[c][name]), 3), "seconds": s,
+                   "cpu_seconds": cpu_seconds[c][name]}
             for name, s in per.items()}}
         if syncs[c]:
             results[c]["first_sync"] = {
@@ -153,6 +163,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if "compared" in codes:
         results["this_over_compared"] = {
             name: round(results["this"]["commands"][name]["median_s"] / results["compared"]["commands"][name]["median_s"], 3)
+            for name in commands}
+        results["this_over_compared_cpu"] = {
+            name: round(results["this"]["commands"][name]["median_cpu_s"]
+                        / max(results["compared"]["commands"][name]["median_cpu_s"], 0.001), 3)
             for name in commands}
         results["seconds_saved_median"] = {
             name: round(results["compared"]["commands"][name]["median_s"] - results["this"]["commands"][name]["median_s"], 3)
