@@ -29,6 +29,7 @@ BENCHMARKS: dict[str, list[str]] = {
     "mapping": [],
     "forecast": [],  # the chain world, 90 days from 2026-01-05: reference forecast vs naive
     "webhook_latency": [],  # daemon processes; PostgreSQL as for api
+    "cli_start": [],  # pos-sync commands' start vs python -c pass (--compare DIR: against another checkout)
 }
 
 

@@ -8,8 +8,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import dlt
-
 from dlt_sources.common.guard import VersionGuard
 
 ParseTs = Callable[[Any], datetime]
@@ -24,6 +22,8 @@ def iso(when: datetime) -> str:
 
 def account_state(key: str) -> dict[str, Any]:
     """The current resource's state for one account (two tenants in one pipeline never share a cursor)."""
+    import dlt  # here, not at the top: a client importing ``iso`` (discovery, linking) loads no dlt
+
     accounts = dlt.current.resource_state().setdefault("accounts", {})
     state: dict[str, Any] = accounts.setdefault(key, {})
     return state

@@ -15,9 +15,6 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from dlt.common.jsonpath import compile_path
-from dlt.sources.helpers.rest_client import RESTClient
-from dlt.sources.helpers.rest_client.paginators import JSONResponseCursorPaginator
 from requests import PreparedRequest, Response
 
 from dlt_sources.common import guard
@@ -56,6 +53,7 @@ from dlt_sources.square.settings import (
 
 if TYPE_CHECKING:
     from dlt import Pipeline
+    from dlt.sources.helpers.rest_client import RESTClient
 
 log = logging.getLogger(__name__)
 
@@ -173,18 +171,24 @@ class SquareClient:
         self.prefetch = prefetch
         self.session = ApiSession(token_provider, policy=policy, error_mapper=error_mapper, provider="Square",
                                   pacing=pacing or SQUARE_PACING, pace=pace)
-        self.rest = RESTClient(
-            base_url=self.base_url,
-            headers={"Square-Version": SQUARE_VERSION, "Accept": "application/json"},
-            session=self.session,
-        )
+        self.headers = {"Square-Version": SQUARE_VERSION, "Accept": "application/json"}
+
+    @functools.cached_property
+    def rest(self) -> RESTClient:
+        """dlt's client, for the paginated reads only (made, and dlt imported, on the first of them:
+        discovering locations, one GET, loads no dlt)."""
+        from dlt.sources.helpers.rest_client import RESTClient
+
+        return RESTClient(base_url=self.base_url, headers=self.headers, session=self.session)
 
     @property
     def request_count(self) -> int:
         return self.session.request_count
 
     def get(self, path: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        response = self.rest.get(path, params=dict(params or {}), hooks={"response": []})
+        """One GET of ``base_url + path`` (the request ``RESTClient.get`` would send), on the session."""
+        response = self.session.get(f"{self.base_url}/{path.lstrip('/')}", params=dict(params or {}),
+                                    headers=self.headers)
         return dict(response.json() or {})
 
     def pages(self, method: str, path: str, data_key: str, *, params: Mapping[str, Any] | None = None,
@@ -194,6 +198,8 @@ class SquareClient:
         The next page is requested while the caller works on the current one
         (:func:`~dlt_sources.common.prefetch.prefetched`, ``prefetch`` pages ahead; 0 = in turn).
         """
+        from dlt.sources.helpers.rest_client.paginators import JSONResponseCursorPaginator
+
         if method == "GET":
             paginator = JSONResponseCursorPaginator(cursor_path="cursor", cursor_param="cursor")
         else:
@@ -218,6 +224,8 @@ class SquareClient:
 def _selector(data_key: str) -> Any:
     """The compiled JSONPath of a page's data key: dlt compiles a text selector again for every
     page (building jsonpath-ng's parser each time: ~1 ms, a tenth of a payments page's client time)."""
+    from dlt.common.jsonpath import compile_path
+
     return compile_path(data_key)
 
 

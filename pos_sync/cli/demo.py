@@ -17,13 +17,14 @@ import argparse
 import secrets
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlparse
-
-import httpx
 
 from pos_sync.cli import CommandError, emit_json, log
 from pos_sync.cli.demo_webhook import live_sale_by_webhook, webhook_line
+
+if TYPE_CHECKING:
+    import httpx
 
 DEMO_SEED = 42
 REDIRECT_URI = "http://127.0.0.1/pos-sync/oauth/callback"
@@ -47,8 +48,10 @@ def _authorization_code(client: httpx.Client, path: str, params: dict[str, Any],
 def link_square_account(base_url: str, tenant_id: str, cred: dict[str, Any],
                         historical_import_days: int | None = None) -> str:
     """OAuth code flow against the emulator, location discovery, then the app store."""
+    import httpx
+
     from dlt_sources.common.auth import TokenSet
-    from dlt_sources.square import discover_locations, square_tokens
+    from dlt_sources.square.helpers import discover_locations, square_tokens
     from pos_sync import appstore
 
     with httpx.Client(base_url=base_url, timeout=30) as client:
@@ -106,6 +109,8 @@ def link_lightspeed_account(base_url: str, tenant_id: str, cred: dict[str, Any],
                             historical_import_days: int | None = None) -> str:
     """OAuth authorization-code flow against the emulator (form-encoded token request), outlet
     discovery, then the app store."""
+    import httpx
+
     from dlt_sources.common.auth import TokenSet
     from dlt_sources.lightspeed.helpers import discover_outlets, lightspeed_tokens
     from pos_sync import appstore
@@ -141,8 +146,10 @@ def link_lightspeed_r_account(base_url: str, tenant_id: str, cred: dict[str, Any
                               historical_import_days: int | None = None) -> str:
     """Lightspeed R-Series: OAuth code flow against the emulator (``/auth/oauth/authorize`` and
     ``/auth/oauth/token``), the account and its shops read from the API, then the app store."""
+    import httpx
+
     from dlt_sources.common.auth import TokenSet
-    from dlt_sources.lightspeed_r import discover_shops, lightspeed_r_tokens, token_account_id
+    from dlt_sources.lightspeed_r.helpers import discover_shops, lightspeed_r_tokens, token_account_id
     from pos_sync import appstore
 
     with httpx.Client(base_url=base_url, timeout=30) as client:

@@ -25,8 +25,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import httpx
-
 from pos_sync.cli import CommandError
 
 LAND_TIMEOUT_SECONDS = 60.0
@@ -72,6 +70,8 @@ def _landed(sale_id: str) -> dict[str, Any] | None:
 def live_sale_by_webhook(server: Any, tenant_id: str, settings: Any, accounts: list[dict[str, Any]],
                          runner: Any, log: Any) -> dict[str, Any]:
     """The webhook act (module docstring); what it saw, for the demo's document."""
+    import httpx
+
     from pos_sync.api import logs
     from pos_sync.api.app import create_app
     from pos_sync.appstore import AppStore

@@ -36,8 +36,6 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import IO, Any
 
-import httpx
-
 from pos_sync.cli import CommandError, emit_json, log
 
 # after SIGINT/SIGTERM, before SIGKILL. Dagster's processes do their own stopping within a second
@@ -242,6 +240,8 @@ def dagster_argv(host: str, port: int) -> list[str]:
 
 
 def wait_for_webserver(url: str, children: list[Child], timeout: float) -> None:
+    import httpx
+
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for child in children:

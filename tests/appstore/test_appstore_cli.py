@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 import threading
 import types
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -245,3 +248,62 @@ def test_toast_without_locations_needs_the_partners_api_lightspeed_discovers_out
     code, out, _ = run(capsys, "accounts", "list", "--json")
     assert [a["provider"] for a in json.loads(out)] == ["lightspeed"]
     dispose_engines()
+
+
+# ---------------------------------------------------------------------- what a command imports
+HEAVY = ("dlt", "dagster", "pandas", "pyarrow", "duckdb", "httpx")
+REPO = Path(__file__).resolve().parents[2]
+# runs one command in a fresh interpreter, then names the heavy packages it left imported (stderr)
+CHILD = """
+import json, sys
+from pos_sync.cli import main
+try:
+    code = main(sys.argv[1:])
+except SystemExit as exc:  # --help
+    code = exc.code
+sys.stderr.write("IMPORTED " + json.dumps(sorted(m for m in HEAVY if m in sys.modules)) + "\\n")
+sys.exit(code)
+""".replace("HEAVY", repr(HEAVY))
+
+
+def imported_by(*argv: str) -> tuple[int, str, list[str]]:
+    """(exit code, stdout, heavy packages imported) of ``pos-sync <argv>`` in a new process."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-c", CHILD, *argv], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=120)
+    [line] = [ln for ln in done.stderr.splitlines() if ln.startswith("IMPORTED ")]
+    return done.returncode, done.stdout, json.loads(line.removeprefix("IMPORTED "))
+
+
+def test_help_and_accounts_add_load_no_dlt_dagster_or_pandas(square: FakeSquare) -> None:
+    """Listing the providers (every ``--help``) and linking an account (discovery over HTTP, the app
+    store) need none of dlt, Dagster, pandas, pyarrow, DuckDB or httpx: a command that imports them
+    pays for it at every start (dlt alone: ~0.4 s)."""
+    code, out, heavy = imported_by("accounts", "--help")
+    assert code == 0 and "add" in out
+    assert heavy == []
+
+    code, out, heavy = imported_by("accounts", "add", "square", "--tenant", "t1", "--access-token", GOOD_TOKEN,
+                                   "--base-url", square.url, "--json")
+    assert code == 0 and json.loads(out)["location_ids"] == ["LOC-CENTRO", "LOC-NORTE"]
+    assert [r["path"] for r in square.requests] == ["/v2/locations"]
+    assert heavy == []
+
+
+def test_the_dlt_sources_load_dlt_only_when_the_source_is_asked_for() -> None:
+    """``dlt_sources.<provider>``, its settings and helpers (client, tokens, discovery) import no
+    dlt; the source itself does, on first use, and is the function its package names."""
+    probe = """
+import sys
+import dlt_sources.square, dlt_sources.square.settings, dlt_sources.square.helpers, dlt_sources.toast.helpers
+import dlt_sources.lightspeed.helpers, dlt_sources.lightspeed_r.helpers, pos_sync.providers
+before = "dlt" in sys.modules
+from dlt_sources.square import square_source
+from dlt_sources.square.source import square_source as defined
+print(before, "dlt" in sys.modules, square_source is defined)
+"""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-c", probe], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "True", "True"]

@@ -204,7 +204,7 @@ def test_the_mark_stops_at_the_first_slice_not_read_to_its_end() -> None:
 
 def test_square_sliced_payments_budget_out_resumes_with_no_gap(
         make_env: Callable[..., SquareEnv], http_log: HttpLog, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("dlt_sources.square.PAYMENTS_PAGE_SIZE", 10)
+    monkeypatch.setattr("dlt_sources.square.source.PAYMENTS_PAGE_SIZE", 10)
     outage = Outage("/v2/payments", after=6)
     env = make_env(faults=outage)
     pipeline = env.pipeline()

@@ -225,7 +225,7 @@ def test_window_mode_is_stateless_and_reads_created_at_in_the_window(
 
 def test_invalid_cursor_restarts_from_the_high_water_mark(
         make_env: Callable[..., SquareEnv], http_log: HttpLog, monkeypatch: pytest.MonkeyPatch) -> None:
-    import dlt_sources.square as square
+    import dlt_sources.square.source as square
 
     monkeypatch.setattr(square, "PAYMENTS_PAGE_SIZE", 10)  # several pages per location
     env = make_env()

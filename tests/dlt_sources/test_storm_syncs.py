@@ -109,10 +109,10 @@ def test_lightspeed_429_date_is_waited_out_without_quota_pacing(make_ls_env: Cal
 # ---------------------------------------------------------------------- the budget runs out mid-sync
 def test_square_budget_out_keeps_what_it_loaded_and_the_next_sync_resumes(
         make_env: Callable[..., SquareEnv], http_log: HttpLog, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("dlt_sources.square.PAYMENTS_PAGE_SIZE", 10)
+    monkeypatch.setattr("dlt_sources.square.source.PAYMENTS_PAGE_SIZE", 10)
     # one query per location: its mark is exactly its newest loaded row (a span read as several
     # slices: test_parallel_streams.py)
-    monkeypatch.setattr("dlt_sources.square.QUERY_SLICES", 1)
+    monkeypatch.setattr("dlt_sources.square.source.QUERY_SLICES", 1)
     outage = Outage("/v2/payments", after=3)
     env = make_env(faults=outage)
     pipeline = env.pipeline()
@@ -146,7 +146,7 @@ def test_toast_budget_out_keeps_whole_windows_and_the_next_sync_resumes(
         toast_env: Callable[..., ToastEnv], http_log: HttpLog, monkeypatch: pytest.MonkeyPatch) -> None:
     # one window at a time: the two served requests are the first two windows (windows paged at
     # once: test_parallel_streams.py)
-    monkeypatch.setattr("dlt_sources.toast.ORDERS_WINDOW_CONCURRENCY", 1)
+    monkeypatch.setattr("dlt_sources.toast.source.ORDERS_WINDOW_CONCURRENCY", 1)
     outage = Outage("/orders/v2/ordersBulk", after=2)
     env = toast_env(faults=outage)
     pipeline = env.pipeline()

@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from dlt_sources.common.auth import TokenProvider, TokenSet
-from dlt_sources.lightspeed import destination_known_versions, lightspeed_source
-from dlt_sources.lightspeed.helpers import lightspeed_tokens, store_base_url
+from dlt_sources.lightspeed.helpers import destination_known_versions, lightspeed_tokens, store_base_url
 from pos_sync.providers.spec import SourceRequest, TokenRequest
 
 RESOURCES = ("outlets", "registers", "users", "payment_types", "taxes", "product_categories", "products", "customers",
@@ -29,6 +28,8 @@ def tokens(req: TokenRequest) -> TokenProvider:
 def build_source(req: SourceRequest) -> Any:
     """Always incremental: the version feeds continue from their marks (the first run reads each
     feed from the start). Outlets = the account's enabled locations (none: every outlet)."""
+    from dlt_sources.lightspeed import lightspeed_source  # dlt loads with it: at a run
+
     if req.start is not None or req.end is not None:
         raise ValueError(NO_WINDOW)
     creds = req.creds

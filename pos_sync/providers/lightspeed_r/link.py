@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from dlt_sources.common.auth import TokenSet
-from dlt_sources.lightspeed_r import discover_shops, lightspeed_r_tokens, token_account_id
+from dlt_sources.lightspeed_r.helpers import discover_shops, lightspeed_r_tokens, token_account_id
 from pos_sync.providers.linking import (
     LinkCommand,
     LinkError,

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from dlt_sources.common.auth import TokenSet
-from dlt_sources.lightspeed_r import discover_shops, lightspeed_r_tokens, token_account_id
+from dlt_sources.lightspeed_r.helpers import discover_shops, lightspeed_r_tokens, token_account_id
 from dlt_sources.lightspeed_r.settings import AUTHORIZE_PATH, OAUTH_BASE_URL, TOKEN_PATH
 from pos_sync.providers.linking import location_rows
 from pos_sync.providers.oauth import OAuthFlow

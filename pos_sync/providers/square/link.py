@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from dlt_sources.common.auth import TokenSet
-from dlt_sources.square import discover_locations, merchant_id_of, square_tokens
+from dlt_sources.square.helpers import discover_locations, merchant_id_of, square_tokens
 from dlt_sources.square.settings import DEFAULT_BASE_URL
 from pos_sync.providers.linking import (
     LinkCommand,

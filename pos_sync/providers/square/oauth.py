@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from dlt_sources.common.auth import TokenSet
-from dlt_sources.square import discover_locations, square_tokens
+from dlt_sources.square.helpers import discover_locations, square_tokens
 from dlt_sources.square.settings import DEFAULT_BASE_URL, SCOPES_BY_PATH
 from pos_sync.providers.linking import location_rows
 from pos_sync.providers.oauth import OAuthFlow

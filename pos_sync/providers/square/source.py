@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from dlt_sources.common.auth import TokenProvider, TokenSet
-from dlt_sources.square import destination_known_versions, square_source, square_tokens
+from dlt_sources.square.helpers import destination_known_versions, square_tokens
 from dlt_sources.square.settings import DEFAULT_BASE_URL
 from pos_sync.providers.spec import SourceRequest, TokenRequest
 
@@ -24,6 +24,8 @@ def tokens(req: TokenRequest) -> TokenProvider:
 
 def build_source(req: SourceRequest) -> Any:
     """Incremental (no window) or a stateless [start, end) window of UTC days."""
+    from dlt_sources.square import square_source  # dlt loads with it: at a run
+
     creds = req.creds
     return square_source(
         req.token_provider,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from dlt_sources.toast import discover_restaurants, login, toast_tokens
+from dlt_sources.toast.helpers import discover_restaurants, login, toast_tokens
 from dlt_sources.toast.settings import DEFAULT_BASE_URL
 from pos_sync.providers.linking import LinkCommand, LinkError, Log, location_ids, location_rows, secret
 from pos_sync.providers.linking import select as select_locations

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from dlt_sources.toast import discover_restaurants, login, toast_tokens
+from dlt_sources.toast.helpers import discover_restaurants, login, toast_tokens
 from dlt_sources.toast.settings import DEFAULT_BASE_URL
 from pos_sync.providers.linking import LinkError, location_ids, location_rows
 from pos_sync.providers.oauth import OAuthFlow

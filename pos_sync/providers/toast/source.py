@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from dlt_sources.common.auth import TokenProvider
-from dlt_sources.toast import destination_known_versions, toast_source, toast_tokens
+from dlt_sources.toast.helpers import destination_known_versions, toast_tokens
 from dlt_sources.toast.settings import DEFAULT_BASE_URL
 from pos_sync.providers.spec import SourceRequest, TokenRequest
 
@@ -26,6 +26,8 @@ def tokens(req: TokenRequest) -> TokenProvider:
 def build_source(req: SourceRequest) -> Any:
     """Incremental (no window) or a stateless [start, end) window of business days; restaurants =
     the account's enabled locations (restaurant GUIDs)."""
+    from dlt_sources.toast import toast_source  # dlt loads with it: at a run
+
     creds = req.creds
     return toast_source(
         req.token_provider,

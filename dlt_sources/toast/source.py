@@ -1,0 +1,313 @@
+"""Toast → raw tables: restaurants, orders (checks, selections, payments as child tables), menus.
+
+Orders are read incrementally by ``modifiedDate`` windows (≤ 1 day each) with a lookback, one
+restaurant at a time, the marks committed only when every restaurant finished; menus only when
+``/menus/v2/metadata`` says they changed; a version guard drops rows the destination already holds.
+Money stays exact: every non-integer number is loaded as its decimal text. See ``README.md``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import dlt
+from dlt.common.normalizers.naming.snake_case import NamingConvention as SnakeCaseNaming
+from dlt.sources import DltResource
+
+from dlt_sources.common.arrow import prepare_arrow_resources
+from dlt_sources.common.arrow_nested import count_nested_by_root_resource, nested_items, nested_tables
+from dlt_sources.common.auth import TokenProvider
+from dlt_sources.common.incremental import IncrementalSync, iso, window_of
+from dlt_sources.common.pace import SyncPace, attach_pace, building, optional_stream, stops_early, sync_pace
+from dlt_sources.common.pacing import Pacing
+from dlt_sources.common.prefetch import fan_in
+from dlt_sources.common.pseudonymise import Pseudonymize, pseudonymise_resources, row_pseudonymiser
+from dlt_sources.common.retry import RetryPolicy
+from dlt_sources.common.rows import content_hash, preferred_loader_file_format
+from dlt_sources.toast.auth import ToastTokenProvider, login, toast_tokens
+from dlt_sources.toast.helpers import (
+    KnownVersions,
+    Row,
+    ToastClient,
+    VersionGuard,
+    destination_known_versions,
+    discover_restaurants,
+    parse_ts,
+    restaurant_list,
+    shape_menus,
+    shape_row,
+    toast_ts,
+    windows,
+)
+from dlt_sources.toast.settings import (
+    DEFAULT_BASE_URL,
+    DEFAULT_INITIAL_DAYS,
+    DEFAULT_LOOKBACK,
+    DEVICES_PATH,
+    EMPLOYEES_PATH,
+    MAX_ORDERS_WINDOW,
+    MENUS_METADATA_PATH,
+    MENUS_PATH,
+    ORDERS_BULK_PATH,
+    ORDERS_PAGE_SIZE,
+    ORDERS_WINDOW_CONCURRENCY,
+    PII_FIELDS,
+    RESTAURANT_PATH,
+)
+
+__all__ = [
+    "ToastTokenProvider",
+    "destination_known_versions",
+    "discover_restaurants",
+    "login",
+    "preferred_loader_file_format",
+    "sync_pace",
+    "toast_source",
+    "toast_tokens",
+]
+
+MAX_TABLE_NESTING = 5  # orders.checks[].selections[].modifiers[].applied_taxes[]
+ORDERS_ARROW_BATCH_ROWS = 1000  # orders per set of nested Arrow tables
+
+
+class _Sync(IncrementalSync):
+    """What the resources of one source instance share: client, clock, restaurants, guard, state."""
+
+    initial_days = DEFAULT_INITIAL_DAYS
+
+    def __init__(self, client: ToastClient, restaurants: list[str], account_id: str | None,
+                 window: tuple[datetime, datetime] | None, initial_start: datetime | None, lookback: timedelta,
+                 now: datetime | None, guard: VersionGuard) -> None:
+        super().__init__(account_id, window, initial_start, lookback, now, guard)
+        self.client = client
+        self.restaurants = restaurants
+        self.pace = client.session.pace
+
+    # -------------------------------------------------------------- streams
+    def restaurants_rows(self) -> Iterator[list[Row]]:
+        # no early stop: orders are located by their restaurant, so a sync that cannot read one
+        # fails (provider_unavailable, retried by MAX_SYNC_RETRIES) instead of building orders
+        # without their location; no state: every sync reads them all again
+        for guid in self.restaurants:
+            payload = self.client.get(RESTAURANT_PATH.format(guid=guid), guid)
+            rows = self.guard.filter("restaurants", [shape_row(payload, self.account_id, guid, with_hash=True)])
+            if rows:
+                yield rows
+
+    def employees(self) -> Iterator[list[Row]]:
+        """Every employee of each restaurant (names for ``Order.server``), when the list changed."""
+        yield from self._changed_lists("employees", EMPLOYEES_PATH)
+
+    def devices(self) -> Iterator[list[Row]]:
+        """Every device of each restaurant (names for ``createdDevice.id``), when the list changed."""
+        yield from self._changed_lists("devices", DEVICES_PATH)
+
+    def _changed_lists(self, table: str, path: str) -> Iterator[list[Row]]:
+        """A restaurant's whole list (no paging, no change time) is loaded only when its content
+        hash differs from the last one loaded (state ``hashes``; window mode: always)."""
+        state = self.state() if self.window is None else {}
+        hashes: dict[str, str] = dict(state.get("hashes", {}))
+        what = {"employees": "cashier names", "devices": "device names"}[table]
+        # optional: a client without the labor/device scope still syncs sales (partial, scope named)
+        with optional_stream(self.pace, f"Toast {table}", what):
+            for guid in self.restaurants:
+                payload = self.client.get(path, guid) or []
+                digest = content_hash({"rows": payload})
+                if hashes.get(guid) == digest:
+                    continue
+                if rows := [shape_row(r, self.account_id, guid) for r in payload]:
+                    yield rows
+                hashes[guid] = digest
+        if self.window is None:
+            state["hashes"] = hashes
+
+    def orders(self) -> Iterator[list[Row]]:
+        """Each restaurant's span since its mark, in windows of :data:`MAX_ORDERS_WINDOW` paged at
+        once (up to :data:`ORDERS_WINDOW_CONCURRENCY`: a window's pages follow ``Link`` headers one
+        after the other, so under 429s the longest chain, not the order count, bounds the sync)."""
+        if self.window is not None:
+            yield from self._orders_by_business_date(*self.window)
+            return
+        state = self.state()
+        marks: dict[str, str] = dict(state.get("hwm", {}))
+        end = self.now() + timedelta(milliseconds=1)  # endDate is exclusive: include orders modified at `now`
+        for guid in self.restaurants:
+            begin = parse_ts(marks[guid]) - self.lookback if guid in marks else self.initial_start()
+            spans = list(windows(min(begin, end), end, MAX_ORDERS_WINDOW))
+            done: set[int] = set()
+
+            def window_pages(index: int, start: datetime, stop_at: datetime,
+                             guid: str = guid) -> Iterator[tuple[int, list[Any] | None]]:
+                params = {"startDate": toast_ts(start), "endDate": toast_ts(stop_at), "pageSize": ORDERS_PAGE_SIZE}
+                for page in self.client.pages(ORDERS_BULK_PATH, guid, params):
+                    yield index, page
+                yield index, None  # read to its last page
+
+            with stops_early(self.pace, f"Toast orders of restaurant {guid}") as stop:
+                for index, page in fan_in([window_pages(i, *span) for i, span in enumerate(spans)],
+                                          ORDERS_WINDOW_CONCURRENCY, name="toast-orders"):
+                    if page is None:
+                        done.add(index)
+                    elif rows := self.guard.filter("orders", [shape_row(o, self.account_id, guid) for o in page]):
+                        yield rows
+            if not stop.early:
+                marks[guid] = iso(self.now())  # everything modified up to `now` was read
+                continue
+            # ordersBulk's order inside a window is undocumented: the mark moves by whole windows
+            # only, to the end of the last one read to its last page with every window before it
+            read = 0
+            while read in done:
+                read += 1
+            if read:
+                read_up_to = spans[read - 1][1]
+                marks[guid] = iso(max(read_up_to, parse_ts(marks[guid])) if guid in marks else read_up_to)
+        state["hwm"] = marks  # every restaurant finished or stopped early (its mark: what was read)
+
+    def _orders_by_business_date(self, start: datetime, end: datetime) -> Iterator[list[Row]]:
+        first = start.date()
+        days = [first + timedelta(days=d) for d in range(max(1, (end.date() - first).days))]
+        with stops_early(self.pace, "Toast orders (window)"):
+            for guid in self.restaurants:
+                for day in days:
+                    params = {"businessDate": _yyyymmdd(day), "pageSize": ORDERS_PAGE_SIZE}
+                    for page in self.client.pages(ORDERS_BULK_PATH, guid, params):
+                        if rows := self.guard.filter("orders", [shape_row(o, self.account_id, guid) for o in page]):
+                            yield rows
+
+    def menus(self) -> Iterator[list[Row]]:
+        """``/menus`` only for restaurants whose ``/metadata`` ``lastUpdated`` changed since the last load."""
+        state = self.state() if self.window is None else {}
+        seen: dict[str, str] = dict(state.get("last_updated", {}))
+        with stops_early(self.pace, "Toast menus"):  # a restaurant's mark moves once its menus are yielded
+            for guid in self.restaurants:
+                meta = self.client.get(MENUS_METADATA_PATH, guid)
+                last_updated = str(meta.get("lastUpdated") or "")
+                if last_updated and seen.get(guid) == last_updated:
+                    continue
+                payload = self.client.get(MENUS_PATH, guid)
+                rows = self.guard.filter("menus", [shape_row(shape_menus(payload), self.account_id, guid)])
+                if rows:
+                    yield rows
+                seen[guid] = str(payload.get("lastUpdated") or last_updated)
+        if self.window is None:
+            state["last_updated"] = seen
+
+
+def _yyyymmdd(day: date) -> str:
+    return f"{day.year:04d}{day.month:02d}{day.day:02d}"
+
+
+# section: the config section dlt named after the package when the source lived in its __init__.py
+@dlt.source(name="toast", section="toast", max_table_nesting=MAX_TABLE_NESTING)
+def toast_source(
+    token_provider: TokenProvider,
+    restaurant_guids: Sequence[str],
+    *,
+    base_url: str = DEFAULT_BASE_URL,
+    account_id: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    initial_start: datetime | None = None,
+    lookback: timedelta = DEFAULT_LOOKBACK,
+    now: datetime | None = None,
+    known_versions: Callable[[str, list[str]], dict[str, Any]] | KnownVersions | None = None,
+    retry_policy: RetryPolicy | None = None,
+    pacing: Pacing | None = None,
+    pace: SyncPace | None = None,
+    pseudonymize: Pseudonymize | None = None,
+) -> Sequence[DltResource]:
+    """The Toast source of one API client (account) and its restaurants.
+
+    Args:
+        token_provider: the machine client's token, reused while valid, renewed by a login (Toast
+            has no refresh grant) and handed to its ``on_refresh`` so it is reused across runs and
+            restaurants (Toast asks for at most a couple of logins per hour): build it with
+            :func:`toast_tokens`.
+        restaurant_guids: restaurants to sync (``Toast-Restaurant-External-ID`` values); at least one.
+        base_url: API host (production, ``settings.SANDBOX_BASE_URL`` or the emulator).
+        account_id: tenant id written to every row as ``_pos_account_id`` and keying the state.
+        start, end: both or neither. Given: **window mode**, stateless: orders whose ``businessDate``
+            is a day from ``start``'s date up to ``end``'s date (exclusive; at least one day; the
+            dates of the UTC instants), restaurants, and menus when changed.
+        initial_start: where the first incremental run starts (default now − 90 days).
+        lookback: re-read window before each restaurant's mark.
+        now: the run's upper bound (injected clock); default: real UTC now at first use.
+        known_versions: ``(table, keys) -> {key: stored guard value}`` for the version guard, e.g.
+            ``destination_known_versions(pipeline, account_id=...)``; None: no guard.
+        retry_policy: HTTP retry bounds (default: ``SYNC_RETRY_POLICY``, a budget of minutes per
+            request; see ``dlt_sources.common.retry``).
+        pacing: client-side pacing (default :data:`settings.TOAST_PACING`: Toast's documented 20
+            requests per second and 10 000 per 15 minutes per restaurant, ``/menus`` once a second,
+            a 429's request held until its ``Retry-After``, every request with it after 4 in a row).
+        pace: the run's counters (default: a new :class:`SyncPace`, read back with
+            ``dlt_sources.common.pace.sync_pace(source)``). When a request's retry budget runs out
+            the stream stops early, keeps what it loaded and ``pace.partial`` is True (see README).
+        pseudonymize: ``(value, kind) -> pseudonym`` (the service passes ``transforms.pii.Pseudonymizer``
+            with its key): the personal fields of ``settings.PII_FIELDS`` are replaced before dlt
+            sees them (``dlt_sources.common.pseudonymise``). None: loaded as sent (clear storage).
+
+    The body makes no network call: resources fetch lazily.
+    """
+    window = window_of(start, end, parse_ts)
+    restaurants = restaurant_list(restaurant_guids)
+    client = ToastClient(base_url, token_provider, policy=retry_policy, pacing=pacing,
+                         pace=building(pace))
+    sync = _Sync(client, restaurants, account_id, window, parse_ts(initial_start) if initial_start else None,
+                 lookback, parse_ts(now) if now else None, VersionGuard(known_versions))
+
+    merge: Any = {"disposition": "merge", "strategy": "delete-insert"}
+
+    @dlt.resource(name="restaurants", write_disposition=merge, primary_key="guid", parallelized=True)
+    def restaurants_resource() -> Iterator[list[Row]]:
+        yield from sync.restaurants_rows()
+
+    # orders with their lists as nested Arrow tables (orders__checks, …__selections, …): dlt's child
+    # tables built in Arrow's C++ (dlt_sources/common/arrow_nested.py), keys in dlt's snake_case;
+    # the table hints go with the root table, personal fields are pseudonymised on the dicts first
+    prepare_arrow_resources(["orders"])
+    count_nested_by_root_resource()
+    orders_hints = {"write_disposition": merge, "primary_key": "guid",
+                    "columns": {"modified_date": {"dedup_sort": "desc"}}}
+    pseudonymise_order = row_pseudonymiser(PII_FIELDS["orders"], pseudonymize)
+    naming = SnakeCaseNaming().normalize_identifier
+
+    def order_tables(rows: list[Row]) -> Iterator[Any]:
+        return nested_items(nested_tables(rows, "orders", max_nesting=MAX_TABLE_NESTING, not_null=("guid",),
+                                          naming=naming), orders_hints)
+
+    @dlt.resource(name="orders", write_disposition=merge, parallelized=True)
+    def orders() -> Iterator[Any]:
+        pending: list[Row] = []
+        for rows in sync.orders():
+            pending.extend(pseudonymise_order(row) for row in rows)
+            if len(pending) >= ORDERS_ARROW_BATCH_ROWS:
+                yield from order_tables(pending)
+                pending = []
+        if pending:
+            yield from order_tables(pending)
+
+    @dlt.resource(name="menus", write_disposition=merge, primary_key="restaurant_guid",
+                  columns={"last_updated": {"dedup_sort": "desc"}}, parallelized=True)
+    def menus() -> Iterator[list[Row]]:
+        yield from sync.menus()
+
+    @dlt.resource(name="employees", write_disposition=merge, primary_key=("_pos_restaurant_guid", "guid"),
+                  columns={c: {"data_type": "text", "nullable": True} for c in ("chosen_name", "phone_number")},
+                  parallelized=True)
+    def employees() -> Iterator[list[Row]]:
+        yield from sync.employees()
+
+    @dlt.resource(name="devices", write_disposition=merge, primary_key=("_pos_restaurant_guid", "serial_number"),
+                  parallelized=True)
+    def devices() -> Iterator[list[Row]]:
+        yield from sync.devices()
+
+    # the resources run in parallel on dlt's extract pool (EXTRACT__WORKERS threads, set in
+    # dlt_sources.common.tuning): the longest first
+    return pseudonymise_resources([orders, restaurants_resource, menus, employees, devices],
+                                  {k: v for k, v in PII_FIELDS.items() if k != "orders"}, pseudonymize)
+
+
+attach_pace(toast_source)
