@@ -38,8 +38,10 @@ class RawRows(Protocol):
     def table_changed(self, table: str, loads: Sequence[str]) -> bool:
         ...
 
-    def roots(self, table: str, key_column: str, ids: Iterable[str]) -> list[Row]:
-        """The account's ``table`` rows whose ``key_column`` is one of ``ids``."""
+    def roots(self, table: str, key_column: str, ids: Iterable[str],
+              columns: Sequence[str] | None = None) -> list[Row]:
+        """The account's ``table`` rows whose ``key_column`` is one of ``ids``: every column, or only
+        ``columns`` (those the table has; a row read whole has no key for a column never filled either)."""
         ...
 
     def related_ids(self, table: str, key_column: str, column: str, values: Iterable[str]) -> set[str]:
