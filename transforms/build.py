@@ -48,8 +48,10 @@ class RawRows(Protocol):
         """``key_column`` of the account's ``table`` rows whose ``column`` is one of ``values``."""
         ...
 
-    def attach(self, root_table: str, roots: list[Row], children: Mapping[str, tuple[str, str]]) -> list[Row]:
-        """Child rows (``child_table -> (key in the parent dict, parent table)``) attached as lists."""
+    def attach(self, root_table: str, roots: list[Row], children: Mapping[str, tuple[str, str]],
+               columns: Mapping[str, Sequence[str]] | None = None) -> list[Row]:
+        """Child rows (``child_table -> (key in the parent dict, parent table)``) attached as lists
+        (of a child table named in ``columns``, only those columns)."""
         ...
 
 

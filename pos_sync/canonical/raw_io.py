@@ -80,9 +80,11 @@ class RawReader:
                              f"join {tmp} k on t.{key_column} = k.id where t.{self.ACCOUNT_COLUMN} = %s",
                              (self.account_id,))
 
-    def attach(self, root_table: str, roots: list[Row], children: Mapping[str, tuple[str, str]]) -> list[Row]:
+    def attach(self, root_table: str, roots: list[Row], children: Mapping[str, tuple[str, str]],
+               columns: Mapping[str, Sequence[str]] | None = None) -> list[Row]:
         """Attach child rows (``child_table -> (key in the parent dict, parent table)``, parents
-        listed before their children) as lists ordered by ``_dlt_list_idx``."""
+        listed before their children) as lists ordered by ``_dlt_list_idx``; of a child table named
+        in ``columns``, only those columns (and the keys that attach it)."""
         if not roots:
             return roots
         nodes: dict[str, dict[str, Row]] = {root_table: {r["_dlt_id"]: r for r in roots}}
@@ -90,7 +92,9 @@ class RawReader:
         for table, (key, parent_table) in children.items():
             if not self.has(table):
                 continue
-            rows = self.wh.query(f"select c.* from {self.q(table)} c join {root_keys} k on c._dlt_root_id = k.id "
+            wanted = (columns or {}).get(table)
+            select = self.select_list(table, None if wanted is None else (*wanted, "_dlt_id", "_dlt_parent_id"), "c")
+            rows = self.wh.query(f"select {select} from {self.q(table)} c join {root_keys} k on c._dlt_root_id = k.id "
                                  f"order by c._dlt_list_idx")
             nodes[table] = {r["_dlt_id"]: r for r in rows}
             grouped: dict[str, list[Row]] = defaultdict(list)

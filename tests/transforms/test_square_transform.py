@@ -419,3 +419,56 @@ def test_no_customer_or_an_unloaded_profile_leaves_the_columns_empty() -> None:
     (family,) = square.normalize(customer_context(b"key-a", True, {"CUST1": {"family_name": "López"}}),
                                  [SALE], []).transactions
     assert (family["customer_name"], family["customer_email"]) == ("López", None)
+
+
+# ---------------------------------------------------------------------- the raw columns it reads
+CHILDREN = {"line_items": "orders__line_items", "modifiers": "orders__line_items__modifiers",
+            "tenders": "orders__tenders", "returns": "orders__returns",
+            "return_line_items": "orders__returns__return_line_items"}
+
+
+class Recording(dict[str, Any]):
+    """A raw row that notes every key read from it (``get`` or ``[]``) under its raw table's name."""
+
+    def __init__(self, table: str, row: dict[str, Any], seen: dict[str, set[str]]) -> None:
+        super().__init__({k: [Recording(CHILDREN[k], c, seen) for c in v]
+                          if k in CHILDREN and isinstance(v, list) else v for k, v in row.items()})
+        self.table, self.seen = table, seen
+
+    def _note(self, key: str) -> None:
+        if key not in CHILDREN:  # the child lists are the builder's, not raw columns
+            self.seen.setdefault(self.table, set()).add(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self._note(key)
+        return super().get(key, default)
+
+    def __getitem__(self, key: str) -> Any:
+        self._note(key)
+        return super().__getitem__(key)
+
+
+def _project(table: str, row: dict[str, Any]) -> dict[str, Any]:
+    """``row`` as the builder reads it: the columns of RAW_COLUMNS only (child lists kept, projected)."""
+    return {k: ([_project(CHILDREN[k], c) for c in v] if k in CHILDREN else v) for k, v in row.items()
+            if k in CHILDREN or k in square.RAW_COLUMNS[table]}
+
+
+def test_the_normaliser_reads_no_raw_column_the_builder_leaves_out() -> None:
+    """The builder reads only RAW_COLUMNS of orders, their children and payments: every key the
+    normaliser reads of them, on every path (sale, void, refund with and without its payment), is
+    listed — and rows cut to those columns give the same canonical rows."""
+    seen: dict[str, set[str]] = {}
+    orders = [SALE, SALE | {"id": "ORD2", "state": "CANCELED"}, RETURN_ORDER]
+    for payments in (PAYMENTS, []):
+        ctx = context(payments={p["id"]: Recording("payments", p, seen) for p in payments})
+        square.normalize(ctx, [Recording("orders", o, seen) for o in orders], [REFUND])
+    assert set(seen) == set(square.RAW_COLUMNS)  # every table's path was taken
+    for table, keys in seen.items():
+        assert keys <= set(square.RAW_COLUMNS[table]), (table, keys - set(square.RAW_COLUMNS[table]))
+
+    full = square.normalize(context(), orders, [REFUND])
+    cut = square.normalize(context(payments={p["id"]: _project("payments", p) for p in PAYMENTS}),
+                           [_project("orders", o) for o in orders], [REFUND])
+    assert cut == full
+    assert any(len(_project("orders", o)) < len(o) for o in orders)  # columns were left out indeed

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from transforms.build import BuildJob, CanonicalSink, RawRows, Row, chunks
 from transforms.pii import normalise_email, normalise_phone
 from transforms.square.normalize import (
+    RAW_COLUMNS,
     SquareContext,
     is_return_order,
     normalize,
@@ -41,18 +42,16 @@ def changed(raw: RawRows, loads: tuple[str, ...]) -> tuple[set[str], set[str]]:
 
 
 def _orders(raw: RawRows, ids: Iterable[str]) -> list[Row]:
-    return raw.attach("orders", raw.roots("orders", "id", ids), ORDER_CHILDREN)
-
-
-# what the normaliser reads of a payment: a sale's cashier, device and receipt, a refund's order
-PAYMENT_COLUMNS = ("id", "order_id", "team_member_id", "device_details__device_id", "device_details__device_name",
-                   "receipt_number")
+    """The orders with their child rows, only the columns the normaliser reads (and the keys that
+    re-attach the children)."""
+    return raw.attach("orders", raw.roots("orders", "id", ids, (*RAW_COLUMNS["orders"], "_dlt_id")), ORDER_CHILDREN,
+                      RAW_COLUMNS)
 
 
 def _payments(raw: RawRows, payment_ids: Iterable[str]) -> dict[str, Row]:
     """The payments the normaliser looks up (a sale's tenders', a refund's), by id, with only the
     columns it reads (payments is the widest raw table: 56 columns, timestamps among them)."""
-    return {r["id"]: r for r in raw.roots("payments", "id", set(payment_ids), PAYMENT_COLUMNS)}
+    return {r["id"]: r for r in raw.roots("payments", "id", set(payment_ids), RAW_COLUMNS["payments"])}
 
 
 def _catalog(raw: RawRows) -> list[Row]:
