@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from support.raw_columns import Recording, project, unlisted
 
 from transforms import square
 from transforms.canonical import (
@@ -427,33 +428,6 @@ CHILDREN = {"line_items": "orders__line_items", "modifiers": "orders__line_items
             "return_line_items": "orders__returns__return_line_items"}
 
 
-class Recording(dict[str, Any]):
-    """A raw row that notes every key read from it (``get`` or ``[]``) under its raw table's name."""
-
-    def __init__(self, table: str, row: dict[str, Any], seen: dict[str, set[str]]) -> None:
-        super().__init__({k: [Recording(CHILDREN[k], c, seen) for c in v]
-                          if k in CHILDREN and isinstance(v, list) else v for k, v in row.items()})
-        self.table, self.seen = table, seen
-
-    def _note(self, key: str) -> None:
-        if key not in CHILDREN:  # the child lists are the builder's, not raw columns
-            self.seen.setdefault(self.table, set()).add(key)
-
-    def get(self, key: str, default: Any = None) -> Any:
-        self._note(key)
-        return super().get(key, default)
-
-    def __getitem__(self, key: str) -> Any:
-        self._note(key)
-        return super().__getitem__(key)
-
-
-def _project(table: str, row: dict[str, Any]) -> dict[str, Any]:
-    """``row`` as the builder reads it: the columns of RAW_COLUMNS only (child lists kept, projected)."""
-    return {k: ([_project(CHILDREN[k], c) for c in v] if k in CHILDREN else v) for k, v in row.items()
-            if k in CHILDREN or k in square.RAW_COLUMNS[table]}
-
-
 def test_the_normaliser_reads_no_raw_column_the_builder_leaves_out() -> None:
     """The builder reads only RAW_COLUMNS of orders, their children and payments: every key the
     normaliser reads of them, on every path (sale, void, refund with and without its payment), is
@@ -461,14 +435,14 @@ def test_the_normaliser_reads_no_raw_column_the_builder_leaves_out() -> None:
     seen: dict[str, set[str]] = {}
     orders = [SALE, SALE | {"id": "ORD2", "state": "CANCELED"}, RETURN_ORDER]
     for payments in (PAYMENTS, []):
-        ctx = context(payments={p["id"]: Recording("payments", p, seen) for p in payments})
-        square.normalize(ctx, [Recording("orders", o, seen) for o in orders], [REFUND])
+        ctx = context(payments={p["id"]: Recording("payments", p, CHILDREN, seen) for p in payments})
+        square.normalize(ctx, [Recording("orders", o, CHILDREN, seen) for o in orders], [REFUND])
     assert set(seen) == set(square.RAW_COLUMNS)  # every table's path was taken
-    for table, keys in seen.items():
-        assert keys <= set(square.RAW_COLUMNS[table]), (table, keys - set(square.RAW_COLUMNS[table]))
+    assert unlisted(seen, square.RAW_COLUMNS) == {}
 
     full = square.normalize(context(), orders, [REFUND])
-    cut = square.normalize(context(payments={p["id"]: _project("payments", p) for p in PAYMENTS}),
-                           [_project("orders", o) for o in orders], [REFUND])
+    cut = square.normalize(
+        context(payments={p["id"]: project("payments", p, CHILDREN, square.RAW_COLUMNS) for p in PAYMENTS}),
+        [project("orders", o, CHILDREN, square.RAW_COLUMNS) for o in orders], [REFUND])
     assert cut == full
-    assert any(len(_project("orders", o)) < len(o) for o in orders)  # columns were left out indeed
+    assert any(len(project("orders", o, CHILDREN, square.RAW_COLUMNS)) < len(o) for o in orders)  # some left out
