@@ -15,6 +15,9 @@ files byte for byte (``cmp``) shows whether the change altered any canonical row
 
 (by path, from another directory: ``-m`` would put the current directory first on ``sys.path``).
 
+``speed --compare-with CHECKOUT [--repeat 5] [--out F]``: each provider's full build of the cache (both
+loads at once), with the code of CHECKOUT and of this tree alternated, each run in its own process.
+
 Wall-clock columns are left out: ``processed_at``, ``pos_locations.updated_at``, and the product
 versions' ``valid_to``/``last_seen_at`` (set from the build's time when a product is archived).
 """
@@ -154,18 +157,94 @@ def dump(cache: Path, out: Path) -> None:
         shutil.rmtree(home, ignore_errors=True)
 
 
+def build_times(cache: Path, providers: tuple[str, ...] = PROVIDERS) -> dict[str, Any]:
+    """Each provider's full build (both raw loads at once) on a fresh copy of the cache, timed; the
+    imports a sync has done before its build (dlt, DuckDB, pyarrow's first conversion) made first."""
+    import resource
+    import time
+
+    import duckdb
+    import pyarrow
+
+    import pos_sync.providers  # noqa: F401
+    from pos_sync.canonical.build import build_account
+
+    pyarrow.array([""])
+    duckdb.connect().close()
+    home = Path(tempfile.mkdtemp(prefix="pos-canonical-speed-"))
+    try:
+        shutil.copytree(cache, home, dirs_exist_ok=True)
+        _env(home)
+        tenant = (home / "tenant").read_text()
+        out: dict[str, Any] = {}
+        for provider in providers:
+            t0 = time.perf_counter()
+            result = build_account(f"eq-{provider}", provider, tenant)
+            out[provider] = {"seconds": round(time.perf_counter() - t0, 3), "transactions": result.transactions,
+                             "items": result.items, "tenders": result.tenders,
+                             "memory_limit_raised_to_mib": (result.memory_limit_raised_to or 0) >> 20,
+                             "memory_limit_sized_to_mib": (result.memory_limit_sized_to or 0) >> 20}
+        out["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+        return out
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def speed(cache: Path, baseline: Path, repeat: int, providers: tuple[str, ...] = PROVIDERS) -> dict[str, Any]:
+    """:func:`build_times` with the code of ``baseline`` and of this tree, alternated ``repeat`` times."""
+    import json
+    import platform
+    import statistics
+    import subprocess
+
+    codes = {"baseline": baseline.resolve(), "product": ROOT}
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in codes}
+    for r in range(repeat):
+        for name in (list(codes) if r % 2 == 0 else list(codes)[::-1]):
+            print(f"[canonical_equality] round {r + 1}: {name}", file=sys.stderr, flush=True)
+            load = round(os.getloadavg()[0], 2)
+            done = subprocess.run([sys.executable, str(Path(__file__).resolve()), "build-times", "--cache", str(cache),
+                                   "--providers", ",".join(providers)],
+                                  cwd=tempfile.gettempdir(), env=os.environ | {"PYTHONPATH": str(codes[name])},
+                                  check=True, capture_output=True, text=True)
+            runs[name].append(json.loads(done.stdout.strip().splitlines()[-1])
+                              | {"load_average_1m_at_start": load, "load_average_1m_at_end": round(os.getloadavg()[0], 2)})
+    medians = {name: {p: statistics.median(x[p]["seconds"] for x in rs) for p in providers} for name, rs in runs.items()}
+    return {
+        "benchmark": "canonical_equality speed: each provider's full build, baseline and product alternated",
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
+        "cache": str(cache.relative_to(ROOT)), "baseline_code": str(codes["baseline"]),
+        "runs": runs, "median_seconds": medians,
+        "providers_built_in_this_order": list(providers),
+        "ratio_product_over_baseline": {p: round(medians["product"][p] / medians["baseline"][p], 4) for p in providers},
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("phase", choices=("prepare", "dump"))
+    parser.add_argument("phase", choices=("prepare", "dump", "speed", "build-times"))
     parser.add_argument("--scale", default="small", choices=("tiny", "small", "chain"))
     parser.add_argument("--days", type=int, default=7)
-    parser.add_argument("--out", help="dump: the text file written")
+    parser.add_argument("--out", help="dump: the text file written; speed: the JSON document")
+    parser.add_argument("--compare-with", metavar="CHECKOUT", help="speed: the baseline's code")
+    parser.add_argument("--repeat", type=int, default=5, help="speed: builds of each code (default 5)")
+    parser.add_argument("--providers", default=",".join(PROVIDERS), help="speed: the builds timed, in this order")
+    parser.add_argument("--cache", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    cache = WORK / f"equality_{args.scale}_{args.days}d_seed{SEED}"
+    cache = Path(args.cache) if args.cache else WORK / f"equality_{args.scale}_{args.days}d_seed{SEED}"
     if args.phase == "prepare":
         prepare(cache, args.scale, args.days)
-    else:
+    elif args.phase == "dump":
         dump(cache, Path(args.out))
+    elif args.phase == "build-times":
+        import json
+        print(json.dumps(build_times(cache, tuple(args.providers.split(",")))))
+    else:
+        import json
+        text = json.dumps(speed(cache, Path(args.compare_with), args.repeat, tuple(args.providers.split(","))), indent=2)
+        if args.out:
+            Path(args.out).write_text(text + "\n")
+        print(text)
 
 
 if __name__ == "__main__":
