@@ -21,10 +21,11 @@ def quantum(currency: str) -> Decimal:
     return Decimal(1).scaleb(-exponent(currency))
 
 
-@lru_cache(maxsize=1 << 16)
+@lru_cache(maxsize=1 << 13)
 def _from_minor(amount: int, currency: str) -> Decimal:
     # a Decimal is immutable: the same amount in the same currency is one shared value (a build
-    # converts the same few prices and totals hundreds of thousands of times)
+    # converts the same few prices and totals hundreds of thousands of times: chain x 14 days of
+    # Square, 1.04 M conversions of 2 983 amounts); at most 8 192 kept, ≈ 2.5 MB
     return Decimal(amount).scaleb(-exponent(currency)).quantize(quantum(currency))
 
 
