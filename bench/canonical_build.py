@@ -17,6 +17,9 @@ and cached under ``bench/_work/`` (gitignored); every measured phase runs in its
 on a fresh copy of the cache, so peak RSS (``resource.getrusage``) is that phase's own.
 
     python -m bench.canonical_build [--days 90] [--scale chain] [--out bench/results/canonical_build.json]
+
+``--compare-with CHECKOUT [--repeat 5]``: only the full build, on the cached raw load, with the
+code of another checkout (a baseline, e.g. main) and with this tree, alternated, in the same run.
 """
 
 from __future__ import annotations
@@ -112,6 +115,17 @@ def _build(home: Path, tenant_id: str, drop: bool) -> dict[str, Any]:
         wh.execute("DROP SCHEMA IF EXISTS pos CASCADE")
         wh.commit()
         wh.close()
+    # what a sync has loaded before its build — the provider registry (dlt and the sources), DuckDB,
+    # pyarrow (which imports pandas at its first conversion) — timed apart, not as the build's: ≈ 1.3 s
+    # of a small × 14 build were these imports
+    t_import = time.perf_counter()
+    import duckdb
+    import pyarrow
+
+    import pos_sync.providers  # noqa: F401
+    pyarrow.array([""])
+    duckdb.connect().close()
+    import_seconds = time.perf_counter() - t_import
     rss_before = _peak_rss_mib()
     t0 = time.perf_counter()
     result = build_account(ACCOUNT_ID, "square", tenant_id)
@@ -125,6 +139,7 @@ def _build(home: Path, tenant_id: str, drop: bool) -> dict[str, Any]:
         wh.close()
     return {
         "seconds": round(seconds, 2),
+        "imports_before_the_build_seconds": round(import_seconds, 2),
         "loads": result.loads,
         "transactions": result.transactions,
         "items": result.items,
@@ -234,6 +249,59 @@ def orchestrate(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def _run_code(code: Path, home: Path, args: argparse.Namespace, tenant: str) -> dict[str, Any]:
+    """A full build in a subprocess with ``code`` (a checkout of the project) first on ``sys.path``:
+    the script runs by path from ``home``, so neither the current directory nor this tree shadows it."""
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--phase", "build", "--home", str(home),
+           "--scale", args.scale, "--days", str(args.days), "--tenant", tenant]
+    env = os.environ | {"PYTHONPATH": str(code)}
+    load = round(os.getloadavg()[0], 2)
+    done = subprocess.run(cmd, cwd=home, env=env, check=True, capture_output=True, text=True)
+    return json.loads(done.stdout.strip().splitlines()[-1]) | {"load_average_1m_at_start": load,
+                                                               "load_average_1m_at_end": round(os.getloadavg()[0], 2)}
+
+
+def compare(args: argparse.Namespace) -> dict[str, Any]:
+    """The full build with the code of ``--compare-with`` (the baseline) and with this tree, alternated
+    ``--repeat`` times on fresh copies of the same cached raw warehouse (same run, same load)."""
+    import statistics
+
+    cache = WORK / f"raw_{args.scale}_{args.days}d_seed{SEED}"
+    meta_file = cache / "bench_meta.json"
+    if not meta_file.exists():
+        raise SystemExit(f"no cached raw load in {cache}: run the benchmark once without --compare-with")
+    tenant = json.loads(meta_file.read_text())["tenant_id"]
+    codes = {"baseline": Path(args.compare_with).resolve(), "product": ROOT}
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in codes}
+    home = WORK / "run_compare"
+    for r in range(args.repeat):
+        order = list(codes) if r % 2 == 0 else list(codes)[::-1]  # who goes first alternates
+        for name in order:
+            _copy(cache, home)
+            print(f"[canonical_build] round {r + 1}: {name} ({codes[name]}) …", file=sys.stderr, flush=True)
+            runs[name].append(_run_code(codes[name], home, args, tenant))
+    shutil.rmtree(home, ignore_errors=True)
+    for key in ("transactions", "items", "tenders", "tables_after"):
+        assert runs["baseline"][0][key] == runs["product"][0][key], (key, runs["baseline"][0][key], runs["product"][0][key])
+    median = {name: statistics.median(x["seconds"] for x in rs) for name, rs in runs.items()}
+    return {
+        "benchmark": "canonical_build --compare-with",
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform(),
+                    "note": "shared machine: every build records the 1-minute load average at its start and end"},
+        "world": {"seed": SEED, "scale": args.scale, "start": START.isoformat(), "window_days": args.days + 1,
+                  "built_days": args.days, "providers": ["square"]},
+        "warehouse": "duckdb",
+        "what": "full build (build_account, first build) of the cached raw load, baseline and product alternated",
+        "baseline_code": str(codes["baseline"]),
+        "rows": {k: runs["product"][0][k] for k in ("transactions", "items", "tenders", "products")},
+        "runs": runs,
+        "median_seconds": median,
+        "median_peak_rss_mib": {name: statistics.median(x["peak_rss_mib"] for x in rs) for name, rs in runs.items()},
+        "ratio_product_over_baseline": round(median["product"] / median["baseline"], 4),
+        "speedup_baseline_over_product": round(median["baseline"] / median["product"], 3),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scale", default="chain", choices=("tiny", "small", "chain"))
@@ -241,6 +309,10 @@ def main() -> None:
     parser.add_argument("--out", help="also write the JSON document to this file")
     parser.add_argument("--rebuild-cache", action="store_true", help="reload the raw window from the sandbox")
     parser.add_argument("--keep", action="store_true", help="keep the work copies under bench/_work/run_*")
+    parser.add_argument("--compare-with", metavar="CHECKOUT",
+                        help="only the full build, alternated with the code of CHECKOUT (e.g. a worktree of main) "
+                             "on the cached raw load (made by a run without this option)")
+    parser.add_argument("--repeat", type=int, default=5, help="with --compare-with: builds of each code (default 5)")
     parser.add_argument("--phase", choices=("prepare", "build", "rebuild", "sync_day"), help=argparse.SUPPRESS)
     parser.add_argument("--home", help=argparse.SUPPRESS)
     parser.add_argument("--tenant", default="", help=argparse.SUPPRESS)
@@ -248,7 +320,7 @@ def main() -> None:
     if args.phase:
         child(args)
         return
-    document = orchestrate(args)
+    document = compare(args) if args.compare_with else orchestrate(args)
     text = json.dumps(document, indent=2)
     if args.out:
         Path(args.out).write_text(text + "\n")

@@ -38,16 +38,20 @@ class RawRows(Protocol):
     def table_changed(self, table: str, loads: Sequence[str]) -> bool:
         ...
 
-    def roots(self, table: str, key_column: str, ids: Iterable[str]) -> list[Row]:
-        """The account's ``table`` rows whose ``key_column`` is one of ``ids``."""
+    def roots(self, table: str, key_column: str, ids: Iterable[str],
+              columns: Sequence[str] | None = None) -> list[Row]:
+        """The account's ``table`` rows whose ``key_column`` is one of ``ids``: every column, or only
+        ``columns`` (those the table has; a row read whole has no key for a column never filled either)."""
         ...
 
     def related_ids(self, table: str, key_column: str, column: str, values: Iterable[str]) -> set[str]:
         """``key_column`` of the account's ``table`` rows whose ``column`` is one of ``values``."""
         ...
 
-    def attach(self, root_table: str, roots: list[Row], children: Mapping[str, tuple[str, str]]) -> list[Row]:
-        """Child rows (``child_table -> (key in the parent dict, parent table)``) attached as lists."""
+    def attach(self, root_table: str, roots: list[Row], children: Mapping[str, tuple[str, str]],
+               columns: Mapping[str, Sequence[str]] | None = None) -> list[Row]:
+        """Child rows (``child_table -> (key in the parent dict, parent table)``) attached as lists
+        (of a child table named in ``columns``, only those columns)."""
         ...
 
 

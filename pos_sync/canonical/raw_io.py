@@ -22,6 +22,7 @@ class RawReader:
         self.account_id = account_id
         self.tables = {r["table_name"] for r in wh.query(
             "select table_name from information_schema.tables where table_schema = %s", (self.dataset,))}
+        self._columns: dict[str, set[str]] = {}
 
     def has(self, table: str) -> bool:
         return table in self.tables
@@ -59,17 +60,31 @@ class RawReader:
     def table_changed(self, table: str, loads: Sequence[str]) -> bool:
         return bool(self.changed_ids(table, "_dlt_id", loads))
 
-    def roots(self, table: str, key_column: str, ids: Iterable[str]) -> list[Row]:
+    def select_list(self, table: str, columns: Sequence[str] | None, alias: str = "t") -> str:
+        """``alias.*``, or those of ``columns`` the table has (dlt adds a column with its first value:
+        one never filled is absent, as its key is from a row read whole)."""
+        if columns is None:
+            return f"{alias}.*"
+        if table not in self._columns:
+            self._columns[table] = self.wh.columns(self.dataset, table)
+        present = [c for c in columns if c in self._columns[table]]
+        return ", ".join(f'{alias}."{c}"' for c in present) or "null as _none"
+
+    def roots(self, table: str, key_column: str, ids: Iterable[str],
+              columns: Sequence[str] | None = None) -> list[Row]:
         ids = list(ids)
         if not ids or not self.has(table):
             return []
         tmp = self.keys(ids)
-        return self.wh.query(f"select t.* from {self.q(table)} t join {tmp} k on t.{key_column} = k.id "
-                             f"where t.{self.ACCOUNT_COLUMN} = %s", (self.account_id,))
+        return self.wh.query(f"select {self.select_list(table, columns)} from {self.q(table)} t "
+                             f"join {tmp} k on t.{key_column} = k.id where t.{self.ACCOUNT_COLUMN} = %s",
+                             (self.account_id,))
 
-    def attach(self, root_table: str, roots: list[Row], children: Mapping[str, tuple[str, str]]) -> list[Row]:
+    def attach(self, root_table: str, roots: list[Row], children: Mapping[str, tuple[str, str]],
+               columns: Mapping[str, Sequence[str]] | None = None) -> list[Row]:
         """Attach child rows (``child_table -> (key in the parent dict, parent table)``, parents
-        listed before their children) as lists ordered by ``_dlt_list_idx``."""
+        listed before their children) as lists ordered by ``_dlt_list_idx``; of a child table named
+        in ``columns``, only those columns (and the keys that attach it)."""
         if not roots:
             return roots
         nodes: dict[str, dict[str, Row]] = {root_table: {r["_dlt_id"]: r for r in roots}}
@@ -77,7 +92,9 @@ class RawReader:
         for table, (key, parent_table) in children.items():
             if not self.has(table):
                 continue
-            rows = self.wh.query(f"select c.* from {self.q(table)} c join {root_keys} k on c._dlt_root_id = k.id "
+            wanted = (columns or {}).get(table)
+            select = self.select_list(table, None if wanted is None else (*wanted, "_dlt_id", "_dlt_parent_id"), "c")
+            rows = self.wh.query(f"select {select} from {self.q(table)} c join {root_keys} k on c._dlt_root_id = k.id "
                                  f"order by c._dlt_list_idx")
             nodes[table] = {r["_dlt_id"]: r for r in rows}
             grouped: dict[str, list[Row]] = defaultdict(list)

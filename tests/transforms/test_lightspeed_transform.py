@@ -14,6 +14,8 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
+from support.raw_columns import Recording, project, unlisted
+
 from transforms import lightspeed
 from transforms.canonical import POS_TENDERS, POS_TRANSACTION_ITEMS, POS_TRANSACTIONS, canonical_id
 from transforms.pii import is_pseudonym, make_pseudonymizer, normalise_email, normalise_phone
@@ -234,3 +236,27 @@ def test_locations_and_products() -> None:
         "PR-CRO", "Croissant", None, Decimal("1.50"), "EUR", False, True, "7")
     assert (product["valid_from"], product["first_seen_at"]) == \
         (datetime(2026, 2, 1, 5, tzinfo=UTC), datetime(2026, 1, 1, tzinfo=UTC))
+
+
+CHILDREN = {"line_items": "sales__line_items", "payments": "sales__payments", "adjustments": "sales__adjustments"}
+
+
+def test_the_normaliser_reads_no_raw_column_the_builder_leaves_out() -> None:
+    """The builder reads only RAW_COLUMNS of a sale and its child rows: every key the normaliser (and
+    the builder's row ids) reads of them, on every path — a sale, a return, a soft-deleted sale, one
+    without its sale date, a payment of an unknown type, an adjustment typed the older way — is listed,
+    and rows cut to those columns give the same canonical rows."""
+    odd = {**SALE, "id": "S3", "sale_date": None,
+           "payments": [{"id": "PAY3", "retailer_payment_type_id": "PT-GONE", "name": "Contactless", "amount": "6.00"}],
+           "adjustments": [{"adjustment_type": "TIP", "value": "0.45455"}]}
+    sales = [SALE, RETURN, {**SALE, "id": "S4", "deleted_at": "2026-03-04T00:00:00Z"}, odd]
+    seen: dict[str, set[str]] = {}
+    recording = [Recording("sales", r, CHILDREN, seen) for r in sales]
+    lightspeed.normalize(context(), recording)
+    lightspeed.row_ids(context(), recording)
+    assert set(seen) == set(lightspeed.RAW_COLUMNS)  # every table's path was taken
+    assert unlisted(seen, lightspeed.RAW_COLUMNS) == {}
+
+    cut = [project("sales", r, CHILDREN, lightspeed.RAW_COLUMNS) for r in sales]
+    assert lightspeed.normalize(context(), cut) == lightspeed.normalize(context(), sales)
+    assert lightspeed.row_ids(context(), cut) == lightspeed.row_ids(context(), sales)

@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from support.raw_columns import Recording, project, unlisted
 
 from transforms import square
 from transforms.canonical import (
@@ -419,3 +420,29 @@ def test_no_customer_or_an_unloaded_profile_leaves_the_columns_empty() -> None:
     (family,) = square.normalize(customer_context(b"key-a", True, {"CUST1": {"family_name": "López"}}),
                                  [SALE], []).transactions
     assert (family["customer_name"], family["customer_email"]) == ("López", None)
+
+
+# ---------------------------------------------------------------------- the raw columns it reads
+CHILDREN = {"line_items": "orders__line_items", "modifiers": "orders__line_items__modifiers",
+            "tenders": "orders__tenders", "returns": "orders__returns",
+            "return_line_items": "orders__returns__return_line_items"}
+
+
+def test_the_normaliser_reads_no_raw_column_the_builder_leaves_out() -> None:
+    """The builder reads only RAW_COLUMNS of orders, their children and payments: every key the
+    normaliser reads of them, on every path (sale, void, refund with and without its payment), is
+    listed — and rows cut to those columns give the same canonical rows."""
+    seen: dict[str, set[str]] = {}
+    orders = [SALE, SALE | {"id": "ORD2", "state": "CANCELED"}, RETURN_ORDER]
+    for payments in (PAYMENTS, []):
+        ctx = context(payments={p["id"]: Recording("payments", p, CHILDREN, seen) for p in payments})
+        square.normalize(ctx, [Recording("orders", o, CHILDREN, seen) for o in orders], [REFUND])
+    assert set(seen) == set(square.RAW_COLUMNS)  # every table's path was taken
+    assert unlisted(seen, square.RAW_COLUMNS) == {}
+
+    full = square.normalize(context(), orders, [REFUND])
+    cut = square.normalize(
+        context(payments={p["id"]: project("payments", p, CHILDREN, square.RAW_COLUMNS) for p in PAYMENTS}),
+        [project("orders", o, CHILDREN, square.RAW_COLUMNS) for o in orders], [REFUND])
+    assert cut == full
+    assert any(len(project("orders", o, CHILDREN, square.RAW_COLUMNS)) < len(o) for o in orders)  # some left out

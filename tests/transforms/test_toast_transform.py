@@ -13,6 +13,8 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
+from support.raw_columns import Recording, project, unlisted
+
 from transforms import toast
 from transforms.canonical import POS_TENDERS, POS_TRANSACTION_ITEMS, POS_TRANSACTIONS, canonical_id
 from transforms.pii import is_pseudonym, make_pseudonymizer, normalise_email, normalise_phone
@@ -236,3 +238,32 @@ def test_locations_and_products() -> None:
     assert (product["pos_item_id"], product["name"], product["sku"], product["price"], product["currency"],
             product["category"], product["is_deleted"], product["valid_from"]) == (
         "ITEM-CRO", "Croissant", None, Decimal("3.50"), "USD", "Pastries", False, seen)
+
+
+CHILDREN = {"checks": "orders__checks", "selections": "orders__checks__selections",
+            "modifiers": "orders__checks__selections__modifiers", "payments": "orders__checks__payments",
+            "applied_service_charges": "orders__checks__applied_service_charges"}
+
+
+def test_the_normaliser_reads_no_raw_column_the_builder_leaves_out() -> None:
+    """The builder reads only RAW_COLUMNS of an order and its child rows: every key the normaliser
+    (and the builder's check and refund ids) reads of them, on every path — paid, refunded, open,
+    deleted, voided, a check without its own number or times (the order's are read) — is listed,
+    and rows cut to those columns give the same canonical rows."""
+    bare = {k: v for k, v in CHECK.items() if k not in ("display_number", "closed_date", "modified_date")}
+    unpaid = {**CHECK, "guid": "CHK2", "payment_status": "OPEN", "payments": []}
+    orders = [ORDER, {**ORDER, "guid": "ORD2", "checks": [unpaid, {**CHECK, "guid": "CHK3", "deleted": True}]},
+              {**ORDER, "guid": "ORD3", "voided": True}, {**ORDER, "guid": "ORD4", "deleted": True},
+              {**ORDER, "guid": "ORD5", "checks": [{**bare, "guid": "CHK5"}]}]
+    seen: dict[str, set[str]] = {}
+    recording = [Recording("orders", o, CHILDREN, seen) for o in orders]
+    toast.normalize(context(), recording)
+    toast.check_ids(recording)
+    toast.refund_ids(context(), recording)
+    assert set(seen) == set(toast.RAW_COLUMNS)  # every table's path was taken
+    assert unlisted(seen, toast.RAW_COLUMNS) == {}
+
+    cut = [project("orders", o, CHILDREN, toast.RAW_COLUMNS) for o in orders]
+    assert toast.normalize(context(), cut) == toast.normalize(context(), orders)
+    assert (toast.check_ids(cut), toast.refund_ids(context(), cut)) == \
+        (toast.check_ids(orders), toast.refund_ids(context(), orders))

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from transforms.build import BuildJob, CanonicalSink, RawRows, chunks
 from transforms.lightspeed.normalize import (
+    RAW_COLUMNS,
     LightspeedContext,
     normalize,
     normalize_locations,
@@ -46,6 +47,8 @@ def build(raw: RawRows, out: CanonicalSink, job: BuildJob) -> None:
         for v in sorted(out.product_versions(job.tenant_id), key=lambda v: v["version"]):
             ctx.versions.setdefault(v["pos_item_id"], []).append(v)
     for chunk in chunks(sale_ids):
-        sales = raw.attach("sales", raw.roots("sales", "id", chunk), SALE_CHILDREN)
+        # only the columns the normaliser reads (and the keys that re-attach the children)
+        sales = raw.attach("sales", raw.roots("sales", "id", chunk, (*RAW_COLUMNS["sales"], "_dlt_id")),
+                           SALE_CHILDREN, RAW_COLUMNS)
         out.write(normalize(ctx, sales), row_ids(ctx, sales))  # a soft-deleted sale's rows disappear
     out.replace_locations(normalize_locations(ctx, job.now or datetime.now(UTC)))

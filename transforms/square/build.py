@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from transforms.build import BuildJob, CanonicalSink, RawRows, Row, chunks
 from transforms.pii import normalise_email, normalise_phone
 from transforms.square.normalize import (
+    RAW_COLUMNS,
     SquareContext,
     is_return_order,
     normalize,
@@ -41,13 +42,16 @@ def changed(raw: RawRows, loads: tuple[str, ...]) -> tuple[set[str], set[str]]:
 
 
 def _orders(raw: RawRows, ids: Iterable[str]) -> list[Row]:
-    return raw.attach("orders", raw.roots("orders", "id", ids), ORDER_CHILDREN)
+    """The orders with their child rows, only the columns the normaliser reads (and the keys that
+    re-attach the children)."""
+    return raw.attach("orders", raw.roots("orders", "id", ids, (*RAW_COLUMNS["orders"], "_dlt_id")), ORDER_CHILDREN,
+                      RAW_COLUMNS)
 
 
-def _payments(raw: RawRows, order_ids: Iterable[str], payment_ids: Iterable[str]) -> dict[str, Row]:
-    out = {r["id"]: r for r in raw.roots("payments", "order_id", set(order_ids))}
-    out.update({r["id"]: r for r in raw.roots("payments", "id", set(payment_ids))})
-    return out
+def _payments(raw: RawRows, payment_ids: Iterable[str]) -> dict[str, Row]:
+    """The payments the normaliser looks up (a sale's tenders', a refund's), by id, with only the
+    columns it reads (payments is the widest raw table: 56 columns, timestamps among them)."""
+    return {r["id"]: r for r in raw.roots("payments", "id", set(payment_ids), RAW_COLUMNS["payments"])}
 
 
 def _catalog(raw: RawRows) -> list[Row]:
@@ -75,7 +79,7 @@ def build(raw: RawRows, out: CanonicalSink, job: BuildJob) -> None:
     for chunk in chunks(order_ids):
         sale_orders = [o for o in _orders(raw, chunk) if not is_return_order(o)]
         tender_payments = [t["payment_id"] for o in sale_orders for t in o.get("tenders") or [] if t.get("payment_id")]
-        ctx.payments = _payments(raw, [o["id"] for o in sale_orders], tender_payments)
+        ctx.payments = _payments(raw, tender_payments)
         batch = normalize(ctx, sale_orders, [])
         # the raw rows take twice the canonical ones (≈ 120 vs 60 MiB for 10 000 orders): let them go
         # before the write, which needs memory of its own (the Arrow columns, DuckDB's insert)
@@ -86,7 +90,7 @@ def build(raw: RawRows, out: CanonicalSink, job: BuildJob) -> None:
     for chunk in chunks(refund_ids):
         refunds = raw.roots("refunds", "id", chunk)
         return_orders = _orders(raw, {r["order_id"] for r in refunds if r.get("order_id")})
-        ctx.payments = _payments(raw, [], [r["payment_id"] for r in refunds if r.get("payment_id")])
+        ctx.payments = _payments(raw, [r["payment_id"] for r in refunds if r.get("payment_id")])
         batch = normalize(ctx, return_orders, refunds)
         del refunds, return_orders
         ctx.payments = {}

@@ -10,6 +10,7 @@ from typing import Any
 from transforms.build import BuildJob, CanonicalSink, RawRows, chunks
 from transforms.pii import normalise_email, normalise_phone
 from transforms.toast.normalize import (
+    RAW_COLUMNS,
     ToastContext,
     check_ids,
     normalize,
@@ -51,7 +52,9 @@ def build(raw: RawRows, out: CanonicalSink, job: BuildJob) -> None:
                  if r.get("pos_device_info__device_id")},
     )
     for chunk in chunks(raw.changed_ids("orders", "guid", job.loads)):
-        orders = raw.attach("orders", raw.roots("orders", "guid", chunk), ORDER_CHILDREN)
+        # only the columns the normaliser reads (and the keys that re-attach the children)
+        orders = raw.attach("orders", raw.roots("orders", "guid", chunk, (*RAW_COLUMNS["orders"], "_dlt_id")),
+                            ORDER_CHILDREN, RAW_COLUMNS)
         # every check and refund the orders may own: a deleted check or undone refund disappears
         stale = [ctx.check_id(g) for g in check_ids(orders)] + refund_ids(ctx, orders)
         out.write(normalize(ctx, orders), stale)
