@@ -14,8 +14,7 @@ What links an account or lists the providers stays light.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from dlt_sources.common.lazy import lazy_source
 
 __all__ = [
     "RECONNECT_HINT",
@@ -29,19 +28,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    """Every public name of :mod:`dlt_sources.lightspeed.source` (the source, the helpers it re-exports),
-    imported on first use."""
-    if name.startswith("__"):
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    source = importlib.import_module(f"{__name__}.source")
-    if name == "source":
-        return source
-    try:
-        return getattr(source, name)
-    except AttributeError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy_source(__name__, __all__)
