@@ -33,24 +33,16 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bench.canonical_build import _env  # the same bench home (POS_HOME, dlt, the PII key)
+
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "bench" / "_work"
 SEED = 42
 START = date(2026, 1, 5)
 PROVIDERS = ("square", "toast", "lightspeed")
-PII_KEY = "bench-pii-key"
 TABLES = ("pos_transactions", "pos_transaction_items", "pos_tenders", "pos_products", "daily_product_sales",
           "pos_locations")
 WALL_CLOCK = {"processed_at", "updated_at", "valid_to", "last_seen_at"}
-
-
-def _env(home: Path) -> None:
-    os.environ["POS_HOME"] = str(home)
-    os.environ["DLT_DATA_DIR"] = str(home / "dlt-data")
-    os.environ["RUNTIME__DLTHUB_TELEMETRY"] = "false"
-    os.environ["POS_PII_KEY"] = PII_KEY
-    for name in ("POS_WAREHOUSE_URL", "POS_DATABASE_URL", "POS_STORE_CUSTOMER_PII"):
-        os.environ.pop(name, None)
 
 
 def _tokens(provider: str, acct: dict[str, Any]) -> Any:
