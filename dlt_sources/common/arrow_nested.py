@@ -19,6 +19,9 @@ What dlt makes of a dict row, and what :func:`nested_tables` makes of it alike:
   dict path — when every value of the batch parses, otherwise it stays text; ``Decimal`` values
   become decimal(38, 9), dlt's decimal type (exact; more than 9 decimal places fail loudly).
 
+:func:`nested_tables_of` does the same from a struct array typed as ``pa.array`` types the rows
+(:mod:`dlt_sources.common.arrow_json` reads one from a page's JSON body without making dicts).
+
 :func:`nested_items` wraps the tables for dlt: the root with the resource's table hints, each
 child table as a *nested* table of its parent (``parent`` in dlt's schema, with the row/parent/
 root key hints of dlt's own nested tables), so dlt's delete-insert merge replaces an object's
@@ -174,11 +177,19 @@ def nested_tables(rows: Sequence[Mapping[str, Any]], table: str, *, max_nesting:
     once per key of a batch, not per row."""
     if not rows:
         return []
-    struct = pa.array(list(rows))
+    return nested_tables_of(pa.array(list(rows)), table, max_nesting=max_nesting, not_null=not_null, naming=naming)
+
+
+def nested_tables_of(struct: pa.Array, table: str, *, max_nesting: int, not_null: Sequence[str] = ("id",),
+                     naming: Callable[[str], str] | None = None) -> list[NestedTable]:
+    """:func:`nested_tables` of rows already in a struct array, typed as ``pa.array`` types the
+    rows' dicts (e.g. read from the page's JSON by :mod:`dlt_sources.common.arrow_json`)."""
+    if not len(struct):
+        return []
     if not pa.types.is_struct(struct.type):
         raise TypeError(f"{table}: rows must be objects")
     builder = _Builder(max_nesting, not_null, functools.cache(naming) if naming else _same)
-    builder.table(table, None, struct, max_nesting, {DLT_ID: _ids(len(rows))})
+    builder.table(table, None, struct, max_nesting, {DLT_ID: _ids(len(struct))})
     return builder.out
 
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from requests import PreparedRequest, Response
 
 from dlt_sources.common import guard
+from dlt_sources.common.arrow_json import JsonPage, read_page
 from dlt_sources.common.auth import TokenProvider, TokenSet
 from dlt_sources.common.discovery import DISCOVERY_RETRY_POLICY, Location, discovery_errors, error_detail
 from dlt_sources.common.errors import (
@@ -219,6 +220,30 @@ class SquareClient:
 
         yield from prefetched(fetch(), self.prefetch, name=f"square-pages{path}")
 
+    def json_pages(self, path: str, data_key: str, body: Mapping[str, Any]) -> Iterator[JsonPage]:
+        """The POST pages of :meth:`pages` (the same requests; cursor in the body, paging ends on an
+        absent or empty cursor, as dlt's paginator ends it), each body read straight into Arrow
+        (:func:`~dlt_sources.common.arrow_json.read_page`) in the fetching thread, or kept for
+        ``orjson`` when the reader refuses it."""
+        url = f"{self.base_url}/{path.lstrip('/')}"
+
+        def fetch() -> Iterator[JsonPage]:
+            request = json.loads(json.dumps(body))
+            while True:
+                response = self.session.post(url, json=request, headers=self.headers)
+                page = read_page(response.content, data_key)
+                cursor = page.top.get("cursor") if page.rows is not None else _cursor_of(response.json())
+                yield page
+                if not cursor:
+                    return
+                request["cursor"] = cursor
+
+        yield from prefetched(fetch(), self.prefetch, name=f"square-pages{path}")
+
+
+def _cursor_of(payload: Any) -> Any:
+    return payload.get("cursor") if isinstance(payload, dict) else None
+
 
 @functools.cache
 def _selector(data_key: str) -> Any:
@@ -259,6 +284,39 @@ def restartable_pages(
                         if seen > current:
                             current = seen
                 yield rows, payload
+            return
+        except InvalidCursor:
+            restarts += 1
+            if restarts > max_restarts:
+                raise
+            log.warning("Square %s: INVALID_CURSOR, restarting from %s (restart %d/%d)", path, iso(current),
+                        restarts, max_restarts)
+
+
+def restartable_json_pages(
+    client: SquareClient,
+    path: str,
+    data_key: str,
+    make_request: Callable[[datetime], tuple[dict[str, Any] | None, dict[str, Any] | None]],
+    begin: datetime,
+    cursor_field: str,
+    *,
+    max_restarts: int = MAX_CURSOR_RESTARTS,
+) -> Iterator[JsonPage]:
+    """:func:`restartable_pages` of a POST query, each page read by
+    :meth:`SquareClient.json_pages` (Arrow, or dicts when the reader refuses it)."""
+    restarts = 0
+    current = begin
+    while True:
+        _, body = make_request(current)
+        try:
+            for page in client.json_pages(path, data_key, body or {}):
+                for value in page.values(cursor_field):
+                    if value:
+                        seen = parse_ts(value)
+                        if seen > current:
+                            current = seen
+                yield page
             return
         except InvalidCursor:
             restarts += 1

@@ -17,7 +17,21 @@ import pyarrow as pa
 from dlt.sources import DltResource
 
 from dlt_sources.common.arrow import arrow_batches, prepare_arrow_resources
-from dlt_sources.common.arrow_nested import count_nested_by_root_resource, nested_items, nested_tables
+from dlt_sources.common.arrow_json import (
+    JsonPage,
+    Refused,
+    add_after_first_keys,
+    concat,
+    first_object_keys,
+)
+from dlt_sources.common.arrow_json import pseudonymise as pseudonymise_struct
+from dlt_sources.common.arrow_nested import (
+    NestedTable,
+    count_nested_by_root_resource,
+    nested_items,
+    nested_tables,
+    nested_tables_of,
+)
 from dlt_sources.common.auth import TokenProvider
 from dlt_sources.common.incremental import IncrementalSync, window_of
 from dlt_sources.common.pace import SyncPace, attach_pace, building, optional_stream, stops_early, sync_pace
@@ -36,11 +50,13 @@ from dlt_sources.square.helpers import (
     iso,
     merchant_id_of,
     parse_ts,
+    restartable_json_pages,
     restartable_pages,
     shape_rows,
     square_tokens,
 )
 from dlt_sources.square.settings import (
+    ACCOUNT_COLUMN,
     ARROW_BATCH_ROWS,
     ARROW_TABLES,
     CATALOG_OBJECT_TYPES,
@@ -51,6 +67,7 @@ from dlt_sources.square.settings import (
     DEFAULT_INITIAL_DAYS,
     DEFAULT_LOOKBACK,
     ENDPOINTS,
+    GUARD_COLUMNS,
     JSON_COLUMNS,
     LOCATION_CONCURRENCY,
     MIN_SLICE,
@@ -194,8 +211,32 @@ class _Sync(IncrementalSync):
                 if out := self.prepare(table, rows):
                     yield out
 
-    def orders(self) -> Iterator[list[Row]]:
-        """SearchOrders over batches of ≤ 10 locations, every state, sorted ascending."""
+    def _guard_page(self, table: str, page: JsonPage) -> list[int] | None:
+        """The positions of ``page``'s objects the version guard keeps (it sees their key and
+        version fields only: all it reads of a row). None: those fields are not text or integers
+        in Arrow (a number with a fraction would come back as another Python type than from
+        ``orjson``): take the dict path."""
+        spec = GUARD_COLUMNS[table]
+        assert page.rows is not None
+        for name in (spec.key, spec.field):
+            at = page.rows.type.get_field_index(name)
+            kind = page.rows.type.field(at).type if at >= 0 else pa.null()
+            if not (pa.types.is_string(kind) or pa.types.is_int64(kind) or pa.types.is_null(kind)):
+                return None
+        probes = [{spec.key: key, spec.field: version}
+                  for key, version in zip(page.values(spec.key), page.values(spec.field), strict=True)]
+        kept = {id(row) for row in self.guard.filter(table, probes)}
+        return [i for i, row in enumerate(probes) if id(row) in kept]
+
+    def prepare_kept(self, table: str, page: JsonPage, kept: Sequence[int]) -> list[Row]:
+        """The dict rows of ``page`` the guard kept (:meth:`_guard_page`), shaped as :meth:`prepare` shapes them."""
+        rows = page.dicts()
+        return shape_rows(table, [rows[i] for i in kept], self.account_id)
+
+    def orders(self) -> Iterator[list[Row] | JsonPage]:
+        """SearchOrders over batches of ≤ 10 locations, every state, sorted ascending. Each page
+        comes as the guard-kept dict rows (:meth:`prepare`) or, whole, as a :class:`JsonPage` read
+        into Arrow (every object kept, not shaped yet: :func:`orders_struct`)."""
         path = ENDPOINTS["orders"]
         window = self.window
         field = "created_at" if window is not None else "updated_at"
@@ -221,12 +262,19 @@ class _Sync(IncrementalSync):
                 begin = window[0] if window is not None else self.begin_for(batch, hwm)
                 seen: datetime | None = None
                 try:
-                    for rows, _ in restartable_pages(self.client, "POST", path, "orders", request, begin, field):
-                        if window is not None:
-                            rows = [r for r in rows if window[0] <= parse_ts(r["created_at"]) < window[1]]
-                        seen = _max_ts(seen, rows, "updated_at")
-                        if out := self.prepare("orders", rows):
-                            yield out
+                    for page in restartable_json_pages(self.client, path, "orders", request, begin, field):
+                        kept = self._guard_page("orders", page) if window is None and page.rows is not None else None
+                        if kept is None:  # the dict path
+                            rows = page.dicts()
+                            if window is not None:
+                                rows = [r for r in rows if window[0] <= parse_ts(r["created_at"]) < window[1]]
+                            seen = _max_ts(seen, rows, "updated_at")
+                            if out := self.prepare("orders", rows):
+                                yield out
+                            continue
+                        seen = _max_ts_of(seen, page.values("updated_at"))
+                        if kept:
+                            yield page if len(kept) == len(page) else self.prepare_kept("orders", page, kept)
                 finally:  # sorted ascending over the whole batch: every location was read up to `seen`
                     _advance(hwm, batch, seen)
         if window is None:
@@ -289,6 +337,46 @@ class _Sync(IncrementalSync):
             yield out
 
 
+def orders_tables(parts: Sequence[list[Row] | JsonPage], account_id: str | None,
+                  pseudonymize: Pseudonymize | None) -> list[NestedTable]:
+    """One batch of orders as nested Arrow tables. Pages read into Arrow (:class:`JsonPage`) are
+    shaped and pseudonymised in Arrow (:mod:`dlt_sources.common.arrow_json`: the same types as
+    ``pa.array`` of their dicts); a batch with dict rows in it (a page the reader or the guard
+    left to dicts), or one the Arrow path refuses, is built from dicts, as before."""
+    pages = [part.rows for part in parts if isinstance(part, JsonPage) and part.rows is not None]
+    if parts and len(pages) == len(parts) and isinstance(parts[0], JsonPage):
+        try:
+            struct = orders_struct(pages, parts[0].body, account_id, pseudonymize)
+            return nested_tables_of(struct, "orders", max_nesting=MAX_TABLE_NESTING)
+        except (Refused, pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+            pass
+    pseudonymise_order = row_pseudonymiser(PII_FIELDS["orders"], pseudonymize)
+    rows: list[Row] = []
+    for part in parts:
+        if isinstance(part, JsonPage):
+            rows.extend(pseudonymise_order(row) for row in shape_rows("orders", part.dicts(), account_id))
+        else:
+            rows.extend(part)
+    return nested_tables(rows, "orders", max_nesting=MAX_TABLE_NESTING)
+
+
+def orders_struct(pages: Sequence[pa.StructArray], first_body: bytes, account_id: str | None,
+                  pseudonymize: Pseudonymize | None) -> pa.StructArray:
+    """The pages' orders as ``pa.array`` types their shaped, pseudonymised dicts (:func:`shape_rows`
+    adds the tenant column last to each dict: after the first order's keys in the batch's fields)."""
+    struct = concat(pages)
+    if ACCOUNT_COLUMN in struct.type.names:
+        raise Refused(f"the API's objects have a {ACCOUNT_COLUMN} field")
+    if account_id is not None:  # None: a null column, which the nested tables leave out
+        keys = first_object_keys(first_body, "orders")
+        if keys is None:
+            raise Refused("no first order in the first page")
+        struct = add_after_first_keys(struct, list(dict.fromkeys(keys)), ACCOUNT_COLUMN, account_id)
+    if pseudonymize is not None:
+        struct = pseudonymise_struct(struct, PII_FIELDS["orders"], pseudonymize)
+    return struct
+
+
 def resume_mark(newest: Sequence[datetime | None], finished: Sequence[bool]) -> datetime | None:
     """Where a location's next sync may resume, from its slices in time order: the newest row of
     the slices up to and including the first one not read to its end (each slice's rows come sorted
@@ -314,8 +402,11 @@ def query_slices(begin: datetime, end: datetime) -> list[tuple[datetime, datetim
 
 
 def _max_ts(current: datetime | None, rows: list[Row], field: str) -> datetime | None:
-    for row in rows:
-        value = row.get(field)
+    return _max_ts_of(current, [row.get(field) for row in rows])
+
+
+def _max_ts_of(current: datetime | None, values: Sequence[Any]) -> datetime | None:
+    for value in values:
         if value:
             seen = parse_ts(value)
             if current is None or seen > current:
@@ -424,14 +515,17 @@ def square_source(
 
     @dlt.resource(name="orders", write_disposition=merge, parallelized=True)
     def orders() -> Iterator[Any]:
-        pending: list[Row] = []
-        for rows in sync.orders():
-            pending.extend(pseudonymise_order(row) for row in rows)  # the list paths exist only as dicts
-            if len(pending) >= ORDERS_ARROW_BATCH_ROWS:
-                yield from nested_items(nested_tables(pending, "orders", max_nesting=MAX_TABLE_NESTING), orders_hints)
-                pending = []
+        pending: list[list[Row] | JsonPage] = []
+        count = 0
+        for part in sync.orders():
+            # dict rows are pseudonymised here, pages read into Arrow when their batch is built
+            pending.append(part if isinstance(part, JsonPage) else [pseudonymise_order(row) for row in part])
+            count += len(part)
+            if count >= ORDERS_ARROW_BATCH_ROWS:
+                yield from nested_items(orders_tables(pending, sync.account_id, pseudonymize), orders_hints)
+                pending, count = [], 0
         if pending:
-            yield from nested_items(nested_tables(pending, "orders", max_nesting=MAX_TABLE_NESTING), orders_hints)
+            yield from nested_items(orders_tables(pending, sync.account_id, pseudonymize), orders_hints)
 
     @dlt.resource(name="catalog", write_disposition=merge, primary_key="id",
                   columns={"version": {"dedup_sort": "desc"}}, parallelized=True)

@@ -1,0 +1,290 @@
+"""Benchmark: the client's CPU of the Square orders import, this tree against another checkout.
+
+One ``pos-sync sandbox serve`` process (``--scale`` × ``--days``, seed 42); its indexes are warmed
+up first. Then ``--repeat`` rounds, each: the **serving ceiling** of orders (the simple client of
+``bench._common`` with the connector's page size), then the orders import (``orders`` alone, with
+every child table, into a fresh DuckDB file with the product's dlt settings) once with the code of
+``--compare-with`` (the baseline) and once with this tree, the order alternating between rounds.
+Each import runs in a process of its own, by path, with its checkout first on ``PYTHONPATH``; it
+runs dlt's steps one by one (``extract``, ``normalize``, ``load``) and records each step's wall
+seconds and the **CPU seconds of the import process** (every thread) spent in it: the extract's
+CPU is the client's own work on the pages (HTTP, JSON, Arrow, parquet), which the emulator's
+process competes with on 2 cores. The 1-minute load average is recorded at each import's start
+and end.
+
+``--pseudonymise``: the source hashes the personal fields (``transforms.pii.Pseudonymizer`` with a
+fixed key), as the service's syncs do unless a tenant keeps clear storage.
+
+``--dump DIR``: each import also writes every raw table of its warehouse as sorted text into DIR
+(see :func:`dump_raw`), and the document says whether the baseline's and this tree's dumps of every
+round are byte-identical.
+
+    python -m bench.square_orders_cpu --compare-with /path/to/main [--scale chain --days 14 --repeat 3] \\
+        [--resources orders] [--pseudonymise] [--dump DIR] --out bench/results/square_import_json_arrow.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+SEED = 42
+START = date(2026, 1, 5)
+ROOT = Path(__file__).resolve().parent.parent
+KEY_COLUMNS = ("_dlt_id", "_dlt_parent_id", "_dlt_root_id")
+PII_KEY = b"bench-square-orders-cpu"  # --pseudonymise: a fixed key, so both codes' pseudonyms compare
+# tables whose column order is deterministic: orders come from one cursor chain, in order; the
+# other streams' pages arrive in an order of their own (locations paged at once), and so do the
+# columns a page brings first
+ORDERED = "orders"
+
+
+# ---------------------------------------------------------------------- child: one import
+def _cpu() -> float:
+    return time.process_time()  # every thread of this process
+
+
+def import_once(spec: dict[str, Any]) -> dict[str, Any]:
+    import dlt
+
+    from dlt_sources.common import TokenSet
+    from dlt_sources.common.tuning import apply_performance_defaults, duckdb_destination
+    from dlt_sources.square import destination_known_versions, square_source, square_tokens
+
+    apply_performance_defaults()
+    work = Path(spec["work"])
+    os.environ["DLT_DATA_DIR"] = str(work / "dlt-data")
+    os.environ["RUNTIME__DLTHUB_TELEMETRY"] = "false"
+    pipeline = dlt.pipeline(pipeline_name="bench_orders_cpu", destination=duckdb_destination(str(work / "w.duckdb")),
+                            dataset_name="raw_square", pipelines_dir=str(work / "pipelines"))
+    tokens = square_tokens(TokenSet(spec["access_token"]), base_url=spec["base_url"])
+    pseudonymize = None
+    if spec.get("pseudonymise"):  # the service's default: personal fields hashed in the source
+        from transforms.pii import Pseudonymizer
+
+        pseudonymize = Pseudonymizer(PII_KEY)
+    source = square_source(tokens, spec["location_ids"], base_url=spec["base_url"], account_id=spec["account_id"],
+                           initial_start=datetime.fromisoformat(spec["begin"]),
+                           now=datetime.fromisoformat(spec["now"]),
+                           known_versions=destination_known_versions(pipeline, account_id=spec["account_id"]),
+                           pseudonymize=pseudonymize)
+    steps: dict[str, dict[str, float]] = {}
+    for step in ("extract", "normalize", "load"):
+        t0, c0 = time.perf_counter(), _cpu()
+        if step == "extract":
+            pipeline.extract(source.with_resources(*spec["resources"]), loader_file_format="parquet")
+        elif step == "normalize":
+            pipeline.normalize()
+        else:
+            pipeline.load().raise_on_failed_jobs()
+        steps[step] = {"seconds": round(time.perf_counter() - t0, 3), "cpu_seconds": round(_cpu() - c0, 3)}
+    with pipeline.sql_client() as client:
+        orders = int(client.execute_sql("select count(*) from orders")[0][0])
+    out: dict[str, Any] = {"orders": orders, "steps": steps}
+    if spec.get("dump"):
+        text = dump_raw(pipeline)
+        Path(spec["dump"]).write_text(text)
+        out["dump_sha256"] = hashlib.sha256(text.encode()).hexdigest()
+    return out
+
+
+def _value(v: Any) -> str:
+    if isinstance(v, Decimal):
+        return f"D{v}"  # with its scale
+    if isinstance(v, datetime):
+        return v.isoformat()
+    if isinstance(v, float):
+        return repr(v)
+    return json.dumps(v, default=str, ensure_ascii=False)
+
+
+def dump_raw(pipeline: Any) -> str:
+    """Every table of the dataset as text: per table, dlt's column schema (name, data type,
+    nullable, precision, scale, timezone, key hints) and the warehouse's columns with DuckDB's
+    types — in their order for the orders tables, by name for the others (see :data:`ORDERED`) —
+    then every row sorted. The random ``_dlt_id`` /
+    ``_dlt_parent_id`` / ``_dlt_root_id`` become a stable key (the root's ``id``, then each
+    level's table and ``_dlt_list_idx``), ``_dlt_load_id`` is left out (the load's time)."""
+    schema = pipeline.default_schema
+    lines: list[str] = []
+    keys: dict[str, str] = {}  # _dlt_id -> stable key
+    names = sorted((t for t in schema.data_table_names() if not t.startswith("_dlt")),
+                   key=lambda t: (t.count("__"), t))
+    with pipeline.sql_client() as client:
+        present = {r[0] for r in client.execute_sql(
+            "select table_name from information_schema.tables where table_schema = %s", client.dataset_name)}
+        for table in names:
+            if table not in present:
+                lines.append(f"## {table}: not in the warehouse")
+                continue
+            hints = schema.tables[table]
+            lines.append(f"## {table} parent={hints.get('parent')} write={hints.get('write_disposition')}")
+            columns = hints["columns"]
+            for name in (columns if table.startswith(ORDERED) else sorted(columns)):
+                col = columns[name]
+                lines.append("   schema " + json.dumps({k: col.get(k) for k in (
+                    "name", "data_type", "nullable", "precision", "scale", "timezone", "primary_key", "row_key",
+                    "parent_key", "root_key", "unique", "dedup_sort")}, default=str))
+            cols = client.execute_sql(
+                "select column_name, data_type from information_schema.columns where table_schema = %s "
+                "and table_name = %s order by ordinal_position", client.dataset_name, table)
+            lines.append("   columns " + json.dumps(cols if table.startswith(ORDERED) else sorted(cols)))
+            names_ = [c[0] for c in cols]
+            rows = client.execute_sql(f"select * from {client.make_qualified_table_name(table)}")
+            out_rows = []
+            for row in rows:
+                record = dict(zip(names_, row, strict=True))
+                if "_dlt_parent_id" in record:
+                    key = f"{keys[record['_dlt_parent_id']]}/{table}[{record['_dlt_list_idx']}]"
+                else:
+                    key = f"{table}:{record.get('id')}"
+                keys[record["_dlt_id"]] = key
+                record.pop("_dlt_load_id", None)
+                for k in KEY_COLUMNS:
+                    if k in record:
+                        record[k] = keys.get(record[k], "?") if k != "_dlt_id" else key
+                items = record.items() if table.startswith(ORDERED) else sorted(record.items())
+                out_rows.append(key + "\t" + "\t".join(f"{k}={_value(v)}" for k, v in items))
+            lines.append(f"   rows {len(out_rows)}")
+            lines.extend(sorted(out_rows))
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------- parent
+def _run_code(code: Path, spec: dict[str, Any]) -> dict[str, Any]:
+    load = round(os.getloadavg()[0], 2)
+    done = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--child", json.dumps(spec)],
+                          cwd=tempfile.gettempdir(), env=os.environ | {"PYTHONPATH": str(code)},
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"import failed ({code}):\n{done.stderr[-4000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1]) | {
+        "load_average_1m_at_start": load, "load_average_1m_at_end": round(os.getloadavg()[0], 2)}
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    from bench._common import SimpleClient, machine, sandbox_process, window_bounds
+    from dlt_sources.square.settings import ORDERS_PAGE_SIZE
+
+    codes = {"baseline": Path(args.compare_with).resolve(), "product": ROOT}
+    work_root = Path(tempfile.mkdtemp(prefix="pos-bench-orders-cpu-"))
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in codes}
+    ceilings: list[dict[str, Any]] = []
+    identical: list[bool] = []
+    try:
+        with sandbox_process(seed=SEED, start=START, days=args.days, scale=args.scale) as sandbox:
+            client = SimpleClient(sandbox)
+            try:
+                t0 = time.perf_counter()
+                client.warm_up()
+                warm = round(time.perf_counter() - t0, 2)
+                begin, now = window_bounds(START, args.days, sandbox)
+                base = {"base_url": sandbox.base_url, "access_token": sandbox.square["access_token"],
+                        "location_ids": sandbox.location_ids, "account_id": sandbox.square["account_id"],
+                        "begin": begin.isoformat(), "now": now.isoformat(), "resources": args.resources.split(","),
+                        "pseudonymise": args.pseudonymise}
+                for r in range(args.repeat):
+                    load = round(os.getloadavg()[0], 2)
+                    served = client.orders(begin, now, page_size=ORDERS_PAGE_SIZE).summary()
+                    ceilings.append(served | {"load_average_1m_at_start": load,
+                                              "load_average_1m_at_end": round(os.getloadavg()[0], 2)})
+                    dumps = {}
+                    for name in (list(codes) if r % 2 == 0 else list(codes)[::-1]):
+                        work = work_root / f"{name}_{r}"
+                        work.mkdir()
+                        spec = base | {"work": str(work)}
+                        if args.dump:
+                            spec["dump"] = dumps[name] = str(Path(args.dump) / f"dump_{name}_{r + 1}.txt")
+                        print(f"[square_orders_cpu] round {r + 1}: {name} …", file=sys.stderr, flush=True)
+                        runs[name].append(_run_code(codes[name], spec) | {"round": r + 1})
+                        shutil.rmtree(work, ignore_errors=True)
+                    if args.dump:
+                        identical.append(Path(dumps["baseline"]).read_bytes() == Path(dumps["product"]).read_bytes())
+            finally:
+                client.close()
+    finally:
+        shutil.rmtree(work_root, ignore_errors=True)
+    return _document(args, codes, warm, ceilings, runs, identical, machine())
+
+
+def _document(args: argparse.Namespace, codes: dict[str, Path], warm: float, ceilings: list[dict[str, Any]],
+              runs: dict[str, list[dict[str, Any]]], identical: list[bool], host: dict[str, Any]) -> dict[str, Any]:
+    def med(name: str, step: str, key: str) -> float:
+        return round(statistics.median(x["steps"][step][key] for x in runs[name]), 3)
+
+    orders = runs["product"][0]["orders"]
+    ceiling = statistics.median(c["records_per_s"] for c in ceilings)
+    summary: dict[str, Any] = {}
+    for name in codes:
+        extract = med(name, "extract", "seconds")
+        summary[name] = {
+            "extract_seconds_median": extract,
+            "extract_cpu_seconds_median": med(name, "extract", "cpu_seconds"),
+            "extract_cpu_ms_per_1000_orders": round(1000 * med(name, "extract", "cpu_seconds") / orders * 1000, 1),
+            "normalize_seconds_median": med(name, "normalize", "seconds"),
+            "load_seconds_median": med(name, "load", "seconds"),
+            "extract_orders_per_s": round(orders / extract),
+            "extract_fraction_of_ceiling": round(orders / extract / ceiling, 3),
+            "extract_seconds_over_serving_seconds": round(extract / (orders / ceiling), 3),
+        }
+    return {
+        "benchmark": "square_orders_cpu",
+        "machine": host,
+        "world": {"seed": SEED, "scale": args.scale, "start": START.isoformat(), "days": args.days},
+        "resources": args.resources.split(","),
+        "pseudonymised": args.pseudonymise,
+        "baseline_code": str(codes["baseline"]),
+        "index_warm_up_seconds": warm,
+        "orders": orders,
+        "serving_ceiling_per_round": ceilings,
+        "serving_ceiling_orders_per_s_median": ceiling,
+        "runs": runs,
+        "summary": summary,
+        "product_over_baseline": {
+            "extract_cpu_seconds": round(summary["product"]["extract_cpu_seconds_median"]
+                                         / summary["baseline"]["extract_cpu_seconds_median"], 3),
+            "extract_seconds": round(summary["product"]["extract_seconds_median"]
+                                     / summary["baseline"]["extract_seconds_median"], 3),
+        },
+        **({"raw_dumps_identical_per_round": identical} if identical else {}),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--compare-with", metavar="CHECKOUT", help="the baseline's code (e.g. a checkout of main)")
+    parser.add_argument("--scale", default="chain", choices=("tiny", "small", "chain"))
+    parser.add_argument("--days", type=int, default=14)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--resources", default="orders", help="comma-separated resources to import (default orders)")
+    parser.add_argument("--dump", metavar="DIR", default=None,
+                        help="dump every raw table into DIR (kept) and compare the two codes' dumps")
+    parser.add_argument("--pseudonymise", action="store_true",
+                        help="hash the personal fields in the source, as the service does by default")
+    parser.add_argument("--out", default=None)
+    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(import_once(json.loads(args.child))))
+        return
+    if not args.compare_with:
+        parser.error("--compare-with CHECKOUT is required")
+    from bench._common import emit
+
+    emit(run(args), args.out)
+
+
+if __name__ == "__main__":
+    main()
