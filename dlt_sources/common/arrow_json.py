@@ -13,8 +13,10 @@ refuses the page (``None``: parse the body as dicts, as before):
 * the reader types a text it can read as an instant or a date (``2026-01-05T10:00:00Z``, without a
   fraction of a second) as a timestamp; ``pa.array`` keeps it as text (``arrow_nested`` casts it
   with dlt's rules later): any timestamp, date or time type refuses the page;
-* an integer beyond int64 becomes a double in the reader (``pa.array``: uint64 or an error): a
-  double with a magnitude of 2**63 or more refuses the page;
+* an integer beyond int64 becomes a double in the reader (``pa.array``: uint64 or an error), and so
+  does a large integer in a field where other objects have a fraction (``pa.array`` refuses an
+  integer a double cannot hold exactly): a double with a magnitude of 2**53 or more refuses the page;
+* a key twice in one object: the reader fails (``orjson`` keeps the last value): refused;
 * a body that is not one JSON object with the data key holding a list of objects.
 
 Batches of several pages: :func:`unify` merges their types as ``pa.array``'s inference merges its
@@ -36,7 +38,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
-INT64_LIMIT = 2.0**63
+EXACT_DOUBLE_LIMIT = 2.0**53  # integers from here on are not all exact as doubles
 
 
 class Refused(ValueError):
@@ -52,6 +54,7 @@ class JsonPage:
     data_key: str
     rows: pa.StructArray | None
     top: dict[str, Any] = field(default_factory=dict)  # the other top-level texts and integers: the cursor
+    names: frozenset[str] = frozenset()  # every top-level key the reader saw
     _dicts: list[Any] | None = None
 
     def __len__(self) -> int:
@@ -88,24 +91,25 @@ def read_page(body: bytes, data_key: str) -> JsonPage:
     top = {name: table.column(name)[0].as_py() for name in table.column_names
            if name != data_key and (pa.types.is_string(table.schema.field(name).type)
                                     or pa.types.is_integer(table.schema.field(name).type))}
-    if data_key not in table.column_names:
-        return JsonPage(body, data_key, pa.array([], type=pa.struct([])), top)
+    names = frozenset(table.column_names)
+    if data_key not in names:
+        return JsonPage(body, data_key, pa.array([], type=pa.struct([])), top, names)
     column = table.column(data_key).combine_chunks()
     if pa.types.is_null(column.type):
-        return JsonPage(body, data_key, pa.array([], type=pa.struct([])), top)
+        return JsonPage(body, data_key, pa.array([], type=pa.struct([])), top, names)
     if not pa.types.is_list(column.type) or not (pa.types.is_struct(column.type.value_type)
                                                  or pa.types.is_null(column.type.value_type)):
-        return JsonPage(body, data_key, None, top)
+        return JsonPage(body, data_key, None, top, names)
     rows = pc.list_flatten(column)
     if rows.null_count:  # a null in the list: not an object (the dict path fails on it)
-        return JsonPage(body, data_key, None, top)
+        return JsonPage(body, data_key, None, top, names)
     if pa.types.is_null(rows.type):  # []
         rows = pa.array([], type=pa.struct([]))
     try:
         _check(rows)
     except Refused:
-        return JsonPage(body, data_key, None, top)
-    return JsonPage(body, data_key, rows, top)
+        return JsonPage(body, data_key, None, top, names)
+    return JsonPage(body, data_key, rows, top, names)
 
 
 def _check(array: pa.Array) -> None:
@@ -119,8 +123,8 @@ def _check(array: pa.Array) -> None:
         _check(array.values)
     elif pa.types.is_floating(kind) and len(array) and array.null_count < len(array):
         largest = pc.max(pc.abs(array)).as_py()
-        if largest is not None and largest >= INT64_LIMIT:
-            raise Refused("a number beyond int64 (an integer there: pa.array would not make it a double)")
+        if largest is not None and largest >= EXACT_DOUBLE_LIMIT:
+            raise Refused("a number of 2**53 or more (an integer there: pa.array would not make it a double)")
 
 
 def unify(a: pa.DataType, b: pa.DataType) -> pa.DataType:

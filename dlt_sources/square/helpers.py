@@ -232,7 +232,10 @@ class SquareClient:
             while True:
                 response = self.session.post(url, json=request, headers=self.headers)
                 page = read_page(response.content, data_key)
-                cursor = page.top.get("cursor") if page.rows is not None else _cursor_of(response.json())
+                if "cursor" in page.top or (page.rows is not None and "cursor" not in page.names):
+                    cursor = page.top.get("cursor")
+                else:  # refused, or a cursor the reader did not read as text: as dlt reads it
+                    cursor = _cursor_of(response.json())
                 yield page
                 if not cursor:
                     return
