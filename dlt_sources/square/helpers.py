@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 from requests import PreparedRequest, Response
 
 from dlt_sources.common import guard
-from dlt_sources.common.arrow_json import JsonPage, read_page
 from dlt_sources.common.auth import TokenProvider, TokenSet
 from dlt_sources.common.discovery import DISCOVERY_RETRY_POLICY, Location, discovery_errors, error_detail
 from dlt_sources.common.errors import (
@@ -55,6 +54,8 @@ from dlt_sources.square.settings import (
 if TYPE_CHECKING:
     from dlt import Pipeline
     from dlt.sources.helpers.rest_client import RESTClient
+
+    from dlt_sources.common.arrow_json import JsonPage
 
 log = logging.getLogger(__name__)
 
@@ -225,6 +226,8 @@ class SquareClient:
         absent or empty cursor, as dlt's paginator ends it), each body read straight into Arrow
         (:func:`~dlt_sources.common.arrow_json.read_page`) in the fetching thread, or kept for
         ``orjson`` when the reader refuses it."""
+        from dlt_sources.common.arrow_json import read_page  # pyarrow: not for discovery's one GET
+
         url = f"{self.base_url}/{path.lstrip('/')}"
 
         def fetch() -> Iterator[JsonPage]:
