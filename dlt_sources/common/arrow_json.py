@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +40,7 @@ import pyarrow.compute as pc
 import pyarrow.json as pj
 
 EXACT_DOUBLE_LIMIT = 2.0**53  # integers from here on are not all exact as doubles
+_WS = re.compile(r"[ \t\n\r]*")  # JSON's whitespace
 
 
 class Refused(ValueError):
@@ -177,31 +179,27 @@ def first_object_keys(body: bytes, data_key: str) -> list[str] | None:
     object). Reads the body's top level only as far as that object, with the stdlib's decoder."""
     text = body.decode()
     decoder = json.JSONDecoder()
-    ws = " \t\n\r"
-    i = len(text) - len(text.lstrip(ws))
+    i = _WS.match(text).end()  # type: ignore[union-attr]
     if text[i:i + 1] != "{":
         return None
     i += 1
     while True:
-        while text[i:i + 1] in tuple(ws) and i < len(text):
-            i += 1
+        i = _WS.match(text, i).end()  # type: ignore[union-attr]
         if text[i:i + 1] != '"':
             return None
         key, i = json.decoder.scanstring(text, i + 1)  # type: ignore[attr-defined]
-        i = text.index(":", i) + 1
-        while text[i:i + 1] in tuple(ws) and i < len(text):
-            i += 1
+        i = _WS.match(text, i).end()  # type: ignore[union-attr]
+        if text[i:i + 1] != ":":
+            return None
+        i = _WS.match(text, i + 1).end()  # type: ignore[union-attr]
         if key == data_key and text[i:i + 1] == "[":
-            i += 1
-            while text[i:i + 1] in tuple(ws) and i < len(text):
-                i += 1
+            i = _WS.match(text, i + 1).end()  # type: ignore[union-attr]
             if text[i:i + 1] != "{":
                 return None
             first, _ = decoder.raw_decode(text, i)
             return list(first)
-        _, i = decoder.raw_decode(text, i)
-        while text[i:i + 1] in tuple(ws) and i < len(text):
-            i += 1
+        _, i = decoder.raw_decode(text, i)  # another top-level value: skipped
+        i = _WS.match(text, i).end()  # type: ignore[union-attr]
         if text[i:i + 1] != ",":
             return None
         i += 1
