@@ -31,6 +31,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import weakref
 from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -267,15 +268,22 @@ def parse_json_once(response: Response) -> Response:
     arguments, and bodies orjson refuses, go to ``requests``' own ``json`` (same exceptions).
     """
     cache: list[Any] = []
+    # a weak reference: the function is stored on the response, and a strong one would make a
+    # reference cycle, which kept every page's response and its parsed rows until Python's next
+    # full collection (hundreds of pages at once during a historical import)
+    own = weakref.ref(response)
 
     def json(**kwargs: Any) -> Any:
+        this = own()
+        if this is None:  # only a reference to the function itself kept, not to its response
+            raise RuntimeError("response.json() called after its response was freed")
         if kwargs:
-            return Response.json(response, **kwargs)
+            return Response.json(this, **kwargs)
         if not cache:
             try:
-                cache.append(orjson.loads(response.content))
+                cache.append(orjson.loads(this.content))
             except (orjson.JSONDecodeError, TypeError):
-                return Response.json(response)
+                return Response.json(this)
         return cache[0]
 
     response.json = json  # type: ignore[method-assign]
