@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 from collections.abc import Callable, Iterator
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
@@ -71,7 +72,8 @@ def clear_values(world: World) -> tuple[set[str], set[str]]:
 # ---------------------------------------------------------------------- warehouse scans
 def warehouse_values() -> Iterator[tuple[str, str, str]]:
     """(schema.table, column, value) of every non-null value of every table of the raw datasets,
-    their dlt staging copies and ``pos``, as text."""
+    their dlt staging copies and ``pos``, as text: one ``select distinct`` per table over the union
+    of its columns (one per column took ~2 ms each — a scan was thousands of queries)."""
     from pos_sync.warehouse.sql import Warehouse
 
     wh = Warehouse()
@@ -81,24 +83,49 @@ def warehouse_values() -> Iterator[tuple[str, str, str]]:
                    if any(str(r["schema_name"]).startswith((f"{s}_staging", f"{s}_stg_")) for s in SCHEMAS[:3])]
         assert staging, "no dlt staging copy to scan"
         schemas = [*SCHEMAS, *staging]
-        for schema in schemas:
-            tables = [r["table_name"] for r in wh.query(
-                "select table_name from information_schema.tables where table_schema = %s", (schema,))]
-            for table in tables:
-                for column in sorted(wh.columns(schema, table)):
-                    for row in wh.query(f'select distinct cast("{column}" as varchar) as v from {schema}."{table}" '
-                                        f'where "{column}" is not null'):
-                        yield f"{schema}.{table}", column, str(row["v"])
+        tables: dict[tuple[str, str], list[str]] = {}
+        for r in wh.query("select c.table_schema as s, c.table_name as t, c.column_name as c "
+                          "from information_schema.columns c join information_schema.tables t "
+                          "on t.table_schema = c.table_schema and t.table_name = c.table_name "
+                          f"where c.table_schema in ({', '.join(['%s'] * len(schemas))})", schemas):
+            tables.setdefault((str(r["s"]), str(r["t"])), []).append(str(r["c"]))
+        for (schema, table), columns in sorted(tables.items()):
+            each = " union all ".join(f"select {i} as c, cast(\"{column}\" as varchar) as v from {schema}.\"{table}\" "
+                                      f"where \"{column}\" is not null" for i, column in enumerate(columns))
+            for row in wh.query(f"select distinct c, v from ({each}) as scan"):
+                yield f"{schema}.{table}", columns[row["c"]], str(row["v"])
     finally:
         wh.close()
 
 
-def find(inside: set[str], whole: set[str]) -> list[tuple[str, str, str]]:
-    """Stored values that are one of ``whole`` or contain one of ``inside`` (one compiled pattern
-    of every needle: a substring test per needle and value took minutes)."""
-    import re
+def needle_pattern(needles: set[str]) -> re.Pattern[str]:
+    """One pattern that matches where any of ``needles`` occurs, built as a trie (needles sharing a
+    prefix share its branch): the same strings as ``a|b|c|…``, but the regex engine tries each
+    character once per position instead of once per needle (the flat alternation of 300+ needles
+    took ~160 µs a value). A needle that extends a shorter one adds nothing to a search."""
+    trie: dict[str, Any] = {}
+    for needle in needles:
+        if not needle:
+            continue
+        node = trie
+        for ch in needle:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+    if not trie:
+        return re.compile("(?!)")  # no needle: matches nothing
 
-    pattern = re.compile("|".join(re.escape(n) for n in sorted(inside, key=len, reverse=True) if n))
+    def branch(node: dict[str, Any]) -> str:
+        if "" in node:  # a whole needle ends here: the longer ones add nothing to a search
+            return ""
+        alternatives = [re.escape(ch) + branch(child) for ch, child in sorted(node.items())]
+        return alternatives[0] if len(alternatives) == 1 else f"(?:{'|'.join(alternatives)})"
+
+    return re.compile(branch(trie))
+
+
+def find(inside: set[str], whole: set[str]) -> list[tuple[str, str, str]]:
+    """Stored values that are one of ``whole`` or contain one of ``inside``."""
+    pattern = needle_pattern(inside)
     hits = []
     for where, column, value in warehouse_values():
         if value in whole or pattern.search(value):
