@@ -165,6 +165,7 @@ class Env:
     server: SandboxServer
     instance: dg.DagsterInstance
     accounts: dict[str, str]  # provider -> account id
+    tenants: dict[str, str]  # provider -> the tenant its account is linked to
 
     def sync_all(self) -> None:
         from pos_dagster.adapter import sync_account
@@ -174,31 +175,85 @@ class Env:
             assert summary["status"] == "success", (provider, summary.get("error"))
 
 
-@pytest.fixture()
-def three_providers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                    request: pytest.FixtureRequest) -> Iterator[Callable[..., Env]]:
+def _privacy_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     dagster_home(monkeypatch, tmp_path)
     monkeypatch.setenv("POS_PII_KEY", KEY)
     monkeypatch.delenv("POS_STORE_CUSTOMER_PII", raising=False)
     monkeypatch.delenv("POS_STORE_CUSTOMER_PII_TENANTS", raising=False)
+
+
+def _linked_and_synced(started: Any, monkeypatch: pytest.MonkeyPatch, tenants: dict[str, str] | None = None) -> Env:
+    """The world served, its three accounts linked (to ``tenants[provider]``, default the world's
+    tenant) and synced through the Dagster jobs."""
+    world = sandbox_world(SEED, "square", "toast", "lightspeed", days=DAYS)
+    set_clock(world, monkeypatch)
+    server = started.serve(world)
+    linked = {p: (tenants or {}).get(p, world.tenant_id) for p in ("square", "toast", "lightspeed")}
+    accounts = {}
+    for provider, tenant in linked.items():
+        options = {"historical_import_days": DAYS + 2} if provider == "toast" else {}
+        accounts[provider] = link_account(server, tenant, provider, **options)
+    env = Env(world, server, started.dagster_instance(), accounts, linked)
+    env.sync_all()
+    return env
+
+
+@pytest.fixture()
+def three_providers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                    request: pytest.FixtureRequest) -> Iterator[Callable[..., Env]]:
+    _privacy_env(monkeypatch, tmp_path)
     with sandboxes(app_store=True) as started:
 
         def make(tenants: dict[str, str] | None = None, warehouse: str = "duckdb") -> Env:
             if warehouse == "postgres":
                 use_postgres(monkeypatch, str(request.getfixturevalue("pg_url")))
-            world = sandbox_world(SEED, "square", "toast", "lightspeed", days=DAYS)
-            set_clock(world, monkeypatch)
-            server = started.serve(world)
-            tenants = tenants or {}
-            accounts = {}
-            for provider in ("square", "toast", "lightspeed"):
-                options = {"historical_import_days": DAYS + 2} if provider == "toast" else {}
-                accounts[provider] = link_account(server, tenants.get(provider, world.tenant_id), provider, **options)
-            env = Env(world, server, started.dagster_instance(), accounts)
-            env.sync_all()
-            return env
+            return _linked_and_synced(started, monkeypatch, tenants)
 
         yield make
+
+
+# what the shared environment's tests see: the test's own (tests/conftest.py's _isolated_env) is
+# replaced by the one the environment was built in
+_SHARED_KEYS = ("POS_HOME", "DLT_DATA_DIR", "DAGSTER_HOME", "POS_DATABASE_URL", "POS_WAREHOUSE_URL", "POS_PII_KEY",
+                "POS_NOW", "POS_STORE_CUSTOMER_PII", "POS_STORE_CUSTOMER_PII_TENANTS", "RUNTIME__DLTHUB_TELEMETRY",
+                "NORMALIZE__WORKERS", "MAX_SYNC_RETRIES")
+
+
+@pytest.fixture(scope="module")
+def _two_tenants_built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Env, dict[str, str | None]]]:
+    """One world synced once for the module's two DuckDB erasure tests (the sync of three accounts
+    is most of each test's time): the Square account in the world's tenant, the Toast and Lightspeed
+    accounts in :data:`OTHER_TENANT`. The customer-erasure test runs first (file order) and erases
+    two people; the tenant-erasure test after it erases the world's tenant — what it checks is
+    relative to what it finds (counts before and after, the other tenant kept)."""
+    import os
+
+    tmp = tmp_path_factory.mktemp("privacy")
+    with sandboxes(app_store=True) as started:
+        with pytest.MonkeyPatch.context() as monkeypatch:  # undone once built: the other tests never see it
+            # as tests/conftest.py's _isolated_env, for the module (module fixtures are built before it)
+            monkeypatch.setenv("POS_HOME", str(tmp / "pos-home"))
+            monkeypatch.delenv("POS_DATABASE_URL", raising=False)
+            monkeypatch.delenv("POS_WAREHOUSE_URL", raising=False)
+            monkeypatch.setenv("DLT_DATA_DIR", str(tmp / "dlt"))
+            monkeypatch.setenv("RUNTIME__DLTHUB_TELEMETRY", "false")
+            monkeypatch.setenv("NORMALIZE__WORKERS", "1")
+            monkeypatch.setenv("MAX_SYNC_RETRIES", "0")
+            _privacy_env(monkeypatch, tmp)
+            env = _linked_and_synced(started, monkeypatch, {"toast": OTHER_TENANT, "lightspeed": OTHER_TENANT})
+            variables = {key: os.environ.get(key) for key in _SHARED_KEYS}
+        yield env, variables
+
+
+@pytest.fixture()
+def two_tenants(_two_tenants_built: tuple[Env, dict[str, str | None]], monkeypatch: pytest.MonkeyPatch) -> Env:
+    env, variables = _two_tenants_built
+    for key, value in variables.items():
+        if value is None:
+            monkeypatch.delenv(key, raising=False)
+        else:
+            monkeypatch.setenv(key, value)
+    return env
 
 
 def cli(*argv: str) -> tuple[int, str, str]:
@@ -223,8 +278,8 @@ def present(values: set[str]) -> set[str]:
 
 # ---------------------------------------------------------------------- tests
 def test_no_clear_customer_or_staff_contact_value_is_stored_and_a_customer_is_erased_without_trace(
-        three_providers: Callable[..., Env]) -> None:
-    env = three_providers()
+        two_tenants: Env) -> None:
+    env = two_tenants
     inside, whole = clear_values(env.world)
     assert len(inside) > 300 and whole
     assert find(inside, whole) == []
@@ -289,16 +344,15 @@ def test_no_clear_customer_or_staff_contact_value_is_stored_and_a_customer_is_er
     from pos_sync.canonical.build import build_account
 
     for provider, account_id in env.accounts.items():
-        build_account(account_id, provider, env.world.tenant_id)
+        build_account(account_id, provider, env.tenants[provider])
     assert not present(gone | hashed(square_customer.id))
 
 
-def test_erasing_a_tenant_removes_its_data_everywhere_and_keeps_the_other_tenant(
-        three_providers: Callable[..., Env]) -> None:
+def test_erasing_a_tenant_removes_its_data_everywhere_and_keeps_the_other_tenant(two_tenants: Env) -> None:
     from pos_sync import appstore
     from pos_sync.warehouse.sql import Warehouse
 
-    env = three_providers({"toast": OTHER_TENANT, "lightspeed": OTHER_TENANT})
+    env = two_tenants
     tenant = env.world.tenant_id
     before = table_counts()
     other_tx = before_tx = None
