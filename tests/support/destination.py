@@ -3,7 +3,7 @@ raw dataset of the configured warehouse, and the canonical warehouse (``pos_sync
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
@@ -15,6 +15,14 @@ def query(pipeline: dlt.Pipeline, sql: str) -> list[tuple[Any, ...]]:
     """The rows of ``sql`` on the pipeline's dataset."""
     with pipeline.sql_client() as client:
         return [tuple(r) for r in client.execute_sql(sql) or []]
+
+
+@contextmanager
+def reader(pipeline: dlt.Pipeline) -> Iterator[Callable[[str], list[tuple[Any, ...]]]]:
+    """:func:`query` for several reads in a row (nothing written in between) on one connection of
+    the pipeline's sql client: opening one (DuckDB) costs ~35 ms, more than a check's query."""
+    with pipeline.sql_client() as client:
+        yield lambda sql: [tuple(r) for r in client.execute_sql(sql) or []]
 
 
 def data_row_counts(pipeline: dlt.Pipeline) -> dict[str, int]:
