@@ -17,7 +17,8 @@ import httpx
 import pytest
 from support import http_log as requests_log
 from support.accounts import manifest_account
-from support.destination import query
+from support.destination import query as query  # re-exported: the tests import it from here
+from support.destination import reader
 from support.http_log import Sent
 from support.ledger import counts_per_location, expected_objects
 from support.sandboxes import sandboxes
@@ -145,28 +146,34 @@ OBJECT_SQL = {
 
 
 def loaded_objects(pipeline: dlt.Pipeline) -> dict[str, dict[str, int]]:
-    return counts_per_location(lambda sql: query(pipeline, sql), OBJECT_SQL)
+    with reader(pipeline) as read:
+        return counts_per_location(read, OBJECT_SQL)
 
 
 def assert_matches_truth(pipeline: dlt.Pipeline, truth: dict[str, Any]) -> None:
-    assert loaded_objects(pipeline) == expected_objects(truth, "lightspeed", OBJECT_SQL)
+    with reader(pipeline) as read:
+        _assert_matches_truth(read, truth)
+
+
+def _assert_matches_truth(read: Callable[[str], list[tuple[Any, ...]]], truth: dict[str, Any]) -> None:
+    assert counts_per_location(read, OBJECT_SQL) == expected_objects(truth, "lightspeed", OBJECT_SQL)
     for table in STREAMS:
-        n, distinct = query(pipeline, f"select count(*), count(distinct id) from {table}")[0]
+        n, distinct = read(f"select count(*), count(distinct id) from {table}")[0]
         assert n == distinct, f"duplicate ids in {table}"
     account = next(r for r in truth["objects"] if r["location_id"] is None and r["provider"] == "lightspeed")
     catalog = account["catalog"]
-    assert query(pipeline, "select count(*) from products where deleted_at is null")[0][0] == catalog["items"]
-    assert query(pipeline, "select count(*) from products where deleted_at is not null")[0][0] == \
+    assert read("select count(*) from products where deleted_at is null")[0][0] == catalog["items"]
+    assert read("select count(*) from products where deleted_at is not null")[0][0] == \
         catalog["deleted_items"]
-    assert query(pipeline, "select count(*) from product_categories")[0][0] == catalog["categories"]
-    assert query(pipeline, "select count(*) from taxes")[0][0] == catalog["taxes"]
-    assert query(pipeline, "select count(*) from users")[0][0] == account["team_members"]
+    assert read("select count(*) from product_categories")[0][0] == catalog["categories"]
+    assert read("select count(*) from taxes")[0][0] == catalog["taxes"]
+    assert read("select count(*) from users")[0][0] == account["team_members"]
     # money survived exactly: Σ collected of CLOSED sales and of CLOSED returns = the ledger's totals
     daily = [r for r in truth["daily"] if r["provider"] == "lightspeed"]
-    total, refunds = query(pipeline, "select "
-                           "sum(case when return_for is null and status = 'CLOSED' then total_price + total_tax end), "
-                           "-sum(case when return_for is not null and status = 'CLOSED' then total_price + total_tax "
-                           "end) from sales")[0]
+    total, refunds = read("select "
+                          "sum(case when return_for is null and status = 'CLOSED' then total_price + total_tax end), "
+                          "-sum(case when return_for is not null and status = 'CLOSED' then total_price + total_tax "
+                          "end) from sales")[0]
     assert Decimal(total) == sum(Decimal(r["total_amount"]) for r in daily)
     assert Decimal(refunds or 0) == sum(Decimal(r["refund_amount"]) for r in daily)
 

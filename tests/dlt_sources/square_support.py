@@ -14,7 +14,7 @@ import dlt
 import pytest
 from support import http_log as requests_log
 from support.accounts import manifest_account
-from support.destination import query
+from support.destination import query, reader
 from support.ledger import counts_per_location, expected_objects
 from support.sandboxes import sandboxes
 from support.sources import account_state, local_pipeline, run_checked, sandbox_source_options
@@ -120,27 +120,33 @@ OBJECT_SQL = {
 
 def loaded_objects(pipeline: dlt.Pipeline) -> dict[str, dict[str, int]]:
     """Per location: the counts the ledger's ``objects`` rows carry, read from the destination."""
-    return counts_per_location(lambda sql: query(pipeline, sql), OBJECT_SQL)
+    with reader(pipeline) as read:
+        return counts_per_location(read, OBJECT_SQL)
 
 
 def assert_matches_truth(pipeline: dlt.Pipeline, truth: dict[str, Any]) -> None:
-    got = loaded_objects(pipeline)
+    with reader(pipeline) as read:
+        _assert_matches_truth(read, truth)
+
+
+def _assert_matches_truth(read: Callable[[str], list[tuple[Any, ...]]], truth: dict[str, Any]) -> None:
+    got = counts_per_location(read, OBJECT_SQL)
     assert got == expected_objects(truth, "square", OBJECT_SQL)
-    present = {t for (t,) in query(pipeline, "select table_name from information_schema.tables")}
+    present = {t for (t,) in read("select table_name from information_schema.tables")}
     # customers: an optional stream (absent when the token lacks CUSTOMERS_READ)
     for table in ("payments", "refunds", "orders", "catalog", "team_members", "locations",
                   *(("customers",) if "customers" in present else ())):
-        rows = query(pipeline, f"select count(*), count(distinct id) from {table}")
+        rows = read(f"select count(*), count(distinct id) from {table}")
         assert rows[0][0] == rows[0][1], f"duplicate ids in {table}"
     account = next(r for r in truth["objects"] if r["location_id"] is None)
-    catalog = dict(query(pipeline, "select case when type = 'ITEM' and is_deleted then 'deleted_items' "
-                                   "when type = 'ITEM' then 'items' when type = 'CATEGORY' then 'categories' "
-                                   "when type = 'TAX' then 'taxes' when type = 'DISCOUNT' then 'discounts' "
-                                   "when type = 'MODIFIER' then 'modifiers' else type end, count(*) "
-                                   "from catalog group by 1"))
+    catalog = dict(read("select case when type = 'ITEM' and is_deleted then 'deleted_items' "
+                        "when type = 'ITEM' then 'items' when type = 'CATEGORY' then 'categories' "
+                        "when type = 'TAX' then 'taxes' when type = 'DISCOUNT' then 'discounts' "
+                        "when type = 'MODIFIER' then 'modifiers' else type end, count(*) "
+                        "from catalog group by 1"))
     for key, n in account["catalog"].items():
         assert catalog.get(key, 0) == n, key
-    assert query(pipeline, "select count(*) from team_members")[0][0] == account["team_members"]
+    assert read("select count(*) from team_members")[0][0] == account["team_members"]
 
 
 def hwm_state(pipeline: dlt.Pipeline, resource: str, account_id: str) -> dict[str, Any]:

@@ -13,7 +13,8 @@ import dlt
 import httpx
 import pytest
 from support.accounts import manifest_account
-from support.destination import query
+from support.destination import query as query  # re-exported: the tests import it from here
+from support.destination import reader
 from support.ledger import counts_per_location, expected_objects
 from support.sandboxes import sandboxes
 from support.sources import FAST_RETRIES, local_pipeline, run_checked, sandbox_source_options
@@ -111,12 +112,14 @@ OBJECT_SQL = {
 
 def loaded_objects(pipeline: dlt.Pipeline) -> dict[str, dict[str, int]]:
     """Per restaurant: the counts the ledger's Toast ``objects`` rows carry, read from the destination."""
-    return counts_per_location(lambda sql: query(pipeline, sql), OBJECT_SQL)
+    with reader(pipeline) as read:
+        return counts_per_location(read, OBJECT_SQL)
 
 
 def assert_matches_truth(pipeline: dlt.Pipeline, truth: dict[str, Any]) -> None:
-    assert loaded_objects(pipeline) == expected_objects(truth, "toast", OBJECT_SQL)
-    rows = query(pipeline, "select count(*), count(distinct guid) from orders")
+    with reader(pipeline) as read:
+        assert counts_per_location(read, OBJECT_SQL) == expected_objects(truth, "toast", OBJECT_SQL)
+        rows = read("select count(*), count(distinct guid) from orders")
     assert rows[0][0] == rows[0][1], "duplicate orders"
 
 
