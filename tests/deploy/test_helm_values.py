@@ -99,6 +99,7 @@ def test_the_cluster_runs_under_the_same_limits_as_one_machine(values: dict[str,
     assert daemon["runCoordinator"]["type"] == "QueuedRunCoordinator"
     assert queued["maxConcurrentRuns"] == runs["max_concurrent_runs"]
     assert queued["tagConcurrencyLimits"] == runs["tag_concurrency_limits"]
+    assert queued["dequeueIntervalSeconds"] == instance["run_coordinator"]["config"]["dequeue_interval_seconds"]
     assert values["additionalInstanceConfig"]["concurrency"]["pools"] == instance["concurrency"]["pools"]
     assert values["runLauncher"]["type"] == "K8sRunLauncher"
     assert daemon["runMonitoring"]["enabled"] and daemon["runRetries"]["enabled"]

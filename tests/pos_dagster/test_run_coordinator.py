@@ -91,8 +91,7 @@ def test_the_product_instances_queue_runs_and_set_the_sensor_loop(tmp_path: Path
         assert isinstance(coordinator, PosRunCoordinator) and isinstance(coordinator, QueuedRunCoordinator)
         assert coordinator.sensor_loop_seconds == 1.0
         assert sensor_daemon.MIN_INTERVAL_LOOP_TIME == 1.0
-        if yaml_file.startswith("pos_dagster"):
-            assert coordinator.dequeue_interval_seconds == 1
+        assert coordinator.dequeue_interval_seconds == 1  # both: Dagster's default is 5 s
         from dagster._core.definitions.run_request import InstigatorType
         from dagster._core.scheduler.instigation import TickStatus
         retention = inst.get_tick_retention_settings(InstigatorType.SENSOR)
