@@ -20,7 +20,7 @@ from datetime import UTC, date, datetime
 from functools import lru_cache
 from pathlib import Path
 
-DEFAULT_DUCKDB_MEMORY_LIMIT = "512MB"
+DEFAULT_DUCKDB_MEMORY_LIMIT = "256MB"
 # the warehouse connection (canonical build, demand feed, reads): its one-transaction build keeps what
 # it wrote in DuckDB's memory until the commit; 256MB holds the chain × 30 days build under 0.75 GiB
 # of process RSS (DuckDB spills the rest to disk)

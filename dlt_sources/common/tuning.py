@@ -30,8 +30,11 @@ Applied with ``os.environ.setdefault`` so an explicit environment or ``config.to
 
 And the DuckDB destination's ``memory_limit`` (:func:`duckdb_destination`): DuckDB's default is
 80 % of the machine's RAM, and its buffer cache grew the import process to 1.3 GiB while merging
-3 M order rows. Capped (the product's ``POS_DUCKDB_MEMORY_LIMIT``, default 512MB), DuckDB spills to disk
-instead (measured in ``bench/square_import.py``).
+3 M order rows. Capped (the product's ``POS_DUCKDB_MEMORY_LIMIT``, default 256MB), DuckDB spills to disk
+instead (measured in ``bench/square_import.py``). 256MB rather than 512MB: a first load's rows stay in
+DuckDB's memory until they are merged and checkpointed, so the load added ~480 MiB to the process at
+Square chain × 14 days (~620 MiB at chain × 90) with 512MB against ~325 MiB (~370 MiB) with 256MB,
+for a load ~1.2–1.6 s longer at chain × 14 (``bench/README.md``, "raw load memory").
 """
 
 from __future__ import annotations
@@ -85,7 +88,7 @@ def set_dlt_config(values: dict[str, str], *, override: bool) -> None:
             os.environ.setdefault(key, value)
 
 
-DUCKDB_MEMORY_LIMIT = "512MB"
+DUCKDB_MEMORY_LIMIT = "256MB"
 
 
 def duckdb_destination(path: str, memory_limit: str = DUCKDB_MEMORY_LIMIT) -> Any:

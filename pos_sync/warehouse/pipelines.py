@@ -3,7 +3,7 @@ one dlt pipeline per (provider, account, mode).
 
 * DuckDB: ``$POS_HOME/warehouse.duckdb`` — always an explicit path (dlt would otherwise create
   ``<pipeline_name>.duckdb`` in the working directory, one file per account) — with DuckDB's
-  ``memory_limit`` at ``POS_DUCKDB_MEMORY_LIMIT`` (default 512MB, from the settings; see
+  ``memory_limit`` at ``POS_DUCKDB_MEMORY_LIMIT`` (default 256MB, from the settings; see
   ``dlt_sources.common.tuning``).
 * PostgreSQL: ``POS_WAREHOUSE_URL=postgresql://…``.
 

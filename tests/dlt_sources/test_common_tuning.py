@@ -13,7 +13,7 @@ def _memory_limit(pipeline: dlt.Pipeline) -> str:
         return str(client.execute_sql("select current_setting('memory_limit')")[0][0])
 
 
-@pytest.mark.parametrize(("env", "expected"), [(None, "488.2 MiB"), ("1GB", "953.6 MiB")])
+@pytest.mark.parametrize(("env", "expected"), [(None, "244.1 MiB"), ("1GB", "953.6 MiB")])
 def test_the_warehouse_destination_sets_duckdbs_memory_limit(monkeypatch: pytest.MonkeyPatch, tmp_path,
                                                               env: str | None, expected: str) -> None:
     if env is None:
