@@ -170,6 +170,8 @@ def run_provider(provider: str, sandbox: Sandbox, args: argparse.Namespace, work
     env = {k: v for k, v in os.environ.items() if not k.startswith(("POS_", "DAGSTER_"))}
     env |= {"POS_HOME": str(home), "POS_NOW": sandbox.manifest["world"]["now"], "POS_PII_KEY": PII_KEY,
             "RUNTIME__DLTHUB_TELEMETRY": "false", "PYTHONPATH": str(ROOT)}
+    if args.duckdb_memory_limit:
+        env["POS_DUCKDB_MEMORY_LIMIT"] = args.duckdb_memory_limit
     cli = [sys.executable, "-m", "pos_sync.cli"]
     acct = account(sandbox, provider)
     tenant = sandbox.manifest["world"]["tenant_id"]
@@ -228,6 +230,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--start", type=date.fromisoformat, default=START)
     parser.add_argument("--providers", type=lambda s: s.split(","), default=list(PROVIDERS))
+    parser.add_argument("--duckdb-memory-limit", default=None,
+                        help="POS_DUCKDB_MEMORY_LIMIT of the syncs (default: the product's)")
     parser.add_argument("--out", default=None, help="also write the JSON document to this file")
     parser.add_argument("--inspect", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -240,6 +244,7 @@ def main() -> None:
     emit({"benchmark": "end_to_end_import",
           "world": {"seed": args.seed, "start": args.start.isoformat(), "days": args.days, "scale": args.scale,
                     "providers": args.providers},
+          "duckdb_memory_limit": args.duckdb_memory_limit or "the product's default",
           "machine": env, **result, "wall_seconds": round(time.perf_counter() - started, 1),
           "load_average_1m_at_end": round(os.getloadavg()[0], 2)}, args.out)
 
