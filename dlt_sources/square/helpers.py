@@ -13,7 +13,7 @@ import json
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from requests import PreparedRequest, Response
 
@@ -58,6 +58,7 @@ if TYPE_CHECKING:
     from dlt_sources.common.arrow_json import JsonPage
 
 log = logging.getLogger(__name__)
+P = TypeVar("P")  # a page as a paginator yields it
 
 RECONNECT_HINT = (
     "Reconnect the Square account: run `pos-sync accounts add square` and approve the OAuth consent "
@@ -277,26 +278,11 @@ def restartable_pages(
     ascending by ``cursor_field``, so restarting at the largest value seen loses nothing; rows on
     the boundary come again and are de-duplicated by the merge. At most ``max_restarts`` restarts.
     """
-    restarts = 0
-    current = begin
-    while True:
-        params, body = make_request(current)
-        try:
-            for rows, payload in client.pages(method, path, data_key, params=params, body=body):
-                for row in rows:
-                    value = row.get(cursor_field)
-                    if value:
-                        seen = parse_ts(value)
-                        if seen > current:
-                            current = seen
-                yield rows, payload
-            return
-        except InvalidCursor:
-            restarts += 1
-            if restarts > max_restarts:
-                raise
-            log.warning("Square %s: INVALID_CURSOR, restarting from %s (restart %d/%d)", path, iso(current),
-                        restarts, max_restarts)
+    def pages(start: datetime) -> Iterator[tuple[list[Row], dict[str, Any]]]:
+        params, body = make_request(start)
+        return client.pages(method, path, data_key, params=params, body=body)
+
+    return _restarting(path, begin, pages, lambda page: [row.get(cursor_field) for row in page[0]], max_restarts)
 
 
 def restartable_json_pages(
@@ -311,17 +297,23 @@ def restartable_json_pages(
 ) -> Iterator[JsonPage]:
     """:func:`restartable_pages` of a POST query, each page read by
     :meth:`SquareClient.json_pages` (Arrow, or dicts when the reader refuses it)."""
+    def pages(start: datetime) -> Iterator[JsonPage]:
+        _, body = make_request(start)
+        return client.json_pages(path, data_key, body or {})
+
+    return _restarting(path, begin, pages, lambda page: page.values(cursor_field), max_restarts)
+
+
+def _restarting(path: str, begin: datetime, pages: Callable[[datetime], Iterator[P]],
+                cursor_values: Callable[[P], Sequence[Any]], max_restarts: int) -> Iterator[P]:
+    """The pages of ``pages(begin)``; on INVALID_CURSOR, those of ``pages(newest)`` — the newest
+    ``cursor_values`` of the pages read so far — at most ``max_restarts`` times."""
     restarts = 0
     current = begin
     while True:
-        _, body = make_request(current)
         try:
-            for page in client.json_pages(path, data_key, body or {}):
-                for value in page.values(cursor_field):
-                    if value:
-                        seen = parse_ts(value)
-                        if seen > current:
-                            current = seen
+            for page in pages(current):
+                current = max_ts_of(current, cursor_values(page)) or current  # never None: current is a datetime
                 yield page
             return
         except InvalidCursor:
@@ -330,6 +322,16 @@ def restartable_json_pages(
                 raise
             log.warning("Square %s: INVALID_CURSOR, restarting from %s (restart %d/%d)", path, iso(current),
                         restarts, max_restarts)
+
+
+def max_ts_of(current: datetime | None, values: Sequence[Any]) -> datetime | None:
+    """The newest of ``current`` and the RFC 3339 ``values`` (empty ones skipped)."""
+    for value in values:
+        if value:
+            seen = parse_ts(value)
+            if current is None or seen > current:
+                current = seen
+    return current
 
 
 # ---------------------------------------------------------------------- discovery

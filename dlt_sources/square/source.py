@@ -48,6 +48,7 @@ from dlt_sources.square.helpers import (
     destination_known_versions,
     discover_locations,
     iso,
+    max_ts_of,
     merchant_id_of,
     parse_ts,
     restartable_json_pages,
@@ -272,7 +273,7 @@ class _Sync(IncrementalSync):
                             if out := self.prepare("orders", rows):
                                 yield out
                             continue
-                        seen = _max_ts_of(seen, page.values("updated_at"))
+                        seen = max_ts_of(seen, page.values("updated_at"))
                         if kept:
                             yield page if len(kept) == len(page) else self.prepare_kept("orders", page, kept)
                 finally:  # sorted ascending over the whole batch: every location was read up to `seen`
@@ -402,16 +403,7 @@ def query_slices(begin: datetime, end: datetime) -> list[tuple[datetime, datetim
 
 
 def _max_ts(current: datetime | None, rows: list[Row], field: str) -> datetime | None:
-    return _max_ts_of(current, [row.get(field) for row in rows])
-
-
-def _max_ts_of(current: datetime | None, values: Sequence[Any]) -> datetime | None:
-    for value in values:
-        if value:
-            seen = parse_ts(value)
-            if current is None or seen > current:
-                current = seen
-    return current
+    return max_ts_of(current, [row.get(field) for row in rows])
 
 
 def _advance(hwm: dict[str, str], locations: Sequence[str], seen: datetime | None) -> None:
