@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+from support.isolated_env import isolate_env
 
 PG_ADMIN_DSN = os.environ.get("POS_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -30,18 +31,7 @@ def chromium() -> Iterator[object]:
 @pytest.fixture(autouse=True)
 def _isolated_env(tmp_path, monkeypatch) -> None:
     """Every test gets its own POS_HOME and dlt data dir; telemetry off."""
-    home = tmp_path / "pos-home"
-    monkeypatch.setenv("POS_HOME", str(home))
-    monkeypatch.delenv("DAGSTER_HOME", raising=False)
-    monkeypatch.delenv("POS_DATABASE_URL", raising=False)
-    monkeypatch.delenv("POS_WAREHOUSE_URL", raising=False)
-    monkeypatch.setenv("DLT_DATA_DIR", str(tmp_path / "dlt"))
-    monkeypatch.setenv("RUNTIME__DLTHUB_TELEMETRY", "false")
-    # tiny test worlds: normalising in-process beats spawning dlt's worker processes (about a second
-    # each per sync); the product's default of 2 workers is measured in bench/square_import.py
-    monkeypatch.setenv("NORMALIZE__WORKERS", "1")
-    # one attempt per sync: tests of a failure see that failure; test_sync_retries covers the retries
-    monkeypatch.setenv("MAX_SYNC_RETRIES", "0")
+    isolate_env(monkeypatch, tmp_path)
 
 
 @pytest.fixture(scope="session")

@@ -21,6 +21,7 @@ from typing import Any
 import dagster as dg
 import pytest
 from support.accounts import link_account
+from support.isolated_env import isolate_env
 from support.postgres import use_postgres
 from support.sandboxes import dagster_home, sandboxes
 from support.worlds import sandbox_world, set_clock
@@ -233,14 +234,7 @@ def _two_tenants_built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tup
     tmp = tmp_path_factory.mktemp("privacy")
     with sandboxes(app_store=True) as started:
         with pytest.MonkeyPatch.context() as monkeypatch:  # undone once built: the other tests never see it
-            # as tests/conftest.py's _isolated_env, for the module (module fixtures are built before it)
-            monkeypatch.setenv("POS_HOME", str(tmp / "pos-home"))
-            monkeypatch.delenv("POS_DATABASE_URL", raising=False)
-            monkeypatch.delenv("POS_WAREHOUSE_URL", raising=False)
-            monkeypatch.setenv("DLT_DATA_DIR", str(tmp / "dlt"))
-            monkeypatch.setenv("RUNTIME__DLTHUB_TELEMETRY", "false")
-            monkeypatch.setenv("NORMALIZE__WORKERS", "1")
-            monkeypatch.setenv("MAX_SYNC_RETRIES", "0")
+            isolate_env(monkeypatch, tmp)  # for the module: module fixtures are built before conftest's
             _privacy_env(monkeypatch, tmp)
             env = _linked_and_synced(started, monkeypatch, {"toast": OTHER_TENANT, "lightspeed": OTHER_TENANT})
             variables = {key: os.environ.get(key) for key in _SHARED_KEYS}
