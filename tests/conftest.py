@@ -16,6 +16,16 @@ from support.isolated_env import isolate_env
 PG_ADMIN_DSN = os.environ.get("POS_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """``make test``'s ``--dist loadfile``: the long files go first (``support.scheduling``)."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from support.scheduling import LongestFirstScheduling
+
+    return LongestFirstScheduling(config, log)
+
+
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[object]:
     """One Playwright + chromium per browser test module (``support.browser``: the sync API allows
