@@ -36,7 +36,9 @@ FINISHED = {"SUCCESS", "FAILURE", "CANCELED"}
 # the sensors that launch downstream runs after syncs (monitoring_job, demand_forecast_job): stopped in
 # this test to keep it within its time (each such run boots the code base; tests/pos_dagster covers them)
 SIDE_SENSORS = ("sync_health_sensor", "demand_history_sensor")
-SENSOR = """query($s: SensorSelector!) { sensorOrError(sensorSelector: $s) { ... on Sensor { id } } }"""
+SENSOR = """query($s: SensorSelector!) { sensorOrError(sensorSelector: $s) { ... on Sensor { id
+  sensorState { status ticks(limit: 1) { status } } } } }"""
+STOPPED_FOR_SECONDS = 10  # how long the stopped sensors must stay stopped, no evaluation of theirs in flight
 STOP_SENSOR = """mutation($id: String!) { stopSensor(id: $id) { __typename } }"""
 
 LAUNCH = """mutation($params: ExecutionParams!) { launchPipelineExecution(executionParams: $params) {
@@ -106,11 +108,36 @@ class Topology:
         assert "errors" not in body, body["errors"]
         return dict(body["data"])
 
+    def sensor(self, name: str) -> dict[str, Any]:
+        selector = {"repositoryLocationName": "pos_dagster", "repositoryName": "__repository__", "sensorName": name}
+        return dict(self.graphql(SENSOR, s=selector)["sensorOrError"])
+
     def stop_sensors(self, names: tuple[str, ...]) -> None:
-        for name in names:
-            selector = {"repositoryLocationName": "pos_dagster", "repositoryName": "__repository__", "sensorName": name}
-            sensor_id = self.graphql(SENSOR, s=selector)["sensorOrError"]["id"]
-            assert self.graphql(STOP_SENSOR, id=sensor_id)["stopSensor"]["__typename"] == "StopSensorMutationResult"
+        """Stop the sensors and see them stay stopped. The daemon stores a sensor's state back when an
+        evaluation ends, with the status it read when the evaluation began: a sensor stopped while the
+        daemon evaluates it (its first tick comes as the stack starts) was running again after it, and
+        launched its runs throughout the module. So: stopped again until, for a few seconds, each is
+        stopped with no tick of its in progress."""
+        deadline = time.monotonic() + 120
+        quiet_since = None
+        while True:
+            settled = True
+            for name in names:
+                sensor = self.sensor(name)
+                state = sensor["sensorState"]
+                if state["status"] != "STOPPED":
+                    settled = False
+                    assert self.graphql(STOP_SENSOR, id=sensor["id"])["stopSensor"]["__typename"] == \
+                        "StopSensorMutationResult"
+                elif state["ticks"] and state["ticks"][0]["status"] == "STARTED":
+                    settled = False  # an evaluation in flight: it may store the sensor back as running
+            now = time.monotonic()
+            quiet_since = (quiet_since or now) if settled else None
+            if quiet_since is not None and now - quiet_since >= STOPPED_FOR_SECONDS:
+                return
+            if now > deadline:
+                pytest.fail(f"the sensors {names} did not stay stopped", pytrace=False)
+            time.sleep(0.5)
 
     def launch(self, account_id: str) -> str:
         """Submit ``<provider>_sync`` for the account through the webserver's GraphQL (queued)."""
