@@ -18,16 +18,21 @@ from typing import Any
 
 from xdist.scheduler import LoadFileScheduling
 
-# path from the repository root -> seconds on one worker of `make test` (rounded; an ordering, not a target)
+# path from the repository root -> seconds on one worker of `make test` (rounded, from the durations of a
+# quiet run and of a loaded one scaled to it; an ordering, not a target)
 LONG_FILES: dict[str, float] = {
     "tests/deploy/test_topology.py": 175,
-    "tests/live/test_live_stack.py": 70,
-    "tests/pos_dagster/test_privacy.py": 60,
+    "tests/live/test_live_stack.py": 85,
+    "tests/pos_dagster/test_privacy.py": 78,
+    "tests/pos_dagster/test_toast_lightspeed_dagster.py": 75,
+    "tests/pos_dagster/test_relink.py": 70,
+    "tests/pos_dagster/test_dagster_sync_kill.py": 50,
+    "tests/pos_dagster/test_dagster_demo_cli.py": 50,
     "tests/pos_dagster/test_dagster_square_sync.py": 45,
     "tests/pos_dagster/test_dagster_sync_failures.py": 45,
-    "tests/api/test_webhooks_end_to_end.py": 30,
-    "tests/pos_dagster/test_dagster_demo_cli.py": 22,
-    "tests/pos_dagster/test_dagster_sync_kill.py": 21,
+    "tests/pos_dagster/test_forecasting_dagster.py": 41,
+    "tests/api/test_webhooks_end_to_end.py": 41,
+    "tests/events/test_reread.py": 40,
 }
 
 
