@@ -8,9 +8,9 @@ PostgreSQL). SQL is written with ``%s`` placeholders and translated for DuckDB.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -81,11 +81,16 @@ class Warehouse:
             with self.conn.cursor() as cur:
                 cur.execute(sql, params)
 
-    def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+    def query(self, sql: str, params: Sequence[Any] = (), *, utc: Collection[str] = ()) -> list[dict[str, Any]]:
+        """The rows as dicts; ``utc`` (DuckDB): columns the query selects as naive UTC timestamps,
+        returned as aware UTC datetimes."""
         if self.dialect == "duckdb":
             cur = self.conn.execute(self._sql(sql), list(params))
             names = [d[0] for d in cur.description]
-            return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+            rows = cur.fetchall()
+            if utc and (aware := [i for i, n in enumerate(names) if n in utc]):
+                rows = [_aware(row, aware) for row in rows]
+            return [dict(zip(names, row, strict=True)) for row in rows]
         from psycopg.rows import dict_row
 
         with self.conn.cursor(row_factory=dict_row) as cur:
@@ -180,6 +185,12 @@ class Warehouse:
         return bool(self.scalar(
             "select count(*) from information_schema.tables where table_schema = %s and table_name = %s",
             (schema, table)))
+
+    def column_types(self, schema: str, table: str) -> dict[str, str]:
+        """``{column: data type}`` in the table's order (``information_schema``'s spelling)."""
+        rows = self.query("select column_name, data_type from information_schema.columns where table_schema = %s "
+                          "and table_name = %s order by ordinal_position", (schema, table))
+        return {r["column_name"]: r["data_type"] for r in rows}
 
     def columns(self, schema: str, table: str) -> set[str]:
         rows = self.query("select column_name from information_schema.columns where table_schema = %s "
@@ -305,6 +316,15 @@ class Warehouse:
         self.execute(f'DELETE FROM {SCHEMA}."{table.name}" t WHERE EXISTS (SELECT 1 FROM {tmp} k WHERE {cond})'
                      if self.dialect == "postgres" else
                      f'DELETE FROM {SCHEMA}."{table.name}" AS t WHERE EXISTS (SELECT 1 FROM {tmp} k WHERE {cond})')
+
+
+def _aware(row: tuple[Any, ...], indexes: Sequence[int]) -> tuple[Any, ...]:
+    """``row`` with its naive UTC timestamps at ``indexes`` made aware (UTC)."""
+    values = list(row)
+    for i in indexes:
+        if values[i] is not None:
+            values[i] = values[i].replace(tzinfo=UTC)
+    return tuple(values)
 
 
 def _arrow_column(values: list[Any], arrow_type: Any) -> Any:
