@@ -295,8 +295,11 @@ class Warehouse:
         if self.dialect == "duckdb":
             import pyarrow as pa
 
-            data = pa.Table.from_arrays([_arrow_column(given[c] if c in given else [r.get(c) for r in rows],
-                                                       _arrow_type(t)) for c, t in table.columns], names=cols)
+            try:
+                data = _arrow_table(table, rows, given)
+            except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):  # a value Arrow does not take as it is
+                data = pa.Table.from_arrays([_arrow_column(given[c] if c in given else [r.get(c) for r in rows],
+                                                           _arrow_type(t)) for c, t in table.columns], names=cols)
             self._from_arrow(data, f'INSERT INTO {SCHEMA}."{table.name}" ({quoted}) SELECT {quoted} FROM _pos_src')
         else:
             apart = [(i, given[c]) for i, c in enumerate(cols) if c in given]
@@ -333,6 +336,25 @@ def _aware(row: tuple[Any, ...], indexes: Sequence[int]) -> tuple[Any, ...]:
         if values[i] is not None:
             values[i] = values[i].replace(tzinfo=UTC)
     return tuple(values)
+
+
+def _arrow_table(table: Table, rows: list[dict[str, Any]], given: Mapping[str, list[Any]]) -> Any:
+    """The rows as an Arrow table of ``table``'s columns: every column but the NUMERIC ones (and
+    those ``given``) in one conversion of the dicts to a struct array, which looks the keys up in
+    C++ (a missing key is NULL) — half the time of reading the dicts column by column in Python;
+    NUMERIC columns by :func:`_decimal_column`. Raises when a value is not of its column's type
+    (the caller then converts column by column, coercing as :func:`_arrow_column` does)."""
+    import pyarrow as pa
+
+    types = {c: _arrow_type(t) for c, t in table.columns}
+    plain = [c for c in table.column_names if c not in given and not pa.types.is_decimal(types[c])]
+    struct = pa.array(rows, type=pa.struct([(c, types[c]) for c in plain]))
+    arrays = {c: struct.field(c) for c in plain}
+    for c in table.column_names:
+        if c not in arrays:
+            values = given[c] if c in given else [r.get(c) for r in rows]
+            arrays[c] = _decimal_column(values, types[c]) if pa.types.is_decimal(types[c]) else pa.array(values, types[c])
+    return pa.Table.from_arrays([arrays[c] for c in table.column_names], names=table.column_names)
 
 
 def _arrow_column(values: list[Any], arrow_type: Any) -> Any:
