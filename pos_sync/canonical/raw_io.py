@@ -43,7 +43,7 @@ class RawReader:
     def _read(self, table: str, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         """The rows of ``sql`` (a :meth:`select_list` of ``table``), its timestamps with time zone as
         aware UTC datetimes."""
-        return self.wh.query(sql, params, utc=self._timestamps(table) if self.wh.dialect == "duckdb" else ())
+        return self.wh.records(sql, params, utc=self._timestamps(table) if self.wh.dialect == "duckdb" else ())
 
     def _timestamps(self, table: str) -> set[str]:
         return {c for c, t in self._types(table).items() if t in _TIMESTAMPTZ}
