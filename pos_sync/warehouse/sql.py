@@ -120,7 +120,7 @@ class Warehouse:
         for i, name in enumerate(names):
             if name in utc:
                 columns[i] = [None if v is None else v.replace(tzinfo=UTC) for v in columns[i]]
-        return [dict(zip(names, values, strict=True)) for values in zip(*columns, strict=True)]
+        return [dict(zip(names, values, strict=False)) for values in zip(*columns, strict=False)]  # one length
 
     def column(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         """The first column of the result, as a list: no dict per row (a build's first read of the
