@@ -100,3 +100,17 @@ def test_columns_given_apart_replace_the_rows_own_and_numeric_columns_keep_every
         assert [r["note"] for r in got] == notes and {r["n"] for r in got} == {1}
     finally:
         wh.close()
+
+
+def test_columns_given_apart_on_both_warehouses(warehouse: Warehouse) -> None:
+    """The writer hands the items' mapping columns apart (``columns``): on DuckDB (Arrow) and on
+    PostgreSQL (COPY) alike, the given values are stored, the rows' own keys for them ignored."""
+    wh = warehouse
+    wh.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
+    wh.execute(T.create_table(wh.dialect))
+    rows = [{"id": f"r{i}", "amount": Decimal("1.50"), "n": 7, "ok": True} for i in range(3)]
+    wh.insert_rows(T, rows, {"n": [1, None, 3], "ok": [False, None, True]})
+    wh.commit()
+    got = wh.query(f"select id, amount, n, ok from {SCHEMA}.insert_probe order by id")
+    assert [(r["id"], r["amount"], r["n"], r["ok"]) for r in got] == [
+        ("r0", Decimal("1.50"), 1, False), ("r1", Decimal("1.50"), None, None), ("r2", Decimal("1.50"), 3, True)]
