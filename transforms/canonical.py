@@ -18,6 +18,7 @@ from typing import Any
 SCHEMA = "pos"
 ID_NAMESPACE = uuid.UUID("6f1d8f6e-3c1b-5a52-9f43-3e2f0a3d7b11")
 _NAMESPACE_BYTES = ID_NAMESPACE.bytes
+_VARIANT = {d: "89ab"[int(d, 16) & 0x3] for d in "0123456789abcdef"}  # a hex digit with its top two bits 10
 
 MONEY = "NUMERIC(14,2)"
 QTY = "NUMERIC(14,3)"
@@ -267,12 +268,10 @@ def canonical_id(*parts: Any) -> str:
     warehouse, so re-runs replace rows instead of duplicating them."""
     # uuid.uuid5 and str(UUID) spelled out (SHA-1 of namespace + name, version 5, RFC 4122 variant):
     # the same text, byte for byte, at a third of the cost — ids of every warehouse stay as they are
+    # on the hex text: the version nibble (hex digit 12) is 5, the variant bits of digit 16 are 10
     name = "|".join("" if p is None else str(p) for p in parts)
-    digest = bytearray(sha1(_NAMESPACE_BYTES + name.encode("utf-8")).digest()[:16])
-    digest[6] = (digest[6] & 0x0F) | 0x50
-    digest[8] = (digest[8] & 0x3F) | 0x80
-    h = digest.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    h = sha1(_NAMESPACE_BYTES + name.encode("utf-8")).hexdigest()
+    return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"
 
 
 @dataclass

@@ -46,7 +46,26 @@ def from_major(amount: float | int | str | Decimal | None, currency: str) -> Dec
         return Decimal(0).quantize(quantum(currency))
     if isinstance(amount, float):
         amount = repr(amount)
+    # the same text (or Decimal) in the same currency is one shared, immutable value: a build
+    # rounds the same few prices and totals again and again. Texts and Decimals are remembered
+    # apart: a float's repr and its exact binary value as a Decimal compare equal as keys of one
+    # cache, yet round apart (2.675 → 2.68, its binary value → 2.67)
+    if amount.__class__ is str:
+        return _major_text(amount, currency)
+    if amount.__class__ is Decimal and amount.is_finite():
+        return _major_decimal(amount, currency)
     return Decimal(amount).quantize(quantum(currency), rounding=ROUND_HALF_UP)
+
+
+@lru_cache(maxsize=1 << 14)
+def _major_text(amount: str, currency: str) -> Decimal:
+    return Decimal(amount).quantize(quantum(currency), rounding=ROUND_HALF_UP)
+
+
+@lru_cache(maxsize=1 << 14)
+def _major_decimal(amount: Decimal, currency: str) -> Decimal:
+    # equal Decimals of other exponents (1.5, 1.500000000) share an entry: they round alike
+    return amount.quantize(quantum(currency), rounding=ROUND_HALF_UP)
 
 
 def quantity(value: str | int | float | Decimal | None) -> Decimal:

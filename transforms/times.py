@@ -12,6 +12,8 @@ def as_utc(value: Any) -> datetime | None:
     if value is None or value == "":
         return None
     if isinstance(value, datetime):
+        if value.tzinfo is UTC:  # already (the raw reads give UTC): the same instant and zone
+            return value
         return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
     text = str(value)
     if text.endswith("Z"):

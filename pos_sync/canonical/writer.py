@@ -20,7 +20,6 @@ from transforms.canonical import (
     CanonicalBatch,
 )
 from transforms.catalog import product_key, version_products
-from transforms.mapping.apply import with_mappings
 
 Day = tuple[str, str, str, date]  # tenant, provider, location, business date
 # location-days of daily_product_sales recomputed per query: a first build's 432 location-days (chain
@@ -57,7 +56,10 @@ class CanonicalWriter:
         wh.delete_in(POS_TRANSACTION_ITEMS, tmp, {"transaction_id": "id"})  # each until the commit)
         wh.delete_in(POS_TENDERS, tmp, {"transaction_id": "id"})
         wh.insert_rows(POS_TRANSACTIONS, batch.transactions)
-        wh.insert_rows(POS_TRANSACTION_ITEMS, with_mappings(batch.items, self.mappings))
+        # the tenant's mappings as two columns (with_mappings' values, without a copy of every item)
+        targets = [self.mappings.get(i.get("pos_item_id") or "") for i in batch.items]
+        wh.insert_rows(POS_TRANSACTION_ITEMS, batch.items,
+                       {"mapped_product_id": targets, "is_mapped": [t is not None for t in targets]})
         wh.insert_rows(POS_TENDERS, batch.tenders)
         self.days |= {(t["tenant_id"], t["pos_provider"], t["location_id"], t["business_date"])
                       for t in batch.transactions if t["business_date"] is not None}

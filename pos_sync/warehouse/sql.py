@@ -8,9 +8,9 @@ PostgreSQL). SQL is written with ``%s`` placeholders and translated for DuckDB.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -35,6 +35,12 @@ def _arrow_type(sql_type: str) -> Any:
         "DATE": pa.date32(), "TIMESTAMPTZ": pa.timestamp("us", tz="UTC"),
     }[sql_type]
 
+
+# DuckDB types whose values Arrow's ``to_pylist`` gives as DuckDB's ``fetchall`` does (same Python
+# types and values: str, int, float, bool, Decimal of the same scale, date, naive datetime); not
+# UUID, HUGEINT, INTERVAL, TIMESTAMPTZ (Arrow's zone object), nested types
+_ARROW_AS_FETCHALL = {"varchar", "bigint", "integer", "smallint", "tinyint", "double", "float", "boolean",
+                      "decimal", "date", "timestamp"}
 
 _UNITS = {"bytes": 1, "b": 1, "kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40,
           "kb": 1000, "mb": 1000**2, "gb": 1000**3, "tb": 1000**4}
@@ -81,16 +87,40 @@ class Warehouse:
             with self.conn.cursor() as cur:
                 cur.execute(sql, params)
 
-    def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+    def query(self, sql: str, params: Sequence[Any] = (), *, utc: Collection[str] = ()) -> list[dict[str, Any]]:
+        """The rows as dicts; ``utc`` (DuckDB): columns the query selects as naive UTC timestamps,
+        returned as aware UTC datetimes."""
         if self.dialect == "duckdb":
             cur = self.conn.execute(self._sql(sql), list(params))
             names = [d[0] for d in cur.description]
-            return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+            rows = cur.fetchall()
+            if utc and (aware := [i for i, n in enumerate(names) if n in utc]):
+                rows = [_aware(row, aware) for row in rows]
+            return [dict(zip(names, row, strict=True)) for row in rows]
         from psycopg.rows import dict_row
 
         with self.conn.cursor(row_factory=dict_row) as cur:
             cur.execute(sql, params)
             return list(cur.fetchall())
+
+    def records(self, sql: str, params: Sequence[Any] = (), *, utc: Collection[str] = ()) -> list[dict[str, Any]]:
+        """:meth:`query`'s rows, on DuckDB read through Arrow column by column (each column turned
+        into Python values in one call, then zipped into the dicts): 40 % less time than DuckDB's
+        row-wise ``fetchall`` for the wide raw rows the canonical build reads. Only for results whose
+        every column Arrow gives back as ``fetchall`` does (:data:`_ARROW_AS_FETCHALL`), else
+        :meth:`query`."""
+        if self.dialect != "duckdb":
+            return self.query(sql, params)
+        relation = self.conn.sql(self._sql(sql), params=list(params))
+        if not all(t.id in _ARROW_AS_FETCHALL for t in relation.types):
+            return self.query(sql, params, utc=utc)
+        table = relation.to_arrow_table()
+        names = table.column_names
+        columns = [column.to_pylist() for column in table.columns]
+        for i, name in enumerate(names):
+            if name in utc:
+                columns[i] = [None if v is None else v.replace(tzinfo=UTC) for v in columns[i]]
+        return [dict(zip(names, values, strict=False)) for values in zip(*columns, strict=False)]  # one length
 
     def column(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         """The first column of the result, as a list: no dict per row (a build's first read of the
@@ -180,6 +210,12 @@ class Warehouse:
         return bool(self.scalar(
             "select count(*) from information_schema.tables where table_schema = %s and table_name = %s",
             (schema, table)))
+
+    def column_types(self, schema: str, table: str) -> dict[str, str]:
+        """``{column: data type}`` in the table's order (``information_schema``'s spelling)."""
+        rows = self.query("select column_name, data_type from information_schema.columns where table_schema = %s "
+                          "and table_name = %s order by ordinal_position", (schema, table))
+        return {r["column_name"]: r["data_type"] for r in rows}
 
     def columns(self, schema: str, table: str) -> set[str]:
         rows = self.query("select column_name from information_schema.columns where table_schema = %s "
@@ -272,22 +308,33 @@ class Warehouse:
                         copy.write_row(row)
         return name
 
-    def insert_rows(self, table: Table, rows: list[dict[str, Any]]) -> int:
+    def insert_rows(self, table: Table, rows: list[dict[str, Any]],
+                    columns: Mapping[str, list[Any]] | None = None) -> int:
+        """Insert ``rows`` (dicts by column name; a missing key is NULL); ``columns``: values of some
+        columns given apart, one per row, in place of the rows' own."""
         if not rows:
             return 0
         cols = table.column_names
+        given = columns or {}
         quoted = ", ".join(f'"{c}"' for c in cols)
         if self.dialect == "duckdb":
             import pyarrow as pa
 
-            data = pa.Table.from_arrays([_arrow_column([r.get(c) for r in rows], _arrow_type(t))
-                                         for c, t in table.columns], names=cols)
+            try:
+                data = _arrow_table(table, rows, given)
+            except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):  # a value Arrow does not take as it is
+                data = pa.Table.from_arrays([_arrow_column(given[c] if c in given else [r.get(c) for r in rows],
+                                                           _arrow_type(t)) for c, t in table.columns], names=cols)
             self._from_arrow(data, f'INSERT INTO {SCHEMA}."{table.name}" ({quoted}) SELECT {quoted} FROM _pos_src')
         else:
+            apart = [(i, given[c]) for i, c in enumerate(cols) if c in given]
             with self.conn.cursor() as cur, cur.copy(
                     f'COPY {SCHEMA}."{table.name}" ({quoted}) FROM STDIN') as copy:
-                for r in rows:
-                    copy.write_row([r.get(c) for c in cols])
+                for n, r in enumerate(rows):
+                    values = [r.get(c) for c in cols]
+                    for i, column in apart:
+                        values[i] = column[n]
+                    copy.write_row(values)
         return len(rows)
 
     def delete_by_keys(self, table: Table, key_columns: Sequence[str], keys: Iterable[Sequence[Any]]) -> None:
@@ -307,6 +354,34 @@ class Warehouse:
                      f'DELETE FROM {SCHEMA}."{table.name}" AS t WHERE EXISTS (SELECT 1 FROM {tmp} k WHERE {cond})')
 
 
+def _aware(row: tuple[Any, ...], indexes: Sequence[int]) -> tuple[Any, ...]:
+    """``row`` with its naive UTC timestamps at ``indexes`` made aware (UTC)."""
+    values = list(row)
+    for i in indexes:
+        if values[i] is not None:
+            values[i] = values[i].replace(tzinfo=UTC)
+    return tuple(values)
+
+
+def _arrow_table(table: Table, rows: list[dict[str, Any]], given: Mapping[str, list[Any]]) -> Any:
+    """The rows as an Arrow table of ``table``'s columns: every column but the NUMERIC ones (and
+    those ``given``) in one conversion of the dicts to a struct array, which looks the keys up in
+    C++ (a missing key is NULL) — half the time of reading the dicts column by column in Python;
+    NUMERIC columns by :func:`_decimal_column`. Raises when a value is not of its column's type
+    (the caller then converts column by column, coercing as :func:`_arrow_column` does)."""
+    import pyarrow as pa
+
+    types = {c: _arrow_type(t) for c, t in table.columns}
+    plain = [c for c in table.column_names if c not in given and not pa.types.is_decimal(types[c])]
+    struct = pa.array(rows, type=pa.struct([(c, types[c]) for c in plain]))
+    arrays = {c: struct.field(c) for c in plain}
+    for c in table.column_names:
+        if c not in arrays:
+            values = given[c] if c in given else [r.get(c) for r in rows]
+            arrays[c] = _decimal_column(values, types[c]) if pa.types.is_decimal(types[c]) else pa.array(values, types[c])
+    return pa.Table.from_arrays([arrays[c] for c in table.column_names], names=table.column_names)
+
+
 def _arrow_column(values: list[Any], arrow_type: Any) -> Any:
     """One column of an insert as an Arrow array: column by column (``pa.array`` converts a whole
     list in C++), not row dicts through ``pa.Table.from_pylist`` — 3–4× less time for the
@@ -316,9 +391,25 @@ def _arrow_column(values: list[Any], arrow_type: Any) -> Any:
     import pyarrow as pa
 
     try:
+        if pa.types.is_decimal(arrow_type):
+            return _decimal_column(values, arrow_type)
         return pa.array(values, type=arrow_type)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
         return pa.array([_coerce(v) for v in values], type=arrow_type)
+
+
+def _decimal_column(values: list[Any], arrow_type: Any) -> Any:
+    """A NUMERIC column: each distinct value converted once, then taken by index. Arrow converts
+    ``Decimal``s one by one in Python (~0.5 µs each); the canonical rows' amounts are few distinct
+    values (prices, totals) repeated. Values equal as numbers share a key (``1.0``, ``1.00``): they
+    are one value of the column's scale (one that does not fit it still fails, as a whole column)."""
+    import pyarrow as pa
+
+    seen: dict[Any, int] = {}
+    codes = [seen.setdefault(v, len(seen)) for v in values]
+    if len(seen) * 2 > len(values):  # mostly distinct: no gain
+        return pa.array(values, type=arrow_type)
+    return pa.array(list(seen), type=arrow_type).take(pa.array(codes, pa.int32()))
 
 
 def _coerce(value: Any) -> Any:

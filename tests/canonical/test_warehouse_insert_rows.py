@@ -84,3 +84,33 @@ def test_rows_inserted_in_a_transaction_are_not_held_as_arrow_buffers_until_it_e
         assert wh.scalar(f"select count(*) from {SCHEMA}.insert_probe") == 100_000
     finally:
         wh.close()
+
+
+def test_columns_given_apart_replace_the_rows_own_and_numeric_columns_keep_every_value(tmp_path: Path) -> None:
+    """``insert_rows(…, columns)``: the given values win over the rows' keys; a NUMERIC column of few
+    distinct values (converted once each, then taken by index) stores every row's own value."""
+    wh = _warehouse(tmp_path)
+    try:
+        amounts = [Decimal("1.50"), Decimal("1.5"), Decimal("2.00"), None, Decimal("-0.01")] * 200
+        rows = [{"id": f"r{i:04d}", "amount": a, "n": 1, "note": '"own"'} for i, a in enumerate(amounts)]
+        notes = [f'{{"given": {i}}}' for i in range(len(rows))]
+        wh.insert_rows(T, rows, {"note": notes})
+        got = wh.query(f"select id, amount, n, note from {SCHEMA}.insert_probe order by id")
+        assert [r["amount"] for r in got] == [None if a is None else a.quantize(Decimal("0.01")) for a in amounts]
+        assert [r["note"] for r in got] == notes and {r["n"] for r in got} == {1}
+    finally:
+        wh.close()
+
+
+def test_columns_given_apart_on_both_warehouses(warehouse: Warehouse) -> None:
+    """The writer hands the items' mapping columns apart (``columns``): on DuckDB (Arrow) and on
+    PostgreSQL (COPY) alike, the given values are stored, the rows' own keys for them ignored."""
+    wh = warehouse
+    wh.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
+    wh.execute(T.create_table(wh.dialect))
+    rows = [{"id": f"r{i}", "amount": Decimal("1.50"), "n": 7, "ok": True} for i in range(3)]
+    wh.insert_rows(T, rows, {"n": [1, None, 3], "ok": [False, None, True]})
+    wh.commit()
+    got = wh.query(f"select id, amount, n, ok from {SCHEMA}.insert_probe order by id")
+    assert [(r["id"], r["amount"], r["n"], r["ok"]) for r in got] == [
+        ("r0", Decimal("1.50"), 1, False), ("r1", Decimal("1.50"), None, None), ("r2", Decimal("1.50"), 3, True)]

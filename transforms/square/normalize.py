@@ -97,6 +97,54 @@ class SquareContext:
     def sale_id(self, order_id: str) -> str:
         return canonical_id(self.tenant_id, PROVIDER, "order", order_id)
 
+    # what a build computes again and again, kept per context (the build's lookups and PII policy
+    # do not change while it runs): money converters per currency, quantities, catalog details of
+    # a variation, the customer columns of a customer id
+    _money: dict[str, Callable[[Any], Decimal]] = field(default_factory=dict)
+    _catalog_memo: dict[str, tuple[str | None, str | None, str | None]] = field(default_factory=dict)
+    _customer_memo: dict[str | None, Row] = field(default_factory=dict)
+
+    def money(self, currency: str) -> Callable[[Any], Decimal]:
+        """``amount -> from_minor(amount, currency)``, one shared Decimal per distinct amount (a
+        Decimal is immutable; a build converts the same few prices and totals ~10⁶ times)."""
+        convert = self._money.get(currency)
+        if convert is None:
+            convert = self._money[currency] = _converter(currency)
+        return convert
+
+
+_CACHED = 1 << 16  # distinct amounts (or quantities) remembered per converter
+
+
+def _converter(currency: str) -> Callable[[Any], Decimal]:
+    seen: dict[Any, Decimal] = {}
+
+    def convert(amount: Any) -> Decimal:
+        value = seen.get(amount)
+        if value is None:
+            value = from_minor(amount, currency)
+            if len(seen) < _CACHED:
+                seen[amount] = value
+        return value
+
+    return convert
+
+
+_QUANTITIES: dict[Any, Decimal] = {}
+
+
+def _quantity(value: Any) -> Decimal:
+    """:func:`quantity`, one shared Decimal per distinct text (``"1"``, ``"2"``, ``"0.350"`` …; only
+    texts are remembered: ``1.0`` and ``1`` are equal keys but give Decimals of other exponents)."""
+    if value.__class__ is not str:
+        return quantity(value)
+    found = _QUANTITIES.get(value)
+    if found is None:
+        found = quantity(value)
+        if len(_QUANTITIES) < _CACHED:
+            _QUANTITIES[value] = found
+    return found
+
 
 def _m(row: Row, prefix: str, currency: str) -> Decimal:
     return from_minor(row.get(f"{prefix}__amount"), currency)
@@ -135,17 +183,26 @@ def customer_name(customer: Row) -> str | None:
 def _customer_columns(ctx: SquareContext, customer_id: str | None) -> Row:
     """``customer_ref``, ``customer_name``, ``customer_email``, ``customer_phone`` of an order's customer
     (all None without one; the ref alone when its profile is not loaded, e.g. no CUSTOMERS_READ)."""
+    found = ctx._customer_memo.get(customer_id)
+    if found is not None:
+        return found
     customer = ctx.customers.get(customer_id or "") or {}
-    return {
+    columns = {
         "customer_ref": ctx.pseudonymize(customer_id),
         "customer_name": ctx.pseudonymize(customer_name(customer)),
         "customer_email": ctx.pseudonymize_email(customer.get("email_address")),
         "customer_phone": ctx.pseudonymize_phone(customer.get("phone_number")),
     }
+    if isinstance(customer_id, str | None):
+        ctx._customer_memo[customer_id] = columns
+    return columns
 
 
 def _catalog_details(ctx: SquareContext, variation_id: str | None) -> tuple[str | None, str | None, str | None]:
     """(parent item id, SKU, category name) of a variation, from the raw catalog."""
+    found = ctx._catalog_memo.get(variation_id or "")
+    if found is not None:
+        return found
     variation = ctx.catalog.get(variation_id or "")
     if not variation:
         return None, None, None
@@ -153,7 +210,8 @@ def _catalog_details(ctx: SquareContext, variation_id: str | None) -> tuple[str 
     item = ctx.catalog.get(item_id or "") or {}
     category_id = item.get("item_data__reporting_category__id")
     category = (ctx.catalog.get(category_id or "") or {}).get("category_data__name")
-    return item_id, variation.get("item_variation_data__sku"), category
+    found = ctx._catalog_memo[variation_id or ""] = (item_id, variation.get("item_variation_data__sku"), category)
+    return found
 
 
 def _unit(line: Row) -> str | None:
@@ -163,16 +221,22 @@ def _unit(line: Row) -> str | None:
 
 def _items(ctx: SquareContext, transaction: Row, lines: Iterable[Row], *, gross_key: str, currency: str) -> list[Row]:
     rows = []
+    money = ctx.money(currency)
+    gross_amount = f"{gross_key}__amount"
+    transaction_id = transaction["id"]
     for n, line in enumerate(lines):
-        parent, sku, category = _catalog_details(ctx, line.get("catalog_object_id"))
+        item_id = line.get("catalog_object_id")
+        parent, sku, category = _catalog_details(ctx, item_id)
+        raw_modifiers = line.get("modifiers")
         modifiers = [
             {"name": m.get("name"), "quantity": str(m.get("quantity") or "1"),
-             "price": str(_m(m, "base_price_money", currency)), "pos_modifier_id": m.get("catalog_object_id")}
-            for m in line.get("modifiers") or []
-        ]
+             "price": str(money(m.get("base_price_money__amount"))), "pos_modifier_id": m.get("catalog_object_id")}
+            for m in raw_modifiers
+        ] if raw_modifiers else None
+        uid = line.get("uid")
         rows.append({
-            "id": canonical_id(transaction["id"], "line", line.get("uid") or n),
-            "transaction_id": transaction["id"],
+            "id": canonical_id(transaction_id, "line", uid or n),
+            "transaction_id": transaction_id,
             "tenant_id": ctx.tenant_id,
             "pos_account_id": ctx.account_id,
             "pos_provider": PROVIDER,
@@ -180,20 +244,20 @@ def _items(ctx: SquareContext, transaction: Row, lines: Iterable[Row], *, gross_
             "business_date": transaction["business_date"],
             "transaction_type": transaction["transaction_type"],
             "line_number": n + 1,
-            "pos_line_id": line.get("uid"),
-            "pos_item_id": line.get("catalog_object_id"),
+            "pos_line_id": uid,
+            "pos_item_id": item_id,
             "pos_parent_item_id": parent,
             "product_name": line.get("name") or "(custom amount)",
             "variation_name": line.get("variation_name"),
             "product_sku": sku,
             "category": category,
-            "quantity": quantity(line.get("quantity")),
+            "quantity": _quantity(line.get("quantity")),
             "unit": _unit(line),
-            "unit_price": _m(line, "base_price_money", currency),
-            "gross_amount": _m(line, gross_key, currency),
-            "discount_amount": _m(line, "total_discount_money", currency),
-            "tax_amount": _m(line, "total_tax_money", currency),
-            "line_total": _m(line, "total_money", currency),
+            "unit_price": money(line.get("base_price_money__amount")),
+            "gross_amount": money(line.get(gross_amount)),
+            "discount_amount": money(line.get("total_discount_money__amount")),
+            "tax_amount": money(line.get("total_tax_money__amount")),
+            "line_total": money(line.get("total_money__amount")),
             "currency": currency,
             "modifiers": json.dumps(modifiers, ensure_ascii=False) if modifiers else None,
             "mapped_product_id": None,
@@ -206,6 +270,7 @@ def normalize_sale(ctx: SquareContext, order: Row) -> CanonicalBatch:
     """One non-return order → a sale (or void) row with its items and tenders."""
     location_id = order["location_id"]
     currency = ctx.currency(location_id, order.get("total_money__currency"))
+    money = ctx.money(currency)
     kind, status = SALE_STATUS.get(order.get("state") or "", ("sale", "pending"))
     closed = as_utc(order.get("closed_at"))
     when = closed or as_utc(order.get("updated_at")) or as_utc(order.get("created_at"))
@@ -226,14 +291,14 @@ def normalize_sale(ctx: SquareContext, order: Row) -> CanonicalBatch:
         "refunded_transaction_id": None,
         "transaction_date": when,
         "business_date": local_date(when, ctx.zone(location_id)),
-        "subtotal": sum((_m(line, "gross_sales_money", currency) for line in lines), Decimal("0.00")),
-        "discount_amount": _m(order, "total_discount_money", currency),
-        "service_charge_amount": _m(order, "total_service_charge_money", currency),
-        "tax_amount": _m(order, "total_tax_money", currency),
-        "tip_amount": _m(order, "total_tip_money", currency),
-        "total_amount": _m(order, "total_money", currency),
+        "subtotal": sum([money(line.get("gross_sales_money__amount")) for line in lines], Decimal("0.00")),
+        "discount_amount": money(order.get("total_discount_money__amount")),
+        "service_charge_amount": money(order.get("total_service_charge_money__amount")),
+        "tax_amount": money(order.get("total_tax_money__amount")),
+        "tip_amount": money(order.get("total_tip_money__amount")),
+        "total_amount": money(order.get("total_money__amount")),
         "currency": currency,
-        "items_quantity": sum((quantity(line.get("quantity")) for line in lines), Decimal(0)),
+        "items_quantity": sum([_quantity(line.get("quantity")) for line in lines], Decimal(0)),
         "payment_method": _payment_method(tenders),
         "card_brand": card.get("card_details__card__card_brand") if card else None,
         "card_last_four": card.get("card_details__card__last_4") if card else None,
@@ -261,8 +326,8 @@ def normalize_sale(ctx: SquareContext, order: Row) -> CanonicalBatch:
             "card_last_four": tender.get("card_details__card__last_4"),
             "entry_method": tender.get("card_details__entry_method"),
             # Tender.amount_money includes the tip: the canonical tender amount excludes it
-            "amount": _m(tender, "amount_money", currency) - _m(tender, "tip_money", currency),
-            "tip_amount": _m(tender, "tip_money", currency),
+            "amount": money(tender.get("amount_money__amount")) - money(tender.get("tip_money__amount")),
+            "tip_amount": money(tender.get("tip_money__amount")),
             "currency": currency,
             "status": (tender.get("card_details__status") or "CAPTURED").lower(),
         })
