@@ -28,8 +28,8 @@ is the double nearest to a decimal of at most 15 significant digits, and that de
 double, and the shortest text of the double is at most 15 digits long): ``Decimal(repr(x))``,
 for each *distinct* double of a column (``dictionary_encode``), then gathered back into
 ``decimal(38, 9)`` in C++. Integers under a key of ``exact_numbers`` become decimals too. What the
-``Decimal`` rows would type otherwise — a float under another key, a number inside a JSON column,
-values ``pa.array`` cannot type — raises :class:`Inexact`: the caller converts the rows with
+``Decimal`` rows could type otherwise — numbers inside a JSON column or in a list (a child table's
+``value``), values ``pa.array`` cannot type — raises :class:`Inexact`: the caller converts the rows with
 :func:`~dlt_sources.common.exact_numbers.exact_numbers_of` and builds them again without ``exact_numbers`` (the ``Decimal`` path).
 
 :func:`nested_tables_of` does the same from a struct array typed as ``pa.array`` types the rows
@@ -193,9 +193,7 @@ class _Builder:
         kind = array.type
         if self.exact is None:
             return array
-        if pa.types.is_floating(kind):
-            if key not in self.exact:
-                raise Inexact(f"a float under {key!r}, not a decimal field")
+        if pa.types.is_floating(kind):  # every JSON fraction is a Decimal on that path, whatever its key
             return _exact_doubles(array)
         if pa.types.is_integer(kind) and key in self.exact:
             return array.cast(DLT_DECIMAL)

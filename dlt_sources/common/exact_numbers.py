@@ -22,6 +22,10 @@ import orjson
 # the body with every digit and dot as "0", everything else as " ": runs of 16 or more are looked at
 _RUNS = bytes(48 if chr(c) in "0123456789." else 32 for c in range(256))
 _LONG_RUN = b"0" * 16  # a float's mantissa of 16 digits, an integer of 16 digits (versions: fine up to 18)
+# the body with digits as "0", e/E as "e", "-" kept, what may follow a number as ",", the rest " "
+_EXPONENTS = bytes(48 if chr(c).isdigit() and c < 128 else 101 if chr(c) in "eE" else 45 if c == 45
+                   else 44 if chr(c) in ",}] \t\r\n" else 32 for c in range(256))
+_LOW_EXPONENT = b"0e-000"  # a negative exponent of 3 digits or more: the value may be subnormal or 0.0
 LONGEST_EXACT_INTEGER = 18  # digits: every such integer fits int64, which orjson keeps an int
 FLOAT_RANGE = (1e-300, 1e300)  # normal doubles far from under- and overflow (checked by the Arrow path)
 
@@ -33,7 +37,9 @@ class Inexact(ValueError):
 def binary_numbers_are_exact(body: bytes) -> bool:
     """Whether ``orjson.loads(body)`` loses nothing that ``json.loads(body, parse_float=Decimal)``
     keeps, once each float is read back as ``Decimal(repr(x))``: no float token with 16 digits or
-    more in its mantissa, no integer of more than :data:`LONGEST_EXACT_INTEGER` digits.
+    more in its mantissa, no integer of more than :data:`LONGEST_EXACT_INTEGER` digits, no negative
+    exponent of 3 digits or more (below the normal doubles a double keeps fewer digits, or none:
+    ``1e-400`` is 0.0; a positive one that large overflows, which orjson refuses).
 
     Every number token's mantissa is a run of digits and dots that starts with a digit (not
     preceded by one: JSON puts ``-``, ``:``, ``[``, ``,`` or whitespace there), so none escapes the
@@ -44,7 +50,18 @@ def binary_numbers_are_exact(body: bytes) -> bool:
         end = runs.find(b" ", start + len(_LONG_RUN))
         end = len(body) if end < 0 else end
         run = body[start:end]
-        if b"." in run or len(run) > LONGEST_EXACT_INTEGER or body[end:end + 1] in (b"e", b"E"):
+        dots = run.count(b".")
+        if len(run) - dots >= len(_LONG_RUN) if dots else (len(run) > LONGEST_EXACT_INTEGER
+                                                           or body[end:end + 1] in (b"e", b"E")):
+            return False  # 16 digits or more in a fraction's run; an integer too long, or a mantissa
+        at = end
+    marks = body.translate(_EXPONENTS)
+    at = 0
+    while (start := marks.find(_LOW_EXPONENT, at)) >= 0:
+        end = start + len(_LOW_EXPONENT)
+        while marks[end:end + 1] == b"0":
+            end += 1
+        if marks[end:end + 1] in (b",", b""):  # a number's end, not text such as an id's "5e-1234-"
             return False
         at = end
     return True

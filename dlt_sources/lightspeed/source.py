@@ -155,6 +155,22 @@ class _Sync:
         state["hashes"] = hashes | seen if stop.early else seen  # stopped early: the rest keep their hash
 
 
+def arrow_tables(rows: list[Row], table: str, binary: bool) -> list[NestedTable]:
+    """One batch of a feed's rows as nested Arrow tables. ``binary``: every row's numbers are
+    orjson's of a page ``exact_numbers.binary_numbers_are_exact`` accepted (the rows of
+    :func:`shape_rows` with ``exact=False``): the tables are built from them with the decimals
+    rebuilt exactly (``arrow_nested``'s ``exact_numbers``); where that would not give what the
+    ``Decimal`` rows give (``Inexact``), or some page of the batch was parsed with ``Decimal``, from
+    copies of the rows with their numbers made ``Decimal`` — the tables are the same either way."""
+    if binary:
+        try:
+            return nested_tables(rows, table, max_nesting=MAX_TABLE_NESTING, exact_numbers=DECIMAL_FIELDS)
+        except Inexact:
+            pass
+    return nested_tables([exact_numbers_of(row, DECIMAL_FIELDS) for row in rows], table,
+                         max_nesting=MAX_TABLE_NESTING)
+
+
 # section: the config section dlt named after the package when the source lived in its __init__.py
 @dlt.source(name="lightspeed", section="lightspeed", max_table_nesting=MAX_TABLE_NESTING)
 def lightspeed_source(
@@ -245,22 +261,10 @@ def lightspeed_source(
                 pending.extend(pseudonymise_row(row) for row in rows)
                 binary = binary and not exact
                 if len(pending) >= ARROW_BATCH_ROWS:
-                    yield from nested_items(arrow_batch(pending, binary), hints)
+                    yield from nested_items(arrow_tables(pending, table, binary), hints)
                     pending, binary = [], True
             if pending:
-                yield from nested_items(arrow_batch(pending, binary), hints)
-
-        def arrow_batch(rows: list[Row], binary: bool) -> list[NestedTable]:
-            """The batch's tables from its binary numbers, exact (``arrow_nested``); where those
-            would not give what ``Decimal`` rows give (or some page was parsed with ``Decimal``),
-            from the rows with their numbers made ``Decimal`` — as before."""
-            if binary:
-                try:
-                    return nested_tables(rows, table, max_nesting=MAX_TABLE_NESTING, exact_numbers=DECIMAL_FIELDS)
-                except Inexact:
-                    pass
-            rows = [exact_numbers_of(row, DECIMAL_FIELDS) for row in rows]
-            return nested_tables(rows, table, max_nesting=MAX_TABLE_NESTING)
+                yield from nested_items(arrow_tables(pending, table, binary), hints)
         tables.__name__ = table
         return dlt.resource(tables, name=table, write_disposition=merge, parallelized=True)
 
