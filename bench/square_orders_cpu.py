@@ -110,10 +110,11 @@ def _value(v: Any) -> str:
     return json.dumps(v, default=str, ensure_ascii=False)
 
 
-def dump_raw(pipeline: Any) -> str:
+def dump_raw(pipeline: Any, ordered: tuple[str, ...] = (ORDERED,)) -> str:
     """Every table of the dataset as text: per table, dlt's column schema (name, data type,
     nullable, precision, scale, timezone, key hints) and the warehouse's columns with DuckDB's
-    types — in their order for the orders tables, by name for the others (see :data:`ORDERED`) —
+    types — in their order for the tables starting with ``ordered`` (the orders tables), by name for
+    the others (see :data:`ORDERED`) —
     then every row sorted. The random ``_dlt_id`` /
     ``_dlt_parent_id`` / ``_dlt_root_id`` become a stable key (the root's ``id``, then each
     level's table and ``_dlt_list_idx``), ``_dlt_load_id`` is left out (the load's time)."""
@@ -132,7 +133,7 @@ def dump_raw(pipeline: Any) -> str:
             hints = schema.tables[table]
             lines.append(f"## {table} parent={hints.get('parent')} write={hints.get('write_disposition')}")
             columns = hints["columns"]
-            for name in (columns if table.startswith(ORDERED) else sorted(columns)):
+            for name in (columns if table.startswith(ordered) else sorted(columns)):
                 col = columns[name]
                 lines.append("   schema " + json.dumps({k: col.get(k) for k in (
                     "name", "data_type", "nullable", "precision", "scale", "timezone", "primary_key", "row_key",
@@ -140,7 +141,7 @@ def dump_raw(pipeline: Any) -> str:
             cols = client.execute_sql(
                 "select column_name, data_type from information_schema.columns where table_schema = %s "
                 "and table_name = %s order by ordinal_position", client.dataset_name, table)
-            lines.append("   columns " + json.dumps(cols if table.startswith(ORDERED) else sorted(cols)))
+            lines.append("   columns " + json.dumps(cols if table.startswith(ordered) else sorted(cols)))
             names_ = [c[0] for c in cols]
             rows = client.execute_sql(f"select * from {client.make_qualified_table_name(table)}")
             out_rows = []
@@ -155,7 +156,7 @@ def dump_raw(pipeline: Any) -> str:
                 for k in KEY_COLUMNS:
                     if k in record:
                         record[k] = keys.get(record[k], "?") if k != "_dlt_id" else key
-                items = record.items() if table.startswith(ORDERED) else sorted(record.items())
+                items = record.items() if table.startswith(ordered) else sorted(record.items())
                 out_rows.append(key + "\t" + "\t".join(f"{k}={_value(v)}" for k, v in items))
             lines.append(f"   rows {len(out_rows)}")
             lines.extend(sorted(out_rows))

@@ -19,6 +19,19 @@ What dlt makes of a dict row, and what :func:`nested_tables` makes of it alike:
   dict path — when every value of the batch parses, otherwise it stays text; ``Decimal`` values
   become decimal(38, 9), dlt's decimal type (exact; more than 9 decimal places fail loudly).
 
+**Binary numbers, exact decimals** (``exact_numbers``): a source whose money is exact ``Decimal``
+text (Lightspeed) may hand :func:`nested_tables` the rows as ``orjson`` parses them — every JSON
+number with a fraction or exponent a ``float``, integers ``int`` — when the page's numbers are
+safe for it (:func:`dlt_sources.common.exact_numbers.binary_numbers_are_exact`). The tables are then the ones the ``Decimal`` rows would give: each ``float``
+is the double nearest to a decimal of at most 15 significant digits, and that decimal is the one
+``repr`` prints (any such decimal survives decimal → double → 15 digits, so two cannot share a
+double, and the shortest text of the double is at most 15 digits long): ``Decimal(repr(x))``,
+for each *distinct* double of a column (``dictionary_encode``), then gathered back into
+``decimal(38, 9)`` in C++. Integers under a key of ``exact_numbers`` become decimals too. What the
+``Decimal`` rows could type otherwise — numbers inside a JSON column or in a list (a child table's
+``value``), values ``pa.array`` cannot type — raises :class:`Inexact`: the caller converts the rows with
+:func:`~dlt_sources.common.exact_numbers.exact_numbers_of` and builds them again without ``exact_numbers`` (the ``Decimal`` path).
+
 :func:`nested_tables_of` does the same from a struct array typed as ``pa.array`` types the rows
 (:mod:`dlt_sources.common.arrow_json` reads one from a page's JSON body without making dicts).
 
@@ -31,9 +44,11 @@ child rows with the object, exactly as on the dict path.
 from __future__ import annotations
 
 import functools
+import math
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import dlt
@@ -45,6 +60,7 @@ import pyarrow.compute as pc
 from dlt.common.normalizers.utils import generate_dlt_ids
 
 from dlt_sources.common.arrow import SEPARATOR, UTC_MICROS
+from dlt_sources.common.exact_numbers import FLOAT_RANGE, Inexact
 
 INSTANT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$")
 DLT_DECIMAL = pa.decimal128(38, 9)  # dlt's default precision and scale of a ``decimal`` column
@@ -61,6 +77,29 @@ NESTED_COLUMNS: dict[str, Any] = {
     LIST_IDX: {"data_type": "bigint", "nullable": False},
     DLT_ID: ROW_KEY,
 }
+
+
+def _exact_doubles(array: pa.Array) -> pa.Array:
+    """Doubles parsed from decimal texts of at most 15 significant digits, as those decimals in
+    ``decimal(38, 9)``: ``Decimal(repr(x))`` once per distinct value."""
+    encoded = pc.dictionary_encode(array)
+    distinct = encoded.dictionary.to_pylist()
+    low, high = FLOAT_RANGE
+    if any(not math.isfinite(x) or (x and not low < abs(x) < high) for x in distinct):
+        raise Inexact("a double out of the normal range")
+    try:
+        exact = pa.array([Decimal(repr(x)) for x in distinct], type=DLT_DECIMAL)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:  # more than 9 places: the Decimal path fails alike
+        raise Inexact(str(exc)) from exc
+    return pc.take(exact, encoded.indices)
+
+
+def _has_numbers(kind: pa.DataType) -> bool:
+    if pa.types.is_struct(kind):
+        return any(_has_numbers(f.type) for f in kind)
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+        return _has_numbers(kind.value_type)
+    return pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind)
 
 
 @dataclass
@@ -101,8 +140,10 @@ def _maybe_timestamp(array: pa.Array) -> pa.Array:
 
 
 class _Builder:
-    def __init__(self, max_nesting: int, not_null: Sequence[str], naming: Callable[[str], str]) -> None:
+    def __init__(self, max_nesting: int, not_null: Sequence[str], naming: Callable[[str], str],
+                 exact_numbers: frozenset[str] | None = None) -> None:
         self.max_nesting = max_nesting
+        self.exact = exact_numbers
         self.naming = naming
         self.not_null = set(not_null)
         self.out: list[NestedTable] = []
@@ -112,19 +153,19 @@ class _Builder:
         """One table's rows (``keys``: its ``_dlt_*`` columns, ``_dlt_id`` included); their lists
         become child tables, listed after it."""
         columns: dict[str, pa.Array] = {}
-        lists: list[tuple[str, pa.ListArray]] = []
+        lists: list[tuple[str, str, pa.ListArray]] = []
         json_columns: list[str] = []
         self._columns(rows, "", level, columns, lists, json_columns)
         columns.update(keys)
         fields = [pa.field(n, a.type, nullable=n not in self.not_null and n not in keys) for n, a in columns.items()]
         self.out.append(NestedTable(name, parent, pa.Table.from_arrays(list(columns.values()), schema=pa.schema(fields)),
                                     tuple(json_columns)))
-        for path, values in lists:
-            self._children(f"{name}{SEPARATOR}{path}", name, values, level - 1, keys[DLT_ID],
+        for path, key, values in lists:
+            self._children(f"{name}{SEPARATOR}{path}", name, key, values, level - 1, keys[DLT_ID],
                            keys.get(ROOT_ID, keys[DLT_ID]))
 
     def _columns(self, struct: pa.StructArray, prefix: str, level: int, columns: dict[str, pa.Array],
-                 lists: list[tuple[str, pa.ListArray]], json_columns: list[str]) -> None:
+                 lists: list[tuple[str, str, pa.ListArray]], json_columns: list[str]) -> None:
         for field, array in zip(struct.type, struct.flatten(), strict=True):  # flatten: parent nulls applied
             name = prefix + self.naming(field.name)
             kind = field.type
@@ -132,20 +173,33 @@ class _Builder:
                 continue
             nested = pa.types.is_struct(kind) or pa.types.is_list(kind) or pa.types.is_large_list(kind)
             if nested and level <= 0:
+                if self.exact is not None and _has_numbers(kind):
+                    raise Inexact(f"numbers inside the JSON column {name}")
                 columns[name] = _json(array)
                 json_columns.append(name)
             elif pa.types.is_struct(kind):
                 self._columns(array, name + SEPARATOR, level - 1, columns, lists, json_columns)
             elif nested:
-                lists.append((name, array))
+                lists.append((name, field.name, array))
             elif pa.types.is_string(kind):
                 columns[name] = _maybe_timestamp(array)
             elif pa.types.is_decimal(kind):
                 columns[name] = array.cast(DLT_DECIMAL)
             else:
-                columns[name] = array
+                columns[name] = self._number(field.name, array)
 
-    def _children(self, name: str, parent: str, values: pa.ListArray, level: int, parent_ids: pa.Array,
+    def _number(self, key: str, array: pa.Array) -> pa.Array:
+        """A scalar column; with ``exact_numbers``, binary numbers as the decimals they were."""
+        kind = array.type
+        if self.exact is None:
+            return array
+        if pa.types.is_floating(kind):  # every JSON fraction is a Decimal on that path, whatever its key
+            return _exact_doubles(array)
+        if pa.types.is_integer(kind) and key in self.exact:
+            return array.cast(DLT_DECIMAL)
+        return array
+
+    def _children(self, name: str, parent: str, key: str, values: pa.ListArray, level: int, parent_ids: pa.Array,
                   root_ids: pa.Array) -> None:
         lengths = pc.fill_null(pc.list_value_length(values), 0).to_numpy(zero_copy_only=False)
         total = int(lengths.sum())
@@ -165,30 +219,44 @@ class _Builder:
         elif pa.types.is_list(items.type) or pa.types.is_large_list(items.type):
             raise ValueError(f"{name}: lists of lists are not supported on the Arrow path")
         else:  # scalars: dlt's {"value": v} rows
+            if self.exact is not None and _has_numbers(items.type):  # their key is the list's, not "value"
+                raise Inexact(f"a list of numbers under {key!r}")
             self.table(name, parent, pa.StructArray.from_arrays([items], names=[VALUE]), level, keys)
 
 
 def nested_tables(rows: Sequence[Mapping[str, Any]], table: str, *, max_nesting: int,
-                  not_null: Sequence[str] = ("id",), naming: Callable[[str], str] | None = None) -> list[NestedTable]:
+                  not_null: Sequence[str] = ("id",), naming: Callable[[str], str] | None = None,
+                  exact_numbers: frozenset[str] | None = None) -> list[NestedTable]:
     """``rows`` as the root table ``table`` and its child tables (parents before children); see
     the module's docstring. ``not_null``: root columns typed non-nullable (the primary key);
     ``naming``: the key -> column name of dlt's naming convention (``snake_case``:
     ``businessDate`` -> ``business_date``), for APIs whose keys are not snake_case already; it runs
-    once per key of a batch, not per row."""
+    once per key of a batch, not per row. ``exact_numbers``: the rows' numbers are orjson's of a
+    body ``exact_numbers.binary_numbers_are_exact`` accepted, and these keys' numbers are exact decimals (see
+    the module's docstring; raises :class:`Inexact` where the ``Decimal`` rows would differ)."""
     if not rows:
         return []
-    return nested_tables_of(pa.array(list(rows)), table, max_nesting=max_nesting, not_null=not_null, naming=naming)
+    if exact_numbers is None:
+        struct = pa.array(list(rows))
+    else:
+        try:
+            struct = pa.array(list(rows))
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError) as exc:  # e.g. an int beyond a double
+            raise Inexact(f"pa.array refused the binary rows: {exc}") from exc
+    return nested_tables_of(struct, table, max_nesting=max_nesting, not_null=not_null, naming=naming,
+                            exact_numbers=exact_numbers)
 
 
 def nested_tables_of(struct: pa.Array, table: str, *, max_nesting: int, not_null: Sequence[str] = ("id",),
-                     naming: Callable[[str], str] | None = None) -> list[NestedTable]:
+                     naming: Callable[[str], str] | None = None,
+                     exact_numbers: frozenset[str] | None = None) -> list[NestedTable]:
     """:func:`nested_tables` of rows already in a struct array, typed as ``pa.array`` types the
     rows' dicts (e.g. read from the page's JSON by :mod:`dlt_sources.common.arrow_json`)."""
     if not len(struct):
         return []
     if not pa.types.is_struct(struct.type):
         raise TypeError(f"{table}: rows must be objects")
-    builder = _Builder(max_nesting, not_null, functools.cache(naming) if naming else _same)
+    builder = _Builder(max_nesting, not_null, functools.cache(naming) if naming else _same, exact_numbers)
     builder.table(table, None, struct, max_nesting, {DLT_ID: _ids(len(struct))})
     return builder.out
 

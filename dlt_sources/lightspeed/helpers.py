@@ -8,7 +8,6 @@ and the optional version guard.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from decimal import Decimal
@@ -16,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from requests import PreparedRequest, Response
 
-from dlt_sources.common import guard
+from dlt_sources.common import exact_numbers, guard
 from dlt_sources.common.auth import TokenProvider, TokenSet
 from dlt_sources.common.discovery import DISCOVERY_RETRY_POLICY, Location, discovery_errors
 from dlt_sources.common.errors import (
@@ -142,9 +141,16 @@ class LightspeedClient:
         return self.session.request_count
 
     def get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
+        return self.get_page(path, params)[0]
+
+    def get_page(self, path: str, params: Mapping[str, Any] | None = None, *,
+                 binary_numbers: bool = False) -> tuple[Any, bool]:
+        """``(payload, exact)``: the answer parsed with ``Decimal`` numbers (``exact``), or — with
+        ``binary_numbers``, when no number of the body could lose a digit — with ``orjson``'s floats,
+        which :mod:`dlt_sources.common.exact_numbers` turns back into the same decimals."""
         response = self.session.get(self.base_url + API_PREFIX + path, params=dict(params or {}))
         try:
-            return json.loads(response.content, parse_float=Decimal)
+            return exact_numbers.loads(response.content, binary_numbers=binary_numbers)
         except ValueError as exc:
             raise ApiError(f"Lightspeed GET {path}: the answer is not JSON ({response.text[:200]!r})",
                            status=response.status_code, body=response.text[:2000]) from exc
@@ -154,8 +160,17 @@ def version_pages(client: LightspeedClient, path: str, after: int, page_size: in
                   params: Mapping[str, str] | None = None) -> Iterator[tuple[list[Row], int]]:
     """(rows, version.max) per page of a version feed, from ``after`` (exclusive) until ``data`` is
     empty. ``/taxes`` has no ``version`` envelope: its items' largest version is used instead."""
+    for rows, top, _ in version_feed(client, path, after, page_size, params):
+        yield rows, top
+
+
+def version_feed(client: LightspeedClient, path: str, after: int, page_size: int,
+                 params: Mapping[str, str] | None = None, *,
+                 binary_numbers: bool = False) -> Iterator[tuple[list[Row], int, bool]]:
+    """:func:`version_pages` with each page's ``exact`` (see :meth:`LightspeedClient.get_page`)."""
     while True:
-        body = client.get(path, {**(params or {}), "after": after, "page_size": page_size})
+        body, exact = client.get_page(path, {**(params or {}), "after": after, "page_size": page_size},
+                                      binary_numbers=binary_numbers)
         rows = list(body.get("data") or [])
         if not rows:
             return
@@ -165,7 +180,7 @@ def version_pages(client: LightspeedClient, path: str, after: int, page_size: in
         top = int(top)
         if top <= after:
             raise ApiError(f"Lightspeed {path}: version.max {top} did not move past after={after}")
-        yield rows, top
+        yield rows, top, exact
         after = top
 
 
@@ -251,7 +266,14 @@ def exact_decimals(value: Any, key: str | None = None) -> Any:
     return value
 
 
-def shape_rows(rows: Sequence[Row], account_id: str | None) -> list[Row]:
+def shape_rows(rows: Sequence[Row], account_id: str | None, *, exact: bool = True) -> list[Row]:
+    """The rows with the account column; ``exact`` (numbers parsed as ``Decimal``): the numbers of
+    :data:`DECIMAL_FIELDS` made ``Decimal``; otherwise (binary numbers, for the Arrow path, which
+    types them itself: ``arrow_nested``'s ``exact_numbers``) the rows as they are."""
+    if not exact:
+        for row in rows:
+            row[ACCOUNT_COLUMN] = account_id
+        return list(rows)
     out = []
     for row in rows:
         shaped = exact_decimals(row)

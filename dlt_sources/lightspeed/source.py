@@ -17,11 +17,18 @@ import dlt
 from dlt.sources import DltResource
 
 from dlt_sources.common.arrow import prepare_arrow_resources
-from dlt_sources.common.arrow_nested import count_nested_by_root_resource, nested_items, nested_tables
+from dlt_sources.common.arrow_nested import (
+    NestedTable,
+    count_nested_by_root_resource,
+    nested_items,
+    nested_tables,
+)
 from dlt_sources.common.auth import TokenProvider
+from dlt_sources.common.exact_numbers import Inexact, exact_numbers_of
 from dlt_sources.common.incremental import account_state
 from dlt_sources.common.pace import SyncPace, attach_pace, building, optional_stream, stops_early, sync_pace
 from dlt_sources.common.pacing import Pacing
+from dlt_sources.common.prefetch import prefetched
 from dlt_sources.common.pseudonymise import Pseudonymize, pseudonymise_resources, row_pseudonymiser
 from dlt_sources.common.retry import RetryPolicy
 from dlt_sources.common.rows import content_hash
@@ -36,11 +43,12 @@ from dlt_sources.lightspeed.helpers import (
     lightspeed_tokens,
     shape_rows,
     store_base_url,
-    version_pages,
+    version_feed,
 )
 from dlt_sources.lightspeed.settings import (
     CATEGORIES_PAGE_SIZE,
     CATEGORIES_PATH,
+    DECIMAL_FIELDS,
     PII_FIELDS,
     RECONNECT_HINT,
     TOKEN_PATH,
@@ -97,8 +105,16 @@ class _Sync:
         return outlet in self.outlet_ids
 
     def feed(self, table: str) -> Iterator[list[Row]]:
-        """One version feed from the stored high-water mark; the mark moves page by page (dlt commits
-        resource state with the load package, so a failed run keeps the previous mark)."""
+        """One version feed's rows, numbers exact (see :meth:`pages`)."""
+        for rows, _ in self.pages(table):
+            yield rows
+
+    def pages(self, table: str, *, binary_numbers: bool = False) -> Iterator[tuple[list[Row], bool]]:
+        """One version feed from the stored high-water mark, ``(rows, exact)`` per page (``exact``:
+        numbers ``Decimal``; with ``binary_numbers`` pages may come with orjson's numbers, for the
+        Arrow path); the mark moves page by page (dlt commits resource state with the load package,
+        so a failed run keeps the previous mark). The next page is fetched while this one is
+        processed (``prefetched``: its request needs this page's ``version.max``, so one ahead)."""
         path, params, page_size = VERSION_STREAMS[table]
         state = self.state()
         after = int(state.get("after", 0))
@@ -113,10 +129,12 @@ class _Sync:
         reading = (optional_stream(self.pace, "Lightspeed customers", "customer columns") if table == "customers"
                    else stops_early(self.pace, f"Lightspeed {table}"))
         with reading:
-            for rows, top in version_pages(self.client, path, after, page_size, params):
+            for rows, top, exact in prefetched(version_feed(self.client, path, after, page_size, params,
+                                                            binary_numbers=binary_numbers),
+                                               name=f"lightspeed-{table}"):
                 kept = self.guard.filter(table, [r for r in rows if self._wanted(table, r)])
                 if kept:
-                    yield shape_rows(kept, self.account_id)
+                    yield shape_rows(kept, self.account_id, exact=exact), exact
                 state["after"] = top
 
     def categories(self) -> Iterator[list[Row]]:
@@ -135,6 +153,22 @@ class _Sync:
                 if changed:
                     yield shape_rows(changed, self.account_id)
         state["hashes"] = hashes | seen if stop.early else seen  # stopped early: the rest keep their hash
+
+
+def arrow_tables(rows: list[Row], table: str, binary: bool) -> list[NestedTable]:
+    """One batch of a feed's rows as nested Arrow tables. ``binary``: every row's numbers are
+    orjson's of a page ``exact_numbers.binary_numbers_are_exact`` accepted (the rows of
+    :func:`shape_rows` with ``exact=False``): the tables are built from them with the decimals
+    rebuilt exactly (``arrow_nested``'s ``exact_numbers``); where that would not give what the
+    ``Decimal`` rows give (``Inexact``), or some page of the batch was parsed with ``Decimal``, from
+    copies of the rows with their numbers made ``Decimal`` — the tables are the same either way."""
+    if binary:
+        try:
+            return nested_tables(rows, table, max_nesting=MAX_TABLE_NESTING, exact_numbers=DECIMAL_FIELDS)
+        except Inexact:
+            pass
+    return nested_tables([exact_numbers_of(row, DECIMAL_FIELDS) for row in rows], table,
+                         max_nesting=MAX_TABLE_NESTING)
 
 
 # section: the config section dlt named after the package when the source lived in its __init__.py
@@ -222,13 +256,15 @@ def lightspeed_source(
 
         def tables() -> Iterator[Any]:
             pending: list[Row] = []
-            for rows in sync.feed(table):
+            binary = True  # every pending row's numbers are orjson's (no page needed the Decimal parse)
+            for rows, exact in sync.pages(table, binary_numbers=True):
                 pending.extend(pseudonymise_row(row) for row in rows)
+                binary = binary and not exact
                 if len(pending) >= ARROW_BATCH_ROWS:
-                    yield from nested_items(nested_tables(pending, table, max_nesting=MAX_TABLE_NESTING), hints)
-                    pending = []
+                    yield from nested_items(arrow_tables(pending, table, binary), hints)
+                    pending, binary = [], True
             if pending:
-                yield from nested_items(nested_tables(pending, table, max_nesting=MAX_TABLE_NESTING), hints)
+                yield from nested_items(arrow_tables(pending, table, binary), hints)
         tables.__name__ = table
         return dlt.resource(tables, name=table, write_disposition=merge, parallelized=True)
 
