@@ -18,8 +18,22 @@ from pos_sync.api.metrics import observe_request
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
 
+class CurrentStderr:
+    """A file that writes to whatever ``sys.stderr`` is at each write, not the stream it was when the
+    logs were configured: one replaced and closed since (a test harness's capture, a redirect) would
+    make every later log line raise ``ValueError: I/O operation on closed file`` — and the request
+    that logged it answer 500."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure(level: int = logging.INFO) -> None:
-    """structlog → JSON lines on stderr; the standard library's loggers (uvicorn) go the same way."""
+    """structlog → JSON lines on stderr (the current one: :class:`CurrentStderr`); the standard
+    library's loggers (uvicorn) go the same way."""
     processors: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
@@ -27,7 +41,7 @@ def configure(level: int = logging.INFO) -> None:
         structlog.processors.format_exc_info,
         structlog.processors.JSONRenderer(),
     ]
-    structlog.configure(processors=processors, logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+    structlog.configure(processors=processors, logger_factory=structlog.PrintLoggerFactory(file=CurrentStderr()),
                         wrapper_class=structlog.make_filtering_bound_logger(level), cache_logger_on_first_use=True)
 
 
