@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 import pyarrow as pa
 import pytest
+from support.nested_tables import comparable
 
 from dlt_sources.common.arrow_json import Refused, first_object_keys, read_page
 from dlt_sources.common.arrow_nested import NestedTable, nested_tables
@@ -43,24 +44,6 @@ def dict_path(bodies: list[bytes], account: str | None, pseudonymize: Any) -> li
     for raw in bodies:
         rows.extend(rule(row) for row in shape_rows("orders", orjson.loads(raw).get("orders") or [], account))
     return nested_tables(rows, "orders", max_nesting=MAX_TABLE_NESTING)
-
-
-def comparable(tables: list[NestedTable]) -> list[tuple[Any, ...]]:
-    """Tables with the random ``_dlt_id``s replaced by each row's place (root position, then each
-    level's table and list index)."""
-    keys: dict[str, str] = {}
-    out = []
-    for t in tables:
-        rows = t.table.to_pylist()
-        for i, row in enumerate(rows):
-            key = f"{i}" if t.parent is None else f"{keys[row['_dlt_parent_id']]}/{t.name}[{row['_dlt_list_idx']}]"
-            keys[row["_dlt_id"]] = key
-        for row in rows:
-            for name in ("_dlt_id", "_dlt_parent_id", "_dlt_root_id"):
-                if name in row:
-                    row[name] = keys[row[name]]
-        out.append((t.name, t.parent, t.json_columns, t.table.schema, rows))
-    return out
 
 
 def arrow_path(bodies: list[bytes], account: str | None, pseudonymize: Any) -> list[NestedTable]:

@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 import pyarrow as pa
 import pytest
+from support.nested_tables import comparable
 
 from dlt_sources.common import exact_numbers
 from dlt_sources.common.arrow_nested import NestedTable, nested_tables
@@ -69,24 +70,6 @@ def product_path(bodies: list[bytes]) -> tuple[list[NestedTable], list[bool]]:
         rows.extend(shape_rows(payload["data"], ACCOUNT, exact=exact))
         exact_pages.append(exact)
     return arrow_tables(rows, "sales", binary=not any(exact_pages)), exact_pages
-
-
-def comparable(tables: list[NestedTable]) -> list[tuple[Any, ...]]:
-    """Name, parent, schema, JSON columns and rows of every table, the random ``_dlt`` ids replaced
-    by each row's place (root position, then each level's table and list index)."""
-    keys: dict[str, str] = {}
-    out = []
-    for t in tables:
-        rows = t.table.to_pylist()
-        for i, row in enumerate(rows):
-            key = f"{i}" if t.parent is None else f"{keys[row['_dlt_parent_id']]}/{t.name}[{row['_dlt_list_idx']}]"
-            keys[row["_dlt_id"]] = key
-        for row in rows:
-            for name in ("_dlt_id", "_dlt_parent_id", "_dlt_root_id"):
-                if name in row:
-                    row[name] = keys[row[name]]
-        out.append((t.name, t.parent, t.table.schema, t.json_columns, rows))
-    return out
 
 
 def column(tables: list[NestedTable], table: str, name: str) -> list[Any]:
