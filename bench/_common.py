@@ -87,6 +87,20 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[k]
 
 
+def run_child_with_code(script: str, code: Path, spec: dict[str, Any]) -> dict[str, Any]:
+    """Run ``script --child SPEC`` in a process of its own with the checkout ``code`` first on
+    ``PYTHONPATH`` (from the temporary directory, so the current one is not on the path): the JSON
+    document of its last output line, with the 1-minute load average at its start and end."""
+    load = round(os.getloadavg()[0], 2)
+    done = subprocess.run([sys.executable, str(Path(script).resolve()), "--child", json.dumps(spec)],
+                          cwd=tempfile.gettempdir(), env=os.environ | {"PYTHONPATH": str(code)},
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"import failed ({code}):\n{done.stderr[-4000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1]) | {
+        "load_average_1m_at_start": load, "load_average_1m_at_end": round(os.getloadavg()[0], 2)}
+
+
 def emit(document: dict[str, Any], out: str | None) -> None:
     text = json.dumps(document, indent=2, sort_keys=False)
     if out:

@@ -31,7 +31,6 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -99,20 +98,9 @@ def import_once(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------- parent
-def _run_code(code: Path, spec: dict[str, Any]) -> dict[str, Any]:
-    load = round(os.getloadavg()[0], 2)
-    done = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--child", json.dumps(spec)],
-                          cwd=tempfile.gettempdir(), env=os.environ | {"PYTHONPATH": str(code)},
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        raise RuntimeError(f"import failed ({code}):\n{done.stderr[-4000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1]) | {
-        "load_average_1m_at_start": load, "load_average_1m_at_end": round(os.getloadavg()[0], 2)}
-
-
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from bench._ceilings import account, lightspeed_sales
-    from bench._common import machine, sandbox_process
+    from bench._common import machine, run_child_with_code, sandbox_process
 
     codes = {"baseline": Path(args.compare_with).resolve(), "product": ROOT}
     work_root = Path(tempfile.mkdtemp(prefix="pos-bench-ls-extract-"))
@@ -140,7 +128,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     if args.dump:
                         spec["dump"] = dumps[name] = str(Path(args.dump) / f"dump_{name}_{r + 1}.txt")
                     print(f"[lightspeed_extract_cpu] round {r + 1}: {name} …", file=sys.stderr, flush=True)
-                    runs[name].append(_run_code(codes[name], spec) | {"round": r + 1})
+                    runs[name].append(run_child_with_code(__file__, codes[name], spec) | {"round": r + 1})
                     shutil.rmtree(work, ignore_errors=True)
                 if args.dump:
                     identical.append(Path(dumps["baseline"]).read_bytes() == Path(dumps["product"]).read_bytes())

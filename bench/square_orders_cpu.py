@@ -31,7 +31,6 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -164,19 +163,8 @@ def dump_raw(pipeline: Any, ordered: tuple[str, ...] = (ORDERED,)) -> str:
 
 
 # ---------------------------------------------------------------------- parent
-def _run_code(code: Path, spec: dict[str, Any]) -> dict[str, Any]:
-    load = round(os.getloadavg()[0], 2)
-    done = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--child", json.dumps(spec)],
-                          cwd=tempfile.gettempdir(), env=os.environ | {"PYTHONPATH": str(code)},
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        raise RuntimeError(f"import failed ({code}):\n{done.stderr[-4000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1]) | {
-        "load_average_1m_at_start": load, "load_average_1m_at_end": round(os.getloadavg()[0], 2)}
-
-
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from bench._common import SimpleClient, machine, sandbox_process, window_bounds
+    from bench._common import SimpleClient, machine, run_child_with_code, sandbox_process, window_bounds
     from dlt_sources.square.settings import ORDERS_PAGE_SIZE
 
     codes = {"baseline": Path(args.compare_with).resolve(), "product": ROOT}
@@ -209,7 +197,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                         if args.dump:
                             spec["dump"] = dumps[name] = str(Path(args.dump) / f"dump_{name}_{r + 1}.txt")
                         print(f"[square_orders_cpu] round {r + 1}: {name} …", file=sys.stderr, flush=True)
-                        runs[name].append(_run_code(codes[name], spec) | {"round": r + 1})
+                        runs[name].append(run_child_with_code(__file__, codes[name], spec) | {"round": r + 1})
                         shutil.rmtree(work, ignore_errors=True)
                     if args.dump:
                         identical.append(Path(dumps["baseline"]).read_bytes() == Path(dumps["product"]).read_bytes())
