@@ -210,12 +210,20 @@ class ApiSession(requests.Session):
                 self._tokens_in_flight[token] += 1
         try:
             response = super().send(request, **kwargs)
-        finally:
+        except BaseException:
             if token is not None:
                 with self._count_lock:
                     self._tokens_in_flight[token] -= 1
-        if token is not None and response.status_code != 401:
-            self._accepted_tokens.add(token)  # any answer but 401, retried attempts too
+            raise
+        if token is not None:
+            # accepted before it stops counting as in flight, under one lock: in between, a parallel
+            # request refused right after its own refresh saw the token neither accepted nor in
+            # flight and took a token the provider had just accepted (and then expired) for a
+            # broken refresh
+            with self._count_lock:
+                if response.status_code != 401:
+                    self._accepted_tokens.add(token)  # any answer but 401, retried attempts too
+                self._tokens_in_flight[token] -= 1
         return response
 
     def _token_in_use(self, token: str) -> bool:

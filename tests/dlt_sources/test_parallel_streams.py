@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -286,6 +287,30 @@ def test_a_token_refused_right_after_its_refresh_is_still_an_error() -> None:
     with pytest.raises(TokenRejected, match="still 401"):
         s.get("http://x/a")
     assert tokens.refresh_count == 1
+
+
+class WatchedInFlight(Counter[str]):
+    """The session's in-flight counts, recording every moment a token that the provider had just
+    answered (not 401) was neither accepted nor in flight: what a parallel request refused right
+    after its own refresh would have seen (and taken for a broken refresh)."""
+
+    def __init__(self, session: ApiSession) -> None:
+        super().__init__()
+        self.session, self.gaps = session, []  # type: list[str]
+
+    def __setitem__(self, token: str, count: int) -> None:
+        super().__setitem__(token, count)
+        if count == 0 and token not in self.session._accepted_tokens:
+            self.gaps.append(token)
+
+
+def test_an_accepted_token_never_looks_unused_between_its_answer_and_its_accept() -> None:
+    s = ApiSession(TokenProvider("T1"), policy=RetryPolicy(base_delay=0.0))
+    s.mount("http://", Scripted(lambda _: (200, {})))
+    watched = WatchedInFlight(s)
+    s._tokens_in_flight = watched
+    assert s.get("http://x/a").status_code == 200
+    assert watched.gaps == [] and s._token_in_use("T1")
 
 
 # ---------------------------------------------------------------------- the quota with requests in flight
