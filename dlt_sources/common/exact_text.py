@@ -1,0 +1,142 @@
+"""JSON numbers as their exact decimal text, read in Arrow's C++ — for sources whose raw tables keep
+each number's text with the source's scale (Toast: ``4.50`` stays ``"4.50"``), as
+``json.loads(parse_float=Decimal)`` then ``format(value, "f")`` keeps it.
+
+Arrow's JSON reader (:func:`dlt_sources.common.arrow_json.read_page`) parses every number with a
+fraction or exponent as a double, which has lost the text. :func:`number_texts` gets it back from
+the body: one C-level regular-expression scan finds each ``":`` followed by such a number (a key's
+end, since a quote inside a JSON string is escaped), the key being the text back to the quote
+before; for each key, each distinct double maps to the one decimal text it came from
+(``format(Decimal(token), "f")``), and the tokens of each key are counted. :func:`exact_text_struct`
+then replaces every double column of the struct array by those texts (one look-up per distinct
+double of the column) and every integer column under a key of ``decimal_keys`` by its decimal text
+(``str(int)`` in C++) — what the ``Decimal`` parse and ``exact_numbers`` give the dict rows.
+
+It refuses (:class:`~dlt_sources.common.arrow_json.Refused`: parse the page as dicts, as before)
+whenever the texts could be wrong:
+
+* two texts of one key give the same double (``4.5`` and ``4.50``, ``0.0`` and ``-0.0``, digits
+  beyond a double's): no single text per double;
+* the values of the double columns under a key are not as many as the tokens the scan found for
+  it: an integer mixed into a double column (``2`` beside ``2.5``: the dict path makes it ``"2"``
+  or fails), or a number the scan did not see (after whitespace, in a list, under a key with an
+  escape); a double that no token of its key gave;
+* a key with a backslash (an escape, or a ``":`` inside a string);
+* a list of numbers (their key is the list's).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+from decimal import Decimal
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from dlt_sources.common.arrow_json import Refused
+
+# a key's end and a number with a fraction or an exponent: the literal '":' lets the scan skip ahead in C
+_FRACTION = re.compile(rb'":(-?[0-9]+[.eE][0-9.eE+-]*)')
+
+
+@dataclass(frozen=True)
+class NumberTexts:
+    """What one body's non-integer numbers were: per key, each double's decimal text and the count."""
+
+    floats: dict[str, dict[float, str]]
+    counts: dict[str, int]
+
+    def merged(self, other: NumberTexts) -> NumberTexts:
+        """The texts of both bodies (for a batch of pages); :class:`Refused` when a key's double
+        has another text in each."""
+        floats = {key: dict(values) for key, values in self.floats.items()}
+        for key, values in other.floats.items():
+            known = floats.setdefault(key, {})
+            for value, text in values.items():
+                if known.setdefault(value, text) != text:
+                    raise Refused(f"two texts of {key!r} give the double {value!r}")
+        counts = dict(self.counts)
+        for key, count in other.counts.items():
+            counts[key] = counts.get(key, 0) + count
+        return NumberTexts(floats, counts)
+
+
+def number_texts(body: bytes) -> NumberTexts:
+    """The ``"key":number`` pairs of ``body`` whose number has a fraction or an exponent (see the
+    module's docstring); raises :class:`Refused` when a double's text is not unique under its key."""
+    rfind = body.rfind
+    pairs = Counter((body[rfind(b'"', 0, at := m.start()) + 1:at], m.group(1)) for m in _FRACTION.finditer(body))
+    floats: dict[str, dict[float, str]] = {}
+    counts: dict[str, int] = {}
+    for (raw_key, token), times in pairs.items():
+        if b"\\" in raw_key:
+            raise Refused(f"a backslash in the key {raw_key!r}")
+        key = raw_key.decode()
+        try:
+            text = format(Decimal(token.decode()), "f")
+            value = float(token)
+        except (ArithmeticError, ValueError):  # not a number: the reader would not have read the body
+            raise Refused(f"not a number: {token!r}") from None
+        if floats.setdefault(key, {}).setdefault(value, text) != text:
+            raise Refused(f"two texts of {key!r} give the double {value!r}")
+        counts[key] = counts.get(key, 0) + times
+    return NumberTexts(floats, counts)
+
+
+def exact_text_struct(rows: pa.StructArray, texts: NumberTexts, decimal_keys: frozenset[str]) -> pa.StructArray:
+    """``rows`` (read from the bodies ``texts`` came from) with every double as its decimal text and
+    every integer under a key of ``decimal_keys`` as its decimal text; raises :class:`Refused`."""
+    counted: dict[str, int] = {}
+    out = _convert(rows, "", texts, decimal_keys, counted)
+    if counted != texts.counts:
+        raise Refused("the double columns' values are not the non-integer numbers of the body, key by key")
+    return out
+
+
+def _convert(array: pa.Array, key: str, texts: NumberTexts, decimal_keys: frozenset[str],
+             counted: dict[str, int]) -> pa.Array:
+    kind = array.type
+    if pa.types.is_struct(kind):
+        given = [array.field(i) for i in range(kind.num_fields)]
+        children = [_convert(c, f.name, texts, decimal_keys, counted) for c, f in zip(given, kind, strict=True)]
+        if all(c is g for c, g in zip(children, given, strict=True)):
+            return array
+        fields = [pa.field(f.name, c.type) for f, c in zip(kind, children, strict=True)]
+        return pa.StructArray.from_arrays(children, fields=fields, mask=array.is_null() if array.null_count else None)
+    if pa.types.is_list(kind):
+        if not pa.types.is_struct(kind.value_type) and _numeric(kind.value_type):
+            raise Refused(f"a list of numbers under {key!r}")
+        given = array.values
+        values = _convert(given, key, texts, decimal_keys, counted)
+        if values is given:
+            return array
+        return pa.ListArray.from_arrays(array.offsets, values, mask=array.is_null() if array.null_count else None)
+    if pa.types.is_floating(kind):
+        counted[key] = counted.get(key, 0) + len(array) - array.null_count
+        return _doubles(array, key, texts.floats.get(key, {}))
+    if pa.types.is_integer(kind) and key in decimal_keys:
+        return array.cast(pa.string())
+    if pa.types.is_decimal(kind) or pa.types.is_large_list(kind):
+        raise Refused(f"{kind} under {key!r}")  # not what the reader gives
+    return array
+
+
+def _numeric(kind: pa.DataType) -> bool:
+    if pa.types.is_struct(kind):
+        return any(_numeric(f.type) for f in kind)
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+        return _numeric(kind.value_type)
+    return pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind)
+
+
+def _doubles(array: pa.Array, key: str, texts: dict[float, str]) -> pa.Array:
+    encoded = pc.dictionary_encode(array)
+    mapped: list[str] = []
+    for value in encoded.dictionary.to_pylist():
+        text = texts.get(value)
+        if text is None:
+            raise Refused(f"{key!r}: no token gave the double {value!r}")
+        mapped.append(text)
+    return pc.take(pa.array(mapped, type=pa.string()), encoded.indices)
