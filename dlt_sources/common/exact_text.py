@@ -48,20 +48,6 @@ class NumberTexts:
     floats: dict[str, dict[float, str]]
     counts: dict[str, int]
 
-    def merged(self, other: NumberTexts) -> NumberTexts:
-        """The texts of both bodies (for a batch of pages); :class:`Refused` when a key's double
-        has another text in each."""
-        floats = {key: dict(values) for key, values in self.floats.items()}
-        for key, values in other.floats.items():
-            known = floats.setdefault(key, {})
-            for value, text in values.items():
-                if known.setdefault(value, text) != text:
-                    raise Refused(f"two texts of {key!r} give the double {value!r}")
-        counts = dict(self.counts)
-        for key, count in other.counts.items():
-            counts[key] = counts.get(key, 0) + count
-        return NumberTexts(floats, counts)
-
 
 def number_texts(body: bytes) -> NumberTexts:
     """The ``"key":number`` pairs of ``body`` whose number has a fraction or an exponent (see the

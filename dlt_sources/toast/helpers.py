@@ -31,7 +31,7 @@ from dlt_sources.common.errors import (
     ReauthorizationRequired,
     TokenRejected,
 )
-from dlt_sources.common.exact_text import NumberTexts, exact_text_struct, number_texts
+from dlt_sources.common.exact_text import exact_text_struct, number_texts
 from dlt_sources.common.guard import KnownVersions
 from dlt_sources.common.http import ApiSession, ErrorMapper
 from dlt_sources.common.pace import SyncPace
@@ -122,9 +122,9 @@ def exact_numbers(node: Any, key: str | None = None) -> Any:
 
 class OrdersPage:
     """One ``ordersBulk`` page (a bare JSON array) of a restaurant: its objects read into Arrow in
-    C++ (``rows``, doubles as read: :func:`exact_text_struct` with ``texts`` gives the numbers of
-    :func:`parse_json` then :func:`exact_numbers`, see :mod:`dlt_sources.common.exact_text`), not
-    shaped yet; ``rows`` None when that path refuses the page: :meth:`dicts` parses it as before."""
+    C++ with the numbers of :func:`parse_json` then :func:`exact_numbers` (``rows``, see
+    :mod:`dlt_sources.common.exact_text`), not shaped yet; ``rows`` None when that path refuses the
+    page: :meth:`dicts` parses it as before."""
 
     def __init__(self, response: Response, restaurant: str, path: str = "") -> None:
         self.response = response
@@ -132,11 +132,9 @@ class OrdersPage:
         self.body = response.content
         self.restaurant = restaurant
         self._dicts: list[Any] | None = None
-        self.rows: pa.StructArray | None = None
-        self.texts: NumberTexts | None = None
         # JSON is UTF-8 (RFC 8259), which Arrow's reader reads; another declared charset: as before
-        if (response.encoding or "utf-8").lower() in ("utf-8", "utf8"):
-            self.rows, self.texts = _arrow_rows(self.body)
+        utf8 = (response.encoding or "utf-8").lower() in ("utf-8", "utf8")
+        self.rows: pa.StructArray | None = _exact_rows(self.body) if utf8 else None
 
     def __len__(self) -> int:
         return len(self.rows) if self.rows is not None else len(self.dicts())
@@ -160,20 +158,14 @@ class OrdersPage:
         return self.rows.field(name).to_pylist()
 
 
-def _arrow_rows(body: bytes) -> tuple[pa.StructArray | None, NumberTexts | None]:
+def _exact_rows(body: bytes) -> pa.StructArray | None:
     page = read_page(b'{"orders":' + body + b"}", "orders")
     if page.rows is None or page.names != frozenset({"orders"}):
-        return None, None
+        return None
     try:
-        return page.rows, number_texts(body)
-    except Refused:
-        return None, None
-
-
-def exact_rows(rows: pa.StructArray, texts: NumberTexts) -> pa.StructArray:
-    """:class:`OrdersPage` rows (or several pages' concatenated, ``texts`` merged) with the numbers
-    of :func:`exact_numbers`; raises :class:`Refused`."""
-    return exact_text_struct(rows, texts, DECIMAL_FIELDS)
+        return exact_text_struct(page.rows, number_texts(body), DECIMAL_FIELDS)
+    except (Refused, pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        return None
 
 
 # ---------------------------------------------------------------------- errors

@@ -44,7 +44,6 @@ from dlt_sources.toast.helpers import (
     VersionGuard,
     destination_known_versions,
     discover_restaurants,
-    exact_rows,
     parse_ts,
     restaurant_list,
     shape_menus,
@@ -255,10 +254,8 @@ def orders_struct(pages: Sequence[OrdersPage], account_id: str | None,
     """The pages' orders as ``pa.array`` types their shaped (:func:`shape_row`: the tenant and the
     restaurant columns last in each dict, after the page's first order's keys), pseudonymised dicts."""
     shaped = []
-    texts = None
     for page in pages:
-        assert page.rows is not None and page.texts is not None
-        texts = page.texts if texts is None else texts.merged(page.texts)
+        assert page.rows is not None
         if {ACCOUNT_COLUMN, RESTAURANT_COLUMN} & set(page.rows.type.names):
             raise Refused("the API's objects have a column of the tenant or the restaurant")
         keys = first_object_keys(b'{"orders":' + page.body + b"}", "orders")
@@ -270,8 +267,7 @@ def orders_struct(pages: Sequence[OrdersPage], account_id: str | None,
             rows = add_after_first_keys(rows, keys, ACCOUNT_COLUMN, account_id)
             keys.append(ACCOUNT_COLUMN)
         shaped.append(add_after_first_keys(rows, keys, RESTAURANT_COLUMN, page.restaurant))
-    assert texts is not None
-    struct = exact_rows(concat(shaped), texts)  # the numbers as exact_numbers gives them, then the PII
+    struct = concat(shaped)
     if pseudonymize is not None:
         struct = pseudonymise_struct(struct, PII_FIELDS["orders"], pseudonymize)
     return struct
