@@ -161,9 +161,11 @@ def test_a_number_the_scan_cannot_place_refuses_the_page() -> None:
     orders = [order(i) for i in range(3)]
     orders[0]["weights"] = [1.5, 2.25]  # a list of numbers: the list's key, not the value's
     assert assert_same_tables([(body(orders), "rest-a")]) == [False]
-    escaped = body([order(i) for i in range(3)]).replace(b'"tipAmount"', b'"tip\\u0041mount"', 1)
+    # a key with an escape: its numbers are read as any other
+    escaped = body([order(i) for i in range(3)]).replace(b'"tipAmount"', b'"tip\\u0041mount"')
+    assert assert_same_tables([(escaped, "rest-a")]) == [True]
     with pytest.raises(Refused):
-        number_texts(escaped.replace(b"0.93", b"0.930", 1))
+        number_texts(b'[{"a":"x\\":1.5","b":1.5}]')
 
 
 def test_a_batch_with_a_refused_page_is_built_from_dicts() -> None:
@@ -187,8 +189,8 @@ def test_each_text_is_the_decimal_parse_s(token: str) -> None:
     content = f'[{{"guid":"o-1","amount":{token},"note":"x"}}]'.encode()
     texts = number_texts(content)
     value = float(token)
-    assert texts.floats == {"amount": {value: format(Decimal(token), "f")}}
-    assert texts.counts == {"amount": 1}
+    assert texts.floats == {value: format(Decimal(token), "f")}
+    assert texts.count == 1
     rows = pa.array([{"guid": "o-1", "amount": value, "note": "x"}])
     out = exact_text_struct(rows, texts, DECIMAL_FIELDS)
     assert out.field("amount").to_pylist() == [format(json.loads(content, parse_float=Decimal)[0]["amount"], "f")]
