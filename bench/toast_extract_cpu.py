@@ -22,9 +22,11 @@ round are byte-identical — and whether they are once each table's columns are 
 (:func:`columns_sorted_digest`): the order of a table's columns is the order in which dlt first saw
 them, which follows the order the parallel ``ordersBulk`` windows' pages arrive in, so two imports
 of the same code may differ there (``baseline_dumps_byte_identical_across_rounds`` tells).
+``--sequential-windows`` pages one window at a time (both codes): that order is then fixed, and the
+two codes' dumps compare byte for byte as they are.
 
     python -m bench.toast_extract_cpu --compare-with /path/to/main [--scale chain --days 14 --repeat 3] \\
-        [--pseudonymise] [--dump DIR] --out bench/results/toast_extract_cpu.json
+        [--pseudonymise] [--sequential-windows] [--dump DIR] --out bench/results/toast_extract_cpu.json
 """
 
 from __future__ import annotations
@@ -56,6 +58,10 @@ def import_once(spec: dict[str, Any]) -> dict[str, Any]:
     from dlt_sources.toast import destination_known_versions, toast_source, toast_tokens
 
     apply_performance_defaults()
+    if spec.get("sequential_windows"):  # both codes' source modules read the constant at call time
+        import dlt_sources.toast.source as toast_module
+
+        toast_module.ORDERS_WINDOW_CONCURRENCY = 1  # type: ignore[misc]
     work = Path(spec["work"])
     os.environ["DLT_DATA_DIR"] = str(work / "dlt-data")
     os.environ["RUNTIME__DLTHUB_TELEMETRY"] = "false"
@@ -122,6 +128,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             toast_orders(sandbox, begin, now)  # builds the emulator's indexes
             warm = round(time.perf_counter() - t0, 2)
             base = {"account": account(sandbox, "toast"), "pseudonymise": args.pseudonymise,
+                    "sequential_windows": args.sequential_windows,
                     "begin": begin.isoformat(), "now": now.isoformat()}
             for r in range(args.repeat):
                 load = round(os.getloadavg()[0], 2)
@@ -200,6 +207,7 @@ def _document(args: argparse.Namespace, codes: dict[str, Path], warm: float, cei
         "machine": host,
         "world": {"seed": SEED, "scale": args.scale, "start": START.isoformat(), "days": args.days},
         "pseudonymised": args.pseudonymise,
+        "sequential_windows": args.sequential_windows,
         "baseline_code": str(codes["baseline"]),
         "index_warm_up_seconds": warm,
         "orders": orders,
@@ -228,6 +236,9 @@ def main() -> None:
                         help="dump every raw table into DIR (kept) and compare the two codes' dumps")
     parser.add_argument("--pseudonymise", action="store_true",
                         help="hash the personal fields in the source, as the service does by default")
+    parser.add_argument("--sequential-windows", action="store_true",
+                        help="page one ordersBulk window at a time (ORDERS_WINDOW_CONCURRENCY 1): the pages' "
+                             "order, hence dlt's column order, is then the same in every import")
     parser.add_argument("--out", default=None)
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
