@@ -38,7 +38,6 @@ from dlt_sources.common.rows import content_hash, preferred_loader_file_format
 from dlt_sources.toast.auth import ToastTokenProvider, login, toast_tokens
 from dlt_sources.toast.helpers import (
     KnownVersions,
-    OrdersPage,
     Row,
     ToastClient,
     VersionGuard,
@@ -51,6 +50,7 @@ from dlt_sources.toast.helpers import (
     toast_ts,
     windows,
 )
+from dlt_sources.toast.pages import OrdersPage
 from dlt_sources.toast.settings import (
     ACCOUNT_COLUMN,
     DEFAULT_BASE_URL,

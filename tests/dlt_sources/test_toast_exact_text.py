@@ -24,7 +24,8 @@ from dlt_sources.common.arrow_json import Refused
 from dlt_sources.common.arrow_nested import NestedTable, nested_tables
 from dlt_sources.common.exact_text import exact_text_struct, number_texts
 from dlt_sources.common.pseudonymise import row_pseudonymiser
-from dlt_sources.toast.helpers import OrdersPage, parse_json, shape_row
+from dlt_sources.toast.helpers import parse_json, shape_row
+from dlt_sources.toast.pages import OrdersPage
 from dlt_sources.toast.settings import DECIMAL_FIELDS, PII_FIELDS
 from dlt_sources.toast.source import MAX_TABLE_NESTING, orders_tables
 from transforms.pii import Pseudonymizer
