@@ -25,6 +25,7 @@ from pos_sync.ingest.sync import AccountSync, AccountUnavailable, load_config
 from pos_sync.providers import ProviderSpec
 from pos_sync.warehouse.pipelines import (
     SCHEMA_CONFLICT_RETRIES,
+    duckdb_kept_open,
     is_schema_conflict,
     run_pipeline,
     schema_conflict_pause,
@@ -99,7 +100,7 @@ def sync_account_raw(context: dg.AssetExecutionContext, spec: ProviderSpec, dlt_
         with run.track(sync_type, context.run_id, close=last_step) as stats:
             source = run.source(pipeline, now)
             try:
-                with load_config(sync_type):
+                with load_config(sync_type), duckdb_kept_open(pipeline):  # not closed between load jobs
                     events = list(dlt_runner.run(context=context, dlt_source=source, dlt_pipeline=pipeline,
                                                  dagster_dlt_translator=PosDltTranslator(spec.name),
                                                  **run.run_kwargs()))
