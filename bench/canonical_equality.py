@@ -170,9 +170,10 @@ def build_times(cache: Path, providers: tuple[str, ...] = PROVIDERS) -> dict[str
         tenant = (home / "tenant").read_text()
         out: dict[str, Any] = {}
         for provider in providers:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             result = build_account(f"eq-{provider}", provider, tenant)
-            out[provider] = {"seconds": round(time.perf_counter() - t0, 3), "transactions": result.transactions,
+            out[provider] = {"seconds": round(time.perf_counter() - t0, 3),
+                             "cpu_seconds": round(time.process_time() - c0, 3), "transactions": result.transactions,
                              "items": result.items, "tenders": result.tenders,
                              "memory_limit_raised_to_mib": (result.memory_limit_raised_to or 0) >> 20,
                              "memory_limit_sized_to_mib": (result.memory_limit_sized_to or 0) >> 20}
@@ -202,6 +203,7 @@ def speed(cache: Path, baseline: Path, repeat: int, providers: tuple[str, ...] =
             runs[name].append(json.loads(done.stdout.strip().splitlines()[-1])
                               | {"load_average_1m_at_start": load, "load_average_1m_at_end": round(os.getloadavg()[0], 2)})
     medians = {name: {p: statistics.median(x[p]["seconds"] for x in rs) for p in providers} for name, rs in runs.items()}
+    cpu = {name: {p: statistics.median(x[p]["cpu_seconds"] for x in rs) for p in providers} for name, rs in runs.items()}
     return {
         "benchmark": "canonical_equality speed: each provider's full build, baseline and product alternated",
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
@@ -209,6 +211,8 @@ def speed(cache: Path, baseline: Path, repeat: int, providers: tuple[str, ...] =
         "runs": runs, "median_seconds": medians,
         "providers_built_in_this_order": list(providers),
         "ratio_product_over_baseline": {p: round(medians["product"][p] / medians["baseline"][p], 4) for p in providers},
+        "median_cpu_seconds": cpu,
+        "cpu_ratio_product_over_baseline": {p: round(cpu["product"][p] / cpu["baseline"][p], 4) for p in providers},
     }
 
 

@@ -118,14 +118,15 @@ def _value(v: Any) -> str:
     return json.dumps(v, default=str, ensure_ascii=False)
 
 
-def dump_raw(pipeline: Any, ordered: tuple[str, ...] = (ORDERED,)) -> str:
+def dump_raw(pipeline: Any, ordered: tuple[str, ...] = (ORDERED,), root_key: str = "id") -> str:
     """Every table of the dataset as text: per table, dlt's column schema (name, data type,
     nullable, precision, scale, timezone, key hints) and the warehouse's columns with DuckDB's
     types — in their order for the tables starting with ``ordered`` (the orders tables), by name for
     the others (see :data:`ORDERED`) —
     then every row sorted. The random ``_dlt_id`` /
     ``_dlt_parent_id`` / ``_dlt_root_id`` become a stable key (the root's ``id``, then each
-    level's table and ``_dlt_list_idx``), ``_dlt_load_id`` is left out (the load's time)."""
+    level's table and ``_dlt_list_idx``; ``root_key``: the root's column, e.g. Toast's ``guid``),
+    ``_dlt_load_id`` is left out (the load's time)."""
     schema = pipeline.default_schema
     lines: list[str] = []
     keys: dict[str, str] = {}  # _dlt_id -> stable key
@@ -158,7 +159,7 @@ def dump_raw(pipeline: Any, ordered: tuple[str, ...] = (ORDERED,)) -> str:
                 if "_dlt_parent_id" in record:
                     key = f"{keys[record['_dlt_parent_id']]}/{table}[{record['_dlt_list_idx']}]"
                 else:
-                    key = f"{table}:{record.get('id')}"
+                    key = f"{table}:{record.get(root_key)}"
                 keys[record["_dlt_id"]] = key
                 record.pop("_dlt_load_id", None)
                 for k in KEY_COLUMNS:

@@ -269,7 +269,7 @@ def canonical_id(*parts: Any) -> str:
     # uuid.uuid5 and str(UUID) spelled out (SHA-1 of namespace + name, version 5, RFC 4122 variant):
     # the same text, byte for byte, at a third of the cost — ids of every warehouse stay as they are
     # on the hex text: the version nibble (hex digit 12) is 5, the variant bits of digit 16 are 10
-    name = "|".join("" if p is None else str(p) for p in parts)
+    name = "|".join([p if p.__class__ is str else "" if p is None else str(p) for p in parts])
     h = sha1(_NAMESPACE_BYTES + name.encode("utf-8")).hexdigest()
     return f"{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"
 

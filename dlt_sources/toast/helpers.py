@@ -16,9 +16,11 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+import pyarrow as pa
 from requests import PreparedRequest, Response
 
 from dlt_sources.common import guard
+from dlt_sources.common.arrow_json import Refused, read_page
 from dlt_sources.common.auth import TokenProvider
 from dlt_sources.common.discovery import DISCOVERY_RETRY_POLICY, Location, discovery_errors
 from dlt_sources.common.errors import (
@@ -29,6 +31,7 @@ from dlt_sources.common.errors import (
     ReauthorizationRequired,
     TokenRejected,
 )
+from dlt_sources.common.exact_text import exact_text_struct, number_texts
 from dlt_sources.common.guard import KnownVersions
 from dlt_sources.common.http import ApiSession, ErrorMapper
 from dlt_sources.common.pace import SyncPace
@@ -117,6 +120,54 @@ def exact_numbers(node: Any, key: str | None = None) -> Any:
     return node
 
 
+class OrdersPage:
+    """One ``ordersBulk`` page (a bare JSON array) of a restaurant: its objects read into Arrow in
+    C++ with the numbers of :func:`parse_json` then :func:`exact_numbers` (``rows``, see
+    :mod:`dlt_sources.common.exact_text`), not shaped yet; ``rows`` None when that path refuses the
+    page: :meth:`dicts` parses it as before."""
+
+    def __init__(self, response: Response, restaurant: str, path: str = "") -> None:
+        self.response = response
+        self.path = path
+        self.body = response.content
+        self.restaurant = restaurant
+        self._dicts: list[Any] | None = None
+        # JSON is UTF-8 (RFC 8259), which Arrow's reader reads; another declared charset: as before
+        utf8 = (response.encoding or "utf-8").lower() in ("utf-8", "utf8")
+        self.rows: pa.StructArray | None = _exact_rows(self.body) if utf8 else None
+
+    def __len__(self) -> int:
+        return len(self.rows) if self.rows is not None else len(self.dicts())
+
+    def dicts(self) -> list[Any]:
+        """The page's objects as :func:`parse_json` gives them (not shaped)."""
+        if self._dicts is None:
+            data = parse_json(self.response.text)
+            if not isinstance(data, list):
+                raise ApiError(f"Toast {self.path}: expected a JSON array, got {type(data).__name__}",
+                               status=self.response.status_code, body=self.response.text[:2000])
+            self._dicts = data
+        return self._dicts
+
+    def values(self, name: str) -> list[Any]:
+        """Each object's top-level ``name`` (None where absent)."""
+        if self.rows is None:
+            return [row.get(name) for row in self.dicts()]
+        if self.rows.type.get_field_index(name) < 0:
+            return [None] * len(self.rows)
+        return self.rows.field(name).to_pylist()
+
+
+def _exact_rows(body: bytes) -> pa.StructArray | None:
+    page = read_page(b'{"orders":' + body + b"}", "orders")
+    if page.rows is None or page.names != frozenset({"orders"}):
+        return None
+    try:
+        return exact_text_struct(page.rows, number_texts(body), DECIMAL_FIELDS)
+    except (Refused, pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        return None
+
+
 # ---------------------------------------------------------------------- errors
 def scope_for_path(path: str) -> str | None:
     for marker, scope in SCOPES_BY_PATH.items():
@@ -187,6 +238,20 @@ class ToastClient:
                 yield data
             url = response.links.get("next", {}).get("url")
             if not url or not data:
+                return
+            response = self._get(url, restaurant)
+
+    def orders_pages(self, path: str, restaurant: str, params: Mapping[str, Any]) -> Iterator[OrdersPage]:
+        """:meth:`pages` of ``ordersBulk`` as :class:`OrdersPage` objects (read into Arrow)."""
+        response = self._get(path, restaurant, params)
+        while True:
+            page = OrdersPage(response, restaurant, path)
+            if page.rows is None:
+                page.dicts()  # not an array: raises here, as pages() does
+            if len(page):
+                yield page
+            url = response.links.get("next", {}).get("url")
+            if not url or not len(page):
                 return
             response = self._get(url, restaurant)
 

@@ -13,11 +13,20 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import dlt
+import pyarrow as pa
 from dlt.common.normalizers.naming.snake_case import NamingConvention as SnakeCaseNaming
 from dlt.sources import DltResource
 
 from dlt_sources.common.arrow import prepare_arrow_resources
-from dlt_sources.common.arrow_nested import count_nested_by_root_resource, nested_items, nested_tables
+from dlt_sources.common.arrow_json import Refused, add_after_first_keys, concat, first_object_keys
+from dlt_sources.common.arrow_json import pseudonymise as pseudonymise_struct
+from dlt_sources.common.arrow_nested import (
+    NestedTable,
+    count_nested_by_root_resource,
+    nested_items,
+    nested_tables,
+    nested_tables_of,
+)
 from dlt_sources.common.auth import TokenProvider
 from dlt_sources.common.incremental import IncrementalSync, iso, window_of
 from dlt_sources.common.pace import SyncPace, attach_pace, building, optional_stream, stops_early, sync_pace
@@ -29,6 +38,7 @@ from dlt_sources.common.rows import content_hash, preferred_loader_file_format
 from dlt_sources.toast.auth import ToastTokenProvider, login, toast_tokens
 from dlt_sources.toast.helpers import (
     KnownVersions,
+    OrdersPage,
     Row,
     ToastClient,
     VersionGuard,
@@ -42,11 +52,13 @@ from dlt_sources.toast.helpers import (
     windows,
 )
 from dlt_sources.toast.settings import (
+    ACCOUNT_COLUMN,
     DEFAULT_BASE_URL,
     DEFAULT_INITIAL_DAYS,
     DEFAULT_LOOKBACK,
     DEVICES_PATH,
     EMPLOYEES_PATH,
+    GUARD_COLUMNS,
     MAX_ORDERS_WINDOW,
     MENUS_METADATA_PATH,
     MENUS_PATH,
@@ -54,6 +66,7 @@ from dlt_sources.toast.settings import (
     ORDERS_PAGE_SIZE,
     ORDERS_WINDOW_CONCURRENCY,
     PII_FIELDS,
+    RESTAURANT_COLUMN,
     RESTAURANT_PATH,
 )
 
@@ -139,9 +152,9 @@ class _Sync(IncrementalSync):
             done: set[int] = set()
 
             def window_pages(index: int, start: datetime, stop_at: datetime,
-                             guid: str = guid) -> Iterator[tuple[int, list[Any] | None]]:
+                             guid: str = guid) -> Iterator[tuple[int, OrdersPage | None]]:
                 params = {"startDate": toast_ts(start), "endDate": toast_ts(stop_at), "pageSize": ORDERS_PAGE_SIZE}
-                for page in self.client.pages(ORDERS_BULK_PATH, guid, params):
+                for page in self.client.orders_pages(ORDERS_BULK_PATH, guid, params):
                     yield index, page
                 yield index, None  # read to its last page
 
@@ -150,8 +163,8 @@ class _Sync(IncrementalSync):
                                           ORDERS_WINDOW_CONCURRENCY, name="toast-orders"):
                     if page is None:
                         done.add(index)
-                    elif rows := self.guard.filter("orders", [shape_row(o, self.account_id, guid) for o in page]):
-                        yield rows
+                    elif kept := self._guarded(page):
+                        yield kept
             if not stop.early:
                 marks[guid] = iso(self.now())  # everything modified up to `now` was read
                 continue
@@ -165,6 +178,25 @@ class _Sync(IncrementalSync):
                 marks[guid] = iso(max(read_up_to, parse_ts(marks[guid])) if guid in marks else read_up_to)
         state["hwm"] = marks  # every restaurant finished or stopped early (its mark: what was read)
 
+    def _guarded(self, page: OrdersPage) -> list[Row] | OrdersPage:
+        """What the version guard keeps of ``page``: the page whole when it is read into Arrow and
+        every order is kept (shaped with its batch: :func:`orders_struct`), else the kept orders as
+        shaped dict rows (as the guard sees them: their key and version fields only)."""
+        if page.rows is not None:
+            spec = GUARD_COLUMNS["orders"]
+            kinds = [page.rows.type.field(name).type if page.rows.type.get_field_index(name) >= 0 else pa.null()
+                     for name in (spec.key, spec.field)]
+            if all(pa.types.is_string(k) or pa.types.is_null(k) for k in kinds):
+                probes = [{spec.key: key, spec.field: version}
+                          for key, version in zip(page.values(spec.key), page.values(spec.field), strict=True)]
+                kept = {id(row) for row in self.guard.filter("orders", probes)}
+                if len(kept) == len(probes):
+                    return page
+                rows = page.dicts()
+                return [shape_row(rows[i], self.account_id, page.restaurant)
+                        for i, probe in enumerate(probes) if id(probe) in kept]
+        return self.guard.filter("orders", [shape_row(o, self.account_id, page.restaurant) for o in page.dicts()])
+
     def _orders_by_business_date(self, start: datetime, end: datetime) -> Iterator[list[Row]]:
         first = start.date()
         days = [first + timedelta(days=d) for d in range(max(1, (end.date() - first).days))]
@@ -172,9 +204,9 @@ class _Sync(IncrementalSync):
             for guid in self.restaurants:
                 for day in days:
                     params = {"businessDate": _yyyymmdd(day), "pageSize": ORDERS_PAGE_SIZE}
-                    for page in self.client.pages(ORDERS_BULK_PATH, guid, params):
-                        if rows := self.guard.filter("orders", [shape_row(o, self.account_id, guid) for o in page]):
-                            yield rows
+                    for page in self.client.orders_pages(ORDERS_BULK_PATH, guid, params):
+                        if kept := self._guarded(page):
+                            yield kept
 
     def menus(self) -> Iterator[list[Row]]:
         """``/menus`` only for restaurants whose ``/metadata`` ``lastUpdated`` changed since the last load."""
@@ -193,6 +225,52 @@ class _Sync(IncrementalSync):
                 seen[guid] = str(payload.get("lastUpdated") or last_updated)
         if self.window is None:
             state["last_updated"] = seen
+
+
+def orders_tables(parts: Sequence[list[Row] | OrdersPage], account_id: str | None,
+                  pseudonymize: Pseudonymize | None, naming: Callable[[str], str]) -> list[NestedTable]:
+    """One batch of orders as nested Arrow tables. When every part is a page read into Arrow
+    (:class:`OrdersPage`), shaped and pseudonymised in Arrow (:func:`orders_struct`: the types of
+    ``pa.array`` of the shaped dicts); otherwise, or when that path refuses, from dict rows as before."""
+    pages = [part for part in parts if isinstance(part, OrdersPage) and part.rows is not None]
+    if parts and len(pages) == len(parts):
+        try:
+            return nested_tables_of(orders_struct(pages, account_id, pseudonymize), "orders",
+                                    max_nesting=MAX_TABLE_NESTING, not_null=("guid",), naming=naming)
+        except (Refused, pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+            pass
+    pseudonymise_order = row_pseudonymiser(PII_FIELDS["orders"], pseudonymize)
+    rows: list[Row] = []
+    for part in parts:
+        if isinstance(part, OrdersPage):
+            rows.extend(pseudonymise_order(shape_row(o, account_id, part.restaurant)) for o in part.dicts())
+        else:
+            rows.extend(part)
+    return nested_tables(rows, "orders", max_nesting=MAX_TABLE_NESTING, not_null=("guid",), naming=naming)
+
+
+def orders_struct(pages: Sequence[OrdersPage], account_id: str | None,
+                  pseudonymize: Pseudonymize | None) -> pa.StructArray:
+    """The pages' orders as ``pa.array`` types their shaped (:func:`shape_row`: the tenant and the
+    restaurant columns last in each dict, after the page's first order's keys), pseudonymised dicts."""
+    shaped = []
+    for page in pages:
+        assert page.rows is not None
+        if {ACCOUNT_COLUMN, RESTAURANT_COLUMN} & set(page.rows.type.names):
+            raise Refused("the API's objects have a column of the tenant or the restaurant")
+        keys = first_object_keys(b'{"orders":' + page.body + b"}", "orders")
+        if keys is None:
+            raise Refused("no first order in the page")
+        keys = list(dict.fromkeys(keys))
+        rows = page.rows
+        if account_id is not None:  # None: a null column, which the nested tables leave out
+            rows = add_after_first_keys(rows, keys, ACCOUNT_COLUMN, account_id)
+            keys.append(ACCOUNT_COLUMN)
+        shaped.append(add_after_first_keys(rows, keys, RESTAURANT_COLUMN, page.restaurant))
+    struct = concat(shaped)
+    if pseudonymize is not None:
+        struct = pseudonymise_struct(struct, PII_FIELDS["orders"], pseudonymize)
+    return struct
 
 
 def _yyyymmdd(day: date) -> str:
@@ -273,18 +351,20 @@ def toast_source(
     pseudonymise_order = row_pseudonymiser(PII_FIELDS["orders"], pseudonymize)
     naming = SnakeCaseNaming().normalize_identifier
 
-    def order_tables(rows: list[Row]) -> Iterator[Any]:
-        return nested_items(nested_tables(rows, "orders", max_nesting=MAX_TABLE_NESTING, not_null=("guid",),
-                                          naming=naming), orders_hints)
+    def order_tables(parts: list[list[Row] | OrdersPage]) -> Iterator[Any]:
+        return nested_items(orders_tables(parts, account_id, pseudonymize, naming), orders_hints)
 
     @dlt.resource(name="orders", write_disposition=merge, parallelized=True)
     def orders() -> Iterator[Any]:
-        pending: list[Row] = []
-        for rows in sync.orders():
-            pending.extend(pseudonymise_order(row) for row in rows)
-            if len(pending) >= ORDERS_ARROW_BATCH_ROWS:
+        # dict rows are pseudonymised here, pages read into Arrow when their batch is built
+        pending: list[list[Row] | OrdersPage] = []
+        count = 0
+        for part in sync.orders():
+            pending.append(part if isinstance(part, OrdersPage) else [pseudonymise_order(row) for row in part])
+            count += len(part)
+            if count >= ORDERS_ARROW_BATCH_ROWS:
                 yield from order_tables(pending)
-                pending = []
+                pending, count = [], 0
         if pending:
             yield from order_tables(pending)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 from dagster_dlt import DagsterDltResource
@@ -19,22 +19,22 @@ from dagster_dlt import DagsterDltResource
 from pos_dagster.lib.resources import AppStoreResource, WarehouseResource
 from pos_dagster.lib.tables import table_row_counts
 from pos_dagster.lib.translator import PosDltTranslator, raw_key
-from pos_sync.appstore import AppStore, CryptoError
-from pos_sync.ingest.bookkeeping import BACKFILL_WINDOW, SETUP, SyncLog, describe_failure, track_sync
-from pos_sync.ingest.sync import AccountSync, AccountUnavailable, load_config
 from pos_sync.providers import ProviderSpec
-from pos_sync.warehouse.pipelines import (
-    SCHEMA_CONFLICT_RETRIES,
-    duckdb_kept_open,
-    is_schema_conflict,
-    run_pipeline,
-    schema_conflict_pause,
-)
+
+# the service core (the app store, the sync, the pipelines) is imported by the steps that use it, not
+# with the definitions that every process of the deployment loads (the code server, each run worker)
+if TYPE_CHECKING:
+    from pos_sync.appstore import AppStore
+    from pos_sync.ingest.sync import AccountSync
 
 
 def _account_sync(store: AppStore, spec: ProviderSpec, account_id: str, run_id: str) -> AccountSync:
     """The run's account, read once; an unreadable one fails the step with one clear line (and,
     when its credentials cannot be decrypted, a failed sync log and the account marked)."""
+    from pos_sync.appstore import CryptoError
+    from pos_sync.ingest.bookkeeping import SETUP, SyncLog
+    from pos_sync.ingest.sync import AccountSync, AccountUnavailable
+
     try:
         return AccountSync(store, store.settings, spec, account_id)
     except AccountUnavailable as exc:
@@ -89,6 +89,9 @@ def _pipeline_of_run(context: dg.AssetExecutionContext, run: AccountSync) -> tup
 def sync_account_raw(context: dg.AssetExecutionContext, spec: ProviderSpec, dlt_runner: DagsterDltResource,
                      appstore: AppStoreResource, warehouse: WarehouseResource, now: datetime) -> Iterator[Any]:
     """The partition's incremental sync (its first run is the historical import)."""
+    from pos_sync.ingest.sync import load_config
+    from pos_sync.warehouse.pipelines import duckdb_kept_open
+
     store = appstore.store()
     run = _account_sync(store, spec, context.partition_key, context.run_id)
     if not run.account.sync_enabled:
@@ -131,6 +134,12 @@ def retry_schema_conflict(context: dg.AssetExecutionContext, exc: BaseException)
     :func:`~pos_sync.warehouse.pipelines.is_schema_conflict`): the step runs again at once — its load
     package is still pending and dlt applies only the schema changes still missing — whatever
     ``MAX_SYNC_RETRIES`` says (nothing is wrong with the provider or the data)."""
+    from pos_sync.warehouse.pipelines import (
+        SCHEMA_CONFLICT_RETRIES,
+        is_schema_conflict,
+        schema_conflict_pause,
+    )
+
     if not is_schema_conflict(exc) or context.retry_number >= SCHEMA_CONFLICT_RETRIES:
         return
     context.log.warning("another sync changed the raw tables' schema at the same time: loading again")
@@ -143,6 +152,8 @@ def retry_transient(context: dg.AssetExecutionContext, store: AppStore, spec: Pr
     ``RetryRequested``: the same run, a new attempt and a new sync log), after
     ``POS_SYNC_RETRY_DELAY_SECONDS``, doubling each time; anything else (lost authorization,
     missing scopes, bad data) fails at once — another attempt would fail the same way."""
+    from pos_sync.ingest.bookkeeping import describe_failure
+
     settings = store.settings
     kind = describe_failure(exc, spec.reauth_status).error_type
     attempt = context.retry_number
@@ -190,6 +201,9 @@ def sync_account_window(context: dg.OpExecutionContext, spec: ProviderSpec, apps
                         account_id: str, start: datetime, end: datetime, now: datetime,
                         ) -> Iterator[dg.AssetMaterialization]:
     """A stateless [start, end) window load (historical backfill); never moves the cursor."""
+    from pos_sync.ingest.bookkeeping import BACKFILL_WINDOW, track_sync
+    from pos_sync.warehouse.pipelines import run_pipeline
+
     store = appstore.store()
     run = _account_sync(store, spec, account_id, context.run_id)
     pipeline = run.pipeline(mode=f"window_{start:%Y%m%d}")

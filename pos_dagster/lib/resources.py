@@ -12,14 +12,17 @@ from __future__ import annotations
 import dataclasses
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dagster as dg
-import dlt
 
-from pos_sync.appstore import AppStore
 from pos_sync.settings import Settings, load_settings
-from pos_sync.warehouse.pipelines import account_pipeline
-from pos_sync.warehouse.sql import Warehouse
+
+if TYPE_CHECKING:  # imported where used: loading the definitions opens no store (every run worker loads them)
+    import dlt
+
+    from pos_sync.appstore import AppStore
+    from pos_sync.warehouse.sql import Warehouse
 
 
 class PosSettings(dg.ConfigurableResource):
@@ -45,6 +48,8 @@ class AppStoreResource(dg.ConfigurableResource):
     settings: PosSettings
 
     def store(self) -> AppStore:
+        from pos_sync.appstore import AppStore
+
         return AppStore(self.settings.get())
 
 
@@ -54,9 +59,13 @@ class WarehouseResource(dg.ConfigurableResource):
     settings: PosSettings
 
     def connect(self) -> Warehouse:
+        from pos_sync.warehouse.sql import Warehouse
+
         return Warehouse(self.settings.get())
 
     def pipeline(self, provider: str, account_id: str, mode: str = "incremental") -> dlt.Pipeline:
+        from pos_sync.warehouse.pipelines import account_pipeline
+
         return account_pipeline(provider, account_id, mode, self.settings.get())
 
 

@@ -85,6 +85,15 @@ ZYGOTE_ENTRY = ("import sys\n"
                 "from pos_dagster.lib.run_launcher import zygote_main\n"
                 "zygote_main()\n")
 LOG = logging.getLogger("pos_dagster.run_launcher")
+# what pos-sync's steps import when they run, not the definitions (so that loading them stays cheap for
+# the code server, the CLI and the cold-started workers): the zygote imports them after the definitions,
+# so a forked worker finds them loaded as it did when the definitions imported them (numpy: pyarrow's,
+# loaded with the definitions before through the product matcher)
+STEP_MODULES = ("pos_sync.appstore", "pos_sync.appstore.db", "pos_sync.appstore.mappings",
+                "pos_sync.appstore.monitoring", "pos_sync.appstore.product_stats", "pos_sync.appstore.sync_requests",
+                "pos_sync.appstore.webhooks", "pos_sync.ingest.bookkeeping", "pos_sync.ingest.sync",
+                "pos_sync.warehouse.pipelines", "pos_sync.canonical.build", "pos_sync.canonical.product_stats",
+                "pos_sync.canonical.restate", "pos_sync.events.emit", "numpy")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -211,6 +220,9 @@ def zygote_main() -> None:
 
         origin = deserialize_value(warm["repository_origin"], RepositoryPythonOrigin)
         recon_repository_from_origin(origin).get_definition()  # imports and resolves the definitions
+        if "pos_dagster.definitions" in sys.modules:  # pos-sync's code location: what its steps import too
+            for module in STEP_MODULES:
+                __import__(module)
         ref = deserialize_value(warm["instance_ref"], InstanceRef)
         for value in ref:  # the storages, compute log manager, … the worker's instance loads
             if isinstance(value, ConfigurableClassData):

@@ -20,6 +20,7 @@ stores each event in a transaction of its own, as before."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -118,8 +119,17 @@ class InboxWriter:
             try:
                 await self._write(batch)
             except Exception as exc:  # a bug here must not leave requests waiting forever
-                log.exception("webhook_batch_error", events=len(batch))
-                self._answer(batch, [StoreFailed(str(exc))] * len(batch))
+                self._fail(batch, exc)
+
+    @staticmethod
+    def _fail(batch: list[_Waiting], exc: Exception) -> None:
+        """Answer every request of ``batch`` :class:`StoreFailed` (503: the provider delivers again),
+        then log; nothing here may end the writer (a log line that raises, e.g. a closed stream)."""
+        for waiting in batch:
+            if not waiting.answer.done():
+                waiting.answer.set_exception(StoreFailed(str(exc)))
+        with contextlib.suppress(Exception):  # the requests are answered; the writer must go on
+            log.exception("webhook_batch_error", events=len(batch))
 
     async def _write(self, batch: list[_Waiting]) -> None:
         loop = asyncio.get_running_loop()

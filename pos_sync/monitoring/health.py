@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pos_sync.appstore.monitoring import AccountSyncFacts
 from pos_sync.warehouse.sql import Warehouse
 from transforms.canonical import SCHEMA
+
+if TYPE_CHECKING:  # the app store's facts come in; its models are not needed to read the thresholds
+    from pos_sync.appstore.monitoring import AccountSyncFacts
 
 WARN_FACTOR = 2
 ERROR_FACTOR = 4

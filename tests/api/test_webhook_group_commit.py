@@ -184,6 +184,45 @@ def test_a_failed_commit_answers_its_batch_503_stores_nothing_and_the_retry_stor
     assert inbox_counts() == {"pending": 7}
 
 
+class BrokenLog:
+    """A logger whose every line raises, as structlog did on a closed stream."""
+
+    def __getattr__(self, name: str) -> Callable[..., None]:
+        def fail(*args: Any, **kwargs: Any) -> None:
+            raise ValueError("I/O operation on closed file.")
+        return fail
+
+
+def test_a_bug_in_a_batch_with_a_failing_log_answers_503_and_the_writer_goes_on(
+        hooks: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    import pos_sync.api.inbox_writer as inbox_writer
+    from pos_sync.appstore.webhooks import inbox_counts
+
+    add_account(hooks, provider="square", merchant="M1")
+    monkeypatch.setattr(inbox_writer, "log", BrokenLog())
+    first, second = square_event("M1", "ev-1"), square_event("M1", "ev-2")
+
+    async def scenario() -> None:
+        async with running_app() as (app, client):
+            writer = app.state.webhook_writer
+            real = writer._write
+
+            async def buggy(batch: Any) -> None:
+                raise RuntimeError("injected: a bug in the batch write")
+
+            writer._write = buggy
+            refused = await asyncio.wait_for(client.post(URL, content=first, headers=signed(first)), 20)
+            assert refused.status_code == 503 and "Traceback" not in refused.text
+            assert writer.accepting  # its task survived the failing log line
+            writer._write = real
+            for body in (first, second):
+                stored = await asyncio.wait_for(client.post(URL, content=body, headers=signed(body)), 20)
+                assert stored.json() == {"status": "accepted"}
+
+    asyncio.run(scenario())
+    assert inbox_counts() == {"pending": 2}
+
+
 def test_a_bad_event_does_not_fail_its_neighbours(hooks: Api) -> None:
     """A NUL in a JSON string: PostgreSQL's jsonb refuses it (SQLite stores it). The batch fails
     there; each event is stored again on its own, and only the bad one is answered 503."""

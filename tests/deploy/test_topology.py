@@ -1,12 +1,14 @@
 """The production topology (``pos-sync topology up``: a gRPC code server, dagster-daemon,
 dagster-webserver and the HTTP API as separate processes, Dagster's instance, the app store and the
-warehouse on PostgreSQL) under concurrent syncs and process deaths. One topology for the module, six
-accounts (two sandbox worlds × Square, Toast, Lightspeed; the sensors that launch monitoring and
-forecasting runs after syncs are stopped, to keep the module within its time), the tests in file order:
+warehouse on PostgreSQL) under concurrent syncs and process deaths. One topology for the module, four
+accounts (a sandbox world with a Square, a Toast and a Lightspeed account, a second world with a Square
+account: two accounts on one provider pool; the sensors that launch monitoring and forecasting runs after
+syncs are stopped, to keep the module within its time), the tests in file order:
 
 1. the daemon's sensor launches every account's first sync at once; all succeed, every account
-   reconciles to the ledger to the cent, and the instance's own records show the limits held: at most
-   one raw step per provider pool (``--pool-limit 1``), one run per account, eight runs in all;
+   reconciles to the ledger to the cent, and the instance's own records show the limits held: each
+   provider's raw step runs in its provider's pool, at most one raw step per pool (``--pool-limit 1``:
+   the two Square accounts' took turns), one run per account, eight runs in all;
 2. new sales and late tip edits arrive in one world (the sandbox clock follows the wall clock), its three syncs are submitted
    through GraphQL (queued), and while they run one run worker is SIGKILLed in its raw step and the
    daemon is SIGKILLed: the launcher starts the daemon again, the code server reports the killed run
@@ -179,10 +181,14 @@ def test_the_daemon_syncs_every_account_at_once_within_the_limits(topo: Topology
         raw: dict[str, list[tuple[float, float]]] = {p: [] for p in POOLS}
         for record in records:
             provider = record.dagster_run.tags["pos/provider"]
+            plan = inst.get_execution_plan_snapshot(record.dagster_run.execution_plan_snapshot_id)
+            [step] = [s for s in plan.steps if s.key == f"{provider}_raw"]
+            assert step.pool == POOLS[provider], (provider, step.pool)  # the pool its raw step runs in
             window = raw_step_window(inst, record.dagster_run.run_id, f"{provider}_raw")
             if window is not None:  # a run whose launch failed never reached its raw step
                 raw[provider].append(window)
         assert all(raw.values()), raw
+        assert len(raw["square"]) >= 2, raw  # the two Square accounts' raw steps: the pool limit had work to do
         records = [r for r in records if r.start_time and r.end_time]
         runs_window = [(r.start_time, r.end_time) for r in records]
         assert max(max_overlap(w) for w in raw.values()) <= POOL_LIMIT, raw
@@ -231,6 +237,7 @@ def test_a_run_worker_and_the_daemon_killed_mid_run_lose_nothing(topo: Topology)
         account = inst.get_run_by_id(victim).tags["pos/account"]
         os.kill(pid, signal.SIGKILL)  # the run worker, mid-sync …
         os.killpg(daemon, signal.SIGKILL)  # … and the daemon, with runs queued and running
+        topo.slow(0)  # the slow API only made sure the kill lands mid-sync: the other syncs and the retry go at speed
         restarted = wait_for("the daemon started again", 60,
                              lambda: topo.state()["pids"]["daemon"] != daemon and topo.state(), topo)
         assert restarted["restarts"] == {"daemon": 1}
@@ -245,7 +252,6 @@ def test_a_run_worker_and_the_daemon_killed_mid_run_lose_nothing(topo: Topology)
         assert again.status.value == "SUCCESS" and again.tags["pos/account"] == account
         wait_for("every run to finish", ROUND_SECONDS, lambda: all_finished(inst, ids), topo,
                  lambda: describe(inst, ids))
-        topo.slow(0)
         # every account synced: each run succeeded, or failed (the killed one; a launch an overloaded
         # code server timed out) and its re-execution succeeded
         assert {final_status(inst, run_id) for run_id in ids} == {"SUCCESS"}, describe(inst, ids)

@@ -5,6 +5,7 @@ pool, the DuckDB writer tag, the account × day backfill job, the schedule and t
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -68,13 +69,21 @@ def test_definitions_are_loadable_and_shaped_as_documented() -> None:
     assert not list(defs.schedules or [])  # the sensor replaced the polling schedules
 
 
-def test_loading_the_definitions_touches_nothing_on_disk(tmp_path: Path) -> None:
+# what the steps and sensor ticks import when they run, not the definitions: every process that loads
+# them (the code server, each run worker, `pos-sync` commands, `dagster dev`) would pay for it
+NOT_AT_LOAD = ("pos_sync.appstore", "sqlalchemy", "numpy", "pandas", "pyarrow", "duckdb", "rapidfuzz",
+               "transforms.mapping.decision", "pos_sync.ingest.sync", "fastapi", "aio_pika")
+PROBE = "import json, sys\nimport pos_dagster.definitions\nprint(json.dumps(sorted(m for m in {} if m in sys.modules)))"
+
+
+def test_loading_the_definitions_touches_nothing_on_disk_and_imports_no_store(tmp_path: Path) -> None:
     home = tmp_path / "untouched-home"
     env = dict(os.environ, POS_HOME=str(home), DAGSTER_HOME=str(home / "dagster"))
-    done = subprocess.run([sys.executable, "-c", "import pos_dagster.definitions"], cwd=REPO, env=env,
+    done = subprocess.run([sys.executable, "-c", PROBE.format(NOT_AT_LOAD)], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr[-3000:]
     assert not home.exists()
+    assert json.loads(done.stdout.splitlines()[-1]) == []
 
 
 def test_dagster_cli_validates_the_workspace(tmp_path: Path) -> None:

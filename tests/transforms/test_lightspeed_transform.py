@@ -260,3 +260,47 @@ def test_the_normaliser_reads_no_raw_column_the_builder_leaves_out() -> None:
     cut = [project("sales", r, CHILDREN, lightspeed.RAW_COLUMNS) for r in sales]
     assert lightspeed.normalize(context(), cut) == lightspeed.normalize(context(), sales)
     assert lightspeed.row_ids(context(), cut) == lightspeed.row_ids(context(), sales)
+
+
+def test_each_distinct_line_amount_and_payment_type_is_worked_out_once_per_context(monkeypatch: Any) -> None:
+    """A build rounds the same few prices again and again: the context rounds each distinct
+    (tax, price, tax amount, discount, currency, sign) once and shares it; the amounts are those of
+    the rounding itself, and the remembered set is bounded."""
+    import importlib
+
+    module = importlib.import_module("transforms.lightspeed.normalize")
+
+    rounded, named = [], []
+    real_round, real_method = module._round_line, module._method_of
+
+    def counting_round(ctx: Any, line: Any, currency: str, sign: Decimal) -> Any:
+        rounded.append(line["id"])
+        return real_round(ctx, line, currency, sign)
+
+    def counting_method(ctx: Any, payment: Any) -> str:
+        named.append(payment["id"])
+        return real_method(ctx, payment)
+
+    monkeypatch.setattr(module, "_round_line", counting_round)
+    monkeypatch.setattr(module, "_method_of", counting_method)
+    ctx = context()
+    croissants = [{"id": f"L{n}", "product_id": "PR-CRO", "quantity": "2", "status": "CONFIRMED", "tax_id": "T10",
+                   "total_price": Decimal("2.72727"), "total_tax": Decimal("0.27273"),
+                   "total_discount": Decimal(0), "note": None} for n in range(3)]
+    sales = [{"id": f"S{n}", "outlet_id": OUTLET, "status": "CLOSED", "sale_date": "2026-03-02T10:00:00Z",
+              "total_price": Decimal("8.18181"), "total_tax": Decimal("0.81819"), "line_items": croissants,
+              "payments": [{"id": f"P{n}", "amount": Decimal("9.00"), "retailer_payment_type_id": "PT-CASH",
+                            "name": "Efectivo"}]} for n in range(4)]
+    batch = lightspeed.normalize(ctx, sales)
+    assert rounded == ["L0"] and named == ["P0"]  # 12 lines, 4 payments: one of each worked out
+    assert {(i["gross_amount"], i["tax_amount"], i["line_total"]) for i in batch.items} == {
+        (Decimal("3.00"), Decimal("0.27"), Decimal("3.00"))}
+    assert {t["method"] for t in batch.tenders} == {"cash"}
+    assert ctx._line_amounts[("T10", Decimal("2.72727"), Decimal("0.27273"), Decimal(0), "EUR", Decimal(1))] == \
+        real_round(ctx, croissants[0], "EUR", Decimal(1))
+    # a return's lines (sign −1) are their own entries
+    lightspeed.normalize(ctx, [sales[0] | {"id": "R1", "return_for": "S0"}])
+    assert rounded == ["L0", "L0"]
+    monkeypatch.setattr(module, "MAX_REMEMBERED", 2)  # full: forgotten, then remembered again
+    lightspeed.normalize(ctx, [sales[0] | {"id": "S9", "line_items": [croissants[0] | {"tax_id": "T0"}]}])
+    assert len(ctx._line_amounts) == 1

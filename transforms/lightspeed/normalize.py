@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -54,6 +55,7 @@ Row = dict[str, Any]
 STATUS = {"CLOSED": ("sale", "completed"), "VOIDED": ("void", "voided")}
 REFUND_STATUS = {"CLOSED": "completed", "VOIDED": "failed"}
 ZERO = Decimal("0.00")
+MAX_REMEMBERED = 1 << 16  # distinct line amounts a context keeps rounded
 
 
 @dataclass
@@ -74,6 +76,10 @@ class LightspeedContext:
     # the name its product had when sold, since X-Series lines carry no name of their own
     versions: dict[str, list[Row]] = field(default_factory=dict)
     _zones: dict[str, ZoneInfo] = field(default_factory=dict)
+    # a build rounds the same few prices, taxes and discounts (and names the same few payment
+    # types) again and again: each distinct one once (the values are immutable Decimals and texts)
+    _line_amounts: dict[tuple[Any, ...], dict[str, Decimal]] = field(default_factory=dict)
+    _methods: dict[tuple[Any, Any], str] = field(default_factory=dict)
 
     def product_as_sold(self, product_id: str | None, when: datetime | None) -> Row:
         """The product as it was at ``when``: the raw product when it has not changed since,
@@ -101,6 +107,7 @@ class LightspeedContext:
         return canonical_id(self.tenant_id, PROVIDER, "sale", sale_id)
 
 
+@lru_cache(maxsize=1 << 12)
 def note_modifiers(note: str | None) -> str | None:
     """The modifiers a line ``note`` names (``+ A, + B``; JSON like the other providers'), else None."""
     parts = [p.strip() for p in (note or "").split(",")]
@@ -118,6 +125,14 @@ def customer_name(customer: Row) -> str | None:
 
 
 def _method(ctx: LightspeedContext, payment: Row) -> str:
+    key = (payment.get("retailer_payment_type_id"), payment.get("name"))
+    method = ctx._methods.get(key)
+    if method is None:
+        method = ctx._methods[key] = _method_of(ctx, payment)
+    return method
+
+
+def _method_of(ctx: LightspeedContext, payment: Row) -> str:
     kind = ctx.payment_types.get(payment.get("retailer_payment_type_id") or "") or {}
     name = (kind.get("name") or payment.get("name") or "").lower()
     if kind.get("type_id") == 1 or "efectivo" in name or "cash" in name:
@@ -130,6 +145,18 @@ def _method(ctx: LightspeedContext, payment: Row) -> str:
 
 
 def _line_amounts(ctx: LightspeedContext, line: Row, currency: str, sign: Decimal) -> dict[str, Decimal]:
+    """The line's rounded amounts (a shared dict: read it, never change it)."""
+    key = (line.get("tax_id"), line.get("total_price"), line.get("total_tax"), line.get("total_discount"),
+           currency, sign)
+    amounts = ctx._line_amounts.get(key)
+    if amounts is None:
+        if len(ctx._line_amounts) >= MAX_REMEMBERED:  # bounded: an odd catalog must not grow it forever
+            ctx._line_amounts.clear()
+        amounts = ctx._line_amounts[key] = _round_line(ctx, line, currency, sign)
+    return amounts
+
+
+def _round_line(ctx: LightspeedContext, line: Row, currency: str, sign: Decimal) -> dict[str, Decimal]:
     rate = ctx.tax_rates.get(line.get("tax_id") or "", Decimal(0))
     net = from_major(sign * (Decimal(line.get("total_price") or 0) + Decimal(line.get("total_tax") or 0)), currency)
     tax = from_major(sign * Decimal(line.get("total_tax") or 0), currency)

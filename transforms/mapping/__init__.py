@@ -11,12 +11,45 @@ Modules, one job each: :mod:`~transforms.mapping.text` (folding, units and packs
 caller's business: this package only suggests.
 """
 
-from transforms.mapping.calibration import Features, confidence
-from transforms.mapping.decision import DEFAULT_THRESHOLD, MIN_MARGIN, Assessment, Matcher, suggest
-from transforms.mapping.model import BakeryProduct, Decision, PosProduct, Suggestion
-from transforms.mapping.normalize import NormalizedName, Normalizer
-from transforms.mapping.synonyms import DEFAULT_SYNONYMS, build_synonyms
-from transforms.mapping.text import normalise_sku
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from transforms.mapping.calibration import Features, confidence
+    from transforms.mapping.decision import DEFAULT_THRESHOLD, MIN_MARGIN, Assessment, Matcher, suggest
+    from transforms.mapping.model import BakeryProduct, Decision, PosProduct, Suggestion
+    from transforms.mapping.normalize import NormalizedName, Normalizer
+    from transforms.mapping.synonyms import DEFAULT_SYNONYMS, build_synonyms
+    from transforms.mapping.text import normalise_sku
+
+# each public name's module, imported on first use (PEP 562): a process that only needs the pure
+# helpers of a submodule (``transforms.mapping.apply``: every definitions load, through the product
+# stats) does not import the matcher and numpy with it
+_SOURCES = {
+    "Features": "calibration", "confidence": "calibration",
+    "DEFAULT_THRESHOLD": "decision", "MIN_MARGIN": "decision", "Assessment": "decision", "Matcher": "decision",
+    "suggest": "decision",
+    "BakeryProduct": "model", "Decision": "model", "PosProduct": "model", "Suggestion": "model",
+    "NormalizedName": "normalize", "Normalizer": "normalize",
+    "DEFAULT_SYNONYMS": "synonyms", "build_synonyms": "synonyms",
+    "normalise_sku": "text",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _SOURCES.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_SOURCES})
+
 
 __all__ = [
     "DEFAULT_SYNONYMS",

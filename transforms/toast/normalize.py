@@ -71,12 +71,36 @@ class ToastContext:
     pseudonymize_phone: Callable[[str | None], str | None] = lambda value: value
     employees: dict[str, Row] = field(default_factory=dict)  # employee guid -> raw employee row
     devices: dict[str, Row] = field(default_factory=dict)  # POS device id -> raw device row
+    # what a build looks up again and again (every check of an order, the stale ids then the rows)
+    _check_ids: dict[str, str] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _currencies: dict[str, str] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _people: dict[tuple[str, str], str | None] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def currency(self, restaurant_guid: str) -> str:
-        return (self.restaurants.get(restaurant_guid) or {}).get("general__currency_code") or "USD"
+        found = self._currencies.get(restaurant_guid)
+        if found is None:
+            found = (self.restaurants.get(restaurant_guid) or {}).get("general__currency_code") or "USD"
+            self._currencies[restaurant_guid] = found
+        return found
 
     def check_id(self, check_guid: str) -> str:
-        return canonical_id(self.tenant_id, PROVIDER, "check", check_guid)
+        found = self._check_ids.get(check_guid)
+        if found is None:
+            found = self._check_ids[check_guid] = canonical_id(self.tenant_id, PROVIDER, "check", check_guid)
+        return found
+
+    def cashier_name(self, server_guid: str | None) -> str | None:
+        """:func:`employee_name` of the order's server (None: no such employee)."""
+        key = ("employee", server_guid or "")
+        if key not in self._people:
+            self._people[key] = employee_name(self.employees.get(server_guid or "") or {})
+        return self._people[key]
+
+    def device_name(self, device_id: str | None) -> str | None:
+        key = ("device", device_id or "")
+        if key not in self._people:
+            self._people[key] = (self.devices.get(device_id or "") or {}).get("pos_device_info__device_name") or None
+        return self._people[key]
 
 
 def business_date(value: Any) -> date | None:
@@ -114,12 +138,16 @@ def _selections(check: Row) -> list[Row]:
     return [s for s in check.get("selections") or [] if not s.get("voided")]
 
 
-def _item_row(ctx: ToastContext, transaction: Row, n: int, sel: Row, currency: str, *, refund: bool) -> Row:
+def _amounts(sel: Row, currency: str) -> tuple[Decimal, Decimal, Decimal, Decimal]:
+    """A selection's gross, net, tax and quantity (read once per selection, for its check and its item)."""
+    return (from_major(sel.get("pre_discount_price"), currency), from_major(sel.get("price"), currency),
+            from_major(sel.get("tax"), currency), quantity(sel.get("quantity")))
+
+
+def _item_row(ctx: ToastContext, transaction: Row, n: int, sel: Row, currency: str, *, refund: bool,
+              amounts: tuple[Decimal, Decimal, Decimal, Decimal] | None = None) -> Row:
     item = ctx.menu_items.get(sel.get("item__guid") or "") or {}
-    gross = from_major(sel.get("pre_discount_price"), currency)
-    net = from_major(sel.get("price"), currency)
-    tax = from_major(sel.get("tax"), currency)
-    qty = quantity(sel.get("quantity"))
+    gross, net, tax, qty = amounts or _amounts(sel, currency)
     included = sel.get("tax_inclusion") == "INCLUDED"
     if refund:
         refunded = from_major(sel.get("refund_details__refund_amount"), currency)
@@ -169,10 +197,9 @@ def _base(ctx: ToastContext, order: Row, check: Row, currency: str) -> Row:
         "location_id": order.get("_pos_restaurant_guid"),
         "currency": currency,
         "cashier_id": order.get("server__guid"),
-        "cashier_name": employee_name(ctx.employees.get(order.get("server__guid") or "") or {}),
+        "cashier_name": ctx.cashier_name(order.get("server__guid")),
         "device_id": order.get("created_device__id"),
-        "device_name": (ctx.devices.get(order.get("created_device__id") or "") or {}).get(
-            "pos_device_info__device_name") or None,
+        "device_name": ctx.device_name(order.get("created_device__id")),
         "receipt_number": check.get("display_number") or order.get("display_number"),
         "customer_ref": ctx.pseudonymize(check.get("customer__guid")),
         "customer_name": ctx.pseudonymize(_guest_name(check)),
@@ -195,10 +222,11 @@ def normalize_check(ctx: ToastContext, order: Row, check: Row) -> CanonicalBatch
         kind, status = "sale", "completed" if check.get("payment_status") in PAID else "pending"
     selections = _selections(check)
     payments = _live_payments(check)
-    gross = sum((from_major(s.get("pre_discount_price"), currency) for s in selections), Decimal("0.00"))
-    net = sum((from_major(s.get("price"), currency) for s in selections), Decimal("0.00"))
-    tax = sum((from_major(s.get("tax"), currency) for s in selections), Decimal("0.00"))
-    added_tax = sum((from_major(s.get("tax"), currency) for s in selections if s.get("tax_inclusion") != "INCLUDED"),
+    amounts = [_amounts(s, currency) for s in selections]
+    gross = sum((a[0] for a in amounts), Decimal("0.00"))
+    net = sum((a[1] for a in amounts), Decimal("0.00"))
+    tax = sum((a[2] for a in amounts), Decimal("0.00"))
+    added_tax = sum((a[2] for a, s in zip(amounts, selections, strict=True) if s.get("tax_inclusion") != "INCLUDED"),
                     Decimal("0.00"))
     service = sum((from_major(c.get("charge_amount"), currency) for c in check.get("applied_service_charges") or []),
                   Decimal("0.00"))
@@ -222,13 +250,14 @@ def normalize_check(ctx: ToastContext, order: Row, check: Row) -> CanonicalBatch
         "tax_amount": tax,
         "tip_amount": tip,
         "total_amount": net + service + added_tax + tip,
-        "items_quantity": sum((quantity(s.get("quantity")) for s in selections), Decimal(0)),
+        "items_quantity": sum((a[3] for a in amounts), Decimal(0)),
         "payment_method": (methods.pop() if len(methods) == 1 else "split") if methods else None,
         "card_brand": card.get("card_type") if card else None,
         "card_last_four": card.get("last4_digits") if card else None,
     }
     batch = CanonicalBatch(transactions=[transaction])
-    batch.items = [_item_row(ctx, transaction, n, s, currency, refund=False) for n, s in enumerate(selections)]
+    batch.items = [_item_row(ctx, transaction, n, s, currency, refund=False, amounts=a)
+                   for n, (s, a) in enumerate(zip(selections, amounts, strict=True))]
     for n, p in enumerate(payments):
         batch.tenders.append({
             "id": canonical_id(transaction["id"], "tender", p.get("guid") or n),

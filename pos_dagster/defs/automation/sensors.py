@@ -22,6 +22,7 @@ human. See ``docs/dagster.md``.
 """
 
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import dagster as dg
 
@@ -40,22 +41,24 @@ from pos_dagster.lib.tags import (
     TRIGGER,
     account_label,
 )
-from pos_sync.appstore import AccountInfo, AppStore
 from pos_sync.providers import registry
+
+if TYPE_CHECKING:  # the app store is the tick's, not imported with the definitions
+    from pos_sync.appstore import AccountInfo, AppStore
 
 NEEDS_HUMAN = {"disconnected", "reauth_required"}  # every sync would fail until someone re-links
 IN_FLIGHT = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
              dg.DagsterRunStatus.STARTED]
 
 
-def is_due(account: AccountInfo, now: datetime) -> bool:
+def is_due(account: "AccountInfo", now: datetime) -> bool:
     if not account.sync_enabled or account.status in NEEDS_HUMAN:
         return False
     last = account.last_sync_at
     return last is None or last + timedelta(minutes=account.sync_frequency_minutes) <= now
 
 
-def run_key(account: AccountInfo, now: datetime) -> str:
+def run_key(account: "AccountInfo", now: datetime) -> str:
     slot = int(now.timestamp() // (account.sync_frequency_minutes * 60))
     return f"{account.id}:{int(account.created_at.timestamp())}:{slot}"
 
@@ -66,8 +69,8 @@ def accounts_in_flight(instance: dg.DagsterInstance) -> set[str]:
     return {run.tags[ACCOUNT] for run in runs if ACCOUNT in run.tags}
 
 
-def requested_runs(instance: dg.DagsterInstance, store: AppStore,
-                   accounts: dict[str, AccountInfo]) -> list[dg.RunRequest]:
+def requested_runs(instance: dg.DagsterInstance, store: "AppStore",
+                   accounts: "dict[str, AccountInfo]") -> list[dg.RunRequest]:
     """Runs for the sync requests the API or a consumed message wrote: one ``<provider>_sync`` run
     for a sync, one ``<provider>_historical_backfill`` run per day for a historical import, one
     ``<provider>_sync`` run tagged ``pos/reread`` for a re-read (a provider without day windows
@@ -105,8 +108,8 @@ def requested_runs(instance: dg.DagsterInstance, store: AppStore,
     return runs
 
 
-def evaluate(instance: dg.DagsterInstance, accounts: list[AccountInfo], now: datetime,
-             store: AppStore | None = None) -> dg.SensorResult:
+def evaluate(instance: dg.DagsterInstance, accounts: "list[AccountInfo]", now: datetime,
+             store: "AppStore | None" = None) -> dg.SensorResult:
     partition_requests: list[dg.AddDynamicPartitionsRequest | dg.DeleteDynamicPartitionsRequest] = []
     runs: list[dg.RunRequest] = []
     busy = accounts_in_flight(instance)

@@ -30,6 +30,7 @@ import hashlib
 import json
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import dagster as dg
 
@@ -45,17 +46,12 @@ from pos_dagster.lib.tags import (
     WEBHOOK_SCOPE,
     account_label,
 )
-from pos_sync.appstore import AccountInfo, AppStore
-from pos_sync.appstore.webhooks import (
-    InboxEvent,
-    claim_events,
-    pending_events,
-    prune_events,
-    requeue_stale,
-    settle_events,
-)
 from pos_sync.providers import registry
 from pos_sync.settings import load_settings
+
+if TYPE_CHECKING:  # the app store is the tick's, not imported with the definitions
+    from pos_sync.appstore import AccountInfo, AppStore
+    from pos_sync.appstore.webhooks import InboxEvent
 
 NEEDS_HUMAN = {"disconnected", "reauth_required"}
 # launched but its sync not begun (queued, or its process still booting): it will read new events too
@@ -69,7 +65,7 @@ PRIORITY_TAG = next(iter(PRIORITY))  # the run queue takes higher first, then th
 YIELD_AFTER = timedelta(seconds=60)  # a run without that priority waits at most this long behind webhook syncs
 
 
-def _batch_key(account_id: str, events: list[InboxEvent]) -> str:
+def _batch_key(account_id: str, events: "list[InboxEvent]") -> str:
     digest = hashlib.sha256("|".join(sorted(e.id for e in events)).encode()).hexdigest()[:16]
     return f"webhook:{account_id}:{digest}"
 
@@ -94,22 +90,26 @@ def _running(runs: list[dg.DagsterRun]) -> set[str]:
     return {r.tags[ACCOUNT] for r in runs if r.status == dg.DagsterRunStatus.STARTED and r.tags.get(TRIGGER) != DOWNSTREAM}
 
 
-def _settle_now(store: AppStore, account_id: str, events: list[InboxEvent], error: str | None) -> None:
+def _settle_now(store: "AppStore", account_id: str, events: "list[InboxEvent]", error: str | None) -> None:
+    from pos_sync.appstore.webhooks import claim_events, settle_events
+
     key = _batch_key(account_id, events) + ":settled"
     claim_events([e.id for e in events], key, settings=store.settings)
     settle_events(key, error=error, settings=store.settings)
 
 
-def evaluate(instance: dg.DagsterInstance, store: AppStore, now: datetime) -> list[dg.RunRequest]:
+def evaluate(instance: dg.DagsterInstance, store: "AppStore", now: datetime) -> list[dg.RunRequest]:
     """One tick without the downstream bookkeeping: the sync runs it requests."""
     return evaluate_tick(instance, store, now, None)[0]
 
 
-def evaluate_tick(instance: dg.DagsterInstance, store: AppStore, now: datetime,
+def evaluate_tick(instance: dg.DagsterInstance, store: "AppStore", now: datetime,
                   cursor: str | None) -> tuple[list[dg.RunRequest], str]:
     """One tick: the runs it requests (a sync per account with pending events, whole or targeted;
     a downstream run per account owed one and due) and the next cursor (the accounts owed a
     downstream run, and when each account's last sync was requested while that is recent)."""
+    from pos_sync.appstore.webhooks import claim_events, pending_events, prune_events, requeue_stale
+
     requeue_stale(now - STALE_AFTER, settings=store.settings)
     state = json.loads(cursor) if cursor else {}
     owed: dict[str, str] = dict(state.get("owed", {}))
@@ -162,7 +162,7 @@ def evaluate_tick(instance: dg.DagsterInstance, store: AppStore, now: datetime,
     return runs, json.dumps({"owed": owed, "recent": recent}, sort_keys=True)
 
 
-def _downstream(owed: dict[str, str], accounts: dict[str, AccountInfo], flying: list[dg.DagsterRun],
+def _downstream(owed: dict[str, str], accounts: "dict[str, AccountInfo]", flying: list[dg.DagsterRun],
                 recent: set[str], now: datetime) -> list[dg.RunRequest]:
     """The owed accounts' downstream runs that are due (``owed`` loses them): the account is quiet
     (no run of it in flight, no sync requested for :data:`QUIET_AFTER`), or owed for

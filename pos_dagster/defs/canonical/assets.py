@@ -24,9 +24,6 @@ from pos_dagster.lib.resources import AppStoreResource, WarehouseResource
 from pos_dagster.lib.tables import CANONICAL, column_schema, slice_row_counts
 from pos_dagster.lib.tags import PROVIDER
 from pos_dagster.lib.translator import raw_key
-from pos_sync.appstore.mappings import mapping_targets
-from pos_sync.canonical.build import build_account
-from pos_sync.ingest.bookkeeping import CANONICAL_BUILD, INTEGRITY_CHECKS, IntegrityCheckFailed, SyncLog
 from pos_sync.providers import ProviderSpec, registry
 
 TABLES = {
@@ -68,6 +65,16 @@ def canonical_assets(spec: ProviderSpec) -> dg.AssetsDefinition:
     def _canonical(context: dg.AssetExecutionContext, appstore: AppStoreResource, warehouse: WarehouseResource):
         """Normalize the raw loads this account's canonical build has not processed yet, check the
         slice and close the run's sync log."""
+        # imported by the step, not with the definitions (the app store's models and its engine)
+        from pos_sync.appstore.mappings import mapping_targets
+        from pos_sync.canonical.build import build_account
+        from pos_sync.ingest.bookkeeping import (
+            CANONICAL_BUILD,
+            INTEGRITY_CHECKS,
+            IntegrityCheckFailed,
+            SyncLog,
+        )
+
         if not context.selected_asset_keys:  # the checks alone
             yield from _checks(warehouse, spec, context.selected_asset_check_keys)
             return

@@ -15,8 +15,6 @@ from pos_dagster.defs.ingest.raw import OWNERS
 from pos_dagster.lib.partitions import account_partitions
 from pos_dagster.lib.resources import AppStoreResource, WarehouseResource
 from pos_dagster.lib.tags import PROVIDER
-from pos_sync.appstore.product_stats import publish_product_stats, unmapped_revenue
-from pos_sync.canonical.product_stats import account_product_stats
 from pos_sync.providers import ProviderSpec, registry
 
 CHECK = "unmapped_revenue_share"
@@ -41,6 +39,9 @@ def product_stats_asset(spec: ProviderSpec) -> dg.AssetsDefinition:
         op_tags={PROVIDER: spec.name, "pos/stage": "mapping"},
     )
     def _stats(context: dg.AssetExecutionContext, appstore: AppStoreResource, warehouse: WarehouseResource):
+        from pos_sync.appstore.product_stats import publish_product_stats
+        from pos_sync.canonical.product_stats import account_product_stats
+
         store = appstore.store()
         settings = store.settings
         account = store.get_account(context.partition_key)
@@ -72,6 +73,8 @@ def unmapped_revenue_check(spec: ProviderSpec) -> dg.AssetChecksDefinition:
                                 "published products and the current mappings), so it can run alone at any time.",
                     op_tags={PROVIDER: spec.name, "pos/stage": "mapping"})
     def _check(context: dg.AssetCheckExecutionContext, appstore: AppStoreResource) -> dg.AssetCheckResult:
+        from pos_sync.appstore.product_stats import unmapped_revenue
+
         store = appstore.store()
         account = store.get_account(context.partition_key)
         limit = store.settings.unmapped_revenue_warn_share

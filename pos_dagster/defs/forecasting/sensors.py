@@ -22,8 +22,6 @@ import dagster as dg
 from pos_dagster.defs.forecasting.assets import CHANGES, FORECAST_JOB, demand_key
 from pos_dagster.lib.resources import AppStoreResource
 from pos_dagster.lib.tags import PRIORITY, TRIGGER
-from pos_sync.appstore.db import session_scope
-from pos_sync.events.emit import emit_sales_updated
 from pos_sync.providers import registry
 from pos_sync.settings import load_settings
 
@@ -89,6 +87,10 @@ def demand_history_sensor(keys: list[dg.AssetKey] | None = None) -> dg.MultiAsse
         if merged:
             request = dg.RunRequest(run_key=batch, tags=run_tags(batch, merged),
                                     run_config={"ops": {"forecast__demand_forecast": {"config": {"changes": merged}}}})
+            # the app store and the outbox: the tick's, not imported with the definitions
+            from pos_sync.appstore.db import session_scope
+            from pos_sync.events.emit import emit_sales_updated
+
             with session_scope(appstore.store().settings) as session:  # one commit for the batch's events
                 for tenant in sorted({c["tenant_id"] for c in merged}):
                     emit_sales_updated(session, tenant_id=tenant, batch=batch,

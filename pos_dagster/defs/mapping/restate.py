@@ -18,9 +18,6 @@ from pos_dagster.lib.partitions import account_partitions
 from pos_dagster.lib.pools import warehouse_step_pool
 from pos_dagster.lib.resources import AppStoreResource, WarehouseResource
 from pos_dagster.lib.tags import PROVIDER, SYNC_REQUEST, WAREHOUSE_WRITER
-from pos_sync.appstore.mappings import mapping_targets
-from pos_sync.appstore.sync_requests import get_sync_request
-from pos_sync.canonical.restate import restate_products
 from pos_sync.providers import ProviderSpec, registry
 
 
@@ -35,6 +32,10 @@ def restate_job(spec: ProviderSpec) -> dg.JobDefinition:
            description=f"Rewrite one {spec.label} account's canonical rows of the POS products its restate request "
                        "names with their current mappings (line items and daily product sales only).")
     def _restate(context: dg.OpExecutionContext, appstore: AppStoreResource, warehouse: WarehouseResource):
+        from pos_sync.appstore.mappings import mapping_targets
+        from pos_sync.appstore.sync_requests import get_sync_request
+        from pos_sync.canonical.restate import restate_products
+
         store = appstore.store()
         account = store.get_account(context.partition_key)
         request_id = context.run.tags.get(SYNC_REQUEST)

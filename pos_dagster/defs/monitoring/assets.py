@@ -19,7 +19,6 @@ from pos_dagster.defs.ingest.raw import OWNERS
 from pos_dagster.lib.pools import warehouse_step_pool
 from pos_dagster.lib.resources import AppStoreResource, ClockResource, WarehouseResource
 from pos_dagster.lib.tags import WAREHOUSE_WRITER
-from pos_sync.appstore.monitoring import account_sync_facts, publish_sync_health, publish_transaction_volume
 from pos_sync.monitoring.health import (
     ERROR,
     ERROR_FACTOR,
@@ -82,6 +81,8 @@ def freshness_result(rows: list[dict]) -> dg.AssetCheckResult:
                           f"frequency (WARN beyond, ERROR beyond {ERROR_FACTOR}×); the accounts are listed.")])
 def sync_health(context: dg.AssetExecutionContext, appstore: AppStoreResource, warehouse: WarehouseResource,
                 clock: ClockResource) -> dg.MaterializeResult:
+    from pos_sync.appstore.monitoring import account_sync_facts, publish_sync_health
+
     store = appstore.store()
     now = clock.now()
     facts = account_sync_facts(settings=store.settings)
@@ -108,6 +109,8 @@ def sync_health(context: dg.AssetExecutionContext, appstore: AppStoreResource, w
           metadata={"dagster/table_name": "pos_transaction_volume (app store)"})
 def transaction_volume(context: dg.AssetExecutionContext, appstore: AppStoreResource, warehouse: WarehouseResource,
                        clock: ClockResource) -> dg.MaterializeResult:
+    from pos_sync.appstore.monitoring import publish_transaction_volume
+
     store = appstore.store()
     now = clock.now()
     wh = warehouse.connect()

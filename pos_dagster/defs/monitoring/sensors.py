@@ -20,8 +20,6 @@ import dagster as dg
 from pos_dagster.defs.monitoring.assets import MONITORING_JOB, monitoring_job
 from pos_dagster.lib.pools import ensure_writer_limit
 from pos_dagster.lib.resources import AppStoreResource
-from pos_sync.appstore import prune_sync_logs
-from pos_sync.appstore.monitoring import last_close
 from pos_sync.settings import Settings
 
 REFRESH_EVERY = timedelta(minutes=5)
@@ -40,6 +38,8 @@ def _state(cursor: str | None) -> dict[str, str]:
 def evaluate_health(settings: Settings, cursor: str | None, now: datetime,
                     waiting: bool = False) -> tuple[dg.RunRequest | dg.SkipReason, str]:
     """One tick: (a monitoring run request or why not, the next cursor)."""
+    from pos_sync.appstore.monitoring import last_close  # the tick's, not imported with the definitions
+
     state = _state(cursor)
     latest, closed = last_close(settings=settings)
     marker = f"{latest}#{closed}"
@@ -82,6 +82,7 @@ def prune_appstore(settings: Settings, now: datetime) -> tuple[int, int]:
     keeping each account's latest success and what follows; published events older than
     POS_EVENTS_RETENTION_DAYS (pending ones never)."""
     # the outbox's pruning lives beside the AMQP publisher: imported by the tick, not with the definitions
+    from pos_sync.appstore import prune_sync_logs
     from pos_sync.events.worker import prune as prune_outbox
 
     logs = prune_sync_logs(now - timedelta(days=settings.sync_log_retention_days), settings=settings)
