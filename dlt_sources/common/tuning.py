@@ -120,8 +120,10 @@ def duckdb_kept_open(pipeline: Any) -> Iterator[None]:
     attach to that instance and its closes close only themselves. The same statements run in the same
     transactions, each commit is in the WAL as before (a crash replays it at the next open); what
     changes is when the WAL is folded: when it outgrows ``checkpoint_threshold``, and at the close at
-    the end of the block. Another process cannot open the file meanwhile — as during a load before
-    (DuckDB has one writer; the product runs one warehouse step at a time)."""
+    the end of the block. Another process cannot open the file meanwhile: the product holds it for
+    a sync's whole run (its extract opens it too, for the state and the version guard); on DuckDB the
+    product's warehouse steps take turns anyway (the one-writer pool, ``pos_dagster/lib/pools.py``)
+    and the API process does not open the warehouse."""
     credentials = _duckdb_credentials(pipeline)
     if credentials is None:
         yield
