@@ -34,6 +34,7 @@ import statistics
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -58,7 +59,7 @@ def _cpu() -> float:
 def import_once(spec: dict[str, Any]) -> dict[str, Any]:
     import dlt
 
-    from dlt_sources.common import TokenSet
+    from dlt_sources.common import TokenSet, tuning
     from dlt_sources.common.tuning import apply_performance_defaults, duckdb_destination
     from dlt_sources.square import destination_known_versions, square_source, square_tokens
 
@@ -80,15 +81,23 @@ def import_once(spec: dict[str, Any]) -> dict[str, Any]:
                            known_versions=destination_known_versions(pipeline, account_id=spec["account_id"]),
                            pseudonymize=pseudonymize)
     steps: dict[str, dict[str, float]] = {}
-    for step in ("extract", "normalize", "load"):
-        t0, c0 = time.perf_counter(), _cpu()
-        if step == "extract":
-            pipeline.extract(source.with_resources(*spec["resources"]), loader_file_format="parquet")
-        elif step == "normalize":
-            pipeline.normalize()
-        else:
-            pipeline.load().raise_on_failed_jobs()
-        steps[step] = {"seconds": round(time.perf_counter() - t0, 3), "cpu_seconds": round(_cpu() - c0, 3)}
+    # the product's run_pipeline holds the DuckDB file open for the run (dlt_sources.common.tuning.
+    # duckdb_kept_open, since branch squarefast; a checkout without it loads as dlt does): its close,
+    # the last checkpoint, is timed with the load
+    kept = getattr(tuning, "duckdb_kept_open", None)
+    with ExitStack() as held:
+        if kept is not None:
+            held.enter_context(kept(pipeline))
+        for step in ("extract", "normalize", "load"):
+            t0, c0 = time.perf_counter(), _cpu()
+            if step == "extract":
+                pipeline.extract(source.with_resources(*spec["resources"]), loader_file_format="parquet")
+            elif step == "normalize":
+                pipeline.normalize()
+            else:
+                pipeline.load().raise_on_failed_jobs()
+                held.close()
+            steps[step] = {"seconds": round(time.perf_counter() - t0, 3), "cpu_seconds": round(_cpu() - c0, 3)}
     with pipeline.sql_client() as client:
         orders = int(client.execute_sql("select count(*) from orders")[0][0])
     out: dict[str, Any] = {"orders": orders, "steps": steps}

@@ -90,6 +90,7 @@ def sync_account_raw(context: dg.AssetExecutionContext, spec: ProviderSpec, dlt_
                      appstore: AppStoreResource, warehouse: WarehouseResource, now: datetime) -> Iterator[Any]:
     """The partition's incremental sync (its first run is the historical import)."""
     from pos_sync.ingest.sync import load_config
+    from pos_sync.warehouse.pipelines import duckdb_kept_open
 
     store = appstore.store()
     run = _account_sync(store, spec, context.partition_key, context.run_id)
@@ -102,7 +103,7 @@ def sync_account_raw(context: dg.AssetExecutionContext, spec: ProviderSpec, dlt_
         with run.track(sync_type, context.run_id, close=last_step) as stats:
             source = run.source(pipeline, now)
             try:
-                with load_config(sync_type):
+                with load_config(sync_type), duckdb_kept_open(pipeline):  # not closed between load jobs
                     events = list(dlt_runner.run(context=context, dlt_source=source, dlt_pipeline=pipeline,
                                                  dagster_dlt_translator=PosDltTranslator(spec.name),
                                                  **run.run_kwargs()))

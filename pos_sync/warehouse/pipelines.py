@@ -21,7 +21,7 @@ from typing import Any
 
 import dlt
 
-from dlt_sources.common.tuning import apply_performance_defaults, duckdb_destination
+from dlt_sources.common.tuning import apply_performance_defaults, duckdb_destination, duckdb_kept_open
 from pos_sync.settings import Settings, load_settings
 
 
@@ -101,18 +101,21 @@ def is_schema_conflict(exc: BaseException) -> bool:
 
 def run_pipeline(pipeline: dlt.Pipeline, data: Any, **kwargs: Any) -> Any:
     """``pipeline.run`` that loads its package again after a schema conflict
-    (:func:`is_schema_conflict`), up to :data:`SCHEMA_CONFLICT_RETRIES` times."""
+    (:func:`is_schema_conflict`), up to :data:`SCHEMA_CONFLICT_RETRIES` times. On DuckDB the
+    warehouse file stays open for the run (:func:`~dlt_sources.common.tuning.duckdb_kept_open`):
+    dlt's pool would close it, and DuckDB checkpoint it, between load jobs."""
     import time
 
-    for attempt in range(SCHEMA_CONFLICT_RETRIES + 1):
-        try:
-            return pipeline.run(data, **kwargs) if attempt == 0 else pipeline.load()
-        except Exception as exc:
-            if attempt == SCHEMA_CONFLICT_RETRIES or not is_schema_conflict(exc):
-                raise
-            logging.getLogger(__name__).warning(
-                "raw schema changed by another sync at the same time; loading the package again")
-            time.sleep(schema_conflict_pause())
+    with duckdb_kept_open(pipeline):
+        for attempt in range(SCHEMA_CONFLICT_RETRIES + 1):
+            try:
+                return pipeline.run(data, **kwargs) if attempt == 0 else pipeline.load()
+            except Exception as exc:
+                if attempt == SCHEMA_CONFLICT_RETRIES or not is_schema_conflict(exc):
+                    raise
+                logging.getLogger(__name__).warning(
+                    "raw schema changed by another sync at the same time; loading the package again")
+                time.sleep(schema_conflict_pause())
     raise AssertionError("unreachable")
 
 

@@ -50,3 +50,92 @@ def test_an_incremental_sync_normalises_in_process_and_an_import_keeps_the_worke
     import os
 
     assert "NORMALIZE__WORKERS" not in os.environ  # nothing left behind
+
+
+# ---------------------------------------------------------------------- the raw load's database
+def _orders(ids: range, amount: int = 1):  # type: ignore[no-untyped-def]
+    """A merge resource with a child table (as the providers' orders and line items)."""
+    @dlt.resource(name="orders", primary_key="id", write_disposition="merge")
+    def orders():  # type: ignore[no-untyped-def]
+        yield [{"id": f"o{k}", "amount_cents": k * amount, "lines": [{"sku": f"s{k}", "qty": q} for q in (1, 2)]}
+               for k in ids]
+    return orders()
+
+
+def _account_pipeline(monkeypatch: pytest.MonkeyPatch, tmp_path, warehouse_url: str | None = None) -> dlt.Pipeline:
+    from pos_sync.warehouse.pipelines import account_pipeline
+
+    monkeypatch.setenv("POS_HOME", str(tmp_path / "home"))
+    if warehouse_url:
+        monkeypatch.setenv("POS_WAREHOUSE_URL", warehouse_url)
+    else:
+        monkeypatch.delenv("POS_WAREHOUSE_URL", raising=False)
+    return account_pipeline("tuningtest", f"acct-{tmp_path.name}")
+
+
+def _rows(pipeline: dlt.Pipeline, table: str, *, staging: bool = False) -> list[tuple]:
+    with pipeline.sql_client() as client:
+        name = client.make_qualified_table_name(table, quote=True)
+        if staging:
+            with client.with_staging_dataset():
+                name = client.make_qualified_table_name(table, quote=True)
+        return sorted(tuple(str(v) for v in r) for r in client.execute_sql(f"select * from {name}"))
+
+
+def test_the_raw_load_keeps_the_duckdb_file_open_between_its_jobs(monkeypatch: pytest.MonkeyPatch,
+                                                                  tmp_path) -> None:
+    """dlt's DuckDB pool closes the database whenever no load job holds a connection, and DuckDB
+    folds its WAL into the file (a checkpoint) at every close. ``run_pipeline`` holds the file open
+    for the run: a load job finds the previous jobs' commits still in the WAL (not checkpointed in
+    between). One load worker, so the jobs run one after the other."""
+    from dlt.common.destination.client import RunnableLoadJob
+
+    from pos_sync.warehouse.pipelines import run_pipeline
+
+    monkeypatch.setenv("LOAD__WORKERS", "1")
+    pipeline = _account_pipeline(monkeypatch, tmp_path)
+    wal = tmp_path / "home" / "warehouse.duckdb.wal"
+    seen: list[bool] = []
+    run = RunnableLoadJob.run_managed
+
+    def spy(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append(wal.exists())
+        return run(self, *args, **kwargs)
+
+    monkeypatch.setattr(RunnableLoadJob, "run_managed", spy)
+    run_pipeline(pipeline, _orders(range(5)), loader_file_format="parquet").raise_on_failed_jobs()
+    assert len(seen) >= 2, seen  # orders and orders__lines
+    assert all(seen[1:]), f"the database was checkpointed (closed) between load jobs: {seen}"
+    assert not wal.exists()  # folded at the end of the run
+    import duckdb
+
+    duckdb.connect(str(tmp_path / "home" / "warehouse.duckdb"), read_only=True).close()  # and released
+
+
+@pytest.mark.parametrize("warehouse", ["duckdb", "postgres"])
+def test_a_merge_load_leaves_its_staging_tables_empty_and_merges_again(
+        monkeypatch: pytest.MonkeyPatch, tmp_path, request: pytest.FixtureRequest, warehouse: str) -> None:
+    """The merge's staging copy is emptied once the package is loaded (it held a second copy of the
+    rows; DuckDB then never writes it into its file); the raw tables are what the merge made, and
+    a second load with changed and new rows merges them without duplicates."""
+    from pos_sync.warehouse.pipelines import run_pipeline
+
+    url = request.getfixturevalue("pg_url") if warehouse == "postgres" else None
+    pipeline = _account_pipeline(monkeypatch, tmp_path, url)
+    try:
+        fmt = {"loader_file_format": "parquet"} if warehouse == "duckdb" else {}  # the product's formats
+        run_pipeline(pipeline, _orders(range(5)), **fmt).raise_on_failed_jobs()
+        assert _rows(pipeline, "orders", staging=True) == []
+        assert _rows(pipeline, "orders__lines", staging=True) == []
+        run_pipeline(pipeline, _orders(range(3, 8), amount=10), **fmt).raise_on_failed_jobs()
+        assert _rows(pipeline, "orders", staging=True) == []
+        orders = _rows(pipeline, "orders")
+        assert [(r[0], r[1]) for r in orders] == [("o0", "0"), ("o1", "1"), ("o2", "2"), ("o3", "30"),
+                                                  ("o4", "40"), ("o5", "50"), ("o6", "60"), ("o7", "70")]
+        assert len(_rows(pipeline, "orders__lines")) == 16  # two lines per order, the replaced ones gone
+    finally:
+        if url:
+            with pipeline.sql_client() as client:
+                client.drop_dataset()
+                with client.with_staging_dataset():
+                    client.drop_dataset()

@@ -146,3 +146,36 @@ def test_backfill_window_job_loads_one_day_and_leaves_the_cursor(make_env: EnvFa
     full = {t: {str(i) for i, c in env.query(f"select id, created_at from {t}")
                 if start <= _created_at(c) < start + timedelta(days=1)} for t in TRANSACTION_TABLES}
     assert full == loaded
+
+
+def test_the_first_sync_loads_with_the_warehouse_open_and_leaves_no_staged_copy(
+        make_env: EnvFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The raw step of a historical import on DuckDB: dlt's pool would close the warehouse (and DuckDB
+    checkpoint it) whenever no load job held a connection; the step holds it open, so each load job
+    (one at a time here) finds the earlier jobs' commits still in the WAL. After the load the merge's
+    staging tables are empty (dlt empties them; they held a second copy of the import)."""
+    from pathlib import Path
+
+    from dlt.common.destination.client import RunnableLoadJob
+
+    from pos_sync.settings import load_settings
+
+    monkeypatch.setenv("LOAD__WORKERS", "1")
+    env = make_env("duckdb")
+    wal = Path(f"{load_settings().warehouse_path}.wal")
+    seen: list[bool] = []
+    run = RunnableLoadJob.run_managed
+
+    def spy(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append(wal.exists())
+        return run(self, *args, **kwargs)
+
+    monkeypatch.setattr(RunnableLoadJob, "run_managed", spy)
+    first = env.sync()
+    assert first.success and first.log.sync_type == "historical"
+    assert len(seen) > 10, seen  # a job per table file, then the merges
+    assert all(seen[1:]), f"the warehouse was checkpointed (closed) between load jobs: {seen}"
+    env.assert_matches_ledger()
+    for table in ("payments", "orders", "orders__line_items"):
+        assert env.query(f"select count(*) from raw_square_staging.{table}") == [(0,)], table
+        assert env.query(f"select count(*) from {table}")[0][0] > 0
