@@ -142,10 +142,20 @@ def duckdb_kept_open(pipeline: Any) -> Iterator[None]:
 def _duckdb_credentials(pipeline: Any) -> Any:
     """The resolved DuckDB credentials of ``pipeline``'s destination when it is a DuckDB file dlt
     opens itself; else None."""
+    from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
+
     destination = pipeline.destination
     if destination is None or not str(destination.destination_type).endswith(".duckdb"):
         return None
-    credentials = pipeline.destination_client().config.credentials
+    # the product's destination carries its credentials (duckdb_destination): no schema needed.
+    # dlt's destination_client() needs one, and a pipeline that has none yet gets an ad hoc schema
+    # named after the pipeline, which fails for a name that is no valid schema name (over 64
+    # characters: a re-read's pipeline, lightspeed__<account>__reread_<request>)
+    credentials = (getattr(destination, "config_params", None) or {}).get("credentials")
+    if not isinstance(credentials, DuckDbCredentials) or not credentials.database:
+        if not pipeline.default_schema_name:
+            return None  # nothing to resolve the destination's configuration with: dlt's pool as before
+        credentials = pipeline.destination_client().config.credentials
     if credentials.external_conn() is not None or str(credentials.database) in (":memory:", ":external:"):
         return None
     return credentials

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import dlt
 import pytest
 
@@ -110,6 +113,25 @@ def test_the_raw_load_keeps_the_duckdb_file_open_between_its_jobs(monkeypatch: p
     import duckdb
 
     duckdb.connect(str(tmp_path / "home" / "warehouse.duckdb"), read_only=True).close()  # and released
+
+
+def test_a_new_pipeline_whose_name_is_no_schema_name_keeps_the_file_open_too(monkeypatch: pytest.MonkeyPatch,
+                                                                             tmp_path) -> None:
+    """A re-read's pipeline (``<provider>__<account>__reread_<request>``, over dlt's 64-character
+    schema names) has no schema before its first run: holding the file open must not ask dlt for a
+    client (which makes a schema of the pipeline's name and fails), and the run loads."""
+    from pos_sync.warehouse.pipelines import account_pipeline, duckdb_kept_open, run_pipeline
+
+    monkeypatch.setenv("POS_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("POS_WAREHOUSE_URL", raising=False)
+    pipeline = account_pipeline("lightspeed", "edb721dc16405e4eb497dcece6ae0dd8", mode="reread_71c8e5f133c8")
+    assert len(pipeline.pipeline_name) > 64 and not pipeline.default_schema_name
+    with duckdb_kept_open(pipeline):  # held: another process cannot open the file now
+        other = subprocess.run([sys.executable, "-c", "import duckdb, sys; duckdb.connect(sys.argv[1])",
+                                str(tmp_path / "home" / "warehouse.duckdb")], capture_output=True, text=True)
+        assert other.returncode != 0 and "lock" in other.stderr.lower(), other.stderr[-500:]
+    run_pipeline(pipeline, _orders(range(3)), loader_file_format="parquet").raise_on_failed_jobs()
+    assert len(_rows(pipeline, "orders")) == 3
 
 
 @pytest.mark.parametrize("warehouse", ["duckdb", "postgres"])
