@@ -47,6 +47,16 @@ class Refused(ValueError):
     """This page (or batch) cannot be typed as ``pa.array`` would type its dicts: take the dict path."""
 
 
+def has_numbers(kind: pa.DataType) -> bool:
+    """Whether values of ``kind`` hold a number anywhere (integers, doubles, decimals; in structs and
+    lists too)."""
+    if pa.types.is_struct(kind):
+        return any(has_numbers(f.type) for f in kind)
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+        return has_numbers(kind.value_type)
+    return pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind)
+
+
 @dataclass
 class JsonPage:
     """One page's body and, when the reader's types are ``pa.array``'s, its objects as a struct

@@ -60,6 +60,7 @@ import pyarrow.compute as pc
 from dlt.common.normalizers.utils import generate_dlt_ids
 
 from dlt_sources.common.arrow import SEPARATOR, UTC_MICROS
+from dlt_sources.common.arrow_json import has_numbers
 from dlt_sources.common.exact_numbers import FLOAT_RANGE, Inexact
 
 INSTANT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$")
@@ -92,14 +93,6 @@ def _exact_doubles(array: pa.Array) -> pa.Array:
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:  # more than 9 places: the Decimal path fails alike
         raise Inexact(str(exc)) from exc
     return pc.take(exact, encoded.indices)
-
-
-def _has_numbers(kind: pa.DataType) -> bool:
-    if pa.types.is_struct(kind):
-        return any(_has_numbers(f.type) for f in kind)
-    if pa.types.is_list(kind) or pa.types.is_large_list(kind):
-        return _has_numbers(kind.value_type)
-    return pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind)
 
 
 @dataclass
@@ -173,7 +166,7 @@ class _Builder:
                 continue
             nested = pa.types.is_struct(kind) or pa.types.is_list(kind) or pa.types.is_large_list(kind)
             if nested and level <= 0:
-                if self.exact is not None and _has_numbers(kind):
+                if self.exact is not None and has_numbers(kind):
                     raise Inexact(f"numbers inside the JSON column {name}")
                 columns[name] = _json(array)
                 json_columns.append(name)
@@ -219,7 +212,7 @@ class _Builder:
         elif pa.types.is_list(items.type) or pa.types.is_large_list(items.type):
             raise ValueError(f"{name}: lists of lists are not supported on the Arrow path")
         else:  # scalars: dlt's {"value": v} rows
-            if self.exact is not None and _has_numbers(items.type):  # their key is the list's, not "value"
+            if self.exact is not None and has_numbers(items.type):  # their key is the list's, not "value"
                 raise Inexact(f"a list of numbers under {key!r}")
             self.table(name, parent, pa.StructArray.from_arrays([items], names=[VALUE]), level, keys)
 

@@ -33,7 +33,7 @@ from decimal import Decimal
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from dlt_sources.common.arrow_json import Refused
+from dlt_sources.common.arrow_json import Refused, has_numbers
 
 # a key's end and a number with a fraction or an exponent: the literal '":' lets the scan skip ahead in C
 _FRACTION = re.compile(rb'":(-?[0-9]+[.eE][0-9.eE+-]*)')
@@ -86,7 +86,7 @@ def _convert(array: pa.Array, key: str, texts: NumberTexts, decimal_keys: frozen
         fields = [pa.field(f.name, c.type) for f, c in zip(kind, children, strict=True)]
         return pa.StructArray.from_arrays(children, fields=fields, mask=array.is_null() if array.null_count else None)
     if pa.types.is_list(kind):
-        if not pa.types.is_struct(kind.value_type) and _numeric(kind.value_type):
+        if not pa.types.is_struct(kind.value_type) and has_numbers(kind.value_type):
             raise Refused(f"a list of numbers under {key!r}")
         given = array.values
         values = _convert(given, key, texts, decimal_keys, counted)
@@ -101,14 +101,6 @@ def _convert(array: pa.Array, key: str, texts: NumberTexts, decimal_keys: frozen
     if pa.types.is_decimal(kind) or pa.types.is_large_list(kind):
         raise Refused(f"{kind} under {key!r}")  # not what the reader gives
     return array
-
-
-def _numeric(kind: pa.DataType) -> bool:
-    if pa.types.is_struct(kind):
-        return any(_numeric(f.type) for f in kind)
-    if pa.types.is_list(kind) or pa.types.is_large_list(kind):
-        return _numeric(kind.value_type)
-    return pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind)
 
 
 def _doubles(array: pa.Array, key: str, texts: dict[float, str]) -> pa.Array:
