@@ -57,8 +57,35 @@ def has_numbers(kind: pa.DataType) -> bool:
     return pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind)
 
 
+# what the Arrow path of a page or a batch raises when it cannot give what ``pa.array`` of the
+# dicts would: take the dict path
+ARROW_REFUSALS: tuple[type[Exception], ...] = (Refused, pa.ArrowInvalid, pa.ArrowTypeError,
+                                               pa.ArrowNotImplementedError)
+
+
+class ArrowOrDicts:
+    """A page whose objects are a struct array (``rows``) or, when the Arrow path refused the page
+    (``rows`` None), dicts (:meth:`dicts`, which each kind of page parses its own way)."""
+
+    rows: pa.StructArray | None
+
+    def dicts(self) -> list[Any]:
+        raise NotImplementedError
+
+    def __len__(self) -> int:
+        return len(self.rows) if self.rows is not None else len(self.dicts())
+
+    def values(self, name: str) -> list[Any]:
+        """Each object's value of the top-level field ``name`` (None where absent)."""
+        if self.rows is None:
+            return [row.get(name) for row in self.dicts()]
+        if self.rows.type.get_field_index(name) < 0:
+            return [None] * len(self.rows)
+        return self.rows.field(name).to_pylist()
+
+
 @dataclass
-class JsonPage:
+class JsonPage(ArrowOrDicts):
     """One page's body and, when the reader's types are ``pa.array``'s, its objects as a struct
     array (``rows``; None: refused, read :meth:`dicts`)."""
 
@@ -69,9 +96,6 @@ class JsonPage:
     names: frozenset[str] = frozenset()  # every top-level key the reader saw
     _dicts: list[Any] | None = None
 
-    def __len__(self) -> int:
-        return len(self.rows) if self.rows is not None else len(self.dicts())
-
     def dicts(self) -> list[Any]:
         """The page's objects as dicts (``orjson``), as dlt's data selector picks them: the value
         under ``data_key`` (absent or null: none; not a list: that one value)."""
@@ -80,14 +104,6 @@ class JsonPage:
             data = payload.get(self.data_key) if isinstance(payload, dict) else None
             self._dicts = [] if data is None else list(data) if isinstance(data, list) else [data]
         return self._dicts
-
-    def values(self, name: str) -> list[Any]:
-        """Each object's value of the top-level field ``name`` (None where absent)."""
-        if self.rows is None:
-            return [row.get(name) for row in self.dicts()]
-        if self.rows.type.get_field_index(name) < 0:
-            return [None] * len(self.rows)
-        return self.rows.field(name).to_pylist()
 
 
 def read_page(body: bytes, data_key: str) -> JsonPage:

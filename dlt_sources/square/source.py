@@ -18,6 +18,7 @@ from dlt.sources import DltResource
 
 from dlt_sources.common.arrow import arrow_batches, prepare_arrow_resources
 from dlt_sources.common.arrow_json import (
+    ARROW_REFUSALS,
     JsonPage,
     Refused,
     add_after_first_keys,
@@ -349,7 +350,7 @@ def orders_tables(parts: Sequence[list[Row] | JsonPage], account_id: str | None,
         try:
             struct = orders_struct(pages, parts[0].body, account_id, pseudonymize)
             return nested_tables_of(struct, "orders", max_nesting=MAX_TABLE_NESTING)
-        except (Refused, pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        except ARROW_REFUSALS:
             pass
     pseudonymise_order = row_pseudonymiser(PII_FIELDS["orders"], pseudonymize)
     rows: list[Row] = []

@@ -9,14 +9,14 @@ from typing import Any
 import pyarrow as pa
 from requests import Response
 
-from dlt_sources.common.arrow_json import Refused, read_page
+from dlt_sources.common.arrow_json import ARROW_REFUSALS, ArrowOrDicts, read_page
 from dlt_sources.common.errors import ApiError
 from dlt_sources.common.exact_text import exact_text_struct, number_texts
 from dlt_sources.toast.helpers import parse_json
 from dlt_sources.toast.settings import DECIMAL_FIELDS
 
 
-class OrdersPage:
+class OrdersPage(ArrowOrDicts):
     """One ``ordersBulk`` page (a bare JSON array) of a restaurant: its objects read into Arrow in
     C++ with the numbers of :func:`parse_json` then :func:`exact_numbers` (``rows``, see
     :mod:`dlt_sources.common.exact_text`), not shaped yet; ``rows`` None when that path refuses the
@@ -32,9 +32,6 @@ class OrdersPage:
         utf8 = (response.encoding or "utf-8").lower() in ("utf-8", "utf8")
         self.rows: pa.StructArray | None = _exact_rows(self.body) if utf8 else None
 
-    def __len__(self) -> int:
-        return len(self.rows) if self.rows is not None else len(self.dicts())
-
     def dicts(self) -> list[Any]:
         """The page's objects as :func:`parse_json` gives them (not shaped)."""
         if self._dicts is None:
@@ -45,14 +42,6 @@ class OrdersPage:
             self._dicts = data
         return self._dicts
 
-    def values(self, name: str) -> list[Any]:
-        """Each object's top-level ``name`` (None where absent)."""
-        if self.rows is None:
-            return [row.get(name) for row in self.dicts()]
-        if self.rows.type.get_field_index(name) < 0:
-            return [None] * len(self.rows)
-        return self.rows.field(name).to_pylist()
-
 
 def _exact_rows(body: bytes) -> pa.StructArray | None:
     page = read_page(b'{"orders":' + body + b"}", "orders")
@@ -60,5 +49,5 @@ def _exact_rows(body: bytes) -> pa.StructArray | None:
         return None
     try:
         return exact_text_struct(page.rows, number_texts(body), DECIMAL_FIELDS)
-    except (Refused, pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+    except ARROW_REFUSALS:
         return None

@@ -18,7 +18,13 @@ from dlt.common.normalizers.naming.snake_case import NamingConvention as SnakeCa
 from dlt.sources import DltResource
 
 from dlt_sources.common.arrow import prepare_arrow_resources
-from dlt_sources.common.arrow_json import Refused, add_after_first_keys, concat, first_object_keys
+from dlt_sources.common.arrow_json import (
+    ARROW_REFUSALS,
+    Refused,
+    add_after_first_keys,
+    concat,
+    first_object_keys,
+)
 from dlt_sources.common.arrow_json import pseudonymise as pseudonymise_struct
 from dlt_sources.common.arrow_nested import (
     NestedTable,
@@ -237,7 +243,7 @@ def orders_tables(parts: Sequence[list[Row] | OrdersPage], account_id: str | Non
         try:
             return nested_tables_of(orders_struct(pages, account_id, pseudonymize), "orders",
                                     max_nesting=MAX_TABLE_NESTING, not_null=("guid",), naming=naming)
-        except (Refused, pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        except ARROW_REFUSALS:
             pass
     pseudonymise_order = row_pseudonymiser(PII_FIELDS["orders"], pseudonymize)
     rows: list[Row] = []
