@@ -7,6 +7,7 @@ import sys
 
 import dlt
 import pytest
+from support.duckdb_wal import wal_at_each_load_job
 
 from pos_sync.warehouse.pipelines import dlt_destination
 
@@ -91,21 +92,12 @@ def test_the_raw_load_keeps_the_duckdb_file_open_between_its_jobs(monkeypatch: p
     folds its WAL into the file (a checkpoint) at every close. ``run_pipeline`` holds the file open
     for the run: a load job finds the previous jobs' commits still in the WAL (not checkpointed in
     between). One load worker, so the jobs run one after the other."""
-    from dlt.common.destination.client import RunnableLoadJob
-
     from pos_sync.warehouse.pipelines import run_pipeline
 
     monkeypatch.setenv("LOAD__WORKERS", "1")
     pipeline = _account_pipeline(monkeypatch, tmp_path)
     wal = tmp_path / "home" / "warehouse.duckdb.wal"
-    seen: list[bool] = []
-    run = RunnableLoadJob.run_managed
-
-    def spy(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        seen.append(wal.exists())
-        return run(self, *args, **kwargs)
-
-    monkeypatch.setattr(RunnableLoadJob, "run_managed", spy)
+    seen = wal_at_each_load_job(monkeypatch, wal)
     run_pipeline(pipeline, _orders(range(5)), loader_file_format="parquet").raise_on_failed_jobs()
     assert len(seen) >= 2, seen  # orders and orders__lines
     assert all(seen[1:]), f"the database was checkpointed (closed) between load jobs: {seen}"

@@ -156,21 +156,13 @@ def test_the_first_sync_loads_with_the_warehouse_open_and_leaves_no_staged_copy(
     staging tables are empty (dlt empties them; they held a second copy of the import)."""
     from pathlib import Path
 
-    from dlt.common.destination.client import RunnableLoadJob
+    from support.duckdb_wal import wal_at_each_load_job
 
     from pos_sync.settings import load_settings
 
     monkeypatch.setenv("LOAD__WORKERS", "1")
     env = make_env("duckdb")
-    wal = Path(f"{load_settings().warehouse_path}.wal")
-    seen: list[bool] = []
-    run = RunnableLoadJob.run_managed
-
-    def spy(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        seen.append(wal.exists())
-        return run(self, *args, **kwargs)
-
-    monkeypatch.setattr(RunnableLoadJob, "run_managed", spy)
+    seen = wal_at_each_load_job(monkeypatch, Path(f"{load_settings().warehouse_path}.wal"))
     first = env.sync()
     assert first.success and first.log.sync_type == "historical"
     assert len(seen) > 10, seen  # a job per table file, then the merges
