@@ -29,14 +29,15 @@ import argparse
 import hashlib
 import json
 import os
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the child runs with the baseline's code on its path: imports in functions
+    from bench._extract_ab import Rounds
 
 SEED = 42
 START = date(2026, 1, 5)
@@ -100,107 +101,60 @@ def import_once(spec: dict[str, Any]) -> dict[str, Any]:
 # ---------------------------------------------------------------------- parent
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from bench._ceilings import account, lightspeed_sales
-    from bench._common import machine, run_child_with_code, sandbox_process
+    from bench._common import machine, sandbox_process
+    from bench._extract_ab import ab_rounds
 
-    codes = {"baseline": Path(args.compare_with).resolve(), "product": ROOT}
-    work_root = Path(tempfile.mkdtemp(prefix="pos-bench-ls-extract-"))
-    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in codes}
-    ceilings: list[dict[str, Any]] = []
-    identical: list[bool] = []
     host = machine()
-    try:
-        with sandbox_process(seed=SEED, start=START, days=args.days, scale=args.scale,
-                             providers="lightspeed") as sandbox:
-            t0 = time.perf_counter()
-            lightspeed_sales(sandbox)  # builds the emulator's feed indexes
-            warm = round(time.perf_counter() - t0, 2)
-            base = {"account": account(sandbox, "lightspeed"), "pseudonymise": args.pseudonymise}
-            for r in range(args.repeat):
-                load = round(os.getloadavg()[0], 2)
-                served = lightspeed_sales(sandbox).summary()
-                ceilings.append(served | {"load_average_1m_at_start": load,
-                                          "load_average_1m_at_end": round(os.getloadavg()[0], 2)})
-                dumps = {}
-                for name in (list(codes) if r % 2 == 0 else list(codes)[::-1]):
-                    work = work_root / f"{name}_{r}"
-                    work.mkdir()
-                    spec = base | {"work": str(work)}
-                    if args.dump:
-                        spec["dump"] = dumps[name] = str(Path(args.dump) / f"dump_{name}_{r + 1}.txt")
-                    print(f"[lightspeed_extract_cpu] round {r + 1}: {name} …", file=sys.stderr, flush=True)
-                    runs[name].append(run_child_with_code(__file__, codes[name], spec) | {"round": r + 1})
-                    shutil.rmtree(work, ignore_errors=True)
-                if args.dump:
-                    identical.append(Path(dumps["baseline"]).read_bytes() == Path(dumps["product"]).read_bytes())
-    finally:
-        shutil.rmtree(work_root, ignore_errors=True)
-    return _document(args, codes, warm, ceilings, runs, identical, host)
+    with sandbox_process(seed=SEED, start=START, days=args.days, scale=args.scale,
+                         providers="lightspeed") as sandbox:
+        t0 = time.perf_counter()
+        lightspeed_sales(sandbox)  # builds the emulator's feed indexes
+        warm = round(time.perf_counter() - t0, 2)
+        base = {"account": account(sandbox, "lightspeed"), "pseudonymise": args.pseudonymise}
+        rounds = ab_rounds(args, script=__file__, label="lightspeed_extract_cpu", base=base,
+                           ceiling=lambda: lightspeed_sales(sandbox).summary())
+    return _document(args, rounds, warm, host)
 
 
-def _document(args: argparse.Namespace, codes: dict[str, Path], warm: float, ceilings: list[dict[str, Any]],
-              runs: dict[str, list[dict[str, Any]]], identical: list[bool], host: dict[str, Any]) -> dict[str, Any]:
-    def med(name: str, step: str, key: str) -> float:
-        return round(statistics.median(x["steps"][step][key] for x in runs[name]), 3)
+def _document(args: argparse.Namespace, rounds: Rounds, warm: float, host: dict[str, Any]) -> dict[str, Any]:
+    from bench._extract_ab import dumps_identical, product_over_baseline, stage_medians
 
-    sales = runs["product"][0]["sales"]
+    ceilings = rounds.ceilings
     ceiling_seconds = statistics.median(c["seconds"] for c in ceilings)
     summary: dict[str, Any] = {}
-    for name in codes:
-        extract = med(name, "extract", "seconds")
-        summary[name] = {
-            "extract_seconds_median": extract,
-            "extract_cpu_seconds_median": med(name, "extract", "cpu_seconds"),
-            "normalize_seconds_median": med(name, "normalize", "seconds"),
-            "load_seconds_median": med(name, "load", "seconds"),
-            "extract_over_serving_seconds": round(extract / ceiling_seconds, 3),
+    for name in rounds.codes:
+        medians = stage_medians(rounds, name)
+        summary[name] = medians | {
+            "extract_over_serving_seconds": round(medians["extract_seconds_median"] / ceiling_seconds, 3),
             "extract_over_serving_per_round": [
                 round(x["steps"]["extract"]["seconds"] / c["seconds"], 3)
-                for x, c in zip(sorted(runs[name], key=lambda x: x["round"]), ceilings, strict=True)],
+                for x, c in zip(sorted(rounds.runs[name], key=lambda x: x["round"]), ceilings, strict=True)],
         }
     return {
         "benchmark": "lightspeed_extract_cpu",
         "machine": host,
         "world": {"seed": SEED, "scale": args.scale, "start": START.isoformat(), "days": args.days},
         "pseudonymised": args.pseudonymise,
-        "baseline_code": str(codes["baseline"]),
+        "baseline_code": str(rounds.codes["baseline"]),
         "index_warm_up_seconds": warm,
-        "sales": sales,
+        "sales": rounds.runs["product"][0]["sales"],
         "serving_ceiling_per_round": ceilings,
         "serving_ceiling_seconds_median": ceiling_seconds,
-        "runs": runs,
+        "runs": rounds.runs,
         "summary": summary,
-        "product_over_baseline": {
-            "extract_cpu_seconds": round(summary["product"]["extract_cpu_seconds_median"]
-                                         / summary["baseline"]["extract_cpu_seconds_median"], 3),
-            "extract_seconds": round(summary["product"]["extract_seconds_median"]
-                                     / summary["baseline"]["extract_seconds_median"], 3),
-        },
-        **({"raw_dumps_identical_per_round": identical} if identical else {}),
+        "product_over_baseline": product_over_baseline(summary),
+        **dumps_identical(rounds),
         "load_average_1m_at_end": round(os.getloadavg()[0], 2),
     }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--compare-with", metavar="CHECKOUT", help="the baseline's code (e.g. a checkout of main)")
-    parser.add_argument("--scale", default="chain", choices=("tiny", "small", "chain"))
-    parser.add_argument("--days", type=int, default=14)
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--dump", metavar="DIR", default=None,
-                        help="dump every raw table into DIR (kept) and compare the two codes' dumps")
-    parser.add_argument("--pseudonymise", action="store_true",
-                        help="hash the personal fields in the source, as the service does by default")
-    parser.add_argument("--out", default=None)
-    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.child:
-        print(json.dumps(import_once(json.loads(args.child))))
+    if sys.argv[1:2] == ["--child"]:  # one first sync, with the baseline's or this code on the path
+        print(json.dumps(import_once(json.loads(sys.argv[2]))))
         return
-    if not args.compare_with:
-        parser.error("--compare-with CHECKOUT is required")
-    from bench._common import emit
+    from bench._extract_ab import ab_main, ab_parser
 
-    emit(run(args), args.out)
+    ab_main(ab_parser(__doc__), run)
 
 
 if __name__ == "__main__":
