@@ -4,7 +4,8 @@ Processes only raw loads it has not seen (dlt load ids recorded in ``pos.transfo
 the provider's builder (``transforms/<provider>/build.py``, from the provider registry) reads the
 objects those loads touched and hands their canonical rows to the one writer
 (:class:`~pos_sync.canonical.writer.CanonicalWriter`: deterministic ids, re-running replaces,
-never duplicates); ``daily_product_sales`` is recomputed for the affected (location, business
+never duplicates; on a thread of its own, :mod:`~pos_sync.canonical.background`, while the builder
+reads and normalises the next batch); ``daily_product_sales`` is recomputed for the affected (location, business
 date) pairs only, and the loads are recorded — all in one transaction, so a crash leaves the
 canonical tables as they were and the loads unprocessed. Cost grows with new data, not history.
 """
@@ -14,10 +15,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from pos_sync.canonical.background import BackgroundWriter
 from pos_sync.canonical.raw_io import RawReader
 from pos_sync.canonical.writer import CanonicalWriter
 from pos_sync.privacy import pii_key
@@ -109,7 +112,9 @@ def build_account(account_id: str, provider: str, tenant_id: str, settings: Sett
                 try:
                     with wh.transaction():
                         writer = CanonicalWriter(wh, account_id, provider, mappings)
-                        build(RawReader(wh, provider, account_id), writer, job)
+                        # writes on a thread of their own, reads on a second connection (background.py)
+                        with closing(wh.companion()) as reads, BackgroundWriter(writer) as sink:
+                            build(RawReader(reads, provider, account_id), sink, job)
                         result.days_recomputed = writer.recompute_daily_product_sales()
                         wh.insert_rows(TRANSFORM_LOADS, [
                             {"pos_account_id": account_id, "pos_provider": provider, "load_id": load_id,

@@ -58,14 +58,18 @@ KEY_INDEX_BYTES_PER_KEY = 100
 
 
 class Warehouse:
-    def __init__(self, settings: Settings | None = None) -> None:
+    def __init__(self, settings: Settings | None = None, *, duckdb_connection: Any = None) -> None:
+        """A connection to the warehouse ``settings`` name (``duckdb_connection``: one already open to
+        that DuckDB file, used as it is — see :meth:`companion`)."""
         self.settings = settings or load_settings()
         self.dialect = "postgres" if self.settings.warehouse_url else "duckdb"
-        if self.dialect == "duckdb":
+        if duckdb_connection is not None:
+            self.conn: Any = duckdb_connection
+        elif self.dialect == "duckdb":
             import duckdb
 
             self.settings.pos_home.mkdir(parents=True, exist_ok=True)
-            self.conn: Any = duckdb.connect(str(self.settings.warehouse_path))
+            self.conn = duckdb.connect(str(self.settings.warehouse_path))
             # POS_WAREHOUSE_MEMORY_LIMIT (DuckDB's default is 80 % of the machine's RAM): the canonical
             # build is one transaction, and what it wrote stays in DuckDB's memory up to this limit
             self.conn.execute("set memory_limit = ?", [self.settings.warehouse_memory_limit])
@@ -140,6 +144,15 @@ class Warehouse:
 
     def rollback(self) -> None:
         self.conn.rollback()
+
+    def companion(self) -> Warehouse:
+        """A second connection to the same warehouse, with its own transactions, for reading beside
+        this one while it writes (from another thread): on DuckDB a cursor of this connection's
+        database instance (its settings, ``memory_limit`` among them, are the instance's), on
+        PostgreSQL a new connection. Its key tables (:meth:`temp_keys`) are its own. Close it."""
+        if self.dialect == "duckdb":
+            return Warehouse(self.settings, duckdb_connection=self.conn.cursor())
+        return Warehouse(self.settings)
 
     def close(self) -> None:
         self.conn.close()
