@@ -174,6 +174,7 @@ class Served:
     seconds: float = 0.0
     page_latencies_ms: list[float] = field(default_factory=list)
     rate_limited: int = 0  # 429s waited out (the provider's documented rate limit)
+    warm_up_seconds: float | None = None  # the untimed request that built the emulator's indexes first
 
     def summary(self) -> dict[str, Any]:
         lat = self.page_latencies_ms
@@ -181,6 +182,7 @@ class Served:
             "records": self.records,
             "pages": self.pages,
             **({"rate_limited": self.rate_limited} if self.rate_limited else {}),
+            **({"warm_up_seconds": round(self.warm_up_seconds, 2)} if self.warm_up_seconds is not None else {}),
             "seconds": round(self.seconds, 2),
             "records_per_s": round(self.records / self.seconds) if self.seconds else None,
             "page_latency_ms": {
