@@ -81,9 +81,16 @@ class BackgroundWriter:
         if exc is None:
             self.close()
             return
-        # the build failed: the write in flight still has to end before the transaction is rolled
-        # back on its connection; the build's error is raised, with the write's (if any) noted on it
-        try:
-            self.close()
-        except Exception as write_error:  # noqa: BLE001 - recorded on the error being raised
-            exc.add_note(f"a canonical write in flight failed too: {write_error!r}")
+        # the build failed: a write not started yet is not run; one running still has to end before
+        # the transaction is rolled back on its connection — waited for again if a second interrupt
+        # (Ctrl-C) cuts the wait short. The build's error is raised, the write's (if any) noted on it.
+        if self._in_flight is not None and self._in_flight.cancel():
+            self._in_flight = None
+        while True:
+            try:
+                self.close()
+            except Exception as write_error:  # noqa: BLE001 - recorded on the error being raised
+                exc.add_note(f"a canonical write in flight failed too: {write_error!r}")
+            except BaseException:  # noqa: BLE001 - an interrupt while waiting: wait again, then raise the build's
+                continue
+            return

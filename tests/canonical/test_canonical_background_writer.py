@@ -156,3 +156,25 @@ def test_a_build_whose_background_write_fails_is_rolled_back_whole(make_env: Env
     retry = env.build()
     assert retry.loads == 1 and retry.transactions > 10
     assert env.reconcile() == []
+
+
+def test_an_interrupt_while_waiting_for_the_write_waits_again() -> None:
+    """A second Ctrl-C during the wait on leaving must not let the rollback run beside the write."""
+    writer = RecordingWriter(hold=True)
+    sink = BackgroundWriter(writer)  # type: ignore[arg-type]
+    real_shutdown = sink._thread.shutdown
+    interrupted: list[bool] = []
+
+    def shutdown(wait: bool = True, **kwargs: Any) -> None:
+        if not interrupted:
+            interrupted.append(True)
+            raise KeyboardInterrupt  # as if the second Ctrl-C arrived during the wait
+        real_shutdown(wait=wait, **kwargs)
+
+    sink._thread.shutdown = shutdown  # type: ignore[method-assign]
+    sink.write(batch("a"))
+    assert writer.writing.wait(WAIT)
+    threading.Timer(0.3, writer.release.set).start()
+    with pytest.raises(RuntimeError, match="normaliser failed"), sink:
+        raise RuntimeError("normaliser failed")
+    assert interrupted and writer.calls == [("write", ["a"])]  # the write ended before leaving
