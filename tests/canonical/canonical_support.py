@@ -13,7 +13,7 @@ import json
 import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -175,6 +175,29 @@ class CanonicalEnv:
 def make_world(spec: tuple[int, date, int] = NORMAL) -> World:
     seed, start, days = spec
     return sandbox_world(seed, "square", days=days, start=start)
+
+
+def second_load_pending(make_env: Callable[..., CanonicalEnv]) -> tuple[CanonicalEnv, Snapshot]:
+    """An env whose first load is built and whose second is loaded, not built yet; the canonical
+    tables as the first build left them (every column) — for the tests of a build that fails."""
+    world = make_world()
+    env = make_env(world=world, now=world.window_start_utc + timedelta(days=1, hours=12))
+    env.ingest()
+    env.build()
+    before = snapshot(exclude=frozenset())
+    env.set_now(world.window_end_utc)
+    env.ingest()
+    return env, before
+
+
+def assert_rolled_back_then_built(env: CanonicalEnv, before: Snapshot) -> Any:
+    """After a failed build: the tables are as they were (rows written before the failure rolled
+    back), and the next build processes the still unprocessed load and reconciles. Its result."""
+    assert snapshot(exclude=frozenset()) == before
+    retry = env.build()
+    assert retry.loads == 1 and retry.transactions > 0
+    assert env.reconcile() == []
+    return retry
 
 
 @dataclass

@@ -25,8 +25,10 @@ from canonical_support import (
     DST,
     NORMAL,
     CanonicalEnv,
+    assert_rolled_back_then_built,
     changed_rows,
     make_world,
+    second_load_pending,
     snapshot,
 )
 from support.destination import warehouse_query
@@ -145,13 +147,7 @@ def test_a_build_that_crashes_leaves_the_tables_and_the_loads_as_they_were(make_
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     from pos_sync.canonical.writer import CanonicalWriter
 
-    world = make_world()
-    env = make_env(world=world, now=world.window_start_utc + timedelta(days=1, hours=12))
-    env.ingest()
-    env.build()
-    before = snapshot(exclude=frozenset())
-    env.set_now(world.window_end_utc)
-    env.ingest()
+    env, before = second_load_pending(make_env)
 
     def crash(*_: Any) -> int:
         raise RuntimeError("killed mid-build")
@@ -160,10 +156,8 @@ def test_a_build_that_crashes_leaves_the_tables_and_the_loads_as_they_were(make_
         patch.setattr(CanonicalWriter, "recompute_daily_product_sales", crash)
         with pytest.raises(RuntimeError, match="killed mid-build"):
             env.build()
-    assert snapshot(exclude=frozenset()) == before  # the rows written before the crash were rolled back
-    retry = env.build()  # the load is still unprocessed: the next build does it
-    assert retry.loads == 1 and retry.transactions > 0
-    assert env.reconcile() == []
+    # the rows written before the crash were rolled back; the load is still unprocessed: the next build does it
+    assert_rolled_back_then_built(env, before)
 
 
 # ---------------------------------------------------------------------- (d) late events
