@@ -143,7 +143,7 @@ def retry_schema_conflict(context: dg.AssetExecutionContext, exc: BaseException)
     if not is_schema_conflict(exc) or context.retry_number >= SCHEMA_CONFLICT_RETRIES:
         return
     context.log.warning("another sync changed the raw tables' schema at the same time: loading again")
-    raise dg.RetryRequested(max_retries=SCHEMA_CONFLICT_RETRIES, seconds_to_wait=schema_conflict_pause()) from exc
+    raise dg.RetryRequested(max_retries=SCHEMA_CONFLICT_RETRIES, seconds_to_wait=schema_conflict_pause(context.retry_number)) from exc
 
 
 def retry_transient(context: dg.AssetExecutionContext, store: AppStore, spec: ProviderSpec,

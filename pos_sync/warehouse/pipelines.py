@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -73,12 +75,13 @@ def is_staging_schema(schema: str, provider: str) -> bool:
 SCHEMA_CONFLICT_RETRIES = 3
 
 
-def schema_conflict_pause() -> float:
-    """Seconds to wait before loading again after a schema conflict: short, and random, so the
-    syncs that collided do not collide again."""
+def schema_conflict_pause(retry: int = 0) -> float:
+    """Seconds to wait before loading again after the ``retry``-th schema conflict in a row (0: the
+    first): random, so the syncs that collided do not collide again, and doubling with each retry
+    (:func:`run_pipeline` also takes its retries one at a time: :func:`schema_retries_one_at_a_time`)."""
     import random
 
-    return random.uniform(0.2, 1.0)
+    return random.uniform(0.2, 1.0) * 2**retry
 
 
 def is_schema_conflict(exc: BaseException) -> bool:
@@ -109,14 +112,41 @@ def run_pipeline(pipeline: dlt.Pipeline, data: Any, **kwargs: Any) -> Any:
     with duckdb_kept_open(pipeline):
         for attempt in range(SCHEMA_CONFLICT_RETRIES + 1):
             try:
-                return pipeline.run(data, **kwargs) if attempt == 0 else pipeline.load()
+                if attempt == 0:
+                    return pipeline.run(data, **kwargs)
+                with schema_retries_one_at_a_time(pipeline.dataset_name):
+                    return pipeline.load()
             except Exception as exc:
                 if attempt == SCHEMA_CONFLICT_RETRIES or not is_schema_conflict(exc):
                     raise
                 logging.getLogger(__name__).warning(
                     "raw schema changed by another sync at the same time; loading the package again")
-                time.sleep(schema_conflict_pause())
+                time.sleep(schema_conflict_pause(attempt))
     raise AssertionError("unreachable")
+
+
+@contextmanager
+def schema_retries_one_at_a_time(dataset: str, settings: Settings | None = None) -> Iterator[None]:
+    """On PostgreSQL, the retried loads of one raw dataset one at a time (a session advisory lock
+    named after the dataset), so a retry after a schema conflict can only meet a first attempt,
+    never another retry: six first loads of one provider on a busy machine otherwise kept colliding
+    (``pg_type`` duplicates, deadlocks) until one ran out of retries. Nothing on DuckDB (one writer)."""
+    settings = settings or load_settings()
+    if not settings.warehouse_url:
+        yield
+        return
+    import zlib
+
+    import psycopg
+
+    key = zlib.crc32(f"pos_raw_schema:{dataset}".encode())
+    with psycopg.connect(settings.warehouse_url.replace("postgresql+psycopg://", "postgresql://"),
+                         autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (key,))
+        try:
+            yield
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
 
 
 def warehouse_kind(settings: Settings | None = None) -> str:

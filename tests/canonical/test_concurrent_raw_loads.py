@@ -11,6 +11,7 @@ import multiprocessing
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 ACCOUNTS = 6
 
@@ -75,3 +76,44 @@ def test_a_schema_conflict_is_recognised_through_the_wrappers_around_it() -> Non
 
     assert is_schema_conflict(raised(0)) and is_schema_conflict(raised(2))
     assert not is_schema_conflict(RuntimeError("a provider answered 500"))
+
+
+def test_retried_loads_of_one_dataset_take_turns(pg_url: str, monkeypatch: Any) -> None:
+    """The lock ``run_pipeline``'s retries take (``schema_retries_one_at_a_time``): a second holder for
+    the same dataset waits for the first; another dataset's does not."""
+    import threading
+
+    from support.postgres import use_postgres_warehouse
+
+    from pos_sync.warehouse.pipelines import schema_retries_one_at_a_time
+
+    use_postgres_warehouse(monkeypatch, pg_url)
+    order: list[str] = []
+    first_in = threading.Event()
+    release = threading.Event()
+
+    def first() -> None:
+        with schema_retries_one_at_a_time("raw_turns"):
+            order.append("first in")
+            first_in.set()
+            release.wait(10)
+            order.append("first out")
+
+    def second(dataset: str, name: str) -> None:
+        with schema_retries_one_at_a_time(dataset):
+            order.append(name)
+
+    holder = threading.Thread(target=first)
+    holder.start()
+    assert first_in.wait(10)
+    other = threading.Thread(target=second, args=("raw_other", "other dataset"))
+    other.start()
+    other.join(10)
+    same = threading.Thread(target=second, args=("raw_turns", "second in"))
+    same.start()
+    same.join(0.5)
+    assert same.is_alive()  # waiting for the first holder
+    release.set()
+    holder.join(10)
+    same.join(10)
+    assert order == ["first in", "other dataset", "first out", "second in"]
