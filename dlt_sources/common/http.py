@@ -39,6 +39,7 @@ from urllib.parse import urlsplit
 
 import orjson
 import requests
+import requests.auth
 from requests import PreparedRequest, Response
 from requests.adapters import HTTPAdapter
 
@@ -164,6 +165,16 @@ def _delay(response: Response | None, policy: RetryPolicy, guessed: int) -> tupl
     return policy.backoff(guessed), False, guessed + 1
 
 
+class _HeadersAsSent(requests.auth.AuthBase):
+    """The session's ``auth``: the request's own ``Authorization`` header (the source's bearer
+    token) goes out as it is. With no ``auth`` set, ``requests`` looks the host up in ``~/.netrc``
+    on every request — a file lookup per page, under the GIL the parallel streams share — and an
+    entry for the provider's host would replace the bearer token with HTTP Basic credentials."""
+
+    def __call__(self, request: PreparedRequest) -> PreparedRequest:
+        return request
+
+
 class ApiSession(requests.Session):
     """Bearer auth from a :class:`TokenProvider`, retries bounded by time, pacing, typed errors (see
     module doc).
@@ -180,6 +191,7 @@ class ApiSession(requests.Session):
                  error_mapper: ErrorMapper | None = None, provider: str = "provider",
                  pacing: Pacing | None = None, pace: SyncPace | None = None) -> None:
         super().__init__()
+        self.auth = _HeadersAsSent()  # never ~/.netrc (see the class); proxies from the environment still apply
         self.token_provider = token_provider
         self.policy = policy or SYNC_RETRY_POLICY
         self.error_mapper = error_mapper

@@ -218,6 +218,23 @@ def test_every_request_carries_the_policy_timeout() -> None:
     assert adapter.timeouts == [1.5, 7]
 
 
+def test_a_netrc_entry_for_the_host_never_replaces_the_bearer_token(tmp_path, monkeypatch) -> None:
+    """``requests`` reads ``~/.netrc`` for a request without auth: an entry for the provider's host
+    would send its HTTP Basic credentials instead of the source's bearer token (and the lookup ran
+    on every page). The session's requests go out with the header the source set."""
+    netrc = tmp_path / ".netrc"
+    netrc.write_text("machine x login someone password secret\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert requests.Session().prepare_request(requests.Request("GET", "http://x/")).headers[
+        "Authorization"].startswith("Basic ")  # what a plain session does with it
+    adapter = ScriptedAdapter([(200, {}, {})])
+    session = mounted(ApiSession(None, policy=policy(Sleeps())), adapter)
+    session.get("http://x/v2/payments", headers={"Authorization": "Bearer token-1"})
+    assert adapter.requests[0].headers["Authorization"] == "Bearer token-1"
+
+
 def test_a_refused_loopback_connection_fails_at_once_only_before_the_first_answer() -> None:
     """Nothing listening from the start: the sandbox is not running (at once). Refused after the
     server answered in this run: it is restarting: retried."""
