@@ -243,7 +243,7 @@ def cpu_budget(add_cpu: float, sync_cpu: float, emulator_cpu: float, whole: floa
     own CPU and the emulator's (the sandbox process, every thread) over the same span.
     ``floor_seconds`` = all of it over the machine's cores: no schedule of the same work — every
     stage overlapped with every other — finishes sooner here, so ``ceiling / floor`` bounds the
-    fraction this code can reach on this machine (``best_fraction`` in :func:`run`);
+    fraction this code can reach on this machine (``best_fraction_on_these_cores`` in :func:`run`);
     ``cores_busy`` = the CPU seconds over the whole's wall seconds."""
     cores = cores or os.cpu_count() or 1
     total = add_cpu + sync_cpu + emulator_cpu
