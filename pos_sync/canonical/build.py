@@ -41,6 +41,7 @@ class BuildResult:
     items: int = 0
     tenders: int = 0
     products: int = 0  # catalog rows the build read (when the catalog changed)
+    locations: int = 0  # location rows written (every build writes the account's locations)
     new_products: int = 0  # POS products first seen in this build
     new_versions: int = 0  # new versions of known products (renamed, re-priced, archived, deleted)
     days_recomputed: int = 0
@@ -135,7 +136,7 @@ def build_account(account_id: str, provider: str, tenant_id: str, settings: Sett
                             result.memory_limit_raised_to >> 20)
             result.loads = len(raw_loads)
             result.transactions, result.items = writer.transactions, writer.items
-            result.tenders, result.products = writer.tenders, writer.products
+            result.tenders, result.products, result.locations = writer.tenders, writer.products, writer.locations
             result.new_products, result.new_versions = writer.new_products, writer.new_versions
             result.affected_days = sorted((d[2], str(d[3])) for d in writer.days)
     finally:

@@ -39,6 +39,7 @@ class CanonicalWriter:
         self.provider = provider
         self.days: set[Day] = set()
         self.transactions = self.items = self.tenders = self.products = 0
+        self.locations = 0  # location rows written
         self.new_products = 0  # POS products first seen by this build
         self.new_versions = 0  # new versions of products already known (changed or archived)
 
@@ -97,6 +98,7 @@ class CanonicalWriter:
         self.wh.delete_by_keys(POS_LOCATIONS, ["tenant_id", "pos_provider", "location_id"],
                                [(r["tenant_id"], r["pos_provider"], r["location_id"]) for r in rows])
         self.wh.insert_rows(POS_LOCATIONS, rows)
+        self.locations += len(rows)
 
     def recompute_daily_product_sales(self) -> int:
         """``daily_product_sales`` of every day the writes touched, from the canonical rows."""

@@ -254,6 +254,7 @@ def test_toast_backfill_window_job_loads_one_business_date_and_leaves_the_cursor
 def test_lightspeed_sync_matches_ledger_saves_rotated_tokens_and_a_second_sync_loads_nothing(
         make_env: Callable[..., Env]) -> None:
     from pos_sync import appstore
+    from pos_sync.appstore.product_stats import product_stats
 
     env = make_env()
     account_id = env.link("lightspeed")
@@ -270,6 +271,14 @@ def test_lightspeed_sync_matches_ledger_saves_rotated_tokens_and_a_second_sync_l
     assert first["sync_type"] == "historical"
     assert raw_rows(first, "lightspeed")["lightspeed/sales"] > 0
     assert_matches_ledger(env, "lightspeed")
+    # every table a first sync writes says how many rows it wrote (none reports a 0 it did not mean)
+    loaded = raw_rows(first, "lightspeed")
+    assert loaded["lightspeed/pos_locations"] == len(account.locations)
+    assert loaded["lightspeed/product_stats"] == len(product_stats(account.tenant_id, account_id=account_id)) > 0
+    [(demand_rows,)] = raw_query("lightspeed",
+        f"select count(*) from pos.demand_history where pos_account_id = '{account_id}'")
+    assert loaded["lightspeed/demand_history"] == demand_rows > 0
+    assert all(loaded.values()), loaded
 
     second = env.sync(account_id)
     assert second["status"] == "success" and set(raw_rows(second, "lightspeed").values()) == {0}

@@ -12,6 +12,7 @@ Every materialization carries the slice's ``dagster/row_count`` and the table's 
 Subsettable so the checks can run alone ("Execute checks": no build, no sync log)."""
 
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 import dagster as dg
 
@@ -101,13 +102,13 @@ def canonical_assets(spec: ProviderSpec) -> dg.AssetsDefinition:
         if result.loads:  # nothing new: no materialization, nothing downstream fires
             loaded = {"pos_transactions": result.transactions, "pos_transaction_items": result.items,
                       "pos_tenders": result.tenders, "pos_products": result.products,
-                      "pos_locations": None, DAILY: result.days_recomputed}
+                      "pos_locations": result.locations, DAILY: result.days_recomputed}
             meta = {"raw_loads": result.loads, "seconds": result.seconds}
             for table, count in loaded.items():
                 key = canonical_key(spec.name, table)
                 if key not in context.selected_asset_keys:
                     continue
-                extra = {"rows_loaded": count} if count is not None else {}
+                extra: dict[str, Any] = {"rows_loaded": count}
                 if table == "pos_products":
                     extra |= {"new_products": result.new_products, "new_versions": result.new_versions}
                 yield dg.MaterializeResult(asset_key=key, metadata={

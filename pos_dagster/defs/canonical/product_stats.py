@@ -57,7 +57,7 @@ def product_stats_asset(spec: ProviderSpec) -> dg.AssetsDefinition:
         if log_id := store.last_log_of_run(account.id, context.run_id):  # the sync log's unmapped_products
             store.record_sync_counts(log_id, unmapped_products=result.unmapped)
         yield dg.MaterializeResult(asset_key=key, metadata={
-            "products": result.products, "unmapped_products": result.unmapped,
+            "products": result.products, "rows_loaded": result.products, "unmapped_products": result.unmapped,
             "new_unmapped_products": len(result.new_unmapped), "dagster/row_count": result.products})
 
     return _stats

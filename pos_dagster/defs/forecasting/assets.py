@@ -64,6 +64,7 @@ def demand_history(spec: ProviderSpec) -> dg.AssetsDefinition:
         if result.days_recomputed:  # nothing changed: no materialization, no forecasting run
             yield dg.MaterializeResult(asset_key=demand_key(spec.name), metadata={
                 "days_recomputed": result.days_recomputed, "rows_written": result.rows_written,
+                "rows_loaded": result.rows_written,
                 "closed_days": result.closed_days, "seconds": result.seconds,
                 CHANGES: dg.MetadataValue.json(result.ranges())})
 
