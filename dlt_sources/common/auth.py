@@ -37,7 +37,7 @@ from typing import Any
 import requests
 
 from dlt_sources.common.errors import ReauthorizationRequired, TokenRejected
-from dlt_sources.common.http import send_with_retries
+from dlt_sources.common.http import NoNetrcSession, send_with_retries
 from dlt_sources.common.pace import SyncPace
 from dlt_sources.common.retry import RetryPolicy
 
@@ -119,7 +119,7 @@ class TokenProvider:
         self.policy = policy or TOKEN_RETRY_POLICY
         self.pace: SyncPace | None = None  # the run's counters (set by the ApiSession that uses it)
         self._clock = clock or (lambda: datetime.now(UTC))
-        self._session = session or requests.Session()
+        self._session = session or NoNetrcSession()  # token requests carry their credentials in the body
         self._lock = threading.RLock()
         self.refresh_count = 0
 

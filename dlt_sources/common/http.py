@@ -166,16 +166,42 @@ def _delay(response: Response | None, policy: RetryPolicy, guessed: int) -> tupl
 
 
 class _HeadersAsSent(requests.auth.AuthBase):
-    """The session's ``auth``: the request's own ``Authorization`` header (the source's bearer
-    token) goes out as it is. With no ``auth`` set, ``requests`` looks the host up in ``~/.netrc``
-    on every request — a file lookup per page, under the GIL the parallel streams share — and an
-    entry for the provider's host would replace the bearer token with HTTP Basic credentials."""
+    """The request's own ``Authorization`` header goes out as it is (see :class:`NoNetrcSession`)."""
 
     def __call__(self, request: PreparedRequest) -> PreparedRequest:
         return request
 
 
-class ApiSession(requests.Session):
+class NoNetrcSession(requests.Session):
+    """A ``requests`` session that never reads ``~/.netrc``. With no ``auth`` set, ``requests`` looks
+    the host up there on every request (a file lookup per page, under the GIL the parallel streams
+    share), and on every redirect whatever ``auth`` is — and an entry for the provider's host
+    replaces the source's bearer token (or adds Basic credentials to a token request) with its own.
+    Credentials are the sources' business alone: the ``Authorization`` header they set, or an
+    ``auth=`` given with a request. Proxies and CA bundles from the environment still apply."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.auth = _HeadersAsSent()
+
+    def rebuild_auth(self, prepared_request: PreparedRequest, response: Response) -> None:
+        """On a redirect, ``requests`` drops the ``Authorization`` header when the host changes (kept,
+        and the request marked so that no credentials are added back: :func:`credentials_withheld`),
+        then asks ``~/.netrc`` for new ones (not done)."""
+        if self.should_strip_auth(response.request.url, prepared_request.url):
+            prepared_request.headers.pop("Authorization", None)
+            setattr(prepared_request, _WITHHELD, True)
+
+
+_WITHHELD = "_pos_credentials_withheld"
+
+
+def credentials_withheld(request: PreparedRequest) -> bool:
+    """Whether ``request`` follows a redirect to another host: it must not carry the source's token."""
+    return bool(getattr(request, _WITHHELD, False))
+
+
+class ApiSession(NoNetrcSession):
     """Bearer auth from a :class:`TokenProvider`, retries bounded by time, pacing, typed errors (see
     module doc).
 
@@ -191,7 +217,6 @@ class ApiSession(requests.Session):
                  error_mapper: ErrorMapper | None = None, provider: str = "provider",
                  pacing: Pacing | None = None, pace: SyncPace | None = None) -> None:
         super().__init__()
-        self.auth = _HeadersAsSent()  # never ~/.netrc (see the class); proxies from the environment still apply
         self.token_provider = token_provider
         self.policy = policy or SYNC_RETRY_POLICY
         self.error_mapper = error_mapper
@@ -248,7 +273,7 @@ class ApiSession(requests.Session):
         refreshed, own_refresh = 0, False
         while True:
             token = None
-            if self.token_provider is not None:
+            if self.token_provider is not None and not credentials_withheld(request):
                 token = self.token_provider.get()
                 request.headers["Authorization"] = f"Bearer {token}"
             response = send_with_retries(lambda: self._send_once(request, dict(kwargs)), self.policy, what,

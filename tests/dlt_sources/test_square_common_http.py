@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -218,21 +219,60 @@ def test_every_request_carries_the_policy_timeout() -> None:
     assert adapter.timeouts == [1.5, 7]
 
 
-def test_a_netrc_entry_for_the_host_never_replaces_the_bearer_token(tmp_path, monkeypatch) -> None:
-    """``requests`` reads ``~/.netrc`` for a request without auth: an entry for the provider's host
-    would send its HTTP Basic credentials instead of the source's bearer token (and the lookup ran
-    on every page). The session's requests go out with the header the source set."""
+@pytest.fixture
+def netrc_for_x(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A ``~/.netrc`` with credentials for hosts ``x`` and ``y`` (what a plain session then sends)."""
     netrc = tmp_path / ".netrc"
-    netrc.write_text("machine x login someone password secret\n")
+    netrc.write_text("machine x login someone password secret\nmachine y login other password secret2\n")
     netrc.chmod(0o600)
     monkeypatch.setenv("NETRC", str(netrc))
     monkeypatch.setenv("HOME", str(tmp_path))
     assert requests.Session().prepare_request(requests.Request("GET", "http://x/")).headers[
         "Authorization"].startswith("Basic ")  # what a plain session does with it
-    adapter = ScriptedAdapter([(200, {}, {})])
+
+
+class RedirectingAdapter(ScriptedAdapter):
+    """A :class:`ScriptedAdapter` whose answers ``requests`` can follow as redirects."""
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        response = super().send(request, **kwargs)
+        response._content_consumed = True
+        response.raw = io.BytesIO(b"")
+        return response
+
+
+def test_a_netrc_entry_for_the_host_never_replaces_the_bearer_token(netrc_for_x: None) -> None:
+    """``requests`` reads ``~/.netrc`` for a request without auth, and on every redirect: an entry
+    for the provider's host would send its HTTP Basic credentials instead of the source's bearer
+    token (and the lookup ran on every page). The session's requests go out with the header the
+    source set, redirected ones too."""
+    adapter = RedirectingAdapter([(200, {}, {}), (302, {}, {"Location": "http://x/v2/payments?cursor=2"}),
+                                  (200, {}, {})])
     session = mounted(ApiSession(None, policy=policy(Sleeps())), adapter)
     session.get("http://x/v2/payments", headers={"Authorization": "Bearer token-1"})
-    assert adapter.requests[0].headers["Authorization"] == "Bearer token-1"
+    session.get("http://x/v2/payments", headers={"Authorization": "Bearer token-1"})
+    assert [r.headers["Authorization"] for r in adapter.requests] == ["Bearer token-1"] * 3
+
+
+def test_a_redirect_to_another_host_carries_no_credentials(netrc_for_x: None) -> None:
+    """A redirect to another host drops the ``Authorization`` header (``requests``' rule): the
+    session neither puts its bearer token back on it nor takes the new host's ``~/.netrc`` entry."""
+    adapter = RedirectingAdapter([(302, {}, {"Location": "http://y/elsewhere"}), (200, {}, {})])
+    session = mounted(ApiSession(TokenProvider.static("t"), policy=policy(Sleeps())), adapter)
+    session.get("http://x/v2/payments")
+    assert adapter.requests[0].headers["Authorization"] == "Bearer t"
+    assert adapter.requests[1].url == "http://y/elsewhere" and "Authorization" not in adapter.requests[1].headers
+
+
+def test_token_requests_never_take_netrc_credentials(netrc_for_x: None) -> None:
+    """A token refresh carries the client's credentials in its body; a ``~/.netrc`` entry for the
+    token host must not add HTTP Basic ones (a provider may refuse two client authentications)."""
+    adapter = ScriptedAdapter([_token_reply("fresh")])
+    provider = TokenProvider("stale", refresh_token="r1", client_id="cid", client_secret="sec",
+                             token_url="http://x/oauth2/token")
+    mounted(provider._session, adapter)
+    assert provider.refresh().access_token == "fresh"
+    assert "Authorization" not in adapter.requests[0].headers
 
 
 def test_a_refused_loopback_connection_fails_at_once_only_before_the_first_answer() -> None:
