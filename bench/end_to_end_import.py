@@ -27,8 +27,8 @@ added through the API); peak RSS of the sync process (goal < 1 GiB). The machine
 
 ``cpu_seconds`` (:func:`cpu_budget`): the CPU the two commands used and the emulator's over the same
 span. Their sum over the machine's cores is a floor no overlap of stages can beat on this machine:
-``best_fraction_on_these_cores`` = ceiling / that floor. Below 0.5, the goal needs less CPU (in the
-import, the build or the emulator), not more concurrency.
+``best_fraction_on_these_cores`` = ceiling / that floor (1.0 when the floor is below the ceiling). Below
+0.5, the goal needs less CPU (in the import, the build or the emulator), not more concurrency.
 
     python -m bench.end_to_end_import [--days 30] [--scale small] [--out bench/results/end_to_end_import.json]
 """
@@ -245,7 +245,7 @@ def cpu_budget(add_cpu: float, sync_cpu: float, emulator_cpu: float, whole: floa
     stage overlapped with every other — finishes sooner here, so ``ceiling / floor`` bounds the
     fraction this code can reach on this machine (``best_fraction_on_these_cores`` in :func:`run`);
     ``cores_busy`` = the CPU seconds over the whole's wall seconds."""
-    cores = cores or os.cpu_count() or 1
+    cores = cores or len(os.sched_getaffinity(0)) or 1  # the cores this process may use (affinity, cpusets)
     total = add_cpu + sync_cpu + emulator_cpu
     return {"accounts_add": round(add_cpu, 2), "sync": round(sync_cpu, 2), "emulator": round(emulator_cpu, 2),
             "cores": cores, "floor_seconds": round(total / cores, 2),

@@ -88,6 +88,12 @@ class DagsterSyncRunner:
         return self._instance
 
     def sync(self, account_id: str) -> dict[str, Any]:
+        """Run the account's sync; its summary (``pos-sync sync --json``). ``rows_loaded``: per asset
+        the run materialized, the rows it wrote — a raw table's rows loaded from the provider (what
+        changed), a canonical slice's rows the build (re)wrote (the account's locations are written
+        whole by every build), ``daily_product_sales``' location-days recomputed, ``product_stats``'
+        products published, ``demand_history``'s rows rebuilt. An asset the run skipped (nothing new
+        reached it) is not listed."""
         from pos_dagster.definitions import defs
         from pos_dagster.defs.ingest.jobs import sync_job_name
         from pos_dagster.lib.partitions import accounts_partitions_name
