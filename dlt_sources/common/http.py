@@ -16,7 +16,8 @@ and connection errors and honours ``Retry-After``, but it cannot do all of what 
   only when other requests were using the refused token too (accepted, or in flight: parallel
   streams wore it out) — never when one request alone got a token refused as soon as its own
   refresh issued it — and at most :data:`MAX_REFRESHES_PER_REQUEST` refreshes of its own (a token
-  another stream's refresh produced costs this request none);
+  another stream's refresh produced costs this request none; the bound is there to end the loop,
+  not to judge the refresh: every token it counts was used by other requests);
 * turning provider error bodies into typed errors (:class:`MissingScopes`, :class:`InvalidCursor`)
   instead of an ``HTTPError`` or, worse, an empty page.
 
@@ -62,7 +63,9 @@ TRANSIENT_EXCEPTIONS: tuple[type[Exception], ...] = (
 
 
 LOOPBACK_HOSTS = {"localhost", "::1", "[::1]"}
-MAX_REFRESHES_PER_REQUEST = 3  # refreshes one request may run itself after 401s (see ApiSession.send)
+# refreshes one request may run itself after 401s (see ApiSession.send): each one's token worked for
+# other requests, worn out before this one's re-send; under load one request lost 3 such races in a row
+MAX_REFRESHES_PER_REQUEST = 10
 CONNECTIONS_PER_HOST = 32  # kept open per host by one ApiSession (requests' default: 10)
 
 
@@ -285,9 +288,11 @@ class ApiSession(NoNetrcSession):
                 # parallel, it may have expired since, e.g. after a number of uses); a token another
                 # stream's refresh produced does not count as this request's refresh
                 if own_refresh and (refreshed >= MAX_REFRESHES_PER_REQUEST or not self._token_in_use(token)):
+                    why = (f"after {refreshed} refreshes of its own, each token worn out by other requests first"
+                           if self._token_in_use(token) else "right after refreshing the access token")
                     raise TokenRejected(
-                        f"{what}: still 401 Unauthorized right after refreshing the access token "
-                        f"({_body_snippet(response)}). {self.token_provider.reconnect_hint}",
+                        f"{what}: still 401 Unauthorized {why} ({_body_snippet(response)}). "
+                        f"{self.token_provider.reconnect_hint}",
                         status=401, body=response.text[:2000],
                     )
                 _, own_refresh = self.token_provider.renew_rejected(token, reason=_body_snippet(response),

@@ -37,6 +37,7 @@ from toast_support import assert_matches_truth as toast_matches_truth
 
 from dlt_sources.common import ApiSession, Pacing, RetryPolicy, SyncPace, TokenProvider
 from dlt_sources.common.errors import TokenRejected
+from dlt_sources.common.http import MAX_REFRESHES_PER_REQUEST
 from dlt_sources.lightspeed.settings import LIGHTSPEED_PACING
 from dlt_sources.square import query_slices, resume_mark
 from dlt_sources.square.helpers import parse_ts
@@ -232,10 +233,11 @@ class TokenScript:
     finds its token already used up by another request (``/other``, sent meanwhile, accepted) —
     what parallel streams see when the provider expires a token after a number of uses."""
 
-    def __init__(self) -> None:
+    def __init__(self, used_up: tuple[str, ...] = ("T2",)) -> None:
         self.issued = 1
         self.session: ApiSession | None = None
         self.expired: set[str] = {"T1"}
+        self.used_up = used_up  # the tokens another request wears out just before ``/a`` re-sends with them
         self.log: list[str] = []
 
     def __call__(self, request: requests.PreparedRequest) -> tuple[int, dict[str, str]] | Any:
@@ -244,10 +246,10 @@ class TokenScript:
             return 200, {"X-Token": f"T{self.issued}"}
         token = str(request.headers.get("Authorization", "")).removeprefix("Bearer ")
         self.log.append(f"{request.path_url} {token}")
-        if request.path_url == "/a" and token == "T2" and "T2" not in self.expired:
+        if request.path_url == "/a" and token in self.used_up and token not in self.expired:
             assert self.session is not None
-            self.session.get("http://x/other")  # another stream uses T2 (accepted) ...
-            self.expired.add("T2")  # ... and with that, its last use
+            self.session.get("http://x/other")  # another stream uses the token (accepted) ...
+            self.expired.add(token)  # ... and with that, its last use
         return (401, {}) if token in self.expired else (200, {})
 
 
@@ -278,6 +280,24 @@ def test_a_token_expired_after_other_requests_used_it_is_refreshed_again() -> No
     assert s.get("http://x/a").status_code == 200
     # T1 refused → T2; T2 refused after /other used it → T3 (before: "still 401 right after refreshing")
     assert script.log == ["/a T1", "/a T2", "/other T2", "/a T3"] and tokens.refresh_count == 2
+
+
+def test_a_request_that_keeps_losing_fresh_tokens_to_other_streams_goes_on() -> None:
+    """Under load, one request may lose the race for several fresh tokens in a row (each worn out by
+    the other streams before its re-send): the refreshes work — others use every token — so it
+    refreshes again instead of giving up after three (what a loaded suite run once hit)."""
+    script = TokenScript(used_up=("T2", "T3", "T4", "T5", "T6"))
+    s, tokens = scripted_session(script)
+    script.session = s
+    assert s.get("http://x/a").status_code == 200
+    assert script.log[-1] == "/a T7" and tokens.refresh_count == 6
+
+    # the loop still ends: past MAX_REFRESHES_PER_REQUEST lost races the request gives up, saying why
+    script = TokenScript(used_up=tuple(f"T{n}" for n in range(2, 2 + MAX_REFRESHES_PER_REQUEST + 1)))
+    s, tokens = scripted_session(script)
+    script.session = s
+    with pytest.raises(TokenRejected, match=f"after {MAX_REFRESHES_PER_REQUEST} refreshes of its own"):
+        s.get("http://x/a")
 
 
 def test_a_token_refused_right_after_its_refresh_is_still_an_error() -> None:
