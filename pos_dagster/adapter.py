@@ -91,7 +91,7 @@ class DagsterSyncRunner:
         """Run the account's sync; its summary (``pos-sync sync --json``). ``rows_loaded``: per asset
         the run materialized, the rows it wrote — a raw table's rows loaded from the provider (what
         changed), a canonical slice's rows the build (re)wrote (the account's locations are written
-        whole by every build), ``daily_product_sales``' location-days recomputed, ``product_stats``'
+        whole by every build), ``daily_product_sales``' rows of the location-days recomputed, ``product_stats``'
         products published, ``demand_history``'s rows rebuilt. An asset the run skipped (nothing new
         reached it) is not listed."""
         from pos_dagster.definitions import defs

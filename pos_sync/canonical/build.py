@@ -45,6 +45,7 @@ class BuildResult:
     new_products: int = 0  # POS products first seen in this build
     new_versions: int = 0  # new versions of known products (renamed, re-priced, archived, deleted)
     days_recomputed: int = 0
+    daily_rows: int = 0  # daily_product_sales rows written for those days
     memory_limit_raised_to: int | None = None  # bytes: DuckDB's memory_limit the build needed (retried)
     memory_limit_sized_to: int | None = None  # bytes: raised before the build for the key indexes it loads
     seconds: float = 0.0
@@ -137,6 +138,7 @@ def build_account(account_id: str, provider: str, tenant_id: str, settings: Sett
             result.loads = len(raw_loads)
             result.transactions, result.items = writer.transactions, writer.items
             result.tenders, result.products, result.locations = writer.tenders, writer.products, writer.locations
+            result.daily_rows = writer.daily_rows
             result.new_products, result.new_versions = writer.new_products, writer.new_versions
             result.affected_days = sorted((d[2], str(d[3])) for d in writer.days)
     finally:

@@ -40,6 +40,7 @@ class CanonicalWriter:
         self.days: set[Day] = set()
         self.transactions = self.items = self.tenders = self.products = 0
         self.locations = 0  # location rows written
+        self.daily_rows = 0  # daily_product_sales rows written by recompute_daily_product_sales
         self.new_products = 0  # POS products first seen by this build
         self.new_versions = 0  # new versions of products already known (changed or archived)
 
@@ -109,16 +110,17 @@ class CanonicalWriter:
         columns = ["tenant_id", "pos_provider", "location_id", "business_date"]
         wh.delete_by_keys(DAILY_PRODUCT_SALES, columns, keys)
         for i in range(0, len(keys), DAYS_PER_QUERY):
-            self._insert_daily_product_sales(wh.temp_keys(columns, keys[i:i + DAYS_PER_QUERY]))
+            self.daily_rows += self._insert_daily_product_sales(wh.temp_keys(columns, keys[i:i + DAYS_PER_QUERY]))
         return len(keys)
 
-    def _insert_daily_product_sales(self, tmp: str) -> None:
+    def _insert_daily_product_sales(self, tmp: str) -> int:
         """The rows of ``daily_product_sales`` of the location-days in the key table ``tmp`` (a
-        group is one location-day's product, so location-days split into batches sum the same)."""
+        group is one location-day's product, so location-days split into batches sum the same); how
+        many rows it wrote."""
         cols = ", ".join(f'"{c}"' for c in DAILY_PRODUCT_SALES.column_names)
         sale = "t.transaction_type = 'sale'"
         refund = "t.transaction_type = 'refund'"
-        self.wh.execute(f"""
+        return self.wh.execute_count(f"""
             INSERT INTO {SCHEMA}.daily_product_sales ({cols})
             SELECT i.tenant_id, i.pos_provider, i.location_id, i.business_date,
                    coalesce(i.pos_item_id, '(custom)'), max(i.product_name), max(i.mapped_product_id),

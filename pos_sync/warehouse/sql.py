@@ -91,6 +91,15 @@ class Warehouse:
             with self.conn.cursor() as cur:
                 cur.execute(sql, params)
 
+    def execute_count(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """:meth:`execute` of an INSERT, UPDATE or DELETE, returning how many rows it changed."""
+        if self.dialect == "duckdb":
+            row = self.conn.execute(self._sql(sql), list(params)).fetchone()
+            return int(row[0]) if row else 0
+        with self.conn.cursor() as cur:
+            cur.execute(sql, params)
+            return max(cur.rowcount, 0)
+
     def query(self, sql: str, params: Sequence[Any] = (), *, utc: Collection[str] = ()) -> list[dict[str, Any]]:
         """The rows as dicts; ``utc`` (DuckDB): columns the query selects as naive UTC timestamps,
         returned as aware UTC datetimes."""

@@ -522,15 +522,16 @@ def test_daily_product_sales_recomputed_in_batches_of_location_days_is_the_same(
     wh.close()
     monkeypatch.setattr(writer, "DAYS_PER_QUERY", 1)
     queries: list[str] = []
-    original = Warehouse.execute
+    original = Warehouse.execute_count
 
-    def counting(self: Warehouse, sql: str, params: Any = ()) -> None:
+    def counting(self: Warehouse, sql: str, params: Any = ()) -> int:
         if "INSERT INTO pos.daily_product_sales" in sql:
             queries.append(sql)
-        original(self, sql, params)
+        return original(self, sql, params)
 
-    monkeypatch.setattr(Warehouse, "execute", counting)
+    monkeypatch.setattr(Warehouse, "execute_count", counting)
     batched = env.build()
     assert batched.days_recomputed == whole.days_recomputed == len(queries)  # one query a location-day
+    assert batched.daily_rows == whole.daily_rows == len(before)  # the rows written, counted per query
     assert snapshot()["daily_product_sales"] == before
     assert env.reconcile() == []

@@ -278,6 +278,8 @@ def test_lightspeed_sync_matches_ledger_saves_rotated_tokens_and_a_second_sync_l
     [(demand_rows,)] = raw_query("lightspeed",
         f"select count(*) from pos.demand_history where pos_account_id = '{account_id}'")
     assert loaded["lightspeed/demand_history"] == demand_rows > 0
+    [(daily_rows,)] = raw_query("lightspeed", "select count(*) from pos.daily_product_sales where pos_provider = 'lightspeed'")
+    assert loaded["lightspeed/daily_product_sales"] == daily_rows  # rows, not the location-days recomputed
     assert all(loaded.values()), loaded
 
     second = env.sync(account_id)

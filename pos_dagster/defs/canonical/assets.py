@@ -102,13 +102,15 @@ def canonical_assets(spec: ProviderSpec) -> dg.AssetsDefinition:
         if result.loads:  # nothing new: no materialization, nothing downstream fires
             loaded = {"pos_transactions": result.transactions, "pos_transaction_items": result.items,
                       "pos_tenders": result.tenders, "pos_products": result.products,
-                      "pos_locations": result.locations, DAILY: result.days_recomputed}
+                      "pos_locations": result.locations, DAILY: result.daily_rows}
             meta = {"raw_loads": result.loads, "seconds": result.seconds}
             for table, count in loaded.items():
                 key = canonical_key(spec.name, table)
                 if key not in context.selected_asset_keys:
                     continue
                 extra: dict[str, Any] = {"rows_loaded": count}
+                if table == DAILY:
+                    extra["days_recomputed"] = result.days_recomputed
                 if table == "pos_products":
                     extra |= {"new_products": result.new_products, "new_versions": result.new_versions}
                 yield dg.MaterializeResult(asset_key=key, metadata={
