@@ -163,6 +163,11 @@ class Settings:
         return self.pos_home / "warehouse.duckdb"
 
     @property
+    def warehouse_libpq_url(self) -> str | None:
+        """``POS_WAREHOUSE_URL`` as libpq (psycopg, dlt) takes it: no SQLAlchemy driver suffix."""
+        return self.warehouse_url.replace("postgresql+psycopg://", "postgresql://") if self.warehouse_url else None
+
+    @property
     def key_file(self) -> Path:
         return self.pos_home / "secret.key"
 

@@ -287,9 +287,10 @@ class ApiSession(NoNetrcSession):
                 # requests were using the token too (accepted, or still in flight: streams run in
                 # parallel, it may have expired since, e.g. after a number of uses); a token another
                 # stream's refresh produced does not count as this request's refresh
-                if own_refresh and (refreshed >= MAX_REFRESHES_PER_REQUEST or not self._token_in_use(token)):
+                in_use = own_refresh and self._token_in_use(token)
+                if own_refresh and (refreshed >= MAX_REFRESHES_PER_REQUEST or not in_use):
                     why = (f"after {refreshed} refreshes of its own, each token worn out by other requests first"
-                           if self._token_in_use(token) else "right after refreshing the access token")
+                           if in_use else "right after refreshing the access token")
                     raise TokenRejected(
                         f"{what}: still 401 Unauthorized {why} ({_body_snippet(response)}). "
                         f"{self.token_provider.reconnect_hint}",

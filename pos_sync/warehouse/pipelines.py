@@ -140,8 +140,7 @@ def schema_retries_one_at_a_time(dataset: str, settings: Settings | None = None)
     import psycopg
 
     key = zlib.crc32(f"pos_raw_schema:{dataset}".encode())
-    with psycopg.connect(settings.warehouse_url.replace("postgresql+psycopg://", "postgresql://"),
-                         autocommit=True) as conn:
+    with psycopg.connect(settings.warehouse_libpq_url, autocommit=True) as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (key,))
         try:
             yield

@@ -76,8 +76,7 @@ class Warehouse:
         else:
             import psycopg
 
-            url = self.settings.warehouse_url.replace("postgresql+psycopg://", "postgresql://")  # type: ignore[union-attr]
-            self.conn = psycopg.connect(url, autocommit=False)
+            self.conn = psycopg.connect(self.settings.warehouse_libpq_url, autocommit=False)
         self._tmp = 0
 
     # ------------------------------------------------------------------ basics
