@@ -22,6 +22,9 @@ Row = dict[str, Any]
 # objects normalised per batch: a batch's raw and canonical rows are in memory at once (≈ 90 MiB for
 # 5 000 Square orders); at chain × 90 days 5 000 peaked ~100 MiB below 10 000, ~6 % slower
 CHUNK = 5_000
+# changed objects from which a builder with a set-based SQL normalisation uses it (where the sink can):
+# below, reading them into Python costs less than the SQL's fixed part (temporary tables, lookups)
+SET_BASED_MIN = 2_000
 
 
 class RawRows(Protocol):
@@ -54,9 +57,54 @@ class RawRows(Protocol):
         (of a child table named in ``columns``, only those columns)."""
         ...
 
+    def column_types(self, table: str) -> Mapping[str, str]:
+        """The raw table's columns and their SQL types ({} when the table does not exist)."""
+        ...
+
+    def qualified(self, table: str) -> str:
+        """The raw table's name in the warehouse's SQL (for a set-based build's statements)."""
+        ...
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """A small table a set-based build joins: ``source`` (SQL) gives the distinct ``keys``, Python gives
+    each key its ``values`` (``compute``: pseudonymisation, names, JSON — few distinct values);
+    created as the temporary table ``name`` of TEXT columns (keys then values)."""
+
+    name: str
+    source: str
+    keys: tuple[str, ...]
+    values: tuple[str, ...]
+    compute: Callable[[tuple[Any, ...]], tuple[Any, ...]]
+
+
+@dataclass(frozen=True)
+class SetBasedSales:
+    """A provider's sales normalised in the warehouse's SQL (DuckDB), for a build of many of them.
+
+    ``{keys}`` in the SQL is the key table of the changed objects' ids (column ``id``). Run in this
+    order: ``prepare`` (intermediate tables), the ``lookups``, then ``transactions``, ``items`` and
+    ``tenders`` (SELECTs of the canonical tables' columns, by name) and ``stale_ids`` (SELECT ``id``:
+    every transaction id the changed objects may own, so one that yields none now disappears)."""
+
+    prepare: tuple[str, ...]
+    lookups: tuple[Lookup, ...]
+    transactions: str
+    items: str
+    tenders: str
+    stale_ids: str
+
 
 class CanonicalSink(Protocol):
     """Where a builder's canonical rows go (replacing what the same source objects gave before)."""
+
+    # whether :meth:`write_set_based` runs here (DuckDB); a builder normalises in Python otherwise
+    set_based: bool
+
+    def write_set_based(self, sales: SetBasedSales, ids: Iterable[str]) -> None:
+        """Like :meth:`write`, with the rows of the objects ``ids`` made by ``sales``' SQL."""
+        ...
 
     def write(self, batch: CanonicalBatch, stale_ids: Iterable[str] = ()) -> None:
         """Replace the batch's transactions (with their items and tenders) and delete ``stale_ids``

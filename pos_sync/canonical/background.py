@@ -31,6 +31,7 @@ from types import TracebackType
 from typing import Any
 
 from pos_sync.canonical.writer import CanonicalWriter
+from transforms.build import SetBasedSales
 from transforms.canonical import CanonicalBatch
 
 
@@ -53,6 +54,15 @@ class BackgroundWriter:
     def write(self, batch: CanonicalBatch, stale_ids: Iterable[str] = ()) -> None:
         self._settle()
         self._in_flight = self._thread.submit(self.writer.write, batch, tuple(stale_ids))
+
+    @property
+    def set_based(self) -> bool:
+        return self.writer.set_based
+
+    def write_set_based(self, sales: SetBasedSales, ids: Iterable[str]) -> None:
+        """In the warehouse, on the caller's thread (its statements run in DuckDB's own threads)."""
+        self._settle()
+        self.writer.write_set_based(sales, ids)
 
     def replace_products(self, products: list[dict[str, Any]], as_of: datetime | None = None) -> None:
         self._settle()

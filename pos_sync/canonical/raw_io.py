@@ -31,6 +31,11 @@ class RawReader:
     def q(self, table: str) -> str:
         return f'{self.dataset}."{table}"'
 
+    qualified = q
+
+    def column_types(self, table: str) -> dict[str, str]:
+        return self._types(table) if self.has(table) else {}
+
     def keys(self, values: Iterable[str], column: str = "id") -> str:
         return self.wh.temp_keys([column], [(v,) for v in values])
 

@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from pos_sync.warehouse.sql import Warehouse
+from transforms.build import SetBasedSales
 from transforms.canonical import (
     DAILY_PRODUCT_SALES,
     POS_LOCATIONS,
@@ -19,6 +20,7 @@ from transforms.canonical import (
     SCHEMA,
     CanonicalBatch,
 )
+from transforms.canonical_sql import CANONICAL_ID_MACRO
 from transforms.catalog import product_key, version_products
 
 Day = tuple[str, str, str, date]  # tenant, provider, location, business date
@@ -68,6 +70,54 @@ class CanonicalWriter:
         self.transactions += len(batch.transactions)
         self.items += len(batch.items)
         self.tenders += len(batch.tenders)
+
+    @property
+    def set_based(self) -> bool:
+        """Set-based builds run on DuckDB (their SQL is DuckDB's: ``sha1``, macros, ``timezone``)."""
+        return self.wh.dialect == "duckdb"
+
+    def write_set_based(self, sales: SetBasedSales, ids: Iterable[str]) -> None:
+        """:meth:`write` of the rows ``sales``' SQL makes of the objects ``ids``: intermediate and
+        canonical rows in temporary tables, then the same deletes and inserts, never through Python."""
+        wh = self.wh
+        keys = wh.temp_keys(["id"], [(i,) for i in sorted(ids)])
+        wh.execute(CANONICAL_ID_MACRO)
+        for statement in sales.prepare:
+            wh.execute(statement.replace("{keys}", keys))
+        for lookup in sales.lookups:
+            rows = [(*key, *lookup.compute(key)) for key in wh.tuples(lookup.source.replace("{keys}", keys))]
+            wh.temp_keys((*lookup.keys, *lookup.values), rows, lookup.name)
+        made = {}
+        for table, select in ((POS_TRANSACTIONS, sales.transactions), (POS_TRANSACTION_ITEMS, sales.items),
+                              (POS_TENDERS, sales.tenders)):
+            made[table.name] = f"{keys}_{table.name}"
+            wh.execute(f"CREATE OR REPLACE TEMP TABLE {made[table.name]} AS {select.replace('{keys}', keys)}")
+        stale = f"{keys}_stale"
+        wh.execute(f"CREATE OR REPLACE TEMP TABLE {stale} AS {sales.stale_ids.replace('{keys}', keys)}")
+        before = wh.query(
+            f"select distinct t.tenant_id, t.pos_provider, t.location_id, t.business_date "
+            f"from {SCHEMA}.pos_transactions t join {stale} k on t.id = k.id")
+        self.days |= {(r["tenant_id"], r["pos_provider"], r["location_id"], r["business_date"]) for r in before}
+        wh.delete_in(POS_TRANSACTIONS, stale, {"id": "id"})
+        wh.delete_in(POS_TRANSACTION_ITEMS, stale, {"transaction_id": "id"})
+        wh.delete_in(POS_TENDERS, stale, {"transaction_id": "id"})
+        mappings = wh.temp_keys(["pos_item_id", "target"], sorted(self.mappings.items()))
+        counts = {}
+        for table in (POS_TRANSACTIONS, POS_TRANSACTION_ITEMS, POS_TENDERS):
+            cols = ", ".join(f'"{c}"' for c in table.column_names)
+            select = ", ".join(f'm.target AS "{c}"' if c == "mapped_product_id" and table is POS_TRANSACTION_ITEMS
+                               else 'm.target IS NOT NULL AS "is_mapped"' if c == "is_mapped"
+                               else f'r."{c}"' for c in table.column_names)
+            join = (f" LEFT JOIN {mappings} m ON m.pos_item_id = r.pos_item_id"
+                    if table is POS_TRANSACTION_ITEMS else "")
+            counts[table.name] = wh.execute_count(
+                f'INSERT INTO {SCHEMA}."{table.name}" ({cols}) SELECT {select} FROM {made[table.name]} r{join}')
+        made_days = wh.query(f"select distinct tenant_id, pos_provider, location_id, business_date "
+                             f"from {made[POS_TRANSACTIONS.name]} where business_date is not null")
+        self.days |= {(r["tenant_id"], r["pos_provider"], r["location_id"], r["business_date"]) for r in made_days}
+        self.transactions += counts[POS_TRANSACTIONS.name]
+        self.items += counts[POS_TRANSACTION_ITEMS.name]
+        self.tenders += counts[POS_TENDERS.name]
 
     def replace_products(self, products: list[dict[str, Any]], as_of: datetime | None = None) -> None:
         """Version the account's POS products against what is stored (:mod:`transforms.catalog`):

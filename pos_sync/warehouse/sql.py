@@ -308,16 +308,21 @@ class Warehouse:
         _pos_src = data  # noqa: F841 - read by the statement's replacement scan
         self.conn.execute(statement)
 
-    def temp_keys(self, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
-        """A temporary table of key tuples (all TEXT/DATE as given) for set-based joins."""
-        self._tmp += 1
-        name = f"tmp_keys_{self._tmp}"
+    def temp_keys(self, columns: Sequence[str], rows: Iterable[Sequence[Any]], name: str | None = None) -> str:
+        """A temporary table of key tuples (all TEXT/DATE as given) for set-based joins (``name``:
+        its name, else a fresh one)."""
+        if name is None:
+            self._tmp += 1
+            name = f"tmp_keys_{self._tmp}"
         rows = list(rows)
         if self.dialect == "duckdb":
             import pyarrow as pa
 
-            arrays = {c: [r[i] for r in rows] for i, c in enumerate(columns)}
-            table = pa.table(arrays) if rows else pa.table({c: pa.array([], pa.string()) for c in columns})
+            def array(values: list[Any]) -> Any:  # a column of Nones only is TEXT too, not Arrow's null type
+                return pa.array(values, pa.string()) if all(v is None or isinstance(v, str) for v in values) \
+                    else pa.array(values)
+
+            table = pa.table({c: array([r[i] for r in rows]) for i, c in enumerate(columns)})
             self._from_arrow(table, f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM _pos_src")
         else:
             types = ", ".join(f'"{c}" {"DATE" if rows and isinstance(rows[0][i], date) and not isinstance(rows[0][i], datetime) else "TEXT"}'
@@ -328,6 +333,14 @@ class Warehouse:
                     for row in rows:
                         copy.write_row(row)
         return name
+
+    def tuples(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """The rows of ``sql`` as tuples (no dict per row)."""
+        if self.dialect == "duckdb":
+            return self.conn.execute(self._sql(sql), list(params)).fetchall()
+        with self.conn.cursor() as cur:
+            cur.execute(sql, params)
+            return list(cur.fetchall())
 
     def insert_rows(self, table: Table, rows: list[dict[str, Any]],
                     columns: Mapping[str, list[Any]] | None = None) -> int:
