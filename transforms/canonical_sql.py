@@ -7,7 +7,13 @@ the two over ids of every kind). :func:`canonical_id_sql` writes its call over S
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+
 from transforms.canonical import ID_NAMESPACE
+from transforms.money import MINOR_UNITS
+
+# a raw table's columns and their SQL types as the warehouse reports them ({} when it does not exist)
+Types = Callable[[str], Mapping[str, str]]
 
 MACRO = "pos_canonical_id"
 _NAMESPACE_LITERAL = "".join(f"\\x{b:02x}" for b in ID_NAMESPACE.bytes)
@@ -34,3 +40,23 @@ def canonical_id_sql(*parts: str) -> str:
 def text_literal(value: str) -> str:
     """A SQL string literal of ``value``."""
     return "'" + value.replace("'", "''") + "'"
+
+
+def types_match(columns: Mapping[str, Mapping[str, str]], types: Types) -> bool:
+    """Whether every raw column the SQL reads (``columns``: table -> column -> type) is absent or of
+    the type the SQL was written for."""
+    return all(types(table).get(c, t) == t for table, cols in columns.items() for c, t in cols.items())
+
+
+def relation(columns: Mapping[str, Mapping[str, str]], table: str, types: Types, name: Callable[[str], str]) -> str:
+    """The raw table as a subquery of the columns the SQL reads: NULL for one dlt never created (no
+    value seen yet: a missing key for the normaliser), no rows when the table does not exist."""
+    present = types(table)
+    cols = ", ".join(f'"{c}"' if c in present else f'NULL::{t} AS "{c}"' for c, t in columns[table].items())
+    return f"(SELECT {cols} FROM {name(table)})" if present else f"(SELECT {cols} WHERE false)"
+
+
+def minor_units_sql(currency: str) -> str:
+    """The currency's minor units (:data:`transforms.money.MINOR_UNITS`, else 2) of a SQL text expression."""
+    cases = " ".join(f"WHEN '{c}' THEN {n}" for c, n in MINOR_UNITS.items() if n != 2)
+    return f"(CASE upper({currency}) {cases} ELSE 2 END)"

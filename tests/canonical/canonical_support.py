@@ -67,8 +67,10 @@ def norm_json(value: Any) -> Any:
                                                  sort_keys=True)
 
 
-def snapshot(exclude: frozenset[str] = WALL_CLOCK, tenant_id: str | None = None) -> Snapshot:
-    """Every row of every canonical table, keyed, normalised (see :func:`norm`)."""
+def snapshot(exclude: frozenset[str] = WALL_CLOCK, tenant_id: str | None = None, *,
+             json_as_stored: bool = False) -> Snapshot:
+    """Every row of every canonical table, keyed, normalised (see :func:`norm`; ``json_as_stored``:
+    JSON columns as the text stored, byte for byte, not parsed)."""
     out: Snapshot = {}
     with open_warehouse() as wh:
         for table, key in TABLES.items():
@@ -77,7 +79,8 @@ def snapshot(exclude: frozenset[str] = WALL_CLOCK, tenant_id: str | None = None)
             for row in rows:
                 if tenant_id is not None and row["tenant_id"] != tenant_id:
                     continue
-                clean = {c: (norm_json(v) if c == "modifiers" else norm(v)) for c, v in row.items() if c not in exclude}
+                clean = {c: (norm_json(v) if c == "modifiers" and not json_as_stored else norm(v))
+                         for c, v in row.items() if c not in exclude}
                 k = tuple(clean[c] for c in key)
                 assert k not in got, f"duplicate key {k} in {table}"
                 got[k] = clean
@@ -220,3 +223,46 @@ def env_factory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cal
     monkeypatch.setenv("POS_PII_KEY", "canonical-test-key")
     with sandboxes(app_store=True) as started:
         yield EnvFactory(tmp_path, monkeypatch, started)
+
+
+# ---------------------------------------------------------------- two builds of the same raw rows
+CANONICAL = (*TABLES, "transform_loads")
+
+
+def wipe_canonical() -> None:
+    """Every canonical table emptied (the raw tables kept: the next build is a first build)."""
+    with open_warehouse() as wh:
+        for table in CANONICAL:
+            wh.execute(f"delete from pos.{table}")
+        wh.commit()
+
+
+def keep_canonical(restore: bool = False) -> None:
+    """A copy of the canonical tables (``restore``: put it back), to build the same state twice."""
+    with open_warehouse() as wh:
+        for table in CANONICAL:
+            if restore:
+                wh.execute(f"delete from pos.{table}")
+                wh.execute(f"insert into pos.{table} select * from pos.kept_{table}")
+            else:
+                wh.execute(f"create or replace table pos.kept_{table} as select * from pos.{table}")
+        wh.commit()
+
+
+def build_snapshot() -> Snapshot:
+    """Every canonical row but the columns set from the build's wall clock."""
+    return snapshot(exclude=frozenset({"updated_at", "processed_at", "last_seen_at", "valid_to"}), json_as_stored=True)
+
+
+def differences(got: Snapshot, expected: Snapshot) -> list[str]:
+    """What differs between two snapshots: per table, keys on one side only and columns that differ
+    (a few of each)."""
+    out = []
+    for table in expected:
+        a, b = got.get(table, {}), expected[table]
+        out += [f"{table}: only in the first {k}" for k in list(set(a) - set(b))[:3]]
+        out += [f"{table}: only in the second {k}" for k in list(set(b) - set(a))[:3]]
+        out += [f"{table} {k}: " + ", ".join(f"{c} {a[k].get(c)!r} != {b[k].get(c)!r}" for c in b[k]
+                                            if a[k].get(c) != b[k].get(c))
+                for k in [k for k in set(a) & set(b) if a[k] != b[k]][:3]]
+    return out

@@ -13,7 +13,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
-from canonical.canonical_support import snapshot
+from canonical.canonical_support import build_snapshot, differences, keep_canonical, wipe_canonical
 from canonical.test_toast_lightspeed_canonical import ACCOUNT, _pipeline, _source, _sync_and_build
 from support.accounts import manifest_account
 from support.destination import open_warehouse
@@ -23,8 +23,6 @@ from pos_sandbox.server import SandboxServer
 from pos_sync.canonical.build import build_account
 from transforms.canonical import canonical_id
 
-CANONICAL = ("pos_transactions", "pos_transaction_items", "pos_tenders", "pos_products", "daily_product_sales",
-             "pos_locations", "transform_loads")
 SALES = "raw_lightspeed.sales"
 LINES = "raw_lightspeed.sales__line_items"
 # the module (``transforms.lightspeed.build`` the attribute is the builder function it defines)
@@ -33,25 +31,6 @@ lightspeed_build = importlib.import_module("transforms.lightspeed.build")
 
 def _set_based(monkeypatch: pytest.MonkeyPatch, on: bool) -> None:
     monkeypatch.setattr(lightspeed_build, "SET_BASED_MIN", 0 if on else 10**9)
-
-
-def _wipe() -> None:
-    with open_warehouse() as wh:
-        for table in CANONICAL:
-            wh.execute(f"delete from pos.{table}")
-        wh.commit()
-
-
-def _keep_canonical(restore: bool = False) -> None:
-    """A copy of the canonical tables (``restore``: put it back)."""
-    with open_warehouse() as wh:
-        for table in CANONICAL:
-            if restore:
-                wh.execute(f"delete from pos.{table}")
-                wh.execute(f"insert into pos.{table} select * from pos.kept_{table}")
-            else:
-                wh.execute(f"create or replace table pos.kept_{table} as select * from pos.{table}")
-        wh.commit()
 
 
 def _corners() -> dict[str, Any]:
@@ -88,7 +67,7 @@ def _corners() -> dict[str, Any]:
 def _wipe_and_record_version(tenant: str, product: str, name: str) -> None:
     """Empty canonical tables, but for the renamed product's first version (its old name, valid
     since long before the sales): what an earlier build had recorded."""
-    _wipe()
+    wipe_canonical()
     with open_warehouse() as wh:
         wh.execute("insert into pos.pos_products (id, tenant_id, pos_account_id, pos_provider, pos_item_id, version, "
                    "name, currency, is_deleted, is_archived, source_version, valid_from, is_current, first_seen_at, "
@@ -96,24 +75,6 @@ def _wipe_and_record_version(tenant: str, product: str, name: str) -> None:
                    "'2020-01-01 00:00:00+00', true, '2020-01-01 00:00:00+00', '2020-01-01 00:00:00+00')",
                    (canonical_id(tenant, "lightspeed", "product", product, 1), tenant, ACCOUNT, product, name))
         wh.commit()
-
-
-def _differences(got: Any, expected: Any) -> list[str]:
-    """What differs between two snapshots: per table, keys on one side only and columns that differ
-    (a few of each)."""
-    out = []
-    for table in expected:
-        a, b = got.get(table, {}), expected[table]
-        out += [f"{table}: only in the first {k}" for k in list(set(a) - set(b))[:3]]
-        out += [f"{table}: only in the second {k}" for k in list(set(b) - set(a))[:3]]
-        out += [f"{table} {k}: " + ", ".join(f"{c} {a[k].get(c)!r} != {b[k].get(c)!r}" for c in b[k] if a[k].get(c) != b[k].get(c))
-                for k in [k for k in set(a) & set(b) if a[k] != b[k]][:3]]
-    return out
-
-
-def _snapshot() -> Any:
-    """Every canonical row but the columns set from the build's wall clock."""
-    return snapshot(exclude=frozenset({"updated_at", "processed_at", "last_seen_at", "valid_to"}))
 
 
 def test_set_based_build_writes_the_normalisers_rows(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
@@ -134,13 +95,13 @@ def test_set_based_build_writes_the_normalisers_rows(monkeypatch: pytest.MonkeyP
         _set_based(monkeypatch, True)
         sql = build_account(ACCOUNT, "lightspeed", tenant)
         assert calls, "the set-based build ran"
-        by_sql = _snapshot()
+        by_sql = build_snapshot()
         _wipe_and_record_version(tenant, corners["product"], corners["name"])
         _set_based(monkeypatch, False)
         calls.clear()
         python = build_account(ACCOUNT, "lightspeed", tenant)
         assert not calls
-        assert _differences(_snapshot(), by_sql) == []
+        assert differences(build_snapshot(), by_sql) == []
         assert (sql.transactions, sql.items, sql.tenders, sql.days_recomputed, sql.daily_rows) == (
             python.transactions, python.items, python.tenders, python.days_recomputed, python.daily_rows)
 
@@ -159,13 +120,13 @@ def test_set_based_build_writes_the_normalisers_rows(monkeypatch: pytest.MonkeyP
         world.set_now(world.window_end_utc + timedelta(days=3))
         pipeline.run(_source("lightspeed", manifest_account(server, "lightspeed"), world),
                      loader_file_format="parquet").raise_on_failed_jobs()
-        _keep_canonical()
+        keep_canonical()
         _set_based(monkeypatch, True)
         calls.clear()
         incremental = build_account(ACCOUNT, "lightspeed", tenant)
         assert calls and incremental.loads == 1 and incremental.transactions
-        by_sql = _snapshot()
-        _keep_canonical(restore=True)
+        by_sql = build_snapshot()
+        keep_canonical(restore=True)
         _set_based(monkeypatch, False)
         build_account(ACCOUNT, "lightspeed", tenant)
-        assert _differences(_snapshot(), by_sql) == []
+        assert differences(build_snapshot(), by_sql) == []

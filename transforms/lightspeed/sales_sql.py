@@ -20,10 +20,10 @@ A test builds the same raw rows both ways and compares every canonical row.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 
 from transforms.build import Lookup, SetBasedSales
-from transforms.canonical_sql import canonical_id_sql, text_literal
+from transforms.canonical_sql import Types, canonical_id_sql, relation, text_literal, types_match
 from transforms.lightspeed.normalize import (
     PROVIDER,
     LightspeedContext,
@@ -61,35 +61,24 @@ COLUMNS: dict[str, dict[str, str]] = {
 }
 
 
-def supported(ctx: LightspeedContext, types: Callable[[str], Mapping[str, str]]) -> bool:
+def supported(ctx: LightspeedContext, types: Types) -> bool:
     """Whether the SQL gives exactly the normaliser's rows here: every outlet's currency has two
     decimals, and each raw column it reads is absent or of the type it was written for
     (``types(table)``: the raw table's columns and types, {} when it does not exist)."""
-    if any(exponent(ctx.currency(outlet)) != 2 for outlet in ctx.outlets):
-        return False
-    return all(found.get(c, t) == t for table, cols in COLUMNS.items() for c, t in cols.items()
-               if (found := types(table)) is not None)
-
-
-def _relation(table: str, types: Callable[[str], Mapping[str, str]], name: Callable[[str], str]) -> str:
-    """The raw table as a subquery of the columns the SQL reads (NULL for one dlt never created; no
-    rows when the table does not exist)."""
-    present = types(table)
-    cols = ", ".join(f'"{c}"' if c in present else f'NULL::{t} AS "{c}"' for c, t in COLUMNS[table].items())
-    return f"(SELECT {cols} FROM {name(table)})" if present else f"(SELECT {cols} WHERE false)"
+    return all(exponent(ctx.currency(outlet)) == 2 for outlet in ctx.outlets) and types_match(COLUMNS, types)
 
 
 def _signed(expr: str) -> str:
     return f"(CASE WHEN s.is_return THEN -({expr}) ELSE ({expr}) END)"
 
 
-def sales_sql(ctx: LightspeedContext, types: Callable[[str], Mapping[str, str]], name: Callable[[str], str],
+def sales_sql(ctx: LightspeedContext, types: Types, name: Callable[[str], str],
               prefix: str) -> SetBasedSales:
     """The set-based build of the sales whose ids are in the key table ``{keys}`` (column ``id``):
     intermediate tables named with ``prefix``; ``types``/``name``: the raw tables' columns and
     qualified names."""
     def raw(table: str) -> str:
-        return _relation(table, types, name)
+        return relation(COLUMNS, table, types, name)
 
     tenant, account = text_literal(ctx.tenant_id), text_literal(ctx.account_id)
     provider = text_literal(PROVIDER)
