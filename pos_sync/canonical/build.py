@@ -5,7 +5,9 @@ the provider's builder (``transforms/<provider>/build.py``, from the provider re
 objects those loads touched and hands their canonical rows to the one writer
 (:class:`~pos_sync.canonical.writer.CanonicalWriter`: deterministic ids, re-running replaces,
 never duplicates; on a thread of its own, :mod:`~pos_sync.canonical.background`, while the builder
-reads and normalises the next batch); ``daily_product_sales`` is recomputed for the affected (location, business
+reads and normalises the next batch; a build of many objects on DuckDB normalises them in the
+warehouse's SQL instead, :meth:`~pos_sync.canonical.writer.CanonicalWriter.write_set_based`, where the
+provider has a set-based form: docs/canonical.md); ``daily_product_sales`` is recomputed for the affected (location, business
 date) pairs only, and the loads are recorded — all in one transaction, so a crash leaves the
 canonical tables as they were and the loads unprocessed. Cost grows with new data, not history.
 """

@@ -271,7 +271,7 @@ def test_each_distinct_line_amount_and_payment_type_is_worked_out_once_per_conte
     module = importlib.import_module("transforms.lightspeed.normalize")
 
     rounded, named = [], []
-    real_round, real_method = module._round_line, module._method_of
+    real_round, real_method = module._round_line, module.payment_method_of
 
     def counting_round(ctx: Any, line: Any, currency: str, sign: Decimal) -> Any:
         rounded.append(line["id"])
@@ -282,7 +282,7 @@ def test_each_distinct_line_amount_and_payment_type_is_worked_out_once_per_conte
         return real_method(ctx, payment)
 
     monkeypatch.setattr(module, "_round_line", counting_round)
-    monkeypatch.setattr(module, "_method_of", counting_method)
+    monkeypatch.setattr(module, "payment_method_of", counting_method)
     ctx = context()
     croissants = [{"id": f"L{n}", "product_id": "PR-CRO", "quantity": "2", "status": "CONFIRMED", "tax_id": "T10",
                    "total_price": Decimal("2.72727"), "total_tax": Decimal("0.27273"),

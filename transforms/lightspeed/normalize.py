@@ -128,11 +128,11 @@ def _method(ctx: LightspeedContext, payment: Row) -> str:
     key = (payment.get("retailer_payment_type_id"), payment.get("name"))
     method = ctx._methods.get(key)
     if method is None:
-        method = ctx._methods[key] = _method_of(ctx, payment)
+        method = ctx._methods[key] = payment_method_of(ctx, payment)
     return method
 
 
-def _method_of(ctx: LightspeedContext, payment: Row) -> str:
+def payment_method_of(ctx: LightspeedContext, payment: Row) -> str:
     kind = ctx.payment_types.get(payment.get("retailer_payment_type_id") or "") or {}
     name = (kind.get("name") or payment.get("name") or "").lower()
     if kind.get("type_id") == 1 or "efectivo" in name or "cash" in name:

@@ -27,9 +27,9 @@ from transforms.canonical_sql import Types, canonical_id_sql, relation, text_lit
 from transforms.lightspeed.normalize import (
     PROVIDER,
     LightspeedContext,
-    _method_of,
     customer_name,
     note_modifiers,
+    payment_method_of,
 )
 from transforms.money import exponent
 
@@ -227,7 +227,7 @@ def sales_sql(ctx: LightspeedContext, types: Types, name: Callable[[str], str],
                ("customer_ref", "customer_name", "customer_email", "customer_phone"), customer),
         Lookup(methods, f"SELECT DISTINCT p.retailer_payment_type_id, p.name FROM {payments} p",
                ("payment_type_id", "name"), ("method",),
-               lambda key: (_method_of(ctx, {"retailer_payment_type_id": key[0], "name": key[1]}),)),
+               lambda key: (payment_method_of(ctx, {"retailer_payment_type_id": key[0], "name": key[1]}),)),
         Lookup(notes, f"SELECT DISTINCT note FROM {line} WHERE note IS NOT NULL", ("note",), ("modifiers",),
                lambda key: (note_modifiers(key[0]),)),
     )

@@ -180,7 +180,7 @@ def customer_name(customer: Row) -> str | None:
     return full_name(customer.get("given_name"), customer.get("family_name"))
 
 
-def _customer_columns(ctx: SquareContext, customer_id: str | None) -> Row:
+def customer_columns(ctx: SquareContext, customer_id: str | None) -> Row:
     """``customer_ref``, ``customer_name``, ``customer_email``, ``customer_phone`` of an order's customer
     (all None without one; the ref alone when its profile is not loaded, e.g. no CUSTOMERS_READ)."""
     found = ctx._customer_memo.get(customer_id)
@@ -307,7 +307,7 @@ def normalize_sale(ctx: SquareContext, order: Row) -> CanonicalBatch:
         "device_id": payment.get("device_details__device_id"),
         "device_name": payment.get("device_details__device_name"),
         "receipt_number": payment.get("receipt_number"),
-        **_customer_columns(ctx, order.get("customer_id")),
+        **customer_columns(ctx, order.get("customer_id")),
         "source_version": str(order.get("version") or ""),
         "source_updated_at": as_utc(order.get("updated_at")),
         "source_load_id": order.get("_dlt_load_id"),
@@ -374,7 +374,7 @@ def normalize_refund(ctx: SquareContext, refund: Row, return_order: Row | None) 
         "device_id": None,
         "device_name": None,
         "receipt_number": None,
-        **_customer_columns(ctx, ret.get("customer_id")),
+        **customer_columns(ctx, ret.get("customer_id")),
         "source_version": str(as_utc(refund.get("updated_at")) or ""),
         "source_updated_at": as_utc(refund.get("updated_at")),
         "source_load_id": refund.get("_dlt_load_id"),

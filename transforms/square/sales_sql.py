@@ -31,7 +31,7 @@ from transforms.canonical_sql import (
     types_match,
 )
 from transforms.money import exponent
-from transforms.square.normalize import PROVIDER, SquareContext, _customer_columns
+from transforms.square.normalize import PROVIDER, SquareContext, customer_columns
 
 TSTZ = "TIMESTAMP WITH TIME ZONE"
 MONEY_IN = "BIGINT"  # Square's amounts: integer minor units
@@ -214,7 +214,7 @@ def sales_sql(ctx: SquareContext, types: Types, name: Callable[[str], str], pref
     lookups = (
         Lookup(customers, f"SELECT DISTINCT customer_id FROM {sale}", ("customer_id",),
                ("customer_ref", "customer_name", "customer_email", "customer_phone"),
-               lambda key: tuple(_customer_columns(ctx, key[0]).values())),
+               lambda key: tuple(customer_columns(ctx, key[0]).values())),
         Lookup(modifiers, f"""SELECT DISTINCT md.name, md.quantity, md.base_price_money__amount::VARCHAR,
                                      md.catalog_object_id, l.currency
                               FROM {raw("orders__line_items__modifiers")} md JOIN {line} l
