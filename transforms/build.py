@@ -86,7 +86,9 @@ class SetBasedSales:
     ``{keys}`` in the SQL is the key table of the changed objects' ids (column ``id``). Run in this
     order: ``prepare`` (intermediate tables), the ``lookups``, then ``transactions``, ``items`` and
     ``tenders`` (SELECTs of the canonical tables' columns, by name) and ``stale_ids`` (SELECT ``id``:
-    every transaction id the changed objects may own, so one that yields none now disappears)."""
+    every transaction id the changed objects may own, so one that yields none now disappears).
+    ``left_out`` (SELECT ``id``, after ``prepare``): changed objects the SQL makes no rows of, left
+    to the normaliser (Toast's orders with a refund: their refund rows are Python's)."""
 
     prepare: tuple[str, ...]
     lookups: tuple[Lookup, ...]
@@ -94,6 +96,7 @@ class SetBasedSales:
     items: str
     tenders: str
     stale_ids: str
+    left_out: str | None = None
 
 
 class CanonicalSink(Protocol):
@@ -102,8 +105,9 @@ class CanonicalSink(Protocol):
     # whether :meth:`write_set_based` runs here (DuckDB); a builder normalises in Python otherwise
     set_based: bool
 
-    def write_set_based(self, sales: SetBasedSales, ids: Iterable[str]) -> None:
-        """Like :meth:`write`, with the rows of the objects ``ids`` made by ``sales``' SQL."""
+    def write_set_based(self, sales: SetBasedSales, ids: Iterable[str]) -> list[str]:
+        """Like :meth:`write`, with the rows of the objects ``ids`` made by ``sales``' SQL; the ids it
+        left to the normaliser (``sales.left_out``)."""
         ...
 
     def write(self, batch: CanonicalBatch, stale_ids: Iterable[str] = ()) -> None:

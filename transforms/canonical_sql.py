@@ -60,3 +60,14 @@ def minor_units_sql(currency: str) -> str:
     """The currency's minor units (:data:`transforms.money.MINOR_UNITS`, else 2) of a SQL text expression."""
     cases = " ".join(f"WHEN '{c}' THEN {n}" for c, n in MINOR_UNITS.items() if n != 2)
     return f"(CASE upper({currency}) {cases} ELSE 2 END)"
+
+
+def unit_price_sql(gross: str, quantity: str) -> str:
+    """A line's unit price: ``gross / quantity`` rounded half-even to the cent, as Python's
+    ``Decimal.quantize`` does by default (``gross`` when the quantity is 0) — in integers
+    (``HUGEINT``), exactly: cents × 10⁹ over the quantity × 10⁹ (quantities of up to 9 decimals)."""
+    num, den = f"(({gross}) * 100)::HUGEINT * 1000000000", f"(({quantity}) * 1000000000)::HUGEINT"
+    whole, rest = f"(abs({num}) // abs({den}))", f"(abs({num}) % abs({den}))"
+    cents = (f"sign({num}) * sign({den}) * ({whole} + CASE WHEN 2 * {rest} > abs({den}) THEN 1 "
+             f"WHEN 2 * {rest} = abs({den}) THEN {whole} % 2 ELSE 0 END)")
+    return f"(CASE WHEN ({quantity}) <> 0 THEN ({cents})::DECIMAL(38,0) * 0.01 ELSE ({gross}) END)"

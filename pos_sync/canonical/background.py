@@ -59,10 +59,10 @@ class BackgroundWriter:
     def set_based(self) -> bool:
         return self.writer.set_based
 
-    def write_set_based(self, sales: SetBasedSales, ids: Iterable[str]) -> None:
+    def write_set_based(self, sales: SetBasedSales, ids: Iterable[str]) -> list[str]:
         """In the warehouse, on the caller's thread (its statements run in DuckDB's own threads)."""
         self._settle()
-        self.writer.write_set_based(sales, ids)
+        return self.writer.write_set_based(sales, ids)
 
     def replace_products(self, products: list[dict[str, Any]], as_of: datetime | None = None) -> None:
         self._settle()

@@ -76,14 +76,16 @@ class CanonicalWriter:
         """Set-based builds run on DuckDB (their SQL is DuckDB's: ``sha1``, macros, ``timezone``)."""
         return self.wh.dialect == "duckdb"
 
-    def write_set_based(self, sales: SetBasedSales, ids: Iterable[str]) -> None:
+    def write_set_based(self, sales: SetBasedSales, ids: Iterable[str]) -> list[str]:
         """:meth:`write` of the rows ``sales``' SQL makes of the objects ``ids``: intermediate and
-        canonical rows in temporary tables, then the same deletes and inserts, never through Python."""
+        canonical rows in temporary tables, then the same deletes and inserts, never through Python.
+        Returns the ids the SQL left to the normaliser (``sales.left_out``)."""
         wh = self.wh
         keys = wh.temp_keys(["id"], [(i,) for i in sorted(ids)])
         wh.execute(CANONICAL_ID_MACRO)
         for statement in sales.prepare:
             wh.execute(statement.replace("{keys}", keys))
+        left_out = [r[0] for r in wh.tuples(sales.left_out.replace("{keys}", keys))] if sales.left_out else []
         for lookup in sales.lookups:
             rows = [(*key, *lookup.compute(key)) for key in wh.tuples(lookup.source.replace("{keys}", keys))]
             wh.temp_keys((*lookup.keys, *lookup.values), rows, lookup.name)
@@ -118,6 +120,7 @@ class CanonicalWriter:
         self.transactions += counts[POS_TRANSACTIONS.name]
         self.items += counts[POS_TRANSACTION_ITEMS.name]
         self.tenders += counts[POS_TENDERS.name]
+        return left_out
 
     def replace_products(self, products: list[dict[str, Any]], as_of: datetime | None = None) -> None:
         """Version the account's POS products against what is stored (:mod:`transforms.catalog`):

@@ -23,7 +23,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from transforms.build import Lookup, SetBasedSales
-from transforms.canonical_sql import Types, canonical_id_sql, relation, text_literal, types_match
+from transforms.canonical_sql import (
+    Types,
+    canonical_id_sql,
+    relation,
+    text_literal,
+    types_match,
+    unit_price_sql,
+)
 from transforms.lightspeed.normalize import (
     PROVIDER,
     LightspeedContext,
@@ -134,12 +141,6 @@ def sales_sql(ctx: LightspeedContext, types: Types, name: Callable[[str], str],
                    ORDER BY v.version LIMIT 1)"""
     as_sold = f"""CASE WHEN l.sold_at IS NOT NULL AND p.updated_at IS NOT NULL AND p.updated_at > l.sold_at
                   THEN {version} END"""
-    # unit price = gross / quantity, half-even to the cent, in integers: cents * 10^9 / (quantity * 10^9)
-    num, den = "(l.gross * 100)::HUGEINT * 1000000000", "(l.qty * 1000000000)::HUGEINT"
-    unit_cents = f"""(sign({num}) * sign({den}) * (abs({num}) // abs({den})
-                     + CASE WHEN 2 * (abs({num}) % abs({den})) > abs({den}) THEN 1
-                            WHEN 2 * (abs({num}) % abs({den})) = abs({den}) THEN (abs({num}) // abs({den})) % 2
-                            ELSE 0 END))"""
     items = f"""
         SELECT {canonical_id_sql("x.tx_id", "'line'", "coalesce(nullif(x.id, ''), x.n::VARCHAR)")} AS id,
                x.tx_id AS transaction_id, {tenant} AS tenant_id, {account} AS pos_account_id,
@@ -152,11 +153,10 @@ def sales_sql(ctx: LightspeedContext, types: Types, name: Callable[[str], str],
                nullif(CASE WHEN x.v IS NULL THEN x.sku ELSE x.v.sku END, '') AS product_sku,
                CASE WHEN x.v IS NULL THEN x.type__name ELSE x.v.category END AS category,
                x.qty AS quantity, NULL::VARCHAR AS unit,
-               CASE WHEN x.qty <> 0 THEN x.unit_cents::DECIMAL(38,0) * 0.01 ELSE x.gross END AS unit_price,
+               {unit_price_sql("x.gross", "x.qty")} AS unit_price,
                x.gross AS gross_amount, x.discount AS discount_amount, x.tax AS tax_amount, x.net AS line_total,
                x.currency, m.modifiers, NULL::VARCHAR AS mapped_product_id, false AS is_mapped
-        FROM (SELECT l.*, p.variant_parent_id, p.name, p.variant_name, p.sku, p.type__name, {as_sold} AS v,
-                     CASE WHEN l.qty <> 0 THEN {unit_cents} END AS unit_cents
+        FROM (SELECT l.*, p.variant_parent_id, p.name, p.variant_name, p.sku, p.type__name, {as_sold} AS v
               FROM {line} l
               LEFT JOIN (SELECT * FROM {raw("products")} WHERE _pos_account_id = {account}) p ON p.id = l.product_id
              ) x

@@ -1,0 +1,127 @@
+"""Toast's set-based build (checks in DuckDB SQL, :mod:`transforms.toast.sales_sql`) writes the same
+canonical rows as the Python normaliser, column for column — on a sandbox world loaded through the
+real source (checks, voids, refunds in place, tips, service charges, modifiers, guests) and on raw
+rows changed to reach the rules' corners: a unit price that rounds half-even, a double's long
+decimal text, an open item, a weighed selection, a tax-included one, a voided payment and one
+without a status, a deleted check, an order without business date or check number, two modifiers
+with JSON escapes. Orders with a refunded payment are left to the normaliser (their refund rows).
+A first build and an incremental one, both ways."""
+
+from __future__ import annotations
+
+import importlib
+import json
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+from canonical.canonical_support import build_snapshot, differences, keep_canonical, wipe_canonical
+from canonical.test_toast_lightspeed_canonical import ACCOUNT, _pipeline, _source, _sync_and_build
+from support.accounts import manifest_account
+from support.destination import open_warehouse
+from support.worlds import sandbox_world
+
+from pos_sandbox.server import SandboxServer
+from pos_sync.canonical.build import build_account
+
+toast_build = importlib.import_module("transforms.toast.build")  # the module, not its build function
+CHECKS = "raw_toast.orders__checks"
+SELECTIONS = "raw_toast.orders__checks__selections"
+PAYMENTS = "raw_toast.orders__checks__payments"
+MODIFIERS = "raw_toast.orders__checks__selections__modifiers"
+ESCAPED = 'Leche "de" avena\\ ñ/€\ttab'
+
+
+def _set_based(monkeypatch: pytest.MonkeyPatch, on: bool) -> None:
+    monkeypatch.setattr(toast_build, "SET_BASED_MIN", 0 if on else 10**9)
+
+
+def _corners() -> str:
+    """Raw rows changed to reach the normaliser's corners; the guid of the check deleted."""
+    with open_warehouse() as wh:
+        checks = wh.column(
+            f"select c._dlt_id from {CHECKS} c where not coalesce(c.voided, false) and (select count(*) from "
+            f"{SELECTIONS} s where s._dlt_parent_id = c._dlt_id and not coalesce(s.voided, false)) >= 2 and "
+            f"(select count(*) from {PAYMENTS} p where p._dlt_parent_id = c._dlt_id) >= 1 order by c._dlt_id")
+        assert len(checks) >= 8, "the world has checks of two selections or more"
+
+        def selection(check: str, n: int = 0) -> str:
+            return wh.scalar(f"select _dlt_id from {SELECTIONS} where _dlt_parent_id = %s order by _dlt_list_idx "
+                             f"limit 1 offset {n}", (check,))
+
+        wh.execute(f"update {SELECTIONS} set quantity = '8', pre_discount_price = '1.0', price = '1.0' "
+                   f"where _dlt_id = %s", (selection(checks[0]),))  # 1.00 / 8 = 0.125 → 0.12 half-even
+        wh.execute(f"update {SELECTIONS} set pre_discount_price = '2.6749999999999998', price = '2.675' "
+                   f"where _dlt_id = %s", (selection(checks[1]),))  # 2.67 and 2.68: the text's digits
+        wh.execute(f"update {SELECTIONS} set display_name = '', item__guid = 'not-on-a-menu', unit_of_measure = 'LB' "
+                   f"where _dlt_id = %s", (selection(checks[2]),))
+        wh.execute(f"update {SELECTIONS} set tax_inclusion = 'INCLUDED' where _dlt_id = %s", (selection(checks[3]),))
+        wh.execute(f"update {PAYMENTS} set payment_status = 'VOIDED' where _dlt_parent_id = %s", (checks[4],))
+        wh.execute(f"update {PAYMENTS} set payment_status = null where _dlt_parent_id = %s", (checks[5],))
+        wh.execute(f"update {CHECKS} set deleted = true where _dlt_id = %s", (checks[6],))
+        wh.execute(f"update {CHECKS} set display_number = '' where _dlt_id = %s", (checks[7],))
+        wh.execute(f"update raw_toast.orders set business_date = 0 where _dlt_id = "
+                   f"(select _dlt_parent_id from {CHECKS} where _dlt_id = %s)", (checks[7],))
+        modifier = wh.scalar(f"select _dlt_id from {MODIFIERS} order by _dlt_id limit 1")
+        assert modifier, "the world has modifiers"
+        wh.execute(f"update {MODIFIERS} set display_name = %s, quantity = null where _dlt_id = %s", (ESCAPED, modifier))
+        wh.execute(f"insert into {MODIFIERS} select * replace ('x' || _dlt_id as _dlt_id, _dlt_list_idx + 1 as "
+                   f"_dlt_list_idx, 'Extra shot' as display_name) from {MODIFIERS} where _dlt_id = %s", (modifier,))
+        wh.commit()
+        return wh.scalar(f"select guid from {CHECKS} where _dlt_id = %s", (checks[6],))
+
+
+def test_set_based_build_writes_the_normalisers_rows(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    world = sandbox_world(7, "toast", days=4, start=date(2026, 3, 6), scale="small")
+    tenant = world.tenant_id
+    pipeline = _pipeline("toast", tmp_path)
+    calls: list[int] = []
+    sales_sql = toast_build.sales_sql
+    monkeypatch.setattr(toast_build, "sales_sql", lambda *a, **k: calls.append(1) or sales_sql(*a, **k))
+    with SandboxServer(world) as server:
+        world.set_now(world.window_end_utc - timedelta(days=2))
+        _set_based(monkeypatch, False)
+        _sync_and_build(server, world, "toast", pipeline)  # raw load 1 (its build is wiped below)
+        deleted = _corners()
+
+        # the first build, both ways
+        wipe_canonical()
+        _set_based(monkeypatch, True)
+        sql = build_account(ACCOUNT, "toast", tenant)
+        assert calls, "the set-based build ran"
+        by_sql = build_snapshot()
+        wipe_canonical()
+        _set_based(monkeypatch, False)
+        calls.clear()
+        python = build_account(ACCOUNT, "toast", tenant)
+        assert not calls
+        assert differences(build_snapshot(), by_sql) == []
+        assert (sql.transactions, sql.items, sql.tenders, sql.days_recomputed, sql.daily_rows) == (
+            python.transactions, python.items, python.tenders, python.days_recomputed, python.daily_rows)
+
+        # the corners were reached (and so compared)
+        items = list(by_sql["pos_transaction_items"].values())
+        assert any(i["unit_price"] == "0.12" and i["quantity"] == "8.000" for i in items), "half-even unit price"
+        assert any(i["gross_amount"] == "2.67" and i["discount_amount"] == "-0.01" for i in items)  # 2.67 - 2.68
+        assert any(i["product_name"] == "(open item)" and i["unit"] == "lb" for i in items)
+        assert any([m["name"] for m in json.loads(i["modifiers"] or "[]")] == [ESCAPED, "Extra shot"] for i in items)
+        transactions = by_sql["pos_transactions"].values()
+        assert any(t["business_date"] is None for t in transactions)
+        assert deleted not in {t["pos_transaction_id"] for t in transactions}
+        assert any(t["status"] is None for t in by_sql["pos_tenders"].values())
+
+        # an incremental build on top (late refunds, tip edits), both ways from the same state
+        world.set_now(world.window_end_utc + timedelta(days=3))
+        pipeline.run(_source("toast", manifest_account(server, "toast"), world),
+                     loader_file_format="parquet").raise_on_failed_jobs()
+        keep_canonical()
+        _set_based(monkeypatch, True)
+        calls.clear()
+        incremental = build_account(ACCOUNT, "toast", tenant)
+        assert calls and incremental.loads == 1 and incremental.transactions
+        by_sql = build_snapshot()
+        assert any(t["transaction_type"] == "refund" for t in by_sql["pos_transactions"].values()), "refunds too"
+        keep_canonical(restore=True)
+        _set_based(monkeypatch, False)
+        build_account(ACCOUNT, "toast", tenant)
+        assert differences(build_snapshot(), by_sql) == []
