@@ -1,10 +1,12 @@
 """What a provider's canonical builder works with: the raw rows it reads and the canonical rows
-it writes, as two small protocols, so the builders stay free of SQL and connections.
+it writes, as two small protocols, so the builders stay free of connections.
 
 A builder (one per provider, ``transforms/<provider>/build.py``) is a function
 ``build(raw: RawRows, out: CanonicalSink, job: BuildJob) -> None``: it reads the account's rows
 of the raw loads not processed yet through ``raw``, normalises them with the provider's pure
-normaliser and hands the canonical rows to ``out``. ``pos_sync.canonical`` implements both
+normaliser and hands the canonical rows to ``out``. For many changed objects it may instead hand
+``out`` the same rules as SQL text (:class:`SetBasedSales`, ``transforms/<provider>/sales_sql.py``)
+when the sink can run it (``set_based``: DuckDB). ``pos_sync.canonical`` implements both
 protocols over the warehouse and runs the builder inside one transaction.
 """
 
