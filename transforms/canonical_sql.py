@@ -7,7 +7,9 @@ the two over ids of every kind). :func:`canonical_id_sql` writes its call over S
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from functools import cache
+from zoneinfo import available_timezones
 
 from transforms.canonical import ID_NAMESPACE
 from transforms.money import MINOR_UNITS
@@ -71,3 +73,28 @@ def unit_price_sql(gross: str, quantity: str) -> str:
     cents = (f"sign({num}) * sign({den}) * ({whole} + CASE WHEN 2 * {rest} > abs({den}) THEN 1 "
              f"WHEN 2 * {rest} = abs({den}) THEN {whole} % 2 ELSE 0 END)")
     return f"(CASE WHEN ({quantity}) <> 0 THEN ({cents})::DECIMAL(38,0) * 0.01 ELSE ({gross}) END)"
+
+
+def quantity_sql(expr: str) -> str:
+    """A quantity as the canonical NUMERIC(14,3) takes it, or the build fails as the normaliser's
+    does (a quantity of more than three decimals does not fit the column and is never rounded)."""
+    return (f"(CASE WHEN ({expr}) = round(({expr}), 3) THEN ({expr})::DECIMAL(38,9) "
+            f"ELSE error('a quantity of more than three decimals: ' || ({expr})::VARCHAR) END)")
+
+
+def cents_sql(expr: str) -> str:
+    """An amount as the canonical NUMERIC(14,2) takes it, or the build fails as the normaliser's does
+    (an amount of more decimals, e.g. a 3-decimal currency's, does not fit and is never rounded)."""
+    return (f"(CASE WHEN ({expr}) = round(({expr}), 2) THEN ({expr}) "
+            f"ELSE error('an amount of more than two decimals: ' || ({expr})::VARCHAR) END)")
+
+
+@cache
+def _zones() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
+def known_zones(names: Iterable[str]) -> bool:
+    """Whether every zone name is an IANA name exactly as Python's ``zoneinfo`` spells it: DuckDB's
+    ICU also takes other spellings (``europe/madrid``, ``GMT+5``) that the normaliser refuses."""
+    return all(name in _zones() for name in names)

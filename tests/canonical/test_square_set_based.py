@@ -44,7 +44,7 @@ def _corners() -> list[str]:
             f"select o.id from {ORDERS} o where o.state = 'COMPLETED' {returns} and (select count(*) from {LINES} l "
             f"where l._dlt_parent_id = o._dlt_id) >= 2 and (select count(*) from {TENDERS} t where "
             f"t._dlt_parent_id = o._dlt_id and t.card_details__card__card_brand is not null) >= 1 order by o.id")
-        assert len(orders) >= 9, "the world has completed card sales of two lines or more"
+        assert len(orders) >= 10, "the world has completed card sales of two lines or more"
         dlt_id = f"(select _dlt_id from {ORDERS} where id = %s)"
 
         def line(order: str, n: int = 0) -> str:
@@ -62,6 +62,14 @@ def _corners() -> list[str]:
                    (orders[5],))
         wh.execute(f"update {TENDERS} set card_details__status = null where _dlt_parent_id = {dlt_id} "
                    f"and card_details__card__card_brand is not null", (orders[6],))
+        # the first card tender has no last 4 digits, a second one has: the order's card is the first's
+        first = wh.scalar(f"select _dlt_id from {TENDERS} where _dlt_parent_id = {dlt_id} and "
+                          f"card_details__card__card_brand is not null order by _dlt_list_idx limit 1", (orders[8],))
+        wh.execute(f"insert into {TENDERS} select * replace ('x' || _dlt_id as _dlt_id, _dlt_list_idx + 100 as "
+                   f"_dlt_list_idx, 'x' || id as id, 'AMEX' as card_details__card__card_brand, '9999' as "
+                   f"card_details__card__last_4, 'İPTAL' as card_details__status) from {TENDERS} where _dlt_id = %s",
+                   (first,))
+        wh.execute(f"update {TENDERS} set card_details__card__last_4 = null where _dlt_id = %s", (first,))
         modifier = wh.scalar("select m._dlt_id from raw_square.orders__line_items__modifiers m order by m._dlt_id limit 1")
         assert modifier, "the world has modifiers"
         wh.execute("update raw_square.orders__line_items__modifiers set name = %s, quantity = null where _dlt_id = %s",
@@ -109,6 +117,8 @@ def test_set_based_build_writes_the_normalisers_rows(make_env: Callable[..., Can
     assert transactions[orders[4]]["cashier_id"] is None
     assert transactions[orders[5]]["status"] == "pending"
     assert any(t["status"] == "captured" for t in by_sql["pos_tenders"].values())
+    assert transactions[orders[8]]["card_brand"] != "AMEX" and transactions[orders[8]]["card_last_four"] is None
+    assert any(t["status"] == "İPTAL".lower() for t in by_sql["pos_tenders"].values())  # Python's lower()
 
     # an incremental build on top (late refunds, tip edits), both ways from the same state
     env.set_now(world.window_end_utc + timedelta(days=2))

@@ -43,7 +43,7 @@ def _corners() -> str:
             f"select c._dlt_id from {CHECKS} c where not coalesce(c.voided, false) and (select count(*) from "
             f"{SELECTIONS} s where s._dlt_parent_id = c._dlt_id and not coalesce(s.voided, false)) >= 2 and "
             f"(select count(*) from {PAYMENTS} p where p._dlt_parent_id = c._dlt_id) >= 1 order by c._dlt_id")
-        assert len(checks) >= 8, "the world has checks of two selections or more"
+        assert len(checks) >= 10, "the world has checks of two selections or more"
 
         def selection(check: str, n: int = 0) -> str:
             return wh.scalar(f"select _dlt_id from {SELECTIONS} where _dlt_parent_id = %s order by _dlt_list_idx "
@@ -55,13 +55,28 @@ def _corners() -> str:
                    f"where _dlt_id = %s", (selection(checks[1]),))  # 2.67 and 2.68: the text's digits
         wh.execute(f"update {SELECTIONS} set display_name = '', item__guid = 'not-on-a-menu', unit_of_measure = 'LB' "
                    f"where _dlt_id = %s", (selection(checks[2]),))
-        wh.execute(f"update {SELECTIONS} set tax_inclusion = 'INCLUDED' where _dlt_id = %s", (selection(checks[3]),))
+        wh.execute(f"update {SELECTIONS} set tax_inclusion = 'INCLUDED', unit_of_measure = 'ΟΔΟΣ' where _dlt_id = %s",
+                   (selection(checks[3]),))  # lower-cased as Python does: 'οδος'
+        # the first payment with a card has no card type, a second one has: the check's brand is the first's
+        first = wh.scalar(f"select _dlt_id from {PAYMENTS} where _dlt_parent_id = %s order by _dlt_list_idx limit 1",
+                          (checks[8],))
+        wh.execute(f"insert into {PAYMENTS} select * replace ('x' || _dlt_id as _dlt_id, _dlt_list_idx + 100 as "
+                   f"_dlt_list_idx, 'x' || guid as guid, 'VISA' as card_type, '2222' as last4_digits) from {PAYMENTS} "
+                   f"where _dlt_id = %s", (first,))
+        wh.execute(f"update {PAYMENTS} set card_type = null, last4_digits = '1111' where _dlt_id = %s", (first,))
+        # a service charge of no check of these orders, unreadable: the build never reads it
+        assert wh.table_exists("raw_toast", "orders__checks__applied_service_charges"), "the world has service charges"
+        wh.execute("insert into raw_toast.orders__checks__applied_service_charges select * replace ('abc' as "
+                   "charge_amount, 'nowhere' as _dlt_parent_id, 'stray' as _dlt_id) "
+                   "from raw_toast.orders__checks__applied_service_charges limit 1")
         wh.execute(f"update {PAYMENTS} set payment_status = 'VOIDED' where _dlt_parent_id = %s", (checks[4],))
         wh.execute(f"update {PAYMENTS} set payment_status = null where _dlt_parent_id = %s", (checks[5],))
         wh.execute(f"update {CHECKS} set deleted = true where _dlt_id = %s", (checks[6],))
         wh.execute(f"update {CHECKS} set display_number = '' where _dlt_id = %s", (checks[7],))
         wh.execute(f"update raw_toast.orders set business_date = 0 where _dlt_id = "
                    f"(select _dlt_parent_id from {CHECKS} where _dlt_id = %s)", (checks[7],))
+        wh.execute(f"update raw_toast.orders set business_date = 2026036 where _dlt_id = "  # 7 digits: 2026-03-06
+                   f"(select _dlt_parent_id from {CHECKS} where _dlt_id = %s)", (checks[9],))
         modifier = wh.scalar(f"select _dlt_id from {MODIFIERS} order by _dlt_id limit 1")
         assert modifier, "the world has modifiers"
         wh.execute(f"update {MODIFIERS} set display_name = %s, quantity = null where _dlt_id = %s", (ESCAPED, modifier))
@@ -109,6 +124,9 @@ def test_set_based_build_writes_the_normalisers_rows(monkeypatch: pytest.MonkeyP
         assert any(t["business_date"] is None for t in transactions)
         assert deleted not in {t["pos_transaction_id"] for t in transactions}
         assert any(t["status"] is None for t in by_sql["pos_tenders"].values())
+        assert any(i["unit"] == "οδος" for i in items)
+        assert any(t["card_brand"] is None and t["card_last_four"] == "1111" for t in transactions)
+        assert any(t["business_date"] == date(2026, 3, 6) for t in transactions)
 
         # an incremental build on top (late refunds, tip edits), both ways from the same state
         world.set_now(world.window_end_utc + timedelta(days=3))

@@ -5,10 +5,19 @@ columns of another type), leaving those builds to the normaliser."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import duckdb
+import pytest
 
 from transforms.canonical import canonical_id
-from transforms.canonical_sql import CANONICAL_ID_MACRO, canonical_id_sql
+from transforms.canonical_sql import (
+    CANONICAL_ID_MACRO,
+    canonical_id_sql,
+    cents_sql,
+    known_zones,
+    quantity_sql,
+)
 from transforms.lightspeed.normalize import LightspeedContext
 from transforms.lightspeed.sales_sql import COLUMNS, supported
 
@@ -47,3 +56,24 @@ def test_lightspeed_sql_declines_what_it_would_not_do_exactly() -> None:
     assert supported(_context("EUR"), lambda table: {c: t for c, t in types(table).items() if c != "return_for"})
     as_double = {**COLUMNS["sales__line_items"], "total_price": "DOUBLE"}
     assert not supported(_context("EUR"), lambda table: as_double if table == "sales__line_items" else types(table))
+
+
+def test_the_sql_refuses_what_the_canonical_columns_would_refuse() -> None:
+    """A quantity of more than three decimals or an amount of more than two fails the build, as the
+    normaliser's insert into NUMERIC(14,3)/(14,2) does (never rounded quietly)."""
+    con = duckdb.connect()
+    assert con.execute(f"select {quantity_sql('2.000000000::DECIMAL(38,9)')}").fetchone()[0] == Decimal("2")
+    assert con.execute(f"select {cents_sql('1.230::DECIMAL(38,3)')}").fetchone()[0] == Decimal("1.23")
+    with pytest.raises(duckdb.Error, match="more than three decimals"):
+        con.execute(f"select {quantity_sql('0.3335::DECIMAL(38,9)')}").fetchall()
+    with pytest.raises(duckdb.Error, match="more than two decimals"):
+        con.execute(f"select {cents_sql('1.235::DECIMAL(38,3)')}").fetchall()
+
+
+def test_zone_names_only_as_python_spells_them() -> None:
+    """DuckDB's ICU takes spellings zoneinfo refuses: those builds stay with the normaliser."""
+    assert known_zones(["Europe/Madrid", "Atlantic/Canary", "UTC"])
+    assert not known_zones(["europe/madrid"])
+    assert not known_zones(["GMT+5"])
+    ctx = LightspeedContext(tenant_id="t", account_id="a", outlets={"O1": {"currency": "EUR", "time_zone": "europe/madrid"}})
+    assert not supported(ctx, lambda table: dict(COLUMNS[table]))

@@ -26,6 +26,8 @@ from transforms.build import Lookup, SetBasedSales
 from transforms.canonical_sql import (
     Types,
     canonical_id_sql,
+    known_zones,
+    quantity_sql,
     relation,
     text_literal,
     types_match,
@@ -72,7 +74,8 @@ def supported(ctx: LightspeedContext, types: Types) -> bool:
     """Whether the SQL gives exactly the normaliser's rows here: every outlet's currency has two
     decimals, and each raw column it reads is absent or of the type it was written for
     (``types(table)``: the raw table's columns and types, {} when it does not exist)."""
-    return all(exponent(ctx.currency(outlet)) == 2 for outlet in ctx.outlets) and types_match(COLUMNS, types)
+    return (all(exponent(ctx.currency(outlet)) == 2 for outlet in ctx.outlets) and types_match(COLUMNS, types)
+            and known_zones((o.get("time_zone") or "UTC") for o in ctx.outlets.values()))
 
 
 def _signed(expr: str) -> str:
@@ -124,7 +127,7 @@ def sales_sql(ctx: LightspeedContext, types: Types, name: Callable[[str], str],
                    round({_signed("coalesce(l.total_price, 0) + coalesce(l.total_tax, 0)")}, 2) AS net,
                    round({_signed("coalesce(l.total_tax, 0)")}, 2) AS tax,
                    round({_signed("coalesce(l.total_discount, 0) * (1 + coalesce(r.rate, 0))")}, 2) AS discount,
-                   {_signed("coalesce(l.quantity, 0)")} AS qty
+                   {quantity_sql(_signed("coalesce(l.quantity, 0)"))} AS qty
             FROM {sale} s JOIN {raw("sales__line_items")} l ON l._dlt_parent_id = s.dlt_id
             LEFT JOIN rates r ON r.id = l.tax_id
             WHERE l.status IS DISTINCT FROM 'VOIDED')

@@ -25,7 +25,10 @@ from transforms.build import Lookup, SetBasedSales
 from transforms.canonical_sql import (
     Types,
     canonical_id_sql,
+    cents_sql,
+    known_zones,
     minor_units_sql,
+    quantity_sql,
     relation,
     text_literal,
     types_match,
@@ -70,7 +73,8 @@ COLUMNS: dict[str, dict[str, str]] = {
 def supported(ctx: SquareContext, types: Types) -> bool:
     """Whether the SQL gives exactly the normaliser's rows here: every location's currency has two
     decimals and each raw column it reads is absent or of the type it was written for."""
-    return all(exponent(ctx.currency(loc)) == 2 for loc in ctx.locations) and types_match(COLUMNS, types)
+    return (all(exponent(ctx.currency(loc)) == 2 for loc in ctx.locations) and types_match(COLUMNS, types)
+            and known_zones((loc.get("timezone") or "UTC") for loc in ctx.locations.values()))
 
 
 def _method(t: str) -> str:
@@ -92,12 +96,12 @@ def sales_sql(ctx: SquareContext, types: Types, name: Callable[[str], str], pref
 
     tenant, account = text_literal(ctx.tenant_id), text_literal(ctx.account_id)
     provider = text_literal(PROVIDER)
-    sale, line, tender, customers, modifiers = (f"{prefix}_{n}" for n in ("sale", "line", "tender", "customer",
-                                                                             "modifier"))
+    sale, line, tender, customers, modifiers, lowered = (
+        f"{prefix}_{n}" for n in ("sale", "line", "tender", "customer", "modifier", "lowered"))
 
     def money(expr: str, currency: str = "s.currency") -> str:
         quantum = f"(CASE {minor_units_sql(currency)} WHEN 0 THEN 1.000 WHEN 3 THEN 0.001 ELSE 0.010 END)"
-        return f"(coalesce({expr}, 0)::DECIMAL(38,0) * {quantum})"
+        return cents_sql(f"(coalesce({expr}, 0)::DECIMAL(38,0) * {quantum})")
 
     prepare = (
         f"""CREATE OR REPLACE TEMP TABLE {sale} AS
@@ -117,7 +121,7 @@ def sales_sql(ctx: SquareContext, types: Types, name: Callable[[str], str], pref
         f"""CREATE OR REPLACE TEMP TABLE {line} AS
         SELECT s.tx_id, s.location_id, s.business_date, s.kind, s.currency, s._dlt_id AS order_dlt_id, l.*,
                row_number() OVER (PARTITION BY l._dlt_parent_id ORDER BY l._dlt_list_idx) - 1 AS n,
-               coalesce(nullif(l.quantity, '')::DECIMAL(38,9), 0) AS qty
+               {quantity_sql("coalesce(nullif(l.quantity, '')::DECIMAL(38,20), 0)")} AS qty
         FROM {sale} s JOIN {raw("orders__line_items")} l ON l._dlt_parent_id = s._dlt_id""",
         f"""CREATE OR REPLACE TEMP TABLE {tender} AS
         SELECT s.tx_id, s.currency, t.*,
@@ -129,8 +133,8 @@ def sales_sql(ctx: SquareContext, types: Types, name: Callable[[str], str], pref
     payment = f"""(SELECT t._dlt_parent_id, arg_min(p.id, t._dlt_list_idx) AS payment_id
                    FROM {tender} t JOIN {account_rows("payments")} p ON p.id = t.payment_id
                    GROUP BY t._dlt_parent_id)"""
-    card = f"""(SELECT _dlt_parent_id, arg_min(card_details__card__card_brand, _dlt_list_idx) AS brand,
-                       arg_min(card_details__card__last_4, _dlt_list_idx) AS last_4
+    card = f"""(SELECT _dlt_parent_id, arg_min({{'brand': card_details__card__card_brand,
+                                                 'last_4': card_details__card__last_4}}, _dlt_list_idx) AS card
                 FROM {tender} WHERE coalesce(card_details__card__card_brand, '') <> '' GROUP BY _dlt_parent_id)"""
     methods = f"""(SELECT _dlt_parent_id, count(DISTINCT method) AS methods, min(method) AS method
                    FROM {tender} GROUP BY _dlt_parent_id)"""
@@ -146,7 +150,7 @@ def sales_sql(ctx: SquareContext, types: Types, name: Callable[[str], str], pref
                {money("s.total_money__amount")} AS total_amount, s.currency, coalesce(l.qty, 0) AS items_quantity,
                CASE WHEN m.methods IS NULL THEN NULL WHEN m.methods = 1 THEN m.method ELSE 'split' END
                  AS payment_method,
-               c.brand AS card_brand, c.last_4 AS card_last_four,
+               c.card.brand AS card_brand, c.card.last_4 AS card_last_four,
                p.team_member_id AS cashier_id,
                nullif(concat_ws(' ', nullif(tm.given_name, ''), nullif(tm.family_name, '')), '') AS cashier_name,
                p.device_details__device_id AS device_id, p.device_details__device_name AS device_name,
@@ -202,8 +206,8 @@ def sales_sql(ctx: SquareContext, types: Types, name: Callable[[str], str], pref
                t.card_details__entry_method AS entry_method,
                {money("t.amount_money__amount", "t.currency")} - {money("t.tip_money__amount", "t.currency")} AS amount,
                {money("t.tip_money__amount", "t.currency")} AS tip_amount, t.currency,
-               lower(coalesce(nullif(t.card_details__status, ''), 'CAPTURED')) AS status
-        FROM {tender} t"""
+               CASE WHEN coalesce(t.card_details__status, '') = '' THEN 'captured' ELSE lw.lowered END AS status
+        FROM {tender} t LEFT JOIN {lowered} lw ON lw.text = t.card_details__status"""
 
     def modifier(key: tuple[str | None, ...]) -> tuple[str]:
         name, qty, amount, object_id, currency = key
@@ -220,6 +224,9 @@ def sales_sql(ctx: SquareContext, types: Types, name: Callable[[str], str], pref
                               FROM {raw("orders__line_items__modifiers")} md JOIN {line} l
                                 ON md._dlt_parent_id = l._dlt_id""",
                ("name", "quantity", "amount", "catalog_object_id", "currency"), ("element",), modifier),
+        # Python's lower() (DuckDB's differs beyond ASCII: 'İ', final sigma)
+        Lookup(lowered, f"SELECT DISTINCT card_details__status FROM {tender} WHERE card_details__status IS NOT NULL",
+               ("text",), ("lowered",), lambda key: (key[0].lower(),)),
     )
     return SetBasedSales(prepare=prepare, lookups=lookups, transactions=transactions, items=items, tenders=tenders,
                          stale_ids=f"SELECT tx_id AS id FROM {sale}")

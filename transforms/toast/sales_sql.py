@@ -26,6 +26,7 @@ from transforms.build import Lookup, SetBasedSales
 from transforms.canonical_sql import (
     Types,
     canonical_id_sql,
+    quantity_sql,
     relation,
     text_literal,
     types_match,
@@ -68,8 +69,11 @@ def supported(ctx: ToastContext, types: Types) -> bool:
 
 
 def _money(expr: str) -> str:
-    """:func:`~transforms.money.from_major` of a text column (None or '' → 0.00)."""
-    return f"coalesce(round(nullif({expr}, '')::DECIMAL(38,20), 2), 0)"
+    """:func:`~transforms.money.from_major` of a text column (None or '' → 0.00); a text of more than
+    20 decimals (never a double's) fails the build rather than be rounded twice."""
+    return (f"(CASE WHEN regexp_matches({expr}, '\\.[0-9]{{21,}}') "
+            f"THEN error('an amount of more than 20 decimals: ' || {expr}) "
+            f"ELSE coalesce(round(nullif({expr}, '')::DECIMAL(38,20), 2), 0) END)")
 
 
 def sales_sql(ctx: ToastContext, types: Types, name: Callable[[str], str], prefix: str) -> SetBasedSales:
@@ -80,9 +84,9 @@ def sales_sql(ctx: ToastContext, types: Types, name: Callable[[str], str], prefi
 
     tenant, account = text_literal(ctx.tenant_id), text_literal(ctx.account_id)
     provider = text_literal(PROVIDER)
-    order, check, sel, pay, guests, staff, devices, items, modifiers, currencies = (
+    order, check, sel, pay, guests, staff, devices, items, modifiers, currencies, lowered = (
         f"{prefix}_{n}" for n in ("order", "check", "selection", "payment", "guest", "staff", "device", "item",
-                                  "modifier", "currency"))
+                                  "modifier", "currency", "lowered"))
     refunded = f"""(SELECT DISTINCT p._dlt_root_id FROM {raw("orders__checks__payments")} p
                     WHERE coalesce(p.refund__refund_amount, '') <> '')"""
     prepare = (
@@ -97,9 +101,10 @@ def sales_sql(ctx: ToastContext, types: Types, name: Callable[[str], str], prefi
                {canonical_id_sql(tenant, provider, "'check'", "c.guid")} AS tx_id,
                coalesce(o.voided, false) OR coalesce(c.voided, false) AS is_void,
                CASE WHEN is_void THEN 'void' ELSE 'sale' END AS kind,
-               CASE WHEN coalesce(o.business_date, 0) = 0 THEN NULL
-                    ELSE make_date((o.business_date // 10000)::INTEGER, (o.business_date // 100 % 100)::INTEGER,
-                                   (o.business_date % 100)::INTEGER) END AS business_date,
+               CASE WHEN coalesce(o.business_date, 0) = 0 THEN NULL  -- the normaliser's slices of its digits
+                    ELSE make_date(substr(o.business_date::VARCHAR, 1, 4)::INTEGER,
+                                   substr(o.business_date::VARCHAR, 5, 2)::INTEGER,
+                                   substr(o.business_date::VARCHAR, 7, 2)::INTEGER) END AS business_date,
                coalesce(c.closed_date, c.paid_date, o.closed_date, o.opened_date) AS sold_at
         FROM {order} o JOIN {raw("orders__checks")} c ON c._dlt_parent_id = o._dlt_id
         LEFT JOIN {currencies} cur ON cur.guid = coalesce(o._pos_restaurant_guid, '')
@@ -108,7 +113,7 @@ def sales_sql(ctx: ToastContext, types: Types, name: Callable[[str], str], prefi
         SELECT c.tx_id, c.location_id, c.currency, c.kind, c.business_date, c._dlt_id AS check_dlt_id, s.*,
                row_number() OVER (PARTITION BY s._dlt_parent_id ORDER BY s._dlt_list_idx) - 1 AS n,
                {_money("s.pre_discount_price")} AS gross, {_money("s.price")} AS net, {_money("s.tax")} AS tax_amount,
-               coalesce(nullif(s.quantity, '')::DECIMAL(38,9), 0) AS qty,
+               {quantity_sql("coalesce(nullif(s.quantity, '')::DECIMAL(38,20), 0)")} AS qty,
                s.tax_inclusion IS DISTINCT FROM 'INCLUDED' AS tax_added
         FROM {check} c JOIN {raw("orders__checks__selections")} s ON s._dlt_parent_id = c._dlt_id
         WHERE NOT coalesce(s.voided, false)""",
@@ -127,12 +132,12 @@ def sales_sql(ctx: ToastContext, types: Types, name: Callable[[str], str], prefi
                       FROM {sel} GROUP BY _dlt_parent_id)"""
     payments = f"""(SELECT _dlt_parent_id, sum({_money("tip_amount")}) AS tip, count(DISTINCT method) AS methods,
                            min(method) AS method,
-                           arg_min(card_type, _dlt_list_idx) FILTER (WHERE coalesce(last4_digits, '') <> '') AS brand,
-                           arg_min(last4_digits, _dlt_list_idx) FILTER (WHERE coalesce(last4_digits, '') <> '')
-                             AS last_4
+                           arg_min({{'brand': card_type, 'last_4': last4_digits}}, _dlt_list_idx)
+                             FILTER (WHERE coalesce(last4_digits, '') <> '') AS card
                     FROM {pay} GROUP BY _dlt_parent_id)"""
-    service = f"""(SELECT _dlt_parent_id, sum({_money("charge_amount")}) AS service
-                   FROM {raw("orders__checks__applied_service_charges")} GROUP BY _dlt_parent_id)"""
+    service = f"""(SELECT a._dlt_parent_id, sum({_money("a.charge_amount")}) AS service
+                   FROM {raw("orders__checks__applied_service_charges")} a JOIN {check} c ON a._dlt_parent_id = c._dlt_id
+                   GROUP BY a._dlt_parent_id)"""
     utc = "timezone('UTC', coalesce(c.modified_date, c.order_modified))"
     transactions = f"""
         SELECT c.tx_id AS id, {tenant} AS tenant_id, {account} AS pos_account_id, {provider} AS pos_provider,
@@ -150,7 +155,7 @@ def sales_sql(ctx: ToastContext, types: Types, name: Callable[[str], str], prefi
                c.currency, coalesce(s.qty, 0) AS items_quantity,
                CASE WHEN p.methods IS NULL THEN NULL WHEN p.methods = 1 THEN p.method ELSE 'split' END
                  AS payment_method,
-               p.brand AS card_brand, p.last_4 AS card_last_four,
+               p.card.brand AS card_brand, p.card.last_4 AS card_last_four,
                c.server__guid AS cashier_id, st.cashier_name, c.created_device__id AS device_id, d.device_name,
                coalesce(nullif(c.display_number, ''), c.order_display_number) AS receipt_number,
                g.customer_ref, g.customer_name, g.customer_email, g.customer_phone,
@@ -187,13 +192,14 @@ def sales_sql(ctx: ToastContext, types: Types, name: Callable[[str], str], prefi
                NULL::VARCHAR AS variation_name, nullif(mi.sku, '') AS product_sku, mi.category,
                s.qty AS quantity,
                CASE WHEN coalesce(nullif(s.unit_of_measure, ''), 'NONE') = 'NONE' THEN NULL
-                    ELSE lower(s.unit_of_measure) END AS unit,
+                    ELSE lu.lowered END AS unit,
                {unit_price_sql("s.gross", "s.qty")} AS unit_price,
                s.gross AS gross_amount, s.gross - s.net AS discount_amount, s.tax_amount,
                s.net + CASE WHEN s.tax_added THEN s.tax_amount ELSE 0 END AS line_total,
                s.currency, md.modifiers, NULL::VARCHAR AS mapped_product_id, false AS is_mapped
         FROM {sel} s
         LEFT JOIN {items} mi ON mi.guid = s.item__guid
+        LEFT JOIN {lowered} lu ON lu.text = s.unit_of_measure
         LEFT JOIN {line_modifiers} md ON md._dlt_parent_id = s._dlt_id"""
     tenders = f"""
         SELECT {canonical_id_sql("p.tx_id", "'tender'", "coalesce(nullif(p.guid, ''), p.n::VARCHAR)")} AS id,
@@ -201,8 +207,8 @@ def sales_sql(ctx: ToastContext, types: Types, name: Callable[[str], str], prefi
                p.method, p.card_type AS card_brand, p.last4_digits AS card_last_four,
                p.card_entry_mode AS entry_method, {_money("p.amount")} AS amount,
                {_money("p.tip_amount")} AS tip_amount, p.currency,
-               nullif(lower(coalesce(p.payment_status, '')), '') AS status
-        FROM {pay} p"""
+               nullif(lw.lowered, '') AS status
+        FROM {pay} p LEFT JOIN {lowered} lw ON lw.text = p.payment_status"""
     # every check and refund the orders may own (deleted checks, undone refunds disappear); not the left out
     all_checks = f"""(SELECT c.guid, c._dlt_id FROM {order} o JOIN {raw("orders__checks")} c
                       ON c._dlt_parent_id = o._dlt_id WHERE NOT o.has_refund)"""
@@ -242,6 +248,10 @@ def sales_sql(ctx: ToastContext, types: Types, name: Callable[[str], str], prefi
                               FROM {raw("orders__checks__selections__modifiers")} md
                               JOIN {sel} s ON md._dlt_parent_id = s._dlt_id""",
                ("name", "quantity", "price", "item_guid", "currency"), ("element",), modifier),
+        # Python's lower() (DuckDB's differs beyond ASCII: 'İ', final sigma)
+        Lookup(lowered, f"""SELECT DISTINCT text FROM (SELECT unit_of_measure AS text FROM {sel}
+                                                    UNION SELECT payment_status FROM {pay}) WHERE text IS NOT NULL""",
+               ("text",), ("lowered",), lambda key: (key[0].lower(),)),
     )
     currency_rows = f"""CREATE OR REPLACE TEMP TABLE {currencies} AS SELECT * FROM (VALUES {", ".join(
         f"({text_literal(guid)}, {text_literal(ctx.currency(guid))})" for guid in ctx.restaurants) or "(NULL, NULL)"})
