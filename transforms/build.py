@@ -152,6 +152,17 @@ class BuildJob:
 Builder = Callable[[RawRows, CanonicalSink, BuildJob], None]
 
 
+def set_based_first(out: CanonicalSink, ids: set[str], supported: Callable[[], bool],
+                    sales: Callable[[], SetBasedSales]) -> set[str]:
+    """The changed objects ``ids`` a builder still normalises in Python: all of them, unless there
+    are :data:`SET_BASED_MIN` or more, the sink runs set-based SQL and the provider's SQL is exact
+    here (``supported()``, asked only then: it reads the raw tables' columns) — then ``sales()``'s
+    SQL writes them and only those it left out remain."""
+    if len(ids) < SET_BASED_MIN or not getattr(out, "set_based", False) or not supported():
+        return ids
+    return set(out.write_set_based(sales(), ids))
+
+
 def chunks(items: Iterable[str], size: int = CHUNK) -> Iterator[list[str]]:
     """Sorted ``items`` in lists of at most ``size``."""
     ordered = sorted(items)

@@ -9,6 +9,7 @@ second, a build well under one.
 
 from __future__ import annotations
 
+import importlib
 import json
 import shutil
 from collections.abc import Callable, Iterator
@@ -27,6 +28,7 @@ from support.worlds import START, sandbox_world, set_clock
 from pos_sandbox.ledger import compute_truth
 from pos_sandbox.server import SandboxServer
 from pos_sandbox.world import World
+from transforms import build as transforms_build
 
 NORMAL = (8, START, 3)  # seed, start, days: a void, a same-day and a next-day refund, tip edits
 DST = (15, date(2026, 3, 27), 4)  # window crosses the European DST change (29 March 2026)
@@ -266,3 +268,52 @@ def differences(got: Snapshot, expected: Snapshot) -> list[str]:
                                             if a[k].get(c) != b[k].get(c))
                 for k in [k for k in set(a) & set(b) if a[k] != b[k]][:3]]
     return out
+
+
+class SetBasedProbe:
+    """The set-based builds switched on (from one changed object) or off, and the calls of a
+    provider builder's ``sales_sql`` counted (so a test knows which way a build went)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, builder_module: str) -> None:
+        self.monkeypatch = monkeypatch
+        self.calls: list[int] = []
+        module = importlib.import_module(builder_module)  # the module, not the build function it defines
+        sales_sql = module.sales_sql
+        monkeypatch.setattr(module, "sales_sql", lambda *a, **k: self.calls.append(1) or sales_sql(*a, **k))
+
+    def switch(self, on: bool) -> None:
+        self.monkeypatch.setattr(transforms_build, "SET_BASED_MIN", 0 if on else 10**9)
+        self.calls.clear()
+
+
+def first_build_both_ways(probe: SetBasedProbe, build: Callable[[], Any], reset: Callable[[], None]) -> Snapshot:
+    """The first build with the set-based SQL on the canonical tables as they are (empty, or as the
+    caller's ``reset`` left them), then after ``reset`` with the normaliser: every canonical row and
+    every count the same. The set-based build's rows."""
+    probe.switch(True)
+    sql = build()
+    assert probe.calls, "the set-based build ran"
+    by_sql = build_snapshot()
+    reset()
+    probe.switch(False)
+    python = build()
+    assert not probe.calls
+    assert differences(build_snapshot(), by_sql) == []
+    assert (sql.transactions, sql.items, sql.tenders, sql.days_recomputed, sql.daily_rows) == (
+        python.transactions, python.items, python.tenders, python.days_recomputed, python.daily_rows)
+    return by_sql
+
+
+def incremental_build_both_ways(probe: SetBasedProbe, build: Callable[[], Any]) -> Snapshot:
+    """The build of a new raw load from the same state both ways (the canonical tables kept, then
+    restored): every canonical row the same. The set-based build's rows."""
+    keep_canonical()
+    probe.switch(True)
+    incremental = build()
+    assert probe.calls and incremental.loads == 1 and incremental.transactions
+    by_sql = build_snapshot()
+    keep_canonical(restore=True)
+    probe.switch(False)
+    build()
+    assert differences(build_snapshot(), by_sql) == []
+    return by_sql

@@ -8,12 +8,16 @@ First builds and an incremental one, both ways."""
 
 from __future__ import annotations
 
-import importlib
 from datetime import date, timedelta
 from typing import Any
 
 import pytest
-from canonical.canonical_support import build_snapshot, differences, keep_canonical, wipe_canonical
+from canonical.canonical_support import (
+    SetBasedProbe,
+    first_build_both_ways,
+    incremental_build_both_ways,
+    wipe_canonical,
+)
 from canonical.test_toast_lightspeed_canonical import ACCOUNT, _pipeline, _source, _sync_and_build
 from support.accounts import manifest_account
 from support.destination import open_warehouse
@@ -25,12 +29,6 @@ from transforms.canonical import canonical_id
 
 SALES = "raw_lightspeed.sales"
 LINES = "raw_lightspeed.sales__line_items"
-# the module (``transforms.lightspeed.build`` the attribute is the builder function it defines)
-lightspeed_build = importlib.import_module("transforms.lightspeed.build")
-
-
-def _set_based(monkeypatch: pytest.MonkeyPatch, on: bool) -> None:
-    monkeypatch.setattr(lightspeed_build, "SET_BASED_MIN", 0 if on else 10**9)
 
 
 def _corners() -> dict[str, Any]:
@@ -81,29 +79,18 @@ def test_set_based_build_writes_the_normalisers_rows(monkeypatch: pytest.MonkeyP
     world = sandbox_world(7, "lightspeed", days=4, start=date(2026, 3, 27), scale="small")
     tenant = world.tenant_id
     pipeline = _pipeline("lightspeed", tmp_path)
-    calls: list[int] = []
-    sales_sql = lightspeed_build.sales_sql
-    monkeypatch.setattr(lightspeed_build, "sales_sql", lambda *a, **k: calls.append(1) or sales_sql(*a, **k))
+    probe = SetBasedProbe(monkeypatch, "transforms.lightspeed.build")
     with SandboxServer(world) as server:
         world.set_now(world.window_end_utc - timedelta(days=2))
-        _set_based(monkeypatch, False)
+        probe.switch(False)
         _sync_and_build(server, world, "lightspeed", pipeline)  # raw load 1 (its build is wiped below)
         corners = _corners()
 
-        # the first build, both ways
-        _wipe_and_record_version(tenant, corners["product"], corners["name"])
-        _set_based(monkeypatch, True)
-        sql = build_account(ACCOUNT, "lightspeed", tenant)
-        assert calls, "the set-based build ran"
-        by_sql = build_snapshot()
-        _wipe_and_record_version(tenant, corners["product"], corners["name"])
-        _set_based(monkeypatch, False)
-        calls.clear()
-        python = build_account(ACCOUNT, "lightspeed", tenant)
-        assert not calls
-        assert differences(build_snapshot(), by_sql) == []
-        assert (sql.transactions, sql.items, sql.tenders, sql.days_recomputed, sql.daily_rows) == (
-            python.transactions, python.items, python.tenders, python.days_recomputed, python.daily_rows)
+        def reset() -> None:
+            _wipe_and_record_version(tenant, corners["product"], corners["name"])
+
+        reset()
+        by_sql = first_build_both_ways(probe, lambda: build_account(ACCOUNT, "lightspeed", tenant), reset)
 
         # the corners were reached (and so compared)
         items = list(by_sql["pos_transaction_items"].values())
@@ -120,13 +107,4 @@ def test_set_based_build_writes_the_normalisers_rows(monkeypatch: pytest.MonkeyP
         world.set_now(world.window_end_utc + timedelta(days=3))
         pipeline.run(_source("lightspeed", manifest_account(server, "lightspeed"), world),
                      loader_file_format="parquet").raise_on_failed_jobs()
-        keep_canonical()
-        _set_based(monkeypatch, True)
-        calls.clear()
-        incremental = build_account(ACCOUNT, "lightspeed", tenant)
-        assert calls and incremental.loads == 1 and incremental.transactions
-        by_sql = build_snapshot()
-        keep_canonical(restore=True)
-        _set_based(monkeypatch, False)
-        build_account(ACCOUNT, "lightspeed", tenant)
-        assert differences(build_snapshot(), by_sql) == []
+        incremental_build_both_ways(probe, lambda: build_account(ACCOUNT, "lightspeed", tenant))

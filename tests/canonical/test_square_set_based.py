@@ -8,7 +8,6 @@ A first build and an incremental one, both ways."""
 
 from __future__ import annotations
 
-import importlib
 import json
 from collections.abc import Callable
 from datetime import timedelta
@@ -16,23 +15,18 @@ from datetime import timedelta
 import pytest
 from canonical.canonical_support import (
     CanonicalEnv,
-    build_snapshot,
-    differences,
-    keep_canonical,
+    SetBasedProbe,
+    first_build_both_ways,
+    incremental_build_both_ways,
     make_world,
     wipe_canonical,
 )
 from support.destination import open_warehouse
 
-square_build = importlib.import_module("transforms.square.build")  # the module, not its build function
 ORDERS = "raw_square.orders"
 LINES = "raw_square.orders__line_items"
 TENDERS = "raw_square.orders__tenders"
 ESCAPED = 'Leche "de" avena\\ ñ/€\ttab'
-
-
-def _set_based(monkeypatch: pytest.MonkeyPatch, on: bool) -> None:
-    monkeypatch.setattr(square_build, "SET_BASED_MIN", 0 if on else 10**9)
 
 
 def _corners() -> list[str]:
@@ -85,25 +79,10 @@ def test_set_based_build_writes_the_normalisers_rows(make_env: Callable[..., Can
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     world = make_world()
     env = make_env(world=world, now=world.window_start_utc + timedelta(days=1, hours=12))
-    calls: list[int] = []
-    sales_sql = square_build.sales_sql
-    monkeypatch.setattr(square_build, "sales_sql", lambda *a, **k: calls.append(1) or sales_sql(*a, **k))
+    probe = SetBasedProbe(monkeypatch, "transforms.square.build")
     env.ingest()
     orders = _corners()
-
-    # the first build, both ways
-    _set_based(monkeypatch, True)
-    sql = env.build()
-    assert calls, "the set-based build ran"
-    by_sql = build_snapshot()
-    wipe_canonical()
-    _set_based(monkeypatch, False)
-    calls.clear()
-    python = env.build()
-    assert not calls
-    assert differences(build_snapshot(), by_sql) == []
-    assert (sql.transactions, sql.items, sql.tenders, sql.days_recomputed, sql.daily_rows) == (
-        python.transactions, python.items, python.tenders, python.days_recomputed, python.daily_rows)
+    by_sql = first_build_both_ways(probe, env.build, wipe_canonical)
 
     # the corners were reached (and so compared)
     transactions = {t["pos_transaction_id"]: t for t in by_sql["pos_transactions"].values()}
@@ -123,14 +102,5 @@ def test_set_based_build_writes_the_normalisers_rows(make_env: Callable[..., Can
     # an incremental build on top (late refunds, tip edits), both ways from the same state
     env.set_now(world.window_end_utc + timedelta(days=2))
     env.ingest()
-    keep_canonical()
-    _set_based(monkeypatch, True)
-    calls.clear()
-    incremental = env.build()
-    assert calls and incremental.loads == 1 and incremental.transactions
-    by_sql = build_snapshot()
+    by_sql = incremental_build_both_ways(probe, env.build)
     assert any(t["transaction_type"] == "refund" for t in by_sql["pos_transactions"].values()), "refunds alongside"
-    keep_canonical(restore=True)
-    _set_based(monkeypatch, False)
-    env.build()
-    assert differences(build_snapshot(), by_sql) == []

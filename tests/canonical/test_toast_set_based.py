@@ -9,13 +9,17 @@ A first build and an incremental one, both ways."""
 
 from __future__ import annotations
 
-import importlib
 import json
 from datetime import date, timedelta
 from typing import Any
 
 import pytest
-from canonical.canonical_support import build_snapshot, differences, keep_canonical, wipe_canonical
+from canonical.canonical_support import (
+    SetBasedProbe,
+    first_build_both_ways,
+    incremental_build_both_ways,
+    wipe_canonical,
+)
 from canonical.test_toast_lightspeed_canonical import ACCOUNT, _pipeline, _source, _sync_and_build
 from support.accounts import manifest_account
 from support.destination import open_warehouse
@@ -24,16 +28,11 @@ from support.worlds import sandbox_world
 from pos_sandbox.server import SandboxServer
 from pos_sync.canonical.build import build_account
 
-toast_build = importlib.import_module("transforms.toast.build")  # the module, not its build function
 CHECKS = "raw_toast.orders__checks"
 SELECTIONS = "raw_toast.orders__checks__selections"
 PAYMENTS = "raw_toast.orders__checks__payments"
 MODIFIERS = "raw_toast.orders__checks__selections__modifiers"
 ESCAPED = 'Leche "de" avena\\ ñ/€\ttab'
-
-
-def _set_based(monkeypatch: pytest.MonkeyPatch, on: bool) -> None:
-    monkeypatch.setattr(toast_build, "SET_BASED_MIN", 0 if on else 10**9)
 
 
 def _corners() -> str:
@@ -88,31 +87,15 @@ def _corners() -> str:
 
 def test_set_based_build_writes_the_normalisers_rows(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
     world = sandbox_world(7, "toast", days=4, start=date(2026, 3, 6), scale="small")
-    tenant = world.tenant_id
     pipeline = _pipeline("toast", tmp_path)
-    calls: list[int] = []
-    sales_sql = toast_build.sales_sql
-    monkeypatch.setattr(toast_build, "sales_sql", lambda *a, **k: calls.append(1) or sales_sql(*a, **k))
+    probe = SetBasedProbe(monkeypatch, "transforms.toast.build")
     with SandboxServer(world) as server:
         world.set_now(world.window_end_utc - timedelta(days=2))
-        _set_based(monkeypatch, False)
+        probe.switch(False)
         _sync_and_build(server, world, "toast", pipeline)  # raw load 1 (its build is wiped below)
         deleted = _corners()
-
-        # the first build, both ways
         wipe_canonical()
-        _set_based(monkeypatch, True)
-        sql = build_account(ACCOUNT, "toast", tenant)
-        assert calls, "the set-based build ran"
-        by_sql = build_snapshot()
-        wipe_canonical()
-        _set_based(monkeypatch, False)
-        calls.clear()
-        python = build_account(ACCOUNT, "toast", tenant)
-        assert not calls
-        assert differences(build_snapshot(), by_sql) == []
-        assert (sql.transactions, sql.items, sql.tenders, sql.days_recomputed, sql.daily_rows) == (
-            python.transactions, python.items, python.tenders, python.days_recomputed, python.daily_rows)
+        by_sql = first_build_both_ways(probe, lambda: build_account(ACCOUNT, "toast", world.tenant_id), wipe_canonical)
 
         # the corners were reached (and so compared)
         items = list(by_sql["pos_transaction_items"].values())
@@ -132,14 +115,5 @@ def test_set_based_build_writes_the_normalisers_rows(monkeypatch: pytest.MonkeyP
         world.set_now(world.window_end_utc + timedelta(days=3))
         pipeline.run(_source("toast", manifest_account(server, "toast"), world),
                      loader_file_format="parquet").raise_on_failed_jobs()
-        keep_canonical()
-        _set_based(monkeypatch, True)
-        calls.clear()
-        incremental = build_account(ACCOUNT, "toast", tenant)
-        assert calls and incremental.loads == 1 and incremental.transactions
-        by_sql = build_snapshot()
+        by_sql = incremental_build_both_ways(probe, lambda: build_account(ACCOUNT, "toast", world.tenant_id))
         assert any(t["transaction_type"] == "refund" for t in by_sql["pos_transactions"].values()), "refunds too"
-        keep_canonical(restore=True)
-        _set_based(monkeypatch, False)
-        build_account(ACCOUNT, "toast", tenant)
-        assert differences(build_snapshot(), by_sql) == []

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from transforms.build import SET_BASED_MIN, BuildJob, CanonicalSink, RawRows, chunks
+from transforms.build import BuildJob, CanonicalSink, RawRows, chunks, set_based_first
 from transforms.lightspeed.normalize import (
     RAW_COLUMNS,
     LightspeedContext,
@@ -43,14 +43,12 @@ def build(raw: RawRows, out: CanonicalSink, job: BuildJob) -> None:
     )
     if job.first_build or raw.table_changed("products", job.loads):
         out.replace_products(normalize_products(ctx, products))
-    sale_ids = raw.changed_ids("sales", "id", job.loads)
+    # many sales: normalised in the warehouse's SQL (which reads the product versions itself)
+    sale_ids = set_based_first(out, raw.changed_ids("sales", "id", job.loads), lambda: supported(ctx, raw.column_types),
+                               lambda: sales_sql(ctx, raw.column_types, raw.qualified, "ls"))
     if sale_ids:  # a line is named as its product was when sold (versions recorded so far)
         for v in sorted(out.product_versions(job.tenant_id), key=lambda v: v["version"]):
             ctx.versions.setdefault(v["pos_item_id"], []).append(v)
-    if (len(sale_ids) >= SET_BASED_MIN and getattr(out, "set_based", False)
-            and supported(ctx, raw.column_types)):  # many sales: normalised in the warehouse's SQL
-        out.write_set_based(sales_sql(ctx, raw.column_types, raw.qualified, "ls"), sale_ids)
-        sale_ids = set()
     for chunk in chunks(sale_ids):
         # only the columns the normaliser reads (and the keys that re-attach the children)
         sales = raw.attach("sales", raw.roots("sales", "id", chunk, (*RAW_COLUMNS["sales"], "_dlt_id")),

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from transforms.build import SET_BASED_MIN, BuildJob, CanonicalSink, RawRows, Row, chunks
+from transforms.build import BuildJob, CanonicalSink, RawRows, Row, chunks, set_based_first
 from transforms.pii import normalise_email, normalise_phone
 from transforms.square.normalize import (
     RAW_COLUMNS,
@@ -77,10 +77,9 @@ def build(raw: RawRows, out: CanonicalSink, job: BuildJob) -> None:
         pseudonymize_phone=job.pseudonymizer(normalise_phone),
     )
     order_ids, refund_ids = changed(raw, job.loads)
-    if (len(order_ids) >= SET_BASED_MIN and getattr(out, "set_based", False)
-            and supported(ctx, raw.column_types)):  # many orders: their sales normalised in the warehouse's SQL
-        out.write_set_based(sales_sql(ctx, raw.column_types, raw.qualified, "sq"), order_ids)
-        order_ids = set()
+    # many orders: their sales normalised in the warehouse's SQL (refunds below, in Python)
+    order_ids = set_based_first(out, order_ids, lambda: supported(ctx, raw.column_types),
+                                lambda: sales_sql(ctx, raw.column_types, raw.qualified, "sq"))
     for chunk in chunks(order_ids):
         sale_orders = [o for o in _orders(raw, chunk) if not is_return_order(o)]
         tender_payments = [t["payment_id"] for o in sale_orders for t in o.get("tenders") or [] if t.get("payment_id")]

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from transforms.build import SET_BASED_MIN, BuildJob, CanonicalSink, RawRows, chunks
+from transforms.build import BuildJob, CanonicalSink, RawRows, chunks, set_based_first
 from transforms.pii import normalise_email, normalise_phone
 from transforms.toast.normalize import (
     RAW_COLUMNS,
@@ -52,11 +52,9 @@ def build(raw: RawRows, out: CanonicalSink, job: BuildJob) -> None:
         devices={r["pos_device_info__device_id"]: r for r in raw.account_table("devices")
                  if r.get("pos_device_info__device_id")},
     )
-    order_ids = raw.changed_ids("orders", "guid", job.loads)
-    if (len(order_ids) >= SET_BASED_MIN and getattr(out, "set_based", False)
-            and supported(ctx, raw.column_types)):  # many orders: normalised in the warehouse's SQL,
-        order_ids = set(out.write_set_based(sales_sql(ctx, raw.column_types, raw.qualified, "ts"), order_ids))
-        # but for those with a refund, left to the normaliser
+    # many orders: normalised in the warehouse's SQL, but for those with a refund (left to the normaliser)
+    order_ids = set_based_first(out, raw.changed_ids("orders", "guid", job.loads), lambda: supported(ctx, raw.column_types),
+                                lambda: sales_sql(ctx, raw.column_types, raw.qualified, "ts"))
     for chunk in chunks(order_ids):
         # only the columns the normaliser reads (and the keys that re-attach the children)
         orders = raw.attach("orders", raw.roots("orders", "guid", chunk, (*RAW_COLUMNS["orders"], "_dlt_id")),
