@@ -51,14 +51,7 @@ class CanonicalWriter:
         if not ids:
             return
         wh = self.wh
-        tmp = wh.temp_keys(["id"], ids)
-        before = wh.query(
-            f"select t.tenant_id, t.pos_provider, t.location_id, t.business_date from {SCHEMA}.pos_transactions t "
-            f"join {tmp} k on t.id = k.id")
-        self.days |= {(r["tenant_id"], r["pos_provider"], r["location_id"], r["business_date"]) for r in before}
-        wh.delete_in(POS_TRANSACTIONS, tmp, {"id": "id"})  # one key table for the three (DuckDB keeps
-        wh.delete_in(POS_TRANSACTION_ITEMS, tmp, {"transaction_id": "id"})  # each until the commit)
-        wh.delete_in(POS_TENDERS, tmp, {"transaction_id": "id"})
+        self._delete_transactions(wh.temp_keys(["id"], ids))
         wh.insert_rows(POS_TRANSACTIONS, batch.transactions)
         # the tenant's mappings as two columns (with_mappings' values, without a copy of every item)
         targets = [self.mappings.get(i.get("pos_item_id") or "") for i in batch.items]
@@ -70,6 +63,18 @@ class CanonicalWriter:
         self.transactions += len(batch.transactions)
         self.items += len(batch.items)
         self.tenders += len(batch.tenders)
+
+    def _delete_transactions(self, key_table: str) -> None:
+        """Delete the transactions whose ids are in ``key_table`` (column ``id``) with their items and
+        tenders, remembering the days they were on (their daily figures are recomputed)."""
+        wh = self.wh
+        before = wh.query(
+            f"select distinct t.tenant_id, t.pos_provider, t.location_id, t.business_date from {SCHEMA}.pos_transactions t "
+            f"join {key_table} k on t.id = k.id")
+        self.days |= {(r["tenant_id"], r["pos_provider"], r["location_id"], r["business_date"]) for r in before}
+        wh.delete_in(POS_TRANSACTIONS, key_table, {"id": "id"})  # one key table for the three (DuckDB keeps
+        wh.delete_in(POS_TRANSACTION_ITEMS, key_table, {"transaction_id": "id"})  # each until the commit)
+        wh.delete_in(POS_TENDERS, key_table, {"transaction_id": "id"})
 
     @property
     def set_based(self) -> bool:
@@ -96,13 +101,7 @@ class CanonicalWriter:
             wh.execute(f"CREATE OR REPLACE TEMP TABLE {made[table.name]} AS {select.replace('{keys}', keys)}")
         stale = f"{keys}_stale"
         wh.execute(f"CREATE OR REPLACE TEMP TABLE {stale} AS {sales.stale_ids.replace('{keys}', keys)}")
-        before = wh.query(
-            f"select distinct t.tenant_id, t.pos_provider, t.location_id, t.business_date "
-            f"from {SCHEMA}.pos_transactions t join {stale} k on t.id = k.id")
-        self.days |= {(r["tenant_id"], r["pos_provider"], r["location_id"], r["business_date"]) for r in before}
-        wh.delete_in(POS_TRANSACTIONS, stale, {"id": "id"})
-        wh.delete_in(POS_TRANSACTION_ITEMS, stale, {"transaction_id": "id"})
-        wh.delete_in(POS_TENDERS, stale, {"transaction_id": "id"})
+        self._delete_transactions(stale)
         mappings = wh.temp_keys(["pos_item_id", "target"], sorted(self.mappings.items()))
         counts = {}
         for table in (POS_TRANSACTIONS, POS_TRANSACTION_ITEMS, POS_TENDERS):
