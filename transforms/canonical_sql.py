@@ -7,6 +7,7 @@ the two over ids of every kind). :func:`canonical_id_sql` writes its call over S
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Mapping
 from functools import cache
 from zoneinfo import available_timezones
@@ -98,3 +99,16 @@ def known_zones(names: Iterable[str]) -> bool:
     """Whether every zone name is an IANA name exactly as Python's ``zoneinfo`` spells it: DuckDB's
     ICU also takes other spellings (``europe/madrid``, ``GMT+5``) that the normaliser refuses."""
     return all(name in _zones() for name in names)
+
+
+def modifier_json(name: str | None, quantity: str | None, price: str, modifier_id: str | None) -> str:
+    """One modifier as the normalisers write it in an item's ``modifiers`` (``json.dumps`` of the
+    dict, non-ASCII kept): an element of :func:`json_list_sql`'s list."""
+    return json.dumps({"name": name, "quantity": str(quantity or "1"), "price": price, "pos_modifier_id": modifier_id},
+                      ensure_ascii=False)
+
+
+def json_list_sql(element: str, order: str) -> str:
+    """The JSON list of the texts ``element`` in ``order`` (an aggregate), byte for byte the text
+    ``json.dumps`` gives a list of them (its separator ``, ``)."""
+    return f"'[' || string_agg({element}, ', ' ORDER BY {order}) || ']'"

@@ -18,7 +18,6 @@ A test builds the same raw rows both ways and compares every canonical row.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 
 from transforms.build import Lookup, SetBasedSales
@@ -26,8 +25,10 @@ from transforms.canonical_sql import (
     Types,
     canonical_id_sql,
     cents_sql,
+    json_list_sql,
     known_zones,
     minor_units_sql,
+    modifier_json,
     quantity_sql,
     relation,
     text_literal,
@@ -166,7 +167,7 @@ def sales_sql(ctx: SquareContext, types: Types, name: Callable[[str], str], pref
         LEFT JOIN {account_rows("team_members")} tm ON tm.id = p.team_member_id
         LEFT JOIN {customers} cu ON cu.customer_id IS NOT DISTINCT FROM s.customer_id"""
     line_modifiers = f"""(SELECT md._dlt_parent_id,
-                                 '[' || string_agg(lk.element, ', ' ORDER BY md._dlt_list_idx) || ']' AS modifiers
+                                 {json_list_sql("lk.element", "md._dlt_list_idx")} AS modifiers
                           FROM {raw("orders__line_items__modifiers")} md
                           JOIN {line} l ON md._dlt_parent_id = l._dlt_id
                           JOIN {modifiers} lk ON lk.name IS NOT DISTINCT FROM md.name
@@ -211,9 +212,8 @@ def sales_sql(ctx: SquareContext, types: Types, name: Callable[[str], str], pref
 
     def modifier(key: tuple[str | None, ...]) -> tuple[str]:
         name, qty, amount, object_id, currency = key
-        price = str(ctx.money(currency or "")(None if amount is None else int(amount)))
-        return (json.dumps({"name": name, "quantity": str(qty or "1"), "price": price, "pos_modifier_id": object_id},
-                           ensure_ascii=False),)
+        return (modifier_json(name, qty, str(ctx.money(currency or "")(None if amount is None else int(amount))),
+                              object_id),)
 
     lookups = (
         Lookup(customers, f"SELECT DISTINCT customer_id FROM {sale}", ("customer_id",),

@@ -19,13 +19,14 @@ A test builds the same raw rows both ways and compares every canonical row.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 
 from transforms.build import Lookup, SetBasedSales
 from transforms.canonical_sql import (
     Types,
     canonical_id_sql,
+    json_list_sql,
+    modifier_json,
     quantity_sql,
     relation,
     text_literal,
@@ -174,7 +175,7 @@ def sales_sql(ctx: ToastContext, types: Types, name: Callable[[str], str], prefi
           AND g.last_name IS NOT DISTINCT FROM c.customer__last_name
           AND g.email IS NOT DISTINCT FROM c.customer__email AND g.phone IS NOT DISTINCT FROM c.customer__phone"""
     line_modifiers = f"""(SELECT md._dlt_parent_id,
-                                 '[' || string_agg(lk.element, ', ' ORDER BY md._dlt_list_idx) || ']' AS modifiers
+                                 {json_list_sql("lk.element", "md._dlt_list_idx")} AS modifiers
                           FROM {raw("orders__checks__selections__modifiers")} md
                           JOIN {sel} s ON md._dlt_parent_id = s._dlt_id
                           JOIN {modifiers} lk ON lk.name IS NOT DISTINCT FROM md.display_name
@@ -225,9 +226,7 @@ def sales_sql(ctx: ToastContext, types: Types, name: Callable[[str], str], prefi
 
     def modifier(key: tuple[str | None, ...]) -> tuple[str]:
         display_name, qty, price, item_guid, currency = key
-        return (json.dumps({"name": display_name, "quantity": str(qty or "1"),
-                            "price": str(from_major(price, currency or "USD")), "pos_modifier_id": item_guid},
-                           ensure_ascii=False),)
+        return (modifier_json(display_name, qty, str(from_major(price, currency or "USD")), item_guid),)
 
     def menu_item(key: tuple[str | None, ...]) -> tuple[str | None, ...]:
         item = ctx.menu_items.get(key[0] or "") or {}
