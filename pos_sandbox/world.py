@@ -34,6 +34,8 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
+from functools import cache
+from importlib import resources
 from zoneinfo import ZoneInfo
 
 from pos_sandbox import catalog_data as data
@@ -87,6 +89,15 @@ LAYOUTS: dict[str, dict[str, tuple[str, ...]]] = {
 ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 UPPER = "ABCDEFGHJKLMNPQRSTUVWXYZ0123456789"
 
+
+
+@cache
+def zone_of(tz: str) -> ZoneInfo:
+    """The zone with the ``tzdata`` package's rules, as the product reads them
+    (``transforms.times.zone``), not the host's older ``/usr/share/zoneinfo``: the ledger's local
+    dates are what an up-to-date provider computes."""
+    with resources.files("tzdata").joinpath("zoneinfo", *tz.split("/")).open("rb") as data:
+        return ZoneInfo.from_file(data, key=tz)
 
 def half_up_div(numerator: int, denominator: int) -> int:
     """Integer division rounding half away from zero (the till's rounding)."""
@@ -214,7 +225,7 @@ def latest_start(days: int, *, scale: str = "small", providers: Iterable[str] = 
     if scale not in SCALES:
         raise ValueError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
     when = (ending_by or datetime.now(UTC)).astimezone(UTC)
-    zones = [ZoneInfo(tz) for tz in sorted(layout_zones(scale, providers))]
+    zones = [zone_of(tz) for tz in sorted(layout_zones(scale, providers))]
     if not zones:
         raise ValueError("a world needs at least one provider")
     end = when.date() + timedelta(days=2)  # no zone's midnight of that day has passed yet (UTC+14 at most)
@@ -327,7 +338,7 @@ class World:
     def zone(self, tz: str) -> ZoneInfo:
         zone = self._zones.get(tz)
         if zone is None:
-            zone = self._zones[tz] = ZoneInfo(tz)
+            zone = self._zones[tz] = zone_of(tz)
         return zone
 
     def local_midnight(self, loc: Location, day: date) -> datetime:

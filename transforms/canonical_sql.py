@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Mapping
-from functools import cache
-from zoneinfo import available_timezones
 
 from transforms.canonical import ID_NAMESPACE
 from transforms.money import MINOR_UNITS
+from transforms.times import zone_names
 
 # a raw table's columns and their SQL types as the warehouse reports them ({} when it does not exist)
 Types = Callable[[str], Mapping[str, str]]
@@ -90,15 +89,12 @@ def cents_sql(expr: str) -> str:
             f"ELSE error('an amount of more than two decimals: ' || ({expr})::VARCHAR) END)")
 
 
-@cache
-def _zones() -> frozenset[str]:
-    return frozenset(available_timezones())
-
-
 def known_zones(names: Iterable[str]) -> bool:
-    """Whether every zone name is an IANA name exactly as Python's ``zoneinfo`` spells it: DuckDB's
-    ICU also takes other spellings (``europe/madrid``, ``GMT+5``) that the normaliser refuses."""
-    return all(name in _zones() for name in names)
+    """Whether every zone name is one of the ``tzdata`` package's, spelt as it spells them
+    (:func:`transforms.times.zone`, the normaliser's rules): DuckDB's ICU also takes other spellings
+    (``europe/madrid``, ``GMT+5``) that the normaliser refuses, and the host's ``localtime``, which
+    DuckDB refuses. DuckDB's own rules agree with the package's (``tests/transforms/test_times.py``)."""
+    return all(name in zone_names() for name in names)
 
 
 def modifier_json(name: str | None, quantity: str | None, price: str, modifier_id: str | None) -> str:

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+from zoneinfo import ZoneInfoNotFoundError
 
 from pos_sync.warehouse.sql import Warehouse
 from transforms.canonical import SCHEMA
+from transforms.times import as_utc, local_date, zone
 
 T = f"{SCHEMA}.pos_transactions"
 I = f"{SCHEMA}.pos_transaction_items"  # noqa: E741
@@ -66,7 +68,11 @@ def unlinked_refunds(wh: Warehouse, provider: str | None = None) -> int:
 def business_dates_off_zone(wh: Warehouse, provider: str | None = None) -> int:
     """Transactions whose business date is not the local date of their time in the location's
     zone, for providers whose business day is the local calendar day (the registry's
-    ``local_business_day``; Toast has a business day of its own)."""
+    ``local_business_day``; Toast has a business day of its own). The database's zone rules
+    (DuckDB's ICU, PostgreSQL's tz database: each as old as its release or its host) pick the
+    candidates; each is judged with the rules the build wrote it with (``transforms.times.zone``,
+    the ``tzdata`` package): a zone whose rules changed since the database's were made (America/
+    Vancouver from 2026-11-01 against tzdata 2025b) is no failure."""
     from pos_sync.providers import registry
 
     local_day = [s.name for s in registry if s.local_business_day and (provider is None or s.name == provider)]
@@ -75,10 +81,19 @@ def business_dates_off_zone(wh: Warehouse, provider: str | None = None) -> int:
     local = ("cast(timezone(l.timezone, t.transaction_date) as date)" if wh.dialect == "duckdb"
              else "cast((t.transaction_date at time zone l.timezone) as date)")
     marks = ", ".join(["%s"] * len(local_day))
-    return int(wh.scalar(f"""
-        select count(*) from {T} t join {L} l
+    candidates = wh.query(f"""
+        select t.transaction_date as at, l.timezone as tz, t.business_date as day from {T} t join {L} l
           on l.tenant_id = t.tenant_id and l.pos_provider = t.pos_provider and l.location_id = t.location_id
-        where t.pos_provider in ({marks}) and t.business_date <> {local}""", tuple(local_day)))
+        where t.pos_provider in ({marks}) and t.business_date <> {local}""", tuple(local_day))
+    return sum(1 for row in candidates if not _local_day_is(row["day"], row["at"], row["tz"]))
+
+
+def _local_day_is(day: Any, at: Any, tz: str) -> bool:
+    """Whether ``day`` is the local date of ``at`` in zone ``tz`` by the build's rules."""
+    try:
+        return local_date(as_utc(at), zone(tz)) == day
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
 
 
 def transactions_without_location(wh: Warehouse, provider: str | None = None) -> int:

@@ -35,6 +35,7 @@ from transforms.canonical import CanonicalBatch, canonical_id
 from transforms.money import from_major, quantity
 from transforms.pii import full_name
 from transforms.times import as_utc, local_date
+from transforms.times import zone as zone_of
 
 # The raw columns the normaliser reads (and the builder's keys), per raw table of a sale: the builder
 # reads no others (turning unused values into Python objects cost more than normalising the used
@@ -100,7 +101,7 @@ class LightspeedContext:
     def zone(self, outlet_id: str) -> ZoneInfo:
         tz = (self.outlets.get(outlet_id) or {}).get("time_zone") or "UTC"
         if tz not in self._zones:
-            self._zones[tz] = ZoneInfo(tz)
+            self._zones[tz] = zone_of(tz)
         return self._zones[tz]
 
     def sale_id(self, sale_id: str) -> str:

@@ -35,6 +35,7 @@ from zoneinfo import ZoneInfo
 from transforms.canonical import CanonicalBatch, canonical_id
 from transforms.money import from_major, quantity
 from transforms.times import as_utc, local_date
+from transforms.times import zone as zone_of
 
 PROVIDER = "lightspeed_r"
 Row = dict[str, Any]
@@ -83,7 +84,7 @@ class RContext:
     def zone(self, shop_id: str) -> ZoneInfo:
         tz = (self.shops.get(shop_id) or {}).get("time_zone") or "UTC"
         if tz not in self._zones:
-            self._zones[tz] = ZoneInfo(tz)
+            self._zones[tz] = zone_of(tz)
         return self._zones[tz]
 
     def sale_id(self, sale_id: Any) -> str:

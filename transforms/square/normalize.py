@@ -34,6 +34,7 @@ from transforms.canonical import CanonicalBatch, canonical_id
 from transforms.money import from_minor, quantity
 from transforms.pii import full_name
 from transforms.times import as_utc, local_date
+from transforms.times import zone as zone_of
 
 PROVIDER = "square"
 Row = dict[str, Any]
@@ -88,7 +89,7 @@ class SquareContext:
         tz = (self.locations.get(location_id) or {}).get("timezone") or "UTC"
         zone = self._zones.get(tz)
         if zone is None:
-            zone = self._zones[tz] = ZoneInfo(tz)
+            zone = self._zones[tz] = zone_of(tz)
         return zone
 
     def currency(self, location_id: str, fallback: str | None = None) -> str:
