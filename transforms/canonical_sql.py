@@ -82,6 +82,16 @@ def quantity_sql(expr: str) -> str:
             f"ELSE error('a quantity of more than three decimals: ' || ({expr})::VARCHAR) END)")
 
 
+def decimal_text_sql(text: str) -> str:
+    """A decimal text as ``DECIMAL(38,20)``, or the build fails, as the normaliser's insert does,
+    when it has more than 20 decimals that are not all zeros: the cast would round them away
+    (``1.0000000000000000000001`` → 1), where the normaliser's ``Decimal`` keeps them and the
+    canonical column refuses the value."""
+    return (f"(CASE WHEN length(regexp_extract(rtrim({text}, '0'), '\\.([0-9]*)$', 1)) > 20 "
+            f"AND regexp_matches({text}, '\\.[0-9]*$') "
+            f"THEN error('a number of more than 20 decimals: ' || {text}) ELSE {text}::DECIMAL(38,20) END)")
+
+
 def cents_sql(expr: str) -> str:
     """An amount as the canonical NUMERIC(14,2) takes it, or the build fails as the normaliser's does
     (an amount of more decimals, e.g. a 3-decimal currency's, does not fit and is never rounded)."""

@@ -15,11 +15,14 @@ from transforms.canonical_sql import (
     CANONICAL_ID_MACRO,
     canonical_id_sql,
     cents_sql,
+    decimal_text_sql,
     known_zones,
     quantity_sql,
 )
 from transforms.lightspeed.normalize import LightspeedContext
 from transforms.lightspeed.sales_sql import COLUMNS, supported
+from transforms.money import from_major
+from transforms.toast.sales_sql import _money as toast_money
 
 PARTS = [
     ("tenant-1", "lightspeed", "sale", "0a1b2c3d-0000-4000-8000-000000000001"),
@@ -75,5 +78,44 @@ def test_zone_names_only_as_python_spells_them() -> None:
     assert known_zones(["Europe/Madrid", "Atlantic/Canary", "UTC"])
     assert not known_zones(["europe/madrid"])
     assert not known_zones(["GMT+5"])
+    assert not known_zones(["localtime"])  # the host's, in zoneinfo's list; DuckDB refuses it mid-build
     ctx = LightspeedContext(tenant_id="t", account_id="a", outlets={"O1": {"currency": "EUR", "time_zone": "europe/madrid"}})
     assert not supported(ctx, lambda table: dict(COLUMNS[table]))
+
+
+# Toast's amounts are the decimal text of doubles: a double's leftover has 30 decimals and more
+TOAST_AMOUNTS = ["0.000000000000014210854715202004", "-0.000000000000000444089209850062616169452667236328125",
+                 "0.00499999999999999999999", "0.004999999999999999999999999", "0.005000000000000000000001",
+                 "-2.67499999999999999999999", "+12.345000000000000000000001", ".0050000000000000000000000",
+                 "4.739999999999999", "-2.675", "1.5", "", None, "123456789012345678.994999999999999999999999"]
+
+
+@pytest.mark.parametrize("text", TOAST_AMOUNTS)
+def test_toast_amounts_of_any_length_round_as_the_normaliser_rounds_them(text: str | None) -> None:
+    """More than 20 decimals are cut, not rounded (DuckDB's cast to 20 decimals would round
+    …0049999…9 up to a half-cent): the cent is the normaliser's, and one such value no longer
+    fails a whole set-based build that the normaliser would have made."""
+    con = duckdb.connect()
+    got = con.execute(f"select {toast_money('v')} from (select ?::VARCHAR as v)", [text]).fetchone()[0]
+    assert got == from_major(text, "EUR")
+
+
+def test_an_amount_with_an_exponent_after_20_decimals_still_fails_the_build() -> None:
+    with pytest.raises(duckdb.Error, match="more than 20 decimals"):
+        duckdb.connect().execute(f"select {toast_money(repr('1.0000000000000000000000001e2'))}").fetchall()
+
+
+def test_a_quantity_text_of_more_than_20_decimals_fails_as_the_normalisers_insert_does() -> None:
+    """The cast to DECIMAL(38,20) would round ``1.0000000000000000000001`` to 1 and the build would
+    take it; the normaliser's Decimal keeps the digit and the NUMERIC(14,3) column refuses it."""
+    con = duckdb.connect()
+
+    def quantity(text: str) -> Decimal:
+        return con.execute(f"select {quantity_sql(decimal_text_sql(repr(text)))}").fetchone()[0]
+
+    assert quantity("2.5") == Decimal("2.5")
+    assert quantity("1.000000000000000000000000000") == Decimal(1)  # zeros only: the same value
+    assert quantity("3") == Decimal(3)
+    for text in ("1.0000000000000000000001", "0.333333333333333333333333"):
+        with pytest.raises(duckdb.Error, match="more than 20 decimals"):
+            quantity(text)

@@ -25,6 +25,7 @@ from transforms.canonical_sql import (
     Types,
     canonical_id_sql,
     cents_sql,
+    decimal_text_sql,
     json_list_sql,
     known_zones,
     minor_units_sql,
@@ -104,6 +105,7 @@ def sales_sql(ctx: SquareContext, types: Types, name: Callable[[str], str], pref
         quantum = f"(CASE {minor_units_sql(currency)} WHEN 0 THEN 1.000 WHEN 3 THEN 0.001 ELSE 0.010 END)"
         return cents_sql(f"(coalesce({expr}, 0)::DECIMAL(38,0) * {quantum})")
 
+    quantity = quantity_sql("coalesce(" + decimal_text_sql("nullif(l.quantity, '')") + ", 0)")
     prepare = (
         f"""CREATE OR REPLACE TEMP TABLE {sale} AS
         SELECT o.*, {canonical_id_sql(tenant, provider, "'order'", "o.id")} AS tx_id,
@@ -122,7 +124,7 @@ def sales_sql(ctx: SquareContext, types: Types, name: Callable[[str], str], pref
         f"""CREATE OR REPLACE TEMP TABLE {line} AS
         SELECT s.tx_id, s.location_id, s.business_date, s.kind, s.currency, s._dlt_id AS order_dlt_id, l.*,
                row_number() OVER (PARTITION BY l._dlt_parent_id ORDER BY l._dlt_list_idx) - 1 AS n,
-               {quantity_sql("coalesce(nullif(l.quantity, '')::DECIMAL(38,20), 0)")} AS qty
+               {quantity} AS qty
         FROM {sale} s JOIN {raw("orders__line_items")} l ON l._dlt_parent_id = s._dlt_id""",
         f"""CREATE OR REPLACE TEMP TABLE {tender} AS
         SELECT s.tx_id, s.currency, t.*,

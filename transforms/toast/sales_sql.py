@@ -9,7 +9,8 @@ functions and context. The rules are :mod:`transforms.toast.normalize`'s; what S
 
 * Toast's amounts are the decimal text of doubles (as the source keeps them): cast to
   ``DECIMAL(38,20)`` and rounded half-up to the cent by DuckDB's DECIMAL ``round`` — the text's own
-  digits, as :func:`~transforms.money.from_major` rounds them;
+  digits, as :func:`~transforms.money.from_major` rounds them (a double's leftover of more than 20
+  decimals cut to 20 first, which never changes the cent: :func:`_money`);
 * a selection's unit price is its gross over its quantity rounded half-even, in integers;
 * ``source_version`` is Python's ``str`` of the UTC instant (microseconds only when not zero);
 * a raw column dlt never created reads as NULL; one of another type makes :func:`supported` say no.
@@ -25,6 +26,7 @@ from transforms.build import Lookup, SetBasedSales
 from transforms.canonical_sql import (
     Types,
     canonical_id_sql,
+    decimal_text_sql,
     json_list_sql,
     modifier_json,
     quantity_sql,
@@ -70,9 +72,16 @@ def supported(ctx: ToastContext, types: Types) -> bool:
 
 
 def _money(expr: str) -> str:
-    """:func:`~transforms.money.from_major` of a text column (None or '' → 0.00); a text of more than
-    20 decimals (never a double's) fails the build rather than be rounded twice."""
-    return (f"(CASE WHEN regexp_matches({expr}, '\\.[0-9]{{21,}}') "
+    """:func:`~transforms.money.from_major` of a text column (None or '' → 0.00), half up. A plain
+    decimal text of more than 20 decimals (the source's text of a double's leftover, e.g.
+    ``1.4210854715202004E-14`` as ``0.000000000000014210854715202004``) is cut to 20 decimals, not
+    rounded: cutting digits beyond the 20th never moves a value across a half-cent (a multiple of
+    0.005 has 3 decimals), where DuckDB's rounding cast to 20 decimals could (…0049999…9 → …005),
+    so the result is the normaliser's. Any other text of more than 20 decimals (an exponent after
+    them) fails the build rather than be rounded twice."""
+    return (f"(CASE WHEN regexp_full_match({expr}, '[-+]?[0-9]*\\.[0-9]{{21,}}') "
+            f"THEN round(regexp_replace({expr}, '(\\.[0-9]{{20}})[0-9]+$', '\\1')::DECIMAL(38,20), 2) "
+            f"WHEN regexp_matches({expr}, '\\.[0-9]{{21,}}') "
             f"THEN error('an amount of more than 20 decimals: ' || {expr}) "
             f"ELSE coalesce(round(nullif({expr}, '')::DECIMAL(38,20), 2), 0) END)")
 
@@ -90,6 +99,7 @@ def sales_sql(ctx: ToastContext, types: Types, name: Callable[[str], str], prefi
                                   "modifier", "currency", "lowered"))
     refunded = f"""(SELECT DISTINCT p._dlt_root_id FROM {raw("orders__checks__payments")} p
                     WHERE coalesce(p.refund__refund_amount, '') <> '')"""
+    quantity = quantity_sql("coalesce(" + decimal_text_sql("nullif(s.quantity, '')") + ", 0)")
     prepare = (
         f"""CREATE OR REPLACE TEMP TABLE {order} AS
         SELECT o.*, o._dlt_id IN {refunded} AS has_refund
@@ -114,7 +124,7 @@ def sales_sql(ctx: ToastContext, types: Types, name: Callable[[str], str], prefi
         SELECT c.tx_id, c.location_id, c.currency, c.kind, c.business_date, c._dlt_id AS check_dlt_id, s.*,
                row_number() OVER (PARTITION BY s._dlt_parent_id ORDER BY s._dlt_list_idx) - 1 AS n,
                {_money("s.pre_discount_price")} AS gross, {_money("s.price")} AS net, {_money("s.tax")} AS tax_amount,
-               {quantity_sql("coalesce(nullif(s.quantity, '')::DECIMAL(38,20), 0)")} AS qty,
+               {quantity} AS qty,
                s.tax_inclusion IS DISTINCT FROM 'INCLUDED' AS tax_added
         FROM {check} c JOIN {raw("orders__checks__selections")} s ON s._dlt_parent_id = c._dlt_id
         WHERE NOT coalesce(s.voided, false)""",
