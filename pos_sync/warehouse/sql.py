@@ -255,6 +255,7 @@ class Warehouse:
             drop_duckdb_secondary_indexes,
             version_pos_products,
         )
+        from pos_sync.warehouse.redate import redate_business_days
 
         with self._ddl_lock():
             self.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
@@ -270,6 +271,7 @@ class Warehouse:
             drop_duckdb_secondary_indexes(self)
             add_missing_columns(self)
             add_natural_keys(self)
+            redate_business_days(self)  # once per warehouse (pos_sync/warehouse/redate.py)
 
     def _relations(self) -> set[str]:
         """The tables and indexes of the canonical schema that exist (PostgreSQL). A ``CREATE INDEX IF
