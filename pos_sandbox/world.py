@@ -34,8 +34,6 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from functools import cache
-from importlib import resources
 from zoneinfo import ZoneInfo
 
 from pos_sandbox import catalog_data as data
@@ -62,6 +60,7 @@ from pos_sandbox.model import (
     Tender,
     TipEdit,
 )
+from transforms.times import zone as zone_of  # the product's zone rules: the tzdata package's, not the host's
 
 SCALES: dict[str, int] = {"tiny": 20, "small": 300, "chain": 800}
 EPOCH_BEFORE_WINDOW = timedelta(days=400)  # catalog objects created long before the window
@@ -89,15 +88,6 @@ LAYOUTS: dict[str, dict[str, tuple[str, ...]]] = {
 ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 UPPER = "ABCDEFGHJKLMNPQRSTUVWXYZ0123456789"
 
-
-
-@cache
-def zone_of(tz: str) -> ZoneInfo:
-    """The zone with the ``tzdata`` package's rules, as the product reads them
-    (``transforms.times.zone``), not the host's older ``/usr/share/zoneinfo``: the ledger's local
-    dates are what an up-to-date provider computes."""
-    with resources.files("tzdata").joinpath("zoneinfo", *tz.split("/")).open("rb") as data:
-        return ZoneInfo.from_file(data, key=tz)
 
 def half_up_div(numerator: int, denominator: int) -> int:
     """Integer division rounding half away from zero (the till's rounding)."""

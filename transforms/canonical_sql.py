@@ -83,13 +83,16 @@ def quantity_sql(expr: str) -> str:
 
 
 def decimal_text_sql(text: str) -> str:
-    """A decimal text as ``DECIMAL(38,20)``, or the build fails, as the normaliser's insert does,
-    when it has more than 20 decimals that are not all zeros: the cast would round them away
-    (``1.0000000000000000000001`` → 1), where the normaliser's ``Decimal`` keeps them and the
-    canonical column refuses the value."""
-    return (f"(CASE WHEN length(regexp_extract(rtrim({text}, '0'), '\\.([0-9]*)$', 1)) > 20 "
-            f"AND regexp_matches({text}, '\\.[0-9]*$') "
-            f"THEN error('a number of more than 20 decimals: ' || {text}) ELSE {text}::DECIMAL(38,20) END)")
+    """A decimal text as ``DECIMAL(38,20)``, or the build fails when the cast could lose what the
+    normaliser's ``Decimal`` keeps (whose insert then refuses the value): more than 20 decimals that
+    are not all zeros (``1.0000000000000000000001`` → 1), or an exponent (``1e-25`` → 0). Spaces
+    around the text are ignored, as ``Decimal`` ignores them."""
+    plain = f"trim({text})"
+    return (f"(CASE WHEN regexp_matches({plain}, '[eE]') "
+            f"THEN error('a number in exponent notation: ' || {text}) "
+            f"WHEN length(regexp_extract(rtrim({plain}, '0'), '\\.([0-9]*)$', 1)) > 20 "
+            f"AND regexp_matches({plain}, '\\.[0-9]*$') "
+            f"THEN error('a number of more than 20 decimals: ' || {text}) ELSE {plain}::DECIMAL(38,20) END)")
 
 
 def cents_sql(expr: str) -> str:

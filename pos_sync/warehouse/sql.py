@@ -7,6 +7,7 @@ PostgreSQL). SQL is written with ``%s`` placeholders and translated for DuckDB.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from contextlib import contextmanager
@@ -17,6 +18,8 @@ from typing import Any
 from pos_sync.settings import Settings, load_settings
 from transforms.canonical import SCHEMA, TABLES, Table
 from transforms.demand import DEMAND_TABLES
+
+LOG = logging.getLogger(__name__)
 
 ALL_TABLES: tuple[Table, ...] = (*TABLES, *DEMAND_TABLES)  # the canonical model and the demand feed
 _DDL_OBJECT = re.compile(r'IF NOT EXISTS (?:\w+\.)?"?(\w+)"?')  # the table or index a DDL statement creates
@@ -271,7 +274,11 @@ class Warehouse:
             drop_duckdb_secondary_indexes(self)
             add_missing_columns(self)
             add_natural_keys(self)
-            redate_business_days(self)  # once per warehouse (pos_sync/warehouse/redate.py)
+            try:  # once per warehouse (pos_sync/warehouse/redate.py); a failure never stops a build
+                redate_business_days(self)
+            except Exception as exc:  # noqa: BLE001 — rolled back whole; the next build tries again
+                LOG.warning("could not re-date the sales of an older tz database (%s: %s); the next build tries "
+                            "again", type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
 
     def _relations(self) -> set[str]:
         """The tables and indexes of the canonical schema that exist (PostgreSQL). A ``CREATE INDEX IF

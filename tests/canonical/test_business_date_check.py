@@ -115,3 +115,34 @@ def _feed(wh: Warehouse) -> dict[date, tuple[int, int]]:
     """``daily_product_sales`` of the croissant: day → (quantity sold, transactions)."""
     return {r["business_date"]: (int(r["quantity_sold"]), int(r["transactions"])) for r in wh.query(
         "select business_date, quantity_sold, transactions from pos.daily_product_sales where pos_item_id = 'croissant'")}
+
+
+def test_a_failing_fix_never_stops_a_build_and_is_tried_again(monkeypatch: pytest.MonkeyPatch,
+                                                             caplog: pytest.LogCaptureFixture) -> None:
+    """The fix runs inside ``ensure_schema``, which every build needs: an error in it (a database
+    that cannot compare a zone, a build racing it) is rolled back and logged in one line, and the
+    next ``ensure_schema`` tries again."""
+    import pos_sync.warehouse.redate as redate
+
+    calls: list[int] = []
+    real = redate.redate_business_days
+
+    def failing(wh: Warehouse) -> int | None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("time zone \"America/Vancouver\" not recognized\nCONTEXT: …")
+        return real(wh)
+
+    monkeypatch.setattr(redate, "redate_business_days", failing)
+    wh = Warehouse()
+    try:
+        with caplog.at_level("WARNING", logger="pos_sync.warehouse.sql"):
+            wh.ensure_schema()
+        assert "could not re-date the sales of an older tz database (RuntimeError: time zone " \
+               "\"America/Vancouver\" not recognized); the next build tries again" in caplog.text
+        assert not wh.table_exists("pos", "warehouse_fixes")  # nothing recorded: the fix did not run
+        wh.ensure_schema()
+        assert wh.scalar("select count(*) from pos.warehouse_fixes") == 1
+        assert len(calls) == 2
+    finally:
+        wh.close()
