@@ -85,11 +85,14 @@ def quantity_sql(expr: str) -> str:
 def decimal_text_sql(text: str) -> str:
     """A decimal text as ``DECIMAL(38,20)``, or the build fails when the cast could lose what the
     normaliser's ``Decimal`` keeps (whose insert then refuses the value): more than 20 decimals that
-    are not all zeros (``1.0000000000000000000001`` → 1), or an exponent (``1e-25`` → 0). Spaces
-    around the text are ignored, as ``Decimal`` ignores them."""
+    are not all zeros (``1.0000000000000000000001`` → 1), or an exponent whose value the cast
+    rounds (``1e-25`` → 0; ``2E0`` is 2, as for ``Decimal``; a rounding below a double's precision,
+    ``1.0000000000000000000001e0``, is not seen — no source writes such a quantity). Spaces around
+    the text are ignored, as ``Decimal`` ignores them."""
     plain = f"trim({text})"
     return (f"(CASE WHEN regexp_matches({plain}, '[eE]') "
-            f"THEN error('a number in exponent notation: ' || {text}) "
+            f"AND CAST(CAST({plain} AS DECIMAL(38,20)) AS DOUBLE) <> CAST({plain} AS DOUBLE) "
+            f"THEN error('a number in exponent notation the cast would round: ' || {text}) "
             f"WHEN length(regexp_extract(rtrim({plain}, '0'), '\\.([0-9]*)$', 1)) > 20 "
             f"AND regexp_matches({plain}, '\\.[0-9]*$') "
             f"THEN error('a number of more than 20 decimals: ' || {text}) ELSE {plain}::DECIMAL(38,20) END)")

@@ -120,6 +120,8 @@ def test_a_quantity_text_of_more_than_20_decimals_fails_as_the_normalisers_inser
     for text in ("1.0000000000000000000001", "0.333333333333333333333333", "1.0000000000000000000001 "):
         with pytest.raises(duckdb.Error, match="more than 20 decimals"):
             quantity(text)
-    for text in ("1e-25", "1.0e-22", "2E0"):  # the cast would round 1e-25 to 0; the normaliser's insert refuses it
+    assert quantity("2E0") == Decimal(2)
+    assert quantity("25e-1") == Decimal("2.5")
+    for text in ("1e-25", "1.0e-22"):  # the cast would round them to 0; the normaliser's insert refuses them
         with pytest.raises(duckdb.Error, match="exponent notation"):
             quantity(text)
