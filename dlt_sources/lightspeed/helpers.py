@@ -9,6 +9,7 @@ and the optional version guard.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -87,9 +88,18 @@ def lightspeed_error_mapper(request: PreparedRequest, response: Response) -> Exc
                     status=response.status_code, body=response.text[:2000])
 
 
+DOMAIN_PREFIX = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")  # one DNS label, as Lightspeed issues them
+
+
 def store_base_url(domain_prefix: str, base_url: str | None = None) -> str:
-    """The store's base URL: ``base_url`` (sandbox, emulator) or ``https://{domain_prefix}.retail.lightspeed.app``."""
-    return (base_url or DEFAULT_BASE_URL.format(domain_prefix=domain_prefix)).rstrip("/")
+    """The store's base URL: ``base_url`` (sandbox, emulator) or ``https://{domain_prefix}.retail.lightspeed.app``.
+    A prefix that is not one DNS label (``evil.example/x?``: it would name another host, which the
+    token request would carry the app's client secret to) raises ``ValueError``."""
+    if base_url:
+        return base_url.rstrip("/")
+    if not DOMAIN_PREFIX.fullmatch(domain_prefix or ""):
+        raise ValueError(f"not a Lightspeed domain prefix: {domain_prefix!r} (letters, digits and hyphens)")
+    return DEFAULT_BASE_URL.format(domain_prefix=domain_prefix).rstrip("/")
 
 
 def lightspeed_tokens(current: TokenSet, *, base_url: str, client_id: str | None, client_secret: str | None,

@@ -9,12 +9,16 @@ from __future__ import annotations
 import shutil
 from typing import Any
 
+from pos_sync.canonical.writer import CanonicalWriter
 from pos_sync.warehouse.pipelines import pipeline_name, pipelines_dir
 from pos_sync.warehouse.sql import Warehouse
 from transforms.canonical import SCHEMA
 
 
 def purge_account_data(account_id: str, provider: str, location_ids: tuple[str, ...] | list[str]) -> dict[str, Any]:
+    """Delete the account's rows (``location_ids``: kept in the hook's signature; the feed's rows to
+    rebuild are found from the account's own sales, of its own tenant)."""
+    del location_ids
     wh = Warehouse()
     deleted: dict[str, int] = {}
     raw = f"raw_{provider}"
@@ -39,6 +43,11 @@ def purge_account_data(account_id: str, provider: str, location_ids: tuple[str, 
                 wh.execute(f"delete from {raw}._dlt_pipeline_state where pipeline_name = %s "
                            f"or pipeline_name like %s", (prefix, prefix + "__%"))
             if wh.table_exists(SCHEMA, "pos_transactions"):
+                # the feed's location-days this account's sales are in (the tenant's own: a store two
+                # tenants linked has the same location id in both), rebuilt without them below
+                days = {(r["tenant_id"], r["pos_provider"], r["location_id"], r["business_date"]) for r in wh.query(
+                    f"select distinct tenant_id, pos_provider, location_id, business_date from {SCHEMA}.pos_transactions "
+                    f"where pos_account_id = %s and business_date is not null", (account_id,))}
                 wh.execute(f"delete from {SCHEMA}.pos_tenders where transaction_id in "
                            f"(select id from {SCHEMA}.pos_transactions where pos_account_id = %s)", (account_id,))
                 for table in ("pos_transaction_items", "pos_transactions", "pos_products", "pos_locations",
@@ -47,10 +56,9 @@ def purge_account_data(account_id: str, provider: str, location_ids: tuple[str, 
                 for table in ("demand_history", "demand_calendar", "demand_forecast"):
                     if wh.table_exists(SCHEMA, table):
                         wh.execute(f"delete from {SCHEMA}.{table} where pos_account_id = %s", (account_id,))
-                if location_ids:
-                    keys = wh.temp_keys(["location_id"], [(x,) for x in location_ids])
-                    wh.execute(f"delete from {SCHEMA}.daily_product_sales where pos_provider = %s and location_id in "
-                               f"(select location_id from {keys})", (provider,))
+                feed = CanonicalWriter(wh, account_id, provider)
+                feed.days = days
+                feed.recompute_daily_product_sales()  # what other accounts of the tenant sold there stays
     finally:
         wh.close()
     prefix = pipeline_name(provider, account_id)

@@ -131,3 +131,28 @@ def test_accounts_created_with_credentials_and_reconnected(env: Linking) -> None
         assert refused.status_code == 409, refused.text
         assert "/api/v1/pos/oauth/square/authorize?link=" in refused.json()["authorize_url"]
         assert env.store.get_account(sq["id"]).status == "disconnected"
+
+
+def test_a_callbacks_domain_prefix_never_chooses_where_squares_code_goes(env: Linking) -> None:
+    """Square's code goes to Square's token endpoint, whatever the callback's query adds: a
+    ``domain_prefix`` there used to switch the token URL to Lightspeed's store template, so a tenant
+    could send the app's client secret to a host of its choosing (``evil.example/x?``)."""
+    callback = env.consent(env.authorize("square")) + "&domain_prefix=evil.example%2Fx%3F"
+    account_id = _linked(env, callback)
+    assert env.store.get_account(account_id).provider == "square"
+
+
+def test_a_lightspeed_domain_prefix_is_one_dns_label() -> None:
+    """The store URL a Lightspeed code (and the app's client secret) is sent to is built from the
+    callback's ``domain_prefix``: anything but one DNS label would name another host."""
+    from dlt_sources.lightspeed.helpers import store_base_url
+    from pos_sync.providers.lightspeed.oauth import store_url
+    from pos_sync.providers.linking import LinkError
+    from pos_sync.settings import load_settings
+
+    assert store_base_url("sanbartolo-3") == "https://sanbartolo-3.retail.lightspeed.app"
+    for bad in ("evil.example/x?", "evil.example#", "a.b", "-x", "x-", "x" * 64, "a b", "user@evil"):
+        with pytest.raises(ValueError, match="not a Lightspeed domain prefix"):
+            store_base_url(bad)
+    with pytest.raises(LinkError, match="named no store: not a Lightspeed domain prefix"):
+        store_url({"domain_prefix": "evil.example/x?"}, load_settings())

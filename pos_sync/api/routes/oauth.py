@@ -183,7 +183,7 @@ def _exchange(flow: OAuthFlow, query: Mapping[str, str], redirect_uri: str, stor
     session.register_client_auth_method(("client_secret_json", _client_secret_json))
     session.register_compliance_hook("access_token_response", _numeric_expiry)
     token_base = flow.base_url(store.settings)
-    if "{domain_prefix}" in token_base or query.get("domain_prefix"):
+    if "{domain_prefix}" in flow.default_base:  # the flow's own rule (Lightspeed's store), never a query's
         from pos_sync.providers.lightspeed.oauth import store_url
 
         token_base = store_url(query, store.settings)

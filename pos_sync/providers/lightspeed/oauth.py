@@ -30,7 +30,10 @@ def store_url(query: Mapping[str, str], settings: Settings) -> str:
     prefix = str(query.get("domain_prefix") or "").strip().lower()
     if not prefix:
         raise LinkError("Lightspeed's callback named no store (domain_prefix)")
-    return store_base_url(prefix, settings.env(FLOW.base_env))
+    try:
+        return store_base_url(prefix, settings.env(FLOW.base_env))
+    except ValueError as exc:
+        raise LinkError(f"Lightspeed's callback named no store: {exc}") from None
 
 
 def complete(token: Mapping[str, Any], query: Mapping[str, str], settings: Settings) -> dict[str, Any]:
