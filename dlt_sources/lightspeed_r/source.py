@@ -241,7 +241,10 @@ def lightspeed_r_source(
             yield from sync.stream(table)
         rows.__name__ = table
         key = NamingConvention().normalize_identifier(STREAMS[table][1])  # saleID -> sale_id
-        return dlt.resource(rows, name=table, write_disposition=merge, primary_key=key,
+        # R-Series numbers objects per account (every account has a sale 1 and a shop 1) and every
+        # account of the provider loads into one dataset: the key carries the account, or one
+        # account's rows replaced another's
+        return dlt.resource(rows, name=table, write_disposition=merge, primary_key=[key, "_pos_account_id"],
                             columns=COLUMN_HINTS.get(table, {}))
 
     return pseudonymise_resources([resource(t) for t in STREAMS], PII_FIELDS, pseudonymize)

@@ -131,3 +131,23 @@ def test_faults_retries_and_expired_tokens_lose_and_duplicate_nothing(tmp_path: 
     assert total == distinct == objects["sales"]
     [(lines, distinct_lines)] = query(pipeline, "select count(*), count(distinct sale_line_id) from sales__sale_lines")
     assert lines == distinct_lines
+
+
+def test_two_accounts_with_the_same_ids_keep_their_own_rows(env: dict[str, Any], tmp_path: Path) -> None:
+    """R-Series numbers its objects per account (sale 1, shop 1 in every account) and every account
+    of the provider loads into one ``raw_lightspeed_r`` dataset: the merge keys carry the account,
+    or a second account's sale 1 replaced the first's (both cursors moved on: lost for good)."""
+    creds = env["creds"]
+    # the manifest's access token (the module's other tests rotate its refresh token, not this)
+    tokens = lightspeed_r_tokens(TokenSet(creds.access_token), base_url=env["base"],
+                                 client_id=creds.client_id, client_secret=creds.client_secret)
+    r_account = token_account_id(env["base"], tokens)
+    counts = {}
+    for tenant_account in ("acct-a", "acct-b"):  # the same store's ids, as two accounts' would be
+        pipeline = local_pipeline(tmp_path, f"lsr_{tenant_account.replace('-', '_')}", "raw_lightspeed_r")
+        run_checked(pipeline, lightspeed_r_source(tokens, r_account, ["1"], base_url=env["base"],
+                                                  account_id=tenant_account, retry_policy=FAST_RETRIES))
+        counts[tenant_account] = query(pipeline, "select _pos_account_id, count(*) from sales group by 1 order by 1")
+    assert counts["acct-b"] == [("acct-a", counts["acct-a"][0][1]), ("acct-b", counts["acct-a"][0][1])]
+    shops = query(pipeline, "select _pos_account_id, shop_id from shops order by 1")
+    assert shops == [("acct-a", "1"), ("acct-b", "1")]
