@@ -121,8 +121,9 @@ class _Sync:
         if table in OUTLET_SCOPED and state.get("outlets") != self.outlet_ids:
             # the outlet filter changed: rows of newly wanted outlets lie behind the mark; read again
             # from the start (the merge and the guard make the re-read harmless)
-            if state.get("outlets") is not None and not set(self.outlet_ids) <= set(state["outlets"] or ()):
-                after = 0
+            before = state.get("outlets")  # [] = every outlet, as self.outlet_ids
+            if before and (not self.outlet_ids or not set(self.outlet_ids) <= set(before)):
+                after = 0  # widened (to every outlet included); narrowed from every outlet: nothing to re-read
             state["outlets"] = self.outlet_ids
         # the mark is already that of the last page yielded; customers are optional: a token without
         # customers:read still syncs sales (partial, the scope named) with customer columns empty

@@ -193,7 +193,7 @@ def test_lost_refresh_response_without_grace_needs_reauthorization_and_loses_not
 
 
 def test_outlet_filter_and_widening_it_rereads_the_feed(make_ls_env: Callable[..., LightspeedEnv]) -> None:
-    env = make_ls_env(days=1)
+    env = make_ls_env(days=1, scale="chain")  # a store of three outlets
     acct = env.account
     outlet = acct["location_ids"][0]
     pipeline = env.pipeline()
@@ -210,3 +210,12 @@ def test_outlet_filter_and_widening_it_rereads_the_feed(make_ls_env: Callable[..
     n, distinct = query(pipeline, "select count(*), count(distinct id) from sales")[0]
     assert n == distinct == env.truth()["objects"][0]["sales"]
     assert query(pipeline, "select count(*) from outlets")[0][0] == 1
+    # widened to every outlet (an empty list): the other outlets' rows lie behind the mark too
+    run([])
+    n, distinct = query(pipeline, "select count(*), count(distinct id) from sales")[0]
+    outlets = [o for o in env.truth()["objects"] if o["provider"] == "lightspeed" and "sales" in o]
+    assert n == distinct == sum(o["sales"] for o in outlets)
+    assert query(pipeline, "select count(*) from outlets")[0][0] == len(outlets) > 1
+    after = resource_state(pipeline, "sales", acct["account_id"])["after"]
+    run([outlet])  # narrowed: nothing behind the mark is wanted, the feed goes on from it
+    assert resource_state(pipeline, "sales", acct["account_id"])["after"] == after
