@@ -13,6 +13,7 @@ import hmac
 import json
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from urllib.parse import urlencode
 
 import dagster as dg
@@ -173,18 +174,36 @@ def test_registration_is_tenant_scoped_and_says_what_is_missing(hooks: Api, monk
     toast = add_account(api, provider="toast", merchant="R1")
     path = "/api/v1/pos/accounts/{}/webhooks/register"
     assert api.post(path.format(square), key=api.other_key).status_code == 404  # another tenant's account
+    # without POS_PUBLIC_URL only a loopback service registers at the address it was asked at: a
+    # subscription carries every merchant's events, so never at the host a request's Host header names
+    unset = api.post(path.format(toast), json={"signature_key": TOAST_SECRET})
+    assert unset.status_code == 409 and "POS_PUBLIC_URL" in unset.json()["detail"]
+    settings = api.client.app.state.settings  # the service's, read once when it starts
+    api.client.app.state.settings = replace(settings, public_url="https://pos.example.org")
     monkeypatch.delenv("SQUARE_APP_ACCESS_TOKEN", raising=False)
     missing = api.post(path.format(square))
     assert missing.status_code == 422 and "SQUARE_APP_ACCESS_TOKEN" in missing.json()["detail"]
     toast_missing = api.post(path.format(toast), json={})
     assert toast_missing.status_code == 422 and "signature_key" in toast_missing.json()["detail"]
-    recorded = api.post(path.format(toast), json={"signature_key": "toast-secret", "subscription_id": "sub-1"})
+    recorded = api.post(path.format(toast), json={"signature_key": TOAST_SECRET, "subscription_id": "sub-1"})
     assert recorded.status_code == 200, recorded.text
     assert recorded.json()["scope"] == "app" and recorded.json()["subscription_ids"] == ["sub-1"]
+    assert recorded.json()["notification_url"] == "https://pos.example.org/api/v1/pos/webhooks/toast"
     from pos_sync.appstore.webhooks import signature_keys
 
-    assert ("http://testserver/api/v1/pos/webhooks/toast", "toast-secret") in signature_keys("toast")
-    assert "toast-secret" not in recorded.text  # keys are never answered back
+    assert ("https://pos.example.org/api/v1/pos/webhooks/toast", TOAST_SECRET) in signature_keys("toast")
+    assert TOAST_SECRET not in recorded.text  # keys are never answered back
+    # Toast's key signs every merchant's events: another tenant's restaurant cannot replace it
+    other_toast = add_account(api, tenant=api.other_tenant, provider="toast", merchant="R2")
+    hijack = api.post(path.format(other_toast), json={"signature_key": "attacker-key"}, key=api.other_key)
+    assert hijack.status_code == 409 and "operator" in hijack.json()["detail"]
+    assert api.post(path.format(other_toast), json={"signature_key": TOAST_SECRET}, key=api.other_key).status_code == 200
+    assert [k for _u, k in signature_keys("toast")] == [TOAST_SECRET]
+    api.client.app.state.settings = replace(  # the operator rotates it
+        api.client.app.state.settings,
+        environ={**api.client.app.state.settings.environ, "POS_ALLOW_APP_WEBHOOK_KEY_CHANGE": "true"})
+    assert api.post(path.format(toast), json={"signature_key": "toast-secret-2"}).status_code == 200
+    assert [k for _u, k in signature_keys("toast")] == ["toast-secret-2", TOAST_SECRET]  # the old one while in flight
 
 
 def test_the_inbox_sensor_ticks_as_often_as_configured(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -145,7 +145,10 @@ def register_webhooks(account_id: str, request: Request, store: Store, tenant: T
     if not store.settings.enable_webhooks:
         raise Problem(404, "webhooks are turned off here (ENABLE_WEBHOOKS=false)")
     store.get_account(account_id, tenant_id=tenant)  # 404 for another tenant's account
-    public = store.settings.public_url or str(request.base_url)
+    public = store.settings.public_url or _loopback_base(request)
+    if public is None:  # never where a request's Host header points: the subscription carries every merchant's events
+        raise Problem(409, "set POS_PUBLIC_URL to the address the providers reach this service at: webhooks are "
+                           "registered there, not at the host a request names")
     try:
         done = register_account(store, account_id, tenant, public,
                                  signature_key=body.signature_key if body else None,
@@ -153,6 +156,12 @@ def register_webhooks(account_id: str, request: Request, store: Store, tenant: T
     except RegistrationFailed as exc:
         raise Problem(exc.status, str(exc)) from None
     return WebhookRegistrationOut(**done)
+
+
+def _loopback_base(request: Request) -> str | None:
+    """The request's base URL when it is a loopback address (a service run on one machine, the
+    sandbox's), else None."""
+    return str(request.base_url) if request.base_url.hostname in ("127.0.0.1", "localhost", "::1") else None
 
 
 def _reconnect_url(request: Request, store: AppStore, tenant: str, provider: str, account_id: str) -> str | None:
