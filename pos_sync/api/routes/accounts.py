@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Query, Request, status
 from starlette.responses import Response
@@ -25,6 +26,7 @@ from pos_sync.appstore import AppStore
 from pos_sync.providers import UnknownProvider, registry
 
 router = APIRouter(prefix="/api/v1/pos/accounts", tags=["accounts"])
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 def _out(info: Any) -> AccountOut:
@@ -37,6 +39,11 @@ def _link_args(body: AccountCreate) -> argparse.Namespace:
                "client_secret": body.client_secret}
     if any(value == "-" for value in secrets.values()):
         raise Problem(422, "a secret cannot be '-'")
+    if body.base_url and urlsplit(body.base_url).hostname not in LOOPBACK:
+        # the service calls it with the token it is given, at every sync: a provider's address is the
+        # operator's (<PROVIDER>_BASE_URL), a tenant names only a sandbox on this machine
+        raise Problem(422, "base_url may only name a sandbox on this machine (127.0.0.1, localhost); a provider's "
+                           "address is the operator's setting (e.g. SQUARE_BASE_URL)")
     return argparse.Namespace(
         **secrets, client_id=body.client_id, domain_prefix=body.domain_prefix, base_url=body.base_url,
         expires_at=body.expires_at.isoformat() if body.expires_at else None, name=body.name,
@@ -161,7 +168,7 @@ def register_webhooks(account_id: str, request: Request, store: Store, tenant: T
 def _loopback_base(request: Request) -> str | None:
     """The request's base URL when it is a loopback address (a service run on one machine, the
     sandbox's), else None."""
-    return str(request.base_url) if request.base_url.hostname in ("127.0.0.1", "localhost", "::1") else None
+    return str(request.base_url) if request.base_url.hostname in LOOPBACK else None
 
 
 def _reconnect_url(request: Request, store: AppStore, tenant: str, provider: str, account_id: str) -> str | None:

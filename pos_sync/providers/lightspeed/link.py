@@ -7,6 +7,7 @@ from typing import Any
 
 from dlt_sources.common.auth import TokenSet
 from dlt_sources.lightspeed.helpers import (
+    DOMAIN_PREFIX,
     discover_outlets,
     lightspeed_tokens,
     retailer_domain_prefix,
@@ -44,6 +45,8 @@ def link(args: argparse.Namespace, log: Log) -> dict[str, Any]:
     prefix = args.domain_prefix.strip().lower()
     if not prefix:
         raise LinkError("--domain-prefix must not be empty")
+    if not DOMAIN_PREFIX.fullmatch(prefix):  # it names the store's host: one DNS label
+        raise LinkError(f"--domain-prefix {prefix!r} is not a Lightspeed domain prefix (letters, digits and hyphens)")
     expires_at = parse_instant(args.expires_at, "--expires-at")
     base = store_base_url(prefix, args.base_url)
     # no refresh here: a refresh would rotate the store's refresh token before it is stored
