@@ -156,3 +156,25 @@ def test_a_lightspeed_domain_prefix_is_one_dns_label() -> None:
             store_base_url(bad)
     with pytest.raises(LinkError, match="named no store: not a Lightspeed domain prefix"):
         store_url({"domain_prefix": "evil.example/x?"}, load_settings())
+
+
+def test_a_toast_restaurant_another_organisation_linked_is_not_linked_again(env: Linking) -> None:
+    """Toast's partner client sees every restaurant that connected it, and the connect form sends a
+    GUID: it proves no ownership, so one tenant could link (and sync) another tenant's restaurant."""
+    guid = env.cred("toast")["location_ids"][0]
+
+    def connect(key: str) -> httpx.Response:
+        with env.client() as c:
+            made = c.post(f"{env.api_url}/api/v1/pos/oauth/links", headers={"Authorization": f"Bearer {key}"})
+            link = parse_qs(urlsplit(made.json()["url"]).query)["link"][0]
+            form = c.get(f"{env.api_url}/api/v1/pos/oauth/toast/authorize", params={"link": link})
+            state = form.text.split('name="state" value="', 1)[1].split('"', 1)[0]
+            return c.get(f"{env.api_url}/api/v1/pos/oauth/toast/callback",
+                         params={"state": state, "restaurant_guid": guid})
+
+    assert connect(env.key).status_code == 302  # the first organisation links it
+    other, other_key = env.store.create_tenant("Horno del Otro Lado")
+    refused = connect(other_key)
+    assert refused.status_code == 409 and "connected to another organisation" in refused.text
+    assert env.store.list_accounts(other) == []
+    assert connect(env.key).status_code == 302  # its own organisation may connect it again

@@ -132,6 +132,12 @@ def callback(provider: str, request: Request, store: Store) -> Response:
         fields = flow.complete(token, query, store.settings)
     except Exception as exc:  # noqa: BLE001 - every failure becomes a page that says what happened
         return _failure_page(spec, exc)
+    if flow.kind == "partner_guid" and (taken := _linked_elsewhere(store, provider, state.tenant_id, fields)):
+        # the partner client sees every restaurant that connected it: the GUID a form sends proves
+        # no ownership, so a restaurant another organisation linked is not linked again here
+        return page(f"This {spec.label} restaurant is connected already",
+                    f"<p>{html.escape(taken)} is connected to another organisation in this service. Nothing was "
+                    "connected; if it is yours, ask us to move it.</p>", 409)
     account_id, _ = store.upsert_account(tenant_id=state.tenant_id, **fields)
     store.request_sync(account_id, state.tenant_id)  # its first (historical) sync, queued
     target = state.success_url or str(request.url_for("oauth_done"))
@@ -140,6 +146,15 @@ def callback(provider: str, request: Request, store: Store) -> Response:
     if not state.success_url:  # our own page shows the account: it needs proof the browser linked it
         params["link"] = sign_link(store.settings, state.tenant_id, account_id=account_id)
     return RedirectResponse(target + sep + urlencode(params), 302)
+
+
+def _linked_elsewhere(store: AppStore, provider: str, tenant_id: str, fields: Mapping[str, Any]) -> str | None:
+    """A location of ``fields`` that an account of another tenant already has, or None."""
+    wanted = {str(loc.get("location_id")) for loc in fields.get("locations") or []}
+    for account in store.list_accounts(provider=provider):
+        if account.tenant_id != tenant_id and (taken := wanted & set(account.location_ids)):
+            return min(taken)
+    return None
 
 
 def _failure_page(spec: ProviderSpec, exc: Exception) -> HTMLResponse:
