@@ -61,12 +61,12 @@ class Linking:
 
 @contextmanager
 def linking_env(monkeypatch: pytest.MonkeyPatch, providers: tuple[str, ...] = ("square", "toast", "lightspeed"),
-                ) -> Iterator[Linking]:
+                scale: str = "tiny") -> Iterator[Linking]:
     from pos_sync.api.app import create_app
     from pos_sync.appstore import AppStore, dispose_engines
     from pos_sync.settings import load_settings
 
-    world = sandbox_world(10, *providers)
+    world = sandbox_world(10, *providers, scale=scale)
     server = SandboxServer(world).start()
     try:
         for cred in server.manifest()["accounts"]:

@@ -178,3 +178,26 @@ def test_a_toast_restaurant_another_organisation_linked_is_not_linked_again(env:
     assert refused.status_code == 409 and "connected to another organisation" in refused.text
     assert env.store.list_accounts(other) == []
     assert connect(env.key).status_code == 302  # its own organisation may connect it again
+
+
+def test_connecting_a_second_toast_restaurant_adds_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A tenant's Toast account is the partner client's (its merchant id); each connect names one
+    restaurant: the second one used to replace the first, whose syncs then stopped."""
+    with linking_env(monkeypatch, ("toast",), scale="chain") as env:  # a group of two restaurants
+        first, second = env.cred("toast")["location_ids"][:2]
+
+        def connect(guid: str) -> str:
+            with env.client() as c:
+                link = parse_qs(urlsplit(env.connect_link()).query)["link"][0]
+                form = c.get(f"{env.api_url}/api/v1/pos/oauth/toast/authorize", params={"link": link})
+                state = form.text.split('name="state" value="', 1)[1].split('"', 1)[0]
+                landed = c.get(f"{env.api_url}/api/v1/pos/oauth/toast/callback",
+                               params={"state": state, "restaurant_guid": guid})
+            assert landed.status_code == 302, landed.text
+            return parse_qs(urlsplit(landed.headers["location"]).query)["account_id"][0]
+
+        account = connect(first)
+        assert connect(second) == account
+        assert sorted(env.store.get_account(account).location_ids) == sorted([first, second])
+        assert connect(first) == account  # again: nothing doubles
+        assert sorted(env.store.get_account(account).location_ids) == sorted([first, second])

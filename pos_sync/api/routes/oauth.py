@@ -138,6 +138,8 @@ def callback(provider: str, request: Request, store: Store) -> Response:
         return page(f"This {spec.label} restaurant is connected already",
                     f"<p>{html.escape(taken)} is connected to another organisation in this service. Nothing was "
                     "connected; if it is yours, ask us to move it.</p>", 409)
+    if flow.kind == "partner_guid":  # one restaurant connected at a time: added to the account's others
+        fields = _with_connected(store, provider, state.tenant_id, fields)
     account_id, _ = store.upsert_account(tenant_id=state.tenant_id, **fields)
     store.request_sync(account_id, state.tenant_id)  # its first (historical) sync, queued
     target = state.success_url or str(request.url_for("oauth_done"))
@@ -155,6 +157,18 @@ def _linked_elsewhere(store: AppStore, provider: str, tenant_id: str, fields: Ma
         if account.tenant_id != tenant_id and (taken := wanted & set(account.location_ids)):
             return min(taken)
     return None
+
+
+def _with_connected(store: AppStore, provider: str, tenant_id: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+    """``fields`` with the locations the tenant's account of the same merchant (Toast: the partner
+    client) already has: connecting a second restaurant replaced the first."""
+    mine = next((a for a in store.list_accounts(tenant_id, provider=provider)
+                 if a.merchant_id == fields.get("merchant_id")), None)
+    if mine is None:
+        return dict(fields)
+    new = {str(loc.get("location_id")) for loc in fields.get("locations") or []}
+    kept = [loc.to_dict() for loc in mine.locations if loc.location_id not in new]
+    return {**fields, "locations": kept + list(fields.get("locations") or [])}
 
 
 def _failure_page(spec: ProviderSpec, exc: Exception) -> HTMLResponse:
