@@ -348,3 +348,19 @@ def test_webhook_syncs_go_first_in_the_run_queue_until_another_run_waited_a_minu
         assert post(api, "square", body, sign("square", body)).status_code == 200
         [second] = evaluate(instance, api.store, datetime.now(UTC) + YIELD_AFTER + timedelta(seconds=1))
         assert "dagster/priority" not in second.tags  # it waited long enough: its turn first
+
+
+def test_a_lightspeed_event_is_its_payload_whatever_unsigned_fields_come_with_it() -> None:
+    """Lightspeed may sign only the form's ``payload``: a genuine event re-sent with an added field
+    or another ``domain_prefix`` was a new event (the raw body's hash its id), routed to that store."""
+    from pos_sync.providers.lightspeed.webhooks import parse
+
+    payload = json.dumps({"id": "S1", "status": "CLOSED", "register_sale_products": [],
+                          "retailer": {"domain_prefix": "store1"}})
+    genuine = urlencode({"payload": payload, "domain_prefix": "store1", "type": "sale.update"}).encode()
+    event = parse(genuine, {})
+    for replay in (genuine + b"&x=1", urlencode({"payload": payload, "domain_prefix": "storeb"}).encode()):
+        again = parse(replay, {})
+        assert (again.event_id, again.merchant_id, again.event_type) == (event.event_id, "store1", "sale.update")
+    bare = urlencode({"payload": json.dumps({"id": "S1"}), "domain_prefix": "Store2"}).encode()
+    assert parse(bare, {}).merchant_id == "store2"  # a payload that names no store: the form's

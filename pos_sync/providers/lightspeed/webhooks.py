@@ -2,7 +2,8 @@
 API 1.0 shape) and ``domain_prefix``; signed in ``X-Signature: signature=<value>,algorithm=HMAC-SHA256``
 keyed with the app's ``client_secret``. Lightspeed does not document whether the value is hex or
 base64, nor whether the raw form body or the decoded ``payload`` is signed: all four readings are
-accepted (each needs the secret). No event id: the SHA-256 of the raw body stands in."""
+accepted (each needs the secret). No event id: the SHA-256 of the payload (the part every reading
+signs) stands in, and the store is the payload's own where it names one."""
 
 from __future__ import annotations
 
@@ -55,11 +56,15 @@ def parse(raw: bytes, _headers: Mapping[str, str]) -> WebhookEvent:
             raise ValueError("payload is not an object")
     except (UnicodeDecodeError, ValueError, KeyError):
         raise WebhookRejected(400, "malformed", "not a Lightspeed webhook (a form with a JSON payload)") from None
+    # the payload's store wins over the form's, and the payload is the event: when only the payload
+    # is signed (one of the readings verify() accepts) the other fields are not, and an event re-sent
+    # with another domain_prefix or an added field reached another store's account, or passed as new
+    # (the type only picks what the sync after it reads: the form's still names it first)
     retailer = payload.get("retailer")
-    prefix = form.get("domain_prefix") or (retailer.get("domain_prefix") if isinstance(retailer, dict) else None)
+    prefix = (retailer.get("domain_prefix") if isinstance(retailer, dict) else None) or form.get("domain_prefix")
     event_type = form.get("type") or payload.get("type") or ("sale.update" if "register_sale_products" in payload
                                                              or "line_items" in payload else "product.update")
-    return WebhookEvent(event_id=body_hash(raw), event_type=str(event_type),
+    return WebhookEvent(event_id=body_hash(form["payload"].encode()), event_type=str(event_type),
                         data={"payload": payload, "domain_prefix": prefix, "_payload_text": form["payload"]},
                         merchant_id=str(prefix).lower() if prefix else None)
 
