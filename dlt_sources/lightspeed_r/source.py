@@ -180,6 +180,12 @@ class _Sync:
         state = account_state(self.tenant)
         per_shop = STREAMS[table][3]
         if not per_shop:
+            if table in SHOP_SCOPED:  # shops, registers: read whole, the unwanted shops' rows dropped after
+                before = state.get("shops_wanted")  # [] = every shop, as self.shop_ids
+                if before and (not self.shop_ids or not set(self.shop_ids) <= set(before)):
+                    state.pop("mark", None)  # widened: the rows the filter dropped lie behind the mark
+                    state.pop("edge", None)
+                state["shops_wanted"] = list(self.shop_ids)
             rows = self._read(table, state, {})
             if table in SHOP_SCOPED and self.shop_ids:
                 id_key = "shopID"

@@ -151,3 +151,27 @@ def test_two_accounts_with_the_same_ids_keep_their_own_rows(env: dict[str, Any],
     assert counts["acct-b"] == [("acct-a", counts["acct-a"][0][1]), ("acct-b", counts["acct-a"][0][1])]
     shops = query(pipeline, "select _pos_account_id, shop_id from shops order by 1")
     assert shops == [("acct-a", "1"), ("acct-b", "1")]
+
+
+def test_a_shop_enabled_later_gets_its_shop_and_registers(tmp_path: Path) -> None:
+    """Shops and registers are read whole and the unwanted shops' rows dropped after the mark moved:
+    a shop enabled later (or every shop) read them again, or its shop and registers never came."""
+    world = sandbox_world(40, "lightspeed_r", days=1, scale="chain")  # an account of two shops
+    with SandboxServer(world, access_token_ttl_seconds=3600) as server:
+        creds = next(iter(server.credentials.values()))
+        base = server.provider_url("lightspeed_r")
+        tokens = lightspeed_r_tokens(TokenSet(creds.access_token), base_url=base, client_id=creds.client_id,
+                                     client_secret=creds.client_secret)
+        account = token_account_id(base, tokens)
+        pipeline = local_pipeline(tmp_path, "lsr_shops", "raw_lightspeed_r")
+
+        def run(shops: list[str]) -> None:
+            run_checked(pipeline, lightspeed_r_source(tokens, account, shops, base_url=base,
+                                                      retry_policy=FAST_RETRIES).with_resources("shops", "registers"))
+
+        run(["1"])
+        assert [r[0] for r in query(pipeline, "select shop_id from shops")] == ["1"]
+        assert {r[0] for r in query(pipeline, "select shop_id from registers")} == {"1"}
+        run([])  # every shop
+        assert sorted(r[0] for r in query(pipeline, "select shop_id from shops")) == ["1", "2"]
+        assert {r[0] for r in query(pipeline, "select shop_id from registers")} == {"1", "2"}
