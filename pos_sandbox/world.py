@@ -249,7 +249,6 @@ class World:
         self.tenant_id = guid(self.seed, "tenant")
         self._lock = threading.RLock()
         self._day_cache: OrderedDict[tuple[str, date], list[Sale]] = OrderedDict()
-        self._zones: dict[str, ZoneInfo] = {}
         self._live: dict[tuple[str, date], list[Sale]] = {}  # (location, local day) -> live sales
         self._clock_listeners: list[Callable[[datetime], None]] = []
         self.revision = 0  # bumped by every live sale: emulators rebuild their indexes
@@ -326,10 +325,7 @@ class World:
 
     # ------------------------------------------------------------------ layout
     def zone(self, tz: str) -> ZoneInfo:
-        zone = self._zones.get(tz)
-        if zone is None:
-            zone = self._zones[tz] = zone_of(tz)
-        return zone
+        return zone_of(tz)  # read once per process (transforms.times.zone is cached)
 
     def local_midnight(self, loc: Location, day: date) -> datetime:
         return datetime.combine(day, time(0), self.zone(loc.timezone)).astimezone(UTC)

@@ -76,7 +76,6 @@ class LightspeedContext:
     # the product versions already recorded (pos.pos_products rows by pos_item_id): a line takes
     # the name its product had when sold, since X-Series lines carry no name of their own
     versions: dict[str, list[Row]] = field(default_factory=dict)
-    _zones: dict[str, ZoneInfo] = field(default_factory=dict)
     # a build rounds the same few prices, taxes and discounts (and names the same few payment
     # types) again and again: each distinct one once (the values are immutable Decimals and texts)
     _line_amounts: dict[tuple[Any, ...], dict[str, Decimal]] = field(default_factory=dict)
@@ -100,9 +99,7 @@ class LightspeedContext:
 
     def zone(self, outlet_id: str) -> ZoneInfo:
         tz = (self.outlets.get(outlet_id) or {}).get("time_zone") or "UTC"
-        if tz not in self._zones:
-            self._zones[tz] = zone_of(tz)
-        return self._zones[tz]
+        return zone_of(tz)  # read once per process (transforms.times.zone is cached)
 
     def sale_id(self, sale_id: str) -> str:
         return canonical_id(self.tenant_id, PROVIDER, "sale", sale_id)

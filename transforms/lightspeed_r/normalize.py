@@ -76,16 +76,13 @@ class RContext:
     pseudonymize: Callable[[str | None], str | None] = lambda value: value
     # recorded product versions by pos_item_id: a line is named as its item was when sold
     versions: dict[str, list[Row]] = field(default_factory=dict)
-    _zones: dict[str, ZoneInfo] = field(default_factory=dict)
 
     def currency(self, shop_id: str) -> str:
         return (self.shops.get(shop_id) or {}).get("currency_code") or "EUR"
 
     def zone(self, shop_id: str) -> ZoneInfo:
         tz = (self.shops.get(shop_id) or {}).get("time_zone") or "UTC"
-        if tz not in self._zones:
-            self._zones[tz] = zone_of(tz)
-        return self._zones[tz]
+        return zone_of(tz)  # read once per process (transforms.times.zone is cached)
 
     def sale_id(self, sale_id: Any) -> str:
         return canonical_id(self.tenant_id, PROVIDER, "sale", str(sale_id))

@@ -83,14 +83,10 @@ class SquareContext:
     pseudonymize: Callable[[str | None], str | None] = lambda value: value
     pseudonymize_email: Callable[[str | None], str | None] = lambda value: value
     pseudonymize_phone: Callable[[str | None], str | None] = lambda value: value
-    _zones: dict[str, ZoneInfo] = field(default_factory=dict)
 
     def zone(self, location_id: str) -> ZoneInfo:
         tz = (self.locations.get(location_id) or {}).get("timezone") or "UTC"
-        zone = self._zones.get(tz)
-        if zone is None:
-            zone = self._zones[tz] = zone_of(tz)
-        return zone
+        return zone_of(tz)  # read once per process (transforms.times.zone is cached)
 
     def currency(self, location_id: str, fallback: str | None = None) -> str:
         return fallback or (self.locations.get(location_id) or {}).get("currency") or "USD"
