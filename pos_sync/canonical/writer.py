@@ -155,24 +155,33 @@ class CanonicalWriter:
 
     def recompute_daily_product_sales(self) -> int:
         """``daily_product_sales`` of every day the writes touched, from the canonical rows."""
-        if not self.days:
-            return 0
-        wh = self.wh
-        keys = sorted(self.days, key=lambda d: (d[0], d[1], d[2], d[3]))
-        columns = ["tenant_id", "pos_provider", "location_id", "business_date"]
-        wh.delete_by_keys(DAILY_PRODUCT_SALES, columns, keys)
-        for i in range(0, len(keys), DAYS_PER_QUERY):
-            self.daily_rows += self._insert_daily_product_sales(wh.temp_keys(columns, keys[i:i + DAYS_PER_QUERY]))
-        return len(keys)
+        days, rows = rebuild_daily_product_sales(self.wh, self.days)
+        self.daily_rows += rows
+        return days
 
-    def _insert_daily_product_sales(self, tmp: str) -> int:
-        """The rows of ``daily_product_sales`` of the location-days in the key table ``tmp`` (a
-        group is one location-day's product, so location-days split into batches sum the same); how
-        many rows it wrote."""
-        cols = ", ".join(f'"{c}"' for c in DAILY_PRODUCT_SALES.column_names)
-        sale = "t.transaction_type = 'sale'"
-        refund = "t.transaction_type = 'refund'"
-        return self.wh.execute_count(f"""
+
+def rebuild_daily_product_sales(wh: Warehouse, days: Iterable[Day]) -> tuple[int, int]:
+    """``daily_product_sales`` of the location-days ``days`` (tenant, provider, location, business
+    date) rebuilt from the canonical rows (a day without sales left has none); (days, rows written)."""
+    keys = sorted(set(days), key=lambda d: (d[0], d[1], d[2], d[3]))
+    if not keys:
+        return 0, 0
+    columns = ["tenant_id", "pos_provider", "location_id", "business_date"]
+    wh.delete_by_keys(DAILY_PRODUCT_SALES, columns, keys)
+    rows = 0
+    for i in range(0, len(keys), DAYS_PER_QUERY):
+        rows += _insert_daily_product_sales(wh, wh.temp_keys(columns, keys[i:i + DAYS_PER_QUERY]))
+    return len(keys), rows
+
+
+def _insert_daily_product_sales(wh: Warehouse, tmp: str) -> int:
+    """The rows of ``daily_product_sales`` of the location-days in the key table ``tmp`` (a
+    group is one location-day's product, so location-days split into batches sum the same); how
+    many rows it wrote."""
+    cols = ", ".join(f'"{c}"' for c in DAILY_PRODUCT_SALES.column_names)
+    sale = "t.transaction_type = 'sale'"
+    refund = "t.transaction_type = 'refund'"
+    return wh.execute_count(f"""
             INSERT INTO {SCHEMA}.daily_product_sales ({cols})
             SELECT i.tenant_id, i.pos_provider, i.location_id, i.business_date,
                    coalesce(i.pos_item_id, '(custom)'), max(i.product_name), max(i.mapped_product_id),

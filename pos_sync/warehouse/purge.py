@@ -9,7 +9,7 @@ from __future__ import annotations
 import shutil
 from typing import Any
 
-from pos_sync.canonical.writer import CanonicalWriter
+from pos_sync.canonical.writer import rebuild_daily_product_sales
 from pos_sync.warehouse.pipelines import pipeline_name, pipelines_dir
 from pos_sync.warehouse.sql import Warehouse
 from transforms.canonical import SCHEMA
@@ -56,9 +56,7 @@ def purge_account_data(account_id: str, provider: str, location_ids: tuple[str, 
                 for table in ("demand_history", "demand_calendar", "demand_forecast"):
                     if wh.table_exists(SCHEMA, table):
                         wh.execute(f"delete from {SCHEMA}.{table} where pos_account_id = %s", (account_id,))
-                feed = CanonicalWriter(wh, account_id, provider)
-                feed.days = days
-                feed.recompute_daily_product_sales()  # what other accounts of the tenant sold there stays
+                rebuild_daily_product_sales(wh, days)  # what other accounts of the tenant sold there stays
     finally:
         wh.close()
     prefix = pipeline_name(provider, account_id)

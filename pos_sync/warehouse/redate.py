@@ -39,7 +39,7 @@ Window = tuple[datetime, datetime]
 
 def redate_business_days(wh: Warehouse) -> int | None:
     """Run the fix once (see the module); the transactions it moved, None when it had run before."""
-    from pos_sync.canonical.writer import CanonicalWriter
+    from pos_sync.canonical.writer import rebuild_daily_product_sales
     from pos_sync.providers import registry
 
     if not wh.table_exists(SCHEMA, FIXES.split(".")[1]):  # no DDL on a built schema: it takes locks on PostgreSQL
@@ -73,9 +73,7 @@ def redate_business_days(wh: Warehouse) -> int | None:
             wh.execute(f"UPDATE {T} AS t SET business_date = CAST(k.day AS DATE) FROM {keys} k WHERE t.id = k.id")
             wh.execute(f"UPDATE {ITEMS} AS i SET business_date = CAST(k.day AS DATE) FROM {keys} k "
                        f"WHERE i.transaction_id = k.id")
-            feed = CanonicalWriter(wh, "", "")
-            feed.days = days
-            feed.recompute_daily_product_sales()
+            rebuild_daily_product_sales(wh, days)
         wh.execute(f"INSERT INTO {FIXES} (name, applied_at, detail) VALUES (%s, %s, %s)",
                    (NAME, datetime.now(UTC), f"{len(moved)} transactions moved, {len(days)} location-days rebuilt"))
     return len(moved)

@@ -73,7 +73,7 @@ def test_an_upgraded_warehouse_gets_its_sales_redated_once(backend: str, request
     23:30 on 2026-11-20 (UTC-7) on the 19th, as the host's tzdata 2025b said (UTC-8). The upgrade moves it (its items with it) and rebuilds the feed of both days, once; a sale already
     right is not touched. On DuckDB the database's rules (the package's) find it; on a PostgreSQL
     with older rules every sale of the zone is judged."""
-    from pos_sync.canonical.writer import CanonicalWriter
+    from pos_sync.canonical.writer import rebuild_daily_product_sales
     from pos_sync.warehouse.redate import FIXES, redate_business_days
 
     if backend == "postgres":
@@ -91,9 +91,8 @@ def test_an_upgraded_warehouse_gets_its_sales_redated_once(backend: str, request
                 "name": "Vancouver", "timezone": "America/Vancouver", "currency": "CAD"}])
             wh.insert_rows(POS_TRANSACTIONS, [wrong, right])
             wh.insert_rows(POS_TRANSACTION_ITEMS, [_item(wrong), _item(right)])
-            feed = CanonicalWriter(wh, "acct", "square")
-            feed.days = {("tenant", "square", "van", date(2026, 11, 19)), ("tenant", "square", "van", date(2026, 11, 20))}
-            feed.recompute_daily_product_sales()
+            rebuild_daily_product_sales(wh, [("tenant", "square", "van", date(2026, 11, 19)),
+                                             ("tenant", "square", "van", date(2026, 11, 20))])
             wh.execute(f"delete from {FIXES}")  # as a warehouse of the previous release has no record of it
         assert _feed(wh) == {date(2026, 11, 19): (2, 1), date(2026, 11, 20): (2, 1)}
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from pos_sync.canonical.writer import CanonicalWriter
+from pos_sync.canonical.writer import rebuild_daily_product_sales
 from pos_sync.warehouse.pipelines import pipelines_dir
 from pos_sync.warehouse.purge import purge_account_data
 from pos_sync.warehouse.sql import Warehouse
@@ -46,9 +46,7 @@ def test_a_purge_leaves_other_tenants_and_other_accounts_in_the_feed() -> None:
                  "timezone": "Europe/Madrid", "currency": "EUR"} for t, a in (("tenant-a", "acct-a"), ("tenant-b", "acct-b"))])
             wh.insert_rows(POS_TRANSACTIONS, [tx for tx, _ in sales])
             wh.insert_rows(POS_TRANSACTION_ITEMS, [item for _, item in sales])
-            feed = CanonicalWriter(wh, "acct-a", "square")
-            feed.days = {(t, "square", "L1", DAY) for t in ("tenant-a", "tenant-b")}
-            feed.recompute_daily_product_sales()
+            rebuild_daily_product_sales(wh, [(t, "square", "L1", DAY) for t in ("tenant-a", "tenant-b")])
         assert _feed(wh) == {"tenant-a": 5, "tenant-b": 5}
     finally:
         wh.close()
