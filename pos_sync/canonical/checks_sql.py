@@ -78,8 +78,7 @@ def business_dates_off_zone(wh: Warehouse, provider: str | None = None) -> int:
     local_day = [s.name for s in registry if s.local_business_day and (provider is None or s.name == provider)]
     if not local_day:
         return 0
-    local = ("cast(timezone(l.timezone, t.transaction_date) as date)" if wh.dialect == "duckdb"
-             else "cast((t.transaction_date at time zone l.timezone) as date)")
+    local = f"cast({wh.local_time('l.timezone', 't.transaction_date')} as date)"
     marks = ", ".join(["%s"] * len(local_day))
     candidates = wh.query(f"""
         select t.transaction_date as at, l.timezone as tz, t.business_date as day from {T} t join {L} l

@@ -35,6 +35,7 @@ T, ITEMS, L = (f"{SCHEMA}.{name}" for name in ("pos_transactions", "pos_transact
 STEP = timedelta(hours=1)  # the rules are compared hour by hour over a zone's sales (a rule lasts months)
 COMPARED = (datetime(1970, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC))  # sales outside: all judged
 Window = tuple[datetime, datetime]
+LOCATED = "l.tenant_id = t.tenant_id and l.pos_provider = t.pos_provider and l.location_id = t.location_id"
 
 
 def redate_business_days(wh: Warehouse) -> int | None:
@@ -51,7 +52,7 @@ def redate_business_days(wh: Warehouse) -> int | None:
     zones: list[dict[str, Any]] = []
     if local_day and wh.table_exists(SCHEMA, "pos_transactions") and wh.table_exists(SCHEMA, "pos_locations"):
         zones = [z for z in wh.query(f"""select l.timezone as tz, min(t.transaction_date) as first,
-                    max(t.transaction_date) as last from {T} t join {L} l on {_located()}
+                    max(t.transaction_date) as last from {T} t join {L} l on {LOCATED}
                     where t.pos_provider in ({_marks(local_day)}) and t.transaction_date is not null
                     group by l.timezone""", local_day) if z["tz"] in zone_names()]  # else the build refuses it too
     # where the database's rules differ from the package's (read-only; each in a transaction of its own:
@@ -79,10 +80,6 @@ def redate_business_days(wh: Warehouse) -> int | None:
     return len(moved)
 
 
-def _located() -> str:
-    return "l.tenant_id = t.tenant_id and l.pos_provider = t.pos_provider and l.location_id = t.location_id"
-
-
 def _marks(values: tuple[str, ...]) -> str:
     return ", ".join(["%s"] * len(values))
 
@@ -92,18 +89,14 @@ def _sales(wh: Warehouse, tz: str, local_day: tuple[str, ...], windows: list[Win
     where its rules are not the package's, those outside the years compared; every one (``None``)
     when the database does not know the zone."""
     judged = ["true"] if windows is None else [
-        f"t.business_date <> {_local_sql(wh, 'l.timezone', 't.transaction_date')}",
+        f"t.business_date <> cast({wh.local_time('l.timezone', 't.transaction_date')} as date)",
         "t.transaction_date < %s", "t.transaction_date >= %s",
         *["t.transaction_date between %s and %s" for _ in windows]]
     bounds: list[Any] = [] if windows is None else [*COMPARED, *(edge for w in windows for edge in w)]
     return wh.query(f"""select t.id, t.tenant_id, t.pos_provider, t.location_id, t.transaction_date as at,
-            t.business_date as day from {T} t join {L} l on {_located()}
+            t.business_date as day from {T} t join {L} l on {LOCATED}
             where l.timezone = %s and t.pos_provider in ({_marks(local_day)}) and t.transaction_date is not null
             and t.business_date is not null and ({" or ".join(judged)})""", (tz, *local_day, *bounds))
-
-
-def _local_sql(wh: Warehouse, tz: str, at: str) -> str:
-    return f"cast(timezone({tz}, {at}) as date)" if wh.dialect == "duckdb" else f"cast(({at} at time zone {tz}) as date)"
 
 
 def _disagreement(wh: Warehouse, tz: str, first: datetime | None, last: datetime | None) -> list[Window] | None:
@@ -116,8 +109,7 @@ def _disagreement(wh: Warehouse, tz: str, first: datetime | None, last: datetime
     if start > end:
         return []
     instants = [start + STEP * i for i in range(int((end - start) / STEP) + 2)]
-    local = ("timezone(%s, CAST(p.at AS TIMESTAMPTZ))" if wh.dialect == "duckdb"
-             else "(CAST(p.at AS TIMESTAMPTZ) at time zone %s)")
+    local = wh.local_time("%s", "CAST(p.at AS TIMESTAMPTZ)")
     try:
         with wh.transaction():
             probe = wh.temp_keys(["at"], [(at.isoformat(),) for at in instants])

@@ -343,6 +343,12 @@ class Warehouse:
                         copy.write_row(row)
         return name
 
+    def local_time(self, zone: str, instant: str) -> str:
+        """SQL of the local wall time (a naive timestamp) of the TIMESTAMPTZ expression ``instant`` in
+        the zone named by the expression ``zone``, by the database's own zone rules (DuckDB's ICU,
+        PostgreSQL's tz database)."""
+        return f"timezone({zone}, {instant})" if self.dialect == "duckdb" else f"({instant} at time zone {zone})"
+
     def tuples(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """The rows of ``sql`` as tuples (no dict per row)."""
         if self.dialect == "duckdb":

@@ -132,13 +132,14 @@ def callback(provider: str, request: Request, store: Store) -> Response:
         fields = flow.complete(token, query, store.settings)
     except Exception as exc:  # noqa: BLE001 - every failure becomes a page that says what happened
         return _failure_page(spec, exc)
-    if flow.kind == "partner_guid" and (taken := _linked_elsewhere(store, provider, state.tenant_id, fields)):
+    if flow.kind == "partner_guid":
         # the partner client sees every restaurant that connected it: the GUID a form sends proves
         # no ownership, so a restaurant another organisation linked is not linked again here
-        return page(f"This {spec.label} restaurant is connected already",
-                    f"<p>{html.escape(taken)} is connected to another organisation in this service. Nothing was "
-                    "connected; if it is yours, ask us to move it.</p>", 409)
-    if flow.kind == "partner_guid":  # one restaurant connected at a time: added to the account's others
+        if taken := _linked_elsewhere(store, provider, state.tenant_id, fields):
+            return page(f"This {spec.label} restaurant is connected already",
+                        f"<p>{html.escape(taken)} is connected to another organisation in this service. Nothing "
+                        "was connected; if it is yours, ask us to move it.</p>", 409)
+        # one restaurant connected at a time: added to the account's others
         fields = _with_connected(store, provider, state.tenant_id, fields)
     account_id, _ = store.upsert_account(tenant_id=state.tenant_id, **fields)
     store.request_sync(account_id, state.tenant_id)  # its first (historical) sync, queued
