@@ -22,10 +22,14 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
 T = TypeVar("T")
+K = TypeVar("K")  # what a page's request is made of: a cursor, a version
+R = TypeVar("R")  # an answer as it came, not read yet
+P = TypeVar("P")  # a page as read
 
 _DONE = object()
 _POLL_SECONDS = 0.05
@@ -110,3 +114,34 @@ def fan_in(sources: Sequence[Iterable[T]], parallel: int, *, depth: int = 1,
             yield item  # type: ignore[misc]
     finally:
         stop.set()
+
+
+def read_ahead(fetch: Callable[[K], R], first: K, guess: Callable[[K, R], K | None],
+               read: Callable[[K, R], tuple[P | None, K | None]], *, name: str = "read-ahead") -> Iterator[P]:
+    """The pages of a cursor-paginated query whose next request is made before this answer is read.
+
+    Reading an answer (parsing a page of 1 000 objects: tens of milliseconds) is what gives the
+    next request's cursor, so the requests waited for it: the API idled while the client parsed.
+    When the cursor can be read off the raw answer cheaply — ``guess(key, answer)``, e.g. from the
+    body's last bytes, None when it cannot tell — the next request goes out in a thread while
+    ``read(key, answer)`` reads the page: ``(page or None to yield nothing, the next request's key or
+    None: the end)``. The read decides: an answer fetched for a key the read does not confirm is
+    dropped (its result or error unused) and the right request made. So the pages, their order and
+    the requests made are those of the query walked in turn (plus, at most, one dropped request per
+    wrong guess), and an error of a request is raised after the page before it, as in turn.
+    Closing the iterator early leaves a request in flight to finish in its thread, unused."""
+    ahead = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+    try:
+        key, answer = first, fetch(first)
+        while True:
+            guessed = guess(key, answer)
+            following: Future[R] | None = ahead.submit(fetch, guessed) if guessed is not None else None
+            page, after = read(key, answer)
+            if page is not None:
+                yield page
+            if after is None:
+                return
+            key = after
+            answer = following.result() if following is not None and guessed == after else fetch(after)
+    finally:
+        ahead.shutdown(wait=False, cancel_futures=True)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +30,7 @@ from dlt_sources.common.guard import KNOWN_VERSIONS_CHUNK, GuardColumns, KnownVe
 from dlt_sources.common.http import ApiSession, ErrorMapper
 from dlt_sources.common.pace import SyncPace
 from dlt_sources.common.pacing import Pacing
+from dlt_sources.common.prefetch import read_ahead
 from dlt_sources.common.retry import RetryPolicy
 from dlt_sources.common.rows import Row
 from dlt_sources.lightspeed.settings import (
@@ -204,37 +204,30 @@ def version_feed(client: LightspeedClient, path: str, after: int, page_size: int
                  binary_numbers: bool = False) -> Iterator[tuple[list[Row], int, bool]]:
     """:func:`version_pages` with each page's ``exact`` (see :meth:`LightspeedClient.get_page`).
 
-    Page N+1's request needs page N's ``version.max``, which a full parse of page N (a 2.5 MB body
-    of 1 000 sales: tens of milliseconds) used to give before the request could go. The envelope
-    is the body's last member, so its ``max`` is read off the last bytes (:func:`tail_version_max`)
-    and page N+1 is requested while page N is parsed. The parsed ``version.max`` decides: a request
-    made for another value (an envelope elsewhere in the body, a body that is not what it seemed)
-    is dropped, its answer or error unused, and the right one made, as without the read-ahead —
-    the same requests in the same order, the same pages, errors raised where they were."""
-    def query(after: int) -> dict[str, Any]:
-        return {**(params or {}), "after": after, "page_size": page_size}
+    Page N+1's request needs page N's ``version.max``: the envelope is the body's last member, so
+    it is read off the last bytes (:func:`tail_version_max`) and page N+1 is requested while page N
+    is parsed (:func:`~dlt_sources.common.prefetch.read_ahead`; the parsed ``version.max`` decides)."""
+    def fetch(after: int) -> Response:
+        return client.fetch(path, {**(params or {}), "after": after, "page_size": page_size})
 
-    ahead = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lightspeed-next-page")
-    try:
-        response = client.fetch(path, query(after))
-        while True:
-            guess = tail_version_max(response.content)
-            following = ahead.submit(client.fetch, path, query(guess)) if guess is not None and guess > after else None
-            body, exact = client.parse(path, response, binary_numbers=binary_numbers)
-            rows = list(body.get("data") or [])
-            if not rows:
-                return
-            top = body.get("version", {}).get("max") if isinstance(body.get("version"), dict) else None
-            if top is None:
-                top = max(int(r["version"]) for r in rows)
-            top = int(top)
-            if top <= after:
-                raise ApiError(f"Lightspeed {path}: version.max {top} did not move past after={after}")
-            yield rows, top, exact
-            after = top
-            response = following.result() if following is not None and guess == top else client.fetch(path, query(after))
-    finally:
-        ahead.shutdown(wait=False, cancel_futures=True)
+    def guess(after: int, response: Response) -> int | None:
+        top = tail_version_max(response.content)
+        return top if top is not None and top > after else None
+
+    def read(after: int, response: Response) -> tuple[tuple[list[Row], int, bool] | None, int | None]:
+        body, exact = client.parse(path, response, binary_numbers=binary_numbers)
+        rows = list(body.get("data") or [])
+        if not rows:
+            return None, None
+        top = body.get("version", {}).get("max") if isinstance(body.get("version"), dict) else None
+        if top is None:
+            top = max(int(r["version"]) for r in rows)
+        top = int(top)
+        if top <= after:
+            raise ApiError(f"Lightspeed {path}: version.max {top} did not move past after={after}")
+        return (rows, top, exact), top
+
+    return read_ahead(fetch, after, guess, read, name=f"lightspeed-next-page{path}")
 
 
 def category_pages(client: LightspeedClient, path: str, page_size: int) -> Iterator[list[Row]]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -33,7 +34,7 @@ from dlt_sources.common.http import ApiSession, ErrorMapper
 from dlt_sources.common.incremental import iso
 from dlt_sources.common.pace import SyncPace
 from dlt_sources.common.pacing import Pacing
-from dlt_sources.common.prefetch import prefetched
+from dlt_sources.common.prefetch import prefetched, read_ahead
 from dlt_sources.common.retry import RetryPolicy
 from dlt_sources.common.rows import Row, content_hash
 from dlt_sources.square.settings import (
@@ -231,21 +232,41 @@ class SquareClient:
 
         url = f"{self.base_url}/{path.lstrip('/')}"
 
-        def fetch() -> Iterator[JsonPage]:
-            request = json.loads(json.dumps(body))
-            while True:
-                response = self.session.post(url, json=request, headers=self.headers)
-                page = read_page(response.content, data_key)
-                if "cursor" in page.top or (page.rows is not None and "cursor" not in page.names):
-                    cursor = page.top.get("cursor")
-                else:  # refused, or a cursor the reader did not read as text: as dlt reads it
-                    cursor = _cursor_of(response.json())
-                yield page
-                if not cursor:
-                    return
-                request["cursor"] = cursor
+        def fetch(cursor: str | None) -> Response:
+            request = {**body, "cursor": cursor} if cursor else body
+            return self.session.post(url, json=request, headers=self.headers)
 
-        yield from prefetched(fetch(), self.prefetch, name=f"square-pages{path}")
+        def guess(_: str | None, response: Response) -> str | None:
+            return tail_cursor(response.content)
+
+        def read(_: str | None, response: Response) -> tuple[JsonPage, str | None]:
+            page = read_page(response.content, data_key)
+            if "cursor" in page.top or (page.rows is not None and "cursor" not in page.names):
+                cursor = page.top.get("cursor")
+            else:  # refused, or a cursor the reader did not read as text: as dlt reads it
+                cursor = _cursor_of(response.json())
+            return page, cursor or None  # paging ends on an absent or empty cursor
+
+        # the next page is requested while this one is read (its cursor read off the body's end)
+        # and, prefetched, read while the caller works on this one
+        yield from prefetched(read_ahead(fetch, None, guess, read, name=f"square-next-page{path}"),
+                              self.prefetch, name=f"square-pages{path}")
+
+
+# the body's last member ``"cursor": "…"``: the next page's cursor, read off the end of the bytes
+# before the page is read (see :func:`~dlt_sources.common.prefetch.read_ahead`)
+_TAIL_CURSOR = re.compile(rb'"cursor"\s*:\s*"([^"\\]+)"\s*\}\s*$')
+_TAIL_BYTES = 1024
+
+
+def tail_cursor(body: bytes) -> str | None:
+    """The cursor when the body ends with it (as Square and the emulator send it), without
+    reading the rest; None otherwise. A guess that the read of the page confirms or drops."""
+    found = _TAIL_CURSOR.search(body[-_TAIL_BYTES:])
+    try:
+        return found.group(1).decode() if found else None
+    except UnicodeDecodeError:
+        return None
 
 
 def _cursor_of(payload: Any) -> Any:

@@ -431,3 +431,47 @@ def test_a_token_without_customers_read_syncs_sales_and_says_what_it_skipped(
     assert pace.partial and [(s.stream, s.skipped) for s in pace.stopped_early] == [("Square customers", True)]
     reason = pace.as_dict()["stopped_early"][0]["reason"]
     assert "CUSTOMERS_READ" in reason and "customer columns stay empty" in reason
+
+
+@pytest.mark.parametrize(("body", "expected"), [
+    (b'{"orders":[{"id":"a","cursor":"x"}],"cursor":"c2VhcmNo"}', "c2VhcmNo"),
+    (b'{"orders": [], "cursor": "abc-123"}\n', "abc-123"),
+    (b'{"cursor":"abc","orders":[{"id":"a"}]}', None),  # not the last member: no guess
+    (b'{"orders":[{"id":"a","cursor":"x"}]}', None),  # a row's field, the last page
+    (b'{"orders":[],"cursor":"a\\"b"}', None),  # escaped: left to the read
+    (b'{"orders":[]}', None),
+])
+def test_tail_cursor_reads_only_a_trailing_cursor(body: bytes, expected: str | None) -> None:
+    from dlt_sources.square.helpers import tail_cursor
+
+    assert tail_cursor(body) == expected
+
+
+def test_orders_pages_are_requested_ahead_once_each_and_an_invalid_cursor_restarts(
+        make_env: Callable[..., SquareEnv], http_log: HttpLog, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SearchOrders' next page is requested while this one is read (its cursor read off the body's
+    end): every cursor the pages gave is asked for exactly once (no guess dropped, none repeated),
+    and an INVALID_CURSOR answer to a request made ahead restarts the query as in turn."""
+    import dlt_sources.square.source as square
+
+    monkeypatch.setattr(square, "ORDERS_PAGE_SIZE", 10)  # several pages
+    env = make_env()
+    garbled: list[Sent] = []
+
+    def garble(sent: Sent, request: Any) -> Any:
+        if sent.path.endswith("/v2/orders/search") and sent.body and sent.body.get("cursor") and not garbled:
+            garbled.append(sent)
+            bad = request.copy()
+            bad.prepare_body(None, None, json={**sent.body, "cursor": "expired-cursor"})
+            return bad
+        return None
+
+    http_log.hook = garble
+    pipeline = env.pipeline()
+    env.run(pipeline)
+    assert len(garbled) == 1 and garbled[0].status == 400
+    assert_matches_truth(pipeline, env.truth())
+    searches = [s for s in http_log.sent if s.path.endswith("/v2/orders/search")]
+    assert len(searches) > 5
+    cursors = [s.body.get("cursor") for s in searches if s.body and s.body.get("cursor")]
+    assert len(cursors) == len(set(cursors)) == len(searches) - 2  # the first query and its restart: no cursor
