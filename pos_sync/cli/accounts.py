@@ -18,6 +18,10 @@ from pos_sync.cli import emit_json, log
 # --------------------------------------------------------------------------------------------
 
 
+# imported up front with the collector paused (pos_sync.cli.preload): the app store and its migrations
+ADD_PRELOAD = ("pos_sync.appstore", "pos_sync.providers", "alembic.script")
+
+
 def _common_add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tenant", required=True, help="tenant id the account belongs to")
     parser.add_argument("--name", help="display name of the account")
@@ -159,7 +163,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         parser = providers.add_parser(spec.name, help=spec.cli_link.help, description=spec.cli_link.description)
         spec.cli_link.add_arguments(parser)
         _common_add_arguments(parser)
-        parser.set_defaults(func=_adder(spec.name))
+        parser.set_defaults(func=_adder(spec.name), preload=ADD_PRELOAD)
 
     list_parser = actions.add_parser(
         "list", help="list POS accounts (never shows tokens)", description="List POS accounts; tokens are never shown."

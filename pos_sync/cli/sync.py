@@ -8,6 +8,15 @@ import argparse
 from pos_sync.cli import CommandError, emit_json, log
 from pos_sync.runner import get_runner
 
+# what a sync imports, up front with the collector paused (pos_sync.cli.preload): Dagster and the
+# definitions, the app store, dlt and the Arrow/DuckDB/pandas stack the run and the build use
+SYNC_PRELOAD = (
+    "pos_sync.appstore", "pos_sync.providers", "alembic.script", "pos_dagster.adapter",
+    "dagster._core.storage.base_storage", "pyarrow", "pandas", "duckdb", "holidays", "dlt.common.libs.pyarrow",
+    "dlt.sources.helpers.rest_client.paginators", "dlt_sources.common.arrow", "dlt_sources.common.arrow_json",
+    "dlt_sources.common.arrow_nested", "pos_sync.canonical.build",
+)
+
 
 def _sync(args: argparse.Namespace) -> int:
     from pos_sync import appstore
@@ -54,4 +63,4 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     parser.add_argument("--account", action="append", metavar="ID", help="account id (repeatable)")
     parser.add_argument("--all", action="store_true", help="every enabled account")
     parser.add_argument("--json", action="store_true", help="print one JSON document (a list of summaries)")
-    parser.set_defaults(func=_sync)
+    parser.set_defaults(func=_sync, preload=SYNC_PRELOAD)
