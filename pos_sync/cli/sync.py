@@ -11,7 +11,7 @@ from pos_sync.runner import get_runner
 # what a sync imports, up front with the collector paused (pos_sync.cli.preload): Dagster and the
 # definitions, the app store, dlt and the Arrow/DuckDB/pandas stack the run and the build use
 SYNC_PRELOAD = (
-    "pos_sync.appstore", "pos_sync.providers", "alembic.script", "pos_dagster.adapter",
+    "pos_sync.appstore", "pos_sync.providers", "alembic.script", "pos_dagster.adapter", "pos_dagster.definitions",
     "dagster._core.storage.base_storage", "pyarrow", "pandas", "duckdb", "holidays", "dlt.common.libs.pyarrow",
     "dlt.sources.helpers.rest_client.paginators", "dlt_sources.common.arrow", "dlt_sources.common.arrow_json",
     "dlt_sources.common.arrow_nested", "pos_sync.canonical.build",
