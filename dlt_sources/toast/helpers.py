@@ -33,7 +33,6 @@ from dlt_sources.common.guard import KnownVersions
 from dlt_sources.common.http import ApiSession, ErrorMapper
 from dlt_sources.common.pace import SyncPace
 from dlt_sources.common.pacing import Pacing
-from dlt_sources.common.prefetch import read_ahead
 from dlt_sources.common.retry import RetryPolicy
 from dlt_sources.common.rows import Row, content_hash
 from dlt_sources.toast.auth import RECONNECT_HINT, discovery_detail, error_detail, login_refused
@@ -194,28 +193,20 @@ class ToastClient:
             response = self._get(url, restaurant)
 
     def orders_pages(self, path: str, restaurant: str, params: Mapping[str, Any]) -> Iterator[OrdersPage]:
-        """:meth:`pages` of ``ordersBulk`` as :class:`OrdersPage` objects (read into Arrow). The
-        next page's URL is in the ``Link`` header, known before the body is read: it is requested
-        while this page is read (:func:`~dlt_sources.common.prefetch.read_ahead`), unless the body
-        is an empty array (the end, whatever the header says)."""
+        """:meth:`pages` of ``ordersBulk`` as :class:`OrdersPage` objects (read into Arrow)."""
         from dlt_sources.toast.pages import OrdersPage  # pyarrow: at a sync, not at discovery
 
-        def fetch(url: str | None) -> Response:
-            return self._get(path, restaurant, params) if url is None else self._get(url, restaurant)
-
-        def following(_: str | None, response: Response) -> str | None:
-            url = response.links.get("next", {}).get("url")
-            return url if url and response.content.strip() != b"[]" else None
-
-        def read(_: str | None, response: Response) -> tuple[OrdersPage | None, str | None]:
+        response = self._get(path, restaurant, params)
+        while True:
             page = OrdersPage(response, restaurant, path)
             if page.rows is None:
                 page.dicts()  # not an array: raises here, as pages() does
-            if not len(page):
-                return None, None
-            return page, response.links.get("next", {}).get("url") or None
-
-        return read_ahead(fetch, None, following, read, name=f"toast-next-page{path}")
+            if len(page):
+                yield page
+            url = response.links.get("next", {}).get("url")
+            if not url or not len(page):
+                return
+            response = self._get(url, restaurant)
 
 
 # ---------------------------------------------------------------------- discovery

@@ -215,21 +215,3 @@ def test_a_client_without_the_labor_scope_syncs_sales_and_says_what_it_skipped(
     assert pace.partial and [(s.stream, s.skipped) for s in pace.stopped_early] == [("Toast employees", True)]
     reason = pace.as_dict()["stopped_early"][0]["reason"]
     assert "labor.employees:read" in reason and "cashier names stay empty" in reason
-
-
-def test_orders_pages_are_requested_ahead_once_each(toast_env: Callable[..., ToastEnv], http_log: HttpLog,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    """ordersBulk's next page (the ``Link`` header's URL, known before the body is read) is
-    requested while this one is read: every page is asked for exactly once, none after the last,
-    and what lands equals the ledger."""
-    import dlt_sources.toast.source as toast
-
-    monkeypatch.setattr(toast, "ORDERS_PAGE_SIZE", 5)  # several pages per window
-    env = toast_env()
-    pipeline = env.pipeline()
-    env.run(pipeline)
-    assert_matches_truth(pipeline, env.truth())
-    bulk = [s for s in http_log.sent if s.path.endswith("/orders/v2/ordersBulk")]
-    pages = [(s.params["startDate"], s.params["endDate"], s.params.get("page", "1")) for s in bulk]
-    assert len(pages) == len(set(pages)) > len({p[:2] for p in pages})  # several pages a window, each once
-    assert all(s.status == 200 for s in bulk)
