@@ -23,7 +23,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -129,19 +129,32 @@ def read_ahead(fetch: Callable[[K], R], first: K, guess: Callable[[K, R], K | No
     dropped (its result or error unused) and the right request made. So the pages, their order and
     the requests made are those of the query walked in turn (plus, at most, one dropped request per
     wrong guess), and an error of a request is raised after the page before it, as in turn.
-    Closing the iterator early leaves a request in flight to finish in its thread, unused."""
-    ahead = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
-    try:
-        key, answer = first, fetch(first)
-        while True:
-            guessed = guess(key, answer)
-            following: Future[R] | None = ahead.submit(fetch, guessed) if guessed is not None else None
-            page, after = read(key, answer)
-            if page is not None:
-                yield page
-            if after is None:
-                return
-            key = after
-            answer = following.result() if following is not None and guessed == after else fetch(after)
-    finally:
-        ahead.shutdown(wait=False, cancel_futures=True)
+    Closing the iterator early leaves a request in flight to finish in its (daemon) thread, unused."""
+    key, answer = first, fetch(first)
+    while True:
+        guessed = guess(key, answer)
+        following = _in_daemon_thread(fetch, guessed, name) if guessed is not None else None
+        page, after = read(key, answer)
+        if page is not None:
+            yield page
+        if after is None:
+            return
+        key = after
+        answer = following.result() if following is not None and guessed == after else fetch(after)
+
+
+def _in_daemon_thread(fn: Callable[[K], R], arg: K, name: str) -> Future[R]:
+    """``fn(arg)`` in a daemon thread of its own (an answer nobody waits for never holds up the
+    interpreter's exit, as an executor's worker would: a request's retries may take minutes)."""
+    future: Future[R] = Future()
+
+    def run() -> None:
+        if not future.set_running_or_notify_cancel():
+            return
+        try:
+            future.set_result(fn(arg))
+        except BaseException as error:  # noqa: BLE001 - handed to whoever asks for the result
+            future.set_exception(error)
+
+    threading.Thread(target=run, name=name, daemon=True).start()
+    return future

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from dlt_sources.common.prefetch import fan_in, prefetched
+from dlt_sources.common.prefetch import fan_in, prefetched, read_ahead
 
 
 def test_items_arrive_in_order_and_the_worker_runs_ahead_while_the_consumer_works() -> None:
@@ -140,3 +140,27 @@ def test_fan_in_closed_early_stops_every_worker() -> None:
         time.sleep(0.01)
     assert sorted(closed) == [0, 1, 2]
     assert list(fan_in([], 2)) == []
+
+
+def test_read_ahead_closed_early_leaves_its_request_in_a_daemon_thread() -> None:
+    """A request made ahead that nobody will use (the consumer stopped) finishes in a daemon thread:
+    a request's retries may take minutes, and the process's exit must not wait for them."""
+    release = threading.Event()
+    started = threading.Event()
+
+    def fetch(key: int) -> int:
+        if key == 2:
+            started.set()
+            release.wait(10)
+        return key
+
+    pages = read_ahead(fetch, 1, lambda key, answer: answer + 1, lambda key, answer: (answer, answer + 1),
+                       name="test-read-ahead")
+    assert next(pages) == 1
+    assert started.wait(5)
+    pages.close()
+    waiting = [t for t in threading.enumerate() if t.name.startswith("test-read-ahead")]
+    try:
+        assert waiting and all(t.daemon for t in waiting)
+    finally:
+        release.set()
