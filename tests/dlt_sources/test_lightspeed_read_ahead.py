@@ -60,7 +60,6 @@ class FakeClient:
         self.parsed_top = parsed_top or {}
         self.events: list[str] = []
         self.fetched = threading.Condition()
-        self.lock = threading.Lock()
 
     def fetch(self, path: str, params: Mapping[str, Any] | None = None) -> _Response:
         after = int((params or {})["after"])
