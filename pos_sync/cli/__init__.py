@@ -136,9 +136,10 @@ def preload(modules: Sequence[str]) -> None:
     a sync) with the garbage collector paused, then freeze what they made and resume it.
 
     Importing them allocates ~10⁶ objects that live as long as the process; with the collector on,
-    its full passes kept walking them while they were being made: 0.5–0.6 s of the ~2.8 s a sync's
-    imports took (alternated runs, ``bench/README.md``). The modules are the ones the command imports
-    anyway, a little later; a module that is missing is left for the command to fail on."""
+    its full passes kept walking them while they were being made (the sync's imports alone: ~2.2 s
+    against ~2.8 s, 5 alternated runs; a no-change ``pos-sync sync`` process 6.6 s against 8.0 s,
+    ``bench/README.md``, stop 38). The modules are the ones the command imports anyway, a little
+    later; a module that is missing is left for the command to fail on."""
     for name in modules:
         try:
             importlib.import_module(name)
