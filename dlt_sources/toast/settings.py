@@ -25,6 +25,7 @@ MACHINE_CLIENT = "TOAST_MACHINE_CLIENT"
 
 ORDERS_PAGE_SIZE = 100  # Toast's maximum pageSize
 MAX_ORDERS_WINDOW = timedelta(days=1)  # one ordersBulk query covers at most one day of modifiedDate
+SETTLE_ROUNDS = 3  # rounds of reading again the windows orders left while paged (source._settle)
 ORDERS_WINDOW_CONCURRENCY = 4  # a restaurant's ordersBulk windows paged at once (its rate limits still hold)
 DEFAULT_LOOKBACK = timedelta(minutes=15)
 DEFAULT_INITIAL_DAYS = 90

@@ -8,7 +8,9 @@ Money stays exact: every non-integer number is loaded as its decimal text. See `
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+import logging
+from collections import Counter
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -74,6 +76,7 @@ from dlt_sources.toast.settings import (
     PII_FIELDS,
     RESTAURANT_COLUMN,
     RESTAURANT_PATH,
+    SETTLE_ROUNDS,
 )
 
 __all__ = [
@@ -87,6 +90,7 @@ __all__ = [
     "toast_tokens",
 ]
 
+LOG = logging.getLogger(__name__)
 MAX_TABLE_NESTING = 5  # orders.checks[].selections[].modifiers[].applied_taxes[]
 ORDERS_ARROW_BATCH_ROWS = 1000  # orders per set of nested Arrow tables
 
@@ -145,7 +149,8 @@ class _Sync(IncrementalSync):
     def orders(self) -> Iterator[list[Row]]:
         """Each restaurant's span since its mark, in windows of :data:`MAX_ORDERS_WINDOW` paged at
         once (up to :data:`ORDERS_WINDOW_CONCURRENCY`: a window's pages follow ``Link`` headers one
-        after the other, so under 429s the longest chain, not the order count, bounds the sync)."""
+        after the other, so under 429s the longest chain, not the order count, bounds the sync),
+        then settled (:meth:`_settle`: orders modified while their window was paged)."""
         if self.window is not None:
             yield from self._orders_by_business_date(*self.window)
             return
@@ -156,26 +161,16 @@ class _Sync(IncrementalSync):
             begin = parse_ts(marks[guid]) - self.lookback if guid in marks else self.initial_start()
             spans = list(windows(min(begin, end), end, MAX_ORDERS_WINDOW))
             done: set[int] = set()
-
-            def window_pages(index: int, start: datetime, stop_at: datetime,
-                             guid: str = guid) -> Iterator[tuple[int, OrdersPage | None]]:
-                params = {"startDate": toast_ts(start), "endDate": toast_ts(stop_at), "pageSize": ORDERS_PAGE_SIZE}
-                for page in self.client.orders_pages(ORDERS_BULK_PATH, guid, params):
-                    yield index, page
-                yield index, None  # read to its last page
-
+            unsettled: set[int] = set()
             with stops_early(self.pace, f"Toast orders of restaurant {guid}") as stop:
-                for index, page in fan_in([window_pages(i, *span) for i, span in enumerate(spans)],
-                                          ORDERS_WINDOW_CONCURRENCY, name="toast-orders"):
-                    if page is None:
-                        done.add(index)
-                    elif kept := self._guarded(page):
-                        yield kept
-            if not stop.early:
+                pages = yield from self._page_windows(guid, spans, range(len(spans)), done)
+                unsettled = yield from self._settle(guid, spans, pages, end)
+            if not stop.early and not unsettled:
                 marks[guid] = iso(self.now())  # everything modified up to `now` was read
                 continue
             # ordersBulk's order inside a window is undocumented: the mark moves by whole windows
-            # only, to the end of the last one read to its last page with every window before it
+            # only, to the end of the last one read to its last page (and settled) with every window before it
+            done -= unsettled
             read = 0
             while read in done:
                 read += 1
@@ -183,6 +178,67 @@ class _Sync(IncrementalSync):
                 read_up_to = spans[read - 1][1]
                 marks[guid] = iso(max(read_up_to, parse_ts(marks[guid])) if guid in marks else read_up_to)
         state["hwm"] = marks  # every restaurant finished or stopped early (its mark: what was read)
+
+    def _page_windows(self, guid: str, spans: list[tuple[datetime, datetime]], which: Iterable[int],
+                      done: set[int]) -> Generator[list[Row] | OrdersPage, None, Counter[int]]:
+        """Page the windows ``which`` of ``spans`` at once, yielding what the guard keeps; adds each
+        window read to its last page to ``done``; returns how many pages each window had."""
+        def window_pages(index: int) -> Iterator[tuple[int, OrdersPage | None]]:
+            start, stop_at = spans[index]
+            params = {"startDate": toast_ts(start), "endDate": toast_ts(stop_at), "pageSize": ORDERS_PAGE_SIZE}
+            for page in self.client.orders_pages(ORDERS_BULK_PATH, guid, params):
+                yield index, page
+            yield index, None  # read to its last page
+
+        pages: Counter[int] = Counter()
+        for index, page in fan_in([window_pages(i) for i in which], ORDERS_WINDOW_CONCURRENCY, name="toast-orders"):
+            if page is None:
+                done.add(index)
+                continue
+            pages[index] += 1
+            if kept := self._guarded(page):
+                yield kept
+        return pages
+
+    def _settle(self, guid: str, spans: list[tuple[datetime, datetime]], pages: Counter[int],
+                end: datetime) -> Generator[list[Row] | OrdersPage, None, set[int]]:
+        """Read again the windows an order may have left while they were paged; returns the windows
+        still unsettled after :data:`SETTLE_ROUNDS` rounds (none: every order was read).
+
+        ``ordersBulk`` pages by offset over a window's orders sorted by opening time. An order
+        modified while its window is paged leaves the window (its ``modifiedDate`` moves past the
+        sync's end), the orders after it move up a place, and one of them lands on a page already
+        read: never read, and the mark moves past its ``modifiedDate``. Every order that left has
+        its ``modifiedDate`` after the sync began, so the orders modified since then (less the
+        lookback, for the provider's clock) are read — their new versions kept — and each window
+        read in more than one page that one of them could have been in (it was created before the
+        window's end) is paged again; a round that sees no new modification ends it."""
+        suspects = {i for i, n in pages.items() if n > 1}  # a window read in one request cannot shift
+        seen: dict[str, Any] = {}
+        since = end - self.lookback
+        params = {"startDate": toast_ts(since), "endDate": toast_ts(since + MAX_ORDERS_WINDOW),
+                  "pageSize": ORDERS_PAGE_SIZE}
+        for _ in range(SETTLE_ROUNDS):
+            if not suspects:
+                return set()
+            moved: list[tuple[Any, Any, Any]] = []
+            for page in self.client.orders_pages(ORDERS_BULK_PATH, guid, params):
+                moved += zip(page.values("guid"), page.values("createdDate"), page.values("modifiedDate"), strict=True)
+                if kept := self._guarded(page):
+                    yield kept
+            created = [parse_ts(c) for g, c, m in moved if seen.get(g) != m and c is not None and parse_ts(c) < end]
+            seen.update((g, m) for g, _, m in moved)
+            if not created:
+                return set()
+            again = sorted(i for i in suspects if spans[i][1] > min(created))
+            if not again:
+                return set()
+            LOG.info("Toast orders of restaurant %s: %d orders modified while paged, %d windows read again",
+                     guid, len(created), len(again))
+            done: set[int] = set()
+            repaged = yield from self._page_windows(guid, spans, again, done)
+            suspects = {i for i in again if repaged[i] > 1}
+        return suspects
 
     def _guarded(self, page: OrdersPage) -> list[Row] | OrdersPage:
         """What the version guard keeps of ``page``: the page whole when it is read into Arrow and
