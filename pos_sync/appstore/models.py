@@ -210,11 +210,12 @@ class PosSyncErrorTotals(Base):
 
 
 class PosWebhook(Base):
-    """Webhook inbox: one row per received provider event, deduplicated on (provider, event id)."""
+    """Webhook inbox: one row per received provider event and tenant it routes to (a store two
+    tenants linked: one each), deduplicated on (provider, event id, tenant; '' for unroutable)."""
 
     __tablename__ = "pos_webhooks"
     __table_args__ = (
-        sa.UniqueConstraint("pos_provider", "webhook_event_id", name="uq_pos_webhooks_provider_event"),
+        sa.UniqueConstraint("pos_provider", "webhook_event_id", "tenant_id", name="uq_pos_webhooks_provider_event_tenant"),
         sa.Index("idx_pos_webhooks_status", "processing_status", "received_at"),
         sa.Index("idx_pos_webhooks_account", "pos_account_id"),
     )

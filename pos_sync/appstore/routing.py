@@ -1,5 +1,7 @@
-"""Which account an incoming provider event belongs to: by the provider's merchant id (Square
-merchant, Lightspeed domain prefix) or by one of its locations (a Toast restaurant GUID).
+"""Which accounts an incoming provider event belongs to: by the provider's merchant id (Square
+merchant, Lightspeed domain prefix) or by one of its locations (a Toast restaurant GUID). A store
+linked by two tenants is both tenants': the event goes to each (:func:`routes_for`: one account per
+tenant, its oldest).
 
 :class:`RouteCache` keeps the answers for a few seconds (the webhook receiver's batches): an event
 the kept answers do not route is routed again from the app store, so an account linked a moment
@@ -36,8 +38,19 @@ def accounts_for(provider: str, *, merchant_id: str | None = None, location_id: 
 Route = tuple[str, str]  # (account id, tenant id)
 
 
+def routes_for(provider: str, merchant_id: str | None, location_id: str | None, *,
+               session: Session | None = None, settings: Settings | None = None) -> tuple[Route, ...]:
+    """Where an event of that merchant or location goes: each tenant's oldest account of it (a
+    tenant links a store once; re-linking updates that account), tenants in the order they linked it."""
+    kept: dict[str, Route] = {}
+    for account_id, tenant_id in accounts_for(provider, merchant_id=merchant_id, location_id=location_id,
+                                              session=session, settings=settings):
+        kept.setdefault(tenant_id, (account_id, tenant_id))
+    return tuple(kept.values())
+
+
 class RouteCache:
-    """:func:`accounts_for`'s first answer per (provider, merchant id, location), kept for
+    """:func:`routes_for`'s answer per (provider, merchant id, location), kept for
     ``ttl_seconds``. Only answers that found an account are kept: a key with none is read again
     every time (a newly linked account is routable at once). A deleted account may be answered
     for up to ``ttl_seconds``; its inbox row then fails the foreign key, and the caller routes
@@ -47,23 +60,23 @@ class RouteCache:
 
     def __init__(self, ttl_seconds: float = 5.0) -> None:
         self.ttl_seconds = ttl_seconds
-        self._kept: dict[tuple[str, str | None, str | None], tuple[float, Route]] = {}
+        self._kept: dict[tuple[str, str | None, str | None], tuple[float, tuple[Route, ...]]] = {}
 
-    def route(self, session: Session, provider: str, merchant_id: str | None,
-              location_id: str | None) -> Route | None:
+    def routes(self, session: Session, provider: str, merchant_id: str | None,
+               location_id: str | None) -> tuple[Route, ...]:
         key = (provider, merchant_id, location_id)
         now = time.monotonic()
         kept = self._kept.get(key)
         if kept is not None and kept[0] > now:
             return kept[1]
-        routes = accounts_for(provider, merchant_id=merchant_id, location_id=location_id, session=session)
+        routes = routes_for(provider, merchant_id, location_id, session=session)
         if not routes:
             self._kept.pop(key, None)
-            return None
+            return ()
         if len(self._kept) >= self.MAX_KEYS:
             self._kept.clear()
-        self._kept[key] = (now + self.ttl_seconds, routes[0])
-        return routes[0]
+        self._kept[key] = (now + self.ttl_seconds, routes)
+        return routes
 
     def forget(self) -> None:
         self._kept.clear()

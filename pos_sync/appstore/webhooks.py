@@ -1,7 +1,8 @@
 """The webhook inbox and the keys that sign webhooks.
 
-Inbox: one row per verified provider event, unique on (provider, event id) — a duplicate or a
-replay is recognised by the database, not a cache. The receiver stores its events in batches
+Inbox: one row per verified provider event and tenant it routes to, unique on (provider, event
+id, tenant) — a duplicate or a replay is recognised by the database, not a cache; a store two
+tenants linked gets a row, and a targeted sync, for each. The receiver stores its events in batches
 (:func:`record_events`: one transaction, one set-based insert that skips the ids already there). ``pending`` rows are claimed by the Dagster
 sensor for one targeted sync of their account (``queued``, with the run's key); the sync settles
 them (``processed``, or back to ``pending`` with a retry count, ``failed`` after
@@ -26,7 +27,7 @@ from sqlalchemy.orm import Session
 from pos_sync.appstore import crypto
 from pos_sync.appstore.access import use_session
 from pos_sync.appstore.models import PosWebhook, PosWebhookSubscription, new_id, utcnow
-from pos_sync.appstore.routing import RouteCache, accounts_for
+from pos_sync.appstore.routing import RouteCache, routes_for
 from pos_sync.settings import Settings, load_settings
 
 PENDING, QUEUED, PROCESSED, FAILED, UNROUTABLE = "pending", "queued", "processed", "failed", "unroutable"
@@ -68,14 +69,16 @@ class NewEvent:
 def record_events(events: Sequence[NewEvent], *, routes: RouteCache | None = None, session: Session | None = None,
                   settings: Settings | None = None) -> list[str]:
     """Route and store verified events in one transaction: one ``INSERT … ON CONFLICT (provider,
-    event id) DO NOTHING RETURNING id`` for the batch. Each event's outcome, in order, as if they
-    had come one after the other: ``accepted``, ``unroutable`` (no account of ours: kept and
-    acknowledged), or ``duplicate`` (its id is already in the inbox, or an earlier copy is in
-    this batch). ``routes`` keeps routing answers between batches (None: every event routed from
-    the app store in this transaction). Raises if the transaction fails: then nothing is stored."""
+    event id, tenant) DO NOTHING RETURNING id`` for the batch, a row per tenant the event routes to
+    (a store linked by two tenants: one for each account). Each event's outcome, in order, as if
+    they had come one after the other: ``accepted`` (a row stored for at least one account),
+    ``unroutable`` (no account of ours: kept and acknowledged), or ``duplicate`` (every row it
+    routes to is already in the inbox, or an earlier copy is in this batch). ``routes`` keeps
+    routing answers between batches (None: every event routed from the app store in this
+    transaction). Raises if the transaction fails: then nothing is stored."""
     outcomes: list[str] = ["duplicate"] * len(events)
     with use_session(session, settings) as s:
-        found: dict[tuple[str, str | None, str | None], tuple[str, str] | None] = {}
+        found: dict[tuple[str, str | None, str | None], tuple[tuple[str, str], ...]] = {}
         first: set[tuple[str, str]] = set()
         rows: list[dict[str, Any]] = []
         wanted: dict[str, tuple[int, str]] = {}  # row id -> (index, outcome if inserted)
@@ -85,22 +88,20 @@ def record_events(events: Sequence[NewEvent], *, routes: RouteCache | None = Non
             first.add((e.provider, e.event_id))
             key = (e.provider, e.merchant_id, e.location_id)
             if key not in found:
-                found[key] = (routes.route(s, *key) if routes is not None else
-                              next(iter(accounts_for(e.provider, merchant_id=e.merchant_id,
-                                                     location_id=e.location_id, session=s)), None))
-            route = found[key]
-            row_id = new_id()
-            rows.append({"id": row_id, "tenant_id": route[1] if route else "",
-                         "pos_account_id": route[0] if route else None, "pos_provider": e.provider,
-                         "webhook_event_id": e.event_id, "event_type": e.event_type,
-                         "event_data": {k: v for k, v in e.data.items() if not k.startswith("_")},
-                         "received_at": e.received_at, "processing_status": PENDING if route else UNROUTABLE,
-                         "retry_count": 0})
-            wanted[row_id] = (i, "accepted" if route else "unroutable")
+                found[key] = (routes.routes(s, *key) if routes is not None else routes_for(*key, session=s))
+            targets = found[key]
+            data = {k: v for k, v in e.data.items() if not k.startswith("_")}
+            for account_id, tenant_id in targets or ((None, ""),):
+                row_id = new_id()
+                rows.append({"id": row_id, "tenant_id": tenant_id, "pos_account_id": account_id,
+                             "pos_provider": e.provider, "webhook_event_id": e.event_id, "event_type": e.event_type,
+                             "event_data": data, "received_at": e.received_at,
+                             "processing_status": PENDING if targets else UNROUTABLE, "retry_count": 0})
+                wanted[row_id] = (i, "accepted" if targets else "unroutable")
         if rows:
             dialect = postgresql if s.get_bind().dialect.name == "postgresql" else sqlite
             stmt = (dialect.insert(PosWebhook).values(rows)
-                    .on_conflict_do_nothing(index_elements=["pos_provider", "webhook_event_id"])
+                    .on_conflict_do_nothing(index_elements=["pos_provider", "webhook_event_id", "tenant_id"])
                     .returning(PosWebhook.id))
             for row_id in s.execute(stmt).scalars():
                 i, outcome = wanted[row_id]

@@ -168,6 +168,32 @@ def test_the_inbox_sensor_requests_one_targeted_sync_per_account(hooks: Api) -> 
     assert inbox_counts()["processed"] == 6 and inbox_counts()["pending"] == 1
 
 
+@pytest.mark.parametrize("provider", ["square", "toast", "lightspeed"])
+def test_a_store_linked_by_two_tenants_gets_each_event_for_both(hooks: Api, provider: str) -> None:
+    """Each tenant's account of the store gets the event (a row and a targeted sync each); a replay
+    is a duplicate for both; the tenants' rows are their own."""
+    from datetime import UTC, datetime
+
+    from pos_dagster.defs.automation.webhooks import evaluate
+    from pos_sync.appstore.webhooks import inbox_counts, pending_events
+
+    api = hooks
+    make, key = EVENTS[provider]
+    merchant = "store1" if provider == "lightspeed" else ("M1" if provider == "square" else "T1")
+    mine = add_account(api, provider=provider, merchant=merchant)
+    theirs = add_account(api, tenant=api.other_tenant, provider=provider, merchant=merchant)
+    body = make(key)
+    assert post(api, provider, body, sign(provider, body)).json() == {"status": "accepted"}
+    assert post(api, provider, body, sign(provider, body)).json() == {"status": "duplicate"}
+    pending = pending_events()
+    assert sorted((e.account_id, e.tenant_id) for e in pending) == sorted(
+        [(mine, api.tenant), (theirs, api.other_tenant)])
+    assert len({e.event_id for e in pending}) == 1 and inbox_counts() == {"pending": 2}
+    with dg.instance_for_test() as instance:
+        runs = evaluate(instance, api.store, datetime.now(UTC))
+    assert sorted(r.partition_key for r in runs) == sorted([mine, theirs])  # a targeted sync each
+
+
 def test_registration_is_tenant_scoped_and_says_what_is_missing(hooks: Api, monkeypatch: pytest.MonkeyPatch) -> None:
     api = hooks
     square = add_account(api, provider="square", merchant="M1")

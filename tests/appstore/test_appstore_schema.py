@@ -59,7 +59,7 @@ def test_upgrade_creates_schema_matching_models(db_url: str) -> None:
     }
     assert ("tenant_id", "pos_provider", "merchant_id") in uniques
     assert ("tenant_id", "pos_provider", "location_id") in uniques
-    assert ("pos_provider", "webhook_event_id") in uniques
+    assert ("pos_provider", "webhook_event_id", "tenant_id") in uniques  # a row per tenant (0011)
     fks = {(fk["referred_table"], fk["options"].get("ondelete")) for fk in inspector.get_foreign_keys("pos_sync_logs")}
     assert fks == {("pos_accounts", "CASCADE")}
 
@@ -160,13 +160,48 @@ def test_webhook_inbox_deduplicates_provider_event_ids(db_url: str) -> None:
     with session_scope() as s:  # same event id from another provider is a different event
         s.add(PosWebhook(tenant_id="t1", pos_provider="toast", webhook_event_id="evt-1",
                          event_type="order.updated", event_data={"nested": {"k": [1, 2]}}))
+    other = add_account(tenant_id="t2", provider="square", merchant_id="M1")
+    with session_scope() as s:  # the same store linked by another tenant: that tenant's row
+        s.add(PosWebhook(tenant_id="t2", pos_account_id=other, pos_provider="square",
+                         webhook_event_id="evt-1", event_type="payment.created", event_data={"id": "p1"}))
     with session_scope() as s:
-        rows = s.execute(sa.select(PosWebhook).order_by(PosWebhook.pos_provider)).scalars().all()
-        assert [(r.pos_provider, r.processing_status, r.retry_count) for r in rows] == [
-            ("square", "pending", 0),
-            ("toast", "pending", 0),
+        rows = s.execute(sa.select(PosWebhook).order_by(PosWebhook.pos_provider, PosWebhook.tenant_id)).scalars().all()
+        assert [(r.pos_provider, r.tenant_id, r.processing_status, r.retry_count) for r in rows] == [
+            ("square", "t1", "pending", 0),
+            ("square", "t2", "pending", 0),
+            ("toast", "t1", "pending", 0),
         ]
-        assert rows[1].event_data == {"nested": {"k": [1, 2]}}
+        assert rows[2].event_data == {"nested": {"k": [1, 2]}}
+
+
+def test_webhook_rows_per_tenant_migrate_up_and_down(db_url: str) -> None:
+    """0011 keeps an event's row per tenant; its downgrade keeps each event's first row only."""
+    from alembic import command
+
+    from pos_sync.appstore.db import alembic_config
+
+    upgrade(db_url, "0010")
+    first = add_account(tenant_id="t1", provider="square", merchant_id="M1")
+    with session_scope() as s:
+        s.add(PosWebhook(tenant_id="t1", pos_account_id=first, pos_provider="square", webhook_event_id="evt-1",
+                         event_type="payment.created", event_data={}, received_at=datetime(2026, 3, 1, tzinfo=UTC)))
+    upgrade(db_url)
+    second = add_account(tenant_id="t2", provider="square", merchant_id="M1")
+    with session_scope() as s:
+        s.add(PosWebhook(tenant_id="t2", pos_account_id=second, pos_provider="square", webhook_event_id="evt-1",
+                         event_type="payment.created", event_data={}, received_at=datetime(2026, 3, 2, tzinfo=UTC)))
+    engine = get_engine(db_url)
+    with engine.begin() as conn:
+        cfg = alembic_config(db_url)
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0010")
+    with session_scope() as s:
+        assert [r.tenant_id for r in s.execute(sa.select(PosWebhook)).scalars()] == ["t1"]
+    with pytest.raises(sa.exc.IntegrityError), session_scope() as s:  # the old key holds again
+        s.add(PosWebhook(tenant_id="t2", pos_account_id=second, pos_provider="square", webhook_event_id="evt-1",
+                         event_type="payment.created", event_data={}))
+    upgrade(db_url)
+    assert current_revision(db_url) == head_revision()
 
 
 @pytest.mark.parametrize(
