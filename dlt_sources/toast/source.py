@@ -9,6 +9,7 @@ Money stays exact: every non-integer number is loaded as its decimal text. See `
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from datetime import date, datetime, timedelta
@@ -160,29 +161,36 @@ class _Sync(IncrementalSync):
         for guid in self.restaurants:
             begin = parse_ts(marks[guid]) - self.lookback if guid in marks else self.initial_start()
             spans = list(windows(min(begin, end), end, MAX_ORDERS_WINDOW))
+            started = time.monotonic()
             done: set[int] = set()
-            unsettled: set[int] = set()
+            pages: Counter[int] = Counter()
+            read: dict[Any, tuple[int | None, Any]] = {}
+            unsettled: set[int] | None = None
             with stops_early(self.pace, f"Toast orders of restaurant {guid}") as stop:
-                pages = yield from self._page_windows(guid, spans, range(len(spans)), done)
-                unsettled = yield from self._settle(guid, spans, pages, end)
+                yield from self._page_windows(guid, spans, range(len(spans)), done, pages, read)
+                unsettled = yield from self._settle(guid, spans, pages, read, end, started)
+            if unsettled is None:  # stopped before they were settled: any read in several pages may have shifted
+                unsettled = {i for i, n in pages.items() if n > 1}
             if not stop.early and not unsettled:
                 marks[guid] = iso(self.now())  # everything modified up to `now` was read
                 continue
             # ordersBulk's order inside a window is undocumented: the mark moves by whole windows
             # only, to the end of the last one read to its last page (and settled) with every window before it
             done -= unsettled
-            read = 0
-            while read in done:
-                read += 1
-            if read:
-                read_up_to = spans[read - 1][1]
+            last = 0
+            while last in done:
+                last += 1
+            if last:
+                read_up_to = spans[last - 1][1]
                 marks[guid] = iso(max(read_up_to, parse_ts(marks[guid])) if guid in marks else read_up_to)
         state["hwm"] = marks  # every restaurant finished or stopped early (its mark: what was read)
 
     def _page_windows(self, guid: str, spans: list[tuple[datetime, datetime]], which: Iterable[int],
-                      done: set[int]) -> Generator[list[Row] | OrdersPage, None, Counter[int]]:
+                      done: set[int], pages: Counter[int],
+                      read: dict[Any, tuple[int | None, Any]]) -> Iterator[list[Row] | OrdersPage]:
         """Page the windows ``which`` of ``spans`` at once, yielding what the guard keeps; adds each
-        window read to its last page to ``done``; returns how many pages each window had."""
+        window read to its last page to ``done``, counts each one's pages in ``pages`` and notes in
+        ``read`` the window and ``modifiedDate`` each order was read with."""
         def window_pages(index: int) -> Iterator[tuple[int, OrdersPage | None]]:
             start, stop_at = spans[index]
             params = {"startDate": toast_ts(start), "endDate": toast_ts(stop_at), "pageSize": ORDERS_PAGE_SIZE}
@@ -190,55 +198,55 @@ class _Sync(IncrementalSync):
                 yield index, page
             yield index, None  # read to its last page
 
-        pages: Counter[int] = Counter()
         for index, page in fan_in([window_pages(i) for i in which], ORDERS_WINDOW_CONCURRENCY, name="toast-orders"):
             if page is None:
                 done.add(index)
                 continue
             pages[index] += 1
+            read.update((g, (index, m)) for g, m in zip(page.values("guid"), page.values("modifiedDate"), strict=True))
             if kept := self._guarded(page):
                 yield kept
-        return pages
 
     def _settle(self, guid: str, spans: list[tuple[datetime, datetime]], pages: Counter[int],
-                end: datetime) -> Generator[list[Row] | OrdersPage, None, set[int]]:
-        """Read again the windows an order may have left while they were paged; returns the windows
-        still unsettled after :data:`SETTLE_ROUNDS` rounds (none: every order was read).
+                read: dict[Any, tuple[int | None, Any]], end: datetime,
+                started: float) -> Generator[list[Row] | OrdersPage, None, set[int]]:
+        """Page again the windows an order left while they were paged; returns the windows still
+        unsettled after :data:`SETTLE_ROUNDS` rounds (none: every order was read).
 
         ``ordersBulk`` pages by offset over a window's orders sorted by opening time. An order
         modified while its window is paged leaves the window (its ``modifiedDate`` moves past the
         sync's end), the orders after it move up a place, and one of them lands on a page already
-        read: never read, and the mark moves past its ``modifiedDate``. Every order that left has
-        its ``modifiedDate`` after the sync began, so the orders modified since then (less the
-        lookback, for the provider's clock) are read — their new versions kept — and each window
-        read in more than one page that one of them could have been in (it was created before the
-        window's end) is paged again; a round that sees no new modification ends it."""
-        suspects = {i for i, n in pages.items() if n > 1}  # a window read in one request cannot shift
-        seen: dict[str, Any] = {}
+        read: never read, and the mark would move past its ``modifiedDate``. Such an order was itself
+        read, on a page before — in a window read in more than one page (one request cannot shift),
+        with another ``modifiedDate`` than it has now. So the orders modified since the sync's end
+        less the lookback (Toast's clock may lag ours) are read, their new versions kept, and each
+        window where one of them was read with another ``modifiedDate`` is paged again; a round
+        that finds none ends it."""
+        again = {window for window, n in pages.items() if n > 1}  # paged, not checked since
+        if not again:
+            return set()
         since = end - self.lookback
-        params = {"startDate": toast_ts(since), "endDate": toast_ts(since + MAX_ORDERS_WINDOW),
-                  "pageSize": ORDERS_PAGE_SIZE}
         for _ in range(SETTLE_ROUNDS):
-            if not suspects:
-                return set()
-            moved: list[tuple[Any, Any, Any]] = []
-            for page in self.client.orders_pages(ORDERS_BULK_PATH, guid, params):
-                moved += zip(page.values("guid"), page.values("createdDate"), page.values("modifiedDate"), strict=True)
-                if kept := self._guarded(page):
-                    yield kept
-            created = [parse_ts(c) for g, c, m in moved if seen.get(g) != m and c is not None and parse_ts(c) < end]
-            seen.update((g, m) for g, _, m in moved)
-            if not created:
-                return set()
-            again = sorted(i for i in suspects if spans[i][1] > min(created))
+            until = max(since + MAX_ORDERS_WINDOW, end + timedelta(seconds=time.monotonic() - started) + self.lookback)
+            again = set()
+            for start, stop_at in windows(since, until, MAX_ORDERS_WINDOW):
+                params = {"startDate": toast_ts(start), "endDate": toast_ts(stop_at), "pageSize": ORDERS_PAGE_SIZE}
+                for page in self.client.orders_pages(ORDERS_BULK_PATH, guid, params):
+                    for g, m in zip(page.values("guid"), page.values("modifiedDate"), strict=True):
+                        window, was = read.get(g, (None, m))
+                        if window is not None and was != m and pages[window] > 1:
+                            again.add(window)  # it left ``window`` after a page of it was read
+                        read[g] = (None, m)  # its version now, read here
+                    if kept := self._guarded(page):
+                        yield kept
             if not again:
                 return set()
-            LOG.info("Toast orders of restaurant %s: %d orders modified while paged, %d windows read again",
-                     guid, len(created), len(again))
-            done: set[int] = set()
-            repaged = yield from self._page_windows(guid, spans, again, done)
-            suspects = {i for i in again if repaged[i] > 1}
-        return suspects
+            LOG.info("Toast orders of restaurant %s: orders modified while paged, %d windows read again",
+                     guid, len(again))
+            for window in again:
+                pages[window] = 0
+            yield from self._page_windows(guid, spans, sorted(again), set(), pages, read)
+        return {window for window in again if pages[window] > 1}  # paged again, not checked since
 
     def _guarded(self, page: OrdersPage) -> list[Row] | OrdersPage:
         """What the version guard keeps of ``page``: the page whole when it is read into Arrow and

@@ -15,7 +15,8 @@ from support.sources import account_state
 from toast_support import ToastEnv, assert_matches_truth, changed_orders, toast_env
 
 from dlt_sources.common.errors import ReauthorizationRequired
-from dlt_sources.toast.helpers import parse_ts
+from dlt_sources.toast.helpers import parse_ts, toast_ts
+from dlt_sources.toast.settings import DEFAULT_LOOKBACK as LOOKBACK
 from dlt_sources.toast.settings import SETTLE_ROUNDS
 from pos_sandbox.faults import FaultPlan
 
@@ -220,26 +221,34 @@ def test_a_client_without_the_labor_scope_syncs_sales_and_says_what_it_skipped(
     assert "labor.employees:read" in reason and "cashier names stay empty" in reason
 
 
-@pytest.mark.parametrize("rounds", [SETTLE_ROUNDS, 0], ids=["settled", "unsettled"])
+@pytest.mark.parametrize("case", ["settled", "no settling round", "outage while settling"])
 def test_orders_modified_while_their_window_is_paged_hide_no_other_order(
-        toast_env: Callable[..., ToastEnv], monkeypatch: pytest.MonkeyPatch, rounds: int) -> None:
+        toast_env: Callable[..., ToastEnv], monkeypatch: pytest.MonkeyPatch, case: str) -> None:
     """ordersBulk pages by offset over the orders sorted by opening time: an order modified while
     its window is paged leaves that window (its modifiedDate moves past the sync's end), the orders
     after it move up a place, and one of them lands on a page already read. Without the settling
     pass that order was never read, and the mark moved past its modifiedDate: lost for good. Windows
-    still unsettled when the rounds run out (none here) hold the mark back: the next sync reads them."""
+    not settled — no round left, or the API failing meanwhile — hold the mark back: the next sync
+    reads them."""
+    from dlt_sources.common.retry import RetryPolicy
     from dlt_sources.toast import source as toast_source_module
     from pos_sandbox.toast import ToastEmulator
 
     monkeypatch.setattr(toast_source_module, "ORDERS_PAGE_SIZE", 1)  # a page per order
-    monkeypatch.setattr(toast_source_module, "SETTLE_ROUNDS", rounds)
+    monkeypatch.setattr(toast_source_module, "SETTLE_ROUNDS", 0 if case == "no settling round" else SETTLE_ROUNDS)
     late = timedelta(hours=1)  # the edits that happen while the sync pages (the clock jumps past them)
     fired: list[str] = []
+    outage = [case == "outage while settling"]
     original = ToastEmulator.orders_bulk
 
     async def orders_bulk(self: ToastEmulator, request: Any) -> Any:
         """The real handler; the first page served with a next page that holds an order of a late
-        edit moves the sandbox clock past the late edits: they happen while the windows are paged."""
+        edit moves the sandbox clock past the late edits: they happen while the windows are paged.
+        In an outage, the settling read (orders modified since the sync's end less the lookback) fails."""
+        from starlette.responses import Response
+
+        if outage[0] and request.query_params.get("startDate") == toast_ts(t0 + timedelta(milliseconds=1) - LOOKBACK):
+            return Response(status_code=503)
         response = await original(self, request)
         if not fired and 'rel="next"' in response.headers.get("link", ""):
             body = bytes(response.body).decode()
@@ -264,16 +273,20 @@ def test_orders_modified_while_their_window_is_paged_hide_no_other_order(
     assert edited, "the world has no edit of a closed order"
     world.set_now(t0)
     pipeline = env.pipeline()
-    env.run(pipeline)
+    quick = RetryPolicy(base_delay=0.01, max_delay=0.01, max_attempts=2, timeout=5.0)
+    env.run(pipeline, **({"retry_policy": quick} if case == "outage while settling" else {}))
     assert fired, ("no page with a next page held an order edited late", edited, t0)
     loaded = [r[0] for r in query(pipeline, "select guid from orders")]
     assert len(loaded) == len(set(loaded)), "duplicate orders"
-    marks = account_state(pipeline, "toast", "orders", env.account["account_id"])["hwm"]
-    if rounds:
-        assert {s.id for s in sales if s.closed_at <= t0} <= set(loaded)  # none hidden by the shift
+    closed = {s.id for s in sales if s.closed_at <= t0}
+    marks = account_state(pipeline, "toast", "orders", env.account["account_id"]).get("hwm", {})
+    if case == "settled":
+        assert closed <= set(loaded)  # none hidden by the shift
         assert {parse_ts(m) for m in marks.values()} == {t0}
-    else:  # every window read in several pages is unsettled: no mark moved past the first of them
+    else:  # an order was hidden, and no mark moved past a window read in several pages
+        assert closed - set(loaded), "no order was hidden: the test did not shift a window"
         assert all(parse_ts(m) < t0 for m in marks.values()), marks
+        outage[0] = False
 
     env.run(pipeline, now=world.now)  # the next sync: everything, exactly once
     assert_matches_truth(pipeline, env.truth())
