@@ -52,7 +52,9 @@ def routes_for(provider: str, merchant_id: str | None, location_id: str | None, 
 class RouteCache:
     """:func:`routes_for`'s answer per (provider, merchant id, location), kept for
     ``ttl_seconds``. Only answers that found an account are kept: a key with none is read again
-    every time (a newly linked account is routable at once). A deleted account may be answered
+    every time (a newly linked account is routable at once). A second tenant linking a store that
+    has an answer kept gets its events from at most ``ttl_seconds`` later (its first sync, queued
+    when it linked, reads what the provider has then; the scheduled syncs stay the safety net). A deleted account may be answered
     for up to ``ttl_seconds``; its inbox row then fails the foreign key, and the caller routes
     again with :meth:`forget`."""
 

@@ -3,7 +3,13 @@ its events stored for the oldest account only (unique on provider and event id),
 tenant's account had no real-time sync. Unique now on (provider, event id, tenant); unroutable
 events keep tenant ''. Existing rows already satisfy it.
 
-Downgrade: the old key again; of an event stored for several tenants only its first row is kept.
+Deploying: the receiver names the key in its ``INSERT … ON CONFLICT``, so a receiver of the
+release before this one fails to store events once this migration ran (and this release's before
+it ran): it answers 503, which the providers retry, until every API process runs the same release.
+Nothing is lost; replace the API processes together with the migration.
+
+Downgrade: the old key again; of an event stored for several tenants one row is kept (the earliest
+received; the rows of one delivery by id).
 
 Revision ID: 0011
 Revises: 0010
