@@ -290,3 +290,28 @@ def test_orders_modified_while_their_window_is_paged_hide_no_other_order(
 
     env.run(pipeline, now=world.now)  # the next sync: everything, exactly once
     assert_matches_truth(pipeline, env.truth())
+
+
+def test_windows_nobody_modified_while_paged_are_read_once(
+        toast_env: Callable[..., ToastEnv], http_log: HttpLog, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Settling costs one read of the last minutes' orders per restaurant when its windows took
+    several pages, and pages no window again when no order left one — an order of the day before,
+    edited minutes before the sync (read with the version it still has), included."""
+    from dlt_sources.toast import source as toast_source_module
+
+    monkeypatch.setattr(toast_source_module, "ORDERS_PAGE_SIZE", 1)  # a page per order
+    env = toast_env()
+    world = env.world
+    sales = [s for loc in world.locations for s in world.iter_sales(loc.location_id)]
+    edits = sorted((at, s) for s in sales for at in (
+        s.tip_edit.at if s.tip_edit else None, s.refund.completed_at if s.refund else None, s.deleted_at) if at)
+    at = next(at for at, sale in edits if at - sale.opened_at > timedelta(hours=12) and at < world.window_end_utc)
+    world.set_now(at + timedelta(minutes=5))  # an order opened the day before, edited 5 minutes before the sync
+    pipeline = env.pipeline()
+    env.run(pipeline)
+    assert_matches_truth(pipeline, env.truth())
+    bulk = [s for s in http_log.sent if s.path.endswith("/ordersBulk")]
+    pages = [(s.params["startDate"], s.params["endDate"], s.params.get("page", "1")) for s in bulk]
+    assert len(pages) == len(set(pages)), "a page was read twice"
+    settling = toast_ts(world.now + timedelta(milliseconds=1) - LOOKBACK)
+    assert len([p for p in pages if p[0] == settling]) == len(env.restaurants)  # one settling read each
