@@ -5,13 +5,25 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 Row = dict[str, Any]
 
 ACCOUNT_COLUMN = "_pos_account_id"  # the tenant (app-store account) of every top-level row
 CONTENT_HASH_COLUMN = "_pos_content_hash"  # the guard column of rows that carry no version
+
+
+def merge_key(key: str | Sequence[str], account_id: str | None) -> tuple[str, ...]:
+    """A raw table's primary key: ``key`` and, when the rows carry an account, :data:`ACCOUNT_COLUMN`.
+
+    Every account of a provider loads into one ``raw_<provider>`` dataset, and a store two tenants
+    linked is two accounts with the same provider objects (the same payment, order, restaurant
+    ids): keyed on the provider's id alone, the second account's import replaced the first's rows —
+    their ``_pos_account_id`` became the other tenant's, and the first account's builds, guard and
+    re-reads no longer found them."""
+    keys = (key,) if isinstance(key, str) else tuple(key)
+    return (*keys, ACCOUNT_COLUMN) if account_id else keys
 
 
 def content_hash(row: Mapping[str, Any]) -> str:

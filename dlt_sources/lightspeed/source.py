@@ -31,7 +31,7 @@ from dlt_sources.common.pacing import Pacing
 from dlt_sources.common.prefetch import prefetched
 from dlt_sources.common.pseudonymise import Pseudonymize, pseudonymise_resources, row_pseudonymiser
 from dlt_sources.common.retry import RetryPolicy
-from dlt_sources.common.rows import content_hash
+from dlt_sources.common.rows import content_hash, merge_key
 from dlt_sources.lightspeed.helpers import (
     KnownVersions,
     LightspeedClient,
@@ -233,6 +233,7 @@ def lightspeed_source(
     client = LightspeedClient(base, token_provider, policy=retry_policy, pacing=pacing, pace=building(pace))
     sync = _Sync(client, account_id or domain_prefix, outlet_ids, VersionGuard(known_versions))
     merge: Any = {"disposition": "merge", "strategy": "delete-insert"}
+    key = merge_key("id", sync.account_id)  # every row carries the account (the domain prefix without one)
 
     def feed_resource(table: str) -> DltResource:
         columns: Any = {"version": {"data_type": "bigint", "dedup_sort": "desc"},
@@ -244,7 +245,7 @@ def lightspeed_source(
         def rows() -> Iterator[list[Row]]:
             yield from sync.feed(table)
         rows.__name__ = table
-        return dlt.resource(rows, name=table, write_disposition=merge, primary_key="id", columns=columns,
+        return dlt.resource(rows, name=table, write_disposition=merge, primary_key=key, columns=columns,
                             parallelized=True)
 
     def arrow_feed_resource(table: str, columns: Any) -> DltResource:
@@ -252,7 +253,7 @@ def lightspeed_source(
         dlt would give them to the child tables too); personal fields pseudonymised on the dicts."""
         prepare_arrow_resources([table])
         count_nested_by_root_resource()
-        hints = {"write_disposition": merge, "primary_key": "id", "columns": columns}
+        hints = {"write_disposition": merge, "primary_key": key, "columns": columns}
         pseudonymise_row = row_pseudonymiser(PII_FIELDS.get(table, {}), pseudonymize)
 
         def tables() -> Iterator[Any]:
@@ -269,7 +270,7 @@ def lightspeed_source(
         tables.__name__ = table
         return dlt.resource(tables, name=table, write_disposition=merge, parallelized=True)
 
-    @dlt.resource(name="product_categories", write_disposition=merge, primary_key="id",
+    @dlt.resource(name="product_categories", write_disposition=merge, primary_key=key,
                   columns={"parent_category_id": {"data_type": "text", "nullable": True}}, parallelized=True)
     def product_categories() -> Iterator[list[Row]]:
         yield from sync.categories()

@@ -40,7 +40,7 @@ from dlt_sources.common.pacing import Pacing
 from dlt_sources.common.prefetch import fan_in
 from dlt_sources.common.pseudonymise import Pseudonymize, pseudonymise_resources, row_pseudonymiser
 from dlt_sources.common.retry import RetryPolicy
-from dlt_sources.common.rows import preferred_loader_file_format
+from dlt_sources.common.rows import merge_key, preferred_loader_file_format
 from dlt_sources.square.helpers import (
     KnownVersions,
     Row,
@@ -476,8 +476,9 @@ def square_source(
                  parse_ts(now) if now else None, VersionGuard(known_versions), location_concurrency)
 
     merge: Any = {"disposition": "merge", "strategy": "delete-insert"}
+    key = merge_key("id", account_id)
 
-    @dlt.resource(name="locations", write_disposition=merge, primary_key="id", parallelized=True)
+    @dlt.resource(name="locations", write_disposition=merge, primary_key=key, parallelized=True)
     def locations() -> Iterator[list[Row]]:
         yield from sync.locations()
 
@@ -489,13 +490,13 @@ def square_source(
         return {guard_column: {"dedup_sort": "desc"},
                 **{column: {"data_type": "json"} for column in JSON_COLUMNS.get(table, ())}}
 
-    @dlt.resource(name="payments", write_disposition=merge, primary_key="id", columns=hints("payments", "updated_at"),
+    @dlt.resource(name="payments", write_disposition=merge, primary_key=key, columns=hints("payments", "updated_at"),
                   parallelized=True)
     def payments() -> Iterator[pa.Table]:
         yield from arrow_batches(sync.list_by_location("payments", PAYMENTS_PAGE_SIZE), ARROW_BATCH_ROWS,
                                  **arrow_columns("payments"))
 
-    @dlt.resource(name="refunds", write_disposition=merge, primary_key="id", columns=hints("refunds", "updated_at"),
+    @dlt.resource(name="refunds", write_disposition=merge, primary_key=key, columns=hints("refunds", "updated_at"),
                   parallelized=True)
     def refunds() -> Iterator[pa.Table]:
         yield from arrow_batches(sync.list_by_location("refunds", REFUNDS_PAGE_SIZE), ARROW_BATCH_ROWS,
@@ -503,7 +504,7 @@ def square_source(
 
     # orders with their lists as nested Arrow tables (orders__line_items, …__modifiers, …): the
     # table hints go with the root table (on the resource dlt would give them to the child tables)
-    orders_hints = {"write_disposition": merge, "primary_key": "id", "columns": {"version": {"dedup_sort": "desc"}}}
+    orders_hints = {"write_disposition": merge, "primary_key": key, "columns": {"version": {"dedup_sort": "desc"}}}
     pseudonymise_order = row_pseudonymiser(PII_FIELDS["orders"], pseudonymize)
 
     @dlt.resource(name="orders", write_disposition=merge, parallelized=True)
@@ -520,17 +521,17 @@ def square_source(
         if pending:
             yield from nested_items(orders_tables(pending, sync.account_id, pseudonymize), orders_hints)
 
-    @dlt.resource(name="catalog", write_disposition=merge, primary_key="id",
+    @dlt.resource(name="catalog", write_disposition=merge, primary_key=key,
                   columns={"version": {"dedup_sort": "desc"}}, parallelized=True)
     def catalog() -> Iterator[list[Row]]:
         yield from sync.catalog()
 
-    @dlt.resource(name="team_members", write_disposition=merge, primary_key="id",
+    @dlt.resource(name="team_members", write_disposition=merge, primary_key=key,
                   columns={"updated_at": {"dedup_sort": "desc"}}, parallelized=True)
     def team_members() -> Iterator[list[Row]]:
         yield from sync.team_members()
 
-    @dlt.resource(name="customers", write_disposition=merge, primary_key="id",
+    @dlt.resource(name="customers", write_disposition=merge, primary_key=key,
                   columns={"updated_at": {"dedup_sort": "desc"}}, parallelized=True)
     def customers() -> Iterator[list[Row]]:
         yield from sync.customers(row_pseudonymiser(PII_FIELDS["customers"], pseudonymize))

@@ -43,7 +43,7 @@ from dlt_sources.common.pacing import Pacing
 from dlt_sources.common.prefetch import fan_in
 from dlt_sources.common.pseudonymise import Pseudonymize, pseudonymise_resources, row_pseudonymiser
 from dlt_sources.common.retry import RetryPolicy
-from dlt_sources.common.rows import content_hash, preferred_loader_file_format
+from dlt_sources.common.rows import content_hash, merge_key, preferred_loader_file_format
 from dlt_sources.toast.auth import ToastTokenProvider, login, toast_tokens
 from dlt_sources.toast.helpers import (
     KnownVersions,
@@ -407,7 +407,8 @@ def toast_source(
 
     merge: Any = {"disposition": "merge", "strategy": "delete-insert"}
 
-    @dlt.resource(name="restaurants", write_disposition=merge, primary_key="guid", parallelized=True)
+    @dlt.resource(name="restaurants", write_disposition=merge, primary_key=merge_key("guid", account_id),
+                  parallelized=True)
     def restaurants_resource() -> Iterator[list[Row]]:
         yield from sync.restaurants_rows()
 
@@ -416,7 +417,7 @@ def toast_source(
     # the table hints go with the root table, personal fields are pseudonymised on the dicts first
     prepare_arrow_resources(["orders"])
     count_nested_by_root_resource()
-    orders_hints = {"write_disposition": merge, "primary_key": "guid",
+    orders_hints = {"write_disposition": merge, "primary_key": merge_key("guid", account_id),
                     "columns": {"modified_date": {"dedup_sort": "desc"}}}
     pseudonymise_order = row_pseudonymiser(PII_FIELDS["orders"], pseudonymize)
     naming = SnakeCaseNaming().normalize_identifier
@@ -438,18 +439,20 @@ def toast_source(
         if pending:
             yield from order_tables(pending)
 
-    @dlt.resource(name="menus", write_disposition=merge, primary_key="restaurant_guid",
+    @dlt.resource(name="menus", write_disposition=merge, primary_key=merge_key("restaurant_guid", account_id),
                   columns={"last_updated": {"dedup_sort": "desc"}}, parallelized=True)
     def menus() -> Iterator[list[Row]]:
         yield from sync.menus()
 
-    @dlt.resource(name="employees", write_disposition=merge, primary_key=("_pos_restaurant_guid", "guid"),
+    @dlt.resource(name="employees", write_disposition=merge,
+                  primary_key=merge_key(("_pos_restaurant_guid", "guid"), account_id),
                   columns={c: {"data_type": "text", "nullable": True} for c in ("chosen_name", "phone_number")},
                   parallelized=True)
     def employees() -> Iterator[list[Row]]:
         yield from sync.employees()
 
-    @dlt.resource(name="devices", write_disposition=merge, primary_key=("_pos_restaurant_guid", "serial_number"),
+    @dlt.resource(name="devices", write_disposition=merge,
+                  primary_key=merge_key(("_pos_restaurant_guid", "serial_number"), account_id),
                   parallelized=True)
     def devices() -> Iterator[list[Row]]:
         yield from sync.devices()

@@ -63,7 +63,9 @@ class ToastEnv:
     def source(self, pipeline: dlt.Pipeline, **kw: Any) -> Any:
         acct = self.account
         provider = kw.pop("token_provider", None) or self.token_provider()
-        known = destination_known_versions(pipeline, account_id=acct["account_id"])
+        # the guard of the account the source loads as (``account_id``), unless ``known_versions`` is given
+        known = kw.pop("known_versions") if "known_versions" in kw else destination_known_versions(
+            pipeline, account_id=kw.get("account_id", acct["account_id"]))
         initial_start = self.world.window_start_utc - timedelta(days=1)
         options = sandbox_source_options(acct, self.world, known, **({"initial_start": initial_start} | kw))
         return toast_source(provider, self.restaurants, **options)
