@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from lightspeed_support import LightspeedEnv, make_ls_env
 from square_support import SquareEnv, make_env
 from support.destination import query
@@ -42,19 +43,48 @@ def test_square_accounts_of_one_merchant_keep_their_own_rows(make_env: Callable[
     assert len(orders) == 2 and orders[0][1:] == orders[1][1:]
 
 
-def test_an_install_keyed_on_the_id_alone_merges_on_with_the_account(make_env: Callable[..., SquareEnv]) -> None:
-    """Raw tables loaded by the release before (their key: the id alone) take the account into the
-    key at the next load: the same account's rows are replaced, not doubled; another's are added."""
-    env = make_env()
-    pipeline = env.pipeline(name="square_upgraded")
-    old = env.source(pipeline, account_id="acct-a")
-    old.resources["payments"].apply_hints(primary_key="id")  # as the release before loaded it
-    pipeline.run(old.with_resources("payments"), loader_file_format="parquet").raise_on_failed_jobs()
-    [(_, n, _)] = _per_account(pipeline, "payments", "id")
-    env.run(pipeline, account_id="acct-a", known_versions=None)  # no guard: every payment loaded again
-    assert _per_account(pipeline, "payments", "id") == [("acct-a", n, n)]
+def _old_keys(key: Any, account_id: str | None) -> tuple[str, ...]:
+    """The release before: the provider's key alone."""
+    return (key,) if isinstance(key, str) else tuple(key)
+
+
+ROOTS = {"square": {"payments": "id", "orders": "id", "catalog": "id", "locations": "id"},
+         "toast": {"orders": "guid", "restaurants": "guid", "menus": "restaurant_guid"},
+         "lightspeed": {"sales": "id", "products": "id", "outlets": "id"}}
+
+
+@pytest.mark.parametrize("destination", ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.mark.parametrize("provider", ["square", "toast", "lightspeed"])
+def test_an_install_keyed_on_the_id_alone_merges_on_with_the_account(
+        request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, provider: str, destination: str) -> None:
+    """Raw tables loaded by the release before (keyed on the provider's id alone) take the account
+    into the key at the next load — plain resources, nested Arrow ones (orders, sales) and their
+    child tables: the same account's rows are replaced, not doubled; another account's are added."""
+    import importlib
+
+    from support.postgres import postgres_destination
+
+    module = importlib.import_module(f"dlt_sources.{provider}.source")
+    fixture = {"square": "make_env", "toast": "toast_env", "lightspeed": "make_ls_env"}[provider]
+    env = request.getfixturevalue(fixture)()
+    target = postgres_destination(request.getfixturevalue("pg_url")) if destination == "postgres" else None
+    pipeline = env.pipeline(f"{provider}_upgraded", destination=target)
+    with monkeypatch.context() as old_release:
+        old_release.setattr(module, "merge_key", _old_keys)
+        env.run(pipeline, account_id="acct-a")
+    before = {t: _per_account(pipeline, t, k) for t, k in ROOTS[provider].items()}
+    children = query(pipeline, f"select count(*) from {_child(provider)}")
+    assert all(rows and rows[0][0] == "acct-a" for rows in before.values()), before
+    env.run(pipeline, account_id="acct-a", known_versions=None)  # no guard: every row loaded again
+    assert {t: _per_account(pipeline, t, k) for t, k in ROOTS[provider].items()} == before
+    assert query(pipeline, f"select count(*) from {_child(provider)}") == children  # children replaced too
     env.run(pipeline, account_id="acct-b")
-    assert _per_account(pipeline, "payments", "id") == [("acct-a", n, n), ("acct-b", n, n)]
+    after = {t: _per_account(pipeline, t, k) for t, k in ROOTS[provider].items()}
+    assert after == {t: [*rows, ("acct-b", *rows[0][1:])] for t, rows in before.items()}
+
+
+def _child(provider: str) -> str:
+    return {"square": "orders__line_items", "toast": "orders__checks", "lightspeed": "sales__line_items"}[provider]
 
 
 def test_toast_accounts_of_one_restaurant_keep_their_own_rows(toast_env: Callable[..., ToastEnv]) -> None:
