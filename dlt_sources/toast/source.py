@@ -192,9 +192,7 @@ class _Sync(IncrementalSync):
         window read to its last page to ``done``, counts each one's pages in ``pages`` and notes in
         ``read`` the window and ``modifiedDate`` each order was read with."""
         def window_pages(index: int) -> Iterator[tuple[int, OrdersPage | None]]:
-            start, stop_at = spans[index]
-            params = {"startDate": toast_ts(start), "endDate": toast_ts(stop_at), "pageSize": ORDERS_PAGE_SIZE}
-            for page in self.client.orders_pages(ORDERS_BULK_PATH, guid, params):
+            for page in self._modified_between(guid, *spans[index]):
                 yield index, page
             yield index, None  # read to its last page
 
@@ -206,6 +204,11 @@ class _Sync(IncrementalSync):
             read.update((g, (index, m)) for g, m in zip(page.values("guid"), page.values("modifiedDate"), strict=True))
             if kept := self._guarded(page):
                 yield kept
+
+    def _modified_between(self, guid: str, start: datetime, stop_at: datetime) -> Iterator[OrdersPage]:
+        """Every ``ordersBulk`` page of the restaurant's orders modified in [start, stop_at)."""
+        params = {"startDate": toast_ts(start), "endDate": toast_ts(stop_at), "pageSize": ORDERS_PAGE_SIZE}
+        return self.client.orders_pages(ORDERS_BULK_PATH, guid, params)
 
     def _settle(self, guid: str, spans: list[tuple[datetime, datetime]], pages: Counter[int],
                 read: dict[Any, tuple[int | None, Any]], end: datetime,
@@ -230,8 +233,7 @@ class _Sync(IncrementalSync):
             until = max(since + MAX_ORDERS_WINDOW, end + timedelta(seconds=time.monotonic() - started) + self.lookback)
             again = set()
             for start, stop_at in windows(since, until, MAX_ORDERS_WINDOW):
-                params = {"startDate": toast_ts(start), "endDate": toast_ts(stop_at), "pageSize": ORDERS_PAGE_SIZE}
-                for page in self.client.orders_pages(ORDERS_BULK_PATH, guid, params):
+                for page in self._modified_between(guid, start, stop_at):
                     for g, m in zip(page.values("guid"), page.values("modifiedDate"), strict=True):
                         window, was = read.get(g, (None, m))
                         if window is not None and was != m and pages[window] > 1:
