@@ -6,14 +6,13 @@ the other tenant's, and the first account's builds, version guard and re-reads n
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import pytest
-from lightspeed_support import LightspeedEnv, make_ls_env
-from square_support import SquareEnv, make_env
+from lightspeed_support import make_ls_env
+from square_support import make_env
 from support.destination import query
-from toast_support import ToastEnv, toast_env
+from toast_support import toast_env
 
 __all__ = ["make_env", "make_ls_env", "toast_env"]  # the fixtures, imported for pytest
 
@@ -24,25 +23,6 @@ def _per_account(pipeline: Any, table: str, key: str) -> list[tuple[Any, ...]]:
     return query(pipeline, f"select _pos_account_id, count(*), count(distinct {key}) from {table} group by 1 order by 1")
 
 
-def _both_kept(counts: dict[str, list[tuple[Any, ...]]]) -> None:
-    [(_, n, distinct)] = counts["acct-a"]
-    assert n == distinct > 0
-    assert counts["acct-b"] == [("acct-a", n, n), ("acct-b", n, n)]
-
-
-def test_square_accounts_of_one_merchant_keep_their_own_rows(make_env: Callable[..., SquareEnv]) -> None:
-    env = make_env()
-    counts: dict[str, list[tuple[Any, ...]]] = {}
-    for account in ACCOUNTS:
-        pipeline = env.pipeline(name=f"square_{account.replace('-', '_')}")
-        env.run(pipeline, account_id=account)
-        counts[account] = _per_account(pipeline, "payments", "id")
-        assert _per_account(pipeline, "orders", "id")[-1][0] == account
-    _both_kept(counts)
-    orders = _per_account(pipeline, "orders", "id")
-    assert len(orders) == 2 and orders[0][1:] == orders[1][1:]
-
-
 def _old_keys(key: Any, account_id: str | None) -> tuple[str, ...]:
     """The release before: the provider's key alone."""
     return (key,) if isinstance(key, str) else tuple(key)
@@ -51,6 +31,24 @@ def _old_keys(key: Any, account_id: str | None) -> tuple[str, ...]:
 ROOTS = {"square": {"payments": "id", "orders": "id", "catalog": "id", "locations": "id"},
          "toast": {"orders": "guid", "restaurants": "guid", "menus": "restaurant_guid"},
          "lightspeed": {"sales": "id", "products": "id", "outlets": "id"}}
+FIXTURES = {"square": "make_env", "toast": "toast_env", "lightspeed": "make_ls_env"}
+
+
+@pytest.mark.parametrize("provider", ["square", "toast", "lightspeed"])
+def test_accounts_of_one_store_keep_their_own_rows(request: pytest.FixtureRequest, provider: str) -> None:
+    """Two accounts of one store, each through its own pipeline: after the second's import every
+    table holds both accounts' rows, as many each, no id twice within an account."""
+    env = request.getfixturevalue(FIXTURES[provider])()
+    first: dict[str, list[tuple[Any, ...]]] = {}
+    for account in ACCOUNTS:
+        pipeline = env.pipeline(f"{provider}_{account.replace('-', '_')}")
+        env.run(pipeline, account_id=account)
+        first = first or {t: _per_account(pipeline, t, k) for t, k in ROOTS[provider].items()}
+    for rows in first.values():
+        [(account, n, distinct)] = rows
+        assert account == "acct-a" and n == distinct > 0
+    after = {t: _per_account(pipeline, t, k) for t, k in ROOTS[provider].items()}
+    assert after == {t: [*rows, ("acct-b", *rows[0][1:])] for t, rows in first.items()}
 
 
 @pytest.mark.parametrize("destination", ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -65,8 +63,7 @@ def test_an_install_keyed_on_the_id_alone_merges_on_with_the_account(
     from support.postgres import postgres_destination
 
     module = importlib.import_module(f"dlt_sources.{provider}.source")
-    fixture = {"square": "make_env", "toast": "toast_env", "lightspeed": "make_ls_env"}[provider]
-    env = request.getfixturevalue(fixture)()
+    env = request.getfixturevalue(FIXTURES[provider])()
     target = postgres_destination(request.getfixturevalue("pg_url")) if destination == "postgres" else None
     pipeline = env.pipeline(f"{provider}_upgraded", destination=target)
     with monkeypatch.context() as old_release:
@@ -85,27 +82,3 @@ def test_an_install_keyed_on_the_id_alone_merges_on_with_the_account(
 
 def _child(provider: str) -> str:
     return {"square": "orders__line_items", "toast": "orders__checks", "lightspeed": "sales__line_items"}[provider]
-
-
-def test_toast_accounts_of_one_restaurant_keep_their_own_rows(toast_env: Callable[..., ToastEnv]) -> None:
-    env = toast_env()
-    counts: dict[str, list[tuple[Any, ...]]] = {}
-    for account in ACCOUNTS:
-        pipeline = env.pipeline(name=f"toast_{account.replace('-', '_')}")
-        env.run(pipeline, account_id=account)
-        counts[account] = _per_account(pipeline, "orders", "guid")
-        assert [r[0] for r in _per_account(pipeline, "restaurants", "guid")][-1] == account
-    _both_kept(counts)
-    assert [r[0] for r in _per_account(pipeline, "menus", "restaurant_guid")] == list(ACCOUNTS)
-
-
-def test_lightspeed_accounts_of_one_retailer_keep_their_own_rows(
-        make_ls_env: Callable[..., LightspeedEnv]) -> None:
-    env = make_ls_env()
-    counts: dict[str, list[tuple[Any, ...]]] = {}
-    for account in ACCOUNTS:
-        pipeline = env.pipeline(name=f"lightspeed_{account.replace('-', '_')}")
-        env.run(pipeline, account_id=account)
-        counts[account] = _per_account(pipeline, "sales", "id")
-    _both_kept(counts)
-    assert [r[0] for r in _per_account(pipeline, "products", "id")] == list(ACCOUNTS)
