@@ -262,7 +262,11 @@ def nested_items(tables: Iterable[NestedTable], root_hints: Mapping[str, Any]) -
     """dlt items of :func:`nested_tables`: the root with ``root_hints`` (``dlt.mark.make_hints``
     arguments: write disposition, primary key, columns), each child table as a nested table of its
     parent. The resource itself must carry no primary key or column hints (dlt would apply them to
-    the child tables too): they belong in ``root_hints``."""
+    the child tables too): they belong in ``root_hints``. Each child table gets the root's write
+    disposition: a table hint without one is dlt's default ``append``, which stuck to a child table
+    that had no rows in a merging load after an appended first one (its root's merge statement then
+    named a staging table dlt had not made)."""
+    disposition = root_hints.get("write_disposition")
     for item in tables:
         json_hints = {name: {"data_type": "json"} for name in item.json_columns}
         if item.parent is None:
@@ -270,7 +274,7 @@ def nested_items(tables: Iterable[NestedTable], root_hints: Mapping[str, Any]) -
             hints = dlt.mark.make_hints(table_name=item.name, **{**root_hints, "columns": columns})
         else:
             hints = dlt.mark.make_hints(table_name=item.name, parent_table_name=item.parent,
-                                        columns={**json_hints, **NESTED_COLUMNS})
+                                        columns={**json_hints, **NESTED_COLUMNS}, write_disposition=disposition)
         yield dlt.mark.with_hints(item.table, hints, create_table_variant=True)
 
 

@@ -31,7 +31,7 @@ from dlt_sources.common.pacing import Pacing
 from dlt_sources.common.prefetch import prefetched
 from dlt_sources.common.pseudonymise import Pseudonymize, pseudonymise_resources, row_pseudonymiser
 from dlt_sources.common.retry import RetryPolicy
-from dlt_sources.common.rows import content_hash, merge_key
+from dlt_sources.common.rows import MERGE, bulk_disposition, content_hash, merge_key
 from dlt_sources.lightspeed.helpers import (
     KnownVersions,
     LightspeedClient,
@@ -187,6 +187,7 @@ def lightspeed_source(
     pacing: Pacing | None = None,
     pace: SyncPace | None = None,
     pseudonymize: Pseudonymize | None = None,
+    first_load: bool = False,
 ) -> Sequence[DltResource]:
     """The Lightspeed X-Series source of one store (domain prefix = account).
 
@@ -221,6 +222,9 @@ def lightspeed_source(
         pseudonymize: ``(value, kind) -> pseudonym`` (the service passes ``transforms.pii.Pseudonymizer``
             with its key): the personal fields of ``settings.PII_FIELDS`` are replaced before dlt
             sees them (``dlt_sources.common.pseudonymise``). None: loaded as sent (clear storage).
+        first_load: the account's first load into a dataset without its rows: the sales feed is
+            appended, not merged (``dlt_sources.common.rows.bulk_disposition``); the caller drops the
+            older copy of a sale read twice after the load.
 
     Raises (from the resources, wrapped by dlt in ``PipelineStepFailed``):
         ReauthorizationRequired: the tokens can no longer be refreshed (message says what to do);
@@ -232,7 +236,7 @@ def lightspeed_source(
     base = store_base_url(domain_prefix, base_url)
     client = LightspeedClient(base, token_provider, policy=retry_policy, pacing=pacing, pace=building(pace))
     sync = _Sync(client, account_id or domain_prefix, outlet_ids, VersionGuard(known_versions))
-    merge: Any = {"disposition": "merge", "strategy": "delete-insert"}
+    merge: Any = MERGE
     key = merge_key("id", sync.account_id)  # every row carries the account (the domain prefix without one)
 
     def feed_resource(table: str) -> DltResource:
@@ -253,7 +257,8 @@ def lightspeed_source(
         dlt would give them to the child tables too); personal fields pseudonymised on the dicts."""
         prepare_arrow_resources([table])
         count_nested_by_root_resource()
-        hints = {"write_disposition": merge, "primary_key": key, "columns": columns}
+        disposition = bulk_disposition(first_load)
+        hints = {"write_disposition": disposition, "primary_key": key, "columns": columns}
         pseudonymise_row = row_pseudonymiser(PII_FIELDS.get(table, {}), pseudonymize)
 
         def tables() -> Iterator[Any]:
@@ -268,7 +273,7 @@ def lightspeed_source(
             if pending:
                 yield from nested_items(arrow_tables(pending, table, binary), hints)
         tables.__name__ = table
-        return dlt.resource(tables, name=table, write_disposition=merge, parallelized=True)
+        return dlt.resource(tables, name=table, write_disposition=disposition, parallelized=True)
 
     @dlt.resource(name="product_categories", write_disposition=merge, primary_key=key,
                   columns={"parent_category_id": {"data_type": "text", "nullable": True}}, parallelized=True)

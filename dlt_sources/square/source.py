@@ -40,7 +40,7 @@ from dlt_sources.common.pacing import Pacing
 from dlt_sources.common.prefetch import fan_in
 from dlt_sources.common.pseudonymise import Pseudonymize, pseudonymise_resources, row_pseudonymiser
 from dlt_sources.common.retry import RetryPolicy
-from dlt_sources.common.rows import merge_key, preferred_loader_file_format
+from dlt_sources.common.rows import MERGE, bulk_disposition, merge_key, preferred_loader_file_format
 from dlt_sources.square.helpers import (
     KnownVersions,
     Row,
@@ -435,6 +435,7 @@ def square_source(
     pacing: Pacing | None = None,
     pace: SyncPace | None = None,
     pseudonymize: Pseudonymize | None = None,
+    first_load: bool = False,
 ) -> Sequence[DltResource]:
     """The Square source of one merchant (account).
 
@@ -464,6 +465,9 @@ def square_source(
         pseudonymize: ``(value, kind) -> pseudonym`` (the service passes ``transforms.pii.Pseudonymizer``
             with its key): the personal fields of ``settings.PII_FIELDS`` are replaced before dlt
             sees them (``dlt_sources.common.pseudonymise``). None: loaded as sent (clear storage).
+        first_load: the account's first load into a dataset without its rows: payments, refunds and orders are
+            appended, not merged (``dlt_sources.common.rows.bulk_disposition``); the caller drops the
+            older copy of a row read twice after the load.
 
     The body makes no network call: resources fetch lazily.
     """
@@ -475,7 +479,8 @@ def square_source(
                  parse_ts(initial_start) if initial_start else None, lookback,
                  parse_ts(now) if now else None, VersionGuard(known_versions), location_concurrency)
 
-    merge: Any = {"disposition": "merge", "strategy": "delete-insert"}
+    merge: Any = MERGE
+    bulk: Any = bulk_disposition(first_load)
     key = merge_key("id", account_id)
 
     @dlt.resource(name="locations", write_disposition=merge, primary_key=key, parallelized=True)
@@ -490,13 +495,13 @@ def square_source(
         return {guard_column: {"dedup_sort": "desc"},
                 **{column: {"data_type": "json"} for column in JSON_COLUMNS.get(table, ())}}
 
-    @dlt.resource(name="payments", write_disposition=merge, primary_key=key, columns=hints("payments", "updated_at"),
+    @dlt.resource(name="payments", write_disposition=bulk, primary_key=key, columns=hints("payments", "updated_at"),
                   parallelized=True)
     def payments() -> Iterator[pa.Table]:
         yield from arrow_batches(sync.list_by_location("payments", PAYMENTS_PAGE_SIZE), ARROW_BATCH_ROWS,
                                  **arrow_columns("payments"))
 
-    @dlt.resource(name="refunds", write_disposition=merge, primary_key=key, columns=hints("refunds", "updated_at"),
+    @dlt.resource(name="refunds", write_disposition=bulk, primary_key=key, columns=hints("refunds", "updated_at"),
                   parallelized=True)
     def refunds() -> Iterator[pa.Table]:
         yield from arrow_batches(sync.list_by_location("refunds", REFUNDS_PAGE_SIZE), ARROW_BATCH_ROWS,
@@ -504,10 +509,10 @@ def square_source(
 
     # orders with their lists as nested Arrow tables (orders__line_items, …__modifiers, …): the
     # table hints go with the root table (on the resource dlt would give them to the child tables)
-    orders_hints = {"write_disposition": merge, "primary_key": key, "columns": {"version": {"dedup_sort": "desc"}}}
+    orders_hints = {"write_disposition": bulk, "primary_key": key, "columns": {"version": {"dedup_sort": "desc"}}}
     pseudonymise_order = row_pseudonymiser(PII_FIELDS["orders"], pseudonymize)
 
-    @dlt.resource(name="orders", write_disposition=merge, parallelized=True)
+    @dlt.resource(name="orders", write_disposition=bulk, parallelized=True)
     def orders() -> Iterator[Any]:
         pending: list[list[Row] | JsonPage] = []
         count = 0

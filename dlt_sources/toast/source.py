@@ -43,7 +43,13 @@ from dlt_sources.common.pacing import Pacing
 from dlt_sources.common.prefetch import fan_in
 from dlt_sources.common.pseudonymise import Pseudonymize, pseudonymise_resources, row_pseudonymiser
 from dlt_sources.common.retry import RetryPolicy
-from dlt_sources.common.rows import content_hash, merge_key, preferred_loader_file_format
+from dlt_sources.common.rows import (
+    MERGE,
+    bulk_disposition,
+    content_hash,
+    merge_key,
+    preferred_loader_file_format,
+)
 from dlt_sources.toast.auth import ToastTokenProvider, login, toast_tokens
 from dlt_sources.toast.helpers import (
     KnownVersions,
@@ -367,6 +373,7 @@ def toast_source(
     pacing: Pacing | None = None,
     pace: SyncPace | None = None,
     pseudonymize: Pseudonymize | None = None,
+    first_load: bool = False,
 ) -> Sequence[DltResource]:
     """The Toast source of one API client (account) and its restaurants.
 
@@ -397,6 +404,9 @@ def toast_source(
         pseudonymize: ``(value, kind) -> pseudonym`` (the service passes ``transforms.pii.Pseudonymizer``
             with its key): the personal fields of ``settings.PII_FIELDS`` are replaced before dlt
             sees them (``dlt_sources.common.pseudonymise``). None: loaded as sent (clear storage).
+        first_load: the account's first load into a dataset without its rows: orders are
+            appended, not merged (``dlt_sources.common.rows.bulk_disposition``); the caller drops the
+            older copy of a row read twice after the load.
 
     The body makes no network call: resources fetch lazily.
     """
@@ -407,7 +417,8 @@ def toast_source(
     sync = _Sync(client, restaurants, account_id, window, parse_ts(initial_start) if initial_start else None,
                  lookback, parse_ts(now) if now else None, VersionGuard(known_versions))
 
-    merge: Any = {"disposition": "merge", "strategy": "delete-insert"}
+    merge: Any = MERGE
+    bulk: Any = bulk_disposition(first_load)
 
     @dlt.resource(name="restaurants", write_disposition=merge, primary_key=merge_key("guid", account_id),
                   parallelized=True)
@@ -419,7 +430,7 @@ def toast_source(
     # the table hints go with the root table, personal fields are pseudonymised on the dicts first
     prepare_arrow_resources(["orders"])
     count_nested_by_root_resource()
-    orders_hints = {"write_disposition": merge, "primary_key": merge_key("guid", account_id),
+    orders_hints = {"write_disposition": bulk, "primary_key": merge_key("guid", account_id),
                     "columns": {"modified_date": {"dedup_sort": "desc"}}}
     pseudonymise_order = row_pseudonymiser(PII_FIELDS["orders"], pseudonymize)
     naming = SnakeCaseNaming().normalize_identifier
@@ -427,7 +438,7 @@ def toast_source(
     def order_tables(parts: list[list[Row] | OrdersPage]) -> Iterator[Any]:
         return nested_items(orders_tables(parts, account_id, pseudonymize, naming), orders_hints)
 
-    @dlt.resource(name="orders", write_disposition=merge, parallelized=True)
+    @dlt.resource(name="orders", write_disposition=bulk, parallelized=True)
     def orders() -> Iterator[Any]:
         # dict rows are pseudonymised here, pages read into Arrow when their batch is built
         pending: list[list[Row] | OrdersPage] = []

@@ -90,7 +90,7 @@ def sync_account_raw(context: dg.AssetExecutionContext, spec: ProviderSpec, dlt_
                      appstore: AppStoreResource, warehouse: WarehouseResource, now: datetime) -> Iterator[Any]:
     """The partition's incremental sync (its first run is the historical import)."""
     from pos_sync.ingest.sync import load_config
-    from pos_sync.warehouse.pipelines import duckdb_kept_open
+    from pos_sync.warehouse.pipelines import duckdb_kept_open, merge_what_the_first_load_appended
 
     store = appstore.store()
     run = _account_sync(store, spec, context.partition_key, context.run_id)
@@ -99,14 +99,23 @@ def sync_account_raw(context: dg.AssetExecutionContext, spec: ProviderSpec, dlt_
         return
     pipeline, sync_type = _pipeline_of_run(context, run)
     last_step = not _canonical_follows(context, spec)
+    # a package an earlier run left pending is loaded first (and alone: dlt's run then stops)
+    pending = pipeline.has_pending_data
+    first_load = sync_type == "historical" and not pending
+    if not first_load:
+        merge_what_the_first_load_appended(pipeline)
     try:
         with run.track(sync_type, context.run_id, close=last_step) as stats:
-            source = run.source(pipeline, now)
+            source = run.source(pipeline, now, first_load=first_load)
             try:
                 with load_config(sync_type), duckdb_kept_open(pipeline):  # not closed between load jobs
                     events = list(dlt_runner.run(context=context, dlt_source=source, dlt_pipeline=pipeline,
                                                  dagster_dlt_translator=PosDltTranslator(spec.name),
                                                  **run.run_kwargs()))
+                if first_load or pending:
+                    dropped = run.drop_repeats(pipeline)
+                    if dropped.total():
+                        context.log.info(f"repeated raw rows removed after the load: {dropped.summary()}")
                 run.record_counts(pipeline, stats)
             finally:  # the API's behaviour goes into the log whatever the outcome
                 pace = run.record_pace(source, stats)

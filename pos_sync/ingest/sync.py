@@ -25,6 +25,8 @@ from pos_sync.privacy import source_pseudonymizer
 from pos_sync.providers import ProviderSpec, SourceRequest, TokenRequest
 from pos_sync.settings import Settings
 from pos_sync.warehouse.pipelines import account_pipeline, has_sync_state, loader_file_format
+from pos_sync.warehouse.repeats import Dropped, drop_repeats, families
+from pos_sync.warehouse.sql import Warehouse
 
 
 def load_config(sync_type: str) -> AbstractContextManager[None]:
@@ -63,16 +65,29 @@ class AccountSync:
         return "incremental"
 
     def source(self, pipeline: dlt.Pipeline, now: datetime, start: datetime | None = None,
-               end: datetime | None = None) -> Any:
+               end: datetime | None = None, *, first_load: bool = False) -> Any:
         """A fresh source for one run: incremental, or a stateless ``[start, end)`` window; personal
-        data pseudonymised in it unless the tenant keeps it clear (:mod:`pos_sync.privacy`)."""
+        data pseudonymised in it unless the tenant keeps it clear (:mod:`pos_sync.privacy`).
+        ``first_load``: the account's historical import with nothing pending — its transactional
+        rows are appended (:meth:`drop_repeats` after the load)."""
         days = self.account.historical_import_days or self.settings.historical_import_days
         return self.spec.build_source(SourceRequest(
             creds=self.creds, token_provider=self.token_provider(), pipeline=pipeline, now=now,
             initial_start=now - timedelta(days=days), start=start, end=end,
             retry_policy=RetryPolicy(max_elapsed=float(self.settings.sync_retry_budget_seconds),
                                      timeout=float(self.settings.http_timeout_seconds)),
-            pseudonymize=source_pseudonymizer(self.settings, self.account.tenant_id)))
+            pseudonymize=source_pseudonymizer(self.settings, self.account.tenant_id), first_load=first_load))
+
+    def drop_repeats(self, pipeline: dlt.Pipeline) -> Dropped:
+        """After a first load (appended) or a run that finished a pending package: the account's raw
+        rows one per key, as dlt's merge leaves them (:mod:`pos_sync.warehouse.repeats`)."""
+        wh = Warehouse(self.settings)
+        try:
+            # the schema as the run stored it (in the Dagster step the live object listed no data tables)
+            schema = pipeline.schemas.load_schema(pipeline.default_schema_name)
+            return drop_repeats(wh, pipeline.dataset_name, families(schema), self.account_id)
+        finally:
+            wh.close()
 
     def token_provider(self) -> TokenProvider:
         """The account's tokens through the provider's one credentials seam; refreshed ones saved."""

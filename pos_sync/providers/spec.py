@@ -34,6 +34,9 @@ class SourceRequest:
     retry_policy: Any = None  # dlt_sources.common.RetryPolicy: how long one request waits out an outage
     # (value, kind) -> pseudonym: personal data hashed in the source (None: the tenant keeps it clear)
     pseudonymize: Callable[[Any, str], Any] | None = None
+    # the account's first load into a dataset without its rows: transactional resources appended, not
+    # merged (dlt_sources.common.rows.bulk_disposition); the run drops repeated keys after the load
+    first_load: bool = False
 
     def source_kwargs(self) -> dict[str, Any]:
         """What every provider's source takes from the run: its HTTP retry budget and the
@@ -47,7 +50,8 @@ class SourceRequest:
         """The keyword arguments the time-windowed sources (Square, Toast) share: the tenant column,
         the window, where the first read starts and the run's upper bound."""
         return {"account_id": self.creds.account_id, "start": self.start, "end": self.end,
-                "initial_start": self.initial_start, "now": self.now, **self.source_kwargs()}
+                "initial_start": self.initial_start, "now": self.now, "first_load": self.first_load,
+                **self.source_kwargs()}
 
 
 @dataclass(frozen=True)

@@ -153,7 +153,8 @@ def test_the_first_sync_loads_with_the_warehouse_open_and_leaves_no_staged_copy(
     """The raw step of a historical import on DuckDB: dlt's pool would close the warehouse (and DuckDB
     checkpoint it) whenever no load job held a connection; the step holds it open, so each load job
     (one at a time here) finds the earlier jobs' commits still in the WAL. After the load the merge's
-    staging tables are empty (dlt empties them; they held a second copy of the import)."""
+    staging tables are empty (dlt empties them; they held a second copy of the import), and the
+    transactional tables — appended by a first load — were never staged at all."""
     from pathlib import Path
 
     from support.duckdb_wal import wal_at_each_load_job
@@ -168,6 +169,10 @@ def test_the_first_sync_loads_with_the_warehouse_open_and_leaves_no_staged_copy(
     assert len(seen) > 10, seen  # a job per table file, then the merges
     assert all(seen[1:]), f"the warehouse was checkpointed (closed) between load jobs: {seen}"
     env.assert_matches_ledger()
+    staged = {r[0] for r in env.query("select table_name from information_schema.tables "
+                                       "where table_schema = 'raw_square_staging'")}
     for table in ("payments", "orders", "orders__line_items"):
-        assert env.query(f"select count(*) from raw_square_staging.{table}") == [(0,)], table
+        assert table not in staged, table  # appended straight into the raw table
         assert env.query(f"select count(*) from {table}")[0][0] > 0
+    for table in ("locations", "catalog"):
+        assert table in staged and env.query(f"select count(*) from raw_square_staging.{table}") == [(0,)], table

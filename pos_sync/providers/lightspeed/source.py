@@ -40,6 +40,7 @@ def build_source(req: SourceRequest) -> Any:
         base_url=creds.base_url,
         account_id=creds.account_id,
         now=req.now,
+        first_load=req.first_load,
         known_versions=destination_known_versions(req.pipeline, account_id=creds.account_id),
         **req.source_kwargs(),
     )

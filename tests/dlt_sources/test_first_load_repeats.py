@@ -1,0 +1,300 @@
+"""An account's first load appends its transactional rows (no staging copy, no merge statement);
+``pos_sync.warehouse.repeats.drop_repeats`` then leaves the raw tables as dlt's merge would have:
+one row per key — the latest load's, within a load the highest ``dedup_sort`` — with its own nested
+rows, and one copy of a load file's rows copied twice. Checked on DuckDB and PostgreSQL with tables
+written by hand, and with the real Lightspeed and Toast sources reading a sale twice (modified while
+the import paged the feed): appended + dropped equals what the merge loads."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import dlt
+import pytest
+from lightspeed_support import LightspeedEnv, ls_http_log, make_ls_env
+from toast_support import ToastEnv, toast_env
+
+from pos_sync.settings import load_settings
+from pos_sync.warehouse.pipelines import merge_what_the_first_load_appended
+from pos_sync.warehouse.repeats import TableFamily, drop_repeats, families
+from pos_sync.warehouse.sql import Warehouse
+
+__all__ = ["ls_http_log", "make_ls_env", "toast_env"]  # fixtures
+
+DS = "raw_x"
+SALES = TableFamily("sales", ("id", "_pos_account_id"), ("version", "desc"), ("sales__items",))
+
+
+@pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
+def warehouse(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Warehouse]:
+    monkeypatch.setenv("POS_HOME", str(tmp_path))
+    if request.param == "postgres":
+        from support.postgres import use_postgres_warehouse
+
+        use_postgres_warehouse(monkeypatch, request.getfixturevalue("pg_url"))
+    else:
+        monkeypatch.delenv("POS_WAREHOUSE_URL", raising=False)
+    wh = Warehouse(load_settings())
+    try:
+        yield wh
+    finally:
+        wh.close()
+
+
+def _write(wh: Warehouse, sales: list[tuple[Any, ...]], items: list[tuple[Any, ...]]) -> None:
+    with wh.transaction():
+        wh.execute(f"create schema {DS}")
+        wh.execute(f"create table {DS}.sales (id text, _pos_account_id text, version bigint, total numeric(12, 2), "
+                   "_dlt_load_id text, _dlt_id text)")
+        wh.execute(f"create table {DS}.sales__items (name text, _dlt_root_id text, _dlt_parent_id text, "
+                   "_dlt_list_idx bigint, _dlt_id text)")
+        for row in sales:
+            wh.execute(f"insert into {DS}.sales values (%s, %s, %s, %s, %s, %s)", row)
+        for row in items:
+            wh.execute(f"insert into {DS}.sales__items values (%s, %s, %s, %s, %s)", row)
+
+
+def _read(wh: Warehouse) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    sales = sorted(wh.tuples(f"select id, _pos_account_id, version, _dlt_id from {DS}.sales"))
+    items = sorted(wh.tuples(f"select name, _dlt_root_id, _dlt_id from {DS}.sales__items"))
+    return sales, items
+
+
+def test_older_copies_of_a_key_and_second_copies_of_a_file_go_the_rest_stays(warehouse: Warehouse) -> None:
+    wh = warehouse
+    _write(wh, sales=[
+        ("s1", "A", 1, 10, "L1", "r1"),  # read twice in one load: version 2 stays
+        ("s1", "A", 2, 12, "L1", "r2"),
+        ("s2", "A", 5, 20, "L1", "r3"),  # its file copied twice (the same _dlt_id)
+        ("s2", "A", 5, 20, "L1", "r3"),
+        ("s3", "A", 9, 30, "L1", "r4"),  # an older load's row with a higher version: the later load's stays
+        ("s3", "A", 3, 31, "L2", "r5"),
+        ("s1", "B", 1, 10, "L1", "r6"),  # another account's repeat: not this account's to touch
+        ("s1", "B", 2, 12, "L1", "r7"),
+    ], items=[
+        ("bread", "r1", "r1", 0, "i1"), ("bread", "r2", "r2", 0, "i2"), ("tip", "r2", "r2", 1, "i3"),
+        ("cake", "r3", "r3", 0, "i4"), ("cake", "r3", "r3", 0, "i4"),
+        ("pie", "r4", "r4", 0, "i5"), ("pie", "r5", "r5", 0, "i6"),
+        ("bun", "r6", "r6", 0, "i7"), ("bun", "r7", "r7", 0, "i8"),
+    ])
+    dropped = drop_repeats(wh, DS, [SALES], "A")
+    assert dropped.read_twice == {f"{DS}.sales": 2, f"{DS}.sales__items": 2}
+    assert dropped.copied_twice == {f"{DS}.sales": 1, f"{DS}.sales__items": 1}
+    sales, items = _read(wh)
+    assert sales == [("s1", "A", 2, "r2"), ("s1", "B", 1, "r6"), ("s1", "B", 2, "r7"), ("s2", "A", 5, "r3"),
+                     ("s3", "A", 3, "r5")]
+    assert items == [("bread", "r2", "i2"), ("bun", "r6", "i7"), ("bun", "r7", "i8"), ("cake", "r3", "i4"),
+                     ("pie", "r5", "i6"), ("tip", "r2", "i3")]
+    # idempotent: a second pass finds nothing (and writes nothing)
+    assert drop_repeats(wh, DS, [SALES], "A").total() == 0
+    assert _read(wh) == (sales, items)
+    # without an account (the sources called without one key on the id alone): every account's repeats
+    assert drop_repeats(wh, DS, [SALES], None).read_twice == {f"{DS}.sales": 1, f"{DS}.sales__items": 1}
+    assert [s for s in _read(wh)[0] if s[0] == "s1"] == [("s1", "A", 2, "r2"), ("s1", "B", 2, "r7")]
+
+
+def test_a_nested_table_without_root_key_is_refused_not_guessed(warehouse: Warehouse) -> None:
+    wh = warehouse
+    with wh.transaction():
+        wh.execute(f"create schema {DS}")
+        wh.execute(f"create table {DS}.sales (id text, _pos_account_id text, version bigint, _dlt_load_id text, "
+                   "_dlt_id text)")
+        wh.execute(f"create table {DS}.sales__items (name text, _dlt_parent_id text, _dlt_id text)")
+        wh.execute(f"insert into {DS}.sales values ('s1', 'A', 1, 'L1', 'r1'), ('s1', 'A', 2, 'L1', 'r2')")
+    with pytest.raises(RuntimeError, match="has no _dlt_root_id"):
+        drop_repeats(wh, DS, [SALES], "A", copied_twice=False)
+    assert len(wh.tuples(f"select * from {DS}.sales")) == 2
+
+
+# ------------------------------------------------------------------ real sources, a sale read twice
+def _pipelines(tmp_path: Path, make: Callable[..., dlt.Pipeline]) -> Callable[[str], dlt.Pipeline]:
+    """Pipelines of one source, each into a DuckDB file of its own (``<name>.duckdb``)."""
+    return lambda name: make(name, destination=dlt.destinations.duckdb(str(tmp_path / f"{name}.duckdb")))
+
+
+def _warehouse_of(pipeline: dlt.Pipeline) -> Warehouse:
+    """The product's Warehouse on the test pipeline's DuckDB file (:func:`_pipelines`)."""
+    import duckdb
+
+    path = Path(pipeline.pipelines_dir).parent / f"{pipeline.pipeline_name}.duckdb"
+    assert path.exists()
+    return Warehouse(load_settings(), duckdb_connection=duckdb.connect(str(path)))
+
+
+def _content(pipeline: dlt.Pipeline) -> dict[str, list[tuple[Any, ...]]]:
+    """Every data table's rows without dlt's random ids and load ids: root rows as they are, nested
+    rows with their root row's primary key in place of the ids."""
+    from dlt.common.schema.utils import get_columns_names_with_prop
+    from support.destination import query
+
+    out: dict[str, list[tuple[Any, ...]]] = {}
+    schema = pipeline.default_schema
+    for table in schema.data_tables():
+        name = table["name"]
+        columns = [c for c in table["columns"] if not c.startswith("_dlt")]
+        root = name.split("__", 1)[0]
+        if "__" not in name:
+            sql = f"select {', '.join(columns)} from {name}"
+        else:
+            key = ", ".join(f"r.{c}" for c in get_columns_names_with_prop(schema.tables[root], "primary_key"))
+            cols = ", ".join(f"c.{c}" for c in [*columns, "_dlt_list_idx"])
+            sql = f"select {key}, {cols} from {name} c join {root} r on c._dlt_root_id = r._dlt_id"
+        out[name] = sorted(query(pipeline, sql), key=repr)
+    return out
+
+
+def _shape(pipeline: dlt.Pipeline) -> dict[str, list[tuple[Any, ...]]]:
+    """Root tables as they are; of each nested table, how many rows hang under each root row (its
+    primary key): an order that Toast served twice with the same ``modifiedDate`` keeps either copy's
+    child rows, in the merge as here (dlt's merge ranks such ties in no set order)."""
+    from dlt.common.schema.utils import get_columns_names_with_prop
+    from support.destination import query
+
+    full = _content(pipeline)
+    schema = pipeline.default_schema
+    out: dict[str, list[tuple[Any, ...]]] = {}
+    for name, rows in full.items():
+        if "__" not in name:
+            out[name] = rows
+            continue
+        root = name.split("__", 1)[0]
+        key = ", ".join(f"r.{c}" for c in get_columns_names_with_prop(schema.tables[root], "primary_key"))
+        out[name] = sorted(query(pipeline, f"select {key}, count(*) from {name} c join {root} r "
+                                           f"on c._dlt_root_id = r._dlt_id group by {key}"), key=repr)
+    return out
+
+
+def _append_then_drop_equals_merge(run: Callable[[dlt.Pipeline, bool], None], later: Callable[[dlt.Pipeline], None],
+                                   make_pipeline: Callable[[str], dlt.Pipeline], root: str, account: str,
+                                   content: Callable[[dlt.Pipeline], Any] | None = None) -> int:
+    """The first load appended and its repeats dropped equals the same load merged (``run``: one
+    load of the source, appended or not; the same reads both times); so do both after a ``later``
+    sync that brings changes of rows the first load appended (merged into them, not added).
+    ``content``: what is compared (default :func:`_content`)."""
+    content = content or _content
+    merged = make_pipeline("merged")
+    run(merged, False)
+    appended = make_pipeline("appended")
+    run(appended, True)
+    assert appended.default_schema.tables[root]["write_disposition"] == "append"
+    wh = _warehouse_of(appended)
+    try:
+        dropped = drop_repeats(wh, appended.dataset_name, families(appended.default_schema), account)
+    finally:
+        wh.close()
+    assert dropped.read_twice.get(f"{appended.dataset_name}.{root}"), "no row was read twice: nothing tested"
+    assert content(appended) == content(merged)
+    rows = _content(appended)[root]
+    for pipeline in (merged, appended):
+        merge_what_the_first_load_appended(pipeline)  # as the product's raw step does before every load
+        later(pipeline)
+    assert appended.default_schema.tables[root]["write_disposition"] == "merge"
+    assert content(appended) == content(merged)
+    after = _content(appended)[root]
+    assert not set(rows) <= set(after), "the later sync changed no row of the first load: nothing tested"
+    from dlt.common.schema.utils import get_columns_names_with_prop
+    from support.destination import query
+
+    key = ", ".join(get_columns_names_with_prop(appended.default_schema.tables[root], "primary_key"))
+    assert query(appended, f"select {key} from {root} group by {key} having count(*) > 1") == []  # replaced, not added
+    return sum(dropped.read_twice.values())
+
+
+def test_lightspeed_sale_modified_while_the_feed_is_paged(make_ls_env: Callable[..., LightspeedEnv],
+                                                          monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from dlt_sources.lightspeed import source as ls_source_module
+    from pos_sandbox.lightspeed import LightspeedEmulator
+
+    monkeypatch.setitem(ls_source_module.VERSION_STREAMS, "sales", ("/sales", {}, 20))  # many pages
+    edited: set[str] = set()
+    fired: list[bool] = []
+    original = LightspeedEmulator.list_sales
+
+    async def list_sales(self: LightspeedEmulator, request: Any) -> Any:
+        """The real handler; the first page that holds a sale tipped later moves the clock past the
+        tip edits: those sales change while the feed is paged."""
+        response = await original(self, request)
+        if not fired and any(sale_id in bytes(response.body).decode() for sale_id in edited):
+            fired.append(True)
+            self.world.set_now(mid)
+        return response
+
+    monkeypatch.setattr(LightspeedEmulator, "list_sales", list_sales)  # before the sandbox serves
+    env = make_ls_env(scale="small")
+    world = env.world
+    now2 = world.window_end_utc + timedelta(days=7)
+    tips = [(s.tip_edit.at, s.closed_at, s.id) for loc in world.locations for s in world.iter_sales(loc.location_id)
+            if s.tip_edit is not None]
+
+    def tipped_after(t: datetime) -> list[tuple[datetime, str]]:
+        return sorted((at, sale_id) for at, closed, sale_id in tips if t < at and closed <= t)
+
+    now1 = max((at - timedelta(seconds=1) for at, _, _ in tips), key=lambda t: len(tipped_after(t)))
+    tipped = tipped_after(now1)
+    assert len(tipped) >= 2
+    mid = tipped[len(tipped) // 2 - 1][0]  # tips up to it happen while the first load pages, the rest later
+    edited.update(sale_id for at, sale_id in tipped if at <= mid)
+
+    def run(pipeline: dlt.Pipeline, first_load: bool) -> None:
+        fired.clear()
+        world.set_now(now1)
+        env.run(pipeline, first_load=first_load)
+        assert fired
+
+    def later(pipeline: dlt.Pipeline) -> None:
+        fired.append(True)  # no clock jump
+        world.set_now(now2)
+        env.run(pipeline)
+
+    read_twice = _append_then_drop_equals_merge(run, later, _pipelines(tmp_path, env.pipeline), "sales",
+                                                env.account["account_id"])
+    assert read_twice >= len(edited)
+
+
+def test_toast_orders_paged_again_by_the_settling_pass(toast_env: Callable[..., ToastEnv],
+                                                      monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from dlt_sources.toast import source as toast_source_module
+    from pos_sandbox.toast import ToastEmulator
+
+    monkeypatch.setattr(toast_source_module, "ORDERS_PAGE_SIZE", 2)
+    late = timedelta(hours=6)
+    edited: set[str] = set()
+    fired: list[bool] = []
+    original = ToastEmulator.orders_bulk
+
+    async def orders_bulk(self: ToastEmulator, request: Any) -> Any:
+        """The real handler; the first page with a next page that holds an order tipped in the next
+        hours moves the clock past those tips: the orders change while their windows are paged."""
+        response = await original(self, request)
+        if not fired and 'rel="next"' in response.headers.get("link", "") and any(
+                guid in bytes(response.body).decode() for guid in edited):
+            fired.append(True)
+            self.world.set_now(self.world.now + late)
+        return response
+
+    monkeypatch.setattr(ToastEmulator, "orders_bulk", orders_bulk)  # before the sandbox serves
+    env = toast_env()
+    world = env.world
+    sales = [s for loc in world.locations for s in world.iter_sales(loc.location_id)]
+    edits = sorted(s.tip_edit.at for s in sales if s.tip_edit)
+    assert edits
+    t0 = edits[len(edits) // 2] - timedelta(seconds=1)
+    edited.update(s.id for s in sales if s.tip_edit and t0 < s.tip_edit.at <= t0 + late and s.closed_at <= t0)
+    assert edited
+
+    def run(pipeline: dlt.Pipeline, first_load: bool) -> None:
+        fired.clear()
+        world.set_now(t0)
+        env.run(pipeline, first_load=first_load)
+        assert fired
+
+    def later(pipeline: dlt.Pipeline) -> None:
+        fired.append(True)  # no clock jump
+        world.set_now(world.window_end_utc + timedelta(days=7))
+        env.run(pipeline)
+
+    _append_then_drop_equals_merge(run, later, _pipelines(tmp_path, env.pipeline), "orders",
+                                   env.account["account_id"], content=_shape)
