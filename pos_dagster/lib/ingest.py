@@ -102,17 +102,20 @@ def sync_account_raw(context: dg.AssetExecutionContext, spec: ProviderSpec, dlt_
     # a package an earlier run left pending is loaded first (and alone: dlt's run then stops)
     pending = pipeline.has_pending_data
     first_load = sync_type == "historical" and not pending
-    if not first_load:
-        merge_what_the_first_load_appended(pipeline)
+    # a first load's repeats are gone once a sync of the account succeeded whole (it got past
+    # drop_repeats): until then — a run killed or failed after its load — every run drops them again
+    drop_after = first_load or pending or run.account.last_successful_sync_at is None
     try:
         with run.track(sync_type, context.run_id, close=last_step) as stats:
+            if not first_load:
+                merge_what_the_first_load_appended(pipeline)
             source = run.source(pipeline, now, first_load=first_load)
             try:
                 with load_config(sync_type), duckdb_kept_open(pipeline):  # not closed between load jobs
                     events = list(dlt_runner.run(context=context, dlt_source=source, dlt_pipeline=pipeline,
                                                  dagster_dlt_translator=PosDltTranslator(spec.name),
                                                  **run.run_kwargs()))
-                if first_load or pending:
+                if drop_after:
                     dropped = run.drop_repeats(pipeline)
                     if dropped.total():
                         context.log.info(f"repeated raw rows removed after the load: {dropped.summary()}")
@@ -211,13 +214,14 @@ def sync_account_window(context: dg.OpExecutionContext, spec: ProviderSpec, apps
                         ) -> Iterator[dg.AssetMaterialization]:
     """A stateless [start, end) window load (historical backfill); never moves the cursor."""
     from pos_sync.ingest.bookkeeping import BACKFILL_WINDOW, track_sync
-    from pos_sync.warehouse.pipelines import run_pipeline
+    from pos_sync.warehouse.pipelines import merge_what_the_first_load_appended, run_pipeline
 
     store = appstore.store()
     run = _account_sync(store, spec, account_id, context.run_id)
     pipeline = run.pipeline(mode=f"window_{start:%Y%m%d}")
     with track_sync(store, account_id, "backfill", context.run_id, reauth_status=spec.reauth_status,
                     step=BACKFILL_WINDOW) as stats:
+        merge_what_the_first_load_appended(pipeline)  # a schema restored from the destination may hold appends
         source = run.source(pipeline, now, start=start, end=end)
         try:
             load_info = run_pipeline(pipeline, source, **run.run_kwargs())

@@ -6,9 +6,10 @@ statement. Two things can then leave a key in a raw table more than once, and th
 
 * **a row read twice**: a sale modified while the import read the feed (Lightspeed's change feed
   lists it again with its new version; Toast's settling pass pages a window again). Of the rows of a
-  primary key (which holds the account), the one dlt's merge would have kept stays — the latest
-  load's, within a load the highest ``dedup_sort`` value — and the others go, with their nested
-  rows (``_dlt_root_id``);
+  primary key (which holds the account), the newest version stays — the highest ``dedup_sort``
+  value, as dlt's merge keeps within a load; between loads (a window backfill's rows before the
+  import) the later load's when the versions tie — and the others go, with their nested rows
+  (``_dlt_root_id``);
 * **a load file copied twice**: a load that stopped between a copy's commit and dlt marking the job
   done copies that file again when the next run finishes the package; its rows come back with the
   same ``_dlt_id``, one of each stays (DuckDB's ``rowid``, PostgreSQL's ``ctid`` tell the copies
@@ -83,6 +84,7 @@ def drop_repeats(wh: Warehouse, dataset: str, tables: Sequence[TableFamily], acc
     dropped = Dropped()
     existing = {r["table_name"] for r in wh.query(
         "select table_name from information_schema.tables where table_schema = %s", (dataset,))}
+    _end_reads(wh)
     for family in tables:
         if family.root not in existing:
             continue
@@ -97,6 +99,13 @@ def drop_repeats(wh: Warehouse, dataset: str, tables: Sequence[TableFamily], acc
     return dropped
 
 
+def _end_reads(wh: Warehouse) -> None:
+    """PostgreSQL opens a transaction at the first read: ended, so that the checks hold no lock on
+    the raw tables (another account's load may alter them) while nothing is to be deleted."""
+    if wh.dialect == "postgres":
+        wh.commit()
+
+
 def _q(dataset: str, table: str) -> str:
     return f'"{dataset}"."{table}"'
 
@@ -107,6 +116,7 @@ def _drop_second_copies(wh: Warehouse, dataset: str, table: str) -> int:
         return 0
     name = _q(dataset, table)
     repeated = wh.scalar(f"select count(*) - count(distinct {ROW_KEY}) from {name}")
+    _end_reads(wh)
     if not repeated:
         return 0
     physical = "rowid" if wh.dialect == "duckdb" else "ctid"
@@ -119,23 +129,27 @@ def _drop_second_copies(wh: Warehouse, dataset: str, table: str) -> int:
 
 def _drop_older_versions(wh: Warehouse, dataset: str, family: TableFamily, nested: Sequence[str],
                          account_id: str | None) -> dict[str, int]:
-    """Of the root rows sharing a primary key, all but the one dlt's merge keeps, with their nested rows."""
+    """Of the root rows sharing a primary key, all but the newest version, with their nested rows."""
     name = _q(dataset, family.root)
     columns = wh.columns(dataset, family.root)
     key = ", ".join(f'"{c}"' for c in family.primary_key)
     scoped = account_id is not None and ACCOUNT_COLUMN in columns
     where = f'where "{ACCOUNT_COLUMN}" = %s' if scoped else ""
     params: tuple[Any, ...] = (account_id,) if scoped else ()
-    if not wh.scalar(f"select count(*) from (select 1 from {name} {where} group by {key} having count(*) > 1) s",
-                     params):
+    repeated = wh.scalar(f"select count(*) from (select 1 from {name} {where} group by {key} having count(*) > 1) s",
+                         params)
+    _end_reads(wh)
+    if not repeated:
         return {}
     for table in nested:
         if ROOT_KEY not in wh.columns(dataset, table):
             raise RuntimeError(f"{dataset}.{table} has no {ROOT_KEY}: the nested rows of a repeated "
                                f"{family.root} row cannot be told apart; load it with merge")
-    order = [f't."{LOAD_ID}" desc'] if LOAD_ID in columns else []
-    if family.dedup_sort is not None:
-        order.append(f't."{family.dedup_sort[0]}" {family.dedup_sort[1]} nulls last')
+    # the newest version first (the version guard lets no older one in, whatever the load order), then
+    # the later load's, then any; NULLs where dlt's merge puts them on this database (no NULLS clause)
+    order = [f't."{family.dedup_sort[0]}" {family.dedup_sort[1]}'] if family.dedup_sort is not None else []
+    if LOAD_ID in columns:
+        order.append(f't."{LOAD_ID}" desc')
     order.append(f't."{ROW_KEY}" desc')
     older = wh.column(
         f'select "{ROW_KEY}" from (select t."{ROW_KEY}", row_number() over (partition by '

@@ -70,8 +70,10 @@ def test_older_copies_of_a_key_and_second_copies_of_a_file_go_the_rest_stays(war
         ("s1", "A", 2, 12, "L1", "r2"),
         ("s2", "A", 5, 20, "L1", "r3"),  # its file copied twice (the same _dlt_id)
         ("s2", "A", 5, 20, "L1", "r3"),
-        ("s3", "A", 9, 30, "L1", "r4"),  # an older load's row with a higher version: the later load's stays
+        ("s3", "A", 9, 30, "L1", "r4"),  # an older load's row with a higher version: the newest version stays
         ("s3", "A", 3, 31, "L2", "r5"),
+        ("s4", "A", 4, 40, "L1", "r9"),  # the same version in two loads: the later load's stays
+        ("s4", "A", 4, 40, "L2", "r10"),
         ("s1", "B", 1, 10, "L1", "r6"),  # another account's repeat: not this account's to touch
         ("s1", "B", 2, 12, "L1", "r7"),
     ], items=[
@@ -79,15 +81,16 @@ def test_older_copies_of_a_key_and_second_copies_of_a_file_go_the_rest_stays(war
         ("cake", "r3", "r3", 0, "i4"), ("cake", "r3", "r3", 0, "i4"),
         ("pie", "r4", "r4", 0, "i5"), ("pie", "r5", "r5", 0, "i6"),
         ("bun", "r6", "r6", 0, "i7"), ("bun", "r7", "r7", 0, "i8"),
+        ("roll", "r9", "r9", 0, "i9"), ("roll", "r10", "r10", 0, "i10"),
     ])
     dropped = drop_repeats(wh, DS, [SALES], "A")
-    assert dropped.read_twice == {f"{DS}.sales": 2, f"{DS}.sales__items": 2}
+    assert dropped.read_twice == {f"{DS}.sales": 3, f"{DS}.sales__items": 3}
     assert dropped.copied_twice == {f"{DS}.sales": 1, f"{DS}.sales__items": 1}
     sales, items = _read(wh)
     assert sales == [("s1", "A", 2, "r2"), ("s1", "B", 1, "r6"), ("s1", "B", 2, "r7"), ("s2", "A", 5, "r3"),
-                     ("s3", "A", 3, "r5")]
+                     ("s3", "A", 9, "r4"), ("s4", "A", 4, "r10")]
     assert items == [("bread", "r2", "i2"), ("bun", "r6", "i7"), ("bun", "r7", "i8"), ("cake", "r3", "i4"),
-                     ("pie", "r5", "i6"), ("tip", "r2", "i3")]
+                     ("pie", "r4", "i5"), ("roll", "r10", "i10"), ("tip", "r2", "i3")]
     # idempotent: a second pass finds nothing (and writes nothing)
     assert drop_repeats(wh, DS, [SALES], "A").total() == 0
     assert _read(wh) == (sales, items)
@@ -223,7 +226,7 @@ def test_lightspeed_sale_modified_while_the_feed_is_paged(make_ls_env: Callable[
         return response
 
     monkeypatch.setattr(LightspeedEmulator, "list_sales", list_sales)  # before the sandbox serves
-    env = make_ls_env(scale="small")
+    env = make_ls_env(scale="small", days=2)
     world = env.world
     now2 = world.window_end_utc + timedelta(days=7)
     tips = [(s.tip_edit.at, s.closed_at, s.id) for loc in world.locations for s in world.iter_sales(loc.location_id)
@@ -259,7 +262,7 @@ def test_toast_orders_paged_again_by_the_settling_pass(toast_env: Callable[..., 
     from dlt_sources.toast import source as toast_source_module
     from pos_sandbox.toast import ToastEmulator
 
-    monkeypatch.setattr(toast_source_module, "ORDERS_PAGE_SIZE", 2)
+    monkeypatch.setattr(toast_source_module, "ORDERS_PAGE_SIZE", 5)
     late = timedelta(hours=6)
     edited: set[str] = set()
     fired: list[bool] = []
@@ -276,7 +279,7 @@ def test_toast_orders_paged_again_by_the_settling_pass(toast_env: Callable[..., 
         return response
 
     monkeypatch.setattr(ToastEmulator, "orders_bulk", orders_bulk)  # before the sandbox serves
-    env = toast_env()
+    env = toast_env(days=3)
     world = env.world
     sales = [s for loc in world.locations for s in world.iter_sales(loc.location_id)]
     edits = sorted(s.tip_edit.at for s in sales if s.tip_edit)

@@ -176,3 +176,47 @@ def test_the_first_sync_loads_with_the_warehouse_open_and_leaves_no_staged_copy(
         assert env.query(f"select count(*) from {table}")[0][0] > 0
     for table in ("locations", "catalog"):
         assert table in staged and env.query(f"select count(*) from raw_square_staging.{table}") == [(0,)], table
+
+
+@pytest.mark.parametrize("warehouse", WAREHOUSES)
+def test_repeats_of_a_first_load_that_failed_before_dropping_them_are_dropped_by_the_next_sync(
+        make_env: EnvFactory, warehouse: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A first load appends; its repeats go after the load. When the run dies between the two (here:
+    a load file copied twice, as a load resumed after a crash leaves it, and the drop failing), the
+    load is in and the pipeline's state with it: the next sync is incremental with nothing pending,
+    and must still drop them — until a sync of the account succeeded whole."""
+    from pos_sync.ingest.sync import AccountSync
+
+    world = make_world()
+    env = make_env(warehouse, world=world, now=mid_window(world))
+    original = AccountSync.drop_repeats
+    calls: list[str] = []
+
+    def dies_after_the_load(self: AccountSync, pipeline: Any) -> Any:
+        calls.append(pipeline.pipeline_name)
+        if len(calls) == 1:  # the first load's rows: one file of payments copied again, then the process "dies"
+            env_sql = ("insert into payments select * from payments where id in "
+                       "(select id from payments order by id limit 5)")
+            from pos_sync.warehouse.sql import Warehouse
+
+            wh = Warehouse()
+            try:
+                with wh.transaction():
+                    wh.execute(env_sql.replace("payments", "raw_square.payments"))
+            finally:
+                wh.close()
+            raise RuntimeError("the process died after the load")
+        return original(self, pipeline)
+
+    monkeypatch.setattr(AccountSync, "drop_repeats", dies_after_the_load)
+    first = env.sync()
+    assert not first.success and first.log.sync_type == "historical"
+    assert env.query("select count(*) - count(distinct id) from payments") == [(5,)]
+    assert env.account().last_successful_sync_at is None
+
+    second = env.sync()
+    assert second.success and second.log.sync_type == "incremental" and len(calls) == 2
+    env.assert_matches_ledger()  # one row per payment again, every figure the ledger's
+    assert env.account().last_successful_sync_at is not None
+    third = env.sync()  # a sync after one that succeeded whole drops nothing (no scan either)
+    assert third.success and len(calls) == 2
