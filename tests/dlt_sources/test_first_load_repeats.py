@@ -249,6 +249,7 @@ def test_lightspeed_sale_modified_while_the_feed_is_paged(make_ls_env: Callable[
 
     def later(pipeline: dlt.Pipeline) -> None:
         fired.append(True)  # no clock jump
+        monkeypatch.setitem(ls_source_module.VERSION_STREAMS, "sales", ("/sales", {}, 1000))
         world.set_now(now2)
         env.run(pipeline)
 
@@ -296,6 +297,7 @@ def test_toast_orders_paged_again_by_the_settling_pass(toast_env: Callable[..., 
 
     def later(pipeline: dlt.Pipeline) -> None:
         fired.append(True)  # no clock jump
+        monkeypatch.setattr(toast_source_module, "ORDERS_PAGE_SIZE", 100)
         world.set_now(world.window_end_utc + timedelta(days=7))
         env.run(pipeline)
 
