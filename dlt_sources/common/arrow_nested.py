@@ -263,9 +263,8 @@ def nested_items(tables: Iterable[NestedTable], root_hints: Mapping[str, Any]) -
     arguments: write disposition, primary key, columns), each child table as a nested table of its
     parent. The resource itself must carry no primary key or column hints (dlt would apply them to
     the child tables too): they belong in ``root_hints``. Each child table gets the root's write
-    disposition: a table hint without one is dlt's default ``append``, which stuck to a child table
-    that had no rows in a merging load after an appended first one (its root's merge statement then
-    named a staging table dlt had not made)."""
+    disposition explicitly, so that a load never writes into a child table's schema another
+    disposition than its root's (an account's first load appends, later ones merge)."""
     disposition = root_hints.get("write_disposition")
     for item in tables:
         json_hints = {name: {"data_type": "json"} for name in item.json_columns}

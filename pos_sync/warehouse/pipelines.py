@@ -233,7 +233,7 @@ def merge_what_the_first_load_appended(pipeline: dlt.Pipeline) -> None:
     statement named it, and every later load failed (``tests/dlt_sources/test_first_load_repeats.py``,
     the Dagster syncs). Only tables whose root has a primary key change (the others have nothing to
     merge on). The destination's state and schema are synced first, as the run does, and the changed
-schema is stored in both places: the run's sync restores the destination's newest schema."""
+    schema is stored in both places: the run's sync restores the destination's newest schema."""
     from dlt.common.schema.utils import get_columns_names_with_prop, get_root_table
 
     pipeline.sync_destination()  # what the run does first: it may restore the schema the first load stored

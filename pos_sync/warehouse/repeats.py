@@ -15,8 +15,9 @@ statement. Two things can then leave a key in a raw table more than once, and th
   same ``_dlt_id``, one of each stays (DuckDB's ``rowid``, PostgreSQL's ``ctid`` tell the copies
   apart).
 
-:func:`drop_repeats` runs after the first load and after any run that finished a package an earlier
-run left pending; it is idempotent, and reads only (no write, no transaction) when nothing repeats.
+:func:`drop_repeats` runs after the first load, after any run that finished a package an earlier
+run left pending, and after every run until a sync of the account succeeded whole (a run that died
+between its load and the drop); it is idempotent, and writes nothing when nothing repeats.
 """
 
 from __future__ import annotations
@@ -25,9 +26,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from dlt_sources.common.rows import ACCOUNT_COLUMN
 from pos_sync.warehouse.sql import Warehouse
 
-ACCOUNT_COLUMN = "_pos_account_id"
 ROW_KEY, ROOT_KEY, LOAD_ID = "_dlt_id", "_dlt_root_id", "_dlt_load_id"
 CHUNK = 1000  # ids per DELETE … IN (…)
 
@@ -133,6 +134,7 @@ def _drop_older_versions(wh: Warehouse, dataset: str, family: TableFamily, neste
     name = _q(dataset, family.root)
     columns = wh.columns(dataset, family.root)
     key = ", ".join(f'"{c}"' for c in family.primary_key)
+    t_key = ", ".join(f't."{c}"' for c in family.primary_key)
     scoped = account_id is not None and ACCOUNT_COLUMN in columns
     where = f'where "{ACCOUNT_COLUMN}" = %s' if scoped else ""
     params: tuple[Any, ...] = (account_id,) if scoped else ()
@@ -153,7 +155,7 @@ def _drop_older_versions(wh: Warehouse, dataset: str, family: TableFamily, neste
     order.append(f't."{ROW_KEY}" desc')
     older = wh.column(
         f'select "{ROW_KEY}" from (select t."{ROW_KEY}", row_number() over (partition by '
-        f"{', '.join(f't.{c}' for c in key.split(', '))} order by {', '.join(order)}) as rn from {name} t "
+        f"{t_key} order by {', '.join(order)}) as rn from {name} t "
         f"join (select {key} from {name} {where} group by {key} having count(*) > 1) d using ({key})) s "
         f"where rn > 1", params)
     counts: dict[str, int] = {}

@@ -1,7 +1,7 @@
 """An account's first load appends its transactional rows (no staging copy, no merge statement);
 ``pos_sync.warehouse.repeats.drop_repeats`` then leaves the raw tables as dlt's merge would have:
-one row per key — the latest load's, within a load the highest ``dedup_sort`` — with its own nested
-rows, and one copy of a load file's rows copied twice. Checked on DuckDB and PostgreSQL with tables
+one row per key — the highest ``dedup_sort`` (the newest version), then the later load's — with its
+own nested rows, and one copy of a load file's rows copied twice. Checked on DuckDB and PostgreSQL with tables
 written by hand, and with the real Lightspeed and Toast sources reading a sale twice (modified while
 the import paged the feed): appended + dropped equals what the merge loads."""
 
@@ -127,24 +127,28 @@ def _warehouse_of(pipeline: dlt.Pipeline) -> Warehouse:
     return Warehouse(load_settings(), duckdb_connection=duckdb.connect(str(path)))
 
 
+def _root_key(pipeline: dlt.Pipeline, root: str) -> str:
+    """The root table's primary key columns as ``r.<column>`` (the root joined as ``r``)."""
+    from dlt.common.schema.utils import get_columns_names_with_prop
+
+    return ", ".join(f"r.{c}" for c in get_columns_names_with_prop(pipeline.default_schema.tables[root], "primary_key"))
+
+
 def _content(pipeline: dlt.Pipeline) -> dict[str, list[tuple[Any, ...]]]:
     """Every data table's rows without dlt's random ids and load ids: root rows as they are, nested
     rows with their root row's primary key in place of the ids."""
-    from dlt.common.schema.utils import get_columns_names_with_prop
     from support.destination import query
 
     out: dict[str, list[tuple[Any, ...]]] = {}
-    schema = pipeline.default_schema
-    for table in schema.data_tables():
+    for table in pipeline.default_schema.data_tables():
         name = table["name"]
         columns = [c for c in table["columns"] if not c.startswith("_dlt")]
         root = name.split("__", 1)[0]
         if "__" not in name:
             sql = f"select {', '.join(columns)} from {name}"
         else:
-            key = ", ".join(f"r.{c}" for c in get_columns_names_with_prop(schema.tables[root], "primary_key"))
             cols = ", ".join(f"c.{c}" for c in [*columns, "_dlt_list_idx"])
-            sql = f"select {key}, {cols} from {name} c join {root} r on c._dlt_root_id = r._dlt_id"
+            sql = f"select {_root_key(pipeline, root)}, {cols} from {name} c join {root} r on c._dlt_root_id = r._dlt_id"
         out[name] = sorted(query(pipeline, sql), key=repr)
     return out
 
@@ -153,21 +157,39 @@ def _shape(pipeline: dlt.Pipeline) -> dict[str, list[tuple[Any, ...]]]:
     """Root tables as they are; of each nested table, how many rows hang under each root row (its
     primary key): an order that Toast served twice with the same ``modifiedDate`` keeps either copy's
     child rows, in the merge as here (dlt's merge ranks such ties in no set order)."""
-    from dlt.common.schema.utils import get_columns_names_with_prop
     from support.destination import query
 
-    full = _content(pipeline)
-    schema = pipeline.default_schema
     out: dict[str, list[tuple[Any, ...]]] = {}
-    for name, rows in full.items():
+    for name, rows in _content(pipeline).items():
         if "__" not in name:
             out[name] = rows
             continue
         root = name.split("__", 1)[0]
-        key = ", ".join(f"r.{c}" for c in get_columns_names_with_prop(schema.tables[root], "primary_key"))
+        key = _root_key(pipeline, root)
         out[name] = sorted(query(pipeline, f"select {key}, count(*) from {name} c join {root} r "
                                            f"on c._dlt_root_id = r._dlt_id group by {key}"), key=repr)
     return out
+
+
+def _paged_runs(env: Any, fired: list[bool], start: datetime, later_clock: datetime,
+                default_page_size: Callable[[], None]) -> tuple[Callable[[dlt.Pipeline, bool], None],
+                                                               Callable[[dlt.Pipeline], None]]:
+    """``run``: the first load from ``start`` (appended or merged), whose handler must have moved the
+    clock mid-paging (``fired``); ``later``: a sync at ``later_clock`` at the source's default page
+    size, no clock jump."""
+    def run(pipeline: dlt.Pipeline, first_load: bool) -> None:
+        fired.clear()
+        env.world.set_now(start)
+        env.run(pipeline, first_load=first_load)
+        assert fired
+
+    def later(pipeline: dlt.Pipeline) -> None:
+        fired.append(True)  # no clock jump
+        default_page_size()
+        env.world.set_now(later_clock)
+        env.run(pipeline)
+
+    return run, later
 
 
 def _append_then_drop_equals_merge(run: Callable[[dlt.Pipeline, bool], None], later: Callable[[dlt.Pipeline], None],
@@ -198,11 +220,10 @@ def _append_then_drop_equals_merge(run: Callable[[dlt.Pipeline, bool], None], la
     assert content(appended) == content(merged)
     after = _content(appended)[root]
     assert not set(rows) <= set(after), "the later sync changed no row of the first load: nothing tested"
-    from dlt.common.schema.utils import get_columns_names_with_prop
     from support.destination import query
 
-    key = ", ".join(get_columns_names_with_prop(appended.default_schema.tables[root], "primary_key"))
-    assert query(appended, f"select {key} from {root} group by {key} having count(*) > 1") == []  # replaced, not added
+    key = _root_key(appended, root)
+    assert query(appended, f"select {key} from {root} r group by {key} having count(*) > 1") == []  # replaced, not added
     return sum(dropped.read_twice.values())
 
 
@@ -241,18 +262,8 @@ def test_lightspeed_sale_modified_while_the_feed_is_paged(make_ls_env: Callable[
     mid = tipped[len(tipped) // 2 - 1][0]  # tips up to it happen while the first load pages, the rest later
     edited.update(sale_id for at, sale_id in tipped if at <= mid)
 
-    def run(pipeline: dlt.Pipeline, first_load: bool) -> None:
-        fired.clear()
-        world.set_now(now1)
-        env.run(pipeline, first_load=first_load)
-        assert fired
-
-    def later(pipeline: dlt.Pipeline) -> None:
-        fired.append(True)  # no clock jump
-        monkeypatch.setitem(ls_source_module.VERSION_STREAMS, "sales", ("/sales", {}, 1000))
-        world.set_now(now2)
-        env.run(pipeline)
-
+    run, later = _paged_runs(env, fired, now1, now2, lambda: monkeypatch.setitem(
+        ls_source_module.VERSION_STREAMS, "sales", ("/sales", {}, 1000)))
     read_twice = _append_then_drop_equals_merge(run, later, _pipelines(tmp_path, env.pipeline), "sales",
                                                 env.account["account_id"])
     assert read_twice >= len(edited)
@@ -289,17 +300,7 @@ def test_toast_orders_paged_again_by_the_settling_pass(toast_env: Callable[..., 
     edited.update(s.id for s in sales if s.tip_edit and t0 < s.tip_edit.at <= t0 + late and s.closed_at <= t0)
     assert edited
 
-    def run(pipeline: dlt.Pipeline, first_load: bool) -> None:
-        fired.clear()
-        world.set_now(t0)
-        env.run(pipeline, first_load=first_load)
-        assert fired
-
-    def later(pipeline: dlt.Pipeline) -> None:
-        fired.append(True)  # no clock jump
-        monkeypatch.setattr(toast_source_module, "ORDERS_PAGE_SIZE", 100)
-        world.set_now(world.window_end_utc + timedelta(days=7))
-        env.run(pipeline)
-
+    run, later = _paged_runs(env, fired, t0, world.window_end_utc + timedelta(days=7),
+                             lambda: monkeypatch.setattr(toast_source_module, "ORDERS_PAGE_SIZE", 100))
     _append_then_drop_equals_merge(run, later, _pipelines(tmp_path, env.pipeline), "orders",
                                    env.account["account_id"], content=_shape)
