@@ -81,7 +81,8 @@ def drop_repeats(wh: Warehouse, dataset: str, tables: Sequence[TableFamily], acc
                  *, copied_twice: bool = True) -> Dropped:
     """Remove the repeated rows of ``account_id`` (every account when None or when a table has no
     account column) from ``dataset``'s ``tables``; ``copied_twice``: also look for a load file's
-    rows copied twice (every table of the family is scanned for repeated ``_dlt_id``)."""
+    rows copied twice (repeated ``_dlt_id`` among the account's rows: a root table's by its account
+    column, a nested table's by their root row's; a table the account cannot be told in, whole)."""
     dropped = Dropped()
     existing = {r["table_name"] for r in wh.query(
         "select table_name from information_schema.tables where table_schema = %s", (dataset,))}
@@ -91,8 +92,9 @@ def drop_repeats(wh: Warehouse, dataset: str, tables: Sequence[TableFamily], acc
             continue
         nested = [t for t in family.nested if t in existing]
         if copied_twice:
+            scopes = _account_scopes(wh, dataset, family.root, nested, account_id)
             for table in (family.root, *nested):
-                n = _drop_second_copies(wh, dataset, table)
+                n = _drop_second_copies(wh, dataset, table, *scopes.get(table, ("", ())))
                 if n:
                     dropped.copied_twice[f"{dataset}.{table}"] = n
         for table, n in _drop_older_versions(wh, dataset, family, nested, account_id).items():
@@ -111,12 +113,33 @@ def _q(dataset: str, table: str) -> str:
     return f'"{dataset}"."{table}"'
 
 
-def _drop_second_copies(wh: Warehouse, dataset: str, table: str) -> int:
-    """Rows whose ``_dlt_id`` another row of the table has (a load file copied twice): all but one."""
+Scope = tuple[str, tuple[Any, ...]]  # (" and <condition>", its parameters)
+
+
+def _account_scopes(wh: Warehouse, dataset: str, root: str, nested: Sequence[str],
+                    account_id: str | None) -> dict[str, Scope]:
+    """Per table of a family, the condition that keeps the scan for copied files to ``account_id``'s
+    rows (none: the whole table, when there is no account or the root table has no account column):
+    a load file holds one account's rows, so its second copy is among them. The warehouse's other
+    accounts are not read (a first import no longer scans every account's history)."""
+    if account_id is None or ACCOUNT_COLUMN not in wh.columns(dataset, root):
+        return {}
+    scopes: dict[str, Scope] = {root: (f' and "{ACCOUNT_COLUMN}" = %s', (account_id,))}
+    for table in nested:
+        if ROOT_KEY in wh.columns(dataset, table):
+            scopes[table] = (f' and "{ROOT_KEY}" in (select "{ROW_KEY}" from {_q(dataset, root)} '
+                             f'where "{ACCOUNT_COLUMN}" = %s)', (account_id,))
+    return scopes
+
+
+def _drop_second_copies(wh: Warehouse, dataset: str, table: str, scope: str = "",
+                        params: tuple[Any, ...] = ()) -> int:
+    """Rows whose ``_dlt_id`` another row of the table has (a load file copied twice): all but one.
+    ``scope``: `` and <condition>`` limiting the rows looked at (:func:`_account_scopes`)."""
     if ROW_KEY not in wh.columns(dataset, table):
         return 0
     name = _q(dataset, table)
-    repeated = wh.scalar(f"select count(*) - count(distinct {ROW_KEY}) from {name}")
+    repeated = wh.scalar(f"select count(*) - count(distinct {ROW_KEY}) from {name} where true{scope}", params)
     _end_reads(wh)
     if not repeated:
         return 0
@@ -125,7 +148,8 @@ def _drop_second_copies(wh: Warehouse, dataset: str, table: str) -> int:
         return wh.execute_count(
             f"delete from {name} where {physical} in (select {physical} from (select {physical}, row_number() over "
             f"(partition by {ROW_KEY} order by {physical}) as rn from {name} where {ROW_KEY} in (select {ROW_KEY} "
-            f"from {name} group by {ROW_KEY} having count(*) > 1)) s where rn > 1)")
+            f"from {name} where true{scope} group by {ROW_KEY} having count(*) > 1){scope}) s where rn > 1)",
+            params + params)
 
 
 def _drop_older_versions(wh: Warehouse, dataset: str, family: TableFamily, nested: Sequence[str],

@@ -76,27 +76,47 @@ def test_older_copies_of_a_key_and_second_copies_of_a_file_go_the_rest_stays(war
         ("s4", "A", 4, 40, "L2", "r10"),
         ("s1", "B", 1, 10, "L1", "r6"),  # another account's repeat: not this account's to touch
         ("s1", "B", 2, 12, "L1", "r7"),
+        ("s5", "B", 1, 50, "L3", "r11"),  # another account's file copied twice: its own sync drops it
+        ("s5", "B", 1, 50, "L3", "r11"),
     ], items=[
         ("bread", "r1", "r1", 0, "i1"), ("bread", "r2", "r2", 0, "i2"), ("tip", "r2", "r2", 1, "i3"),
         ("cake", "r3", "r3", 0, "i4"), ("cake", "r3", "r3", 0, "i4"),
         ("pie", "r4", "r4", 0, "i5"), ("pie", "r5", "r5", 0, "i6"),
         ("bun", "r6", "r6", 0, "i7"), ("bun", "r7", "r7", 0, "i8"),
         ("roll", "r9", "r9", 0, "i9"), ("roll", "r10", "r10", 0, "i10"),
+        ("tart", "r11", "r11", 0, "i11"), ("tart", "r11", "r11", 0, "i11"),
     ])
     dropped = drop_repeats(wh, DS, [SALES], "A")
     assert dropped.read_twice == {f"{DS}.sales": 3, f"{DS}.sales__items": 3}
     assert dropped.copied_twice == {f"{DS}.sales": 1, f"{DS}.sales__items": 1}
     sales, items = _read(wh)
     assert sales == [("s1", "A", 2, "r2"), ("s1", "B", 1, "r6"), ("s1", "B", 2, "r7"), ("s2", "A", 5, "r3"),
-                     ("s3", "A", 9, "r4"), ("s4", "A", 4, "r10")]
+                     ("s3", "A", 9, "r4"), ("s4", "A", 4, "r10"), ("s5", "B", 1, "r11"), ("s5", "B", 1, "r11")]
     assert items == [("bread", "r2", "i2"), ("bun", "r6", "i7"), ("bun", "r7", "i8"), ("cake", "r3", "i4"),
-                     ("pie", "r4", "i5"), ("roll", "r10", "i10"), ("tip", "r2", "i3")]
+                     ("pie", "r4", "i5"), ("roll", "r10", "i10"), ("tart", "r11", "i11"), ("tart", "r11", "i11"),
+                     ("tip", "r2", "i3")]
     # idempotent: a second pass finds nothing (and writes nothing)
     assert drop_repeats(wh, DS, [SALES], "A").total() == 0
     assert _read(wh) == (sales, items)
-    # without an account (the sources called without one key on the id alone): every account's repeats
-    assert drop_repeats(wh, DS, [SALES], None).read_twice == {f"{DS}.sales": 1, f"{DS}.sales__items": 1}
-    assert [s for s in _read(wh)[0] if s[0] == "s1"] == [("s1", "A", 2, "r2"), ("s1", "B", 2, "r7")]
+    # account B's own pass: its older copy and its file's second copy
+    dropped = drop_repeats(wh, DS, [SALES], "B")
+    assert dropped.read_twice == {f"{DS}.sales": 1, f"{DS}.sales__items": 1}
+    assert dropped.copied_twice == {f"{DS}.sales": 1, f"{DS}.sales__items": 1}
+    assert [s for s in _read(wh)[0] if s[1] == "B"] == [("s1", "B", 2, "r7"), ("s5", "B", 1, "r11")]
+
+
+def test_without_an_account_every_accounts_repeats_go(warehouse: Warehouse) -> None:
+    """The sources called without an account key on the id alone: every account's repeats, every copy."""
+    wh = warehouse
+    _write(wh, sales=[("s1", "A", 1, 10, "L1", "r1"), ("s1", "A", 2, 12, "L1", "r2"),
+                      ("s1", "B", 1, 10, "L1", "r6"), ("s1", "B", 2, 12, "L1", "r7"),
+                      ("s5", "B", 1, 50, "L3", "r11"), ("s5", "B", 1, 50, "L3", "r11")],
+           items=[("tart", "r11", "r11", 0, "i11"), ("tart", "r11", "r11", 0, "i11")])
+    dropped = drop_repeats(wh, DS, [SALES], None)
+    assert dropped.read_twice == {f"{DS}.sales": 2}
+    assert dropped.copied_twice == {f"{DS}.sales": 1, f"{DS}.sales__items": 1}
+    assert _read(wh) == ([("s1", "A", 2, "r2"), ("s1", "B", 2, "r7"), ("s5", "B", 1, "r11")],
+                         [("tart", "r11", "i11")])
 
 
 def test_a_nested_table_without_root_key_is_refused_not_guessed(warehouse: Warehouse) -> None:
