@@ -84,22 +84,30 @@ def drop_repeats(wh: Warehouse, dataset: str, tables: Sequence[TableFamily], acc
     rows copied twice (repeated ``_dlt_id`` among the account's rows: a root table's by its account
     column, a nested table's by their root row's; a table the account cannot be told in, whole)."""
     dropped = Dropped()
-    existing = {r["table_name"] for r in wh.query(
-        "select table_name from information_schema.tables where table_schema = %s", (dataset,))}
+    columns = _columns_of(wh, dataset)
     _end_reads(wh)
     for family in tables:
-        if family.root not in existing:
+        if family.root not in columns:
             continue
-        nested = [t for t in family.nested if t in existing]
+        nested = [t for t in family.nested if t in columns]
         if copied_twice:
-            scopes = _account_scopes(wh, dataset, family.root, nested, account_id)
+            scopes = _account_scopes(columns, dataset, family.root, nested, account_id)
             for table in (family.root, *nested):
-                n = _drop_second_copies(wh, dataset, table, *scopes.get(table, ("", ())))
+                n = _drop_second_copies(wh, dataset, table, columns[table], *scopes.get(table, ("", ())))
                 if n:
                     dropped.copied_twice[f"{dataset}.{table}"] = n
-        for table, n in _drop_older_versions(wh, dataset, family, nested, account_id).items():
+        for table, n in _drop_older_versions(wh, dataset, family, nested, columns, account_id).items():
             dropped.read_twice[f"{dataset}.{table}"] = n
     return dropped
+
+
+def _columns_of(wh: Warehouse, dataset: str) -> dict[str, set[str]]:
+    """``{table: its columns}`` of every table of ``dataset``, in one read of the catalog."""
+    out: dict[str, set[str]] = {}
+    for r in wh.query("select table_name, column_name from information_schema.columns where table_schema = %s",
+                      (dataset,)):
+        out.setdefault(r["table_name"], set()).add(r["column_name"])
+    return out
 
 
 def _end_reads(wh: Warehouse) -> None:
@@ -116,27 +124,27 @@ def _q(dataset: str, table: str) -> str:
 Scope = tuple[str, tuple[Any, ...]]  # (" and <condition>", its parameters)
 
 
-def _account_scopes(wh: Warehouse, dataset: str, root: str, nested: Sequence[str],
+def _account_scopes(columns: dict[str, set[str]], dataset: str, root: str, nested: Sequence[str],
                     account_id: str | None) -> dict[str, Scope]:
     """Per table of a family, the condition that keeps the scan for copied files to ``account_id``'s
     rows (none: the whole table, when there is no account or the root table has no account column):
     a load file holds one account's rows, so its second copy is among them. The warehouse's other
     accounts are not read (a first import no longer scans every account's history)."""
-    if account_id is None or ACCOUNT_COLUMN not in wh.columns(dataset, root):
+    if account_id is None or ACCOUNT_COLUMN not in columns[root]:
         return {}
     scopes: dict[str, Scope] = {root: (f' and "{ACCOUNT_COLUMN}" = %s', (account_id,))}
     for table in nested:
-        if ROOT_KEY in wh.columns(dataset, table):
+        if ROOT_KEY in columns[table]:
             scopes[table] = (f' and "{ROOT_KEY}" in (select "{ROW_KEY}" from {_q(dataset, root)} '
                              f'where "{ACCOUNT_COLUMN}" = %s)', (account_id,))
     return scopes
 
 
-def _drop_second_copies(wh: Warehouse, dataset: str, table: str, scope: str = "",
+def _drop_second_copies(wh: Warehouse, dataset: str, table: str, columns: set[str], scope: str = "",
                         params: tuple[Any, ...] = ()) -> int:
     """Rows whose ``_dlt_id`` another row of the table has (a load file copied twice): all but one.
     ``scope``: `` and <condition>`` limiting the rows looked at (:func:`_account_scopes`)."""
-    if ROW_KEY not in wh.columns(dataset, table):
+    if ROW_KEY not in columns:
         return 0
     name = _q(dataset, table)
     repeated = wh.scalar(f"select count(*) - count(distinct {ROW_KEY}) from {name} where true{scope}", params)
@@ -153,10 +161,11 @@ def _drop_second_copies(wh: Warehouse, dataset: str, table: str, scope: str = ""
 
 
 def _drop_older_versions(wh: Warehouse, dataset: str, family: TableFamily, nested: Sequence[str],
-                         account_id: str | None) -> dict[str, int]:
-    """Of the root rows sharing a primary key, all but the newest version, with their nested rows."""
+                         tables: dict[str, set[str]], account_id: str | None) -> dict[str, int]:
+    """Of the root rows sharing a primary key, all but the newest version, with their nested rows
+    (``tables``: the dataset's columns per table)."""
     name = _q(dataset, family.root)
-    columns = wh.columns(dataset, family.root)
+    columns = tables[family.root]
     key = ", ".join(f'"{c}"' for c in family.primary_key)
     t_key = ", ".join(f't."{c}"' for c in family.primary_key)
     scoped = account_id is not None and ACCOUNT_COLUMN in columns
@@ -168,7 +177,7 @@ def _drop_older_versions(wh: Warehouse, dataset: str, family: TableFamily, neste
     if not repeated:
         return {}
     for table in nested:
-        if ROOT_KEY not in wh.columns(dataset, table):
+        if ROOT_KEY not in tables[table]:
             raise RuntimeError(f"{dataset}.{table} has no {ROOT_KEY}: the nested rows of a repeated "
                                f"{family.root} row cannot be told apart; load it with merge")
     # the newest version first (the version guard lets no older one in, whatever the load order), then
