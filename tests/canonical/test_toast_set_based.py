@@ -41,12 +41,12 @@ def _corners() -> str:
         checks = wh.column(
             f"select c._dlt_id from {CHECKS} c where not coalesce(c.voided, false) and (select count(*) from "
             f"{SELECTIONS} s where s._dlt_parent_id = c._dlt_id and not coalesce(s.voided, false)) >= 2 and "
-            f"(select count(*) from {PAYMENTS} p where p._dlt_parent_id = c._dlt_id) >= 1 order by c._dlt_id")
+            f"(select count(*) from {PAYMENTS} p where p._dlt_parent_id = c._dlt_id) >= 1 order by c.guid")
         assert len(checks) >= 10, "the world has checks of two selections or more"
 
-        def selection(check: str, n: int = 0) -> str:
-            return wh.scalar(f"select _dlt_id from {SELECTIONS} where _dlt_parent_id = %s order by _dlt_list_idx "
-                             f"limit 1 offset {n}", (check,))
+        def selection(check: str) -> str:  # its first selection not voided (a voided one writes no item)
+            return wh.scalar(f"select _dlt_id from {SELECTIONS} where _dlt_parent_id = %s and not coalesce(voided, "
+                             f"false) order by _dlt_list_idx limit 1", (check,))
 
         wh.execute(f"update {SELECTIONS} set quantity = '8', pre_discount_price = '1.0', price = '1.0' "
                    f"where _dlt_id = %s", (selection(checks[0]),))  # 1.00 / 8 = 0.125 → 0.12 half-even
@@ -76,7 +76,10 @@ def _corners() -> str:
                    f"(select _dlt_parent_id from {CHECKS} where _dlt_id = %s)", (checks[7],))
         wh.execute(f"update raw_toast.orders set business_date = 2026036 where _dlt_id = "  # 7 digits: 2026-03-06
                    f"(select _dlt_parent_id from {CHECKS} where _dlt_id = %s)", (checks[9],))
-        modifier = wh.scalar(f"select _dlt_id from {MODIFIERS} order by _dlt_id limit 1")
+        modifier = wh.scalar(  # on an item written: its selection and check neither voided nor deleted
+            f"select m._dlt_id from {MODIFIERS} m join {SELECTIONS} s on s._dlt_id = m._dlt_parent_id join {CHECKS} c on "
+            f"c._dlt_id = s._dlt_parent_id where not coalesce(s.voided, false) and not coalesce(c.voided, false) and "
+            f"not coalesce(c.deleted, false) order by s.guid, m._dlt_list_idx limit 1")
         assert modifier, "the world has modifiers"
         wh.execute(f"update {MODIFIERS} set display_name = %s, quantity = null where _dlt_id = %s", (ESCAPED, modifier))
         wh.execute(f"insert into {MODIFIERS} select * replace ('x' || _dlt_id as _dlt_id, _dlt_list_idx + 1 as "
