@@ -90,7 +90,7 @@ def sync_account_raw(context: dg.AssetExecutionContext, spec: ProviderSpec, dlt_
                      appstore: AppStoreResource, warehouse: WarehouseResource, now: datetime) -> Iterator[Any]:
     """The partition's incremental sync (its first run is the historical import)."""
     from pos_sync.ingest.sync import load_config
-    from pos_sync.warehouse.pipelines import duckdb_kept_open, merge_what_the_first_load_appended
+    from pos_sync.warehouse.pipelines import duckdb_kept_open
 
     store = appstore.store()
     run = _account_sync(store, spec, context.partition_key, context.run_id)
@@ -99,7 +99,8 @@ def sync_account_raw(context: dg.AssetExecutionContext, spec: ProviderSpec, dlt_
         return
     pipeline, sync_type = _pipeline_of_run(context, run)
     last_step = not _canonical_follows(context, spec)
-    # a package an earlier run left pending is loaded first (and alone: dlt's run then stops)
+    # a package an earlier run left (killed in its load) may have appended part of a first load:
+    # dagster-dlt drops it with the working folder, and this run's import merges over those rows
     pending = pipeline.has_pending_data
     first_load = sync_type == "historical" and not pending
     # a first load's repeats are gone once a sync of the account succeeded whole (it got past
@@ -107,8 +108,6 @@ def sync_account_raw(context: dg.AssetExecutionContext, spec: ProviderSpec, dlt_
     drop_after = first_load or pending or run.account.last_successful_sync_at is None
     try:
         with run.track(sync_type, context.run_id, close=last_step) as stats:
-            if not first_load:
-                merge_what_the_first_load_appended(pipeline)
             source = run.source(pipeline, now, first_load=first_load)
             try:
                 with load_config(sync_type), duckdb_kept_open(pipeline):  # not closed between load jobs
@@ -214,14 +213,13 @@ def sync_account_window(context: dg.OpExecutionContext, spec: ProviderSpec, apps
                         ) -> Iterator[dg.AssetMaterialization]:
     """A stateless [start, end) window load (historical backfill); never moves the cursor."""
     from pos_sync.ingest.bookkeeping import BACKFILL_WINDOW, track_sync
-    from pos_sync.warehouse.pipelines import merge_what_the_first_load_appended, run_pipeline
+    from pos_sync.warehouse.pipelines import run_pipeline
 
     store = appstore.store()
     run = _account_sync(store, spec, account_id, context.run_id)
     pipeline = run.pipeline(mode=f"window_{start:%Y%m%d}")
     with track_sync(store, account_id, "backfill", context.run_id, reauth_status=spec.reauth_status,
                     step=BACKFILL_WINDOW) as stats:
-        merge_what_the_first_load_appended(pipeline)  # a schema restored from the destination may hold appends
         source = run.source(pipeline, now, start=start, end=end)
         try:
             load_info = run_pipeline(pipeline, source, **run.run_kwargs())

@@ -220,31 +220,3 @@ def has_sync_state(pipeline: dlt.Pipeline) -> bool:
     except DatabaseUndefinedRelation:
         return False
     return bool(rows and rows[0][0])
-
-
-def merge_what_the_first_load_appended(pipeline: dlt.Pipeline) -> None:
-    """Before every load of an account but its first: the raw tables its first load appended
-    (``dlt_sources.common.rows.bulk_disposition``), roots and nested tables, merge again.
-
-    dlt writes into a table's schema the write disposition of the rows it gets, and a table that
-    gets none in a load keeps the one it had. After an appended first load, a later load whose
-    ``orders`` merged while ``orders__returns__return_service_charges`` got no rows left that nested
-    table ``append``: dlt neither staged it nor found its staging table when the root's merge
-    statement named it, and every later load failed (``tests/dlt_sources/test_first_load_repeats.py``,
-    the Dagster syncs). Only tables whose root has a primary key change (the others have nothing to
-    merge on). The destination's state and schema are synced first, as the run does, and the changed
-    schema is stored in both places: the run's sync restores the destination's newest schema."""
-    from dlt.common.schema.utils import get_columns_names_with_prop, get_root_table
-
-    pipeline.sync_destination()  # what the run does first: it may restore the schema the first load stored
-    if not pipeline.default_schema_name:
-        return
-    schema = pipeline.default_schema
-    appended = [t for t in schema.data_tables() if t.get("write_disposition") == "append"
-                and get_columns_names_with_prop(get_root_table(schema.tables, t["name"]), "primary_key")]
-    for table in appended:
-        table["write_disposition"] = "merge"
-    if appended:  # stored here and in the destination, where the run's own sync restores schemas from
-        pipeline.schemas.save_schema(schema)
-        with pipeline.destination_client() as client:
-            client.update_stored_schema()

@@ -129,6 +129,19 @@ def describe(inst: Any, run_ids: list[str]) -> str:
     return "; ".join(out)
 
 
+def why_failed(inst: Any, run_id: str) -> str:
+    """A failed run's failure events and errors, in order (what a failed assertion shows)."""
+    import dagster as dg
+
+    kinds = {dg.DagsterEventType.STEP_FAILURE, dg.DagsterEventType.RUN_FAILURE, dg.DagsterEventType.ENGINE_EVENT}
+    lines = []
+    for e in inst.all_logs(run_id, of_type=kinds):
+        error = getattr(e.dagster_event.event_specific_data, "error", None) if e.dagster_event else None
+        lines.append(f"{e.step_key or ''} {e.dagster_event_type}: {(e.message or '')[:300]}"
+                     + (f" | {error.to_string()[:4000]}" if error else ""))
+    return f"run {run_id[:8]}:\n" + "\n".join(lines)
+
+
 def raw_step_window(inst: Any, run_id: str, step: str) -> tuple[float, float] | None:
     """(start, end) of the run's raw step from its STEP_START and STEP_SUCCESS/FAILURE events."""
     import dagster as dg
@@ -249,7 +262,7 @@ def test_a_run_worker_and_the_daemon_killed_mid_run_lose_nothing(topo: Topology)
             return found[0] if found and found[0].status.value in FINISHED else None
 
         again = wait_for("the retried run", ROUND_SECONDS, retry, topo, lambda: describe(inst, ids))
-        assert again.status.value == "SUCCESS" and again.tags["pos/account"] == account
+        assert again.status.value == "SUCCESS" and again.tags["pos/account"] == account, why_failed(inst, again.run_id)
         wait_for("every run to finish", ROUND_SECONDS, lambda: all_finished(inst, ids), topo,
                  lambda: describe(inst, ids))
         # every account synced: each run succeeded, or failed (the killed one; a launch an overloaded
