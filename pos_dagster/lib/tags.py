@@ -11,6 +11,8 @@ WEBHOOK_SCOPE = "pos/webhook-scope"  # a webhook sync's assets: full (the whole 
 # Dagster's run-queue priority (higher first, then the oldest): webhook syncs and forecasting runs,
 # the two ends of a sale's way to a forecast, go before monitoring, polls and backfills
 PRIORITY = {"dagster/priority": "1"}
+# Dagster's own, on a re-execution (run retries): the run it re-executes and the first of the chain
+PARENT_RUN, ROOT_RUN = "dagster/parent_run_id", "dagster/root_run_id"
 ACCOUNT_LABEL = "pos/account-label"  # tenant · provider · store name: what a person recognises in the runs list
 
 

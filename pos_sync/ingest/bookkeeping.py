@@ -139,9 +139,15 @@ class SyncLog:
         return cls(store, account_id, store.start_sync_log(account_id, sync_type, dagster_run_id=run_id))
 
     @classmethod
-    def of_run(cls, store: AppStore, account_id: str, run_id: str) -> SyncLog | None:
-        log_id = store.open_log_of_run(account_id, run_id)
-        return cls(store, account_id, log_id) if log_id else None
+    def of_run(cls, store: AppStore, account_id: str, run_id: str, *earlier_runs: str | None) -> SyncLog | None:
+        """The log still open that run ``run_id`` opened, else one of ``earlier_runs`` opened: a run
+        re-executed from its failed step (run retries, after its worker died in the canonical step)
+        did not run the raw step that opened the sync's log — its parent or root run did."""
+        for run in dict.fromkeys((run_id, *earlier_runs)):
+            log_id = store.open_log_of_run(account_id, run) if run else None
+            if log_id:
+                return cls(store, account_id, log_id)
+        return None
 
     def record(self, stats: SyncStats) -> None:
         self.store.record_sync_counts(self.log_id, api_stats=stats.api, partial_reason=stats.partial_reason,

@@ -1,6 +1,7 @@
 """A ``pos-sync sync`` process killed with SIGKILL in the middle of a sync, then re-run: no
 duplicate ids, no gaps versus the ledger, and the sync log the killed run left ``in_progress`` is
-closed as ``failed`` by the next run.
+closed as ``failed`` by the next run. A run re-executed from its canonical step (run retries, after
+its worker died there) closes the log its parent's raw step opened.
 
 The sandbox runs in the test process (the child connects over loopback); a ``slow`` fault makes
 every request take a while so the kill lands mid-sync, after the child has fetched a few pages.
@@ -17,6 +18,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from dagster_sync_support import TRANSACTION_TABLES, EnvFactory, changed_ids, make_world
 from support.worlds import mid_window
 
@@ -102,3 +104,45 @@ def test_sigkill_mid_sync_then_rerun_has_no_duplicates_and_no_gaps(make_env: Env
     for table in TRANSACTION_TABLES:
         assert env.ids_in_load(table, new_loads) == expected[table], table  # no gap: the cursor had not moved
     env.assert_matches_ledger()  # no duplicate ids, the ledger's counts
+
+
+def test_a_retry_that_re_executes_the_canonical_step_closes_the_log_its_parent_opened(
+        make_env: EnvFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run whose worker died in the canonical step (its log left ``in_progress``: nothing closed
+    it) is re-executed by run retries from that step: the re-execution runs no raw step, so it opens
+    no log of its own; its canonical step closes the one its parent's raw step opened, with the
+    build's count — before, it found no log of its own run id and the account stayed "running" until
+    its next sync closed the log as stale (seen in tests/deploy/test_topology.py)."""
+    from pos_dagster.definitions import defs
+    from pos_dagster.defs.canonical.assets import canonical_key
+    from pos_sync import appstore
+    from pos_sync.canonical import build
+    from pos_sync.ingest.bookkeeping import SyncLog
+
+    world = make_world()
+    env = make_env(world=world, now=mid_window(world))
+    assert env.sync().success  # the historical import
+    env.set_now(world.window_end_utc + timedelta(days=2))
+
+    with monkeypatch.context() as dying:  # the canonical step dies before it closes the log
+        def died(*args: object, **kwargs: object) -> None:
+            raise RuntimeError("the run worker died here")
+
+        dying.setattr(build, "build_account", died)
+        dying.setattr(SyncLog, "fail", lambda *args, **kwargs: None)
+        victim = env.sync()
+    assert not victim.success
+    [log] = [h for h in appstore.sync_history(env.account_id, limit=5) if h.dagster_run_id == victim.result.run_id]
+    assert log.status == "in_progress"
+
+    job = defs.resolve_job_def("square_sync")
+    canonical = [key for key in job.asset_layer.executable_asset_keys if key.path[:2] == ["pos", "square"]]
+    assert canonical_key("square", "pos_transactions") in canonical
+    retry = job.execute_in_process(  # what run retries launch: the failed step again, tagged with its parent
+        partition_key=env.account_id, instance=env.instance, raise_on_error=False, asset_selection=canonical,
+        tags={"dagster/parent_run_id": victim.result.run_id, "dagster/root_run_id": victim.result.run_id})
+    assert retry.success
+    closed = next(h for h in appstore.sync_history(env.account_id, limit=5) if h.id == log.id)
+    assert closed.status == "success" and closed.transactions_processed, closed
+    assert not [h for h in appstore.sync_history(env.account_id, limit=5) if h.status == "in_progress"]
+    env.assert_matches_ledger()

@@ -23,7 +23,7 @@ from pos_dagster.lib.partitions import account_partitions
 from pos_dagster.lib.pools import warehouse_step_pool
 from pos_dagster.lib.resources import AppStoreResource, WarehouseResource
 from pos_dagster.lib.tables import CANONICAL, column_schema, slice_row_counts
-from pos_dagster.lib.tags import PROVIDER
+from pos_dagster.lib.tags import PARENT_RUN, PROVIDER, ROOT_RUN
 from pos_dagster.lib.translator import raw_key
 from pos_sync.providers import ProviderSpec, registry
 
@@ -81,7 +81,9 @@ def canonical_assets(spec: ProviderSpec) -> dg.AssetsDefinition:
             return
         store = appstore.store()
         account = store.get_account(context.partition_key)
-        log = SyncLog.of_run(store, account.id, context.run_id)  # opened by this run's raw step
+        # opened by this run's raw step, or — a retry re-executed from this step — by its parent's or root's
+        log = SyncLog.of_run(store, account.id, context.run_id, context.run.tags.get(PARENT_RUN),
+                             context.run.tags.get(ROOT_RUN))
         try:
             targets = mapping_targets(account.tenant_id, spec.name, settings=store.settings)
             result = build_account(account.id, spec.name, account.tenant_id, store.settings, builder=spec.canonical,
