@@ -235,10 +235,10 @@ def test_a_run_worker_and_the_daemon_killed_mid_run_lose_nothing(topo: Topology)
             # not while the daemon is launching a run: a run it dies launching stays STARTING until run
             # monitoring's start timeout (180 s) fails it and run retries re-run it — Dagster's own path,
             # which took this module from ~66 s to ~235 s in 1 run of 8
-            if any(inst.get_run_by_id(run_id).status.value == "STARTING" for run_id in ids):
+            runs = {run_id: inst.get_run_by_id(run_id) for run_id in ids}
+            if any(run.status.value == "STARTING" for run in runs.values()):
                 return None
-            for run_id in ids:
-                run = inst.get_run_by_id(run_id)
+            for run_id, run in runs.items():
                 if run.status.value != "STARTED":
                     continue
                 step = f"{run.tags['pos/provider']}_raw"

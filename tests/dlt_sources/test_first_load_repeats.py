@@ -176,8 +176,8 @@ def test_a_later_sync_merges_even_when_the_destinations_newest_schema_appends(
         warehouse: Warehouse, tmp_path: Path) -> None:
     """Two accounts' first loads appended into one dataset, the other's schema stored last; a sync
     of the first account was killed after it saved, in its working folder, the schema whose tables
-    merge again, before the destination stored it. The next sync (prepared as the raw step does,
-    run as dagster-dlt runs it) merges the sales, their items and their notes — though none come
+    merge again, before the destination stored it. The next sync (run as the raw step runs it,
+    through dagster-dlt) merges the sales, their items and their notes — though none come
     with this load — instead of restoring the other account's schema, which appends them (the
     orders' merge then named a staging table dlt had not made; seen in tests/deploy/test_topology.py)."""
     def pipeline(account: str) -> dlt.Pipeline:
@@ -313,25 +313,26 @@ def _append_then_drop_equals_merge(run: Callable[[dlt.Pipeline, bool], None], la
     # what differs there is when each read them (a device's last check-in follows the sandbox clock,
     # which the paging moves at a moment the pipelines' threads do not share)
     schema = appended.default_schema
-    tables = {name for family in families(schema) if schema.tables[family.root]["write_disposition"] == "append"
+    appended_families = families(schema)
+    tables = {name for family in appended_families if schema.tables[family.root]["write_disposition"] == "append"
               for name in (family.root, *family.nested)}
     read = content or _content
 
-    def content(pipeline: dlt.Pipeline) -> dict[str, Any]:
+    def compared(pipeline: dlt.Pipeline) -> dict[str, Any]:
         return {name: rows for name, rows in read(pipeline).items() if name in tables}
 
     wh = _warehouse_of(appended)
     try:
-        dropped = drop_repeats(wh, appended.dataset_name, families(appended.default_schema), account)
+        dropped = drop_repeats(wh, appended.dataset_name, appended_families, account)
     finally:
         wh.close()
     assert dropped.read_twice.get(f"{appended.dataset_name}.{root}"), "no row was read twice: nothing tested"
-    _assert_same(content(appended), content(merged))
+    _assert_same(compared(appended), compared(merged))
     rows = _content(appended)[root]
     for pipeline in (merged, appended):
         later(pipeline)
     assert appended.default_schema.tables[root]["write_disposition"] == "merge"
-    _assert_same(content(appended), content(merged))
+    _assert_same(compared(appended), compared(merged))
     after = _content(appended)[root]
     assert not set(rows) <= set(after), "the later sync changed no row of the first load: nothing tested"
     from support.destination import query
