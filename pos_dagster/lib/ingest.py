@@ -90,7 +90,7 @@ def sync_account_raw(context: dg.AssetExecutionContext, spec: ProviderSpec, dlt_
                      appstore: AppStoreResource, warehouse: WarehouseResource, now: datetime) -> Iterator[Any]:
     """The partition's incremental sync (its first run is the historical import)."""
     from pos_sync.ingest.sync import load_config
-    from pos_sync.warehouse.pipelines import duckdb_kept_open
+    from pos_sync.warehouse.pipelines import duckdb_kept_open, has_pending_data
 
     store = appstore.store()
     run = _account_sync(store, spec, context.partition_key, context.run_id)
@@ -101,7 +101,7 @@ def sync_account_raw(context: dg.AssetExecutionContext, spec: ProviderSpec, dlt_
     last_step = not _canonical_follows(context, spec)
     # a package an earlier run left (killed in its load) may have appended part of a first load:
     # dagster-dlt drops it with the working folder, and this run's import merges over those rows
-    pending = pipeline.has_pending_data
+    pending = has_pending_data(pipeline)
     first_load = sync_type == "historical" and not pending
     # a first load's repeats are gone once a sync of the account succeeded whole (it got past
     # drop_repeats): until then — a run killed or failed after its load — every run drops them again

@@ -204,6 +204,24 @@ def account_pipeline(provider: str, account_id: str, mode: str = "incremental",
     )
 
 
+def has_pending_data(pipeline: dlt.Pipeline) -> bool:
+    """Whether an earlier run left load packages in the pipeline's working folder (dlt's
+    ``has_pending_data``) — or left the folder half made: a process killed while dlt created its
+    storages, or while dagster-dlt deleted the folder (it drops it before every run), leaves a
+    storage without its package folders, and dlt fails listing them (``FileNotFoundError``), as
+    would every later sync of the account. Such a folder is dropped — the destination keeps the
+    state and schemas dlt restores from — and counts as pending: a package may have gone with it,
+    so the run merges, as after a killed load."""
+    try:
+        return pipeline.has_pending_data
+    except OSError as exc:
+        logging.getLogger(__name__).warning(
+            "pipeline %s: its working folder was left half made (%s: %s); dropped, state restored from "
+            "the warehouse", pipeline.pipeline_name, type(exc).__name__, exc)
+        pipeline.drop()
+        return True
+
+
 def has_sync_state(pipeline: dlt.Pipeline) -> bool:
     """Whether the pipeline's incremental state (its cursors) exists, locally or in the
     destination (where dlt restores it from when the local working folder is gone): a sync of
