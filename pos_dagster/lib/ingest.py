@@ -44,6 +44,19 @@ def _account_sync(store: AppStore, spec: ProviderSpec, account_id: str, run_id: 
         raise dg.Failure(f"cannot decrypt the credentials of account {account_id}: {failure.message}") from None
 
 
+def _fail_setup(context: dg.AssetExecutionContext, store: AppStore, spec: ProviderSpec, account_id: str,
+                exc: BaseException) -> None:
+    """A failure before the sync's log is open (the pipeline's questions to the warehouse), recorded as
+    any failed sync is: a failed log naming the setup step, the account marked, the webhook batch back
+    to pending — not only in Dagster's run."""
+    from pos_sync.ingest.bookkeeping import SETUP, SyncLog
+
+    account = store.get_account(account_id)
+    sync_type = "historical" if account.historical_import_done_at is None else "incremental"  # as far as known
+    SyncLog.open(store, account_id, sync_type, context.run_id).fail(exc, SETUP, spec.reauth_status)
+    settle_webhooks(context, store, exc)
+
+
 def settle_webhooks(context: dg.OpExecutionContext | dg.AssetExecutionContext, store: AppStore,
                     error: BaseException | None = None) -> None:
     """The inbox events this run was launched for (tag ``pos/webhook-batch``): processed when it
@@ -97,11 +110,15 @@ def sync_account_raw(context: dg.AssetExecutionContext, spec: ProviderSpec, dlt_
     if not run.account.sync_enabled:
         context.log.info(f"sync disabled for account {run.account_id}; nothing to do")
         return
-    pipeline, sync_type = _pipeline_of_run(context, run)
+    try:
+        pipeline, sync_type = _pipeline_of_run(context, run)
+        # a package an earlier run left (killed in its load) may have appended part of a first load:
+        # dagster-dlt drops it with the working folder, and this run's import merges over those rows
+        pending = has_pending_data(pipeline)
+    except Exception as exc:  # the warehouse unreachable, or its file held by another program
+        _fail_setup(context, store, spec, run.account_id, exc)
+        raise
     last_step = not _canonical_follows(context, spec)
-    # a package an earlier run left (killed in its load) may have appended part of a first load:
-    # dagster-dlt drops it with the working folder, and this run's import merges over those rows
-    pending = has_pending_data(pipeline)
     first_load = sync_type == "historical" and not pending
     # a first load's repeats are gone once a sync of the account succeeded whole (it got past
     # drop_repeats): until then — a run killed or failed after its load — every run drops them again

@@ -35,6 +35,8 @@ ACTIONS = {
     "interrupted": f"{NO_ACTION} (the sync was interrupted before it finished)",
     "provider_error": "Check the error message; if it repeats, contact support with it",
     "invalid_data": "Contact support: the synced data failed an integrity check",
+    "warehouse_unavailable": "Check the warehouse: POS_WAREHOUSE_URL's server, or a program holding the DuckDB file "
+                             "open; the next sync retries",
     "encryption_key": "Restore the encryption key (POS_ENCRYPTION_KEY) the credentials were stored with, "
                       "or reconnect the POS account",
     "internal_error": "Contact support with the error message",

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from dlt.destinations.exceptions import DestinationConnectionError
+
 from dlt_sources.common.errors import (
     ApiError,
     MissingScopes,
@@ -60,7 +62,7 @@ class IntegrityCheckFailed(Exception):
     """The canonical tables of the sync failed an integrity check (the message names which)."""
 
 
-_KNOWN = (ReauthorizationRequired, MissingScopes, ApiError, CryptoError, IntegrityCheckFailed)
+_KNOWN = (ReauthorizationRequired, MissingScopes, ApiError, CryptoError, IntegrityCheckFailed, DestinationConnectionError)
 
 
 def _root_cause(exc: BaseException) -> BaseException:
@@ -89,6 +91,8 @@ def _error_type(cause: BaseException) -> str:
         return "invalid_data"
     if isinstance(cause, ServerUnreachable):
         return "provider_unreachable"
+    if isinstance(cause, DestinationConnectionError):
+        return "warehouse_unavailable"
     if isinstance(cause, ApiError):
         if cause.status == 429:
             return "rate_limited"
@@ -116,6 +120,8 @@ def describe_failure(exc: BaseException, reauth_status: str = "disconnected") ->
     message = str(cause) if plain else f"{type(cause).__name__}: {cause}"
     if isinstance(cause, ServerUnreachable):
         message = sandbox_not_running(cause.url)
+    elif isinstance(cause, DestinationConnectionError):  # dlt's text guesses at credentials; the reason is what counts
+        message = f"the warehouse cannot be opened: {cause.inner_exc}"
     return Failure(status, error_type, " ".join(message.split()))
 
 

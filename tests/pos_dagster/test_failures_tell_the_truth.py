@@ -186,3 +186,39 @@ def test_a_corrupted_or_empty_app_store_is_an_error_never_no_accounts(cli: Cli) 
 def test_demo_with_zero_days_is_one_line(cli: Cli) -> None:
     code, out, err = cli("demo", "--days", "0")
     assert code == 1 and out == "" and err.strip() == "error: --days must be between 1 and 366, got 0"
+
+
+def test_a_warehouse_another_process_holds_fails_the_first_sync_with_a_log_and_one_line(cli: Cli) -> None:
+    """The account's first sync asks the warehouse whether a history is already there before it
+    loads anything; a DuckDB file another program holds (a DuckDB shell left open on it) fails that
+    question. The failure is recorded like any other — a failed sync log naming the setup step, the
+    account marked — and one line says why; the next sync, the file released, imports the history."""
+    import subprocess
+    import sys
+
+    from pos_sync import appstore
+    from pos_sync.settings import load_settings
+
+    account_id = cli.link_square()
+    path = load_settings().pos_home / "warehouse.duckdb"
+    holder = subprocess.Popen([sys.executable, "-c", f"import duckdb, sys; c = duckdb.connect({str(path)!r}); "
+                               "print('held', flush=True); sys.stdin.read()"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        code, summary, err = cli.sync(account_id)
+    finally:
+        holder.communicate("", timeout=30)
+    assert code == 1 and summary is not None and summary["status"] == "failed"
+    line = _one_clear_line(err, "warehouse_unavailable", "the warehouse cannot be opened", "lock")
+    assert "credentials" not in line  # dlt's guess at the cause, not the cause
+    [log] = appstore.sync_history(account_id, limit=5)
+    assert (log.status, log.failed_step, log.sync_type, log.error_type) == (
+        "failed", "setup", "historical", "warehouse_unavailable"), log
+    assert "lock" in (log.error_message or "")
+    assert appstore.get_account(account_id).status == "error"
+
+    code, summary, _ = cli.sync(account_id)
+    assert code == 0 and summary is not None and summary["sync_type"] == "historical", summary
+    assert summary["rows_loaded"]["square/pos_transactions"] > 0
+    assert appstore.get_account(account_id).status == "active"
