@@ -106,9 +106,11 @@ def run_pipeline(pipeline: dlt.Pipeline, data: Any, **kwargs: Any) -> Any:
     """``pipeline.run`` that loads its package again after a schema conflict
     (:func:`is_schema_conflict`), up to :data:`SCHEMA_CONFLICT_RETRIES` times. On DuckDB the
     warehouse file stays open for the run (:func:`~dlt_sources.common.tuning.duckdb_kept_open`):
-    dlt's pool would close it, and DuckDB checkpoint it, between load jobs."""
+    dlt's pool would close it, and DuckDB checkpoint it, between load jobs. A working folder a
+    killed run left half made is dropped first (:func:`has_pending_data`: dlt's run fails on it)."""
     import time
 
+    has_pending_data(pipeline)
     with duckdb_kept_open(pipeline):
         for attempt in range(SCHEMA_CONFLICT_RETRIES + 1):
             try:

@@ -1,5 +1,7 @@
 """A pipeline's working folder a killed process left half made (dlt's storages without their
-package folders) is dropped and made again, and the run goes on from the warehouse's state."""
+package folders: dlt's ``has_pending_data`` and ``run`` fail on it) is dropped and made again, and
+the run goes on from the warehouse's state — asked before a raw step (``has_pending_data``) or by
+``run_pipeline`` (backfill windows, re-reads)."""
 
 from __future__ import annotations
 
@@ -39,10 +41,12 @@ def test_a_half_made_working_folder_is_dropped_and_the_next_run_merges_on(monkey
     assert has_pending_data(damaged) is True  # dropped: a package may have gone with it
     assert damaged.has_pending_data is False
 
+    run_pipeline(damaged, _orders(range(5, 6))).raise_on_failed_jobs()  # its folder made again by the run
+    shutil.rmtree(load + "/normalized")  # and left half made again: a backfill window's run meets it
     again = account_pipeline("foldertest", "acct-1")
     seen: list[object] = []
     run_pipeline(again, _orders(range(3, 8), amount=10, seen=seen)).raise_on_failed_jobs()
-    assert seen == [4]  # the cursor, restored from the warehouse
+    assert seen == [5]  # the cursor, from the warehouse
     with again.sql_client() as client:
         rows = dict(client.execute_sql(f"select id, amount_cents from {client.make_qualified_table_name('orders')}"))
     assert rows == {"o0": 0, "o1": 1, "o2": 2, "o3": 30, "o4": 40, "o5": 50, "o6": 60, "o7": 70}  # merged, once
