@@ -10,7 +10,8 @@ from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
-from events_support import World, validate
+from dlt.destinations.exceptions import DestinationConnectionError
+from events_support import World, schema, validate
 
 from dlt_sources.common.errors import ApiError, MissingScopes, ReauthorizationRequired
 from pos_sync.appstore import session_scope
@@ -113,6 +114,9 @@ def test_consecutive_failures_count_since_the_last_success(world: World) -> None
     (ReauthorizationRequired("the refresh token was revoked"), "authentication_failed", "Reconnect POS account"),
     (MissingScopes("ORDERS_READ not granted"), "missing_scopes", payloads.ACTIONS["missing_scopes"]),
     (ApiError("slow down", status=429), "rate_limited", payloads.ACTIONS["rate_limited"]),
+    (DestinationConnectionError("DuckDbSqlClient", "raw_square", "IO Error: Could not set lock on file",
+                                OSError("IO Error: Could not set lock on file")),
+     "warehouse_unavailable", payloads.ACTIONS["warehouse_unavailable"]),
 ])
 def test_a_failing_sync_through_the_bookkeeping_emits_pos_error(world: World, error: Exception, error_type: str,
                                                                  action: str) -> None:
@@ -182,3 +186,10 @@ def test_published_events_are_pruned_after_the_retention_pending_ones_never(worl
     assert outbox_counts(settings=settings) == {"pending": 1, "published": 1}
     assert prune_published(datetime.now(UTC), settings=settings) == 1
     assert [r.id for r in pending_events(settings=settings)] == [rows[2].id]
+
+
+def test_every_error_type_the_bookkeeping_names_is_one_the_event_schema_allows() -> None:
+    """A failure kind with an action but missing from ``pos.error``'s schema would make its events
+    invalid for every consumer that validates them."""
+    allowed = set(schema("pos.error")["properties"]["error_type"]["enum"])
+    assert set(payloads.ACTIONS) == allowed
