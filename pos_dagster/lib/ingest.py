@@ -44,16 +44,15 @@ def _account_sync(store: AppStore, spec: ProviderSpec, account_id: str, run_id: 
         raise dg.Failure(f"cannot decrypt the credentials of account {account_id}: {failure.message}") from None
 
 
-def _fail_setup(context: dg.AssetExecutionContext, store: AppStore, spec: ProviderSpec, account_id: str,
+def _fail_setup(context: dg.AssetExecutionContext, store: AppStore, spec: ProviderSpec, run: AccountSync,
                 exc: BaseException) -> None:
     """A failure before the sync's log is open (the pipeline's questions to the warehouse), recorded as
     any failed sync is: a failed log naming the setup step, the account marked, the webhook batch back
     to pending — not only in Dagster's run."""
     from pos_sync.ingest.bookkeeping import SETUP, SyncLog
 
-    account = store.get_account(account_id)
-    sync_type = "historical" if account.historical_import_done_at is None else "incremental"  # as far as known
-    SyncLog.open(store, account_id, sync_type, context.run_id).fail(exc, SETUP, spec.reauth_status)
+    sync_type = "historical" if run.account.historical_import_done_at is None else "incremental"  # as far as known
+    SyncLog.open(store, run.account_id, sync_type, context.run_id).fail(exc, SETUP, spec.reauth_status)
     settle_webhooks(context, store, exc)
 
 
@@ -116,7 +115,7 @@ def sync_account_raw(context: dg.AssetExecutionContext, spec: ProviderSpec, dlt_
         # dagster-dlt drops it with the working folder, and this run's import merges over those rows
         pending = has_pending_data(pipeline)
     except Exception as exc:  # the warehouse unreachable, or its file held by another program
-        _fail_setup(context, store, spec, run.account_id, exc)
+        _fail_setup(context, store, spec, run, exc)
         raise
     last_step = not _canonical_follows(context, spec)
     first_load = sync_type == "historical" and not pending
