@@ -11,6 +11,7 @@ A success is written only when every step succeeded; it marks the account ``acti
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -80,6 +81,13 @@ def _root_cause(exc: BaseException) -> BaseException:
     return exc
 
 
+def _duckdb_file_held(cause: BaseException) -> bool:
+    """DuckDB's error for a warehouse file another process holds (no import: an error of a module
+    never imported cannot be this one)."""
+    duckdb = sys.modules.get("duckdb")
+    return duckdb is not None and isinstance(cause, duckdb.IOException) and "lock" in str(cause).lower()
+
+
 def _error_type(cause: BaseException) -> str:
     if isinstance(cause, ReauthorizationRequired):
         return "authentication_failed"
@@ -91,7 +99,7 @@ def _error_type(cause: BaseException) -> str:
         return "invalid_data"
     if isinstance(cause, ServerUnreachable):
         return "provider_unreachable"
-    if isinstance(cause, DestinationConnectionError):
+    if isinstance(cause, DestinationConnectionError) or _duckdb_file_held(cause):
         return "warehouse_unavailable"
     if isinstance(cause, ApiError):
         if cause.status == 429:
@@ -122,6 +130,8 @@ def describe_failure(exc: BaseException, reauth_status: str = "disconnected") ->
         message = sandbox_not_running(cause.url)
     elif isinstance(cause, DestinationConnectionError):  # dlt's text guesses at credentials; the reason is what counts
         message = f"the warehouse cannot be opened: {cause.inner_exc}"
+    elif _duckdb_file_held(cause):  # the warehouse opened by our own code (the canonical build), not dlt's
+        message = f"the warehouse cannot be opened: {cause}"
     return Failure(status, error_type, " ".join(message.split()))
 
 

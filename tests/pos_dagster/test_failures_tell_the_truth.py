@@ -222,3 +222,29 @@ def test_a_warehouse_another_process_holds_fails_the_first_sync_with_a_log_and_o
     assert code == 0 and summary is not None and summary["sync_type"] == "historical", summary
     assert summary["rows_loaded"]["square/pos_transactions"] > 0
     assert appstore.get_account(account_id).status == "active"
+
+
+def test_a_duckdb_file_held_by_another_process_is_warehouse_unavailable_wherever_it_is_opened(tmp_path: Path) -> None:
+    """dlt wraps DuckDB's lock error in its connection error (the raw step); the canonical build
+    opens the warehouse itself and meets DuckDB's own ``IOException``: the same kind, the same line."""
+    import subprocess
+    import sys
+
+    import duckdb
+
+    from pos_sync.ingest.bookkeeping import describe_failure
+
+    path = tmp_path / "warehouse.duckdb"
+    holder = subprocess.Popen([sys.executable, "-c", f"import duckdb, sys; c = duckdb.connect({str(path)!r}); "
+                               "print('held', flush=True); sys.stdin.read()"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        with pytest.raises(duckdb.IOException) as raised:
+            duckdb.connect(str(path))
+    finally:
+        holder.communicate("", timeout=30)
+    failure = describe_failure(raised.value)
+    assert (failure.status, failure.error_type) == ("error", "warehouse_unavailable")
+    assert failure.message.startswith("the warehouse cannot be opened: IO Error: Could not set lock on file")
+    assert describe_failure(duckdb.IOException("IO Error: disk full")).error_type == "internal_error"  # not a lock
