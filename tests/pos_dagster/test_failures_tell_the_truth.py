@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -188,27 +189,34 @@ def test_demo_with_zero_days_is_one_line(cli: Cli) -> None:
     assert code == 1 and out == "" and err.strip() == "error: --days must be between 1 and 366, got 0"
 
 
-def test_a_warehouse_another_process_holds_fails_the_first_sync_with_a_log_and_one_line(cli: Cli) -> None:
-    """The account's first sync asks the warehouse whether a history is already there before it
-    loads anything; a DuckDB file another program holds (a DuckDB shell left open on it) fails that
-    question. The failure is recorded like any other — a failed sync log naming the setup step, the
-    account marked — and one line says why; the next sync, the file released, imports the history."""
+@contextmanager
+def _held_by_another_process(path: Path) -> Iterator[None]:
+    """A DuckDB file another process holds open (as a DuckDB shell left open on it would) while
+    the block runs."""
     import subprocess
     import sys
 
-    from pos_sync import appstore
-    from pos_sync.settings import load_settings
-
-    account_id = cli.link_square()
-    path = load_settings().pos_home / "warehouse.duckdb"
     holder = subprocess.Popen([sys.executable, "-c", f"import duckdb, sys; c = duckdb.connect({str(path)!r}); "
                                "print('held', flush=True); sys.stdin.read()"],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
-        code, summary, err = cli.sync(account_id)
+        yield
     finally:
         holder.communicate("", timeout=30)
+
+
+def test_a_warehouse_another_process_holds_fails_the_first_sync_with_a_log_and_one_line(cli: Cli) -> None:
+    """The account's first sync asks the warehouse whether a history is already there before it
+    loads anything; a DuckDB file another program holds (a DuckDB shell left open on it) fails that
+    question. The failure is recorded like any other — a failed sync log naming the setup step, the
+    account marked — and one line says why; the next sync, the file released, imports the history."""
+    from pos_sync import appstore
+    from pos_sync.settings import load_settings
+
+    account_id = cli.link_square()
+    with _held_by_another_process(load_settings().warehouse_path):
+        code, summary, err = cli.sync(account_id)
     assert code == 1 and summary is not None and summary["status"] == "failed"
     line = _one_clear_line(err, "warehouse_unavailable", "the warehouse cannot be opened", "lock")
     assert "credentials" not in line  # dlt's guess at the cause, not the cause
@@ -227,23 +235,13 @@ def test_a_warehouse_another_process_holds_fails_the_first_sync_with_a_log_and_o
 def test_a_duckdb_file_held_by_another_process_is_warehouse_unavailable_wherever_it_is_opened(tmp_path: Path) -> None:
     """dlt wraps DuckDB's lock error in its connection error (the raw step); the canonical build
     opens the warehouse itself and meets DuckDB's own ``IOException``: the same kind, the same line."""
-    import subprocess
-    import sys
-
     import duckdb
 
     from pos_sync.ingest.bookkeeping import describe_failure
 
     path = tmp_path / "warehouse.duckdb"
-    holder = subprocess.Popen([sys.executable, "-c", f"import duckdb, sys; c = duckdb.connect({str(path)!r}); "
-                               "print('held', flush=True); sys.stdin.read()"],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
-        with pytest.raises(duckdb.IOException) as raised:
-            duckdb.connect(str(path))
-    finally:
-        holder.communicate("", timeout=30)
+    with _held_by_another_process(path), pytest.raises(duckdb.IOException) as raised:
+        duckdb.connect(str(path))
     failure = describe_failure(raised.value)
     assert (failure.status, failure.error_type) == ("error", "warehouse_unavailable")
     assert failure.message.startswith("the warehouse cannot be opened: IO Error: Could not set lock on file")
