@@ -44,7 +44,10 @@ def explain(exc: BaseException) -> str | None:
     from pos_sync.events.amqp import BrokerUnavailable
     from pos_sync.providers.linking import LinkError
     from pos_sync.settings import SettingsError
+    from pos_sync.warehouse.sql import WarehouseUnavailable
 
+    if isinstance(exc, WarehouseUnavailable):
+        return f"the warehouse cannot be opened: {_first_line(exc)}"
     if isinstance(exc, SettingsError | AppStoreError | LinkError | PosSourceError | BrokerUnavailable):
         return _first_line(exc)
     if isinstance(exc, CryptoError):

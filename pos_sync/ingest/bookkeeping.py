@@ -28,6 +28,7 @@ from dlt_sources.common.errors import (
     ServerUnreachable,
 )
 from pos_sync.appstore import AppStore, CryptoError
+from pos_sync.warehouse.sql import WarehouseUnavailable
 
 # the steps a sync log names when one fails
 SETUP, RAW_LOAD, CANONICAL_BUILD, INTEGRITY_CHECKS, BACKFILL_WINDOW = (
@@ -63,7 +64,8 @@ class IntegrityCheckFailed(Exception):
     """The canonical tables of the sync failed an integrity check (the message names which)."""
 
 
-_KNOWN = (ReauthorizationRequired, MissingScopes, ApiError, CryptoError, IntegrityCheckFailed, DestinationConnectionError)
+_KNOWN = (ReauthorizationRequired, MissingScopes, ApiError, CryptoError, IntegrityCheckFailed, DestinationConnectionError,
+          WarehouseUnavailable)
 
 
 def _root_cause(exc: BaseException) -> BaseException:
@@ -99,7 +101,7 @@ def _error_type(cause: BaseException) -> str:
         return "invalid_data"
     if isinstance(cause, ServerUnreachable):
         return "provider_unreachable"
-    if isinstance(cause, DestinationConnectionError) or _duckdb_file_held(cause):
+    if isinstance(cause, DestinationConnectionError | WarehouseUnavailable) or _duckdb_file_held(cause):
         return "warehouse_unavailable"
     if isinstance(cause, ApiError):
         if cause.status == 429:
@@ -130,7 +132,7 @@ def describe_failure(exc: BaseException, reauth_status: str = "disconnected") ->
         message = sandbox_not_running(cause.url)
     elif isinstance(cause, DestinationConnectionError):  # dlt's text guesses at credentials; the reason is what counts
         message = f"the warehouse cannot be opened: {cause.inner_exc}"
-    elif _duckdb_file_held(cause):  # the warehouse opened by our own code (the canonical build), not dlt's
+    elif isinstance(cause, WarehouseUnavailable) or _duckdb_file_held(cause):  # opened by our own code, not dlt's
         message = f"the warehouse cannot be opened: {cause}"
     return Failure(status, error_type, " ".join(message.split()))
 

@@ -21,6 +21,13 @@ from transforms.demand import DEMAND_TABLES
 
 LOG = logging.getLogger(__name__)
 
+
+class WarehouseUnavailable(Exception):
+    """The warehouse cannot be opened: PostgreSQL unreachable or refusing the connection, a DuckDB
+    file another process holds or that cannot be read. The message is the driver's reason; a sync
+    failing on it is ``warehouse_unavailable`` (:mod:`pos_sync.ingest.bookkeeping`), not an internal
+    error — and an app store's own connection error, raised elsewhere, is not mistaken for it."""
+
 ALL_TABLES: tuple[Table, ...] = (*TABLES, *DEMAND_TABLES)  # the canonical model and the demand feed
 _DDL_OBJECT = re.compile(r'IF NOT EXISTS (?:\w+\.)?"?(\w+)"?')  # the table or index a DDL statement creates
 DDL_LOCK_KEY = 0x706F735F64646C  # 'pos_ddl': the warehouse's schema changes, one session at a time
@@ -72,14 +79,20 @@ class Warehouse:
             import duckdb
 
             self.settings.pos_home.mkdir(parents=True, exist_ok=True)
-            self.conn = duckdb.connect(str(self.settings.warehouse_path))
+            try:
+                self.conn = duckdb.connect(str(self.settings.warehouse_path))
+            except duckdb.IOException as exc:  # held by another process (its lock), unreadable
+                raise WarehouseUnavailable(str(exc)) from exc
             # POS_WAREHOUSE_MEMORY_LIMIT (DuckDB's default is 80 % of the machine's RAM): the canonical
             # build is one transaction, and what it wrote stays in DuckDB's memory up to this limit
             self.conn.execute("set memory_limit = ?", [self.settings.warehouse_memory_limit])
         else:
             import psycopg
 
-            self.conn = psycopg.connect(self.settings.warehouse_libpq_url, autocommit=False)
+            try:
+                self.conn = psycopg.connect(self.settings.warehouse_libpq_url, autocommit=False)
+            except psycopg.OperationalError as exc:  # refused, unreachable, authentication, no database
+                raise WarehouseUnavailable(str(exc)) from exc
         self._tmp = 0
 
     # ------------------------------------------------------------------ basics

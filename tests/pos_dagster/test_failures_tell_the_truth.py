@@ -246,3 +246,34 @@ def test_a_duckdb_file_held_by_another_process_is_warehouse_unavailable_wherever
     assert (failure.status, failure.error_type) == ("error", "warehouse_unavailable")
     assert failure.message.startswith("the warehouse cannot be opened: IO Error: Could not set lock on file")
     assert describe_failure(duckdb.IOException("IO Error: disk full")).error_type == "internal_error"  # not a lock
+
+
+def test_a_postgresql_warehouse_refusing_the_build_is_warehouse_unavailable_not_the_app_stores_error(
+        tmp_path: Path) -> None:
+    """The canonical build opens the warehouse itself: PostgreSQL refusing that connection (its
+    server down, a wrong port) is ``warehouse_unavailable`` with the driver's reason, as dlt's
+    connection error is in the raw step — while the same driver error from anywhere else (the app
+    store's queries) stays an internal error, not blamed on the warehouse."""
+    import socket
+
+    import psycopg
+
+    from pos_sync.canonical.build import build_account
+    from pos_sync.cli.errors import explain
+    from pos_sync.ingest.bookkeeping import describe_failure
+    from pos_sync.settings import load_settings
+    from pos_sync.warehouse.sql import WarehouseUnavailable
+
+    with socket.socket() as probe:  # a loopback port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings = load_settings({"POS_HOME": str(tmp_path), "POS_WAREHOUSE_URL": f"postgresql://127.0.0.1:{port}/test"})
+    with pytest.raises(WarehouseUnavailable) as raised:
+        build_account("acct", "square", "tenant", settings)
+    assert isinstance(raised.value.__cause__, psycopg.OperationalError)
+    failure = describe_failure(raised.value)
+    assert (failure.status, failure.error_type) == ("error", "warehouse_unavailable")
+    assert failure.message.startswith("the warehouse cannot be opened: connection failed")
+    assert "refused" in failure.message.lower() and str(port) in failure.message
+    assert explain(raised.value) == f"the warehouse cannot be opened: {str(raised.value).splitlines()[0].strip()}"
+    assert describe_failure(psycopg.OperationalError("connection failed")).error_type == "internal_error"
