@@ -42,8 +42,8 @@ browser:
 
 # the suite on TEST_WORKERS processes (pytest-xdist; a test file stays on one worker, so its
 # module fixtures are built once): most tests wait on a sandbox, a broker, a database or the
-# processes they start, so three workers keep two cores busier than two (measured on a 2-core AMD
-# host, one after the other: 826 s on two workers, 1.42 cores busy; 700 s on three, 1.61)
+# processes they start, so three workers keep two cores busier than two (measured on a shared 2-core
+# AMD host the same day: 826 s on two workers, 1.42 cores busy; 700, 796 and 820 s on three)
 TEST_WORKERS ?= 3
 
 test: $(STAMP) browser
