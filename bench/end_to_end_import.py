@@ -201,12 +201,18 @@ def run_breakdown(instance: Any, run_id: str, pipelines_dir: Path) -> dict[str, 
 
 
 # ---------------------------------------------------------------------- parent
+def account_env(home: Path, sandbox: Sandbox) -> dict[str, str]:
+    """The environment of a user's commands on a fresh ``POS_HOME`` against ``sandbox``: this
+    process's, without its ``POS_``/``DAGSTER_`` settings, the sandbox's clock as ``POS_NOW``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("POS_", "DAGSTER_"))}
+    return env | {"POS_HOME": str(home), "POS_NOW": sandbox.manifest["world"]["now"], "POS_PII_KEY": PII_KEY,
+                  "RUNTIME__DLTHUB_TELEMETRY": "false", "PYTHONPATH": str(ROOT)}
+
+
 def run_provider(provider: str, sandbox: Sandbox, args: argparse.Namespace, work: Path) -> dict[str, Any]:
     home = work / provider
     home.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("POS_", "DAGSTER_"))}
-    env |= {"POS_HOME": str(home), "POS_NOW": sandbox.manifest["world"]["now"], "POS_PII_KEY": PII_KEY,
-            "RUNTIME__DLTHUB_TELEMETRY": "false", "PYTHONPATH": str(ROOT)}
+    env = account_env(home, sandbox)
     if args.duckdb_memory_limit:
         env["POS_DUCKDB_MEMORY_LIMIT"] = args.duckdb_memory_limit
     cli = [sys.executable, "-m", "pos_sync.cli"]

@@ -38,7 +38,7 @@ from typing import Any
 
 from bench._ceilings import account
 from bench._common import ROOT, emit, machine, sandbox_process
-from bench.end_to_end_import import PII_KEY, _add_argv
+from bench.end_to_end_import import _add_argv, account_env
 
 SEED, START, DAYS, SCALE = 42, date(2026, 1, 5), 14, "chain"
 
@@ -152,10 +152,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     with sandbox_process(seed=SEED, start=START, days=DAYS, scale=SCALE, providers=args.provider) as sandbox:
         for index in range(2 * args.pairs + 1):  # a first round to warm the emulator, not counted
             mode = "two" if index % 2 == 0 else "one"
-            home = Path(tempfile.mkdtemp(prefix="pos-bench-two-loads-"))
-            env = {k: v for k, v in os.environ.items() if not k.startswith(("POS_", "DAGSTER_"))}
-            env |= {"POS_HOME": str(home), "POS_NOW": sandbox.manifest["world"]["now"], "POS_PII_KEY": PII_KEY,
-                    "RUNTIME__DLTHUB_TELEMETRY": "false", "PYTHONPATH": str(ROOT)}
+            env = account_env(Path(tempfile.mkdtemp(prefix="pos-bench-two-loads-")), sandbox)
             add = subprocess.run([sys.executable, "-m", "pos_sync.cli",
                                   *_add_argv(args.provider, account(sandbox, args.provider),
                                              sandbox.manifest["world"]["tenant_id"], DAYS + 2)],

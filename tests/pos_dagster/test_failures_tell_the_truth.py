@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from pos_sandbox.server import SandboxServer
+from pos_sandbox.server import SandboxServer, free_port
 from pos_sandbox.world import World
 
 
@@ -254,8 +254,6 @@ def test_a_postgresql_warehouse_refusing_the_build_is_warehouse_unavailable_not_
     server down, a wrong port) is ``warehouse_unavailable`` with the driver's reason, as dlt's
     connection error is in the raw step — while the same driver error from anywhere else (the app
     store's queries) stays an internal error, not blamed on the warehouse."""
-    import socket
-
     import psycopg
 
     from pos_sync.canonical.build import build_account
@@ -264,9 +262,7 @@ def test_a_postgresql_warehouse_refusing_the_build_is_warehouse_unavailable_not_
     from pos_sync.settings import load_settings
     from pos_sync.warehouse.sql import WarehouseUnavailable
 
-    with socket.socket() as probe:  # a loopback port nothing listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()  # a loopback port nothing listens on
     settings = load_settings({"POS_HOME": str(tmp_path), "POS_WAREHOUSE_URL": f"postgresql://127.0.0.1:{port}/test"})
     with pytest.raises(WarehouseUnavailable) as raised:
         build_account("acct", "square", "tenant", settings)
