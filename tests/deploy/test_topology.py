@@ -281,10 +281,18 @@ def test_a_run_worker_and_the_daemon_killed_mid_run_lose_nothing(topo: Topology)
         stuck = inst.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING,
                                                       dg.DagsterRunStatus.QUEUED]))
         assert not [r.run_id for r in stuck if "pos/account" in r.tags]
+        # which step the SIGKILL hit: on a loaded machine the raw step can finish between the poll and the kill
+        raw_done = any(e.step_key == f"{inst.get_run_by_id(victim).tags['pos/provider']}_raw"
+                       for e in inst.all_logs(victim, of_type=dg.DagsterEventType.STEP_SUCCESS))
     logs = appstore.sync_history(account, limit=10)
     killed = [log for log in logs if log.dagster_run_id == victim]
-    assert [log.status for log in killed] == ["failed"]  # closed by the retry, not left in_progress
-    assert logs[0].dagster_run_id == again.run_id and logs[0].status == "success"
+    # closed by the retry, never left in_progress: failed when the kill hit the raw step; when it hit the
+    # canonical step, the retry re-executes that step alone and closes its parent's log as success
+    if raw_done:  # the retry ran the canonical step alone and closed the killed run's log
+        assert [log.status for log in killed] == ["success"] and logs[0].dagster_run_id == victim
+    else:  # the retry ran the sync again under a log of its own
+        assert [log.status for log in killed] == ["failed"]
+        assert logs[0].dagster_run_id == again.run_id and logs[0].status == "success"
     assert_reconciled(topo)  # the new sales and tip edits, once each
 
 
