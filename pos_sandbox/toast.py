@@ -12,7 +12,8 @@
   space is a 400) or ``businessDate=yyyyMMdd``; ``page`` (1-based) and ``pageSize`` (default and
   maximum 100; above → 400). Bare JSON array, sorted by opening time then guid; RFC 5988 ``Link``
   header with ``first``, ``self``, ``prev`` (page > 1) and ``next`` (while more remain). Deleted
-  orders are returned (``deleted=true``).
+  orders are returned (``deleted=true``). Endpoint limit ``orders_bulk_rate_limit``: 5 requests/s
+  per restaurant, as Toast's rate-limiting page gives it (per client per location).
 * ``GET /orders/v2/orders/{guid}``.
 * ``GET /menus/v2/menus`` (endpoint limit ``menus_rate_limit``, 1 request/s per restaurant) and
   ``GET /menus/v2/metadata``.
@@ -38,7 +39,8 @@ Seeded faults (:mod:`pos_sandbox.faults`) apply to every API path, login include
 Options (all keyword, unknown ones ignored so one option set can serve every emulator):
 ``token_ttl_seconds`` (86 400), ``token_renew_before_seconds`` (300), ``login_rate_limit``
 ((20, 3600.0) = 20 logins per client per hour; None: off), ``rate_limits`` ([(20, 1.0), (10_000, 900.0)];
-None or [] : off), ``menus_rate_limit`` ((1, 1.0); None: off), ``max_bulk_window_seconds`` (None:
+None or [] : off), ``menus_rate_limit`` ((1, 1.0); None: off), ``orders_bulk_rate_limit`` ((5, 1.0);
+None: off), ``max_bulk_window_seconds`` (None:
 no limit on endDate − startDate, which Toast does not document), ``base_path`` ("").
 """
 
@@ -99,15 +101,16 @@ class ToastEmulator:
     def __init__(self, world: World, credentials: Mapping[str, DemoCredentials], faults: FaultPlan | None, *,
                  token_ttl_seconds: float, token_renew_before_seconds: float,
                  login_rate_limit: tuple[int, float] | None, rate_limits: list[tuple[int, float]] | None,
-                 menus_rate_limit: tuple[int, float] | None, max_bulk_window_seconds: float | None,
-                 base_path: str) -> None:
+                 menus_rate_limit: tuple[int, float] | None, orders_bulk_rate_limit: tuple[int, float] | None,
+                 max_bulk_window_seconds: float | None, base_path: str) -> None:
         self.world = world
         self.faults = faults or FaultPlan()
         self.base_path = base_path.rstrip("/")
         self.render = ToastRenderer(world)
         self.tokens = TokenStore(world.seed, credentials, ttl=token_ttl_seconds,
                                  renew_before=token_renew_before_seconds, login_limit=login_rate_limit)
-        self.limiter = RateLimiter(list(rate_limits or []), {"menus": menus_rate_limit} if menus_rate_limit else {})
+        endpoint_limits = {"menus": menus_rate_limit, "ordersBulk": orders_bulk_rate_limit}
+        self.limiter = RateLimiter(list(rate_limits or []), {k: v for k, v in endpoint_limits.items() if v})
         self.max_bulk_window = timedelta(seconds=max_bulk_window_seconds) if max_bulk_window_seconds else None
         self.locations: dict[str, Location] = self.render.locations
         self.webhooks = ToastWebhooks(self, credentials)
@@ -147,7 +150,7 @@ class ToastEmulator:
         return [sale for day in days for sale in self.world.sales_for_day(location_id, day)]
 
     async def orders_bulk(self, request: Request) -> Response:
-        _, restaurant, headers = self.begin(request, "orders:read")
+        _, restaurant, headers = self.begin(request, "orders:read", "ordersBulk")
         q = request.query_params
         now = self.world.now
         page = parse_positive_int(q.get("page"), "page", 1)
@@ -316,6 +319,7 @@ def create_toast_app(
     login_rate_limit: tuple[int, float] | None = (20, 3600.0),
     rate_limits: list[tuple[int, float]] | None = None,
     menus_rate_limit: tuple[int, float] | None = (1, 1.0),
+    orders_bulk_rate_limit: tuple[int, float] | None = (5, 1.0),
     max_bulk_window_seconds: float | None = None,
     base_path: str = "",
     **_other_emulators_options: Any,
@@ -329,7 +333,8 @@ def create_toast_app(
         world, credentials, faults, token_ttl_seconds=token_ttl_seconds,
         token_renew_before_seconds=token_renew_before_seconds, login_rate_limit=login_rate_limit,
         rate_limits=[(20, 1.0), (10_000, 900.0)] if rate_limits is None else rate_limits,
-        menus_rate_limit=menus_rate_limit, max_bulk_window_seconds=max_bulk_window_seconds, base_path=base_path,
+        menus_rate_limit=menus_rate_limit, orders_bulk_rate_limit=orders_bulk_rate_limit,
+        max_bulk_window_seconds=max_bulk_window_seconds, base_path=base_path,
     )
     app = Starlette(
         routes=emulator.routes(),

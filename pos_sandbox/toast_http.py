@@ -301,7 +301,7 @@ def rate_headers(by: str | None, remaining: int, reset: float) -> dict[str, str]
 
 
 class RateLimiter:
-    """Toast's limits: a global per-second and per-15-minute budget, and endpoint limits (menus).
+    """Toast's limits: a global per-second and per-15-minute budget, and endpoint limits (menus, ordersBulk).
 
     Counted per restaurant when the request names one (``Toast-Restaurant-External-ID``), else per
     client. A request over a limit is not counted; it gets 429 with ``Retry-After`` (seconds until

@@ -1,7 +1,7 @@
 """Toast → raw tables: restaurants, orders (checks, selections, payments as child tables), menus.
 
-Orders are read incrementally by ``modifiedDate`` windows (≤ 1 day each) with a lookback, one
-restaurant at a time, the marks committed only when every restaurant finished; menus only when
+Orders are read incrementally by ``modifiedDate`` windows (≤ 1 day each) with a lookback, the
+restaurants side by side, the marks committed only when every restaurant finished; menus only when
 ``/menus/v2/metadata`` says they changed; a version guard drops rows the destination already holds.
 Money stays exact: every non-integer number is loaded as its decimal text. See ``README.md``.
 """
@@ -83,6 +83,7 @@ from dlt_sources.toast.settings import (
     PII_FIELDS,
     RESTAURANT_COLUMN,
     RESTAURANT_PATH,
+    RESTAURANTS_AT_ONCE,
     SETTLE_ROUNDS,
 )
 
@@ -153,48 +154,57 @@ class _Sync(IncrementalSync):
         if self.window is None:
             state["hashes"] = hashes
 
-    def orders(self) -> Iterator[list[Row]]:
-        """Each restaurant's span since its mark, in windows of :data:`MAX_ORDERS_WINDOW` paged at
-        once (up to :data:`ORDERS_WINDOW_CONCURRENCY`: a window's pages follow ``Link`` headers one
-        after the other, so under 429s the longest chain, not the order count, bounds the sync),
-        then settled (:meth:`_settle`: orders modified while their window was paged)."""
+    def orders(self) -> Iterator[list[Row] | OrdersPage]:
+        """Each restaurant's span since its mark, the restaurants side by side (up to
+        :data:`RESTAURANTS_AT_ONCE`: Toast's limits count per restaurant), each in windows of
+        :data:`MAX_ORDERS_WINDOW` paged at once (up to :data:`ORDERS_WINDOW_CONCURRENCY`: a window's
+        pages follow ``Link`` headers one after the other, so under 429s the longest chain, not the
+        order count, bounds the sync), then settled (:meth:`_settle`: orders modified while their
+        window was paged). The version guard runs here, in the consumer's thread."""
         if self.window is not None:
             yield from self._orders_by_business_date(*self.window)
             return
         state = self.state()
         marks: dict[str, str] = dict(state.get("hwm", {}))
         end = self.now() + timedelta(milliseconds=1)  # endDate is exclusive: include orders modified at `now`
-        for guid in self.restaurants:
-            begin = parse_ts(marks[guid]) - self.lookback if guid in marks else self.initial_start()
-            spans = list(windows(min(begin, end), end, MAX_ORDERS_WINDOW))
-            started = time.monotonic()
-            done: set[int] = set()
-            pages: Counter[int] = Counter()
-            read: dict[Any, tuple[int | None, Any]] = {}
-            unsettled: set[int] | None = None
-            with stops_early(self.pace, f"Toast orders of restaurant {guid}") as stop:
-                yield from self._page_windows(guid, spans, range(len(spans)), done, pages, read)
-                unsettled = yield from self._settle(guid, spans, pages, read, end, started)
-            if unsettled is None:  # stopped before they were settled: any read in several pages may have shifted
-                unsettled = {i for i, n in pages.items() if n > 1}
-            if not stop.early and not unsettled:
-                marks[guid] = iso(self.now())  # everything modified up to `now` was read
-                continue
-            # ordersBulk's order inside a window is undocumented: the mark moves by whole windows
-            # only, to the end of the last one read to its last page (and settled) with every window before it
-            done -= unsettled
-            last = 0
-            while last in done:
-                last += 1
-            if last:
-                read_up_to = spans[last - 1][1]
-                marks[guid] = iso(max(read_up_to, parse_ts(marks[guid])) if guid in marks else read_up_to)
+        reads = [self._restaurant_orders(guid, marks, end) for guid in self.restaurants]
+        for page in fan_in(reads, RESTAURANTS_AT_ONCE, name="toast-restaurants"):
+            if kept := self._guarded(page):
+                yield kept
         state["hwm"] = marks  # every restaurant finished or stopped early (its mark: what was read)
+
+    def _restaurant_orders(self, guid: str, marks: dict[str, str], end: datetime) -> Iterator[OrdersPage]:
+        """One restaurant's ``ordersBulk`` pages since its mark; sets ``marks[guid]`` to what was read
+        once they are all handed on (an early stop moves it by whole windows only)."""
+        begin = parse_ts(marks[guid]) - self.lookback if guid in marks else self.initial_start()
+        spans = list(windows(min(begin, end), end, MAX_ORDERS_WINDOW))
+        started = time.monotonic()
+        done: set[int] = set()
+        pages: Counter[int] = Counter()
+        read: dict[Any, tuple[int | None, Any]] = {}
+        unsettled: set[int] | None = None
+        with stops_early(self.pace, f"Toast orders of restaurant {guid}") as stop:
+            yield from self._page_windows(guid, spans, range(len(spans)), done, pages, read)
+            unsettled = yield from self._settle(guid, spans, pages, read, end, started)
+        if unsettled is None:  # stopped before they were settled: any read in several pages may have shifted
+            unsettled = {i for i, n in pages.items() if n > 1}
+        if not stop.early and not unsettled:
+            marks[guid] = iso(self.now())  # everything modified up to `now` was read
+            return
+        # ordersBulk's order inside a window is undocumented: the mark moves by whole windows
+        # only, to the end of the last one read to its last page (and settled) with every window before it
+        done -= unsettled
+        last = 0
+        while last in done:
+            last += 1
+        if last:
+            read_up_to = spans[last - 1][1]
+            marks[guid] = iso(max(read_up_to, parse_ts(marks[guid])) if guid in marks else read_up_to)
 
     def _page_windows(self, guid: str, spans: list[tuple[datetime, datetime]], which: Iterable[int],
                       done: set[int], pages: Counter[int],
-                      read: dict[Any, tuple[int | None, Any]]) -> Iterator[list[Row] | OrdersPage]:
-        """Page the windows ``which`` of ``spans`` at once, yielding what the guard keeps; adds each
+                      read: dict[Any, tuple[int | None, Any]]) -> Iterator[OrdersPage]:
+        """Page the windows ``which`` of ``spans`` at once, yielding their pages; adds each
         window read to its last page to ``done``, counts each one's pages in ``pages`` and notes in
         ``read`` the window and ``modifiedDate`` each order was read with."""
         def window_pages(index: int) -> Iterator[tuple[int, OrdersPage | None]]:
@@ -208,8 +218,7 @@ class _Sync(IncrementalSync):
                 continue
             pages[index] += 1
             read.update((g, (index, m)) for g, m in zip(page.values("guid"), page.values("modifiedDate"), strict=True))
-            if kept := self._guarded(page):
-                yield kept
+            yield page
 
     def _modified_between(self, guid: str, start: datetime, stop_at: datetime) -> Iterator[OrdersPage]:
         """Every ``ordersBulk`` page of the restaurant's orders modified in [start, stop_at)."""
@@ -218,7 +227,7 @@ class _Sync(IncrementalSync):
 
     def _settle(self, guid: str, spans: list[tuple[datetime, datetime]], pages: Counter[int],
                 read: dict[Any, tuple[int | None, Any]], end: datetime,
-                started: float) -> Generator[list[Row] | OrdersPage, None, set[int]]:
+                started: float) -> Generator[OrdersPage, None, set[int]]:
         """Page again the windows an order left while they were paged; returns the windows still
         unsettled after :data:`SETTLE_ROUNDS` rounds (none: every order was read).
 
@@ -245,8 +254,7 @@ class _Sync(IncrementalSync):
                         if window is not None and was != m and pages[window] > 1:
                             again.add(window)  # it left ``window`` after a page of it was read
                         read[g] = (None, m)  # its version now, read here
-                    if kept := self._guarded(page):
-                        yield kept
+                    yield page
             if not again:
                 return set()
             LOG.info("Toast orders of restaurant %s: orders modified while paged, %d windows read again",
@@ -397,7 +405,7 @@ def toast_source(
             request; see ``dlt_sources.common.retry``).
         pacing: client-side pacing (default :data:`settings.TOAST_PACING`: Toast's documented 20
             requests per second and 10 000 per 15 minutes per restaurant, ``/menus`` once a second,
-            a 429's request held until its ``Retry-After``, every request with it after 4 in a row).
+            ``/ordersBulk`` five times a second, a 429's request held until its ``Retry-After``, every request with it after 4 in a row).
         pace: the run's counters (default: a new :class:`SyncPace`, read back with
             ``dlt_sources.common.pace.sync_pace(source)``). When a request's retry budget runs out
             the stream stops early, keeps what it loaded and ``pace.partial`` is True (see README).

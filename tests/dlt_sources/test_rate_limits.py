@@ -254,17 +254,23 @@ def test_concurrent_callers_queue_up_without_exceeding_the_limit() -> None:
     assert Counter(waits) == {float(second): 10 for second in range(20)}
 
 
-def test_toast_limits_are_per_restaurant_and_menus_once_a_second() -> None:
+def test_toast_limits_are_per_restaurant_ordersbulk_five_and_menus_one_a_second() -> None:
     clock = FakeClock()
     pacer = TOAST_PACING.pacer(clock=clock)
     a, b = {"Toast-Restaurant-External-ID": "A"}, {"Toast-Restaurant-External-ID": "B"}
-    waited = [pacer.throttle("/orders/v2/ordersBulk", a, clock.sleep) for _ in range(20)]
-    assert sum(waited) == 0 and clock.now == 0  # 20 per second per restaurant
+    waited = [pacer.throttle("/orders/v2/ordersBulk", a, clock.sleep) for _ in range(5)]
+    assert sum(waited) == 0 and clock.now == 0  # ordersBulk: 5 per second per restaurant
     assert pacer.throttle("/orders/v2/ordersBulk", b, clock.sleep) == 0  # another restaurant: its own budget
-    assert pacer.throttle("/orders/v2/ordersBulk", a, clock.sleep) == 1.0  # A's 21st request in that second
+    assert pacer.throttle("/orders/v2/ordersBulk", a, clock.sleep) == 1.0  # A's 6th ordersBulk in that second
     assert pacer.throttle("/menus/v2/menus", b, clock.sleep) == 0
     assert pacer.throttle("/menus/v2/metadata", b, clock.sleep) == 0  # only /menus has the 1/s limit
     assert pacer.throttle("/menus/v2/menus", b, clock.sleep) == 1.0
+    # the 20 per second count every call: 5 ordersBulk and 15 others go at once, the 21st waits
+    clock = FakeClock()
+    pacer = TOAST_PACING.pacer(clock=clock)
+    sent = [pacer.throttle("/orders/v2/ordersBulk", a, clock.sleep) for _ in range(5)]
+    sent += [pacer.throttle("/orders/v2/orders/x", a, clock.sleep) for _ in range(15)]
+    assert sum(sent) == 0 and pacer.throttle("/restaurants/v1/restaurants/A", a, clock.sleep) == 1.0
 
 
 # ---------------------------------------------------------------------- the run's counters

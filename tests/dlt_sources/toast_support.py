@@ -85,8 +85,8 @@ def toast_env(tmp_path: Path) -> Iterator[Callable[..., ToastEnv]]:
     with sandboxes() as started:
 
         def make(seed: int = SEED, days: int = 4, start: date = START, faults: FaultPlan | None = None,
-                 **options: Any) -> ToastEnv:
-            world = sandbox_world(seed, "toast", days=days, start=start)
+                 scale: str = "tiny", **options: Any) -> ToastEnv:
+            world = sandbox_world(seed, "toast", days=days, start=start, scale=scale)
             return ToastEnv(world, started.serve(world, faults, **options), tmp_path)
 
         yield make

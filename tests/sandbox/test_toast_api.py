@@ -98,7 +98,7 @@ def test_orders_bulk_link_pagination_yields_every_order_exactly_once() -> None:
         assert len(ids) == len(set(ids))
         assert set(ids) == {sale.id for sale in _toast_sales(world)}
         # a page past the end is an empty array, 200
-        past = s.get("/orders/v2/ordersBulk", **window_params(world), pageSize=7, page=len(pages) + 1)
+        past = s.bulk(**window_params(world), pageSize=7, page=len(pages) + 1)
         assert past.status_code == 200 and past.json() == [] and "next" not in past.links
 
 
@@ -126,15 +126,15 @@ def test_orders_bulk_rejects_bad_parameters() -> None:
         url = f"/orders/v2/ordersBulk?startDate={window['startDate']}&endDate={window['endDate']}"  # '+' unencoded
         body = _error(s.client.get(url, headers=s.headers()), 400)
         assert "%2B" in body["message"]
-        _error(s.get("/orders/v2/ordersBulk", **window, pageSize=101), 400)
-        _error(s.get("/orders/v2/ordersBulk", **window, page=0), 400)
-        _error(s.get("/orders/v2/ordersBulk", startDate=window["startDate"]), 400)
-        _error(s.get("/orders/v2/ordersBulk", startDate=window["endDate"], endDate=window["startDate"]), 400)
-        _error(s.get("/orders/v2/ordersBulk", startDate="2015-01-01T00:00:00.000+0000", endDate=window["endDate"]), 400)
-        _error(s.get("/orders/v2/ordersBulk"), 400)
-        _error(s.get("/orders/v2/ordersBulk", businessDate="2026-03-02"), 400)
+        _error(s.bulk(**window, pageSize=101), 400)
+        _error(s.bulk(**window, page=0), 400)
+        _error(s.bulk(startDate=window["startDate"]), 400)
+        _error(s.bulk(startDate=window["endDate"], endDate=window["startDate"]), 400)
+        _error(s.bulk(startDate="2015-01-01T00:00:00.000+0000", endDate=window["endDate"]), 400)
+        _error(s.bulk(), 400)
+        _error(s.bulk(businessDate="2026-03-02"), 400)
     with served(world, max_bulk_window_seconds=86_400) as s:
-        _error(s.get("/orders/v2/ordersBulk", **window_params(world)), 400)
+        _error(s.bulk(**window_params(world)), 400)
 
 
 def test_orders_bulk_ignores_unknown_query_parameters() -> None:
@@ -142,10 +142,10 @@ def test_orders_bulk_ignores_unknown_query_parameters() -> None:
     world = make_world()
     with served(world) as s:
         window = window_params(world)
-        plain = s.get("/orders/v2/ordersBulk", **window, pageSize=5)
-        extra = s.get("/orders/v2/ordersBulk", **window, pageSize=5, expand="checks", restaurantGuid="x")
+        plain = s.bulk(**window, pageSize=5)
+        extra = s.bulk(**window, pageSize=5, expand="checks", restaurantGuid="x")
         assert extra.status_code == 200 and extra.json() == plain.json() and plain.json()
-        _error(s.get("/orders/v2/ordersBulk", **window, pageSize=101, expand="checks"), 400)
+        _error(s.bulk(**window, pageSize=101, expand="checks"), 400)
         info = s.get(f"/restaurants/v1/restaurants/{s.restaurant}", includeArchived="true")
         assert info.status_code == 200
 
@@ -297,6 +297,26 @@ def test_menus_endpoint_limit_is_one_request_per_second_per_restaurant() -> None
         assert resp.headers["X-Toast-RateLimit-By"] == "ENDPOINT" and resp.headers["Retry-After"] == "1"
         assert int(resp.headers["X-Toast-RateLimit-Reset"]) >= int(time.time())
         assert s.get("/menus/v2/metadata").status_code == 200  # other endpoints are not affected
+
+
+def test_orders_bulk_endpoint_limit_is_five_requests_per_second_per_restaurant() -> None:
+    """Toast's rate-limiting page: ``GET /ordersBulk`` five requests per client per location per
+    second; other endpoints and the client's other restaurants keep their own budgets."""
+    world = make_world(days=1, scale="chain")  # the chain layout: two Toast restaurants of one client
+    with served(world) as s:
+        first, second = s.world.accounts[0].location_ids[:2]
+        window = window_params(world)
+        time.sleep(1.0 - time.time() % 1.0 + 0.02)  # start of a fresh second
+        statuses = [s.get("/orders/v2/ordersBulk", first, **window, pageSize=1).status_code for _ in range(6)]
+        assert statuses == [200] * 5 + [429]
+        resp = s.get("/orders/v2/ordersBulk", first, **window, pageSize=1)
+        body = _error(resp, 429)
+        assert "5 requests per 1 s" in body["developerMessage"]
+        assert resp.headers["X-Toast-RateLimit-By"] == "ENDPOINT" and resp.headers["Retry-After"] == "1"
+        assert s.get("/orders/v2/ordersBulk", second, **window, pageSize=1).status_code == 200  # its own budget
+        assert s.get(f"/restaurants/v1/restaurants/{first}", first).status_code == 200  # other endpoints: not affected
+        time.sleep(max(0.0, float(resp.headers["X-Toast-RateLimit-Reset"]) - time.time()) + 0.01)
+        assert s.get("/orders/v2/ordersBulk", first, **window, pageSize=1).status_code == 200  # the next second
 
 
 def test_global_rate_limits_answer_429_with_retry_after() -> None:

@@ -5,7 +5,8 @@ an independent recomputation of the daily ledger from the API's JSON."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
@@ -60,16 +61,29 @@ class Served(emulators.Served):
         return self.client.get(path, params={k: v for k, v in params.items() if v is not None},
                                headers=self.headers(restaurant))
 
+    def bulk(self, restaurant: str | None = None, **params: Any) -> httpx.Response:
+        """One ordersBulk request, a 429 of its endpoint limit waited out (:meth:`within_limits`)."""
+        return self.within_limits(lambda: self.get("/orders/v2/ordersBulk", restaurant, **params))
+
     def bulk_pages(self, restaurant: str | None = None, **params: Any) -> Iterator[httpx.Response]:
-        """Every page of an ordersBulk query, following ``rel="next"`` until it is gone."""
-        resp = self.get("/orders/v2/ordersBulk", restaurant, **params)
+        """Every page of an ordersBulk query, following ``rel="next"`` until it is gone; a 429 of
+        the endpoint's limit (5 requests/s per restaurant) is waited out, as a client does."""
+        resp = self.within_limits(lambda: self.get("/orders/v2/ordersBulk", restaurant, **params))
         while True:
             assert resp.status_code == 200, resp.text
             yield resp
             nxt = resp.links.get("next")
             if nxt is None:
                 return
-            resp = self.client.get(nxt["url"], headers=self.headers(restaurant))
+            url = nxt["url"]
+            resp = self.within_limits(lambda: self.client.get(url, headers=self.headers(restaurant)))  # noqa: B023
+
+    @staticmethod
+    def within_limits(send: Callable[[], httpx.Response]) -> httpx.Response:
+        """``send()`` again after each 429 until the rate-limit window it names has reset."""
+        while (resp := send()).status_code == 429:
+            time.sleep(max(0.0, float(resp.headers["X-Toast-RateLimit-Reset"]) - time.time()) + 0.01)
+        return resp
 
     def all_orders(self, restaurant: str | None = None, **params: Any) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []

@@ -7,6 +7,7 @@ support module subclasses :class:`HttpLog` with its own grouping of the requests
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -21,7 +22,8 @@ from dlt_sources.common.http import ApiSession
 @dataclass
 class Sent:
     """One request: method, URL path, query parameters, JSON body (None if none or not JSON), the
-    Authorization header, and the status of the response (None until it arrives)."""
+    Authorization header, the status of the response (None until it arrives), when it was sent
+    (``time.monotonic()``, after the client's pacing) and its other headers."""
 
     method: str
     path: str
@@ -29,12 +31,15 @@ class Sent:
     body: dict[str, Any] | None = None
     authorization: str | None = None
     status: int | None = None
+    at: float = 0.0
+    headers: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def of(cls, request: PreparedRequest) -> Sent:
         parts = urlsplit(request.url or "")
+        headers = {k: str(v) for k, v in request.headers.items() if k.lower() != "authorization"}
         return cls(str(request.method), parts.path, dict(parse_qsl(parts.query)), _json_body(request.body),
-                   request.headers.get("Authorization"))
+                   request.headers.get("Authorization"), at=time.monotonic(), headers=headers)
 
 
 def _json_body(body: Any) -> dict[str, Any] | None:
