@@ -15,7 +15,7 @@ from typing import Any
 import dlt
 import pytest
 from lightspeed_support import LightspeedEnv, ls_http_log, make_ls_env
-from toast_support import ToastEnv, toast_env
+from toast_support import ToastEnv, page_orders_by, toast_env
 
 from dlt_sources.common.rows import preferred_loader_file_format
 from pos_sync.settings import load_settings
@@ -389,7 +389,7 @@ def test_toast_orders_paged_again_by_the_settling_pass(toast_env: Callable[..., 
     from dlt_sources.toast import source as toast_source_module
     from pos_sandbox.toast import ToastEmulator
 
-    monkeypatch.setattr(toast_source_module, "ORDERS_PAGE_SIZE", 5)
+    many_pages = page_orders_by(monkeypatch, 5)
     late = timedelta(hours=6)
     edited: set[str] = set()
     fired: list[bool] = []
@@ -406,7 +406,7 @@ def test_toast_orders_paged_again_by_the_settling_pass(toast_env: Callable[..., 
         return response
 
     monkeypatch.setattr(ToastEmulator, "orders_bulk", orders_bulk)  # before the sandbox serves
-    env = toast_env(days=3)
+    env = toast_env(days=3, **many_pages)
     world = env.world
     sales = [s for loc in world.locations for s in world.iter_sales(loc.location_id)]
     edits = sorted(s.tip_edit.at for s in sales if s.tip_edit)

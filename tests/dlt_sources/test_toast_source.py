@@ -12,7 +12,7 @@ from dlt.pipeline.exceptions import PipelineStepFailed
 from support.destination import data_row_counts, query
 from support.http_log import HttpLog
 from support.sources import account_state
-from toast_support import ToastEnv, assert_matches_truth, changed_orders, toast_env
+from toast_support import ToastEnv, assert_matches_truth, changed_orders, page_orders_by, toast_env
 
 from dlt_sources.common.errors import ReauthorizationRequired
 from dlt_sources.toast.helpers import parse_ts, toast_ts
@@ -234,7 +234,7 @@ def test_orders_modified_while_their_window_is_paged_hide_no_other_order(
     from dlt_sources.toast import source as toast_source_module
     from pos_sandbox.toast import ToastEmulator
 
-    monkeypatch.setattr(toast_source_module, "ORDERS_PAGE_SIZE", 1)  # a page per order
+    many_pages = page_orders_by(monkeypatch, 1)  # a page per order
     monkeypatch.setattr(toast_source_module, "SETTLE_ROUNDS", 0 if case == "no settling round" else SETTLE_ROUNDS)
     late = timedelta(hours=1)  # the edits that happen while the sync pages (the clock jumps past them)
     fired: list[str] = []
@@ -258,7 +258,7 @@ def test_orders_modified_while_their_window_is_paged_hide_no_other_order(
         return response
 
     monkeypatch.setattr(ToastEmulator, "orders_bulk", orders_bulk)
-    env = toast_env()
+    env = toast_env(**many_pages)
     world = env.world
     sales = [s for loc in world.locations for s in world.iter_sales(loc.location_id)]
     edits = sorted((at, s) for s in sales for at in (
@@ -297,10 +297,7 @@ def test_windows_nobody_modified_while_paged_are_read_once(
     """Settling costs one read of the last minutes' orders per restaurant when its windows took
     several pages, and pages no window again when no order left one — an order of the day before,
     edited minutes before the sync (read with the version it still has), included."""
-    from dlt_sources.toast import source as toast_source_module
-
-    monkeypatch.setattr(toast_source_module, "ORDERS_PAGE_SIZE", 1)  # a page per order
-    env = toast_env()
+    env = toast_env(**page_orders_by(monkeypatch, 1))  # a page per order
     world = env.world
     sales = [s for loc in world.locations for s in world.iter_sales(loc.location_id)]
     edits = sorted((at, s) for s in sales for at in (

@@ -4,7 +4,7 @@ tmp_path, counts read back from the destination and expected counts from the wor
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,9 @@ from support.sources import FAST_RETRIES, local_pipeline, run_checked, sandbox_s
 from support.worlds import START, sandbox_world
 
 from dlt_sources.common import TokenSet
+from dlt_sources.common.pacing import RateLimit
 from dlt_sources.toast import destination_known_versions, toast_source, toast_tokens
+from dlt_sources.toast.settings import ORDERS_BULK_PATH, TOAST_PACING
 from pos_sandbox.faults import FaultPlan
 from pos_sandbox.ledger import compute_truth
 from pos_sandbox.server import SandboxServer
@@ -78,6 +80,27 @@ class ToastEnv:
 
     def truth(self, as_of: datetime | None = None) -> dict[str, Any]:
         return compute_truth(self.world, as_of)
+
+
+# Tests of the settling pass page the orders one or five at a time (it needs windows read in many
+# pages): 80-200 ordersBulk requests a sync, which Toast's 5 per second per restaurant would make
+# most of their time. They raise that endpoint limit to the global 20/s on both sides, the emulator
+# and the client's pacing; the 5/s itself is tested by test_toast_source (a chain's sync keeping to
+# it), test_rate_limits (the pacer) and tests/sandbox/test_toast_api.py (the emulator).
+MANY_PAGES_BULK_LIMIT = (20, 1.0)
+
+
+def page_orders_by(monkeypatch: pytest.MonkeyPatch, size: int) -> dict[str, Any]:
+    """Orders in pages of ``size`` with the ordersBulk limit raised (above); returns the emulator
+    options to pass to ``toast_env``."""
+    from dlt_sources.toast import helpers
+    from dlt_sources.toast import source as toast_source_module
+
+    monkeypatch.setattr(toast_source_module, "ORDERS_PAGE_SIZE", size)
+    limits = tuple(limit for limit in TOAST_PACING.limits if limit.path_contains != ORDERS_BULK_PATH)
+    raised = RateLimit(*MANY_PAGES_BULK_LIMIT, path_contains=ORDERS_BULK_PATH)
+    monkeypatch.setattr(helpers, "TOAST_PACING", replace(TOAST_PACING, limits=(*limits, raised)))
+    return {"orders_bulk_rate_limit": MANY_PAGES_BULK_LIMIT}
 
 
 @pytest.fixture()
