@@ -227,7 +227,9 @@ def start_topology(tmp: Path, admin_dsn: str, monkeypatch: pytest.MonkeyPatch) -
         server = SandboxServer(world, faults=plan).start()
         topology.servers.append(server)
         for provider in world.providers:
-            account_id = link_account(server, world.tenant_id, provider)
+            # Toast reads history in day windows at 5 requests/s: the twelve days that hold the world
+            options = {"historical_import_days": 12} if provider == "toast" else {}
+            account_id = link_account(server, world.tenant_id, provider, **options)
             topology.accounts[account_id] = {"provider": provider, "tenant": world.tenant_id}
     from pos_sync.appstore import dispose_engines
 
