@@ -283,16 +283,21 @@ class _Sync(IncrementalSync):
                         for i, probe in enumerate(probes) if id(probe) in kept]
         return self.guard.filter("orders", [shape_row(o, self.account_id, page.restaurant) for o in page.dicts()])
 
-    def _orders_by_business_date(self, start: datetime, end: datetime) -> Iterator[list[Row]]:
+    def _orders_by_business_date(self, start: datetime, end: datetime) -> Iterator[list[Row] | OrdersPage]:
+        """Window mode: each restaurant's business days, the restaurants side by side."""
         first = start.date()
         days = [first + timedelta(days=d) for d in range(max(1, (end.date() - first).days))]
+
+        def restaurant_days(guid: str) -> Iterator[OrdersPage]:
+            for day in days:
+                params = {"businessDate": _yyyymmdd(day), "pageSize": ORDERS_PAGE_SIZE}
+                yield from self.client.orders_pages(ORDERS_BULK_PATH, guid, params)
+
+        reads = [restaurant_days(guid) for guid in self.restaurants]
         with stops_early(self.pace, "Toast orders (window)"):
-            for guid in self.restaurants:
-                for day in days:
-                    params = {"businessDate": _yyyymmdd(day), "pageSize": ORDERS_PAGE_SIZE}
-                    for page in self.client.orders_pages(ORDERS_BULK_PATH, guid, params):
-                        if kept := self._guarded(page):
-                            yield kept
+            for page in fan_in(reads, RESTAURANTS_AT_ONCE, name="toast-restaurants"):
+                if kept := self._guarded(page):
+                    yield kept
 
     def menus(self) -> Iterator[list[Row]]:
         """``/menus`` only for restaurants whose ``/metadata`` ``lastUpdated`` changed since the last load."""
