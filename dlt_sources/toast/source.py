@@ -160,17 +160,14 @@ class _Sync(IncrementalSync):
         :data:`MAX_ORDERS_WINDOW` paged at once (up to :data:`ORDERS_WINDOW_CONCURRENCY`: a window's
         pages follow ``Link`` headers one after the other, so under 429s the longest chain, not the
         order count, bounds the sync), then settled (:meth:`_settle`: orders modified while their
-        window was paged). The version guard runs here, in the consumer's thread."""
+        window was paged)."""
         if self.window is not None:
             yield from self._orders_by_business_date(*self.window)
             return
         state = self.state()
         marks: dict[str, str] = dict(state.get("hwm", {}))
         end = self.now() + timedelta(milliseconds=1)  # endDate is exclusive: include orders modified at `now`
-        reads = [self._restaurant_orders(guid, marks, end) for guid in self.restaurants]
-        for page in fan_in(reads, RESTAURANTS_AT_ONCE, name="toast-restaurants"):
-            if kept := self._guarded(page):
-                yield kept
+        yield from self._side_by_side([self._restaurant_orders(guid, marks, end) for guid in self.restaurants])
         state["hwm"] = marks  # every restaurant finished or stopped early (its mark: what was read)
 
     def _restaurant_orders(self, guid: str, marks: dict[str, str], end: datetime) -> Iterator[OrdersPage]:
@@ -293,11 +290,16 @@ class _Sync(IncrementalSync):
                 params = {"businessDate": _yyyymmdd(day), "pageSize": ORDERS_PAGE_SIZE}
                 yield from self.client.orders_pages(ORDERS_BULK_PATH, guid, params)
 
-        reads = [restaurant_days(guid) for guid in self.restaurants]
         with stops_early(self.pace, "Toast orders (window)"):
-            for page in fan_in(reads, RESTAURANTS_AT_ONCE, name="toast-restaurants"):
-                if kept := self._guarded(page):
-                    yield kept
+            yield from self._side_by_side([restaurant_days(guid) for guid in self.restaurants])
+
+    def _side_by_side(self, reads: list[Iterator[OrdersPage]]) -> Iterator[list[Row] | OrdersPage]:
+        """The pages of one read per restaurant, up to :data:`RESTAURANTS_AT_ONCE` at once (Toast's
+        limits count per restaurant), as the version guard keeps them — in this, the consumer's,
+        thread: the guard's counters are not thread-safe."""
+        for page in fan_in(reads, RESTAURANTS_AT_ONCE, name="toast-restaurants"):
+            if kept := self._guarded(page):
+                yield kept
 
     def menus(self) -> Iterator[list[Row]]:
         """``/menus`` only for restaurants whose ``/metadata`` ``lastUpdated`` changed since the last load."""

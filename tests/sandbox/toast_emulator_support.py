@@ -68,7 +68,7 @@ class Served(emulators.Served):
     def bulk_pages(self, restaurant: str | None = None, **params: Any) -> Iterator[httpx.Response]:
         """Every page of an ordersBulk query, following ``rel="next"`` until it is gone; a 429 of
         the endpoint's limit (5 requests/s per restaurant) is waited out, as a client does."""
-        resp = self.within_limits(lambda: self.get("/orders/v2/ordersBulk", restaurant, **params))
+        resp = self.bulk(restaurant, **params)
         while True:
             assert resp.status_code == 200, resp.text
             yield resp
