@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -37,8 +38,33 @@ def bulk_disposition(first_load: bool) -> Any:
     Square chain × 14 the merge was ~3 s of a ~5 s load). A key the source read twice (a sale
     modified while its import read the feed) is then in the table twice: the caller removes the
     older copy after the load (``pos_sync.warehouse.repeats.drop_repeats``), as the merge would
-    have. The other resources always merge (dlt gives their nested tables a root key only then)."""
-    return "append" if first_load else MERGE
+    have. The other resources always merge (dlt gives their nested tables a root key only then).
+
+    The tables keep their ``dedup_sort`` hint for that removal; dlt's load warns that an append
+    ignores it, a ``[WARNING]`` line on every first sync that asks nothing of the user:
+    :class:`AppendIgnoresDedupSort` drops exactly that line."""
+    if first_load:
+        AppendIgnoresDedupSort.install()
+        return "append"
+    return MERGE
+
+
+class AppendIgnoresDedupSort(logging.Filter):
+    """Drops dlt's warning that a ``dedup_sort`` hint is ignored by an ``append`` load (dlt's
+    ``verify_schema_merge_disposition``): a first load appends on purpose and the hint is read
+    after it (:func:`bulk_disposition`). Every other dlt record passes, that warning for a
+    ``replace`` load too."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not ('"dedup_sort" column hint' in message and 'with write disposition "append"' in message)
+
+    @classmethod
+    def install(cls) -> None:
+        """On dlt's logger (``dlt``, the one its load logs to), once per process."""
+        dlt_logger = logging.getLogger("dlt")
+        if not any(isinstance(f, cls) for f in dlt_logger.filters):
+            dlt_logger.addFilter(cls())
 
 
 def content_hash(row: Mapping[str, Any]) -> str:

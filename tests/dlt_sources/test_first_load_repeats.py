@@ -7,6 +7,7 @@ the import paged the feed): appended + dropped equals what the merge loads."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -134,7 +135,7 @@ def test_a_nested_table_without_root_key_is_refused_not_guessed(warehouse: Wareh
 
 
 # ------------------------------------------------------------------ real sources, a sale read twice
-def _shop(account: str, *, first_load: bool, notes: bool) -> Any:
+def _shop(account: str, *, first_load: bool, notes: bool, hints: dict[str, Any] | None = None) -> Any:
     """A source whose sales (keyed on id and account, built in Arrow as the providers' are) carry
     items and, with ``notes``, notes: nested tables of the sales, in the first load appended."""
     from dlt_sources.common.arrow import prepare_arrow_resources
@@ -143,7 +144,8 @@ def _shop(account: str, *, first_load: bool, notes: bool) -> Any:
 
     prepare_arrow_resources(["sales"])  # as the sources do
     count_nested_by_root_resource()
-    hints = {"write_disposition": bulk_disposition(first_load), "primary_key": ["id", "_pos_account_id"]}
+    hints = {"write_disposition": bulk_disposition(first_load), "primary_key": ["id", "_pos_account_id"],
+             **(hints or {})}
 
     @dlt.source(name="shop")
     def shop() -> Any:
@@ -170,6 +172,45 @@ def _dagster_dlt_run(pipeline: dlt.Pipeline, source: Any) -> None:
         pipeline.drop_pending_packages()
     fmt = preferred_loader_file_format(pipeline.destination.destination_type)
     pipeline.run(source, loader_file_format=fmt).raise_on_failed_jobs()
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def test_a_first_load_logs_no_warning_about_the_dedup_sort_it_keeps(warehouse: Warehouse) -> None:
+    """The first load appends sales whose ``version`` keeps its ``dedup_sort`` hint (read by
+    ``drop_repeats``); dlt warns that the append ignores it — a ``[WARNING]`` line on every first
+    sync of a Lightspeed or Square account. That line, and only that one, is dropped: logged by
+    hand on dlt's logger, another warning still comes through, and the same warning does once the
+    filter is taken off (what the load logged before)."""
+    from dlt_sources.common.rows import AppendIgnoresDedupSort
+
+    dlt_logger = logging.getLogger("dlt")
+    records = _Records()
+    dlt_logger.addHandler(records)
+    try:
+        versions = {"columns": {"version": {"data_type": "bigint", "dedup_sort": "desc"}}}
+        _dagster_dlt_run(account_pipeline("shop", "mine"), _shop("mine", first_load=True, notes=False, hints=versions))
+        assert warehouse.scalar("select count(*) from raw_shop.sales") == 3
+        assert [m for m in records.messages if "dedup_sort" in m] == []
+        ignored = ('The "dedup_sort" column hint for column "version" in table "sales" with write disposition '
+                   '"append" in schema "shop" will be ignored.')
+        dlt_logger.warning(ignored)
+        dlt_logger.warning("another warning")
+        assert records.messages[-1] == "another warning" and ignored not in records.messages
+        for f in [f for f in dlt_logger.filters if isinstance(f, AppendIgnoresDedupSort)]:
+            dlt_logger.removeFilter(f)
+        dlt_logger.warning(ignored)
+        assert records.messages[-1] == ignored
+    finally:
+        dlt_logger.removeHandler(records)
+        AppendIgnoresDedupSort.install()
 
 
 def test_a_later_sync_merges_even_when_the_destinations_newest_schema_appends(
