@@ -132,6 +132,11 @@ def build_account(account_id: str, provider: str, tenant_id: str, settings: Sett
                     if not _out_of_memory(wh, exc) or (raised := wh.raise_memory_limit()) is None:
                         raise
                     result.memory_limit_raised_to = raised
+            if writer.memory_limit_sized_to:  # room for the keys the build's inserts added
+                result.memory_limit_sized_to = writer.memory_limit_sized_to
+                LOG.info("canonical build of account %s: memory_limit %d MiB for the key indexes of its %d "
+                         "keys and the warehouse's history (POS_WAREHOUSE_MEMORY_LIMIT %s)", account_id,
+                         writer.memory_limit_sized_to >> 20, writer.keys_written, settings.warehouse_memory_limit)
             if result.memory_limit_raised_to:
                 LOG.warning("canonical build of account %s needed more than POS_WAREHOUSE_MEMORY_LIMIT (%s): "
                             "built again with %d MiB; set POS_WAREHOUSE_MEMORY_LIMIT to at least that for this "

@@ -30,6 +30,11 @@ Day = tuple[str, str, str, date]  # tenant, provider, location, business date
 DAYS_PER_QUERY = 60
 
 
+def keys_of(table: Any) -> int:
+    """Keys a row of the canonical ``table`` adds to DuckDB's indexes: its primary key, its ``UNIQUE``."""
+    return 1 + bool(table.unique)
+
+
 class CanonicalWriter:
     """A :class:`transforms.build.CanonicalSink` over the warehouse, inside the caller's transaction."""
 
@@ -45,6 +50,8 @@ class CanonicalWriter:
         self.daily_rows = 0  # daily_product_sales rows written by recompute_daily_product_sales
         self.new_products = 0  # POS products first seen by this build
         self.new_versions = 0  # new versions of products already known (changed or archived)
+        self.keys_written = 0  # keys this writer's inserts added to the canonical tables' key indexes
+        self.memory_limit_sized_to: int | None = None  # bytes: raised for the key indexes of its inserts
 
     def write(self, batch: CanonicalBatch, stale_ids: Iterable[str] = ()) -> None:
         ids = sorted({(t["id"],) for t in batch.transactions} | {(i,) for i in stale_ids})
@@ -52,6 +59,8 @@ class CanonicalWriter:
             return
         wh = self.wh
         self._delete_transactions(wh.temp_keys(["id"], ids))
+        self._room_for_keys(len(batch.transactions) * keys_of(POS_TRANSACTIONS) + len(batch.items)
+                            * keys_of(POS_TRANSACTION_ITEMS) + len(batch.tenders) * keys_of(POS_TENDERS))
         wh.insert_rows(POS_TRANSACTIONS, batch.transactions)
         # the tenant's mappings as two columns (with_mappings' values, without a copy of every item)
         targets = [self.mappings.get(i.get("pos_item_id") or "") for i in batch.items]
@@ -63,6 +72,20 @@ class CanonicalWriter:
         self.transactions += len(batch.transactions)
         self.items += len(batch.items)
         self.tenders += len(batch.tenders)
+
+    def _room_for_keys(self, new_keys: int) -> None:
+        """Before inserting rows with ``new_keys`` keys: DuckDB's ``memory_limit`` raised to twice the
+        key indexes the transaction will hold — the committed history's, what this writer inserted,
+        and these (:meth:`~pos_sync.warehouse.sql.Warehouse.fit_memory_limit_to_keys`). A first
+        build of a long history has no committed keys to size ahead from: at chain × 90 days its
+        ~1.8 M keys outgrew the 256MB default, and the build failed, rolled back and ran again
+        (half of its 26 s). Counted from the rows about to go in, the limit is right the first time."""
+        if new_keys <= 0:
+            return
+        raised = self.wh.fit_memory_limit_to_keys(pending_keys=self.keys_written + new_keys)
+        if raised is not None:
+            self.memory_limit_sized_to = raised
+        self.keys_written += new_keys
 
     def _delete_transactions(self, key_table: str) -> None:
         """Delete the transactions whose ids are in ``key_table`` (column ``id``) with their items and
@@ -102,6 +125,8 @@ class CanonicalWriter:
         stale = f"{keys}_stale"
         wh.execute(f"CREATE OR REPLACE TEMP TABLE {stale} AS {sales.stale_ids.replace('{keys}', keys)}")
         self._delete_transactions(stale)
+        self._room_for_keys(sum(int(wh.scalar(f"select count(*) from {made[t.name]}")) * keys_of(t)
+                                for t in (POS_TRANSACTIONS, POS_TRANSACTION_ITEMS, POS_TENDERS)))
         mappings = wh.temp_keys(["pos_item_id", "target"], sorted(self.mappings.items()))
         counts = {}
         for table in (POS_TRANSACTIONS, POS_TRANSACTION_ITEMS, POS_TENDERS):

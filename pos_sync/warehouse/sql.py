@@ -219,14 +219,15 @@ class Warehouse:
         return sum(int(r["estimated_size"] or 0) * keys_per_table.get(r["table_name"], 0) for r in rows
                    ) * KEY_INDEX_BYTES_PER_KEY
 
-    def fit_memory_limit_to_keys(self) -> int | None:
-        """Raise the connection's ``memory_limit`` to twice :meth:`key_index_bytes` when the key indexes
+    def fit_memory_limit_to_keys(self, pending_keys: int = 0) -> int | None:
+        """Raise the connection's ``memory_limit`` to twice the key indexes — :meth:`key_index_bytes`
+        of the committed history and ``pending_keys`` more, the keys a transaction inserts — when they
         would take more than half of it (a long history: chain × 90 days needs ≈ 275 MiB of them, more
         than the 256MB default — every build then failed once and ran again); at most DuckDB's own
         default. The new limit in bytes, or None when the limit leaves them room."""
         if self.dialect != "duckdb":
             return None
-        needed = 2 * self.key_index_bytes()
+        needed = 2 * (self.key_index_bytes() + pending_keys * KEY_INDEX_BYTES_PER_KEY)
         if needed <= self.memory_limit_bytes():
             return None
         return self._raise_memory_limit_to(-(-needed // (1 << 20)) << 20)  # whole MiB

@@ -101,8 +101,34 @@ def test_a_build_over_a_long_history_gets_room_for_its_key_indexes_before_it_sta
     assert second.loads == 1 and second.transactions > 0
     assert second.memory_limit_raised_to is None  # no failed attempt
     sized = second.memory_limit_sized_to
-    # (DuckDB shows the limit to 0.1 of its unit: 1.0 GiB for 1 066 MiB)
-    assert sized is not None and abs(sized - 2 * keys * per_key) < 0.06 * sized
-    assert [r.levelname for r in caplog.records if r.name == "pos_sync.canonical.build"] == ["INFO"]
+    # before the build, room for the history's keys; before its inserts, for theirs too (each of the
+    # three tables has a primary key and a UNIQUE). DuckDB shows the limit to 0.1 of its unit
+    inserted = 2 * (second.transactions + second.items + second.tenders)
+    assert sized is not None and abs(sized - 2 * (keys + inserted) * per_key) < 0.06 * sized
+    assert [r.levelname for r in caplog.records if r.name == "pos_sync.canonical.build"] == ["INFO", "INFO"]
+    assert env.reconcile() == []
+    assert env.build().loads == 0
+
+
+def test_a_first_build_of_a_long_history_gets_room_for_the_keys_it_inserts(
+        make_env: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """A first build has no committed history to size DuckDB's ``memory_limit`` from: at chain × 90
+    days its ~1.8 M keys outgrew the 256MB default, and every first import's build failed, rolled
+    back and ran again (half of its time) with a warning asking the user to set
+    POS_WAREHOUSE_MEMORY_LIMIT. The writer counts the keys of the rows it is about to insert and
+    makes room for them first: no failed attempt, no warning, the limit twice their estimate."""
+    env = make_env()
+    env.ingest()
+    per_key = 1_000_000  # a tiny world's keys, each as big as a chain × 90 history's thousands
+    monkeypatch.setattr("pos_sync.warehouse.sql.KEY_INDEX_BYTES_PER_KEY", per_key)
+    with caplog.at_level(logging.INFO, logger="pos_sync.canonical.build"):
+        first = env.build()
+    assert first.loads == 1 and first.transactions > 0
+    assert first.memory_limit_raised_to is None  # no failed attempt
+    inserted = 2 * (first.transactions + first.items + first.tenders)
+    assert first.memory_limit_sized_to is not None
+    assert abs(first.memory_limit_sized_to - 2 * inserted * per_key) < 0.06 * first.memory_limit_sized_to
+    (info,) = [r.getMessage() for r in caplog.records if r.name == "pos_sync.canonical.build"]
+    assert f"its {inserted} keys" in info and "memory_limit" in info
     assert env.reconcile() == []
     assert env.build().loads == 0
