@@ -15,6 +15,7 @@ canonical tables as they were and the loads unprocessed. Cost grows with new dat
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections.abc import Mapping
 from contextlib import closing
@@ -85,6 +86,15 @@ def _builder_of(provider: str) -> Builder:
     return builder
 
 
+def release_arrow_memory() -> None:
+    """Hand back to the system what Arrow's allocator (mimalloc) keeps of buffers already freed —
+    the raw import's, when the build runs in the sync's process — before DuckDB takes its own
+    memory for the build: 108 MiB of a chain × 90 days Lightspeed sync (its RSS before the build
+    545 → 437 MiB). Nothing when Arrow is not loaded."""
+    if (pyarrow := sys.modules.get("pyarrow")) is not None:
+        pyarrow.default_memory_pool().release_unused()
+
+
 def build_account(account_id: str, provider: str, tenant_id: str, settings: Settings | None = None, *,
                   builder: Builder | None = None, mappings: Mapping[str, str] | None = None) -> BuildResult:
     """Process every raw load of ``provider`` this account's canonical build has not seen yet
@@ -93,6 +103,7 @@ def build_account(account_id: str, provider: str, tenant_id: str, settings: Sett
     settings = settings or load_settings()
     build = builder or _builder_of(provider)
     started = time.monotonic()
+    release_arrow_memory()
     result = BuildResult(account_id=account_id, provider=provider)
     wh = Warehouse(settings)
     try:

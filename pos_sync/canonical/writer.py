@@ -19,6 +19,7 @@ from transforms.canonical import (
     POS_TRANSACTIONS,
     SCHEMA,
     CanonicalBatch,
+    Table,
 )
 from transforms.canonical_sql import CANONICAL_ID_MACRO
 from transforms.catalog import product_key, version_products
@@ -30,7 +31,7 @@ Day = tuple[str, str, str, date]  # tenant, provider, location, business date
 DAYS_PER_QUERY = 60
 
 
-def keys_of(table: Any) -> int:
+def keys_of(table: Table) -> int:
     """Keys a row of the canonical ``table`` adds to DuckDB's indexes: its primary key, its ``UNIQUE``."""
     return 1 + bool(table.unique)
 
