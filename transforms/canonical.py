@@ -45,6 +45,11 @@ class Table:
     unique: tuple[str, ...] = ()  # the natural key, when the primary key is a derived id (a UNIQUE constraint)
 
     @property
+    def index_keys(self) -> int:
+        """Keys a row adds to the database's key indexes: its primary key and, if any, its ``UNIQUE``."""
+        return 1 + bool(self.unique)
+
+    @property
     def unique_constraint(self) -> str | None:
         return f"uq_{self.name}_natural_key" if self.unique else None
 

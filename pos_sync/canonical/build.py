@@ -103,7 +103,6 @@ def build_account(account_id: str, provider: str, tenant_id: str, settings: Sett
     settings = settings or load_settings()
     build = builder or _builder_of(provider)
     started = time.monotonic()
-    release_arrow_memory()
     result = BuildResult(account_id=account_id, provider=provider)
     wh = Warehouse(settings)
     try:
@@ -113,6 +112,7 @@ def build_account(account_id: str, provider: str, tenant_id: str, settings: Sett
             (account_id, provider))}
         raw_loads = unprocessed_loads(wh, provider, processed)
         if raw_loads:
+            release_arrow_memory()
             now = datetime.now(UTC)
             job = BuildJob(tenant_id=tenant_id, account_id=account_id, loads=tuple(raw_loads),
                            first_build=not processed, pii_key=pii_key(settings),

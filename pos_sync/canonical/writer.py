@@ -19,7 +19,6 @@ from transforms.canonical import (
     POS_TRANSACTIONS,
     SCHEMA,
     CanonicalBatch,
-    Table,
 )
 from transforms.canonical_sql import CANONICAL_ID_MACRO
 from transforms.catalog import product_key, version_products
@@ -35,11 +34,6 @@ DAYS_PER_QUERY = 60
 # primary key and UNIQUE: 7.9–8.2 at chain × 90 days (Square 2.97 M keys of 364 k orders, Lightspeed
 # 1.79 M of 220 k sales, Toast 195 k of 24.8 k orders at chain × 14)
 KEYS_PER_OBJECT = 8
-
-
-def keys_of(table: Table) -> int:
-    """Keys a row of the canonical ``table`` adds to DuckDB's indexes: its primary key, its ``UNIQUE``."""
-    return 1 + bool(table.unique)
 
 
 class CanonicalWriter:
@@ -66,8 +60,8 @@ class CanonicalWriter:
             return
         wh = self.wh
         self._delete_transactions(wh.temp_keys(["id"], ids))
-        self._room_for_keys(len(batch.transactions) * keys_of(POS_TRANSACTIONS) + len(batch.items)
-                            * keys_of(POS_TRANSACTION_ITEMS) + len(batch.tenders) * keys_of(POS_TENDERS))
+        self._room_for_keys(len(batch.transactions) * POS_TRANSACTIONS.index_keys + len(batch.items)
+                            * POS_TRANSACTION_ITEMS.index_keys + len(batch.tenders) * POS_TENDERS.index_keys)
         wh.insert_rows(POS_TRANSACTIONS, batch.transactions)
         # the tenant's mappings as two columns (with_mappings' values, without a copy of every item)
         targets = [self.mappings.get(i.get("pos_item_id") or "") for i in batch.items]
@@ -138,7 +132,7 @@ class CanonicalWriter:
         stale = f"{keys}_stale"
         wh.execute(f"CREATE OR REPLACE TEMP TABLE {stale} AS {sales.stale_ids.replace('{keys}', keys)}")
         self._delete_transactions(stale)
-        self._room_for_keys(sum(int(wh.scalar(f"select count(*) from {made[t.name]}")) * keys_of(t)
+        self._room_for_keys(sum(int(wh.scalar(f"select count(*) from {made[t.name]}")) * t.index_keys
                                 for t in (POS_TRANSACTIONS, POS_TRANSACTION_ITEMS, POS_TENDERS)))
         mappings = wh.temp_keys(["pos_item_id", "target"], sorted(self.mappings.items()))
         counts = {}

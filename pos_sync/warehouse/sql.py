@@ -214,7 +214,7 @@ class Warehouse:
             return 0
         from transforms.canonical import SCHEMA, TABLES
 
-        keys_per_table = {t.name: 1 + bool(t.unique) for t in TABLES}
+        keys_per_table = {t.name: t.index_keys for t in TABLES}
         rows = self.query("select table_name, estimated_size from duckdb_tables() where schema_name = %s", (SCHEMA,))
         return sum(int(r["estimated_size"] or 0) * keys_per_table.get(r["table_name"], 0) for r in rows
                    ) * KEY_INDEX_BYTES_PER_KEY
