@@ -37,7 +37,7 @@ class RawReader:
         return self._types(table) if self.has(table) else {}
 
     def keys(self, values: Iterable[str], column: str = "id") -> str:
-        return self.wh.temp_keys([column], [(v,) for v in values])
+        return self.wh.temp_key_column(column, values)
 
     def account_table(self, table: str) -> list[Row]:
         if not self.has(table):

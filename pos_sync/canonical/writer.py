@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sized
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -110,13 +110,21 @@ class CanonicalWriter:
     def write_set_based(self, sales: SetBasedSales, ids: Iterable[str]) -> list[str]:
         """:meth:`write` of the rows ``sales``' SQL makes of the objects ``ids``: intermediate and
         canonical rows in temporary tables, then the same deletes and inserts, never through Python.
-        Returns the ids the SQL left to the normaliser (``sales.left_out``)."""
+        Returns the ids the SQL left to the normaliser (``sales.left_out``).
+
+        ``ids`` is consumed: a set is emptied once its ids are in the warehouse's key table — a
+        long history's are ≈ 100 MiB of Python strings (Square at chain × 90 days: 364 k orders),
+        otherwise alive beside DuckDB's memory through the whole build."""
         wh = self.wh
-        ids = sorted(ids)
+        count = len(ids) if isinstance(ids, Sized) else None
+        keys = wh.temp_key_column("id", ids)
+        if isinstance(ids, set):
+            ids.clear()
+        if count is None:
+            count = int(wh.scalar(f"select count(*) from {keys}"))
         # the intermediate tables come first, and a long history's can outgrow the limit before any
         # insert (Square at chain × 90 days: its transactions table at 256MB): room for an estimate
-        self._room_for_keys(len(ids) * KEYS_PER_OBJECT, estimate=True)
-        keys = wh.temp_keys(["id"], [(i,) for i in ids])
+        self._room_for_keys(count * KEYS_PER_OBJECT, estimate=True)
         wh.execute(CANONICAL_ID_MACRO)
         for statement in sales.prepare:
             wh.execute(statement.replace("{keys}", keys))

@@ -331,6 +331,20 @@ class Warehouse:
         _pos_src = data  # noqa: F841 - read by the statement's replacement scan
         self.conn.execute(statement)
 
+    def temp_key_column(self, column: str, values: Iterable[str]) -> str:
+        """A temporary table of one TEXT column of ``values`` (:meth:`temp_keys` of 1-tuples, without
+        a tuple a value: on DuckDB the values go in as one Arrow string array)."""
+        values = values if isinstance(values, list) else list(values)
+        if self.dialect != "duckdb" or not all(isinstance(v, str) for v in values):
+            return self.temp_keys([column], [(v,) for v in values])
+        import pyarrow as pa
+
+        self._tmp += 1
+        name = f"tmp_keys_{self._tmp}"
+        table = pa.table({column: pa.array(sorted(values), pa.string())})
+        self._from_arrow(table, f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM _pos_src")
+        return name
+
     def temp_keys(self, columns: Sequence[str], rows: Iterable[Sequence[Any]], name: str | None = None) -> str:
         """A temporary table of key tuples (all TEXT/DATE as given) for set-based joins (``name``:
         its name, else a fresh one)."""

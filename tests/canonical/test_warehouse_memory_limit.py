@@ -3,6 +3,7 @@ POS_WAREHOUSE_MEMORY_LIMIT (default 256MB), apart from the raw loads' POS_DUCKDB
 
 from __future__ import annotations
 
+import importlib
 import logging
 from datetime import timedelta
 from pathlib import Path
@@ -158,3 +159,47 @@ def test_the_room_is_made_before_the_set_based_builds_intermediate_tables(
     assert first.memory_limit_raised_to is None and first.transactions > 0
     # raised before the first of them, from the 256MB default (244.1 MiB as DuckDB shows it)
     assert limits_at_temp_tables and min(limits_at_temp_tables) > 256 << 20
+
+
+def test_the_set_based_build_lets_go_of_the_changed_ids_before_its_sql(
+        make_env: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ids of the changed sales are ≈ 100 MiB of Python strings at chain × 90 days (364 k Square
+    orders): once in the warehouse's key table, the set holding them is emptied, not kept alive
+    beside DuckDB's memory through the build's SQL (the sync's peak RSS)."""
+    square_build = importlib.import_module("transforms.square.build")  # (the package exports its build())
+    env = make_env()
+    env.ingest()
+    monkeypatch.setattr("transforms.build.SET_BASED_MIN", 0)  # the set-based build, however few the sales
+    handed: list[set[str]] = []
+    sizes_at_sql: list[int] = []
+    set_based_first = square_build.set_based_first
+
+    def keeps_hold(out: Any, ids: set[str], *args: Any) -> set[str]:
+        handed.append(ids)
+        sizes_at_sql.append(len(ids))  # before the build's SQL
+        return set_based_first(out, ids, *args)
+
+    execute = Warehouse.execute
+
+    def watched(self: Warehouse, sql: str, *args: Any, **kwargs: Any) -> Any:
+        if handed and sql.lstrip().upper().startswith("CREATE OR REPLACE TEMP TABLE"):
+            sizes_at_sql.append(len(handed[0]))
+        return execute(self, sql, *args, **kwargs)
+
+    monkeypatch.setattr(square_build, "set_based_first", keeps_hold)
+    monkeypatch.setattr(Warehouse, "execute", watched)
+    first = env.build()
+    assert first.transactions > 0 and len(sizes_at_sql) > 1
+    assert sizes_at_sql[0] > 0 and set(sizes_at_sql[1:]) == {0}  # emptied before the first statement
+    assert env.reconcile() == []
+
+
+@pytest.mark.parametrize("values", [{"b", "a", None}, ["x"] * 3, [3, 1, 2], []])
+def test_a_key_column_holds_the_values_given(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, values: Any) -> None:
+    monkeypatch.setenv("POS_HOME", str(tmp_path))
+    wh = Warehouse()
+    try:
+        name = wh.temp_key_column("id", values)
+        assert sorted(wh.column(f"select id from {name}"), key=str) == sorted(values, key=str)
+    finally:
+        wh.close()
