@@ -15,10 +15,11 @@ canonical tables as they were and the loads unprocessed. Cost grows with new dat
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import time
 from collections.abc import Mapping
-from contextlib import closing
+from contextlib import closing, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -70,11 +71,38 @@ def unprocessed_loads(wh: Warehouse, provider: str, processed: set[str]) -> list
 
 
 def _out_of_memory(wh: Warehouse, exc: BaseException) -> bool:
+    """Whether DuckDB ran out of its ``memory_limit``: in a statement, or in the commit
+    (:func:`_commit_ran_out`)."""
     if wh.dialect != "duckdb":
         return False
     import duckdb
 
-    return isinstance(exc, duckdb.OutOfMemoryException)
+    return isinstance(exc, duckdb.OutOfMemoryException) or _commit_ran_out(exc)
+
+
+# the buffer manager's words when it cannot get memory: "could not allocate block of size …",
+# "failed to allocate data of size …", "failed to pin block of size …", each with "(x MiB/y MiB used)"
+_NO_MEMORY = re.compile(r"(allocate|pin) (block|data) of size .*/.* used\)", re.S)
+
+
+def _commit_ran_out(exc: BaseException) -> bool:
+    """A commit that ran out of memory: DuckDB raises a ``TransactionException`` ("Failed to commit:
+    could not allocate block …"), not an ``OutOfMemoryException``, and invalidates the database —
+    nothing of the transaction is written, and the connection can run nothing more."""
+    import duckdb
+
+    return (isinstance(exc, duckdb.TransactionException) and "Failed to commit" in str(exc)
+            and bool(_NO_MEMORY.search(str(exc))))
+
+
+def _reopened(wh: Warehouse, settings: Settings, limit: int) -> Warehouse:
+    """A new connection to the warehouse in place of one whose database DuckDB invalidated (a commit
+    that ran out of memory), with the ``memory_limit`` (bytes) the failed attempt had."""
+    with suppress(Exception):  # (closing an invalidated connection may raise; nothing is left to lose)
+        wh.close()
+    fresh = Warehouse(settings)
+    fresh.set_memory_limit(limit)
+    return fresh
 
 
 def _builder_of(provider: str) -> Builder:
@@ -124,6 +152,7 @@ def build_account(account_id: str, provider: str, tenant_id: str, settings: Sett
                          "warehouse's history (POS_WAREHOUSE_MEMORY_LIMIT %s)", account_id,
                          result.memory_limit_sized_to >> 20, settings.warehouse_memory_limit)
             while True:
+                limit = wh.memory_limit_bytes() if wh.dialect == "duckdb" else 0
                 try:
                     with wh.transaction():
                         writer = CanonicalWriter(wh, account_id, provider, mappings)
@@ -140,7 +169,11 @@ def build_account(account_id: str, provider: str, tenant_id: str, settings: Sett
                 except Exception as exc:
                     # one transaction, rolled back whole: a build that outgrew POS_WAREHOUSE_MEMORY_LIMIT
                     # (a long history's key indexes) runs again with twice the memory, not fails
-                    if not _out_of_memory(wh, exc) or (raised := wh.raise_memory_limit()) is None:
+                    if not _out_of_memory(wh, exc):
+                        raise
+                    if _commit_ran_out(exc):  # its database invalidated: the next attempt on a new connection
+                        wh = _reopened(wh, settings, limit)
+                    if (raised := wh.raise_memory_limit()) is None:
                         raise
                     result.memory_limit_raised_to = raised
             if writer.memory_limit_sized_to:  # room for the keys the build's inserts added

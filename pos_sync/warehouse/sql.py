@@ -186,6 +186,10 @@ class Warehouse:
         """The DuckDB connection's ``memory_limit`` in bytes."""
         return _bytes(str(self.conn.execute("select current_setting('memory_limit')").fetchall()[0][0]))
 
+    def set_memory_limit(self, limit: int) -> None:
+        """Set the DuckDB connection's ``memory_limit`` to ``limit`` bytes."""
+        self.conn.execute(f"set memory_limit = '{int(limit)}B'")
+
     def raise_memory_limit(self) -> int | None:
         """Double the DuckDB connection's ``memory_limit``, at most to DuckDB's own default (80 % of
         the machine's RAM); the new limit in bytes, or None when it is there already. (What needs

@@ -3,8 +3,10 @@ POS_WAREHOUSE_MEMORY_LIMIT (default 256MB), apart from the raw loads' POS_DUCKDB
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
+import os
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -203,3 +205,77 @@ def test_a_key_column_holds_the_values_given(tmp_path: Path, monkeypatch: pytest
         assert sorted(wh.column(f"select id from {name}"), key=str) == sorted(values, key=str)
     finally:
         wh.close()
+
+
+def test_a_build_whose_commit_runs_out_of_memory_runs_again_on_a_new_connection(
+        make_env: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """DuckDB reports a commit that ran out of memory as a ``TransactionException`` ("Failed to
+    commit: could not allocate block …") and invalidates the database: the build's retry must
+    recognise it and run again on a new connection, with twice the memory — not fail the sync (and
+    every later one: the same build, the same limit). Here the commit's limit is cut to what the
+    transaction already uses (or less), once."""
+    import duckdb
+
+    env = make_env()
+    env.ingest()
+    commit = Warehouse.commit
+    failures: list[str] = []
+
+    def starved(self: Warehouse) -> None:
+        if not failures and self.dialect == "duckdb" and self.table_exists(SCHEMA, "transform_loads") and self.scalar(
+                f"select count(*) from {SCHEMA}.transform_loads") > 0:  # the build's: its loads recorded
+            used = int(self.scalar("select sum(memory_usage_bytes) from duckdb_memory()"))
+            # as little as DuckDB can free down to; set on a cursor of the instance (the limit is
+            # the instance's): a SET that fails there leaves the build's transaction alone
+            probe = self.conn.cursor()
+            for share in (0.1, 0.25, 0.5, 0.75, 1.0):
+                with contextlib.suppress(duckdb.OutOfMemoryException):
+                    probe.execute(f"set memory_limit = '{int(used * share)}B'")
+                    break
+            probe.close()
+            try:
+                commit(self)
+            except duckdb.TransactionException as exc:
+                failures.append(str(exc))
+                raise
+        commit(self)
+
+    monkeypatch.setattr(Warehouse, "commit", starved)
+    with caplog.at_level(logging.WARNING, logger="pos_sync.canonical.build"):
+        first = env.build()
+    assert failures and "Failed to commit" in failures[0]  # the commit did run out, once
+    assert first.memory_limit_raised_to is not None and first.transactions > 0
+    assert any("built again" in r.getMessage() for r in caplog.records)
+    assert env.reconcile() == []
+    assert env.build().loads == 0
+
+
+def test_a_warehouse_whose_commit_ran_out_is_reopened_as_it_was_before_the_transaction(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A commit that runs out of memory while writing a large transaction (row groups written ahead,
+    a key index) makes DuckDB invalidate the database: the connection runs nothing more. The build
+    recognises the error and continues on a new connection (``_reopened``), which reads the
+    warehouse as it was before the transaction, with the failed attempt's limit."""
+    import duckdb
+
+    from pos_sync.canonical.build import _commit_ran_out, _reopened
+
+    monkeypatch.setenv("POS_HOME", str(tmp_path))
+    settings = parse_settings(dict(os.environ))
+    wh = Warehouse(settings)
+    wh.execute("create table t (id varchar primary key, v varchar)")
+    wh.execute("insert into t select 'kept' || i, 'x' from range(1000) r(i)")
+    wh.commit()
+    wh.set_memory_limit(50 << 20)
+    limit = wh.memory_limit_bytes()
+    with pytest.raises(duckdb.TransactionException) as failed, wh.transaction():
+        wh.execute("insert into t select uuid()::varchar, repeat('y', 50) from range(400000)")
+    assert _commit_ran_out(failed.value), failed.value
+    with pytest.raises(duckdb.FatalException):  # invalidated
+        wh.execute("select 1")
+    fresh = _reopened(wh, settings, limit)
+    try:
+        assert fresh.scalar("select count(*) from t") == 1000
+        assert fresh.memory_limit_bytes() == limit
+    finally:
+        fresh.close()
