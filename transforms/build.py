@@ -109,7 +109,8 @@ class CanonicalSink(Protocol):
 
     def write_set_based(self, sales: SetBasedSales, ids: Iterable[str]) -> list[str]:
         """Like :meth:`write`, with the rows of the objects ``ids`` made by ``sales``' SQL; the ids it
-        left to the normaliser (``sales.left_out``)."""
+        left to the normaliser (``sales.left_out``). A set ``ids`` is consumed (emptied once the
+        ids are in the warehouse: a long history's are ≈ 100 MiB of strings)."""
         ...
 
     def write(self, batch: CanonicalBatch, stale_ids: Iterable[str] = ()) -> None:
@@ -157,7 +158,7 @@ def set_based_first(out: CanonicalSink, ids: set[str], supported: Callable[[], b
     """The changed objects ``ids`` a builder still normalises in Python: all of them, unless there
     are :data:`SET_BASED_MIN` or more, the sink runs set-based SQL and the provider's SQL is exact
     here (``supported()``, asked only then: it reads the raw tables' columns) — then ``sales()``'s
-    SQL writes them and only those it left out remain."""
+    SQL writes them and only those it left out remain (``ids`` is then emptied: the sink consumes it)."""
     if len(ids) < SET_BASED_MIN or not getattr(out, "set_based", False) or not supported():
         return ids
     return set(out.write_set_based(sales(), ids))
