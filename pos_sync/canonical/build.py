@@ -171,8 +171,10 @@ def build_account(account_id: str, provider: str, tenant_id: str, settings: Sett
                     # (a long history's key indexes) runs again with twice the memory, not fails
                     if not _out_of_memory(wh, exc):
                         raise
-                    if _commit_ran_out(exc):  # its database invalidated: the next attempt on a new connection
-                        wh = _reopened(wh, settings, limit)
+                    if _commit_ran_out(exc):
+                        # its database invalidated: the next attempt on a new connection, from the limit the
+                        # commit ran out at (the attempt's, or what its writer raised it to for the keys)
+                        wh = _reopened(wh, settings, max(limit, writer.memory_limit_sized_to or 0))
                     if (raised := wh.raise_memory_limit()) is None:
                         raise
                     result.memory_limit_raised_to = raised

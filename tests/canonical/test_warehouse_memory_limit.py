@@ -218,6 +218,18 @@ def test_a_build_whose_commit_runs_out_of_memory_runs_again_on_a_new_connection(
 
     env = make_env()
     env.ingest()
+    # the writer sizes the limit for the keys it inserts (as at chain × 90 days): the retry doubles
+    # the limit the commit ran out at, not the one the attempt started with
+    monkeypatch.setattr("pos_sync.warehouse.sql.KEY_INDEX_BYTES_PER_KEY", 200_000)
+    sized: list[int] = []
+    fit = Warehouse.fit_memory_limit_to_keys
+
+    def recorded(self: Warehouse, pending_keys: int = 0) -> int | None:
+        if (raised := fit(self, pending_keys)) is not None:
+            sized.append(raised)
+        return raised
+
+    monkeypatch.setattr(Warehouse, "fit_memory_limit_to_keys", recorded)
     commit = Warehouse.commit
     failures: list[str] = []
 
@@ -244,7 +256,9 @@ def test_a_build_whose_commit_runs_out_of_memory_runs_again_on_a_new_connection(
     with caplog.at_level(logging.WARNING, logger="pos_sync.canonical.build"):
         first = env.build()
     assert failures and "Failed to commit" in failures[0]  # the commit did run out, once
+    assert sized, "the writer sized the failed attempt's limit"
     assert first.memory_limit_raised_to is not None and first.transactions > 0
+    assert first.memory_limit_raised_to >= 0.99 * 2 * sized[0]  # (DuckDB shows 0.1 of a unit)
     assert any("built again" in r.getMessage() for r in caplog.records)
     assert env.reconcile() == []
     assert env.build().loads == 0
