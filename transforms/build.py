@@ -12,7 +12,7 @@ protocols over the warehouse and runs the builder inside one transaction.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -107,7 +107,7 @@ class CanonicalSink(Protocol):
     # whether :meth:`write_set_based` runs here (DuckDB); a builder normalises in Python otherwise
     set_based: bool
 
-    def write_set_based(self, sales: SetBasedSales, ids: Iterable[str]) -> list[str]:
+    def write_set_based(self, sales: SetBasedSales, ids: Collection[str]) -> list[str]:
         """Like :meth:`write`, with the rows of the objects ``ids`` made by ``sales``' SQL; the ids it
         left to the normaliser (``sales.left_out``). A set ``ids`` is consumed (emptied once the
         ids are in the warehouse: a long history's are ≈ 100 MiB of strings)."""

@@ -24,7 +24,7 @@ they run changes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from types import TracebackType
@@ -59,7 +59,7 @@ class BackgroundWriter:
     def set_based(self) -> bool:
         return self.writer.set_based
 
-    def write_set_based(self, sales: SetBasedSales, ids: Iterable[str]) -> list[str]:
+    def write_set_based(self, sales: SetBasedSales, ids: Collection[str]) -> list[str]:
         """In the warehouse, on the caller's thread (its statements run in DuckDB's own threads)."""
         self._settle()
         return self.writer.write_set_based(sales, ids)

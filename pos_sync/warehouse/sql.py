@@ -205,9 +205,9 @@ class Warehouse:
         ceiling = self.memory_limit_bytes()
         new = min(target, ceiling)
         if new <= current or current >= ceiling * 0.99:  # (DuckDB shows sizes rounded to 0.1 of their unit)
-            self.conn.execute(f"set memory_limit = '{current}B'")
+            self.set_memory_limit(current)
             return None
-        self.conn.execute(f"set memory_limit = '{new}B'")
+        self.set_memory_limit(new)
         return self.memory_limit_bytes()
 
     def key_index_bytes(self) -> int:
@@ -336,35 +336,36 @@ class Warehouse:
         self.conn.execute(statement)
 
     def temp_key_column(self, column: str, values: Iterable[str]) -> str:
-        """A temporary table of one TEXT column of ``values`` (:meth:`temp_keys` of 1-tuples, without
-        a tuple a value: on DuckDB the values go in as one Arrow string array)."""
+        """A temporary table of one TEXT column of ``values``: :meth:`temp_keys` of 1-tuples, without
+        a tuple a value on DuckDB (the values go in as one Arrow column)."""
         values = values if isinstance(values, list) else list(values)
-        if self.dialect != "duckdb" or not all(isinstance(v, str) for v in values):
+        if self.dialect != "duckdb":
             return self.temp_keys([column], [(v,) for v in values])
+        return self._temp_from_columns({column: values}, self._fresh_temp_name())
+
+    def _fresh_temp_name(self) -> str:
+        self._tmp += 1
+        return f"tmp_keys_{self._tmp}"
+
+    def _temp_from_columns(self, columns: Mapping[str, list[Any]], name: str) -> str:
+        """DuckDB: the temporary table ``name`` of ``columns`` (name → values), through Arrow."""
         import pyarrow as pa
 
-        self._tmp += 1
-        name = f"tmp_keys_{self._tmp}"
-        table = pa.table({column: pa.array(sorted(values), pa.string())})
+        def array(values: list[Any]) -> Any:  # a column of Nones only is TEXT too, not Arrow's null type
+            return pa.array(values, pa.string()) if all(v is None or isinstance(v, str) for v in values) \
+                else pa.array(values)
+
+        table = pa.table({c: array(values) for c, values in columns.items()})
         self._from_arrow(table, f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM _pos_src")
         return name
 
     def temp_keys(self, columns: Sequence[str], rows: Iterable[Sequence[Any]], name: str | None = None) -> str:
         """A temporary table of key tuples (all TEXT/DATE as given) for set-based joins (``name``:
         its name, else a fresh one)."""
-        if name is None:
-            self._tmp += 1
-            name = f"tmp_keys_{self._tmp}"
+        name = name or self._fresh_temp_name()
         rows = list(rows)
         if self.dialect == "duckdb":
-            import pyarrow as pa
-
-            def array(values: list[Any]) -> Any:  # a column of Nones only is TEXT too, not Arrow's null type
-                return pa.array(values, pa.string()) if all(v is None or isinstance(v, str) for v in values) \
-                    else pa.array(values)
-
-            table = pa.table({c: array([r[i] for r in rows]) for i, c in enumerate(columns)})
-            self._from_arrow(table, f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM _pos_src")
+            self._temp_from_columns({c: [r[i] for r in rows] for i, c in enumerate(columns)}, name)
         else:
             types = ", ".join(f'"{c}" {"DATE" if rows and isinstance(rows[0][i], date) and not isinstance(rows[0][i], datetime) else "TEXT"}'
                               for i, c in enumerate(columns))
