@@ -6,6 +6,13 @@ never float. Refund rows carry positive refunded amounts. Names follow the servi
 
 These specs are the single source of the column lists, types and keys: the writers create the
 tables from them (DuckDB and PostgreSQL), the normalizers emit rows with exactly these keys.
+
+Keys: every table has its primary key on both databases. A table whose primary key is a derived id
+also has a natural key (:attr:`Table.unique`: a provider's transaction, line, tender, product
+version): a ``UNIQUE`` constraint on PostgreSQL; on DuckDB no index — its key indexes are ARTs held
+whole in memory, and the natural keys' were half of them (Square at chain × 90 days: 1.5 M of
+2.97 M keys) — but the canonical writer, the only code that writes these tables, checks them in the
+build's own transaction before it commits (:meth:`pos_sync.canonical.writer.CanonicalWriter.check_natural_keys`).
 """
 
 from __future__ import annotations
@@ -42,24 +49,28 @@ class Table:
     key: tuple[str, ...]
     parent_key: str | None = None  # child tables: rows are replaced per parent id
     indexes: tuple[tuple[str, ...], ...] = field(default=())
-    unique: tuple[str, ...] = ()  # the natural key, when the primary key is a derived id (a UNIQUE constraint)
+    unique: tuple[str, ...] = ()  # the natural key, when the primary key is a derived id (see the module's doc)
 
     @property
     def index_keys(self) -> int:
-        """Keys a row adds to the database's key indexes: its primary key and, if any, its ``UNIQUE``."""
-        return 1 + bool(self.unique)
+        """Keys a row adds to DuckDB's key indexes (the canonical build sizes DuckDB's memory for
+        them): its primary key's — the natural key is no index there (:meth:`create_table`)."""
+        return 1
 
     @property
     def unique_constraint(self) -> str | None:
         return f"uq_{self.name}_natural_key" if self.unique else None
 
     def create_table(self, dialect: str, name: str | None = None) -> str:
-        """``CREATE TABLE`` with its primary key and natural-key constraint (not its indexes)."""
+        """``CREATE TABLE`` with its primary key and, on PostgreSQL, its natural-key constraint (not
+        its indexes). DuckDB gets no ``UNIQUE``: the canonical writer checks the natural keys there
+        (the module's doc)."""
         def quoted(names: tuple[str, ...]) -> str:
             return ", ".join(f'"{n}"' for n in names)
 
         cols = ",\n  ".join(f'"{c}" {sql_type(t, dialect)}' for c, t in self.columns)
-        unique = f",\n  CONSTRAINT {self.unique_constraint} UNIQUE ({quoted(self.unique)})" if self.unique else ""
+        unique = (f",\n  CONSTRAINT {self.unique_constraint} UNIQUE ({quoted(self.unique)})"
+                  if self.unique and dialect == "postgres" else "")
         return f'CREATE TABLE IF NOT EXISTS {SCHEMA}."{name or self.name}" (\n  {cols},\n  PRIMARY KEY ({quoted(self.key)}){unique}\n)'
 
     def index_names(self) -> list[str]:
@@ -79,7 +90,7 @@ class Table:
         index of several columns, nor through a one-column one for our filters (an index scan only
         pays for a few rows of a constant; ``pos_account_id`` matches an account's whole history) —
         while each index is an ART kept in memory, built at the commit of the build that wrote the
-        rows (≈ 30 MiB at chain × 30 days). The keys (primary key, :attr:`unique`) stay on both."""
+        rows (≈ 30 MiB at chain × 30 days). The primary key is on both, :attr:`unique` on PostgreSQL."""
         return [self.create_table(dialect), *(self.index_ddl() if dialect == "postgres" else [])]
 
 

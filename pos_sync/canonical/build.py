@@ -159,6 +159,7 @@ def build_account(account_id: str, provider: str, tenant_id: str, settings: Sett
                         # writes on a thread of their own, reads on a second connection (background.py)
                         with closing(wh.companion()) as reads, BackgroundWriter(writer) as sink:
                             build(RawReader(reads, provider, account_id), sink, job)
+                        writer.check_natural_keys()  # (DuckDB: no UNIQUE constraint holds them)
                         result.days_recomputed = writer.recompute_daily_product_sales()
                         wh.insert_rows(TRANSFORM_LOADS, [
                             {"pos_account_id": account_id, "pos_provider": provider, "load_id": load_id,

@@ -1,6 +1,11 @@
 """The canonical tables' one writer: what every provider's builder hands over is written here
 (replace-by-id, never duplicate; line items carry the tenant's product mappings, passed in), and the days it touched are remembered so
-``daily_product_sales`` is recomputed for exactly those (location, business date) pairs."""
+``daily_product_sales`` is recomputed for exactly those (location, business date) pairs.
+
+On DuckDB it also holds the natural keys (:attr:`transforms.canonical.Table.unique`), which have
+no index there: :meth:`CanonicalWriter.check_natural_keys`, before the build commits, refuses a
+transaction, line, tender or product version the tables would hold twice under different ids
+(PostgreSQL's ``UNIQUE`` constraints refuse them at the insert)."""
 
 from __future__ import annotations
 
@@ -30,10 +35,14 @@ Day = tuple[str, str, str, date]  # tenant, provider, location, business date
 DAYS_PER_QUERY = 60
 
 
-# keys a sale / order / check of the providers' worlds adds, transaction, items and tenders with their
-# primary key and UNIQUE: 7.9–8.2 at chain × 90 days (Square 2.97 M keys of 364 k orders, Lightspeed
-# 1.79 M of 220 k sales, Toast 195 k of 24.8 k orders at chain × 14)
-KEYS_PER_OBJECT = 8
+# keys a sale / order / check of the providers' worlds adds to DuckDB's key indexes, transaction, items
+# and tenders with their primary key: 3.9–4.1 at chain × 90 days (Square 1.49 M keys of 364 k orders,
+# Lightspeed 0.9 M of 220 k sales, Toast 98 k of 24.8 k orders at chain × 14)
+KEYS_PER_OBJECT = 4
+
+
+class NaturalKeyRepeated(Exception):
+    """The build would store a natural key twice (the message says which): it is rolled back whole."""
 
 
 class CanonicalWriter:
@@ -53,6 +62,7 @@ class CanonicalWriter:
         self.new_versions = 0  # new versions of products already known (changed or archived)
         self.keys_written = 0  # keys this writer's inserts added to the canonical tables' key indexes
         self.memory_limit_sized_to: int | None = None  # bytes: raised for the key indexes of its inserts
+        self._written: str | None = None  # DuckDB: the temporary table of the transaction ids inserted
 
     def write(self, batch: CanonicalBatch, stale_ids: Iterable[str] = ()) -> None:
         ids = sorted({(t["id"],) for t in batch.transactions} | {(i,) for i in stale_ids})
@@ -68,6 +78,8 @@ class CanonicalWriter:
         wh.insert_rows(POS_TRANSACTION_ITEMS, batch.items,
                        {"mapped_product_id": targets, "is_mapped": [t is not None for t in targets]})
         wh.insert_rows(POS_TENDERS, batch.tenders)
+        if batch.transactions and wh.dialect == "duckdb":
+            self._remember_written(f"select id from {wh.temp_key_column('id', [t['id'] for t in batch.transactions])}")
         self.days |= {(t["tenant_id"], t["pos_provider"], t["location_id"], t["business_date"])
                       for t in batch.transactions if t["business_date"] is not None}
         self.transactions += len(batch.transactions)
@@ -151,6 +163,7 @@ class CanonicalWriter:
                     if table is POS_TRANSACTION_ITEMS else "")
             counts[table.name] = wh.execute_count(
                 f'INSERT INTO {SCHEMA}."{table.name}" ({cols}) SELECT {select} FROM {made[table.name]} r{join}')
+        self._remember_written(f"select id from {made[POS_TRANSACTIONS.name]}")
         made_days = wh.query(f"select distinct tenant_id, pos_provider, location_id, business_date "
                              f"from {made[POS_TRANSACTIONS.name]} where business_date is not null")
         self.days |= {(r["tenant_id"], r["pos_provider"], r["location_id"], r["business_date"]) for r in made_days}
@@ -158,6 +171,42 @@ class CanonicalWriter:
         self.items += counts[POS_TRANSACTION_ITEMS.name]
         self.tenders += counts[POS_TENDERS.name]
         return left_out
+
+    def _remember_written(self, select: str) -> None:
+        """Add the transaction ids ``select`` gives to the table :meth:`check_natural_keys` reads."""
+        if self._written is None:
+            self._written = f"pos_written_{id(self):x}"
+            self.wh.execute(f"CREATE OR REPLACE TEMP TABLE {self._written} (id VARCHAR)")
+        self.wh.execute(f"INSERT INTO {self._written} {select}")
+
+    def check_natural_keys(self) -> None:
+        """DuckDB, before the build commits: raise :class:`NaturalKeyRepeated` if a natural key of
+        what this writer inserted is stored under another id too — a transaction, line or tender
+        of the transactions it wrote, a product version of its provider. What was there before is
+        no concern: a repeat needs a row written here (the tables start, and stay, without any).
+        One join per table, restricted to the rows written; nothing on PostgreSQL, whose
+        ``UNIQUE`` constraints refused the insert itself."""
+        if self.wh.dialect != "duckdb":
+            return
+        written = (f"in (select id from {self._written})" if self._written else None)
+        for table, mine in ((POS_TRANSACTIONS, f"n.id {written}" if written else None),
+                            (POS_TRANSACTION_ITEMS, f"n.transaction_id {written}" if written else None),
+                            (POS_TENDERS, f"n.transaction_id {written}" if written else None),
+                            (POS_PRODUCTS, "n.pos_provider = %s" if self.products else None)):
+            if mine is None:
+                continue
+            same = " and ".join(f'o."{c}" = n."{c}"' for c in table.unique)
+            cols = ", ".join(f'n."{c}"' for c in table.unique)
+            repeat = self.wh.tuples(
+                f'select {cols}, n.id, o.id from {SCHEMA}."{table.name}" n join {SCHEMA}."{table.name}" o '
+                f"on {same} and o.id <> n.id where {mine} limit 1",
+                (self.provider,) if table is POS_PRODUCTS else ())
+            if repeat:
+                *key, one, other = repeat[0]
+                raise NaturalKeyRepeated(
+                    f"{SCHEMA}.{table.name} would hold the natural key ({', '.join(table.unique)}) = "
+                    f"({', '.join(repr(k) for k in key)}) twice, under ids {one} and {other}: the canonical "
+                    "build is rolled back, nothing of it stored")
 
     def replace_products(self, products: list[dict[str, Any]], as_of: datetime | None = None) -> None:
         """Version the account's POS products against what is stored (:mod:`transforms.catalog`):

@@ -7,13 +7,18 @@ alike — every existing row becomes its product's version 1 and current version
 when it was first seen, ``is_archived`` false: what was known), with its version id; the table's
 key becomes the version id and its natural key (tenant, provider, item, version).
 
-The natural keys (:attr:`transforms.canonical.Table.unique`) are UNIQUE table constraints, so no
-code path can store a provider's transaction, line or tender twice, whatever the checks say. A
-warehouse created before them gets them here, once: PostgreSQL with ``ALTER TABLE … ADD
-CONSTRAINT``; DuckDB cannot add a constraint to a table, so the table is rebuilt in one
-transaction (a new table with the constraint, the rows copied, the old one dropped, the new one
-renamed, its indexes made again). A table that already holds a key twice is not touched: the
-upgrade stops with one line saying which table and how many keys, so nothing is dropped silently.
+The natural keys (:attr:`transforms.canonical.Table.unique`) are UNIQUE table constraints on
+PostgreSQL, so no code path can store a provider's transaction, line or tender twice, whatever the
+checks say. A PostgreSQL warehouse created before them gets them here, once, with ``ALTER TABLE …
+ADD CONSTRAINT``; a table that already holds a key twice is not touched: the upgrade stops with one
+line saying which table and how many keys, so nothing is dropped silently.
+
+On DuckDB the natural keys are checked by the canonical writer in the build's transaction
+(:meth:`pos_sync.canonical.writer.CanonicalWriter.check_natural_keys`) instead of held in ART
+indexes, which DuckDB keeps whole in memory — they were half the key indexes of a long history. A
+DuckDB warehouse made with the constraints loses them, once (:func:`drop_duckdb_natural_keys`):
+DuckDB cannot drop a constraint, so the table is rebuilt in one transaction (a new table with its
+primary key only, the rows copied, the old one dropped, the new one renamed).
 
 Columns the model gained since a table was created (``pos_locations.postal_code``: the demand
 calendar's holiday region) are added with ``ALTER TABLE … ADD COLUMN`` (NULL in existing rows,
@@ -59,12 +64,19 @@ def repeated_keys(wh: Warehouse, table: Table) -> int:
 
 
 def _rebuild_duckdb(wh: Warehouse, table: Table) -> None:
-    new = f"{table.name}__with_key"
+    """``table`` made again as the model declares it on DuckDB, its rows copied and the indexes a
+    user made on it (not the model's) made again."""
+    new = f"{table.name}__rebuilt"
     cols = ", ".join(f'"{c}"' for c in table.column_names)
+    own_indexes = [r["sql"] for r in wh.query(
+        "select sql from duckdb_indexes() where schema_name = %s and table_name = %s and sql is not null",
+        (SCHEMA, table.name))]
     wh.execute(table.create_table("duckdb", new))
     wh.execute(f'INSERT INTO {SCHEMA}."{new}" ({cols}) SELECT {cols} FROM {SCHEMA}."{table.name}"')
     wh.execute(f'DROP TABLE {SCHEMA}."{table.name}"')
-    wh.execute(f'ALTER TABLE {SCHEMA}."{new}" RENAME TO "{table.name}"')  # (no secondary indexes on DuckDB)
+    wh.execute(f'ALTER TABLE {SCHEMA}."{new}" RENAME TO "{table.name}"')  # (no secondary index, no UNIQUE on DuckDB)
+    for sql in own_indexes:
+        wh.execute(sql)
 
 
 def duckdb_secondary_indexes(wh: Warehouse) -> list[str]:
@@ -104,8 +116,25 @@ def add_missing_columns(wh: Warehouse) -> list[str]:
     return added
 
 
+def drop_duckdb_natural_keys(wh: Warehouse) -> list[str]:
+    """Rebuild the canonical tables of a DuckDB warehouse that still have a natural-key ``UNIQUE``
+    without it (each in one transaction, rows and primary key kept); the tables rebuilt."""
+    if wh.dialect != "duckdb":
+        return []
+    rebuilt = []
+    for table in TABLES:
+        if table.unique and wh.table_exists(SCHEMA, table.name) and has_natural_key(wh, table):
+            with wh.transaction():
+                _rebuild_duckdb(wh, table)
+            rebuilt.append(table.name)
+    return rebuilt
+
+
 def add_natural_keys(wh: Warehouse) -> list[str]:
-    """Give every existing canonical table its natural-key constraint; the tables upgraded."""
+    """Give every existing canonical table of a PostgreSQL warehouse its natural-key constraint
+    (DuckDB: none, the writer checks them); the tables upgraded."""
+    if wh.dialect != "postgres":
+        return []
     upgraded = []
     for table in TABLES:
         if not table.unique or not wh.table_exists(SCHEMA, table.name) or has_natural_key(wh, table):
@@ -117,12 +146,9 @@ def add_natural_keys(wh: Warehouse) -> list[str]:
                 "cannot get its unique constraint; rebuild the canonical tables from raw (drop schema "
                 f"{SCHEMA} and sync again: the raw tables are untouched) or remove the extra rows")
         with wh.transaction():
-            if wh.dialect == "duckdb":
-                _rebuild_duckdb(wh, table)
-            else:
-                cols = ", ".join(f'"{c}"' for c in table.unique)
-                wh.execute(f'ALTER TABLE {SCHEMA}."{table.name}" ADD CONSTRAINT {table.unique_constraint} '
-                           f"UNIQUE ({cols})")
+            cols = ", ".join(f'"{c}"' for c in table.unique)
+            wh.execute(f'ALTER TABLE {SCHEMA}."{table.name}" ADD CONSTRAINT {table.unique_constraint} '
+                       f"UNIQUE ({cols})")
         upgraded.append(table.name)
     return upgraded
 

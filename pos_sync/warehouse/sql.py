@@ -212,8 +212,8 @@ class Warehouse:
 
     def key_index_bytes(self) -> int:
         """What the canonical tables' key indexes take in DuckDB's memory while a transaction writes
-        them, estimated: :data:`KEY_INDEX_BYTES_PER_KEY` per key of each primary key and natural-key
-        ``UNIQUE`` (DuckDB ARTs over our text ids, loaded whole and unable to spill). 0 on PostgreSQL."""
+        them, estimated: :data:`KEY_INDEX_BYTES_PER_KEY` per key of each primary key (DuckDB ARTs over
+        our text ids, loaded whole and unable to spill; the natural keys have none on DuckDB). 0 on PostgreSQL."""
         if self.dialect != "duckdb":
             return 0
         from transforms.canonical import SCHEMA, TABLES
@@ -273,6 +273,7 @@ class Warehouse:
         from pos_sync.warehouse.migrations import (
             add_missing_columns,
             add_natural_keys,
+            drop_duckdb_natural_keys,
             drop_duckdb_secondary_indexes,
             version_pos_products,
         )
@@ -290,7 +291,8 @@ class Warehouse:
                         self.execute(stmt)
             self.commit()
             drop_duckdb_secondary_indexes(self)
-            add_missing_columns(self)
+            add_missing_columns(self)  # (before the rebuilds: they copy every column of the model)
+            drop_duckdb_natural_keys(self)
             add_natural_keys(self)
             try:  # once per warehouse (pos_sync/warehouse/redate.py); a failure never stops a build
                 redate_business_days(self)

@@ -52,7 +52,7 @@ def test_an_old_pos_products_table_is_upgraded_to_versions_with_its_rows(warehou
 
     wh.ensure_schema()  # what every canonical build does first
     assert wh.columns(SCHEMA, "pos_products") == set(POS_PRODUCTS.column_names)
-    assert has_natural_key(wh, POS_PRODUCTS)
+    assert has_natural_key(wh, POS_PRODUCTS) is (wh.dialect == "postgres")  # DuckDB: the writer checks it
     rows = {r["pos_item_id"]: r for r in wh.query("select * from pos.pos_products")}
     assert set(rows) == {"V1", "V2"}
     for item, old in (("V1", croissant), ("V2", gone)):

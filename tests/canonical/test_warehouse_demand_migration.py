@@ -36,7 +36,7 @@ def test_an_old_warehouse_gets_postal_code_and_the_demand_tables(warehouse: Any)
         {"location_id": "L1", "name": "Madrid", "postal_code": None}]
     for table in (DEMAND_HISTORY, DEMAND_CALENDAR, DEMAND_FORECAST):
         assert wh.columns(SCHEMA, table.name) == set(table.column_names)
-    assert all(has_natural_key(wh, t) for t in TABLES if t.unique)
+    assert all(has_natural_key(wh, t) is (wh.dialect == "postgres") for t in TABLES if t.unique)  # DuckDB: the writer
     assert add_missing_columns(wh) == []  # idempotent
 
     wh.insert_rows(DEMAND_FORECAST, [{"tenant_id": "t", "pos_provider": "square", "location_id": "L1",
