@@ -24,6 +24,7 @@ from transforms.canonical import (
     POS_TRANSACTIONS,
     SCHEMA,
     CanonicalBatch,
+    Table,
 )
 from transforms.canonical_sql import CANONICAL_ID_MACRO
 from transforms.catalog import product_key, version_products
@@ -39,6 +40,11 @@ DAYS_PER_QUERY = 60
 # and tenders with their primary key: 3.9–4.1 at chain × 90 days (Square 1.49 M keys of 364 k orders,
 # Lightspeed 0.9 M of 220 k sales, Toast 98 k of 24.8 k orders at chain × 14)
 KEYS_PER_OBJECT = 4
+
+
+# transactions whose natural keys (and their lines' and tenders') are checked at a time: a first
+# build's are checked in parts of this many (CanonicalWriter.check_natural_keys)
+CHECK_PART_ROWS = 100_000
 
 
 class NaturalKeyRepeated(Exception):
@@ -181,32 +187,54 @@ class CanonicalWriter:
 
     def check_natural_keys(self) -> None:
         """DuckDB, before the build commits: raise :class:`NaturalKeyRepeated` if a natural key of
-        what this writer inserted is stored under another id too — a transaction, line or tender
-        of the transactions it wrote, a product version of its provider. What was there before is
-        no concern: a repeat needs a row written here (the tables start, and stay, without any).
-        One join per table, restricted to the rows written; nothing on PostgreSQL, whose
-        ``UNIQUE`` constraints refused the insert itself."""
+        what this writer inserted is stored under another id too. Nothing on PostgreSQL, whose
+        ``UNIQUE`` constraints refused the insert itself.
+
+        A repeat needs a row written here (the tables start, and stay, without any), so only those
+        are looked at: a transaction it wrote against every transaction (a join on the natural
+        key); the lines and tenders of the transactions it wrote among themselves (their natural
+        key starts with the transaction's id, and a write replaces all of a transaction's lines
+        and tenders: none of another write can share it); the product versions of its provider.
+        The written transactions go :data:`CHECK_PART_ROWS` at a time (a hash range of their ids),
+        with their lines and tenders: the hash tables of a first build's 358 k transactions and
+        1.1 M lines and tenders at once ran out of the build's memory, whose limit is sized for
+        the key indexes (Square at chain × 90 days: 284 MiB)."""
         if self.wh.dialect != "duckdb":
             return
-        written = (f"in (select id from {self._written})" if self._written else None)
-        for table, mine in ((POS_TRANSACTIONS, f"n.id {written}" if written else None),
-                            (POS_TRANSACTION_ITEMS, f"n.transaction_id {written}" if written else None),
-                            (POS_TENDERS, f"n.transaction_id {written}" if written else None),
-                            (POS_PRODUCTS, "n.pos_provider = %s" if self.products else None)):
-            if mine is None:
-                continue
-            same = " and ".join(f'o."{c}" = n."{c}"' for c in table.unique)
-            cols = ", ".join(f'n."{c}"' for c in table.unique)
-            repeat = self.wh.tuples(
-                f'select {cols}, n.id, o.id from {SCHEMA}."{table.name}" n join {SCHEMA}."{table.name}" o '
-                f"on {same} and o.id <> n.id where {mine} limit 1",
-                (self.provider,) if table is POS_PRODUCTS else ())
-            if repeat:
-                *key, one, other = repeat[0]
-                raise NaturalKeyRepeated(
-                    f"{SCHEMA}.{table.name} would hold the natural key ({', '.join(table.unique)}) = "
-                    f"({', '.join(repr(k) for k in key)}) twice, under ids {one} and {other}: the canonical "
-                    "build is rolled back, nothing of it stored")
+        if self._written is not None:
+            written = int(self.wh.scalar(f"select count(*) from {self._written}"))
+            parts = max(1, -(-written // CHECK_PART_ROWS))
+            for part in range(parts):
+                self._check_written_part(f"hash(id) % {parts} = {part}" if parts > 1 else "true")
+        if self.products:
+            cols = ", ".join(f'"{c}"' for c in POS_PRODUCTS.unique)
+            self._refuse_repeat(POS_PRODUCTS, self.wh.tuples(
+                f"select {cols}, min(id), max(id) from {SCHEMA}.pos_products where pos_provider = %s "
+                f"group by {cols} having count(*) > 1 limit 1", (self.provider,)))
+
+    def _check_written_part(self, part: str) -> None:
+        """:meth:`check_natural_keys` of the written transactions whose ids are in the hash range
+        ``part`` (SQL of ``id``): the hash tables hold theirs, the other side streams past."""
+        written = f"select id from {self._written} where {part}"
+        same = " and ".join(f'o."{c}" = n."{c}"' for c in POS_TRANSACTIONS.unique)
+        self._refuse_repeat(POS_TRANSACTIONS, self.wh.tuples(
+            f"select n.tenant_id, n.pos_provider, n.pos_transaction_id, n.id, o.id "
+            f"from (select * from {SCHEMA}.pos_transactions where id in ({written})) n "
+            f"join {SCHEMA}.pos_transactions o on {same} and o.id <> n.id limit 1"))
+        for table in (POS_TRANSACTION_ITEMS, POS_TENDERS):
+            cols = ", ".join(f'"{c}"' for c in table.unique)
+            self._refuse_repeat(table, self.wh.tuples(
+                f'select {cols}, min(id), max(id) from {SCHEMA}."{table.name}" where transaction_id in ({written}) '
+                f"group by {cols} having count(*) > 1 limit 1"))
+
+    @staticmethod
+    def _refuse_repeat(table: Table, found: list[tuple[Any, ...]]) -> None:
+        if found:
+            *key, one, other = found[0]
+            raise NaturalKeyRepeated(
+                f"{SCHEMA}.{table.name} would hold the natural key ({', '.join(table.unique)}) = "
+                f"({', '.join(repr(k) for k in key)}) twice, under ids {one} and {other}: the canonical "
+                "build is rolled back, nothing of it stored")
 
     def replace_products(self, products: list[dict[str, Any]], as_of: datetime | None = None) -> None:
         """Version the account's POS products against what is stored (:mod:`transforms.catalog`):

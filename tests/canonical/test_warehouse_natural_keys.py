@@ -142,12 +142,17 @@ def _transaction(n: int, **given: Any) -> dict[str, Any]:
     return _row(POS_TRANSACTIONS, n, pos_account_id="acc", location_id="L1", **given)
 
 
-def test_the_writer_refuses_a_natural_key_stored_twice_and_the_build_stores_nothing(warehouse: Any) -> None:
+@pytest.mark.parametrize("part_rows", [100_000, 1], ids=["one-part", "a-part-a-transaction"])
+def test_the_writer_refuses_a_natural_key_stored_twice_and_the_build_stores_nothing(
+        warehouse: Any, part_rows: int, monkeypatch: pytest.MonkeyPatch) -> None:
     """A transaction, a line or a tender under a new id with the natural key of one stored: on
-    DuckDB the writer's check, on PostgreSQL the constraint — either way the transaction rolls back."""
+    DuckDB the writer's check (in one part, or in parts of the written transactions as a long
+    history's), on PostgreSQL the constraint — either way the transaction rolls back."""
     from pos_sync.canonical.writer import CanonicalWriter, NaturalKeyRepeated
     from transforms.canonical import CanonicalBatch
 
+    monkeypatch.setattr("pos_sync.canonical.writer.CHECK_PART_ROWS", part_rows)
+    others = [_transaction(n, id=f"tx-{n}") for n in range(2, 9)]  # written beside it: several parts
     wh = warehouse
     wh.ensure_schema()
     tx = _transaction(1, id="tx-1")
@@ -158,9 +163,10 @@ def test_the_writer_refuses_a_natural_key_stored_twice_and_the_build_stores_noth
         writer.write(CanonicalBatch(transactions=[tx], items=[item], tenders=[tender]))
         writer.check_natural_keys()  # one of each: nothing repeated
     repeats = {
-        "transaction": CanonicalBatch(transactions=[_transaction(1, id="tx-again")]),  # order-1 again
-        "line": CanonicalBatch(transactions=[tx], items=[item, item | {"id": "line-again"}]),
-        "tender": CanonicalBatch(transactions=[tx], items=[item], tenders=[tender, tender | {"id": "tender-again"}]),
+        "transaction": CanonicalBatch(transactions=[*others, _transaction(1, id="tx-again")]),  # order-1 again
+        "line": CanonicalBatch(transactions=[*others, tx], items=[item, item | {"id": "line-again"}]),
+        "tender": CanonicalBatch(transactions=[tx, *others], items=[item],
+                                 tenders=[tender, tender | {"id": "tender-again"}]),
     }
     for name, batch in repeats.items():
         with pytest.raises((NaturalKeyRepeated, Exception), match="(?i)natural key|unique|duplicate") as refused, \
