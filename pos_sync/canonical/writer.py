@@ -195,6 +195,7 @@ class CanonicalWriter:
         key); the lines and tenders of the transactions it wrote among themselves (their natural
         key starts with the transaction's id, and a write replaces all of a transaction's lines
         and tenders: none of another write can share it); the product versions of its provider.
+        Keys with a NULL are never equal, as under a ``UNIQUE`` constraint.
         The written transactions go :data:`CHECK_PART_ROWS` at a time (a hash range of their ids),
         with their lines and tenders: the hash tables of a first build's 358 k transactions and
         1.1 M lines and tenders at once ran out of the build's memory, whose limit is sized for
@@ -210,7 +211,7 @@ class CanonicalWriter:
             cols = ", ".join(f'"{c}"' for c in POS_PRODUCTS.unique)
             self._refuse_repeat(POS_PRODUCTS, self.wh.tuples(
                 f"select {cols}, min(id), max(id) from {SCHEMA}.pos_products where pos_provider = %s "
-                f"group by {cols} having count(*) > 1 limit 1", (self.provider,)))
+                f"and {_complete(POS_PRODUCTS)} group by {cols} having count(*) > 1 limit 1", (self.provider,)))
 
     def _check_written_part(self, part: str) -> None:
         """:meth:`check_natural_keys` of the written transactions whose ids are in the hash range
@@ -225,7 +226,7 @@ class CanonicalWriter:
             cols = ", ".join(f'"{c}"' for c in table.unique)
             self._refuse_repeat(table, self.wh.tuples(
                 f'select {cols}, min(id), max(id) from {SCHEMA}."{table.name}" where transaction_id in ({written}) '
-                f"group by {cols} having count(*) > 1 limit 1"))
+                f"and {_complete(table)} group by {cols} having count(*) > 1 limit 1"))
 
     @staticmethod
     def _refuse_repeat(table: Table, found: list[tuple[Any, ...]]) -> None:
@@ -273,6 +274,12 @@ class CanonicalWriter:
         days, rows = rebuild_daily_product_sales(self.wh, self.days)
         self.daily_rows += rows
         return days
+
+
+def _complete(table: Table) -> str:
+    """SQL: the row's natural key has no NULL — as a ``UNIQUE`` constraint, keys with a NULL are
+    never equal (a line without the provider's id, twice in a sale, is two lines)."""
+    return " and ".join(f'"{c}" is not null' for c in table.unique)
 
 
 def rebuild_daily_product_sales(wh: Warehouse, days: Iterable[Day]) -> tuple[int, int]:

@@ -158,10 +158,16 @@ def test_the_writer_refuses_a_natural_key_stored_twice_and_the_build_stores_noth
     tx = _transaction(1, id="tx-1")
     item = _row(POS_TRANSACTION_ITEMS, 1, transaction_id="tx-1", pos_account_id="acc")
     tender = _row(POS_TENDERS, 1, transaction_id="tx-1", pos_account_id="acc")
+    # lines and tenders without the provider's id: keys with a NULL are never equal (as under UNIQUE)
+    anonymous = [_row(POS_TRANSACTION_ITEMS, n, transaction_id="tx-1", pos_line_id=None) for n in (7, 8)]
+    unnamed = [_row(POS_TENDERS, n, transaction_id="tx-1", pos_tender_id=None) for n in (7, 8)]
     with wh.transaction():
         writer = CanonicalWriter(wh, "acc", "square")
-        writer.write(CanonicalBatch(transactions=[tx], items=[item], tenders=[tender]))
-        writer.check_natural_keys()  # one of each: nothing repeated
+        writer.write(CanonicalBatch(transactions=[tx], items=[item, *anonymous], tenders=[tender, *unnamed]))
+        writer.check_natural_keys()  # one of each, and the NULL keys: nothing repeated
+    wh.execute(f"delete from {SCHEMA}.pos_transaction_items where pos_line_id is null")
+    wh.execute(f"delete from {SCHEMA}.pos_tenders where pos_tender_id is null")
+    wh.commit()
     repeats = {
         "transaction": CanonicalBatch(transactions=[*others, _transaction(1, id="tx-again")]),  # order-1 again
         "line": CanonicalBatch(transactions=[*others, tx], items=[item, item | {"id": "line-again"}]),
