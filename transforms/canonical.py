@@ -52,12 +52,6 @@ class Table:
     unique: tuple[str, ...] = ()  # the natural key, when the primary key is a derived id (see the module's doc)
 
     @property
-    def index_keys(self) -> int:
-        """Keys a row adds to DuckDB's key indexes (the canonical build sizes DuckDB's memory for
-        them): its primary key's — the natural key is no index there (:meth:`create_table`)."""
-        return 1
-
-    @property
     def unique_constraint(self) -> str | None:
         return f"uq_{self.name}_natural_key" if self.unique else None
 

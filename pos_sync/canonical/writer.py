@@ -68,24 +68,23 @@ class CanonicalWriter:
         self.new_versions = 0  # new versions of products already known (changed or archived)
         self.keys_written = 0  # keys this writer's inserts added to the canonical tables' key indexes
         self.memory_limit_sized_to: int | None = None  # bytes: raised for the key indexes of its inserts
-        self._written: str | None = None  # DuckDB: the temporary table of the transaction ids inserted
+        self._written: str | None = None  # DuckDB: the temporary table of the transaction ids written
 
     def write(self, batch: CanonicalBatch, stale_ids: Iterable[str] = ()) -> None:
         ids = sorted({(t["id"],) for t in batch.transactions} | {(i,) for i in stale_ids})
         if not ids:
             return
         wh = self.wh
-        self._delete_transactions(wh.temp_keys(["id"], ids))
-        self._room_for_keys(len(batch.transactions) * POS_TRANSACTIONS.index_keys + len(batch.items)
-                            * POS_TRANSACTION_ITEMS.index_keys + len(batch.tenders) * POS_TENDERS.index_keys)
+        keys = wh.temp_keys(["id"], ids)
+        self._delete_transactions(keys)
+        self._room_for_keys(len(batch.transactions) + len(batch.items) + len(batch.tenders))  # a key a row
         wh.insert_rows(POS_TRANSACTIONS, batch.transactions)
         # the tenant's mappings as two columns (with_mappings' values, without a copy of every item)
         targets = [self.mappings.get(i.get("pos_item_id") or "") for i in batch.items]
         wh.insert_rows(POS_TRANSACTION_ITEMS, batch.items,
                        {"mapped_product_id": targets, "is_mapped": [t is not None for t in targets]})
         wh.insert_rows(POS_TENDERS, batch.tenders)
-        if batch.transactions and wh.dialect == "duckdb":
-            self._remember_written(f"select id from {wh.temp_key_column('id', [t['id'] for t in batch.transactions])}")
+        self._remember_written(f"select id from {keys}")  # (with the stale ids: deleted, they match no row)
         self.days |= {(t["tenant_id"], t["pos_provider"], t["location_id"], t["business_date"])
                       for t in batch.transactions if t["business_date"] is not None}
         self.transactions += len(batch.transactions)
@@ -156,7 +155,7 @@ class CanonicalWriter:
         stale = f"{keys}_stale"
         wh.execute(f"CREATE OR REPLACE TEMP TABLE {stale} AS {sales.stale_ids.replace('{keys}', keys)}")
         self._delete_transactions(stale)
-        self._room_for_keys(sum(int(wh.scalar(f"select count(*) from {made[t.name]}")) * t.index_keys
+        self._room_for_keys(sum(int(wh.scalar(f"select count(*) from {made[t.name]}"))  # a key a row
                                 for t in (POS_TRANSACTIONS, POS_TRANSACTION_ITEMS, POS_TENDERS)))
         mappings = wh.temp_keys(["pos_item_id", "target"], sorted(self.mappings.items()))
         counts = {}
@@ -179,9 +178,11 @@ class CanonicalWriter:
         return left_out
 
     def _remember_written(self, select: str) -> None:
-        """Add the transaction ids ``select`` gives to the table :meth:`check_natural_keys` reads."""
+        """DuckDB: add the transaction ids ``select`` gives to the table :meth:`check_natural_keys` reads."""
+        if self.wh.dialect != "duckdb":
+            return
         if self._written is None:
-            self._written = f"pos_written_{id(self):x}"
+            self._written = "pos_written_ids"  # (a temporary table: this connection's, this transaction's)
             self.wh.execute(f"CREATE OR REPLACE TEMP TABLE {self._written} (id VARCHAR)")
         self.wh.execute(f"INSERT INTO {self._written} {select}")
 
@@ -208,25 +209,26 @@ class CanonicalWriter:
             for part in range(parts):
                 self._check_written_part(f"hash(id) % {parts} = {part}" if parts > 1 else "true")
         if self.products:
-            cols = ", ".join(f'"{c}"' for c in POS_PRODUCTS.unique)
-            self._refuse_repeat(POS_PRODUCTS, self.wh.tuples(
-                f"select {cols}, min(id), max(id) from {SCHEMA}.pos_products where pos_provider = %s "
-                f"and {_complete(POS_PRODUCTS)} group by {cols} having count(*) > 1 limit 1", (self.provider,)))
+            self._refuse_repeat(POS_PRODUCTS, self._repeat_among(POS_PRODUCTS, "pos_provider = %s", (self.provider,)))
 
     def _check_written_part(self, part: str) -> None:
         """:meth:`check_natural_keys` of the written transactions whose ids are in the hash range
         ``part`` (SQL of ``id``): the hash tables hold theirs, the other side streams past."""
         written = f"select id from {self._written} where {part}"
         same = " and ".join(f'o."{c}" = n."{c}"' for c in POS_TRANSACTIONS.unique)
+        key = ", ".join(f'n."{c}"' for c in POS_TRANSACTIONS.unique)
         self._refuse_repeat(POS_TRANSACTIONS, self.wh.tuples(
-            f"select n.tenant_id, n.pos_provider, n.pos_transaction_id, n.id, o.id "
-            f"from (select * from {SCHEMA}.pos_transactions where id in ({written})) n "
+            f"select {key}, n.id, o.id from (select * from {SCHEMA}.pos_transactions where id in ({written})) n "
             f"join {SCHEMA}.pos_transactions o on {same} and o.id <> n.id limit 1"))
         for table in (POS_TRANSACTION_ITEMS, POS_TENDERS):
-            cols = ", ".join(f'"{c}"' for c in table.unique)
-            self._refuse_repeat(table, self.wh.tuples(
-                f'select {cols}, min(id), max(id) from {SCHEMA}."{table.name}" where transaction_id in ({written}) '
-                f"and {_complete(table)} group by {cols} having count(*) > 1 limit 1"))
+            self._refuse_repeat(table, self._repeat_among(table, f"transaction_id in ({written})"))
+
+    def _repeat_among(self, table: Table, where: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """The first natural key of ``table`` held twice among its rows ``where`` selects, with the
+        least and greatest of its ids (none: ``[]``). Keys with a NULL are never equal (:func:`_complete`)."""
+        cols = ", ".join(f'"{c}"' for c in table.unique)
+        return self.wh.tuples(f'select {cols}, min(id), max(id) from {SCHEMA}."{table.name}" where {where} '
+                              f"and {_complete(table)} group by {cols} having count(*) > 1 limit 1", params)
 
     @staticmethod
     def _refuse_repeat(table: Table, found: list[tuple[Any, ...]]) -> None:

@@ -218,10 +218,9 @@ class Warehouse:
             return 0
         from transforms.canonical import SCHEMA, TABLES
 
-        keys_per_table = {t.name: t.index_keys for t in TABLES}
+        keyed = {t.name for t in TABLES}  # a key a row: its primary key
         rows = self.query("select table_name, estimated_size from duckdb_tables() where schema_name = %s", (SCHEMA,))
-        return sum(int(r["estimated_size"] or 0) * keys_per_table.get(r["table_name"], 0) for r in rows
-                   ) * KEY_INDEX_BYTES_PER_KEY
+        return sum(int(r["estimated_size"] or 0) for r in rows if r["table_name"] in keyed) * KEY_INDEX_BYTES_PER_KEY
 
     def fit_memory_limit_to_keys(self, pending_keys: int = 0) -> int | None:
         """Raise the connection's ``memory_limit`` to twice the key indexes — :meth:`key_index_bytes`
